@@ -1,0 +1,100 @@
+"""The ``shapekit`` command line.
+
+Conventions every command follows (tested in ``tests/test_cli_contract.py``):
+
+* ``--help`` on every command;
+* errors are one line on stderr: exit code 2 for bad input (:class:`shapekit.errors.InputError`,
+  missing files, usage errors), 1 for an internal failure (``SHAPEKIT_DEBUG=1`` adds the traceback);
+* machine-readable output on stdout only with ``--json``; progress bars and logs on stderr;
+* heavy libraries (torch, gudhi, xgboost) are imported inside commands, so ``--help`` is fast.
+
+Built on click. Each command family lives in its own module and adds itself to ``app`` (or to a
+group) in a ``register`` function; this file only wires them together.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+import click
+
+from shapekit import __version__
+from shapekit.errors import InputError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(name="shapekit", context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="shapekit")
+def app() -> None:
+    """Topology-first toolkit for SEM micrographs of heat-treated metals.
+
+    Classify the temper of a scan, generate micrographs for proposed process parameters or
+    properties, and score synthetic micrographs topologically against real ones.
+    """
+
+
+@app.group(name="manifest", context_settings=CONTEXT)
+def manifest_app() -> None:
+    """Dataset manifests: validate and summarise."""
+
+
+@app.group(name="analyze", context_settings=CONTEXT)
+def analyze_app() -> None:
+    """Representation-geometry analysis of shapekit's (or any) torch models."""
+
+
+def _register_all() -> None:
+    from shapekit.cli import (analysis_geometry, analysis_invariance, demo, foundation, gan,
+                              realism, toptemp)
+
+    foundation.register(app, manifest_app)
+    toptemp.register(app)
+    gan.register(app)
+    realism.register(app)
+    analysis_geometry.register(analyze_app)
+    analysis_invariance.register(analyze_app)
+    demo.register(app)
+
+
+_register_all()
+
+
+def _one_line(msg: object) -> str:
+    text = " ".join(str(msg).split())
+    return text or "unknown error"
+
+
+def _fail(msg: str, code: int) -> None:
+    sys.stderr.write(f"shapekit: error: {_one_line(msg)}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``shapekit`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rv = app(args=args, prog_name="shapekit", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.ClickException as e:  # usage errors, bad options: exit 2
+        _fail(e.format_message(), e.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except (InputError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
+        if os.environ.get("SHAPEKIT_DEBUG"):
+            traceback.print_exc()
+        _fail(str(e), 2)
+    except Exception as e:  # noqa: BLE001 - the CLI boundary: one line, exit 1
+        if os.environ.get("SHAPEKIT_DEBUG"):
+            traceback.print_exc()
+        _fail(f"internal error: {type(e).__name__}: {e}", 1)
+    if isinstance(rv, int) and not isinstance(rv, bool):
+        sys.exit(rv)
+    sys.exit(0)

@@ -1,0 +1,9 @@
+"""CLI commands: gan (filled in by its issue)."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(app: click.Group) -> None:
+    """Add this module's commands to the application."""
