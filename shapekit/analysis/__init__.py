@@ -1,1 +1,1 @@
-"""shapekit.analysis"""
+"""Representation-geometry tools for any ``torch.nn.Module`` (and shapekit's own models)."""

@@ -49,9 +49,10 @@ def analyze_app() -> None:
 
 def _register_all() -> None:
     from shapekit.cli import (analysis_geometry, analysis_invariance, demo, foundation, gan,
-                              realism, toptemp)
+                              realism, synth, toptemp)
 
     foundation.register(app, manifest_app)
+    synth.register(app)
     toptemp.register(app)
     gan.register(app)
     realism.register(app)
