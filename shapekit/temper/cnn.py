@@ -1,0 +1,163 @@
+"""A small ResNet for grey-level micrograph tiles, in plain torch, plus its Lightning module.
+
+The network is the CNN baseline of TopTemp and the offline feature extractor other parts of
+shapekit use (the realism evaluator's KID features, the representation-geometry tools). It is
+written in torch only: ``torchvision`` does not import beside the CPU torch of this project.
+
+References
+----------
+He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016 (arXiv 1512.03385).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from shapekit.errors import InputError
+
+_PADDINGS = ("zeros", "circular", "reflect")
+
+
+def _conv3x3(cin: int, cout: int, stride: int, padding_mode: str) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False, padding_mode=padding_mode)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and an identity (or 1x1 projection) shortcut.
+
+    Examples
+    --------
+    >>> import torch
+    >>> BasicBlock(8, 16, stride=2)(torch.zeros(2, 8, 16, 16)).shape
+    torch.Size([2, 16, 8, 8])
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, padding_mode: str = "zeros") -> None:
+        super().__init__()
+        self.conv1 = _conv3x3(cin, cout, stride, padding_mode)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = _conv3x3(cout, cout, 1, padding_mode)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class SmallResNet(nn.Module):
+    """A ResNet of ``len(depths)`` stages for small single-channel images.
+
+    Stem 3x3 conv (stride 2) -> stages of :class:`BasicBlock` (channels ``width * 2**i``, stride 2
+    from the second stage) -> global average pooling -> linear classifier. With
+    ``standardize=True`` every input image is z-scored on its own first (mean 0, std 1), which makes
+    the network blind to global brightness and contrast, as the TopTemp features are.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels (1 for grey micrographs).
+    n_classes : int
+        Number of output logits; ``0`` gives a pure feature extractor (``forward`` returns the
+        embedding).
+    width : int
+        Channels of the first stage; the embedding has ``width * 2**(len(depths)-1)`` dimensions.
+    depths : tuple of int
+        Blocks per stage.
+    padding : {"zeros", "circular", "reflect"}
+        Padding mode of every 3x3 convolution ("circular" suits periodic textures).
+    standardize : bool
+        Per-image z-scoring of the input inside the network.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = SmallResNet(in_channels=1, n_classes=3, width=8)
+    >>> net(torch.rand(4, 1, 32, 32)).shape
+    torch.Size([4, 3])
+    >>> net.features(torch.rand(4, 1, 32, 32)).shape
+    torch.Size([4, 32])
+
+    References
+    ----------
+    He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
+    """
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 3, width: int = 16,
+                 depths: tuple[int, ...] = (1, 1, 1), padding: str = "zeros",
+                 standardize: bool = True) -> None:
+        super().__init__()
+        if padding not in _PADDINGS:
+            raise InputError(f"padding must be one of {_PADDINGS}, got {padding!r}")
+        if in_channels < 1 or width < 1 or n_classes < 0 or not depths or min(depths) < 1:
+            raise InputError(f"invalid SmallResNet sizes: in_channels={in_channels}, "
+                             f"width={width}, n_classes={n_classes}, depths={depths}")
+        self.in_channels, self.n_classes, self.width = int(in_channels), int(n_classes), int(width)
+        self.depths, self.padding, self.standardize = tuple(int(d) for d in depths), padding, standardize
+        self.stem = nn.Sequential(_conv3x3(in_channels, width, 2, padding), nn.BatchNorm2d(width),
+                                  nn.ReLU(inplace=True))
+        stages, cin = [], width
+        for i, depth in enumerate(self.depths):
+            cout = width * 2 ** i
+            blocks = [BasicBlock(cin, cout, 1 if i == 0 else 2, padding)]
+            blocks += [BasicBlock(cout, cout, 1, padding) for _ in range(depth - 1)]
+            stages.append(nn.Sequential(*blocks))
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.embedding_dim = cin
+        self.head: nn.Module = nn.Linear(cin, n_classes) if n_classes > 0 else nn.Identity()
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable) that rebuild this architecture."""
+        return {"in_channels": self.in_channels, "n_classes": self.n_classes, "width": self.width,
+                "depths": list(self.depths), "padding": self.padding,
+                "standardize": self.standardize}
+
+    def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise InputError(f"expected input of shape (N, {self.in_channels}, H, W), "
+                             f"got {tuple(x.shape)}")
+        x = x.float()
+        if self.standardize:
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            std = x.std(dim=(1, 2, 3), keepdim=True)
+            x = (x - mean) / (std + 1e-3)
+        return x
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate embedding: global-average-pooled last stage, shape ``(N, embedding_dim)``."""
+        h = self.stages(self.stem(self._prep(x)))
+        return h.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(N, n_classes)`` (the embedding when ``n_classes == 0``)."""
+        return self.head(self.features(x))
+
+
+class FeatureExtractor(nn.Module):
+    """Wrap a :class:`SmallResNet` so that ``forward`` returns its embedding, in eval mode.
+
+    Examples
+    --------
+    >>> import torch
+    >>> fx = FeatureExtractor(SmallResNet(n_classes=2, width=4))
+    >>> fx(torch.rand(3, 1, 16, 16)).shape
+    torch.Size([3, 16])
+    """
+
+    def __init__(self, net: SmallResNet) -> None:
+        super().__init__()
+        self.net = net
+        self.embedding_dim = net.embedding_dim
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x)
