@@ -1,1 +1,31 @@
-"""shapekit.topology"""
+"""shapekit.topology: cubical persistent homology of micrographs and its vectorisation.
+
+Functional core: :func:`cubical_persistence` (GUDHI 2-D fast path; cripser optional),
+:func:`persistence_pairs_with_locations`, and the vectorisers :func:`diagram_summaries`,
+:func:`betti_curve`, :func:`persistence_image`, :func:`persistence_landscape`.  Conventions
+(T = 8-connected, V = 4-connected, superlevel in original units with birth >= death, essential
+bars) are documented in :mod:`shapekit.topology.persistence`.
+"""
+
+from shapekit.topology.persistence import cubical_persistence, cubical_persistence_batch
+from shapekit.topology.vectorize import (
+    betti_curve,
+    diagram_summaries,
+    finite_pairs,
+    lifetimes,
+    persistence_image,
+    persistence_landscape,
+    summary_names,
+)
+
+__all__ = [
+    "cubical_persistence",
+    "cubical_persistence_batch",
+    "diagram_summaries",
+    "summary_names",
+    "betti_curve",
+    "persistence_image",
+    "persistence_landscape",
+    "finite_pairs",
+    "lifetimes",
+]

@@ -1,0 +1,362 @@
+"""Vectorisations of persistence diagrams: summaries, Betti curves, persistence images, landscapes.
+
+Every function takes one diagram, an ``(n, 2)`` array of ``(birth, death)`` rows, in either
+orientation produced by :func:`shapekit.topology.cubical_persistence`: sublevel (``birth <= death``,
+essential death ``+inf``) or superlevel in original units (``birth >= death``, essential death
+``-inf``).  Persistence (lifetime) is ``|death - birth|`` in both.
+
+Essential (infinite) bars: :func:`diagram_summaries`, :func:`persistence_image` and
+:func:`persistence_landscape` use **finite pairs only** (``n_essential`` is reported separately);
+:func:`betti_curve` counts an essential bar as alive from its birth to the end of the grid, so it
+returns true Betti numbers.  All functions are vectorised numpy (no Python loop over pairs): on
+SEM tiles with 10^4-10^5 pairs they cost a fraction of the persistence computation itself.
+
+References
+----------
+.. [1] H. Adams et al., "Persistence images: a stable vector representation of persistent
+   homology", JMLR 18(8), 2017.
+.. [2] P. Bubenik, "Statistical topological data analysis using persistence landscapes",
+   JMLR 16, 2015.
+.. [3] H. Chintakunta, T. Gentimis, R. Gonzalez-Diaz, M.-J. Jimenez, H. Krim, "An entropy-based
+   persistence barcode", Pattern Recognition 48(2), 2015.
+.. [4] Y. Umeda, "Time series classification via topological data analysis", Trans. JSAI 32(3),
+   2017 (Betti curves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+from scipy.special import ndtr
+
+from shapekit.errors import InputError
+
+__all__ = [
+    "as_diagram",
+    "finite_pairs",
+    "lifetimes",
+    "summary_names",
+    "diagram_summaries",
+    "betti_curve",
+    "persistence_image",
+    "persistence_landscape",
+]
+
+DEFAULT_THRESHOLDS = (0.05, 0.1, 0.25, 0.5, 1.0)
+DEFAULT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def as_diagram(dgm: object) -> np.ndarray:
+    """Return ``dgm`` as a float64 ``(n, 2)`` array (an empty input gives ``(0, 2)``).
+
+    Examples
+    --------
+    >>> as_diagram([]).shape
+    (0, 2)
+    """
+    d = np.asarray(dgm, dtype=np.float64)
+    if d.size == 0:
+        return np.empty((0, 2))
+    if d.ndim != 2 or d.shape[1] != 2:
+        raise InputError(f"persistence diagram must have shape (n, 2), got {d.shape}")
+    if np.isnan(d).any():
+        raise InputError("persistence diagram contains NaN")
+    return d
+
+
+def finite_pairs(dgm: object) -> np.ndarray:
+    """Rows of ``dgm`` whose birth and death are both finite.
+
+    Examples
+    --------
+    >>> finite_pairs([[0.0, 1.0], [0.0, np.inf]])
+    array([[0., 1.]])
+    """
+    d = as_diagram(dgm)
+    return d[np.isfinite(d).all(axis=1)]
+
+
+def lifetimes(dgm: object) -> np.ndarray:
+    """Persistence ``|death - birth|`` of the finite pairs.
+
+    Examples
+    --------
+    >>> lifetimes([[2.0, 0.5], [0.0, np.inf]])      # a superlevel pair and an essential bar
+    array([1.5])
+    """
+    f = finite_pairs(dgm)
+    return np.abs(f[:, 1] - f[:, 0])
+
+
+def _qname(q: float) -> str:
+    return f"q{int(round(q * 100)):02d}"
+
+
+def summary_names(thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                  quantiles: Sequence[float] = DEFAULT_QUANTILES) -> list[str]:
+    """Keys of :func:`diagram_summaries`, in its (fixed) order.
+
+    Examples
+    --------
+    >>> summary_names(thresholds=(0.5,), quantiles=(0.5,))  # doctest: +NORMALIZE_WHITESPACE
+    ['n_pairs', 'n_essential', 'count_above_0', 'total_persistence', 'total_persistence_sq',
+     'max_persistence', 'mean_persistence', 'persistence_entropy', 'lifetime_q50', 'birth_q50',
+     'death_q50']
+    """
+    names = ["n_pairs", "n_essential"]
+    names += [f"count_above_{j}" for j in range(len(thresholds))]
+    names += ["total_persistence", "total_persistence_sq", "max_persistence", "mean_persistence",
+              "persistence_entropy"]
+    for what in ("lifetime", "birth", "death"):
+        names += [f"{what}_{_qname(q)}" for q in quantiles]
+    return names
+
+
+def diagram_summaries(dgm: object, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                      quantiles: Sequence[float] = DEFAULT_QUANTILES,
+                      fill_value: float = 0.0) -> dict[str, float]:
+    """Scalar summaries of one persistence diagram (finite pairs; essential bars counted apart).
+
+    Parameters
+    ----------
+    dgm : array-like, shape (n, 2)
+        ``(birth, death)`` rows, either orientation.
+    thresholds : sequence of float
+        ``count_above_j`` is the number of finite pairs with persistence ``> thresholds[j]``.
+    quantiles : sequence of float in [0, 1]
+        Quantiles of lifetime, birth and death (keys ``lifetime_q10``, ``birth_q50``, ...).
+    fill_value : float
+        Value of the quantiles and of the mean when there is no finite pair (a constant image):
+        the features stay defined.
+
+    Returns
+    -------
+    dict of str -> float
+        Keys in the order of :func:`summary_names`: ``n_pairs`` (finite), ``n_essential``,
+        ``count_above_j``, ``total_persistence`` (sum of lifetimes), ``total_persistence_sq``
+        (sum of squares), ``max_persistence``, ``mean_persistence``, ``persistence_entropy``
+        (``-sum p log p`` with ``p = l / sum l`` [3]_; 0 when empty) and the quantiles.
+
+    Examples
+    --------
+    >>> s = diagram_summaries([[0.0, 1.0], [0.5, 0.75], [0.0, np.inf]], thresholds=(0.5,),
+    ...                       quantiles=(0.5,))
+    >>> s["n_pairs"], s["n_essential"], s["count_above_0"], s["total_persistence"]
+    (2.0, 1.0, 1.0, 1.25)
+    >>> round(s["persistence_entropy"], 4)
+    0.5004
+    """
+    d = as_diagram(dgm)
+    fin = np.isfinite(d).all(axis=1)
+    f = d[fin]
+    life = np.abs(f[:, 1] - f[:, 0])
+    n = len(life)
+    out: dict[str, float] = {"n_pairs": float(n), "n_essential": float(len(d) - n)}
+    for j, t in enumerate(thresholds):
+        out[f"count_above_{j}"] = float(np.count_nonzero(life > t))
+    total = float(life.sum())
+    out["total_persistence"] = total
+    out["total_persistence_sq"] = float(np.dot(life, life))
+    out["max_persistence"] = float(life.max()) if n else 0.0
+    out["mean_persistence"] = total / n if n else float(fill_value)
+    if total > 0:
+        p = life[life > 0] / total
+        out["persistence_entropy"] = float(-(p * np.log(p)).sum())
+    else:
+        out["persistence_entropy"] = 0.0
+    qs = np.asarray(quantiles, dtype=np.float64)
+    for what, vals in (("lifetime", life), ("birth", f[:, 0]), ("death", f[:, 1])):
+        qv = np.quantile(vals, qs) if n else np.full(len(qs), float(fill_value))
+        for q, v in zip(quantiles, qv):
+            out[f"{what}_{_qname(q)}"] = float(v)
+    return out
+
+
+def _orientation(d: np.ndarray, filtration: str) -> bool:
+    """True for a superlevel diagram (``birth >= death``)."""
+    if filtration == "sublevel":
+        return False
+    if filtration == "superlevel":
+        return True
+    if filtration != "auto":
+        raise InputError(f"filtration={filtration!r} is not one of ('auto', 'sublevel', 'superlevel')")
+    return bool(len(d)) and bool((d[:, 1] < d[:, 0]).any())
+
+
+def betti_curve(dgm: object, grid: object, filtration: str = "auto") -> np.ndarray:
+    """Betti numbers of the filtration at each value of ``grid``.
+
+    Sublevel: a bar ``(b, d)`` is alive at ``t`` iff ``b <= t < d``; superlevel (original units,
+    ``b >= d``): iff ``d < t <= b``.  Essential bars stay alive to the end of the grid.
+
+    Parameters
+    ----------
+    dgm : array-like, shape (n, 2)
+    grid : 1-D array-like, increasing
+    filtration : {"auto", "sublevel", "superlevel"}
+        ``"auto"`` reads the orientation from the rows (superlevel iff some death < birth).
+
+    Returns
+    -------
+    ndarray of float64, shape (len(grid),)
+
+    Examples
+    --------
+    >>> betti_curve([[0.0, 2.0], [1.0, np.inf]], [0.0, 1.0, 2.0, 3.0])
+    array([1., 2., 1., 1.])
+    >>> betti_curve([[2.0, 0.0], [3.0, -np.inf]], [0.0, 1.0, 2.0, 3.0])
+    array([1., 2., 2., 1.])
+    """
+    d = as_diagram(dgm)
+    g = np.asarray(grid, dtype=np.float64).ravel()
+    if len(g) > 1 and np.any(np.diff(g) < 0):
+        raise InputError("betti_curve: grid must be increasing")
+    m = len(g)
+    if not len(d):
+        return np.zeros(m)
+    if _orientation(d, filtration):
+        # alive iff d < t <= b  ->  #(b >= t) - #(d >= t)
+        ib = np.searchsorted(g, d[:, 0], side="right")   # number of grid points <= b
+        idd = np.searchsorted(g, d[:, 1], side="right")  # number of grid points <= d
+        # grid point j is <= b iff j < ib: count per j = #(ib > j)
+        cb = np.bincount(ib, minlength=m + 1)
+        cd = np.bincount(idd, minlength=m + 1)
+        ge_b = cb[::-1].cumsum()[::-1][1:]   # #(ib >= j+1) = #(b >= g_j)
+        ge_d = cd[::-1].cumsum()[::-1][1:]
+        return (ge_b - ge_d).astype(np.float64)
+    # alive iff b <= t < d  ->  #(b <= t) - #(d <= t); #(x <= g_j) = #(searchsorted_left(x) <= j)
+    ib = np.searchsorted(g, d[:, 0], side="left")
+    idd = np.searchsorted(g, d[:, 1], side="left")
+    cb = np.bincount(ib, minlength=m + 1).cumsum()[:m]
+    cd = np.bincount(idd, minlength=m + 1).cumsum()[:m]
+    return (cb - cd).astype(np.float64)
+
+
+def _sigma_pair(sigma: object, rb: float, rp: float, res: tuple[int, int]) -> tuple[float, float]:
+    if sigma is None:
+        return rb / res[0], rp / res[1]
+    s = np.atleast_1d(np.asarray(sigma, dtype=np.float64))
+    sb, sp = (float(s[0]), float(s[0])) if len(s) == 1 else (float(s[0]), float(s[1]))
+    if not (sb > 0 and sp > 0):
+        raise InputError(f"persistence_image: sigma={sigma!r} must be > 0")
+    return sb, sp
+
+
+def persistence_image(dgm: object, birth_range: Sequence[float], pers_range: Sequence[float],
+                      resolution: int | Sequence[int] = 10, sigma: object = None,
+                      weight: str = "linear", method: str = "binned",
+                      oversample: int = 4) -> np.ndarray:
+    """Persistence image of the finite pairs on a fixed ``(birth, persistence)`` grid.
+
+    Each pair becomes a Gaussian at ``(birth, |death - birth|)`` weighted by ``weight``; pixel
+    values are the Gaussian mass inside each pixel (as in persim).  Points outside the grid still
+    contribute their tails.
+
+    Parameters
+    ----------
+    dgm : array-like, shape (n, 2)
+    birth_range, pers_range : (lo, hi)
+        Extent of the grid (fit them on training data; see ``TopTempFeaturizer``).
+    resolution : int or (n_birth, n_pers)
+    sigma : float, (float, float) or None
+        Gaussian standard deviation in data units (birth, persistence); None: one pixel.
+    weight : {"linear", "none"}
+        ``"linear"``: ``min(persistence / pers_range[1], 1)`` (Adams et al. [1]_); ``"none"``: 1.
+    method : {"binned", "exact"}
+        ``"exact"`` integrates each Gaussian over each pixel (``O(n * res)``); ``"binned"``
+        (default, several times faster on 10^4+ pairs) accumulates the weights on a grid
+        ``oversample`` times finer, blurs it and sums the blocks: it equals ``"exact"`` up to the
+        placement of each point within a fine bin (relative L1 error ~1e-2, tested).
+    oversample : int
+        Fine-grid factor of ``"binned"``.
+
+    Returns
+    -------
+    ndarray, shape (n_birth, n_pers)
+        ``out[i, j]``: birth bin ``i``, persistence bin ``j`` (both increasing).
+
+    Examples
+    --------
+    >>> pim = persistence_image([[0.2, 0.7], [0.5, 0.6]], (0, 1), (0, 1), resolution=5,
+    ...                         method="exact")
+    >>> pim.shape, round(float(pim.sum()), 3)        # weights 0.5 + 0.1, slightly cut at the edges
+    ((5, 5), 0.484)
+    """
+    res = (int(resolution), int(resolution)) if np.ndim(resolution) == 0 else \
+        (int(resolution[0]), int(resolution[1]))
+    b0, b1 = (float(v) for v in birth_range)
+    p0, p1 = (float(v) for v in pers_range)
+    if min(res) < 1 or not (b1 > b0) or not (p1 > p0):
+        raise InputError(f"persistence_image: bad grid birth_range={birth_range!r} "
+                         f"pers_range={pers_range!r} resolution={resolution!r}")
+    sb, sp = _sigma_pair(sigma, b1 - b0, p1 - p0, res)
+    f = finite_pairs(dgm)
+    birth = f[:, 0]
+    pers = np.abs(f[:, 1] - f[:, 0])
+    if weight == "linear":
+        w = np.minimum(pers / p1, 1.0) if p1 > 0 else np.ones_like(pers)
+    elif weight == "none":
+        w = np.ones_like(pers)
+    else:
+        raise InputError(f"persistence_image: weight={weight!r} is not 'linear' or 'none'")
+    if method == "exact":
+        eb = np.linspace(b0, b1, res[0] + 1)
+        ep = np.linspace(p0, p1, res[1] + 1)
+        cb = np.diff(ndtr((eb[None, :] - birth[:, None]) / sb), axis=1)
+        cp = np.diff(ndtr((ep[None, :] - pers[:, None]) / sp), axis=1)
+        return cb.T @ (w[:, None] * cp)
+    if method != "binned":
+        raise InputError(f"persistence_image: method={method!r} is not 'binned' or 'exact'")
+    o = max(int(oversample), 1)
+    nb, npp = res[0] * o, res[1] * o
+    db, dp = (b1 - b0) / nb, (p1 - p0) / npp
+    padb, padp = int(np.ceil(4 * sb / db)), int(np.ceil(4 * sp / dp))
+    ib = np.floor((birth - b0) / db).astype(np.int64) + padb
+    ip = np.floor((pers - p0) / dp).astype(np.int64) + padp
+    tb, tp = nb + 2 * padb, npp + 2 * padp
+    keep = (ib >= 0) & (ib < tb) & (ip >= 0) & (ip < tp)
+    hist = np.bincount(ib[keep] * tp + ip[keep], weights=w[keep], minlength=tb * tp)
+    hist = gaussian_filter(hist.reshape(tb, tp), (sb / db, sp / dp), mode="constant", truncate=4.0)
+    core = hist[padb:padb + nb, padp:padp + npp]
+    return core.reshape(res[0], o, res[1], o).sum(axis=(1, 3))
+
+
+def persistence_landscape(dgm: object, grid: object, n_layers: int = 3) -> np.ndarray:
+    """Persistence landscape ``lambda_k(t)``, k = 1..n_layers, of the finite pairs on ``grid``.
+
+    ``lambda_k(t)`` is the k-th largest of ``max(0, min(t - lo, hi - t))`` over pairs, with
+    ``lo, hi = min(b, d), max(b, d)`` (Bubenik [2]_).  Pairs whose open interval holds no grid
+    point contribute nothing and are skipped, which keeps this cheap on noisy diagrams.
+
+    Returns
+    -------
+    ndarray, shape (n_layers, len(grid))
+
+    Examples
+    --------
+    >>> persistence_landscape([[0.0, 2.0], [1.0, 3.0]], [0.5, 1.0, 1.5, 2.0], n_layers=2)
+    array([[0.5, 1. , 0.5, 1. ],
+           [0. , 0. , 0.5, 0. ]])
+    """
+    g = np.asarray(grid, dtype=np.float64).ravel()
+    k = int(n_layers)
+    if k < 1:
+        raise InputError(f"persistence_landscape: n_layers={n_layers!r} must be >= 1")
+    f = finite_pairs(dgm)
+    lo, hi = np.minimum(f[:, 0], f[:, 1]), np.maximum(f[:, 0], f[:, 1])
+    # a pair matters iff some grid point lies strictly inside (lo, hi)
+    i_lo = np.searchsorted(g, lo, side="right")
+    i_hi = np.searchsorted(g, hi, side="left")
+    use = i_hi > i_lo
+    lo, hi = lo[use], hi[use]
+    out = np.zeros((k, len(g)))
+    if not len(lo):
+        return out
+    tents = np.maximum(np.minimum(g[None, :] - lo[:, None], hi[:, None] - g[None, :]), 0.0)
+    if len(lo) > k:
+        tents = np.partition(tents, len(lo) - k, axis=0)[len(lo) - k:]
+    top = -np.sort(-tents, axis=0)
+    out[:top.shape[0]] = top
+    return out
