@@ -1,1 +1,25 @@
-"""shapekit.io"""
+"""shapekit.io: read SEM micrographs, remove info bars, fix the physical scale, tile, and manifests.
+
+The public API (everything else is internal)::
+
+    read_image, ImageMeta, DEFAULT_MAX_PIXELS       # readers: TIFF/PNG/JPEG/BMP -> float32 grey [0, 1]
+    detect_info_bar, crop_info_bar                  # instrument info band at the bottom
+    resample, tiff_pixel_size                       # um/px from metadata, anti-aliased resampling
+    load_scan, Scan                                 # the whole ingestion pipeline
+    tile_image, iter_tiles, stitch_tiles, tile_origins, Tiles
+    write_tiff                                      # atomic float32 TIFF with JSON metadata
+    load_manifest, Manifest, open_image_set, write_manifest, validate_spec
+"""
+
+from __future__ import annotations
+
+from shapekit.io.manifest import Manifest, load_manifest, open_image_set, validate_spec, write_manifest
+from shapekit.io.readers import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageMeta, read_image
+from shapekit.io.scale import resample, tiff_pixel_size
+from shapekit.io.tiles import Tiles, iter_tiles, stitch_tiles, tile_image, tile_origins
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "ImageMeta", "Manifest", "Tiles", "iter_tiles",
+    "load_manifest", "open_image_set", "read_image", "resample", "stitch_tiles", "tiff_pixel_size",
+    "tile_image", "tile_origins", "validate_spec", "write_manifest",
+]

@@ -1,0 +1,82 @@
+"""TIFF reading through tifffile: pages, palettes, planar layouts, size budget, pixel size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from shapekit.errors import InputError
+
+
+def _image_pages(tf) -> list:  # noqa: ANN001 - a tifffile.TiffFile
+    """Full-resolution pages (thumbnails / reduced-resolution subfiles are skipped)."""
+    pages = [pg for pg in tf.pages]
+    full = [pg for pg in pages if not getattr(pg, "is_reduced", False)]
+    return full or pages
+
+
+def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (ndarray, ImageMeta)
+    """Read one page of a TIFF as float32 grey in [0, 1] with its metadata (see ``read_image``)."""
+    import tifffile
+
+    from shapekit.io.readers import ImageMeta, _check_budget, to_grey
+    from shapekit.io.scale import tiff_pixel_size
+
+    try:
+        with tifffile.TiffFile(p) as tf:
+            pages = _image_pages(tf)
+            n_pages = len(pages)
+            if n_pages == 0:
+                raise InputError(f"{p}: TIFF file has no image pages")
+            if page is None:
+                if n_pages > 1:
+                    raise InputError(f"{p}: multi-page TIFF with {n_pages} pages; choose one with "
+                                     f"page=0..{n_pages - 1} (--page)")
+                index = 0
+            else:
+                index = int(page)
+                if not 0 <= index < n_pages:
+                    raise InputError(f"{p}: page {page} out of range (the file has {n_pages} pages)")
+            pg = pages[index]
+            h, w = int(pg.imagelength), int(pg.imagewidth)
+            depth = int(getattr(pg, "imagedepth", 1) or 1)
+            _check_budget(p, h * depth, w, budget)
+            if depth > 1:
+                raise InputError(f"{p}: volumetric TIFF page ({depth} slices) is not a 2-D micrograph")
+            arr = pg.asarray()
+            photometric = int(pg.photometric)
+            colormap = pg.colormap if photometric == 3 else None
+            planar_separate = int(pg.planarconfig) == 2
+            bit_depth = int(pg.bitspersample)
+            channels = int(pg.samplesperpixel)
+            um, um_src = tiff_pixel_size(tf, pg)
+    except InputError:
+        raise
+    except (MemoryError, OverflowError) as e:
+        raise InputError(f"{p}: image too large to read ({type(e).__name__})") from None
+    except Exception as e:  # noqa: BLE001 - tifffile raises many types for corrupt files
+        msg = " ".join(str(e).split())[:160]
+        raise InputError(f"{p}: corrupt, truncated or unsupported TIFF ({type(e).__name__}: {msg})") from None
+
+    arr = np.asarray(arr)
+    stored_dtype = str(arr.dtype)
+    if planar_separate and arr.ndim == 3 and arr.shape[0] == channels and arr.shape[-1] != channels:
+        arr = np.moveaxis(arr, 0, -1)
+    arr = np.squeeze(arr) if arr.ndim > 3 else arr
+    if colormap is not None:
+        cmap = np.asarray(colormap)
+        if arr.ndim != 2 or cmap.ndim != 2 or cmap.shape[0] != 3:
+            raise InputError(f"{p}: palette TIFF with an unexpected layout {arr.shape}")
+        idx = np.clip(arr.astype(np.int64), 0, cmap.shape[1] - 1)
+        arr = np.moveaxis(cmap[:, idx], 0, -1)  # (h, w, 3), uint16 (or uint8) colours
+        img = to_grey(arr, source=str(p))
+    else:
+        img = to_grey(arr, source=str(p), bit_depth=bit_depth)
+        if photometric == 0:  # MINISWHITE: 0 is white
+            img = 1.0 - img
+    if img.ndim != 2 or img.shape != (h, w):
+        raise InputError(f"{p}: unexpected TIFF layout {arr.shape} for a {h}x{w} image")
+    meta = ImageMeta(source=str(p), shape=(h, w), bit_depth=bit_depth, dtype=stored_dtype, channels=channels, n_pages=n_pages,
+                     um_per_px=um, um_per_px_source=um_src, format="tiff", page=index)
+    return np.ascontiguousarray(img, dtype=np.float32), meta

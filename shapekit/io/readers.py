@@ -1,0 +1,284 @@
+"""Read SEM micrographs (TIFF, PNG, JPEG, BMP) as float32 grey images in ``[0, 1]``.
+
+The format is decided from the file's first bytes, never from its extension, so a text file
+named ``.tif`` is refused cleanly. Image dimensions are read from the header and checked against
+a pixel budget *before* any pixel buffer is allocated. Every user-fixable problem (missing file,
+directory, empty or truncated file, NaN in a float TIFF, unchosen page of a multi-page file)
+raises :class:`shapekit.errors.InputError` with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shapekit.errors import InputError
+from shapekit.io._headers import sniff_format, raster_header_shape
+
+DEFAULT_MAX_PIXELS = 2**28
+"""Default pixel budget per image (about 268 megapixels, a 16384 x 16384 scan).
+
+Override per call with ``max_pixels=`` or globally with the environment variable
+``SHAPEKIT_MAX_PIXELS``."""
+
+#: luminance weights (ITU-R BT.601, as OpenCV's ``cvtColor``) for R, G, B
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+
+SUPPORTED_FORMATS = ("tiff", "png", "jpeg", "bmp")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What was read, and from where.
+
+    Attributes
+    ----------
+    source : str
+        The path that was read.
+    shape : tuple of int
+        ``(height, width)`` of the grey image returned.
+    bit_depth : int
+        Bits per sample as stored (8, 12, 16, 32, 64 or 1).
+    dtype : str
+        The stored sample dtype (``"uint8"``, ``"uint16"``, ``"float32"``...).
+    channels : int
+        Samples per pixel as stored (1 grey, 3 RGB, 4 RGBA; a palette image counts 1).
+    n_pages : int
+        Number of image pages in the file (1 except for multi-page TIFF).
+    um_per_px : float or None
+        Pixel size in micrometres found in the file's metadata, else None.
+    um_per_px_source : str or None
+        Where ``um_per_px`` came from: ``"FEI_HELIOS"``, ``"FEI_SFEG"``, ``"CZ_SEM"``,
+        ``"OLYMPUS_SIS"``, ``"resolution"`` (TIFF resolution tags with a unit, or ImageJ units),
+        ``"manifest"`` or ``"user"``.
+    format : str
+        ``"tiff"``, ``"png"``, ``"jpeg"`` or ``"bmp"``.
+    page : int
+        The page that was read.
+    """
+
+    source: str
+    shape: tuple[int, int]
+    bit_depth: int
+    dtype: str
+    channels: int
+    n_pages: int
+    um_per_px: float | None = None
+    um_per_px_source: str | None = None
+    format: str = "tiff"
+    page: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the fields (shape as a list)."""
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        return d
+
+
+def max_pixels_from_env(max_pixels: int | None = None) -> int:
+    """Resolve the pixel budget: explicit value, else ``$SHAPEKIT_MAX_PIXELS``, else the default.
+
+    Examples
+    --------
+    >>> max_pixels_from_env(1000)
+    1000
+    """
+    if max_pixels is not None:
+        return int(max_pixels)
+    env = os.environ.get("SHAPEKIT_MAX_PIXELS")
+    if env:
+        try:
+            value = int(float(env))
+        except ValueError:
+            raise InputError(f"SHAPEKIT_MAX_PIXELS must be an integer, got {env!r}") from None
+        if value <= 0:
+            raise InputError(f"SHAPEKIT_MAX_PIXELS must be positive, got {env!r}")
+        return value
+    return DEFAULT_MAX_PIXELS
+
+
+def check_readable_file(path: str | os.PathLike[str]) -> Path:
+    """Raise a one-line :class:`InputError` unless ``path`` is an existing non-empty file.
+
+    Examples
+    --------
+    >>> check_readable_file("/nonexistent/x.tif")
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: file not found: /nonexistent/x.tif
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"file not found: {p}")
+    if p.is_dir():
+        raise InputError(f"{p} is a directory, not an image file")
+    if not p.is_file():
+        raise InputError(f"{p} is not a regular file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p} is empty (0 bytes)")
+    return p
+
+
+def _check_budget(path: Path, height: int, width: int, budget: int) -> None:
+    if height <= 0 or width <= 0:
+        raise InputError(f"{path}: header claims an empty image ({height}x{width})")
+    if height * width > budget:
+        raise InputError(
+            f"{path}: header claims {height}x{width} = {height * width} pixels, over the limit of "
+            f"{budget} (raise it with max_pixels= or SHAPEKIT_MAX_PIXELS)")
+
+
+def to_unit_float(arr: np.ndarray, *, source: str = "image", bit_depth: int | None = None) -> np.ndarray:
+    """Scale stored samples to float32 in ``[0, 1]``.
+
+    Unsigned integers are divided by their range (``2**bit_depth - 1`` when a smaller bit depth
+    such as 12 is declared), signed integers are shifted then divided, booleans become 0/1.
+    Floats must be finite: they are kept as they are when already inside ``[0, 1]`` and otherwise
+    min-max rescaled to ``[0, 1]`` (a constant float image outside the range becomes zeros).
+
+    Examples
+    --------
+    >>> to_unit_float(np.array([0, 65535], dtype=np.uint16)).tolist()
+    [0.0, 1.0]
+    >>> to_unit_float(np.array([-2.0, 2.0])).tolist()
+    [0.0, 1.0]
+    """
+    if arr.dtype == bool:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.unsignedinteger):
+        top = float(np.iinfo(arr.dtype).max)
+        if bit_depth and 1 < bit_depth < 8 * arr.dtype.itemsize:
+            top = float(2**bit_depth - 1)
+        return np.clip(arr.astype(np.float32) / np.float32(top), 0.0, 1.0)
+    if np.issubdtype(arr.dtype, np.signedinteger):
+        info = np.iinfo(arr.dtype)
+        return ((arr.astype(np.float64) - info.min) / (float(info.max) - info.min)).astype(np.float32)
+    if np.issubdtype(arr.dtype, np.floating):
+        a = arr.astype(np.float32, copy=False)
+        finite = np.isfinite(a)
+        if not finite.all():
+            bad = int(a.size - np.count_nonzero(finite))
+            raise InputError(f"{source}: {bad} NaN/Inf pixel values in a float image")
+        lo, hi = float(a.min()), float(a.max())
+        if lo >= 0.0 and hi <= 1.0:
+            return np.array(a, dtype=np.float32, copy=True)
+        if hi == lo:
+            return np.zeros_like(a, dtype=np.float32)
+        return ((a - lo) / (hi - lo)).astype(np.float32)
+    raise InputError(f"{source}: unsupported sample type {arr.dtype}")
+
+
+def to_grey(arr: np.ndarray, *, bgr: bool = False, source: str = "image",
+            bit_depth: int | None = None) -> np.ndarray:
+    """Convert a stored ``(h, w)`` or ``(h, w, c)`` array to a float32 grey image in ``[0, 1]``.
+
+    Colour images become luminance (BT.601 weights); an alpha channel (4th, or 2nd of a
+    grey+alpha image) is ignored. ``bgr=True`` for OpenCV's channel order.
+
+    Examples
+    --------
+    >>> rgb = np.zeros((2, 2, 3), np.uint8); rgb[..., 1] = 255
+    >>> round(float(to_grey(rgb)[0, 0]), 3)
+    0.587
+    """
+    a = to_unit_float(arr, source=source, bit_depth=bit_depth)
+    if a.ndim == 2:
+        return a
+    if a.ndim != 3:
+        raise InputError(f"{source}: cannot interpret an array of shape {arr.shape} as an image")
+    c = a.shape[2]
+    if c in (1, 2):
+        return np.ascontiguousarray(a[..., 0])
+    if c in (3, 4):
+        rgb = a[..., :3][..., ::-1] if bgr else a[..., :3]
+        grey = rgb @ LUMA.astype(np.float32)
+        return np.clip(grey, 0.0, 1.0).astype(np.float32)
+    raise InputError(f"{source}: unsupported number of channels ({c})")
+
+
+def read_image(path: str | os.PathLike[str], *, page: int | None = None,
+               max_pixels: int | None = None) -> tuple[np.ndarray, ImageMeta]:
+    """Read a micrograph as a float32 2-D grey image in ``[0, 1]`` plus its metadata.
+
+    Parameters
+    ----------
+    path : path-like
+        A TIFF (8/16/32-bit integer, float, RGB/RGBA, palette, multi-page), PNG, JPEG or BMP file.
+        The format is sniffed from the file content.
+    page : int, optional
+        Page of a multi-page TIFF (0-based). Required when the file has more than one page.
+    max_pixels : int, optional
+        Refuse images whose header claims more pixels than this, before allocating them. Default
+        ``$SHAPEKIT_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`.
+
+    Returns
+    -------
+    image : ndarray of float32, shape (h, w)
+        Grey levels in ``[0, 1]``, row 0 at the top. Integer samples are divided by their range;
+        colour is reduced to luminance ignoring alpha; palette indices are mapped to their colour's
+        luminance; float samples are kept when inside ``[0, 1]`` and min-max rescaled otherwise.
+    meta : ImageMeta
+        Source, stored bit depth/dtype/channels, page count and the pixel size found in the
+        file's metadata (FEI, Zeiss, Olympus SIS tags or TIFF resolution tags with a unit).
+
+    Raises
+    ------
+    InputError
+        Missing path, directory, empty/truncated/corrupt/unsupported file, multi-page file without
+        ``page``, page out of range, NaN/Inf in a float image, oversized header.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, tifffile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.tif"
+    >>> tifffile.imwrite(p, np.full((4, 6), 65535, np.uint16))
+    >>> img, meta = read_image(p)
+    >>> img.shape, img.dtype, float(img.max()), meta.bit_depth
+    ((4, 6), dtype('float32'), 1.0, 16)
+    """
+    p = check_readable_file(path)
+    budget = max_pixels_from_env(max_pixels)
+    fmt = sniff_format(p)
+    if fmt is None:
+        raise InputError(f"{p}: not a supported image (TIFF, PNG, JPEG or BMP content expected)")
+    if fmt == "tiff":
+        from shapekit.io._tiff import read_tiff
+
+        return read_tiff(p, page=page, budget=budget)
+    return _read_raster(p, fmt, page=page, budget=budget)
+
+
+def _read_raster(p: Path, fmt: str, *, page: int | None, budget: int) -> tuple[np.ndarray, ImageMeta]:
+    import cv2
+
+    if page not in (None, 0):
+        raise InputError(f"{p}: a {fmt.upper()} file has 1 page; page {page} does not exist")
+    h, w = raster_header_shape(p, fmt)
+    _check_budget(p, h, w, budget)
+    data = np.fromfile(p, dtype=np.uint8)
+    _check_complete(p, fmt, data)
+    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.size == 0:
+        raise InputError(f"{p}: corrupt or truncated {fmt.upper()} file (could not decode)")
+    if arr.shape[:2] != (h, w):
+        raise InputError(f"{p}: decoded size {arr.shape[:2]} differs from header {h}x{w}; file corrupt")
+    channels = 1 if arr.ndim == 2 else int(arr.shape[2])
+    bit_depth = 8 * arr.dtype.itemsize
+    img = to_grey(arr, bgr=True, source=str(p))
+    meta = ImageMeta(source=str(p), shape=(int(img.shape[0]), int(img.shape[1])), bit_depth=bit_depth,
+                     dtype=str(arr.dtype), channels=channels, n_pages=1, format=fmt, page=0)
+    return img, meta
+
+
+def _check_complete(p: Path, fmt: str, data: np.ndarray) -> None:
+    """Detect truncation that decoders silently paper over (JPEG, PNG)."""
+    tail = data[-4096:].tobytes()
+    if fmt == "jpeg" and b"\xff\xd9" not in tail:
+        raise InputError(f"{p}: truncated JPEG file (no end-of-image marker)")
+    if fmt == "png" and b"IEND" not in tail:
+        raise InputError(f"{p}: truncated PNG file (no IEND chunk)")
