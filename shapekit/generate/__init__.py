@@ -1,1 +1,40 @@
-"""shapekit.generate"""
+"""shapekit.generate: a conditional GAN for SEM micrographs (PyTorch Lightning).
+
+Generate micrographs for a temper class and, optionally, process parameters or material
+properties, as in the ShAPE conditional-GAN work (Howland, Kassab, Kappagantula, Kvinge, Emerson,
+arXiv:2302.08495).
+
+Public API::
+
+    train_gan(manifest, out, condition=..., image_size=..., max_steps=..., ...)   # -> summary dict
+    fit_gan(datamodule, out, ...)                  # the same on a ready GANDataModule
+    load_generator(run_dir) -> GeneratorSampler    # .sample(n, label, conditions, seed) -> (n,H,W)
+    export_generator(generator, codec, run_dir, net=...)
+    GANDataModule, TileDataset, ConditionCodec     # data: tiles at a common scale, condition codec
+    ConditionalGAN                                 # the LightningModule (manual optimisation)
+    Generator, Discriminator                       # the networks
+    diff_augment                                   # DiffAugment for grey images
+
+Heavy modules (torch, Lightning) load on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "train_gan": "train", "fit_gan": "train", "MODEL_DEFAULTS": "train",
+    "load_generator": "export", "export_generator": "export", "GeneratorSampler": "export",
+    "GANDataModule": "data", "TileDataset": "data", "ConditionCodec": "data",
+    "ConditionalGAN": "module", "Generator": "nets", "Discriminator": "nets",
+    "diff_augment": "diffaug",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"shapekit.generate.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'shapekit.generate' has no attribute {name!r}")

@@ -1,0 +1,209 @@
+"""The conditional GAN as a LightningModule (manual optimisation of generator and discriminator).
+
+One training iteration = one discriminator update (hinge or non-saturating loss on DiffAugmented
+real and fake images, plus a lazy R1 penalty on real images) followed by one generator update; an
+exponential moving average (EMA) of the generator weights is kept for sampling. Lightning counts
+each optimizer step, so ``trainer.global_step`` is twice the number of iterations
+(:attr:`ConditionalGAN.iteration`).
+
+References
+----------
+.. [1] Lim & Ye, "Geometric GAN", arXiv:1705.02894 (hinge loss); Goodfellow et al., "Generative
+   Adversarial Nets", NeurIPS 2014 (non-saturating loss).
+.. [2] Mescheder, Geiger, Nowozin, "Which Training Methods for GANs do actually Converge?",
+   ICML 2018 (R1 penalty); Karras et al., "Analyzing and Improving the Image Quality of StyleGAN",
+   CVPR 2020 (lazy regularisation).
+.. [3] Yazici et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019 (EMA).
+.. [4] Zhao et al., "Differentiable Augmentation for Data-Efficient GAN Training", NeurIPS 2020.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.nn import functional as F
+
+from shapekit.generate.diffaug import diff_augment
+from shapekit.generate.nets import Discriminator, Generator
+
+__all__ = ["ConditionalGAN"]
+
+
+class ConditionalGAN(pl.LightningModule):
+    """Conditional GAN (generator, projection discriminator, EMA generator) for grey micrographs.
+
+    Parameters
+    ----------
+    image_size : int
+        Side of the square training tiles (power of two).
+    n_classes, n_cond : int
+        Number of temper classes and of continuous (normalised) conditions.
+    z_dim, g_channels, d_channels, max_channels : int
+        Network sizes.
+    loss : {"hinge", "ns"}
+        Adversarial loss: hinge or non-saturating logistic.
+    r1_gamma : float
+        R1 weight (0 disables); applied every ``r1_every`` iterations (lazy regularisation).
+    lr_g, lr_d, beta1, beta2 : float
+        Adam settings.
+    ema_decay : float
+        Decay of the EMA generator (0 copies the generator).
+    diffaug : str
+        DiffAugment policy (comma-separated; ``""`` disables).
+    channels_last, compile : bool
+        Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
+    sample_every : int
+        Write a sample grid (via :attr:`sample_hook`) every this many iterations (0 disables).
+
+    Examples
+    --------
+    >>> m = ConditionalGAN(image_size=16, n_classes=2, n_cond=0, z_dim=8, g_channels=4,
+    ...                    d_channels=4, max_channels=8)
+    >>> m.sample(torch.tensor([0, 1])).shape
+    torch.Size([2, 1, 16, 16])
+    """
+
+    def __init__(self, image_size: int = 64, n_classes: int = 1, n_cond: int = 0,
+                 z_dim: int = 128, g_channels: int = 32, d_channels: int = 32,
+                 max_channels: int = 256, loss: str = "hinge", r1_gamma: float = 1.0,
+                 r1_every: int = 4, lr_g: float = 2e-4, lr_d: float = 2e-4, beta1: float = 0.0,
+                 beta2: float = 0.99, ema_decay: float = 0.999,
+                 diffaug: str = "brightness,contrast,translation,cutout",
+                 channels_last: bool = False, compile: bool = False,
+                 sample_every: int = 0) -> None:
+        super().__init__()
+        if loss not in ("hinge", "ns"):
+            raise ValueError(f"loss must be 'hinge' or 'ns', got {loss!r}")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.generator = Generator(image_size, n_classes, n_cond, z_dim, g_channels, max_channels)
+        self.discriminator = Discriminator(image_size, n_classes, n_cond, d_channels, max_channels)
+        self.g_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        self.sample_hook: Any = None  # callable(module, iteration) set by train_gan
+        self._g_fwd = self.generator
+        self._d_fwd = self.discriminator
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def iteration(self) -> int:
+        """Completed training iterations (one D and one G update each)."""
+        return int(self.global_step) // 2
+
+    def setup(self, stage: str) -> None:  # noqa: D102 - Lightning hook
+        if self.hparams.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.hparams.compile:
+            self._g_fwd = torch.compile(self.generator)
+            self._d_fwd = torch.compile(self.discriminator)
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:  # noqa: D102
+        hp = self.hparams
+        # the lazy R1 term is applied every r1_every steps: scale the D betas/lr as StyleGAN2 does
+        c = hp.r1_every / (hp.r1_every + 1) if hp.r1_gamma > 0 else 1.0
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g, betas=(hp.beta1, hp.beta2))
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d * c,
+                                 betas=(hp.beta1 ** c, hp.beta2 ** c))
+        return [opt_g, opt_d]
+
+    # ------------------------------------------------------------------ helpers
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.hparams.z_dim, device=self.device)
+
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.hparams.diffaug) if self.hparams.diffaug else x
+
+    def _fmt(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+
+    @torch.no_grad()
+    def sample(self, label: torch.Tensor, cond: torch.Tensor | None = None,
+               z: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
+        """Images in ``[-1, 1]`` of shape ``(B, 1, S, S)`` from the EMA (or live) generator."""
+        net = self.g_ema if ema else self.generator
+        label = label.to(self.device)
+        z = self._z(len(label)) if z is None else z.to(self.device)
+        return net(z, label, None if cond is None else cond.to(self.device)).float()
+
+    def _d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        if self.hparams.loss == "hinge":
+            return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+    def _g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        if self.hparams.loss == "hinge":
+            return -fake_logits.mean()
+        return F.softplus(-fake_logits).mean()
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:  # noqa: D102
+        x, label, cond = batch
+        x = self._fmt(x)
+        cond = cond if self.hparams.n_cond > 0 else None
+        opt_g, opt_d = self.optimizers()
+        hp = self.hparams
+        it = self.iteration
+
+        # ---- discriminator
+        self.toggle_optimizer(opt_d)
+        with torch.no_grad():
+            fake = self._g_fwd(self._z(x.shape[0]), label, cond)
+        d_real = self._d_fwd(self._aug(x), label, cond)
+        d_fake = self._d_fwd(self._aug(fake.detach()), label, cond)
+        loss_d = self._d_loss(d_real.float(), d_fake.float())
+        r1 = torch.zeros((), device=self.device)
+        if hp.r1_gamma > 0 and it % hp.r1_every == 0:
+            x_r = x.detach().requires_grad_(True)
+            out = self._d_fwd(self._aug(x_r), label, cond)
+            (grad,) = torch.autograd.grad(out.float().sum(), x_r, create_graph=True)
+            r1 = grad.float().pow(2).sum(dim=(1, 2, 3)).mean()
+            loss_d = loss_d + 0.5 * hp.r1_gamma * hp.r1_every * r1
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        # ---- generator
+        self.toggle_optimizer(opt_g)
+        fake = self._g_fwd(self._z(x.shape[0]), label, cond)
+        loss_g = self._g_loss(self._d_fwd(self._aug(fake), label, cond).float())
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        self._update_ema()
+        self.log_dict({"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+                       "d_real": d_real.detach().float().mean(),
+                       "d_fake": d_fake.detach().float().mean(),
+                       "iteration": float(it + 1)},
+                      prog_bar=True, on_step=True, on_epoch=False, sync_dist=False)
+        if hp.r1_gamma > 0 and it % hp.r1_every == 0:
+            self.log("r1", r1.detach(), on_step=True, on_epoch=False)
+        done = self.iteration
+        if (hp.sample_every and self.sample_hook is not None and done % hp.sample_every == 0
+                and self.trainer.is_global_zero):
+            self.sample_hook(self, done)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # warm-up: a plain average over the first iterations, then the configured decay
+        decay = min(float(self.hparams.ema_decay), (1 + self.iteration) / (10 + self.iteration))
+        for p_ema, p in zip(self.g_ema.parameters(), self.generator.parameters()):
+            p_ema.lerp_(p.detach(), 1 - decay)
+        for b_ema, b in zip(self.g_ema.buffers(), self.generator.buffers()):
+            b_ema.copy_(b)
+
+
+def to_unit(x: torch.Tensor) -> np.ndarray:
+    """Map a generator batch ``(B, 1, H, W)`` in ``[-1, 1]`` to float32 ``(B, H, W)`` in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> to_unit(torch.tensor([[[[-1.0, 1.0]]]])).tolist()
+    [[[0.0, 1.0]]]
+    """
+    return ((x.detach().float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy().astype(np.float32)
