@@ -174,8 +174,19 @@ def cripser_raw(cells: np.ndarray, construction: str) -> np.ndarray:
                              "use backend='gudhi' or construction='V'")
     else:
         fn = cripser.computePH
+    h, w = cells.shape
+    thin = construction == "V" and min(h, w) == 1
+    if thin:
+        # cripser's V-construction treats the pixels of a 1-pixel-thin image as disconnected:
+        # duplicate the line (the filtration of line x [0, 1] has the same persistence)
+        cells = np.concatenate([cells, cells], axis=0 if h == 1 else 1)
     res = np.asarray(fn(np.ascontiguousarray(cells, dtype=np.float64), maxdim=1), dtype=np.float64)
     res = res.reshape(-1, 9)
+    if thin:
+        for c in (3, 6):
+            ok = res[:, c] >= 0
+            res[ok, c] %= h
+            res[ok, c + 1] %= w
     res[res[:, 2] >= np.finfo(np.float64).max / 2, 2] = np.inf
     return res
 

@@ -75,7 +75,8 @@ def finite_pairs(dgm: object) -> np.ndarray:
     array([[0., 1.]])
     """
     d = as_diagram(dgm)
-    return d[np.isfinite(d).all(axis=1)]
+    fin = np.isfinite(d[:, 0]) & np.isfinite(d[:, 1])
+    return d if fin.all() else d[fin]
 
 
 def lifetimes(dgm: object) -> np.ndarray:
@@ -149,8 +150,8 @@ def diagram_summaries(dgm: object, thresholds: Sequence[float] = DEFAULT_THRESHO
     0.5004
     """
     d = as_diagram(dgm)
-    fin = np.isfinite(d).all(axis=1)
-    f = d[fin]
+    fin = np.isfinite(d[:, 0]) & np.isfinite(d[:, 1])
+    f = d[fin] if not fin.all() else d
     life = np.abs(f[:, 1] - f[:, 0])
     n = len(life)
     out: dict[str, float] = {"n_pairs": float(n), "n_essential": float(len(d) - n)}
@@ -158,7 +159,7 @@ def diagram_summaries(dgm: object, thresholds: Sequence[float] = DEFAULT_THRESHO
         out[f"count_above_{j}"] = float(np.count_nonzero(life > t))
     total = float(life.sum())
     out["total_persistence"] = total
-    out["total_persistence_sq"] = float(np.dot(life, life))
+    out["total_persistence_sq"] = float((life * life).sum())  # no BLAS: threads contend
     out["max_persistence"] = float(life.max()) if n else 0.0
     out["mean_persistence"] = total / n if n else float(fill_value)
     if total > 0:
@@ -183,6 +184,31 @@ def _orientation(d: np.ndarray, filtration: str) -> bool:
     if filtration != "auto":
         raise InputError(f"filtration={filtration!r} is not one of ('auto', 'sublevel', 'superlevel')")
     return bool(len(d)) and bool((d[:, 1] < d[:, 0]).any())
+
+
+def _count_grid(g: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:
+    """``np.searchsorted(g, x, side)``, computed arithmetically when ``g`` is uniform (faster).
+
+    The arithmetic guess is corrected by comparing with the grid itself, so the result is exact.
+    """
+    m = len(g)
+    if m < 3:
+        return np.searchsorted(g, x, side=side)
+    step = (g[-1] - g[0]) / (m - 1)
+    if not (step > 0) or np.abs(np.diff(g) - step).max() > 1e-9 * step:
+        return np.searchsorted(g, x, side=side)
+    with np.errstate(invalid="ignore"):
+        j = np.clip(np.ceil((x - g[0]) / step), 0, m)
+    j = np.nan_to_num(j, nan=0.0, posinf=m, neginf=0).astype(np.int64)
+    # want j = #(g < x) ("left") or #(g <= x) ("right"): fix rounding by one step either way
+    lt = (lambda a, b: a < b) if side == "left" else (lambda a, b: a <= b)
+    gp = np.concatenate([[-np.inf], g, [np.inf]])           # gp[j] = g[j-1]
+    for _ in range(2):
+        down = (j > 0) & ~lt(gp[j], x)                       # g[j-1] not below x: too far
+        j -= down
+        up = (j < m) & lt(gp[j + 1], x)                      # g[j] below x: not far enough
+        j += up
+    return j
 
 
 def betti_curve(dgm: object, grid: object, filtration: str = "auto") -> np.ndarray:
@@ -218,8 +244,8 @@ def betti_curve(dgm: object, grid: object, filtration: str = "auto") -> np.ndarr
         return np.zeros(m)
     if _orientation(d, filtration):
         # alive iff d < t <= b  ->  #(b >= t) - #(d >= t)
-        ib = np.searchsorted(g, d[:, 0], side="right")   # number of grid points <= b
-        idd = np.searchsorted(g, d[:, 1], side="right")  # number of grid points <= d
+        ib = _count_grid(g, d[:, 0], "right")   # number of grid points <= b
+        idd = _count_grid(g, d[:, 1], "right")  # number of grid points <= d
         # grid point j is <= b iff j < ib: count per j = #(ib > j)
         cb = np.bincount(ib, minlength=m + 1)
         cd = np.bincount(idd, minlength=m + 1)
@@ -227,8 +253,8 @@ def betti_curve(dgm: object, grid: object, filtration: str = "auto") -> np.ndarr
         ge_d = cd[::-1].cumsum()[::-1][1:]
         return (ge_b - ge_d).astype(np.float64)
     # alive iff b <= t < d  ->  #(b <= t) - #(d <= t); #(x <= g_j) = #(searchsorted_left(x) <= j)
-    ib = np.searchsorted(g, d[:, 0], side="left")
-    idd = np.searchsorted(g, d[:, 1], side="left")
+    ib = _count_grid(g, d[:, 0], "left")
+    idd = _count_grid(g, d[:, 1], "left")
     cb = np.bincount(ib, minlength=m + 1).cumsum()[:m]
     cd = np.bincount(idd, minlength=m + 1).cumsum()[:m]
     return (cb - cd).astype(np.float64)
@@ -354,9 +380,33 @@ def persistence_landscape(dgm: object, grid: object, n_layers: int = 3) -> np.nd
     out = np.zeros((k, len(g)))
     if not len(lo):
         return out
-    tents = np.maximum(np.minimum(g[None, :] - lo[:, None], hi[:, None] - g[None, :]), 0.0)
-    if len(lo) > k:
-        tents = np.partition(tents, len(lo) - k, axis=0)[len(lo) - k:]
-    top = -np.sort(-tents, axis=0)
-    out[:top.shape[0]] = top
+    life = hi - lo
+    chunk = max(256, 8 * k)
+    if len(lo) <= chunk:
+        top = _top_tents(g, lo, hi, k)
+        out[:top.shape[0]] = top
+        return out
+    # the most persistent pairs decide most grid points: a remaining pair (tent height <= half
+    # its life) can only change layer k where that layer is below the bound; redo those columns
+    sel = np.argpartition(-life, chunk)[:chunk]
+    out[:] = _top_tents(g, lo[sel], hi[sel], k)
+    rest = np.ones(len(lo), bool)
+    rest[sel] = False
+    bound = life[rest].max() / 2.0
+    for j in np.flatnonzero(out[k - 1] < bound):
+        t = g[j]
+        inside = (lo < t) & (hi > t)
+        col = np.minimum(t - lo[inside], hi[inside] - t)
+        if len(col) > k:
+            col = np.partition(col, len(col) - k)[len(col) - k:]
+        col = -np.sort(-col)
+        out[:, j] = 0.0
+        out[:len(col), j] = col
     return out
+
+
+def _top_tents(g: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int) -> np.ndarray:
+    tents = np.maximum(np.minimum(g[:, None] - lo[None, :], hi[None, :] - g[:, None]), 0.0)
+    if len(lo) > k:
+        tents = np.partition(tents, len(lo) - k, axis=1)[:, len(lo) - k:]
+    return -np.sort(-tents, axis=1).T
