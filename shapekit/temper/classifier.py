@@ -1,0 +1,315 @@
+"""Calibrated temper classifiers on TopTemp feature matrices: XGBoost, logistic regression, RBF SVM.
+
+:class:`TopTempClassifier` standardises the features, fits one of three cores, and calibrates its
+raw scores with :class:`~shapekit.temper.calibration.TemperatureScaler` fitted on out-of-fold
+scores (grouped folds when groups are given). Every learned quantity is a plain array, a JSON
+number or XGBoost's own JSON model: :meth:`TopTempClassifier.get_state` /
+:meth:`TopTempClassifier.from_state` round-trip a model without pickle. The SVM's one-vs-one
+decision function is evaluated here from its support vectors (libsvm's formula), so no sklearn
+object needs to be restored.
+
+References
+----------
+.. [1] L. Kassab et al., "TopTemp: Parsing Precipitate Structure from Temper Topology",
+   arXiv:2204.00629, 2022.
+.. [2] T. Chen, C. Guestrin, "XGBoost: A Scalable Tree Boosting System", KDD 2016.
+.. [3] C.-C. Chang, C.-J. Lin, "LIBSVM: A library for support vector machines", ACM TIST 2011.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapekit.errors import InputError, ModelFormatError
+from shapekit.temper.calibration import TemperatureScaler, softmax
+
+MODELS = ("xgboost", "logreg", "svm")
+
+
+def _check_xy(X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or len(X) == 0:
+        raise InputError(f"features must be a non-empty (n, d) matrix, got shape {X.shape}")
+    if not np.isfinite(X).all():
+        bad = int(np.argwhere(~np.isfinite(X))[0, 0])
+        raise InputError(f"feature row {bad} contains NaN or Inf")
+    if y is None:
+        return X, None
+    y = np.asarray(y)
+    if len(y) != len(X):
+        raise InputError(f"{len(X)} feature rows but {len(y)} labels")
+    return X, y.astype(np.int64)
+
+
+def svm_ovo_decision(X: np.ndarray, sv: np.ndarray, dual_coef: np.ndarray, intercept: np.ndarray,
+                     n_support: np.ndarray, gamma: float) -> np.ndarray:
+    """One-vs-one decision values of a fitted RBF SVM, columns ordered (0,1), (0,2), ..., (k-2,k-1).
+
+    Positive values vote for the first class of the pair (libsvm's convention; equals sklearn's
+    ``SVC(decision_function_shape="ovo").decision_function`` for k > 2).
+
+    Examples
+    --------
+    >>> from sklearn.svm import SVC
+    >>> rng = np.random.default_rng(0); X = rng.normal(size=(30, 2)); y = np.arange(30) % 3
+    >>> m = SVC(decision_function_shape="ovo").fit(X, y)
+    >>> d = svm_ovo_decision(X, m.support_vectors_, m.dual_coef_, m.intercept_, m.n_support_,
+    ...                      m._gamma)
+    >>> bool(np.allclose(d, m.decision_function(X)))
+    True
+    """
+    sq = (X ** 2).sum(1)[:, None] + (sv ** 2).sum(1)[None, :] - 2.0 * X @ sv.T
+    K = np.exp(-gamma * np.maximum(sq, 0.0))
+    starts = np.concatenate([[0], np.cumsum(n_support)])
+    k = len(n_support)
+    cols, p = [], 0
+    for i in range(k):
+        for j in range(i + 1, k):
+            si, sj = slice(starts[i], starts[i + 1]), slice(starts[j], starts[j + 1])
+            d = K[:, si] @ dual_coef[j - 1, si] + K[:, sj] @ dual_coef[i, sj] + intercept[p]
+            cols.append(d)
+            p += 1
+    return np.stack(cols, axis=1)
+
+
+def ovo_to_scores(dec: np.ndarray, k: int) -> np.ndarray:
+    """One-vs-one decision values -> per-class scores (votes plus squashed confidence sums).
+
+    For two classes this is ``[d, -d] / 2`` style symmetric scores. Same transform as sklearn's
+    ``decision_function_shape="ovr"``.
+
+    Examples
+    --------
+    >>> ovo_to_scores(np.array([[2.0, 1.0, -1.0]]), 3).argmax(1).tolist()
+    [0]
+    """
+    n = len(dec)
+    votes = np.zeros((n, k))
+    conf = np.zeros((n, k))
+    p = 0
+    for i in range(k):
+        for j in range(i + 1, k):
+            d = dec[:, p]
+            votes[:, i] += d > 0
+            votes[:, j] += d <= 0
+            conf[:, i] += d
+            conf[:, j] -= d
+            p += 1
+    if k == 2:
+        return conf / 2.0
+    scaled = conf / (3 * (np.abs(conf) + 1))
+    return votes + scaled
+
+
+class TopTempClassifier:
+    """Standardise -> XGBoost / logistic regression / RBF SVM -> temperature-scaled probabilities.
+
+    Parameters
+    ----------
+    model : {"svm", "logreg", "xgboost"}
+        The core classifier.
+    C : float
+        Inverse regularisation of logreg and SVM.
+    n_estimators, max_depth, learning_rate : int, int, float
+        XGBoost parameters.
+    calibrate : bool
+        Fit a :class:`TemperatureScaler` on out-of-fold scores (``cv`` folds, grouped when
+        ``groups`` are passed to :meth:`fit`).
+    cv : int
+        Folds for the out-of-fold scores.
+    seed : int
+        Seeds XGBoost and the folds.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(0, 1, (40, 3)), rng.normal(2, 1, (40, 3))]; y = np.r_[[0] * 40, [1] * 40]
+    >>> clf = TopTempClassifier("logreg").fit(X, y)
+    >>> clf.predict(np.array([[0., 0, 0], [2, 2, 2]])).tolist()
+    [0, 1]
+    >>> clf2 = TopTempClassifier.from_state(*clf.get_state())
+    >>> bool(np.allclose(clf2.predict_proba(X), clf.predict_proba(X)))
+    True
+    """
+
+    def __init__(self, model: str = "svm", C: float = 10.0, n_estimators: int = 300,
+                 max_depth: int = 3, learning_rate: float = 0.05, calibrate: bool = True,
+                 cv: int = 5, seed: int = 0) -> None:
+        self.model = model
+        self.C = C
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.calibrate = calibrate
+        self.cv = cv
+        self.seed = seed
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("model", "C", "n_estimators", "max_depth",
+                                              "learning_rate", "calibrate", "cv", "seed")}
+
+    def set_params(self, **params: Any) -> TopTempClassifier:
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Any, groups: Any = None) -> TopTempClassifier:
+        """Fit on ``(n, d)`` features and integer labels ``0..k-1`` (all classes present)."""
+        if self.model not in MODELS:
+            raise InputError(f"model must be one of {MODELS}, got {self.model!r}")
+        X, y = _check_xy(X, y)
+        k = int(y.max()) + 1
+        if y.min() < 0 or len(np.unique(y)) != k or k < 2:
+            raise InputError(f"labels must be 0..k-1 with every class present (k >= 2), got {np.unique(y)}")
+        self.n_classes_, self.n_features_in_ = k, X.shape[1]
+        self.mean_ = X.mean(0)
+        self.scale_ = X.std(0)
+        self.scale_[self.scale_ < 1e-12] = 1.0
+        Xs = (X - self.mean_) / self.scale_
+        self.core_ = self._fit_core(Xs, y)
+        self.calibrator_ = None
+        if self.calibrate:
+            oof = self.oof_scores(Xs, y, groups)
+            if oof is not None:
+                self.calibrator_ = TemperatureScaler().fit(oof, y)
+        return self
+
+    def oof_scores(self, Xs: np.ndarray, y: np.ndarray, groups: Any = None) -> np.ndarray | None:
+        """Out-of-fold raw scores of standardised features (None when a class is too small)."""
+        from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+        if groups is not None:
+            groups = np.asarray(groups)
+            n_splits = min(self.cv, len(np.unique(groups)))
+            if n_splits < 2:
+                return None
+            splits = GroupKFold(n_splits).split(Xs, y, groups)
+        else:
+            n_splits = min(self.cv, int(np.bincount(y).min()))
+            if n_splits < 2:
+                return None
+            splits = StratifiedKFold(n_splits, shuffle=True, random_state=self.seed).split(Xs, y)
+        oof = np.zeros((len(y), self.n_classes_))
+        for tr, te in splits:
+            if len(np.unique(y[tr])) != self.n_classes_:
+                return None
+            core = self._fit_core(Xs[tr], y[tr])
+            oof[te] = self._scores(core, Xs[te])
+        return oof
+
+    def _fit_core(self, Xs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        k = self.n_classes_
+        if self.model == "logreg":
+            from sklearn.linear_model import LogisticRegression
+
+            m = LogisticRegression(C=float(self.C), max_iter=5000).fit(Xs, y)
+            return {"coef": m.coef_.astype(np.float64), "intercept": m.intercept_.astype(np.float64)}
+        if self.model == "svm":
+            from sklearn.svm import SVC
+
+            m = SVC(C=float(self.C), kernel="rbf", gamma="scale").fit(Xs, y)
+            gamma = 1.0 / (Xs.shape[1] * Xs.var()) if Xs.var() > 0 else 1.0
+            dual = m.dual_coef_.astype(np.float64)
+            icpt = m.intercept_.astype(np.float64)
+            if k == 2:  # sklearn flips the sign of binary libsvm models; undo for the ovo formula
+                dual, icpt = -dual, -icpt
+            return {"sv": m.support_vectors_.astype(np.float64), "dual_coef": dual,
+                    "intercept": icpt, "n_support": m.n_support_.astype(np.int64),
+                    "gamma": np.array([gamma])}
+        import xgboost as xgb
+
+        m = xgb.XGBClassifier(n_estimators=int(self.n_estimators), max_depth=int(self.max_depth),
+                              learning_rate=float(self.learning_rate), subsample=0.8,
+                              colsample_bytree=0.5, n_jobs=1, random_state=int(self.seed),
+                              tree_method="hist")
+        m.fit(Xs, y)
+        return {"booster": m.get_booster()}
+
+    def _scores(self, core: dict[str, Any], Xs: np.ndarray) -> np.ndarray:
+        k = self.n_classes_
+        if self.model == "logreg":
+            z = Xs @ core["coef"].T + core["intercept"]
+            return np.c_[np.zeros(len(z)), z] if core["coef"].shape[0] == 1 else z
+        if self.model == "svm":
+            dec = svm_ovo_decision(Xs, core["sv"], core["dual_coef"], core["intercept"],
+                                   core["n_support"], float(core["gamma"][0]))
+            return ovo_to_scores(dec, k)
+        import xgboost as xgb
+
+        z = core["booster"].predict(xgb.DMatrix(Xs), output_margin=True)
+        z = np.asarray(z, dtype=np.float64)
+        return np.c_[np.zeros(len(z)), z] if z.ndim == 1 else z
+
+    # --------------------------------------------------------------- prediction
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "core_"):
+            raise InputError("TopTempClassifier is not fitted")
+
+    def decision_scores(self, X: Any) -> np.ndarray:
+        """Raw (uncalibrated) per-class scores ``(n, k)``."""
+        self._check_fitted()
+        X, _ = _check_xy(X)
+        if X.shape[1] != self.n_features_in_:
+            raise InputError(f"expected {self.n_features_in_} features per row, got {X.shape[1]}")
+        return self._scores(self.core_, (X - self.mean_) / self.scale_)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated class probabilities ``(n, k)``."""
+        s = self.decision_scores(X)
+        if self.calibrator_ is not None:
+            return self.calibrator_.predict_proba(s)
+        return softmax(s)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.predict_proba(X).argmax(1)
+
+    # ---------------------------------------------------------- serialisation
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray], bytes | None]:
+        """``(json_config, arrays, xgboost_json_bytes_or_None)``: everything, no pickle."""
+        self._check_fitted()
+        cfg = {"params": self.get_params(), "n_classes": self.n_classes_,
+               "n_features": self.n_features_in_,
+               "calibration": self.calibrator_.to_dict() if self.calibrator_ is not None else None}
+        arrays = {"mean": self.mean_, "scale": self.scale_}
+        raw = None
+        if self.model == "xgboost":
+            raw = bytes(self.core_["booster"].save_raw("json"))
+        else:
+            arrays.update({f"core.{k}": np.asarray(v) for k, v in self.core_.items()})
+        return cfg, arrays, raw
+
+    @classmethod
+    def from_state(cls, cfg: dict[str, Any], arrays: dict[str, np.ndarray],
+                   xgb_raw: bytes | None = None) -> TopTempClassifier:
+        """Rebuild a fitted classifier from :meth:`get_state` output."""
+        try:
+            obj = cls(**cfg["params"])
+            obj.n_classes_, obj.n_features_in_ = int(cfg["n_classes"]), int(cfg["n_features"])
+            obj.mean_, obj.scale_ = np.asarray(arrays["mean"]), np.asarray(arrays["scale"])
+            if obj.model == "xgboost":
+                import xgboost as xgb
+
+                if xgb_raw is None:
+                    raise KeyError("xgboost model JSON")
+                booster = xgb.Booster()
+                booster.load_model(bytearray(xgb_raw))
+                obj.core_ = {"booster": booster}
+            else:
+                obj.core_ = {k[5:]: np.asarray(v) for k, v in arrays.items() if k.startswith("core.")}
+                need = {"logreg": {"coef", "intercept"},
+                        "svm": {"sv", "dual_coef", "intercept", "n_support", "gamma"}}[obj.model]
+                if not need <= set(obj.core_):
+                    raise KeyError(sorted(need - set(obj.core_)))
+            cal = cfg.get("calibration")
+            obj.calibrator_ = TemperatureScaler.from_dict(cal) if cal else None
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, ModelFormatError):
+                raise
+            raise ModelFormatError(f"invalid classifier state: missing or bad {e}") from None
+        if len(obj.mean_) != obj.n_features_in_:
+            raise ModelFormatError(f"classifier state has {len(obj.mean_)} feature means for "
+                                   f"{obj.n_features_in_} features")
+        return obj
