@@ -5,7 +5,7 @@ The public API (everything else is internal)::
     read_image, ImageMeta, DEFAULT_MAX_PIXELS       # readers: TIFF/PNG/JPEG/BMP -> float32 grey [0, 1]
     detect_info_bar, crop_info_bar                  # instrument info band at the bottom
     resample, tiff_pixel_size                       # um/px from metadata, anti-aliased resampling
-    load_scan, Scan                                 # the whole ingestion pipeline
+    load_scan, Scan, check_usable, MIN_SIDE         # the whole ingestion pipeline
     tile_image, iter_tiles, stitch_tiles, tile_origins, Tiles
     write_tiff                                      # atomic float32 TIFF with JSON metadata
     load_manifest, Manifest, open_image_set, write_manifest, validate_spec
@@ -13,13 +13,17 @@ The public API (everything else is internal)::
 
 from __future__ import annotations
 
+from shapekit.io.infobar import crop_info_bar, detect_info_bar
 from shapekit.io.manifest import Manifest, load_manifest, open_image_set, validate_spec, write_manifest
 from shapekit.io.readers import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageMeta, read_image
 from shapekit.io.scale import resample, tiff_pixel_size
+from shapekit.io.scan import MIN_SIDE, Scan, check_usable, load_scan
 from shapekit.io.tiles import Tiles, iter_tiles, stitch_tiles, tile_image, tile_origins
+from shapekit.io.write import write_tiff
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "ImageMeta", "Manifest", "Tiles", "iter_tiles",
-    "load_manifest", "open_image_set", "read_image", "resample", "stitch_tiles", "tiff_pixel_size",
-    "tile_image", "tile_origins", "validate_spec", "write_manifest",
+    "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "MIN_SIDE", "ImageMeta", "Manifest", "Scan", "Tiles",
+    "check_usable", "crop_info_bar", "detect_info_bar", "iter_tiles", "load_manifest", "load_scan",
+    "open_image_set", "read_image", "resample", "stitch_tiles", "tiff_pixel_size", "tile_image",
+    "tile_origins", "validate_spec", "write_manifest", "write_tiff",
 ]

@@ -1,0 +1,188 @@
+"""Detect and remove the instrument information bar burned into the bottom of SEM images.
+
+SEM software (FEI/Thermo, Zeiss, JEOL, Hitachi, Olympus SIS...) appends a band below the scan with
+the acceleration voltage, magnification, detector and a scale bar: a flat background (black with
+light text, or white/grey with dark text) that is *computer-drawn*, so most of each of its rows sits
+exactly on one grey level. A micrograph row never does: shot noise and structure spread its
+levels. The detector therefore works on row statistics, from the bottom up, without assuming a
+height or a polarity:
+
+1. the bar level ``b`` is the most common grey level of the bottom rows;
+2. a row is *bar-like* when at least ``min_flat`` of its pixels lie within ``tol`` of ``b``;
+3. walking up from the bottom, the band extends over bar-like rows (tolerating ``max_gap``
+   consecutive non-bar-like rows inside it, e.g. a text line or a separator);
+4. it is accepted only if it is at least ``min_rows`` high, at most ``max_fraction`` of the
+   image, holds *markings* (text or scale bar: pixels far from ``b``), is two-tone (few pixels of
+   intermediate level: this rejects saturated black/white micrograph regions, which also sit on
+   one level but are surrounded by a continuum of greys), has blank margin rows, and meets the
+   micrograph at an abrupt change (the rows just above it are not bar-like);
+5. thin drawn frame lines directly above the band (rows of almost constant level) are included.
+
+A band of constant level with no markings (e.g. a black vacuum region) is *not* cropped.
+
+References
+----------
+.. [1] DeCost, Francis, Holm, "Exploring the microstructure manifold: image texture
+   representations applied to ultrahigh carbon steel microstructures", Acta Mater. 133 (2017):
+   the UHCS micrographs, whose instrument bar this removes (they cropped it by hand).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shapekit.errors import InputError
+
+
+def _as_grey(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image)
+    if img.ndim != 2:
+        raise InputError(f"info-bar detection expects a 2-D grey image, got shape {img.shape}")
+    img = img.astype(np.float32, copy=False)
+    if not np.isfinite(img).all():
+        raise InputError("info-bar detection: image contains NaN/Inf")
+    return img
+
+
+def _bar_level(rows: np.ndarray, tol: float) -> float:
+    """Most common level of ``rows`` (histogram mode refined to the mean of its neighbourhood)."""
+    v = rows.ravel()
+    bins = max(8, int(round(1.0 / max(tol, 1e-3))))
+    hist, edges = np.histogram(v, bins=bins, range=(0.0, 1.0))
+    k = int(np.argmax(hist))
+    near = v[(v >= edges[k] - tol) & (v <= edges[k + 1] + tol)]
+    return float(np.median(near)) if near.size else float((edges[k] + edges[k + 1]) / 2)
+
+
+def _texture(rows: np.ndarray, dist: np.ndarray, tol: float, run: int = 9) -> np.ndarray:
+    """Per row, the fraction of pixels that look like micrograph texture rather than drawing."""
+    from scipy.ndimage import binary_erosion
+
+    off = dist > tol
+    long_run = binary_erosion(off, structure=np.ones((1, run), dtype=bool), border_value=1)
+    dx = np.zeros_like(off)
+    dx[:, 1:] = np.abs(np.diff(rows, axis=1)) > 2 * tol
+    return (long_run & dx).mean(axis=1)
+
+
+def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: int = 4,
+                    tol: float = 0.02, min_flat: float = 0.35, max_gap: int = 3,
+                    min_ink: float = 0.002, ink_contrast: float = 0.25, max_mid: float = 0.2,
+                    min_blank_rows: int = 2, max_texture: float = 0.1) -> int:
+    """Number of rows of an instrument info bar at the bottom of ``image`` (0 when none).
+
+    Parameters
+    ----------
+    image : ndarray (h, w)
+        Grey image in ``[0, 1]``.
+    max_fraction : float
+        Largest bar height as a fraction of the image height.
+    min_rows : int
+        Smallest bar height accepted.
+    tol : float
+        Grey-level tolerance around the bar's background level (0.02 is 5 levels of 255).
+    min_flat : float
+        Fraction of a row's pixels that must sit at the bar level for the row to be bar-like.
+    max_gap : int
+        Consecutive non-bar-like rows tolerated inside the bar (text lines, separators).
+    min_ink : float
+        Fraction of the band's pixels that must be markings (text, scale bar) for it to count as
+        an info bar; a flat band without markings is left alone.
+    ink_contrast : float
+        Grey-level distance from the bar level that makes a pixel a marking.
+    max_mid : float
+        Largest fraction of band pixels with intermediate levels (neither background nor
+        marking). Drawn bars are two-tone (plus anti-aliasing); a saturated micrograph region
+        is not, and is rejected by this test.
+    min_blank_rows : int
+        Rows of the band that must be blank (>= 90 % background), as a drawn bar's margins are.
+    max_texture : float
+        Largest fraction of a bar row that may be *texture*: pixels off the bar level, inside a
+        long horizontal run off it, and differing from their neighbour (drawn text and lines are
+        short strokes or flat fills; a micrograph beside a saturated region is neither).
+
+    Returns
+    -------
+    int
+        Rows to remove at the bottom.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> img = rng.random((120, 160)).astype(np.float32)
+    >>> detect_info_bar(img)
+    0
+    >>> img[100:] = 0.0; img[106:112, 10:60] = 1.0     # a black bar with a white "scale bar"
+    >>> detect_info_bar(img)
+    20
+    """
+    img = _as_grey(image)
+    h, w = img.shape
+    limit = int(max_fraction * h)
+    if h < 2 * min_rows or w < 8 or limit < min_rows:
+        return 0
+    bottom = img[h - limit:]  # only the candidate region is analysed
+    level = _bar_level(bottom[-2:], tol)
+    dist_all = np.abs(bottom - level)
+    flat = (dist_all <= tol).mean(axis=1)  # per row: fraction on the bar level
+    mid_rows = ((dist_all > tol) & (dist_all < ink_contrast)).mean(axis=1)  # intermediate greys
+    bar_like = (flat >= min_flat) & (mid_rows <= 1.5 * max_mid) & (_texture(bottom, dist_all, tol) <= max_texture)
+    if not bar_like[-1] and not bar_like[-2]:
+        return 0
+    top = limit  # index into `bottom` of the band's highest bar-like row
+    gap = 0
+    for i in range(limit - 1, -1, -1):
+        if bar_like[i]:
+            top, gap = i, 0
+        else:
+            gap += 1
+            if gap > max_gap:
+                break
+    else:
+        return 0  # bar-like all the way up to the search limit: not a bar at the bottom
+    rows = limit - top
+    if rows < min_rows:
+        return 0
+    band = bottom[top:]
+    dist = np.abs(band - level)
+    ink = float((dist >= ink_contrast).mean())
+    mid = float(((dist > tol) & (dist < ink_contrast)).mean())
+    blank = int((flat[top:] >= 0.9).sum())
+    if ink < min_ink or mid > max_mid or blank < min_blank_rows:
+        return 0
+    # abrupt change: the rows just above the band must look like a micrograph, not like the bar
+    above = bar_like[max(0, top - 4 * max_gap):top]
+    if above.size and float(np.mean(above)) > 0.5:
+        return 0
+    # thin drawn frame lines (nearly constant rows) directly above the band belong to it
+    extra = 0
+    while top - extra - 1 >= 0 and extra < 3:
+        row = bottom[top - extra - 1]
+        if float(np.std(row)) <= tol and abs(float(row.mean()) - float(img[: h - rows - extra - 1].mean())) > 0.1:
+            extra += 1
+        else:
+            break
+    return int(rows + extra)
+
+
+def crop_info_bar(image: np.ndarray, **kwargs: float) -> tuple[np.ndarray, int]:
+    """Remove the bottom info bar found by :func:`detect_info_bar`.
+
+    Returns
+    -------
+    cropped : ndarray
+        ``image[:h - rows]`` (a view; the original when no bar is found).
+    rows : int
+        Rows removed.
+
+    Examples
+    --------
+    >>> img = np.random.default_rng(1).random((100, 100)).astype(np.float32)
+    >>> img[90:] = 1.0; img[93:97, 5:40] = 0.0           # a white bar with dark text
+    >>> cropped, rows = crop_info_bar(img)
+    >>> cropped.shape, rows
+    ((90, 100), 10)
+    """
+    img = _as_grey(image)
+    rows = detect_info_bar(img, **kwargs)
+    return (img[: img.shape[0] - rows] if rows else img), rows
