@@ -1,9 +1,162 @@
-"""CLI commands: foundation (filled in by its issue)."""
+"""CLI commands of the foundation: ``shapekit ingest`` and ``shapekit manifest check``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
+
+from shapekit.cli._common import emit_json, info, json_option, root_option
+from shapekit.errors import InputError
+
+PAD_CHOICES = ("none", "reflect", "constant")
+
+
+def _fail_line(msg: str) -> None:
+    click.echo(f"shapekit: error: {' '.join(str(msg).split())}", err=True)
+
+
+def _ingest_one(path: Path, out: Path, *, source_um: float | None, target_um: float | None,
+                keep_info_bar: bool, page: int | None, tile_size: int | None, stride: int | None,
+                pad: str) -> dict[str, Any]:
+    """Clean one image and write its outputs; nothing is written unless everything succeeded."""
+    import numpy as np
+
+    from shapekit._atomic import atomic_path, write_json
+    from shapekit.io import load_scan, tile_image, write_tiff
+
+    scan = load_scan(path, um_per_px=source_um, target_um_per_px=target_um,
+                     keep_info_bar=keep_info_bar, page=page)
+    record = scan.to_dict()
+    tiles = None
+    if tile_size is not None:
+        try:
+            tiles = tile_image(scan.image, tile_size, stride=stride, pad=pad)
+        except InputError as e:
+            raise InputError(f"{path}: {e}") from None
+        record["tiles"] = {"n": len(tiles), "size": int(tile_size), "stride": int(stride or tile_size),
+                           "pad": pad}
+    stem = path.stem
+    outputs = [out / f"{stem}.tif", out / f"{stem}.json"]
+    write_tiff(outputs[0], scan.image, {k: record[k] for k in ("source", "um_per_px", "info_bar_rows")})
+    if tiles is not None:
+        outputs.append(out / f"{stem}.tiles.npz")
+        with atomic_path(outputs[-1]) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, tiles=tiles.tiles, coords=tiles.coords,
+                                    image_shape=np.asarray(tiles.image_shape, dtype=np.int64))
+    record["outputs"] = [str(p) for p in outputs]
+    write_json(outputs[1], {k: v for k, v in record.items() if k != "outputs"})
+    return record
+
+
+@click.command(name="ingest")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Output folder (created if needed).")
+@click.option("--um-per-px", "target_um", type=float, default=None,
+              help="Resample every image to this pixel size (micrometres per pixel). Needs a known "
+                   "source scale: from the file's metadata or --source-um-per-px.")
+@click.option("--source-um-per-px", "source_um", type=float, default=None,
+              help="Pixel size of the inputs (um/px), overriding what their metadata says.")
+@click.option("--keep-info-bar", is_flag=True, help="Do not detect and crop the instrument info bar.")
+@click.option("--page", type=int, default=None, help="Page to read from multi-page TIFFs (0-based).")
+@click.option("--tile-size", type=int, default=None,
+              help="Also cut the cleaned image into SIZE x SIZE tiles: DIR/<stem>.tiles.npz "
+                   "(tiles, coords = (row, col) of each tile's top-left pixel, image_shape).")
+@click.option("--stride", type=int, default=None, help="Tile stride (default: the tile size).")
+@click.option("--pad", type=click.Choice(PAD_CHOICES), default="none", show_default=True,
+              help="Tile edge policy: none drops partial tiles (an image smaller than one tile is "
+                   "an error); reflect/constant pad to cover the image.")
+@json_option
+def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, source_um: float | None,
+               keep_info_bar: bool, page: int | None, tile_size: int | None, stride: int | None,
+               pad: str, as_json: bool) -> int:
+    """Clean raw microscope images: grey float32 in [0, 1], info bar removed, optional rescale.
+
+    For each IMAGE (TIFF, PNG, JPEG or BMP) writes DIR/<stem>.tif (float32) and DIR/<stem>.json
+    ({"source", "shape": [h, w], "info_bar_rows", "um_per_px", "bit_depth", ...}). The pixel size
+    comes from --source-um-per-px, else from the file (FEI, Zeiss, Olympus SIS tags, TIFF
+    resolution tags), else it is null.
+
+    Each input is handled on its own: a bad input (missing, corrupt, truncated, constant, too
+    small, multi-page without --page, oversized...) prints one error line on stderr and nothing is
+    written for it; the good inputs are still written. The exit code is 2 if any input failed.
+    """
+    if source_um is not None and not source_um > 0:
+        raise InputError(f"--source-um-per-px must be positive, got {source_um}")
+    if target_um is not None and not target_um > 0:
+        raise InputError(f"--um-per-px must be positive, got {target_um}")
+    if stride is not None and tile_size is None:
+        raise InputError("--stride needs --tile-size")
+    from shapekit._progress import progress
+
+    records: list[dict[str, Any]] = []
+    used: dict[str, Path] = {}
+    failed = 0
+    for path in progress(images, desc="ingest", total=len(images)):
+        try:
+            if path.stem in used:
+                raise InputError(f"{path}: output name {path.stem!r} already used by {used[path.stem]}")
+            rec = _ingest_one(path, out, source_um=source_um, target_um=target_um,
+                              keep_info_bar=keep_info_bar, page=page, tile_size=tile_size,
+                              stride=stride, pad=pad)
+            used[path.stem] = path
+            records.append({"ok": True, **rec})
+            if not as_json:
+                info(f"{path} -> {rec['outputs'][0]}  {rec['shape'][0]}x{rec['shape'][1]}, "
+                     f"info bar {rec['info_bar_rows']} rows, um/px {rec['um_per_px']}")
+        except (InputError, OSError) as e:
+            failed += 1
+            msg = str(e) if isinstance(e, InputError) else f"{path}: {e.strerror or e}"
+            _fail_line(msg)
+            records.append({"ok": False, "source": str(path), "error": " ".join(msg.split())})
+    if as_json:
+        emit_json({"n_ok": len(images) - failed, "n_failed": failed, "images": records})
+    return 2 if failed else 0
+
+
+@click.command(name="check")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@root_option
+@click.option("--read-images", is_flag=True,
+              help="Also decode every image (slower): reports the first unreadable one.")
+@json_option
+def manifest_check_cmd(manifest: Path, root: Path | None, read_images: bool, as_json: bool) -> None:
+    """Validate a dataset manifest (.yaml, or a folder of images) and print counts per label.
+
+    Checks keys, the table's columns, every image path (exists, no duplicates, inside the data
+    root), numeric parameter/property columns and empty labels. Any problem is one error line
+    naming the table line or key, exit code 2.
+    """
+    from shapekit.io import open_image_set, read_image
+
+    m = open_image_set(manifest, root=root)
+    if read_images:
+        from shapekit._progress import progress
+
+        for p in progress(m.paths, desc="read", total=len(m)):
+            read_image(p)
+    summary = m.summary()
+    if as_json:
+        emit_json({"ok": True, "manifest": str(manifest), **summary})
+        return
+    click.echo(f"{m.name}: {len(m)} images, root {m.root}")
+    if m.excluded:
+        click.echo(f"excluded (unlabeled): {m.excluded}")
+    label = m.label_col or "label"
+    width = max([len(label)] + [len(k) for k in summary["counts"]])
+    click.echo(f"{label:<{width}}  count")
+    for k, v in summary["counts"].items():
+        click.echo(f"{k:<{width}}  {v}")
+    if m.group_col:
+        click.echo(f"groups ({m.group_col}): {summary['n_groups']}")
+    if m.parameters:
+        click.echo(f"parameters: {', '.join(m.parameters)}")
 
 
 def register(app: click.Group, manifest_app: click.Group) -> None:
-    """Add this module's commands to the application."""
+    """Add ``ingest`` to the application and ``check`` to the ``manifest`` group."""
+    app.add_command(ingest_cmd)
+    manifest_app.add_command(manifest_check_cmd)
