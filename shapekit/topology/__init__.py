@@ -7,6 +7,10 @@ Functional core: :func:`cubical_persistence` (GUDHI 2-D fast path; cripser optio
 bars) are documented in :mod:`shapekit.topology.persistence`.
 """
 
+from shapekit.topology.cache import FeatureCache
+from shapekit.topology.collection import featurize_collection, featurize_scan
+from shapekit.topology.featurizer import TopTempFeaturizer
+from shapekit.topology.locations import persistence_pairs_with_locations
 from shapekit.topology.persistence import cubical_persistence, cubical_persistence_batch
 from shapekit.topology.vectorize import (
     betti_curve,
@@ -19,6 +23,11 @@ from shapekit.topology.vectorize import (
 )
 
 __all__ = [
+    "TopTempFeaturizer",
+    "FeatureCache",
+    "featurize_collection",
+    "featurize_scan",
+    "persistence_pairs_with_locations",
     "cubical_persistence",
     "cubical_persistence_batch",
     "diagram_summaries",
