@@ -78,6 +78,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, image_size: int, ma
                         resume=resume, devices=dev, num_nodes=num_nodes, strategy=strategy,
                         accelerator=accelerator, checkpoint_every=checkpoint_every,
                         sample_every=sample_every, compile=compile_, **model)
+    if summary.get("rank", 0) != 0:  # DDP worker processes stay quiet
+        return
     if as_json:
         emit_json(summary)
     else:

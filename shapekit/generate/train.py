@@ -169,7 +169,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
                          logger=loggers, callbacks=[ckpt], log_every_n_steps=2 * max(1, log_every),
                          enable_model_summary=False, enable_progress_bar=bool(show),
                          deterministic=False, benchmark=cuda, use_distributed_sampler=True,
-                         enable_checkpointing=True)
+                         enable_checkpointing=True, plugins=[_atomic_checkpoint_io()])
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -191,7 +191,21 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     return {"run_dir": str(out), "iterations": iterations, "seconds": round(seconds, 3),
             "images_per_s": round(done * dm.batch_size * n_proc / max(seconds, 1e-9), 2),
             "precision": precision, "generator": str(out / "generator.safetensors"),
-            "world_size": trainer.world_size}
+            "world_size": trainer.world_size, "rank": trainer.global_rank}
+
+
+def _atomic_checkpoint_io() -> Any:
+    """Lightning CheckpointIO that writes through a temporary file + rename (never half-written)."""
+    import torch
+    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
+                            storage_options: Any = None) -> None:
+            with _atomic.atomic_path(path) as tmp:
+                torch.save(checkpoint, str(tmp))
+
+    return AtomicCheckpointIO()
 
 
 def _resume_iteration(path: Path) -> int:

@@ -1,0 +1,267 @@
+"""shapekit.generate: networks, DiffAugment, data, export/sampling, a short training, CLI errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from shapekit.errors import InputError, ModelFormatError  # noqa: E402
+from shapekit.generate.data import ConditionCodec, GANDataModule, TileDataset, rescale_to  # noqa: E402
+from shapekit.generate.diffaug import diff_augment  # noqa: E402
+from shapekit.generate.nets import Discriminator, Generator  # noqa: E402
+
+TINY = dict(z_dim=16, g_channels=8, d_channels=8, max_channels=16)
+
+
+def make_tiny_dataset(d: Path, n: int = 6, size: int = 48) -> Path:
+    """Images of dark discs whose radius grows with parameter T; labels a/b; property HV."""
+    import cv2
+
+    from shapekit.io import write_manifest
+
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    rows = ["file,temper,T,HV"]
+    for i in range(n):
+        t = 100.0 + 20 * i
+        img = np.full((size, size), 200, np.uint8)
+        for _ in range(6):
+            c = tuple(int(v) for v in rng.integers(0, size, 2))
+            cv2.circle(img, c, 2 + i, 40, -1)
+        cv2.imwrite(str(d / f"im{i}.png"), img)
+        rows.append(f"im{i}.png,{'ab'[i % 2]},{t},{300 - t / 2}")
+    (d / "labels.csv").write_text("\n".join(rows) + "\n")
+    write_manifest(d / "m.yaml", {"name": "tiny", "root": ".", "table": "labels.csv",
+                                  "image": "file", "label": "temper", "parameters": ["T"],
+                                  "properties": ["HV"], "um_per_px": 0.1})
+    return d / "m.yaml"
+
+
+# ---------------------------------------------------------------- networks
+@pytest.mark.parametrize("size", [32, 64])
+def test_generator_discriminator_shapes(size: int) -> None:
+    g = Generator(size, n_classes=3, n_cond=2, z_dim=16, base_channels=4, max_channels=16)
+    d = Discriminator(size, n_classes=3, n_cond=2, base_channels=4, max_channels=16)
+    with torch.no_grad():
+        x = g(torch.randn(5, 16), torch.tensor([0, 1, 2, 0, 1]), torch.randn(5, 2))
+    assert x.shape == (5, 1, size, size)
+    assert float(x.abs().max()) <= 1.0
+    assert d(x, torch.zeros(5, dtype=torch.long), torch.randn(5, 2)).shape == (5,)
+
+
+def test_bad_image_size_refused() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        Generator(48, n_classes=1)
+
+
+def test_conditioning_changes_generator_output() -> None:
+    torch.manual_seed(0)
+    g = Generator(32, n_classes=2, n_cond=1, z_dim=16, base_channels=4, max_channels=16).eval()
+    z = torch.randn(2, 16)
+
+    def run(label: int, c: float) -> torch.Tensor:
+        torch.manual_seed(1)  # same block noise
+        return g(z, torch.full((2,), label), torch.full((2, 1), c))
+
+    base = run(0, 0.0)
+    assert torch.equal(base, run(0, 0.0))
+    assert (base - run(1, 0.0)).abs().mean() > 1e-4
+    assert (base - run(0, 2.0)).abs().mean() > 1e-4
+
+
+def test_projection_discriminator_uses_condition() -> None:
+    torch.manual_seed(0)
+    d = Discriminator(32, n_classes=2, n_cond=1, base_channels=4, max_channels=16).eval()
+    x = torch.randn(2, 1, 32, 32)
+    a = d(x, torch.tensor([0, 0]), torch.zeros(2, 1))
+    assert not torch.allclose(a, d(x, torch.tensor([1, 1]), torch.zeros(2, 1)))
+    assert not torch.allclose(a, d(x, torch.tensor([0, 0]), torch.ones(2, 1)))
+
+
+# ---------------------------------------------------------------- DiffAugment
+def test_diffaug_translation_shifts_content() -> None:
+    x = torch.zeros(1, 1, 16, 16)
+    x[0, 0, 8, 8] = 1.0
+    g = torch.Generator().manual_seed(3)
+    y = diff_augment(x, "translation", generator=g, translation=0.25)
+    (r, c), = torch.nonzero(y[0, 0] == 1.0).tolist()
+    assert abs(r - 8) <= 4 and abs(c - 8) <= 4
+    assert float(y.sum()) == 1.0  # a pure shift keeps the single bright pixel
+
+
+def test_diffaug_cutout_and_identity() -> None:
+    x = torch.ones(4, 1, 16, 16, requires_grad=True)
+    y = diff_augment(x, "cutout", generator=torch.Generator().manual_seed(0), cutout=0.5)
+    zero = (y == 0).float().mean(dim=(1, 2, 3))
+    assert bool((zero > 0).all()) and bool((zero <= 0.5 ** 2 * 1.3).all())
+    y.sum().backward()
+    assert x.grad is not None
+    assert torch.equal(diff_augment(x, ""), x)
+    with pytest.raises(ValueError, match="hue"):
+        diff_augment(x, "hue")
+
+
+def test_diffaug_brightness_is_a_constant_shift_per_image() -> None:
+    x = torch.rand(3, 1, 8, 8)
+    y = diff_augment(x, "brightness", generator=torch.Generator().manual_seed(0))
+    d = (y - x).flatten(1)
+    assert torch.allclose(d, d[:, :1].expand_as(d), atol=1e-6)
+
+
+# ---------------------------------------------------------------- data
+def test_codec_roundtrip_and_labels() -> None:
+    c = ConditionCodec.fit(["a", "b"], ["T", "t"], np.array([[100.0, 1], [200, 3]]), "parameters")
+    assert np.allclose(c.encode(np.array([[150.0, 2.0]])), 0)
+    assert c.ranges == {"T": (100.0, 200.0), "t": (1.0, 3.0)}
+    c2 = ConditionCodec.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert np.allclose(c2.encode(np.array([[200.0, 3.0]])), 1)
+    assert c2.label_index("b") == 1
+    with pytest.raises(InputError, match="unknown label 'z'"):
+        c2.label_index("z")
+    with pytest.raises(InputError, match="row 1"):
+        ConditionCodec.fit(["a"], ["T"], np.array([[1.0], [np.nan]]))
+
+
+def test_rescale_and_tiles_at_common_scale() -> None:
+    assert rescale_to(np.zeros((40, 60), np.float32), 0.2, 0.1).shape == (80, 120)
+    imgs = [np.full((40, 40), 0.25, np.float32), np.full((80, 80), 0.75, np.float32)]
+    codec = ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0)))
+    dm = GANDataModule(imgs, np.array([0, 1]), np.zeros((2, 0)), codec, um_per_px=[0.2, 0.1],
+                       image_size=32, batch_size=2, steps=2)
+    assert dm.target_um_per_px == pytest.approx(0.15)
+    assert [im.shape for im in dm.images] == [(53, 53), (53, 53)]
+    with pytest.raises(InputError, match="smaller than the 64px tile"):
+        GANDataModule(imgs, np.array([0, 1]), np.zeros((2, 0)), codec, image_size=64)
+
+
+def test_tile_dataset_deterministic_and_augmented_within_range() -> None:
+    img = np.linspace(0, 1, 40 * 40, dtype=np.float32).reshape(40, 40)
+    ds = TileDataset([img], np.array([1]), np.array([[0.5]]), 16, 10, seed=4)
+    x1, y1, c1 = ds[3]
+    x2, _, _ = ds[3]
+    assert torch.equal(x1, x2) and int(y1) == 1 and c1.tolist() == [0.5]
+    assert x1.shape == (1, 16, 16) and float(x1.min()) >= -1 and float(x1.max()) <= 1
+    assert not torch.equal(ds[4][0], x1)
+
+
+# ---------------------------------------------------------------- training + export
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    from shapekit.generate.train import train_gan
+
+    d = tmp_path_factory.mktemp("gan")
+    manifest = make_tiny_dataset(d / "data")
+    torch.set_num_threads(1)
+    summary = train_gan(manifest, d / "run", condition="parameters", image_size=32, max_steps=4,
+                        batch_size=4, seed=0, checkpoint_every=2, sample_every=2, **TINY)
+    return d, summary
+
+
+def test_training_writes_run_directory(tiny_run: tuple[Path, dict]) -> None:
+    d, summary = tiny_run
+    run = d / "run"
+    assert summary["iterations"] == 4
+    for f in ("generator.safetensors", "generator.json", "config.json", "conditions.json",
+              "checkpoints/last.ckpt", "samples/step_0000002.png", "samples/step_0000004.png"):
+        assert (run / f).is_file(), f
+    cond = json.loads((run / "conditions.json").read_text())
+    assert cond["names"] == ["T"] and cond["min"] == [100.0] and cond["max"] == [200.0]
+    assert cond["label_names"] == ["a", "b"]
+    ck = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ck["global_step"] == 8  # Lightning counts the D and the G step
+    assert [int(s["state"][0]["step"]) for s in ck["optimizer_states"]] == [4, 4]
+
+
+def test_export_matches_ema_weights_and_sampling_is_deterministic(tiny_run) -> None:
+    from safetensors.torch import load_file
+
+    from shapekit.generate.export import load_generator
+
+    d, _ = tiny_run
+    run = d / "run"
+    ck = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    exported = load_file(str(run / "generator.safetensors"))
+    ema = {k[len("g_ema."):]: v for k, v in ck["state_dict"].items() if k.startswith("g_ema.")}
+    assert set(ema) == set(exported)
+    assert all(torch.equal(ema[k], exported[k]) for k in ema)
+
+    gen = load_generator(run, device="cpu")
+    assert gen.label_names == ["a", "b"] and gen.condition_names == ["T"]
+    assert gen.ranges == {"T": (100.0, 200.0)}
+    a = gen.sample(3, label="a", conditions={"T": 120}, seed=5)
+    assert a.shape == (3, 32, 32) and a.dtype == np.float32
+    assert a.min() >= 0 and a.max() <= 1
+    assert np.array_equal(a, gen.sample(3, label="a", conditions={"T": 120}, seed=5))
+    assert not np.array_equal(a, gen.sample(3, label="a", conditions={"T": 120}, seed=6))
+    assert not np.array_equal(a, gen.sample(3, label="a", conditions={"T": 200}, seed=5))
+    assert not np.array_equal(a, gen.sample(3, label="b", conditions={"T": 120}, seed=5))
+    with pytest.raises(InputError, match="unknown condition 'X'"):
+        gen.sample(1, conditions={"X": 1.0})
+    with pytest.warns(UserWarning, match=r"training range \[100, 200\]"):
+        gen.sample(1, conditions={"T": 900.0})
+
+
+def test_load_generator_errors(tmp_path: Path) -> None:
+    from shapekit.generate.export import load_generator
+
+    with pytest.raises(ModelFormatError, match="not found"):
+        load_generator(tmp_path / "missing")
+    with pytest.raises(ModelFormatError, match="no exported generator"):
+        load_generator(tmp_path)
+
+
+def test_missing_condition_columns_is_input_error(tmp_path: Path) -> None:
+    from shapekit.generate.train import train_gan
+    from shapekit.io import write_manifest
+
+    manifest = make_tiny_dataset(tmp_path / "d", n=2)
+    write_manifest(manifest, {"name": "tiny", "root": ".", "table": "labels.csv", "image": "file",
+                              "label": "temper"})
+    with pytest.raises(InputError, match="needs `properties` columns"):
+        train_gan(manifest, tmp_path / "run", condition="properties", image_size=32, max_steps=1)
+
+
+# ---------------------------------------------------------------- CLI
+def test_cli_generate_sweep_and_errors(tiny_run, run_cli, tmp_path: Path) -> None:
+    d, _ = tiny_run
+    run = d / "run"
+    code, out, err = run_cli("generate", run, "--n", "2", "--out", tmp_path / "g", "--label", "b",
+                             "--sweep", "T=100:200:3", "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["n_images"] == 6
+    rows = list(csv.DictReader(open(tmp_path / "g" / "conditions.csv")))
+    assert [float(r["T"]) for r in rows] == [100.0, 100.0, 150.0, 150.0, 200.0, 200.0]
+    assert {r["label"] for r in rows} == {"b"}
+    assert (tmp_path / "g" / "sweep_grid.png").stat().st_size > 0
+    assert len(list((tmp_path / "g").glob("gen_*.png"))) == 6
+
+    code, _, err = run_cli("generate", run, "--n", "1", "--out", tmp_path / "t", "--set", "T=500",
+                           "--format", "tif")
+    assert code == 0 and "training range [100, 200]" in err
+    assert (tmp_path / "t" / "gen_00000.tif").is_file()
+
+    for args, msg in [(["--label", "zz"], "unknown label 'zz'"),
+                      (["--set", "Q=1"], "unknown condition 'Q'"),
+                      (["--set", "T"], "NAME=VALUE"),
+                      (["--sweep", "Q=0:1:3"], "unknown sweep condition 'Q'")]:
+        code, _, err = run_cli("generate", run, "--n", "1", "--out", tmp_path / "e", *args)
+        assert code == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = run_cli("generate", tmp_path / "nope", "--n", "1", "--out", tmp_path / "e")
+    assert code == 2 and "run directory not found" in err
+
+
+def test_cli_train_gan_errors(run_cli, tmp_path: Path) -> None:
+    manifest = make_tiny_dataset(tmp_path / "d", n=2)
+    code, _, err = run_cli("train-gan", tmp_path / "missing.yaml", "--out", tmp_path / "r")
+    assert code == 2 and "manifest not found" in err
+    code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--image-size", "48")
+    assert code == 2 and "power of two" in err
+    code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--resume")
+    assert code == 2 and "cannot resume" in err

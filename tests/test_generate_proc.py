@@ -1,0 +1,89 @@
+"""shapekit.generate in separate processes: SIGKILL + resume, and 2-process DDP (gloo on CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from test_generate import make_tiny_dataset  # noqa: E402
+
+TINY_ARGS = ["--image-size", "32", "--batch-size", "4", "--channels", "8", "--z-dim", "16",
+             "--sample-every", "0"]
+
+
+def _shapekit() -> list[str]:
+    exe = shutil.which("shapekit") or str(Path(sys.executable).parent / "shapekit")
+    if not Path(exe).exists():
+        pytest.skip("shapekit console script not installed")
+    return [exe]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "SHAPEKIT_PROGRESS": "0"}
+
+
+def _ckpt(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def test_sigkill_then_resume_continues_step_and_optimizer(tmp_path: Path) -> None:
+    manifest = make_tiny_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    cmd = _shapekit() + ["train-gan", str(manifest), "--out", str(run), "--condition", "parameters",
+                         "--max-steps", "100000", "--checkpoint-every", "2", *TINY_ARGS]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list((run / "checkpoints").glob("iter-*.ckpt"))) < 2:
+            if proc.poll() is not None:
+                pytest.fail(f"training exited early: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        assert (run / "checkpoints" / "last.ckpt").is_file(), "no checkpoint within 120 s"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (run / "generator.safetensors").exists()  # killed before the end
+    before = _ckpt(run / "checkpoints" / "last.ckpt")
+    it0 = before["global_step"] // 2
+    assert it0 >= 2
+    assert [int(s["state"][0]["step"]) for s in before["optimizer_states"]] == [it0, it0]
+
+    target = it0 + 3
+    res = subprocess.run(_shapekit() + ["train-gan", str(manifest), "--out", str(run), "--resume",
+                                        "--max-steps", str(target), "--json"],
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout)["iterations"] == target
+    after = _ckpt(run / "checkpoints" / "last.ckpt")
+    assert after["global_step"] == 2 * target
+    # Adam continued from the restored state: its step counter counts the resumed iterations too
+    assert [int(s["state"][0]["step"]) for s in after["optimizer_states"]] == [target, target]
+    assert json.loads((run / "generator.json").read_text())["iterations"] == target
+    assert json.loads((run / "config.json").read_text())["condition"] == "parameters"
+
+
+@pytest.mark.slow  # three interpreter start-ups (~15 s idle, ~60 s on the busy shared machine)
+def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
+    manifest = make_tiny_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    res = subprocess.run(_shapekit() + ["train-gan", str(manifest), "--out", str(run),
+                                        "--devices", "2", "--accelerator", "cpu", "--strategy",
+                                        "ddp", "--max-steps", "3", "--checkpoint-every", "3",
+                                        "--json", *TINY_ARGS],
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads(res.stdout)  # only rank 0 prints
+    assert summary["world_size"] == 2 and summary["iterations"] == 3
+    ck = _ckpt(run / "checkpoints" / "last.ckpt")
+    assert ck["global_step"] == 6
+    assert (run / "generator.safetensors").is_file()
