@@ -61,7 +61,7 @@ def _texture(rows: np.ndarray, dist: np.ndarray, tol: float, run: int = 9) -> np
     off = dist > tol
     long_run = binary_erosion(off, structure=np.ones((1, run), dtype=bool), border_value=1)
     dx = np.zeros_like(off)
-    dx[:, 1:] = np.abs(np.diff(rows, axis=1)) > 2 * tol
+    dx[:, 1:] = np.abs(np.diff(rows, axis=1)) > tol
     return (long_run & dx).mean(axis=1)
 
 
