@@ -1,9 +1,248 @@
-"""CLI commands: toptemp (filled in by its issue)."""
+"""CLI commands of TopTemp: featurize, train-classifier, classify, evaluate, robustness, explain."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
+
+from shapekit.cli._common import emit_json, info, json_option, root_option, seed_option
+from shapekit.errors import InputError
+
+MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
+
+
+def _scales(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        vals = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise InputError(f"--scales must be comma-separated integers, got {text!r}") from None
+    if not vals or min(vals) < 1:
+        raise InputError(f"--scales must be positive integers, got {text!r}")
+    return vals
+
+
+def _manifest_labels(model: Any, man: Any, manifest: Path) -> Any:
+    import numpy as np
+
+    if man.labels is None:
+        raise InputError(f"{manifest}: the manifest has no label column; nothing to evaluate")
+    unseen = sorted(set(man.labels.tolist()) - set(model.label_names))
+    if unseen:
+        raise InputError(f"{manifest}: label(s) {unseen} were not seen in training "
+                         f"(model labels: {model.label_names})")
+    return np.array([model.label_names.index(v) for v in man.labels])
+
+
+def _manifest_images(man: Any, model: Any) -> list:
+    from shapekit.temper.ingest import read_manifest_images
+
+    return read_manifest_images(man, model.target_um_per_px)
+
+
+@click.command(name="featurize")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Output table: .parquet (one row per tile) or .npz.")
+@root_option
+@click.option("--tile-size", type=int, default=256, show_default=True,
+              help="Tile side in pixels (0: each image is one tile).")
+@click.option("--scales", default="1,2,4", show_default=True, help="Downsampling factors for PH.")
+@click.option("--smooth", type=float, default=0.0, show_default=True,
+              help="Gaussian sigma (pixels of each scaled tile) before PH.")
+@json_option
+def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, scales: str,
+                  smooth: float, as_json: bool) -> None:
+    """Compute multi-scale TopTemp tile features of every image of MANIFEST."""
+    import numpy as np
+
+    from shapekit._atomic import atomic_path
+    from shapekit.io import load_manifest
+    from shapekit.temper.features import feature_names
+    from shapekit.temper.ingest import features_for_images, read_manifest_images
+    from shapekit.temper.train import DEFAULT_FEATURE_PARAMS
+
+    if out.suffix not in (".parquet", ".npz"):
+        raise InputError(f"--out must end in .parquet or .npz, got {out}")
+    man = load_manifest(manifest, root)
+    params = {**DEFAULT_FEATURE_PARAMS, "scales": _scales(scales), "smooth": smooth}
+    images = read_manifest_images(man)
+    X, scan = features_for_images(images, tile_size or None, params, names=man.paths)
+    names = feature_names(**params)
+    paths = np.asarray([str(p) for p in man.paths])[scan]
+    labels = None if man.labels is None else man.labels[scan]
+    groups = None if man.groups is None else man.groups[scan]
+    with atomic_path(out) as tmp:
+        if out.suffix == ".npz":
+            extra = {k: v for k, v in (("label", labels), ("group", groups)) if v is not None}
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, X=X, feature_names=np.asarray(names), image=paths,
+                                    scan=scan, **extra)
+        else:
+            import pandas as pd
+
+            df = pd.DataFrame(X, columns=names)
+            df.insert(0, "image", paths)
+            df.insert(1, "scan", scan)
+            if labels is not None:
+                df.insert(2, "label", labels)
+            if groups is not None:
+                df.insert(3 if labels is not None else 2, "group", groups)
+            df.to_parquet(tmp, index=False)
+    info(f"wrote {len(X)} tiles x {X.shape[1]} features of {len(images)} images to {out}")
+    if as_json:
+        emit_json({"out": str(out), "images": len(images), "tiles": int(len(X)),
+                   "features": int(X.shape[1])})
+
+
+@click.command(name="train-classifier")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Model directory to write.")
+@click.option("--model", type=click.Choice(MODEL_CHOICES), default="svm", show_default=True,
+              help="TopTemp + svm/logreg/xgboost, or the CNN baseline.")
+@root_option
+@seed_option
+@click.option("--tile-size", type=int, default=256, show_default=True,
+              help="Tile side in pixels (0: each image is one tile; TopTemp only).")
+@click.option("--scales", default=None, help="PH downsampling factors, e.g. 1,2,4 (TopTemp).")
+@click.option("--aggregation", type=click.Choice(["auto", "features", "proba"]), default="auto",
+              show_default=True, help="Tile -> scan aggregation (auto: chosen by CV).")
+@click.option("--epochs", type=int, default=12, show_default=True, help="CNN training epochs.")
+@json_option
+def train_cmd(manifest: Path, out: Path, model: str, root: Path | None, seed: int, tile_size: int,
+              scales: str | None, aggregation: str, epochs: int, as_json: bool) -> None:
+    """Train a temper classifier on MANIFEST and write it to a model directory."""
+    from shapekit.temper.train import train_model
+
+    fp = None if scales is None else {"scales": _scales(scales)}
+    kwargs: dict[str, Any] = {"tile_size": tile_size or None}
+    if model == "cnn":
+        kwargs["cnn_options"] = {"epochs": epochs}
+    else:
+        kwargs.update({"feature_params": fp, "aggregation": aggregation})
+    m = train_model(manifest, out, model=model, root=root, seed=seed, **kwargs)
+    cv = m.config.get("cv") or {}
+    table = cv.get("table") or []
+    info(f"trained {m!r} -> {out}")
+    for row in table:
+        info(f"  CV {row['aggregation']:9s} accuracy={row['accuracy']:.4f} macro_f1={row['macro_f1']:.4f}")
+    if as_json:
+        emit_json({"model_dir": str(out), "kind": m.kind, "labels": m.label_names,
+                   "aggregation": m.aggregation, "cv": table})
+
+
+@click.command(name="classify")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+def classify_cmd(model_dir: Path, images: tuple[Path, ...], as_json: bool) -> None:
+    """Classify the temper of IMAGES (raw microscope files work: the info bar is cropped)."""
+    from shapekit.temper.modeldir import load_model
+
+    model = load_model(model_dir)
+    results = model.classify(list(images))
+    if as_json:
+        emit_json(results)
+    else:
+        for r in results:
+            probs = " ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items())
+            click.echo(f"{r['image']}\t{r['temper']}\t{probs}\ttiles={r['tiles']}")
+
+
+@click.command(name="evaluate")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path))
+@root_option
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the confusion matrix as a PNG here.")
+@json_option
+def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path | None,
+                 as_json: bool) -> None:
+    """Accuracy, macro-F1 and confusion matrix of a model on a labelled MANIFEST."""
+    from shapekit.io import load_manifest
+    from shapekit.temper.cv import scores
+    from shapekit.temper.modeldir import load_model
+
+    model = load_model(model_dir)
+    man = load_manifest(manifest, root)
+    y = _manifest_labels(model, man, manifest)
+    proba = model.predict_proba(_manifest_images(man, model))
+    res = scores(y, proba, model.label_names)
+    if plot is not None:
+        from shapekit.temper.explain import plot_confusion
+
+        plot_confusion(res["confusion"], model.label_names, plot)
+    if as_json:
+        emit_json(res)
+    else:
+        click.echo(f"n={res['n']} accuracy={res['accuracy']:.4f} macro_f1={res['macro_f1']:.4f}")
+        click.echo("confusion (rows: true " + ", ".join(res["labels"]) + "):")
+        for row in res["confusion"]:
+            click.echo("  " + " ".join(f"{v:5d}" for v in row))
+
+
+@click.command(name="robustness")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path))
+@root_option
+@click.option("--perturbation", "names", multiple=True,
+              help="Only these perturbations (repeatable; default: all).")
+@seed_option
+@json_option
+def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tuple[str, ...],
+                   seed: int, as_json: bool) -> None:
+    """Accuracy of a model on clean and perturbed copies of a labelled MANIFEST.
+
+    Perturbations: Gaussian noise sigma 0.02/0.05/0.1, blur sigma 1/2, contrast x0.8/x1.2,
+    brightness +-0.1, rotation by 90 degrees, JPEG quality 30.
+    """
+    from shapekit.io import load_manifest
+    from shapekit.temper.modeldir import load_model
+    from shapekit.temper.robustness import PERTURBATIONS, robustness_table
+
+    bad = [n for n in names if n not in PERTURBATIONS]
+    if bad:
+        raise InputError(f"unknown perturbation(s) {bad}; known: {', '.join(PERTURBATIONS)}")
+    model = load_model(model_dir)
+    man = load_manifest(manifest, root)
+    y = _manifest_labels(model, man, manifest)
+    res = robustness_table(model.predict, _manifest_images(man, model), y,
+                           list(names) or None, seed)
+    if as_json:
+        emit_json(res)
+    else:
+        click.echo(f"clean accuracy {res['clean']:.4f} (n={res['n']})")
+        for k, v in res["accuracy"].items():
+            click.echo(f"  {k:16s} {v:.4f}  drop {res['drop'][k]:+.4f}")
+
+
+@click.command(name="explain")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Overlay PNG to write.")
+@click.option("--top", type=int, default=300, show_default=True,
+              help="Number of most important persistence pairs to draw.")
+@json_option
+def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, as_json: bool) -> None:
+    """Draw the persistence pairs that drive the verdict at their birth pixels, plus the diagram."""
+    from shapekit.temper.explain import explain_scan
+    from shapekit.temper.modeldir import load_model
+
+    model = load_model(model_dir)
+    res = explain_scan(model, image, out, top=top)
+    info(f"wrote {out}")
+    if as_json:
+        emit_json(res)
+    else:
+        click.echo(f"{res['image']}\t{res['temper']}\t-> {res['out']}")
 
 
 def register(app: click.Group) -> None:
     """Add this module's commands to the application."""
+    for cmd in (featurize_cmd, train_cmd, classify_cmd, evaluate_cmd, robustness_cmd, explain_cmd):
+        app.add_command(cmd)

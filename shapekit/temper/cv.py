@@ -61,25 +61,32 @@ def scan_folds(y: np.ndarray, groups: np.ndarray | None = None, n_splits: int = 
 
 def fit_predict_scans(tile_X: np.ndarray, tile_scan: np.ndarray, y: np.ndarray,
                       train: np.ndarray, test: np.ndarray, clf_params: dict[str, Any],
-                      aggregation: str, groups: np.ndarray | None = None) -> np.ndarray:
-    """Fit on the tiles of the ``train`` scans, return probabilities of the ``test`` scans."""
+                      aggregation: str, groups: np.ndarray | None = None,
+                      test_X: np.ndarray | None = None,
+                      test_scan: np.ndarray | None = None) -> np.ndarray:
+    """Fit on the tiles of the ``train`` scans, return probabilities of the ``test`` scans.
+
+    ``test_X``/``test_scan`` (same scan numbering) replace the test tiles, e.g. by features of
+    perturbed scans in a robustness study (train clean, test perturbed).
+    """
     if aggregation not in AGGREGATIONS:
         raise InputError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+    if test_X is None:
+        test_X, test_scan = tile_X, tile_scan
     n_scans = len(y)
     if aggregation == "features":
         scan_X = pool_by_group(tile_X, tile_scan, n_scans)
         clf = TopTempClassifier(**clf_params).fit(scan_X[train], y[train],
                                                   None if groups is None else groups[train])
-        return clf.predict_proba(scan_X[test])
+        return clf.predict_proba(pool_by_group(test_X, test_scan, n_scans)[test])
     tr_tiles = np.isin(tile_scan, train)
-    g = None if groups is None else groups[tile_scan[tr_tiles]]
     # calibration folds must not split one scan's tiles: group by scan when no groups given
-    g = tile_scan[tr_tiles] if g is None else g
+    g = tile_scan[tr_tiles] if groups is None else groups[tile_scan[tr_tiles]]
     clf = TopTempClassifier(**clf_params).fit(tile_X[tr_tiles], y[tile_scan[tr_tiles]], g)
-    te_tiles = np.isin(tile_scan, test)
+    te_tiles = np.isin(test_scan, test)
     remap = {s: i for i, s in enumerate(test)}
-    ids = np.array([remap[s] for s in tile_scan[te_tiles]], dtype=np.int64)
-    return average_log_proba(clf.predict_proba(tile_X[te_tiles]), ids, len(test))
+    ids = np.array([remap[s] for s in test_scan[te_tiles]], dtype=np.int64)
+    return average_log_proba(clf.predict_proba(test_X[te_tiles]), ids, len(test))
 
 
 def cv_topotemp(tile_X: np.ndarray, tile_scan: np.ndarray, y: np.ndarray,

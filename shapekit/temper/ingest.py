@@ -23,6 +23,10 @@ def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = N
                     target_um_per_px: float | None = None, crop_bar: bool = True) -> np.ndarray:
     """Read a micrograph as float32 grey ``[0, 1]``, cropped of its info bar and resampled.
 
+    Runs :func:`shapekit.io.scan.load_scan` (which refuses constant or tiny files: nothing to
+    analyse), then resamples to ``target_um_per_px`` when the pixel size is known (from
+    ``um_per_px`` or the file); when it is unknown, a warning is issued and the scan is used as is.
+
     Parameters
     ----------
     path : path-like
@@ -42,17 +46,20 @@ def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = N
     >>> load_scan_image(p, um_per_px=0.1, target_um_per_px=0.2).shape
     (20, 25)
     """
-    from shapekit.io import read_image, resample
+    import warnings
 
-    img, meta = read_image(path)
-    if crop_bar:
-        from shapekit.io.infobar import crop_info_bar
+    from shapekit.io import resample
+    from shapekit.io.scan import load_scan
 
-        img, _ = crop_info_bar(img)
-    scale = um_per_px if um_per_px is not None and np.isfinite(um_per_px) else meta.um_per_px
-    if target_um_per_px is not None and scale is not None and np.isfinite(scale) and scale > 0:
-        if abs(scale - target_um_per_px) / target_um_per_px > 1e-3:
-            img = resample(img, float(scale), float(target_um_per_px))
+    scan = load_scan(path, um_per_px=um_per_px, keep_info_bar=not crop_bar,
+                     um_per_px_source="manifest" if um_per_px is not None else "user")
+    img = scan.image
+    if target_um_per_px is not None:
+        if scan.um_per_px is None:
+            warnings.warn(f"{path}: pixel size unknown; classified at its own scale, not resampled "
+                          f"to the model's {target_um_per_px} um/px", stacklevel=2)
+        elif abs(scan.um_per_px - target_um_per_px) / target_um_per_px > 1e-3:
+            img = resample(img, float(scan.um_per_px), float(target_um_per_px))
     return np.ascontiguousarray(img, dtype=np.float32)
 
 

@@ -1,0 +1,85 @@
+"""The CNN baseline at the scan level: tiles in, scan probabilities out, on the TopTemp folds.
+
+Tiles are cut like TopTemp's (covering tiles, :func:`~shapekit.temper.aggregate.scan_tiles`) and
+area-downsampled by ``input_scale`` to keep the network cheap on a CPU; a scan's probabilities
+are the normalised geometric mean of its tiles'.
+
+References
+----------
+He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from shapekit.errors import InputError
+from shapekit.temper.aggregate import average_log_proba, scan_tiles
+
+
+def cnn_tiles(image: np.ndarray, tile_size: int, input_scale: int = 2,
+              source: str = "image") -> tuple[np.ndarray, np.ndarray]:
+    """Covering tiles of ``image``, area-downsampled by ``input_scale``: ``(tiles, coords)``.
+
+    Examples
+    --------
+    >>> t, c = cnn_tiles(np.zeros((100, 130), np.float32), 64, 2)
+    >>> t.shape
+    (6, 32, 32)
+    """
+    import cv2
+
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 2 and not np.isfinite(img).all():
+        raise InputError(f"{source}: image contains NaN or Inf values")
+    tiles, coords = scan_tiles(img, tile_size, source)
+    if input_scale > 1:
+        s = tile_size // input_scale
+        tiles = np.stack([cv2.resize(t, (s, s), interpolation=cv2.INTER_AREA) for t in tiles])
+    return tiles.astype(np.float32), coords
+
+
+def cnn_tiles_for_images(images: Sequence[np.ndarray], tile_size: int,
+                         input_scale: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Tiles of many scans and the scan index of each: ``(tiles, scan_ids)``."""
+    out, ids = [], []
+    for i, im in enumerate(images):
+        t, _ = cnn_tiles(im, tile_size, input_scale, f"image {i}")
+        out.append(t)
+        ids.append(np.full(len(t), i, dtype=np.int64))
+    return np.concatenate(out), np.concatenate(ids)
+
+
+def cv_cnn(images: Sequence[np.ndarray], y: np.ndarray,
+           folds: Sequence[tuple[np.ndarray, np.ndarray]], tile_size: int = 256,
+           input_scale: int = 2, epochs: int = 12, width: int = 16, seed: int = 0,
+           **fit_kwargs: Any) -> np.ndarray:
+    """Scan-level out-of-fold probabilities of the CNN baseline on the given folds.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> imgs = [rng.random((32, 32)).astype("float32") * (1 + i % 2) / 2 for i in range(8)]
+    >>> y = np.arange(8) % 2
+    >>> from shapekit.temper.cv import scan_folds
+    >>> cv_cnn(imgs, y, scan_folds(y, n_splits=2), tile_size=32, epochs=1, width=4).shape
+    (8, 2)
+    """
+    from shapekit.temper.cnn_train import fit_tile_cnn, predict_tile_proba
+
+    y = np.asarray(y, dtype=np.int64)
+    k = int(y.max()) + 1
+    tiles, scan = cnn_tiles_for_images(images, tile_size, input_scale)
+    oof = np.full((len(y), k), np.nan)
+    for f, (train, test) in enumerate(folds):
+        tr = np.isin(scan, train)
+        net = fit_tile_cnn(tiles[tr], y[scan[tr]], k, width=width, max_epochs=epochs,
+                           seed=seed + f, **fit_kwargs)
+        te = np.isin(scan, test)
+        remap = {s: i for i, s in enumerate(test)}
+        ids = np.array([remap[s] for s in scan[te]], dtype=np.int64)
+        oof[test] = average_log_proba(predict_tile_proba(net, tiles[te]), ids, len(test))
+    return oof

@@ -1,0 +1,171 @@
+"""Temper model directories: ``config.json`` + weights (safetensors / XGBoost JSON), no pickle.
+
+Layout::
+
+    MODEL_DIR/
+      config.json               format, shapekit version, kind ("toptemp" | "cnn"), label names,
+                                tile size, target um/px, feature parameters, aggregation,
+                                classifier / network config, calibration, CV metrics
+      classifier.safetensors    TopTemp: feature scaling, logreg/SVM parameters, importances
+      xgboost.json              TopTemp with XGBoost: the booster in XGBoost's JSON format
+      cnn.safetensors           CNN: the network's state dict
+
+:func:`load_model` refuses directories that are missing, corrupt, or written by another shapekit
+``major.minor`` version or format version, with a one-line :class:`ModelFormatError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shapekit import __version__
+from shapekit._atomic import write_bytes, write_json
+from shapekit.errors import InputError, ModelFormatError
+
+FORMAT = "shapekit-temper-model"
+FORMAT_VERSION = 1
+KINDS = ("toptemp", "cnn")
+
+
+def _compatible(version: str) -> bool:
+    return str(version).split(".")[:2] == __version__.split(".")[:2]
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays to a safetensors file atomically (contiguous copies, original dtypes)."""
+    from safetensors.numpy import save
+
+    data = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    write_bytes(path, save(data))
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Read a safetensors file; a missing or corrupt file raises :class:`ModelFormatError`."""
+    from safetensors.numpy import load
+
+    if not path.is_file():
+        raise ModelFormatError(f"{path.parent}: missing {path.name}")
+    try:
+        return dict(load(path.read_bytes()))
+    except Exception as e:  # noqa: BLE001 - any parse failure is a corrupt file
+        raise ModelFormatError(f"{path}: corrupt safetensors file ({type(e).__name__})") from None
+
+
+def write_model_dir(out: str | os.PathLike[str], config: dict[str, Any],
+                    files: dict[str, bytes | dict[str, np.ndarray]]) -> Path:
+    """Write a model directory: weight ``files`` first, ``config.json`` last (the commit point).
+
+    ``files`` maps file names to raw bytes or to array dicts (saved as safetensors).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = write_model_dir(tempfile.mkdtemp() + "/m", {"kind": "toptemp"}, {})
+    >>> read_config(d)["format"] == FORMAT
+    True
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        if isinstance(content, dict):
+            save_arrays(out / name, content)
+        else:
+            write_bytes(out / name, content)
+    cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "shapekit_version": __version__,
+           **config}
+    write_json(out / "config.json", cfg)
+    return out
+
+
+def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check ``config.json`` of a model directory (format and version).
+
+    Raises
+    ------
+    ModelFormatError
+        Missing directory or config, invalid JSON, another format, incompatible version.
+    """
+    d = Path(model_dir)
+    if not d.is_dir():
+        raise ModelFormatError(f"model directory not found: {d}")
+    p = d / "config.json"
+    if not p.is_file():
+        raise ModelFormatError(f"{d}: not a shapekit model directory (no config.json)")
+    try:
+        cfg = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFormatError(f"{p}: corrupt config.json ({e.__class__.__name__})") from None
+    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+        raise ModelFormatError(f"{p}: not a shapekit temper model (format {cfg.get('format') if isinstance(cfg, dict) else None!r})")
+    ver = cfg.get("shapekit_version")
+    if cfg.get("format_version") != FORMAT_VERSION or not _compatible(str(ver)):
+        raise ModelFormatError(f"{d}: written by shapekit {ver} (format {cfg.get('format_version')}); "
+                               f"this is shapekit {__version__} (format {FORMAT_VERSION}): retrain the model")
+    if cfg.get("kind") not in KINDS:
+        raise ModelFormatError(f"{p}: unknown model kind {cfg.get('kind')!r}")
+    return cfg
+
+
+def load_model(model_dir: str | os.PathLike[str]) -> Any:
+    """Load a temper model directory as a :class:`~shapekit.temper.model.TemperModel`.
+
+    The returned object has ``.classify(images_or_paths)`` (list of
+    ``{"image", "temper", "probabilities", "tiles"}``), ``.predict_proba(images)``,
+    ``.label_names`` and, for CNN models, ``.feature_extractor()`` (an ``nn.Module`` mapping
+    ``(N, 1, H, W)`` float tensors to ``(N, d)`` embeddings).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> load_model(tempfile.mkdtemp() + "/nope")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.ModelFormatError: model directory not found: ...
+    """
+    from shapekit.temper.model import TemperModel
+
+    d = Path(model_dir)
+    cfg = read_config(d)
+    try:
+        labels = [str(x) for x in cfg["label_names"]]
+        if cfg["kind"] == "toptemp":
+            from shapekit.temper.classifier import TopTempClassifier
+
+            arrays = load_arrays(d / "classifier.safetensors")
+            raw = None
+            if cfg["classifier"]["params"]["model"] == "xgboost":
+                xp = d / "xgboost.json"
+                if not xp.is_file():
+                    raise ModelFormatError(f"{d}: missing xgboost.json")
+                raw = xp.read_bytes()
+                try:
+                    json.loads(raw)
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    raise ModelFormatError(f"{xp}: corrupt XGBoost JSON") from None
+            clf = TopTempClassifier.from_state(cfg["classifier"], arrays, raw)
+            if clf.n_classes_ != len(labels):
+                raise ModelFormatError(f"{d}: {clf.n_classes_} classes but {len(labels)} label names")
+            return TemperModel(cfg, labels, classifier=clf,
+                               importance=arrays.get("importance"))
+        import torch
+
+        from shapekit.temper.cnn import SmallResNet
+
+        arch = cfg["cnn"]["arch"]
+        net = SmallResNet(**{**arch, "depths": tuple(arch["depths"])})
+        state = {k: torch.from_numpy(np.array(v)) for k, v in load_arrays(d / "cnn.safetensors").items()}
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as e:
+            raise ModelFormatError(f"{d}: cnn.safetensors does not match the config "
+                                   f"({str(e).splitlines()[0]})") from None
+        return TemperModel(cfg, labels, network=net.eval())
+    except KeyError as e:
+        raise ModelFormatError(f"{d}/config.json: missing key {e}") from None
