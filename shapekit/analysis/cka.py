@@ -34,7 +34,7 @@ __all__ = ["gram_linear", "gram_rbf", "hsic", "cka", "linear_cka", "rbf_cka", "M
 
 def _prep(X: np.ndarray | torch.Tensor, device: str | torch.device | None) -> torch.Tensor:
     dev = device if isinstance(device, torch.device) else default_device(device)
-    t = torch.as_tensor(X) if not isinstance(X, torch.Tensor) else X
+    t = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(X))
     t = t.detach().to(dev, torch.float64)
     t = t.reshape(len(t), -1)
     if not torch.isfinite(t).all():

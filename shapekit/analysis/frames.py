@@ -21,6 +21,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -48,10 +49,11 @@ def _image(x: torch.Tensor) -> torch.Tensor:
 
 
 def rotation_tangent(x: torch.Tensor) -> torch.Tensor:
-    """Tangent of rotating the image about its centre, ``d/dtheta x(R_-theta p)`` at 0 (per radian).
+    """Tangent of rotating the image about its centre, per radian, at angle 0.
 
-    ``v = y * dI/dx - x * dI/dy`` with ``(x, y)`` pixel offsets from the centre and central-difference
-    gradients (one-sided at the border).
+    ``v = x * dI/dy - y * dI/dx`` with ``(x, y)`` = (column, row) offsets from the centre and
+    central-difference gradients (one-sided at the border); the direction of
+    ``scipy.ndimage.rotate`` with a positive angle.
 
     Examples
     --------
@@ -64,7 +66,7 @@ def rotation_tangent(x: torch.Tensor) -> torch.Tensor:
     gy, gx = torch.gradient(x, dim=(-2, -1))
     yy = torch.arange(h, dtype=x.dtype, device=x.device).reshape(-1, 1) - (h - 1) / 2
     xx = torch.arange(w, dtype=x.dtype, device=x.device).reshape(1, -1) - (w - 1) / 2
-    return yy * gx - xx * gy
+    return xx * gy - yy * gx
 
 
 def fourier_shift(x: torch.Tensor, t: torch.Tensor | float, axis: int = -1) -> torch.Tensor:
@@ -245,8 +247,10 @@ def frame_vectors(model: nn.Module, x: torch.Tensor, directions: torch.Tensor,
     f = _layer_fn(model, names, extra)
     chunks: list[tuple[torch.Tensor, ...]] = []
     try:
-        for V in directions.to(dev, dtype).split(max(1, chunk_size)):
-            chunks.append(vmap(lambda v: jvp(f, (x0,), (v,))[1])(V))
+        with warnings.catch_warnings():  # torch's first forward-AD call scripts its decompositions
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for V in directions.to(dev, dtype).split(max(1, chunk_size)):
+                chunks.append(vmap(lambda v: jvp(f, (x0,), (v,))[1])(V))
     finally:
         model.train(was_training)
         model.to(original_device)
@@ -298,7 +302,8 @@ def frame_statistics(frames: dict[str, torch.Tensor], names: Sequence[str], *,
 
     For each layer: ``norms`` (per direction), ``relative_norms`` (divided by the mean norm of the
     noise directions at that layer; ``None`` without noise directions), ``rank`` (numerical rank of
-    the non-noise frame: singular values above ``rtol`` times the largest, 0 if the frame vanishes),
+    the non-noise frame: singular values above ``rtol`` times the largest singular value or the mean
+    noise-direction norm, whichever is larger),
     ``effective_rank`` (exp of the entropy of the normalised singular values) and ``angles_to_noise``
     (principal angles in degrees between the non-noise and noise frames).
 
@@ -320,7 +325,8 @@ def frame_statistics(frames: dict[str, torch.Tensor], names: Sequence[str], *,
         aug = U[~is_noise]
         sv = np.linalg.svd(aug, compute_uv=False) if len(aug) else np.zeros(0)
         top = float(sv.max(initial=0.0))
-        rank = int((sv > rtol * top).sum()) if top > 0 else 0
+        ref = max(top, noise_mean or 0.0)  # vectors negligible next to the noise response are 0
+        rank = int((sv > rtol * ref).sum()) if top > 0 else 0
         p = sv / sv.sum() if top > 0 else sv
         eff = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum())) if top > 0 else 0.0
         rel = None
