@@ -1,0 +1,138 @@
+"""``shapekit ingest`` and ``shapekit manifest check`` as a user runs them: outputs, bad inputs, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from test_io_badfiles import BAD_INPUTS
+
+from shapekit.io import read_image
+
+
+def _sem_tiff(path: Path, um: float | None = 0.05, bar: int = 30) -> Path:
+    rng = np.random.default_rng(0)
+    img = (rng.random((220, 200)) * 200 + 30).astype(np.uint8)
+    img[220 - bar:] = 0
+    img[220 - bar + 8:220 - bar + 14, 10:90] = 255
+    kw = {"resolution": (1e4 / um, 1e4 / um), "resolutionunit": 3} if um else {}
+    tifffile.imwrite(path, img, **kw)
+    return path
+
+
+def test_ingest_writes_clean_float_tiff_and_json(tmp_path: Path, run_cli) -> None:
+    src = _sem_tiff(tmp_path / "scan.tif")
+    rgba = tmp_path / "colour.png"
+    cv2.imwrite(str(rgba), (np.random.default_rng(1).random((40, 50, 4)) * 255).astype(np.uint8))
+    g16 = tmp_path / "deep.png"
+    cv2.imwrite(str(g16), (np.random.default_rng(2).random((40, 50)) * 65535).astype(np.uint16))
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli("ingest", src, rgba, g16, "--out", out, "--json")
+    assert code == 0, stderr
+    report = json.loads(stdout)
+    assert report["n_ok"] == 3 and report["n_failed"] == 0
+    meta = json.loads((out / "scan.json").read_text())
+    assert meta["shape"] == [190, 200] and meta["info_bar_rows"] == 30 and meta["bit_depth"] == 8
+    assert meta["um_per_px"] == pytest.approx(0.05) and meta["source"] == str(src)
+    img, m = read_image(out / "scan.tif")
+    assert img.shape == (190, 200) and m.dtype == "float32" and 0 <= img.min() and img.max() <= 1
+    assert json.loads((out / "colour.json").read_text())["shape"] == [40, 50]
+    assert json.loads((out / "deep.json").read_text())["bit_depth"] == 16
+
+
+def test_ingest_resample_and_options(tmp_path: Path, run_cli) -> None:
+    src = _sem_tiff(tmp_path / "scan.tif")
+    out = tmp_path / "o"
+    code, _, err = run_cli("ingest", src, "--out", out, "--um-per-px", "0.1")
+    assert code == 0, err
+    meta = json.loads((out / "scan.json").read_text())
+    assert meta["shape"] == [95, 100] and meta["um_per_px"] == 0.1
+    code, _, _ = run_cli("ingest", src, "--out", out / "k", "--keep-info-bar", "--tile-size", "64",
+                         "--pad", "reflect")
+    assert code == 0
+    assert json.loads((out / "k" / "scan.json").read_text())["shape"] == [220, 200]
+    with np.load(out / "k" / "scan.tiles.npz") as z:
+        assert z["tiles"].shape == (16, 64, 64) and z["coords"][-1].tolist() == [192, 192]
+    plain = _sem_tiff(tmp_path / "plain.tif", um=None)
+    code, _, err = run_cli("ingest", plain, "--out", out / "p", "--um-per-px", "0.1")
+    assert code == 2 and "without a known source scale" in err and not (out / "p" / "plain.tif").exists()
+    code, _, err = run_cli("ingest", plain, "--out", out / "p", "--um-per-px", "0.1",
+                           "--source-um-per-px", "0.05")
+    assert code == 0 and json.loads((out / "p" / "plain.json").read_text())["um_per_px_source"] == "user"
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_each_bad_input_exit_2_one_line_nothing_written(tmp_path: Path, run_cli, name: str) -> None:
+    build, words, extra = BAD_INPUTS[name]
+    (tmp_path / "in").mkdir()
+    bad = build(tmp_path / "in")
+    good = _sem_tiff(tmp_path / "in" / "good.tif")
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli("ingest", good, bad, "--out", out, *extra)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("shapekit: error:")]
+    assert len(errors) == 1 and words.lower() in errors[0].lower(), stderr
+    written = sorted(p.name for p in out.iterdir())
+    stem = Path(bad).stem
+    assert not any(n.startswith(stem + ".") for n in written if stem != "good"), written
+    assert "good.tif" in written and "good.json" in written  # the good input is still written
+    assert not any(n.startswith(".") for n in written)  # no temporary files left
+
+
+def test_multipage_page_option(tmp_path: Path, run_cli) -> None:
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, (np.random.default_rng(0).random((3, 40, 40)) * 255).astype(np.uint8),
+                     photometric="minisblack")
+    code, _, err = run_cli("ingest", stack, "--out", tmp_path / "o", "--page", "1")
+    assert code == 0, err
+    assert json.loads((tmp_path / "o" / "stack.json").read_text())["page"] == 1
+
+
+def test_ingest_usage_errors(tmp_path: Path, run_cli) -> None:
+    code, _, err = run_cli("ingest", "--out", tmp_path)
+    assert code == 2 and err.count("\n") == 1
+    src = _sem_tiff(tmp_path / "scan.tif")
+    code, _, err = run_cli("ingest", src, "--out", tmp_path / "o", "--um-per-px", "-1")
+    assert code == 2 and "--um-per-px must be positive" in err
+    code, _, err = run_cli("ingest", src, src, "--out", tmp_path / "o")
+    assert code == 2 and "already used" in err
+
+
+def test_manifest_check_counts_and_errors(tmp_path: Path, run_cli) -> None:
+    root = tmp_path / "d"
+    root.mkdir()
+    for i in range(3):
+        tifffile.imwrite(root / f"{i}.tif", np.zeros((8, 8), np.uint8))
+    (root / "t.csv").write_text("f,cls\n0.tif,a\n1.tif,b\n2.tif,a\n")
+    (tmp_path / "m.yaml").write_text("name: toy\nroot: d\ntable: t.csv\nimage: f\nlabel: cls\n")
+    code, out, err = run_cli("manifest", "check", tmp_path / "m.yaml")
+    assert code == 0, err
+    assert "toy: 3 images" in out and any(ln.split() == ["a", "2"] for ln in out.splitlines())
+    code, out, _ = run_cli("manifest", "check", tmp_path / "m.yaml", "--json")
+    assert code == 0 and json.loads(out)["counts"] == {"a": 2, "b": 1}
+    code, out, _ = run_cli("manifest", "check", tmp_path / "m.yaml", "--root", root, "--json",
+                           "--read-images")
+    assert code == 0 and json.loads(out)["n_images"] == 3
+    (root / "t.csv").write_text("f,cls\n0.tif,a\n../../etc/passwd,b\n")
+    code, out, err = run_cli("manifest", "check", tmp_path / "m.yaml")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "line 3" in err and "escapes the data root" in err
+
+
+def test_shipped_manifests_check(manifests_dir: Path, shared_data: Path, run_cli) -> None:
+    code, out, err = run_cli("manifest", "check", manifests_dir / "superalloy_aging.yaml", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["counts"] == {"0": 9, "180": 9} and report["excluded_unlabeled"] == 5
+
+
+def test_help_texts(run_cli) -> None:
+    for args in (("ingest", "--help"), ("manifest", "check", "--help")):
+        code, out, _ = run_cli(*args)
+        assert code == 0 and "Usage:" in out
+    assert "the good inputs are still written" in " ".join(run_cli("ingest", "--help")[1].split())
