@@ -32,7 +32,7 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-__all__ = ["ScaleWarning", "FeatureSet", "common_scale", "image_features", "diagram_keys",
+__all__ = ["ScaleWarning", "FeatureSet", "common_scale", "image_features", "concat_features", "diagram_keys",
            "EXTENSIVE"]
 
 THRESHOLDS = (0.05, 0.1, 0.2, 0.4)
@@ -244,3 +244,22 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = (
                 kept[i][key] = _normalise(d, filt == "superlevel", diagram_min_persistence, max_points)
             col += len(base)
     return FeatureSet(S, names, kept, B, grid, keys, [a.shape for a in imgs])
+
+
+def concat_features(parts: list[FeatureSet]) -> FeatureSet:
+    """Concatenate feature sets computed on consecutive chunks of one image list.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a = image_features([rng.random((16, 16))]); b = image_features([rng.random((16, 16))] * 2)
+    >>> len(concat_features([a, b]))
+    3
+    """
+    if not parts:
+        raise InputError("no feature sets to concatenate")
+    first = parts[0]
+    return FeatureSet(np.vstack([p.summaries for p in parts]), list(first.names),
+                      [d for p in parts for d in p.diagrams], np.concatenate([p.betti for p in parts]),
+                      first.grid, list(first.keys), [s for p in parts for s in p.shapes])
