@@ -1,0 +1,163 @@
+r"""Measure precipitate structure (area fraction, mean radius, number density) in any micrograph.
+
+:func:`measure_structure` is the simulator's inverse: later stages call it on generated images
+to check them against their conditions. Bright particles on a darker matrix (SE contrast):
+
+1. **Flatten** the slow background (charging, shading): Gaussian normalised convolution of the
+   image with a first particle mask left out, :math:`b = G_s * (I\,(1-m)) / G_s * (1-m)`, with
+   :math:`s` = ``background_sigma`` (default: an eighth of the shorter side, at least 8 px);
+   the image minus :math:`b` is then thresholded.
+2. **Smooth** with a Gaussian (``smooth_sigma``, default 1 px) against shot noise.
+3. **Threshold**: Otsu's between-class-variance threshold [1]_ (or the caller's ``threshold``,
+   in units of the flattened image); components smaller than ``min_area_px`` are dropped.
+4. **Label** the 8-connected components (scikit-image). Area fraction = particle pixels / all
+   pixels; radius of a component = :math:`\sqrt{A/\pi}`, averaged over components that do not
+   touch the border (cut particles would bias it low); number density counts border components
+   with weight 1/2 (an unbiased edge correction for convex particles of a stationary process,
+   Ohser & Muecklich [2]_).
+
+References
+----------
+.. [1] N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans. Syst. Man
+   Cybern. 9, 62 (1979).
+.. [2] J. Ohser, F. Muecklich, Statistical Analysis of Microstructures in Materials Science
+   (Wiley, 2000).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from shapekit.errors import InputError
+
+
+def _otsu(x: np.ndarray) -> float:
+    from skimage.filters import threshold_otsu
+
+    return float(threshold_otsu(x, nbins=256))
+
+
+def _norm_blur(img: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    num = cv2.GaussianBlur(img * weight, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(weight, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    fallback = float(np.median(img))
+    out = np.full_like(img, fallback)
+    ok = den > 1e-3
+    out[ok] = num[ok] / den[ok]
+    return out
+
+
+def _half_max(sm: np.ndarray, mask: np.ndarray, thr: float) -> np.ndarray:
+    """Redraw each detected particle at half its own peak height above the background (FWHM)."""
+    from scipy import ndimage as ndi
+    from skimage.measure import label
+
+    lab = label(mask, connectivity=2)
+    n = int(lab.max())
+    peak = np.asarray(ndi.maximum(sm, lab, np.arange(1, n + 1)), dtype=np.float32)
+    grown = ndi.grey_dilation(lab, size=(5, 5))  # the region each particle's edge may move in
+    grown[lab > 0] = lab[lab > 0]
+    level = np.concatenate([[np.inf], 0.5 * peak])[grown]
+    return (grown > 0) & (sm > level)
+
+
+def measure_structure(image: np.ndarray, um_per_px: float | None = None,
+                      threshold: float | None = None, *, smooth_sigma: float = 1.0,
+                      background_sigma: float | None = None, min_area_px: int = 3,
+                      refine: bool = True) -> dict[str, Any]:
+    """Area fraction, mean radius and number density of bright particles in ``image``.
+
+    Parameters
+    ----------
+    image : (h, w) array
+        Grey image (any real dtype; use float in [0, 1] as everywhere in shapekit). Crop any info
+        bar first.
+    um_per_px : float, optional
+        Pixel size; adds ``mean_radius_nm`` and ``number_density_per_um2``.
+    threshold : float, optional
+        Fixed threshold on the flattened, smoothed image (default: Otsu).
+    smooth_sigma : float
+        Gaussian pre-smoothing (px); 0 disables it.
+    background_sigma : float, optional
+        Scale of the background flattening (px); 0 disables it.
+    min_area_px : int
+        Smaller components are treated as noise.
+
+    Returns
+    -------
+    dict
+        ``area_fraction``, ``n_particles`` (all components), ``mean_radius_px`` (NaN when no
+        component lies fully inside), ``number_density_per_px2``, ``number_density`` (per um^2 when
+        ``um_per_px`` is given, else per px^2), ``threshold``, and with a scale
+        ``mean_radius_nm``, ``number_density_per_um2``.
+
+    References
+    ----------
+    Otsu (1979); Ohser & Muecklich (2000).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((100, 100), 0.2, np.float32)
+    >>> yy, xx = np.mgrid[:100, :100]
+    >>> for cy, cx in [(25, 25), (25, 75), (75, 25), (75, 75)]:
+    ...     img[(yy - cy) ** 2 + (xx - cx) ** 2 <= 36] = 0.8
+    >>> s = measure_structure(img, um_per_px=0.002)
+    >>> s["n_particles"], round(s["mean_radius_px"], 1), round(s["area_fraction"], 3)
+    (4, 5.9, 0.044)
+    """
+    from skimage.measure import label, regionprops_table
+
+    a = np.asarray(image)
+    if a.ndim != 2:
+        raise InputError(f"measure_structure needs a 2-D grey image, got shape {a.shape}")
+    if min(a.shape) < 8:
+        raise InputError(f"image too small to measure: {a.shape} (need >= 8 px per side)")
+    a = a.astype(np.float32)
+    if not np.all(np.isfinite(a)):
+        raise InputError("image contains NaN or Inf values")
+    if um_per_px is not None and not (np.isfinite(um_per_px) and um_per_px > 0):
+        raise InputError(f"um_per_px must be a positive number, got {um_per_px!r}")
+    h, w = a.shape
+    sm = cv2.GaussianBlur(a, (0, 0), smooth_sigma) if smooth_sigma > 0 else a
+    bsig = max(8.0, min(h, w) / 8.0) if background_sigma is None else float(background_sigma)
+    if bsig > 0 and float(np.ptp(sm)) > 0:
+        first = (sm > _otsu(sm)).astype(np.float32)
+        first = cv2.dilate(first, np.ones((3, 3), np.uint8))
+        sm = sm - _norm_blur(sm, 1.0 - first, bsig)
+    if threshold is None:
+        thr = _otsu(sm) if float(np.ptp(sm)) > 0 else float(sm.max())
+    else:
+        thr = float(threshold)
+    mask = sm > thr
+    if threshold is None and refine and mask.any():
+        mask = _half_max(sm, mask, thr)
+    lab = label(mask, connectivity=2)
+    props = regionprops_table(lab, properties=("area", "bbox"))
+    area = np.asarray(props["area"], dtype=float)
+    small = area < min_area_px
+    if small.any():
+        lab[np.isin(lab, np.flatnonzero(small) + 1)] = 0
+    keep = ~small
+    area = area[keep]
+    r0, c0, r1, c1 = (np.asarray(props[f"bbox-{i}"])[keep] for i in range(4))
+    border = (r0 == 0) | (c0 == 0) | (r1 == h) | (c1 == w)
+    inner = area[~border]
+    mean_r = float(np.mean(np.sqrt(inner / np.pi))) if len(inner) else float("nan")
+    dens_px = float((np.sum(~border) + 0.5 * np.sum(border)) / (h * w))
+    out: dict[str, Any] = {
+        "area_fraction": float(np.count_nonzero(lab) / (h * w)),
+        "n_particles": int(len(area)),
+        "mean_radius_px": mean_r,
+        "number_density_per_px2": dens_px,
+        "number_density": dens_px,
+        "threshold": thr,
+    }
+    if um_per_px is not None:
+        out["mean_radius_nm"] = mean_r * um_per_px * 1000.0
+        out["number_density_per_um2"] = dens_px / um_per_px**2
+        out["number_density"] = out["number_density_per_um2"]
+    return out
