@@ -1,0 +1,134 @@
+"""TopTemp CLI: JSON schemas of featurize/train-classifier/classify/evaluate/robustness/explain, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shapekit.temper.toy import write_toy_manifest
+
+
+@pytest.fixture(scope="module")
+def toy_manifest(tmp_path_factory):
+    return write_toy_manifest(str(tmp_path_factory.mktemp("toy")), 4, 96, seed=2, groups=2)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, toy_manifest):
+    from shapekit.cli import main
+
+    out = tmp_path_factory.mktemp("model") / "m"
+    try:
+        main(["train-classifier", toy_manifest, "--out", str(out), "--model", "logreg",
+              "--tile-size", "48", "--scales", "1,2", "--seed", "1"])
+    except SystemExit as e:
+        assert e.code == 0
+    return out
+
+
+def test_train_json(run_cli, toy_manifest, tmp_path):
+    code, out, err = run_cli("train-classifier", toy_manifest, "--out", tmp_path / "m2", "--model",
+                             "xgboost", "--tile-size", "96", "--scales", "2", "--aggregation",
+                             "features", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["kind"] == "toptemp" and res["labels"] == ["lamellae", "network", "spheroids"]
+    assert res["aggregation"] == "features" and res["cv"][0]["accuracy"] >= 0.5
+    assert (tmp_path / "m2" / "xgboost.json").is_file()
+
+
+def test_classify_json_schema(run_cli, trained, toy_manifest):
+    from pathlib import Path
+
+    imgs = sorted((Path(toy_manifest).parent / "images").glob("*.png"))[:3]
+    code, out, err = run_cli("classify", trained, *imgs, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert [r["image"] for r in res] == [str(p) for p in imgs]
+    assert [r["temper"] for r in res] == ["network", "lamellae", "spheroids"]
+    for r in res:
+        assert set(r) == {"image", "temper", "probabilities", "tiles"}
+        assert set(r["probabilities"]) == {"lamellae", "network", "spheroids"} and r["tiles"] == 4
+    code, out, err = run_cli("classify", trained, imgs[0])
+    assert code == 0 and out.count("\t") == 3
+
+
+def test_evaluate_json_and_plot(run_cli, trained, toy_manifest, tmp_path):
+    code, out, err = run_cli("evaluate", trained, toy_manifest, "--json", "--plot", tmp_path / "cm.png")
+    assert code == 0, err
+    res = json.loads(out)
+    assert set(res) == {"n", "accuracy", "macro_f1", "labels", "confusion"}
+    assert res["n"] == 12 and res["accuracy"] == 1.0 and np.trace(res["confusion"]) == 12
+    assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_robustness_json(run_cli, trained, toy_manifest):
+    code, out, err = run_cli("robustness", trained, toy_manifest, "--perturbation", "rot90",
+                             "--perturbation", "brightness_+0.1", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["clean"] == 1.0 and set(res["accuracy"]) == {"rot90", "brightness_+0.1"}
+    assert res["accuracy"]["rot90"] == 1.0  # PH of a rotated scan: same diagrams
+    code, out, err = run_cli("robustness", trained, toy_manifest, "--perturbation", "warp")
+    assert code == 2 and "unknown perturbation" in err
+
+
+def test_explain_overlay(run_cli, trained, toy_manifest, tmp_path):
+    from pathlib import Path
+
+    img = sorted((Path(toy_manifest).parent / "images").glob("*.png"))[0]
+    code, out, err = run_cli("explain", trained, img, "--out", tmp_path / "o.png", "--top", "50", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["temper"] == "network" and (tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
+    assert 0 < len(res["pairs"]) <= 50
+    assert abs(sum(b["importance"] for b in res["blocks"]) - 1) < 1e-4
+    scores = [p["score"] for p in res["pairs"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
+def test_featurize(run_cli, toy_manifest, tmp_path, suffix):
+    out = tmp_path / f"f{suffix}"
+    code, o, err = run_cli("featurize", toy_manifest, "--out", out, "--tile-size", "96",
+                           "--scales", "2", "--json")
+    assert code == 0, err
+    assert json.loads(o)["tiles"] == 12
+    if suffix == ".npz":
+        z = np.load(out)
+        assert z["X"].shape == (12, len(z["feature_names"])) and len(z["label"]) == 12
+    else:
+        df = pd.read_parquet(out)
+        assert list(df.columns[:4]) == ["image", "scan", "label", "group"] and len(df) == 12
+
+
+def test_bad_input_exit_2(run_cli, trained, toy_manifest, tmp_path):
+    code, out, err = run_cli("classify", tmp_path / "missing", toy_manifest)
+    assert code == 2 and "model directory not found" in err and err.count("\n") == 1
+    cfg = json.loads((trained / "config.json").read_text())
+    other = tmp_path / "old"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({**cfg, "shapekit_version": "0.0.1"}))
+    code, out, err = run_cli("classify", other, toy_manifest)
+    assert code == 2 and "retrain" in err
+    # labels the model never saw
+    from pathlib import Path
+
+    src = Path(toy_manifest).parent
+    t = pd.read_csv(src / "labels.csv")
+    t.loc[0, "label"] = "martensite"
+    t.to_csv(src / "labels_unseen.csv", index=False)
+    (src / "unseen.yaml").write_text(Path(toy_manifest).read_text().replace("labels.csv", "labels_unseen.csv"))
+    code, out, err = run_cli("evaluate", trained, src / "unseen.yaml", "--json")
+    assert code == 2 and "martensite" in err and out == ""
+    tiny = tmp_path / "tiny.png"
+    import cv2
+
+    cv2.imwrite(str(tiny), (np.random.default_rng(0).random((32, 40)) * 255).astype(np.uint8))
+    code, out, err = run_cli("classify", trained, tiny)
+    assert code == 2 and "smaller than one 48x48 tile" in err
+    code, out, err = run_cli("featurize", toy_manifest, "--out", tmp_path / "f.csv")
+    assert code == 2 and ".parquet or .npz" in err
