@@ -58,6 +58,14 @@ class Manifest:
         Rows dropped because their label was empty (``exclude_unlabeled: true``).
     source : Path or None
         The manifest file (None for a folder).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> m = Manifest(name="toy", root=Path("/data"), label_col="cls",
+    ...              table=pd.DataFrame({"path": ["/data/a.tif", "/data/b.tif"], "cls": ["x", "y"]}))
+    >>> len(m), m.label_names, m.counts()
+    (2, ['x', 'y'], {'x': 1, 'y': 1})
     """
 
     name: str

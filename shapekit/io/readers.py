@@ -60,6 +60,12 @@ class ImageMeta:
         ``"tiff"``, ``"png"``, ``"jpeg"`` or ``"bmp"``.
     page : int
         The page that was read.
+
+    Examples
+    --------
+    >>> m = ImageMeta(source="a.tif", shape=(4, 6), bit_depth=16, dtype="uint16", channels=1, n_pages=1)
+    >>> m.to_dict()["shape"], m.um_per_px is None
+    ([4, 6], True)
     """
 
     source: str

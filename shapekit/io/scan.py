@@ -35,6 +35,13 @@ class Scan:
         Where the source pixel size came from (``"user"``, ``"manifest"``, a TIFF tag family...).
     source_um_per_px : float or None
         Pixel size of the file before resampling.
+
+    Examples
+    --------
+    >>> meta = ImageMeta(source="a.png", shape=(32, 32), bit_depth=8, dtype="uint8", channels=1,
+    ...                  n_pages=1, format="png")
+    >>> Scan(np.zeros((32, 32), np.float32), meta, 0, None).to_dict()["shape"]
+    [32, 32]
     """
 
     image: np.ndarray

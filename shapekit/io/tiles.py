@@ -31,6 +31,12 @@ class Tiles:
         ``(row, col)`` of each tile's top-left corner in the scan.
     image_shape : tuple of int
         ``(height, width)`` of the scan the tiles were cut from.
+
+    Examples
+    --------
+    >>> t = Tiles(np.zeros((2, 8, 8), np.float32), np.array([[0, 0], [0, 8]]), (8, 16))
+    >>> len(t), t.size
+    (2, 8)
     """
 
     tiles: np.ndarray
