@@ -322,13 +322,14 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
     summaries = {}
     for j, name in enumerate(pf.names):
         summaries[name] = {"w1": float(obs["w1"][j]), "w1_std": float(obs["w1_std"][j]),
-                           "ks": float(obs["ks"][j]), "ci": percentile_ci(boot["w1_std"][:, j]),
+                           "ks": float(obs["ks"][j]),
+                           "ci": percentile_ci(boot["w1_std"][:, j], estimate=float(obs["w1_std"][j])),
                            "real_mean": float(pf.X[ia, j].mean()), "fake_mean": float(pf.X[ib, j].mean())}
     order = np.argsort(-obs["w1_std"], kind="stable")
     result: dict[str, Any] = {
         "topological_distance": td,
         "components": {c: obs[c] for c in COMPONENTS},
-        "ci": {k: percentile_ci(boot[k]) for k in ("topological_distance",) + COMPONENTS},
+        "ci": {k: percentile_ci(boot[k], estimate=obs[k]) for k in ("topological_distance",) + COMPONENTS},
         "real_vs_real": {"mean": rvr_mean, "ci": percentile_ci(rvr["topological_distance"]),
                          "n_rounds": int(rvr["topological_distance"].size),
                          "components": {c: (float(np.nanmean(rvr[c])) if rvr[c].size and np.isfinite(rvr[c]).any()

@@ -127,8 +127,8 @@ def column_w1_ks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def mmd2_unbiased(K: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> float:
     """Unbiased squared MMD between index sets ``ia`` and ``ib`` of a pooled kernel matrix.
 
-    Diagonal terms (i, i) by position are left out of the within-set means; repeated indices (from
-    a bootstrap) count as distinct draws.
+    Within-set means leave out pairs of equal indices (the diagonal, and the repeats a bootstrap
+    draws: a repeated image paired with itself would bias the estimate upwards).
 
     Examples
     --------
@@ -137,21 +137,23 @@ def mmd2_unbiased(K: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> float:
     >>> round(mmd2_unbiased(K, np.array([0, 1, 2]), np.array([3, 4, 5])), 3) > 0
     True
     """
-    na, nb = len(ia), len(ib)
-    if na < 2 or nb < 2:
+    if len(ia) < 2 or len(ib) < 2:
         return float("nan")
-    kaa = K[np.ix_(ia, ia)]
-    kbb = K[np.ix_(ib, ib)]
-    kab = K[np.ix_(ia, ib)]
-    saa = (kaa.sum() - np.trace(kaa)) / (na * (na - 1))
-    sbb = (kbb.sum() - np.trace(kbb)) / (nb * (nb - 1))
-    return float(saa + sbb - 2.0 * kab.mean())
+    return float(_within_mean(K, ia) + _within_mean(K, ib) - 2.0 * K[np.ix_(ia, ib)].mean())
+
+
+def _within_mean(M: np.ndarray, idx: np.ndarray) -> float:
+    """Mean of ``M[i, j]`` over position pairs whose indices differ (bootstrap repeats left out)."""
+    sub = M[np.ix_(idx, idx)]
+    mask = idx[:, None] != idx[None, :]
+    n = int(mask.sum())
+    return float(sub[mask].sum() / n) if n else float("nan")
 
 
 def energy_distance(D: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> float:
     """Energy distance ``2 E d(X,Y) - E d(X,X') - E d(Y,Y')`` from a pairwise distance matrix.
 
-    Within-set means leave out the diagonal (by position).
+    Within-set means leave out pairs of equal indices (diagonal and bootstrap repeats).
 
     Examples
     --------
@@ -160,13 +162,9 @@ def energy_distance(D: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> float:
     >>> round(energy_distance(D, np.array([0, 1]), np.array([2, 3])), 2)
     9.8
     """
-    na, nb = len(ia), len(ib)
-    if na < 2 or nb < 2:
+    if len(ia) < 2 or len(ib) < 2:
         return float("nan")
-    daa = D[np.ix_(ia, ia)]
-    dbb = D[np.ix_(ib, ib)]
-    dab = D[np.ix_(ia, ib)]
-    return float(2.0 * dab.mean() - daa.sum() / (na * (na - 1)) - dbb.sum() / (nb * (nb - 1)))
+    return float(2.0 * D[np.ix_(ia, ib)].mean() - _within_mean(D, ia) - _within_mean(D, ib))
 
 
 def set_statistics(pf: PooledFeatures, ia: np.ndarray, ib: np.ndarray, *,
