@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--cnn-epochs", type=int, default=30)
     ap.add_argument("--brightness-normalise", action="store_true")
     ap.add_argument("--robustness", action="store_true", help="perturbed test folds (default model)")
+    ap.add_argument("--perturbations", default="", help="comma list (default: all)")
     ap.add_argument("--subset", type=int, default=0, help="use only the first N scans per class")
     ap.add_argument("--cache", default="/tmp/shapekit_toptemp_cache")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
@@ -125,7 +126,7 @@ def main() -> None:
 
         best = max(probas, key=lambda k: scores(y, probas[k])["accuracy"])
         rob = {"clean": scores(y, probas[best])["accuracy"]}
-        for name in PERTURBATIONS:
+        for name in (a.perturbations.split(",") if a.perturbations else PERTURBATIONS):
             pimgs = [perturb(im, name, seed=i) for i, im in enumerate(images)]
             Xp, scan_p = _features(pimgs, man.paths, tile, params, Path(a.cache),
                                    f"bn={a.brightness_normalise}/{name}")
