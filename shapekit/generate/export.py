@@ -155,7 +155,9 @@ class GeneratorSampler:
         # the noise inputs of the blocks use the global RNG: fork it so sampling stays pure
         out = []
         devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        # on CUDA: bf16 autocast (tensor cores); float32 on the CPU
+        amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        with torch.random.fork_rng(devices=devices), amp:
             torch.manual_seed(int(seed))
             for s in range(0, int(n), batch_size):
                 sl = slice(s, s + batch_size)
