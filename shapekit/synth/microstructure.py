@@ -145,6 +145,34 @@ def _rasterise(shape: tuple[int, int], centers: np.ndarray, radii: np.ndarray) -
     return np.clip(acc, 0.0, 1.0).reshape(h, w).astype(np.float32)
 
 
+def _fill(cen: np.ndarray, rad: np.ndarray, target: float, lo: tuple[float, float],
+          hi: tuple[float, float], *, gbd: np.ndarray, pad: int, pfz_px: float, radius_px: float,
+          mean_area: float, rng: np.random.Generator, lsw: callable) -> tuple[np.ndarray, np.ndarray]:
+    """Random sequential addition of matrix precipitates in the box [lo, hi) until ``target`` area."""
+    box = np.subtract(hi, lo)
+    rate = max(float(np.mean(gbd > pfz_px + radius_px)), 0.02)  # expected acceptance per candidate
+    placed = 0.0
+    for _ in range(40):
+        if target - placed <= 0.5 * mean_area or radius_px <= 0:
+            break
+        m = int(np.clip(1.3 * (target - placed) / mean_area / rate, 16, 200000))
+        c = rng.random((m, 2)) * box + lo
+        r = radius_px * lsw(m, rng)
+        ok = (_lookup(gbd, c, pad) >= pfz_px + r) & (r >= 0.3)
+        c, r = c[ok], r[ok]
+        keep = _hard_core_add(c, r, cen, rad, GAP_PX)
+        rate = max(len(keep) / m, 0.01)
+        c, r = c[keep], r[keep]
+        cum = placed + np.cumsum(np.pi * r**2)
+        stop = int(np.searchsorted(cum, target))
+        if stop < len(r) and (stop == 0 or cum[stop] - target < target - cum[stop - 1]):
+            stop += 1
+        cen = np.concatenate([cen, c[:stop]])
+        rad = np.concatenate([rad, r[:stop]])
+        placed = float(cum[stop - 1]) if stop else placed
+    return cen, rad
+
+
 def build_microstructure(shape: tuple[int, int], *, radius_px: float, area_fraction: float,
                          gb_radius_px: float, pfz_px: float, grain_density_px: float,
                          rng: np.random.Generator, lsw: callable) -> Microstructure:
@@ -177,41 +205,43 @@ def build_microstructure(shape: tuple[int, int], *, radius_px: float, area_fract
     # boundary precipitates: hard-core thinning of jittered boundary pixels
     ridge = np.argwhere(gbd < 0.5).astype(float) - pad
     if len(ridge) and gb_radius_px > 0 and area_fraction > 0:
-        ridge = ridge[rng.permutation(len(ridge))] + rng.uniform(-0.3, 0.3, ridge.shape)
+        spacing = GB_SPACING_FACTOR * gb_radius_px
+        n_cand = min(len(ridge), int(8 * len(ridge) / max(spacing, 1.0)) + 8)  # enough to fill
+        ridge = ridge[rng.permutation(len(ridge))[:n_cand]]
+        ridge = ridge + rng.uniform(-0.3, 0.3, ridge.shape)
         r_gb = gb_radius_px * lsw(len(ridge), rng)
         ok = r_gb >= 0.5
         ridge, r_gb = ridge[ok], r_gb[ok]
-        keep = _hard_core_add(ridge, r_gb, cen, rad, GAP_PX, GB_SPACING_FACTOR * gb_radius_px)
+        keep = _hard_core_add(ridge, r_gb, cen, rad, GAP_PX, spacing)
         cen, rad = ridge[keep], r_gb[keep]
         budget = area_fraction * area_ext
         cum = np.cumsum(np.pi * rad**2)
         n_keep = int(np.searchsorted(cum, 0.3 * budget))  # boundary share capped at 30 %
         cen, rad = cen[:n_keep], rad[:n_keep]
     n_gb = len(rad)
-    target = area_fraction * area_ext - float(np.sum(np.pi * rad**2))
     mean_area = np.pi * radius_px**2 * float(np.mean(lsw(4000, np.random.default_rng(1)) ** 2))
-    free = max(float(np.mean(gbd > pfz_px + radius_px)), 0.02)
-    placed = 0.0
-    for _ in range(40):
-        if target - placed <= 0.5 * mean_area or radius_px <= 0:
-            break
-        m = int(np.clip(1.5 * (target - placed) / mean_area / free, 16, 200000))
-        c = rng.random((m, 2)) * [h + 2 * pad, w + 2 * pad] - pad
-        r = radius_px * lsw(m, rng)
-        ok = (_lookup(gbd, c, pad) >= pfz_px + r) & (r >= 0.3)
-        c, r = c[ok], r[ok]
-        keep = _hard_core_add(c, r, cen, rad, GAP_PX)
-        c, r = c[keep], r[keep]
-        cum = placed + np.cumsum(np.pi * r**2)
-        stop = int(np.searchsorted(cum, target))
-        if stop < len(r) and (stop == 0 or cum[stop] - target < target - cum[stop - 1]):
-            stop += 1
-        cen = np.concatenate([cen, c[:stop]])
-        rad = np.concatenate([rad, r[:stop]])
-        placed = float(cum[stop - 1]) if stop else placed
+    fill = dict(gbd=gbd, pad=pad, pfz_px=pfz_px, radius_px=radius_px, mean_area=mean_area,
+                rng=rng, lsw=lsw)
+    target = area_fraction * area_ext - float(np.sum(np.pi * rad**2))
+    cen, rad = _fill(cen, rad, target, (-pad, -pad), (h + pad, w + pad), **fill)
+    # the field of view itself: top up inside it, or drop particles, to the requested fraction
+    cov = _rasterise(shape, cen, rad)
+    miss = area_fraction * h * w - float(cov.sum(dtype=np.float64))
+    if radius_px > 0 and miss > 0.5 * mean_area:
+        cen, rad = _fill(cen, rad, miss, (0, 0), (h, w), **fill)
+    elif miss < -0.5 * mean_area:
+        inside = np.flatnonzero((cen[:, 0] - rad >= 0) & (cen[:, 0] + rad < h) & (cen[:, 1] - rad >= 0)
+                                & (cen[:, 1] + rad < w) & (np.arange(len(rad)) >= n_gb))
+        inside = inside[rng.permutation(len(inside))]
+        cum = np.cumsum(np.pi * rad[inside] ** 2)
+        k = int(np.searchsorted(cum, -miss))
+        if k < len(cum) and (k == 0 or cum[k] + miss < -miss - cum[k - 1]):
+            k += 1
+        cen, rad = np.delete(cen, inside[:k], axis=0), np.delete(rad, inside[:k])
     onb = np.zeros(len(rad), bool)
     onb[:n_gb] = True
-    cov = _rasterise(shape, cen, rad)
+    if abs(miss) > 0.5 * mean_area:
+        cov = _rasterise(shape, cen, rad)
     return Microstructure(coverage=cov, grain_id=gid[pad:pad + h, pad:pad + w],
                           gb_distance=gbd[pad:pad + h, pad:pad + w], centers=cen, radii=rad,
                           on_boundary=onb, pfz_px=float(pfz_px))
