@@ -121,48 +121,85 @@ def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: i
     limit = int(max_fraction * h)
     if h < 2 * min_rows or w < 8 or limit < min_rows:
         return 0
-    bottom = img[h - limit:]  # only the candidate region is analysed
-    level = _bar_level(bottom[-2:], tol)
-    dist_all = np.abs(bottom - level)
-    flat = (dist_all <= tol).mean(axis=1)  # per row: fraction on the bar level
-    mid_rows = ((dist_all > tol) & (dist_all < ink_contrast)).mean(axis=1)  # intermediate greys
-    bar_like = (flat >= min_flat) & (mid_rows <= 1.5 * max_mid) & (_texture(bottom, dist_all, tol) <= max_texture)
-    if not bar_like[-1] and not bar_like[-2]:
+    level = _bar_level(img[h - 2:], tol)
+    stats = _BottomUpStats(img, level, tol, ink_contrast, limit)
+
+    def bar_like(k: int) -> bool:  # k: row index counted from the bottom (0 = last row)
+        flat, mid, tex = stats.get(k)
+        return flat >= min_flat and mid <= 1.5 * max_mid and tex <= max_texture
+
+    if not (bar_like(0) or bar_like(1)):
         return 0
-    top = limit  # index into `bottom` of the band's highest bar-like row
-    gap = 0
-    for i in range(limit - 1, -1, -1):
-        if bar_like[i]:
-            top, gap = i, 0
+    rows, gap, k = 0, 0, 0
+    while k < limit:
+        if bar_like(k):
+            rows, gap = k + 1, 0
         else:
             gap += 1
             if gap > max_gap:
                 break
+        k += 1
     else:
         return 0  # bar-like all the way up to the search limit: not a bar at the bottom
-    rows = limit - top
     if rows < min_rows:
         return 0
-    band = bottom[top:]
+    band = img[h - rows:]
     dist = np.abs(band - level)
     ink = float((dist >= ink_contrast).mean())
     mid = float(((dist > tol) & (dist < ink_contrast)).mean())
-    blank = int((flat[top:] >= 0.9).sum())
+    blank = sum(stats.get(j)[0] >= 0.9 for j in range(rows))
     if ink < min_ink or mid > max_mid or blank < min_blank_rows:
         return 0
     # abrupt change: the rows just above the band must look like a micrograph, not like the bar
-    above = bar_like[max(0, top - 4 * max_gap):top]
-    if above.size and float(np.mean(above)) > 0.5:
+    above = [bar_like(j) for j in range(rows, min(limit, rows + 4 * max_gap))]
+    if above and float(np.mean(above)) > 0.5:
         return 0
     # thin drawn frame lines (nearly constant rows) directly above the band belong to it
+    scene = float(img[: h - rows: max(1, (h - rows) // 256)].mean())
     extra = 0
-    while top - extra - 1 >= 0 and extra < 3:
-        row = bottom[top - extra - 1]
-        if float(np.std(row)) <= tol and abs(float(row.mean()) - float(img[: h - rows - extra - 1].mean())) > 0.1:
+    while extra < 3 and rows + extra < h - 1:
+        row = img[h - rows - extra - 1]
+        if float(np.std(row)) <= tol and abs(float(row.mean()) - scene) > 0.1:
             extra += 1
         else:
             break
     return int(rows + extra)
+
+
+class _BottomUpStats:
+    """Per-row statistics computed lazily, in chunks, from the bottom row upwards.
+
+    Most images have no bar and are decided from their last rows, so a large scan is never
+    analysed in full; a bar costs only its own rows plus a chunk.
+    """
+
+    def __init__(self, img: np.ndarray, level: float, tol: float, ink_contrast: float, limit: int,
+                 chunk: int = 64) -> None:
+        self.img, self.level, self.tol, self.ink = img, level, tol, ink_contrast
+        self.limit, self.chunk = limit, chunk
+        self.flat = np.empty(0)
+        self.mid = np.empty(0)
+        self.tex = np.empty(0)
+
+    def get(self, k: int) -> tuple[float, float, float]:
+        while k >= len(self.flat):
+            self._more()
+        return float(self.flat[k]), float(self.mid[k]), float(self.tex[k])
+
+    def _more(self) -> None:
+        h = self.img.shape[0]
+        done = len(self.flat)
+        n = min(self.chunk, self.limit - done)
+        if n <= 0:
+            raise IndexError("row statistics requested beyond the search limit")
+        rows = self.img[h - done - n: h - done][::-1]  # bottom-up order
+        dist = np.abs(rows - self.level)
+        flat = (dist <= self.tol).mean(axis=1)
+        mid = ((dist > self.tol) & (dist < self.ink)).mean(axis=1)
+        tex = _texture(rows, dist, self.tol)
+        self.flat = np.concatenate([self.flat, flat])
+        self.mid = np.concatenate([self.mid, mid])
+        self.tex = np.concatenate([self.tex, tex])
 
 
 def crop_info_bar(image: np.ndarray, **kwargs: float) -> tuple[np.ndarray, int]:
