@@ -8,7 +8,9 @@ levels. The detector therefore works on row statistics, from the bottom up, with
 height or a polarity:
 
 1. the bar level ``b`` is the most common grey level of the bottom rows;
-2. a row is *bar-like* when at least ``min_flat`` of its pixels lie within ``tol`` of ``b``;
+2. a row is *bar-like* when at least ``min_flat`` of its pixels lie within ``tol`` of ``b``, few
+   of its pixels have intermediate levels, and few are *texture* (long horizontal runs off the
+   bar level whose pixels differ from their neighbours: micrograph, not drawing);
 3. walking up from the bottom, the band extends over bar-like rows (tolerating ``max_gap``
    consecutive non-bar-like rows inside it, e.g. a text line or a separator);
 4. it is accepted only if it is at least ``min_rows`` high, at most ``max_fraction`` of the
@@ -20,11 +22,16 @@ height or a polarity:
 
 A band of constant level with no markings (e.g. a black vacuum region) is *not* cropped.
 
+Row statistics are computed lazily from the bottom up, so a large scan without a bar costs only
+its last rows. This is an engineering heuristic, not a published method; it was tuned on the UHCS
+originals (38-row black SIS bar: found exactly), checked not to crop any of the 450 ``uhcs3``
+images or the 23 superalloy images, and on synthetic bars of other heights and polarities.
+
 References
 ----------
-.. [1] DeCost, Francis, Holm, "Exploring the microstructure manifold: image texture
-   representations applied to ultrahigh carbon steel microstructures", Acta Mater. 133 (2017):
-   the UHCS micrographs, whose instrument bar this removes (they cropped it by hand).
+.. [1] DeCost, Francis, Holm, "UHCS micrograph database", Integr. Mater. Manuf. Innov. 6, 197
+   (2017), and Hecht, DeCost, Holm et al., NIST hdl 11256/940: the UHCS micrographs whose
+   instrument bar this removes (the published 3-class subset was cropped by hand).
 """
 
 from __future__ import annotations
