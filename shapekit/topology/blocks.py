@@ -23,6 +23,7 @@ from shapekit.topology.persistence import cubical_persistence
 from shapekit.topology.vectorize import (
     betti_curve,
     diagram_summaries,
+    finite_pairs,
     persistence_image,
     persistence_landscape,
     summary_names,
@@ -197,19 +198,23 @@ def block_feature_names(block: str, n_thresholds: int, quantiles: Sequence[float
 def block_features(dgm: np.ndarray, grids: dict[str, object], *, quantiles: Sequence[float],
                    n_betti: int, persistence_images: bool, pi_resolution: int, pi_sigma: float,
                    landscapes: bool, n_landscape_layers: int, n_landscape: int,
-                   area_kpx: float | None) -> np.ndarray:
+                   area_kpx: float | None, quantile_samples: int | None = None) -> np.ndarray:
     """Feature vector of one block given its fitted ``grids`` (see :func:`combine_fit_stats`).
 
     ``area_kpx`` (input image area in kilopixels) turns counts, total persistence, Betti numbers
     and persistence-image mass into densities per 1000 input pixels; None keeps raw counts.
+    ``quantile_samples`` caps the pairs the quantiles are taken from (see
+    :func:`~shapekit.topology.diagram_summaries`).
     """
-    summ = diagram_summaries(dgm, thresholds=grids["thresholds"], quantiles=quantiles)
+    summ = diagram_summaries(dgm, thresholds=grids["thresholds"], quantiles=quantiles,
+                             max_quantile_samples=quantile_samples)
     scale = 1.0 / area_kpx if area_kpx else 1.0
     for key in _PER_AREA:
         summ[key] *= scale
     for j in range(len(grids["thresholds"])):
         summ[f"count_above_{j}"] *= scale
     parts = [np.fromiter(summ.values(), dtype=np.float64, count=len(summ))]
+    fin = finite_pairs(dgm)  # once for the vectorisers that ignore essential bars
     v0, v1 = grids["value_range"]
     if n_betti:
         parts.append(betti_curve(dgm, np.linspace(v0, v1, n_betti)) * scale)
@@ -217,9 +222,9 @@ def block_features(dgm: np.ndarray, grids: dict[str, object], *, quantiles: Sequ
         b0, b1 = grids["birth_range"]
         p0, p1 = grids["pers_range"]
         sig = (pi_sigma * (b1 - b0) / pi_resolution, pi_sigma * (p1 - p0) / pi_resolution)
-        pim = persistence_image(dgm, (b0, b1), (p0, p1), resolution=pi_resolution, sigma=sig)
+        pim = persistence_image(fin, (b0, b1), (p0, p1), resolution=pi_resolution, sigma=sig)
         parts.append(pim.ravel() * scale)
     if landscapes:
-        parts.append(persistence_landscape(dgm, np.linspace(v0, v1, n_landscape),
+        parts.append(persistence_landscape(fin, np.linspace(v0, v1, n_landscape),
                                            n_layers=n_landscape_layers).ravel())
     return np.concatenate(parts)

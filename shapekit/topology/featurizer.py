@@ -69,6 +69,9 @@ class TopTempFeaturizer(TransformerMixin, BaseEstimator):
         Quantiles of lifetime/birth/death in the summaries.
     threshold_quantiles : sequence of float
         Count thresholds are these quantiles of training lifetimes (median over images).
+    quantile_samples : int or None
+        Summary quantiles from at most this many pairs per diagram (systematic subsample; None:
+        exact).  Selection is the costliest vectorisation step on noisy 10^4+-pair diagrams.
     per_area : bool
         Counts, total persistence, Betti numbers and persistence-image mass per 1000 input pixels
         (comparable across image sizes).
@@ -114,6 +117,7 @@ class TopTempFeaturizer(TransformerMixin, BaseEstimator):
                  landscapes: bool = False, n_landscape_layers: int = 3, n_landscape: int = 16,
                  quantiles: Sequence[float] = (0.1, 0.25, 0.5, 0.75, 0.9),
                  threshold_quantiles: Sequence[float] = (0.5, 0.75, 0.9, 0.99),
+                 quantile_samples: int | None = 4096,
                  per_area: bool = True, image_shape: tuple[int, int] | None = None,
                  n_jobs: int | None = 1, cache_dir: str | os.PathLike[str] | None = None) -> None:
         self.scales = scales
@@ -133,6 +137,7 @@ class TopTempFeaturizer(TransformerMixin, BaseEstimator):
         self.n_landscape = n_landscape
         self.quantiles = quantiles
         self.threshold_quantiles = threshold_quantiles
+        self.quantile_samples = quantile_samples
         self.per_area = per_area
         self.image_shape = image_shape
         self.n_jobs = n_jobs
@@ -172,6 +177,10 @@ class TopTempFeaturizer(TransformerMixin, BaseEstimator):
             q = np.asarray(v, dtype=float) if np.ndim(v) == 1 else None
             if q is None or not np.all((q >= 0) & (q <= 1)):
                 raise InputError(f"{name}={v!r} must be a sequence of numbers in [0, 1]")
+        qs = self.quantile_samples
+        if qs is not None and (not isinstance(qs, (int, np.integer)) or isinstance(qs, bool)
+                               or qs < 16):
+            raise InputError(f"quantile_samples={qs!r} must be None or an int >= 16")
         if self.image_shape is not None:
             ints("image_shape", self.image_shape, 1)
             if len(self.image_shape) != 2:
@@ -277,7 +286,8 @@ class TopTempFeaturizer(TransformerMixin, BaseEstimator):
                   persistence_images=self.persistence_images, pi_resolution=self.pi_resolution,
                   pi_sigma=self.pi_sigma, landscapes=self.landscapes,
                   n_landscape_layers=self.n_landscape_layers, n_landscape=self.n_landscape,
-                  area_kpx=area_kpx if self.per_area else None)
+                  area_kpx=area_kpx if self.per_area else None,
+                  quantile_samples=self.quantile_samples)
         return np.concatenate([B.block_features(dg[b], self.grids_[b], **kw) for b in self.blocks_])
 
     def transform(self, X: Any) -> np.ndarray:

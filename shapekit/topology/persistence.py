@@ -91,7 +91,9 @@ def check_options(filtration: str = "sublevel", construction: str = "T", backend
 
 
 def validate_image(image: object, name: str = "image") -> np.ndarray:
-    """Return ``image`` as a C-contiguous float64 2-D array, or raise :class:`InputError`.
+    """Return ``image`` as a C-contiguous float 2-D array, or raise :class:`InputError`.
+
+    float32 stays float32 (GUDHI accepts it directly); anything else becomes float64.
 
     NaN/inf pixels, non-numeric data, empty images and non-2-D arrays are refused with a
     one-line message naming ``name``.
@@ -111,7 +113,7 @@ def validate_image(image: object, name: str = "image") -> np.ndarray:
         raise InputError(f"{name}: empty image of shape {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
         raise InputError(f"{name}: pixel type {arr.dtype} is not real numeric")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = np.ascontiguousarray(arr, dtype=np.float32 if arr.dtype == np.float32 else np.float64)
     if not np.isfinite(arr).all():
         raise InputError(f"{name}: contains NaN or infinite pixels")
     return arr
