@@ -124,6 +124,10 @@ def test_codec_roundtrip_and_labels() -> None:
     assert c2.label_index("b") == 1
     with pytest.raises(InputError, match="unknown label 'z'"):
         c2.label_index("z")
+    lg = ConditionCodec.fit(["a"], ["t"], np.array([[0.1], [1.0], [10.0], [100.0]]))
+    assert lg.log.tolist() == [True]
+    assert np.allclose(lg.encode(np.array([[0.1], [100.0]])).ravel(), [-1.3416408, 1.3416408])
+    assert lg.default_values()["t"] == pytest.approx(10 ** 0.5)
     with pytest.raises(InputError, match="row 1"):
         ConditionCodec.fit(["a"], ["T"], np.array([[1.0], [np.nan]]))
 

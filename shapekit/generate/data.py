@@ -25,6 +25,7 @@ from shapekit.errors import InputError
 __all__ = ["ConditionCodec", "TileDataset", "GANDataModule", "rescale_to", "MODES"]
 
 MODES = ("class", "parameters", "properties")
+LOG_SPAN = 30.0
 
 
 class ConditionCodec:
@@ -40,6 +41,10 @@ class ConditionCodec:
         Per-condition training mean, standard deviation, minimum and maximum.
     mode : str
         Conditioning mode (``class``, ``parameters`` or ``properties``).
+    log : sequence of bool, optional
+        Per condition: normalise ``log10(value)`` instead of the value. :meth:`fit` chooses it for
+        positive conditions spanning more than ``LOG_SPAN`` (e.g. aging time, 0.1-100 h), so that
+        log-uniformly sampled process parameters are spread evenly in the network's input.
 
     Examples
     --------
@@ -52,7 +57,7 @@ class ConditionCodec:
 
     def __init__(self, label_names: Sequence[str], names: Sequence[str], mean: Sequence[float],
                  std: Sequence[float], lo: Sequence[float], hi: Sequence[float],
-                 mode: str = "class") -> None:
+                 mode: str = "class", log: Sequence[bool] | None = None) -> None:
         self.label_names = [str(n) for n in label_names]
         self.names = [str(n) for n in names]
         self.mean = np.asarray(mean, dtype=np.float64).reshape(-1)
@@ -60,6 +65,7 @@ class ConditionCodec:
         self.lo = np.asarray(lo, dtype=np.float64).reshape(-1)
         self.hi = np.asarray(hi, dtype=np.float64).reshape(-1)
         self.mode = mode
+        self.log = np.zeros(len(self.names), bool) if log is None else np.asarray(log, bool)
 
     @classmethod
     def fit(cls, label_names: Sequence[str], names: Sequence[str], values: np.ndarray,
@@ -70,10 +76,14 @@ class ConditionCodec:
             bad = int(np.argwhere(~np.isfinite(v))[0][0])
             raise InputError(f"condition values missing or not finite in row {bad} "
                              f"(columns {', '.join(names)})")
-        std = v.std(axis=0) if names else np.zeros(0)
+        if not names:
+            return cls(label_names, [], [], [], [], [], mode)
+        lo, hi = v.min(axis=0), v.max(axis=0)
+        log = (lo > 0) & (hi >= LOG_SPAN * np.where(lo > 0, lo, 1))
+        t = np.where(log, np.log10(np.where(log, v, 1.0)), v)
+        std = t.std(axis=0)
         std = np.where(std > 0, std, 1.0)
-        return cls(label_names, names, v.mean(axis=0) if names else [], std,
-                   v.min(axis=0) if names else [], v.max(axis=0) if names else [], mode)
+        return cls(label_names, names, t.mean(axis=0), std, lo, hi, mode, log)
 
     @property
     def n_cond(self) -> int:
@@ -86,7 +96,17 @@ class ConditionCodec:
     def encode(self, values: np.ndarray) -> np.ndarray:
         """Raw values ``(n, k)`` -> normalised float32 ``(n, k)``."""
         v = np.asarray(values, dtype=np.float64).reshape(-1, self.n_cond)
+        if self.log.any():
+            if (v[:, self.log] <= 0).any():
+                bad = [n for n, lg in zip(self.names, self.log) if lg]
+                raise InputError(f"conditions {', '.join(bad)} are log-scaled and must be > 0")
+            v = np.where(self.log, np.log10(np.where(self.log, v, 1.0)), v)
         return ((v - self.mean) / self.std).astype(np.float32)
+
+    def default_values(self) -> dict[str, float]:
+        """The centre of the training distribution (geometric mean for log-scaled conditions)."""
+        c = np.where(self.log, 10.0 ** self.mean, self.mean) if self.n_cond else []
+        return {n: float(x) for n, x in zip(self.names, c)}
 
     def label_index(self, label: str | int) -> int:
         """Class index of a label name (or an index given as int/str of an int)."""
@@ -99,12 +119,12 @@ class ConditionCodec:
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "label_names": self.label_names, "names": self.names,
                 "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "min": self.lo.tolist(), "max": self.hi.tolist()}
+                "min": self.lo.tolist(), "max": self.hi.tolist(), "log": self.log.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ConditionCodec":
         return cls(d["label_names"], d["names"], d["mean"], d["std"], d["min"], d["max"],
-                   d.get("mode", "class"))
+                   d.get("mode", "class"), d.get("log"))
 
 
 def rescale_to(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> np.ndarray:

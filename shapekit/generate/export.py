@@ -100,8 +100,8 @@ class GeneratorSampler:
         self.mode = codec.mode
 
     def default_conditions(self) -> dict[str, float]:
-        """The training mean of every continuous condition."""
-        return {n: float(m) for n, m in zip(self.codec.names, self.codec.mean)}
+        """The centre of the training distribution of every continuous condition."""
+        return self.codec.default_values()
 
     def check_conditions(self, conditions: dict[str, float] | None) -> dict[str, float]:
         """Fill defaults, refuse unknown names (InputError), warn on values far outside the range."""
