@@ -250,7 +250,7 @@ def frame_vectors(model: nn.Module, x: torch.Tensor, directions: torch.Tensor,
         with warnings.catch_warnings():  # torch's first forward-AD call scripts its decompositions
             warnings.simplefilter("ignore", DeprecationWarning)
             for V in directions.to(dev, dtype).split(max(1, chunk_size)):
-                chunks.append(vmap(lambda v: jvp(f, (x0,), (v,))[1])(V))
+                chunks.append(vmap(lambda v: jvp(f, (x0,), (v,))[1], randomness="same")(V))
     finally:
         model.train(was_training)
         model.to(original_device)

@@ -1,9 +1,358 @@
-"""CLI commands: shapekit analyze ... (analysis_geometry)."""
+"""CLI commands: ``shapekit analyze id|frames|cka|stitch|symmetry`` (representation geometry).
+
+MODEL arguments are a temper CNN model directory (``shapekit train-classifier --model cnn``) or,
+for ``id`` and ``frames``, a GAN run directory (``shapekit train-gan``), whose latent space is then
+the input. Inputs of a CNN are the covering tiles of a manifest's images (``--max-images`` of them,
+class-balanced). Results go to stdout as JSON with ``--json``; ``--plot`` writes a PNG.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
+
+from shapekit.cli._common import emit_json, info, json_option, root_option, seed_option
+
+_layers_option = click.option("--layers", default=None,
+                              help="Comma-separated module names (default: a model-specific set).")
+_plot_option = click.option("--plot", type=click.Path(path_type=Path), default=None,
+                            help="Write a PNG figure here.")
+_images_option = click.option("--max-images", type=int, default=24, show_default=True,
+                              help="Images of the manifest to use (class-balanced subset).")
+_tiles_option = click.option("--tiles-per-image", type=int, default=4, show_default=True,
+                             help="Tiles drawn per image.")
+_device_option = click.option("--device", default=None, help="torch device (default: CUDA if present).")
+
+
+def _split(text: str | None) -> list[str] | None:
+    return None if not text else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _default_layers(kind: str, net: Any) -> list[str]:
+    from shapekit.analysis._sources import default_layers
+
+    return default_layers(kind, net)
+
+
+def _cnn_inputs(model: Any, manifest: Path, root: Path | None, max_images: int,
+                tiles_per_image: int, seed: int):
+    from shapekit.analysis._sources import manifest_tiles
+
+    if manifest is None:
+        raise click.UsageError("a CNN model directory needs a MANIFEST of images")
+    return manifest_tiles(manifest, model, root=root, max_images=max_images,
+                          tiles_per_image=tiles_per_image, seed=seed)
+
+
+def _save_plot(fig: Any, path: Path | None) -> None:
+    if path is None:
+        return
+    from shapekit._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    info(f"wrote {path}")
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@click.command("id", context_settings={"max_content_width": 100})
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path), required=False)
+@_layers_option
+@click.option("--methods", default="twonn,mle,lpca", show_default=True, help="ID estimators.")
+@click.option("--k", "k", type=int, default=20, show_default=True, help="Neighbours of the MLE.")
+@click.option("--n", "n_latent", type=int, default=500, show_default=True,
+              help="Latent samples per class (generators).")
+@_images_option
+@_tiles_option
+@root_option
+@seed_option
+@_device_option
+@_plot_option
+@json_option
+def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: str, k: int,
+           n_latent: int, max_images: int, tiles_per_image: int, root: Path | None, seed: int,
+           device: str | None, plot: Path | None, as_json: bool) -> None:
+    """Intrinsic dimension (TwoNN, MLE, local PCA) of each layer's activations, per class.
+
+    For a CNN model directory the inputs are tiles of MANIFEST's images grouped by label; for a GAN
+    run directory they are latent samples, one point cloud per temper class (MANIFEST unused).
+    """
+    import numpy as np
+    import torch
+
+    from shapekit.analysis import layer_intrinsic_dimension
+    from shapekit.analysis._sources import ConditionedGenerator, latent_inputs, load_torch_model
+
+    model = load_torch_model(model_dir)
+    meths = _split(methods) or []
+    rows: list[dict[str, Any]] = []
+    if model.kind == "cnn":
+        x, labels, _ = _cnn_inputs(model, manifest, root, max_images, tiles_per_image, seed)
+        names = _split(layers) or _default_layers("cnn", model.net)
+        rows = layer_intrinsic_dimension(model.net, x, names, groups=labels, methods=meths, k=k,
+                                         device=device)
+    else:
+        torch.manual_seed(seed)  # the generator's noise inputs
+        z = latent_inputs(model, n_latent, seed)
+        for c, lab in enumerate(model.label_names):
+            wrapped = ConditionedGenerator(model.net, c)
+            names = ["net." + n for n in (_split(layers) or _default_layers("generator", model.net))]
+            for r in layer_intrinsic_dimension(wrapped, z, names, methods=meths, k=k, device=device):
+                rows.append({**r, "layer": r["layer"].removeprefix("net."), "group": lab})
+    result = {"model": str(model_dir), "kind": model.kind, "k": k, "rows": rows}
+    if plot is not None:
+        plt = _figure()
+        fig, ax = plt.subplots(figsize=(7, 4))
+        layer_order = list(dict.fromkeys(r["layer"] for r in rows))
+        for g in dict.fromkeys(r["group"] for r in rows):
+            for m in [m for m in meths if m != "lpca"]:
+                ys = [next(r[m] for r in rows if r["layer"] == l and r["group"] == g) for l in layer_order]
+                ax.plot(range(len(layer_order)), ys, marker="o", label=f"{g} {m}")
+        ax.set_xticks(range(len(layer_order)), layer_order, rotation=45, ha="right")
+        ax.set_ylabel("intrinsic dimension")
+        ax.legend(fontsize=7)
+        _save_plot(fig, plot)
+    if as_json:
+        emit_json(result)
+    else:
+        for r in rows:
+            vals = " ".join(f"{m}={r[m]:.2f}" for m in meths)
+            click.echo(f"{r['layer']:<24} {r['group']:<18} n={int(r['n_points']):<6} {vals}")
+    _ = np  # numpy is used through the analysis tools
+
+
+@click.command("frames", context_settings={"max_content_width": 100})
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path), required=False)
+@_layers_option
+@click.option("--kinds", default="rotation,translation,blur,noise", show_default=True,
+              help="Perturbations (rotation, translation, blur, scale, noise); generators: latent.")
+@click.option("--n-noise", type=int, default=8, show_default=True, help="Random noise directions.")
+@click.option("--n-inputs", type=int, default=4, show_default=True,
+              help="Tiles (or latent points) the frames are averaged over.")
+@_images_option
+@root_option
+@seed_option
+@_device_option
+@_plot_option
+@json_option
+def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds: str, n_noise: int,
+               n_inputs: int, max_images: int, root: Path | None, seed: int, device: str | None,
+               plot: Path | None, as_json: bool) -> None:
+    """Neural frames: per-layer gain of perturbation directions relative to random noise (JVPs).
+
+    For a CNN, frames of rotation/translation/blur/noise at tiles of MANIFEST; for a generator,
+    frames of the latent coordinate directions against random latent directions.
+    """
+    from shapekit.analysis._runners import run_frames
+
+    result = run_frames(model_dir, manifest, _split(layers), _split(kinds) or [], n_noise,
+                        n_inputs, max_images, root, seed, device)
+    if plot is not None:
+        plt = _figure()
+        fig, ax = plt.subplots(figsize=(7, 4))
+        order = [r["layer"] for r in result["layers"]]
+        for kind in result["kinds"]:
+            ax.plot(range(len(order)), [r["relative_norm"][kind] for r in result["layers"]],
+                    marker="o", label=kind)
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
+        ax.set_ylabel("frame norm / noise norm")
+        ax.legend(fontsize=7)
+        _save_plot(fig, plot)
+    if as_json:
+        emit_json(result)
+    else:
+        for r in result["layers"]:
+            vals = " ".join(f"{k}={v:.3g}" for k, v in r["relative_norm"].items())
+            click.echo(f"{r['layer']:<24} rank={r['rank']:<3} {vals}")
+
+
+def _two_models(model_a: Path, model_b: Path, manifest: Path, root: Path | None, max_images: int,
+                tiles_per_image: int, seed: int):
+    from shapekit.analysis._sources import load_torch_model
+
+    a, b = load_torch_model(model_a), load_torch_model(model_b)
+    if a.kind != "cnn" or b.kind != "cnn":
+        raise click.UsageError("cka/stitch/symmetry compare two CNN model directories")
+    xa, labels, idx = _cnn_inputs(a, manifest, root, max_images, tiles_per_image, seed)
+    same = (a.tile_size, a.input_scale, a.target_um_per_px) == (b.tile_size, b.input_scale,
+                                                                b.target_um_per_px)
+    xb = xa if same else _cnn_inputs(b, manifest, root, max_images, tiles_per_image, seed)[0]
+    if len(xb) != len(xa):
+        raise click.UsageError("the two models tile the images differently; use models trained "
+                               "with the same --tile-size")
+    return a, b, xa, xb, labels, idx
+
+
+@click.command("cka", context_settings={"max_content_width": 100})
+@click.argument("model_a", type=click.Path(path_type=Path))
+@click.argument("model_b", type=click.Path(path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--layers-a", default=None, help="Layers of MODEL_A (default: stem, stages, head).")
+@click.option("--layers-b", default=None, help="Layers of MODEL_B.")
+@click.option("--kernel", type=click.Choice(["linear", "rbf"]), default="linear", show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True,
+              help="Minibatch of the debiased minibatch CKA (>= 4).")
+@_images_option
+@_tiles_option
+@root_option
+@seed_option
+@_device_option
+@_plot_option
+@json_option
+def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, layers_b: str | None,
+            kernel: str, batch_size: int, max_images: int, tiles_per_image: int, root: Path | None,
+            seed: int, device: str | None, plot: Path | None, as_json: bool) -> None:
+    """Layer-by-layer CKA between two CNN models on tiles of MANIFEST (debiased, minibatch)."""
+    from shapekit.analysis import layerwise_cka
+
+    a, b, xa, xb, _, _ = _two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
+    la = _split(layers_a) or _default_layers("cnn", a.net)
+    lb = _split(layers_b) or _default_layers("cnn", b.net)
+    M = layerwise_cka(a.net, b.net, xa, xb, la, lb, kernel=kernel, batch_size=batch_size,
+                      device=device)
+    result = {"model_a": str(model_a), "model_b": str(model_b), "kernel": kernel, "layers_a": la,
+              "layers_b": lb, "n_inputs": len(xa), "cka": M.round(6).tolist()}
+    if plot is not None:
+        plt = _figure()
+        fig, ax = plt.subplots(figsize=(5, 4))
+        im = ax.imshow(M, vmin=0, vmax=1, cmap="magma")
+        ax.set_xticks(range(len(lb)), lb, rotation=45, ha="right")
+        ax.set_yticks(range(len(la)), la)
+        ax.set_xlabel(str(model_b))
+        ax.set_ylabel(str(model_a))
+        fig.colorbar(im, ax=ax, label=f"{kernel} CKA")
+        _save_plot(fig, plot)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(" " * 14 + " ".join(f"{n[:10]:>10}" for n in lb))
+        for n, row in zip(la, M):
+            click.echo(f"{n[:13]:<14}" + " ".join(f"{v:10.3f}" for v in row))
+
+
+@click.command("stitch", context_settings={"max_content_width": 100})
+@click.argument("model_a", type=click.Path(path_type=Path))
+@click.argument("model_b", type=click.Path(path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--layer-a", "layer_as", multiple=True, help="Stitch point in MODEL_A (repeatable).")
+@click.option("--layer-b", "layer_bs", multiple=True, help="Matching stitch point in MODEL_B.")
+@click.option("--epochs", type=int, default=5, show_default=True, help="Stitch training epochs.")
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--init", type=click.Choice(["auto", "identity", "lstsq", "random"]), default="auto",
+              show_default=True, help="Stitch initialisation.")
+@_images_option
+@_tiles_option
+@root_option
+@seed_option
+@_device_option
+@_plot_option
+@json_option
+def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str, ...],
+               layer_bs: tuple[str, ...], epochs: int, lr: float, init: str, max_images: int,
+               tiles_per_image: int, root: Path | None, seed: int, device: str | None,
+               plot: Path | None, as_json: bool) -> None:
+    """Train affine (1x1 conv) stitches from MODEL_A into MODEL_B; report stitched accuracy.
+
+    Tiles are split by image (every 4th image held out); the penalty is acc(B) - acc(stitched).
+    """
+    import numpy as np
+    import torch
+
+    from shapekit.analysis import stitching_report
+
+    a, b, xa, xb, labels, idx = _two_models(model_a, model_b, manifest, root, max_images,
+                                            tiles_per_image, seed)
+    if list(a.label_names) != list(b.label_names):
+        raise click.UsageError("the two models predict different classes")
+    known = {n: i for i, n in enumerate(a.label_names)}
+    if not set(labels) <= set(known):
+        raise click.UsageError(f"manifest labels {sorted(set(labels) - set(known))} unknown to the models")
+    y = torch.as_tensor([known[v] for v in labels])
+    las = list(layer_as) or [n for n in _default_layers("cnn", a.net) if n != "head"]
+    lbs = list(layer_bs) or las
+    if len(las) != len(lbs):
+        raise click.UsageError("give as many --layer-b as --layer-a")
+    images = np.unique(idx)
+    test_imgs = images[::4]
+    te = torch.as_tensor(np.isin(idx, test_imgs))
+    rows = []
+    for la, lb in zip(las, lbs):
+        rows.append(stitching_report(a.net, b.net, la, lb, (xa[~te], y[~te], xb[~te]),
+                                     (xa[te], y[te], xb[te]), init=init, epochs=epochs, lr=lr,
+                                     seed=seed, device=device))
+        info(f"{la} -> {lb}: stitched {rows[-1]['acc_stitched']:.3f} (A {rows[-1]['acc_a']:.3f}, "
+             f"B {rows[-1]['acc_b']:.3f})")
+    result = {"model_a": str(model_a), "model_b": str(model_b), "n_train": int((~te).sum()),
+              "n_test": int(te.sum()), "rows": rows}
+    if plot is not None:
+        plt = _figure()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        pos = range(len(rows))
+        ax.plot(pos, [r["acc_stitched"] for r in rows], marker="o", label="stitched")
+        ax.axhline(rows[0]["acc_a"], ls="--", color="C1", label="A")
+        ax.axhline(rows[0]["acc_b"], ls=":", color="C2", label="B")
+        ax.set_xticks(list(pos), [f"{r['layer_a']}->{r['layer_b']}" for r in rows], rotation=45, ha="right")
+        ax.set_ylabel("test accuracy (tiles)")
+        ax.legend()
+        _save_plot(fig, plot)
+    if as_json:
+        emit_json(result)
+    else:
+        for r in rows:
+            click.echo(f"{r['layer_a']} -> {r['layer_b']}: stitched {r['acc_stitched']:.3f}  "
+                       f"A {r['acc_a']:.3f}  B {r['acc_b']:.3f}  penalty {r['penalty']:+.3f}")
+
+
+@click.command("symmetry", context_settings={"max_content_width": 100})
+@click.argument("model_a", type=click.Path(path_type=Path))
+@click.argument("model_b", type=click.Path(path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--layer", "layers", multiple=True, help="Layer to compare (repeatable; same name in both).")
+@click.option("--group", type=click.Choice(["scaled_permutation", "signed_permutation", "permutation"]),
+              default="scaled_permutation", show_default=True,
+              help="Intertwiner group (ReLU: scaled permutations).")
+@_images_option
+@_tiles_option
+@root_option
+@seed_option
+@_device_option
+@json_option
+def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str, ...], group: str,
+                 max_images: int, tiles_per_image: int, root: Path | None, seed: int,
+                 device: str | None, as_json: bool) -> None:
+    """Symmetry-aware similarity of two CNNs' units (Hungarian alignment up to the intertwiner
+    group) next to plain linear CKA; pass the same directory twice for a sanity check.
+    """
+    from shapekit.analysis._runners import run_symmetry
+
+    a, b, xa, xb, _, _ = _two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
+    names = list(layers) or [n for n in _default_layers("cnn", a.net) if n not in ("head",)]
+    result = {"model_a": str(model_a), "model_b": str(model_b), "group": group,
+              "rows": run_symmetry(a.net, b.net, xa, xb, names, group, seed, device)}
+    if as_json:
+        emit_json(result)
+    else:
+        for r in result["rows"]:
+            click.echo(f"{r['layer']:<14} similarity {r['similarity']:.3f}  aligned CKA "
+                       f"{r['aligned_cka']:.3f}  CKA {r['cka']:.3f}  (random G-element: "
+                       f"similarity {r['sanity_similarity']:.3f}, CKA {r['sanity_cka']:.3f})")
 
 
 def register(analyze_app: click.Group) -> None:
     """Add this module's commands to the `analyze` sub-application."""
+    for cmd in (id_cmd, frames_cmd, cka_cmd, stitch_cmd, symmetry_cmd):
+        analyze_app.add_command(cmd)
