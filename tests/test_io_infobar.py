@@ -105,6 +105,35 @@ def test_synthetic_bars_other_instruments(bg: float, fg: float) -> None:
         assert detect_info_bar(img) == 0
 
 
+def test_databar_with_cell_dividers_and_border_lines() -> None:
+    """FEI-style databar: full-width border lines on top and bottom, vertical cell dividers."""
+    rng = np.random.default_rng(11)
+    for k in range(12):
+        h, w = int(rng.integers(200, 700)), int(rng.integers(220, 800))
+        rows = int(rng.integers(max(16, h // 40), h // 5))
+        bg, fg = [(0.0, 1.0), (1.0, 0.0), (0.85, 0.05)][k % 3]
+        img = add_bar(texture(rng, h, w, 3.0, float(rng.uniform(0.3, 2))), rows, bg, fg)
+        img[h - rows] = fg
+        img[-1] = fg
+        img[h - rows:, rng.integers(w // 8, w - 2, 4)] = fg
+        if k % 4 == 1:
+            img = jpeg(img)
+        assert abs(detect_info_bar(img) - rows) <= 2, (k, h, w, rows)
+
+
+def test_simulator_bars_found_exactly() -> None:
+    """The embedded simulator's info bar (another module's drawing code) is found to the row."""
+    render = pytest.importorskip("shapekit.synth.render")
+    if not hasattr(render, "render_micrograph"):
+        pytest.skip("shapekit.synth.render.render_micrograph not available")
+    for seed, (temp, hours) in enumerate([(150.0, 1.0), (205.0, 8.0), (220.0, 80.0)]):
+        img, truth = render.render_micrograph(temp, hours, size=128, seed=seed, info_bar=True)
+        bare, _ = render.render_micrograph(temp, hours, size=128, seed=seed, info_bar=False)
+        assert truth["info_bar_rows"] > 0
+        assert detect_info_bar(img) == truth["info_bar_rows"]
+        assert detect_info_bar(bare) == 0
+
+
 def test_saturated_region_is_not_a_bar_and_does_not_extend_it() -> None:
     """A clipped black/white micrograph region at the bottom is left alone; a bar below it is found."""
     rng = np.random.default_rng(5)

@@ -7,7 +7,8 @@ exactly on one grey level. A micrograph row never does: shot noise and structure
 levels. The detector therefore works on row statistics, from the bottom up, without assuming a
 height or a polarity:
 
-1. the bar level ``b`` is the most common grey level of the bottom rows;
+1. the bar level ``b`` is the most common grey level of the bottom 8 rows (so a thin border line
+   of another colour along the bottom edge does not decide it);
 2. a row is *bar-like* when at least ``min_flat`` of its pixels lie within ``tol`` of ``b``, few
    of its pixels have intermediate levels, and few are *texture* (long horizontal runs off the
    bar level whose pixels differ from their neighbours: micrograph, not drawing);
@@ -128,14 +129,14 @@ def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: i
     limit = int(max_fraction * h)
     if h < 2 * min_rows or w < 8 or limit < min_rows:
         return 0
-    level = _bar_level(img[h - 2:], tol)
+    level = _bar_level(img[h - min(8, limit):], tol)  # 8 rows: a thin border line is outvoted
     stats = _BottomUpStats(img, level, tol, ink_contrast, limit)
 
     def bar_like(k: int) -> bool:  # k: row index counted from the bottom (0 = last row)
         flat, mid, tex = stats.get(k)
         return flat >= min_flat and mid <= 1.5 * max_mid and tex <= max_texture
 
-    if not (bar_like(0) or bar_like(1)):
+    if not any(bar_like(j) for j in range(min(max_gap + 1, limit))):
         return 0
     rows, gap, k = 0, 0, 0
     while k < limit:
