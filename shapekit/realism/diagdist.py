@@ -41,7 +41,7 @@ def _thetas(n_directions: int) -> np.ndarray:
 
 
 def sliced_wasserstein_embedding(diagrams: Sequence[np.ndarray], n_directions: int = 10,
-                                 n_grid: int = 128) -> np.ndarray:
+                                 n_grid: int = 128, box: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
     """Vectors whose pairwise L1 distances are the sliced-Wasserstein distances of the diagrams.
 
     Parameters
@@ -51,7 +51,11 @@ def sliced_wasserstein_embedding(diagrams: Sequence[np.ndarray], n_directions: i
     n_directions : int
         Directions in ``[-pi/2, pi/2)`` (as GUDHI's ``SlicedWassersteinDistance``).
     n_grid : int
-        Grid points per direction, spread over the range of the projections of all diagrams.
+        Grid points per direction, spread over the projections of the square ``box x box``
+        (births and deaths of [0, 1] images, superlevel ones negated, lie in ``[-1, 1]``), widened
+        to the data if a point falls outside.
+    box : (float, float)
+        Expected range of births and deaths.
 
     Returns
     -------
@@ -75,12 +79,13 @@ def sliced_wasserstein_embedding(diagrams: Sequence[np.ndarray], n_directions: i
         mid = (d[:, :1] + d[:, 1:]) / 2.0
         dproj = mid * (c + s)                                            # projections of pi(p)
         pts.append((proj, dproj))
-    allp = [p for pr in pts for p in pr if p.size]
-    if allp:
-        lo = np.min([p.min(axis=0) for p in allp], axis=0)
-        hi = np.max([p.max(axis=0) for p in allp], axis=0)
-    else:
-        lo, hi = np.zeros(len(th)), np.ones(len(th))
+    # grid over the projections of the box [box0, box1]^2 (fixed, so one diagram's vector does not
+    # depend on the others), widened to the data when a point lies outside the box
+    corners = np.array([[box[0], box[0]], [box[0], box[1]], [box[1], box[0]], [box[1], box[1]]])
+    cp = corners[:, :1] * c + corners[:, 1:] * s
+    lo, hi = cp.min(axis=0), cp.max(axis=0)
+    for p in (p for pr in pts for p in pr if p.size):
+        lo, hi = np.minimum(lo, p.min(axis=0)), np.maximum(hi, p.max(axis=0))
     hi = np.where(hi - lo > 1e-12, hi, lo + 1.0)
     step = (hi - lo) / n_grid
     out = np.zeros((len(pts), len(th), n_grid))

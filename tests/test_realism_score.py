@@ -1,0 +1,167 @@
+"""score(): validity on the simulator and on simple textures, determinism, bad input, CLI."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from shapekit.errors import InputError
+from shapekit.realism import ScaleWarning, score
+
+FAST = dict(n_boot=40, n_perm=40)
+
+
+def _texture(rng: np.random.Generator, sigma: float, n: int, size: int = 48) -> list[np.ndarray]:
+    out = []
+    for _ in range(n):
+        im = ndimage.gaussian_filter(rng.random((size, size)), sigma)
+        out.append(((im - im.min()) / (im.max() - im.min())).astype(np.float32))
+    return out
+
+
+@pytest.fixture(scope="module")
+def textures():
+    rng = np.random.default_rng(0)
+    return _texture(rng, 2.0, 20), _texture(rng, 2.0, 20), _texture(rng, 3.5, 20)
+
+
+def test_same_distribution_not_significant_and_different_is(textures):
+    real, same, other = textures
+    r_same = score(real, same, **FAST)
+    r_diff = score(real, other, **FAST)
+    assert r_same["p_value"] > 0.05
+    assert r_diff["p_value"] <= 0.05
+    assert r_diff["topological_distance"] > r_diff["real_vs_real"]["ci"][1]
+    assert r_diff["topological_distance"] > 2 * r_same["topological_distance"]
+    # the same real set gives the same baseline
+    assert r_same["real_vs_real"] == r_diff["real_vs_real"]
+    ci = r_diff["ci"]["topological_distance"]
+    assert ci[0] <= r_diff["topological_distance"] <= ci[1]
+    assert set(r_same["components"]) == {"d_summaries", "d_mmd", "d_energy"}
+    json.dumps(r_same)  # JSON-ready (NaN aside, which emit_json maps to null)
+
+
+def test_degradation_monotone_and_collapse_flagged(textures):
+    real, held, _ = textures
+    kw = dict(n_boot=5, n_perm=5, max_diagram_images=10)
+    tds = [score(real, [ndimage.gaussian_filter(x, s) for x in held], **kw)["topological_distance"]
+           for s in (0.5, 1.0, 2.0)]
+    assert tds[0] < tds[1] < tds[2]
+    rng = np.random.default_rng(1)
+    collapsed = [np.clip(held[0] + rng.normal(0, 0.01, held[0].shape), 0, 1).astype(np.float32)
+                 for _ in held]
+    rc = score(real, collapsed, **kw)
+    assert rc["coverage"]["collapsed"] and rc["coverage"]["diversity_ratio"] < 0.5
+    assert not score(real, held, **kw)["coverage"]["collapsed"]
+
+
+def test_simulator_aging_time_ranked_by_parameter_distance():
+    from shapekit.synth import render_micrograph
+
+    def sims(t_h: float, seed0: int, n: int = 10) -> list[np.ndarray]:
+        return [render_micrograph(180.0, t_h, size=80, seed=seed0 + i)[0] for i in range(n)]
+
+    ref = sims(3.0, 0)
+    tds = [score(ref, sims(t, 1000), n_boot=5, n_perm=5, max_diagram_images=10)["topological_distance"]
+           for t in (3.0, 12.0, 100.0)]
+    assert tds[0] < tds[1] < tds[2]
+
+
+def test_deterministic_per_seed(textures):
+    real, same, _ = textures
+    a = score(real[:8], same[:8], n_boot=10, n_perm=10, seed=3)
+    b = score(real[:8], same[:8], n_boot=10, n_perm=10, seed=3)
+    a.pop("timings_s"), b.pop("timings_s"), a.pop("per_image_cpu_s"), b.pop("per_image_cpu_s")
+    assert json.dumps(a, default=str) == json.dumps(b, default=str)
+
+
+@pytest.mark.slow
+def test_parallel_equals_serial(textures):
+    real, same, _ = textures
+    a = score(real[:10], same[:10], n_boot=5, n_perm=5, n_jobs=1)
+    b = score(real[:10], same[:10], n_boot=5, n_perm=5, n_jobs=2)
+    assert a["topological_distance"] == pytest.approx(b["topological_distance"], rel=1e-9)
+
+
+def test_bad_inputs(tmp_path, textures):
+    real = textures[0][:6]
+    with pytest.raises(InputError, match="empty"):
+        score(real, [])
+    with pytest.raises(InputError, match="1 image"):
+        score(real, real[:1])
+    with pytest.raises(InputError, match="shape"):
+        score(real, np.zeros((4, 4)))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError):
+        score(real, empty)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    import cv2
+
+    for i in range(3):
+        cv2.imwrite(str(bad / f"{i}.png"), (real[i] * 255).astype(np.uint8))
+    data = (bad / "2.png").read_bytes()
+    (bad / "3.png").write_bytes(data[: len(data) // 2])   # a truncated PNG: the header looks fine
+    with pytest.raises(InputError, match="3.png"):
+        score(real, bad)
+
+
+def test_constant_images_documented_behaviour(textures):
+    real = textures[0][:8]
+    const = [np.full((48, 48), 0.5, np.float32) for _ in range(6)]
+    with pytest.warns(UserWarning, match="constant"):
+        r = score(real, const, n_boot=5, n_perm=5)
+    assert np.isfinite(r["topological_distance"]) and r["topological_distance"] > 0.5
+    assert any("constant" in w for w in r["warnings"])
+    assert r["materials"]["phase_fraction"]["fake_mean"] == 0.0
+
+
+def test_scales(textures):
+    real = textures[0][:6]
+    big = [ndimage.zoom(x, 2, order=1) for x in real]
+    with pytest.warns(ScaleWarning, match="pixel scale"):
+        score(real, big, n_boot=3, n_perm=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScaleWarning)
+        r = score(real, big, n_boot=3, n_perm=3, real_um_per_px=0.2, fake_um_per_px=0.1)
+    assert r["um_per_px"] == pytest.approx(0.2)
+    with pytest.warns(ScaleWarning, match="unknown for some"):
+        score(real, big, n_boot=3, n_perm=3, real_um_per_px=0.2)
+
+
+def _write_set(folder: Path, ims: list[np.ndarray]) -> Path:
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(ims):
+        cv2.imwrite(str(folder / f"im{i:02d}.png"), np.round(im * 255).astype(np.uint8))
+    return folder
+
+
+def test_cli_score_json_report_and_errors(tmp_path, run_cli, textures):
+    a = _write_set(tmp_path / "a", textures[0][:8])
+    b = _write_set(tmp_path / "b", textures[2][:8])
+    code, out, err = run_cli("score", a, b, "--json", "--n-boot", "10", "--n-perm", "10",
+                             "--report", tmp_path / "rep")
+    assert code == 0, err
+    res = json.loads(out)
+    for key in ("topological_distance", "real_vs_real", "p_value", "summaries", "coverage", "two_point", "kid"):
+        assert key in res
+    assert set(res["real_vs_real"]) >= {"mean", "ci"} and res["kid"] is None
+    assert (tmp_path / "rep" / "report.html").read_text().count("<img") == 3
+    for png in ("betti.png", "summaries.png", "two_point.png"):
+        assert (tmp_path / "rep" / png).stat().st_size > 1000
+    code, out, err = run_cli("score", a, tmp_path / "missing")
+    assert code == 2 and "not found" in err and err.count("\n") == 1
+    code, out, err = run_cli("score", a, b, "--n-boot", "0")
+    assert code == 2
+    code, out, _ = run_cli("score", "--help")
+    assert code == 0 and "--report" in out and "--n-boot" in out
+    code, out, err = run_cli("score", a, b, "--n-boot", "5", "--n-perm", "5")
+    assert code == 0 and "topological_distance" in out and "real-vs-real" in out
