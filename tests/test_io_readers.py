@@ -132,6 +132,20 @@ def test_jpeg_grey_and_colour_close_to_source(tmp_path: Path) -> None:
     assert np.abs(img - _luma(colour, 255)).mean() < 0.01
 
 
+def test_lzw_tiff_without_imagecodecs(tmp_path: Path) -> None:
+    """OpenCV writes LZW TIFFs; they read back whether or not tifffile has the codec."""
+    cv2.imwrite(str(tmp_path / "lzw.tif"), GREY8)
+    with tifffile.TiffFile(tmp_path / "lzw.tif") as tf:
+        assert int(tf.pages[0].compression) == 5  # LZW
+    _check(read_image(tmp_path / "lzw.tif")[0], GREY8 / 255.0)
+    cv2.imwrite(str(tmp_path / "lzwc.tif"), RGB8[..., ::-1])
+    _check(read_image(tmp_path / "lzwc.tif")[0], _luma(RGB8, 255), atol=1e-5)
+    cv2.imwritemulti(str(tmp_path / "lzwm.tif"), [GREY8, GREY8[::-1]])
+    img, meta = read_image(tmp_path / "lzwm.tif", page=1)
+    assert meta.n_pages == 2
+    _check(img, GREY8[::-1] / 255.0)
+
+
 def test_format_sniffed_from_content_not_extension(tmp_path: Path) -> None:
     p = tmp_path / "really_a_png.tif"
     cv2.imwrite(str(tmp_path / "x.png"), GREY8)

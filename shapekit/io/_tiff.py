@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from shapekit.errors import InputError
+
+# tifffile logs warnings about damaged files; without a handler Python prints them on stderr,
+# which would break the CLI's one-line error contract. The InputError carries the diagnosis.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 
 def _image_pages(tf) -> list:  # noqa: ANN001 - a tifffile.TiffFile
@@ -14,6 +19,23 @@ def _image_pages(tf) -> list:  # noqa: ANN001 - a tifffile.TiffFile
     pages = [pg for pg in tf.pages]
     full = [pg for pg in pages if not getattr(pg, "is_reduced", False)]
     return full or pages
+
+
+def _decode_with_opencv(p: Path, index: int, compression: str) -> np.ndarray:
+    """Decode page ``index`` with OpenCV (libtiff: LZW, PackBits, JPEG, Deflate) when tifffile
+    has no codec for it (the optional ``imagecodecs`` package is not a shapekit dependency)."""
+    import cv2
+
+    data = np.fromfile(p, dtype=np.uint8)
+    if index == 0:
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    else:
+        ok, mats = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED)
+        arr = mats[index] if ok and index < len(mats) else None
+    if arr is None or arr.size == 0:
+        raise InputError(f"{p}: cannot decode TIFF compression {compression} (corrupt file, or install "
+                         f"the optional 'imagecodecs' package)")
+    return arr
 
 
 def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (ndarray, ImageMeta)
@@ -28,7 +50,7 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
             pages = _image_pages(tf)
             n_pages = len(pages)
             if n_pages == 0:
-                raise InputError(f"{p}: TIFF file has no image pages")
+                raise InputError(f"{p}: corrupt or truncated TIFF (no readable image page)")
             if page is None:
                 if n_pages > 1:
                     raise InputError(f"{p}: multi-page TIFF with {n_pages} pages; choose one with "
@@ -44,13 +66,20 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
             _check_budget(p, h * depth, w, budget)
             if depth > 1:
                 raise InputError(f"{p}: volumetric TIFF page ({depth} slices) is not a 2-D micrograph")
-            arr = pg.asarray()
             photometric = int(pg.photometric)
             colormap = pg.colormap if photometric == 3 else None
             planar_separate = int(pg.planarconfig) == 2
             bit_depth = int(pg.bitspersample)
             channels = int(pg.samplesperpixel)
             um, um_src = tiff_pixel_size(tf, pg)
+            bgr = False
+            try:
+                arr = pg.asarray()
+            except Exception as e:  # noqa: BLE001 - tifffile lacks a codec: let OpenCV's libtiff try
+                if "imagecodecs" not in str(e):
+                    raise
+                arr = _decode_with_opencv(p, int(pg.index), str(pg.compression))
+                bgr, colormap, planar_separate, photometric = arr.ndim == 3, None, False, 1
     except InputError:
         raise
     except (MemoryError, OverflowError) as e:
@@ -72,7 +101,7 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
         arr = np.moveaxis(cmap[:, idx], 0, -1)  # (h, w, 3), uint16 (or uint8) colours
         img = to_grey(arr, source=str(p))
     else:
-        img = to_grey(arr, source=str(p), bit_depth=bit_depth)
+        img = to_grey(arr, source=str(p), bit_depth=bit_depth, bgr=bgr)
         if photometric == 0:  # MINISWHITE: 0 is white
             img = 1.0 - img
     if img.ndim != 2 or img.shape != (h, w):
