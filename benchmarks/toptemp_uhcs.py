@@ -70,6 +70,8 @@ def main() -> None:
     ap.add_argument("--cnn-epochs", type=int, default=30)
     ap.add_argument("--brightness-normalise", action="store_true")
     ap.add_argument("--robustness", action="store_true", help="perturbed test folds (default model)")
+    ap.add_argument("--augment", type=int, default=0,
+                    help="degraded training copies per scan (blur/noise/JPEG at random strengths)")
     ap.add_argument("--perturbations", default="", help="comma list (default: all)")
     ap.add_argument("--subset", type=int, default=0, help="use only the first N scans per class")
     ap.add_argument("--cache", default="/tmp/shapekit_toptemp_cache")
@@ -93,15 +95,25 @@ def main() -> None:
               "min_persistence": a.min_persistence}
     X, scan = _features(images, man.paths, tile, params, Path(a.cache), f"bn={a.brightness_normalise}")
     folds = scan_folds(y, groups, a.folds, a.seed)
+    aug = None
+    if a.augment:
+        from shapekit.temper.robustness import augmented_copies
+
+        copies, aug_scan, aug_copy = augmented_copies(images, a.augment, seed=a.seed + 1)
+        Xa, local = _features(copies, [f"{p}#{c}" for p, c in zip(np.asarray(man.paths)[aug_scan], aug_copy)],
+                              tile, params, Path(a.cache), f"bn={a.brightness_normalise}/aug")
+        aug = (Xa, aug_scan[local], aug_copy[local])
     print(f"# {man.name}: {len(y)} scans, {len(X)} tiles, {X.shape[1]} features, "
           f"{len(folds)} folds ({'grouped' if groups is not None else 'stratified'}), tile={tile}, "
-          f"params={params}, brightness_normalised={a.brightness_normalise}")
-    results: dict = {"manifest": a.manifest, "tile_size": tile, "params": params, "cv": {}}
+          f"params={params}, brightness_normalised={a.brightness_normalise}, augment={a.augment}")
+    results: dict = {"manifest": a.manifest, "tile_size": tile, "params": params, "augment": a.augment,
+                     "cv": {}}
     probas = {}
     for model in a.models.split(","):
         for agg in a.aggregations.split(","):
             t = time.time()
-            p = cv_topotemp(X, scan, y, folds, {"model": model, "C": a.C, "seed": a.seed}, agg, groups)
+            p = cv_topotemp(X, scan, y, folds, {"model": model, "C": a.C, "seed": a.seed}, agg, groups,
+                            aug=aug)
             s = scores(y, p, names)
             probas[(model, agg)] = p
             results["cv"][f"toptemp+{model}/{agg}"] = s
@@ -133,7 +145,7 @@ def main() -> None:
             p = np.zeros_like(probas[best])
             for tr, te in folds:
                 p[te] = fit_predict_scans(X, scan, y, tr, te, {"model": best[0], "C": a.C, "seed": a.seed},
-                                          best[1], groups, Xp, scan_p)
+                                          best[1], groups, Xp, scan_p, aug=aug)
             rob[name] = scores(y, p)["accuracy"]
             print(f"robustness {best[0]}/{best[1]} {name:16s} acc={rob[name]:.4f} "
                   f"drop={rob['clean'] - rob[name]:+.4f}", flush=True)

@@ -111,10 +111,12 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
 @click.option("--scales", default=None, help="PH downsampling factors, e.g. 1,2,4 (TopTemp).")
 @click.option("--aggregation", type=click.Choice(["auto", "features", "proba"]), default="auto",
               show_default=True, help="Tile -> scan aggregation (auto: chosen by CV).")
+@click.option("--augment", type=int, default=0, show_default=True,
+              help="TopTemp: randomly degraded (blur/noise/JPEG) training copies per scan.")
 @click.option("--epochs", type=int, default=12, show_default=True, help="CNN training epochs.")
 @json_option
 def train_cmd(manifest: Path, out: Path, model: str, root: Path | None, seed: int, tile_size: int,
-              scales: str | None, aggregation: str, epochs: int, as_json: bool) -> None:
+              scales: str | None, aggregation: str, augment: int, epochs: int, as_json: bool) -> None:
     """Train a temper classifier on MANIFEST and write it to a model directory."""
     from shapekit.temper.train import train_model
 
@@ -123,7 +125,7 @@ def train_cmd(manifest: Path, out: Path, model: str, root: Path | None, seed: in
     if model == "cnn":
         kwargs["cnn_options"] = {"epochs": epochs}
     else:
-        kwargs.update({"feature_params": fp, "aggregation": aggregation})
+        kwargs.update({"feature_params": fp, "aggregation": aggregation, "augment": augment})
     m = train_model(manifest, out, model=model, root=root, seed=seed, **kwargs)
     cv = m.config.get("cv") or {}
     table = cv.get("table") or []

@@ -59,30 +59,62 @@ def scan_folds(y: np.ndarray, groups: np.ndarray | None = None, n_splits: int = 
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, y))
 
 
+def training_rows(tile_X: np.ndarray, tile_scan: np.ndarray, y: np.ndarray, train: np.ndarray,
+                  aggregation: str, groups: np.ndarray | None = None,
+                  aug: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training matrix, labels and calibration groups for the scans in ``train``.
+
+    ``aggregation="features"``: one row per scan (mean of its tile features); ``"proba"``: one row
+    per tile. ``aug = (X, scan, copy)`` adds tiles of perturbed copies of the scans (training
+    augmentation); rows of one scan, original or copy, share a calibration group (the scan's group,
+    or the scan itself), so out-of-fold calibration never sees a copy of a held-out scan.
+
+    Examples
+    --------
+    >>> X = np.arange(8.0).reshape(4, 2); sc = np.array([0, 0, 1, 1]); y = np.array([0, 1])
+    >>> Xt, yt, gt = training_rows(X, sc, y, np.array([0, 1]), "features")
+    >>> Xt.tolist(), yt.tolist(), gt.tolist()
+    ([[1.0, 2.0], [5.0, 6.0]], [0, 1], [0, 1])
+    """
+    train = np.asarray(train)
+    gid = (lambda sc: sc) if groups is None else (lambda sc: groups[sc])
+    parts = [(tile_X, tile_scan, np.zeros(len(tile_scan), np.int64))]
+    if aug is not None:
+        parts.append((aug[0], aug[1], np.asarray(aug[2], np.int64) + 1))
+    Xs, ys, gs = [], [], []
+    for X, sc, cp in parts:
+        keep = np.isin(sc, train)
+        X, sc, cp = X[keep], sc[keep], cp[keep]
+        if aggregation == "features":
+            keys, inv = np.unique(np.c_[cp, sc], axis=0, return_inverse=True)
+            X = pool_by_group(X, inv.ravel(), len(keys))
+            sc = keys[:, 1]
+        Xs.append(X)
+        ys.append(y[sc])
+        gs.append(gid(sc))
+    return np.concatenate(Xs), np.concatenate(ys), np.concatenate(gs)
+
+
 def fit_predict_scans(tile_X: np.ndarray, tile_scan: np.ndarray, y: np.ndarray,
                       train: np.ndarray, test: np.ndarray, clf_params: dict[str, Any],
                       aggregation: str, groups: np.ndarray | None = None,
-                      test_X: np.ndarray | None = None,
-                      test_scan: np.ndarray | None = None) -> np.ndarray:
+                      test_X: np.ndarray | None = None, test_scan: np.ndarray | None = None,
+                      aug: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Fit on the tiles of the ``train`` scans, return probabilities of the ``test`` scans.
 
     ``test_X``/``test_scan`` (same scan numbering) replace the test tiles, e.g. by features of
-    perturbed scans in a robustness study (train clean, test perturbed).
+    perturbed scans in a robustness study (train clean, test perturbed); ``aug`` adds perturbed
+    training copies (see :func:`training_rows`).
     """
     if aggregation not in AGGREGATIONS:
         raise InputError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
     if test_X is None:
         test_X, test_scan = tile_X, tile_scan
-    n_scans = len(y)
+    Xt, yt, gt = training_rows(tile_X, tile_scan, y, train, aggregation, groups, aug)
+    clf = TopTempClassifier(**clf_params).fit(Xt, yt, gt)
     if aggregation == "features":
-        scan_X = pool_by_group(tile_X, tile_scan, n_scans)
-        clf = TopTempClassifier(**clf_params).fit(scan_X[train], y[train],
-                                                  None if groups is None else groups[train])
-        return clf.predict_proba(pool_by_group(test_X, test_scan, n_scans)[test])
-    tr_tiles = np.isin(tile_scan, train)
-    # calibration folds must not split one scan's tiles: group by scan when no groups given
-    g = tile_scan[tr_tiles] if groups is None else groups[tile_scan[tr_tiles]]
-    clf = TopTempClassifier(**clf_params).fit(tile_X[tr_tiles], y[tile_scan[tr_tiles]], g)
+        return clf.predict_proba(pool_by_group(test_X, test_scan, len(y))[test])
     te_tiles = np.isin(test_scan, test)
     remap = {s: i for i, s in enumerate(test)}
     ids = np.array([remap[s] for s in test_scan[te_tiles]], dtype=np.int64)
@@ -91,7 +123,8 @@ def fit_predict_scans(tile_X: np.ndarray, tile_scan: np.ndarray, y: np.ndarray,
 
 def cv_topotemp(tile_X: np.ndarray, tile_scan: np.ndarray, y: np.ndarray,
                 folds: Sequence[tuple[np.ndarray, np.ndarray]], clf_params: dict[str, Any],
-                aggregation: str = "features", groups: np.ndarray | None = None) -> np.ndarray:
+                aggregation: str = "features", groups: np.ndarray | None = None,
+                aug: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Scan-level out-of-fold probabilities ``(n_scans, k)`` of a TopTemp classifier.
 
     Parameters
@@ -110,6 +143,8 @@ def cv_topotemp(tile_X: np.ndarray, tile_scan: np.ndarray, y: np.ndarray,
         Pool tile features per scan before classifying, or average tile probabilities.
     groups : ndarray, optional
         Group per scan (for grouped calibration folds).
+    aug : (X, scan, copy), optional
+        Tile features of perturbed training copies (see :func:`training_rows`).
 
     Examples
     --------
@@ -125,7 +160,7 @@ def cv_topotemp(tile_X: np.ndarray, tile_scan: np.ndarray, y: np.ndarray,
     oof = np.full((len(y), k), np.nan)
     for train, test in folds:
         oof[test] = fit_predict_scans(tile_X, tile_scan, y, np.asarray(train), np.asarray(test),
-                                      clf_params, aggregation, groups)
+                                      clf_params, aggregation, groups, aug=aug)
     return oof
 
 
@@ -153,7 +188,9 @@ def scores(y: np.ndarray, proba: np.ndarray, labels: Sequence[str] | None = None
 def select_by_cv(tile_X: np.ndarray, tile_scan: np.ndarray, y: np.ndarray,
                  folds: Sequence[tuple[np.ndarray, np.ndarray]],
                  candidates: Iterable[tuple[dict[str, Any], str]],
-                 groups: np.ndarray | None = None) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
+                 groups: np.ndarray | None = None,
+                 aug: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
     """Best ``(clf_params, aggregation)`` by CV accuracy (macro-F1 breaks ties) and the full table.
 
     Examples
@@ -167,7 +204,7 @@ def select_by_cv(tile_X: np.ndarray, tile_scan: np.ndarray, y: np.ndarray,
     """
     table = []
     for params, agg in candidates:
-        s = scores(y, cv_topotemp(tile_X, tile_scan, y, folds, params, agg, groups))
+        s = scores(y, cv_topotemp(tile_X, tile_scan, y, folds, params, agg, groups, aug))
         table.append({"params": dict(params), "aggregation": agg, "accuracy": s["accuracy"],
                       "macro_f1": s["macro_f1"]})
     if not table:

@@ -149,3 +149,46 @@ def robustness_table(predict: Callable[[list[np.ndarray]], np.ndarray], images: 
     drop = {k: round(clean - v, 4) for k, v in acc.items()}
     return {"n": int(len(y)), "clean": round(clean, 4), "accuracy": acc, "drop": drop,
             "max_drop": max(drop.values()) if drop else 0.0}
+
+
+def random_degradation(image: np.ndarray, rng: np.random.Generator, max_noise: float = 0.1,
+                       max_blur: float = 2.0, jpeg_prob: float = 0.3) -> np.ndarray:
+    """A randomly degraded copy for training augmentation: blur, noise and maybe JPEG.
+
+    Blur sigma ~ U(0, ``max_blur``), noise sigma ~ U(0, ``max_noise``), then with probability
+    ``jpeg_prob`` JPEG at a quality ~ U(30, 90).
+
+    Examples
+    --------
+    >>> out = random_degradation(np.full((16, 16), 0.5, np.float32), np.random.default_rng(0))
+    >>> out.shape, out.dtype
+    ((16, 16), dtype('float32'))
+    """
+    out = np.asarray(image, dtype=np.float32)
+    blur = float(rng.uniform(0, max_blur))
+    if blur > 0.3:
+        out = apply_perturbation(out, "blur", blur)
+    out = apply_perturbation(out, "noise", float(rng.uniform(0, max_noise)), int(rng.integers(2**31)))
+    if rng.random() < jpeg_prob:
+        out = apply_perturbation(out, "jpeg", float(rng.integers(30, 91)))
+    return out
+
+
+def augmented_copies(images: Sequence[np.ndarray], n_copies: int, seed: int = 0,
+                     **kwargs: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """``n_copies`` degraded copies of every image: ``(copies, scan index, copy index)``.
+
+    Examples
+    --------
+    >>> c, s, k = augmented_copies([np.zeros((8, 8), np.float32)] * 2, 2)
+    >>> len(c), s.tolist(), k.tolist()
+    (4, [0, 1, 0, 1], [0, 0, 1, 1])
+    """
+    rng = np.random.default_rng(seed)
+    out, scan, copy = [], [], []
+    for c in range(int(n_copies)):
+        for i, im in enumerate(images):
+            out.append(random_degradation(im, rng, **kwargs))
+            scan.append(i)
+            copy.append(c)
+    return out, np.asarray(scan, np.int64), np.asarray(copy, np.int64)

@@ -76,7 +76,8 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], out: st
                     feature_params: dict[str, Any] | None = None, aggregation: str = "auto",
                     groups: Sequence[Any] | None = None, seed: int = 0, cv_folds: int = 5,
                     target_um_per_px: float | None = None, C: float = 10.0,
-                    cnn_options: dict[str, Any] | None = None, source: str | None = None) -> Any:
+                    cnn_options: dict[str, Any] | None = None, source: str | None = None,
+                    augment: int = 0) -> Any:
     """Train a temper model on in-memory scans and write its directory; return the loaded model.
 
     Parameters
@@ -106,6 +107,9 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], out: st
         ``width``, ``epochs``, ``input_scale``, ``batch_size``, ``aug_noise``, ``aug_blur``.
     source : str, optional
         Where the training data came from (stored in the config).
+    augment : int
+        TopTemp: add this many randomly degraded copies of every training scan (blur, noise,
+        JPEG; :func:`~shapekit.temper.robustness.augmented_copies`) to the training set.
 
     Returns
     -------
@@ -130,13 +134,19 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], out: st
                               "seed": int(seed), "source": source}
     if model == "cnn":
         return _train_cnn(images, y, names, out, config, tile_size, cnn_options or {}, seed)
-    from shapekit.temper.aggregate import pool_by_group
     from shapekit.temper.classifier import TopTempClassifier
-    from shapekit.temper.cv import scan_folds, select_by_cv
+    from shapekit.temper.cv import scan_folds, select_by_cv, training_rows
     from shapekit.temper.ingest import features_for_images
 
     params = {**DEFAULT_FEATURE_PARAMS, **(feature_params or {})}
     X, scan = features_for_images(images, tile_size, params)
+    aug = None
+    if augment:
+        from shapekit.temper.robustness import augmented_copies
+
+        copies, a_scan, a_copy = augmented_copies(images, augment, seed=seed + 1)
+        Xa, local = features_for_images(copies, tile_size, params, desc="augment")
+        aug = (Xa, a_scan[local], a_copy[local])
     clf_params = {"model": model, "C": float(C), "seed": int(seed)}
     cv_table = None
     agg = "features" if aggregation == "auto" else aggregation
@@ -146,13 +156,8 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], out: st
         folds = None
     if folds is not None:
         cands = [(clf_params, a) for a in (("features", "proba") if aggregation == "auto" else (agg,))]
-        _, agg, cv_table = select_by_cv(X, scan, y, folds, cands, g)
-    if agg == "features":
-        Xf, yf = pool_by_group(X, scan, len(y)), y
-        gf = g
-    else:
-        Xf, yf = X, y[scan]
-        gf = scan if g is None else g[scan]
+        _, agg, cv_table = select_by_cv(X, scan, y, folds, cands, g, aug)
+    Xf, yf, gf = training_rows(X, scan, y, np.arange(len(y)), agg, g, aug)
     clf = TopTempClassifier(**clf_params).fit(Xf, yf, gf)
     imp = permutation_importance(clf, Xf, yf, seed)
     cfg_clf, arrays, raw = clf.get_state()
@@ -160,6 +165,7 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], out: st
     from shapekit.temper.features import feature_names
 
     config.update({"kind": "toptemp", "feature_params": params, "aggregation": agg,
+                   "augment": int(augment),
                    "classifier": cfg_clf, "feature_names": feature_names(**params),
                    "cv": {"folds": None if folds is None else len(folds),
                           "grouped": g is not None, "table": cv_table}})
