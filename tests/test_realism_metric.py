@@ -1,0 +1,111 @@
+"""TopologicalRealism (torchmetrics) and offline KID with a local extractor."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from shapekit.errors import InputError, ModelFormatError
+from shapekit.realism import TopologicalRealism, score
+from shapekit.realism.kid import load_extractor, offline_kid
+
+
+def _batch(seed: int, sigma: float, n: int = 8, size: int = 40) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    ims = [ndimage.gaussian_filter(rng.random((size, size)), sigma) for _ in range(n)]
+    ims = [(x - x.min()) / (x.max() - x.min()) for x in ims]
+    return torch.tensor(np.stack(ims)[:, None], dtype=torch.float32)
+
+
+def test_metric_accumulates_batches_like_one_call():
+    real, fake = _batch(0, 2.0, 12), _batch(1, 3.5, 12)
+    one = TopologicalRealism()
+    one.update(real=real, fake=fake)
+    two = TopologicalRealism()
+    two.update(real=real[:5])
+    two.update(real=real[5:], fake=fake[:7])
+    two.update(fake=fake[7:])
+    a, b = one.compute(), two.compute()
+    assert a["topological_distance"].item() == pytest.approx(b["topological_distance"].item(), rel=1e-6)
+    same = TopologicalRealism()
+    same.update(real=real, fake=_batch(2, 2.0, 12))
+    assert same.compute()["topological_distance"] < a["topological_distance"]
+    # the metric agrees with score() on the same images (same seed, same pooling)
+    s = score(list(real[:, 0].numpy()), list(fake[:, 0].numpy()), n_boot=2, n_perm=2)
+    assert s["components"]["d_summaries"] == pytest.approx(a["d_summaries"].item(), rel=1e-4)
+
+
+def test_metric_value_range_reset_and_errors():
+    real = _batch(0, 2.0, 6)
+    m = TopologicalRealism(value_range=(-1.0, 1.0))
+    m.update(real=real * 2 - 1, fake=real * 2 - 1)
+    ref = TopologicalRealism()
+    ref.update(real=real, fake=real)
+    assert m.compute()["d_summaries"].item() == pytest.approx(ref.compute()["d_summaries"].item(), abs=1e-5)
+    m.reset()
+    with pytest.raises(InputError, match="no real images"):
+        m.compute()
+    with pytest.raises(InputError):
+        m.update()
+    with pytest.raises(InputError, match="shape"):
+        m.update(real=torch.rand(2, 2, 8, 8, 8))
+    with pytest.raises(InputError):
+        TopologicalRealism(value_range=(1.0, 0.0))
+    p = TopologicalRealism(n_perm=19)
+    p.update(real=real, fake=_batch(5, 4.0, 6))
+    assert 0 < p.compute()["p_value"].item() <= 1
+
+
+def _extractor():
+    from shapekit.temper.cnn import FeatureExtractor, SmallResNet
+
+    torch.manual_seed(0)
+    return FeatureExtractor(SmallResNet(n_classes=0, width=4))
+
+
+def test_offline_kid_small_sets_and_separation():
+    rng = np.random.default_rng(0)
+    real = [ndimage.gaussian_filter(rng.random((32, 32)), 1.0) for _ in range(24)]
+    same = [ndimage.gaussian_filter(rng.random((32, 32)), 1.0) for _ in range(24)]
+    blur = [ndimage.gaussian_filter(x, 3.0) for x in same]
+    fx = load_extractor(_extractor(), size=32)
+    r_same = offline_kid(real, same, fx, subsets=10)
+    r_blur = offline_kid(real, blur, fx, subsets=10)
+    assert r_same["subset_size"] == 12          # adapted to n (torchmetrics' 1000 would error)
+    assert r_blur["kid_mean"] > r_same["kid_mean"] + 3 * r_same["kid_std"]
+    assert r_same["fid"] is not None and r_same["feature_dim"] == 16
+    r_small = offline_kid(real[:10], same[:10], fx, subsets=5)
+    assert r_small["fid"] is None               # n <= feature dim: FID not reported
+    assert offline_kid(real, same, fx, subsets=5, seed=1) == offline_kid(real, same, fx, subsets=5, seed=1)
+
+
+def test_load_extractor_from_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    net = _extractor().net
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "cnn.safetensors"))
+    with pytest.raises(ModelFormatError, match="architecture"):
+        load_extractor(tmp_path / "cnn.safetensors")
+    (tmp_path / "cnn.json").write_text(json.dumps(net.config()))
+    fx = load_extractor(tmp_path / "cnn.safetensors", size=32)
+    x = torch.rand(3, 1, 32, 32)
+    assert torch.allclose(fx(x), net.eval().features(x), atol=1e-6)
+    fx_dir = load_extractor(tmp_path, size=32)     # a model directory
+    assert torch.allclose(fx_dir(x), fx(x))
+    with pytest.raises(ModelFormatError, match="not found"):
+        load_extractor(tmp_path / "nope.safetensors")
+    (tmp_path / "cnn.json").write_text(json.dumps(dict(net.config(), width=8)))
+    with pytest.raises(ModelFormatError):
+        load_extractor(tmp_path / "cnn.safetensors")
+
+
+def test_score_with_kid(tmp_path):
+    rng = np.random.default_rng(0)
+    real = [ndimage.gaussian_filter(rng.random((32, 32)), 1.0) for _ in range(8)]
+    fake = [ndimage.gaussian_filter(rng.random((32, 32)), 1.0) for _ in range(8)]
+    r = score(real, fake, n_boot=3, n_perm=3, kid_extractor=load_extractor(_extractor(), size=32))
+    assert r["kid"]["subset_size"] == 4 and np.isfinite(r["kid"]["kid_mean"])
