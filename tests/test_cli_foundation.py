@@ -77,11 +77,28 @@ def test_each_bad_input_exit_2_one_line_nothing_written(tmp_path: Path, run_cli,
     lines = stderr.strip().splitlines()
     errors = [ln for ln in lines if ln.startswith("shapekit: error:")]
     assert len(errors) == 1 and words.lower() in errors[0].lower(), stderr
+    assert len(lines) == 2, stderr  # the error and the good input's log line, nothing else
     written = sorted(p.name for p in out.iterdir())
     stem = Path(bad).stem
     assert not any(n.startswith(stem + ".") for n in written if stem != "good"), written
     assert "good.tif" in written and "good.json" in written  # the good input is still written
     assert not any(n.startswith(".") for n in written)  # no temporary files left
+
+
+def test_native_decoder_noise_stays_off_stderr(tmp_path: Path) -> None:
+    """In a real process, libpng's own error print is captured: stderr is exactly one line."""
+    import subprocess
+    import sys
+
+    from test_io_badfiles import _corrupted
+
+    bad = _corrupted(tmp_path / "bad.png")
+    cmd = [sys.executable, "-c", "from shapekit.cli import main; main()", "ingest", str(bad),
+           "--out", str(tmp_path / "o")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "libpng error" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
 def test_multipage_page_option(tmp_path: Path, run_cli) -> None:

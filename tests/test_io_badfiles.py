@@ -64,6 +64,17 @@ def _multipage(path: Path) -> Path:
     return path
 
 
+def _corrupted(path: Path) -> Path:
+    """A file whose header and end marker are intact but whose compressed data is damaged."""
+    cv2.imwrite(str(path), _texture())
+    data = bytearray(path.read_bytes())
+    start = len(data) // 3
+    for i in range(start, start + 200):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path
+
+
 # name -> (builder(tmp_path) -> path, words the error message must contain, extra CLI args)
 BAD_INPUTS = {
     "nonexistent": (lambda d: d / "missing.tif", "not found", ()),
@@ -80,6 +91,9 @@ BAD_INPUTS = {
                        "truncated", ()),
     "truncated_png": (lambda d: _truncated(d / "trunc.png", lambda p: cv2.imwrite(str(p), _texture())),
                       "truncated", ()),
+    "corrupt_png_data": (lambda d: _corrupted(d / "bad.png"), "corrupt", ()),
+    "corrupt_jpeg_data": (lambda d: _corrupted(d / "bad.jpg"), "corrupt", ()),
+    "corrupt_lzw_tiff_data": (lambda d: _corrupted(d / "bad.tif"), "corrupt", ()),
     "nan_float_tiff": (lambda d: _float_tiff(d / "nan.tif", np.nan), "NaN", ()),
     "inf_float_tiff": (lambda d: _float_tiff(d / "inf.tif", np.inf), "Inf", ()),
     "constant": (lambda d: cv2.imwrite(str(d / "flat.png"), np.full((64, 64), 77, np.uint8))

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["shapekit.io._headers", "shapekit.io.readers", "shapekit.io._tiff", "shapekit.io.scale",
+MODULES = ["shapekit.io._headers", "shapekit.io._native", "shapekit.io.readers", "shapekit.io._tiff", "shapekit.io.scale",
            "shapekit.io.infobar", "shapekit.io.scan", "shapekit.io.tiles", "shapekit.io.write",
            "shapekit.io.manifest", "shapekit.io._manifest_table"]
 

@@ -26,12 +26,18 @@ def _decode_with_opencv(p: Path, index: int, compression: str) -> np.ndarray:
     has no codec for it (the optional ``imagecodecs`` package is not a shapekit dependency)."""
     import cv2
 
+    from shapekit.io._native import captured_native_stderr, fatal_message
+
     data = np.fromfile(p, dtype=np.uint8)
-    if index == 0:
-        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    else:
-        ok, mats = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED)
-        arr = mats[index] if ok and index < len(mats) else None
+    with captured_native_stderr() as native:
+        if index == 0:
+            arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        else:
+            ok, mats = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED)
+            arr = mats[index] if ok and index < len(mats) else None
+    problem = fatal_message(native["text"])
+    if problem:
+        raise InputError(f"{p}: corrupt TIFF data ({problem})")
     if arr is None or arr.size == 0:
         raise InputError(f"{p}: cannot decode TIFF compression {compression} (corrupt file, or install "
                          f"the optional 'imagecodecs' package)")

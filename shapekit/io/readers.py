@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
-from shapekit.io._headers import sniff_format, raster_header_shape
+from shapekit.io._headers import raster_header_shape, sniff_format
+from shapekit.io._native import captured_native_stderr, fatal_message
 
 DEFAULT_MAX_PIXELS = 2**28
 """Default pixel budget per image (about 268 megapixels, a 16384 x 16384 scan).
@@ -268,9 +269,11 @@ def _read_raster(p: Path, fmt: str, *, page: int | None, budget: int) -> tuple[n
     _check_budget(p, h, w, budget)
     data = np.fromfile(p, dtype=np.uint8)
     _check_complete(p, fmt, data)
-    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if arr is None or arr.size == 0:
-        raise InputError(f"{p}: corrupt or truncated {fmt.upper()} file (could not decode)")
+    with captured_native_stderr() as native:
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    problem = fatal_message(native["text"])
+    if arr is None or arr.size == 0 or problem:
+        raise InputError(f"{p}: corrupt or truncated {fmt.upper()} file ({problem or 'could not decode'})")
     if arr.shape[:2] != (h, w):
         raise InputError(f"{p}: decoded size {arr.shape[:2]} differs from header {h}x{w}; file corrupt")
     channels = 1 if arr.ndim == 2 else int(arr.shape[2])
