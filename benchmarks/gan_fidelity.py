@@ -14,6 +14,12 @@
    same tile size at the same conditions (how well the measurement itself can recover the
    requested values at that tile size and sample count).
 
+``--mode class`` runs the real-data check instead: train a class-conditioned GAN on a labelled
+manifest (``uhcs3``, images downscaled by ``--downscale``), train the TopTemp classifier
+(:func:`shapekit.temper.train.train_on_images`) on real tiles of the same size from 80% of the
+images, and report the fraction of generated images it assigns to their conditioned class, next
+to its accuracy on real tiles of the held-out 20% (the ceiling).
+
 Example (what the report used; about 25-30 min on 1 busy CPU core)::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/gan_fidelity.py --mode parameters \\
@@ -58,7 +64,10 @@ def _hardness_from_structure(f: float, r_nm: float) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--mode", choices=["parameters", "properties"], default="parameters")
+    p.add_argument("--mode", choices=["parameters", "properties", "class"], default="parameters")
+    p.add_argument("--manifest", type=Path, default=Path("data_manifests/uhcs3.yaml"),
+                   help="class mode: the labelled real-data manifest.")
+    p.add_argument("--downscale", type=float, default=3.0, help="class mode: shrink images by this.")
     p.add_argument("--work", type=Path, required=True, help="Work folder (data, run).")
     p.add_argument("--n-train", type=int, default=240)
     p.add_argument("--train-size", type=int, default=128, help="Side of the simulated images.")
@@ -78,6 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
     from shapekit.synth import process_model, render_micrograph, sample_process, synthesize
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    if a.mode == "class":
+        return class_agreement(a)
     data = a.work / "train"
     if not (data / "manifest.yaml").is_file():
         synthesize(a.n_train, out_dir=data, seed=a.seed, size=a.train_size, keep_images=False)
@@ -142,6 +153,81 @@ def main(argv: list[str] | None = None) -> dict:
                            "load_avg_at_end": os.getloadavg()},
               "metrics": metrics, "rows": rows}
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
+    if a.out:
+        from shapekit._atomic import write_json
+
+        write_json(a.out, result)
+    return result
+
+
+def class_agreement(a: argparse.Namespace) -> dict:
+    """Class-mode GAN on a real labelled manifest, checked by the TopTemp classifier."""
+    import cv2
+    import torch
+
+    from shapekit.generate import load_generator
+    from shapekit.generate.data import GANDataModule, load_training_table
+    from shapekit.generate.train import fit_gan
+    from shapekit.temper.train import train_on_images
+
+    images, labels, values, codec, _, names = load_training_table(a.manifest, "class")
+    small = [cv2.resize(im, (int(round(im.shape[1] / a.downscale)),
+                             int(round(im.shape[0] / a.downscale))), interpolation=cv2.INTER_AREA)
+             for im in images]
+    rng = np.random.default_rng(a.seed)
+    order = rng.permutation(len(small))
+    n_test = len(small) // 5
+    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+    run = a.work / "run"
+    t0 = time.perf_counter()
+    train_info: dict = {}
+    if not (run / "generator.safetensors").is_file():
+        dm = GANDataModule([small[i] for i in train_idx], labels[train_idx],
+                           np.zeros((len(train_idx), 0)), codec, image_size=a.image_size,
+                           batch_size=a.batch_size, steps=a.max_steps, seed=a.seed,
+                           names=[names[i] for i in train_idx])
+        train_info = fit_gan(dm, run, max_steps=a.max_steps, seed=a.seed,
+                             resume=(run / "checkpoints" / "last.ckpt").is_file(),
+                             g_channels=a.channels, d_channels=a.channels, z_dim=64,
+                             ema_decay=0.99, checkpoint_every=100, sample_every=100,
+                             extra_config={"manifest": str(a.manifest), "downscale": a.downscale})
+    train_s = time.perf_counter() - t0
+
+    def tiles(idx: np.ndarray, per: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
+        r = np.random.default_rng(seed)
+        out, lab = [], []
+        s = a.image_size
+        for i in idx:
+            im = small[i]
+            for _ in range(per):
+                y, x = r.integers(0, im.shape[0] - s + 1), r.integers(0, im.shape[1] - s + 1)
+                out.append(im[y:y + s, x:x + s])
+                lab.append(codec.label_names[labels[i]])
+        return out, lab
+
+    t1 = time.perf_counter()
+    tr_x, tr_y = tiles(train_idx, 2, a.seed + 1)
+    clf = train_on_images(tr_x, tr_y, a.work / "toptemp", tile_size=None, seed=a.seed,
+                          cv_folds=3)
+    te_x, te_y = tiles(test_idx, 2, a.seed + 2)
+    real_pred = [r["temper"] for r in clf.classify(te_x)]
+    real_acc = float(np.mean([p == t for p, t in zip(real_pred, te_y)]))
+    gen = load_generator(run, device="cpu")
+    per_class = {}
+    for k, name in enumerate(gen.label_names):
+        fake = gen.sample(a.per_combo, label=name, seed=a.seed + k)
+        pred = [r["temper"] for r in clf.classify(list(fake))]
+        per_class[name] = float(np.mean([p == name for p in pred]))
+    agreement = float(np.mean(list(per_class.values())))
+    result = {"mode": "class", "manifest": str(a.manifest), "downscale": a.downscale,
+              "image_size": a.image_size, "training_seconds": round(train_s, 1),
+              "train_info": train_info, "classifier_seconds": round(time.perf_counter() - t1, 1),
+              "toptemp_accuracy_real_heldout_tiles": real_acc,
+              "n_real_test_tiles": len(te_y), "agreement_generated": agreement,
+              "agreement_per_class": per_class, "n_generated_per_class": a.per_combo,
+              "hardware": {"cores_visible": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                           "cuda": torch.cuda.is_available(), "load_avg_at_end": os.getloadavg()}}
+    print(json.dumps(result, indent=2))
     if a.out:
         from shapekit._atomic import write_json
 
