@@ -87,6 +87,15 @@ def test_tiff_rgb_rgba_planar_palette_miniswhite(tmp_path: Path) -> None:
     assert meta.channels == 1 and meta.dtype == "uint8"
     tifffile.imwrite(tmp_path / "mw.tif", GREY8, photometric="miniswhite")
     _check(read_image(tmp_path / "mw.tif")[0], 1.0 - GREY8 / 255.0)
+    cmyk = np.zeros((20, 30, 4), np.uint8)
+    cmyk[..., 3] = 255 - GREY8  # black ink only: grey = 1 - K
+    tifffile.imwrite(tmp_path / "cmyk.tif", cmyk, photometric="separated")
+    _check(read_image(tmp_path / "cmyk.tif")[0], GREY8 / 255.0, atol=1e-6)
+    bits = GREY8 > 127
+    tifffile.imwrite(tmp_path / "bilevel.tif", bits, photometric="minisblack")
+    img, meta = read_image(tmp_path / "bilevel.tif")
+    _check(img, bits.astype(float))
+    assert meta.bit_depth == 1
 
 
 @pytest.mark.parametrize("ext", [".png", ".bmp"])

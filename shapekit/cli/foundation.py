@@ -83,6 +83,7 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
     Each input is handled on its own: a bad input (missing, corrupt, truncated, constant, too
     small, multi-page without --page, oversized...) prints one error line on stderr and nothing is
     written for it; the good inputs are still written. The exit code is 2 if any input failed.
+    Inputs must have distinct file stems (they name the outputs).
     """
     if source_um is not None and not source_um > 0:
         raise InputError(f"--source-um-per-px must be positive, got {source_um}")

@@ -14,6 +14,9 @@ from shapekit.errors import InputError
 logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 
+_UNSUPPORTED_PHOTOMETRIC = {8: "CIELAB", 9: "ICCLAB", 10: "ITULAB", 32844: "LOGL", 32845: "LOGLUV"}
+
+
 def _image_pages(tf) -> list:  # noqa: ANN001 - a tifffile.TiffFile
     """Full-resolution pages (thumbnails / reduced-resolution subfiles are skipped)."""
     pages = [pg for pg in tf.pages]
@@ -48,7 +51,7 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
     """Read one page of a TIFF as float32 grey in [0, 1] with its metadata (see ``read_image``)."""
     import tifffile
 
-    from shapekit.io.readers import ImageMeta, _check_budget, to_grey
+    from shapekit.io.readers import ImageMeta, _check_budget, to_grey, to_unit_float
     from shapekit.io.scale import tiff_pixel_size
 
     try:
@@ -106,6 +109,11 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
         idx = np.clip(arr.astype(np.int64), 0, cmap.shape[1] - 1)
         arr = np.moveaxis(cmap[:, idx], 0, -1)  # (h, w, 3), uint16 (or uint8) colours
         img = to_grey(arr, source=str(p))
+    elif photometric == 5 and arr.ndim == 3 and arr.shape[2] >= 4:  # SEPARATED: CMYK inks
+        cmyk = to_unit_float(arr[..., :4], source=str(p), bit_depth=bit_depth)
+        img = to_grey((1.0 - cmyk[..., :3]) * (1.0 - cmyk[..., 3:4]), source=str(p))
+    elif photometric in _UNSUPPORTED_PHOTOMETRIC:
+        raise InputError(f"{p}: unsupported TIFF colour space ({_UNSUPPORTED_PHOTOMETRIC[photometric]})")
     else:
         img = to_grey(arr, source=str(p), bit_depth=bit_depth, bgr=bgr)
         if photometric == 0:  # MINISWHITE: 0 is white
