@@ -173,3 +173,14 @@ def test_locations_of_a_single_dark_spot():
     assert finite.tolist() == [[0.2, 1.0, 1.0, 7.0, finite[0, 4], finite[0, 5]]]
     ess = loc[~np.isfinite(loc[:, 1])]
     assert ess[0, 2:4].tolist() == [6.0, 2.0]
+
+
+def test_batch_equals_loop_on_threads():
+    from shapekit.topology import cubical_persistence_batch
+
+    rng = np.random.default_rng(11)
+    imgs = [rng.random((20 + i, 30)) for i in range(5)]
+    batch = cubical_persistence_batch(imgs, "superlevel", n_jobs=2, min_persistence=0.1)
+    for im, got in zip(imgs, batch):
+        ref = cubical_persistence(im, "superlevel", min_persistence=0.1)
+        assert all(np.array_equal(got[k], ref[k]) for k in (0, 1))
