@@ -154,3 +154,11 @@ def test_render_rejects_bad_arguments():
         render_micrograph(200.0, 1.0, size=64, um_per_px=0.0)
     with pytest.raises(InputError):
         render_micrograph(200.0, -1.0, size=64)
+
+
+def test_measure_pure_noise_is_empty():
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        img = (0.4 + rng.normal(0, 0.05, (128, 128))).astype(np.float32)
+        s = measure_structure(img)
+        assert s["n_particles"] <= 1 and s["area_fraction"] < 0.002
