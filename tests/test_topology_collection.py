@@ -102,3 +102,10 @@ def test_8192_scan_peak_rss_below_4gib():
     n, rss_kib = map(int, out.stdout.split())
     assert n == 32 * 32
     assert rss_kib < 4 * 2**20
+
+
+def test_unknown_scale_is_used_as_is(image_set):
+    # plain paths carry no pixel size (and these TIFFs have none): no resampling, no error
+    X, meta = featurize_collection(sorted(image_set.glob("*.tif"))[:2], _ft(), tile_size=32,
+                                   target_um_per_px=0.2, n_jobs=1)
+    assert meta["um_per_px"].isna().all() and X.shape[0] == 4 + 1

@@ -184,3 +184,13 @@ def test_batch_equals_loop_on_threads():
     for im, got in zip(imgs, batch):
         ref = cubical_persistence(im, "superlevel", min_persistence=0.1)
         assert all(np.array_equal(got[k], ref[k]) for k in (0, 1))
+
+
+def test_missing_cripser_is_a_clear_input_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cripser", None)   # import cripser -> ImportError
+    with pytest.raises(InputError, match="cripser"):
+        cubical_persistence(np.eye(4), backend="cripser")
+    # the V-construction still works without it (GUDHI vertices, exact)
+    assert len(cubical_persistence(1 - np.eye(4), construction="V")[0]) == 4

@@ -63,14 +63,15 @@ def _load_tiles(item: dict[str, Any], tile_size: int | None, stride: int | None,
                 target_um_per_px: float | None) -> tuple[np.ndarray, np.ndarray, float | None]:
     from shapekit.io import load_scan, tile_image
 
-    target = target_um_per_px if item["um_per_px"] is not None or target_um_per_px is None else None
+    target = target_um_per_px
     try:
         scan = load_scan(item["image"], um_per_px=item["um_per_px"], um_per_px_source="manifest",
                          target_um_per_px=target)
     except InputError as exc:
         if target is None or "without a known source scale" not in str(exc):
             raise
-        scan = load_scan(item["image"], um_per_px=item["um_per_px"])  # scale unknown: as is
+        # neither the manifest nor the file knows the pixel size: use the image as it is
+        scan = load_scan(item["image"], um_per_px=item["um_per_px"])
     img = scan.image
     if tile_size is None:
         return img[None], np.zeros((1, 2), np.int64), scan.um_per_px
