@@ -140,7 +140,7 @@ def _pair_block(diags: list[list[np.ndarray]], rows: np.ndarray, metric: str) ->
 
 
 def pairwise_diagram_distances(diagrams: Sequence[Sequence[np.ndarray]], metric: str = "wasserstein",
-                               top_k: int = 32, n_jobs: int | None = 1) -> np.ndarray:
+                               top_k: int = 16, n_jobs: int | None = 1) -> np.ndarray:
     """Symmetric matrix of summed diagram distances (one term per diagram kind) between images.
 
     Parameters
@@ -151,7 +151,8 @@ def pairwise_diagram_distances(diagrams: Sequence[Sequence[np.ndarray]], metric:
     metric : {"wasserstein", "bottleneck"}
         GUDHI Hera Wasserstein-1 (L-inf ground metric) or GUDHI bottleneck.
     top_k : int
-        Pairs per diagram used (the first ``top_k``; the cost grows about cubically with it).
+        Pairs per diagram used (the first ``top_k``). Hera's cost grows fast with it: about
+        0.3 ms per call at 12 points, 1.5 ms at 24, 13 ms at 96 on a loaded 2-core machine.
     n_jobs : int or None
         joblib processes over row blocks.
 

@@ -63,7 +63,7 @@ class TopologicalRealism(Metric):
     full_state_update = False
 
     def __init__(self, *, value_range: tuple[float, float] = (0.0, 1.0), max_points: int = 64,
-                 top_k: int = 24, max_diagram_images: int = 24, n_perm: int = 0, k_nn: int = 5,
+                 top_k: int = 16, max_diagram_images: int = 24, n_perm: int = 0, k_nn: int = 5,
                  min_persistence: float = 1.5 / 255, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         lo, hi = float(value_range[0]), float(value_range[1])

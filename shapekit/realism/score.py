@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,65 +35,16 @@ from shapekit.realism.calibration import (bootstrap, coverage_metrics, expected_
                                           permutation_test, real_vs_real)
 from shapekit.realism.diagdist import pairwise_diagram_distances, pairwise_l1, sliced_wasserstein_embedding
 from shapekit.realism.setstats import COMPONENTS, PooledFeatures, set_statistics
-from shapekit.realism.summaries import FeatureSet, common_scale, image_features
+from shapekit.realism.prepared import (PreparedSet, _per_image_parallel, _scale_to, load_image_set,
+                                       prepare_set)
+from shapekit.realism.summaries import FeatureSet, common_scale
 
-__all__ = ["score", "load_image_set", "pooled_features"]
-
-
-def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
-                   what: str = "image set") -> tuple[list[np.ndarray], np.ndarray, list[str]]:
-    """Images, per-image ``um_per_px`` (NaN where unknown) and names of a set.
-
-    ``src`` is a manifest (``.yaml``), a folder of images, a list of 2-D arrays or an
-    ``(n, h, w)`` array. A manifest's ``um_per_px`` wins over the file's own metadata.
-
-    Raises
-    ------
-    InputError
-        Empty set, unreadable or non-image file (the message names it), non-2-D array.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> ims, um, names = load_image_set(np.zeros((2, 8, 8)))
-    >>> len(ims), names
-    (2, ['image 0', 'image 1'])
-    """
-    if isinstance(src, (str, os.PathLike)):
-        from shapekit.io import open_image_set, read_image
-
-        p = Path(src)
-        if not p.exists():
-            raise InputError(f"{what} not found: {p}")
-        man = open_image_set(p, root=root)
-        if len(man) == 0:
-            raise InputError(f"{what} is empty: {p}")
-        mum = man.um_per_px_values
-        ims, um = [], []
-        for path, u in zip(man.paths, mum):
-            img, meta = read_image(path)
-            ims.append(img)
-            um.append(u if np.isfinite(u) else (meta.um_per_px or np.nan))
-        return ims, np.asarray(um, dtype=np.float64), [str(x) for x in man.paths]
-    if isinstance(src, np.ndarray) and src.ndim == 3:
-        ims = [np.asarray(a, np.float32) for a in src]
-    elif isinstance(src, np.ndarray):
-        raise InputError(f"{what}: expected an (n, h, w) array or a list of images, got shape {src.shape}")
-    else:
-        ims = [np.asarray(a, np.float32) for a in src]
-    if not ims:
-        raise InputError(f"{what} is empty")
-    for i, a in enumerate(ims):
-        if a.ndim != 2:
-            raise InputError(f"{what}: image {i} has shape {a.shape}, expected (h, w)")
-        if not np.isfinite(a).all():
-            raise InputError(f"{what}: image {i} contains NaN or infinite pixels")
-    return ims, np.full(len(ims), np.nan), [f"image {i}" for i in range(len(ims))]
+__all__ = ["score", "load_image_set", "pooled_features", "prepare_set", "PreparedSet"]
 
 
 def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Generator,
                     diagram_metric: str = "wasserstein", max_diagram_images: int = 24,
-                    top_k: int = 24, n_directions: int = 10, n_grid: int = 128,
+                    top_k: int = 16, n_directions: int = 10, n_grid: int = 128,
                     n_jobs: int | None = 1) -> PooledFeatures:
     """Pool two feature sets: summary scales, sliced-Wasserstein kernel, diagram distances.
 
@@ -140,38 +90,6 @@ def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Genera
                           extra={"sw_median": med, "sw": dsw})
 
 
-def _per_image(ims: list[np.ndarray], min_persistence: float, threshold: float | None,
-               r_max: int) -> tuple[FeatureSet, dict, dict]:
-    from shapekit.realism.materials import materials_statistics
-
-    t0 = time.perf_counter()
-    fs = image_features(ims, min_persistence=min_persistence, n_jobs=1)
-    t1 = time.perf_counter()
-    ms = materials_statistics(ims, threshold=threshold, r_max=r_max)
-    return fs, ms, {"topology": t1 - t0, "materials": time.perf_counter() - t1}
-
-
-def _per_image_parallel(ims: list[np.ndarray], min_persistence: float, threshold: float | None,
-                        r_max: int, n_jobs: int | None) -> tuple[FeatureSet, dict, dict]:
-    """Per-image features and materials statistics, on joblib processes over image chunks."""
-    from joblib import effective_n_jobs
-
-    from shapekit.realism.summaries import concat_features
-
-    nj = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
-    if nj == 1 or len(ims) < 8:
-        return _per_image(ims, min_persistence, threshold, r_max)
-    from joblib import Parallel, delayed
-
-    bounds = np.linspace(0, len(ims), 2 * nj + 1).astype(int)
-    chunks = [ims[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    parts = Parallel(n_jobs=nj)(delayed(_per_image)(c, min_persistence, threshold, r_max) for c in chunks)
-    fs = concat_features([p[0] for p in parts])
-    ms = {k: (np.concatenate([p[1][k] for p in parts]) if k != "chord_bins" else parts[0][1][k])
-          for k in parts[0][1]}
-    return fs, ms, {k: sum(p[2][k] for p in parts) for k in parts[0][2]}
-
-
 def _standardised(pf: PooledFeatures) -> np.ndarray:
     mu = pf.X[: pf.n_real].mean(axis=0)
     return (pf.X - mu) / pf.scale
@@ -180,7 +98,7 @@ def _standardised(pf: PooledFeatures) -> np.ndarray:
 def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: int = 0,
           root: str | os.PathLike[str] | None = None, real_um_per_px: Any = None,
           fake_um_per_px: Any = None, diagram_metric: str = "wasserstein",
-          max_diagram_images: int = 24, top_k: int = 24, k_nn: int = 5,
+          max_diagram_images: int = 24, top_k: int = 16, k_nn: int = 5,
           min_persistence: float = 1.5 / 255, threshold: float | None = None, r_max: int = 64,
           kid_extractor: Any = None, report_dir: str | os.PathLike[str] | None = None,
           n_jobs: int | None = 1) -> dict[str, Any]:
@@ -188,9 +106,11 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
 
     Parameters
     ----------
-    real, fake : path, list of ndarray or ndarray (n, h, w)
-        Manifest ``.yaml``, folder of images, or images in [0, 1]. At least 2 images each
-        (4 real images for the real-vs-real baseline).
+    real, fake : path, list of ndarray, ndarray (n, h, w) or PreparedSet
+        Manifest ``.yaml``, folder of images, images in [0, 1], or a set prepared once with
+        :func:`prepare_set` (its per-image features are reused: score many synthetic sets against
+        one real set without recomputing it). At least 2 images each (4 real images for the
+        real-vs-real baseline).
     n_boot, n_perm : int
         Bootstrap and permutation rounds (``n_boot`` also sets the real-vs-real rounds).
     seed : int
@@ -248,8 +168,11 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
         raise InputError(f"diagram_metric={diagram_metric!r} is not one of ('wasserstein', 'bottleneck')")
     t = {"load": time.perf_counter()}
     notes: list[str] = []
-    r_ims, r_um, _ = load_image_set(real, root, what="real set")
-    f_ims, f_um, _ = load_image_set(fake, root, what="synthetic set")
+    prep = {k: v for k, v in (("real", real), ("synthetic", fake)) if isinstance(v, PreparedSet)}
+    r_ims, r_um, _ = (prep["real"].images, None, None) if "real" in prep else \
+        load_image_set(real, root, what="real set")
+    f_ims, f_um, _ = (prep["synthetic"].images, None, None) if "synthetic" in prep else \
+        load_image_set(fake, root, what="synthetic set")
     for name, ims in (("real", r_ims), ("synthetic", f_ims)):
         if len(ims) < 2:
             raise InputError(f"{name} set has {len(ims)} image; at least 2 are needed "
@@ -260,7 +183,14 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
         f_um = fake_um_per_px
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        r_ims, f_ims, um = common_scale(r_ims, f_ims, r_um, f_um)
+        if not prep:
+            r_ims, f_ims, um = common_scale(r_ims, f_ims, r_um, f_um)
+        elif len(prep) == 2:
+            um = _scale_to([], None, prep["real"].um_per_px, prep["synthetic"].um_per_px)[1]
+        elif "real" in prep:
+            f_ims, um = _scale_to(f_ims, f_um, prep["real"].um_per_px)
+        else:
+            r_ims, um = _scale_to(r_ims, r_um, prep["synthetic"].um_per_px)
     for w in caught:
         notes.append(str(w.message))
         warnings.warn(w.message, w.category, stacklevel=2)
@@ -277,9 +207,17 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
 
     t["per_image"] = time.perf_counter()
     r_max = int(min([r_max] + [min(a.shape) - 1 for a in r_ims + f_ims]))
-    fr, mr, cr = _per_image_parallel(r_ims, min_persistence, threshold, r_max, n_jobs)
-    ff, mf, cf = _per_image_parallel(f_ims, min_persistence, threshold, r_max, n_jobs)
-    cpu = {k: round(cr[k] + cf[k], 4) for k in cr}
+    cpu = {"topology": 0.0, "materials": 0.0}
+    sides = []
+    for name, ims in (("real", r_ims), ("synthetic", f_ims)):
+        ps = prep.get(name)
+        if ps is not None and ps.settings == {"min_persistence": min_persistence, "threshold": threshold}:
+            sides.append((ps.features, ps.materials))
+            continue
+        fs, ms, c = _per_image_parallel(ims, min_persistence, threshold, r_max, n_jobs)
+        cpu = {k: round(cpu[k] + c[k], 4) for k in cpu}
+        sides.append((fs, ms))
+    (fr, mr), (ff, mf) = sides
     from shapekit.realism.materials import compare_materials
 
     mat = compare_materials(mr, mf)
