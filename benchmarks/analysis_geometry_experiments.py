@@ -136,10 +136,41 @@ def gan_id_experiment(args) -> dict:
             "rows": rows, "seconds": round(time.time() - t0, 1)}
 
 
+def temper_cnn_frames(args) -> dict:
+    """Frames of a temper CNN model directory vs the same architecture untrained (random weights)."""
+    import tempfile
+
+    from shapekit.analysis._runners import run_frames
+    from shapekit.temper.cnn import SmallResNet
+    from shapekit.temper.modeldir import read_config, write_model_dir
+
+    cfg = read_config(args.cnn)
+    arch = cfg["cnn"]["arch"]
+    torch.manual_seed(args.seed)
+    net = SmallResNet(**{**arch, "depths": tuple(arch["depths"])})
+    untrained = Path(tempfile.mkdtemp(prefix="ag_untrained_"))
+    keep = {k: v for k, v in cfg.items() if k not in ("format", "format_version", "shapekit_version")}
+    write_model_dir(untrained, keep, {"cnn.safetensors": {k: v.detach().numpy()
+                                                          for k, v in net.state_dict().items()}})
+    manifest = REPO / "data_manifests" / "uhcs3.yaml"
+    out = {}
+    for key, d in (("trained", args.cnn), ("untrained", untrained)):
+        res = run_frames(d, manifest, None, ["rotation", "translation", "blur", "noise"], 8,
+                         args.n_frames, max(args.n_frames, 3), None, args.seed, None)
+        out[key] = {r["layer"]: r["relative_norm"] | {"rank": r["rank"]} for r in res["layers"]}
+        for layer, d2 in out[key].items():
+            print(f"{key:<9} {layer:<9} " + " ".join(f"{k}={v:.3f}" for k, v in d2.items()),
+                  file=sys.stderr)
+    return {"experiment": "neural frames of the temper CNN (SmallResNet) (arXiv 2211.10558)",
+            "cnn": str(args.cnn), "n_inputs": args.n_frames, "mean_relative_norm": out}
+
+
 def frames_experiment(args) -> dict:
     from shapekit.analysis import frame_statistics, frame_vectors, perturbation_directions
     from shapekit.analysis.topo_vs_raw import TINY_CNN_LAYERS, raw_and_pi_tiles, train_tiny_cnn
 
+    if args.cnn is not None:
+        return temper_cnn_frames(args)
     images, labels, names = load_uhcs3(args.max_per_class, args.seed)
     data = raw_and_pi_tiles(images, labels, tile=args.tile, size=args.size, per_image=args.per_image,
                             seed=args.seed)
@@ -177,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--width", type=int, default=16)
         s.add_argument("--stitch-epochs", type=int, default=5)
         s.add_argument("--n-frames", type=int, default=16)
+        s.add_argument("--cnn", type=Path, default=None, help="frames: a temper CNN model directory")
     g = sub.add_parser("gan-id")
     g.add_argument("--gan", type=Path, required=True)
     g.add_argument("--n", type=int, default=1000)

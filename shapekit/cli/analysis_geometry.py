@@ -88,7 +88,6 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     For a CNN model directory the inputs are tiles of MANIFEST's images grouped by label; for a GAN
     run directory they are latent samples, one point cloud per temper class (MANIFEST unused).
     """
-    import numpy as np
     import torch
 
     from shapekit.analysis import layer_intrinsic_dimension
@@ -129,7 +128,6 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
         for r in rows:
             vals = " ".join(f"{m}={r[m]:.2f}" for m in meths)
             click.echo(f"{r['layer']:<24} {r['group']:<18} n={int(r['n_points']):<6} {vals}")
-    _ = np  # numpy is used through the analysis tools
 
 
 @click.command("frames", context_settings={"max_content_width": 100})
