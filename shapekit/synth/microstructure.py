@@ -26,6 +26,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,8 @@ from scipy.spatial import cKDTree
 GRAIN_DENSITY_PER_UM2 = 12.0
 GB_SPACING_FACTOR = 6.0
 GAP_PX = 2.0
+
+RadiusSampler = Callable[[int, np.random.Generator], np.ndarray]
 
 
 @dataclass
@@ -147,7 +150,7 @@ def _rasterise(shape: tuple[int, int], centers: np.ndarray, radii: np.ndarray) -
 
 def _fill(cen: np.ndarray, rad: np.ndarray, target: float, lo: tuple[float, float],
           hi: tuple[float, float], *, gbd: np.ndarray, pad: int, pfz_px: float, radius_px: float,
-          mean_area: float, rng: np.random.Generator, lsw: callable) -> tuple[np.ndarray, np.ndarray]:
+          mean_area: float, rng: np.random.Generator, lsw: RadiusSampler) -> tuple[np.ndarray, np.ndarray]:
     """Random sequential addition of matrix precipitates in the box [lo, hi) until ``target`` area."""
     box = np.subtract(hi, lo)
     rate = max(float(np.mean(gbd > pfz_px + radius_px)), 0.02)  # expected acceptance per candidate
@@ -175,7 +178,7 @@ def _fill(cen: np.ndarray, rad: np.ndarray, target: float, lo: tuple[float, floa
 
 def build_microstructure(shape: tuple[int, int], *, radius_px: float, area_fraction: float,
                          gb_radius_px: float, pfz_px: float, grain_density_px: float,
-                         rng: np.random.Generator, lsw: callable) -> Microstructure:
+                         rng: np.random.Generator, lsw: RadiusSampler) -> Microstructure:
     """Place grains and precipitates for one field of view (see the module docstring).
 
     Parameters
