@@ -1,0 +1,62 @@
+"""Realism score on real UHCS micrographs (uhcs3; skipped cleanly without ../shared/data).
+
+Small subsets and centre crops keep the default run short; the full-size experiments live in
+``benchmarks/realism_validity.py`` (and the slow test below).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from shapekit.realism import score
+from shapekit.realism.prepared import prepare_set
+
+
+def _load(uhcs3_dir, cls: str, n: int, crop: int | None) -> list[np.ndarray]:
+    import pandas as pd
+
+    from shapekit.io import read_image
+
+    lab = pd.read_csv(uhcs3_dir / "labels.csv")
+    files = lab.loc[lab.label_name == cls, "file"].tolist()
+    rng = np.random.default_rng(0)
+    out = []
+    for f in rng.permutation(files)[:n]:
+        img = read_image(uhcs3_dir / "images" / f)[0]
+        if crop:
+            h, w = img.shape
+            img = img[(h - crop) // 2:(h + crop) // 2, (w - crop) // 2:(w + crop) // 2]
+        out.append(img)
+    return out
+
+
+def test_uhcs_real_vs_real_other_class_and_blur(uhcs3_dir):
+    sph = _load(uhcs3_dir, "spheroidite", 40, 224)
+    pea = _load(uhcs3_dir, "pearlite", 20, 224)
+    kw = dict(n_boot=30, n_perm=30, max_diagram_images=12)
+    a = prepare_set(sph[:20])
+    same = score(a, sph[20:], **kw)
+    other = score(a, pea, **kw)
+    assert same["p_value"] > 0.05
+    assert other["p_value"] <= 0.05
+    # the baseline of halves (10 vs 10 here) is conservative; the other class still beats its mean
+    assert other["topological_distance"] > same["real_vs_real"]["mean"]
+    assert other["topological_distance"] > other["permutation_null"]["ci"][1]
+    assert other["topological_distance"] > 1.5 * same["topological_distance"]
+    blurred = [score(a, [ndimage.gaussian_filter(x, s) for x in sph[20:]], n_boot=3, n_perm=3,
+                     max_diagram_images=12)["topological_distance"] for s in (1, 2, 4)]
+    assert same["topological_distance"] < blurred[0] < blurred[1] < blurred[2]
+
+
+@pytest.mark.slow
+def test_uhcs_full_size_collapse_flagged_where_summaries_look_fine(uhcs3_dir):
+    sph = _load(uhcs3_dir, "spheroidite", 80, None)
+    a, b = prepare_set(sph[:40]), sph[40:]
+    rng = np.random.default_rng(1)
+    collapsed = [np.clip(b[0] + rng.normal(0, 0.01, b[0].shape), 0, 1).astype(np.float32) for _ in b]
+    r = score(a, collapsed, n_boot=50, n_perm=50)
+    assert r["coverage"]["collapsed"]
+    assert r["coverage"]["diversity_ratio"] < 0.3
+    assert not score(a, b, n_boot=50, n_perm=50)["coverage"]["collapsed"]
