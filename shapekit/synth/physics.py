@@ -1,4 +1,4 @@
-r"""Process model of a precipitation-hardened model alloy (7xxx-like Al-Zn-Mg): aging -> structure -> hardness.
+r"""Process model of a precipitation-hardened 7xxx-like (Al-Zn-Mg) alloy: aging -> structure -> HV.
 
 The simulator's ground truth. Every function is vectorised over numpy arrays (scalars give 0-d
 results) and deterministic; nothing here draws random numbers except :func:`sample_process`.
@@ -14,16 +14,19 @@ Aging at absolute temperature :math:`T` (K) for time :math:`t` (h), in the coars
 
    with :math:`r_0` = ``R0_NM`` (radius at the start of coarsening), :math:`Q` = ``Q_COARSEN`` =
    115 kJ/mol (order of the activation energy of Zn and Mg diffusion in aluminium, 110-130 kJ/mol)
-   and :math:`k_0` fixed by ``K_REF`` = 137.6 nm^3/h at ``T_REF`` = 220 C; :math:`r_0` = 4 nm. The radii follow the LSW
-   size distribution (:func:`lsw_pdf`; mean 1 in units of :math:`\bar r`, cut off at 1.5).
+   and :math:`k_0` fixed by ``K_REF`` = 137.6 nm^3/h at ``T_REF`` = 220 C; :math:`r_0` = 4 nm.
+   The radii follow the LSW size distribution (:func:`lsw_pdf`; mean 1 in units of
+   :math:`\bar r`, cut off at 1.5).
 2. **Fraction** from a solvus: the solute left in the matrix is
    :math:`c_e(T) = c_{e,ref} \exp[-\Delta H_s/R\,(1/T - 1/T_{ref})]` (``DH_SOLVUS`` = 45 kJ/mol,
    ``CE_REF`` = 0.04 at 220 C); the lever rule gives the volume fraction
    :math:`f = (c_0 - c_e)/(c_p - c_e)` with alloy solute ``C0`` = 0.16 and precipitate solute
    ``CP`` = 1 (MgZn2 counted as pure solute in this pseudo-binary). The solvus (f = 0) lies near
    290 C. (C0 is about three times a real 7075's Zn+Mg so that over-aged fields still hold enough
-   particles to measure.) By Delesse's principle the imaged **area fraction** equals :math:`f`; the imaged particles
-   are taken as their full discs (deep-etched secondary-electron imaging), so imaged radius = radius.
+   particles to measure.) By Delesse's principle the imaged **area fraction** equals :math:`f`;
+   the imaged particles are taken as their full discs (deep-etched secondary-electron imaging),
+   so imaged radius = radius. Above the solvus f = 0 (no particles; the temper label then only
+   reflects the nominal radius: stay inside ``DOMAIN``).
 3. **Number density** of the section: :math:`N_A = f / (\pi \langle r^2 \rangle)` with
    :math:`\langle r^2\rangle = \bar r^2\,m_2`, :math:`m_2 = E[\rho^2]` of the LSW distribution.
 4. **Grain boundaries**: boundary precipitates coarsen faster (boundary diffusion):
@@ -38,8 +41,9 @@ Aging at absolute temperature :math:`T` (K) for time :math:`t` (h), in the coars
    :math:`\Delta\sigma_{or} = C \ln(2\bar r/b) \sqrt f/\bar r`,
    :math:`C = M\,0.4\,G b \sqrt{3/(2\pi)}/(\pi\sqrt{1-\nu})` (Taylor factor M = 3.06, shear
    modulus G = 26.9 GPa, Burgers vector b = 0.286 nm, Poisson ratio 0.33: aluminium). The
-   shearing prefactor is chosen so both meet at the critical radius :math:`r_c` = ``RC_NM`` = 8 nm; the particle contribution is
-   :math:`\min(\Delta\sigma_{sh}, \Delta\sigma_{or})`, so it **peaks at** :math:`\bar r = r_c`
+   shearing prefactor is chosen so both meet at the critical radius :math:`r_c` = ``RC_NM`` =
+   8 nm; the particle contribution is :math:`\min(\Delta\sigma_{sh}, \Delta\sigma_{or})`, so
+   it **peaks at** :math:`\bar r = r_c`
    whatever f. Yield strength :math:`\sigma_y = \sigma_0 + \Delta\sigma_p` (``SIGMA0_MPA`` = 80
    MPa lumps lattice friction, grain size and residual solid solution) and Tabor's relation gives
    the Vickers hardness :math:`HV = 3\sigma_y / g` (g = 9.807: MPa -> kgf/mm^2).
@@ -54,9 +58,10 @@ temper; the microstructure (radius, PFZ width) does.
 
 Parameter domain (``DOMAIN``): 120-220 C and 0.1-100 h (sample time on a log scale). In it the mean
 radius runs from 4 nm to 24 nm, the fraction from 0.158 (120 C) to 0.125 (220 C) and the hardness
-from 83 HV (220 C, 100 h) over peaks of 165-176 HV (220 C at 3.3 h, 200 C at 11 h, 180 C at 39 h)
-down to 125-135 HV on the as-quenched side (T6-like 7075: about 175 HV). Under-aged states cover most of the plane, over-aged ones the
-hot and long corner; :func:`sample_process` balances them by rejection.
+from 83 HV (220 C, 100 h) over peaks of 162-174 HV (220 C at 3.3 h, 200 C at 10.7 h, 180 C at
+38.7 h) down to 125-135 HV on the as-quenched side (a T6 7075: about 175 HV). Under-aged states
+cover about 79 % of the (T, log t) plane, peak-aged 12 %, over-aged 9 % (the hot, long corner);
+:func:`sample_process` balances them by rejection.
 
 The constants describe a model alloy tuned so the three tempers occur inside the domain and the
 particles are visible at 2 nm/px (``UM_PER_PX_DEFAULT``: r_0 = 2 px, r_c = 4 px, up to 12 px);
@@ -71,6 +76,8 @@ References
    age hardening of aluminium alloys (shearing vs Orowan, peak at a critical radius).
 .. [3] A. Deschamps, Y. Brechet, Acta Mater. 47, 293 (1999): precipitation and strengthening.
 .. [4] D. Tabor, The Hardness of Metals (1951): H ~ 3 sigma_y.
+.. [5] J. W. Martin, Precipitation Hardening, 2nd ed. (Butterworth-Heinemann, 1998): the
+   Ashby-Orowan equation and the planar particle spacing.
 """
 
 from __future__ import annotations
