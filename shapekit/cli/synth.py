@@ -45,13 +45,14 @@ def synth_cmd(n: int, out: Path, seed: int, size: int, um_per_px: float | None, 
     summary = {"n": len(s), "out": str(out), "manifest": str(s.manifest), "seed": seed,
                "size": size, "um_per_px": float(s.table["um_per_px"].iloc[0]),
                "info_bar": info_bar, "counts": counts,
-               "hardness_HV": [float(s.table["hardness_HV"].min()), float(s.table["hardness_HV"].max())],
+               "hardness_HV": [float(s.table["hardness_HV"].min()),
+                               float(s.table["hardness_HV"].max())],
                "seconds": round(time.perf_counter() - t0, 3)}
     if as_json:
         emit_json(summary)
     else:
-        info(f"wrote {len(s)} images to {out} ({', '.join(f'{k}: {v}' for k, v in counts.items())}); "
-             f"manifest {s.manifest}")
+        per = ", ".join(f"{k}: {v}" for k, v in counts.items())
+        info(f"wrote {len(s)} images to {out} ({per}); manifest {s.manifest}")
 
 
 def register(app: click.Group) -> None:

@@ -2,10 +2,10 @@
 
 Physics-based ground truth for the demo, the tests, the GAN and the realism evaluator:
 
-    TEMPERS, DOMAIN, process_model, hardness, temper_of, sample_process   # physics: aging -> structure -> HV
-    render_micrograph, simulate_microstructure, add_info_bar             # render: SE image formation
-    measure_structure                                                    # measure: threshold + labelling
-    synthesize, SynthSet                                                 # dataset: labelled sets on disk
+    TEMPERS, DOMAIN, process_model, hardness, temper_of, sample_process   # aging -> structure -> HV
+    render_micrograph, simulate_microstructure, add_info_bar             # SE image formation
+    measure_structure                                                    # threshold + labelling
+    synthesize, SynthSet                                                 # labelled sets on disk
 
 The models, equations and constants are documented in :mod:`shapekit.synth.physics` (process),
 :mod:`shapekit.synth.microstructure` (geometry), :mod:`shapekit.synth.render` (imaging) and

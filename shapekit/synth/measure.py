@@ -54,7 +54,7 @@ def _norm_blur(img: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _pixel_noise(a: np.ndarray, smooth_sigma: float) -> float:
-    """Std of white pixel noise after the pre-smoothing: robust (MAD) on the residual of a 3x3 mean."""
+    """Std of white pixel noise after the pre-smoothing (robust MAD of a 3x3-mean residual)."""
     resid = a - cv2.blur(a, (3, 3), borderType=cv2.BORDER_REFLECT)
     sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) / np.sqrt(8.0 / 9.0)
     if smooth_sigma > 0:

@@ -1,4 +1,4 @@
-r"""Geometry of a simulated section: Voronoi grains, boundary precipitates, PFZs, matrix precipitates.
+r"""Geometry of a simulated section: Voronoi grains, boundary and matrix precipitates, PFZs.
 
 Turns the process model's numbers (:func:`shapekit.synth.physics.process_model`) into a field of
 view, in pixel units:
@@ -86,7 +86,8 @@ def _grains(shape: tuple[int, int], density_px: float, rng: np.random.Generator,
     if k == 1:
         return np.zeros((H, W), np.int32), np.full((H, W), np.inf, np.float32)
     sd = seeds.astype(np.float32)
-    d2 = (rr[:, None, None] - sd[None, None, :, 0]) ** 2 + (cc[None, :, None] - sd[None, None, :, 1]) ** 2
+    d2 = ((rr[:, None, None] - sd[None, None, :, 0]) ** 2
+          + (cc[None, :, None] - sd[None, None, :, 1]) ** 2)
     gid = np.argmin(d2, axis=2).astype(np.int32)
     d2i = np.take_along_axis(d2, gid[..., None], axis=2)
     with np.errstate(divide="ignore"):
@@ -150,8 +151,9 @@ def _rasterise(shape: tuple[int, int], centers: np.ndarray, radii: np.ndarray) -
 
 def _fill(cen: np.ndarray, rad: np.ndarray, target: float, lo: tuple[float, float],
           hi: tuple[float, float], *, gbd: np.ndarray, pad: int, pfz_px: float, radius_px: float,
-          mean_area: float, rng: np.random.Generator, lsw: RadiusSampler) -> tuple[np.ndarray, np.ndarray]:
-    """Random sequential addition of matrix precipitates in the box [lo, hi) until ``target`` area."""
+          mean_area: float, rng: np.random.Generator,
+          lsw: RadiusSampler) -> tuple[np.ndarray, np.ndarray]:
+    """Random sequential addition of matrix precipitates in the box [lo, hi) up to ``target``."""
     box = np.subtract(hi, lo)
     rate = max(float(np.mean(gbd > pfz_px + radius_px)), 0.02)  # expected acceptance per candidate
     placed = 0.0
@@ -233,8 +235,9 @@ def build_microstructure(shape: tuple[int, int], *, radius_px: float, area_fract
     if radius_px > 0 and miss > 0.5 * mean_area:
         cen, rad = _fill(cen, rad, miss, (0, 0), (h, w), **fill)
     elif miss < -0.5 * mean_area:
-        inside = np.flatnonzero((cen[:, 0] - rad >= 0) & (cen[:, 0] + rad < h) & (cen[:, 1] - rad >= 0)
-                                & (cen[:, 1] + rad < w) & (np.arange(len(rad)) >= n_gb))
+        inside = np.flatnonzero((cen[:, 0] - rad >= 0) & (cen[:, 0] + rad < h)
+                                & (cen[:, 1] - rad >= 0) & (cen[:, 1] + rad < w)
+                                & (np.arange(len(rad)) >= n_gb))
         inside = inside[rng.permutation(len(inside))]
         cum = np.cumsum(np.pi * rad[inside] ** 2)
         k = int(np.searchsorted(cum, -miss))

@@ -36,8 +36,8 @@ Aging at absolute temperature :math:`T` (K) for time :math:`t` (h), in the coars
 5. **Strength** (Shercliff & Ashby 1990; Deschamps & Brechet 1999): weak shearable particles give
    :math:`\Delta\sigma_{sh} = C \ln(2 r_c/b)\,\sqrt{f\,\bar r}/r_c^{3/2}`; strong particles are
    bypassed by Orowan looping (Ashby-Orowan equation),
-   :math:`\Delta\sigma_{or} = M\,\frac{0.4\,G b}{\pi\sqrt{1-\nu}}\,\frac{\ln(2\bar r/b)}{L}` with the
-   planar spacing :math:`L = \bar r \sqrt{2\pi/(3 f)}`, i.e.
+   :math:`\Delta\sigma_{or} = M\,\frac{0.4\,G b}{\pi\sqrt{1-\nu}}\,\frac{\ln(2\bar r/b)}{L}`
+   with the planar spacing :math:`L = \bar r \sqrt{2\pi/(3 f)}`, i.e.
    :math:`\Delta\sigma_{or} = C \ln(2\bar r/b) \sqrt f/\bar r`,
    :math:`C = M\,0.4\,G b \sqrt{3/(2\pi)}/(\pi\sqrt{1-\nu})` (Taylor factor M = 3.06, shear
    modulus G = 26.9 GPa, Burgers vector b = 0.286 nm, Poisson ratio 0.33: aluminium). The
@@ -130,7 +130,8 @@ def lsw_pdf(rho: np.ndarray) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> rho = np.linspace(0, 1.5, 20001)
-    >>> round(float(np.trapezoid(lsw_pdf(rho), rho)), 3), round(float(np.trapezoid(rho * lsw_pdf(rho), rho)), 3)
+    >>> area, mean = np.trapezoid(lsw_pdf(rho), rho), np.trapezoid(rho * lsw_pdf(rho), rho)
+    >>> round(float(area), 3), round(float(mean), 3)
     (1.0, 1.0)
     """
     rho = np.asarray(rho, dtype=float)
@@ -166,7 +167,8 @@ def _check(temperature_C: Any, time_h: Any) -> tuple[np.ndarray, np.ndarray]:
     T = np.asarray(temperature_C, dtype=float)
     t = np.asarray(time_h, dtype=float)
     if not np.all(np.isfinite(T)) or np.any(T <= -KELVIN):
-        raise InputError(f"aging temperature must be finite and above -273.15 C, got {T.ravel()[:5]}")
+        raise InputError("aging temperature must be finite and above -273.15 C, "
+                         f"got {T.ravel()[:5]}")
     if not np.all(np.isfinite(t)) or np.any(t < 0):
         raise InputError(f"aging time must be finite and >= 0 h, got {t.ravel()[:5]}")
     return np.broadcast_arrays(T, t)

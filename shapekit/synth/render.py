@@ -40,7 +40,8 @@ import numpy as np
 
 from shapekit.errors import InputError
 from shapekit.synth import physics
-from shapekit.synth.microstructure import GRAIN_DENSITY_PER_UM2, Microstructure, build_microstructure
+from shapekit.synth.microstructure import (GRAIN_DENSITY_PER_UM2, Microstructure,
+                                          build_microstructure)
 
 MIN_SIZE = 32
 
@@ -48,11 +49,13 @@ MIN_SIZE = 32
 def _size(size: int | tuple[int, int]) -> tuple[int, int]:
     hw = (size, size) if np.isscalar(size) else tuple(size)
     if len(hw) != 2 or any(int(v) != v or int(v) < MIN_SIZE for v in hw):
-        raise InputError(f"image size must be an integer >= {MIN_SIZE} px (or a pair), got {size!r}")
+        raise InputError(f"image size must be an integer >= {MIN_SIZE} px (or a pair), "
+                         f"got {size!r}")
     return int(hw[0]), int(hw[1])
 
 
-def simulate_microstructure(temperature_C: float, time_h: float, *, size: int | tuple[int, int] = 256,
+def simulate_microstructure(temperature_C: float, time_h: float, *,
+                            size: int | tuple[int, int] = 256,
                             um_per_px: float = physics.UM_PER_PX_DEFAULT,
                             seed: int = 0) -> tuple[Microstructure, dict[str, Any]]:
     """Lay out the section for one aging condition (no imaging).
@@ -132,13 +135,15 @@ def _nice_length(nm: float) -> float:
     return float(max(v * k for v in (1, 2, 5) if v * k <= nm))
 
 
-def add_info_bar(image: np.ndarray, um_per_px: float, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def add_info_bar(image: np.ndarray, um_per_px: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Append a black SEM info band (white text, scale bar) below ``image``; returns (image, rows).
 
     Examples
     --------
     >>> import numpy as np
-    >>> out, rows = add_info_bar(np.full((128, 128), 0.5, np.float32), 0.002, np.random.default_rng(0))
+    >>> img = np.full((128, 128), 0.5, np.float32)
+    >>> out, rows = add_info_bar(img, 0.002, np.random.default_rng(0))
     >>> out.shape[0] == 128 + rows and rows >= 16 and float(out[-rows:].min()) == 0.0
     True
     """
