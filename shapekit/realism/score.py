@@ -143,10 +143,17 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
     Returns
     -------
     dict
-        JSON-ready: ``topological_distance``, ``components``, ``ci``, ``real_vs_real``
-        (``mean``, ``ci``), ``p_value``, ``summaries`` (per named summary: ``w1``, ``w1_std``,
-        ``ks``, ``ci``, means), ``top_summaries``, ``coverage``, ``two_point``, ``materials``,
-        ``kid``, ``n_real``, ``n_fake``, ``um_per_px``, ``warnings``, ``timings_s``.
+        JSON-ready: ``topological_distance``; ``components`` (``d_summaries``, ``d_mmd``,
+        ``d_energy``); ``ci`` (95 % bootstrap intervals, shifted by the bootstrap bias);
+        ``real_vs_real`` (``mean``, ``ci``, per component: random halves of the real set, so a
+        conservative baseline); ``permutation_null`` (``mean``, ``ci`` at the actual set sizes);
+        ``p_value``; ``relative_to_baseline``; ``summaries`` (per named summary: ``w1``,
+        ``w1_std`` in real standard deviations, ``ks``, ``ci``, means); ``top_summaries``;
+        ``coverage`` (``coverage``, ``precision``, ``recall``, ``density``, ``diversity_ratio``,
+        ``expected_if_same``, ``collapsed``: diversity ratio < 0.5, or coverage below half its
+        expected value while precision >= 0.5); ``two_point``; ``materials``; ``kid`` (None
+        without an extractor); ``n_real``; ``n_fake``; ``um_per_px``; ``settings``;
+        ``warnings``; ``timings_s`` (wall seconds per stage) and ``per_image_cpu_s``.
 
     Raises
     ------
