@@ -13,6 +13,7 @@ References
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import cv2
@@ -195,6 +196,13 @@ def block_feature_names(block: str, n_thresholds: int, quantiles: Sequence[float
     return names
 
 
+@functools.lru_cache(maxsize=256)
+def _grid(lo: float, hi: float, n: int) -> np.ndarray:
+    g = np.linspace(lo, hi, n)
+    g.flags.writeable = False
+    return g
+
+
 def block_features(dgm: np.ndarray, grids: dict[str, object], *, quantiles: Sequence[float],
                    n_betti: int, persistence_images: bool, pi_resolution: int, pi_sigma: float,
                    landscapes: bool, n_landscape_layers: int, n_landscape: int,
@@ -217,7 +225,7 @@ def block_features(dgm: np.ndarray, grids: dict[str, object], *, quantiles: Sequ
     fin = finite_pairs(dgm)  # once for the vectorisers that ignore essential bars
     v0, v1 = grids["value_range"]
     if n_betti:
-        parts.append(betti_curve(dgm, np.linspace(v0, v1, n_betti)) * scale)
+        parts.append(betti_curve(dgm, _grid(v0, v1, n_betti)) * scale)
     if persistence_images:
         b0, b1 = grids["birth_range"]
         p0, p1 = grids["pers_range"]
@@ -225,6 +233,6 @@ def block_features(dgm: np.ndarray, grids: dict[str, object], *, quantiles: Sequ
         pim = persistence_image(fin, (b0, b1), (p0, p1), resolution=pi_resolution, sigma=sig)
         parts.append(pim.ravel() * scale)
     if landscapes:
-        parts.append(persistence_landscape(fin, np.linspace(v0, v1, n_landscape),
+        parts.append(persistence_landscape(fin, _grid(v0, v1, n_landscape),
                                            n_layers=n_landscape_layers).ravel())
     return np.concatenate(parts)

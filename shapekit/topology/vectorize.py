@@ -25,6 +25,7 @@ References
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -93,6 +94,12 @@ def lifetimes(dgm: object) -> np.ndarray:
 
 def _qname(q: float) -> str:
     return f"q{int(round(q * 100)):02d}"
+
+
+@functools.lru_cache(maxsize=64)
+def _quantile_keys(quantiles: tuple[float, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(f"{what}_{_qname(q)}" for q in quantiles)
+                 for what in ("lifetime", "birth", "death"))
 
 
 def summary_names(thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
@@ -181,9 +188,8 @@ def diagram_summaries(dgm: object, thresholds: Sequence[float] = DEFAULT_THRESHO
         qv = quantiles_linear(rows[:, ::step] if step > 1 else rows, quantiles)
     else:
         qv = np.full((3, len(quantiles)), float(fill_value))
-    for r, what in enumerate(("lifetime", "birth", "death")):
-        for q, v in zip(quantiles, qv[r]):
-            out[f"{what}_{_qname(q)}"] = float(v)
+    for keys, vals in zip(_quantile_keys(tuple(float(q) for q in quantiles)), qv.tolist()):
+        out.update(zip(keys, vals))
     return out
 
 
@@ -360,12 +366,16 @@ def persistence_image(dgm: object, birth_range: Sequence[float], pers_range: Seq
     return (kb @ hist) @ kp.T
 
 
+@functools.lru_cache(maxsize=256)
 def _pixel_kernel(lo: float, hi: float, n: int, step: float, pad: int, total: int,
                   sigma: float) -> np.ndarray:
-    """``K[i, u]``: mass in pixel ``i`` of a unit Gaussian centred on fine bin ``u``."""
+    """``K[i, u]``: mass in pixel ``i`` of a unit Gaussian centred on fine bin ``u`` (cached:
+    a featurizer reuses the same grids for every image; the result is read-only)."""
     centres = lo + (np.arange(total) - pad + 0.5) * step
     edges = np.linspace(lo, hi, n + 1)
-    return np.diff(ndtr((edges[:, None] - centres[None, :]) / sigma), axis=0)
+    k = np.diff(ndtr((edges[:, None] - centres[None, :]) / sigma), axis=0)
+    k.flags.writeable = False
+    return k
 
 
 def persistence_landscape(dgm: object, grid: object, n_layers: int = 3) -> np.ndarray:
@@ -411,15 +421,14 @@ def persistence_landscape(dgm: object, grid: object, n_layers: int = 3) -> np.nd
     if len(bad):
         cand = life > 2.0 * out[k - 1, bad].min()       # only these can reach layer k there
         clo, chi = lo[cand], hi[cand]
-        for j in bad:
+        for j in bad:                                     # few columns, few pairs alive at each
             t = g[j]
             col = np.minimum(t - clo, chi - t)
             col = col[col > 0]
             if len(col) > k:
                 col = np.partition(col, len(col) - k)[len(col) - k:]
-            col = -np.sort(-col)
             out[:, j] = 0.0
-            out[:len(col), j] = col
+            out[:len(col), j] = -np.sort(-col)
     return out
 
 
