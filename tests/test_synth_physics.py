@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from shapekit.errors import InputError
@@ -137,3 +139,17 @@ def test_sample_process_rejects_bad_n_and_empty_domains():
         sample_process(0, 0)
     with pytest.raises(InputError, match=r"holds \(almost\) no"):
         sample_process(3, 0, domain={"aging_temperature_C": (120.0, 130.0), "aging_time_h": (0.1, 1.0)})
+
+
+@settings(max_examples=60, deadline=None)
+@given(T=st.floats(120.0, 220.0), t1=st.floats(0.1, 100.0), t2=st.floats(0.1, 100.0))
+def test_property_radius_monotone_and_hardness_below_the_isotherm_peak(T, t1, t2):
+    lo, hi = sorted((t1, t2))
+    assert float(physics.mean_radius(T, lo)) <= float(physics.mean_radius(T, hi))
+    # the hardness on an isotherm never exceeds its value where r = r_c
+    t_peak = (RC_NM**3 - physics.R0_NM**3) / float(physics.coarsening_rate(T))
+    assert float(hardness(T, lo)) <= float(hardness(T, t_peak)) + 1e-9
+    # and the temper agrees with the radius bounds
+    r = float(physics.mean_radius(T, lo))
+    want = "under_aged" if r < 0.8 * RC_NM else ("peak_aged" if r <= 1.25 * RC_NM else "over_aged")
+    assert temper_of(T, lo) == want
