@@ -5,7 +5,10 @@ Public API (imported lazily, so ``import shapekit.temper`` stays cheap):
 * :class:`~shapekit.temper.cnn.SmallResNet` -- small ResNet (plain torch), ``.features(x)`` embedding;
 * :func:`~shapekit.temper.modeldir.load_model` -- a trained model directory -> object with
   ``.classify(images_or_paths)``, ``.label_names`` and (CNN models) ``.feature_extractor()``;
-* :func:`~shapekit.temper.train.train_model` -- train a model directory from a manifest;
+* :func:`~shapekit.temper.train.train_model` / :func:`~shapekit.temper.train.train_on_images` --
+  train a model directory from a manifest or from in-memory scans;
+* :class:`~shapekit.temper.features.TopTempTileFeaturizer` -- multi-scale TopTemp tile features;
+* :func:`~shapekit.temper.explain.explain_scan` -- the persistence pairs behind a verdict;
 * :class:`~shapekit.temper.classifier.TopTempClassifier` -- calibrated XGBoost/logreg/SVM on features;
 * :mod:`~shapekit.temper.robustness` -- the perturbations of the robustness study.
 """
@@ -22,9 +25,15 @@ _LAZY = {
     "TopTempClassifier": "shapekit.temper.classifier",
     "TemperatureScaler": "shapekit.temper.calibration",
     "load_model": "shapekit.temper.modeldir",
-    "save_model": "shapekit.temper.modeldir",
-    "TemperModel": "shapekit.temper.modeldir",
+    "write_model_dir": "shapekit.temper.modeldir",
+    "TemperModel": "shapekit.temper.model",
     "train_model": "shapekit.temper.train",
+    "train_on_images": "shapekit.temper.train",
+    "explain_scan": "shapekit.temper.explain",
+    "TopTempTileFeaturizer": "shapekit.temper.features",
+    "tile_features": "shapekit.temper.features",
+    "robustness_table": "shapekit.temper.robustness",
+    "toy_dataset": "shapekit.temper.toy",
     "PERTURBATIONS": "shapekit.temper.robustness",
     "perturb": "shapekit.temper.robustness",
 }

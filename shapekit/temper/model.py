@@ -15,9 +15,6 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-ImageLike = "str | os.PathLike[str] | np.ndarray"
-
-
 class TemperModel:
     """Classify scans with a trained TopTemp or CNN temper model.
 
