@@ -155,6 +155,14 @@ def test_tile_dataset_deterministic_and_augmented_within_range() -> None:
 
 
 # ---------------------------------------------------------------- training + export
+def _has_realism() -> bool:
+    try:
+        from shapekit.realism import TopologicalRealism  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     from shapekit.generate.train import train_gan
@@ -163,7 +171,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     manifest = make_tiny_dataset(d / "data")
     torch.set_num_threads(1)
     summary = train_gan(manifest, d / "run", condition="parameters", image_size=32, max_steps=4,
-                        batch_size=4, seed=0, checkpoint_every=2, sample_every=2, **TINY)
+                        batch_size=4, seed=0, checkpoint_every=2, sample_every=4, log_every=1,
+                        **TINY)
     return d, summary
 
 
@@ -172,8 +181,14 @@ def test_training_writes_run_directory(tiny_run: tuple[Path, dict]) -> None:
     run = d / "run"
     assert summary["iterations"] == 4
     for f in ("generator.safetensors", "generator.json", "config.json", "conditions.json",
-              "checkpoints/last.ckpt", "samples/step_0000002.png", "samples/step_0000004.png"):
+              "checkpoints/last.ckpt", "checkpoints/iter-0000002.ckpt", "samples/step_0000004.png"):
         assert (run / f).is_file(), f
+    metrics = list(csv.DictReader(open(next((run / "logs").rglob("metrics.csv")))))
+    assert {"loss_d", "loss_g", "r1"} <= set(metrics[0])
+    assert len([m for m in metrics if m["loss_g"]]) == 4
+    realism = [float(m["realism"]) for m in metrics if m.get("realism")]
+    if _has_realism():
+        assert len(realism) == 1 and realism[0] >= 0
     cond = json.loads((run / "conditions.json").read_text())
     assert cond["names"] == ["T"] and cond["min"] == [100.0] and cond["max"] == [200.0]
     assert cond["label_names"] == ["a", "b"]
