@@ -153,7 +153,8 @@ def add_info_bar(image: np.ndarray, um_per_px: float,
     th = max(1, int(round(rows / 40)))
     kv = rng.choice([2.0, 3.0, 5.0, 10.0, 15.0])
     mag = 127e3 / (w * um_per_px)  # the field shown 127 mm wide (Polaroid 5" convention)
-    text = f"SE  {kv:.0f} kV  WD {rng.uniform(3, 10):.1f} mm  x{mag:,.0f}"
+    mag_txt = f"{mag / 1000:.0f} kx" if mag >= 1e4 else f"x{mag:,.0f}"
+    text = f"SE  {kv:.0f} kV  WD {rng.uniform(3, 10):.1f} mm  {mag_txt}"
     cv2.putText(bar, text, (max(2, w // 60), int(rows * 0.42)), cv2.FONT_HERSHEY_SIMPLEX, scale,
                 255, th, cv2.LINE_AA)
     length_nm = _nice_length(0.3 * w * um_per_px * 1000.0)
