@@ -284,7 +284,7 @@ def cubical_persistence(image: np.ndarray, filtration: Filtration = "sublevel",
         diags = _gudhi_top_cells(work, mp) if construction == "T" else _gudhi_vertices(work, mp)
     else:
         diags = _cripser(work, construction, mp)
-    cap = float(work.max())
+    cap = float(work.max()) if essential == "cap" else np.inf
     return _finish(diags, dims_t, superlevel, essential, cap)
 
 
