@@ -165,3 +165,18 @@ def test_cli_score_json_report_and_errors(tmp_path, run_cli, textures):
     assert code == 0 and "--report" in out and "--n-boot" in out
     code, out, err = run_cli("score", a, b, "--n-boot", "5", "--n-perm", "5")
     assert code == 0 and "topological_distance" in out and "real-vs-real" in out
+
+
+def test_prepared_set_gives_the_same_result(textures):
+    from shapekit.realism.prepared import prepare_set
+
+    real, same, _ = textures
+    direct = score(real[:8], same[:8], n_boot=5, n_perm=5)
+    prepared = score(prepare_set(real[:8]), same[:8], n_boot=5, n_perm=5)
+    both = score(prepare_set(real[:8]), prepare_set(same[:8]), n_boot=5, n_perm=5)
+    assert prepared["topological_distance"] == pytest.approx(direct["topological_distance"], rel=1e-9)
+    assert both["p_value"] == direct["p_value"]
+    # a prepared set at 0.2 um/px: the other side is resampled to it
+    big = [ndimage.zoom(x, 2, order=1) for x in same[:8]]
+    r = score(prepare_set(real[:8], um_per_px=0.2), big, fake_um_per_px=0.1, n_boot=3, n_perm=3)
+    assert r["um_per_px"] == pytest.approx(0.2) and not r["warnings"]

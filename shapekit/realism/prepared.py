@@ -123,6 +123,13 @@ class PreparedSet:
         Output of :func:`shapekit.realism.materials.materials_statistics`.
     settings : dict
         ``min_persistence`` and ``threshold`` used (score() recomputes when its own differ).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ps = prepare_set(np.random.default_rng(0).random((4, 16, 16)))
+    >>> type(ps).__name__, len(ps)
+    ('PreparedSet', 4)
     """
 
     images: list[np.ndarray]

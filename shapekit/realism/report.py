@@ -78,7 +78,10 @@ def _done(fig: Any, path: str | os.PathLike[str]) -> Path:
 
 
 def plot_summaries(path: str | os.PathLike[str], result: dict, real: Any, fake: Any, n: int = 6) -> Path:
-    """Histograms real vs synthetic of the ``n`` summaries that differ most (standardised W1)."""
+    """Histograms real vs synthetic of the ``n`` summaries that differ most (standardised W1).
+
+    ``result`` is the dict of :func:`shapekit.realism.score`; see :func:`write_report` for an example.
+    """
     names = result["top_summaries"][:n] or list(real.names[:n])
     fig, ax = _figure(1, len(names), (3.0 * len(names), 2.6))
     for j, name in enumerate(names):
@@ -95,7 +98,11 @@ def plot_summaries(path: str | os.PathLike[str], result: dict, real: Any, fake: 
 
 
 def plot_two_point(path: str | os.PathLike[str], result: dict, mat_real: dict, mat_fake: dict) -> Path:
-    """Two-point correlation curves (mean and spread) and mean chord-length histograms."""
+    """Two-point correlation curves (mean and spread) and mean chord-length histograms.
+
+    ``mat_real``/``mat_fake`` come from :func:`shapekit.realism.materials.materials_statistics`;
+    see :func:`write_report` for an example.
+    """
     fig, ax = _figure(1, 2, (8.0, 3.0))
     tp = result["two_point"]
     r = np.asarray(tp["r_px"])
@@ -131,6 +138,17 @@ def write_report(out_dir: str | os.PathLike[str], result: dict, real: Any, fake:
     -------
     Path
         The HTML file.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from shapekit.realism import score
+    >>> rng = np.random.default_rng(0)
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = score([rng.random((24, 24)) for _ in range(6)], [rng.random((24, 24)) for _ in range(6)],
+    ...           n_boot=3, n_perm=3, report_dir=d)          # calls write_report
+    >>> sorted(p.name for p in d.iterdir())
+    ['betti.png', 'report.html', 'summaries.png', 'two_point.png']
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
