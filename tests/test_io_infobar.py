@@ -105,6 +105,25 @@ def test_synthetic_bars_other_instruments(bg: float, fg: float) -> None:
         assert detect_info_bar(img) == 0
 
 
+@pytest.mark.parametrize("degrade", ["jpeg50", "half+jpeg75", "upsample1.7"])
+def test_black_and_white_bars_survive_lossy_saving_and_resizing(degrade: str) -> None:
+    rng = np.random.default_rng(21)
+    for k in range(8):
+        h, w = int(rng.integers(300, 700)), int(rng.integers(300, 800))
+        rows = int(rng.integers(max(20, h // 30), h // 6))
+        bg = float(k % 2)
+        img = add_bar(texture(rng, h, w, float(rng.uniform(1, 6)), float(rng.uniform(0.3, 2))), rows, bg, 1 - bg)
+        expected = rows
+        if degrade.startswith("half"):
+            img, expected = cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), rows / 2
+        if degrade.startswith("upsample"):
+            img = np.clip(cv2.resize(img, None, fx=1.7, fy=1.7, interpolation=cv2.INTER_CUBIC), 0, 1)
+            expected = rows * 1.7
+        if "jpeg" in degrade:
+            img = jpeg(img, int(degrade.split("jpeg")[1]))
+        assert abs(detect_info_bar(img) - expected) <= 2, (k, h, w, rows)
+
+
 def test_databar_with_cell_dividers_and_border_lines() -> None:
     """FEI-style databar: full-width border lines on top and bottom, vertical cell dividers."""
     rng = np.random.default_rng(11)
