@@ -61,13 +61,16 @@ def main() -> None:
     ap.add_argument("--scales", default="1,2,4")
     ap.add_argument("--smooth", type=float, default=0.0)
     ap.add_argument("--min-persistence", type=float, default=0.0)
+    ap.add_argument("--restandardize", action="store_true", help="z-score again at every scale")
     ap.add_argument("--models", default="svm,logreg,xgboost")
     ap.add_argument("--aggregations", default="features,proba")
     ap.add_argument("--C", type=float, default=10.0)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cnn", action="store_true", help="also the CNN baseline and TopTemp+CNN")
-    ap.add_argument("--cnn-epochs", type=int, default=30)
+    ap.add_argument("--cnn-epochs", type=int, default=15)
+    ap.add_argument("--cnn-width", type=int, default=8)
+    ap.add_argument("--cnn-input-scale", type=int, default=4, help="tile downsampling for the CNN")
     ap.add_argument("--brightness-normalise", action="store_true")
     ap.add_argument("--robustness", action="store_true", help="perturbed test folds (default model)")
     ap.add_argument("--augment", type=int, default=0,
@@ -92,7 +95,7 @@ def main() -> None:
         images = [brightness_normalise(im) for im in images]
     tile = a.tile_size or None
     params = {"scales": [int(s) for s in a.scales.split(",")], "smooth": a.smooth,
-              "min_persistence": a.min_persistence}
+              "min_persistence": a.min_persistence, "restandardize": a.restandardize}
     X, scan = _features(images, man.paths, tile, params, Path(a.cache), f"bn={a.brightness_normalise}")
     folds = scan_folds(y, groups, a.folds, a.seed)
     aug = None
@@ -123,7 +126,9 @@ def main() -> None:
         from shapekit.temper.cnn_cv import cv_cnn
 
         t = time.time()
-        pc = cv_cnn(images, y, folds, tile_size=tile or 256, epochs=a.cnn_epochs, seed=a.seed)
+        pc = cv_cnn(images, y, folds, tile_size=tile or 256, input_scale=a.cnn_input_scale,
+                    epochs=a.cnn_epochs, width=a.cnn_width, seed=a.seed)
+        np.save(Path(a.cache) / f"cnn_oof_{len(y)}_{a.cnn_width}_{a.cnn_input_scale}_{a.cnn_epochs}.npy", pc)
         s = scores(y, pc, names)
         results["cv"]["cnn"] = s
         print(f"cnn                        acc={s['accuracy']:.4f} macroF1={s['macro_f1']:.4f} "

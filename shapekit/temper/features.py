@@ -8,8 +8,13 @@ persistence, entropy, lifetime/birth/death quantiles) and optionally Betti curve
 Because every tile is z-scored, all grids and thresholds are in units of the tile's standard
 deviation and need no fitting: ``fit`` only records the feature count.
 
-Coarse scales and pre-smoothing make the features robust to blur and noise: pixel-level noise
-creates many short bars but hardly moves the long ones that the coarse scales see.
+With ``restandardize=True`` every scaled (and smoothed) tile is z-scored again, so that the
+persistence thresholds and quantiles at a coarse scale are in units of the contrast *at that
+scale*. This matters for robustness: blur lowers and noise raises the full-resolution standard
+deviation, which would otherwise shift every coarse-scale birth and death although the coarse
+structure is unchanged. Coarse scales, pre-smoothing and a minimum persistence make the features
+robust to blur and noise: pixel-level noise creates many short bars but hardly moves the long
+ones that the coarse scales see.
 
 References
 ----------
@@ -36,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "quantiles": (0.1, 0.25, 0.5, 0.75, 0.9),
     "betti_points": 0,
     "min_persistence": 0.0,
+    "restandardize": False,
 }
 
 
@@ -138,7 +144,7 @@ def _block(dgm: np.ndarray, filt: str, thresholds: Sequence[float], quantiles: S
 def tile_features(tile: np.ndarray, scales: Sequence[int] = DEFAULTS["scales"],
                   smooth: float = 0.0, thresholds: Sequence[float] = DEFAULTS["thresholds"],
                   quantiles: Sequence[float] = DEFAULTS["quantiles"], betti_points: int = 0,
-                  min_persistence: float = 0.0) -> np.ndarray:
+                  min_persistence: float = 0.0, restandardize: bool = False) -> np.ndarray:
     """TopTemp feature vector of one tile (see the module docstring).
 
     Parameters
@@ -155,6 +161,8 @@ def tile_features(tile: np.ndarray, scales: Sequence[int] = DEFAULTS["scales"],
         Betti-curve samples on ``linspace(-3, 3)`` per diagram (0: none).
     min_persistence : float
         Pairs with persistence at most this (z units) are dropped before summarising.
+    restandardize : bool
+        Z-score each scaled, smoothed tile again before PH (contrast in units of that scale).
 
     Returns
     -------
@@ -179,6 +187,8 @@ def tile_features(tile: np.ndarray, scales: Sequence[int] = DEFAULTS["scales"],
     out: list[float] = []
     for s in scales:
         a = rescale(z, int(s), smooth)
+        if restandardize:
+            a = standardize(a)
         for filt in FILTRATIONS:
             dg = cubical_persistence(a, filt, dims=(0, 1), min_persistence=min_persistence)
             for dim in (0, 1):
@@ -226,13 +236,14 @@ class TopTempTileFeaturizer:
     def __init__(self, scales: Sequence[int] = (1, 2, 4), smooth: float = 0.0,
                  thresholds: Sequence[float] = (0.1, 0.25, 0.5, 1.0, 2.0),
                  quantiles: Sequence[float] = (0.1, 0.25, 0.5, 0.75, 0.9), betti_points: int = 0,
-                 min_persistence: float = 0.0, n_jobs: int = 1) -> None:
+                 min_persistence: float = 0.0, restandardize: bool = False, n_jobs: int = 1) -> None:
         self.scales = scales
         self.smooth = smooth
         self.thresholds = thresholds
         self.quantiles = quantiles
         self.betti_points = betti_points
         self.min_persistence = min_persistence
+        self.restandardize = restandardize
         self.n_jobs = n_jobs
 
     def params(self) -> dict[str, Any]:
@@ -241,7 +252,8 @@ class TopTempTileFeaturizer:
                 "thresholds": [float(t) for t in self.thresholds],
                 "quantiles": [float(q) for q in self.quantiles],
                 "betti_points": int(self.betti_points),
-                "min_persistence": float(self.min_persistence)}
+                "min_persistence": float(self.min_persistence),
+                "restandardize": bool(self.restandardize)}
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {**self.params(), "n_jobs": self.n_jobs}
