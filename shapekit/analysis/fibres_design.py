@@ -1,0 +1,192 @@
+"""Inverse process design with a Bundle Network: which (aging temperature, time) give hardness H?
+
+The map ``(T, t) -> hardness`` of precipitation hardening is many-to-one: for a hardness below the
+peak, an *under-aged* (short time) and an *over-aged* (long time) state share it at every
+temperature. :func:`inverse_design` samples the map on a box of ``(T, log10 t)``, fits a
+:class:`~shapekit.analysis.fibres.BundleNet` with ``x = (T, log10 t)`` and ``y = hardness``,
+draws candidates from the fibre over the target hardness, checks each with the simulator
+(keeping those within ``tolerance``), and labels each kept sample under- or over-aged against the
+time of peak hardness at its temperature (found numerically). Both branches should be covered.
+
+References
+----------
+N. Courts, H. Kvinge, "Bundle Networks", ICLR 2022, arXiv:2110.06983 (the materials use case:
+"explore all the processing conditions that will result in a material with a specific fixed
+property"). L. Coda et al., arXiv:2203.08189.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from shapekit.errors import InputError
+
+HardnessFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def simulator_hardness() -> HardnessFn:
+    """``(T_C, t_h) -> hardness_HV``: the hardness of shapekit's simulator (``shapekit.synth``).
+
+    Examples
+    --------
+    >>> f = simulator_hardness()
+    >>> bool(f(np.array([220.0]), np.array([2.2]))[0] > f(np.array([220.0]), np.array([100.0]))[0])
+    True
+    """
+    try:
+        from shapekit.synth.physics import hardness
+    except ImportError as e:  # the simulator is part of shapekit; this only fires in a broken install
+        raise InputError(f"shapekit.synth is not available: {e}") from e
+
+    def f(temperature: np.ndarray, time_h: np.ndarray) -> np.ndarray:
+        return np.asarray(hardness(np.asarray(temperature, float), np.asarray(time_h, float)),
+                          dtype=float)
+
+    return f
+
+
+def peak_time(hardness_fn: HardnessFn, temperature: np.ndarray,
+              time_range_h: tuple[float, float], n_grid: int = 200) -> np.ndarray:
+    """Time of peak hardness (h) at each temperature, on a log grid over ``time_range_h``.
+
+    Examples
+    --------
+    >>> h = lambda T, t: -(np.log10(t) - 1.0) ** 2 + 0 * T
+    >>> float(np.round(peak_time(h, np.array([100.0]), (0.1, 1000.0), 401)[0], 3))
+    10.0
+    """
+    temperature = np.atleast_1d(np.asarray(temperature, dtype=float))
+    grid = np.logspace(np.log10(time_range_h[0]), np.log10(time_range_h[1]), n_grid)
+    tt, gg = np.meshgrid(temperature, grid, indexing="ij")
+    h = np.asarray(hardness_fn(tt.ravel(), gg.ravel()), dtype=float).reshape(tt.shape)
+    return grid[h.argmax(1)]
+
+
+def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
+                   temperature_range_C: tuple[float, float] = (120.0, 220.0),
+                   time_range_h: tuple[float, float] = (0.1, 100.0), tolerance: float = 5.0,
+                   n_samples: int = 200, n_train: int = 3000, steps: int = 1500,
+                   oversample: int = 4, seed: int = 0, device: str | None = None,
+                   model=None) -> dict:
+    """Sample process parameters ``(T, t)`` whose simulated hardness is ``target +- tolerance``.
+
+    Parameters
+    ----------
+    target : float
+        Target hardness (HV).
+    hardness_fn : callable ``(T_C, t_h) -> HV``, optional
+        Vectorised simulator; default :func:`simulator_hardness` (``shapekit.synth``).
+    temperature_range_C, time_range_h : (float, float)
+        The process window (time sampled log-uniformly); default the simulator's domain.
+    tolerance : float
+        Accept a candidate when ``|hardness - target| <= tolerance``.
+    n_samples : int
+        Candidates drawn are ``oversample * n_samples``; the first ``n_samples`` accepted are kept.
+    n_train, steps : int
+        Simulator evaluations for training and Bundle Network training steps.
+    model : BundleNet, optional
+        A network fitted earlier by this function (``result["model"]``) to reuse.
+
+    Returns
+    -------
+    dict
+        ``temperature_C``, ``time_h``, ``hardness`` (accepted samples), ``branch`` ("under"/"over"
+        per sample), ``n_under``, ``n_over``, ``acceptance`` (fraction of candidates within
+        tolerance inside the window), ``target``, ``tolerance``, ``model``, ``window``.
+
+    Examples
+    --------
+    >>> h = lambda T, t: 100 + 80 * np.exp(-(np.log10(t) - (250 - T) / 40) ** 2)
+    >>> r = inverse_design(150.0, h, temperature_range_C=(150, 250), time_range_h=(0.1, 1000),
+    ...                    n_train=400, steps=30, n_samples=20, tolerance=20.0)
+    >>> set(r["branch"]) <= {"over", "under"}
+    True
+    """
+    import torch
+
+    from shapekit.analysis.fibres import fit_bundle
+
+    hardness_fn = hardness_fn or simulator_hardness()
+    (t0, t1), (h0, h1) = temperature_range_C, time_range_h
+    if not (t0 < t1 and 0 < h0 < h1):
+        raise InputError(f"invalid process window: temperature {temperature_range_C}, "
+                         f"time {time_range_h} h")
+    if tolerance <= 0 or n_samples < 1:
+        raise InputError(f"tolerance must be > 0 and n_samples >= 1, got {tolerance}, {n_samples}")
+    lo, hi = np.log10(h0), np.log10(h1)
+    if model is None:
+        rng = np.random.default_rng(seed)
+        temp = rng.uniform(t0, t1, n_train)
+        logt = rng.uniform(lo, hi, n_train)
+        hv = np.asarray(hardness_fn(temp, 10 ** logt), dtype=float)
+        if not np.isfinite(hv).all():
+            raise InputError("the hardness function returned NaN/inf inside the process window")
+        if not hv.min() - tolerance <= target <= hv.max() + tolerance:
+            raise InputError(f"target hardness {target} HV is outside the reachable range "
+                             f"{hv.min():.1f}..{hv.max():.1f} HV of the process window")
+        model = fit_bundle(np.stack([temp, logt], 1), hv[:, None], fibre="gaussian",
+                           n_neighbourhoods=12, steps=steps, seed=seed, device=device)
+    cand = model.sample_fibre(torch.tensor([float(target)]), oversample * n_samples,
+                              seed=seed).double().numpy()
+    inside = (cand[:, 0] >= t0) & (cand[:, 0] <= t1) & (cand[:, 1] >= lo) & (cand[:, 1] <= hi)
+    cand = cand[inside]
+    hv = np.asarray(hardness_fn(cand[:, 0], 10 ** cand[:, 1]), dtype=float) if len(cand) else np.zeros(0)
+    ok = np.abs(hv - target) <= tolerance
+    acc = float(ok.sum() / (oversample * n_samples))
+    cand, hv = cand[ok][:n_samples], hv[ok][:n_samples]
+    tp = peak_time(hardness_fn, cand[:, 0], time_range_h) if len(cand) else np.zeros(0)
+    branch = np.where(10 ** cand[:, 1] < tp, "under", "over")
+    return {"target": float(target), "tolerance": float(tolerance),
+            "temperature_C": cand[:, 0], "time_h": 10 ** cand[:, 1], "hardness": hv,
+            "branch": branch.tolist(), "n_under": int((branch == "under").sum()),
+            "n_over": int((branch == "over").sum()), "acceptance": acc, "model": model,
+            "window": {"temperature_C": list(temperature_range_C), "time_h": list(time_range_h)}}
+
+
+def plot_inverse_design(result: dict, hardness_fn: HardnessFn, path: str | Path,
+                        n_grid: int = 120) -> Path:
+    """PNG: hardness map of the window, the true iso-hardness curve and the sampled parameters.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> h = lambda T, t: 100 + 80 * np.exp(-(np.log10(t) - (250 - T) / 40) ** 2)
+    >>> res = {"target": 150.0, "temperature_C": np.array([200.0]), "time_h": np.array([1.0]),
+    ...        "branch": ["under"], "window": {"temperature_C": [150, 250], "time_h": [0.1, 1000]}}
+    >>> p = plot_inverse_design(res, h, pathlib.Path(tempfile.mkdtemp()) / "a.png", n_grid=20)
+    >>> p.exists()
+    True
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from shapekit._atomic import atomic_path
+
+    (t0, t1), (h0, h1) = result["window"]["temperature_C"], result["window"]["time_h"]
+    tt, ll = np.meshgrid(np.linspace(t0, t1, n_grid), np.linspace(np.log10(h0), np.log10(h1), n_grid))
+    hh = np.asarray(hardness_fn(tt.ravel(), 10 ** ll.ravel()), dtype=float).reshape(tt.shape)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    im = ax.contourf(tt, ll, hh, levels=20, cmap="viridis", alpha=0.8)
+    ax.contour(tt, ll, hh, levels=[result["target"]], colors="white", linewidths=2)
+    br = np.asarray(result["branch"])
+    for name, marker, colour in (("under", "o", "tab:orange"), ("over", "s", "tab:red")):
+        sel = br == name
+        ax.scatter(np.asarray(result["temperature_C"])[sel], np.log10(np.asarray(result["time_h"])[sel]),
+                   s=14, marker=marker, c=colour, edgecolors="k", linewidths=0.3,
+                   label=f"{name}-aged samples ({int(sel.sum())})")
+    ax.plot([], [], c="white", lw=2, label=f"true iso-hardness {result['target']:g} HV")
+    ax.set_xlabel("aging temperature (C)")
+    ax.set_ylabel("log10 aging time (h)")
+    ax.legend(loc="lower left", fontsize=8, facecolor="0.85")
+    fig.colorbar(im, ax=ax, label="simulated hardness (HV)")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
