@@ -40,6 +40,13 @@ def test_tiff_unsigned_depths(tmp_path: Path, arr: np.ndarray, top: float, bits:
     assert meta.shape == arr.shape and meta.format == "tiff" and meta.um_per_px is None
 
 
+def test_big_endian_tiff(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "be.tif", GREY16.astype(">u2"), byteorder=">")
+    img, meta = read_image(tmp_path / "be.tif")
+    _check(img, GREY16 / 65535.0)
+    assert meta.dtype == "uint16"
+
+
 def test_tiff_signed_int16_is_shifted(tmp_path: Path) -> None:
     a = np.array([[-32768, 0, 32767]], dtype=np.int16)
     tifffile.imwrite(tmp_path / "s.tif", a)

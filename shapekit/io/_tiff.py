@@ -98,7 +98,7 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
         raise InputError(f"{p}: corrupt, truncated or unsupported TIFF ({type(e).__name__}: {msg})") from None
 
     arr = np.asarray(arr)
-    stored_dtype = str(arr.dtype)
+    stored_dtype = arr.dtype.name  # "uint16" also for big-endian files
     if planar_separate and arr.ndim == 3 and arr.shape[0] == channels and arr.shape[-1] != channels:
         arr = np.moveaxis(arr, 0, -1)
     arr = np.squeeze(arr) if arr.ndim > 3 else arr

@@ -280,7 +280,7 @@ def _read_raster(p: Path, fmt: str, *, page: int | None, budget: int) -> tuple[n
     bit_depth = 8 * arr.dtype.itemsize
     img = to_grey(arr, bgr=True, source=str(p))
     meta = ImageMeta(source=str(p), shape=(int(img.shape[0]), int(img.shape[1])), bit_depth=bit_depth,
-                     dtype=str(arr.dtype), channels=channels, n_pages=1, format=fmt, page=0)
+                     dtype=arr.dtype.name, channels=channels, n_pages=1, format=fmt, page=0)
     return img, meta
 
 
