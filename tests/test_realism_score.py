@@ -13,7 +13,7 @@ from scipy import ndimage
 from shapekit.errors import InputError
 from shapekit.realism import ScaleWarning, score
 
-FAST = dict(n_boot=40, n_perm=40)
+FAST = dict(n_boot=40, n_perm=40, max_diagram_images=10)
 
 
 def _texture(rng: np.random.Generator, sigma: float, n: int, size: int = 48) -> list[np.ndarray]:
@@ -27,7 +27,7 @@ def _texture(rng: np.random.Generator, sigma: float, n: int, size: int = 48) -> 
 @pytest.fixture(scope="module")
 def textures():
     rng = np.random.default_rng(0)
-    return _texture(rng, 2.0, 20), _texture(rng, 2.0, 20), _texture(rng, 3.5, 20)
+    return _texture(rng, 2.0, 16), _texture(rng, 2.0, 16), _texture(rng, 3.5, 16)
 
 
 def test_same_distribution_not_significant_and_different_is(textures):
