@@ -141,8 +141,9 @@ def test_manifest_check_counts_and_errors(tmp_path: Path, run_cli) -> None:
     assert "line 3" in err and "escapes the data root" in err
 
 
-def test_shipped_manifests_check(manifests_dir: Path, shared_data: Path, run_cli) -> None:
-    code, out, err = run_cli("manifest", "check", manifests_dir / "superalloy_aging.yaml", "--json")
+def test_shipped_manifests_check(manifests_dir: Path, superalloy_dir: Path, run_cli) -> None:
+    code, out, err = run_cli("manifest", "check", manifests_dir / "superalloy_aging.yaml", "--json",
+                             "--root", superalloy_dir)
     assert code == 0, err
     report = json.loads(out)
     assert report["counts"] == {"0": 9, "180": 9} and report["excluded_unlabeled"] == 5

@@ -127,8 +127,22 @@ def test_unreadable_manifest_files(tmp_path: Path) -> None:
     assert not (tmp_path / "w.yaml").exists()
 
 
+def _shipped(manifests_dir: Path, name: str, data_dir: Path):  # noqa: ANN202
+    """Load a shipped manifest against the fixture's data dir (honours $SHAPEKIT_SHARED_DATA); when
+    the data sits at the manifest's own relative root, that root must resolve to the same place."""
+    m = load_manifest(manifests_dir / f"{name}.yaml", root=data_dir)
+    if (manifests_dir / ".." / ".." / "shared" / "data").resolve() == data_dir.parent.resolve():
+        assert load_manifest(manifests_dir / f"{name}.yaml").paths == m.paths
+    return m
+
+
+def test_manifest_root_expands_variables(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOY_DATA", str(toy / "data"))
+    assert len(load_manifest(_with(toy, root="${TOY_DATA}"))) == 4
+
+
 def test_shipped_uhcs3(manifests_dir: Path, uhcs3_dir: Path) -> None:
-    m = load_manifest(manifests_dir / "uhcs3.yaml")
+    m = _shipped(manifests_dir, "uhcs3", uhcs3_dir)
     assert len(m) == 450 and m.counts() == {"carbide_network": 150, "pearlite": 150, "spheroidite": 150}
     assert m.root == uhcs3_dir.resolve() and all(p.parent.name == "images" for p in m.paths[:5])
     assert m.groups is None and np.isnan(m.um_per_px_values).all()
@@ -136,7 +150,7 @@ def test_shipped_uhcs3(manifests_dir: Path, uhcs3_dir: Path) -> None:
 
 
 def test_shipped_uhcs_originals(manifests_dir: Path, uhcs_originals_dir: Path) -> None:
-    m = load_manifest(manifests_dir / "uhcs_originals.yaml")
+    m = _shipped(manifests_dir, "uhcs_originals", uhcs_originals_dir)
     assert len(m) == 5 and m.excluded == 0
     assert m.parameters == ["anneal_temperature_C", "anneal_time_min"]
     assert m.parameter_values.shape == (5, 2) and np.isfinite(m.parameter_values).all()
@@ -145,7 +159,7 @@ def test_shipped_uhcs_originals(manifests_dir: Path, uhcs_originals_dir: Path) -
 
 
 def test_shipped_superalloy_excludes_unlabeled(manifests_dir: Path, superalloy_dir: Path) -> None:
-    m = load_manifest(manifests_dir / "superalloy_aging.yaml")
+    m = _shipped(manifests_dir, "superalloy_aging", superalloy_dir)
     assert len(m) == 18 and m.excluded == 5
     assert m.counts() == {"0": 9, "180": 9}
     assert m.label_col == "exposure_days" and m.group_col == "spot"

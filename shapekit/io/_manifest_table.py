@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def build_manifest(spec: dict[str, Any], mpath: Path, root_override: Path | None
     if root_override is not None:
         root = root_override
     else:
-        root = Path(spec.get("root") or ".")
+        root = Path(os.path.expanduser(os.path.expandvars(str(spec.get("root") or "."))))
         if not root.is_absolute():
             root = mpath.parent / root
     root = root.resolve()

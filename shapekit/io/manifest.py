@@ -3,7 +3,8 @@
 Schema (keys; anything else is refused)::
 
     name: uhcs3                      # required
-    root: ../../shared/data/uhcs3    # relative to the manifest file; `root=` / --root overrides
+    root: ../../shared/data/uhcs3    # relative to the manifest file ($VARS and ~ expanded);
+                                     # `root=` / --root overrides
     table: labels.csv                # required: CSV relative to root
     images_dir: images               # optional: folder of the images, relative to root
     image: file                      # required: column holding image paths (relative, inside root)
