@@ -151,6 +151,11 @@ def cka(X: np.ndarray | torch.Tensor, Y: np.ndarray | torch.Tensor, *, kernel: s
     float
         In ``[0, 1]`` for the biased estimator (debiased values may be slightly negative).
 
+    Notes
+    -----
+    Biased linear CKA uses the feature-space form (memory ``O(d^2)``); the RBF kernel and the
+    debiased estimator need ``n x n`` Gram matrices: for large ``n`` use :class:`MinibatchCKA`.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
@@ -163,10 +168,16 @@ def cka(X: np.ndarray | torch.Tensor, Y: np.ndarray | torch.Tensor, *, kernel: s
         raise InputError(f"X and Y must have the same number of rows, got {len(Xt)} and {len(Yt)}")
     if len(Xt) < 2:
         raise InputError("CKA needs at least 2 examples")
-    K, L = _grams(Xt, Yt, kernel, sigma_frac)
     const_x, const_y = _is_constant(Xt), _is_constant(Yt)
     if const_x or const_y:
         return _ratio(0.0, 0.0, 0.0, const_x, const_y)
+    if kernel == "linear" and not debiased:
+        # feature-space form, O(n d^2) memory-light: |Yc^T Xc|_F^2 / (|Xc^T Xc|_F |Yc^T Yc|_F)
+        Xc, Yc = Xt - Xt.mean(0), Yt - Yt.mean(0)
+        kl = float((Yc.T @ Xc).pow(2).sum())
+        kk, ll = float((Xc.T @ Xc).pow(2).sum()), float((Yc.T @ Yc).pow(2).sum())
+        return _ratio(kl, kk, ll, False, False)
+    K, L = _grams(Xt, Yt, kernel, sigma_frac)
     kl, kk, ll = (float(hsic(a, b, debiased=debiased)) for a, b in ((K, L), (K, K), (L, L)))
     return _ratio(kl, kk, ll, False, False)
 
