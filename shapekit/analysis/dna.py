@@ -330,3 +330,39 @@ def small_cnn(in_channels: int = 1, n_classes: int = 5, width: int = 16) -> nn.S
         nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
         nn.Flatten(), nn.Linear(32 * width, 64), nn.ReLU(), nn.Linear(64, n_classes))
+
+
+def run_digits_check(epochs: int = 30, width_weight: float = 0.1, policy_warmup: int = 3,
+                     lr: float = 3e-3, policy_lr: float = 1e-3, seed: int = 0,
+                     device: str | None = None) -> dict:
+    """The class-symmetry known answer: DNA and a global range on :func:`rotated_digits`.
+
+    Returns the median learned rotation range per digit (degrees) of the per-input policy, the
+    global (Augerino) range, ``ratio`` = mean range of 0/1/8 over mean range of 6/9, and the
+    final training accuracies.
+
+    Examples
+    --------
+    >>> r = run_digits_check(epochs=1)  # doctest: +SKIP
+    >>> sorted(r)  # doctest: +SKIP
+    ['accuracy', 'dna_rotation_deg', 'global_rotation_deg', 'ratio']
+    """
+    x, y, digit = rotated_digits(seed=seed)
+    out: dict = {"accuracy": {}}
+    for kind in ("dna", "global"):
+        torch.manual_seed(seed)
+        policy = AugmentationPolicy(1) if kind == "dna" else GlobalAugmentation()
+        model = fit_dna(DynamicAugmentation(small_cnn(1, 5), policy), x, y, epochs=epochs,
+                        width_weight=width_weight, lr=lr, policy_lr=policy_lr,
+                        policy_warmup=policy_warmup, seed=seed, device=device)
+        per = {str(k): v["rotation"] for k, v in ranges_by_class(model, x, digit).items()}
+        out["accuracy"][kind] = round(model.history_[-1]["acc"], 4)
+        if kind == "dna":
+            out["dna_rotation_deg"] = per
+        else:
+            out["global_rotation_deg"] = float(np.mean(list(per.values())))
+    r = out["dna_rotation_deg"]
+    sym = np.mean([r[k] for k in ("0", "1", "8")])
+    upright = np.mean([r[k] for k in ("6", "9")])
+    out["ratio"] = float(sym / max(upright, 1e-6))
+    return out

@@ -1,0 +1,159 @@
+"""Known answers: coupling flows / Bundle Networks, cGAN baseline, inverse design, DNA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from shapekit.analysis.dna import (AugmentationPolicy, DynamicAugmentation, GlobalAugmentation,
+                                   affine_warp, fit_dna, ranges_by_class, rotated_digits,
+                                   run_digits_check, small_cnn)
+from shapekit.analysis.fibres import AffineCoupling, BundleNet, ConditionalFlow, fit_bundle, mmd
+from shapekit.analysis.fibres_baseline import (fibre_scores, fit_cgan, torus_bundle, torus_fibre,
+                                               torus_fibre_distance, wasserstein1)
+from shapekit.analysis.fibres_design import inverse_design, peak_time, simulator_hardness
+from shapekit.errors import InputError
+
+
+def _randomise(module: torch.nn.Module, std: float = 0.3, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * std)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_coupling_flow_inverse_round_trip(dtype):
+    flow = ConditionalFlow(4, 2, n_blocks=6, hidden=32, seed=1).to(dtype)
+    _randomise(flow)
+    x = torch.randn(256, 4, dtype=dtype, generator=torch.Generator().manual_seed(2))
+    c = torch.randn(256, 2, dtype=dtype, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        z = flow(x, c)
+        back = flow.inverse(z, c)
+    assert not torch.allclose(z, x, atol=1e-2)  # it is not the identity
+    err = float((back - x).abs().max())
+    assert err < (1e-4 if dtype == torch.float32 else 1e-10)
+    # a single coupling leaves its conditioning half untouched
+    layer = AffineCoupling(4, 2, torch.tensor([True, False, True, False]))
+    _randomise(layer)
+    with torch.no_grad():
+        out = layer(x.float(), c.float())
+    assert torch.equal(out[:, [0, 2]], x.float()[:, [0, 2]])
+
+
+def test_mmd_and_w1_known_values():
+    a = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    assert float(mmd(a, a)) == pytest.approx(0.0, abs=1e-6)
+    assert float(mmd(a, a + 3.0)) > 10 * float(mmd(a[:100], a[100:]))
+    pts = np.random.default_rng(0).normal(size=(50, 3))
+    assert wasserstein1(pts, pts) == 0.0
+    assert wasserstein1(pts, pts + np.array([3.0, 4.0, 0.0])) == pytest.approx(5.0)
+
+
+def test_torus_helpers():
+    x, y = torus_bundle(100, seed=1)
+    d = np.array([torus_fibre_distance(xi[None], yi)[0] for xi, yi in zip(x, y)])
+    assert d.max() < 1e-4
+    # a point at the circle's centre is exactly r away from it
+    assert torus_fibre_distance(np.array([[8.0, 0.0, 0.0]]), np.array([1.0, 0.0]))[0] == pytest.approx(2.0)
+
+
+def test_bundle_training_reduces_loss_and_samples_shape():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (512, 2)).astype(np.float32)
+    y = (x ** 2).sum(1, keepdims=True)
+    net = fit_bundle(x, y, n_neighbourhoods=4, n_blocks=3, hidden=32, steps=80, batch_size=128)
+    first, last = net.history_[0], net.history_[-1]
+    assert last["rec"] < first["rec"]
+    s = net.sample_fibre(np.array([0.5]), 16)
+    assert s.shape == (16, 2) and torch.isfinite(s).all()
+    assert net.predict(torch.as_tensor(x[:8])).shape == (8, 1)
+    with pytest.raises(InputError, match="same n"):
+        fit_bundle(x, y[:10], steps=1)
+    with pytest.raises(InputError, match="fibre prior"):
+        BundleNet(2, 1, fibre="torus")
+
+
+def test_peak_time_and_simulator_branches():
+    f = simulator_hardness()
+    tp = peak_time(f, np.array([200.0, 220.0]), (0.1, 100.0))
+    assert tp[1] < tp[0]  # hotter aging peaks sooner
+    h = f(np.full(3, 220.0), np.array([0.3 * tp[1], tp[1], 3 * tp[1]]))
+    assert h[1] > h[0] and h[1] > h[2]
+    with pytest.raises(InputError, match="outside the reachable range"):
+        inverse_design(1000.0, f, n_train=200, steps=1)
+
+
+def test_dna_warp_gradients_and_digits_data():
+    x, y, digit = rotated_digits(seed=0)
+    assert x.shape[1:] == (1, 16, 16) and set(digit.tolist()) == {0, 1, 6, 8, 9}
+    assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
+    # 6 and 9 are upright: the same images as a second draw; 0/1/8 differ (new random angles)
+    x2, _, _ = rotated_digits(seed=1)
+    upright = (digit == 6) | (digit == 9)
+    assert torch.equal(x[upright], x2[upright])
+    assert not torch.allclose(x[~upright], x2[~upright])
+    # rotation by pi of a 6 looks like a 9 more than like the 6
+    z = torch.zeros(1)
+    six = x[digit == 6][:1]
+    flipped = affine_warp(six, torch.tensor([np.pi]), z, z, z)
+    assert torch.allclose(flipped, torch.rot90(six, 2, (-2, -1)), atol=1e-5)
+    # gradients reach the policy through the warp
+    model = DynamicAugmentation(small_cnn(1, 5, width=4), AugmentationPolicy(1, hidden=4),
+                                max_rotation=180, max_scale=0.2, max_translation=0.1)
+    xa, r = model.augment(x[:8], torch.Generator().manual_seed(0))
+    torch.nn.functional.cross_entropy(model.classifier(xa), y[:8]).backward()
+    assert model.policy.net[-1].bias.grad.abs().sum() > 0
+
+
+def test_dna_short_training_runs_and_reports_ranges():
+    x, y, digit = rotated_digits(seed=0)
+    idx = torch.arange(0, len(x), 6)
+    m = fit_dna(DynamicAugmentation(small_cnn(1, 5, width=4), GlobalAugmentation()), x[idx], y[idx],
+                epochs=2, width_weight=1.0)
+    assert len(m.history_) == 2
+    r = ranges_by_class(m, x[idx], digit[idx])
+    assert set(r) == {0, 1, 6, 8, 9}
+    # a global policy gives every class the same range; a large width reward widens it
+    assert len({v["rotation"] for v in r.values()}) == 1 and r[0]["rotation"] > 90.0
+    none = fit_dna(DynamicAugmentation(small_cnn(1, 5, width=4), None), x[idx], y[idx], epochs=1)
+    assert ranges_by_class(none, x[idx], digit[idx])[0]["rotation"] == 0.0
+    with pytest.raises(InputError):
+        fit_dna(m, x[:, 0], y, epochs=1)
+
+
+@pytest.mark.slow
+def test_torus_bundle_beats_cgan():
+    torch.set_num_threads(1)
+    x, y = torus_bundle(4000, seed=0)
+    net = fit_bundle(x, y, fibre="circle", steps=3000, n_neighbourhoods=16, seed=0,
+                     weights=(10.0, 1.0, 1.0, 1.0, 1.0))
+    gan = fit_cgan(x, y, steps=3000, seed=0)
+    yt = torus_bundle(20, seed=5)[1]
+    true = lambda yv, n, seed: torus_fibre(yv, n, seed=seed)  # noqa: E731
+    sb = fibre_scores(net, yt, true, n=200, distance=torus_fibre_distance)
+    sg = fibre_scores(gan, yt, true, n=200, distance=torus_fibre_distance)
+    assert sb["mean_distance"] < 0.25 * 2.0  # small against the fibre radius r = 2
+    assert sb["w1"] < sg["w1"]
+
+
+@pytest.mark.slow
+def test_inverse_design_covers_both_branches():
+    torch.set_num_threads(1)
+    f = simulator_hardness()
+    res = inverse_design(150.0, f, tolerance=5.0, n_samples=100, steps=2000, seed=0)
+    assert len(res["branch"]) >= 20
+    assert np.all(np.abs(f(res["temperature_C"], res["time_h"]) - 150.0) <= 5.0)
+    assert res["n_under"] >= 5 and res["n_over"] >= 5
+
+
+@pytest.mark.slow
+def test_dna_learns_class_dependent_rotation_range():
+    torch.set_num_threads(1)
+    res = run_digits_check(epochs=30, seed=0)
+    r = res["dna_rotation_deg"]
+    sym, upright = np.mean([r["0"], r["1"], r["8"]]), np.mean([r["6"], r["9"]])
+    assert sym > 3 * upright
+    assert upright < res["global_rotation_deg"] < sym
