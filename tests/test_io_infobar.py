@@ -106,13 +106,14 @@ def test_synthetic_bars_other_instruments(bg: float, fg: float) -> None:
 
 
 @pytest.mark.parametrize("degrade", ["jpeg50", "half+jpeg75", "upsample1.7"])
-def test_black_and_white_bars_survive_lossy_saving_and_resizing(degrade: str) -> None:
+def test_bars_survive_lossy_saving_and_resizing(degrade: str) -> None:
+    """Black, white and grey bars after JPEG at quality 50, halving + JPEG 75, bicubic x1.7."""
     rng = np.random.default_rng(21)
-    for k in range(8):
+    for k in range(12):
         h, w = int(rng.integers(300, 700)), int(rng.integers(300, 800))
         rows = int(rng.integers(max(20, h // 30), h // 6))
-        bg = float(k % 2)
-        img = add_bar(texture(rng, h, w, float(rng.uniform(1, 6)), float(rng.uniform(0.3, 2))), rows, bg, 1 - bg)
+        bg, fg = [(0.0, 1.0), (1.0, 0.0), (0.85, 0.05), (0.2, 0.95)][k % 4]
+        img = add_bar(texture(rng, h, w, float(rng.uniform(1, 6)), float(rng.uniform(0.3, 2))), rows, bg, fg)
         expected = rows
         if degrade.startswith("half"):
             img, expected = cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), rows / 2
@@ -121,7 +122,7 @@ def test_black_and_white_bars_survive_lossy_saving_and_resizing(degrade: str) ->
             expected = rows * 1.7
         if "jpeg" in degrade:
             img = jpeg(img, int(degrade.split("jpeg")[1]))
-        assert abs(detect_info_bar(img) - expected) <= 2, (k, h, w, rows)
+        assert abs(detect_info_bar(img) - expected) <= 3, (k, h, w, rows)
 
 
 def test_databar_with_cell_dividers_and_border_lines() -> None:

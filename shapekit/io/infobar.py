@@ -12,8 +12,10 @@ height or a polarity:
 2. a row is *bar-like* when at least ``min_flat`` of its pixels lie within ``tol`` of ``b``, few
    of its pixels have intermediate levels, and few are *texture* (long horizontal runs off the
    bar level whose pixels differ from their neighbours: micrograph, not drawing);
-3. walking up from the bottom, the band extends over bar-like rows (tolerating ``max_gap``
-   consecutive non-bar-like rows inside it, e.g. a text line or a separator);
+3. walking up from the bottom, the band extends over bar-like rows, tolerating ``max_gap``
+   consecutive rows that clearly look like micrograph (almost nothing at ``b``, or much texture)
+   and up to 5 % of the image height of *ambiguous* rows (dense text lines, JPEG-damaged or
+   resampled text), as long as bar-like rows follow above them;
 4. it is accepted only if it is at least ``min_rows`` high, at most ``max_fraction`` of the
    image, holds *markings* (text or scale bar: pixels far from ``b``), is two-tone (few pixels of
    intermediate level: this rejects saturated black/white micrograph regions, which also sit on
@@ -105,7 +107,8 @@ def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: i
     min_flat : float
         Fraction of a row's pixels that must sit at the bar level for the row to be bar-like.
     max_gap : int
-        Consecutive non-bar-like rows tolerated inside the bar (text lines, separators).
+        Consecutive clearly-micrograph rows tolerated inside the bar (separators); ambiguous rows
+        (dense text) may run up to ``max(max_gap, 5 % of the height)``.
     min_ink : float
         Fraction of the band's pixels that must be markings (text, scale bar) for it to count as
         an info bar; a flat band without markings is left alone.
@@ -149,15 +152,23 @@ def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: i
         flat, mid, tex = stats.get(k)
         return flat >= min_flat and mid <= 1.5 * max_mid and tex <= max_texture
 
+    def micrograph_like(k: int) -> bool:  # clearly not drawn (between the two: ambiguous)
+        flat, mid, tex = stats.get(k)
+        return flat < 0.5 * min_flat or mid > 3 * max_mid or tex > 2 * max_texture
+
     if not any(bar_like(j) for j in range(min(max_gap + 1, limit))):
         return 0
-    rows, gap, k = 0, 0, 0
+    # walk up; ambiguous rows (dense or JPEG-damaged text lines) may fill a longer gap than rows
+    # that clearly belong to a micrograph
+    soft_gap = max(max_gap, int(round(0.05 * h)))
+    rows, gap, hard, k = 0, 0, 0, 0
     while k < limit:
         if bar_like(k):
-            rows, gap = k + 1, 0
+            rows, gap, hard = k + 1, 0, 0
         else:
             gap += 1
-            if gap > max_gap:
+            hard = hard + 1 if micrograph_like(k) else 0
+            if hard > max_gap or gap > soft_gap:
                 break
         k += 1
     else:
