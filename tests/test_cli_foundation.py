@@ -51,6 +51,10 @@ def test_ingest_resample_and_options(tmp_path: Path, run_cli) -> None:
     assert code == 0, err
     meta = json.loads((out / "scan.json").read_text())
     assert meta["shape"] == [95, 100] and meta["um_per_px"] == 0.1
+    code, _, err = run_cli("ingest", out / "scan.tif", "--out", out / "again")  # idempotent
+    again = json.loads((out / "again" / "scan.json").read_text())
+    assert code == 0 and again["shape"] == [95, 100] and again["info_bar_rows"] == 0
+    assert again["um_per_px"] == pytest.approx(0.1) and again["bit_depth"] == 32
     code, _, _ = run_cli("ingest", src, "--out", out / "k", "--keep-info-bar", "--tile-size", "64",
                          "--pad", "reflect")
     assert code == 0
