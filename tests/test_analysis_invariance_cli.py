@@ -1,0 +1,89 @@
+"""`shapekit analyze invariance|frequency|fibres|dna` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def cnn_model_dir(tmp_path_factory) -> Path:
+    """A tiny (untrained, seeded) SmallResNet written as a shapekit CNN model directory."""
+    from shapekit.temper.cnn import SmallResNet
+    from shapekit.temper.modeldir import write_model_dir
+
+    torch.manual_seed(0)
+    net = SmallResNet(1, 2, width=4)
+    cfg = {"label_names": ["a", "b"], "tile_size": 32, "target_um_per_px": None, "n_train": 0,
+           "seed": 0, "source": "test", "kind": "cnn", "aggregation": "proba",
+           "cnn": {"arch": net.config(), "input_scale": 1, "epochs": 0}}
+    state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    return write_model_dir(tmp_path_factory.mktemp("m") / "cnn", cfg, {"cnn.safetensors": state})
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory) -> Path:
+    import cv2
+
+    d = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        cv2.imwrite(str(d / f"im{i}.png"), (rng.random((40, 48)) * 255).astype(np.uint8))
+    return d
+
+
+def test_invariance_cli_json_and_plot(run_cli, cnn_model_dir, image_dir, tmp_path):
+    png = tmp_path / "eed.png"
+    code, out, err = run_cli("analyze", "invariance", cnn_model_dir, image_dir, "--group", "rot90",
+                             "--group", "intensity", "--size", "32", "--plot", png, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert set(res["scores"]) == {"rot90", "intensity"}
+    rot = res["scores"]["rot90"]
+    assert list(rot) == ["stem", "stages.0", "stages.1", "stages.2", "output"]
+    assert all(v > 0 for v in rot.values())
+    # the network z-scores every input: exactly blind to intensity scaling
+    assert res["scores"]["intensity"]["output"] < 0.05
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_frequency_cli(run_cli, cnn_model_dir, image_dir, tmp_path):
+    png = tmp_path / "freq.png"
+    code, out, err = run_cli("analyze", "frequency", cnn_model_dir, image_dir, "--size", "16",
+                             "--plot", png, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert len(res["freqs"]) == len(res["sensitivity"]) == len(res["power"])
+    assert res["freqs"][0] == 0.0 and png.exists()
+
+
+def test_cli_errors_are_one_line_exit_2(run_cli, image_dir, tmp_path):
+    code, _, err = run_cli("analyze", "invariance", tmp_path / "nope", image_dir)
+    assert code == 2 and err.count("\n") == 1
+    code, _, err = run_cli("analyze", "fibres", "--target", "5000", "--steps", "1", "--n-train", "100")
+    assert code == 2 and "outside the reachable range" in err
+    code, _, err = run_cli("analyze", "invariance", tmp_path / "nope", image_dir, "--group", "spin")
+    assert code == 2
+
+
+def test_fibres_cli_writes_csv(run_cli, tmp_path):
+    csv = tmp_path / "settings.csv"
+    code, out, err = run_cli("analyze", "fibres", "--target", "150", "--tolerance", "15",
+                             "--steps", "20", "--n-train", "300", "--n", "10", "--out", csv,
+                             "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["n_accepted"] == len(res["samples"]) == res["n_under"] + res["n_over"]
+    assert csv.read_text().splitlines()[0] == "temperature_C,time_h,hardness_HV,branch"
+    for s in res["samples"]:
+        assert abs(s["hardness_HV"] - 150.0) <= 15.0
+
+
+def test_help_texts(run_cli):
+    for cmd in ("invariance", "frequency", "fibres", "dna"):
+        code, out, _ = run_cli("analyze", cmd, "--help")
+        assert code == 0 and "--json" in out
