@@ -27,6 +27,7 @@ from shapekit.topology.vectorize import (
     finite_pairs,
     persistence_image,
     persistence_landscape,
+    quantiles_linear,
     summary_names,
 )
 
@@ -126,10 +127,9 @@ def block_fit_stats(dgm: np.ndarray, threshold_quantiles: Sequence[float]) -> np
     if not len(f):
         return out
     life = np.abs(f[:, 1] - f[:, 0])
-    out[0:2] = np.quantile(f.ravel(), [0.005, 0.995])
-    out[2:4] = np.quantile(f[:, 0], [0.005, 0.995])
-    out[4] = np.quantile(life, 0.995)
-    out[5:] = np.quantile(life, list(threshold_quantiles))
+    out[0:2] = quantiles_linear(f.ravel(), [0.005, 0.995])
+    out[2:4] = quantiles_linear(f[:, 0], [0.005, 0.995])
+    out[4:] = quantiles_linear(life, [0.995, *threshold_quantiles])
     return out
 
 
