@@ -44,13 +44,16 @@ import numpy as np
 from shapekit.errors import InputError
 
 
-def _as_grey(image: np.ndarray) -> np.ndarray:
+def _as_grey(image: np.ndarray, max_fraction: float | None = None) -> np.ndarray:
+    """2-D float32 view; finiteness is checked on the rows analysed (the bottom ``max_fraction``)."""
     img = np.asarray(image)
     if img.ndim != 2:
         raise InputError(f"info-bar detection expects a 2-D grey image, got shape {img.shape}")
     img = img.astype(np.float32, copy=False)
-    if not np.isfinite(img).all():
-        raise InputError("info-bar detection: image contains NaN/Inf")
+    if max_fraction is not None:
+        start = img.shape[0] - max(int(max_fraction * img.shape[0]), 1)
+        if not np.isfinite(img[max(start, 0):]).all():
+            raise InputError("info-bar detection: image contains NaN/Inf")
     return img
 
 
@@ -140,7 +143,7 @@ def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: i
     >>> detect_info_bar(img)
     20
     """
-    img = _as_grey(image)
+    img = _as_grey(image, max_fraction)
     h, w = img.shape
     limit = int(max_fraction * h)
     if h < 2 * min_rows or w < 8 or limit < min_rows:
