@@ -41,12 +41,24 @@ def _row(name: str, r: dict) -> dict:
            "coverage": r["coverage"]["coverage"], "expected_coverage": r["coverage"]["expected_if_same"],
            "precision": r["coverage"]["precision"], "recall": r["coverage"]["recall"],
            "diversity_ratio": r["coverage"]["diversity_ratio"], "collapsed": r["coverage"]["collapsed"],
-           "two_point": r["two_point"]["distance"], "seconds": r["timings_s"]["total"]}
+           "two_point": r["two_point"]["distance"], "seconds": r["timings_s"]["total"],
+           "mean_shift_sd": _mean_shift(r)}
     print(f"{name:28s} TD={out['topological_distance']:.3f} CI=[{out['ci'][0]:.3f},{out['ci'][1]:.3f}] "
           f"rvr={out['real_vs_real']:.3f} null={out['null_mean']:.3f} p={out['p_value']:.3f} "
           f"cov={out['coverage']:.2f}/{out['expected_coverage']:.2f} div={out['diversity_ratio']:.2f} "
-          f"collapsed={out['collapsed']} 2pt={out['two_point']:.4f} ({out['seconds']:.0f}s)", flush=True)
+          f"collapsed={out['collapsed']} shift={out['mean_shift_sd']:.2f}sd 2pt={out['two_point']:.4f} "
+          f"({out['seconds']:.0f}s)", flush=True)
     return out
+
+
+def _mean_shift(r: dict) -> float:
+    """Mean over summaries of |mean synthetic - mean real| in real standard deviations: how far the
+    per-image statistics are off on average (small for a collapsed set of one typical image)."""
+    out = []
+    for v in r["summaries"].values():
+        if v["w1"] > 0 and v["w1_std"] > 0:
+            out.append(abs(v["fake_mean"] - v["real_mean"]) * v["w1_std"] / v["w1"])
+    return float(np.mean(out)) if out else 0.0
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
@@ -130,6 +142,7 @@ def main() -> None:
     ap.add_argument("--n-jobs", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="one class, small simulator sets")
     ap.add_argument("--skip-uhcs", action="store_true")
+    ap.add_argument("--skip-simulator", action="store_true")
     args = ap.parse_args()
     kw = dict(n_boot=args.n_boot, n_perm=args.n_perm, n_jobs=args.n_jobs, seed=0)
     rows: list = []
@@ -138,7 +151,8 @@ def main() -> None:
         uhcs(args.data, kw, rows, args.quick)
     else:
         print(f"uhcs3 not found under {args.data}: simulator only")
-    simulator(kw, rows, n=12 if args.quick else 40, size=96 if args.quick else 192)
+    if not args.skip_simulator:
+        simulator(kw, rows, n=12 if args.quick else 40, size=96 if args.quick else 192)
     print(f"total {time.perf_counter() - t0:.0f} s")
     if args.out:
         write_json(args.out, {"rows": rows, "settings": vars(args) | {"data": str(args.data),
