@@ -44,10 +44,13 @@ def test_load_scan_crops_bar_and_scale_precedence(tmp_path: Path) -> None:
     scan = load_scan(p)
     assert scan.info_bar_rows == 30 and scan.image.shape == (190, 200)
     assert scan.um_per_px == pytest.approx(0.05) and scan.um_per_px_source == "resolution"
-    user = load_scan(p, um_per_px=0.2)  # user/manifest value beats the file's metadata
+    user = load_scan(p, um_per_px=0.2)  # a user's value beats the file's metadata
     assert user.um_per_px == 0.2 and user.um_per_px_source == "user"
-    man = load_scan(p, um_per_px=0.2, um_per_px_source="manifest")
-    assert man.um_per_px_source == "manifest"
+    man = load_scan(p, um_per_px=0.2, um_per_px_source="manifest")  # metadata beats a manifest
+    assert man.um_per_px == pytest.approx(0.05) and man.um_per_px_source == "resolution"
+    bare = tmp_path / "bare.tif"
+    tifffile.imwrite(bare, _barred())  # no metadata: the manifest's value is used
+    assert load_scan(bare, um_per_px=0.2, um_per_px_source="manifest").um_per_px_source == "manifest"
     kept = load_scan(p, keep_info_bar=True)
     assert kept.info_bar_rows == 0 and kept.image.shape == (220, 200)
     res = load_scan(p, target_um_per_px=0.1)

@@ -91,8 +91,9 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
     path : path-like
         Image file (see :func:`~shapekit.io.read_image`).
     um_per_px : float, optional
-        Known pixel size of the file in micrometres (from the user or a manifest). It takes
-        precedence over the file's metadata; without either the scale is unknown (None).
+        Known pixel size of the file in micrometres. Precedence: a value given by the user
+        (``um_per_px_source="user"``) > the file's metadata (FEI/Zeiss/Olympus tags, TIFF
+        resolution) > a value from a manifest (``um_per_px_source="manifest"``) > unknown (None).
     target_um_per_px : float, optional
         Resample to this pixel size (anti-aliased). Requires a known source pixel size.
     keep_info_bar : bool
@@ -128,6 +129,8 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
     """
     image, meta = read_image(path, page=page, max_pixels=max_pixels)
     src = str(path)
+    if um_per_px is not None and um_per_px_source == "manifest" and meta.um_per_px is not None:
+        um_per_px = None  # the file's own metadata beats the manifest's column
     if um_per_px is not None:
         try:
             value = float(um_per_px)
