@@ -101,10 +101,11 @@ def test_cka_stitch_symmetry(run_cli, setup):
     row = json.loads(out)["rows"][0]
     assert row["penalty"] == pytest.approx(0.0, abs=0.2)
     code, out, err = run_cli("analyze", "symmetry", a, b, m, "--layer", "stem", "--max-images", "3",
-                             "--json")
+                             "--plot", setup["dir"] / "sym.png", "--json")
     assert code == 0, err
     row = json.loads(out)["rows"][0]
     assert row["sanity_similarity"] == pytest.approx(1.0, abs=1e-6) and row["sanity_cka"] < 1.0
+    assert (setup["dir"] / "sym.png").exists()
 
 
 def test_cli_errors(run_cli, setup, tmp_path):

@@ -328,10 +328,11 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
 @root_option
 @seed_option
 @_device_option
+@_plot_option
 @json_option
 def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str, ...], group: str,
                  max_images: int, tiles_per_image: int, root: Path | None, seed: int,
-                 device: str | None, as_json: bool) -> None:
+                 device: str | None, plot: Path | None, as_json: bool) -> None:
     """Symmetry-aware similarity of two CNNs' units (Hungarian alignment up to the intertwiner
     group) next to plain linear CKA; pass the same directory twice for a sanity check.
     """
@@ -341,6 +342,18 @@ def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str
     names = list(layers) or [n for n in _default_layers("cnn", a.net) if n not in ("head",)]
     result = {"model_a": str(model_a), "model_b": str(model_b), "group": group,
               "rows": run_symmetry(a.net, b.net, xa, xb, names, group, seed, device)}
+    if plot is not None:
+        import numpy as np
+
+        plt = _figure()
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        pos = np.arange(len(result["rows"]))
+        for off, key, lab in ((-0.2, "similarity", "symmetry-aware"), (0.2, "cka", "linear CKA")):
+            ax.bar(pos + off, [r[key] for r in result["rows"]], width=0.4, label=lab)
+        ax.set_xticks(pos, [r["layer"] for r in result["rows"]], rotation=45, ha="right")
+        ax.set_ylim(0, 1.05)
+        ax.legend()
+        _save_plot(fig, plot)
     if as_json:
         emit_json(result)
     else:
