@@ -6,9 +6,9 @@ maximal rotation, log-scale and translation ranges. A training input is warped b
 ``r * max * eps``, ``eps ~ U(-1, 1)`` (reparametrised, so gradients reach ``phi``), and the
 classifier ``f_theta`` and the policy are trained jointly on::
 
-    loss = CE(f_theta(T_{r(x), eps}(x)), y) - width_weight * mean(r(x) over learned components)
+    loss = CE(f_theta(T_{r(x), eps}(x)), y) - width_weight * mean(log r(x) over learned components)
 
-The width reward keeps the policy from collapsing to "no augmentation" (as in Augerino); the
+(or Augerino's linear reward ``mean(r)``). The width reward keeps the policy from collapsing to "no augmentation" (as in Augerino); the
 classifier's loss pulls the range down wherever the transformation changes the class. With
 :class:`GlobalAugmentation` the ranges are one learned vector for all inputs (Augerino-style).
 At test time the classifier sees the unwarped input (or an average over sampled warps).
@@ -61,10 +61,9 @@ def affine_warp(x: torch.Tensor, angle: torch.Tensor, log_scale: torch.Tensor,
 class AugmentationPolicy(nn.Module):
     """Per-input policy: a small CNN mapping ``(N, C, H, W)`` to range fractions ``(N, 3)``.
 
-    Two convolutions, global average pooling and a linear read-out: a deliberately small policy
-    that sees *what kind* of input it has (texture, stroke topology) rather than its pose, and has
-    too little capacity to single out individual training images (a large policy learns to shrink
-    the ranges of the images the classifier has memorised, and collapses to no augmentation).
+    Two convolutions, adaptive average pooling to a ``pool x pool`` map (which keeps the coarse
+    layout, so the policy can tell a 6 from a 0) and an MLP read-out; the output starts at
+    ``init`` for every input.
 
     Examples
     --------
@@ -73,13 +72,14 @@ class AugmentationPolicy(nn.Module):
     torch.Size([4, 3])
     """
 
-    def __init__(self, in_channels: int = 1, hidden: int = 16, init: float = 0.5) -> None:
+    def __init__(self, in_channels: int = 1, hidden: int = 16, init: float = 0.5,
+                 pool: int = 4) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 5, padding=2), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(hidden, 3))
-        nn.init.zeros_(self.net[-1].weight)
+            nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(pool),
+            nn.Flatten(), nn.Linear(hidden * pool * pool, 32), nn.ReLU(), nn.Linear(32, 3))
+        nn.init.normal_(self.net[-1].weight, std=1e-2)
         nn.init.constant_(self.net[-1].bias, math.log(init / (1 - init)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,8 +181,9 @@ class DynamicAugmentation(nn.Module):
 
 def fit_dna(model: DynamicAugmentation, x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray,
             *, epochs: int = 30, batch_size: int = 64, lr: float = 3e-3, policy_lr: float | None = None,
-            width_weight: float = 0.1, weight_decay: float = 1e-4, policy_warmup: int = 0,
-            seed: int = 0, device: str | None = None) -> DynamicAugmentation:
+            width_weight: float = 0.1, reward: str = "log", weight_decay: float = 1e-4,
+            policy_warmup: int = 0, seed: int = 0, device: str | None = None
+            ) -> DynamicAugmentation:
     """Train classifier and policy jointly on ``CE(augmented) - width_weight * width``.
 
     Parameters
@@ -193,7 +194,11 @@ def fit_dna(model: DynamicAugmentation, x: torch.Tensor | np.ndarray, y: torch.T
     policy_lr : float, optional
         Learning rate of the policy (default ``lr``).
     width_weight : float
-        Weight of the width reward (the mean learned range fraction).
+        Weight of the width reward.
+    reward : {"log", "linear"}
+        Width reward per input: ``mean(log r)`` (default; its gradient does not vanish as a range
+        shrinks, which keeps a per-input policy from collapsing onto the images the classifier
+        has memorised) or ``mean(r)`` (Augerino's linear reward).
     weight_decay : float
         AdamW weight decay of the classifier.
     policy_warmup : int
@@ -221,6 +226,8 @@ def fit_dna(model: DynamicAugmentation, x: torch.Tensor | np.ndarray, y: torch.T
     if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or len(x) < 2:
         raise InputError(f"need x of shape (N, C, H, W) and N labels, got {tuple(x.shape)} and "
                          f"{tuple(y.shape)}")
+    if reward not in ("log", "linear"):
+        raise InputError(f"reward must be 'log' or 'linear', got {reward!r}")
     torch.manual_seed(seed)
     dev = default_device(device)
     model.to(dev).train()
@@ -245,7 +252,11 @@ def fit_dna(model: DynamicAugmentation, x: torch.Tensor | np.ndarray, y: torch.T
             logits = model.classifier(xa)
             ce = F.cross_entropy(logits, yb)
             width = r[:, learned].mean() if learned.any() else r.new_zeros(())
-            loss = ce - width_weight * width
+            if reward == "log" and learned.any():
+                bonus = torch.log(r[:, learned].clamp_min(1e-6)).mean()
+            else:
+                bonus = width
+            loss = ce - width_weight * bonus
             opt.zero_grad()
             loss.backward()
             opt.step()
