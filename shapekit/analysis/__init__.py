@@ -30,3 +30,25 @@ __all__ = [
     "GroupElement", "group_for_activation", "random_group_element", "apply_group_element",
     "align_units", "intertwiner_similarity",
 ]
+
+# analysis part 2: invariance/equivariance (arXiv 2210.03773), frequency sensitivity (2210.01257),
+# fibre bundles (2110.06983, 2203.08189), Dynamic Network Augmentation (2112.09277)
+from shapekit.analysis.dna import (AugmentationPolicy, DynamicAugmentation, GlobalAugmentation,
+                                   affine_warp, fit_dna, ranges_by_class, rotated_digits)
+from shapekit.analysis.fibres import BundleNet, ConditionalFlow, fit_bundle
+from shapekit.analysis.fibres_baseline import ConditionalGAN, fit_cgan, wasserstein1
+from shapekit.analysis.fibres_design import inverse_design, simulator_hardness
+from shapekit.analysis.frequency import (fit_power_law, frequency_report, power_map,
+                                         radial_power_spectrum, radial_profile, sensitivity_map)
+from shapekit.analysis.invariance import (EEDResult, GroupAveraged, eed_from_features,
+                                          equivariance_deviation, group_transforms,
+                                          prediction_flip_rate)
+
+__all__ += [
+    "equivariance_deviation", "eed_from_features", "EEDResult", "group_transforms", "GroupAveraged",
+    "prediction_flip_rate", "sensitivity_map", "power_map", "radial_profile",
+    "radial_power_spectrum", "fit_power_law", "frequency_report", "BundleNet", "ConditionalFlow",
+    "fit_bundle", "ConditionalGAN", "fit_cgan", "wasserstein1", "inverse_design",
+    "simulator_hardness", "DynamicAugmentation", "AugmentationPolicy", "GlobalAugmentation",
+    "affine_warp", "fit_dna", "ranges_by_class", "rotated_digits",
+]
