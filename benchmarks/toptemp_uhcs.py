@@ -75,6 +75,8 @@ def main() -> None:
     ap.add_argument("--robustness", action="store_true", help="perturbed test folds (default model)")
     ap.add_argument("--augment", type=int, default=0,
                     help="degraded training copies per scan (blur/noise/JPEG at random strengths)")
+    ap.add_argument("--aug-max-blur", type=float, default=2.0)
+    ap.add_argument("--aug-max-noise", type=float, default=0.1)
     ap.add_argument("--perturbations", default="", help="comma list (default: all)")
     ap.add_argument("--subset", type=int, default=0, help="use only the first N scans per class")
     ap.add_argument("--cache", default="/tmp/shapekit_toptemp_cache")
@@ -102,14 +104,17 @@ def main() -> None:
     if a.augment:
         from shapekit.temper.robustness import augmented_copies
 
-        copies, aug_scan, aug_copy = augmented_copies(images, a.augment, seed=a.seed + 1)
+        copies, aug_scan, aug_copy = augmented_copies(images, a.augment, seed=a.seed + 1,
+                                                      max_blur=a.aug_max_blur, max_noise=a.aug_max_noise)
         Xa, local = _features(copies, [f"{p}#{c}" for p, c in zip(np.asarray(man.paths)[aug_scan], aug_copy)],
-                              tile, params, Path(a.cache), f"bn={a.brightness_normalise}/aug")
+                              tile, params, Path(a.cache),
+                              f"bn={a.brightness_normalise}/aug/{a.aug_max_blur}/{a.aug_max_noise}")
         aug = (Xa, aug_scan[local], aug_copy[local])
     print(f"# {man.name}: {len(y)} scans, {len(X)} tiles, {X.shape[1]} features, "
           f"{len(folds)} folds ({'grouped' if groups is not None else 'stratified'}), tile={tile}, "
           f"params={params}, brightness_normalised={a.brightness_normalise}, augment={a.augment}")
     results: dict = {"manifest": a.manifest, "tile_size": tile, "params": params, "augment": a.augment,
+                     "aug_max_blur": a.aug_max_blur, "aug_max_noise": a.aug_max_noise,
                      "cv": {}}
     probas = {}
     for model in a.models.split(","):
