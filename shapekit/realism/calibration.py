@@ -32,7 +32,7 @@ import numpy as np
 from shapekit.realism.setstats import COMPONENTS, PooledFeatures, set_statistics
 
 __all__ = ["percentile_ci", "real_vs_real", "permutation_test", "bootstrap",
-           "coverage_metrics", "expected_coverage"]
+           "coverage_metrics", "coverage_from_distances", "expected_coverage"]
 
 _HEADLINE = ("topological_distance",) + COMPONENTS
 
@@ -165,10 +165,11 @@ def bootstrap(pf: PooledFeatures, n_boot: int, rng: np.random.Generator,
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def _knn_radius(Z: np.ndarray, k: int) -> np.ndarray:
-    d = np.sqrt(np.maximum(((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1), 0.0))
+def _knn_radius(d: np.ndarray, k: int) -> np.ndarray:
+    """k-th nearest-neighbour distance of each row of a square distance matrix (self excluded)."""
+    d = d.copy()
     np.fill_diagonal(d, np.inf)
-    k = min(k, len(Z) - 1)
+    k = min(k, len(d) - 1)
     return np.partition(d, k - 1, axis=1)[:, k - 1]
 
 
@@ -203,28 +204,45 @@ def coverage_metrics(Z_real: np.ndarray, Z_fake: np.ndarray, k: int = 5) -> dict
     >>> coverage_metrics(real, collapsed)["coverage"] < 0.2
     True
     """
-    Zr = np.asarray(Z_real, dtype=np.float64)
-    Zf = np.asarray(Z_fake, dtype=np.float64)
+    from scipy.spatial.distance import cdist
+
+    Z = np.vstack([np.asarray(Z_real, dtype=np.float64), np.asarray(Z_fake, dtype=np.float64)])
+    n = len(Z_real)
+    return coverage_from_distances(cdist(Z, Z), np.arange(n), np.arange(n, len(Z)), k)
+
+
+def coverage_from_distances(D: np.ndarray, ia: np.ndarray, ib: np.ndarray, k: int = 5) -> dict[str, float]:
+    """:func:`coverage_metrics` from a precomputed pooled distance matrix and index sets.
+
+    Repeated indices (a bootstrap draw) are collapsed to unique ones first. Computing ``D`` once
+    makes resampled coverage cheap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.spatial.distance import cdist
+    >>> Z = np.random.default_rng(0).normal(size=(40, 2))
+    >>> a = coverage_from_distances(cdist(Z, Z), np.arange(20), np.arange(20, 40))
+    >>> a == coverage_metrics(Z[:20], Z[20:])
+    True
+    """
+    ia, ib = np.unique(ia), np.unique(ib)
     keys = ("precision", "recall", "density", "coverage", "diversity_ratio")
-    if len(Zr) < 2 or len(Zf) < 2:
+    if len(ia) < 2 or len(ib) < 2:
         return {k_: float("nan") for k_ in keys}
-    rr = _knn_radius(Zr, k)
-    rf = _knn_radius(Zf, k)
-    d = np.sqrt(np.maximum(((Zr[:, None, :] - Zf[None, :, :]) ** 2).sum(-1), 0.0))  # (n, m)
+    drr, dff, d = D[np.ix_(ia, ia)], D[np.ix_(ib, ib)], D[np.ix_(ia, ib)]
+    rr = _knn_radius(drr, k)
+    rf = _knn_radius(dff, k)
     inside_real = d <= rr[:, None]        # fake j in real ball i
     inside_fake = d <= rf[None, :]        # real i in fake ball j
-    kk = min(k, len(Zr) - 1)
-
-    def _mean_pair(Z: np.ndarray) -> float:
-        dd = np.sqrt(np.maximum(((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1), 0.0))
-        return float(dd.sum() / (len(Z) * (len(Z) - 1)))
-
-    mr = _mean_pair(Zr)
+    kk = min(k, len(ia) - 1)
+    mr = float(drr.sum() / (len(ia) * (len(ia) - 1)))
+    mf = float(dff.sum() / (len(ib) * (len(ib) - 1)))
     return {"precision": float(inside_real.any(axis=0).mean()),
             "recall": float(inside_fake.any(axis=1).mean()),
-            "density": float(inside_real.sum() / (kk * len(Zf))),
+            "density": float(inside_real.sum() / (kk * len(ib))),
             "coverage": float((d.min(axis=1) <= rr).mean()),
-            "diversity_ratio": float(_mean_pair(Zf) / mr) if mr > 0 else float("nan")}
+            "diversity_ratio": float(mf / mr) if mr > 0 else float("nan")}
 
 
 def expected_coverage(n_real: int, n_fake: int, k: int = 5) -> float:

@@ -99,7 +99,7 @@ class TopologicalRealism(Metric):
             if x is None or len(x) == 0:
                 continue
             fs = image_features(self._images(x, side), min_persistence=self.min_persistence,
-                                max_points=self.max_points)
+                                max_points=self.max_points, betti=False)
             self._names, self._keys = fs.names, fs.keys
             pad = np.full((len(fs), len(fs.keys), self.max_points, 2), np.nan)
             for i, d in enumerate(fs.diagrams):

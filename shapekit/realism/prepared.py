@@ -79,18 +79,18 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
 
 
 def _per_image(ims: list[np.ndarray], min_persistence: float, threshold: float | None,
-               r_max: int) -> tuple[FeatureSet, dict, dict]:
+               r_max: int, betti: bool = True) -> tuple[FeatureSet, dict, dict]:
     from shapekit.realism.materials import materials_statistics
 
     t0 = time.perf_counter()
-    fs = image_features(ims, min_persistence=min_persistence, n_jobs=1)
+    fs = image_features(ims, min_persistence=min_persistence, n_jobs=1, betti=betti)
     t1 = time.perf_counter()
     ms = materials_statistics(ims, threshold=threshold, r_max=r_max)
     return fs, ms, {"topology": t1 - t0, "materials": time.perf_counter() - t1}
 
 
 def _per_image_parallel(ims: list[np.ndarray], min_persistence: float, threshold: float | None,
-                        r_max: int, n_jobs: int | None) -> tuple[FeatureSet, dict, dict]:
+                        r_max: int, n_jobs: int | None, betti: bool = True) -> tuple[FeatureSet, dict, dict]:
     """Per-image features and materials statistics, on joblib processes over image chunks."""
     from joblib import effective_n_jobs
 
@@ -98,12 +98,13 @@ def _per_image_parallel(ims: list[np.ndarray], min_persistence: float, threshold
 
     nj = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
     if nj == 1 or len(ims) < 8:
-        return _per_image(ims, min_persistence, threshold, r_max)
+        return _per_image(ims, min_persistence, threshold, r_max, betti)
     from joblib import Parallel, delayed
 
     bounds = np.linspace(0, len(ims), 2 * nj + 1).astype(int)
     chunks = [ims[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    parts = Parallel(n_jobs=nj)(delayed(_per_image)(c, min_persistence, threshold, r_max) for c in chunks)
+    parts = Parallel(n_jobs=nj)(delayed(_per_image)(c, min_persistence, threshold, r_max, betti)
+                                       for c in chunks)
     fs = concat_features([p[0] for p in parts])
     ms = {k: (np.concatenate([p[1][k] for p in parts]) if k != "chord_bins" else parts[0][1][k])
           for k in parts[0][1]}

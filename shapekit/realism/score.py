@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
-from shapekit.realism.calibration import (bootstrap, coverage_metrics, expected_coverage, percentile_ci,
+from shapekit.realism.calibration import (bootstrap, coverage_from_distances, expected_coverage, percentile_ci,
                                           permutation_test, real_vs_real)
 from shapekit.realism.diagdist import pairwise_diagram_distances, pairwise_l1, sliced_wasserstein_embedding
 from shapekit.realism.setstats import COMPONENTS, PooledFeatures, set_statistics
@@ -218,10 +218,12 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
     sides = []
     for name, ims in (("real", r_ims), ("synthetic", f_ims)):
         ps = prep.get(name)
-        if ps is not None and ps.settings == {"min_persistence": min_persistence, "threshold": threshold}:
+        if ps is not None and ps.settings == {"min_persistence": min_persistence, "threshold": threshold} \
+                and (report_dir is None or ps.features.betti.shape[-1] > 1):
             sides.append((ps.features, ps.materials))
             continue
-        fs, ms, c = _per_image_parallel(ims, min_persistence, threshold, r_max, n_jobs)
+        fs, ms, c = _per_image_parallel(ims, min_persistence, threshold, r_max, n_jobs,
+                                        betti=report_dir is not None)
         cpu = {k: round(cpu[k] + c[k], 4) for k in cpu}
         sides.append((fs, ms))
     (fr, mr), (ff, mf) = sides
@@ -237,16 +239,19 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
     nr = pf.n_real
     ia, ib = np.arange(nr), np.arange(nr, len(pf.X))
     obs = set_statistics(pf, ia, ib)
+    from scipy.spatial.distance import cdist
+
     Z = _standardised(pf)
+    DZ = cdist(Z, Z)          # once; resampled coverage only indexes it
 
     def _cov(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-        c = coverage_metrics(Z[np.unique(a)], Z[np.unique(b)], k_nn)
+        c = coverage_from_distances(DZ, a, b, k_nn)
         return {"coverage": c["coverage"], "diversity_ratio": c["diversity_ratio"]}
 
     rvr = real_vs_real(pf, n_boot, rng_rvr)
     p_value, null = permutation_test(pf, obs["topological_distance"], n_perm, rng_perm)
     boot = bootstrap(pf, n_boot, rng_boot, extra=_cov)
-    cov = coverage_metrics(Z[ia], Z[ib], k_nn)
+    cov = coverage_from_distances(DZ, ia, ib, k_nn)
     exp_cov = expected_coverage(nr, len(ib), k_nn)
     cov.update({"expected_if_same": exp_cov, "k": k_nn,
                 "ci": percentile_ci(boot["coverage"]),

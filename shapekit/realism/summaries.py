@@ -157,22 +157,19 @@ def common_scale(real: list[np.ndarray], fake: list[np.ndarray], real_um: object
 
 def _normalise(dgm: np.ndarray, superlevel: bool, min_pers: float, max_points: int) -> np.ndarray:
     d = np.asarray(dgm, dtype=np.float64).reshape(-1, 2)
-    d = d[np.isfinite(d).all(axis=1)]
-    if superlevel:
-        d = -d
-    life = d[:, 1] - d[:, 0]
-    keep = life > min_pers
-    d, life = d[keep], life[keep]
-    if len(d) > max_points:
-        idx = np.argpartition(-life, max_points - 1)[:max_points]
-        d, life = d[idx], life[idx]
-    return d[np.argsort(-life, kind="stable")]
+    life = np.abs(d[:, 1] - d[:, 0])
+    keep = np.flatnonzero(np.isfinite(life) & (life > min_pers))   # also drops essential bars
+    if len(keep) > max_points:
+        keep = keep[np.argpartition(-life[keep], max_points - 1)[:max_points]]
+    keep = keep[np.argsort(-life[keep], kind="stable")]
+    out = d[keep]
+    return -out if superlevel else out
 
 
 def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = ("sublevel", "superlevel"),
                    dims: tuple[int, ...] = (0, 1), min_persistence: float = 1.5 / 255,
                    diagram_min_persistence: float = 0.02, max_points: int = 500,
-                   n_grid: int = 64, n_jobs: int | None = 1) -> FeatureSet:
+                   n_grid: int = 64, n_jobs: int | None = 1, betti: bool = True) -> FeatureSet:
     """Diagrams, named summary vectors and Betti curves of every image.
 
     Parameters
@@ -192,6 +189,9 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = (
         Points of the Betti-curve grid on [0, 1].
     n_jobs : int or None
         Threads for the persistence computation.
+    betti : bool
+        Compute the Betti curves (only the report uses them); when False ``betti`` has a
+        length-1 grid of zeros.
 
     Returns
     -------
@@ -219,10 +219,10 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = (
     keys = diagram_keys(filtrations, dims)
     base = [n for n in summary_names(THRESHOLDS, QUANTILES) if n != "n_essential"]
     names = [f"{k}.{n}" for k in keys for n in base]
-    grid = np.linspace(0.0, 1.0, n_grid)
+    grid = np.linspace(0.0, 1.0, n_grid if betti else 1)
     n = len(imgs)
     S = np.zeros((n, len(names)))
-    B = np.zeros((n, len(keys), n_grid))
+    B = np.zeros((n, len(keys), len(grid)))
     kept: list[dict[str, np.ndarray]] = [{} for _ in range(n)]
     areas = np.array([a.size / AREA_UNIT for a in imgs])
     col = 0
@@ -240,7 +240,8 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = (
                     if b in EXTENSIVE:
                         row[j] /= areas[i]
                 S[i, col: col + len(base)] = row
-                B[i, ki] = betti_curve(d, grid, filtration=filt) / areas[i]
+                if betti:
+                    B[i, ki] = betti_curve(d, grid, filtration=filt) / areas[i]
                 kept[i][key] = _normalise(d, filt == "superlevel", diagram_min_persistence, max_points)
             col += len(base)
     return FeatureSet(S, names, kept, B, grid, keys, [a.shape for a in imgs])
