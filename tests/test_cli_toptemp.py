@@ -23,7 +23,7 @@ def trained(tmp_path_factory, toy_manifest):
     out = tmp_path_factory.mktemp("model") / "m"
     try:
         main(["train-classifier", toy_manifest, "--out", str(out), "--model", "logreg",
-              "--tile-size", "48", "--scales", "1,2", "--seed", "1"])
+              "--tile-size", "48", "--scales", "1,2", "--seed", "1", "--augment", "0"])
     except SystemExit as e:
         assert e.code == 0
     return out
@@ -32,7 +32,7 @@ def trained(tmp_path_factory, toy_manifest):
 def test_train_json(run_cli, toy_manifest, tmp_path):
     code, out, err = run_cli("train-classifier", toy_manifest, "--out", tmp_path / "m2", "--model",
                              "xgboost", "--tile-size", "96", "--scales", "2", "--aggregation",
-                             "features", "--json")
+                             "features", "--augment", "0", "--json")
     assert code == 0, err
     res = json.loads(out)
     assert res["kind"] == "toptemp" and res["labels"] == ["lamellae", "network", "spheroids"]

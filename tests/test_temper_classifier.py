@@ -9,7 +9,7 @@ from shapekit.errors import InputError, ModelFormatError
 from shapekit.temper.aggregate import average_log_proba, cover_origins, pool_by_group, scan_tiles
 from shapekit.temper.calibration import TemperatureScaler, expected_calibration_error, softmax
 from shapekit.temper.classifier import TopTempClassifier
-from shapekit.temper.cv import cv_topotemp, scan_folds, scores, select_by_cv
+from shapekit.temper.cv import cv_topotemp, scan_folds, scores, select_by_cv, training_rows
 from shapekit.temper.features import TopTempTileFeaturizer, feature_names, tile_features
 from shapekit.temper.toy import toy_micrograph
 
@@ -171,3 +171,17 @@ def test_cv_and_selection(blobs):
     s = scores(np.array([0, 0, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]]), ["a", "b"])
     assert s == {"n": 3, "accuracy": 0.6667, "macro_f1": 0.6667, "labels": ["a", "b"],
                  "confusion": [[1, 1], [0, 1]]}
+
+
+def test_training_rows_with_augmented_copies():
+    X = np.arange(12.0).reshape(6, 2)
+    scan = np.array([0, 0, 1, 1, 2, 2])
+    y = np.array([0, 1, 1])
+    aug = (np.array([[100.0, 100.0], [200.0, 200.0], [300.0, 300.0]]), np.array([0, 2, 2]),
+           np.array([0, 0, 1]))
+    Xt, yt, gt = training_rows(X, scan, y, np.array([0, 2]), "features", aug=aug)
+    # two clean scans (tile means), then copy 0 of scan 0, copy 0 of scan 2, copy 1 of scan 2
+    assert Xt[:, 0].tolist() == [1.0, 9.0, 100.0, 200.0, 300.0]
+    assert yt.tolist() == [0, 1, 0, 1, 1] and gt.tolist() == [0, 2, 0, 2, 2]
+    Xt, yt, gt = training_rows(X, scan, y, np.array([1]), "proba", aug=aug)
+    assert Xt[:, 0].tolist() == [4.0, 6.0] and gt.tolist() == [1, 1]   # no copy of scan 1

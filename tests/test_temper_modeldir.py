@@ -24,7 +24,7 @@ def model_dir(tmp_path_factory, toy):
     images, labels = toy
     d = tmp_path_factory.mktemp("m") / "model"
     train_on_images(images, labels, d, model="svm", tile_size=48,
-                    feature_params={"scales": [1, 2]}, cv_folds=3)
+                    feature_params={"scales": [1, 2]}, cv_folds=3, augment=0)
     return d
 
 
@@ -48,7 +48,8 @@ def test_round_trip_and_accuracy(model_dir, toy):
 def test_xgboost_model_dir(tmp_path, toy):
     images, labels = toy
     m = train_on_images(images, labels, tmp_path / "x", model="xgboost", tile_size=96,
-                        feature_params={"scales": [2]}, aggregation="features", cv_folds=2)
+                        feature_params={"scales": [2]}, aggregation="features", cv_folds=2,
+                        augment=0)
     assert (tmp_path / "x" / "xgboost.json").is_file()
     json.loads((tmp_path / "x" / "xgboost.json").read_text())
     assert np.allclose(load_model(tmp_path / "x").predict_proba(images[:3]), m.predict_proba(images[:3]))
@@ -133,6 +134,17 @@ def test_cnn_model_dir_and_feature_extractor(tmp_path, toy):
     (tmp_path / "c" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelFormatError, match="does not match"):
         load_model(tmp_path / "c")
+
+
+def test_training_with_degraded_copies(tmp_path, toy):
+    images, labels = toy
+    m = train_on_images(images, labels, tmp_path / "a", model="logreg", tile_size=96,
+                        feature_params={"scales": [2, 4], "restandardize": True},
+                        aggregation="features", cv_folds=2, augment=1,
+                        augment_options={"max_blur": 1.0})
+    assert m.config["augment"] == 1 and m.config["augment_options"]["max_blur"] == 1.0
+    assert m.config["feature_params"]["restandardize"] is True
+    assert [r["temper"] for r in m.classify(images[:3])] == labels[:3]
 
 
 def test_training_input_errors(tmp_path, toy):

@@ -111,12 +111,14 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
 @click.option("--scales", default=None, help="PH downsampling factors, e.g. 1,2,4 (TopTemp).")
 @click.option("--aggregation", type=click.Choice(["auto", "features", "proba"]), default="auto",
               show_default=True, help="Tile -> scan aggregation (auto: chosen by CV).")
-@click.option("--augment", type=int, default=0, show_default=True,
-              help="TopTemp: randomly degraded (blur/noise/JPEG) training copies per scan.")
+@click.option("--augment", type=int, default=None,
+              help="TopTemp: randomly degraded (blur/noise/JPEG) training copies per scan "
+                   "(default: the library default, see shapekit.temper.train.DEFAULT_AUGMENT).")
 @click.option("--epochs", type=int, default=12, show_default=True, help="CNN training epochs.")
 @json_option
 def train_cmd(manifest: Path, out: Path, model: str, root: Path | None, seed: int, tile_size: int,
-              scales: str | None, aggregation: str, augment: int, epochs: int, as_json: bool) -> None:
+              scales: str | None, aggregation: str, augment: int | None, epochs: int,
+              as_json: bool) -> None:
     """Train a temper classifier on MANIFEST and write it to a model directory."""
     from shapekit.temper.train import train_model
 

@@ -33,6 +33,9 @@ DEFAULT_FEATURE_PARAMS: dict[str, Any] = {"scales": [1, 2, 4], "smooth": 0.0,
                                           "quantiles": list(DEFAULTS["quantiles"]),
                                           "betti_points": 0, "min_persistence": 0.0}
 MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
+#: degraded training copies per scan (robustness to blur/noise; see benchmarks/toptemp_uhcs.py)
+DEFAULT_AUGMENT = 0
+DEFAULT_AUGMENT_OPTIONS: dict[str, Any] = {"max_blur": 2.0, "max_noise": 0.1, "jpeg_prob": 0.3}
 
 
 def permutation_importance(clf: Any, X: np.ndarray, y: np.ndarray, seed: int = 0,
@@ -77,7 +80,7 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], out: st
                     groups: Sequence[Any] | None = None, seed: int = 0, cv_folds: int = 5,
                     target_um_per_px: float | None = None, C: float = 10.0,
                     cnn_options: dict[str, Any] | None = None, source: str | None = None,
-                    augment: int = 0) -> Any:
+                    augment: int | None = None, augment_options: dict[str, Any] | None = None) -> Any:
     """Train a temper model on in-memory scans and write its directory; return the loaded model.
 
     Parameters
@@ -107,9 +110,13 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], out: st
         ``width``, ``epochs``, ``input_scale``, ``batch_size``, ``aug_noise``, ``aug_blur``.
     source : str, optional
         Where the training data came from (stored in the config).
-    augment : int
+    augment : int, optional
         TopTemp: add this many randomly degraded copies of every training scan (blur, noise,
         JPEG; :func:`~shapekit.temper.robustness.augmented_copies`) to the training set.
+        Default :data:`DEFAULT_AUGMENT`.
+    augment_options : dict, optional
+        ``max_blur``, ``max_noise``, ``jpeg_prob`` of the degradations (default
+        :data:`DEFAULT_AUGMENT_OPTIONS`).
 
     Returns
     -------
@@ -141,10 +148,12 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], out: st
     params = {**DEFAULT_FEATURE_PARAMS, **(feature_params or {})}
     X, scan = features_for_images(images, tile_size, params)
     aug = None
+    augment = DEFAULT_AUGMENT if augment is None else int(augment)
+    aug_opts = {**DEFAULT_AUGMENT_OPTIONS, **(augment_options or {})}
     if augment:
         from shapekit.temper.robustness import augmented_copies
 
-        copies, a_scan, a_copy = augmented_copies(images, augment, seed=seed + 1)
+        copies, a_scan, a_copy = augmented_copies(images, augment, seed=seed + 1, **aug_opts)
         Xa, local = features_for_images(copies, tile_size, params, desc="augment")
         aug = (Xa, a_scan[local], a_copy[local])
     clf_params = {"model": model, "C": float(C), "seed": int(seed)}
@@ -165,7 +174,7 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], out: st
     from shapekit.temper.features import feature_names
 
     config.update({"kind": "toptemp", "feature_params": params, "aggregation": agg,
-                   "augment": int(augment),
+                   "augment": int(augment), "augment_options": aug_opts if augment else None,
                    "classifier": cfg_clf, "feature_names": feature_names(**params),
                    "cv": {"folds": None if folds is None else len(folds),
                           "grouped": g is not None, "table": cv_table}})
