@@ -15,6 +15,7 @@ References
    CVPR 2020 (lazy regularisation).
 .. [3] Yazici et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019 (EMA).
 .. [4] Zhao et al., "Differentiable Augmentation for Data-Efficient GAN Training", NeurIPS 2020.
+.. [5] Heusel et al., "GANs Trained by a Two Time-Scale Update Rule", NeurIPS 2017.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class ConditionalGAN(pl.LightningModule):
     r1_gamma : float
         R1 weight (0 disables); applied every ``r1_every`` iterations (lazy regularisation).
     lr_g, lr_d, beta1, beta2 : float
-        Adam settings.
+        Adam settings (two time-scale defaults: D learns 4x faster than G [5]_).
     ema_decay : float
         Decay of the EMA generator (0 copies the generator).
     diffaug : str
@@ -70,7 +71,7 @@ class ConditionalGAN(pl.LightningModule):
     def __init__(self, image_size: int = 64, n_classes: int = 1, n_cond: int = 0,
                  z_dim: int = 128, g_channels: int = 32, d_channels: int = 32,
                  max_channels: int = 256, loss: str = "hinge", r1_gamma: float = 1.0,
-                 r1_every: int = 4, lr_g: float = 2e-4, lr_d: float = 2e-4, beta1: float = 0.0,
+                 r1_every: int = 4, lr_g: float = 1e-4, lr_d: float = 4e-4, beta1: float = 0.0,
                  beta2: float = 0.99, ema_decay: float = 0.999,
                  diffaug: str = "brightness,contrast,translation,cutout",
                  channels_last: bool = False, compile: bool = False,

@@ -6,8 +6,8 @@ condition is embedded (class embedding + MLP of the continuous values) into a st
 that modulates every upsampling block FiLM-style (normalise, then scale and shift per channel).
 Per-pixel noise inputs give the stochastic fine texture of a micrograph.
 
-The discriminator is a residual CNN with spectral normalisation on every layer and a projection
-head: ``D(x, y, c) = psi(h) + <embed(y), h> + <A c, h>`` with ``h`` the pooled features.
+The discriminator is a residual CNN with spectral normalisation on every layer, a minibatch
+standard-deviation channel against mode collapse, and a projection head: ``D(x, y, c) = psi(h) + <embed(y), h> + <A c, h>`` with ``h`` the pooled features.
 
 References
 ----------
@@ -16,7 +16,9 @@ References
    Normalization", ICCV 2017.
 .. [3] Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018.
 .. [4] Miyato et al., "Spectral Normalization for Generative Adversarial Networks", ICLR 2018.
-.. [5] Karras et al., "A Style-Based Generator Architecture for GANs", CVPR 2019 (noise inputs).
+.. [5] Karras et al., "A Style-Based Generator Architecture for GANs", CVPR 2019 (noise inputs);
+   Karras et al., "Progressive Growing of GANs", ICLR 2018 (minibatch standard deviation).
+.. [6] Heusel et al., "GANs Trained by a Two Time-Scale Update Rule", NeurIPS 2017 (TTUR).
 """
 
 from __future__ import annotations
@@ -180,6 +182,22 @@ class _DBlock(nn.Module):
         return h + F.avg_pool2d(self.skip(x), 2)
 
 
+def _minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """Append the mean standard deviation of features over groups of the batch (one channel).
+
+    A generator that collapses to one output gives a small value here, which the discriminator
+    can detect (Karras et al., "Progressive Growing of GANs", ICLR 2018).
+    """
+    b, c, hh, ww = h.shape
+    g = min(group, b)
+    while b % g:
+        g -= 1
+    y = h.float().view(g, b // g, c, hh, ww)
+    y = (y - y.mean(0)).pow(2).mean(0).add(1e-8).sqrt().mean(dim=(1, 2, 3))  # (b // g,)
+    y = y.view(1, b // g, 1, 1, 1).expand(g, b // g, 1, hh, ww).reshape(b, 1, hh, ww)
+    return torch.cat([h, y.to(h.dtype)], dim=1)
+
+
 class Discriminator(nn.Module):
     """Projection discriminator with spectral normalisation; returns one logit per image.
 
@@ -203,7 +221,7 @@ class Discriminator(nn.Module):
         self.blocks = nn.Sequential(*[_DBlock(chans[i], chans[i + 1], first=(i == 0))
                                       for i in range(nb)])
         c = chans[-1]
-        self.final = spectral_norm(nn.Conv2d(c, c, 3, padding=1))
+        self.final = spectral_norm(nn.Conv2d(c + 1, c, 3, padding=1))
         self.linear = spectral_norm(nn.Linear(c, 1))
         self.embed = spectral_norm(nn.Embedding(max(1, n_classes), c))
         self.proj = (nn.Sequential(spectral_norm(nn.Linear(n_cond, c)), nn.LeakyReLU(0.2),
@@ -213,7 +231,7 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, label: torch.Tensor,
                 cond: torch.Tensor | None = None) -> torch.Tensor:
         h = self.blocks(x)
-        h = F.leaky_relu(self.final(h), 0.2)
+        h = F.leaky_relu(self.final(_minibatch_std(h)), 0.2)
         h = h.sum(dim=(2, 3))
         out = self.linear(h).squeeze(1) + (self.embed(label) * h).sum(1)
         if self.proj is not None and cond is not None:

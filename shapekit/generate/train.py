@@ -24,7 +24,7 @@ from shapekit.errors import InputError
 __all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS"]
 
 MODEL_DEFAULTS: dict[str, Any] = dict(z_dim=128, g_channels=32, d_channels=32, max_channels=256,
-                                      loss="hinge", r1_gamma=1.0, r1_every=4, lr_g=2e-4, lr_d=2e-4,
+                                      loss="hinge", r1_gamma=1.0, r1_every=4, lr_g=1e-4, lr_d=4e-4,
                                       beta1=0.0, beta2=0.99, ema_decay=0.999,
                                       diffaug="brightness,contrast,translation,cutout")
 
