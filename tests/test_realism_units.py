@@ -158,3 +158,15 @@ def test_percentile_ci_shift():
     lo2, hi2 = percentile_ci(v, level=0.5, estimate=1.0)   # bias +1 removed
     assert (lo2, hi2) == (pytest.approx(0.5), pytest.approx(1.5))
     assert all(np.isnan(percentile_ci(np.array([np.nan]))))
+
+
+def test_otsu_matches_skimage():
+    from skimage.filters import threshold_otsu
+
+    from shapekit.realism.materials import otsu_threshold
+
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        img = np.clip(np.r_[rng.normal(0.3, 0.05, 3000), rng.normal(0.7, 0.1, 2000)], 0, 1)
+        img = img.reshape(50, 100).astype(np.float32)
+        assert otsu_threshold(img) == pytest.approx(float(threshold_otsu(img)), abs=1e-6)

@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import fft as sfft
 
-__all__ = ["binarize", "phase_fraction", "two_point_correlation", "chord_lengths", "compare_materials",
+__all__ = ["binarize", "otsu_threshold", "phase_fraction", "two_point_correlation", "chord_lengths", "compare_materials",
            "chord_length_histogram", "materials_statistics"]
 
 
@@ -60,10 +60,38 @@ def binarize(image: np.ndarray, threshold: float | None = None) -> np.ndarray:
         lo, hi = float(img.min()), float(img.max())
         if hi - lo <= 1e-12:
             return np.zeros(img.shape, dtype=bool)
-        from skimage.filters import threshold_otsu
-
-        threshold = float(threshold_otsu(img))
+        threshold = otsu_threshold(img, lo, hi)
     return img > threshold
+
+
+def otsu_threshold(image: np.ndarray, lo: float | None = None, hi: float | None = None,
+                   nbins: int = 256) -> float:
+    """Otsu's threshold from a ``nbins`` histogram between the image's min and max (bincount based).
+
+    Same rule as ``skimage.filters.threshold_otsu`` (the bin centre maximising the between-class
+    variance), a few times faster on large images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.r_[np.full(50, 0.2), np.full(50, 0.8)].reshape(10, 10)
+    >>> 0.2 <= otsu_threshold(img) < 0.8
+    True
+    """
+    img = np.asarray(image, dtype=np.float32)
+    lo = float(img.min()) if lo is None else lo
+    hi = float(img.max()) if hi is None else hi
+    if hi - lo <= 1e-12:
+        return lo
+    idx = np.minimum(((img - lo) * (nbins / (hi - lo))).astype(np.int64), nbins - 1)
+    hist = np.bincount(idx.ravel(), minlength=nbins).astype(np.float64)
+    centres = lo + (np.arange(nbins) + 0.5) * (hi - lo) / nbins
+    w1 = np.cumsum(hist)
+    w2 = np.cumsum(hist[::-1])[::-1]
+    m1 = np.cumsum(hist * centres) / np.maximum(w1, 1e-300)
+    m2 = (np.cumsum((hist * centres)[::-1]) / np.maximum(w2[::-1], 1e-300))[::-1]
+    var = w1[:-1] * w2[1:] * (m1[:-1] - m2[1:]) ** 2
+    return float(centres[int(np.argmax(var))])
 
 
 def phase_fraction(mask: np.ndarray) -> float:
