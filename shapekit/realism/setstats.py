@@ -13,11 +13,17 @@ The headline number is::
   the two sets' distributions of that summary, in units of the summary's standard deviation over
   the real set (so 1.0 means "shifted by one real standard deviation");
 * ``d_mmd``: ``sqrt(max(MMD^2_u, 0))`` with the sliced-Wasserstein kernel
-  ``k(D, D') = exp(-SW(D, D') / m)`` between per-image diagrams (``m``: median SW over real pairs),
-  in [0, sqrt(2)];
+  ``k(I, I') = exp(-SW(I, I') / m)`` between images, ``SW`` summed over the four diagrams
+  (sub/superlevel x H0/H1, pairs with persistence > 0.02, at most 500 per diagram) and ``m`` the
+  median SW over real pairs; in [0, sqrt(2)];
 * ``d_energy``: the energy distance ``2 E d(X, Y) - E d(X, X') - E d(Y, Y')`` over pairwise
-  diagram distances (GUDHI Hera Wasserstein-1 or bottleneck, after min-persistence filtering),
-  divided by the mean real-real diagram distance, clipped at 0.
+  image distances ``d`` = sum over the four diagrams of GUDHI's Hera Wasserstein-1 (or bottleneck)
+  between their ``top_k`` most persistent pairs, on a random subsample of at most
+  ``max_diagram_images`` images per set (Hera is the slow part), divided by the mean real-real
+  distance, clipped at 0.
+
+``d_summaries`` sees every persistence scale (noise, JPEG artefacts); ``d_mmd`` and ``d_energy``
+see the prominent features only (blur, coarsening, a different microstructure).
 
 Each term is near 0 for two samples of one distribution and grows as the sets separate; they
 are dimensionless, and the permutation test in :mod:`shapekit.realism.calibration` calibrates
