@@ -5,7 +5,8 @@ default -- the cubical persistence diagram comes from :func:`shapekit.topology.c
 and its scalar summaries from :func:`shapekit.topology.vectorize.diagram_summaries` (counts above
 persistence thresholds, total/max/mean persistence, entropy, lifetime/birth/death quantiles).
 Extensive summaries (pair counts, total persistence) are divided by the image area in units of
-10^4 pixels, so sets of different image sizes at one scale compare fairly. Betti curves are
+10^4 pixels and the persistence entropy by ``log(n_pairs)`` (its maximum: an evenness in [0, 1]),
+so sets of different image sizes at one scale compare fairly. Betti curves are
 sampled on a fixed grid of grey levels and divided by the area in the same way.
 
 Diagrams kept for diagram distances are the finite pairs with persistence above
@@ -235,6 +236,8 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = (
             for i in range(n):
                 d = dg[i][dim]
                 s = diagram_summaries(d, THRESHOLDS, QUANTILES)
+                if s["n_pairs"] > 1:   # evenness in [0, 1]: the raw entropy grows like log(area)
+                    s["persistence_entropy"] /= np.log(s["n_pairs"])
                 row = np.array([s[b] for b in base])
                 for j, b in enumerate(base):
                     if b in EXTENSIVE:
