@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data
+except ImportError:  # older releases: the estimator method
+    def validate_data(est: Any, X: Any, **kw: Any) -> np.ndarray:  # noqa: D103
+        return est._validate_data(X, **kw)
 
 from shapekit.errors import InputError
 from shapekit.topology import blocks as B
