@@ -213,6 +213,17 @@ def block_features(dgm: np.ndarray, grids: dict[str, object], *, quantiles: Sequ
     and persistence-image mass into densities per 1000 input pixels; None keeps raw counts.
     ``quantile_samples`` caps the pairs the quantiles are taken from (see
     :func:`~shapekit.topology.diagram_summaries`).
+
+    Examples
+    --------
+    >>> grids = combine_fit_stats(np.array([[0.0, 1.0, 0.0, 1.0, 1.0, 0.5]]))
+    >>> v = block_features(np.array([[0.0, 1.0], [0.2, 0.3]]), grids, quantiles=(0.5,),
+    ...                    n_betti=3, persistence_images=True, pi_resolution=2, pi_sigma=1.0,
+    ...                    landscapes=False, n_landscape_layers=1, n_landscape=2, area_kpx=None)
+    >>> len(v) == len(block_feature_names("sub_H0", 1, (0.5,), 3, 2, 1, 2, True, False))
+    True
+    >>> v[:3].tolist()                                # n_pairs, n_essential, count_above_0
+    [2.0, 0.0, 1.0]
     """
     summ = diagram_summaries(dgm, thresholds=grids["thresholds"], quantiles=quantiles,
                              max_quantile_samples=quantile_samples)

@@ -166,7 +166,7 @@ def _import_cripser():
     return cripser
 
 
-def cripser_raw(cells: np.ndarray, construction: str) -> np.ndarray:
+def _cripser_raw(cells: np.ndarray, construction: str) -> np.ndarray:
     """Raw cripser output ``(n, 9)`` for dims 0-1 with essential deaths set to ``+inf``."""
     cripser = _import_cripser()
     if construction == "T":
@@ -194,7 +194,7 @@ def cripser_raw(cells: np.ndarray, construction: str) -> np.ndarray:
 
 
 def _cripser(cells: np.ndarray, construction: str, min_persistence: float) -> list[np.ndarray]:
-    res = cripser_raw(cells, construction)
+    res = _cripser_raw(cells, construction)
     out = []
     for k in (0, 1):
         d = res[res[:, 0] == k, 1:3]
