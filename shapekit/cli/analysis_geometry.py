@@ -251,7 +251,8 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
 @click.option("--epochs", type=int, default=5, show_default=True, help="Stitch training epochs.")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--init", type=click.Choice(["auto", "identity", "lstsq", "random"]), default="auto",
-              show_default=True, help="Stitch initialisation.")
+              show_default=True,
+              help="Stitch initialisation (auto: identity for a model with itself, else least squares).")
 @_images_option
 @_tiles_option
 @root_option
@@ -284,6 +285,8 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
     lbs = list(layer_bs) or las
     if len(las) != len(lbs):
         raise click.UsageError("give as many --layer-b as --layer-a")
+    if init == "auto":  # the identity is the natural start only when stitching a model to itself
+        init = "identity" if Path(model_a).resolve() == Path(model_b).resolve() else "lstsq"
     images = np.unique(idx)
     test_imgs = images[::4]
     te = torch.as_tensor(np.isin(idx, test_imgs))
