@@ -80,12 +80,15 @@ def part_cnn(ctx: dict, out: Path, res: dict) -> None:
     ctx["cnn"] = net
     x = torch.from_numpy(xte[:64, None])
     layers = ["stem", "stages.0", "stages.1", "stages.2"]
-    scores = {}
+    scores, equi = {}, {}
     for g in ("rot90", "flips", "rotation"):
         r = equivariance_deviation(net, x, g, layers=layers)
         scores[g] = {k: round(v.score, 4) for k, v in r.items()}
         scores[g]["flip_rate"] = prediction_flip_rate(net, x, g)
-    res["cnn"] = {"test_tile_accuracy": acc, "eed": scores}
+        # hidden feature maps: equivariance (rho = the same transform of the map) is the fair test
+        r = equivariance_deviation(net, x, g, layers=layers, equivariant=True)
+        equi[g] = {k: round(v.score, 4) for k, v in r.items()}
+    res["cnn"] = {"test_tile_accuracy": acc, "eed_invariance": scores, "eed_equivariance": equi}
     plot_eed_layers({"cnn": {g: {k: v for k, v in s.items() if k != "flip_rate"}
                              for g, s in scores.items()}}, out / "eed_cnn_layers.png",
                     "SmallResNet on UHCS: EED per layer")
@@ -154,13 +157,14 @@ def part_dna(ctx: dict, out: Path, res: dict) -> None:
     xte, yte = tiles_of(ctx["crops"], ctx["labels"], ctx["test"])
     xtr_t, xte_t = torch.from_numpy(xtr[:, None]), torch.from_numpy(xte[:, None])
     out_d = {}
-    for name, policy in (("none", None), ("dna", AugmentationPolicy(1)), ("global", GlobalAugmentation())):
+    for name, policy in (("none", None), ("dna", AugmentationPolicy(1, init=0.25)),
+                         ("global", GlobalAugmentation(0.25))):
         torch.manual_seed(0)
         t = time.time()
         m = DynamicAugmentation(SmallResNet(1, 3, width=8), policy, max_rotation=180.0,
                                 max_scale=0.3, max_translation=0.2, padding_mode="reflection")
-        m = fit_dna(m, xtr_t, ytr, epochs=ctx["epochs"], batch_size=32, width_weight=0.05,
-                    policy_warmup=2, policy_lr=1e-3, seed=0)
+        m = fit_dna(m, xtr_t, ytr, epochs=ctx["epochs"], batch_size=32, width_weight=0.1,
+                    policy_warmup=2, policy_lr=1e-2, seed=0)
         with torch.no_grad():
             acc = float((m(xte_t).argmax(1).numpy() == yte).mean())
         rng = {ctx["names"][k]: v for k, v in ranges_by_class(m, xte_t, yte).items()}

@@ -279,10 +279,11 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
         raise InputError("the group has no non-identity element")
     dev = default_device(device)
     names: list[str] = []
-    was_training = None
+    was_training, home = None, None
     if isinstance(model, nn.Module):
         names = resolve_layers(model, layers) if layers is None or len(layers) else []
         was_training = model.training
+        home = next((p.device for p in model.parameters()), None)
         model.eval()
         model.to(dev)
     try:
@@ -291,6 +292,8 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
     finally:
         if isinstance(model, nn.Module) and was_training is not None:
             model.train(was_training)
+            if home is not None:
+                model.to(home)
     results: dict[str, EEDResult] = {}
     for key in [*names, "output"]:
         fx = base[key]

@@ -46,8 +46,8 @@ def plot_frequency(report: dict, path: str | Path) -> Path:
     s = np.asarray(report["sensitivity"])[keep]
     p = np.asarray(report["power"])[keep]
     ax = axes[0]
-    ax.loglog(f[keep], s / max(s.max(), 1e-30), label="sensitivity (model)")
-    ax.loglog(f[keep], p / max(p.max(), 1e-30), label="power (data)")
+    ax.semilogy(f[keep], s / max(s.max(), 1e-30), label="sensitivity (model)")
+    ax.semilogy(f[keep], p / max(p.max(), 1e-30), label="power (data)")
     ax.set_xlabel("frequency |k| (cycles/pixel)")
     ax.set_ylabel("radial mean / max")
     ax.set_title(f"Spearman {report['spearman']:.2f}")
