@@ -23,12 +23,12 @@ from scipy.ndimage import gaussian_filter
 from shapekit.topology.persistence import cubical_persistence
 from shapekit.topology.vectorize import (
     betti_curve,
-    diagram_summaries,
     finite_pairs,
     persistence_image,
     persistence_landscape,
     quantiles_linear,
     summary_names,
+    summary_vector,
 )
 
 __all__ = ["block_name", "preprocess", "image_diagrams", "block_fit_stats", "combine_fit_stats",
@@ -196,6 +196,14 @@ def block_feature_names(block: str, n_thresholds: int, quantiles: Sequence[float
     return names
 
 
+@functools.lru_cache(maxsize=64)
+def _per_area_index(n_thresholds: int) -> np.ndarray:
+    """Positions in the summary vector of counts and total persistence (scaled per area)."""
+    names = summary_names(range(n_thresholds), ())
+    return np.array([i for i, n in enumerate(names)
+                     if n in _PER_AREA or n.startswith("count_above_")])
+
+
 @functools.lru_cache(maxsize=256)
 def _grid(lo: float, hi: float, n: int) -> np.ndarray:
     g = np.linspace(lo, hi, n)
@@ -206,13 +214,15 @@ def _grid(lo: float, hi: float, n: int) -> np.ndarray:
 def block_features(dgm: np.ndarray, grids: dict[str, object], *, quantiles: Sequence[float],
                    n_betti: int, persistence_images: bool, pi_resolution: int, pi_sigma: float,
                    landscapes: bool, n_landscape_layers: int, n_landscape: int,
-                   area_kpx: float | None, quantile_samples: int | None = None) -> np.ndarray:
+                   area_kpx: float | None, quantile_samples: int | None = None,
+                   filtration: str = "auto") -> np.ndarray:
     """Feature vector of one block given its fitted ``grids`` (see :func:`combine_fit_stats`).
 
     ``area_kpx`` (input image area in kilopixels) turns counts, total persistence, Betti numbers
     and persistence-image mass into densities per 1000 input pixels; None keeps raw counts.
     ``quantile_samples`` caps the pairs the quantiles are taken from (see
-    :func:`~shapekit.topology.diagram_summaries`).
+    :func:`~shapekit.topology.diagram_summaries`); ``filtration`` is passed to the Betti curve
+    (``"auto"`` reads it from the rows).
 
     Examples
     --------
@@ -225,18 +235,16 @@ def block_features(dgm: np.ndarray, grids: dict[str, object], *, quantiles: Sequ
     >>> v[:3].tolist()                                # n_pairs, n_essential, count_above_0
     [2.0, 0.0, 1.0]
     """
-    summ = diagram_summaries(dgm, thresholds=grids["thresholds"], quantiles=quantiles,
-                             max_quantile_samples=quantile_samples)
+    summ = summary_vector(dgm, grids["thresholds"], quantiles,
+                          max_quantile_samples=quantile_samples)
     scale = 1.0 / area_kpx if area_kpx else 1.0
-    for key in _PER_AREA:
-        summ[key] *= scale
-    for j in range(len(grids["thresholds"])):
-        summ[f"count_above_{j}"] *= scale
-    parts = [np.fromiter(summ.values(), dtype=np.float64, count=len(summ))]
+    if scale != 1.0:
+        summ[_per_area_index(len(grids["thresholds"]))] *= scale
+    parts = [summ]
     fin = finite_pairs(dgm)  # once for the vectorisers that ignore essential bars
     v0, v1 = grids["value_range"]
     if n_betti:
-        parts.append(betti_curve(dgm, _grid(v0, v1, n_betti)) * scale)
+        parts.append(betti_curve(dgm, _grid(v0, v1, n_betti), filtration=filtration) * scale)
     if persistence_images:
         b0, b1 = grids["birth_range"]
         p0, p1 = grids["pers_range"]

@@ -294,7 +294,11 @@ class TopTempFeaturizer(TransformerMixin, BaseEstimator):
                   n_landscape_layers=self.n_landscape_layers, n_landscape=self.n_landscape,
                   area_kpx=area_kpx if self.per_area else None,
                   quantile_samples=self.quantile_samples)
-        return np.concatenate([B.block_features(dg[b], self.grids_[b], **kw) for b in self.blocks_])
+        return np.concatenate([B.block_features(dg[b], self.grids_[b], filtration=f, **kw)
+                               for b, f in zip(self.blocks_, self._block_filtrations())])
+
+    def _block_filtrations(self) -> list[str]:
+        return [f for _ in self.scales for f in self.filtrations for _ in self.dims]
 
     def transform(self, X: Any) -> np.ndarray:
         """Feature matrix ``(n_images, n_features_out_)`` (float64)."""

@@ -38,6 +38,7 @@ __all__ = [
     "finite_pairs",
     "lifetimes",
     "summary_names",
+    "summary_vector",
     "diagram_summaries",
     "betti_curve",
     "quantiles_linear",
@@ -94,12 +95,6 @@ def lifetimes(dgm: object) -> np.ndarray:
 
 def _qname(q: float) -> str:
     return f"q{int(round(q * 100)):02d}"
-
-
-@functools.lru_cache(maxsize=64)
-def _quantile_keys(quantiles: tuple[float, ...]) -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(f"{what}_{_qname(q)}" for q in quantiles)
-                 for what in ("lifetime", "birth", "death"))
 
 
 def summary_names(thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
@@ -161,35 +156,49 @@ def diagram_summaries(dgm: object, thresholds: Sequence[float] = DEFAULT_THRESHO
     >>> round(s["persistence_entropy"], 4)
     0.5004
     """
+    vec = summary_vector(dgm, thresholds, quantiles, fill_value, max_quantile_samples)
+    return dict(zip(summary_names(thresholds, quantiles), vec.tolist()))
+
+
+def summary_vector(dgm: object, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                   quantiles: Sequence[float] = DEFAULT_QUANTILES, fill_value: float = 0.0,
+                   max_quantile_samples: int | None = None) -> np.ndarray:
+    """:func:`diagram_summaries` as a float64 array in :func:`summary_names` order (no dict).
+
+    Examples
+    --------
+    >>> summary_vector([[0.0, 1.0], [0.0, np.inf]], thresholds=(0.5,), quantiles=(0.5,))[:3]
+    array([1., 1., 1.])
+    """
     d = as_diagram(dgm)
     fin = np.isfinite(d[:, 0]) & np.isfinite(d[:, 1])
     f = d[fin] if not fin.all() else d
     life = np.abs(f[:, 1] - f[:, 0])
     n = len(life)
-    out: dict[str, float] = {"n_pairs": float(n), "n_essential": float(len(d) - n)}
-    thr = np.asarray(thresholds, dtype=np.float64).reshape(-1, 1)
-    counts = np.count_nonzero(life[None, :] > thr, axis=1) if len(thr) else []
-    for j, c in enumerate(counts):
-        out[f"count_above_{j}"] = float(c)
+    nt, nq = len(thresholds), len(quantiles)
+    out = np.empty(2 + nt + 5 + 3 * nq)
+    out[0], out[1] = n, len(d) - n
+    if nt:
+        thr = np.asarray(thresholds, dtype=np.float64).reshape(-1, 1)
+        out[2:2 + nt] = np.count_nonzero(life[None, :] > thr, axis=1)
+    i = 2 + nt
     total = float(life.sum())
-    out["total_persistence"] = total
-    out["total_persistence_sq"] = float((life * life).sum())  # no BLAS: threads contend
-    out["max_persistence"] = float(life.max()) if n else 0.0
-    out["mean_persistence"] = total / n if n else float(fill_value)
+    out[i] = total
+    out[i + 1] = float((life * life).sum())  # not np.dot: BLAS threads contend
+    out[i + 2] = float(life.max()) if n else 0.0
+    out[i + 3] = total / n if n else float(fill_value)
     if total > 0:
         p = life[life > 0] / total
-        out["persistence_entropy"] = float(-(p * np.log(p)).sum())
+        out[i + 4] = float(-(p * np.log(p)).sum())
     else:
-        out["persistence_entropy"] = 0.0
+        out[i + 4] = 0.0
     step = 1 if not max_quantile_samples or n <= max_quantile_samples else \
         -(-n // int(max_quantile_samples))
-    if n:  # one selection for the three rows lifetime, birth, death
+    if n and nq:  # one selection for the three rows lifetime, birth, death
         rows = np.stack([life, f[:, 0], f[:, 1]])
-        qv = quantiles_linear(rows[:, ::step] if step > 1 else rows, quantiles)
+        out[i + 5:] = quantiles_linear(rows[:, ::step] if step > 1 else rows, quantiles).ravel()
     else:
-        qv = np.full((3, len(quantiles)), float(fill_value))
-    for keys, vals in zip(_quantile_keys(tuple(float(q) for q in quantiles)), qv.tolist()):
-        out.update(zip(keys, vals))
+        out[i + 5:] = fill_value
     return out
 
 
@@ -417,7 +426,9 @@ def persistence_landscape(dgm: object, grid: object, n_layers: int = 3) -> np.nd
     sel = part[:chunk]
     out[:] = _top_tents(g, lo[sel], hi[sel], k)
     bound = life[part[chunk]] / 2.0                      # largest half-life left out
-    bad = np.flatnonzero(out[k - 1] < bound)
+    # a column is also exact when every pair alive there (lo < t < hi) is in the chunk
+    bad = np.flatnonzero((out[k - 1] < bound)
+                         & (_alive_counts(g, lo, hi) > _alive_counts(g, lo[sel], hi[sel])))
     if len(bad):
         cand = life > 2.0 * out[k - 1, bad].min()       # only these can reach layer k there
         clo, chi = lo[cand], hi[cand]
@@ -430,6 +441,14 @@ def persistence_landscape(dgm: object, grid: object, n_layers: int = 3) -> np.nd
             out[:, j] = 0.0
             out[:len(col), j] = -np.sort(-col)
     return out
+
+
+def _alive_counts(g: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Number of pairs with ``lo < g_j < hi`` at every grid point."""
+    m = len(g)
+    c_lo = np.bincount(np.searchsorted(g, lo, side="right"), minlength=m + 1).cumsum()[:m]
+    c_hi = np.bincount(np.searchsorted(g, hi, side="left"), minlength=m + 1).cumsum()[:m]
+    return c_lo - c_hi
 
 
 def _top_tents(g: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int) -> np.ndarray:
