@@ -115,6 +115,17 @@ def test_min_persistence_filters_strictly():
     assert all(len(full[k]) and (np.diff(full[k], axis=1) > 0).all() for k in (0, 1))
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (4, 1), (2, 2)])
+def test_thin_images_agree_across_backends(shape):
+    pytest.importorskip("cripser")
+    img = np.arange(np.prod(shape), dtype=float).reshape(shape) % 3
+    for construction in ("T", "V"):
+        a = cubical_persistence(img, construction=construction)
+        b = cubical_persistence(img, construction=construction, backend="cripser")
+        assert all(_multiset(a[k]) == _multiset(b[k]) for k in (0, 1))
+        assert np.isinf(a[0][:, 1]).sum() == 1          # one connected image, one essential bar
+
+
 def test_dims_and_degenerate_shapes():
     d = cubical_persistence(np.arange(5.0)[None, :], dims=(0, 1, 2))
     assert d[0].tolist() == [[0.0, np.inf]] and d[1].shape == (0, 2) and d[2].shape == (0, 2)

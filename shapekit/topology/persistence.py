@@ -181,7 +181,10 @@ def _cripser_raw(cells: np.ndarray, construction: str) -> np.ndarray:
     if thin:
         # cripser's V-construction treats the pixels of a 1-pixel-thin image as disconnected:
         # duplicate the line (the filtration of line x [0, 1] has the same persistence)
-        cells = np.concatenate([cells, cells], axis=0 if h == 1 else 1)
+        if h == 1:
+            cells = np.concatenate([cells, cells], axis=0)
+        if w == 1:
+            cells = np.concatenate([cells, cells], axis=1)
     res = np.asarray(fn(np.ascontiguousarray(cells, dtype=np.float64), maxdim=1), dtype=np.float64)
     res = res.reshape(-1, 9)
     if thin:
