@@ -50,12 +50,12 @@ def _manifest_images(man: Any, model: Any) -> list:
 @root_option
 @click.option("--tile-size", type=int, default=256, show_default=True,
               help="Tile side in pixels (0: each image is one tile).")
-@click.option("--scales", default="1,2,4", show_default=True, help="Downsampling factors for PH.")
-@click.option("--smooth", type=float, default=0.0, show_default=True,
-              help="Gaussian sigma (pixels of each scaled tile) before PH.")
+@click.option("--preset", type=click.Choice(["robust", "accurate"]), default="robust",
+              show_default=True, help="Feature parameters (see train-classifier).")
+@click.option("--scales", default=None, help="Override the preset's PH downsampling factors, e.g. 1,2,4.")
 @json_option
-def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, scales: str,
-                  smooth: float, as_json: bool) -> None:
+def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, preset: str,
+                  scales: str | None, as_json: bool) -> None:
     """Compute multi-scale TopTemp tile features of every image of MANIFEST."""
     import numpy as np
 
@@ -63,12 +63,14 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
     from shapekit.io import load_manifest
     from shapekit.temper.features import feature_names
     from shapekit.temper.ingest import features_for_images, read_manifest_images
-    from shapekit.temper.train import DEFAULT_FEATURE_PARAMS
+    from shapekit.temper.train import PRESETS
 
     if out.suffix not in (".parquet", ".npz"):
         raise InputError(f"--out must end in .parquet or .npz, got {out}")
     man = load_manifest(manifest, root)
-    params = {**DEFAULT_FEATURE_PARAMS, "scales": _scales(scales), "smooth": smooth}
+    params = dict(PRESETS[preset]["feature_params"])
+    if scales is not None:
+        params["scales"] = _scales(scales)
     images = read_manifest_images(man)
     X, scan = features_for_images(images, tile_size or None, params, names=man.paths)
     names = feature_names(**params)
@@ -102,8 +104,12 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Model directory to write.")
-@click.option("--model", type=click.Choice(MODEL_CHOICES), default="svm", show_default=True,
-              help="TopTemp + svm/logreg/xgboost, or the CNN baseline.")
+@click.option("--model", type=click.Choice(MODEL_CHOICES), default="logreg", show_default=True,
+              help="TopTemp + logreg/svm/xgboost, or the CNN baseline.")
+@click.option("--preset", type=click.Choice(["robust", "accurate"]), default="robust",
+              show_default=True,
+              help="TopTemp features: 'robust' (smoothed, per-scale z-scored, min persistence, "
+                   "degraded training copies) or 'accurate' (plain multi-scale PH).")
 @root_option
 @seed_option
 @click.option("--tile-size", type=int, default=256, show_default=True,
@@ -113,10 +119,11 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
               show_default=True, help="Tile -> scan aggregation (auto: chosen by CV).")
 @click.option("--augment", type=int, default=None,
               help="TopTemp: randomly degraded (blur/noise/JPEG) training copies per scan "
-                   "(default: the library default, see shapekit.temper.train.DEFAULT_AUGMENT).")
+                   "(default: the preset's, 2 for robust, 0 for accurate).")
 @click.option("--epochs", type=int, default=12, show_default=True, help="CNN training epochs.")
 @json_option
-def train_cmd(manifest: Path, out: Path, model: str, root: Path | None, seed: int, tile_size: int,
+def train_cmd(manifest: Path, out: Path, model: str, preset: str, root: Path | None, seed: int,
+              tile_size: int,
               scales: str | None, aggregation: str, augment: int | None, epochs: int,
               as_json: bool) -> None:
     """Train a temper classifier on MANIFEST and write it to a model directory."""
@@ -127,7 +134,8 @@ def train_cmd(manifest: Path, out: Path, model: str, root: Path | None, seed: in
     if model == "cnn":
         kwargs["cnn_options"] = {"epochs": epochs}
     else:
-        kwargs.update({"feature_params": fp, "aggregation": aggregation, "augment": augment})
+        kwargs.update({"feature_params": fp, "aggregation": aggregation, "augment": augment,
+                       "preset": preset})
     m = train_model(manifest, out, model=model, root=root, seed=seed, **kwargs)
     cv = m.config.get("cv") or {}
     table = cv.get("table") or []

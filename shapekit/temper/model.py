@@ -38,7 +38,7 @@ class TemperModel:
     >>> rng = np.random.default_rng(0)
     >>> imgs = [rng.random((64, 64)).astype("float32") ** (1 + 2 * (i % 2)) for i in range(8)]
     >>> m = train_on_images(imgs, ["a", "b"] * 4, tempfile.mkdtemp(), model="logreg",
-    ...                     tile_size=64, feature_params={"scales": [1, 2]}, cv_folds=2)
+    ...                     tile_size=64, feature_params={"scales": [1, 2]}, cv_folds=2, augment=0)
     >>> r = m.classify([imgs[0]])[0]
     >>> sorted(r), r["tiles"], m.label_names
     (['image', 'probabilities', 'temper', 'tiles'], 1, ['a', 'b'])
