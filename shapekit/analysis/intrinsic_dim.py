@@ -64,8 +64,9 @@ def knn_distances(X: np.ndarray | torch.Tensor, k: int, *, device: str | None = 
                   chunk: int = 1024) -> np.ndarray:
     """Euclidean distances from each point to its ``k`` nearest other points, ascending, ``(n, k)``.
 
-    Computed in float64 with exact (non-matmul) distances, in row chunks, on ``device``
-    (CUDA when available).
+    Computed in float64 (matrix-product form, accurate to ~1e-16 relative in float64; exact
+    duplicates are removed beforehand by the estimators), in row chunks, on ``device`` (CUDA when
+    available).
 
     Examples
     --------
@@ -80,7 +81,7 @@ def knn_distances(X: np.ndarray | torch.Tensor, k: int, *, device: str | None = 
     Xt = torch.as_tensor(arr, device=dev)
     out = np.empty((n, k))
     for s in range(0, n, chunk):
-        d = torch.cdist(Xt[s:s + chunk], Xt, compute_mode="donot_use_mm_for_euclid_dist")
+        d = torch.cdist(Xt[s:s + chunk], Xt, compute_mode="use_mm_for_euclid_dist")
         rows = torch.arange(d.shape[0], device=dev)
         d[rows, rows + s] = float("inf")  # exclude the point itself
         out[s:s + chunk] = torch.topk(d, k, dim=1, largest=False).values.cpu().numpy()
@@ -120,7 +121,11 @@ def twonn(X: np.ndarray | torch.Tensor, *, discard_fraction: float = 0.1,
     pts = dedup_points(X)
     if len(pts) < 3:
         raise InputError(f"TwoNN needs at least 3 distinct points, got {len(pts)}")
-    d = knn_distances(pts, 2, device=device)
+    return _twonn_from_knn(knn_distances(pts, 2, device=device), discard_fraction)
+
+
+def _twonn_from_knn(d: np.ndarray, discard_fraction: float = 0.1) -> float:
+    d = d[d[:, 0] > 0]  # numerically coincident neighbours (distinct only below float64 precision)
     mu = np.sort(d[:, 1] / d[:, 0])
     n = len(mu)
     n_keep = int(n * (1 - discard_fraction))
@@ -161,7 +166,12 @@ def mle_id(X: np.ndarray | torch.Tensor, k: int = 20, *, device: str | None = No
     if k < 2:
         raise InputError(f"k must be >= 2, got {k}")
     pts = dedup_points(X)
-    d = knn_distances(pts, k, device=device)
+    return _mle_from_knn(knn_distances(pts, k, device=device), k, return_pointwise)
+
+
+def _mle_from_knn(d: np.ndarray, k: int, return_pointwise: bool = False) -> float | tuple[float, np.ndarray]:
+    d = d[:, :k]
+    d = d[d[:, 0] > 0]  # numerically coincident neighbours (distinct only below float64 precision)
     logs = np.log(d[:, -1:] / d).sum(axis=1)
     with np.errstate(divide="ignore"):
         local = (k - 1) / logs
@@ -206,11 +216,15 @@ def intrinsic_dimension(X: np.ndarray | torch.Tensor, methods: Sequence[str] = I
         raise InputError(f"unknown ID method(s) {unknown}; choose from {list(ID_METHODS)}")
     pts = dedup_points(X)
     out: dict[str, float] = {"n_points": float(len(pts))}
+    if len(pts) < 3:
+        raise InputError(f"intrinsic dimension needs at least 3 distinct points, got {len(pts)}")
+    kk = min(k, len(pts) - 1)
+    knn = knn_distances(pts, max(kk, 2), device=device) if {"twonn", "mle"} & set(methods) else None
     for m in methods:
         if m == "twonn":
-            out[m] = twonn(pts, device=device)
+            out[m] = _twonn_from_knn(knn)
         elif m == "mle":
-            out[m] = float(mle_id(pts, k=min(k, len(pts) - 1), device=device))
+            out[m] = float(_mle_from_knn(knn, kk))
         else:
             out[m] = float(lpca_id(pts))
     return out
