@@ -48,8 +48,12 @@ def block_importance(importance: np.ndarray, names: Sequence[str]) -> dict[tuple
 
 
 def scored_pairs(image: np.ndarray, blocks: dict[tuple[int, str, int], float],
-                 smooth: float = 0.0) -> list[dict[str, Any]]:
+                 smooth: float = 0.0, restandardize: bool = False,
+                 min_persistence: float = 0.0) -> list[dict[str, Any]]:
     """Persistence pairs of each block with birth pixels (original coordinates) and scores.
+
+    ``smooth``, ``restandardize`` and ``min_persistence`` mirror the model's feature parameters,
+    so the pairs are those the features were computed from.
 
     Examples
     --------
@@ -65,10 +69,12 @@ def scored_pairs(image: np.ndarray, blocks: dict[tuple[int, str, int], float],
     out = []
     for s in sorted({k[0] for k in blocks}):
         a = rescale(z, s, smooth)
+        if restandardize:
+            a = standardize(a)
         for filt in ("sublevel", "superlevel"):
             if not any(blocks.get((s, filt, d), 0) > 0 for d in (0, 1)):
                 continue
-            pairs = persistence_pairs_with_locations(a, filt)
+            pairs = persistence_pairs_with_locations(a, filt, min_persistence=min_persistence)
             for dim in (0, 1):
                 w = blocks.get((s, filt, dim), 0.0)
                 p = pairs.get(dim, np.zeros((0, 6)))
@@ -114,7 +120,9 @@ def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray,
     verdict = model.classify([img])[0]
     verdict["image"] = name
     blocks = block_importance(model.importance, model.config["feature_names"])
-    pairs = scored_pairs(img, blocks, float(model.feature_params.get("smooth", 0.0)))
+    fp = model.feature_params
+    pairs = scored_pairs(img, blocks, float(fp.get("smooth", 0.0)), bool(fp.get("restandardize", False)),
+                         float(fp.get("min_persistence", 0.0)))
     pairs.sort(key=lambda r: -r["score"])
     shown = pairs[:top]
     _draw(img, shown, pairs, blocks, verdict, out)
