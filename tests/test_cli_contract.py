@@ -79,3 +79,20 @@ def test_help_is_fast_and_does_not_import_torch() -> None:
             "assert 'torch' not in sys.modules, 'torch imported at CLI start'; "
             "assert 'gudhi' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_atomic_writes_leave_nothing_on_failure_and_normal_permissions(tmp_path) -> None:
+    import os
+
+    from shapekit._atomic import atomic_path, write_json
+
+    target = tmp_path / "a.json"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("writer died")
+    assert list(tmp_path.iterdir()) == []
+    write_json(target, {"x": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)
