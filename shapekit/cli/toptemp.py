@@ -104,8 +104,8 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Model directory to write.")
-@click.option("--model", type=click.Choice(MODEL_CHOICES), default="logreg", show_default=True,
-              help="TopTemp + logreg/svm/xgboost, or the CNN baseline.")
+@click.option("--model", type=click.Choice(MODEL_CHOICES), default="svm", show_default=True,
+              help="TopTemp + svm/logreg/xgboost, or the CNN baseline.")
 @click.option("--preset", type=click.Choice(["robust", "accurate"]), default="robust",
               show_default=True,
               help="TopTemp features: 'robust' (smoothed, per-scale z-scored, min persistence, "

@@ -26,7 +26,7 @@ from shapekit.errors import InputError
 from shapekit.temper.features import DEFAULTS
 
 #: the default classifier (see benchmarks/toptemp_uhcs.py and the README for the CV figures)
-DEFAULT_MODEL = "logreg"
+DEFAULT_MODEL = "svm"
 DEFAULT_TILE_SIZE = 256
 MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
 #: feature/augmentation presets. "robust" (default): smoothing to a fixed effective resolution,
