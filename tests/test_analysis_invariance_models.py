@@ -64,7 +64,7 @@ def test_bundle_training_reduces_loss_and_samples_shape():
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (512, 2)).astype(np.float32)
     y = (x ** 2).sum(1, keepdims=True)
-    net = fit_bundle(x, y, n_neighbourhoods=4, n_blocks=3, hidden=32, steps=80, batch_size=128)
+    net = fit_bundle(x, y, n_neighbourhoods=4, n_blocks=3, hidden=32, steps=40, batch_size=64)
     first, last = net.history_[0], net.history_[-1]
     assert last["rec"] < first["rec"]
     s = net.sample_fibre(np.array([0.5]), 16)

@@ -69,8 +69,8 @@ def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
                    temperature_range_C: tuple[float, float] = (120.0, 220.0),
                    time_range_h: tuple[float, float] = (0.1, 100.0), tolerance: float = 5.0,
                    n_samples: int = 200, n_train: int = 3000, steps: int = 1500,
-                   oversample: int = 4, seed: int = 0, device: str | None = None,
-                   model=None) -> dict:
+                   oversample: int = 4, balance: bool = True, seed: int = 0,
+                   device: str | None = None, model=None) -> dict:
     """Sample process parameters ``(T, t)`` whose simulated hardness is ``target +- tolerance``.
 
     Parameters
@@ -86,7 +86,11 @@ def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
     n_samples : int
         Candidates drawn are ``oversample * n_samples``; the first ``n_samples`` accepted are kept.
     n_train, steps : int
-        Simulator evaluations for training and Bundle Network training steps.
+        Training points and Bundle Network training steps.
+    balance : bool
+        Draw ``5 n_train`` settings and keep ``n_train`` with a flat hardness histogram, so that
+        rare hardness values (near the peak) are learned as well as the common plateau; the
+        fibres ``p(x | hardness)`` are unchanged by this reweighting.
     model : BundleNet, optional
         A network fitted earlier by this function (``result["model"]``) to reuse.
 
@@ -119,16 +123,23 @@ def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
     lo, hi = np.log10(h0), np.log10(h1)
     if model is None:
         rng = np.random.default_rng(seed)
-        temp = rng.uniform(t0, t1, n_train)
-        logt = rng.uniform(lo, hi, n_train)
+        n_pool = n_train * (5 if balance else 1)
+        temp = rng.uniform(t0, t1, n_pool)
+        logt = rng.uniform(lo, hi, n_pool)
         hv = np.asarray(hardness_fn(temp, 10 ** logt), dtype=float)
         if not np.isfinite(hv).all():
             raise InputError("the hardness function returned NaN/inf inside the process window")
+        if balance:  # flatten the hardness histogram: p(x | hardness) is unchanged
+            edges = np.histogram_bin_edges(hv, bins=20)
+            b = np.clip(np.digitize(hv, edges[1:-1]), 0, 19)
+            w = 1.0 / np.bincount(b, minlength=20)[b]
+            keep = rng.choice(n_pool, size=n_train, replace=False, p=w / w.sum())
+            temp, logt, hv = temp[keep], logt[keep], hv[keep]
         if not hv.min() - tolerance <= target <= hv.max() + tolerance:
             raise InputError(f"target hardness {target} HV is outside the reachable range "
                              f"{hv.min():.1f}..{hv.max():.1f} HV of the process window")
         model = fit_bundle(np.stack([temp, logt], 1), hv[:, None], fibre="gaussian",
-                           n_neighbourhoods=12, steps=steps, seed=seed, device=device)
+                           n_neighbourhoods=16, steps=steps, seed=seed, device=device)
     cand = model.sample_fibre(torch.tensor([float(target)]), oversample * n_samples,
                               seed=seed).double().numpy()
     inside = (cand[:, 0] >= t0) & (cand[:, 0] <= t1) & (cand[:, 1] >= lo) & (cand[:, 1] <= hi)

@@ -258,7 +258,7 @@ def register(analyze_app: click.Group) -> None:
                            f"{np.max(res['time_h']):.2g} h")
 
     @analyze_app.command("dna")
-    @click.option("--epochs", type=int, default=30, show_default=True)
+    @click.option("--epochs", type=int, default=40, show_default=True)
     @click.option("--width-weight", type=float, default=0.1, show_default=True,
                   help="Weight of the augmentation-width reward.")
     @click.option("--plot", type=click.Path(path_type=Path), default=None,
