@@ -149,7 +149,8 @@ def fit_tile_cnn(tiles: np.ndarray, labels: np.ndarray, n_classes: int, *, width
     module = TileClassifierModule(n_classes, width, depths, padding, True, lr, 1e-4, max_epochs,
                                   aug_noise, aug_blur, seed)
     ds = torch.utils.data.TensorDataset(torch.from_numpy(tiles[:, None]), torch.from_numpy(labels))
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size,
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True,
+                                         drop_last=len(ds) > batch_size,
                                          generator=torch.Generator().manual_seed(seed))
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -103,7 +103,8 @@ def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFormatError(f"{p}: corrupt config.json ({e.__class__.__name__})") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise ModelFormatError(f"{p}: not a shapekit temper model (format {cfg.get('format') if isinstance(cfg, dict) else None!r})")
+        fmt = cfg.get("format") if isinstance(cfg, dict) else None
+        raise ModelFormatError(f"{p}: not a shapekit temper model (format {fmt!r})")
     ver = cfg.get("shapekit_version")
     if cfg.get("format_version") != FORMAT_VERSION or not _compatible(str(ver)):
         raise ModelFormatError(f"{d}: written by shapekit {ver} (format {cfg.get('format_version')}); "
