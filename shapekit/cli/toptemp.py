@@ -120,7 +120,7 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
 @click.option("--augment", type=int, default=None,
               help="TopTemp: randomly degraded (blur/noise/JPEG) training copies per scan "
                    "(default: the preset's, 2 for robust, 0 for accurate).")
-@click.option("--epochs", type=int, default=12, show_default=True, help="CNN training epochs.")
+@click.option("--epochs", type=int, default=15, show_default=True, help="CNN training epochs.")
 @json_option
 def train_cmd(manifest: Path, out: Path, model: str, preset: str, root: Path | None, seed: int,
               tile_size: int,

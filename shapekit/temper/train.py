@@ -46,6 +46,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "augment": 0, "augment_options": {}},
 }
 DEFAULT_PRESET = "robust"
+#: the CNN baseline as cross-validated on uhcs3 (tiles area-downsampled 4x to 64 px on the CPU)
+CNN_DEFAULTS: dict[str, Any] = {"width": 8, "input_scale": 4, "epochs": 15}
 DEFAULT_FEATURE_PARAMS: dict[str, Any] = PRESETS[DEFAULT_PRESET]["feature_params"]
 
 
@@ -119,7 +121,8 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], out: st
     C : float
         SVM / logreg regularisation.
     cnn_options : dict, optional
-        ``width``, ``epochs``, ``input_scale``, ``batch_size``, ``aug_noise``, ``aug_blur``.
+        ``width``, ``epochs``, ``input_scale``, ``batch_size``, ``aug_noise``, ``aug_blur``,
+        ``device`` (defaults :data:`CNN_DEFAULTS`; CUDA when present).
     source : str, optional
         Where the training data came from (stored in the config).
     augment : int, optional
@@ -209,15 +212,16 @@ def _train_cnn(images: Sequence[np.ndarray], y: np.ndarray, names: list[str], ou
 
     if tile_size is None:
         raise InputError("the CNN needs a tile size")
-    input_scale = int(opts.get("input_scale", 2))
+    input_scale = int(opts.get("input_scale", CNN_DEFAULTS["input_scale"]))
     tiles, scan = cnn_tiles_for_images(images, tile_size, input_scale)
-    net = fit_tile_cnn(tiles, y[scan], len(names), width=int(opts.get("width", 16)),
-                       max_epochs=int(opts.get("epochs", 12)), batch_size=int(opts.get("batch_size", 64)),
+    epochs = int(opts.get("epochs", CNN_DEFAULTS["epochs"]))
+    net = fit_tile_cnn(tiles, y[scan], len(names), width=int(opts.get("width", CNN_DEFAULTS["width"])),
+                       max_epochs=epochs, batch_size=int(opts.get("batch_size", 64)),
                        aug_noise=float(opts.get("aug_noise", 0.0)), aug_blur=float(opts.get("aug_blur", 0.0)),
                        seed=seed, device=opts.get("device"))
     config.update({"kind": "cnn", "aggregation": "proba",
                    "cnn": {"arch": net.config(), "input_scale": input_scale,
-                           "epochs": int(opts.get("epochs", 12))}})
+                           "epochs": epochs}})
     arrays = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
     write_model_dir(out, config, {"cnn.safetensors": arrays})
     return load_model(out)
