@@ -239,13 +239,18 @@ class BundleNet(nn.Module):
     def _pad(self, xn: torch.Tensor) -> torch.Tensor:
         return torch.cat([xn, xn.new_zeros(xn.shape[0], self.dim - self.x_dim)], 1)
 
-    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` fibre codes from the prior (on the device of the model)."""
+    def sample_prior(self, n: int, generator: torch.Generator | None = None,
+                     temperature: float = 1.0) -> torch.Tensor:
+        """``n`` fibre codes from the prior (on the device of the model).
+
+        ``temperature > 1`` widens the Gaussian parts (and the radial spread of circles), which
+        reaches further along a fibre the network compressed.
+        """
         dev = self.centres.device
-        z = torch.randn(n, self.fibre_dim, generator=generator).to(dev)
+        z = temperature * torch.randn(n, self.fibre_dim, generator=generator).to(dev)
         if self.fibre == "circle":
             ang = (torch.rand(n, generator=generator) * 2 * math.pi).to(dev)
-            rad = 1.0 + 0.1 * torch.randn(n, generator=generator).to(dev)
+            rad = 1.0 + 0.1 * temperature * torch.randn(n, generator=generator).to(dev)
             z[:, 0], z[:, 1] = rad * torch.cos(ang), rad * torch.sin(ang)
         return z
 
@@ -261,11 +266,12 @@ class BundleNet(nn.Module):
         return xn[:, :self.x_dim] * self.x_std + self.x_mean
 
     @torch.no_grad()
-    def sample_fibre(self, y: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    def sample_fibre(self, y: torch.Tensor, n: int, seed: int = 0,
+                     temperature: float = 1.0) -> torch.Tensor:
         """``n`` points of the fibre over one base point ``y`` (shape ``(y_dim,)``), on CPU."""
         dev = self.centres.device
         y = torch.as_tensor(y, dtype=self.centres.dtype).reshape(1, self.y_dim).to(dev)
-        z = self.sample_prior(n, torch.Generator().manual_seed(seed))
+        z = self.sample_prior(n, torch.Generator().manual_seed(seed), temperature)
         return self.decode(y.expand(n, -1), z).cpu()
 
     @torch.no_grad()

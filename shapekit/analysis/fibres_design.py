@@ -69,7 +69,8 @@ def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
                    temperature_range_C: tuple[float, float] = (120.0, 220.0),
                    time_range_h: tuple[float, float] = (0.1, 100.0), tolerance: float = 5.0,
                    n_samples: int = 200, n_train: int = 3000, steps: int = 1500,
-                   oversample: int = 4, balance: bool = True, seed: int = 0,
+                   oversample: int = 4, balance: bool = True, temperature: float = 2.0,
+                   seed: int = 0,
                    device: str | None = None, model=None) -> dict:
     """Sample process parameters ``(T, t)`` whose simulated hardness is ``target +- tolerance``.
 
@@ -87,6 +88,9 @@ def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
         Candidates drawn are ``oversample * n_samples``; the first ``n_samples`` accepted are kept.
     n_train, steps : int
         Training points and Bundle Network training steps.
+    temperature : float
+        Prior temperature of the fibre samples (> 1 reaches further along the fibre; the
+        simulator check removes the candidates that leave it).
     balance : bool
         Draw ``5 n_train`` settings and keep ``n_train`` with a flat hardness histogram, so that
         rare hardness values (near the peak) are learned as well as the common plateau; the
@@ -141,7 +145,7 @@ def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
         model = fit_bundle(np.stack([temp, logt], 1), hv[:, None], fibre="gaussian",
                            n_neighbourhoods=16, steps=steps, seed=seed, device=device)
     cand = model.sample_fibre(torch.tensor([float(target)]), oversample * n_samples,
-                              seed=seed).double().numpy()
+                              seed=seed, temperature=temperature).double().numpy()
     inside = (cand[:, 0] >= t0) & (cand[:, 0] <= t1) & (cand[:, 1] >= lo) & (cand[:, 1] <= hi)
     cand = cand[inside]
     hv = np.asarray(hardness_fn(cand[:, 0], 10 ** cand[:, 1]), dtype=float) if len(cand) else np.zeros(0)
