@@ -130,5 +130,13 @@ def test_bad_input_exit_2(run_cli, trained, toy_manifest, tmp_path):
     cv2.imwrite(str(tiny), (np.random.default_rng(0).random((32, 40)) * 255).astype(np.uint8))
     code, out, err = run_cli("classify", trained, tiny)
     assert code == 2 and "smaller than one 48x48 tile" in err
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "const.tif", np.full((96, 96), 128, np.uint8))
+    code, out, err = run_cli("classify", trained, tmp_path / "const.tif")
+    assert code == 2 and "constant image" in err   # a constant *array* is classified (documented)
+    tifffile.imwrite(tmp_path / "nan.tif", np.where(np.eye(96) > 0, np.nan, 0.5).astype(np.float32))
+    code, out, err = run_cli("classify", trained, tmp_path / "nan.tif")
+    assert code == 2 and "NaN" in err
     code, out, err = run_cli("featurize", toy_manifest, "--out", tmp_path / "f.csv")
     assert code == 2 and ".parquet or .npz" in err
