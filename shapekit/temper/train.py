@@ -30,9 +30,10 @@ DEFAULT_MODEL = "svm"
 DEFAULT_TILE_SIZE = 256
 MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
 #: feature/augmentation presets. "robust" (default): smoothing to a fixed effective resolution,
-#: per-scale z-scoring, a minimum persistence and degraded training copies -- accuracy drops
-#: <= 5 points under every perturbation of the robustness study; "accurate": plain multi-scale
-#: PH, the best clean cross-validated accuracy but fragile under blur and strong noise.
+#: per-scale z-scoring, a minimum persistence and degraded training copies -- uhcs3 5-fold CV
+#: 0.942 (SVM), accuracy drops <= 2.7 points under every perturbation of the robustness study;
+#: "accurate": plain multi-scale PH, uhcs3 CV 0.969 (SVM) / 0.971 (logreg, tile probabilities)
+#: but -50 points under blur sigma 2 and -19 under noise sigma 0.1 (benchmarks/toptemp_uhcs.py).
 PRESETS: dict[str, dict[str, Any]] = {
     "robust": {"feature_params": {"scales": [1, 2, 4], "smooth": 1.0,
                                   "thresholds": list(DEFAULTS["thresholds"]),
