@@ -4,8 +4,9 @@ A Bundle Network: the base ``Y`` is covered by k-means neighbourhoods with centr
 invertible network ``Phi(. | c_j)`` (a conditional elementwise affine map, the "local
 trivialisation", followed by RealNVP affine couplings with fixed random permutations) sends a
 (zero-padded, standardised) point ``x`` to ``[y_hat, z]``: ``y_hat`` predicts ``f(x)`` and ``z`` is a
-code on the fibre with a fixed prior (standard Gaussian, or a circle: uniform angle and radius
-``~ N(1, 0.1)`` in the first two fibre coordinates, for fibres that are loops). A fibre is sampled
+code on the fibre with a fixed prior (standard Gaussian; a circle: uniform angle and radius
+``~ N(1, 0.1)`` in the first two fibre coordinates, for fibres that are loops; or bimodal, for
+fibres of two pieces). A fibre is sampled
 as ``Phi^-1([y, z] | c_j)`` with ``z`` from the prior and ``c_j`` the centre nearest ``y``.
 
 Training loss (one minibatch): ``w_rec * MSE(y_hat, y)`` (reconstruction)
@@ -180,8 +181,9 @@ class BundleNet(nn.Module):
     ----------
     x_dim, y_dim : int
         Dimensions of the total space and of the base.
-    fibre : {"gaussian", "circle"}
-        Prior of the fibre code.
+    fibre : {"gaussian", "circle", "bimodal"}
+        Prior of the fibre code; "bimodal" puts the first coordinate on ``+-2 + N(0, 0.5^2)``, for
+        fibres made of two sheets (e.g. under- and over-aged process branches).
     fibre_dim : int, optional
         Dimension of the fibre code (default ``max(x_dim - y_dim, 1)``, at least 2 for circles).
     n_neighbourhoods : int
@@ -203,8 +205,8 @@ class BundleNet(nn.Module):
                  fibre_dim: int | None = None, n_neighbourhoods: int = 16, n_blocks: int = 6,
                  hidden: int = 64, seed: int = 0) -> None:
         super().__init__()
-        if fibre not in ("gaussian", "circle"):
-            raise InputError(f"fibre prior must be 'gaussian' or 'circle', got {fibre!r}")
+        if fibre not in ("gaussian", "circle", "bimodal"):
+            raise InputError(f"fibre prior must be 'gaussian', 'circle' or 'bimodal', got {fibre!r}")
         fd = fibre_dim if fibre_dim is not None else max(x_dim - y_dim, 1)
         if fibre == "circle":
             fd = max(fd, 2)
@@ -252,6 +254,9 @@ class BundleNet(nn.Module):
             ang = (torch.rand(n, generator=generator) * 2 * math.pi).to(dev)
             rad = 1.0 + 0.1 * temperature * torch.randn(n, generator=generator).to(dev)
             z[:, 0], z[:, 1] = rad * torch.cos(ang), rad * torch.sin(ang)
+        elif self.fibre == "bimodal":
+            sign = (torch.rand(n, generator=generator) < 0.5).to(dev).to(z.dtype) * 2 - 1
+            z[:, 0] = 2.0 * sign + 0.5 * z[:, 0]
         return z
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

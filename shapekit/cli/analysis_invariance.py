@@ -204,7 +204,7 @@ def register(analyze_app: click.Group) -> None:
     @click.option("--target", type=float, required=True, help="Target hardness (HV).")
     @click.option("--tolerance", type=float, default=5.0, show_default=True)
     @click.option("--n", "n_samples", type=int, default=200, show_default=True)
-    @click.option("--steps", type=int, default=1500, show_default=True,
+    @click.option("--steps", type=int, default=2000, show_default=True,
                   help="Bundle Network training steps.")
     @click.option("--n-train", type=int, default=3000, show_default=True,
                   help="Simulator evaluations used for training.")
