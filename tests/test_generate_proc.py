@@ -72,7 +72,6 @@ def test_sigkill_then_resume_continues_step_and_optimizer(tmp_path: Path) -> Non
     assert json.loads((run / "config.json").read_text())["condition"] == "parameters"
 
 
-@pytest.mark.slow  # three interpreter start-ups (~15 s idle, ~60 s on the busy shared machine)
 def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     manifest = make_tiny_dataset(tmp_path / "data")
     run = tmp_path / "run"
