@@ -140,16 +140,19 @@ def test_torus_bundle_beats_cgan():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="known limitation: at 2000 steps the Bundle Network's fibre over 150 HV "
-                          "covers only the under-aged branch (samples on the true curve, "
-                          "acceptance ~0.49, no over-aged sample)", strict=False)
 def test_inverse_design_covers_both_branches():
+    # one fit (~1.5 min on one CPU thread) serves two targets: 150 HV (both branches mid-window)
+    # and 130 HV (the over-aged piece is ~4% of the uniform fibre); checked on seeds 0, 1, 2
     torch.set_num_threads(1)
     f = simulator_hardness()
-    res = inverse_design(150.0, f, tolerance=5.0, n_samples=100, steps=2000, seed=0)
-    assert len(res["branch"]) >= 20
-    assert np.all(np.abs(f(res["temperature_C"], res["time_h"]) - 150.0) <= 5.0)
-    assert res["n_under"] >= 5 and res["n_over"] >= 5
+    model = None
+    for target in (150.0, 130.0):
+        res = inverse_design(target, f, tolerance=5.0, n_samples=100, steps=2000, seed=0,
+                             model=model)
+        model = res["model"]
+        assert len(res["branch"]) >= 50 and res["acceptance"] > 0.4
+        assert np.all(np.abs(f(res["temperature_C"], res["time_h"]) - target) <= 5.0)
+        assert res["n_under"] >= 15 and res["n_over"] >= 15
 
 
 @pytest.mark.slow

@@ -14,7 +14,9 @@ Training loss (one minibatch): ``w_rec * MSE(y_hat, y)`` (reconstruction)
 of ``y``) ``+ w_bwd * MMD([Phi^-1(y, z_prior), y], [x, y])`` (generated points follow the data)
 ``+ w_pad * |padding of Phi^-1|^2 + w_dist * mean min-distance(generated, data)``. MMD is the biased squared maximum mean discrepancy with a
 sum of Gaussian kernels (bandwidths 0.05 to 2 in standardised units); the original uses kNN
-KL-divergence estimates instead.
+KL-divergence estimates instead. With the bimodal prior, training points may carry a known sheet
+label (``modes``, +-1): the label then joins ``y`` as a condition in the three joint comparisons
+and selects the prior mode of each point, so that each mode of the prior decodes to its own sheet.
 
 References
 ----------
@@ -242,11 +244,12 @@ class BundleNet(nn.Module):
         return torch.cat([xn, xn.new_zeros(xn.shape[0], self.dim - self.x_dim)], 1)
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None,
-                     temperature: float = 1.0) -> torch.Tensor:
+                     temperature: float = 1.0, sign: torch.Tensor | None = None) -> torch.Tensor:
         """``n`` fibre codes from the prior (on the device of the model).
 
         ``temperature > 1`` widens the Gaussian parts (and the radial spread of circles), which
-        reaches further along a fibre the network compressed.
+        reaches further along a fibre the network compressed. ``sign`` (bimodal prior only, ``n``
+        values +-1) picks the mode of each code instead of a fair coin.
         """
         dev = self.centres.device
         z = temperature * torch.randn(n, self.fibre_dim, generator=generator).to(dev)
@@ -255,8 +258,9 @@ class BundleNet(nn.Module):
             rad = 1.0 + 0.1 * temperature * torch.randn(n, generator=generator).to(dev)
             z[:, 0], z[:, 1] = rad * torch.cos(ang), rad * torch.sin(ang)
         elif self.fibre == "bimodal":
-            sign = (torch.rand(n, generator=generator) < 0.5).to(dev).to(z.dtype) * 2 - 1
-            z[:, 0] = 2.0 * sign + 0.5 * z[:, 0]
+            if sign is None:
+                sign = (torch.rand(n, generator=generator) < 0.5).to(dev).to(z.dtype) * 2 - 1
+            z[:, 0] = 2.0 * sign.to(dev).to(z.dtype) + 0.5 * z[:, 0]
         return z
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -271,12 +275,22 @@ class BundleNet(nn.Module):
         return xn[:, :self.x_dim] * self.x_std + self.x_mean
 
     @torch.no_grad()
-    def sample_fibre(self, y: torch.Tensor, n: int, seed: int = 0,
-                     temperature: float = 1.0) -> torch.Tensor:
-        """``n`` points of the fibre over one base point ``y`` (shape ``(y_dim,)``), on CPU."""
+    def sample_fibre(self, y: torch.Tensor, n: int, seed: int = 0, temperature: float = 1.0,
+                     mode: int | None = None) -> torch.Tensor:
+        """``n`` points of the fibre over one base point ``y`` (shape ``(y_dim,)``), on CPU.
+
+        ``mode`` (+1 or -1, bimodal prior only) draws from that mode of the prior alone: with a
+        network fitted with ``modes``, the sheet of the fibre that carries that label.
+        """
         dev = self.centres.device
         y = torch.as_tensor(y, dtype=self.centres.dtype).reshape(1, self.y_dim).to(dev)
-        z = self.sample_prior(n, torch.Generator().manual_seed(seed), temperature)
+        sign = None
+        if mode is not None:
+            if self.fibre != "bimodal" or mode not in (1, -1):
+                raise InputError(f"mode must be +1 or -1 with the bimodal prior, got {mode!r} "
+                                 f"with the {self.fibre!r} prior")
+            sign = torch.full((n,), float(mode))
+        z = self.sample_prior(n, torch.Generator().manual_seed(seed), temperature, sign)
         return self.decode(y.expand(n, -1), z).cpu()
 
     @torch.no_grad()
@@ -297,24 +311,28 @@ class BundleNet(nn.Module):
 
 
 def bundle_loss(net: BundleNet, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
-                weights: tuple[float, ...] = (10.0, 1.0, 1.0, 1.0, 0.1), cond_scale: float = 3.0
-                ) -> tuple[torch.Tensor, dict[str, float]]:
+                weights: tuple[float, ...] = (10.0, 1.0, 1.0, 1.0, 0.1), cond_scale: float = 3.0,
+                modes: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The training loss of one minibatch and its parts.
 
     ``weights`` = (reconstruction, forward MMD, backward MMD, padding, min-distance); the last
     term is the mean distance from each generated ``[x, y]`` to the nearest real one in the batch
     (the "Dist" term of Bundle Networks). In the joint ``[x, y]`` and ``[y, z]`` comparisons
     ``y`` is multiplied by ``cond_scale`` so that the kernels resolve the condition finely (the
-    matching is then conditional on ``y``, not only marginal).
+    matching is then conditional on ``y``, not only marginal). ``modes`` (+-1 per row, bimodal
+    prior): each row's prior code is drawn from its own mode and ``cond_scale * modes`` joins
+    ``y`` in those comparisons, so the matching is conditional on the sheet as well.
     """
     yn = (y - net.y_mean) / net.y_std
     xn = (x - net.x_mean) / net.x_std
     c = net.condition(yn)
     out = net.flow(net._pad(xn), c)
     y_hat, z = out[:, :net.y_dim], out[:, net.y_dim:]
-    zp = net.sample_prior(x.shape[0], generator)
+    zp = net.sample_prior(x.shape[0], generator, sign=modes)
     l_rec = ((y_hat - yn) ** 2).mean()
     ys = cond_scale * yn
+    if modes is not None:
+        ys = torch.cat([ys, cond_scale * modes.to(ys.dtype)[:, None]], 1)
     l_fwd = mmd(torch.cat([ys, z], 1), torch.cat([ys, zp], 1))
     gen = net.flow.inverse(torch.cat([yn, zp], 1), c)
     l_bwd = mmd(torch.cat([gen[:, :net.x_dim], ys], 1), torch.cat([xn, ys], 1))
@@ -332,11 +350,14 @@ def fit_bundle(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, *,
                fibre: str = "gaussian", fibre_dim: int | None = None, n_neighbourhoods: int = 16,
                n_blocks: int = 6, hidden: int = 64, steps: int = 2000, batch_size: int = 256,
                lr: float = 2e-3, weights: tuple[float, ...] = (10.0, 1.0, 1.0, 1.0, 0.1),
-               cond_scale: float = 3.0, seed: int = 0, device: str | None = None) -> BundleNet:
+               cond_scale: float = 3.0, modes: np.ndarray | torch.Tensor | None = None,
+               seed: int = 0, device: str | None = None) -> BundleNet:
     """Train a :class:`BundleNet` on samples ``x`` of the total space and ``y = f(x)``.
 
     Adam with a cosine learning-rate decay; deterministic per seed on CPU. The last loss parts are
-    in ``net.history_`` (a list of dicts, one per 50 steps).
+    in ``net.history_`` (a list of dicts, one per 50 steps). ``modes`` (``fibre="bimodal"`` only):
+    a known sheet label +-1 per training point, tying each prior mode to one sheet (see
+    :func:`bundle_loss`); then ``net.sample_fibre(y, n, mode=+1)`` samples that sheet.
 
     Examples
     --------
@@ -356,6 +377,12 @@ def fit_bundle(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, *,
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
     if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
         raise InputError("x and y must be finite (found NaN or inf)")
+    if modes is not None:
+        modes = torch.as_tensor(np.asarray(modes, dtype=np.float32))
+        if fibre != "bimodal" or modes.shape != (x.shape[0],) or not bool(
+                ((modes == 1) | (modes == -1)).all()):
+            raise InputError(f"modes must be n = {x.shape[0]} values +-1 with fibre='bimodal', "
+                             f"got shape {tuple(modes.shape)} with fibre={fibre!r}")
     torch.manual_seed(seed)
     net = BundleNet(x.shape[1], y.shape[1], fibre=fibre, fibre_dim=fibre_dim,
                     n_neighbourhoods=n_neighbourhoods, n_blocks=n_blocks, hidden=hidden, seed=seed)
@@ -363,6 +390,7 @@ def fit_bundle(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, *,
     dev = default_device(device)
     net.to(dev)
     x, y = x.to(dev), y.to(dev)
+    modes = modes.to(dev) if modes is not None else None
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
     g = torch.Generator().manual_seed(seed)
@@ -370,7 +398,8 @@ def fit_bundle(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, *,
     net.history_ = []
     for step in progress(range(steps), desc="bundle net", total=steps):
         idx = torch.randint(0, n, (min(batch_size, n),), generator=g).to(dev)
-        loss, parts = bundle_loss(net, x[idx], y[idx], g, weights, cond_scale)
+        loss, parts = bundle_loss(net, x[idx], y[idx], g, weights, cond_scale,
+                                  None if modes is None else modes[idx])
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 10.0)
