@@ -128,6 +128,8 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     if unknown:
         raise TypeError(f"unknown model settings: {', '.join(sorted(unknown))}")
     codec = dm.codec
+    # seed before the networks are built: their initial weights come from the global RNG
+    pl.seed_everything(seed, workers=True, verbose=False)
     module = ConditionalGAN(image_size=dm.image_size, n_classes=len(codec.label_names),
                             n_cond=codec.n_cond, channels_last=channels_last, compile=compile,
                             sample_every=sample_every, **hp)
@@ -142,7 +144,6 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     _atomic.write_json(out / "config.json", config)
     _atomic.write_json(out / "conditions.json", codec.to_dict())
 
-    pl.seed_everything(seed, workers=True, verbose=False)
     module.sample_hook = _SampleWriter(out / "samples", dm, seed)
     loggers: list[Any] = [CSVLogger(str(out), name="logs")]
     try:
