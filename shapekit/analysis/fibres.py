@@ -40,6 +40,25 @@ from shapekit._progress import progress
 from shapekit.errors import InputError
 
 
+def as_xy(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training pairs as float32 tensors ``(n, d_x)``, ``(n, d_y)``; a 1-D ``y`` becomes a column.
+
+    Examples
+    --------
+    >>> x, y = as_xy(np.zeros((3, 2)), np.zeros(3))
+    >>> tuple(x.shape), tuple(y.shape)
+    ((3, 2), (3, 1))
+    """
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+    if y.ndim == 1:
+        y = y[:, None]
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
+        raise InputError(f"x and y must be (n, d) arrays with the same n >= 2, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    return x, y
+
+
 def _mlp(n_in: int, n_out: int, hidden: int, depth: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     d = n_in
@@ -113,6 +132,7 @@ class ConditionalFlow(nn.Module):
     Examples
     --------
     >>> import torch
+    >>> _ = torch.manual_seed(0)
     >>> flow = ConditionalFlow(3, 1, n_blocks=4)
     >>> _ = [torch.nn.init.normal_(p, std=0.3) for p in flow.parameters()]
     >>> x, c = torch.randn(8, 3), torch.randn(8, 1)
@@ -368,13 +388,7 @@ def fit_bundle(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, *,
     >>> net.sample_fibre(np.array([0.2]), 5).shape
     torch.Size([5, 2])
     """
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    y = torch.as_tensor(np.asarray(y, dtype=np.float32))
-    if y.ndim == 1:
-        y = y[:, None]
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
-        raise InputError(f"x and y must be (n, d) arrays with the same n >= 2, got "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    x, y = as_xy(x, y)
     if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
         raise InputError("x and y must be finite (found NaN or inf)")
     if modes is not None:

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from shapekit._device import default_device
 from shapekit._progress import progress
+from shapekit.analysis.fibres import as_xy
 from shapekit.errors import InputError
 
 
@@ -149,13 +150,7 @@ def fit_cgan(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, *, step
     >>> gan.sample_fibre(np.array([0.0]), 3).shape
     torch.Size([3, 2])
     """
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    y = torch.as_tensor(np.asarray(y, dtype=np.float32))
-    if y.ndim == 1:
-        y = y[:, None]
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
-        raise InputError(f"x and y must be (n, d) arrays with the same n >= 2, got "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    x, y = as_xy(x, y)
     torch.manual_seed(seed)
     gan = ConditionalGAN(x.shape[1], y.shape[1], noise_dim, hidden)
     gan.x_mean.copy_(x.mean(0))
