@@ -16,13 +16,7 @@ from shapekit.analysis import (StitchedModel, accuracy, align_units, apply_group
 from shapekit.errors import InputError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one torch thread is much faster than two contending ones on a busy CI box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_cnn(act: type[nn.Module] = nn.ReLU, padding_mode: str = "zeros", n_out: int = 3) -> nn.Sequential:

@@ -5,7 +5,9 @@ Shared by every tool in :mod:`shapekit.analysis`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,6 +30,35 @@ def resolve_layers(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
     if unknown:
         raise InputError(f"unknown layer(s) {unknown}; available: {layer_names(model)[:20]}...")
     return list(layers)
+
+
+@contextlib.contextmanager
+def eval_on(model: Any, device: torch.device) -> Iterator[None]:
+    """Put an ``nn.Module`` in eval mode on ``device`` for the block; restore mode and device after.
+
+    Anything that is not an ``nn.Module`` (a plain callable) passes through untouched.
+
+    Examples
+    --------
+    >>> net = nn.Linear(2, 2).train()
+    >>> with eval_on(net, torch.device("cpu")):
+    ...     net.training
+    False
+    >>> net.training
+    True
+    """
+    if not isinstance(model, nn.Module):
+        yield
+        return
+    was_training = model.training
+    home = next((p.device for p in model.parameters()), None)
+    model.eval().to(device)
+    try:
+        yield
+    finally:
+        model.train(was_training)
+        if home is not None:
+            model.to(home)
 
 
 @torch.no_grad()
@@ -83,23 +114,19 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
         return hook
 
     handles = [modules[n].register_forward_hook(make_hook(n)) for n in names]
-    was_training = model.training
-    model.eval()
-    original_device = next((p.device for p in model.parameters()), dev)
-    model.to(dev)
     try:
-        batches: Iterable = (inputs.split(batch_size) if isinstance(inputs, torch.Tensor) else inputs)
-        for batch in batches:
-            x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            out = model(x.to(dev))
-            if include_output:
-                o = out.detach().float().cpu()
-                outputs.append(o.flatten(1) if flatten else o)
+        with eval_on(model, dev):
+            batches: Iterable = (inputs.split(batch_size) if isinstance(inputs, torch.Tensor)
+                                 else inputs)
+            for batch in batches:
+                x = batch[0] if isinstance(batch, (tuple, list)) else batch
+                out = model(x.to(dev))
+                if include_output:
+                    o = out.detach().float().cpu()
+                    outputs.append(o.flatten(1) if flatten else o)
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
-        model.to(original_device)
     result = {n: torch.cat(v) for n, v in store.items() if v}
     if include_output:
         result["output"] = torch.cat(outputs)

@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import jvp, vmap
 
 from shapekit._device import default_device
-from shapekit.analysis._hooks import resolve_layers
+from shapekit.analysis._hooks import eval_on, resolve_layers
 from shapekit.errors import InputError
 
 __all__ = ["rotation_tangent", "translation_tangent", "blur_tangent", "fourier_shift",
@@ -239,21 +239,15 @@ def frame_vectors(model: nn.Module, x: torch.Tensor, directions: torch.Tensor,
     dtype = next((p.dtype for p in model.parameters()), torch.float32)
     if directions.shape[1:] != x.shape:
         raise InputError(f"directions must have shape (m, {tuple(x.shape)}), got {tuple(directions.shape)}")
-    was_training = model.training
-    original_device = next((p.device for p in model.parameters()), dev)
-    model.eval().to(dev)
     x0 = x.to(dev, dtype)
     extra = tuple(e.to(dev) if isinstance(e, torch.Tensor) else e for e in extra_inputs)
     f = _layer_fn(model, names, extra)
     chunks: list[tuple[torch.Tensor, ...]] = []
-    try:
-        with warnings.catch_warnings():  # torch's first forward-AD call scripts its decompositions
-            warnings.simplefilter("ignore", DeprecationWarning)
-            for V in directions.to(dev, dtype).split(max(1, chunk_size)):
-                chunks.append(vmap(lambda v: jvp(f, (x0,), (v,))[1], randomness="same")(V))
-    finally:
-        model.train(was_training)
-        model.to(original_device)
+    with eval_on(model, dev), warnings.catch_warnings():
+        # torch's first forward-AD call scripts its decompositions
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for V in directions.to(dev, dtype).split(max(1, chunk_size)):
+            chunks.append(vmap(lambda v: jvp(f, (x0,), (v,))[1], randomness="same")(V))
     out = {"input": directions.flatten(1).detach().cpu()}
     for i, n in enumerate([*names, "output"]):
         out[n] = torch.cat([c[i] for c in chunks]).flatten(1).detach().cpu()

@@ -27,6 +27,7 @@ from torch import nn
 
 from shapekit._device import default_device
 from shapekit._progress import progress
+from shapekit.analysis._hooks import eval_on
 from shapekit.errors import InputError
 
 
@@ -66,13 +67,8 @@ def sensitivity_map(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], x
     if x.ndim != 4:
         raise InputError(f"inputs must be (N, C, H, W), got shape {tuple(x.shape)}")
     dev = default_device(device)
-    was_training = None
-    if isinstance(model, nn.Module):
-        was_training = model.training
-        model.eval()
-        model.to(dev)
     total = torch.zeros(x.shape[1:], dtype=torch.float64)
-    try:
+    with eval_on(model, dev):
         for xb in progress(x.split(batch_size), desc="frequency sensitivity",
                            total=-(-x.shape[0] // batch_size)):
             xh = torch.fft.fft2(xb.to(dev).float(), norm="ortho")
@@ -90,9 +86,6 @@ def sensitivity_map(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], x
                                                  retain_graph=j < out.shape[1] - 1)
                 sq += g_re.detach() ** 2 + g_im.detach() ** 2
             total += sq.sqrt().double().sum(0).cpu()
-    finally:
-        if isinstance(model, nn.Module) and was_training is not None:
-            model.train(was_training)
     return (total / x.shape[0]).float()
 
 

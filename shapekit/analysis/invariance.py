@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from shapekit._device import default_device
-from shapekit.analysis._hooks import resolve_layers
+from shapekit.analysis._hooks import eval_on, resolve_layers
 from shapekit.errors import InputError
 
 GROUPS = ("rot90", "flips", "d4", "shift", "rotation", "intensity")
@@ -279,21 +279,11 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
         raise InputError("the group has no non-identity element")
     dev = default_device(device)
     names: list[str] = []
-    was_training, home = None, None
     if isinstance(model, nn.Module):
         names = resolve_layers(model, layers) if layers is None or len(layers) else []
-        was_training = model.training
-        home = next((p.device for p in model.parameters()), None)
-        model.eval()
-        model.to(dev)
-    try:
+    with eval_on(model, dev):
         base = _features(model, x, names, batch_size, dev)
         moved = [_features(model, t(x), names, batch_size, dev) for t in transforms]
-    finally:
-        if isinstance(model, nn.Module) and was_training is not None:
-            model.train(was_training)
-            if home is not None:
-                model.to(home)
     results: dict[str, EEDResult] = {}
     for key in [*names, "output"]:
         fx = base[key]
@@ -319,18 +309,10 @@ def prediction_flip_rate(model: nn.Module | Callable[[torch.Tensor], torch.Tenso
     """
     transforms = group_transforms(group) if isinstance(group, str) else list(group)
     dev = default_device(device)
-    was_training = None
-    if isinstance(model, nn.Module):
-        was_training = model.training
-        model.eval()
-        model.to(dev)
-    try:
+    with eval_on(model, dev):
         y0 = _features(model, x, [], batch_size, dev)["output"].argmax(1)
         flips = [(_features(model, t(x), [], batch_size, dev)["output"].argmax(1) != y0)
                  .float().mean() for t in transforms]
-    finally:
-        if isinstance(model, nn.Module) and was_training is not None:
-            model.train(was_training)
     return float(torch.stack(flips).mean())
 
 
