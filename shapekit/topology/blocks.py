@@ -14,13 +14,15 @@ References
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from shapekit.topology.persistence import cubical_persistence
+from shapekit.errors import InputError
+from shapekit.topology.persistence import _finish, _gudhi_top_cells, cubical_persistence
 from shapekit.topology.vectorize import (
     betti_curve,
     finite_pairs,
@@ -67,15 +69,55 @@ def preprocess(image: np.ndarray, scales: Sequence[int], normalize: str = "zscor
     >>> [o.shape for o in out], round(float(out[0].mean()), 6), round(float(out[0].std()), 4)
     ([(4, 4), (2, 2)], 0.0, 1.0)
     """
+    bufs = getattr(_LOCAL, "bufs", {}).values()
+    return [o.copy() if any(o is b for b in bufs) else o
+            for o in _preprocess(image, scales, normalize, smooth_sigma)]
+
+
+_LOCAL = threading.local()
+
+
+def _scratch(shape: tuple[int, ...], slot: int) -> np.ndarray:
+    """A float32 work array of ``shape`` private to this thread (reused: large fresh arrays cost
+    page faults that, on 256^2 tiles, are as slow as the arithmetic itself)."""
+    bufs = getattr(_LOCAL, "bufs", None)
+    if bufs is None:
+        bufs = _LOCAL.bufs = {}
+    key = (tuple(shape), slot)
+    b = bufs.get(key)
+    if b is None:
+        if len(bufs) > 16:
+            bufs.clear()
+        b = bufs[key] = np.empty(shape, dtype=np.float32)
+    return b
+
+
+def _preprocess(image: np.ndarray, scales: Sequence[int], normalize: str,
+                smooth_sigma: float) -> list[np.ndarray]:
+    """:func:`preprocess` whose scale-1 output may be this thread's scratch array (slot 0)."""
     img = np.asarray(image, dtype=np.float32)
+    if not np.isfinite(np.add.reduce(img, axis=None, dtype=np.float64)) \
+            and not np.isfinite(img).all():
+        raise InputError(f"image of shape {img.shape} contains NaN or infinite pixels")
     if smooth_sigma and smooth_sigma > 0:
-        img = gaussian_filter(img, float(smooth_sigma), mode="reflect")
+        img = gaussian_filter(img, float(smooth_sigma), mode="reflect",
+                              output=_scratch(img.shape, 1))
     if normalize == "zscore":
-        sd = float(img.std())
-        img = (img - float(img.mean())) / sd if sd > 0 else np.zeros_like(img)
+        sd = float(_std32(img))
+        if sd > 0:
+            buf = _scratch(img.shape, 0)
+            np.subtract(img, float(img.mean()), out=buf)
+            img = np.divide(buf, sd, out=buf)
+        else:
+            img = np.zeros_like(img)
     elif normalize == "minmax":
         lo, hi = float(img.min()), float(img.max())
-        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        if hi > lo:
+            buf = _scratch(img.shape, 0)
+            np.subtract(img, lo, out=buf)
+            img = np.divide(buf, hi - lo, out=buf)
+        else:
+            img = np.zeros_like(img)
     img = np.ascontiguousarray(img, dtype=np.float32)
     out = []
     h, w = img.shape
@@ -87,6 +129,17 @@ def preprocess(image: np.ndarray, scales: Sequence[int], normalize: str = "zscor
         size = (max(1, w // s), max(1, h // s))
         out.append(cv2.resize(img, size, interpolation=cv2.INTER_AREA))
     return out
+
+
+def _std32(img: np.ndarray) -> np.float32:
+    """``img.std()`` of a float32 image, computed as numpy does but in a reused scratch array."""
+    n = img.size
+    mean = np.add.reduce(img, axis=None, keepdims=True)
+    np.true_divide(mean, n, out=mean, casting="unsafe")
+    x = np.subtract(img, mean, out=_scratch(img.shape, 2))
+    np.multiply(x, x, out=x)
+    var = np.add.reduce(x, axis=None)
+    return np.sqrt(var.dtype.type(var / n))
 
 
 def image_diagrams(image: np.ndarray, *, scales: Sequence[int], filtrations: Sequence[str],
@@ -103,10 +156,17 @@ def image_diagrams(image: np.ndarray, *, scales: Sequence[int], filtrations: Seq
     ['s2_sub_H0', 's2_sub_H1', 'sub_H0', 'sub_H1']
     """
     out: dict[str, np.ndarray] = {}
-    for s, img in zip(scales, preprocess(image, scales, normalize, smooth_sigma)):
+    fast = backend == "gudhi" and construction == "T"
+    mp = float(min_persistence)
+    for s, img in zip(scales, _preprocess(image, scales, normalize, smooth_sigma)):
         for f in filtrations:
-            dg = cubical_persistence(img, f, dims=dims, backend=backend, construction=construction,
-                                     min_persistence=min_persistence)
+            if fast:   # preprocess output is finite contiguous float32: skip re-validation
+                sup = f == "superlevel"
+                work = np.negative(img, out=_scratch(img.shape, 3)) if sup else img
+                dg = _finish(_gudhi_top_cells(work, mp), tuple(dims), sup, "keep", np.inf)
+            else:
+                dg = cubical_persistence(img, f, dims=dims, backend=backend,
+                                         construction=construction, min_persistence=mp)
             for k in dims:
                 out[block_name(s, f, k)] = dg[k]
     return out

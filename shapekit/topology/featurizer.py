@@ -26,12 +26,14 @@ except ImportError:  # older releases: the estimator method
 
 from shapekit.errors import InputError
 from shapekit.topology import blocks as B
+from shapekit.topology.batch import block_features_batch
 from shapekit.topology.cache import FeatureCache
 from shapekit.topology.persistence import check_options, validate_image
 
 __all__ = ["TopTempFeaturizer"]
 
 _MEMORY_BUDGET = 512 * 2**20  # fit_transform keeps diagrams in memory up to this many bytes
+_CHUNK = 64  # images whose diagrams transform holds and vectorises at once
 _NORMALIZE = ("zscore", "minmax", "none")
 
 
@@ -285,33 +287,42 @@ class TopTempFeaturizer(TransformerMixin, BaseEstimator):
         if sum(d.nbytes for r in res for d in r[1].values()) > _MEMORY_BUDGET:
             del res
             return self.transform(X)
-        return np.stack([self._vectorize(dg, area) for _, dg, area in res])
+        return self._vectorize([r[1] for r in res], np.array([r[2] for r in res]))
 
-    def _vectorize(self, dg: dict[str, np.ndarray], area_kpx: float) -> np.ndarray:
+    def _vectorize(self, dgs: list[dict[str, np.ndarray]], area_kpx: np.ndarray) -> np.ndarray:
+        """Feature rows of many images' diagrams, one batched call per block
+        (:func:`~shapekit.topology.batch.block_features_batch`)."""
         kw = dict(quantiles=self.quantiles, n_betti=self.n_betti,
                   persistence_images=self.persistence_images, pi_resolution=self.pi_resolution,
                   pi_sigma=self.pi_sigma, landscapes=self.landscapes,
                   n_landscape_layers=self.n_landscape_layers, n_landscape=self.n_landscape,
                   area_kpx=area_kpx if self.per_area else None,
                   quantile_samples=self.quantile_samples)
-        return np.concatenate([B.block_features(dg[b], self.grids_[b], filtration=f, **kw)
-                               for b, f in zip(self.blocks_, self._block_filtrations())])
+        return np.concatenate([block_features_batch([dg[b] for dg in dgs], self.grids_[b],
+                                                    filtration=f, **kw)
+                               for b, f in zip(self.blocks_, self._block_filtrations())], axis=1)
 
     def _block_filtrations(self) -> list[str]:
         return [f for _ in self.scales for f in self.filtrations for _ in self.dims]
 
+    def _transform_images(self, imgs: list[np.ndarray]) -> np.ndarray:
+        """Features of validated 2-D images, :data:`_CHUNK` images per batched vectorisation."""
+        out = np.empty((len(imgs), self.n_features_out_))
+        for c in range(0, len(imgs), _CHUNK):
+            chunk = imgs[c:c + _CHUNK]
+            area = np.array([im.size / 1000.0 for im in chunk])
+            out[c:c + len(chunk)] = self._vectorize(self._map(self._diagrams, chunk), area)
+        return out
+
     def transform(self, X: Any) -> np.ndarray:
         """Feature matrix ``(n_images, n_features_out_)`` (float64)."""
         check_is_fitted(self, "grids_")
-        imgs = self._images(X, reset=False)
-        rows = self._map(lambda im: self._vectorize(self._diagrams(im), im.size / 1000.0), imgs)
-        return np.stack(rows)
+        return self._transform_images(self._images(X, reset=False))
 
     def transform_one(self, image: np.ndarray) -> np.ndarray:
         """Feature vector of a single 2-D image (no scikit-learn input checks; for streaming)."""
         check_is_fitted(self, "grids_")
-        img = validate_image(image)
-        return self._vectorize(self._diagrams(img), img.size / 1000.0)
+        return self._transform_images([validate_image(image)])[0]
 
     def diagrams(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """Persistence diagrams of every block of one image (``{"s2_sup_H1": (n, 2), ...}``)."""
