@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--max-steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--aux-weight", type=float, default=1.0,
+                   help="Auxiliary class/condition heads of D (0 = off, the first session's model).")
+    p.add_argument("--ms-weight", type=float, default=0.1, help="Mode-seeking term (0 = off).")
+    p.add_argument("--sample-every", type=int, default=200)
     p.add_argument("--n-test", type=int, default=24, help="Held-out process conditions.")
     p.add_argument("--per-combo", type=int, default=32, help="Images generated per condition.")
     p.add_argument("--seed", type=int, default=0)
@@ -118,7 +122,9 @@ def main(argv: list[str] | None = None) -> dict:
                                image_size=a.image_size, max_steps=a.max_steps,
                                batch_size=a.batch_size, seed=a.seed, resume=resume,
                                g_channels=a.channels, d_channels=a.channels, z_dim=64,
-                               ema_decay=0.99, checkpoint_every=100, sample_every=100)
+                               ema_decay=0.99, checkpoint_every=100,
+                               sample_every=a.sample_every, aux_weight=a.aux_weight,
+                               ms_weight=a.ms_weight)
     train_s = time.perf_counter() - t0
     gen = load_generator(run, device="cpu")
     ump = float(gen.um_per_px or 0.002)
@@ -206,7 +212,8 @@ def class_agreement(a: argparse.Namespace) -> dict:
         train_info = fit_gan(dm, run, max_steps=a.max_steps, seed=a.seed,
                              resume=(run / "checkpoints" / "last.ckpt").is_file(),
                              g_channels=a.channels, d_channels=a.channels, z_dim=64,
-                             ema_decay=0.99, checkpoint_every=100, sample_every=100,
+                             ema_decay=0.99, checkpoint_every=100, sample_every=a.sample_every,
+                             aux_weight=a.aux_weight, ms_weight=a.ms_weight,
                              extra_config={"manifest": str(a.manifest), "downscale": a.downscale})
     train_s = time.perf_counter() - t0
 

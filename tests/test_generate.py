@@ -84,6 +84,39 @@ def test_projection_discriminator_uses_condition() -> None:
     assert not torch.allclose(a, d(x, torch.tensor([0, 0]), torch.ones(2, 1)))
 
 
+
+def test_discriminator_aux_heads_and_pool_first_skip() -> None:
+    from torch.nn import functional as F
+
+    torch.manual_seed(0)
+    d = Discriminator(32, n_classes=3, n_cond=2, base_channels=4, max_channels=16).eval()
+    x, y, c = torch.randn(4, 1, 32, 32), torch.tensor([0, 1, 2, 0]), torch.randn(4, 2)
+    out, cls, reg = d(x, y, c, aux=True)
+    assert torch.equal(out, d(x, y, c)) and cls.shape == (4, 3) and reg.shape == (4, 2)
+    # class mode with one class: no heads to train
+    _, cls1, reg1 = Discriminator(32, 1, 0, 4, 16)(x, torch.zeros(4, dtype=torch.long), aux=True)
+    assert cls1 is None and reg1 is None
+    # the residual skip pools before its 1x1 conv: the same as pooling after it
+    blk = d.blocks[1]
+    h = torch.randn(2, 4, 16, 16)
+    assert torch.allclose(blk.skip(F.avg_pool2d(h, 2)), F.avg_pool2d(blk.skip(h), 2), atol=1e-6)
+
+
+def test_mode_seeking_pairs_share_conditions() -> None:
+    from shapekit.generate.module import ConditionalGAN
+
+    m = ConditionalGAN(image_size=16, n_classes=3, n_cond=1, z_dim=8, g_channels=4,
+                       d_channels=4, max_channels=8, ms_weight=1.0)
+    label, cond = torch.tensor([0, 1, 2, 1, 0]), torch.arange(5.0)[:, None]
+    fl, fc, half = m._fake_conditions(label, cond)
+    assert half == 2 and len(fl) == 5
+    assert torch.equal(fl[:half], fl[-half:]) and torch.equal(fc[:half], fc[-half:])
+    assert torch.equal(fl[:3], label[:3])  # the first images keep the batch's conditions
+    m0 = ConditionalGAN(image_size=16, n_classes=3, n_cond=1, z_dim=8, g_channels=4,
+                        d_channels=4, max_channels=8, ms_weight=0.0)
+    assert m0._fake_conditions(label, cond)[2] == 0
+
+
 # ---------------------------------------------------------------- DiffAugment
 def test_diffaug_translation_shifts_content() -> None:
     x = torch.zeros(1, 1, 16, 16)
@@ -184,7 +217,10 @@ def test_training_writes_run_directory(tiny_run: tuple[Path, dict]) -> None:
               "checkpoints/last.ckpt", "checkpoints/iter-0000002.ckpt", "samples/step_0000004.png"):
         assert (run / f).is_file(), f
     metrics = list(csv.DictReader(open(next((run / "logs").rglob("metrics.csv")))))
-    assert {"loss_d", "loss_g", "r1"} <= set(metrics[0])
+    assert {"loss_d", "loss_g", "r1", "aux_d", "aux_g", "mode_seeking"} <= set(metrics[0])
+    aux = [float(m["aux_d"]) for m in metrics if m["aux_d"]]
+    assert len(aux) == 4 and all(np.isfinite(aux)) and min(aux) > 0  # CE + MSE on real tiles
+    assert all(float(m["mode_seeking"]) > 0 for m in metrics if m["mode_seeking"])
     assert len([m for m in metrics if m["loss_g"]]) == 4
     realism = [float(m["realism"]) for m in metrics if m.get("realism")]
     if _has_realism():

@@ -1,7 +1,9 @@
 """The conditional GAN as a LightningModule (manual optimisation of generator and discriminator).
 
-One training iteration = one discriminator update (hinge or non-saturating loss on DiffAugmented
-real and fake images, plus a lazy R1 penalty on real images) followed by one generator update; an
+One training iteration = one generator forward pass, one discriminator update on it (hinge or
+non-saturating loss on DiffAugmented real and fake images, a lazy R1 penalty on real images, the
+auxiliary class/condition heads trained on real images), then one generator update through the
+same fake batch (adversarial loss + auxiliary-head error + mode-seeking term); an
 exponential moving average (EMA) of the generator weights is kept for sampling. Lightning counts
 each optimizer step, so ``trainer.global_step`` is twice the number of iterations
 (:attr:`ConditionalGAN.iteration`).
@@ -16,6 +18,11 @@ References
 .. [3] Yazici et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019 (EMA).
 .. [4] Zhao et al., "Differentiable Augmentation for Data-Efficient GAN Training", NeurIPS 2020.
 .. [5] Heusel et al., "GANs Trained by a Two Time-Scale Update Rule", NeurIPS 2017.
+.. [6] Odena, Olah, Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs", ICML
+   2017 (auxiliary classifier; here also a regressor for continuous conditions, cf. Ding et al.,
+   "CcGAN", ICLR 2021).
+.. [7] Mao, Lee, Tseng, Ma, Yang, "Mode Seeking Generative Adversarial Networks for Diverse Image
+   Synthesis", CVPR 2019.
 """
 
 from __future__ import annotations
@@ -55,6 +62,14 @@ class ConditionalGAN(pl.LightningModule):
         Decay of the EMA generator (0 copies the generator).
     diffaug : str
         DiffAugment policy (comma-separated; ``""`` disables).
+    aux_weight : float
+        Weight of the auxiliary class/condition heads of the discriminator (0 disables): D learns
+        to predict the label and the normalised conditions of real images, G is penalised for
+        the heads' error on its images at their requested condition [6]_.
+    ms_weight : float
+        Weight of the mode-seeking term [7]_ (0 disables): half of each fake batch repeats the
+        other half's conditions with new latents, and G is penalised by ``1 / (|G(z1) - G(z2)| /
+        |z1 - z2|)``, against the conditional mode collapse in which ``z`` is ignored.
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int
@@ -74,6 +89,7 @@ class ConditionalGAN(pl.LightningModule):
                  r1_every: int = 4, lr_g: float = 1e-4, lr_d: float = 4e-4, beta1: float = 0.0,
                  beta2: float = 0.99, ema_decay: float = 0.999,
                  diffaug: str = "brightness,contrast,translation,cutout",
+                 aux_weight: float = 1.0, ms_weight: float = 0.1,
                  channels_last: bool = False, compile: bool = False,
                  sample_every: int = 0) -> None:
         super().__init__()
@@ -140,6 +156,26 @@ class ConditionalGAN(pl.LightningModule):
         return F.softplus(-fake_logits).mean()
 
     # ------------------------------------------------------------------ training
+    def _fake_conditions(self, label: torch.Tensor, cond: torch.Tensor | None):
+        """Conditions of the fake batch: the real batch's; with the mode-seeking term on, the
+        second half repeats the first half's conditions (pairs that differ only in ``z``)."""
+        b = label.shape[0]
+        if self.hparams.ms_weight <= 0 or b < 2:
+            return label, cond, 0
+        half = b // 2
+        idx = torch.cat([torch.arange(b - half, device=label.device),
+                         torch.arange(half, device=label.device)])
+        return label[idx], None if cond is None else cond[idx], half
+
+    def _aux_loss(self, cls: torch.Tensor | None, reg: torch.Tensor | None, label: torch.Tensor,
+                  cond: torch.Tensor | None) -> torch.Tensor:
+        loss = torch.zeros((), device=self.device)
+        if cls is not None:
+            loss = loss + F.cross_entropy(cls.float(), label)
+        if reg is not None and cond is not None:
+            loss = loss + F.mse_loss(reg.float(), cond.float())
+        return loss
+
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:  # noqa: D102
         x, label, cond = batch
         x = self._fmt(x)
@@ -147,30 +183,51 @@ class ConditionalGAN(pl.LightningModule):
         opt_g, opt_d = self.optimizers()
         hp = self.hparams
         it = self.iteration
+        aux = hp.aux_weight > 0
+
+        # one generator forward serves both updates (D sees it detached, G backpropagates it)
+        f_label, f_cond, half = self._fake_conditions(label, cond)
+        z = self._z(x.shape[0])
+        fake = self._g_fwd(z, f_label, f_cond)
 
         # ---- discriminator
-        self.toggle_optimizer(opt_d)
-        with torch.no_grad():
-            fake = self._g_fwd(self._z(x.shape[0]), label, cond)
-        d_real = self._d_fwd(self._aug(x), label, cond)
-        d_fake = self._d_fwd(self._aug(fake.detach()), label, cond)
+        do_r1 = hp.r1_gamma > 0 and it % hp.r1_every == 0
+        x_in = x.detach().requires_grad_(True) if do_r1 else x
+        if aux:
+            d_real, cls_r, reg_r = self._d_fwd(self._aug(x_in), label, cond, aux=True)
+        else:
+            d_real = self._d_fwd(self._aug(x_in), label, cond)
+        d_fake = self._d_fwd(self._aug(fake.detach()), f_label, f_cond)
         loss_d = self._d_loss(d_real.float(), d_fake.float())
+        aux_d = self._aux_loss(cls_r, reg_r, label, cond) if aux else torch.zeros(())
+        if aux:
+            loss_d = loss_d + hp.aux_weight * aux_d
         r1 = torch.zeros((), device=self.device)
-        if hp.r1_gamma > 0 and it % hp.r1_every == 0:
-            x_r = x.detach().requires_grad_(True)
-            out = self._d_fwd(self._aug(x_r), label, cond)
-            (grad,) = torch.autograd.grad(out.float().sum(), x_r, create_graph=True)
+        if do_r1:
+            (grad,) = torch.autograd.grad(d_real.float().sum(), x_in, create_graph=True)
             r1 = grad.float().pow(2).sum(dim=(1, 2, 3)).mean()
             loss_d = loss_d + 0.5 * hp.r1_gamma * hp.r1_every * r1
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
         opt_d.step()
-        self.untoggle_optimizer(opt_d)
 
-        # ---- generator
+        # ---- generator (D frozen: no gradients computed for its weights)
         self.toggle_optimizer(opt_g)
-        fake = self._g_fwd(self._z(x.shape[0]), label, cond)
-        loss_g = self._g_loss(self._d_fwd(self._aug(fake), label, cond).float())
+        if aux:
+            d_out, cls_f, reg_f = self._d_fwd(self._aug(fake), f_label, f_cond, aux=True)
+        else:
+            d_out = self._d_fwd(self._aug(fake), f_label, f_cond)
+        loss_g = self._g_loss(d_out.float())
+        aux_g = self._aux_loss(cls_f, reg_f, f_label, f_cond) if aux else torch.zeros(())
+        if aux:
+            loss_g = loss_g + hp.aux_weight * aux_g
+        ms = torch.zeros(())
+        if half:
+            # mode seeking: same condition, different z -> different images (Mao et al. 2019)
+            a, b = fake[:half].float(), fake[-half:].float()
+            dz = (z[:half] - z[-half:]).abs().mean(dim=1)
+            ms = ((a - b).abs().mean(dim=(1, 2, 3)) / dz).mean()
+            loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()
@@ -180,9 +237,10 @@ class ConditionalGAN(pl.LightningModule):
         self.log_dict({"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
                        "d_real": d_real.detach().float().mean(),
                        "d_fake": d_fake.detach().float().mean(),
-                       "iteration": float(it + 1)},
+                       "aux_d": aux_d.detach(), "aux_g": aux_g.detach(),
+                       "mode_seeking": ms.detach(), "iteration": float(it + 1)},
                       prog_bar=True, on_step=True, on_epoch=False, sync_dist=False)
-        if hp.r1_gamma > 0 and it % hp.r1_every == 0:
+        if do_r1:
             self.log("r1", r1.detach(), on_step=True, on_epoch=False)
         done = self.iteration
         if (hp.sample_every and self.sample_hook is not None and done % hp.sample_every == 0

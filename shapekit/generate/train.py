@@ -26,7 +26,8 @@ __all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS"]
 MODEL_DEFAULTS: dict[str, Any] = dict(z_dim=128, g_channels=32, d_channels=32, max_channels=256,
                                       loss="hinge", r1_gamma=1.0, r1_every=4, lr_g=1e-4, lr_d=4e-4,
                                       beta1=0.0, beta2=0.99, ema_decay=0.999,
-                                      diffaug="brightness,contrast,translation,cutout")
+                                      diffaug="brightness,contrast,translation,cutout",
+                                      aux_weight=1.0, ms_weight=0.1)
 
 
 def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class",
