@@ -22,7 +22,7 @@ from numba import njit
 __all__ = ["block_kernel"]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _left(g: np.ndarray, inv: float, x: float) -> int:
     """``#(g < x)`` for an increasing uniform grid ``g`` (``inv = (m - 1) / (g[-1] - g[0])``)."""
     m = g.shape[0]
@@ -49,7 +49,7 @@ def _left(g: np.ndarray, inv: float, x: float) -> int:
     return e
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _right(g: np.ndarray, inv: float, x: float) -> int:
     """``#(g <= x)``."""
     e = _left(g, inv, x)
@@ -58,15 +58,123 @@ def _right(g: np.ndarray, inv: float, x: float) -> int:
     return e
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
+def select_ranks(x: np.ndarray, ks: np.ndarray, out: np.ndarray, cand: np.ndarray) -> None:
+    """``out[i] = sorted(x)[ks[i]]`` (``ks`` increasing) by one bucket histogram on ``[min, max]``.
+
+    Buckets are monotone in value, so rank ``k`` lies in the bucket where the cumulative count
+    passes ``k``; only those buckets' values are gathered (into ``cand``) and partitioned.  A
+    bucket whose values are all equal needs no partition (8-bit images give many such ties).
+    """
+    n = x.shape[0]
+    mn = x[0]
+    mx = x[0]
+    for t in range(n):
+        v = x[t]
+        if v < mn:
+            mn = v
+        elif v > mx:
+            mx = v
+    nk = ks.shape[0]
+    if mn == mx:
+        for i in range(nk):
+            out[i] = mn
+        return
+    nb = 1024
+    scale = nb / (mx - mn)
+    if n <= 64 or not math.isfinite(scale):
+        srt = np.sort(x)
+        for i in range(nk):
+            out[i] = srt[ks[i]]
+        return
+    counts = np.zeros(nb, np.int64)
+    for t in range(n):
+        b = int((x[t] - mn) * scale)
+        counts[min(b, nb - 1)] += 1
+    # bucket of each rank (ks increasing: one sweep) and the rank inside it
+    bucket = np.empty(nk, np.int64)
+    slot = np.full(nb, -1, np.int64)
+    first = np.empty(nk, np.int64)      # start of each needed bucket in cand
+    size = np.empty(nk, np.int64)
+    below = np.empty(nk, np.int64)      # values in lower buckets
+    nneed = 0
+    cum = 0
+    b = 0
+    for i in range(nk):
+        while cum + counts[b] <= ks[i]:
+            cum += counts[b]
+            b += 1
+        bucket[i] = b
+        if slot[b] < 0:
+            slot[b] = nneed
+            first[nneed] = 0 if nneed == 0 else first[nneed - 1] + size[nneed - 1]
+            size[nneed] = counts[b]
+            below[nneed] = cum
+            nneed += 1
+    fill = first[:nneed].copy()
+    bmin = np.full(nneed, np.inf)
+    bmax = np.full(nneed, -np.inf)
+    for t in range(n):
+        v = x[t]
+        j = slot[min(int((v - mn) * scale), nb - 1)]
+        if j >= 0:
+            cand[fill[j]] = v
+            fill[j] += 1
+            if v < bmin[j]:
+                bmin[j] = v
+            if v > bmax[j]:
+                bmax[j] = v
+    i = 0
+    while i < nk:
+        j = slot[bucket[i]]
+        i1 = i
+        while i1 < nk and bucket[i1] == bucket[i]:
+            i1 += 1
+        if bmin[j] == bmax[j]:
+            for r in range(i, i1):
+                out[r] = bmin[j]
+        else:
+            local = ks[i:i1] - below[j]
+            part = np.partition(cand[first[j]:first[j] + size[j]], local)
+            for r in range(i, i1):
+                out[r] = part[ks[r] - below[j]]
+        i = i1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def quantile_rows(qbuf: np.ndarray, off: np.ndarray, nsub: np.ndarray, qs: np.ndarray,
+                  out: np.ndarray) -> None:
+    """``out[i, r * nq + j]``: quantile ``qs[j]`` (linear interpolation, as ``np.quantile``) of
+    row ``r`` of image ``i``'s subsample ``qbuf[r, off[i]:off[i] + nsub[i]]``."""
+    nq = qs.shape[0]
+    cand = np.empty(qbuf.shape[1], np.float64)
+    for i in range(off.shape[0] - 1):
+        c = nsub[i]
+        if c == 0:
+            continue
+        pos = qs * (c - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, c - 1)
+        ks = np.unique(np.concatenate((lo, hi)))
+        vals = np.empty(ks.shape[0])
+        for r in range(3):
+            select_ranks(qbuf[r, off[i]:off[i] + c], ks, vals, cand)
+            for j in range(nq):
+                vlo = vals[np.searchsorted(ks, lo[j])]
+                vhi = vals[np.searchsorted(ks, hi[j])]
+                out[i, r * nq + j] = vlo + (pos[j] - lo[j]) * (vhi - vlo)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarray,
                  gb: np.ndarray, gl: np.ndarray, n_layers: int, pi_on: bool, pi_geom: np.ndarray,
                  pi_pad: np.ndarray, samples: int, fill: float, summ: np.ndarray,
                  betti: np.ndarray, hist: np.ndarray, land: np.ndarray, qbuf: np.ndarray,
-                 nsub: np.ndarray) -> None:
+                 lbuf: np.ndarray, nsub: np.ndarray) -> None:
     """Fill ``summ`` (n, 7 + nt), ``betti`` (n, m), ``hist`` (n, tb, tp), ``land`` (n, k, ml),
-    ``qbuf`` (3, N: each image's subsampled lifetime/birth/death rows from ``off[i]``) and
-    ``nsub`` (n,).  ``pi_geom = (b0, db, p0, dp, p1)``, ``pi_pad = (padb, tb, padp, tp)``."""
+    ``qbuf`` (3, N: each image's subsampled lifetime/birth/death rows from ``off[i]``), ``lbuf``
+    (N: lifetimes, 1 in unused slots, for the entropy) and ``nsub`` (n,); the entropy column is
+    left for the caller (a vectorised ``log``).  ``pi_geom = (b0, db, p0, dp, p1)``, ``pi_pad = (padb, tb, padp, tp)``."""
     n = off.shape[0] - 1
     nt = thr.shape[0]
     m = gb.shape[0]
@@ -75,6 +183,7 @@ def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarr
     invl = (ml - 1) / (gl[ml - 1] - gl[0]) if ml > 1 else 0.0
     b0, db, p0, dp, p1 = pi_geom[0], pi_geom[1], pi_geom[2], pi_geom[3], pi_geom[4]
     padb, tb, padp, tp = pi_pad[0], pi_pad[1], pi_pad[2], pi_pad[3]
+    same = ml == m and ml > 0 and gl[0] == gb[0] and gl[ml - 1] == gb[m - 1]
     cb = np.zeros(m + 1, np.int64)
     cd = np.zeros(m + 1, np.int64)
     for i in range(n):
@@ -88,16 +197,22 @@ def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarr
         for t in range(a, e):
             b = d[t, 0]
             de = d[t, 1]
+            lb = ld = rb = rd = 0
             if m > 0:
+                lb = _left(gb, invb, b)
+                ld = _left(gb, invb, de)
+                rb = lb + 1 if lb < m and gb[lb] == b else lb
+                rd = ld + 1 if ld < m and gb[ld] == de else ld
                 if superlevel:
-                    cb[_right(gb, invb, b)] += 1
-                    cd[_right(gb, invb, de)] += 1
+                    cb[rb] += 1
+                    cd[rd] += 1
                 else:
-                    cb[_left(gb, invb, b)] += 1
-                    cd[_left(gb, invb, de)] += 1
+                    cb[lb] += 1
+                    cd[ld] += 1
             if not (math.isfinite(b) and math.isfinite(de)):
                 continue
             life = abs(de - b)
+            lbuf[a + nf] = life if life > 0 else 1.0   # 1 * log(1) = 0: as the p > 0 filter
             qbuf[0, a + nf] = life
             qbuf[1, a + nf] = b
             qbuf[2, a + nf] = de
@@ -118,8 +233,12 @@ def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarr
             if ml > 0:
                 lo = min(b, de)
                 hi = max(b, de)
-                j0 = _right(gl, invl, lo)
-                j1 = _left(gl, invl, hi)
+                if same:    # grid positions already known: first point > lo, points < hi
+                    j0 = rb if b <= de else rd
+                    j1 = ld if b <= de else lb
+                else:
+                    j0 = _right(gl, invl, lo)
+                    j1 = _left(gl, invl, hi)
                 for j in range(j0, j1):
                     v = min(gl[j] - lo, hi - gl[j])
                     if v > land[i, n_layers - 1, j]:
@@ -135,13 +254,8 @@ def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarr
         summ[i, k + 1] = sq
         summ[i, k + 2] = mx
         summ[i, k + 3] = total / nf if nf else fill
-        ent = 0.0
-        if total > 0:
-            for t in range(a, a + nf):
-                if qbuf[0, t] > 0:
-                    p = qbuf[0, t] / total
-                    ent -= p * math.log(p)
-        summ[i, k + 4] = ent
+        for t in range(a + nf, e):
+            lbuf[t] = 1.0
         if m > 0:
             if superlevel:   # alive iff d < t <= b: #(R(b) >= j + 1) - #(R(d) >= j + 1)
                 sb = 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -199,6 +200,22 @@ def _pi_geometry(grids: dict[str, object], res: int, pi_sigma: float, oversample
     return (b0, db, p0, dp, p1), (padb, nb + 2 * padb, padp, nb + 2 * padp), (sb, sp)
 
 
+_LOCAL = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A float64 work array of ``shape``, reused by this thread (fresh multi-MB arrays cost page
+    faults comparable to the vectorisation itself).  Valid until the next call with ``name``."""
+    bufs = getattr(_LOCAL, "bufs", None)
+    if bufs is None:
+        bufs = _LOCAL.bufs = {}
+    size = int(np.prod(shape))
+    b = bufs.get(name)
+    if b is None or b.size < size or b.size > max(4 * size, 2**16):
+        b = bufs[name] = np.empty(max(size, 1))
+    return b[:size].reshape(shape)
+
+
 def _use_kernel() -> bool:
     global _KERNEL
     if _KERNEL is None:
@@ -219,7 +236,7 @@ def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
                  n_landscape: int, quantile_samples: int | None, superlevel: bool,
                  fill_value: float) -> np.ndarray:
     """The compiled path: one pass of :func:`shapekit.topology._kernels.block_kernel`."""
-    from shapekit.topology._kernels import block_kernel
+    from shapekit.topology._kernels import block_kernel, quantile_rows
 
     n = len(n_all)
     off = np.zeros(n + 1, dtype=np.int64)
@@ -234,20 +251,26 @@ def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
     geom, pad, sig = _pi_geometry(grids, res, pi_sigma)
     summ = np.zeros((n, 7 + nt))
     betti = np.zeros((n, len(gb)))
-    hist = np.zeros((n, pad[1], pad[3]) if persistence_images else (n, 0, 0))
+    hist = _scratch("h", (n, pad[1], pad[3]) if persistence_images else (n, 0, 0))
+    hist.fill(0.0)
     land = np.zeros((n, k, len(gl)))
-    qbuf = np.empty((3, len(d)))
+    qbuf = _scratch("q", (3, len(d)))
+    lbuf = _scratch("l", (len(d),))
     nsub = np.zeros(n, dtype=np.int64)
     block_kernel(d, off, superlevel, thr, gb, gl, k, persistence_images,
                  np.asarray(geom, dtype=np.float64), np.asarray(pad, dtype=np.int64),
                  int(quantile_samples or 0), float(fill_value), summ, betti, hist, land, qbuf,
-                 nsub)
+                 lbuf, nsub)
+    # entropy -sum p log p, p = l / T, as log T - sum(l log l) / T with a SIMD log
+    total = summ[:, 2 + nt]
+    if len(d):
+        np.multiply(lbuf, np.log(lbuf), out=lbuf)
+        s_log = np.add.reduceat(lbuf, np.minimum(off[:-1], len(d) - 1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            summ[:, 6 + nt] = np.where(total > 0, np.log(total) - s_log / total, 0.0)
     parts = [summ, np.full((n, 3 * nq), float(fill_value))]
     if nq:
-        qs = np.asarray(quantiles, dtype=np.float64)
-        for i in np.flatnonzero(nsub):
-            a = int(off[i])
-            parts[1][i] = quantiles_linear(qbuf[:, a:a + int(nsub[i])], qs).ravel()
+        quantile_rows(qbuf, off, nsub, np.asarray(quantiles, dtype=np.float64), parts[1])
     if n_betti:
         parts.append(betti)
     if persistence_images:
@@ -339,8 +362,8 @@ def block_features_batch(dgms: Sequence[np.ndarray], grids: dict[str, object], *
                          "'superlevel'")
     n = len(dgms)
     n_all = np.fromiter((len(d) for d in dgms), dtype=np.int64, count=n)
-    d = np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1, 2) for x in dgms]) if n \
-        else np.empty((0, 2))
+    parts = [np.asarray(x, dtype=np.float64).reshape(-1, 2) for x in dgms]
+    d = np.concatenate(parts, out=_scratch("d", (int(n_all.sum()), 2))) if n else np.empty((0, 2))
     if np.isnan(d).any():
         raise InputError("persistence diagram contains NaN")
     kw = dict(quantiles=quantiles, n_betti=int(n_betti), persistence_images=persistence_images,

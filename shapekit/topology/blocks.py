@@ -96,14 +96,13 @@ def _preprocess(image: np.ndarray, scales: Sequence[int], normalize: str,
                 smooth_sigma: float) -> list[np.ndarray]:
     """:func:`preprocess` whose scale-1 output may be this thread's scratch array (slot 0)."""
     img = np.asarray(image, dtype=np.float32)
-    if not np.isfinite(np.add.reduce(img, axis=None, dtype=np.float64)) \
-            and not np.isfinite(img).all():
-        raise InputError(f"image of shape {img.shape} contains NaN or infinite pixels")
     if smooth_sigma and smooth_sigma > 0:
         img = gaussian_filter(img, float(smooth_sigma), mode="reflect",
                               output=_scratch(img.shape, 1))
     if normalize == "zscore":
-        sd = float(_std32(img))
+        sd = float(_std32(img))          # NaN/inf pixels make it non-finite
+        if not np.isfinite(sd):
+            _check_finite(img)
         if sd > 0:
             buf = _scratch(img.shape, 0)
             np.subtract(img, float(img.mean()), out=buf)
@@ -112,12 +111,16 @@ def _preprocess(image: np.ndarray, scales: Sequence[int], normalize: str,
             img = np.zeros_like(img)
     elif normalize == "minmax":
         lo, hi = float(img.min()), float(img.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            _check_finite(img)
         if hi > lo:
             buf = _scratch(img.shape, 0)
             np.subtract(img, lo, out=buf)
             img = np.divide(buf, hi - lo, out=buf)
         else:
             img = np.zeros_like(img)
+    else:
+        _check_finite(img)
     img = np.ascontiguousarray(img, dtype=np.float32)
     out = []
     h, w = img.shape
@@ -129,6 +132,11 @@ def _preprocess(image: np.ndarray, scales: Sequence[int], normalize: str,
         size = (max(1, w // s), max(1, h // s))
         out.append(cv2.resize(img, size, interpolation=cv2.INTER_AREA))
     return out
+
+
+def _check_finite(img: np.ndarray) -> None:
+    if not np.isfinite(img).all():
+        raise InputError(f"image of shape {img.shape} contains NaN or infinite pixels")
 
 
 def _std32(img: np.ndarray) -> np.float32:
