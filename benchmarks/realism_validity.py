@@ -8,12 +8,16 @@ Experiments (uhcs3, ../shared/data; cite Hecht, DeCost, Holm et al., NIST hdl 11
 
 1. real-vs-real within each class: random halves A, B (75 vs 75) -> distance ~ baseline, p > 0.05;
 2. degradations applied to the held-out half B of spheroidite: Gaussian blur sigma 1, 2, 4; additive
-   Gaussian noise sigma 0.02, 0.05, 0.1; JPEG quality 50, 20, 10 -> distance grows with severity;
+   Gaussian noise sigma 0.02, 0.05, 0.1 -> distance grows with severity; JPEG re-encoding at quality
+   90, 70, 50, 30, 20, 10, on the source's own 8x8 grid and on a grid offset by 4 px (both halves
+   cropped by 4 px at the top and left). uhcs3 files are already IJG quality-75 JPEGs, so the first is
+   a double compression whose qualities 50-74 sharpen the grain (``realism_jpeg_cause.py``);
 3. another class: spheroidite A vs pearlite -> far above real-vs-real;
 4. mode collapse: the most typical image of B (closest to the mean summary vector), repeated with
    small noise (sigma 0.01) -> flagged by coverage / diversity ratio;
 5. the simulator (shapekit.synth): sets differing only in aging time (180 C; 3, 6, 12, 30, 100 h)
-   against a 3 h reference -> ranked by |log t - log 3 h|.
+   against a 3 h reference -> ranked by |log t - log 3 h|; and the JPEG ladder of never-compressed
+   8-bit simulator images (3 h, a second set of seeds) -> grows with severity.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ def _mean_shift(r: dict) -> float:
     return float(np.mean(out)) if out else 0.0
 
 
+JPEG_LADDER = (90, 70, 50, 30, 20, 10)
+
+
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     import cv2
 
@@ -96,10 +103,14 @@ def uhcs(data: Path, kw: dict, rows: list, quick: bool) -> None:
     for s in (0.02, 0.05, 0.1):
         degr[f"noise {s}"] = (lambda s_: lambda x: np.clip(x + np.random.default_rng(1).normal(0, s_, x.shape),
                                                            0, 1).astype(np.float32))(s)
-    for q in (50, 20, 10):
+    for q in JPEG_LADDER:
         degr[f"jpeg q{q}"] = (lambda q_: lambda x: _jpeg(x, q_))(q)
     for name, f in degr.items():
         rows.append(_row(f"spheroidite vs {name}", score(a, [f(x) for x in b], **kw)))
+    # the same ladder on a block grid offset from the source's by 4 px: a single compression
+    a4 = prepare_set([x[4:, 4:] for x in halves["spheroidite"][0]], n_jobs=kw["n_jobs"])
+    for q in JPEG_LADDER:
+        rows.append(_row(f"spheroidite vs jpeg q{q} offset 4", score(a4, [_jpeg(x[4:, 4:], q) for x in b], **kw)))
     pea = load("pearlite")
     rows.append(_row("spheroidite vs pearlite", score(a, pea[: len(b)], **kw)))
     # mode collapse: the most typical held-out image, repeated with small noise
@@ -131,6 +142,11 @@ def simulator(kw: dict, rows: list, n: int, size: int) -> None:
     rho = spearmanr(np.abs(np.log(times) - np.log(3.0)), tds)[0]
     print(f"simulator: Spearman(|log t - log 3h|, distance) = {rho:.3f}")
     rows.append({"experiment": "simulator spearman", "spearman": float(rho)})
+    # JPEG ladder of never-compressed 8-bit simulator images against an 8-bit reference
+    ref8 = prepare_set([np.round(x * 255) / 255 for x in ref.images], n_jobs=kw["n_jobs"])
+    held = sims(3.0, 90_000)
+    for q in JPEG_LADDER:
+        rows.append(_row(f"simulator 3 h vs jpeg q{q}", score(ref8, [_jpeg(x, q) for x in held], **kw)))
 
 
 def main() -> None:

@@ -60,3 +60,46 @@ def test_uhcs_full_size_collapse_flagged_where_summaries_look_fine(uhcs3_dir):
     assert r["coverage"]["collapsed"]
     assert r["coverage"]["diversity_ratio"] < 0.3
     assert not score(a, b, n_boot=50, n_perm=50)["coverage"]["collapsed"]
+
+
+def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", np.round(img * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+
+
+def _hf_power(imgs: list[np.ndarray]) -> float:
+    out = []
+    for im in imgs:
+        x = im.astype(np.float64) - im.mean()
+        fy, fx = np.meshgrid(np.fft.fftfreq(x.shape[0]), np.fft.fftfreq(x.shape[1]), indexing="ij")
+        out.append((np.abs(np.fft.fft2(x)) ** 2)[np.hypot(fy, fx) > 0.3].mean())
+    return float(np.mean(out))
+
+
+def _h1_above(imgs: list[np.ndarray], levels: float = 12.0) -> float:
+    from shapekit.topology import cubical_persistence_batch
+
+    dg = cubical_persistence_batch([a.astype(np.float64) for a in imgs], dims=(1,), min_persistence=levels / 255)
+    return float(np.mean([len(d[1]) for d in dg]))
+
+
+def test_uhcs_jpeg_q50_on_the_source_grid_sharpens_the_grain(uhcs3_dir):
+    # Why the JPEG ladder is not monotone on uhcs3 (RESULTS.md section 4): the files are IJG
+    # quality-75 JPEGs; re-encoding on their own 8x8 grid at quality 50 requantises the +-1-step DCT
+    # coefficients to +-2 steps (more high-frequency power, more H1 loops), quality 30 zeroes them.
+    # On a grid offset by 4 px, quality 50 is an ordinary compression that removes detail.
+    from PIL import Image
+
+    sph = _load(uhcs3_dir, "spheroidite", 4, None)
+    first = sorted((uhcs3_dir / "images").glob("*.jpg"))[0]
+    assert tuple(Image.open(first).quantization[0][:8]) == (8, 6, 5, 8, 12, 20, 26, 31)   # IJG q75
+    aligned = [x[:256, :256] for x in sph]
+    offset = [x[4:260, 4:260] for x in sph]
+    hf, h1 = _hf_power(aligned), _h1_above(aligned)
+    q50, q30 = [_jpeg(x, 50) for x in aligned], [_jpeg(x, 30) for x in aligned]
+    assert _hf_power(q50) > 1.4 * hf and _h1_above(q50) > 1.2 * h1
+    assert _hf_power(q30) < hf and _h1_above(q30) < h1
+    o50 = [_jpeg(x, 50) for x in offset]
+    assert _hf_power(o50) < _hf_power(offset) and _h1_above(o50) < _h1_above(offset)

@@ -72,6 +72,30 @@ def test_simulator_aging_time_ranked_by_parameter_distance():
     assert tds[0] < tds[1] < tds[2]
 
 
+def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", np.round(img * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+
+
+def test_jpeg_ladder_of_never_compressed_images_ranked_monotonically():
+    # 8-bit simulator micrographs were never JPEG-compressed: each step down the standard ladder
+    # removes more detail and the distance grows (uhcs3, already JPEG q75, behaves differently when
+    # re-encoded on its own block grid: see benchmarks/realism_jpeg_cause.py)
+    from shapekit.realism.prepared import prepare_set
+    from shapekit.synth import render_micrograph
+
+    ims = [(np.round(render_micrograph(180.0, 3.0, size=96, seed=i)[0] * 255) / 255).astype(np.float32)
+           for i in range(24)]
+    ref = prepare_set(ims[:12])
+    res = [score(ref, [_jpeg(x, q) for x in ims[12:]], n_boot=5, n_perm=5, max_diagram_images=6)
+           for q in (90, 70, 50, 30, 20, 10)]
+    tds = [r["topological_distance"] for r in res]
+    assert all(a < b for a, b in zip(tds, tds[1:])), tds
+    assert tds[-1] > res[-1]["real_vs_real"]["ci"][1]
+
+
 def test_deterministic_per_seed(textures):
     real, same, _ = textures
     a = score(real[:8], same[:8], n_boot=10, n_perm=10, seed=3)
