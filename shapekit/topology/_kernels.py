@@ -26,27 +26,29 @@ __all__ = ["block_kernel"]
 def _left(g: np.ndarray, inv: float, x: float) -> int:
     """``#(g < x)`` for an increasing uniform grid ``g`` (``inv = (m - 1) / (g[-1] - g[0])``)."""
     m = g.shape[0]
+    if m == 1:
+        return 1 if g[0] < x else 0
     if x == np.inf:
         return m
     if x == -np.inf:
         return 0
-    if m == 1:
-        return 1 if g[0] < x else 0
     u = (x - g[0]) * inv
-    if u < -1.0:
-        u = -1.0
-    elif u > m:
-        u = float(m)
-    e = int(math.ceil(u))
-    if e < 0:
-        e = 0
-    elif e > m:
-        e = m
-    while e > 0 and g[e - 1] >= x:
-        e -= 1
-    while e < m and g[e] < x:
-        e += 1
-    return e
+    if u <= -1.0:
+        return 0
+    if u >= m:
+        return m
+    e = math.ceil(u)
+    f = e - u
+    if 1e-9 < f < 1.0 - 1e-9:    # u far from a grid index: ceil(u) is exact
+        return int(e)
+    k = int(e)
+    if k < 0:
+        k = 0
+    while k > 0 and g[k - 1] >= x:
+        k -= 1
+    while k < m and g[k] < x:
+        k += 1
+    return k
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -70,11 +72,8 @@ def select_ranks(x: np.ndarray, ks: np.ndarray, out: np.ndarray, cand: np.ndarra
     mn = x[0]
     mx = x[0]
     for t in range(n):
-        v = x[t]
-        if v < mn:
-            mn = v
-        elif v > mx:
-            mx = v
+        mn = min(mn, x[t])
+        mx = max(mx, x[t])
     nk = ks.shape[0]
     if mn == mx:
         for i in range(nk):
@@ -142,39 +141,35 @@ def select_ranks(x: np.ndarray, ks: np.ndarray, out: np.ndarray, cand: np.ndarra
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def quantile_rows(qbuf: np.ndarray, off: np.ndarray, nsub: np.ndarray, qs: np.ndarray,
-                  out: np.ndarray) -> None:
-    """``out[i, r * nq + j]``: quantile ``qs[j]`` (linear interpolation, as ``np.quantile``) of
-    row ``r`` of image ``i``'s subsample ``qbuf[r, off[i]:off[i] + nsub[i]]``."""
+def _quantiles(rows: np.ndarray, c: int, qs: np.ndarray, out: np.ndarray, cand: np.ndarray
+               ) -> None:
+    """``out[r * nq + j]``: quantile ``qs[j]`` (linear interpolation, as ``np.quantile``) of
+    ``rows[r, :c]``, r = 0, 1, 2."""
     nq = qs.shape[0]
-    cand = np.empty(qbuf.shape[1], np.float64)
-    for i in range(off.shape[0] - 1):
-        c = nsub[i]
-        if c == 0:
-            continue
-        pos = qs * (c - 1)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, c - 1)
-        ks = np.unique(np.concatenate((lo, hi)))
-        vals = np.empty(ks.shape[0])
-        for r in range(3):
-            select_ranks(qbuf[r, off[i]:off[i] + c], ks, vals, cand)
-            for j in range(nq):
-                vlo = vals[np.searchsorted(ks, lo[j])]
-                vhi = vals[np.searchsorted(ks, hi[j])]
-                out[i, r * nq + j] = vlo + (pos[j] - lo[j]) * (vhi - vlo)
+    pos = qs * (c - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, c - 1)
+    ks = np.unique(np.concatenate((lo, hi)))
+    vals = np.empty(ks.shape[0])
+    for r in range(3):
+        select_ranks(rows[r, :c], ks, vals, cand)
+        for j in range(nq):
+            vlo = vals[np.searchsorted(ks, lo[j])]
+            vhi = vals[np.searchsorted(ks, hi[j])]
+            out[r * nq + j] = vlo + (pos[j] - lo[j]) * (vhi - vlo)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarray,
                  gb: np.ndarray, gl: np.ndarray, n_layers: int, pi_on: bool, pi_geom: np.ndarray,
                  pi_pad: np.ndarray, samples: int, fill: float, summ: np.ndarray,
-                 betti: np.ndarray, hist: np.ndarray, land: np.ndarray, qbuf: np.ndarray,
-                 lbuf: np.ndarray, nsub: np.ndarray) -> None:
-    """Fill ``summ`` (n, 7 + nt), ``betti`` (n, m), ``hist`` (n, tb, tp), ``land`` (n, k, ml),
-    ``qbuf`` (3, N: each image's subsampled lifetime/birth/death rows from ``off[i]``), ``lbuf``
-    (N: lifetimes, 1 in unused slots, for the entropy) and ``nsub`` (n,); the entropy column is
-    left for the caller (a vectorised ``log``).  ``pi_geom = (b0, db, p0, dp, p1)``, ``pi_pad = (padb, tb, padp, tp)``."""
+                 betti: np.ndarray, hist: np.ndarray, land: np.ndarray, qs: np.ndarray,
+                 qout: np.ndarray, lbuf: np.ndarray) -> bool:
+    """Fill ``summ`` (n, 7 + nt; ``thr`` increasing), ``betti`` (n, m), ``hist`` (n, tb, tp), ``land`` (n, k, ml),
+    ``qout`` (n, 3 * len(qs): lifetime, birth, death quantiles of the subsample; untouched for an
+    image without finite pair) and ``lbuf`` (N: lifetimes, 1 in unused slots, for the entropy,
+    which is
+    left for the caller (a vectorised ``log``).  Returns False (early) on a NaN.  ``pi_geom = (b0, db, p0, dp, p1)``, ``pi_pad = (padb, tb, padp, tp)``."""
     n = off.shape[0] - 1
     nt = thr.shape[0]
     m = gb.shape[0]
@@ -186,10 +181,17 @@ def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarr
     same = ml == m and ml > 0 and gl[0] == gb[0] and gl[ml - 1] == gb[m - 1]
     cb = np.zeros(m + 1, np.int64)
     cd = np.zeros(m + 1, np.int64)
+    above = np.zeros(nt + 1, np.int64)
+    big = 0
+    for i in range(n):
+        big = max(big, off[i + 1] - off[i])
+    qbuf = np.empty((3, big))      # one image's rows: stays in cache
+    cand = np.empty(big)
     for i in range(n):
         a, e = off[i], off[i + 1]
         cb[:] = 0
         cd[:] = 0
+        above[:] = 0
         nf = 0
         total = 0.0
         sq = 0.0
@@ -197,6 +199,8 @@ def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarr
         for t in range(a, e):
             b = d[t, 0]
             de = d[t, 1]
+            if b != b or de != de:
+                return False
             lb = ld = rb = rd = 0
             if m > 0:
                 lb = _left(gb, invb, b)
@@ -213,17 +217,18 @@ def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarr
                 continue
             life = abs(de - b)
             lbuf[a + nf] = life if life > 0 else 1.0   # 1 * log(1) = 0: as the p > 0 filter
-            qbuf[0, a + nf] = life
-            qbuf[1, a + nf] = b
-            qbuf[2, a + nf] = de
+            qbuf[0, nf] = life
+            qbuf[1, nf] = b
+            qbuf[2, nf] = de
             nf += 1
             total += life
             sq += life * life
             if life > mx:
                 mx = life
+            lev = 0                        # thresholds below life (branch-free: no early exit)
             for j in range(nt):
-                if life > thr[j]:
-                    summ[i, 2 + j] += 1.0
+                lev += life > thr[j]
+            above[lev] += 1
             if pi_on:
                 w = min(life / p1, 1.0) if p1 > 0 else 1.0
                 fb = math.floor((b - b0) / db) + padb
@@ -247,6 +252,10 @@ def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarr
                             land[i, p, j] = land[i, p - 1, j]
                             p -= 1
                         land[i, p, j] = v
+        acc = 0
+        for j in range(nt, 0, -1):        # count_above_j = #(life > thr[j]) = #(level > j)
+            acc += above[j]
+            summ[i, 2 + j - 1] = acc
         summ[i, 0] = nf
         summ[i, 1] = (e - a) - nf
         k = 2 + nt
@@ -272,10 +281,14 @@ def block_kernel(d: np.ndarray, off: np.ndarray, superlevel: bool, thr: np.ndarr
                     sd += cd[j]
                     betti[i, j] = sb - sd
         step = 1 if samples <= 0 or nf <= samples else (nf + samples - 1) // samples
-        c = 0
-        for t in range(0, nf, step):
-            qbuf[0, a + c] = qbuf[0, a + t]
-            qbuf[1, a + c] = qbuf[1, a + t]
-            qbuf[2, a + c] = qbuf[2, a + t]
-            c += 1
-        nsub[i] = c
+        c = nf
+        if step > 1:
+            c = 0
+            for t in range(0, nf, step):
+                qbuf[0, c] = qbuf[0, t]
+                qbuf[1, c] = qbuf[1, t]
+                qbuf[2, c] = qbuf[2, t]
+                c += 1
+        if c and qs.shape[0]:
+            _quantiles(qbuf, c, qs, qout[i], cand)
+    return True

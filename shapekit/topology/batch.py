@@ -236,12 +236,14 @@ def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
                  n_landscape: int, quantile_samples: int | None, superlevel: bool,
                  fill_value: float) -> np.ndarray:
     """The compiled path: one pass of :func:`shapekit.topology._kernels.block_kernel`."""
-    from shapekit.topology._kernels import block_kernel, quantile_rows
+    from shapekit.topology._kernels import block_kernel
 
     n = len(n_all)
     off = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(n_all, out=off[1:])
-    thr = np.asarray(grids["thresholds"], dtype=np.float64)
+    thr_in = np.asarray(grids["thresholds"], dtype=np.float64)
+    order = np.argsort(thr_in, kind="stable")
+    thr = np.ascontiguousarray(thr_in[order])
     nt, nq = len(thr), len(quantiles)
     v0, v1 = (float(v) for v in grids["value_range"])
     gb = _grid(v0, v1, n_betti) if n_betti else np.empty(0)
@@ -254,13 +256,15 @@ def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
     hist = _scratch("h", (n, pad[1], pad[3]) if persistence_images else (n, 0, 0))
     hist.fill(0.0)
     land = np.zeros((n, k, len(gl)))
-    qbuf = _scratch("q", (3, len(d)))
     lbuf = _scratch("l", (len(d),))
-    nsub = np.zeros(n, dtype=np.int64)
-    block_kernel(d, off, superlevel, thr, gb, gl, k, persistence_images,
-                 np.asarray(geom, dtype=np.float64), np.asarray(pad, dtype=np.int64),
-                 int(quantile_samples or 0), float(fill_value), summ, betti, hist, land, qbuf,
-                 lbuf, nsub)
+    qout = np.full((n, 3 * nq), float(fill_value))
+    if not block_kernel(d, off, superlevel, thr, gb, gl, k, persistence_images,
+                        np.asarray(geom, dtype=np.float64), np.asarray(pad, dtype=np.int64),
+                        int(quantile_samples or 0), float(fill_value), summ, betti, hist, land,
+                        np.asarray(quantiles, dtype=np.float64).reshape(-1), qout, lbuf):
+        raise InputError("persistence diagram contains NaN")
+    if nt and (order != np.arange(nt)).any():   # counts back in the fitted threshold order
+        summ[:, 2 + order] = summ[:, 2:2 + nt].copy()
     # entropy -sum p log p, p = l / T, as log T - sum(l log l) / T with a SIMD log
     total = summ[:, 2 + nt]
     if len(d):
@@ -268,9 +272,7 @@ def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
         s_log = np.add.reduceat(lbuf, np.minimum(off[:-1], len(d) - 1))
         with np.errstate(divide="ignore", invalid="ignore"):
             summ[:, 6 + nt] = np.where(total > 0, np.log(total) - s_log / total, 0.0)
-    parts = [summ, np.full((n, 3 * nq), float(fill_value))]
-    if nq:
-        quantile_rows(qbuf, off, nsub, np.asarray(quantiles, dtype=np.float64), parts[1])
+    parts = [summ, qout]
     if n_betti:
         parts.append(betti)
     if persistence_images:
@@ -364,8 +366,6 @@ def block_features_batch(dgms: Sequence[np.ndarray], grids: dict[str, object], *
     n_all = np.fromiter((len(d) for d in dgms), dtype=np.int64, count=n)
     parts = [np.asarray(x, dtype=np.float64).reshape(-1, 2) for x in dgms]
     d = np.concatenate(parts, out=_scratch("d", (int(n_all.sum()), 2))) if n else np.empty((0, 2))
-    if np.isnan(d).any():
-        raise InputError("persistence diagram contains NaN")
     kw = dict(quantiles=quantiles, n_betti=int(n_betti), persistence_images=persistence_images,
               pi_resolution=int(pi_resolution), pi_sigma=float(pi_sigma), landscapes=landscapes,
               n_landscape_layers=int(n_landscape_layers), n_landscape=int(n_landscape),
@@ -390,6 +390,8 @@ def _with_numpy(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
                 n_landscape: int, quantile_samples: int | None, superlevel: bool,
                 fill_value: float) -> np.ndarray:
     """The numpy implementation (no compiled kernel): segmented array operations."""
+    if np.isnan(d).any():
+        raise InputError("persistence diagram contains NaN")
     n = len(n_all)
     tile_all = np.repeat(np.arange(n), n_all)
     fin = np.isfinite(d[:, 1]) & np.isfinite(d[:, 0])

@@ -100,12 +100,12 @@ def _preprocess(image: np.ndarray, scales: Sequence[int], normalize: str,
         img = gaussian_filter(img, float(smooth_sigma), mode="reflect",
                               output=_scratch(img.shape, 1))
     if normalize == "zscore":
-        sd = float(_std32(img))          # NaN/inf pixels make it non-finite
+        mean, sd = _mean_std32(img)      # NaN/inf pixels make sd non-finite
         if not np.isfinite(sd):
             _check_finite(img)
         if sd > 0:
             buf = _scratch(img.shape, 0)
-            np.subtract(img, float(img.mean()), out=buf)
+            np.subtract(img, mean, out=buf)
             img = np.divide(buf, sd, out=buf)
         else:
             img = np.zeros_like(img)
@@ -139,15 +139,16 @@ def _check_finite(img: np.ndarray) -> None:
         raise InputError(f"image of shape {img.shape} contains NaN or infinite pixels")
 
 
-def _std32(img: np.ndarray) -> np.float32:
-    """``img.std()`` of a float32 image, computed as numpy does but in a reused scratch array."""
+def _mean_std32(img: np.ndarray) -> tuple[float, float]:
+    """``(img.mean(), img.std())`` of a float32 image, computed as numpy does (same reductions,
+    same float32 rounding) but sharing the sum and using a reused scratch array."""
     n = img.size
     mean = np.add.reduce(img, axis=None, keepdims=True)
     np.true_divide(mean, n, out=mean, casting="unsafe")
     x = np.subtract(img, mean, out=_scratch(img.shape, 2))
     np.multiply(x, x, out=x)
     var = np.add.reduce(x, axis=None)
-    return np.sqrt(var.dtype.type(var / n))
+    return float(mean.reshape(())), float(np.sqrt(var.dtype.type(var / n)))
 
 
 def image_diagrams(image: np.ndarray, *, scales: Sequence[int], filtrations: Sequence[str],
