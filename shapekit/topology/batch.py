@@ -258,7 +258,7 @@ def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
     land = np.zeros((n, k, len(gl)))
     lbuf = _scratch("l", (len(d),))
     qout = np.full((n, 3 * nq), float(fill_value))
-    if not block_kernel(d, off, superlevel, thr, gb, gl, k, persistence_images,
+    if not block_kernel(d, off, bool(superlevel), thr, gb, gl, k, bool(persistence_images),
                         np.asarray(geom, dtype=np.float64), np.asarray(pad, dtype=np.int64),
                         int(quantile_samples or 0), float(fill_value), summ, betti, hist, land,
                         np.asarray(quantiles, dtype=np.float64).reshape(-1), qout, lbuf):
@@ -268,8 +268,11 @@ def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
     # entropy -sum p log p, p = l / T, as log T - sum(l log l) / T with a SIMD log
     total = summ[:, 2 + nt]
     if len(d):
-        np.multiply(lbuf, np.log(lbuf), out=lbuf)
-        s_log = np.add.reduceat(lbuf, np.minimum(off[:-1], len(d) - 1))
+        tmp = _scratch("t", (len(d) + 1,))      # one spare 0 so that every start is valid
+        np.log(lbuf, out=tmp[:-1])
+        np.multiply(tmp[:-1], lbuf, out=tmp[:-1])
+        tmp[-1] = 0.0
+        s_log = np.add.reduceat(tmp, off[:-1])   # empty images: masked by total == 0 below
         with np.errstate(divide="ignore", invalid="ignore"):
             summ[:, 6 + nt] = np.where(total > 0, np.log(total) - s_log / total, 0.0)
     parts = [summ, qout]
