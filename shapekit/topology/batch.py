@@ -360,7 +360,7 @@ def block_features_batch(dgms: Sequence[np.ndarray], grids: dict[str, object], *
     >>> X = block_features_batch(d, grids, **kw)
     >>> ref = np.stack([block_features(x, grids, filtration="sublevel", **kw) for x in d])
     >>> X.shape, bool(np.allclose(X, ref, rtol=1e-12, atol=1e-12))
-    ((3, 28), True)
+    ((3, 27), True)
     """
     if filtration not in ("sublevel", "superlevel"):
         raise InputError(f"block_features_batch: filtration={filtration!r} must be 'sublevel' or "
