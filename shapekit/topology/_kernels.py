@@ -82,9 +82,9 @@ def select_ranks(x: np.ndarray, ks: np.ndarray, out: np.ndarray, cand: np.ndarra
     nb = 1024
     scale = nb / (mx - mn)
     if n <= 64 or not math.isfinite(scale):
-        srt = np.sort(x)
-        for i in range(nk):
-            out[i] = srt[ks[i]]
+        for t in range(n):
+            cand[t] = x[t]
+        _select_sorted(cand, 0, n, ks, 0, nk, 0, out)
         return
     counts = np.zeros(nb, np.int64)
     for t in range(n):
@@ -133,11 +133,53 @@ def select_ranks(x: np.ndarray, ks: np.ndarray, out: np.ndarray, cand: np.ndarra
             for r in range(i, i1):
                 out[r] = bmin[j]
         else:
-            local = ks[i:i1] - below[j]
-            part = np.partition(cand[first[j]:first[j] + size[j]], local)
-            for r in range(i, i1):
-                out[r] = part[ks[r] - below[j]]
+            _select_sorted(cand, first[j], first[j] + size[j], ks, i, i1, below[j], out)
         i = i1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _select_sorted(a: np.ndarray, lo: int, hi: int, ks: np.ndarray, i0: int, i1: int,
+                   shift: int, out: np.ndarray) -> None:
+    """``out[i] = sorted(a[lo:hi])[ks[i] - shift]`` for i in [i0, i1) (ks increasing), by
+    quickselect in place: each selection leaves larger ranks to its right, so the next one
+    searches only there."""
+    left = lo
+    for i in range(i0, i1):
+        k = lo + ks[i] - shift
+        out[i] = _quickselect(a, left, hi - 1, k)
+        left = k
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _quickselect(a: np.ndarray, lo: int, hi: int, k: int) -> float:
+    """Move the k-th smallest of ``a[lo:hi + 1]`` to ``a[k]`` (Hoare partition, median of 3)."""
+    while hi > lo:
+        m = (lo + hi) >> 1
+        if a[m] < a[lo]:
+            a[m], a[lo] = a[lo], a[m]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[m]:
+            a[hi], a[m] = a[m], a[hi]
+        pivot = a[m]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    return a[k]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -146,17 +188,34 @@ def _quantiles(rows: np.ndarray, c: int, qs: np.ndarray, out: np.ndarray, cand: 
     """``out[r * nq + j]``: quantile ``qs[j]`` (linear interpolation, as ``np.quantile``) of
     ``rows[r, :c]``, r = 0, 1, 2."""
     nq = qs.shape[0]
-    pos = qs * (c - 1)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, c - 1)
-    ks = np.unique(np.concatenate((lo, hi)))
-    vals = np.empty(ks.shape[0])
+    ks = np.empty(2 * nq, np.int64)           # the ranks needed, sorted and unique
+    nk = 0
+    for j in range(2 * nq):
+        lo = int(math.floor(qs[j % nq] * (c - 1)))
+        r = lo if j < nq else min(lo + 1, c - 1)
+        p = nk
+        while p > 0 and ks[p - 1] > r:
+            p -= 1
+        if p > 0 and ks[p - 1] == r:
+            continue
+        for q in range(nk, p, -1):
+            ks[q] = ks[q - 1]
+        ks[p] = r
+        nk += 1
+    vals = np.empty(nk)
     for r in range(3):
-        select_ranks(rows[r, :c], ks, vals, cand)
+        select_ranks(rows[r, :c], ks[:nk], vals, cand)
         for j in range(nq):
-            vlo = vals[np.searchsorted(ks, lo[j])]
-            vhi = vals[np.searchsorted(ks, hi[j])]
-            out[r * nq + j] = vlo + (pos[j] - lo[j]) * (vhi - vlo)
+            pos = qs[j] * (c - 1)
+            lo = int(math.floor(pos))
+            hi = min(lo + 1, c - 1)
+            vlo = vhi = 0.0
+            for t in range(nk):
+                if ks[t] == lo:
+                    vlo = vals[t]
+                if ks[t] == hi:
+                    vhi = vals[t]
+            out[r * nq + j] = vlo + (pos - lo) * (vhi - vlo)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
