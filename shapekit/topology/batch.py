@@ -228,6 +228,8 @@ def _use_kernel() -> bool:
 
 
 _KERNEL: bool | None = None
+_NO_GRID = np.empty(0)
+_NO_GRID.flags.writeable = False
 
 
 def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
@@ -246,8 +248,10 @@ def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
     thr = np.ascontiguousarray(thr_in[order])
     nt, nq = len(thr), len(quantiles)
     v0, v1 = (float(v) for v in grids["value_range"])
-    gb = _grid(v0, v1, n_betti) if n_betti else np.empty(0)
-    gl = _grid(v0, v1, n_landscape) if landscapes else np.empty(0)
+    # grids are read-only arrays (cached); the empty stand-in must be too, or numba compiles
+    # one more specialisation of the kernel
+    gb = _grid(v0, v1, n_betti) if n_betti else _NO_GRID
+    gl = _grid(v0, v1, n_landscape) if landscapes else _NO_GRID
     k = int(n_landscape_layers) if landscapes else 1
     res = int(pi_resolution)
     geom, pad, sig = _pi_geometry(grids, res, pi_sigma)
