@@ -2,7 +2,8 @@
 
 Trains :func:`shapekit.generate.fit_gan` (the real Lightning path: data module, manual
 optimisation, EMA, logging, checkpoints off the timed window) for ``--steps`` iterations on
-simulator micrographs and reports seconds per iteration; with ``--profile`` it runs under cProfile
+simulator micrographs and reports seconds per iteration (wall clock and this process's CPU time, which a busy
+machine disturbs less); with ``--profile`` it runs under cProfile
 and splits the time into convolution math (``conv2d`` forward + the autograd engine, which on
 these networks is almost all convolution backward), the other tensor ops it lists, and the rest
 (Lightning, logging, data loading, Python), and separately times the pieces of one iteration
@@ -103,14 +104,18 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as d:
         if prof:
             prof.enable()
+        cpu0 = time.process_time()
         info = fit_gan(dm, d, max_steps=a.steps, seed=a.seed, g_channels=a.channels,
                        d_channels=a.channels, z_dim=64, r1_gamma=a.r1_gamma,
                        checkpoint_every=10 ** 6, sample_every=0, progress=False)
+        cpu = time.process_time() - cpu0
         if prof:
             prof.disable()
     result = {"image_size": a.image_size, "batch_size": a.batch_size, "channels": a.channels,
               "iterations": a.steps, "r1_gamma": a.r1_gamma,
               "seconds_per_iteration": round(info["seconds"] / a.steps, 4),
+              # CPU time of this process (incl. Trainer set-up): less sensitive to other load
+              "cpu_seconds_per_iteration": round(cpu / a.steps, 4),
               "images_per_s": info["images_per_s"], "torch_threads": torch.get_num_threads(),
               "load_avg": os.getloadavg()}
     if prof:

@@ -102,6 +102,15 @@ def test_discriminator_aux_heads_and_pool_first_skip() -> None:
     assert torch.allclose(blk.skip(F.avg_pool2d(h, 2)), F.avg_pool2d(blk.skip(h), 2), atol=1e-6)
 
 
+def test_fast_upsample_equals_nearest_interpolation() -> None:
+    from torch.nn import functional as F
+
+    from shapekit.generate.nets import _upsample2
+
+    x = torch.randn(2, 3, 5, 7)
+    assert torch.equal(_upsample2(x), F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
 def test_mode_seeking_pairs_share_conditions() -> None:
     from shapekit.generate.module import ConditionalGAN
 

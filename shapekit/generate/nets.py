@@ -85,6 +85,13 @@ class ConditionEncoder(nn.Module):
         return e
 
 
+def _upsample2(x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour 2x upsampling as a broadcast + reshape: the same values as
+    ``F.interpolate(x, scale_factor=2, mode="nearest")``, ~2x faster forward + backward on CPU."""
+    b, c, h, w = x.shape
+    return x[:, :, :, None, :, None].expand(b, c, h, 2, w, 2).reshape(b, c, 2 * h, 2 * w)
+
+
 class _ModBlock(nn.Module):
     """Upsample x2, two 3x3 convs, each followed by noise, FiLM modulation and LeakyReLU."""
 
@@ -106,7 +113,7 @@ class _ModBlock(nn.Module):
         return h * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        x = _upsample2(x)
         h = self.conv1(x)
         h = h + self.noise1 * torch.randn_like(h[:, :1])
         h = F.leaky_relu(self._modulate(h, self.style1(w)), 0.2)
