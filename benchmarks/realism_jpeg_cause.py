@@ -14,9 +14,11 @@ are already multiples of the source step ``s``. With a new step ``r s``:
 So quality 50 is the sharpest point of the ladder, and quality 30 a mild smoothing. Re-encoding on a
 grid offset by 4 pixels (what any crop does) is an ordinary single compression, and the change grows
 monotonically as quality drops. This script measures, per quality, for both grids: the mean absolute
-pixel change, the high-frequency power ratio (radial frequency > 0.3 cycles/px) and the ratio of the
-number of sublevel H1 pairs with persistence > 12 grey levels to the source's. Run from the repository
-root::
+pixel change, the median per-image ratio of high-frequency power (radial frequency > 0.3 cycles/px)
+to the source's, and the ratio of the number of sublevel H1 pairs with persistence > 12 grey levels
+to the source's. For scale, the same power ratio is printed for the additive-noise degradations of
+``realism_validity.py`` (sigma 0.02, 0.05, 0.1), which the score must rank by the grain they add.
+Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/realism_jpeg_cause.py [--data ../shared/data] [--n 16]
 
@@ -97,7 +99,11 @@ def main() -> None:
           "-> IJG quality", sorted({ijg_quality(np.array(r)) for r in rows}))
     src = [read_image(p)[0] for p in paths]
     grids = {"aligned": src, "offset 4 px": [a[4:, 4:] for a in src]}
-    base = {g: (h1_count(ims), np.mean([high_freq_power(a) for a in ims])) for g, ims in grids.items()}
+    base = {g: (h1_count(ims), np.array([high_freq_power(a) for a in ims])) for g, ims in grids.items()}
+    for sigma in (0.02, 0.05, 0.1):
+        noisy = [np.clip(a + np.random.default_rng(1).normal(0, sigma, a.shape), 0, 1) for a in src]
+        ratio = np.median(np.array([high_freq_power(a) for a in noisy]) / base["aligned"][1])
+        print(f"noise sigma {sigma}: HF power x{ratio:.2f}, H1>12 x{h1_count(noisy) / base['aligned'][0]:.2f}")
     print(f"{'quality':>7s} | " + " | ".join(f"{g:^32s}" for g in grids))
     print(f"{'':>7s} | " + " | ".join(f"{'|dpx| (lvl)':>11s} {'HF power':>9s} {'H1>12':>8s}" for _ in grids))
     for q in (int(v) for v in args.qualities.split(",")):
@@ -105,7 +111,7 @@ def main() -> None:
         for g, ims in grids.items():
             out = [jpeg(a, q) for a in ims]
             dpx = np.mean([np.abs(o - a).mean() * 255 for o, a in zip(out, ims)])
-            hf = np.mean([high_freq_power(o) for o in out]) / base[g][1]
+            hf = float(np.median(np.array([high_freq_power(o) for o in out]) / base[g][1]))
             cells.append(f"{dpx:11.2f} {hf:9.2f} {h1_count(out) / base[g][0]:8.2f}")
         print(f"{q:7d} | " + " | ".join(cells), flush=True)
 
