@@ -4,9 +4,17 @@ Per tile: z-score (so brightness and contrast do not matter), then at each scale
 area-averaged by ``s`` x ``s`` pixels, optionally Gaussian-smoothed) the sublevel and superlevel
 cubical persistence diagrams (H0 and H1, GUDHI fast path via :mod:`shapekit.topology`) are summarised
 by :func:`shapekit.topology.diagram_summaries` (counts above persistence thresholds, total/max/mean
-persistence, entropy, lifetime/birth/death quantiles) and optionally Betti curves on a fixed grid.
-Because every tile is z-scored, all grids and thresholds are in units of the tile's standard
-deviation and need no fitting: ``fit`` only records the feature count.
+persistence, entropy, lifetime/birth/death quantiles) and optionally Betti curves on a fixed grid;
+counts, totals and Betti numbers enter as ``log1p``.  Because every tile is z-scored, all grids
+and thresholds are in units of the tile's standard deviation and need no fitting: ``fit`` only
+records the feature count.
+
+This module is a thin configuration of the topology core, not a second featuriser: diagrams come
+from :func:`shapekit.topology.cubical_persistence` and the vectorisation of all tiles at once from
+:func:`shapekit.topology.batch.block_features_batch` (the kernel behind
+:class:`~shapekit.topology.TopTempFeaturizer`), with fixed grids instead of fitted ones.  What
+stays here is the classifier's preprocessing (per-scale smoothing and re-z-scoring, fixed grids,
+``log1p``), which saved model directories depend on.
 
 With ``restandardize=True`` every scaled (and smoothed) tile is z-scored again, so that the
 persistence thresholds and quantiles at a coarse scale are in units of the contrast *at that
@@ -126,19 +134,64 @@ def feature_names(scales: Sequence[int] = DEFAULTS["scales"],
     return names
 
 
-def _block(dgm: np.ndarray, filt: str, thresholds: Sequence[float], quantiles: Sequence[float],
-           grid: np.ndarray | None) -> list[float]:
-    from shapekit.topology import betti_curve, diagram_summaries
+_LOG_SUMMARIES = ("n_pairs", "count_above", "total_persistence")
+_CHUNK = 256  # tiles whose diagrams are held and vectorised at once
 
-    s = diagram_summaries(dgm, thresholds, quantiles)
-    vals = list(s.values())
-    # counts are heavy-tailed: log1p keeps them on the scale of the other summaries
-    for j, k in enumerate(s):
-        if k.startswith(("n_pairs", "count_above", "total_persistence")):
-            vals[j] = float(np.log1p(vals[j]))
-    if grid is not None:
-        vals += list(np.log1p(betti_curve(dgm, grid, filt)))
-    return vals
+
+def _tile_diagrams(tile: np.ndarray, scales: Sequence[int], smooth: float,
+                   min_persistence: float, restandardize: bool) -> list[np.ndarray]:
+    """Diagrams of one tile in feature-block order (scale, filtration, dimension)."""
+    from shapekit.topology import cubical_persistence
+
+    z = standardize(tile)
+    if z.ndim != 2:
+        raise InputError(f"a tile must be 2-D, got shape {z.shape}")
+    out: list[np.ndarray] = []
+    for s in scales:
+        a = rescale(z, int(s), smooth)
+        if restandardize:
+            a = standardize(a)
+        for filt in FILTRATIONS:
+            dg = cubical_persistence(a, filt, dims=(0, 1), min_persistence=min_persistence)
+            out += [dg[0], dg[1]]
+    return out
+
+
+def _log_columns(thresholds: Sequence[float], quantiles: Sequence[float],
+                 betti_points: int) -> np.ndarray:
+    """Columns of one block that get ``log1p`` (heavy-tailed counts, totals, Betti numbers)."""
+    from shapekit.topology import summary_names
+
+    base = summary_names(thresholds, quantiles)
+    idx = [j for j, k in enumerate(base) if k.startswith(_LOG_SUMMARIES)]
+    return np.array(idx + list(range(len(base), len(base) + int(betti_points))), dtype=np.int64)
+
+
+def _vectorize(dgs: list[list[np.ndarray]], scales: Sequence[int],
+               thresholds: Sequence[float], quantiles: Sequence[float],
+               betti_points: int) -> np.ndarray:
+    """Feature rows of many tiles' diagrams: one batched call per block of the topology core
+    (:func:`shapekit.topology.batch.block_features_batch`) on fixed grids in z units."""
+    from shapekit.topology.batch import block_features_batch
+
+    grids = {"thresholds": [float(t) for t in thresholds], "value_range": (-3.0, 3.0),
+             "birth_range": (-3.0, 3.0), "pers_range": (0.0, 1.0)}
+    cols, j = [], 0
+    for _ in scales:
+        for filt in FILTRATIONS:
+            for _dim in (0, 1):
+                cols.append(block_features_batch(
+                    [dg[j] for dg in dgs], grids, quantiles=quantiles, n_betti=int(betti_points),
+                    persistence_images=False, pi_resolution=1, pi_sigma=1.0, landscapes=False,
+                    n_landscape_layers=1, n_landscape=2, area_kpx=None, quantile_samples=None,
+                    filtration=filt))
+                j += 1
+    X = np.concatenate(cols, axis=1)
+    width = X.shape[1] // len(cols)
+    logc = (np.arange(len(cols))[:, None] * width
+            + _log_columns(thresholds, quantiles, betti_points)[None, :]).ravel()
+    X[:, logc] = np.log1p(X[:, logc])
+    return X
 
 
 def tile_features(tile: np.ndarray, scales: Sequence[int] = DEFAULTS["scales"],
@@ -177,46 +230,52 @@ def tile_features(tile: np.ndarray, scales: Sequence[int] = DEFAULTS["scales"],
     >>> bool(np.isfinite(tile_features(np.zeros((32, 32)), scales=(1, 2))).all())  # constant tile
     True
     """
-    from shapekit.topology import cubical_persistence
-
-    _check_params(scales, smooth, thresholds, quantiles, betti_points, min_persistence)
-    z = standardize(tile)
-    if z.ndim != 2:
-        raise InputError(f"a tile must be 2-D, got shape {z.shape}")
-    grid = np.linspace(-3, 3, int(betti_points)) if betti_points else None
-    out: list[float] = []
-    for s in scales:
-        a = rescale(z, int(s), smooth)
-        if restandardize:
-            a = standardize(a)
-        for filt in FILTRATIONS:
-            dg = cubical_persistence(a, filt, dims=(0, 1), min_persistence=min_persistence)
-            for dim in (0, 1):
-                out += _block(dg[dim], filt, thresholds, quantiles, grid)
-    return np.asarray(out, dtype=np.float64)
+    return tiles_features([tile], scales=scales, smooth=smooth, thresholds=thresholds,
+                          quantiles=quantiles, betti_points=betti_points,
+                          min_persistence=min_persistence, restandardize=restandardize)[0]
 
 
 def tiles_features(tiles: np.ndarray | Sequence[np.ndarray], n_jobs: int = 1,
                    **params: Any) -> np.ndarray:
-    """:func:`tile_features` of many tiles, ``(n, d)``; ``n_jobs`` joblib threads (GIL released).
+    """:func:`tile_features` of many tiles, ``(n, d)``.
+
+    Persistence diagrams are computed per tile (``n_jobs`` joblib threads: GUDHI releases the
+    GIL), then vectorised for all tiles at once by the topology core's batched kernel, in
+    chunks of 256 tiles.
 
     Examples
     --------
     >>> tiles_features(np.random.default_rng(0).random((3, 32, 32)), scales=(1,)).shape
     (3, 108)
     """
+    p = {**DEFAULTS, **params}
+    unknown = set(p) - set(DEFAULTS)
+    if unknown:
+        raise InputError(f"unknown feature parameter(s): {sorted(unknown)}")
+    _check_params(p["scales"], p["smooth"], p["thresholds"], p["quantiles"], p["betti_points"],
+                  p["min_persistence"])
     tiles = list(tiles)
-    d = len(feature_names(**params))
+    d = len(feature_names(**p))
     if not tiles:
         return np.zeros((0, d))
-    if n_jobs == 1 or len(tiles) < 2:
-        rows = [tile_features(t, **params) for t in tiles]
-    else:
-        from joblib import Parallel, delayed
+    scales = [int(s) for s in p["scales"]]
 
-        rows = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(tile_features)(t, **params)
-                                                         for t in tiles)
-    return np.stack(rows)
+    def diagrams(t: np.ndarray) -> list[np.ndarray]:
+        return _tile_diagrams(t, scales, float(p["smooth"]), float(p["min_persistence"]),
+                              bool(p["restandardize"]))
+
+    out = np.empty((len(tiles), d))
+    for c in range(0, len(tiles), _CHUNK):
+        chunk = tiles[c:c + _CHUNK]
+        if n_jobs == 1 or len(chunk) < 2:
+            dgs = [diagrams(t) for t in chunk]
+        else:
+            from joblib import Parallel, delayed
+
+            dgs = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(diagrams)(t) for t in chunk)
+        out[c:c + len(chunk)] = _vectorize(dgs, scales, p["thresholds"], p["quantiles"],
+                                           int(p["betti_points"]))
+    return out
 
 
 class TopTempTileFeaturizer:
