@@ -34,8 +34,9 @@ high-frequency power rises x1.9 (median) and the H1 loops above 12 grey levels x
 below zero those coefficients and smooth the grain instead (x0.8, x0.76). In log power, quality 50
 therefore moves the set about three times as far from the real images as quality 30 does (0.65
 against 0.22), and the score rightly ranks it higher.
-On a grid offset from the source's, and on never-compressed images, the JPEG ladder is a single
-compression and is ranked monotonically, within ties at high qualities (``benchmarks/realism_jpeg_cause.py``,
+On never-compressed (simulator) images the ladder q90-q10 is ranked monotonically. On a grid offset
+from the source's, re-encoding is a single compression and is ranked monotonically wherever its
+steps exceed the real-vs-real spread of the halves compared (``benchmarks/realism_jpeg_cause.py``,
 ``benchmarks/realism_jpeg_sweep.py``; RESULTS.md section 4). The options examined and rejected
 changed what is measured without making that case monotone:
 
