@@ -23,7 +23,6 @@ Experiments (uhcs3, ../shared/data; cite Hecht, DeCost, Holm et al., NIST hdl 11
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
