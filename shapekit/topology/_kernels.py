@@ -26,22 +26,19 @@ __all__ = ["block_kernel"]
 def _left(g: np.ndarray, inv: float, x: float) -> int:
     """``#(g < x)`` for an increasing uniform grid ``g`` (``inv = (m - 1) / (g[-1] - g[0])``)."""
     m = g.shape[0]
+    u = (x - g[0]) * inv
+    if -1.0 < u < m:                  # hot path: one ceil unless u is close to a grid index
+        e = math.ceil(u)
+        f = e - u
+        if 1e-9 < f < 1.0 - 1e-9:
+            return int(e)
     if m == 1:
         return 1 if g[0] < x else 0
-    if x == np.inf:
+    if x == np.inf or u >= m:
         return m
-    if x == -np.inf:
+    if x == -np.inf or u <= -1.0:
         return 0
-    u = (x - g[0]) * inv
-    if u <= -1.0:
-        return 0
-    if u >= m:
-        return m
-    e = math.ceil(u)
-    f = e - u
-    if 1e-9 < f < 1.0 - 1e-9:    # u far from a grid index: ceil(u) is exact
-        return int(e)
-    k = int(e)
+    k = int(math.ceil(u))
     if k < 0:
         k = 0
     while k > 0 and g[k - 1] >= x:
