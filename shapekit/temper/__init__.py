@@ -7,7 +7,8 @@ Public API (imported lazily, so ``import shapekit.temper`` stays cheap):
   ``.classify(images_or_paths)``, ``.label_names`` and (CNN models) ``.feature_extractor()``;
 * :func:`~shapekit.temper.train.train_model` / :func:`~shapekit.temper.train.train_on_images` --
   train a model directory from a manifest or from in-memory scans;
-* :class:`~shapekit.temper.features.TopTempTileFeaturizer` -- multi-scale TopTemp tile features;
+* :class:`~shapekit.temper.features.TopTempTileFeaturizer` -- multi-scale TopTemp tile features
+  (a fixed-grid configuration of the :mod:`shapekit.topology` core and its batched kernel);
 * :func:`~shapekit.temper.explain.explain_scan` -- the persistence pairs behind a verdict;
 * :class:`~shapekit.temper.classifier.TopTempClassifier` -- calibrated XGBoost/logreg/SVM on features;
 * :mod:`~shapekit.temper.robustness` -- the perturbations of the robustness study.

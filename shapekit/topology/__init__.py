@@ -5,6 +5,10 @@ Functional core: :func:`cubical_persistence` (GUDHI 2-D fast path; cripser optio
 :func:`betti_curve`, :func:`persistence_image`, :func:`persistence_landscape`.  Conventions
 (T = 8-connected, V = 4-connected, superlevel in original units with birth >= death, essential
 bars) are documented in :mod:`shapekit.topology.persistence`.
+
+:class:`TopTempFeaturizer` (and the temper classifier's tile features) vectorise all images of a
+call at once with :func:`shapekit.topology.batch.block_features_batch` (a compiled numba kernel;
+numpy fallback), which equals the per-diagram functions above to ~1e-14.
 """
 
 from shapekit.topology.cache import FeatureCache
