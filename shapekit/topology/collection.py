@@ -17,6 +17,7 @@ import numpy as np
 from shapekit._progress import progress
 from shapekit.errors import InputError
 from shapekit.topology.featurizer import TopTempFeaturizer
+from shapekit.topology.persistence import validate_image
 
 __all__ = ["featurize_collection", "featurize_scan", "collection_items"]
 
@@ -88,7 +89,8 @@ def _stats_task(item: dict[str, Any], ft: TopTempFeaturizer, tile_size: int | No
 def _features_task(item: dict[str, Any], ft: TopTempFeaturizer, tile_size: int | None,
                    stride: int | None, target: float | None) -> tuple[np.ndarray, list[dict]]:
     tiles, coords, um = _load_tiles(item, tile_size, stride, target)
-    X = np.stack([ft.transform_one(t) for t in tiles])
+    X = ft._transform_images([validate_image(t, f"{item['image']} tile {i}")
+                              for i, t in enumerate(tiles)])   # one batched vectorisation
     meta = [{"index": item["index"], "image": item["image"], "row": int(r), "col": int(c),
              "height": int(tiles.shape[1]), "width": int(tiles.shape[2]), "um_per_px": um,
              "label": item["label"], "group": item["group"]} for r, c in coords]
