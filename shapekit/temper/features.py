@@ -9,12 +9,13 @@ counts, totals and Betti numbers enter as ``log1p``.  Because every tile is z-sc
 and thresholds are in units of the tile's standard deviation and need no fitting: ``fit`` only
 records the feature count.
 
-This module is a thin configuration of the topology core, not a second featuriser: diagrams come
-from :func:`shapekit.topology.cubical_persistence` and the vectorisation of all tiles at once from
+This module is a thin configuration of the topology core, not a second featuriser: the diagrams
+come from :func:`shapekit.topology.pyramid.pyramid_diagrams` (the classifier's preprocessing
+convention, which saved model directories depend on, over
+:func:`shapekit.topology.cubical_persistence`) and the vectorisation of all tiles at once from
 :func:`shapekit.topology.batch.block_features_batch` (the kernel behind
-:class:`~shapekit.topology.TopTempFeaturizer`), with fixed grids instead of fitted ones.  What
-stays here is the classifier's preprocessing (per-scale smoothing and re-z-scoring, fixed grids,
-``log1p``), which saved model directories depend on.
+:class:`~shapekit.topology.TopTempFeaturizer`).  What stays here is configuration: fixed grids
+in z units instead of fitted ones, ``log1p`` of counts, totals and Betti numbers, feature names.
 
 With ``restandardize=True`` every scaled (and smoothed) tile is z-scored again, so that the
 persistence thresholds and quantiles at a coarse scale are in units of the contrast *at that
@@ -40,8 +41,10 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.topology.pyramid import FILTRATIONS, pyramid_diagrams, rescale, standardize
 
-FILTRATIONS = ("sublevel", "superlevel")
+__all__ = ["DEFAULTS", "FILTRATIONS", "standardize", "rescale", "feature_names", "tile_features",
+           "tiles_features", "TopTempTileFeaturizer"]
 DEFAULTS: dict[str, Any] = {
     "scales": (1, 2, 4),
     "smooth": 0.0,
@@ -65,48 +68,6 @@ def _check_params(scales: Sequence[int], smooth: float, thresholds: Sequence[flo
         raise InputError(f"betti_points must be a non-negative integer, got {betti_points}")
     if min_persistence < 0 or not len(thresholds):
         raise InputError(f"invalid thresholds={list(thresholds)} / min_persistence={min_persistence}")
-
-
-def standardize(tile: np.ndarray) -> np.ndarray:
-    """Z-score a tile (a constant tile becomes all zeros); NaN/Inf raise :class:`InputError`.
-
-    Examples
-    --------
-    >>> z = standardize(np.array([[0., 1.], [2., 3.]]))
-    >>> round(float(z.mean()), 6), round(float(z.std()), 6)
-    (0.0, 1.0)
-    >>> standardize(np.ones((2, 2))).tolist()
-    [[0.0, 0.0], [0.0, 0.0]]
-    """
-    t = np.asarray(tile, dtype=np.float32)
-    if not np.isfinite(t).all():
-        raise InputError("image contains NaN or Inf values")
-    sd = float(t.std())
-    if sd < 1e-6:
-        return np.zeros_like(t)
-    return (t - float(t.mean())) / sd
-
-
-def rescale(z: np.ndarray, scale: int, smooth: float = 0.0) -> np.ndarray:
-    """Area-average ``z`` by ``scale`` x ``scale`` pixels, then Gaussian-smooth by ``smooth`` px.
-
-    Examples
-    --------
-    >>> rescale(np.ones((8, 6), np.float32), 2).shape
-    (4, 3)
-    """
-    import cv2
-    from scipy.ndimage import gaussian_filter
-
-    out = z
-    if scale > 1:
-        h, w = z.shape[0] // scale, z.shape[1] // scale
-        if h < 2 or w < 2:
-            raise InputError(f"tile of {z.shape[0]}x{z.shape[1]} px is too small for scale {scale}")
-        out = cv2.resize(z[:h * scale, :w * scale], (w, h), interpolation=cv2.INTER_AREA)
-    if smooth > 0:
-        out = gaussian_filter(out, smooth, mode="reflect")
-    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def feature_names(scales: Sequence[int] = DEFAULTS["scales"],
@@ -136,25 +97,6 @@ def feature_names(scales: Sequence[int] = DEFAULTS["scales"],
 
 _LOG_SUMMARIES = ("n_pairs", "count_above", "total_persistence")
 _CHUNK = 256  # tiles whose diagrams are held and vectorised at once
-
-
-def _tile_diagrams(tile: np.ndarray, scales: Sequence[int], smooth: float,
-                   min_persistence: float, restandardize: bool) -> list[np.ndarray]:
-    """Diagrams of one tile in feature-block order (scale, filtration, dimension)."""
-    from shapekit.topology import cubical_persistence
-
-    z = standardize(tile)
-    if z.ndim != 2:
-        raise InputError(f"a tile must be 2-D, got shape {z.shape}")
-    out: list[np.ndarray] = []
-    for s in scales:
-        a = rescale(z, int(s), smooth)
-        if restandardize:
-            a = standardize(a)
-        for filt in FILTRATIONS:
-            dg = cubical_persistence(a, filt, dims=(0, 1), min_persistence=min_persistence)
-            out += [dg[0], dg[1]]
-    return out
 
 
 def _log_columns(thresholds: Sequence[float], quantiles: Sequence[float],
@@ -261,7 +203,7 @@ def tiles_features(tiles: np.ndarray | Sequence[np.ndarray], n_jobs: int = 1,
     scales = [int(s) for s in p["scales"]]
 
     def diagrams(t: np.ndarray) -> list[np.ndarray]:
-        return _tile_diagrams(t, scales, float(p["smooth"]), float(p["min_persistence"]),
+        return pyramid_diagrams(t, scales, float(p["smooth"]), float(p["min_persistence"]),
                               bool(p["restandardize"]))
 
     out = np.empty((len(tiles), d))
