@@ -343,3 +343,21 @@ def test_training_is_deterministic_per_seed(tiny_run, tmp_path: Path) -> None:
     first = load_generator(d / "run").sample(3, seed=5)
     again = load_generator(tmp_path / "again").sample(3, seed=5)
     assert np.array_equal(first, again)
+
+
+def test_resume_run_saved_before_aux_heads(tmp_path: Path) -> None:
+    """A run whose config predates aux_weight/ms_weight resumes without them (same state dict)."""
+    from shapekit.generate.train import train_gan
+
+    manifest = make_tiny_dataset(tmp_path / "data")
+    torch.set_num_threads(1)
+    run = tmp_path / "run"
+    train_gan(manifest, run, condition="parameters", image_size=32, max_steps=2, batch_size=4,
+              checkpoint_every=2, sample_every=0, aux_weight=0.0, ms_weight=0.0, **TINY)
+    cfg = json.loads((run / "config.json").read_text())
+    del cfg["model"]["aux_weight"], cfg["model"]["ms_weight"]
+    (run / "config.json").write_text(json.dumps(cfg))
+    out = train_gan(manifest, run, resume=True, max_steps=3)
+    assert out["iterations"] == 3
+    ck = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert not any(".aux_" in k for k in ck["state_dict"])

@@ -98,7 +98,8 @@ class ConditionalGAN(pl.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = Generator(image_size, n_classes, n_cond, z_dim, g_channels, max_channels)
-        self.discriminator = Discriminator(image_size, n_classes, n_cond, d_channels, max_channels)
+        self.discriminator = Discriminator(image_size, n_classes, n_cond, d_channels, max_channels,
+                                           aux_heads=aux_weight > 0)
         self.g_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         self.sample_hook: Any = None  # callable(module, iteration) set by train_gan
         self._g_fwd = self.generator

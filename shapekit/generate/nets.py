@@ -219,6 +219,8 @@ class Discriminator(nn.Module):
     ----------
     image_size, n_classes, n_cond, base_channels, max_channels :
         As for :class:`Generator`.
+    aux_heads : bool
+        Build the auxiliary heads (without them ``aux=True`` returns ``None`` for both).
 
     References
     ----------
@@ -239,7 +241,8 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, image_size: int, n_classes: int, n_cond: int = 0,
-                 base_channels: int = 32, max_channels: int = 256) -> None:
+                 base_channels: int = 32, max_channels: int = 256,
+                 aux_heads: bool = True) -> None:
         super().__init__()
         nb = n_blocks_for(image_size)
         chans = [1] + [_channels(i, base_channels, max_channels) for i in range(nb)]
@@ -253,9 +256,9 @@ class Discriminator(nn.Module):
                                    spectral_norm(nn.Linear(c, c, bias=False)))
                      if n_cond > 0 else None)
         # auxiliary heads on the mean-pooled features (AC-GAN classifier / condition regressor)
-        self.aux_cls = nn.Linear(c, n_classes) if n_classes > 1 else None
+        self.aux_cls = nn.Linear(c, n_classes) if aux_heads and n_classes > 1 else None
         self.aux_reg = (nn.Sequential(nn.Linear(c, c), nn.LeakyReLU(0.2), nn.Linear(c, n_cond))
-                        if n_cond > 0 else None)
+                        if aux_heads and n_cond > 0 else None)
 
     def forward(self, x: torch.Tensor, label: torch.Tensor, cond: torch.Tensor | None = None,
                 aux: bool = False):

@@ -73,8 +73,9 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         batch_size, seed = cfg["batch_size"], cfg["seed"]
         root = cfg.get("root") if root is None else root
         manifest = cfg["manifest"]
-        kwargs = {**cfg.get("model", {}), **{k: v for k, v in kwargs.items()
-                                              if k not in cfg.get("model", {})}}
+        # runs saved before the auxiliary heads / mode-seeking term existed trained without them
+        model = {"aux_weight": 0.0, "ms_weight": 0.0, **cfg.get("model", {})}
+        kwargs = {**model, **{k: v for k, v in kwargs.items() if k not in model}}
     dm = GANDataModule.from_manifest(manifest, condition, root, image_size=image_size,
                                      batch_size=batch_size, steps=max_steps, seed=seed,
                                      num_workers=kwargs.pop("num_workers", 0))
