@@ -12,7 +12,9 @@
 4. Report R^2 (coefficient of determination, 1 - SSE/SST) between requested and measured values,
    next to the **ceiling**: the same measurement on ``--per-combo`` real simulator fields of the
    same tile size at the same conditions (how well the measurement itself can recover the
-   requested values at that tile size and sample count).
+   requested values at that tile size and sample count), and the diversity within a condition
+   (mean pairwise |difference| of 8 generated vs 8 simulated images; 0 = latent ignored).
+   An existing ``--work`` run with an exported generator is evaluated without retraining.
 
 ``--mode class`` runs the real-data check instead: train a class-conditioned GAN on a labelled
 manifest (``uhcs3``, images downscaled by ``--downscale``), train the TopTemp classifier
@@ -76,6 +78,14 @@ def _measure(images: np.ndarray, um_per_px: float) -> dict[str, float]:
     ms = [measure_structure(im, um_per_px) for im in images]
     return {"area_fraction": float(np.mean([m["area_fraction"] for m in ms])),
             "mean_radius_nm": float(np.nanmean([m.get("mean_radius_nm", np.nan) for m in ms]))}
+
+
+def _pairwise_diff(images: np.ndarray, k: int = 8) -> float:
+    """Mean |difference| between the first ``k`` images of one condition, over all pairs: 0 when
+    the generator ignores its latent (every image of a condition the same)."""
+    x = np.asarray(images[:k], dtype=np.float64)
+    return float(np.mean([np.abs(x[i] - x[j]).mean() for i in range(len(x))
+                          for j in range(i + 1, len(x))]))
 
 
 def _hardness_from_structure(f: float, r_nm: float) -> float:
@@ -152,7 +162,8 @@ def main(argv: list[str] | None = None) -> dict:
                "req_mean_radius_nm": float(truth["mean_radius_nm"]),
                "req_hardness_HV": float(truth["hardness_HV"]),
                "gen_area_fraction": mf["area_fraction"], "gen_mean_radius_nm": mf["mean_radius_nm"],
-               "sim_area_fraction": mr["area_fraction"], "sim_mean_radius_nm": mr["mean_radius_nm"]}
+               "sim_area_fraction": mr["area_fraction"], "sim_mean_radius_nm": mr["mean_radius_nm"],
+               "gen_pairwise_diff": _pairwise_diff(fake), "sim_pairwise_diff": _pairwise_diff(real)}
         row["gen_hardness_HV"] = _hardness_from_structure(mf["area_fraction"], mf["mean_radius_nm"])
         row["sim_hardness_HV"] = _hardness_from_structure(mr["area_fraction"], mr["mean_radius_nm"])
         rows.append(row)
@@ -171,6 +182,8 @@ def main(argv: list[str] | None = None) -> dict:
                       "r2_simulator_ceiling": r2(col(f"req_{q}"), col(f"sim_{q}")),
                       "pearson_generated": float(np.corrcoef(col(f"req_{q}"), col(f"gen_{q}"))[0, 1]),
                       "r2_generated_vs_simulator_measured": r2(col(f"sim_{q}"), col(f"gen_{q}"))}
+    metrics["diversity"] = {"generated_pairwise_diff": float(col("gen_pairwise_diff").mean()),
+                            "simulator_pairwise_diff": float(col("sim_pairwise_diff").mean())}
     result = {"mode": a.mode, "settings": {k: str(v) if isinstance(v, Path) else v
                                            for k, v in vars(a).items()},
               "training_seconds": round(train_s, 1), "train_info": train_info,
