@@ -8,6 +8,8 @@ Per-pixel noise inputs give the stochastic fine texture of a micrograph.
 
 The discriminator is a residual CNN with spectral normalisation on every layer, a minibatch
 standard-deviation channel against mode collapse, and a projection head: ``D(x, y, c) = psi(h) + <embed(y), h> + <A c, h>`` with ``h`` the pooled features.
+Auxiliary heads on the same features classify the temper and regress the normalised continuous
+conditions (AC-GAN), so the generator can be told how far its images are from their condition.
 
 References
 ----------
