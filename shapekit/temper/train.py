@@ -25,15 +25,17 @@ import numpy as np
 from shapekit.errors import InputError
 from shapekit.temper.features import DEFAULTS
 
-#: the default classifier (see benchmarks/toptemp_uhcs.py and the README for the CV figures)
+#: the default classifier: SVM wins 5-fold CV on the robust features among the models that meet the
+#: robustness goal (XGBoost on tile probabilities scores 0.953 clean but drops 6.0 points at blur
+#: sigma 2); see benchmarks/toptemp_uhcs.py and RESULTS.md section 1
 DEFAULT_MODEL = "svm"
 DEFAULT_TILE_SIZE = 256
 MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
 #: feature/augmentation presets. "robust" (default): smoothing to a fixed effective resolution,
 #: per-scale z-scoring, a minimum persistence and degraded training copies -- uhcs3 5-fold CV
-#: 0.942 (SVM), accuracy drops <= 2.7 points under every perturbation of the robustness study;
+#: 0.942 (SVM), accuracy drops <= 3.8 points under every perturbation of the robustness study;
 #: "accurate": plain multi-scale PH, uhcs3 CV 0.969 (SVM) / 0.971 (logreg, tile probabilities)
-#: but -50 points under blur sigma 2 and -19 under noise sigma 0.1 (benchmarks/toptemp_uhcs.py).
+#: but -48 points under blur sigma 2 and -27 under noise sigma 0.1 (benchmarks/toptemp_uhcs.py).
 PRESETS: dict[str, dict[str, Any]] = {
     "robust": {"feature_params": {"scales": [1, 2, 4], "smooth": 1.0,
                                   "thresholds": list(DEFAULTS["thresholds"]),
