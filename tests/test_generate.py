@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,13 @@ def test_codec_roundtrip_and_labels() -> None:
     assert lg.default_values()["t"] == pytest.approx(10 ** 0.5)
     with pytest.raises(InputError, match="row 1"):
         ConditionCodec.fit(["a"], ["T"], np.array([[1.0], [np.nan]]))
+    # a linear condition with a large mean beside a log-scaled one: no overflow warning, right centre
+    mixed = ConditionCodec.fit(["a"], ["T", "t"], np.array([[900.0, 5.0], [1100.0, 500.0]]))
+    assert mixed.log.tolist() == [False, True]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        centre = mixed.default_values()
+    assert centre == pytest.approx({"T": 1000.0, "t": 50.0})
 
 
 def test_rescale_and_tiles_at_common_scale() -> None:

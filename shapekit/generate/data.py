@@ -105,7 +105,8 @@ class ConditionCodec:
 
     def default_values(self) -> dict[str, float]:
         """The centre of the training distribution (geometric mean for log-scaled conditions)."""
-        c = np.where(self.log, 10.0 ** self.mean, self.mean) if self.n_cond else []
+        c = np.array(self.mean, dtype=np.float64, copy=True)
+        c[self.log] = 10.0 ** c[self.log]  # only the log-scaled ones (10**1000 overflows)
         return {n: float(x) for n, x in zip(self.names, c)}
 
     def label_index(self, label: str | int) -> int:
