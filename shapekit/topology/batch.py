@@ -23,12 +23,12 @@ References
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.topology._scratch import scratch
 from shapekit.topology.batch_numpy import _grid, features_numpy, grid_counts
 from shapekit.topology.vectorize import _pixel_kernel
 
@@ -45,22 +45,6 @@ def _pi_geometry(grids: dict[str, object], res: int, pi_sigma: float, oversample
     db, dp = (b1 - b0) / nb, (p1 - p0) / nb
     padb, padp = int(np.ceil(4 * sb / db)), int(np.ceil(4 * sp / dp))
     return (b0, db, p0, dp, p1), (padb, nb + 2 * padb, padp, nb + 2 * padp), (sb, sp)
-
-
-_LOCAL = threading.local()
-
-
-def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A float64 work array of ``shape``, reused by this thread (fresh multi-MB arrays cost page
-    faults comparable to the vectorisation itself).  Valid until the next call with ``name``."""
-    bufs = getattr(_LOCAL, "bufs", None)
-    if bufs is None:
-        bufs = _LOCAL.bufs = {}
-    size = int(np.prod(shape))
-    b = bufs.get(name)
-    if b is None or b.size < size or b.size > max(4 * size, 2**16):
-        b = bufs[name] = np.empty(max(size, 1))
-    return b[:size].reshape(shape)
 
 
 def _use_kernel() -> bool:
@@ -104,10 +88,10 @@ def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
     geom, pad, sig = _pi_geometry(grids, res, pi_sigma)
     summ = np.zeros((n, 7 + nt))
     betti = np.zeros((n, len(gb)))
-    hist = _scratch("h", (n, pad[1], pad[3]) if persistence_images else (n, 0, 0))
+    hist = scratch("h", (n, pad[1], pad[3]) if persistence_images else (n, 0, 0))
     hist.fill(0.0)
     land = np.zeros((n, k, len(gl)))
-    lbuf = _scratch("l", (len(d),))
+    lbuf = scratch("l", (len(d),))
     qout = np.full((n, 3 * nq), float(fill_value))
     if not block_kernel(d, off, bool(superlevel), thr, gb, gl, k, bool(persistence_images),
                         np.asarray(geom, dtype=np.float64), np.asarray(pad, dtype=np.int64),
@@ -119,7 +103,7 @@ def _with_kernel(d: np.ndarray, n_all: np.ndarray, grids: dict[str, object], *,
     # entropy -sum p log p, p = l / T, as log T - sum(l log l) / T with a SIMD log
     total = summ[:, 2 + nt]
     if len(d):
-        tmp = _scratch("t", (len(d) + 1,))      # one spare 0 so that every start is valid
+        tmp = scratch("t", (len(d) + 1,))      # one spare 0 so that every start is valid
         np.log(lbuf, out=tmp[:-1])
         np.multiply(tmp[:-1], lbuf, out=tmp[:-1])
         tmp[-1] = 0.0
@@ -184,7 +168,7 @@ def block_features_batch(dgms: Sequence[np.ndarray], grids: dict[str, object], *
     n = len(dgms)
     n_all = np.fromiter((len(d) for d in dgms), dtype=np.int64, count=n)
     parts = [np.asarray(x, dtype=np.float64).reshape(-1, 2) for x in dgms]
-    d = np.concatenate(parts, out=_scratch("d", (int(n_all.sum()), 2))) if n else np.empty((0, 2))
+    d = np.concatenate(parts, out=scratch("d", (int(n_all.sum()), 2))) if n else np.empty((0, 2))
     kw = dict(quantiles=quantiles, n_betti=int(n_betti), persistence_images=persistence_images,
               pi_resolution=int(pi_resolution), pi_sigma=float(pi_sigma), landscapes=landscapes,
               n_landscape_layers=int(n_landscape_layers), n_landscape=int(n_landscape),

@@ -14,7 +14,6 @@ References
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Sequence
 
 import cv2
@@ -22,6 +21,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from shapekit.errors import InputError
+from shapekit.topology._scratch import is_scratch, scratch
+from shapekit.topology.batch_numpy import _grid
 from shapekit.topology.persistence import _finish, _gudhi_top_cells, cubical_persistence
 from shapekit.topology.vectorize import (
     betti_curve,
@@ -69,42 +70,23 @@ def preprocess(image: np.ndarray, scales: Sequence[int], normalize: str = "zscor
     >>> [o.shape for o in out], round(float(out[0].mean()), 6), round(float(out[0].std()), 4)
     ([(4, 4), (2, 2)], 0.0, 1.0)
     """
-    bufs = getattr(_LOCAL, "bufs", {}).values()
-    return [o.copy() if any(o is b for b in bufs) else o
+    return [o.copy() if is_scratch(o) else o
             for o in _preprocess(image, scales, normalize, smooth_sigma)]
-
-
-_LOCAL = threading.local()
-
-
-def _scratch(shape: tuple[int, ...], slot: int) -> np.ndarray:
-    """A float32 work array of ``shape`` private to this thread (reused: large fresh arrays cost
-    page faults that, on 256^2 tiles, are as slow as the arithmetic itself)."""
-    bufs = getattr(_LOCAL, "bufs", None)
-    if bufs is None:
-        bufs = _LOCAL.bufs = {}
-    key = (tuple(shape), slot)
-    b = bufs.get(key)
-    if b is None:
-        if len(bufs) > 16:
-            bufs.clear()
-        b = bufs[key] = np.empty(shape, dtype=np.float32)
-    return b
 
 
 def _preprocess(image: np.ndarray, scales: Sequence[int], normalize: str,
                 smooth_sigma: float) -> list[np.ndarray]:
-    """:func:`preprocess` whose scale-1 output may be this thread's scratch array (slot 0)."""
+    """:func:`preprocess` whose scale-1 output may be this thread's scratch array."""
     img = np.asarray(image, dtype=np.float32)
     if smooth_sigma and smooth_sigma > 0:
         img = gaussian_filter(img, float(smooth_sigma), mode="reflect",
-                              output=_scratch(img.shape, 1))
+                              output=scratch("pre_smooth", img.shape, np.float32))
     if normalize == "zscore":
         mean, sd = _mean_std32(img)      # NaN/inf pixels make sd non-finite
         if not np.isfinite(sd):
             _check_finite(img)
         if sd > 0:
-            buf = _scratch(img.shape, 0)
+            buf = scratch("pre_norm", img.shape, np.float32)
             np.subtract(img, mean, out=buf)
             img = np.divide(buf, sd, out=buf)
         else:
@@ -114,7 +96,7 @@ def _preprocess(image: np.ndarray, scales: Sequence[int], normalize: str,
         if not (np.isfinite(lo) and np.isfinite(hi)):
             _check_finite(img)
         if hi > lo:
-            buf = _scratch(img.shape, 0)
+            buf = scratch("pre_norm", img.shape, np.float32)
             np.subtract(img, lo, out=buf)
             img = np.divide(buf, hi - lo, out=buf)
         else:
@@ -145,7 +127,7 @@ def _mean_std32(img: np.ndarray) -> tuple[float, float]:
     n = img.size
     mean = np.add.reduce(img, axis=None, keepdims=True)
     np.true_divide(mean, n, out=mean, casting="unsafe")
-    x = np.subtract(img, mean, out=_scratch(img.shape, 2))
+    x = np.subtract(img, mean, out=scratch("pre_var", img.shape, np.float32))
     np.multiply(x, x, out=x)
     var = np.add.reduce(x, axis=None)
     return float(mean.reshape(())), float(np.sqrt(var.dtype.type(var / n)))
@@ -171,7 +153,8 @@ def image_diagrams(image: np.ndarray, *, scales: Sequence[int], filtrations: Seq
         for f in filtrations:
             if fast:   # preprocess output is finite contiguous float32: skip re-validation
                 sup = f == "superlevel"
-                work = np.negative(img, out=_scratch(img.shape, 3)) if sup else img
+                work = (np.negative(img, out=scratch(f"neg_s{s}", img.shape, np.float32))
+                        if sup else img)
                 dg = _finish(_gudhi_top_cells(work, mp), tuple(dims), sup, "keep", np.inf)
             else:
                 dg = cubical_persistence(img, f, dims=dims, backend=backend,
@@ -271,13 +254,6 @@ def _per_area_index(n_thresholds: int) -> np.ndarray:
     names = summary_names(range(n_thresholds), ())
     return np.array([i for i, n in enumerate(names)
                      if n in _PER_AREA or n.startswith("count_above_")])
-
-
-@functools.lru_cache(maxsize=256)
-def _grid(lo: float, hi: float, n: int) -> np.ndarray:
-    g = np.linspace(lo, hi, n)
-    g.flags.writeable = False
-    return g
 
 
 def block_features(dgm: np.ndarray, grids: dict[str, object], *, quantiles: Sequence[float],
