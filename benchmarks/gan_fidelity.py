@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--aux-weight", type=float, default=1.0,
                    help="Auxiliary class/condition heads of D (0 = off, the first session's model).")
     p.add_argument("--ms-weight", type=float, default=0.1, help="Mode-seeking term (0 = off).")
+    p.add_argument("--upsample", choices=["bilinear", "nearest"], default="bilinear",
+                   help="Generator upsampling (nearest = the second session's model).")
     p.add_argument("--sample-every", type=int, default=200)
     p.add_argument("--n-test", type=int, default=24, help="Held-out process conditions.")
     p.add_argument("--per-combo", type=int, default=32, help="Images generated per condition.")
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
                                g_channels=a.channels, d_channels=a.channels, z_dim=64,
                                ema_decay=0.99, checkpoint_every=100,
                                sample_every=a.sample_every, aux_weight=a.aux_weight,
-                               ms_weight=a.ms_weight)
+                               ms_weight=a.ms_weight, upsample=a.upsample)
     train_s = time.perf_counter() - t0
     gen = load_generator(run, device="cpu")
     ump = float(gen.um_per_px or 0.002)
@@ -232,6 +234,7 @@ def class_agreement(a: argparse.Namespace) -> dict:
                              g_channels=a.channels, d_channels=a.channels, z_dim=64,
                              ema_decay=0.99, checkpoint_every=100, sample_every=a.sample_every,
                              aux_weight=a.aux_weight, ms_weight=a.ms_weight,
+                             upsample=a.upsample,
                              extra_config={"manifest": str(a.manifest), "downscale": a.downscale})
     train_s = time.perf_counter() - t0
 

@@ -112,6 +112,44 @@ def test_fast_upsample_equals_nearest_interpolation() -> None:
     assert torch.equal(_upsample2(x), F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
+def test_bilinear_upsampling_is_default_and_smooth() -> None:
+    """The default generator upsamples bilinearly: no 2x2 blocks of equal values between blocks."""
+    from shapekit.generate.nets import _upsample2
+
+    x = torch.randn(1, 2, 6, 6)
+    up = _upsample2(x, "bilinear")
+    assert up.shape == (1, 2, 12, 12)
+    # nearest repeats each value in a 2x2 block; bilinear does not (and keeps constants constant)
+    assert not torch.equal(up[..., 0::2, 0::2], up[..., 1::2, 1::2])
+    assert torch.allclose(_upsample2(torch.full((1, 1, 4, 4), 0.3), "bilinear"),
+                          torch.full((1, 1, 8, 8), 0.3))
+    g = Generator(16, 2, 0, z_dim=8, base_channels=4, max_channels=8)
+    assert all(b.upsample == "bilinear" for b in g.blocks)
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        Generator(16, 2, 0, z_dim=8, base_channels=4, max_channels=8, upsample="cubic")
+
+
+def test_generator_exported_before_upsample_option_loads_as_nearest(tmp_path: Path) -> None:
+    """A generator.json without ``upsample`` (written before the option) samples as trained."""
+    from shapekit.generate.export import export_generator, load_generator
+
+    torch.manual_seed(0)
+    net = dict(image_size=16, n_classes=2, n_cond=0, z_dim=8, base_channels=4, max_channels=8)
+    old = Generator(**net, upsample="nearest").eval()
+    codec = ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0)))
+    export_generator(old, codec, tmp_path, net=net)  # no "upsample" key: the old format
+    assert "upsample" not in json.loads((tmp_path / "generator.json").read_text())["net"]
+    loaded = load_generator(tmp_path, device="cpu")
+    assert all(b.upsample == "nearest" for b in loaded.generator.blocks)
+    z, lab = torch.randn(2, 8), torch.tensor([0, 1])
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(1)
+        want = old(z, lab)
+        torch.manual_seed(1)
+        got = loaded.generator(z, lab)
+    assert torch.equal(want, got)
+
+
 def test_mode_seeking_pairs_share_conditions() -> None:
     from shapekit.generate.module import ConditionalGAN
 
@@ -354,18 +392,22 @@ def test_training_is_deterministic_per_seed(tiny_run, tmp_path: Path) -> None:
 
 
 def test_resume_run_saved_before_aux_heads(tmp_path: Path) -> None:
-    """A run whose config predates aux_weight/ms_weight resumes without them (same state dict)."""
+    """A run whose config predates aux_weight/ms_weight/upsample resumes as it was trained."""
     from shapekit.generate.train import train_gan
 
     manifest = make_tiny_dataset(tmp_path / "data")
     torch.set_num_threads(1)
     run = tmp_path / "run"
     train_gan(manifest, run, condition="parameters", image_size=32, max_steps=2, batch_size=4,
-              checkpoint_every=2, sample_every=0, aux_weight=0.0, ms_weight=0.0, **TINY)
+              checkpoint_every=2, sample_every=0, aux_weight=0.0, ms_weight=0.0,
+              upsample="nearest", **TINY)
     cfg = json.loads((run / "config.json").read_text())
-    del cfg["model"]["aux_weight"], cfg["model"]["ms_weight"]
+    del cfg["model"]["aux_weight"], cfg["model"]["ms_weight"], cfg["model"]["upsample"]
     (run / "config.json").write_text(json.dumps(cfg))
     out = train_gan(manifest, run, resume=True, max_steps=3)
     assert out["iterations"] == 3
     ck = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert not any(".aux_" in k for k in ck["state_dict"])
+    # and with the nearest-neighbour upsampling it was trained with
+    assert ck["hyper_parameters"]["upsample"] == "nearest"
+    assert json.loads((run / "generator.json").read_text())["net"]["upsample"] == "nearest"

@@ -195,7 +195,8 @@ def load_generator(run_dir: str | Path, device: str | None = None) -> GeneratorS
                                f"{FORMAT_VERSION}")
     dev = default_device(device)
     try:
-        gen = Generator(**cfg["net"])
+        # generators exported before the upsampling option existed used nearest-neighbour
+        gen = Generator(**{"upsample": "nearest", **cfg["net"]})
         gen.load_state_dict(load_file(str(w_path)))
     except Exception as e:  # noqa: BLE001 - any mismatch is a bad model file for the user
         raise ModelFormatError(f"{w_path}: cannot load generator weights ({type(e).__name__}: "

@@ -70,6 +70,8 @@ class ConditionalGAN(pl.LightningModule):
         Weight of the mode-seeking term [7]_ (0 disables): half of each fake batch repeats the
         other half's conditions with new latents, and G is penalised by ``1 / (|G(z1) - G(z2)| /
         |z1 - z2|)``, against the conditional mode collapse in which ``z`` is ignored.
+    upsample : {"bilinear", "nearest"}
+        Generator upsampling (see :class:`~shapekit.generate.nets.Generator`).
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int
@@ -89,7 +91,7 @@ class ConditionalGAN(pl.LightningModule):
                  r1_every: int = 4, lr_g: float = 1e-4, lr_d: float = 4e-4, beta1: float = 0.0,
                  beta2: float = 0.99, ema_decay: float = 0.999,
                  diffaug: str = "brightness,contrast,translation,cutout",
-                 aux_weight: float = 1.0, ms_weight: float = 0.1,
+                 aux_weight: float = 1.0, ms_weight: float = 0.1, upsample: str = "bilinear",
                  channels_last: bool = False, compile: bool = False,
                  sample_every: int = 0) -> None:
         super().__init__()
@@ -97,7 +99,8 @@ class ConditionalGAN(pl.LightningModule):
             raise ValueError(f"loss must be 'hinge' or 'ns', got {loss!r}")
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.generator = Generator(image_size, n_classes, n_cond, z_dim, g_channels, max_channels)
+        self.generator = Generator(image_size, n_classes, n_cond, z_dim, g_channels, max_channels,
+                                   upsample=upsample)
         self.discriminator = Discriminator(image_size, n_classes, n_cond, d_channels, max_channels,
                                            aux_heads=aux_weight > 0)
         self.g_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)

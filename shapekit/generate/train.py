@@ -27,7 +27,7 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_dim=128, g_channels=32, d_channels=32, m
                                       loss="hinge", r1_gamma=1.0, r1_every=4, lr_g=1e-4, lr_d=4e-4,
                                       beta1=0.0, beta2=0.99, ema_decay=0.999,
                                       diffaug="brightness,contrast,translation,cutout",
-                                      aux_weight=1.0, ms_weight=0.1)
+                                      aux_weight=1.0, ms_weight=0.1, upsample="bilinear")
 
 
 def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class",
@@ -73,8 +73,10 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         batch_size, seed = cfg["batch_size"], cfg["seed"]
         root = cfg.get("root") if root is None else root
         manifest = cfg["manifest"]
-        # runs saved before the auxiliary heads / mode-seeking term existed trained without them
-        model = {"aux_weight": 0.0, "ms_weight": 0.0, **cfg.get("model", {})}
+        # runs saved before the auxiliary heads / mode-seeking term / upsampling option existed
+        # trained without them (nearest-neighbour upsampling)
+        model = {"aux_weight": 0.0, "ms_weight": 0.0, "upsample": "nearest",
+                 **cfg.get("model", {})}
         kwargs = {**model, **{k: v for k, v in kwargs.items() if k not in model}}
     dm = GANDataModule.from_manifest(manifest, condition, root, image_size=image_size,
                                      batch_size=batch_size, steps=max_steps, seed=seed,
@@ -187,7 +189,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     if trainer.is_global_zero:
         net = dict(image_size=dm.image_size, n_classes=len(codec.label_names), n_cond=codec.n_cond,
                    z_dim=hp["z_dim"], base_channels=hp["g_channels"],
-                   max_channels=hp["max_channels"])
+                   max_channels=hp["max_channels"], upsample=hp["upsample"])
         export_generator(module.g_ema, codec, out, net=net, um_per_px=dm.target_um_per_px,
                          extra={"iterations": iterations, "seed": seed})
     done = max(0, iterations - (dm.offset // max(1, dm.batch_size) if resume else 0))
