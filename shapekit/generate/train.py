@@ -183,6 +183,8 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
         warnings.filterwarnings("ignore", ".*no pre-optimization state was saved.*")
         # the tile stream resumes exactly (dm.offset above): Lightning's generic warning is moot
         warnings.filterwarnings("ignore", ".*your dataloader is not resumable.*")
+        if resume:  # continuing a run: its checkpoint folder is meant to be there
+            warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None,
                     weights_only=True if resume else None)
     seconds = time.perf_counter() - t0
