@@ -317,6 +317,33 @@ def test_export_matches_ema_weights_and_sampling_is_deterministic(tiny_run) -> N
         gen.sample(1, conditions={"T": 900.0})
 
 
+def test_sample_from_a_training_checkpoint(tiny_run, run_cli, tmp_path: Path) -> None:
+    """``checkpoint=`` samples the EMA generator of a chosen checkpoint; ``last`` = the export."""
+    from shapekit.generate.export import load_generator
+
+    run = tiny_run[0] / "run"
+    final = load_generator(run, device="cpu")
+    last = load_generator(run, device="cpu", checkpoint="last")
+    early = load_generator(run, device="cpu", checkpoint="iter-0000002")
+    path = load_generator(run, device="cpu", checkpoint=run / "checkpoints" / "iter-0000002.ckpt")
+    kw = dict(n=3, label="a", conditions={"T": 150}, seed=2)
+    assert np.array_equal(final.sample(**kw), last.sample(**kw))
+    assert early.config["iterations"] == 2 and last.config["iterations"] == 4
+    assert not np.array_equal(final.sample(**kw), early.sample(**kw))
+    assert np.array_equal(early.sample(**kw), path.sample(**kw))
+    with pytest.raises(ModelFormatError, match="available: iter-0000002"):
+        load_generator(run, checkpoint="iter-9")
+
+    code, _, err = run_cli("generate", run, "--n", "2", "--out", tmp_path / "c",
+                           "--checkpoint", "iter-0000002")
+    assert code == 0, err
+    assert len(list((tmp_path / "c").glob("gen_*.png"))) == 2
+    code, _, err = run_cli("generate", run, "--n", "1", "--out", tmp_path / "e",
+                           "--checkpoint", "nope")
+    assert code == 2 and "checkpoint nope not found" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "e").exists()
+
+
 def test_load_generator_errors(tmp_path: Path) -> None:
     from shapekit.generate.export import load_generator
 

@@ -132,11 +132,14 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--format", "fmt", type=click.Choice(["png", "tif"]), default="png",
               show_default=True, help="Image file format.")
 @click.option("--device", default=None, help="torch device (default: CUDA when present, else CPU).")
+@click.option("--checkpoint", default=None, metavar="NAME",
+              help="Use this training checkpoint (e.g. iter-0007500, or a .ckpt path) instead of "
+                   "the final generator.")
 @seed_option
 @json_option
 def generate_cmd(run_dir: Path, n: int, out: Path, label: str | None, sets: tuple[str, ...],
-                 sweep: str | None, grid: Path | None, fmt: str, device: str | None, seed: int,
-                 as_json: bool) -> None:
+                 sweep: str | None, grid: Path | None, fmt: str, device: str | None,
+                 checkpoint: str | None, seed: int, as_json: bool) -> None:
     """Generate micrographs from a trained run directory for a temper and conditions.
 
     Writes OUT/gen_*.png (or .tif) and OUT/conditions.csv (file, label, every condition, seed).
@@ -155,7 +158,7 @@ def generate_cmd(run_dir: Path, n: int, out: Path, label: str | None, sets: tupl
 
     if n < 1:
         raise InputError(f"--n must be >= 1, got {n}")
-    gen = load_generator(run_dir, device=device)
+    gen = load_generator(run_dir, device=device, checkpoint=checkpoint)
     if label is not None:
         gen.codec.label_index(label)
     fixed = _parse_set(sets)

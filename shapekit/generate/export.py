@@ -167,8 +167,21 @@ class GeneratorSampler:
         return np.concatenate(out).astype(np.float32)
 
 
-def load_generator(run_dir: str | Path, device: str | None = None) -> GeneratorSampler:
+def load_generator(run_dir: str | Path, device: str | None = None,
+                   checkpoint: str | Path | None = None) -> GeneratorSampler:
     """Load ``generator.safetensors`` + ``generator.json`` from a run directory.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory written by :func:`~shapekit.generate.train_gan`.
+    device : str, optional
+        torch device (default: CUDA when present, else the CPU).
+    checkpoint : str or path, optional
+        Sample from the EMA generator of this training checkpoint instead of the final export: a
+        ``.ckpt`` path, or a name in ``RUN_DIR/checkpoints`` (``iter-0007500``, ``last``). GAN
+        quality oscillates during training, so an earlier checkpoint can be the better one.
+        Read with ``torch.load(weights_only=True)``.
 
     Raises
     ------
@@ -197,9 +210,37 @@ def load_generator(run_dir: str | Path, device: str | None = None) -> GeneratorS
     try:
         # generators exported before the upsampling option existed used nearest-neighbour
         gen = Generator(**{"upsample": "nearest", **cfg["net"]})
-        gen.load_state_dict(load_file(str(w_path)))
+        if checkpoint is None:
+            gen.load_state_dict(load_file(str(w_path)))
+        else:
+            w_path, state, iteration = _checkpoint_weights(run_dir, checkpoint)
+            gen.load_state_dict(state)
+            cfg = {**cfg, "iterations": iteration, "checkpoint": str(w_path)}
+    except ModelFormatError:
+        raise
     except Exception as e:  # noqa: BLE001 - any mismatch is a bad model file for the user
         raise ModelFormatError(f"{w_path}: cannot load generator weights ({type(e).__name__}: "
                                f"{str(e).splitlines()[0]})") from None
     gen.to(dev).eval()
     return GeneratorSampler(gen, ConditionCodec.from_dict(cfg["conditions"]), cfg, dev)
+
+
+def _checkpoint_weights(run_dir: Path, checkpoint: str | Path) -> tuple[Path, dict, int]:
+    """EMA-generator weights and iteration of a training checkpoint (a path or a name)."""
+    p = Path(checkpoint)
+    if not p.is_file():
+        name = p.name if p.suffix == ".ckpt" else f"{p.name}.ckpt"
+        p = run_dir / "checkpoints" / name
+    if not p.is_file():
+        found = sorted(q.stem for q in (run_dir / "checkpoints").glob("*.ckpt"))
+        raise ModelFormatError(f"checkpoint {checkpoint!s} not found in {run_dir / 'checkpoints'}"
+                               f"; available: {', '.join(found) or 'none'}")
+    try:
+        ck = torch.load(str(p), map_location="cpu", weights_only=True)
+        state = {k[len("g_ema."):]: v for k, v in ck["state_dict"].items()
+                 if k.startswith("g_ema.")}
+    except Exception as e:  # noqa: BLE001 - any failure is a bad checkpoint for the user
+        raise ModelFormatError(f"{p}: unreadable training checkpoint ({type(e).__name__})") from None
+    if not state:
+        raise ModelFormatError(f"{p}: no EMA generator weights in this checkpoint")
+    return p, state, int(ck.get("global_step", 0)) // 2
