@@ -48,6 +48,12 @@ The first session's model (32 px, no auxiliary heads, no mode-seeking) gave -9.4
 ``z`` (all images of one condition were identical) and drew over-aged particles far too small
 and too many (area fraction +0.05 against a 0.125-0.158 range), and 32-px tiles cap the
 measurement itself at R^2 0.60 / 0.75 / 0.50. Class mode: see RESULTS.md section 6.
+
+Session 3 (bilinear upsampling, now the default; the table above is ``--upsample nearest``),
+continuing each run by resuming with a larger ``--max-steps``: parameters 1800 / 3600 / 5400
+iterations -1.50 / 0.24 / 0.68 (area), 0.870 / 0.900 / 0.806 (radius), 0.69 / 0.73 / 0.66
+(hardness); properties 1500 / 3000 iterations 0.884 / 0.970 (radius), 0.841 / 0.925 (hardness);
+class mode on uhcs3 42 / 66 / 75 / 56 % at 1200 / 4500 / 7500 / 10500 iterations.
 """
 
 from __future__ import annotations
