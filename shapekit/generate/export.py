@@ -18,7 +18,7 @@ import torch
 from shapekit import _atomic
 from shapekit.errors import InputError, ModelFormatError
 from shapekit.generate.data import ConditionCodec
-from shapekit.generate.nets import Generator
+from shapekit.generate.nets import LEGACY_UPSAMPLE, Generator
 
 __all__ = ["export_generator", "load_generator", "GeneratorSampler", "FORMAT_VERSION"]
 
@@ -207,17 +207,14 @@ def load_generator(run_dir: str | Path, device: str | None = None,
         raise ModelFormatError(f"{cfg_path}: format_version {cfg.get('format_version')!r} is not "
                                f"{FORMAT_VERSION}")
     dev = default_device(device)
+    state = None
+    if checkpoint is not None:
+        w_path, state, iteration = _checkpoint_weights(run_dir, checkpoint)
+        cfg = {**cfg, "iterations": iteration, "checkpoint": str(w_path)}
     try:
-        # generators exported before the upsampling option existed used nearest-neighbour
-        gen = Generator(**{"upsample": "nearest", **cfg["net"]})
-        if checkpoint is None:
-            gen.load_state_dict(load_file(str(w_path)))
-        else:
-            w_path, state, iteration = _checkpoint_weights(run_dir, checkpoint)
-            gen.load_state_dict(state)
-            cfg = {**cfg, "iterations": iteration, "checkpoint": str(w_path)}
-    except ModelFormatError:
-        raise
+        # generators exported before the upsampling option existed used the legacy upsampling
+        gen = Generator(**{"upsample": LEGACY_UPSAMPLE, **cfg["net"]})
+        gen.load_state_dict(load_file(str(w_path)) if state is None else state)
     except Exception as e:  # noqa: BLE001 - any mismatch is a bad model file for the user
         raise ModelFormatError(f"{w_path}: cannot load generator weights ({type(e).__name__}: "
                                f"{str(e).splitlines()[0]})") from None

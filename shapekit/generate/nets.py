@@ -32,7 +32,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
-__all__ = ["ConditionEncoder", "Generator", "Discriminator", "n_blocks_for"]
+__all__ = ["ConditionEncoder", "Generator", "Discriminator", "n_blocks_for", "UPSAMPLE_MODES",
+           "LEGACY_UPSAMPLE"]
 
 
 def n_blocks_for(image_size: int) -> int:
@@ -88,6 +89,8 @@ class ConditionEncoder(nn.Module):
 
 
 UPSAMPLE_MODES = ("bilinear", "nearest")
+#: the upsampling of generators trained before the option existed (their configs omit it)
+LEGACY_UPSAMPLE = "nearest"
 
 
 def _upsample2(x: torch.Tensor, mode: str = "nearest") -> torch.Tensor:
@@ -105,7 +108,7 @@ def _upsample2(x: torch.Tensor, mode: str = "nearest") -> torch.Tensor:
 class _ModBlock(nn.Module):
     """Upsample x2, two 3x3 convs, each followed by noise, FiLM modulation and LeakyReLU."""
 
-    def __init__(self, c_in: int, c_out: int, w_dim: int, upsample: str = "nearest") -> None:
+    def __init__(self, c_in: int, c_out: int, w_dim: int, upsample: str) -> None:
         super().__init__()
         self.upsample = upsample
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)

@@ -65,6 +65,7 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
     >>> # train_gan("data/manifest.yaml", "runs/gan", condition="parameters", image_size=64)
     """
     from shapekit.generate.data import GANDataModule
+    from shapekit.generate.nets import LEGACY_UPSAMPLE
 
     out = Path(out)
     if resume:
@@ -75,7 +76,7 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         manifest = cfg["manifest"]
         # runs saved before the auxiliary heads / mode-seeking term / upsampling option existed
         # trained without them (nearest-neighbour upsampling)
-        model = {"aux_weight": 0.0, "ms_weight": 0.0, "upsample": "nearest",
+        model = {"aux_weight": 0.0, "ms_weight": 0.0, "upsample": LEGACY_UPSAMPLE,
                  **cfg.get("model", {})}
         kwargs = {**model, **{k: v for k, v in kwargs.items() if k not in model}}
     dm = GANDataModule.from_manifest(manifest, condition, root, image_size=image_size,
