@@ -151,7 +151,11 @@ def torch_diagrams(images: Sequence[np.ndarray], *, superlevel: bool = False,
     from shapekit._device import default_device
     from shapekit._progress import progress as bar
 
-    dev = default_device(device)
+    try:
+        dev = default_device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')"
+                         ) from None
     budget = memory_budget(dev, memory_budget_bytes)
     dims_t = tuple(int(k) for k in dims if int(k) in (0, 1))
     groups: dict[tuple[int, int], list[int]] = {}

@@ -121,20 +121,28 @@ def order_keys(x: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=None)
-def _window_tables(conn8: bool) -> tuple[np.ndarray, np.ndarray]:
-    """For each 8-bit pattern of lower neighbours: the number of its connected components and the
-    slot of one member of each (-1 beyond).  Members must be graph neighbours of the centre
-    (all 8 slots with 8-connectivity, the 4 edge slots with 4-connectivity); corner slots still
-    join edge slots with 4-connectivity."""
+def _window_tables(conn8: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tables over the 8-bit pattern of a pixel's lower neighbours (bit ``s``: slot ``s``).
+
+    Returns ``ncomp`` (connected components of the lower window), ``rep`` (``(256, 4)``: the slot
+    of one member of each component, -1 beyond) and ``down`` (the slot of one lower graph
+    neighbour, 8 for none: a local minimum).  Members and ``down`` are graph neighbours of the
+    centre: all 8 slots with 8-connectivity, the 4 edge slots with 4-connectivity, where the
+    corner slots still join the edge slots beside them.
+    """
     ncomp = np.zeros(256, np.int64)
     rep = np.full((256, 4), -1, np.int64)
+    down = np.full(256, 8, np.int64)
+
+    def adj(a: int, b: int) -> bool:
+        dy, dx = abs(_SLOTS[a][0] - _SLOTS[b][0]), abs(_SLOTS[a][1] - _SLOTS[b][1])
+        return max(dy, dx) == 1 if conn8 else dy + dx == 1
+
     for m in range(256):
         low = [s for s in range(8) if m >> s & 1]
-
-        def adj(a: int, b: int) -> bool:
-            dy, dx = abs(_SLOTS[a][0] - _SLOTS[b][0]), abs(_SLOTS[a][1] - _SLOTS[b][1])
-            return max(dy, dx) == 1 if conn8 else dy + dx == 1
-
+        nbrs = [s for s in low if conn8 or s % 2 == 1]
+        if nbrs:
+            down[m] = nbrs[0]
         seen: set[int] = set()
         reps = []
         for s in low:
@@ -154,7 +162,25 @@ def _window_tables(conn8: bool) -> tuple[np.ndarray, np.ndarray]:
                 reps.append(members[0])
         ncomp[m] = len(reps)
         rep[m, :len(reps)] = reps
-    return ncomp, rep
+    return ncomp, rep, down
+
+
+def _window_codes(key: torch.Tensor) -> torch.Tensor:
+    """``(B, H, W)`` uint8: bit ``s`` set where the neighbour in slot ``s`` has a lower key.
+
+    Four comparisons over the padded grid give all eight bits: ``q`` is below ``p`` exactly
+    when ``p`` is not below ``q`` (keys are distinct, except between pad cells).
+    """
+    B, Hp, Wp = key.shape
+    H, W = Hp - 2, Wp - 2
+    code = torch.zeros((B, H, W), dtype=torch.uint8, device=key.device)
+    for s in (3, 4, 5, 6):                                   # E, SE, S, SW; opposite slot s - 4
+        dy, dx = _SLOTS[s]
+        x0 = max(0, -dx)
+        above = key[:, :Hp - dy, x0:Wp - max(0, dx)] > key[:, dy:, x0 + dx:Wp - max(0, dx) + dx]
+        code.add_(above[:, 1:1 + H, 1 - x0:1 - x0 + W], alpha=1 << s)
+        code.add_(~above[:, 1 - dy:1 - dy + H, 1 - dx - x0:1 - dx - x0 + W], alpha=1 << (s + 4) % 8)
+    return code
 
 
 def _low_word(k: torch.Tensor) -> torch.Tensor:
@@ -185,43 +211,39 @@ def _basin_graph(key: torch.Tensor, conn8: bool, outside: bool
     dev = key.device
     B, Hp, Wp = key.shape
     H, W, Np = Hp - 2, Wp - 2, Hp * Wp
-    c = key[:, 1:-1, 1:-1]
-    best = c.clone()
-    code = torch.zeros((B, H, W), dtype=torch.uint8, device=dev)
-    for s, (dy, dx) in enumerate(_SLOTS):
-        nb = key[:, 1 + dy:1 + dy + H, 1 + dx:1 + dx + W]
-        code.add_(nb < c, alpha=1 << s)
-        if conn8 or s % 2:
-            torch.minimum(best, nb, out=best)
     idt = torch.int32 if B * Np < 2**31 else torch.int64
+    code = _window_codes(key)
+    ncomp, rep, down = (torch.from_numpy(t).to(dev) for t in _window_tables(conn8))
+    offsets = torch.tensor([dy * Wp + dx for dy, dx in _SLOTS] + [0], device=dev)
+    cflat = code.view(-1).to(idt)
+    # pointers: each pixel to a lower neighbour (itself at a minimum), pad -> cell 0 of its image
     ptr = (torch.arange(B, device=dev, dtype=idt) * Np).view(B, 1, 1).repeat(1, Hp, Wp)
-    ptr[:, 1:-1, 1:-1] += _low_word(best)                 # pad -> cell 0 of its image
-    del best
+    ptr[:, 1:-1, 1:-1] += (offsets.to(idt).index_select(0, down.index_select(0, cflat)).view(B, H, W)
+                           + torch.arange(Np, device=dev, dtype=idt).view(Hp, Wp)[1:-1, 1:-1])
     lab = _jump_root(ptr.view(-1))
-    flat = key.view(-1)
-    is_root = lab == torch.arange(lab.numel(), device=dev, dtype=idt)
-    if not outside:                                        # the pad is no vertex
-        is_root &= flat != I64MAX
-    roots = is_root.nonzero().squeeze(1)
-    del is_root
+    del ptr
+
+    def padded(i: torch.Tensor) -> torch.Tensor:            # interior flat -> padded flat index
+        b, r = i // (H * W), i % (H * W)
+        return b * Np + (r // W + 1) * Wp + (r % W + 1)
+
+    roots = padded(((code if conn8 else code & 0xAA) == 0).view(-1).nonzero().squeeze(1))
+    if outside:                                             # the pad: one vertex per image
+        roots = torch.cat([torch.arange(B, device=dev) * Np, roots])
     table = torch.full_like(lab, -1)
     table[roots] = torch.arange(roots.numel(), device=dev, dtype=idt)
-    node = table.index_select(0, lab)                      # compact node of every pixel
-    del table, lab
 
-    ncomp, rep = (torch.from_numpy(t).to(dev) for t in _window_tables(conn8))
-    sad = (ncomp.index_select(0, code.view(-1).long()) >= 2).nonzero().squeeze(1)
-    pattern = code.view(-1).index_select(0, sad).long()
-    del code
-    b, r = sad // (H * W), sad % (H * W)
-    p = b * Np + (r // W + 1) * Wp + (r % W + 1)            # flat padded index of each saddle
-    offsets = torch.tensor([dy * Wp + dx for dy, dx in _SLOTS] + [0], device=dev)
+    sad = (ncomp.index_select(0, cflat) >= 2).nonzero().squeeze(1)
+    pattern = cflat.index_select(0, sad)
+    del code, cflat
+    p = padded(sad)
     q = p[:, None] + offsets[rep.index_select(0, pattern)]  # (S, 4); no member -> the saddle
-    nu = node.index_select(0, p).long()[:, None].expand(-1, 4)
-    nv = node.index_select(0, q.view(-1)).long().view(-1, 4)
-    wk = flat.index_select(0, p)[:, None].expand(-1, 4)
+    node = lambda i: table.index_select(0, lab.index_select(0, i)).long()  # noqa: E731
+    nu = node(p)[:, None].expand(-1, 4)
+    nv = node(q.view(-1)).view(-1, 4)
+    wk = key.view(-1).index_select(0, p)[:, None].expand(-1, 4)
     keep = nu != nv
-    return roots.long(), nu[keep], nv[keep], wk[keep]
+    return roots, nu[keep], nv[keep], wk[keep]
 
 
 def _dedup(u: torch.Tensor, v: torch.Tensor, w: torch.Tensor, n: int
