@@ -1,6 +1,7 @@
 """shapekit.topology: cubical persistent homology of micrographs and its vectorisation.
 
-Functional core: :func:`cubical_persistence` (GUDHI 2-D fast path; cripser optional),
+Functional core: :func:`cubical_persistence` (GUDHI 2-D fast path; cripser optional; an exact
+batched torch backend for CPU and CUDA, :mod:`shapekit.topology.torch_ph`),
 :func:`persistence_pairs_with_locations`, and the vectorisers :func:`diagram_summaries`,
 :func:`betti_curve`, :func:`persistence_image`, :func:`persistence_landscape`.  Conventions
 (T = 8-connected, V = 4-connected, superlevel in original units with birth >= death, essential
