@@ -247,3 +247,21 @@ def test_cuda_equals_cpu():
         for x, y in zip(a, b):
             for k in (0, 1):
                 assert np.array_equal(_canon(x[k]), _canon(y[k]))
+
+
+def test_stacked_array_path_equals_list_and_leaves_input_alone():
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 6, (12, 10, 11)).astype(np.float32)
+    x0 = x.copy()
+    for kw in [dict(), dict(filtration="superlevel", essential="cap")]:
+        a = cubical_persistence_batch(x, backend="torch", device="cpu", **kw)
+        b = cubical_persistence_batch(list(x), backend="torch", device="cpu", **kw)
+        assert np.array_equal(x, x0)                    # no in-place negation of the caller's data
+        for i in range(len(x)):
+            ref = cubical_persistence(x[i], **kw)
+            for k in (0, 1):
+                assert np.array_equal(a[i][k], b[i][k])
+                assert np.array_equal(_canon(a[i][k]), _canon(ref[k]))
+    x[4, 1, 1] = np.inf
+    with pytest.raises(InputError, match=r"images\[4\]"):
+        cubical_persistence_batch(x, backend="torch", device="cpu")

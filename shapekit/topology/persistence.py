@@ -360,9 +360,9 @@ def cubical_persistence_batch(images: Iterable[np.ndarray], filtration: Filtrati
     check_options(filtration, construction, backend, essential, min_persistence)
     kw = dict(filtration=filtration, dims=_check_dims(dims), backend=backend,
               construction=construction, min_persistence=min_persistence, essential=essential)
-    images = list(images)
     if backend == "torch":
         return _torch_batch(images, kw, device, memory_budget)
+    images = list(images)
     if n_jobs in (None, 1) or len(images) < 2:
         return [cubical_persistence(im, **kw) for im in images]
     from joblib import Parallel, delayed
@@ -371,18 +371,37 @@ def cubical_persistence_batch(images: Iterable[np.ndarray], filtration: Filtrati
         delayed(cubical_persistence)(im, **kw) for im in images))
 
 
-def _torch_batch(images: list, kw: dict, device: str | None, budget: int | None
+def _torch_batch(images: Iterable[np.ndarray], kw: dict, device: str | None, budget: int | None
                  ) -> list[dict[int, np.ndarray]]:
-    """:func:`cubical_persistence_batch` with ``backend="torch"``: validate, batch, finish."""
+    """:func:`cubical_persistence_batch` with ``backend="torch"``: validate, batch, finish.
+
+    A ``(B, H, W)`` array is validated in one pass and sliced into batches without per-image
+    copies (the fast path for tiles).
+    """
     from shapekit.topology.torch_batch import torch_diagrams
 
-    cells = [validate_image(im, f"images[{i}]") for i, im in enumerate(images)]
+    if isinstance(images, np.ndarray) and images.ndim == 3 and images.size:
+        cells: np.ndarray | list[np.ndarray] = _validate_stack(images)
+    else:
+        cells = [validate_image(im, f"images[{i}]") for i, im in enumerate(images)]
     sup = kw["filtration"] == "superlevel"
     diags = torch_diagrams(cells, superlevel=sup, construction=kw["construction"],
                            dims=kw["dims"], min_persistence=float(kw["min_persistence"]),
                            device=device, memory_budget_bytes=budget, progress=True)
-    out = []
-    for c, d in zip(cells, diags):
-        cap = float(-c.min() if sup else c.max()) if kw["essential"] == "cap" else np.inf
-        out.append(_finish(d, kw["dims"], sup, kw["essential"], cap))
-    return out
+    caps = [np.inf] * len(diags)
+    if kw["essential"] == "cap":
+        caps = [float(-c.min() if sup else c.max()) for c in cells]
+    return [_finish(d, kw["dims"], sup, kw["essential"], cap) for d, cap in zip(diags, caps)]
+
+
+def _validate_stack(images: np.ndarray) -> np.ndarray:
+    """:func:`validate_image` for a ``(B, H, W)`` array at once (float32 kept, else float64)."""
+    if not (np.issubdtype(images.dtype, np.number) or images.dtype == bool) \
+            or np.iscomplexobj(images):
+        raise InputError(f"images: pixel type {images.dtype} is not real numeric")
+    arr = np.ascontiguousarray(images, dtype=np.float32 if images.dtype == np.float32
+                               else np.float64)
+    if not np.isfinite(np.add.reduce(arr, axis=None)) and not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(1))[0])
+        raise InputError(f"images[{bad}]: contains NaN or infinite pixels")
+    return arr

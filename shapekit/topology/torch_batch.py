@@ -103,8 +103,8 @@ def _run(stack: np.ndarray, device: "torch.device", superlevel: bool, constructi
     from shapekit.topology.torch_ph import persistence_tensors
 
     x = torch.from_numpy(stack).to(device)
-    if superlevel:
-        x = x.neg_()
+    if superlevel:                  # never in place: on the CPU x shares the caller's memory
+        x = torch.neg(x)
     try:
         return persistence_tensors(x, construction, dims, min_persistence).to_numpy()
     except torch.OutOfMemoryError:

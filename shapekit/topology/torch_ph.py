@@ -68,7 +68,7 @@ I64MIN = torch.iinfo(torch.int64).min
 _LOW = 0xFFFFFFFF
 # the 8 neighbours in ring order; odd slots are the 4 edge neighbours
 _SLOTS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
-# peak working memory per padded pixel of a batch: keys, descent minimum, labels, window codes,
+# peak working memory per padded pixel of a batch: keys, window codes, pointers and labels,
 # saddle edges and their deduplication.  Measured peaks (RSS on the CPU, 16 images of 512^2):
 # 54 B smooth, 96 B uniform noise, 150 B noisy checkerboard (the most saddles); 256 leaves a margin
 BYTES_PER_PIXEL = 256
