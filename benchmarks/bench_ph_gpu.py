@@ -11,7 +11,8 @@ What it measures (H0 + H1, T-construction, sublevel; the anchor is GUDHI's own b
    waiting for a core is not work).
 3. **GPU** (when ``--device`` is CUDA): batched 256^2 tiles/s, *device* (tensor on the GPU in,
    pairs on the GPU out) and *end-to-end* (numpy tiles in, per-tile numpy diagrams out, as
-   :func:`shapekit.topology.cubical_persistence_batch` returns them), against GUDHI on all the
+   :func:`shapekit.topology.cubical_persistence_batch` returns them for a ``(B, H, W)`` array),
+   against GUDHI on all the
    machine's cores (``CubicalPersistence(n_jobs=cores)``, threads); goal >= 50,000 tiles/s.
    4096^2 images/s; peak CUDA memory per padded pixel (to check ``BYTES_PER_PIXEL``); time per
    stage of one batch.
@@ -224,8 +225,7 @@ def gpu_part(device: str, batches: list[int], repeats: int, big: int, res: dict,
             m0 = torch.cuda.memory_allocated(dev)
             td = best(lambda: persistence_tensors(x), repeats, sync=sync)
             peak = (torch.cuda.max_memory_allocated(dev) - m0) / (b * (tile + 2) ** 2)
-            listed = list(tiles)
-            te = best(lambda: cubical_persistence_batch(listed, backend="torch", device=device),
+            te = best(lambda: cubical_persistence_batch(tiles, backend="torch", device=device),
                       repeats, sync=sync)
             row[f"b{b}"] = dict(device_tiles_s=b / td, end_to_end_tiles_s=b / te,
                                 peak_bytes_per_px=peak,
