@@ -265,3 +265,23 @@ def test_stacked_array_path_equals_list_and_leaves_input_alone():
     x[4, 1, 1] = np.inf
     with pytest.raises(InputError, match=r"images\[4\]"):
         cubical_persistence_batch(x, backend="torch", device="cpu")
+
+
+@pytest.mark.parametrize("construction", ["T", "V"])
+@pytest.mark.parametrize("filtration", ["sublevel", "superlevel"])
+def test_locations_point_at_pixels_holding_the_values(construction, filtration):
+    from shapekit.topology import persistence_pairs_with_locations
+
+    rng = np.random.default_rng(6)
+    for img in [rng.integers(0, 5, (14, 11)).astype(float), rng.random((9, 17))]:
+        ref = persistence_pairs_with_locations(img, filtration, construction)
+        got = persistence_pairs_with_locations(img, filtration, construction, backend="torch",
+                                               device="cpu")
+        for k in (0, 1):
+            assert np.array_equal(_canon(ref[k][:, :2]), _canon(got[k][:, :2]))
+            r = got[k]
+            fin = np.isfinite(r[:, 1])
+            ij = r[:, 2:6].astype(int)
+            assert np.array_equal(img[ij[:, 0], ij[:, 1]], r[:, 0])
+            assert np.array_equal(img[ij[fin, 2], ij[fin, 3]], r[fin, 1])
+            assert np.all(ij[~fin, 2:4] == -1)

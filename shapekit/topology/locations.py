@@ -10,7 +10,7 @@ superlevel -- that starts an H0 component, or the pixel closing an H1 loop); ``d
 the pixel whose value is the death (the saddle where a component merges into an older one, or the
 pixel filling a hole).  With the T-construction GUDHI gives these through
 ``CubicalComplex.cofaces_of_persistence_pairs``; with V through ``vertices_of_persistence_pairs``;
-cripser reports them directly.  Ties between pixels of equal value may be resolved differently by
+cripser and the torch backend (:mod:`shapekit.topology.torch_ph`) report them directly.  Ties between pixels of equal value may be resolved differently by
 the two backends (the values agree; the pixel may be another one of the same value).
 
 References
@@ -71,6 +71,30 @@ def _gudhi_locations(cells: np.ndarray, construction: str, min_persistence: floa
     return out
 
 
+def _torch_locations(cells: np.ndarray, construction: str, min_persistence: float,
+                     device: str | None) -> dict[int, np.ndarray]:
+    import torch
+
+    from shapekit.topology.torch_batch import resolve_device
+    from shapekit.topology.torch_ph import persistence_tensors
+
+    x = torch.from_numpy(np.ascontiguousarray(cells)[None]).to(resolve_device(device))
+    d = persistence_tensors(x, construction, (0, 1), min_persistence)
+    w = cells.shape[1]
+    dim, bp, dp = (t.cpu().numpy() for t in (d.dim, d.birth_pixel, d.death_pixel))
+    vals = torch.stack([d.birth, d.death], 1).cpu().numpy().astype(np.float64)
+    out = {}
+    for k in (0, 1):
+        m = dim == k
+        rows = np.empty((int(m.sum()), 6))
+        rows[:, 0:2] = vals[m]
+        rows[:, 2], rows[:, 3] = np.divmod(bp[m], w)
+        rows[:, 4], rows[:, 5] = np.divmod(dp[m], w)
+        rows[dp[m] < 0, 4:6] = -1
+        out[k] = rows
+    return out
+
+
 def _cripser_locations(cells: np.ndarray, construction: str, min_persistence: float
                        ) -> dict[int, np.ndarray]:
     res = _cripser_raw(cells, construction)
@@ -89,7 +113,8 @@ def _cripser_locations(cells: np.ndarray, construction: str, min_persistence: fl
 
 def persistence_pairs_with_locations(image: np.ndarray, filtration: Filtration = "sublevel",
                                      construction: Construction = "T", backend: Backend = "gudhi",
-                                     min_persistence: float = 0.0) -> dict[int, np.ndarray]:
+                                     min_persistence: float = 0.0, device: str | None = None
+                                     ) -> dict[int, np.ndarray]:
     """Persistence pairs of H0 and H1 with birth and death pixel coordinates.
 
     Parameters
@@ -97,11 +122,13 @@ def persistence_pairs_with_locations(image: np.ndarray, filtration: Filtration =
     image : array-like, shape (h, w)
     filtration : {"sublevel", "superlevel"}
     construction : {"T", "V"}
-    backend : {"gudhi", "cripser"}
+    backend : {"gudhi", "cripser", "torch"}
         ``"gudhi"`` uses the generic ``CubicalComplex`` (slower than the fast path of
         :func:`~shapekit.topology.cubical_persistence`, so use it on one scan or tile at a time).
     min_persistence : float
         Keep finite pairs with persistence ``> min_persistence``.
+    device : str or None
+        torch device of ``backend="torch"`` (None: CUDA when available, else the CPU).
 
     Returns
     -------
@@ -125,6 +152,8 @@ def persistence_pairs_with_locations(image: np.ndarray, filtration: Filtration =
     work = -cells if superlevel else cells
     if backend == "gudhi":
         out = _gudhi_locations(work, construction, float(min_persistence))
+    elif backend == "torch":
+        out = _torch_locations(work, construction, float(min_persistence), device)
     else:
         out = _cripser_locations(work, construction, float(min_persistence))
     if superlevel:

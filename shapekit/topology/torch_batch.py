@@ -18,7 +18,7 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-__all__ = ["torch_diagrams", "memory_budget", "chunk_size"]
+__all__ = ["torch_diagrams", "memory_budget", "chunk_size", "resolve_device"]
 
 _CPU_SHARE = 0.5      # of the available RAM, when no budget is given
 _CUDA_SHARE = 0.8     # of the free device memory
@@ -96,6 +96,23 @@ def chunk_size(shape: tuple[int, int], budget: int, max_pixels: int | None = Non
     return int(n)
 
 
+def resolve_device(device: str | None) -> "torch.device":  # noqa: F821
+    """``torch.device(device)``, CUDA-else-CPU for None; a bad name is an InputError.
+
+    Examples
+    --------
+    >>> resolve_device("cpu").type
+    'cpu'
+    """
+    from shapekit._device import default_device
+
+    try:
+        return default_device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')"
+                         ) from None
+
+
 def _run(stack: np.ndarray, device: "torch.device", superlevel: bool, construction: str,  # noqa: F821
          dims: tuple[int, ...], min_persistence: float) -> list[list[np.ndarray]]:
     import torch
@@ -160,14 +177,9 @@ def torch_diagrams(batch: Sequence[np.ndarray] | np.ndarray, construction: str =
     >>> [d[0].tolist() for d in out]
     [[[1.0, 2.0], [0.0, inf]], [[0.0, inf]]]
     """
-    from shapekit._device import default_device
     from shapekit._progress import progress as bar
 
-    try:
-        dev = default_device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise InputError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')"
-                         ) from None
+    dev = resolve_device(device)
     budget = memory_budget(dev, memory_budget_bytes)
     dims_t = tuple(int(k) for k in dims if int(k) in (0, 1))
     images = batch if isinstance(batch, np.ndarray) else list(batch)

@@ -78,14 +78,17 @@ class DiagramTensors(NamedTuple):
     """Pairs of a batch, one row per pair, grouped by image then dimension.
 
     ``image`` (int64), ``dim`` (int64, 0 or 1), ``birth``/``death`` in the input's dtype (the
-    essential H0 bar has ``death = +inf``); ``counts`` is ``(n_images, 2)`` on the CPU: pairs per
-    image and dimension, in row order.
+    essential H0 bar has ``death = +inf``), ``birth_pixel``/``death_pixel`` (int64 row-major
+    index in the image of the pixel holding that value; -1 for an essential death); ``counts`` is
+    ``(n_images, 2)`` on the CPU: pairs per image and dimension, in row order.
     """
 
     image: torch.Tensor
     dim: torch.Tensor
     birth: torch.Tensor
     death: torch.Tensor
+    birth_pixel: torch.Tensor
+    death_pixel: torch.Tensor
     counts: np.ndarray
 
     def to_numpy(self) -> list[list[np.ndarray]]:
@@ -356,7 +359,7 @@ def persistence_tensors(images: torch.Tensor, construction: str = "T", dims: tup
     idx = torch.arange(Hp * Wp, device=dev).view(Hp, Wp)[1:-1, 1:-1]
     flat = images.reshape(-1)
     mp = float(min_persistence)
-    out_img, out_dim, out_b, out_d = [], [], [], []
+    pix_b, pix_d, dim_l = [], [], []          # flat (unpadded) pixel of birth / death, dimension
 
     def unpad(pix: torch.Tensor) -> torch.Tensor:          # flat padded -> flat unpadded index
         b, r = pix // (Hp * Wp), pix % (Hp * Wp)
@@ -365,10 +368,9 @@ def persistence_tensors(images: torch.Tensor, construction: str = "T", dims: tup
     def add(dim: int, bi: torch.Tensor, di: torch.Tensor) -> None:
         birth, death = flat.index_select(0, bi), flat.index_select(0, di)
         keep = ((death.double() - birth.double()) > mp).nonzero().squeeze(1)
-        out_img.append(bi.index_select(0, keep) // N)
-        out_dim.append(torch.full_like(keep, dim))
-        out_b.append(birth.index_select(0, keep))
-        out_d.append(death.index_select(0, keep))
+        pix_b.append(bi.index_select(0, keep))
+        pix_d.append(di.index_select(0, keep))
+        dim_l.append(torch.full_like(keep, dim))
 
     for dim in (0, 1):
         if dim not in dims:
@@ -382,16 +384,18 @@ def persistence_tensors(images: torch.Tensor, construction: str = "T", dims: tup
         del key
         if dim == 0:
             add(0, unpad(b_pix), unpad(d_pix))
-            s = unpad(surv)
-            out_img.append(s // N)
-            out_dim.append(torch.zeros_like(s))
-            out_b.append(flat.index_select(0, s))
-            out_d.append(torch.full_like(out_b[-1], float("inf")))
+            pix_b.append(unpad(surv))                       # the essential class
+            pix_d.append(torch.full_like(pix_b[-1], -1))
+            dim_l.append(torch.zeros_like(pix_b[-1]))
         else:                      # dual minimum at p dying at q: the H1 pair (f(q), f(p))
             add(1, unpad(d_pix), unpad(b_pix))
-    img, dim_t = torch.cat(out_img), torch.cat(out_dim)
+    bi, di, dim_t = torch.cat(pix_b), torch.cat(pix_d), torch.cat(dim_l)
+    img = bi // N
     order = torch.sort(img * 2 + dim_t, stable=True).indices
     counts = torch.bincount(img * 2 + dim_t, minlength=2 * B).view(B, 2).cpu().numpy()
-    return DiagramTensors(img.index_select(0, order), dim_t.index_select(0, order),
-                          torch.cat(out_b).index_select(0, order),
-                          torch.cat(out_d).index_select(0, order), counts)
+    bi, di = bi.index_select(0, order), di.index_select(0, order)
+    img = img.index_select(0, order)
+    ess = di < 0
+    death = flat.index_select(0, di.clamp(min=0)).masked_fill(ess, float("inf"))
+    return DiagramTensors(img, dim_t.index_select(0, order), flat.index_select(0, bi), death,
+                          bi - img * N, torch.where(ess, di, di - img * N), counts)
