@@ -19,7 +19,7 @@ def _fail_line(msg: str) -> None:
 
 def _ingest_one(path: Path, out: Path, *, source_um: float | None, target_um: float | None,
                 keep_info_bar: bool, page: int | None, tile_size: int | None, stride: int | None,
-                pad: str) -> dict[str, Any]:
+                pad: str, scale_bar: str | None = "auto") -> dict[str, Any]:
     """Clean one image and write its outputs; nothing is written unless everything succeeded."""
     import numpy as np
 
@@ -27,7 +27,7 @@ def _ingest_one(path: Path, out: Path, *, source_um: float | None, target_um: fl
     from shapekit.io import load_scan, tile_image, write_tiff
 
     scan = load_scan(path, um_per_px=source_um, target_um_per_px=target_um,
-                     keep_info_bar=keep_info_bar, page=page)
+                     keep_info_bar=keep_info_bar, page=page, scale_bar=scale_bar)
     record = scan.to_dict()
     tiles = None
     if tile_size is not None:
@@ -62,6 +62,11 @@ def _ingest_one(path: Path, out: Path, *, source_um: float | None, target_um: fl
               help="Pixel size of the inputs (um/px), overriding what their metadata says.")
 @click.option("--keep-info-bar", is_flag=True, help="Do not detect and crop the instrument info bar.")
 @click.option("--page", type=int, default=None, help="Page to read from multi-page TIFFs (0-based).")
+@click.option("--scale-bar", "scale_bar", type=click.Choice(("auto", "matcher", "tesseract", "off")),
+              default="auto", show_default=True,
+              help="When the file has no pixel size, read the info bar's scale bar: the built-in "
+                   "glyph matcher, Tesseract (needs tesseract-ocr installed), auto (the matcher, "
+                   "checked by Tesseract when installed) or off.")
 @click.option("--tile-size", type=int, default=None,
               help="Also cut the cleaned image into SIZE x SIZE tiles: DIR/<stem>.tiles.npz "
                    "(tiles, coords = (row, col) of each tile's top-left pixel, image_shape).")
@@ -71,14 +76,16 @@ def _ingest_one(path: Path, out: Path, *, source_um: float | None, target_um: fl
                    "an error); reflect/constant pad to cover the image.")
 @json_option
 def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, source_um: float | None,
-               keep_info_bar: bool, page: int | None, tile_size: int | None, stride: int | None,
-               pad: str, as_json: bool) -> int:
+               keep_info_bar: bool, page: int | None, scale_bar: str, tile_size: int | None,
+               stride: int | None, pad: str, as_json: bool) -> int:
     """Clean raw microscope images: grey float32 in [0, 1], info bar removed, optional rescale.
 
     For each IMAGE (TIFF, PNG, JPEG or BMP) writes DIR/<stem>.tif (float32) and DIR/<stem>.json
     ({"source", "shape": [h, w], "info_bar_rows", "um_per_px", "bit_depth", ...}). The pixel size
     comes from --source-um-per-px, else from the file (FEI, Zeiss, Olympus SIS tags, TIFF
-    resolution tags), else it is null.
+    resolution tags), else from the scale bar drawn in the info bar (its line measured in pixels,
+    its label such as "5 µm" read; "um_per_px_source": "scale_bar", details under "scale_bar"),
+    else it is null; an unreadable bar gives null and says why in "scale_bar"."note".
 
     Each input is handled on its own: a bad input (missing, corrupt, truncated, constant, too
     small, multi-page without --page, oversized...) prints one error line on stderr and nothing is
@@ -102,12 +109,16 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
                 raise InputError(f"{path}: output name {path.stem!r} already used by {used[path.stem]}")
             rec = _ingest_one(path, out, source_um=source_um, target_um=target_um,
                               keep_info_bar=keep_info_bar, page=page, tile_size=tile_size,
-                              stride=stride, pad=pad)
+                              stride=stride, pad=pad,
+                              scale_bar=None if scale_bar == "off" else scale_bar)
             used[path.stem] = path
             records.append({"ok": True, **rec})
             if not as_json:
                 info(f"{path} -> {rec['outputs'][0]}  {rec['shape'][0]}x{rec['shape'][1]}, "
-                     f"info bar {rec['info_bar_rows']} rows, um/px {rec['um_per_px']}")
+                     f"info bar {rec['info_bar_rows']} rows, um/px {rec['um_per_px']}"
+                     + (f" ({rec['um_per_px_source']})" if rec['um_per_px_source'] else "")
+                     + (f"; scale bar: {rec['scale_bar']['note']}" if rec.get("scale_bar")
+                        and rec["scale_bar"]["um_per_px"] is None else ""))
         except (InputError, OSError) as e:
             failed += 1
             msg = str(e) if isinstance(e, InputError) else f"{path}: {e.strerror or e}"

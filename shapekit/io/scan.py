@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
-from shapekit.io.infobar import crop_info_bar
+from shapekit.io.infobar import detect_info_bar
 from shapekit.io.readers import ImageMeta, read_image
 from shapekit.io.scale import resample
 
@@ -32,9 +32,13 @@ class Scan:
     um_per_px : float or None
         Pixel size of ``image`` in micrometres (the target after resampling), None if unknown.
     um_per_px_source : str or None
-        Where the source pixel size came from (``"user"``, ``"manifest"``, a TIFF tag family...).
+        Where the source pixel size came from (``"user"``, a TIFF tag family, ``"scale_bar"``,
+        ``"manifest"``).
     source_um_per_px : float or None
         Pixel size of the file before resampling.
+    scale_bar : dict or None
+        The scale-bar reading (:meth:`shapekit.io.scalebar.ScaleBarReading.to_dict`: ``um_per_px``,
+        ``length_px``, ``label``, ``engine``, ``note``...) when one was attempted, else None.
 
     Examples
     --------
@@ -50,13 +54,15 @@ class Scan:
     um_per_px: float | None
     um_per_px_source: str | None = None
     source_um_per_px: float | None = None
+    scale_bar: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON sidecar written by ``shapekit ingest``."""
         return {"source": self.meta.source, "shape": [int(self.image.shape[0]), int(self.image.shape[1])],
                 "source_shape": list(self.meta.shape), "info_bar_rows": int(self.info_bar_rows),
                 "um_per_px": self.um_per_px, "um_per_px_source": self.um_per_px_source,
-                "source_um_per_px": self.source_um_per_px, "bit_depth": self.meta.bit_depth,
+                "source_um_per_px": self.source_um_per_px, "scale_bar": self.scale_bar,
+                "bit_depth": self.meta.bit_depth,
                 "dtype": self.meta.dtype, "channels": self.meta.channels, "n_pages": self.meta.n_pages,
                 "page": self.meta.page, "format": self.meta.format}
 
@@ -83,7 +89,8 @@ def check_usable(image: np.ndarray, source: str = "image", min_side: int = MIN_S
 def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
               target_um_per_px: float | None = None, keep_info_bar: bool = False,
               page: int | None = None, um_per_px_source: str = "user",
-              max_pixels: int | None = None, min_side: int = MIN_SIDE) -> Scan:
+              max_pixels: int | None = None, min_side: int = MIN_SIDE,
+              scale_bar: str | None = "auto") -> Scan:
     """Read and clean one micrograph: the pipeline behind ``shapekit ingest`` and ``classify``.
 
     Parameters
@@ -93,7 +100,8 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
     um_per_px : float, optional
         Known pixel size of the file in micrometres. Precedence: a value given by the user
         (``um_per_px_source="user"``) > the file's metadata (FEI/Zeiss/Olympus tags, TIFF
-        resolution) > a value from a manifest (``um_per_px_source="manifest"``) > unknown (None).
+        resolution) > the scale bar in the info bar (``"scale_bar"``) > a value from a manifest
+        (``um_per_px_source="manifest"``) > unknown (None).
     target_um_per_px : float, optional
         Resample to this pixel size (anti-aliased). Requires a known source pixel size.
     keep_info_bar : bool
@@ -106,6 +114,9 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
         Pixel budget for the header check (see ``read_image``).
     min_side : int
         Smallest accepted height/width after cropping.
+    scale_bar : {"auto", "matcher", "tesseract"} or None
+        When neither the user nor the file gives the pixel size and an info bar is found, read
+        its scale bar with this engine (:func:`shapekit.io.scalebar.read_scale_bar`); None: never.
 
     Returns
     -------
@@ -143,9 +154,20 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
         scale, scale_src = meta.um_per_px, meta.um_per_px_source
     if min(image.shape) < min_side:
         check_usable(image, src, min_side)
-    rows = 0
-    if not keep_info_bar:
-        image, rows = crop_info_bar(image)
+    want_bar = scale_bar is not None and scale_src not in ("user",) and meta.um_per_px is None
+    rows = detect_info_bar(image) if (not keep_info_bar or want_bar) else 0
+    bar_reading = None
+    if want_bar and rows:
+        from shapekit.io.scalebar import read_scale_bar
+
+        reading = read_scale_bar(image, bar_rows=rows, engine=str(scale_bar))
+        bar_reading = reading.to_dict()
+        if reading.um_per_px is not None:  # the scale bar beats a manifest's column
+            scale, scale_src = reading.um_per_px, "scale_bar"
+    if keep_info_bar:
+        rows = 0
+    elif rows:
+        image = image[: image.shape[0] - rows]
     check_usable(image, src, min_side)
     out_scale = scale
     if target_um_per_px is not None:
@@ -157,4 +179,4 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
         check_usable(image, src, min_side)
     return Scan(image=np.ascontiguousarray(image, dtype=np.float32), meta=meta, info_bar_rows=int(rows),
                 um_per_px=None if out_scale is None else float(out_scale), um_per_px_source=scale_src,
-                source_um_per_px=None if scale is None else float(scale))
+                source_um_per_px=None if scale is None else float(scale), scale_bar=bar_reading)
