@@ -1,0 +1,300 @@
+"""Out-of-distribution verdicts of a uhcs3 temper model: false alarms, foreign images, coverage.
+
+Validates :mod:`shapekit.temper.ood` on real data with today's public feature API (the robust
+preset's TopTemp tile features, tiles cut as the classifier cuts them):
+
+* in-distribution: 5-fold stratified hold-out of uhcs3 -- the OOD scorer is fitted (threshold
+  calibrated by inner cross-fitting at ``--level``) on 4 folds and its false-alarm rate measured on
+  the 5th, clean and under the robustness study's perturbations (noise 0.1, blur 2, JPEG q30);
+* foreign images presented to the uhcs3 scorer: the 23 superalloy SEM images, simulator images
+  (``shapekit.synth``), blank (flat grey + sensor noise) and saturated scans; constant scans are
+  refused at ingestion (``InputError``) and counted as such;
+* uhcs3 scans at 4x lower magnification (4x4 mosaics of same-class scans area-downsampled 4x: a
+  field of view 16x larger in the same pixel count) and 4x higher magnification (the central
+  quarter of a scan upsampled 4x, bicubic);
+* conformal prediction sets (LAC and APS) from the out-of-fold class probabilities of the
+  robust-preset SVM: empirical coverage on held-out folds vs the stated level.
+
+Usage (from the repository root; the CPU is shared, so be nice)::
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py features   # ~5 min, cached
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py evaluate [--json out.json]
+
+Features are cached under ``--cache`` (default /tmp/h15a-scalebar-ood/ood).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+TILE = 256
+
+
+def _featurizer():
+    from shapekit.temper.features import TopTempTileFeaturizer
+    from shapekit.temper.train import PRESETS
+
+    return TopTempTileFeaturizer(**PRESETS["robust"]["feature_params"]).fit()
+
+
+def _featurize(images, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    """Tile features of scans, tiles cut as the classifier cuts them; (X, scan id per tile)."""
+    from shapekit._progress import progress
+    from shapekit.temper.aggregate import scan_tiles
+
+    fz = _featurizer()
+    feats, ids = [], []
+    for i, img in enumerate(progress(images, desc=desc, total=len(images))):
+        tiles, _ = scan_tiles(img, TILE)
+        feats.append(fz.transform(tiles))
+        ids.append(np.full(len(tiles), i, np.int64))
+    return np.concatenate(feats), np.concatenate(ids)
+
+
+def _save(cache: Path, name: str, images, **extra) -> None:
+    f = cache / f"{name}.npz"
+    if f.exists():
+        print(f"# {name}: cached", file=sys.stderr)
+        return
+    t = time.time()
+    X, scan = _featurize(images, name)
+    np.savez(f, X=X, scan=scan, **extra)
+    print(f"# {name}: {len(images)} scans, {len(X)} tiles, {time.time() - t:.1f} s", file=sys.stderr)
+
+
+def _read(paths) -> list[np.ndarray]:
+    from shapekit.temper.ingest import load_scan_image
+
+    return [load_scan_image(p) for p in paths]
+
+
+def mosaics(images: list[np.ndarray], labels: np.ndarray, factor: int, seed: int) -> tuple[list, list]:
+    """``factor x factor`` mosaics of same-class scans, area-downsampled by ``factor``."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out, labs = [], []
+    h, w = images[0].shape
+    for lab in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == lab))
+        for c in range(0, len(idx) - factor * factor + 1, factor * factor):
+            tiles = [images[i][:h, :w] for i in idx[c:c + factor * factor]]
+            rows = [np.concatenate(tiles[r * factor:(r + 1) * factor], axis=1) for r in range(factor)]
+            big = np.concatenate(rows, axis=0)
+            out.append(cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA))
+            labs.append(lab)
+    return out, labs
+
+
+def zoomed(image: np.ndarray, factor: int) -> np.ndarray:
+    """The central ``1/factor`` of a scan upsampled ``factor`` times (bicubic): higher magnification."""
+    import cv2
+
+    h, w = image.shape
+    ch, cw = h // factor, w // factor
+    r, c = (h - ch) // 2, (w - cw) // 2
+    return np.clip(cv2.resize(image[r:r + ch, c:c + cw], (w, h), interpolation=cv2.INTER_CUBIC), 0, 1)
+
+
+def blank_and_saturated(images: list[np.ndarray], n: int, seed: int) -> tuple[list, list]:
+    rng = np.random.default_rng(seed)
+    h, w = images[0].shape
+    blank = []
+    for i in range(n):
+        level, sigma = rng.uniform(0.1, 0.9), [0.004, 0.02][i % 2]
+        img = level + sigma * rng.standard_normal((h, w))
+        if i % 4 >= 2:  # uneven illumination
+            img += 0.1 * np.linspace(-1, 1, w)[None, :]
+        blank.append(np.clip(np.round(img * 255) / 255, 0, 1).astype(np.float32))
+    sat = []
+    for i in rng.choice(len(images), n, replace=False):
+        img = images[i]
+        gain = rng.uniform(6, 12)
+        sat.append(np.clip((img - np.median(img)) * gain + 0.5, 0, 1).astype(np.float32))
+    return blank, sat
+
+
+def features(cache: Path, seed: int = 0) -> None:
+    from shapekit.io import load_manifest
+    from shapekit.temper.ingest import read_manifest_images
+    from shapekit.temper.robustness import PERTURBATIONS, apply_perturbation, augmented_copies
+    from shapekit.temper.train import PRESETS
+
+    cache.mkdir(parents=True, exist_ok=True)
+    man = load_manifest(ROOT / "data_manifests" / "uhcs3.yaml")
+    images = read_manifest_images(man)
+    labels = np.asarray([str(x) for x in man.labels])
+    _save(cache, "uhcs3", images, labels=labels)
+    pre = PRESETS["robust"]
+    copies, a_scan, _ = augmented_copies(images, pre["augment"], seed=seed + 1, **pre["augment_options"])
+    _save(cache, "uhcs3_augment", copies, source_scan=a_scan)
+    for name in ("noise_0.1", "blur_2", "jpeg_q30"):
+        kind, value = PERTURBATIONS[name]
+        _save(cache, f"uhcs3_{name}", [apply_perturbation(im, kind, value, seed + i) for i, im in enumerate(images)])
+    mos, mlab = mosaics(images, labels, 4, seed)
+    _save(cache, "uhcs3_mag_down4", mos, labels=np.asarray(mlab))
+    sub = np.random.default_rng(seed).choice(len(images), 150, replace=False)
+    _save(cache, "uhcs3_mag_up4", [zoomed(images[i], 4) for i in sub], source_scan=sub)
+    blank, sat = blank_and_saturated(images, 20, seed)
+    _save(cache, "blank", blank)
+    _save(cache, "saturated", sat)
+    alloy = sorted((DATA / "superalloy_aging" / "images").glob("*.tif"))
+    _save(cache, "superalloy", _read(alloy))
+    from shapekit.synth.dataset import synthesize
+
+    sim = synthesize(60, seed=seed, size=512, keep_images=True)
+    _save(cache, "simulator", [np.asarray(im, np.float32) for im in sim.images])
+
+
+def _load(cache: Path, name: str) -> dict[str, np.ndarray]:
+    with np.load(cache / f"{name}.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def _pool(X: np.ndarray, scan: np.ndarray) -> np.ndarray:
+    """Mean tile features per scan (the classifier's "features" aggregation)."""
+    n = int(scan.max()) + 1
+    out = np.zeros((n, X.shape[1]))
+    np.add.at(out, scan, X)
+    return out / np.bincount(scan, minlength=n)[:, None]
+
+
+def _scan_scores(scorer, d: dict[str, np.ndarray], rows: np.ndarray | None, level: str) -> np.ndarray:
+    """OOD score per scan: of the scan's mean features, or the median of its tiles' scores."""
+    X, scan = d["X"], d["scan"]
+    if rows is not None:
+        keep = np.isin(scan, rows)
+        X, scan = X[keep], np.searchsorted(rows, scan[keep])
+    if level == "scan":
+        return scorer.ood_score(_pool(X, scan))
+    t = scorer.ood_score(X)
+    return np.array([np.median(t[scan == i]) for i in range(int(scan.max()) + 1)])
+
+
+def _training(d: dict, aug: dict, rows: np.ndarray, level: str, with_aug: bool):
+    """Training rows, labels and groups (scan ids) of the scans ``rows`` (+ their augmented copies)."""
+    y = d["labels"]
+    parts = [(d["X"], d["scan"])] + ([(aug["X"], aug["scan"])] if with_aug else [])
+    Xs, ys, gs = [], [], []
+    for X, sc in parts:
+        src = sc % len(y)
+        keep = np.isin(src, rows)
+        X, sc, src = X[keep], sc[keep], src[keep]
+        if level == "scan":
+            keys, inv = np.unique(sc, return_inverse=True)
+            X = _pool(X, inv)
+            src = keys % len(y)
+        Xs.append(X)
+        ys.append(y[src])
+        gs.append(src)
+    return np.concatenate(Xs), np.concatenate(ys), np.concatenate(gs)
+
+
+FOREIGN = ("superalloy", "simulator", "blank", "saturated", "uhcs3_mag_down4", "uhcs3_mag_up4")
+PERTURBED = ("uhcs3_noise_0.1", "uhcs3_blur_2", "uhcs3_jpeg_q30")
+
+
+def evaluate_ood(cache: Path, seed: int, method: str, level: str, with_aug: bool, alpha: float = 0.99) -> dict:
+    from sklearn.model_selection import StratifiedKFold
+
+    from shapekit.temper.ood import OODScorer
+
+    d, aug = _load(cache, "uhcs3"), _load(cache, "uhcs3_augment")
+    n = len(d["labels"])
+    # copies are numbered copy-major (copy c of scan i is copy c * n + i): ids n.. keep i = id % n
+    aug["scan"] = aug["scan"] + n
+    pert = {k: _load(cache, k) for k in PERTURBED}
+    res: dict = {"method": method, "level": level, "augment": with_aug, "false_alarm": {}}
+    fa = {k: [] for k in ("clean", *PERTURBED)}
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(n), d["labels"]):
+        X, y, g = _training(d, aug, tr, level, with_aug)
+        sc = OODScorer(method=method, level=alpha, seed=seed).fit(X, y, groups=g)
+        fa["clean"].append(_scan_scores(sc, d, te, level) > 1)
+        for k in PERTURBED:
+            fa[k].append(_scan_scores(sc, pert[k], te, level) > 1)
+    for k, v in fa.items():
+        v = np.concatenate(v)
+        res["false_alarm"][k] = [int(v.sum()), int(len(v)), round(float(v.mean()), 4)]
+    X, y, g = _training(d, aug, np.arange(n), level, with_aug)
+    sc = OODScorer(method=method, level=alpha, seed=seed).fit(X, y, groups=g)
+    res["flagged"] = {}
+    for k in FOREIGN:
+        f = _scan_scores(sc, _load(cache, k), None, level)
+        res["flagged"][k] = [int((f > 1).sum()), int(len(f)), round(float((f > 1).mean()), 4),
+                             round(float(np.median(f)), 2)]
+    return res
+
+
+def evaluate_conformal(cache: Path, seed: int, coverages=(0.9, 0.95)) -> dict:
+    """Coverage of conformal sets on outer held-out folds, calibrated on inner out-of-fold probabilities."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from shapekit.temper.classifier import TopTempClassifier
+    from shapekit.temper.conformal import ConformalSets
+
+    d, aug = _load(cache, "uhcs3"), _load(cache, "uhcs3_augment")
+    n = len(d["labels"])
+    aug["scan"] = aug["scan"] + n
+    names, y_all = np.unique(d["labels"], return_inverse=True)
+
+    def fit(rows):
+        X, y, g = _training({**d, "labels": y_all}, aug, rows, "scan", True)
+        return TopTempClassifier("svm", C=10.0, seed=seed).fit(X, y, g)
+
+    Xscan = _pool(d["X"], d["scan"])
+    out = {f"{s}@{c}": {"covered": 0, "n": 0, "size": 0} for s in ("lac", "aps") for c in coverages}
+    acc = 0
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(n), y_all):
+        oof = np.zeros((len(tr), len(names)))
+        for itr, ite in StratifiedKFold(5, shuffle=True, random_state=seed + 1).split(np.zeros(len(tr)), y_all[tr]):
+            oof[ite] = fit(tr[itr]).predict_proba(Xscan[tr[ite]])
+        P = fit(tr).predict_proba(Xscan[te])
+        acc += int((P.argmax(1) == y_all[te]).sum())
+        for s in ("lac", "aps"):
+            for c in coverages:
+                m = ConformalSets(coverage=c, score=s).fit(oof, y_all[tr]).predict(P)
+                o = out[f"{s}@{c}"]
+                o["covered"] += int(m[np.arange(len(te)), y_all[te]].sum())
+                o["n"] += len(te)
+                o["size"] += int(m.sum())
+    for o in out.values():
+        o["coverage"] = round(o["covered"] / o["n"], 4)
+        o["mean_set_size"] = round(o["size"] / o["n"], 3)
+    return {"accuracy": round(acc / n, 4), "sets": out}
+
+
+def evaluate(cache: Path, seed: int, out: Path | None) -> None:
+    t = time.time()
+    rows = [evaluate_ood(cache, seed, m, lv, a) for m in ("mahalanobis", "knn") for lv in ("scan", "tile")
+            for a in (True, False)]
+    report = {"ood": rows, "conformal": evaluate_conformal(cache, seed), "seconds": round(time.time() - t, 1)}
+    print(json.dumps(report, indent=1))
+    if out is not None:
+        out.write_text(json.dumps(report, indent=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("stage", choices=("features", "evaluate"))
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/h15a-scalebar-ood/ood"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    if args.stage == "features":
+        features(args.cache, args.seed)
+    else:
+        evaluate(args.cache, args.seed, args.json)
+
+
+if __name__ == "__main__":
+    main()
