@@ -62,14 +62,20 @@ def _featurize(images, desc: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _save(cache: Path, name: str, images, **extra) -> None:
+    """Cache TopTemp tile features (X, scan) and scan descriptors (D) of a set of scans."""
+    from shapekit.temper.ood import image_descriptors
+
     f = cache / f"{name}.npz"
-    if f.exists():
+    old = dict(np.load(f)) if f.exists() else {}
+    if "X" in old and "D" in old:
         print(f"# {name}: cached", file=sys.stderr)
         return
     t = time.time()
-    X, scan = _featurize(images, name)
-    np.savez(f, X=X, scan=scan, **extra)
-    print(f"# {name}: {len(images)} scans, {len(X)} tiles, {time.time() - t:.1f} s", file=sys.stderr)
+    if "X" not in old:
+        old["X"], old["scan"] = _featurize(images, name)
+    old["D"] = np.stack([image_descriptors(im) for im in images])
+    np.savez(f, **{**old, **extra})
+    print(f"# {name}: {len(images)} scans, {len(old['X'])} tiles, {time.time() - t:.1f} s", file=sys.stderr)
 
 
 def _read(paths) -> list[np.ndarray]:
@@ -169,30 +175,41 @@ def _pool(X: np.ndarray, scan: np.ndarray) -> np.ndarray:
     return out / np.bincount(scan, minlength=n)[:, None]
 
 
-def _scan_scores(scorer, d: dict[str, np.ndarray], rows: np.ndarray | None, level: str) -> np.ndarray:
-    """OOD score per scan: of the scan's mean features, or the median of its tiles' scores."""
+def _scan_rows(d: dict[str, np.ndarray], desc: bool) -> np.ndarray:
+    """One row per scan: mean TopTemp tile features, optionally followed by the scan descriptors."""
+    X = _pool(d["X"], d["scan"])
+    return np.c_[X, d["D"]] if desc else X
+
+
+def _scan_scores(scorer, d: dict[str, np.ndarray], rows: np.ndarray | None, level: str,
+                 desc: bool = False) -> np.ndarray:
+    """OOD score per scan: of the scan's row (mean features [+ descriptors]), or the median of its tiles'."""
+    if level == "scan":
+        R = _scan_rows(d, desc)
+        return scorer.ood_score(R if rows is None else R[rows])
     X, scan = d["X"], d["scan"]
     if rows is not None:
         keep = np.isin(scan, rows)
         X, scan = X[keep], np.searchsorted(rows, scan[keep])
-    if level == "scan":
-        return scorer.ood_score(_pool(X, scan))
     t = scorer.ood_score(X)
     return np.array([np.median(t[scan == i]) for i in range(int(scan.max()) + 1)])
 
 
-def _training(d: dict, aug: dict, rows: np.ndarray, level: str, with_aug: bool):
+def _training(d: dict, aug: dict, rows: np.ndarray, level: str, with_aug: bool, desc: bool = False):
     """Training rows, labels and groups (scan ids) of the scans ``rows`` (+ their augmented copies)."""
     y = d["labels"]
-    parts = [(d["X"], d["scan"])] + ([(aug["X"], aug["scan"])] if with_aug else [])
+    n = len(y)  # copies have scan ids n.. (copy c of scan i: n + c n + i), their D rows start at 0
+    parts = [(d["X"], d["scan"], d["D"], 0)] + ([(aug["X"], aug["scan"], aug["D"], n)] if with_aug else [])
     Xs, ys, gs = [], [], []
-    for X, sc in parts:
+    for X, sc, D, off in parts:
         src = sc % len(y)
         keep = np.isin(src, rows)
         X, sc, src = X[keep], sc[keep], src[keep]
         if level == "scan":
             keys, inv = np.unique(sc, return_inverse=True)
             X = _pool(X, inv)
+            if desc:
+                X = np.c_[X, D[keys - off]]
             src = keys % len(y)
         Xs.append(X)
         ys.append(y[src])
@@ -204,7 +221,8 @@ FOREIGN = ("superalloy", "simulator", "blank", "saturated", "uhcs3_mag_down4", "
 PERTURBED = ("uhcs3_noise_0.1", "uhcs3_blur_2", "uhcs3_jpeg_q30")
 
 
-def evaluate_ood(cache: Path, seed: int, method: str, level: str, with_aug: bool, alpha: float = 0.99) -> dict:
+def evaluate_ood(cache: Path, seed: int, method: str, level: str, with_aug: bool, alpha: float = 0.99,
+                 desc: bool = False) -> dict:
     from sklearn.model_selection import StratifiedKFold
 
     from shapekit.temper.ood import OODScorer
@@ -214,22 +232,23 @@ def evaluate_ood(cache: Path, seed: int, method: str, level: str, with_aug: bool
     # copies are numbered copy-major (copy c of scan i is copy c * n + i): ids n.. keep i = id % n
     aug["scan"] = aug["scan"] + n
     pert = {k: _load(cache, k) for k in PERTURBED}
-    res: dict = {"method": method, "level": level, "augment": with_aug, "false_alarm": {}}
+    res: dict = {"method": method, "level": level, "augment": with_aug, "descriptors": desc, "false_alarm": {}}
+    blocks = [d["X"].shape[1], d["D"].shape[1]] if desc else None
     fa = {k: [] for k in ("clean", *PERTURBED)}
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(n), d["labels"]):
-        X, y, g = _training(d, aug, tr, level, with_aug)
-        sc = OODScorer(method=method, level=alpha, seed=seed).fit(X, y, groups=g)
-        fa["clean"].append(_scan_scores(sc, d, te, level) > 1)
+        X, y, g = _training(d, aug, tr, level, with_aug, desc)
+        sc = OODScorer(method=method, level=alpha, seed=seed, blocks=blocks).fit(X, y, groups=g)
+        fa["clean"].append(_scan_scores(sc, d, te, level, desc) > 1)
         for k in PERTURBED:
-            fa[k].append(_scan_scores(sc, pert[k], te, level) > 1)
+            fa[k].append(_scan_scores(sc, pert[k], te, level, desc) > 1)
     for k, v in fa.items():
         v = np.concatenate(v)
         res["false_alarm"][k] = [int(v.sum()), int(len(v)), round(float(v.mean()), 4)]
-    X, y, g = _training(d, aug, np.arange(n), level, with_aug)
-    sc = OODScorer(method=method, level=alpha, seed=seed).fit(X, y, groups=g)
+    X, y, g = _training(d, aug, np.arange(n), level, with_aug, desc)
+    sc = OODScorer(method=method, level=alpha, seed=seed, blocks=blocks).fit(X, y, groups=g)
     res["flagged"] = {}
     for k in FOREIGN:
-        f = _scan_scores(sc, _load(cache, k), None, level)
+        f = _scan_scores(sc, _load(cache, k), None, level, desc)
         res["flagged"][k] = [int((f > 1).sum()), int(len(f)), round(float((f > 1).mean()), 4),
                              round(float(np.median(f)), 2)]
     return res
@@ -275,8 +294,8 @@ def evaluate_conformal(cache: Path, seed: int, coverages=(0.9, 0.95)) -> dict:
 
 def evaluate(cache: Path, seed: int, out: Path | None) -> None:
     t = time.time()
-    rows = [evaluate_ood(cache, seed, m, lv, a) for m in ("mahalanobis", "knn") for lv in ("scan", "tile")
-            for a in (True, False)]
+    rows = [evaluate_ood(cache, seed, m, "scan", a, desc=True) for m in ("mahalanobis", "knn") for a in (True, False)]
+    rows += [evaluate_ood(cache, seed, m, lv, True) for m in ("mahalanobis", "knn") for lv in ("scan", "tile")]
     report = {"ood": rows, "conformal": evaluate_conformal(cache, seed), "seconds": round(time.time() - t, 1)}
     print(json.dumps(report, indent=1))
     if out is not None:

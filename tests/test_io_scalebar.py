@@ -20,11 +20,11 @@ def bar_image(label: str = "5 µm", length: int = 120, *, style: str = "filled",
               seed: int = 0) -> np.ndarray:
     """A noisy micrograph with a drawn info bar: a scale bar of ``length`` px labelled ``label``."""
     rng = np.random.default_rng(seed)
-    h, bar_h = 300, 80
+    h, bar_h = 300, 96
     img = np.empty((h + bar_h, width), np.float32)
     img[:h] = np.clip(0.5 + 0.15 * rng.standard_normal((h, width)), 0, 1)
     band = np.zeros((bar_h, width), np.float32)
-    x0, y = 150, 44
+    x0, y = 150, 48
     if style == "filled":
         band[y - 3:y + 3, x0:x0 + length] = 1
     elif style == "ticks":  # line with end ticks, as the UHCS (XL30) bars
@@ -140,7 +140,7 @@ def test_load_scan_precedence_user_metadata_scalebar_manifest(tmp_path):
     tifffile.imwrite(tagged, img, resolution=(1e4 / 0.05, 1e4 / 0.05), resolutionunit=3)  # 0.05 um/px
     s = load_scan(plain)
     assert s.um_per_px_source == "scale_bar" and s.um_per_px == pytest.approx(2 / 160, rel=0.005)
-    assert s.info_bar_rows == 80 and s.scale_bar["label"] == "2 µm"
+    assert s.info_bar_rows == 96 and s.scale_bar["label"] == "2 µm"
     s = load_scan(plain, um_per_px=0.3, um_per_px_source="manifest")  # the bar beats a manifest
     assert s.um_per_px_source == "scale_bar"
     s = load_scan(plain, um_per_px=0.3)  # the user beats everything
@@ -209,3 +209,41 @@ def test_uhcs_originals_tesseract(uhcs_originals_dir):
             float(row["micron_bar"]) / float(row["micron_bar_px"]), rel=0.02)
         ok += r.um_per_px is not None
     assert ok == 5
+
+
+def test_auto_refuses_when_readers_disagree_and_falls_back_to_tesseract(monkeypatch):
+    import shapekit.io.scalebar as sb
+
+    monkeypatch.setattr(sb, "tesseract_available", lambda: True)
+    monkeypatch.setattr(sb, "tesseract_read", lambda crop: "50 µm")
+    r = read_scale_bar(bar_image("2 µm", 160), engine="auto")
+    assert r.um_per_px is None and "disagree" in r.note and "'2 µm'" in r.note and "'50 µm'" in r.note
+    monkeypatch.setattr(sb, "tesseract_read", lambda crop: "2 µm")
+    assert read_scale_bar(bar_image("2 µm", 160), engine="auto").engine == "matcher+tesseract"
+    serif = bar_image("2 µm", 160, font="DejaVuSerif.ttf")
+    if read_scale_bar(serif, engine="matcher").um_per_px is None:  # the matcher refuses serif digits
+        r = read_scale_bar(serif, engine="auto")
+        assert r.engine == "tesseract" and r.um_per_px == pytest.approx(2 / 160, rel=0.005)
+
+
+def test_cli_ingest_reports_the_scale_bar(tmp_path, run_cli):
+    import json
+
+    p = tmp_path / "scan.jpg"
+    cv2.imwrite(str(p), np.round(bar_image("2 µm", 160) * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    code, out, _ = run_cli("ingest", p, "--out", tmp_path / "o", "--scale-bar", "matcher", "--json")
+    rec = json.loads(out)["images"][0]
+    assert code == 0 and rec["um_per_px_source"] == "scale_bar" and rec["scale_bar"]["label"] == "2 µm"
+    assert rec["um_per_px"] == pytest.approx(2 / 160, rel=0.01)
+    side = json.loads((tmp_path / "o" / "scan.json").read_text())
+    assert side["scale_bar"]["engine"] == "matcher"
+    code, out, _ = run_cli("ingest", p, "--out", tmp_path / "o2", "--scale-bar", "off", "--json")
+    rec = json.loads(out)["images"][0]
+    assert rec["um_per_px"] is None and rec["scale_bar"] is None
+    img = bar_image("2 µm", 160)
+    img[300:, 320:] = 0.0  # no label: null and why, in the sidecar
+    cv2.imwrite(str(p), np.round(img * 255).astype(np.uint8))
+    code, out, err = run_cli("ingest", p, "--out", tmp_path / "o3", "--scale-bar", "matcher")
+    side = json.loads((tmp_path / "o3" / "scan.json").read_text())
+    assert code == 0 and side["um_per_px"] is None and "label" in side["scale_bar"]["note"]
+    assert "scale bar:" in err

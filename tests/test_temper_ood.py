@@ -23,7 +23,7 @@ def test_pass_rate_on_fresh_in_distribution_rows_matches_level(method):
     passed = float(np.mean(sc.predict(new) == 1))
     assert abs(passed - 0.95) < 0.02  # calibration set of 1500: sd of the realised rate ~0.006
     if method == "mahalanobis":  # squared distance of a 5-D Gaussian is chi2(5)
-        assert sc.threshold_ == pytest.approx(np.sqrt(chi2.ppf(0.95, 5)), rel=0.05)
+        assert sc.threshold_ * sc.block_scale_[0] == pytest.approx(np.sqrt(chi2.ppf(0.95, 5)), rel=0.05)
     assert (sc.ood_score(new[:10] + 10.0) > 1).all()
 
 
@@ -33,7 +33,7 @@ def test_class_conditional_mahalanobis_accepts_every_class_and_flags_between():
     X = rng.normal(size=(600, 4))
     X[:, 0] += 10 * y
     sc = OODScorer(level=0.99).fit(X, y)
-    assert sc.core_["centres"].shape == (3, 4)
+    assert sc.core_[0]["centres"].shape == (3, 4)
     fresh = rng.normal(size=(300, 4))
     fresh[:, 0] += 10 * (np.arange(300) % 3)
     assert np.mean(sc.predict(fresh) == 1) > 0.95
@@ -97,6 +97,7 @@ def test_scores_p_values_and_sklearn_conventions():
     Z = np.r_[rng.normal(size=(5, 3)), rng.normal(size=(5, 3)) + 20]
     s = sc.ood_score(Z)
     np.testing.assert_allclose(sc.score_samples(Z), -s * sc.threshold_)
+    assert sc.calibration_scores_.shape == (200,)
     assert ((sc.decision_function(Z) < 0) == (sc.predict(Z) == -1)).all()
     p = sc.p_value(Z)
     assert (p[5:] == pytest.approx(1 / 201)) and (p[:5] > p[5:].max()).all()
@@ -179,3 +180,35 @@ def test_verdict_dict():
     assert out == {"temper": "unknown", "ood_score": float("inf"), "in_distribution": False, "prediction_set": []}
     with pytest.raises(InputError):
         verdict([0.5, 0.5], names, 0.1)
+
+
+def test_blocks_keep_a_small_departure_from_drowning_in_many_dimensions():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(1000, 202))
+    shifted = rng.normal(size=(200, 202))
+    shifted[:, 200:] += 5.0  # 5 sd in 2 of 202 features
+    one = OODScorer(level=0.99).fit(X)
+    two = OODScorer(level=0.99, blocks=[200, 2]).fit(X)
+    assert np.mean(one.predict(shifted) == -1) < 0.5  # sqrt(202 + 50) is barely above sqrt(chi2_202)
+    assert np.mean(two.predict(shifted) == -1) > 0.95
+    fresh = rng.normal(size=(5000, 202))
+    assert abs(np.mean(two.predict(fresh) == 1) - 0.99) < 0.01  # the combined statistic keeps its level
+    back = OODScorer.from_state(*two.to_state())
+    np.testing.assert_allclose(back.ood_score(shifted), two.ood_score(shifted))
+    with pytest.raises(InputError, match="blocks"):
+        OODScorer(blocks=[100, 50]).fit(X)
+
+
+def test_image_descriptors_separate_acquisition_changes():
+    from shapekit.temper.ood import image_descriptors
+    from shapekit.temper.toy import toy_micrograph
+
+    rng = np.random.default_rng(0)
+    img = toy_micrograph("spheroids", 128, rng)
+    base = image_descriptors(img)
+    sat = image_descriptors(np.clip((img - np.median(img)) * 8 + 0.5, 0, 1))
+    assert sat[3] > base[3] + 0.25  # clipped fraction
+    blurred = image_descriptors(__import__("scipy.ndimage", fromlist=["x"]).gaussian_filter(img, 3))
+    assert blurred[-1] < base[-1] - 2  # power in the top octave drops
+    with pytest.raises(InputError):
+        image_descriptors(np.zeros((16, 16)))

@@ -5,6 +5,7 @@ The public API (everything else is internal)::
     read_image, ImageMeta, DEFAULT_MAX_PIXELS       # readers: TIFF/PNG/JPEG/BMP -> float32 grey [0, 1]
     detect_info_bar, crop_info_bar                  # instrument info band at the bottom
     resample, tiff_pixel_size                       # um/px from metadata, anti-aliased resampling
+    read_scale_bar, ScaleBarReading                 # um/px from the scale bar drawn in the info bar
     load_scan, Scan, check_usable, MIN_SIDE         # the whole ingestion pipeline
     tile_image, iter_tiles, stitch_tiles, tile_origins, Tiles
     write_tiff                                      # atomic float32 TIFF with JSON metadata
@@ -17,13 +18,14 @@ from shapekit.io.infobar import crop_info_bar, detect_info_bar
 from shapekit.io.manifest import Manifest, load_manifest, open_image_set, validate_spec, write_manifest
 from shapekit.io.readers import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageMeta, read_image
 from shapekit.io.scale import resample, tiff_pixel_size
+from shapekit.io.scalebar import ScaleBarReading, read_scale_bar
 from shapekit.io.scan import MIN_SIDE, Scan, check_usable, load_scan
 from shapekit.io.tiles import Tiles, iter_tiles, stitch_tiles, tile_image, tile_origins
 from shapekit.io.write import write_tiff
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "MIN_SIDE", "ImageMeta", "Manifest", "Scan", "Tiles",
-    "check_usable", "crop_info_bar", "detect_info_bar", "iter_tiles", "load_manifest", "load_scan",
-    "open_image_set", "read_image", "resample", "stitch_tiles", "tiff_pixel_size", "tile_image",
+    "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "MIN_SIDE", "ImageMeta", "Manifest", "Scan", "ScaleBarReading",
+    "Tiles", "check_usable", "crop_info_bar", "detect_info_bar", "iter_tiles", "load_manifest", "load_scan",
+    "open_image_set", "read_image", "read_scale_bar", "resample", "stitch_tiles", "tiff_pixel_size", "tile_image",
     "tile_origins", "validate_spec", "write_manifest", "write_tiff",
 ]

@@ -23,6 +23,7 @@ References
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -293,8 +294,9 @@ def tesseract_read(ink: np.ndarray, *, timeout: float = 20.0) -> str:
         path = Path(d) / "label.png"
         cv2.imwrite(str(path), img)
         try:
+            env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # one label: threads only cost
             res = subprocess.run([exe, str(path), "stdout", "--psm", "7", "-l", "eng"],
-                                 capture_output=True, text=True, timeout=timeout, check=False)
+                                 capture_output=True, text=True, timeout=timeout, check=False, env=env)
         except subprocess.TimeoutExpired:
             raise InputError(f"tesseract did not finish within {timeout:g} s") from None
     if res.returncode != 0:

@@ -153,37 +153,52 @@ def _label_groups(boxes: list[Any], bar: dict[str, Any], glyph_h: float, skip: i
     return [grp for _, grp in sorted(cands, key=lambda c: c[0])]
 
 
-def _read_label(ink: np.ndarray, group: list[Any], engine: str) -> tuple[str | None, float | None, str | None, str]:
-    r0 = min(g[0].start for g in group)
-    r1 = max(g[0].stop for g in group)
-    c0 = min(g[1].start for g in group)
-    c1 = max(g[1].stop for g in group)
-    pad = max(2, (r1 - r0) // 4)
-    crop = np.pad(ink[r0:r1, c0:c1], pad)
-    readings: dict[str, tuple[float, str]] = {}
-    notes = []
-    if engine in ("auto", "matcher"):
+def _crop(ink: np.ndarray, group: list[Any]) -> np.ndarray:
+    r0, r1 = min(g[0].start for g in group), max(g[0].stop for g in group)
+    c0, c1 = min(g[1].start for g in group), max(g[1].stop for g in group)
+    return np.pad(ink[r0:r1, c0:c1], max(2, (r1 - r0) // 4))
+
+
+def _read_with(engine: str, crop: np.ndarray) -> tuple[tuple[float, str] | None, str]:
+    """``((value um, label) or None, note)`` of one label crop by one reader."""
+    if engine == "matcher":
         text, why = match_label(crop)
         parsed = parse_label(text) if text is not None else None
-        if parsed is not None:
-            readings["matcher"] = parsed
-        else:
-            notes.append(f"matcher: {why if text is None else f'{text!r} is not a length'}")
-    if engine == "tesseract" or (engine == "auto" and tesseract_available()):
-        text = tesseract_read(crop)
-        parsed = parse_label(text)
-        if parsed is not None:
-            readings["tesseract"] = parsed
-        else:
-            notes.append(f"tesseract: {text!r} is not a length")
-    if not readings:
-        return None, None, None, "label unreadable (" + "; ".join(notes) + ")"
-    values = {round(v, 9) for v, _ in readings.values()}
-    if len(values) > 1:
-        both = ", ".join(f"{k} {lab!r}" for k, (_, lab) in readings.items())
-        return None, None, None, f"readers disagree on the label ({both})"
-    value, label = next(iter(readings.values()))
-    return label, value, "+".join(sorted(readings)), "ok"
+        return parsed, "ok" if parsed else f"matcher: {why if text is None else f'{text!r} is not a length'}"
+    text = tesseract_read(crop)
+    parsed = parse_label(text)
+    return parsed, "ok" if parsed else f"tesseract: {text!r} is not a length"
+
+
+def _read_labels(ink: np.ndarray, groups: list[list[Any]], engine: str
+                 ) -> tuple[tuple[float, str, str] | None, list[str]]:
+    """First label among ``groups`` (nearest first) that reads as a length: ``(value, label, engine)``.
+
+    ``auto``: the matcher on each group; the group it reads is confirmed by Tesseract when
+    installed (a different reading refuses the label); if the matcher reads none, Tesseract alone.
+    """
+    notes: list[str] = []
+    crops = [_crop(ink, g) for g in groups]
+    first = "tesseract" if engine == "tesseract" else "matcher"
+    for crop in crops:
+        parsed, why = _read_with(first, crop)
+        if parsed is None:
+            notes.append(why)
+            continue
+        if engine == "auto" and tesseract_available():
+            other, why2 = _read_with("tesseract", crop)
+            if other is not None and abs(other[0] - parsed[0]) > 1e-9 * parsed[0]:
+                return None, notes + [f"readers disagree on the label (matcher {parsed[1]!r}, "
+                                      f"tesseract {other[1]!r})"]
+            return (parsed[0], parsed[1], "matcher+tesseract" if other else "matcher"), notes
+        return (parsed[0], parsed[1], first), notes
+    if engine == "auto" and tesseract_available():
+        for crop in crops:
+            parsed, why = _read_with("tesseract", crop)
+            if parsed is not None:
+                return (parsed[0], parsed[1], "tesseract"), notes
+            notes.append(why)
+    return None, notes
 
 
 def read_scale_bar(image: np.ndarray, *, bar_rows: int | None = None, engine: str = "auto") -> ScaleBarReading:
@@ -244,16 +259,19 @@ def read_scale_bar(image: np.ndarray, *, bar_rows: int | None = None, engine: st
         idx = next(i for i, sl in enumerate(boxes) if sl == bar["box"])
         box = [int(top + bar["box"][0].start), int(bar["cols"][0]),
                int(bar["box"][0].stop - bar["box"][0].start), int(bar["cols"][1] - bar["cols"][0])]
-        for group in _label_groups(boxes, bar, glyph_h, idx):
-            lab, value, eng, why = _read_label(ink, group, engine)
-            if lab is None:
-                notes.append(why)
-                continue
-            um = value / bar["length"]
-            lo, hi = PLAUSIBLE_UM_PER_PX
-            if not lo <= um <= hi:
-                notes.append(f"{lab} over {bar['length']:.1f} px gives an implausible {um:.3g} um/px")
-                continue
-            return ScaleBarReading(um_per_px=float(um), length_px=round(float(bar["length"]), 2), label=lab,
-                                   value_um=float(value), engine=eng, bar_box=box)
-    return ScaleBarReading(note="; ".join(dict.fromkeys(notes)) or "no label next to the scale-bar line")
+        groups = _label_groups(boxes, bar, glyph_h, idx)
+        found, why = _read_labels(ink, groups, engine)
+        notes += why
+        if found is None:
+            continue
+        value, lab, eng = found
+        um = value / bar["length"]
+        lo, hi = PLAUSIBLE_UM_PER_PX
+        if not lo <= um <= hi:
+            notes.append(f"{lab} over {bar['length']:.1f} px gives an implausible {um:.3g} um/px")
+            continue
+        return ScaleBarReading(um_per_px=float(um), length_px=round(float(bar["length"]), 2), label=lab,
+                               value_um=float(value), engine=eng, bar_box=box)
+    notes = list(dict.fromkeys(notes))
+    return ScaleBarReading(note=("label unreadable (" + "; ".join(notes) + ")") if notes
+                           else "no label next to the scale-bar line")

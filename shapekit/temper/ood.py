@@ -88,6 +88,46 @@ def _folds(n: int, y: np.ndarray | None, groups: np.ndarray | None, k: int, seed
     return [te for _, te in KFold(k, shuffle=True, random_state=seed).split(idx)]
 
 
+def image_descriptors(image: Any, n_bands: int = 6) -> np.ndarray:
+    """Acquisition statistics of a scan that TopTemp features discard by design (12 values).
+
+    TopTemp tiles are z-scored and their persistence is nearly invariant to monotone grey-level
+    changes, so a saturated scan or another material imaged with other contrast can share their
+    features. These statistics keep what they drop: ``log`` standard deviation, ``log`` 1-99 %
+    grey range, median level, fraction of pixels clipped at the extreme levels, skewness and
+    ``log`` kurtosis of the grey levels, and the share of spectral power (Hann-windowed, of the
+    z-scored scan) in ``n_bands`` octave bands up to the Nyquist frequency, as logs.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> d = image_descriptors(rng.random((64, 80)))
+    >>> d.shape, bool(np.isfinite(d).all())
+    ((12,), True)
+    >>> float(image_descriptors(np.clip(3 * rng.random((64, 80)) - 1, 0, 1))[3]) > 0.6   # clipped
+    True
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 2 or min(img.shape) < 2 ** n_bands:
+        raise InputError(f"image descriptors need a 2-D scan of at least {2 ** n_bands} px a side, "
+                         f"got shape {img.shape}")
+    if not np.isfinite(img).all():
+        raise InputError("image contains NaN or Inf values")
+    h, w = img.shape
+    lo, hi = float(img.min()), float(img.max())
+    q1, q50, q99 = np.percentile(img, [1, 50, 99])
+    sd = float(img.std())
+    clipped = float(np.mean(img <= lo + 1.5 / 255) + np.mean(img >= hi - 1.5 / 255)) if hi > lo else 1.0
+    z = (img - img.mean()) / (sd if sd > 1e-12 else 1.0)
+    skew, kurt = float(np.mean(z ** 3)), float(np.mean(z ** 4))
+    power = np.abs(np.fft.rfft2(z * np.hanning(h)[:, None] * np.hanning(w)[None, :])) ** 2
+    r = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :])
+    edges = 0.5 * 2.0 ** -np.arange(n_bands + 1)[::-1]
+    bands = np.array([power[(r >= a) & (r < b)].sum() for a, b in zip(edges[:-1], edges[1:])])
+    share = np.log(np.maximum(bands / max(bands.sum(), 1e-300), 1e-12))
+    return np.r_[np.log(sd + 1e-4), np.log(q99 - q1 + 1e-4), q50, clipped, skew, np.log(max(kurt, 1e-12)), share]
+
+
 class OODScorer(OutlierMixin, BaseEstimator):
     """Out-of-distribution score of feature rows against the training rows, with a calibrated threshold.
 
@@ -107,11 +147,19 @@ class OODScorer(OutlierMixin, BaseEstimator):
         Folds of the threshold's cross-fitting.
     seed : int
         Seeds the folds.
+    blocks : sequence of int, optional
+        Widths of consecutive column blocks scored separately (e.g. ``[324, 12]`` for TopTemp
+        features followed by :func:`image_descriptors`), so that a strong departure in a small
+        block is not drowned by the many dimensions of a large one. A row's statistic is the
+        largest block distance in units of that block's median held-out distance. Default: one
+        block.
 
     Attributes
     ----------
     threshold_ : float
-        Distance above which a row is out of distribution (``ood_score > 1``).
+        Statistic above which a row is out of distribution (``ood_score > 1``).
+    block_scale_ : ndarray
+        Median held-out distance of each block.
     calibration_scores_ : ndarray
         The held-out ``ood_score`` of every training row (for p-values).
 
@@ -132,12 +180,13 @@ class OODScorer(OutlierMixin, BaseEstimator):
     """
 
     def __init__(self, method: str = "mahalanobis", level: float = 0.99, n_neighbors: int = 5,
-                 cv: int = 5, seed: int = 0) -> None:
+                 cv: int = 5, seed: int = 0, blocks: Sequence[int] | None = None) -> None:
         self.method = method
         self.level = level
         self.n_neighbors = n_neighbors
         self.cv = cv
         self.seed = seed
+        self.blocks = blocks
 
     # ------------------------------------------------------------------ core
     def _check_params(self) -> None:
@@ -168,6 +217,20 @@ class OODScorer(OutlierMixin, BaseEstimator):
         scale[scale < 1e-12] = 1.0
         return {"mean": mean, "scale": scale, "centres": (centres - mean) / scale,
                 "precision": LedoitWolf(assume_centered=True).fit(resid / scale).get_precision()}
+
+    def _edges(self, d: int) -> list[tuple[int, int]]:
+        widths = [d] if self.blocks is None else [int(b) for b in self.blocks]
+        if any(b < 1 for b in widths) or sum(widths) != d:
+            raise InputError(f"blocks {list(widths)} must be positive widths summing to the {d} features")
+        ends = np.cumsum([0, *widths])
+        return [(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
+
+    def _fit_cores(self, X: np.ndarray, y: np.ndarray | None) -> list[dict[str, np.ndarray]]:
+        return [self._fit_core(X[:, a:b], y) for a, b in self._edges(X.shape[1])]
+
+    def _distances(self, cores: list[dict[str, np.ndarray]], X: np.ndarray) -> np.ndarray:
+        """``(n, n_blocks)`` distances."""
+        return np.stack([self._distance(c, X[:, a:b]) for c, (a, b) in zip(cores, self._edges(X.shape[1]))], axis=1)
 
     def _distance(self, core: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
         bad = ~np.isfinite(X).all(axis=1)
@@ -203,16 +266,19 @@ class OODScorer(OutlierMixin, BaseEstimator):
                 raise InputError(f"{len(X)} rows but {len(a)} values of {name}")
         if len(X) < 2 * int(self.cv):
             raise InputError(f"need at least {2 * int(self.cv)} training rows to calibrate, got {len(X)}")
-        held = np.empty(len(X))
+        edges = self._edges(X.shape[1])
+        held = np.empty((len(X), len(edges)))
         for te in _folds(len(X), y_arr, g, int(self.cv), int(self.seed)):
             tr = np.setdiff1d(np.arange(len(X)), te)
-            core = self._fit_core(X[tr], None if y_arr is None else y_arr[tr])
-            held[te] = self._distance(core, X[te])
-        self.threshold_ = conformal_quantile(held, float(self.level))
+            held[te] = self._distances(self._fit_cores(X[tr], None if y_arr is None else y_arr[tr]), X[te])
+        scale = np.median(held, axis=0)
+        self.block_scale_ = np.where(scale > 0, scale, 1.0)
+        stat = (held / self.block_scale_).max(axis=1)
+        self.threshold_ = conformal_quantile(stat, float(self.level))
         if not np.isfinite(self.threshold_) or self.threshold_ <= 0:
             raise InputError(f"too few training rows ({len(X)}) to calibrate a {self.level} threshold")
-        self.core_ = self._fit_core(X, y_arr)
-        self.calibration_scores_ = np.sort(held / self.threshold_)
+        self.core_ = self._fit_cores(X, y_arr)
+        self.calibration_scores_ = np.sort(stat / self.threshold_)
         self.n_features_in_ = X.shape[1]
         self.offset_ = -self.threshold_
         return self
@@ -220,10 +286,11 @@ class OODScorer(OutlierMixin, BaseEstimator):
     def ood_score(self, X: Any) -> np.ndarray:
         """Distance / threshold per row: ``<= 1`` in distribution, larger is further outside (``inf`` for non-finite features)."""
         check_is_fitted(self, "core_")
-        return self._distance(self.core_, _rows(X, self.n_features_in_)) / self.threshold_
+        d = self._distances(self.core_, _rows(X, self.n_features_in_))
+        return (d / self.block_scale_).max(axis=1) / self.threshold_
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Minus the distance (scikit-learn's convention for outlier detectors: lower is more abnormal)."""
+        """Minus the statistic (scikit-learn's convention for outlier detectors: lower is more abnormal)."""
         return -self.ood_score(X) * self.threshold_
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -244,9 +311,13 @@ class OODScorer(OutlierMixin, BaseEstimator):
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """``(config, arrays)``: JSON-serialisable parameters and float arrays (safetensors-ready)."""
         check_is_fitted(self, "core_")
-        config = {"kind": "ood_scorer", "version": STATE_VERSION, **self.get_params(),
-                  "threshold": float(self.threshold_), "n_features": int(self.n_features_in_)}
-        arrays = {f"ood.{k}": np.ascontiguousarray(v, dtype=np.float64) for k, v in self.core_.items()}
+        params = self.get_params()
+        params["blocks"] = None if self.blocks is None else [int(b) for b in self.blocks]
+        config = {"kind": "ood_scorer", "version": STATE_VERSION, **params,
+                  "threshold": float(self.threshold_), "block_scale": [float(v) for v in self.block_scale_],
+                  "n_features": int(self.n_features_in_)}
+        arrays = {f"ood.{i}.{k}": np.ascontiguousarray(v, dtype=np.float64)
+                  for i, core in enumerate(self.core_) for k, v in core.items()}
         arrays["ood.calibration_scores"] = np.asarray(self.calibration_scores_, np.float64)
         return config, arrays
 
@@ -255,13 +326,17 @@ class OODScorer(OutlierMixin, BaseEstimator):
         """Rebuild a fitted scorer from :meth:`to_state` output."""
         if config.get("kind") != "ood_scorer" or int(config.get("version", -1)) != STATE_VERSION:
             raise InputError(f"not an OOD scorer state of version {STATE_VERSION}: {config.get('kind')!r}")
-        self = cls(**{k: config[k] for k in ("method", "level", "n_neighbors", "cv", "seed")})
+        self = cls(**{k: config[k] for k in ("method", "level", "n_neighbors", "cv", "seed", "blocks")})
         self._check_params()
-        self.core_ = {k[4:]: np.asarray(v, np.float64) for k, v in arrays.items()
-                      if k.startswith("ood.") and k != "ood.calibration_scores"}
+        n_blocks = len(self._edges(int(config["n_features"])))
         need = {"mean", "scale"} | ({"train"} if self.method == "knn" else {"centres", "precision"})
-        if not need <= set(self.core_):
-            raise InputError(f"OOD scorer state lacks arrays {sorted(need - set(self.core_))}")
+        self.core_ = []
+        for i in range(n_blocks):
+            core = {k: np.asarray(arrays[f"ood.{i}.{k}"], np.float64) for k in need if f"ood.{i}.{k}" in arrays}
+            if set(core) != need:
+                raise InputError(f"OOD scorer state lacks arrays {sorted(need - set(core))} of block {i}")
+            self.core_.append(core)
+        self.block_scale_ = np.asarray(config["block_scale"], np.float64)
         self.threshold_ = float(config["threshold"])
         self.offset_ = -self.threshold_
         self.n_features_in_ = int(config["n_features"])
