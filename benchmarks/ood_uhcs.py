@@ -73,7 +73,7 @@ def _save(cache: Path, name: str, images, **extra) -> None:
     t = time.time()
     if "X" not in old:
         old["X"], old["scan"] = _featurize(images, name)
-    old["D"] = np.stack([image_descriptors(im) for im in images])
+    old["D"] = np.stack([image_descriptors(im, n_bands=6) for im in images])  # grey stats + spectrum
     np.savez(f, **{**old, **extra})
     print(f"# {name}: {len(images)} scans, {len(old['X'])} tiles, {time.time() - t:.1f} s", file=sys.stderr)
 
@@ -175,14 +175,14 @@ def _pool(X: np.ndarray, scan: np.ndarray) -> np.ndarray:
     return out / np.bincount(scan, minlength=n)[:, None]
 
 
-def _scan_rows(d: dict[str, np.ndarray], desc: bool) -> np.ndarray:
-    """One row per scan: mean TopTemp tile features, optionally followed by the scan descriptors."""
+def _scan_rows(d: dict[str, np.ndarray], desc: int) -> np.ndarray:
+    """One row per scan: mean TopTemp tile features, then the first ``desc`` scan descriptors."""
     X = _pool(d["X"], d["scan"])
-    return np.c_[X, d["D"]] if desc else X
+    return np.c_[X, d["D"][:, :desc]] if desc else X
 
 
 def _scan_scores(scorer, d: dict[str, np.ndarray], rows: np.ndarray | None, level: str,
-                 desc: bool = False) -> np.ndarray:
+                 desc: int = 0) -> np.ndarray:
     """OOD score per scan: of the scan's row (mean features [+ descriptors]), or the median of its tiles'."""
     if level == "scan":
         R = _scan_rows(d, desc)
@@ -195,7 +195,7 @@ def _scan_scores(scorer, d: dict[str, np.ndarray], rows: np.ndarray | None, leve
     return np.array([np.median(t[scan == i]) for i in range(int(scan.max()) + 1)])
 
 
-def _training(d: dict, aug: dict, rows: np.ndarray, level: str, with_aug: bool, desc: bool = False):
+def _training(d: dict, aug: dict, rows: np.ndarray, level: str, with_aug: bool, desc: int = 0):
     """Training rows, labels and groups (scan ids) of the scans ``rows`` (+ their augmented copies)."""
     y = d["labels"]
     n = len(y)  # copies have scan ids n.. (copy c of scan i: n + c n + i), their D rows start at 0
@@ -209,7 +209,7 @@ def _training(d: dict, aug: dict, rows: np.ndarray, level: str, with_aug: bool, 
             keys, inv = np.unique(sc, return_inverse=True)
             X = _pool(X, inv)
             if desc:
-                X = np.c_[X, D[keys - off]]
+                X = np.c_[X, D[keys - off, :desc]]
             src = keys % len(y)
         Xs.append(X)
         ys.append(y[src])
@@ -222,7 +222,7 @@ PERTURBED = ("uhcs3_noise_0.1", "uhcs3_blur_2", "uhcs3_jpeg_q30")
 
 
 def evaluate_ood(cache: Path, seed: int, method: str, level: str, with_aug: bool, alpha: float = 0.99,
-                 desc: bool = False) -> dict:
+                 desc: int = 0) -> dict:
     from sklearn.model_selection import StratifiedKFold
 
     from shapekit.temper.ood import OODScorer
@@ -233,7 +233,7 @@ def evaluate_ood(cache: Path, seed: int, method: str, level: str, with_aug: bool
     aug["scan"] = aug["scan"] + n
     pert = {k: _load(cache, k) for k in PERTURBED}
     res: dict = {"method": method, "level": level, "augment": with_aug, "descriptors": desc, "false_alarm": {}}
-    blocks = [d["X"].shape[1], d["D"].shape[1]] if desc else None
+    blocks = [d["X"].shape[1], desc] if desc else None
     fa = {k: [] for k in ("clean", *PERTURBED)}
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(n), d["labels"]):
         X, y, g = _training(d, aug, tr, level, with_aug, desc)
@@ -294,8 +294,9 @@ def evaluate_conformal(cache: Path, seed: int, coverages=(0.9, 0.95)) -> dict:
 
 def evaluate(cache: Path, seed: int, out: Path | None) -> None:
     t = time.time()
-    rows = [evaluate_ood(cache, seed, m, "scan", a, desc=True) for m in ("mahalanobis", "knn") for a in (True, False)]
-    rows += [evaluate_ood(cache, seed, m, lv, True) for m in ("mahalanobis", "knn") for lv in ("scan", "tile")]
+    rows = [evaluate_ood(cache, seed, m, lv, True) for m in ("mahalanobis", "knn") for lv in ("scan", "tile")]
+    rows += [evaluate_ood(cache, seed, m, "scan", a, desc=k) for k in (6, 12) for m in ("mahalanobis", "knn")
+             for a in (False, True)]
     report = {"ood": rows, "conformal": evaluate_conformal(cache, seed), "seconds": round(time.time() - t, 1)}
     print(json.dumps(report, indent=1))
     if out is not None:

@@ -88,44 +88,47 @@ def _folds(n: int, y: np.ndarray | None, groups: np.ndarray | None, k: int, seed
     return [te for _, te in KFold(k, shuffle=True, random_state=seed).split(idx)]
 
 
-def image_descriptors(image: Any, n_bands: int = 6) -> np.ndarray:
-    """Acquisition statistics of a scan that TopTemp features discard by design (12 values).
+def image_descriptors(image: Any, n_bands: int = 0) -> np.ndarray:
+    """Grey-level statistics of a scan that TopTemp features discard by design (6 values).
 
     TopTemp tiles are z-scored and their persistence is nearly invariant to monotone grey-level
-    changes, so a saturated scan or another material imaged with other contrast can share their
-    features. These statistics keep what they drop: ``log`` standard deviation, ``log`` 1-99 %
-    grey range, median level, fraction of pixels clipped at the extreme levels, skewness and
-    ``log`` kurtosis of the grey levels, and the share of spectral power (Hann-windowed, of the
-    z-scored scan) in ``n_bands`` octave bands up to the Nyquist frequency, as logs.
+    changes, so a saturated or empty scan, or another material imaged with other contrast, can
+    share their features. These statistics keep what they drop: ``log`` standard deviation,
+    ``log`` 1-99 % grey range, median level, fraction of pixels clipped at the extreme levels,
+    skewness and ``log`` kurtosis of the grey levels. With ``n_bands > 0`` the share of spectral
+    power (Hann-windowed, z-scored scan) in ``n_bands`` octave bands below Nyquist follows, as
+    logs; they make blurred scans look foreign (see RESULTS.md), so they are off by default.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> d = image_descriptors(rng.random((64, 80)))
-    >>> d.shape, bool(np.isfinite(d).all())
-    ((12,), True)
+    >>> d.shape, bool(np.isfinite(d).all()), image_descriptors(rng.random((64, 80)), n_bands=6).shape
+    ((6,), True, (12,))
     >>> float(image_descriptors(np.clip(3 * rng.random((64, 80)) - 1, 0, 1))[3]) > 0.6   # clipped
     True
     """
     img = np.asarray(image, dtype=np.float64)
-    if img.ndim != 2 or min(img.shape) < 2 ** n_bands:
-        raise InputError(f"image descriptors need a 2-D scan of at least {2 ** n_bands} px a side, "
-                         f"got shape {img.shape}")
+    if img.ndim != 2 or min(img.shape) < max(2 ** int(n_bands), 16):
+        raise InputError(f"image descriptors need a 2-D scan of at least {max(2 ** int(n_bands), 16)} px a "
+                         f"side, got shape {img.shape}")
     if not np.isfinite(img).all():
         raise InputError("image contains NaN or Inf values")
-    h, w = img.shape
     lo, hi = float(img.min()), float(img.max())
     q1, q50, q99 = np.percentile(img, [1, 50, 99])
     sd = float(img.std())
     clipped = float(np.mean(img <= lo + 1.5 / 255) + np.mean(img >= hi - 1.5 / 255)) if hi > lo else 1.0
     z = (img - img.mean()) / (sd if sd > 1e-12 else 1.0)
     skew, kurt = float(np.mean(z ** 3)), float(np.mean(z ** 4))
+    grey = np.r_[np.log(sd + 1e-4), np.log(q99 - q1 + 1e-4), q50, clipped, skew, np.log(max(kurt, 1e-12))]
+    if not n_bands:
+        return grey
+    h, w = img.shape
     power = np.abs(np.fft.rfft2(z * np.hanning(h)[:, None] * np.hanning(w)[None, :])) ** 2
     r = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :])
-    edges = 0.5 * 2.0 ** -np.arange(n_bands + 1)[::-1]
+    edges = 0.5 * 2.0 ** -np.arange(int(n_bands) + 1)[::-1]
     bands = np.array([power[(r >= a) & (r < b)].sum() for a, b in zip(edges[:-1], edges[1:])])
-    share = np.log(np.maximum(bands / max(bands.sum(), 1e-300), 1e-12))
-    return np.r_[np.log(sd + 1e-4), np.log(q99 - q1 + 1e-4), q50, clipped, skew, np.log(max(kurt, 1e-12)), share]
+    return np.r_[grey, np.log(np.maximum(bands / max(bands.sum(), 1e-300), 1e-12))]
 
 
 class OODScorer(OutlierMixin, BaseEstimator):
@@ -148,7 +151,7 @@ class OODScorer(OutlierMixin, BaseEstimator):
     seed : int
         Seeds the folds.
     blocks : sequence of int, optional
-        Widths of consecutive column blocks scored separately (e.g. ``[324, 12]`` for TopTemp
+        Widths of consecutive column blocks scored separately (e.g. ``[324, 6]`` for TopTemp
         features followed by :func:`image_descriptors`), so that a strong departure in a small
         block is not drowned by the many dimensions of a large one. A row's statistic is the
         largest block distance in units of that block's median held-out distance. Default: one
