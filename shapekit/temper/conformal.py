@@ -7,7 +7,10 @@ exchangeable with the calibration scans). Two non-conformity scores:
 
 * ``"lac"`` (least ambiguous set-valued classifier): ``1 - p_true``; the smallest sets on average;
 * ``"aps"`` (adaptive prediction sets, non-randomised): the probability mass of the labels ranked
-  at or above the true one; sets adapt to how hard a scan is, and are a little conservative.
+  at or above the true one; sets adapt to how hard a scan is.
+
+With either score a set may be empty (no label is plausible enough at that coverage): report it as
+such rather than forcing the most probable label in.
 
 References
 ----------

@@ -368,7 +368,8 @@ def verdict(proba: Any, label_names: Sequence[str], ood_score: float,
         ``temper``: the most probable label, or ``"unknown"`` outside the training distribution;
         ``ood_score`` (float, ``inf`` for unusable features); ``in_distribution`` (bool);
         ``prediction_set``: labels, most probable first, holding the true one with the
-        calibrated coverage (empty outside the training distribution, where no coverage holds).
+        calibrated coverage (empty outside the training distribution, where no coverage holds;
+        it may also be empty inside it when no label is plausible enough at that coverage).
 
     Examples
     --------
