@@ -11,7 +11,7 @@ import tifffile
 
 from shapekit.errors import InputError
 from shapekit.io import load_scan, read_image
-from shapekit.io.ocr import _render, match_label, parse_label, tesseract_available, tesseract_read
+from shapekit.io.ocr import render_text, match_label, parse_label, tesseract_available, tesseract_read
 from shapekit.io.scalebar import read_scale_bar
 
 
@@ -33,7 +33,7 @@ def bar_image(label: str = "5 µm", length: int = 120, *, style: str = "filled",
     elif style == "bracket":
         band[y:y + 2, x0:x0 + length] = 1
         band[y - 8:y + 2, x0:x0 + 2] = band[y - 8:y + 2, x0 + length - 2:x0 + length] = 1
-    lab = _render(label, font, font_px)
+    lab = render_text(label, font, font_px)
     lh, lw = lab.shape
     if position == "right":
         r, c = y - lh // 2, x0 + length + 10
@@ -42,7 +42,7 @@ def bar_image(label: str = "5 µm", length: int = 120, *, style: str = "filled",
     else:  # above
         r, c = y - 12 - lh, x0 + (length - lw) // 2
     band[r:r + lh, c:c + lw] = np.maximum(band[r:r + lh, c:c + lw], lab)
-    other = _render("SE 15 kV", "DejaVuSans.ttf", font_px)[:, :140]  # other text on the bar
+    other = render_text("SE 15 kV", "DejaVuSans.ttf", font_px)[:, :140]  # other text on the bar
     band[4:4 + other.shape[0], 4:4 + other.shape[1]] = other
     img[h:] = band if white_on_black else 1.0 - band
     return img
@@ -67,7 +67,7 @@ def test_parse_label_known_answers():
                                   "3 µm", "4 µm", "6 µm", "7 µm", "8 µm", "9 µm", "10 µm", "50 µm"])
 @pytest.mark.parametrize("px", [12, 20])
 def test_matcher_reads_every_digit_and_unit(text, px):
-    read, note = match_label(_render(text, "DejaVuSans.ttf", px))
+    read, note = match_label(render_text(text, "DejaVuSans.ttf", px))
     assert note == "ok" and parse_label(read) == parse_label(text)
 
 

@@ -75,8 +75,17 @@ def _fonts_dir() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
-def _render(text: str, font: str, px: int) -> np.ndarray:
-    """Anti-aliased coverage of ``text`` in ``font`` at ``px`` pixels per em, float in [0, 1]."""
+def render_text(text: str, font: str, px: int) -> np.ndarray:
+    """Anti-aliased coverage of ``text`` in a bundled matplotlib ``font`` at ``px`` pixels per em.
+
+    Float in ``[0, 1]`` (1 = ink), 4 px of margin; used for the templates and for drawing
+    synthetic labels in tests.
+
+    Examples
+    --------
+    >>> float(render_text("5 µm", "DejaVuSans.ttf", 16).max())
+    1.0
+    """
     from matplotlib.ft2font import FT2Font
 
     f = FT2Font(str(_fonts_dir() / font))
@@ -128,7 +137,7 @@ def templates() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     vecs, chars, aspects = [], [], []
     for font in TEMPLATE_FONTS:
         for ch in CHARSET:
-            img = _render(f"8 {ch} 8", font, 48)
+            img = render_text(f"8 {ch} 8", font, 48)
             boxes = _components(img)
             (t8, b8, _, r8), last = boxes[0], boxes[-1]
             mid = [b for b in boxes if b[2] >= r8 and b[3] <= last[2]]
@@ -187,7 +196,7 @@ def match_label(ink: np.ndarray, *, min_score: float = 0.6,
 
     Examples
     --------
-    >>> ink = _render("20 µm", "DejaVuSans.ttf", 16)
+    >>> ink = render_text("20 µm", "DejaVuSans.ttf", 16)
     >>> match_label(ink)[0]
     '20µm'
     """

@@ -221,10 +221,10 @@ def read_scale_bar(image: np.ndarray, *, bar_rows: int | None = None, engine: st
 
     Examples
     --------
-    >>> from shapekit.io.ocr import _render
+    >>> from shapekit.io.ocr import render_text
     >>> img = np.random.default_rng(0).random((200, 300)).astype(np.float32)
     >>> img[160:] = 0.0; img[175:179, 40:140] = 1.0                 # a 100 px bar ...
-    >>> lab = _render("2 µm", "DejaVuSans.ttf", 16); img[168:168 + lab.shape[0], 150:150 + lab.shape[1]] = lab
+    >>> lab = render_text("2 µm", "DejaVuSans.ttf", 16); img[168:168 + lab.shape[0], 150:150 + lab.shape[1]] = lab
     >>> r = read_scale_bar(img, engine="matcher")                   # ... labelled 2 µm
     >>> r.label, r.length_px, r.um_per_px
     ('2 µm', 100.0, 0.02)
