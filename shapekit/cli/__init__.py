@@ -49,7 +49,7 @@ def analyze_app() -> None:
 
 def _register_all() -> None:
     from shapekit.cli import (analysis_geometry, analysis_invariance, demo, foundation, gan,
-                              realism, synth, toptemp)
+                              realism, serve, synth, toptemp)
 
     foundation.register(app, manifest_app)
     synth.register(app)
@@ -59,6 +59,7 @@ def _register_all() -> None:
     analysis_geometry.register(analyze_app)
     analysis_invariance.register(analyze_app)
     demo.register(app)
+    serve.register(app)
 
 
 _register_all()

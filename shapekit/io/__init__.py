@@ -3,6 +3,7 @@
 The public API (everything else is internal)::
 
     read_image, ImageMeta, DEFAULT_MAX_PIXELS       # readers: TIFF/PNG/JPEG/BMP -> float32 grey [0, 1]
+    sniff_format                                    # 'tiff'/'png'/'jpeg'/'bmp' from a file's first bytes
     detect_info_bar, crop_info_bar                  # instrument info band at the bottom
     resample, tiff_pixel_size                       # um/px from metadata, anti-aliased resampling
     read_scale_bar, ScaleBarReading                 # um/px from the scale bar drawn in the info bar
@@ -14,6 +15,7 @@ The public API (everything else is internal)::
 
 from __future__ import annotations
 
+from shapekit.io._headers import sniff_format
 from shapekit.io.infobar import crop_info_bar, detect_info_bar
 from shapekit.io.manifest import Manifest, load_manifest, open_image_set, validate_spec, write_manifest
 from shapekit.io.readers import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageMeta, read_image
@@ -26,6 +28,7 @@ from shapekit.io.write import write_tiff
 __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "MIN_SIDE", "ImageMeta", "Manifest", "Scan", "ScaleBarReading",
     "Tiles", "check_usable", "crop_info_bar", "detect_info_bar", "iter_tiles", "load_manifest", "load_scan",
-    "open_image_set", "read_image", "read_scale_bar", "resample", "stitch_tiles", "tiff_pixel_size", "tile_image",
+    "open_image_set", "read_image", "read_scale_bar", "resample", "sniff_format", "stitch_tiles",
+    "tiff_pixel_size", "tile_image",
     "tile_origins", "validate_spec", "write_manifest", "write_tiff",
 ]

@@ -91,6 +91,34 @@ def scored_pairs(image: np.ndarray, blocks: dict[tuple[int, str, int], float],
     return out
 
 
+def model_pairs(model: Any, image: np.ndarray) -> tuple[dict[tuple[int, str, int], float], list[dict[str, Any]]]:
+    """Block importances of a TopTemp model and the scored pairs of one scan array, best first.
+
+    The pairs are computed with the model's own feature parameters (smoothing,
+    re-standardisation, minimum persistence); coordinates are in the array's pixels.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from shapekit.temper.toy import toy_dataset
+    >>> from shapekit.temper.train import train_on_images
+    >>> imgs, labels = toy_dataset(2, 48, seed=0)
+    >>> m = train_on_images(imgs, labels, tempfile.mkdtemp(), model="logreg", tile_size=48,
+    ...                     feature_params={"scales": [1]}, cv_folds=2, augment=0)
+    >>> blocks, pairs = model_pairs(m, imgs[0])
+    >>> len(pairs) > 0 and pairs[0]["score"] >= pairs[-1]["score"]
+    True
+    """
+    if model.kind != "toptemp" or model.importance is None:
+        raise InputError("explain needs a TopTemp model with feature importances (not --model cnn)")
+    blocks = block_importance(model.importance, model.config["feature_names"])
+    fp = model.feature_params
+    pairs = scored_pairs(image, blocks, float(fp.get("smooth", 0.0)), bool(fp.get("restandardize", False)),
+                         float(fp.get("min_persistence", 0.0)))
+    pairs.sort(key=lambda r: -r["score"])
+    return blocks, pairs
+
+
 def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray,
                  out: str | os.PathLike[str], top: int = 300) -> dict[str, Any]:
     """Write the explanation overlay PNG of one scan and return its summary.
@@ -119,11 +147,7 @@ def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray,
     name, img = model.load(image)
     verdict = model.classify([img])[0]
     verdict["image"] = name
-    blocks = block_importance(model.importance, model.config["feature_names"])
-    fp = model.feature_params
-    pairs = scored_pairs(img, blocks, float(fp.get("smooth", 0.0)), bool(fp.get("restandardize", False)),
-                         float(fp.get("min_persistence", 0.0)))
-    pairs.sort(key=lambda r: -r["score"])
+    blocks, pairs = model_pairs(model, img)
     shown = pairs[:top]
     _draw(img, shown, pairs, blocks, verdict, out)
     return {**verdict, "out": str(out),

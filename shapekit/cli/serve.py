@@ -1,0 +1,84 @@
+"""``shapekit serve``: the page and the HTTP API (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from shapekit.cli._common import info
+from shapekit.errors import InputError
+
+
+@click.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind (localhost by default; 0.0.0.0 exposes the server to the network).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="TCP port (0: any free port).")
+@click.option("--model", "models", multiple=True, metavar="NAME=DIR|DIR",
+              help="Temper model directory to offer (repeatable; a bare DIR is named after its folder).")
+@click.option("--generator", "generators", multiple=True, metavar="NAME=RUN|RUN",
+              help="Generator run directory to offer (repeatable).")
+@click.option("--real-set", "real_sets", multiple=True, metavar="NAME=MANIFEST|FOLDER",
+              help="Real image set offered for scoring (repeatable; prepared once, on first use).")
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path(".shapekit-serve"),
+              show_default=True, help="The only folder the server writes to (uploads, job figures).")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=200.0, show_default=True,
+              help="Largest upload request (413 above it).")
+@click.option("--max-pixels", type=click.IntRange(min=256), default=2 ** 26, show_default=True,
+              help="Pixel budget per image: larger headers (image bombs) are refused before decoding.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker threads for model work [default: the cores].")
+@click.option("--no-preload", is_flag=True, help="Load models on first use instead of at start.")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              default="info", show_default=True, help="uvicorn's log level.")
+def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[str, ...],
+              real_sets: tuple[str, ...], workdir: Path, max_upload_mb: float, max_pixels: int,
+              workers: int | None, no_preload: bool, log_level: str) -> None:
+    """Serve the Classify / Generate / Score page and the JSON API (OpenAPI docs at /docs).
+
+    Models are loaded once and shared by a pool of worker threads; requests name them, never
+    paths. Everything is served from this machine: no CDN, nothing downloaded.
+    """
+    try:
+        import uvicorn
+
+        from shapekit.server import ServerConfig, create_app
+        from shapekit.server.config import default_workers, named_paths
+    except ImportError as e:
+        raise InputError(f"shapekit serve needs the server extra ({e.name} is missing): "
+                         "pip install -c constraints.txt -e '.[serve]'") from None
+    cfg = ServerConfig(classifiers=named_paths(models, "model"),
+                       generators=named_paths(generators, "generator"),
+                       real_sets=named_paths(real_sets, "real set"), workdir=workdir,
+                       max_upload_mb=max_upload_mb, max_pixels=max_pixels,
+                       workers=workers or default_workers(), preload=not no_preload)
+    for name, path in cfg.real_sets.items():
+        if not path.exists():
+            raise InputError(f"real set {name}: {path} not found")
+    _threads(cfg.workers)
+    app = create_app(cfg)
+    if cfg.preload:
+        info("loading models ...")
+        app.state.shapekit.store.preload()
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    info(f"shapekit serve: http://{shown}:{port}/  (API docs /docs; {cfg.workers} workers; "
+         f"{len(cfg.classifiers)} classifier(s), {len(cfg.generators)} generator(s), "
+         f"{len(cfg.real_sets)} real set(s); writing only to {cfg.workdir})")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        info(f"warning: bound to {host}: anyone who can reach this machine can use the server")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+
+
+def _threads(workers: int) -> None:
+    """One intra-op thread per worker share of the cores (no oversubscription)."""
+    import torch
+
+    from shapekit.server.config import default_workers
+
+    torch.set_num_threads(max(1, default_workers() // workers))
+
+
+def register(app: click.Group) -> None:
+    """Add this module's commands to the application."""
+    app.add_command(serve_cmd)
