@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 from shapekit.server.errors import ApiError
 
@@ -129,16 +130,20 @@ async def read_multipart(request: Any, dest: Path, *, max_files: int, max_field_
     if ctype not in FORM_TYPES or (ctype == b"multipart/form-data" and not params.get(b"boundary")):
         raise ApiError(415, "expected a multipart/form-data upload (files as form fields) "
                             "or an application/x-www-form-urlencoded form")
+    urlencoded = ctype == b"application/x-www-form-urlencoded"
     dest.mkdir(parents=True, exist_ok=True)
     out = Upload()
     pending: list[Any] = []
 
+    def text(raw: bytes | None) -> str:
+        s = (raw or b"").decode("utf-8", "replace")
+        return unquote_plus(s) if urlencoded else s    # python-multipart leaves %XX as is
+
     def on_field(f: Any) -> None:
-        name = (f.field_name or b"").decode("utf-8", "replace")
-        value = f.value or b""
+        name, value = text(f.field_name), f.value or b""
         if len(value) > max_field_bytes:
             raise ApiError(400, f"form field {name!r} is longer than {max_field_bytes} bytes")
-        out.fields[name] = value.decode("utf-8", "replace")
+        out.fields[name] = text(value)
 
     def on_file(f: Any) -> None:
         if len(pending) >= max_files:

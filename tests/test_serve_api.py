@@ -1,0 +1,340 @@
+"""HTTP API of ``shapekit serve`` through FastAPI's TestClient: every endpoint, every bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("python_multipart")
+
+from serve_helpers import (png_bomb, png_of, real_folder, tiff_with_info_bar,  # noqa: E402,F401
+                           tiny_generator, toy_classifier)
+
+
+@pytest.fixture(scope="module")
+def server(toy_classifier, tiny_generator, real_folder, tmp_path_factory):
+    """(client, config, work dir, system temp dir) with the tiny models, a 1 MB upload limit and a
+    64k pixel budget; the system temp dir is redirected to watch that nothing is written there."""
+    from fastapi.testclient import TestClient
+
+    from shapekit.server import ServerConfig, create_app
+
+    work = tmp_path_factory.mktemp("serve-work")
+    systmp = tmp_path_factory.mktemp("systmp")
+    old = tempfile.tempdir
+    tempfile.tempdir = str(systmp)
+    cfg = ServerConfig(classifiers={"toy": toy_classifier[0]}, generators={"tiny": tiny_generator},
+                       real_sets={"toyreal": real_folder}, workdir=work, max_upload_mb=1.0,
+                       max_pixels=256 * 256, workers=2)
+    app = create_app(cfg)
+    app.state.shapekit.store.preload()
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client, app, work, systmp
+    finally:
+        tempfile.tempdir = old
+
+
+def _one_line_error(r, status: int) -> str:
+    assert r.status_code == status, (r.status_code, r.text)
+    body = r.json()
+    assert set(body) >= {"error"} and "\n" not in body["error"] and body["error"]
+    return body["error"]
+
+
+# ------------------------------------------------------------------ health, models, docs
+def test_health_and_models(server) -> None:
+    client, app, _, _ = server
+    h = client.get("/api/health").json()
+    assert h["status"] == "ok" and h["workers"] == 2 and h["limits"]["max_upload_mb"] == 1.0
+    m = client.get("/api/models").json()
+    (c,) = m["classifiers"]
+    assert c["name"] == "toy" and c["labels"] == ["lamellae", "network", "spheroids"] and c["explain"]
+    (g,) = m["generators"]
+    assert g["labels"] == ["peak_aged", "under_aged"] and g["image_size"] == 32
+    conds = {x["name"]: x for x in g["conditions"]}
+    assert conds["aging_time_h"]["min"] == 0.5 and conds["aging_time_h"]["max"] == 50.0
+    assert conds["aging_time_h"]["log"] is True and conds["area_fraction"]["log"] is False
+    assert m["real_sets"] == [{"name": "toyreal", "n_images": 8}]
+
+
+def test_models_are_loaded_once_and_shared(server, toy_classifier) -> None:
+    client, app, _, _ = server
+    img = png_of(toy_classifier[1][0])
+    for _ in range(3):
+        assert client.post("/api/classify", files={"files": ("a.png", img)}).status_code == 200
+    client.get("/api/models")
+    loads = app.state.shapekit.store.loads
+    assert loads[("classifier", "toy")] == 1 and loads[("generator", "tiny")] == 1
+
+
+def test_page_static_and_offline_docs(server) -> None:
+    client = server[0]
+    page = client.get("/")
+    assert page.status_code == 200 and "tab-classify" in page.text and "/static/app.js" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    docs = client.get("/docs").text
+    assert "swagger-ui-bundle.js" in docs and "cdn" not in docs.lower() and "https://" not in docs
+    asset = [s for s in docs.split('"') if s.endswith("swagger-ui-bundle.js")][0]
+    assert client.get(asset).status_code == 200
+    spec = client.get("/openapi.json").json()
+    for path in ("/api/classify", "/api/generate", "/api/score", "/api/models", "/api/health"):
+        assert path in spec["paths"]
+    assert "multipart/form-data" in spec["paths"]["/api/classify"]["post"]["requestBody"]["content"]
+
+
+# ------------------------------------------------------------------ classify
+def test_classify_known_answers(server, toy_classifier) -> None:
+    client = server[0]
+    _, images, labels = toy_classifier
+    files = [("files", (f"{lab}.png", png_of(im), "image/png")) for im, lab in zip(images, labels)]
+    r = client.post("/api/classify", files=files, data={"explain": "true", "preview": "true"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["model"] == "toy"
+    assert [x["image"] for x in out["results"]] == [f"{lab}.png" for lab in labels]
+    assert [x["temper"] for x in out["results"]] == labels
+    for x in out["results"]:
+        assert abs(sum(x["probabilities"].values()) - 1) < 1e-4 and x["tiles"] == 4
+        assert x["in_distribution"] is None and "ood_score" in x
+        tm = x["tile_map"]
+        assert tm["tile_size"] == [48, 48] and len(tm["tiles"]) == 4
+        assert {(t["row"], t["col"]) for t in tm["tiles"]} == {(0, 0), (0, 48), (48, 0), (48, 48)}
+        assert x["explain"]["pairs"] and all(0 <= p["row"] < 96 and 0 <= p["col"] < 96 for p in x["explain"]["pairs"])
+        assert x["preview"].startswith("data:image/png;base64,")
+        assert x["scan"]["shape"] == [96, 96] and x["scan"]["info_bar_rows"] == 0
+
+
+def test_classify_reports_info_bar_and_pixel_size(server) -> None:
+    client = server[0]
+    r = client.post("/api/classify", files={"files": ("scan.tif", tiff_with_info_bar())},
+                    data={"um_per_px": "0.25"})
+    assert r.status_code == 200, r.text
+    scan = r.json()["results"][0]["scan"]
+    assert scan["source_shape"] == [116, 96] and scan["info_bar_rows"] == 20 and scan["shape"] == [96, 96]
+    assert scan["um_per_px"] == 0.25 and scan["um_per_px_source"] == "user"
+
+
+def test_classify_as_a_job_with_progress_events(server, toy_classifier) -> None:
+    client = server[0]
+    img = png_of(toy_classifier[1][1])
+    r = client.post("/api/classify?wait=false", files=[("files", ("a.png", img)), ("files", ("b.png", img))])
+    assert r.status_code == 202
+    job = r.json()
+    assert job["state"] in ("queued", "running", "done") and job["urls"]["events"].endswith("/events")
+    with client.stream("GET", job["urls"]["events"]) as s:
+        text = "".join(s.iter_text())
+    events = [blk for blk in text.split("\n\n") if blk.startswith("event:")]
+    assert events[-1].startswith("event: done")
+    last = json.loads(events[-1].split("data: ", 1)[1])
+    assert last["progress"]["done"] == last["progress"]["total"] == 2
+    final = client.get(job["urls"]["self"]).json()
+    assert final["state"] == "done" and [x["temper"] for x in final["result"]["results"]] == ["lamellae"] * 2
+
+
+@pytest.mark.parametrize("name,payload,status,needle", [
+    ("notes.txt", b"these are not pixels", 415, "not a TIFF, PNG, JPEG or BMP"),
+    ("empty.png", b"", 422, "empty file"),
+    ("cut.png", None, 422, "truncated"),
+    ("bomb.png", "bomb", 422, "over the limit"),
+    ("tiny.png", "tiny", 422, "too small"),
+])
+def test_classify_bad_files(server, toy_classifier, name, payload, status, needle) -> None:
+    client = server[0]
+    good = png_of(toy_classifier[1][0])
+    if payload is None:
+        payload = good[: len(good) // 2]
+    elif payload == "bomb":
+        payload = png_bomb(4096)       # 16 MP from a few KB; the server's budget is 64k pixels
+        assert len(payload) < 40_000
+    elif payload == "tiny":
+        payload = png_of(np.random.default_rng(0).random((4, 40)))
+    err = _one_line_error(client.post("/api/classify", files={"files": (name, payload)}), status)
+    assert needle in err and name in err
+    assert "/jobs/" not in err                       # the client's name, not the server's path
+    assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_classify_bad_requests(server, toy_classifier) -> None:
+    client = server[0]
+    img = png_of(toy_classifier[1][0])
+    assert "no scan uploaded" in _one_line_error(client.post("/api/classify", files={"other": ("a.png", img)}), 400)
+    assert "unknown classifier 'nope'; available: toy" in _one_line_error(
+        client.post("/api/classify", files={"files": ("a.png", img)}, data={"model": "nope"}), 404)
+    for bad in ("../../etc/passwd", "..", "/abs/path", "a/b"):
+        assert "path-like" in _one_line_error(
+            client.post("/api/classify", files={"files": ("a.png", img)}, data={"model": bad}), 400)
+    assert "not a boolean" in _one_line_error(
+        client.post("/api/classify", files={"files": ("a.png", img)}, data={"explain": "maybe"}), 422)
+    assert "positive number" in _one_line_error(
+        client.post("/api/classify", files={"files": ("a.png", img)}, data={"um_per_px": "-1"}), 422)
+    assert "multipart" in _one_line_error(client.post("/api/classify", json={"files": []}), 415)
+    assert "malformed multipart" in _one_line_error(client.post(
+        "/api/classify", content=b"--xyz\r\nbad header line\r\n\r\ndata\r\n--xyz--\r\n", headers={"content-type": "multipart/form-data; boundary=xyz"}), 400)
+
+
+def test_oversized_upload_is_refused_while_streaming(server) -> None:
+    client, _, work, _ = server
+    big = b"II*\x00" + bytes(1_200_000)
+    err = _one_line_error(client.post("/api/classify", files={"files": ("big.tif", big)}), 413)
+    assert "over the limit of 1.0 MB" in err
+
+    def chunks():                                    # no Content-Length: counted as it streams
+        yield b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"x.tif\"\r\n\r\n"
+        for _ in range(20):
+            yield bytes(100_000)
+
+    r = client.post("/api/classify", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
+    assert "over the limit" in _one_line_error(r, 413)
+    assert client.get("/api/health").status_code == 200
+
+
+def test_nothing_written_outside_the_work_dir(server, toy_classifier) -> None:
+    client, app, work, systmp = server
+    img = png_of(toy_classifier[1][0])
+    client.post("/api/classify", files={"files": ("a.png", img)})
+    client.post("/api/classify", files={"files": ("big.tif", b"II*\x00" + bytes(900_000))})
+    client.post("/api/classify", files={"files": ("n.txt", b"x" * 2_000_000)})
+    assert list(systmp.iterdir()) == []               # no spooled uploads in the system temp dir
+    leftovers = [p for p in (work / "jobs").rglob("*") if p.is_file() and p.parent.name == "in"]
+    assert leftovers == []                            # uploads are removed when a job ends
+
+
+# ------------------------------------------------------------------ generate
+def test_generate_png_with_metadata_and_slider_changes_image(server) -> None:
+    from PIL import Image
+
+    client = server[0]
+    body = {"label": "peak_aged", "conditions": {"aging_time_h": 2.0}, "seed": 4}
+    r = client.post("/api/generate", json=body)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    meta = json.loads(r.headers["x-shapekit-metadata"])
+    assert meta["generator"] == "tiny" and meta["conditions"]["aging_time_h"] == 2.0
+    assert meta["conditions"]["area_fraction"] == pytest.approx(0.15)   # the training mean
+    im = Image.open(io.BytesIO(r.content))
+    assert im.size == (32, 32) and json.loads(im.text["shapekit"])["seed"] == 4
+    again = client.post("/api/generate", json=body).content
+    moved = client.post("/api/generate", json={**body, "conditions": {"aging_time_h": 40.0}}).content
+    assert again == r.content and moved != r.content                  # deterministic; conditions matter
+
+
+def test_generate_tiff_and_sweep(server) -> None:
+    import tifffile
+
+    client = server[0]
+    r = client.post("/api/generate", json={"label": "under_aged", "format": "tiff", "seed": 1})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/tiff"
+    with tifffile.TiffFile(io.BytesIO(r.content)) as t:
+        assert t.pages[0].shape == (32, 32)
+        assert json.loads(t.pages[0].description)["label"] == "under_aged"
+    r = client.post("/api/generate", json={"label": "peak_aged", "sweep": {"name": "aging_time_h", "k": 3}})
+    assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+    vals = [m["conditions"]["aging_time_h"] for m in json.loads(r.headers["x-shapekit-metadata"])["images"]]
+    assert vals == pytest.approx([0.5, 5.0, 50.0])     # log-spaced over the training range
+    r = client.post("/api/generate", json={"sweep": {"name": "aging_time_h", "k": 3}, "format": "tiff"})
+    with tifffile.TiffFile(io.BytesIO(r.content)) as t:
+        assert len(t.pages) == 3
+
+
+@pytest.mark.parametrize("body,status,needle", [
+    ({"conditions": {"aging_time_h": 500}}, 422, "outside this generator's training range [0.5, 50]"),
+    ({"conditions": {"aging_time_h": 0.1}}, 422, "outside"),
+    ({"conditions": {"temperature": 3}}, 422, "unknown condition 'temperature'"),
+    ({"conditions": {"aging_time_h": "abc"}}, 422, "conditions.aging_time_h"),
+    ({"label": "over_aged"}, 422, "unknown label 'over_aged'"),
+    ({"generator": "nope"}, 404, "unknown generator 'nope'; available: tiny"),
+    ({"generator": "../../run"}, 400, "path-like"),
+    ({"seed": -1}, 422, "seed"),
+    ({"format": "gif"}, 422, "format"),
+    ({"colour": "red"}, 422, "colour"),
+    ({"sweep": {"name": "temperature"}}, 422, "cannot sweep unknown condition"),
+    ({"sweep": {"name": "aging_time_h", "k": 50}}, 422, "sweep.k"),
+    ({"size": 64}, 422, "32-px images"),
+])
+def test_generate_bad_requests(server, body, status, needle) -> None:
+    assert needle in _one_line_error(server[0].post("/api/generate", json=body), status)
+
+
+def test_generate_malformed_json_and_big_json(server) -> None:
+    client = server[0]
+    err = _one_line_error(client.post("/api/generate", content=b'{"seed": 1,',
+                                      headers={"content-type": "application/json"}), 400)
+    assert err.startswith("malformed JSON body")
+    big = b'{"conditions": {' + b'"a": 1,' * 200_000 + b'"b": 2}}'
+    assert "over the limit" in _one_line_error(client.post(
+        "/api/generate", content=big, headers={"content-type": "application/json"}), 413)
+
+
+# ------------------------------------------------------------------ score
+def test_score_named_set_against_generator(server) -> None:
+    client = server[0]
+    r = client.post("/api/score", data={"real_set": "toyreal", "generator": "tiny", "n": "6", "n_boot": "8",
+                                        "n_perm": "8", "label": "peak_aged",
+                                        "conditions": json.dumps({"aging_time_h": 3})})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["real"] == {"set": "toyreal", "n": 8} and out["generated"]["n"] == 6
+    rep = out["report"]
+    assert rep["n_real"] == 8 and rep["n_fake"] == 6 and rep["topological_distance"] > 0
+    assert isinstance(out["verdict"], str) and "topological distance" in out["verdict"]
+    assert set(out["figures"]) == {"betti", "summaries", "two_point"}
+    png = client.get(out["figures"]["betti"])
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+
+
+def test_score_uploaded_sets(server, real_folder) -> None:
+    client = server[0]
+    files = [("real", (p.name, p.read_bytes())) for p in sorted(real_folder.iterdir())[:5]]
+    files += [("generated", (p.name, p.read_bytes())) for p in sorted(real_folder.iterdir())[5:]]
+    r = client.post("/api/score", files=files, data={"n_boot": "5", "n_perm": "5"})
+    assert r.status_code == 200, r.text
+    assert r.json()["report"]["n_real"] == 5 and r.json()["report"]["n_fake"] == 3
+
+
+@pytest.mark.parametrize("data,files,status,needle", [
+    ({"generator": "tiny"}, None, 400, "exactly one real set"),
+    ({"real_set": "toyreal"}, None, 400, "exactly one generated set"),
+    ({"real_set": "nope", "generator": "tiny"}, None, 404, "unknown real set 'nope'"),
+    ({"real_set": "../secret", "generator": "tiny"}, None, 400, "path-like"),
+    ({"real_set": "toyreal", "generator": "tiny", "n": "100000"}, None, 422, "outside [2, 256]"),
+    ({"real_set": "toyreal", "generator": "tiny", "conditions": "{oops"}, None, 400, "malformed JSON"),
+    ({"real_set": "toyreal", "generator": "tiny", "conditions": '{"aging_time_h": 1e9}'}, None, 422, "outside"),
+    ({"real_set": "toyreal", "generator": "tiny", "mode": "vibes"}, None, 422, "mode 'vibes'"),
+    ({"real_set": "toyreal"}, [("generated", ("g.png", "one"))], 422, "at least 2"),
+    ({"real_set": "toyreal"}, [("generated", ("g.txt", b"text"))], 415, "g.txt"),
+])
+def test_score_bad_requests(server, toy_classifier, data, files, status, needle) -> None:
+    if files:
+        files = [(f, (n, png_of(toy_classifier[1][0]) if c == "one" else c)) for f, (n, c) in files]
+    r = server[0].post("/api/score", data={"n_boot": "3", "n_perm": "3", **data}, files=files)
+    assert needle in _one_line_error(r, status)
+
+
+# ------------------------------------------------------------------ jobs, routing
+def test_job_endpoints_refuse_bad_ids_and_names(server) -> None:
+    client = server[0]
+    assert "not a job id" in _one_line_error(client.get("/api/jobs/not-a-hex-id"), 400)
+    assert "no job" in _one_line_error(client.get("/api/jobs/0123456789abcdef"), 404)
+    assert "no job" in _one_line_error(client.get("/api/jobs/0123456789abcdef/events"), 404)
+    assert "not found" in _one_line_error(client.get("/api/nothing-here"), 404)
+    assert "not allowed" in _one_line_error(client.get("/api/classify"), 405)
+
+
+def test_internal_errors_are_500_one_line_and_the_server_keeps_serving(server, monkeypatch) -> None:
+    from shapekit.server import services
+
+    client = server[0]
+
+    def boom(*a, **k):
+        raise RuntimeError("kaput\nsecond line")
+
+    monkeypatch.setattr(services, "classify_file", boom)
+    err = _one_line_error(client.post("/api/classify", files={"files": ("a.png", png_of(np.random.default_rng(1).random((64, 64))))}), 500)
+    assert err == "internal error: RuntimeError: kaput second line"
+    assert client.get("/api/health").json()["status"] == "ok"
