@@ -1,0 +1,131 @@
+"""The page in a real browser (headless Chromium driven by Playwright; nothing downloaded).
+
+Loads the page, classifies a real UHCS original (skipped when the data is absent), moves a
+generate slider and sees the image change, and runs a score; no request leaves the machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("playwright")
+
+from serve_helpers import real_folder, tiny_generator, toy_classifier  # noqa: E402,F401
+
+from shapekit.server.browser import browser_page, chromium_path, live_server  # noqa: E402
+
+pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no Chromium (apt-get install chromium)")
+UHCS_ORIGINAL = "micrograph1257.tif"      # spheroidite (labels.csv)
+
+
+@pytest.fixture(scope="module")
+def uhcs_model(tmp_path_factory):
+    """A small TopTemp model on 8 evenly spaced uhcs3 scans per class (None without the data)."""
+    from conftest import shared_data_dir
+
+    data = shared_data_dir()
+    if not (data / "uhcs3" / "labels.csv").is_file() or not (data / "uhcs_originals" / UHCS_ORIGINAL).is_file():
+        return None
+    from shapekit.io import load_manifest
+    from shapekit.temper.ingest import read_manifest_images
+    from shapekit.temper.train import PRESETS, train_on_images
+
+    man = load_manifest(Path(__file__).resolve().parents[1] / "data_manifests" / "uhcs3.yaml")
+    y = np.asarray(man.labels)
+    keep = np.concatenate([np.flatnonzero(y == k)[::18][:8] for k in sorted(set(y))])
+    out = tmp_path_factory.mktemp("uhcs-model") / "uhcs3"
+    train_on_images(read_manifest_images(man.subset(keep)), list(y[keep]), out, model="logreg",
+                    tile_size=256, feature_params=PRESETS["accurate"]["feature_params"], cv_folds=2,
+                    augment=0, aggregation="proba", preset="accurate")
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(toy_classifier, tiny_generator, real_folder, uhcs_model, tmp_path_factory):
+    from shapekit.server import ServerConfig, create_app
+
+    models = {"toy": toy_classifier[0]} if uhcs_model is None else {"uhcs3": uhcs_model, "toy": toy_classifier[0]}
+    cfg = ServerConfig(classifiers=models, generators={"tiny": tiny_generator}, real_sets={"toyreal": real_folder},
+                       workdir=tmp_path_factory.mktemp("browser-work"), workers=2)
+    app = create_app(cfg)
+    app.state.shapekit.store.preload()
+    shots = Path(os.environ.get("SHAPEKIT_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    with live_server(app) as url, browser_page() as (pg, blocked):
+        pg.goto(url + "/")
+        pg.wait_for_selector("#classify-model option[value]", state="attached")
+        yield pg, blocked, shots
+    assert blocked == [], f"requests tried to leave the machine: {blocked}"
+
+
+def test_page_loads_with_the_servers_models(page) -> None:
+    pg, blocked, _ = page
+    assert pg.title() == "shapekit"
+    assert pg.locator("#server-status").inner_text().startswith("shapekit ")
+    assert "toy" in pg.locator("#classify-model").inner_text()
+    assert blocked == []
+
+
+def test_classify_a_real_uhcs_original(page, uhcs_model, shared_data) -> None:
+    pg, _, shots = page
+    if uhcs_model is None:
+        pytest.skip("uhcs3 / uhcs_originals not found")
+    pg.click("#tab-btn-classify")
+    pg.select_option("#classify-model", "uhcs3")
+    pg.set_input_files("#classify-files", str(shared_data / "uhcs_originals" / UHCS_ORIGINAL))
+    card = pg.wait_for_selector(f'.card[data-image="{UHCS_ORIGINAL}"]', timeout=120_000)
+    assert card.query_selector(".temper").inner_text().split()[0] == "spheroidite"
+    assert len(card.query_selector_all("svg rect.tile")) == 6           # 645 x 484 after the info bar
+    assert len(card.query_selector_all("svg circle.pair")) > 50         # the explanation overlay
+    facts = card.query_selector(".facts").inner_text()
+    assert "38 rows detected and cropped" in facts and "OLYMPUS_SIS" in facts
+    assert pg.evaluate("document.querySelector('.card .scan img').naturalWidth") == 645
+    pg.screenshot(path=str(shots / "serve-classify.png"), full_page=False)
+
+
+def _image_checksum(pg) -> list[int]:
+    return pg.evaluate("""() => { const img = document.querySelector('#gen-image');
+        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+        const d = ctx.getImageData(0, 0, c.width, c.height).data; let s = 0, q = 0;
+        for (let i = 0; i < d.length; i += 4) { s += d[i]; q += d[i] * d[i] % 9973; }
+        return [c.width, s, q]; }""")
+
+
+def test_generate_slider_changes_the_image(page) -> None:
+    pg, _, shots = page
+    pg.click("#tab-btn-generate")
+    pg.wait_for_function("document.querySelector('#gen-image').dataset.seq && document.querySelector('#gen-image').complete")
+    seq = pg.get_attribute("#gen-image", "data-seq")
+    before = _image_checksum(pg)
+    assert before[0] == 32 and before[1] > 0
+    slider = pg.locator('#gen-sliders input[data-name="aging_time_h"]')
+    slider.fill("950")                                   # near the top of the log range
+    pg.wait_for_function(f"document.querySelector('#gen-image').dataset.seq !== '{seq}' "
+                         "&& document.querySelector('#gen-image').complete")
+    after = _image_checksum(pg)
+    assert after[0] == 32 and after != before
+    assert "aging_time_h=" in pg.inner_text("#gen-caption")
+    pg.click("#sweep-run")
+    pg.wait_for_function("!document.querySelector('#sweep-image').hidden && document.querySelector('#sweep-image').naturalWidth > 0")
+    pg.screenshot(path=str(shots / "serve-generate.png"), full_page=False)
+
+
+def test_score_runs_and_shows_the_report(page) -> None:
+    pg, _, shots = page
+    pg.click("#tab-btn-score")
+    pg.select_option("#score-real-set", "toyreal")
+    pg.select_option("#score-generator", "tiny")
+    pg.fill("#score-n", "8")
+    pg.fill("#score-rounds", "20")
+    pg.click("#score-run")
+    pg.wait_for_selector("#score-result:not([hidden])", timeout=120_000)
+    assert "topological distance" in pg.inner_text("#score-verdict")
+    assert "real-vs-real baseline" in pg.inner_text("#score-table")
+    pg.wait_for_function("[...document.querySelectorAll('#score-figures img')].length === 3 && "
+                         "[...document.querySelectorAll('#score-figures img')].every(i => i.complete && i.naturalWidth > 0)")
+    pg.screenshot(path=str(shots / "serve-score.png"), full_page=False)
