@@ -40,7 +40,7 @@ def uhcs_model(tmp_path_factory):
     keep = np.concatenate([np.flatnonzero(y == k)[::18][:8] for k in sorted(set(y))])
     out = tmp_path_factory.mktemp("uhcs-model") / "uhcs3"
     train_on_images(read_manifest_images(man.subset(keep)), list(y[keep]), out, model="logreg",
-                    tile_size=256, feature_params=PRESETS["accurate"]["feature_params"], cv_folds=2,
+                    tile_size=256, feature_params={**PRESETS["accurate"]["feature_params"], "scales": [2, 4]}, cv_folds=2,
                     augment=0, aggregation="proba", preset="accurate")
     return out
 
