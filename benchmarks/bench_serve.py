@@ -12,6 +12,10 @@ Checks: no 5xx, every bad file a 4xx, every good file a 200 with a temper. Print
 ``--json`` writes) p50/p95 latency for good and bad requests, requests/s and the server's RSS
 after start, at its peak and at the end.
 
+Then ``--generate`` sequential ``POST /api/generate`` requests (a slider being moved) against a
+generator of the default architecture (``train-gan`` defaults, ``--gen-size`` px, random weights:
+its speed does not depend on them), one client: p50/p95 round-trip latency.
+
 Usage::
 
     python benchmarks/bench_serve.py [--model MODEL_DIR] [--requests 200] [--clients 8] [--json out.json]
@@ -99,6 +103,22 @@ def toy_model(out: Path) -> Path:
     return out
 
 
+def default_generator(out: Path, size: int) -> Path:
+    """An exported generator of train-gan's default architecture (random weights) at ``size`` px."""
+    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.export import export_generator
+    from shapekit.generate.nets import Generator
+    from shapekit.generate.train import MODEL_DEFAULTS
+
+    net = dict(image_size=size, n_classes=3, n_cond=2, z_dim=MODEL_DEFAULTS["z_dim"],
+               base_channels=MODEL_DEFAULTS["g_channels"], max_channels=MODEL_DEFAULTS["max_channels"],
+               upsample=MODEL_DEFAULTS["upsample"])
+    codec = ConditionCodec.fit(["over_aged", "peak_aged", "under_aged"], ["aging_time_h", "hardness_hv"],
+                               np.array([[0.5, 60.0], [50.0, 140.0]]), mode="parameters")
+    export_generator(Generator(**net), codec, out, net=net)
+    return out
+
+
 def rss_sampler(pid: int, stop: threading.Event, out: list[float]) -> None:
     import psutil
 
@@ -120,6 +140,8 @@ def main() -> None:
     ap.add_argument("--max-upload-mb", type=float, default=8.0)
     ap.add_argument("--max-pixels", type=int, default=2 ** 26)
     ap.add_argument("--workers", type=int, default=None, help="server worker threads (default: the cores)")
+    ap.add_argument("--generate", type=int, default=30, help="sequential generate requests (0: none)")
+    ap.add_argument("--gen-size", type=int, default=256)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     import httpx
@@ -134,6 +156,8 @@ def main() -> None:
            "--max-pixels", str(args.max_pixels), "--log-level", "warning"]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
+    if args.generate:
+        cmd += ["--generator", f"g={default_generator(tmp / 'gen', args.gen_size)}"]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     server = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -180,6 +204,14 @@ def main() -> None:
         results = list(pool.map(one, plan))
     wall = time.perf_counter() - t0
     time.sleep(0.3)
+    gen_s = []
+    with httpx.Client(timeout=120) as c:
+        for i in range(args.generate):
+            t1 = time.perf_counter()
+            r = c.post(base + "/api/generate", json={"label": "peak_aged", "seed": 1,
+                                                    "conditions": {"aging_time_h": 0.5 + 49.5 * i / max(1, args.generate - 1)}})
+            gen_s.append(time.perf_counter() - t1)
+            assert r.status_code == 200 and r.content[:4] == b"\x89PNG", r.text
     stop.set()
     sampler.join()
     rss_end = rss[-1]
@@ -198,6 +230,8 @@ def main() -> None:
            "bad_p50_s": round(q([r["s"] for r in bad], 50), 3), "bad_p95_s": round(q([r["s"] for r in bad], 95), 3),
            "n_5xx": len(five), "bad_not_4xx": sum(not 400 <= r["status"] < 500 for r in bad),
            "status_mismatches": len(wrong), "good_without_temper": sum(r["temper"] is None for r in good),
+           "generate": {"n": len(gen_s), "size_px": args.gen_size, "p50_s": round(q(gen_s[1:], 50), 3),
+                        "p95_s": round(q(gen_s[1:], 95), 3), "first_s": round(gen_s[0], 3) if gen_s else None},
            "rss_mb": {"after_start": round(rss_start, 1), "peak": round(max(rss), 1), "end": round(rss_end, 1)},
            "statuses": {str(s): sum(r["status"] == s for r in results) for s in sorted({r["status"] for r in results})},
            "tempers": {t: sum(r["temper"] == t for r in good) for t in sorted({str(r["temper"]) for r in good})},

@@ -56,7 +56,6 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
     for name, path in cfg.real_sets.items():
         if not path.exists():
             raise InputError(f"real set {name}: {path} not found")
-    _threads(cfg.workers)
     app = create_app(cfg)
     if cfg.preload:
         info("loading models ...")
@@ -68,15 +67,6 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
     if host not in ("127.0.0.1", "localhost", "::1"):
         info(f"warning: bound to {host}: anyone who can reach this machine can use the server")
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
-
-
-def _threads(workers: int) -> None:
-    """One intra-op thread per worker share of the cores (no oversubscription)."""
-    import torch
-
-    from shapekit.server.config import default_workers
-
-    torch.set_num_threads(max(1, default_workers() // workers))
 
 
 def register(app: click.Group) -> None:
