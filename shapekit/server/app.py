@@ -26,7 +26,7 @@ from shapekit.errors import InputError
 from shapekit.server.config import ServerConfig
 from shapekit.server.errors import ApiError, one_line
 from shapekit.server.jobs import JobManager
-from shapekit.server.services import ModelStore
+from shapekit.server.store import ModelStore
 from shapekit.server.uploads import BodyLimit
 
 STATIC = Path(__file__).parent / "static"

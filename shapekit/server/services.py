@@ -3,9 +3,9 @@
 Routes, the page and the tests depend only on the shapes returned here; every call into the model
 packages lives in this module, so a change there is absorbed in one place.
 
-* :class:`ModelStore`: models offered by name (``shapekit serve --model NAME=DIR``, and shipped
-  models when :mod:`shapekit.registry` exists), each loaded once, on first use or at start, and
-  shared by all worker threads. :func:`shipped` / :func:`resolve_shipped` are the only registry calls.
+* :func:`load`, :func:`classifier_card`, :func:`generator_card`, :func:`prepare_real_set`: what
+  :class:`~shapekit.server.store.ModelStore` (models by name, loaded once, shared) needs;
+  :func:`shipped` / :func:`resolve_shipped` are the only registry calls (issue 14's interface).
 * :func:`classify_file`: one uploaded scan -> temper, probabilities, info bar, pixel size, per-tile
   verdict map, explanation pairs, preview.
 * :func:`generate_image`: conditions -> PNG/TIFF bytes (conditions in the metadata) or a sweep grid.
@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
-from shapekit.server.config import ServerConfig, check_name
 from shapekit.server.encode import jsonable, png_bytes, preview_data_url, tiff_bytes
 from shapekit.server.errors import ApiError
 
@@ -57,124 +56,8 @@ def resolve_shipped(name: str, kind: str) -> Path:
     return Path(reg.resolve(name, kind))
 
 
-# ---------------------------------------------------------------------------- model store
-class ModelStore:
-    """Named models, each loaded once and shared; real sets prepared once.
-
-    Examples
-    --------
-    >>> store = ModelStore(ServerConfig(preload=False))
-    >>> store.catalog()["classifiers"]
-    []
-    >>> store.get("classifier", "../x")
-    Traceback (most recent call last):
-    ...
-    shapekit.server.errors.ApiError: 400: classifier name '../x' is path-like or has characters other than letters, digits and . _ + -
-    """
-
-    def __init__(self, config: ServerConfig) -> None:
-        self.config = config
-        self._cache: dict[tuple[str, str], Any] = {}
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._guard = threading.Lock()
-        self.loads: dict[tuple[str, str], int] = {}
-
-    def names(self, kind: str) -> list[str]:
-        """Names offered for ``kind``: the configured ones first, then shipped ones."""
-        own = list(getattr(self.config, KINDS[kind]))
-        return own + [c["name"] for c in shipped(kind) if c["name"] not in own]
-
-    def path(self, kind: str, name: str) -> Path:
-        try:
-            check_name(name, kind)
-        except InputError as e:
-            raise ApiError(400, str(e)) from None
-        own = getattr(self.config, KINDS[kind])
-        if name in own:
-            return Path(own[name])
-        if name in {c["name"] for c in shipped(kind)}:
-            return resolve_shipped(name, kind)
-        known = ", ".join(self.names(kind)) or "none (start the server with --model/--generator)"
-        raise ApiError(404, f"unknown {kind} {name!r}; available: {known}")
-
-    def default(self, kind: str, name: str | None) -> str:
-        """``name``, or the only/first offered one when it is None or empty."""
-        if name:
-            return name
-        names = self.names(kind)
-        if not names:
-            raise ApiError(404, f"this server has no {kind}; start it with "
-                                f"{'--model' if kind == 'classifier' else '--generator'} NAME=DIR")
-        return names[0]
-
-    def get(self, kind: str, name: str | None) -> Any:
-        """The loaded model (loaded on first use; concurrent first uses load it once)."""
-        name = self.default(kind, name)
-        path = self.path(kind, name)
-        key = (kind, name)
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._cache:
-                self._cache[key] = _load(kind, path)
-                self.loads[key] = self.loads.get(key, 0) + 1
-        return self._cache[key]
-
-    def preload(self) -> None:
-        """Load every configured model now (a broken one fails the start, not a request)."""
-        for kind in KINDS:
-            for name in getattr(self.config, KINDS[kind]):
-                model = self.get(kind, name)
-                if kind == "classifier":   # compile the numba kernels now, not in the first request
-                    side = max(32, min(model.tile_size or 64, 256))
-                    model.classify([np.random.default_rng(0).random((side, side)).astype(np.float32)])
-
-    def real_set_path(self, name: str) -> Path:
-        """The manifest or folder of a named real set (400 for a path-like name, 404 unknown)."""
-        try:
-            check_name(name, "real set")
-        except InputError as e:
-            raise ApiError(400, str(e)) from None
-        if name not in self.config.real_sets:
-            known = ", ".join(self.config.real_sets) or "none (start the server with --real-set)"
-            raise ApiError(404, f"unknown real set {name!r}; available: {known}")
-        return Path(self.config.real_sets[name])
-
-    def real_set(self, name: str) -> Any:
-        """A named real set prepared once (its per-image topology reused by every score)."""
-        path = self.real_set_path(name)
-        key = ("real_set", name)
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._cache:
-                from shapekit.realism.score import prepare_set
-
-                self._cache[key] = prepare_set(path, what=f"real set {name}")
-                self.loads[key] = self.loads.get(key, 0) + 1
-        return self._cache[key]
-
-    def catalog(self) -> dict[str, Any]:
-        """``GET /api/models``: classifiers, generators and real sets with what a client needs."""
-        out: dict[str, Any] = {"classifiers": [], "generators": [], "real_sets": []}
-        cards = {k: {c["name"]: c for c in shipped(k)} for k in KINDS}
-        for kind in KINDS:
-            for name in self.names(kind):
-                card = {"name": name, "source": "server" if name in getattr(self.config, KINDS[kind])
-                        else "shipped", **{k: v for k, v in cards[kind].get(name, {}).items()
-                                           if k in ("description", "version", "license")}}
-                try:
-                    m = self.get(kind, name)
-                    card.update(_classifier_card(m) if kind == "classifier" else _generator_card(m))
-                except InputError as e:
-                    card["error"] = " ".join(str(e).split())
-                out[KINDS[kind]].append(card)
-        for name, path in self.config.real_sets.items():
-            out["real_sets"].append({"name": name, **_set_card(path)})
-        return jsonable(out)
-
-
-def _load(kind: str, path: Path) -> Any:
+def load(kind: str, path: Path) -> Any:
+    """Load a classifier (model directory) or a generator (run directory) on the CPU."""
     if kind == "classifier":
         from shapekit.temper.modeldir import load_model
 
@@ -186,7 +69,8 @@ def _load(kind: str, path: Path) -> Any:
     return load_generator(path, device="cpu")
 
 
-def _classifier_card(m: Any) -> dict[str, Any]:
+def classifier_card(m: Any) -> dict[str, Any]:
+    """What a client needs to know of a classifier (``GET /api/models``)."""
     cv = (m.config.get("cv") or {}).get("table") or []
     best = max((r.get("accuracy", 0.0) for r in cv), default=None)
     return {"kind": m.kind, "labels": m.label_names, "tile_size": m.tile_size,
@@ -194,7 +78,8 @@ def _classifier_card(m: Any) -> dict[str, Any]:
             "explain": m.kind == "toptemp" and m.importance is not None}
 
 
-def _generator_card(g: Any) -> dict[str, Any]:
+def generator_card(g: Any) -> dict[str, Any]:
+    """Labels, mode, sizes and condition ranges (log-scaled or not) of a generator."""
     log = dict(zip(g.codec.names, np.asarray(g.codec.log, dtype=bool).tolist()))
     default = g.default_conditions()
     sizes = [g.image_size]
@@ -204,7 +89,8 @@ def _generator_card(g: Any) -> dict[str, Any]:
                            for n, (lo, hi) in g.ranges.items()]}
 
 
-def _set_card(path: Path) -> dict[str, Any]:
+def set_card(path: Path) -> dict[str, Any]:
+    """The number of images of a real set (manifest or folder), or its error."""
     from shapekit.io import open_image_set
 
     try:
@@ -399,7 +285,20 @@ def read_images(paths: list[tuple[Path, str]], max_pixels: int | None, what: str
     return ims, np.asarray(um, dtype=np.float64)
 
 
-def score_sets(store: ModelStore, job: Any, *, real: dict[str, Any], fake: dict[str, Any],
+def prepare_real_set(path: Path, name: str) -> Any:
+    """A real set with its per-image features computed once (reused by every score)."""
+    from shapekit.realism.score import prepare_set
+
+    return prepare_set(path, what=f"real set {name}")
+
+
+def warm_up(model: Any) -> None:
+    """Run a classifier once on noise, so its numba kernels compile now, not in a request."""
+    side = max(32, min(model.tile_size or 64, 256))
+    model.classify([np.random.default_rng(0).random((side, side)).astype(np.float32)])
+
+
+def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, Any],
                n_boot: int, n_perm: int, seed: int, mode: str | None = None,
                max_pixels: int | None = None) -> dict[str, Any]:
     """Score a generated set against a real one; figures are written to ``job.out_dir``.
