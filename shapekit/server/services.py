@@ -82,11 +82,17 @@ def generator_card(g: Any) -> dict[str, Any]:
     """Labels, mode, sizes and condition ranges (log-scaled or not) of a generator."""
     log = dict(zip(g.codec.names, np.asarray(g.codec.log, dtype=bool).tolist()))
     default = g.default_conditions()
-    sizes = [g.image_size]
-    return {"labels": g.label_names, "mode": g.mode, "image_size": g.image_size, "sizes": sizes,
+    return {"labels": g.label_names, "mode": g.mode, "image_size": image_size(g),
+            "any_size": "size" in inspect.signature(g.sample).parameters,
             "um_per_px": g.um_per_px, "iterations": g.config.get("iterations"),
             "conditions": [{"name": n, "min": lo, "max": hi, "default": default[n], "log": log[n]}
                            for n, (lo, hi) in g.ranges.items()]}
+
+
+def image_size(g: Any) -> int:
+    """The side of a generator's default image (square generators; the larger side otherwise)."""
+    hw = getattr(g, "default_size", None)
+    return int(max(hw)) if hw else int(g.image_size)
 
 
 def set_card(path: Path) -> dict[str, Any]:
@@ -233,11 +239,11 @@ def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], s
         gen.codec.label_index(label)                      # unknown label -> InputError
     base = check_in_range(gen, conditions)
     extra = {}
-    if size is not None and size != gen.image_size:
-        if "size" not in inspect.signature(gen.sample).parameters:
-            raise InputError(f"this generator makes {gen.image_size}-px images; other sizes need "
-                             "a generator that supports whole-image sizes")
+    if size is not None and "size" in inspect.signature(gen.sample).parameters:
         extra["size"] = int(size)
+    elif size is not None and size != image_size(gen):
+        raise InputError(f"this generator makes {image_size(gen)}-px images; other sizes need "
+                         "a generator that supports whole-image sizes")
     rows = [base] if sweep is None else [
         {**base, sweep["name"]: v}
         for v in sweep_values(gen, sweep["name"], int(sweep["k"]), sweep.get("lo"), sweep.get("hi"))]
@@ -359,8 +365,10 @@ def verdict(res: dict[str, Any]) -> str:
     own = res.get("verdict")
     if isinstance(own, str) and own:
         return own
-    if isinstance(own, dict) and own.get("text"):
-        return str(own["text"])
+    if isinstance(own, dict) and own:
+        parts = [str(v) for k, v in own.items() if isinstance(v, str) and v]
+        if parts:
+            return " ".join(parts)
     td, base, p = res["topological_distance"], res["real_vs_real"]["mean"], res["p_value"]
     floor = 1.0 / (int(res.get("n_perm", 10 ** 6)) + 1)
     if p < 0.05:

@@ -117,7 +117,7 @@ class ModelStore:
             for name in self.names(kind):
                 card = {"name": name, "source": "server" if name in getattr(self.config, KINDS[kind])
                         else "shipped", **{k: v for k, v in cards[kind].get(name, {}).items()
-                                           if k in ("description", "version", "license")}}
+                                           if k in ("summary", "data", "licence", "citation", "iterations", "created")}}
                 try:
                     m = self.get(kind, name)
                     card.update(services.classifier_card(m) if kind == "classifier" else services.generator_card(m))

@@ -241,7 +241,7 @@ function setupGenerator() {
   }
   fillSelect($("#sweep-name"), g.conditions.map((c) => c.name), "(class-conditioned: nothing to sweep)");
   $("#sweep-run").disabled = !g.conditions.length;
-  $("#gen-info").textContent = `${g.mode} mode · ${g.image_size} px` + (g.um_per_px ? ` · ${fmt(g.um_per_px)} um/px` : "") +
+  $("#gen-info").textContent = (g.summary ? g.summary + " · " : "") + `${g.mode} mode · ${g.image_size} px` + (g.um_per_px ? ` · ${fmt(g.um_per_px)} um/px` : "") +
     (g.iterations ? ` · ${g.iterations} training iterations` : "") + " · ranges are the training data's";
   scheduleGenerate(0);
 }
