@@ -129,3 +129,13 @@ def test_score_runs_and_shows_the_report(page) -> None:
     pg.wait_for_function("[...document.querySelectorAll('#score-figures img')].length === 3 && "
                          "[...document.querySelectorAll('#score-figures img')].every(i => i.complete && i.naturalWidth > 0)")
     pg.screenshot(path=str(shots / "serve-score.png"), full_page=False)
+
+
+def test_api_docs_render_offline(page) -> None:
+    pg, blocked, _ = page
+    url = pg.url.split("#")[0].rstrip("/")
+    pg.goto(url + "/docs")
+    pg.wait_for_selector(".swagger-ui .info .title", timeout=60_000)
+    assert "shapekit" in pg.inner_text(".swagger-ui .info .title")
+    pg.wait_for_selector("text=/api/classify")
+    assert blocked == []
