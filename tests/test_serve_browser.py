@@ -137,5 +137,5 @@ def test_api_docs_render_offline(page) -> None:
     pg.goto(url + "/docs")
     pg.wait_for_selector(".swagger-ui .info .title", timeout=60_000)
     assert "shapekit" in pg.inner_text(".swagger-ui .info .title")
-    pg.wait_for_selector("text=/api/classify")
+    pg.wait_for_selector('.opblock-summary-path[data-path="/api/classify"]')
     assert blocked == []

@@ -30,6 +30,8 @@ from shapekit.server.errors import ApiError
 KINDS = {"classifier": "classifiers", "generator": "generators"}
 # GeneratorSampler.sample seeds torch's global RNG (fork_rng + manual_seed): one sample at a time
 _SAMPLE_LOCK = threading.Lock()
+# the realism report draws with matplotlib.pyplot, whose figure registry is not thread-safe
+_REPORT_LOCK = threading.Lock()
 MAX_EXPLAIN_PAIRS = 300
 
 
@@ -345,8 +347,12 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
         if "mode" not in params:
             raise InputError("this shapekit's realism score has no modes; leave 'mode' empty")
         kw["mode"] = mode
-    res = score(real_in, fake_in, n_boot=n_boot, n_perm=n_perm, seed=seed,
-                report_dir=job.out_dir, **kw)
+    if _REPORT_LOCK.locked():
+        job.report(stage="waiting for another score to finish its figures")
+    with _REPORT_LOCK:
+        job.report(stage=f"scoring ({n_boot} bootstrap and {n_perm} permutation rounds)")
+        res = score(real_in, fake_in, n_boot=n_boot, n_perm=n_perm, seed=seed,
+                    report_dir=job.out_dir, **kw)
     job.report(3, stage="figures")
     figures = {p.stem: f"/api/jobs/{job.id}/files/{p.name}" for p in sorted(job.out_dir.glob("*.png"))}
     return jsonable({"real": real_desc, "generated": fake_desc, "verdict": verdict(res),
