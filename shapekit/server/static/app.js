@@ -161,6 +161,9 @@ function resultCard(res, model) {
     ["info bar", sc.info_bar_rows ? `${sc.info_bar_rows} rows detected and cropped` : "none detected"],
     ["pixel size", px], ["classified at", `${sc.shape[1]} x ${sc.shape[0]} px` + (sc.classified_um_per_px ? `, ${fmt(sc.classified_um_per_px, 4)} um/px` : "")],
     ["tiles", `${res.tiles}`], ["model", model]];
+  const bar = sc.scale_bar;
+  if (bar && bar.um_per_px) rows.splice(4, 0, ["scale bar", `"${bar.label}" = ${fmt(bar.length_px, 4)} px -> ${fmt(bar.um_per_px, 4)} um/px`]);
+  else if (bar && bar.note) rows.splice(4, 0, ["scale bar", `not read (${bar.note})`]);
   if (res.ood_score !== null) rows.push(["OOD score", fmt(res.ood_score)]);
   if (res.prediction_set) rows.push(["prediction set", res.prediction_set.join(", ")]);
   const table = el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: v }))));
