@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # toy micrographs
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "uhcs3"
 
@@ -37,7 +38,7 @@ def make_scan(path: Path, h: int = 1536, w: int = 2048) -> str:
         img, _ = read_image(DATA / "images" / "micrograph1.jpg")
         src = "uhcs3/micrograph1.jpg mirrored"
     else:
-        from shapekit.temper.toy import toy_micrograph
+        from toy import toy_micrograph
 
         img = toy_micrograph("network", 512, np.random.default_rng(0))
         src = "toy network"
@@ -48,12 +49,13 @@ def make_scan(path: Path, h: int = 1536, w: int = 2048) -> str:
     return src
 
 
-def default_model(out: Path):
-    from shapekit.temper.toy import toy_dataset
+def default_model():
+    from toy import toy_dataset
+
     from shapekit.temper.train import train_on_images
 
     images, labels = toy_dataset(4, 256, seed=0)
-    return train_on_images(images, labels, out, tile_size=256, cv_folds=2)
+    return train_on_images(images, labels, tile_size=256, cv_folds=2)
 
 
 def main() -> None:
@@ -70,8 +72,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_scan_"))
     scan = tmp / "scan_2048x1536.tif"
     src = make_scan(scan)
-    model = load_model(a.model) if a.model else default_model(tmp / "model")
-    model.n_jobs = a.n_jobs
+    model = load_model(a.model) if a.model else default_model()
+    model.features.set_params(diagrams__n_jobs=a.n_jobs)
     model.classify([scan])  # warm-up (imports, thread pool)
     times = []
     for _ in range(a.repeat):

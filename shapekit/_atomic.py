@@ -73,6 +73,26 @@ def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> No
     write_text(path, json.dumps(obj, indent=indent, allow_nan=False, default=_json_default) + "\n")
 
 
+def save_figure(path: str | os.PathLike[str], fig: Any, *, dpi: int = 110) -> None:
+    """Write a matplotlib figure as a PNG atomically, then close it.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "f.png"
+    >>> save_figure(p, plt.figure(figsize=(1, 1))); p.read_bytes()[:4] == b"\\x89PNG"
+    True
+    """
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+
+
 def _json_default(obj: Any) -> Any:
     import numpy as np
 

@@ -27,7 +27,7 @@ def _cnn_dir(path: Path, seed: int, labels: list[str]) -> Path:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from shapekit.temper.toy import write_toy_manifest
+    from toy import write_toy_manifest
 
     d = tmp_path_factory.mktemp("ag")
     manifest = write_toy_manifest(str(d / "toy"), n_per_class=2, size=64)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shapekit.temper.toy import write_toy_manifest
+from toy import write_toy_manifest
 
 
 @pytest.fixture(scope="module")

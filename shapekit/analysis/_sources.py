@@ -103,7 +103,7 @@ def manifest_tiles(manifest: str | Path, model: LoadedModel, *, root: str | Path
     """
     from shapekit.io import open_image_set
     from shapekit.temper.cnn_cv import cnn_tiles
-    from shapekit.temper.ingest import load_scan_image
+    from shapekit.temper.scans import load_scan_image
 
     if model.kind != "cnn":
         raise InputError("manifest tiles feed a CNN model directory, not a generator")

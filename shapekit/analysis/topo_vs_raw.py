@@ -58,7 +58,7 @@ def raw_and_pi_tiles(images: Sequence[np.ndarray], labels: Sequence[int], *, til
     """
     import cv2
 
-    from shapekit.topology import cubical_persistence, finite_pairs, persistence_image
+    from shapekit.topology import cubical_persistence, persistence_images
 
     if len(images) != len(labels):
         raise InputError(f"{len(images)} images but {len(labels)} labels")
@@ -76,8 +76,8 @@ def raw_and_pi_tiles(images: Sequence[np.ndarray], labels: Sequence[int], *, til
             raws.append((small - small.mean()) / (small.std() + 1e-3))
             ph_in = crop if ph_downsample <= 1 else cv2.resize(
                 crop, (tile // ph_downsample, tile // ph_downsample), interpolation=cv2.INTER_AREA)
-            d = cubical_persistence(ph_in, "sublevel", dims=(0, 1))
-            dgms.append((finite_pairs(d[0]), finite_pairs(d[1])))
+            d = cubical_persistence(ph_in, "sublevel", dims=(0, 1), essential="drop")
+            dgms.append((d[0], d[1]))
             ys.append(int(lab))
             idx.append(i)
     pis = np.zeros((len(dgms), 2, size, size), np.float32)
@@ -86,8 +86,8 @@ def raw_and_pi_tiles(images: Sequence[np.ndarray], labels: Sequence[int], *, til
         births, pers = pairs[:, 0], np.abs(pairs[:, 1] - pairs[:, 0])
         b_rng = (float(np.percentile(births, 1)), float(np.percentile(births, 99)) + 1e-6)
         p_rng = (0.0, float(np.percentile(pers, 99)) + 1e-6)
-        for j, g in enumerate(dgms):
-            pis[j, k] = persistence_image(g[k], b_rng, p_rng, resolution=size)
+        pis[:, k] = persistence_images([g[k] for g in dgms], b_rng, p_rng, resolution=size,
+                                       sigma=1.0).reshape(len(dgms), size, size)
         ch = pis[:, k]
         pis[:, k] = (ch - ch.mean()) / (ch.std() + 1e-12)
     return {"raw": np.stack(raws)[:, None].astype(np.float32), "pi": pis,

@@ -71,8 +71,9 @@ def run_demo(out: Path, *, n: int = 90, size: int = 128, seed: int = 0, gan_step
     from shapekit._atomic import write_json
     from shapekit.io import load_manifest
     from shapekit.synth import synthesize
-    from shapekit.temper.cv import scores
-    from shapekit.temper.explain import explain_scan, plot_confusion
+    from shapekit._atomic import save_figure
+    from shapekit.temper.explain import explain_scan, plot_confusion, plot_explanation
+    from shapekit.temper.selection import scores
     from shapekit.temper.train import train_model
 
     if n < 12:
@@ -89,12 +90,15 @@ def run_demo(out: Path, *, n: int = 90, size: int = 128, seed: int = 0, gan_step
     t0 = _step(f"simulate {n}+{n // 2} micrographs ({size} px)", t0)
 
     # 2. temper classifier
-    model = train_model(out / "data" / "manifest.yaml", out / "model", seed=seed, tile_size=None)
+    model = train_model(out / "data" / "manifest.yaml", seed=seed, tile_size=None)
+    model.save(out / "model")
     man = load_manifest(out / "heldout" / "manifest.yaml")
-    y = np.array([model.label_names.index(str(v)) for v in man.labels])
+    y = [str(v) for v in man.labels]
     res = scores(y, model.predict_proba(list(held.images)), model.label_names)
-    plot_confusion(res["confusion"], model.label_names, out / "confusion.png")
-    expl = explain_scan(model, held.images[0], out / "explain.png", top=60)
+    save_figure(out / "confusion.png", plot_confusion(res["confusion"], model.label_names), dpi=100)
+    ex = explain_scan(model, held.images[0], top=60)
+    save_figure(out / "explain.png", plot_explanation(ex))
+    expl = ex.summary()
     cv = model.config.get("cv", {})
     clf = model.config.get("classifier", {})
     summary["classifier"] = {"model": clf.get("params", {}).get("model", model.config.get("kind")),

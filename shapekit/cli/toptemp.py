@@ -34,11 +34,11 @@ def _manifest_labels(model: Any, man: Any, manifest: Path) -> Any:
     if unseen:
         raise InputError(f"{manifest}: label(s) {unseen} were not seen in training "
                          f"(model labels: {model.label_names})")
-    return np.array([model.label_names.index(v) for v in man.labels])
+    return np.asarray([str(v) for v in man.labels])
 
 
 def _manifest_images(man: Any, model: Any) -> list:
-    from shapekit.temper.ingest import read_manifest_images
+    from shapekit.temper.scans import read_manifest_images
 
     return read_manifest_images(man, model.target_um_per_px)
 
@@ -61,19 +61,19 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
 
     from shapekit._atomic import atomic_path
     from shapekit.io import load_manifest
-    from shapekit.temper.features import feature_names
-    from shapekit.temper.ingest import features_for_images, read_manifest_images
-    from shapekit.temper.train import PRESETS
+    from shapekit.temper.presets import feature_params, fitted_features
+    from shapekit.temper.scans import read_manifest_images, scan_features
 
     if out.suffix not in (".parquet", ".npz"):
         raise InputError(f"--out must end in .parquet or .npz, got {out}")
     man = load_manifest(manifest, root)
-    params = dict(PRESETS[preset]["feature_params"])
-    if scales is not None:
-        params["scales"] = _scales(scales)
+    params = feature_params(preset, **({} if scales is None else {"scales": _scales(scales)}))
     images = read_manifest_images(man)
-    X, scan = features_for_images(images, tile_size or None, params, names=man.paths)
-    names = feature_names(**params)
+    features = fitted_features(params)
+    per_scan = scan_features(images, tile_size or None, features, names=man.paths)
+    X = np.concatenate(per_scan)
+    scan = np.repeat(np.arange(len(per_scan)), [len(f) for f in per_scan])
+    names = [str(n) for n in features.get_feature_names_out()]
     paths = np.asarray([str(p) for p in man.paths])[scan]
     labels = None if man.labels is None else man.labels[scan]
     groups = None if man.groups is None else man.groups[scan]
@@ -136,7 +136,8 @@ def train_cmd(manifest: Path, out: Path, model: str, preset: str, root: Path | N
     else:
         kwargs.update({"feature_params": fp, "aggregation": aggregation, "augment": augment,
                        "preset": preset})
-    m = train_model(manifest, out, model=model, root=root, seed=seed, **kwargs)
+    m = train_model(manifest, model=model, root=root, seed=seed, **kwargs)
+    m.save(out)
     cv = m.config.get("cv") or {}
     table = cv.get("table") or []
     info(f"trained {m!r} -> {out}")
@@ -176,8 +177,8 @@ def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path 
                  as_json: bool) -> None:
     """Accuracy, macro-F1 and confusion matrix of a model on a labelled MANIFEST."""
     from shapekit.io import load_manifest
-    from shapekit.temper.cv import scores
     from shapekit.temper.modeldir import load_model
+    from shapekit.temper.selection import scores
 
     model = load_model(model_dir)
     man = load_manifest(manifest, root)
@@ -185,9 +186,10 @@ def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path 
     proba = model.predict_proba(_manifest_images(man, model))
     res = scores(y, proba, model.label_names)
     if plot is not None:
+        from shapekit._atomic import save_figure
         from shapekit.temper.explain import plot_confusion
 
-        plot_confusion(res["confusion"], model.label_names, plot)
+        save_figure(plot, plot_confusion(res["confusion"], model.label_names), dpi=100)
     if as_json:
         emit_json(res)
     else:
@@ -242,11 +244,14 @@ def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tu
 @json_option
 def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, as_json: bool) -> None:
     """Draw the persistence pairs that drive the verdict at their birth pixels, plus the diagram."""
-    from shapekit.temper.explain import explain_scan
+    from shapekit._atomic import save_figure
+    from shapekit.temper.explain import explain_scan, plot_explanation
     from shapekit.temper.modeldir import load_model
 
     model = load_model(model_dir)
-    res = explain_scan(model, image, out, top=top)
+    ex = explain_scan(model, image, top=top)
+    save_figure(out, plot_explanation(ex))
+    res = {**ex.summary(), "out": str(out)}
     info(f"wrote {out}")
     if as_json:
         emit_json(res)

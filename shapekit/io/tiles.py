@@ -6,6 +6,10 @@ dropped); with ``pad="reflect"`` or ``"constant"`` origins continue until the wh
 covered and the part of a tile beyond the bottom/right edge is filled by mirror reflection
 (``numpy.pad`` ``"reflect"``, edge sample not repeated) or by ``cval``. Coordinates are always
 the ``(row, col)`` of a tile's top-left pixel in the unpadded scan, so results map back to it.
+``pad="cover"`` (no ``stride``) covers the whole image without padding: the fewest tiles,
+``ceil(length / size)`` per axis, with origins spread evenly from 0 to ``length - size`` (tiles
+overlap a little; padding would add mirror-image topology). This is how the temper classifier
+cuts scans.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-PAD_MODES = ("reflect", "constant", "none")
+PAD_MODES = ("reflect", "constant", "none", "cover")
 
 
 @dataclass
@@ -67,13 +71,19 @@ def _validate(image: np.ndarray, size: int, stride: int | None, pad: str) -> tup
     h, w = img.shape
     if h == 0 or w == 0:
         raise InputError(f"cannot tile an empty image of shape {img.shape}")
-    if pad == "none" and (h < size or w < size):
+    if pad == "cover" and stride != size:
+        raise InputError("pad='cover' places the tiles itself: give no stride")
+    if pad in ("none", "cover") and (h < size or w < size):
         raise InputError(f"image of {h}x{w} pixels is smaller than one {size}x{size} tile "
                          f"(use a smaller tile size or pad='reflect')")
     return img, size, int(stride)
 
 
 def _origins(length: int, size: int, stride: int, pad: str) -> np.ndarray:
+    if pad == "cover":
+        n = -(-length // size)
+        return np.round(np.linspace(0, length - size, n)).astype(np.int64) if n > 1 else \
+            np.zeros(1, dtype=np.int64)
     if pad == "none":
         return np.arange(0, length - size + 1, stride, dtype=np.int64)
     last = max(length - size, 0)
@@ -91,6 +101,8 @@ def tile_origins(shape: tuple[int, int], size: int, stride: int | None = None,
     [[0, 0]]
     >>> len(tile_origins((5, 7), 4, pad="reflect"))
     4
+    >>> tile_origins((256, 645), 256, pad="cover")[:, 1].tolist()
+    [0, 194, 389]
     """
     _, size, stride = _validate(np.empty((shape[0], shape[1]), dtype=np.uint8), size, stride, pad)
     rows = _origins(shape[0], size, stride, pad)
@@ -160,9 +172,9 @@ def tile_image(image: np.ndarray, size: int, stride: int | None = None, pad: str
         Tile side in pixels.
     stride : int, optional
         Step between tile origins (default ``size``: no overlap).
-    pad : {"reflect", "constant", "none"}
-        Edge policy (see module docstring). ``"none"`` on an image smaller than one tile raises
-        :class:`~shapekit.errors.InputError`.
+    pad : {"reflect", "constant", "none", "cover"}
+        Edge policy (see module docstring). ``"none"`` and ``"cover"`` on an image smaller than
+        one tile raise :class:`~shapekit.errors.InputError`.
     cval : float
         Fill value for ``pad="constant"``.
 

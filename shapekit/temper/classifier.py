@@ -1,10 +1,12 @@
 """Calibrated temper classifiers on TopTemp feature matrices: XGBoost, logistic regression, RBF SVM.
 
-:class:`TopTempClassifier` standardises the features, fits one of three cores, and calibrates its
-raw scores with :class:`~shapekit.temper.calibration.TemperatureScaler` fitted on out-of-fold
-scores (grouped folds when groups are given). Every learned quantity is a plain array, a JSON
-number or XGBoost's own JSON model: :meth:`TopTempClassifier.get_state` /
-:meth:`TopTempClassifier.from_state` round-trip a model without pickle. The SVM's one-vs-one
+:class:`TopTempClassifier` is a scikit-learn classifier (any label values, ``classes_``,
+``predict_proba``; it passes ``sklearn.utils.estimator_checks``): it standardises the features,
+fits one of three cores, and calibrates its raw scores with
+:class:`~shapekit.temper.probabilities.TemperatureScaler` fitted on out-of-fold scores (grouped
+folds when ``groups`` are given to ``fit``).  Every learned quantity is a plain array, a JSON
+value or XGBoost's own JSON model: :meth:`TopTempClassifier.get_state` /
+:meth:`TopTempClassifier.from_state` round-trip a model without pickle.  The SVM's one-vs-one
 decision function is evaluated here from its support vectors (libsvm's formula), so no sklearn
 object needs to be restored.
 
@@ -22,25 +24,22 @@ from typing import Any
 
 import numpy as np
 
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
 from shapekit.errors import InputError, ModelFormatError
-from shapekit.temper.calibration import TemperatureScaler, softmax
+from shapekit.temper.probabilities import TemperatureScaler, softmax
 
 MODELS = ("xgboost", "logreg", "svm")
 
 
-def _check_xy(X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or len(X) == 0:
-        raise InputError(f"features must be a non-empty (n, d) matrix, got shape {X.shape}")
+def _finite_rows(X: np.ndarray) -> np.ndarray:
+    """``X`` if every value is finite, else a one-line :class:`InputError` naming the first row."""
     if not np.isfinite(X).all():
         bad = int(np.argwhere(~np.isfinite(X))[0, 0])
         raise InputError(f"feature row {bad} contains NaN or Inf")
-    if y is None:
-        return X, None
-    y = np.asarray(y)
-    if len(y) != len(X):
-        raise InputError(f"{len(X)} feature rows but {len(y)} labels")
-    return X, y.astype(np.int64)
+    return X
 
 
 def svm_ovo_decision(X: np.ndarray, sv: np.ndarray, dual_coef: np.ndarray, intercept: np.ndarray,
@@ -103,7 +102,7 @@ def ovo_to_scores(dec: np.ndarray, k: int) -> np.ndarray:
     return votes + scaled
 
 
-class TopTempClassifier:
+class TopTempClassifier(ClassifierMixin, BaseEstimator):
     """Standardise -> XGBoost / logistic regression / RBF SVM -> temperature-scaled probabilities.
 
     Parameters
@@ -119,16 +118,25 @@ class TopTempClassifier:
         ``groups`` are passed to :meth:`fit`).
     cv : int
         Folds for the out-of-fold scores.
-    seed : int
-        Seeds XGBoost and the folds.
+    random_state : int
+        Seeds XGBoost and the calibration folds.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels, sorted (any values: strings, ints, ...); columns of :meth:`predict_proba`.
+    n_features_in_ : int
+    mean_, scale_ : ndarray
+        Feature standardisation.
+    calibrator_ : TemperatureScaler or None
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> X = np.r_[rng.normal(0, 1, (40, 3)), rng.normal(2, 1, (40, 3))]; y = np.r_[[0] * 40, [1] * 40]
+    >>> X = np.r_[rng.normal(0, 1, (40, 3)), rng.normal(2, 1, (40, 3))]; y = ["a"] * 40 + ["b"] * 40
     >>> clf = TopTempClassifier("logreg").fit(X, y)
-    >>> clf.predict(np.array([[0., 0, 0], [2, 2, 2]])).tolist()
-    [0, 1]
+    >>> clf.predict(np.array([[0., 0, 0], [2, 2, 2]])).tolist(), clf.classes_.tolist()
+    (['a', 'b'], ['a', 'b'])
     >>> clf2 = TopTempClassifier.from_state(*clf.get_state())
     >>> bool(np.allclose(clf2.predict_proba(X), clf.predict_proba(X)))
     True
@@ -136,7 +144,7 @@ class TopTempClassifier:
 
     def __init__(self, model: str = "svm", C: float = 10.0, n_estimators: int = 300,
                  max_depth: int = 3, learning_rate: float = 0.05, calibrate: bool = True,
-                 cv: int = 5, seed: int = 0) -> None:
+                 cv: int = 5, random_state: int = 0) -> None:
         self.model = model
         self.C = C
         self.n_estimators = n_estimators
@@ -144,64 +152,64 @@ class TopTempClassifier:
         self.learning_rate = learning_rate
         self.calibrate = calibrate
         self.cv = cv
-        self.seed = seed
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("model", "C", "n_estimators", "max_depth",
-                                              "learning_rate", "calibrate", "cv", "seed")}
-
-    def set_params(self, **params: Any) -> TopTempClassifier:
-        for k, v in params.items():
-            setattr(self, k, v)
-        return self
+        self.random_state = random_state
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Any, groups: Any = None) -> TopTempClassifier:
-        """Fit on ``(n, d)`` features and integer labels ``0..k-1`` (all classes present)."""
+        """Fit on ``(n, d)`` features and labels of at least two classes.
+
+        ``groups`` (one id per row, optional): rows of one group stay on one side of every
+        calibration fold (e.g. the tiles of a scan, or the scans of one physical sample).
+        """
         if self.model not in MODELS:
             raise InputError(f"model must be one of {MODELS}, got {self.model!r}")
-        X, y = _check_xy(X, y)
-        k = int(y.max()) + 1
-        if y.min() < 0 or len(np.unique(y)) != k or k < 2:
-            raise InputError(f"labels must be 0..k-1 with every class present (k >= 2), got {np.unique(y)}")
-        self.n_classes_, self.n_features_in_ = k, X.shape[1]
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
+        _finite_rows(X)
+        check_classification_targets(y)
+        self.classes_, yi = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise InputError(f"only 1 class ({self.classes_.tolist()[0]!r}) in the labels: "
+                             f"need at least 2 classes to fit")
         self.mean_ = X.mean(0)
         self.scale_ = X.std(0)
         self.scale_[self.scale_ < 1e-12] = 1.0
         Xs = (X - self.mean_) / self.scale_
-        self.core_ = self._fit_core(Xs, y)
+        self.core_ = self._fit_core(Xs, yi)
         self.calibrator_ = None
         if self.calibrate:
-            oof = self.oof_scores(Xs, y, groups)
+            oof = self._oof_scores(Xs, yi, groups)
             if oof is not None:
-                self.calibrator_ = TemperatureScaler().fit(oof, y)
+                self.calibrator_ = TemperatureScaler().fit(oof, yi)
         return self
 
-    def oof_scores(self, Xs: np.ndarray, y: np.ndarray, groups: Any = None) -> np.ndarray | None:
+    def _oof_scores(self, Xs: np.ndarray, y: np.ndarray, groups: Any = None) -> np.ndarray | None:
         """Out-of-fold raw scores of standardised features (None when a class is too small)."""
         from sklearn.model_selection import GroupKFold, StratifiedKFold
 
         if groups is not None:
             groups = np.asarray(groups)
-            n_splits = min(self.cv, len(np.unique(groups)))
+            if len(groups) != len(y):
+                raise InputError(f"{len(groups)} groups for {len(y)} rows")
+            n_splits = min(int(self.cv), len(np.unique(groups)))
             if n_splits < 2:
                 return None
             splits = GroupKFold(n_splits).split(Xs, y, groups)
         else:
-            n_splits = min(self.cv, int(np.bincount(y).min()))
+            n_splits = min(int(self.cv), int(np.bincount(y).min()))
             if n_splits < 2:
                 return None
-            splits = StratifiedKFold(n_splits, shuffle=True, random_state=self.seed).split(Xs, y)
-        oof = np.zeros((len(y), self.n_classes_))
+            splits = StratifiedKFold(n_splits, shuffle=True,
+                                     random_state=self.random_state).split(Xs, y)
+        oof = np.zeros((len(y), len(self.classes_)))
         for tr, te in splits:
-            if len(np.unique(y[tr])) != self.n_classes_:
+            if len(np.unique(y[tr])) != len(self.classes_):
                 return None
             core = self._fit_core(Xs[tr], y[tr])
             oof[te] = self._scores(core, Xs[te])
         return oof
 
     def _fit_core(self, Xs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        k = self.n_classes_
+        k = len(self.classes_)
         if self.model == "logreg":
             from sklearn.linear_model import LogisticRegression
 
@@ -223,20 +231,19 @@ class TopTempClassifier:
 
         m = xgb.XGBClassifier(n_estimators=int(self.n_estimators), max_depth=int(self.max_depth),
                               learning_rate=float(self.learning_rate), subsample=0.8,
-                              colsample_bytree=0.5, n_jobs=1, random_state=int(self.seed),
+                              colsample_bytree=0.5, n_jobs=1, random_state=int(self.random_state),
                               tree_method="hist")
         m.fit(Xs, y)
         return {"booster": m.get_booster()}
 
     def _scores(self, core: dict[str, Any], Xs: np.ndarray) -> np.ndarray:
-        k = self.n_classes_
         if self.model == "logreg":
             z = Xs @ core["coef"].T + core["intercept"]
             return np.c_[np.zeros(len(z)), z] if core["coef"].shape[0] == 1 else z
         if self.model == "svm":
             dec = svm_ovo_decision(Xs, core["sv"], core["dual_coef"], core["intercept"],
                                    core["n_support"], float(core["gamma"][0]))
-            return ovo_to_scores(dec, k)
+            return ovo_to_scores(dec, len(self.classes_))
         import xgboost as xgb
 
         z = core["booster"].predict(xgb.DMatrix(Xs), output_margin=True)
@@ -244,34 +251,29 @@ class TopTempClassifier:
         return np.c_[np.zeros(len(z)), z] if z.ndim == 1 else z
 
     # --------------------------------------------------------------- prediction
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "core_"):
-            raise InputError("TopTempClassifier is not fitted")
-
-    def decision_scores(self, X: Any) -> np.ndarray:
-        """Raw (uncalibrated) per-class scores ``(n, k)``."""
-        self._check_fitted()
-        X, _ = _check_xy(X)
-        if X.shape[1] != self.n_features_in_:
-            raise InputError(f"expected {self.n_features_in_} features per row, got {X.shape[1]}")
+    def raw_scores(self, X: Any) -> np.ndarray:
+        """Uncalibrated per-class scores ``(n, n_classes)`` of the core classifier."""
+        check_is_fitted(self, "core_")
+        X = _finite_rows(validate_data(self, X, reset=False, dtype=np.float64,
+                                       ensure_all_finite=False))
         return self._scores(self.core_, (X - self.mean_) / self.scale_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Calibrated class probabilities ``(n, k)``."""
-        s = self.decision_scores(X)
-        if self.calibrator_ is not None:
-            return self.calibrator_.predict_proba(s)
-        return softmax(s)
+        """Calibrated class probabilities ``(n, n_classes)``, columns in ``classes_`` order."""
+        s = self.raw_scores(X)
+        return self.calibrator_.predict_proba(s) if self.calibrator_ is not None else softmax(s)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.predict_proba(X).argmax(1)
+        """The most probable label of each row."""
+        p = self.predict_proba(X)
+        return self.classes_[p.argmax(1)]
 
     # ---------------------------------------------------------- serialisation
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray], bytes | None]:
         """``(json_config, arrays, xgboost_json_bytes_or_None)``: everything, no pickle."""
-        self._check_fitted()
-        cfg = {"params": self.get_params(), "n_classes": self.n_classes_,
-               "n_features": self.n_features_in_,
+        check_is_fitted(self, "core_")
+        cfg = {"params": self.get_params(), "classes": self.classes_.tolist(),
+               "n_features": int(self.n_features_in_),
                "calibration": self.calibrator_.to_dict() if self.calibrator_ is not None else None}
         arrays = {"mean": self.mean_, "scale": self.scale_}
         raw = None
@@ -283,11 +285,20 @@ class TopTempClassifier:
 
     @classmethod
     def from_state(cls, cfg: dict[str, Any], arrays: dict[str, np.ndarray],
-                   xgb_raw: bytes | None = None) -> TopTempClassifier:
-        """Rebuild a fitted classifier from :meth:`get_state` output."""
+                   xgb_raw: bytes | None = None, classes: Any = None) -> TopTempClassifier:
+        """Rebuild a fitted classifier from :meth:`get_state` output.
+
+        ``classes`` replaces the stored labels (states written before labels were stored hold
+        ``n_classes`` only: their labels are the model directory's label names).
+        """
         try:
-            obj = cls(**cfg["params"])
-            obj.n_classes_, obj.n_features_in_ = int(cfg["n_classes"]), int(cfg["n_features"])
+            params = dict(cfg["params"])
+            if "seed" in params:                     # format-1 model directories
+                params["random_state"] = params.pop("seed")
+            obj = cls(**params)
+            labels = cfg["classes"] if classes is None and "classes" in cfg else classes
+            obj.classes_ = np.asarray(range(int(cfg["n_classes"])) if labels is None else labels)
+            obj.n_features_in_ = int(cfg["n_features"])
             obj.mean_, obj.scale_ = np.asarray(arrays["mean"]), np.asarray(arrays["scale"])
             if obj.model == "xgboost":
                 import xgboost as xgb

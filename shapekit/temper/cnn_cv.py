@@ -1,6 +1,6 @@
 """The CNN baseline at the scan level: tiles in, scan probabilities out, on the TopTemp folds.
 
-Tiles are cut like TopTemp's (covering tiles, :func:`~shapekit.temper.aggregate.scan_tiles`) and
+Tiles are cut like TopTemp's (covering tiles, :func:`~shapekit.temper.scans.scan_tiles`) and
 area-downsampled by ``input_scale`` to keep the network cheap on a CPU; a scan's probabilities
 are the normalised geometric mean of its tiles'.
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from shapekit.errors import InputError
-from shapekit.temper.aggregate import average_log_proba, scan_tiles
+from shapekit.temper.pooling import average_log_proba
+from shapekit.temper.scans import scan_tiles
 
 
 def cnn_tiles(image: np.ndarray, tile_size: int, input_scale: int = 2,
@@ -32,10 +32,7 @@ def cnn_tiles(image: np.ndarray, tile_size: int, input_scale: int = 2,
     """
     import cv2
 
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim == 2 and not np.isfinite(img).all():
-        raise InputError(f"{source}: image contains NaN or Inf values")
-    tiles, coords = scan_tiles(img, tile_size, source)
+    tiles, coords = scan_tiles(image, tile_size, source)
     if input_scale > 1:
         s = tile_size // input_scale
         tiles = np.stack([cv2.resize(t, (s, s), interpolation=cv2.INTER_AREA) for t in tiles])
@@ -64,8 +61,9 @@ def cv_cnn(images: Sequence[np.ndarray], y: np.ndarray,
     >>> rng = np.random.default_rng(0)
     >>> imgs = [rng.random((32, 32)).astype("float32") * (1 + i % 2) / 2 for i in range(8)]
     >>> y = np.arange(8) % 2
-    >>> from shapekit.temper.cv import scan_folds
-    >>> cv_cnn(imgs, y, scan_folds(y, n_splits=2), tile_size=32, epochs=1, width=4).shape
+    >>> from sklearn.model_selection import StratifiedKFold
+    >>> folds = list(StratifiedKFold(2).split(imgs, y))
+    >>> cv_cnn(imgs, y, folds, tile_size=32, epochs=1, width=4).shape
     (8, 2)
     """
     from shapekit.temper.cnn_train import fit_tile_cnn, predict_tile_proba
@@ -79,7 +77,7 @@ def cv_cnn(images: Sequence[np.ndarray], y: np.ndarray,
         net = fit_tile_cnn(tiles[tr], y[scan[tr]], k, width=width, max_epochs=epochs,
                            seed=seed + f, **fit_kwargs)
         te = np.isin(scan, test)
-        remap = {s: i for i, s in enumerate(test)}
-        ids = np.array([remap[s] for s in scan[te]], dtype=np.int64)
-        oof[test] = average_log_proba(predict_tile_proba(net, tiles[te]), ids, len(test))
+        tp, ts = predict_tile_proba(net, tiles[te]), scan[te]
+        for s in test:
+            oof[s] = average_log_proba(tp[ts == s])
     return oof

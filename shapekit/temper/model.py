@@ -1,7 +1,10 @@
-"""A loaded temper model: scans (paths or arrays) in, temper and calibrated probabilities out.
+"""A temper model: scans (paths or arrays) in, temper and calibrated probabilities out.
 
-Built by :func:`shapekit.temper.modeldir.load_model` or by training
-(:func:`shapekit.temper.train.train_model`); both model kinds (TopTemp and CNN) share this object.
+Built by training (:func:`shapekit.temper.train.train_on_images`,
+:func:`~shapekit.temper.train.train_model`) or by :func:`shapekit.temper.modeldir.load_model`;
+``.save(out)`` writes its model directory.  Both model kinds (TopTemp and CNN) share this object.
+A TopTemp model is the feature pipeline of its parameters (:mod:`shapekit.temper.presets`)
+followed by a :class:`~shapekit.temper.pooling.ScanClassifier`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import numpy as np
 
 from shapekit.errors import InputError
 
+__all__ = ["TemperModel"]
+
+
 class TemperModel:
     """Classify scans with a trained TopTemp or CNN temper model.
 
@@ -23,45 +29,67 @@ class TemperModel:
     config : dict
         The model directory's ``config.json`` content.
     label_names : list of str
-        Class names, index = class id.
-    classifier : TopTempClassifier, optional
-        TopTemp models: the calibrated classifier on (pooled or tile) features.
+        Class names, in the order of the probability columns.
+    classifier : ScanClassifier, optional
+        TopTemp models: the fitted scan classifier on tile features.
     network : SmallResNet, optional
         CNN models: the trained network.
     importance : ndarray, optional
-        TopTemp models: per-feature importance (used by :mod:`shapekit.temper.explain`).
+        TopTemp models: importance of every classifier column (for :mod:`shapekit.temper.explain`).
+    columns : ndarray of int, optional
+        Format-1 models with Betti curves: the pipeline columns the classifier's columns are.
 
     Examples
     --------
-    >>> import numpy as np, tempfile
+    >>> import numpy as np
     >>> from shapekit.temper.train import train_on_images
     >>> rng = np.random.default_rng(0)
     >>> imgs = [rng.random((64, 64)).astype("float32") ** (1 + 2 * (i % 2)) for i in range(8)]
-    >>> m = train_on_images(imgs, ["a", "b"] * 4, tempfile.mkdtemp(), model="logreg",
-    ...                     tile_size=64, feature_params={"scales": [1, 2]}, cv_folds=2, augment=0)
+    >>> m = train_on_images(imgs, ["a", "b"] * 4, model="logreg", tile_size=64,
+    ...                     feature_params={"scales": [1, 2]}, cv_folds=2, augment=0)
     >>> r = m.classify([imgs[0]])[0]
     >>> sorted(r), r["tiles"], m.label_names
     (['image', 'probabilities', 'temper', 'tiles'], 1, ['a', 'b'])
     """
 
     def __init__(self, config: dict[str, Any], label_names: Sequence[str], classifier: Any = None,
-                 network: Any = None, importance: np.ndarray | None = None) -> None:
+                 network: Any = None, importance: np.ndarray | None = None,
+                 columns: np.ndarray | None = None) -> None:
         self.config = config
         self.label_names = list(label_names)
         self.classifier = classifier
         self.network = network
         self.importance = importance
+        self.columns = columns
         self.kind = config["kind"]
         self.tile_size = config.get("tile_size")
         self.target_um_per_px = config.get("target_um_per_px")
         self.feature_params = config.get("feature_params", {})
         self.aggregation = config.get("aggregation", "proba")
-        self.n_jobs = 1
+        self._features: Any = None
+
+    @property
+    def features(self) -> Any:
+        """TopTemp models: the (stateless, fitted) feature pipeline of the tiles."""
+        if self.kind != "toptemp":
+            raise InputError("only TopTemp models have a feature pipeline")
+        if self._features is None:
+            from shapekit.temper.presets import fitted_features
+
+            self._features = fitted_features(self.feature_params)
+        return self._features
+
+    def column_blocks(self) -> list[Any]:
+        """The diagram :class:`~shapekit.topology.diagrams.Block` of every classifier column."""
+        from shapekit.topology.transformers import feature_blocks
+
+        blocks = feature_blocks(self.features)
+        return blocks if self.columns is None else [blocks[j] for j in self.columns]
 
     # ------------------------------------------------------------------ inputs
     def load(self, item: Any, um_per_px: float | None = None) -> tuple[str, np.ndarray]:
         """``(name, image)`` for a path (ingested: info bar cropped, resampled) or an array."""
-        from shapekit.temper.ingest import load_scan_image
+        from shapekit.temper.scans import load_scan_image
 
         if isinstance(item, (str, os.PathLike)):
             return str(item), load_scan_image(Path(item), um_per_px=um_per_px,
@@ -73,30 +101,29 @@ class TemperModel:
 
     # ------------------------------------------------------------- prediction
     def tile_features(self, image: np.ndarray, source: str = "image") -> tuple[np.ndarray, np.ndarray]:
-        """TopTemp features of the scan's tiles and their coordinates."""
-        from shapekit.temper.ingest import scan_features
+        """TopTemp features of the scan's covering tiles (classifier columns) and their coordinates."""
+        from shapekit.temper.scans import scan_tiles
 
-        return scan_features(image, self.tile_size, self.feature_params, source, self.n_jobs)
+        tiles, coords = scan_tiles(image, self.tile_size, source)
+        X = self.features.transform(tiles)
+        return (X if self.columns is None else X[:, self.columns]), coords
 
     def scan_proba(self, image: np.ndarray, source: str = "image") -> tuple[np.ndarray, int]:
         """Calibrated class probabilities ``(k,)`` of one scan array and its number of tiles."""
-        from shapekit.temper.aggregate import average_log_proba
-
         if self.kind == "cnn":
             from shapekit.temper.cnn_cv import cnn_tiles
             from shapekit.temper.cnn_train import predict_tile_proba
+            from shapekit.temper.pooling import average_log_proba
 
             tiles, _ = cnn_tiles(image, self.tile_size, self.config["cnn"]["input_scale"], source)
-            tp = predict_tile_proba(self.network, tiles)
-            return average_log_proba(tp, np.zeros(len(tp), np.int64), 1)[0], len(tiles)
+            return average_log_proba(predict_tile_proba(self.network, tiles)), len(tiles)
+        from shapekit.temper.pooling import ScanTiles
+
         feats, _ = self.tile_features(image, source)
-        if self.aggregation == "features":
-            return self.classifier.predict_proba(feats.mean(0, keepdims=True))[0], len(feats)
-        tp = self.classifier.predict_proba(feats)
-        return average_log_proba(tp, np.zeros(len(tp), np.int64), 1)[0], len(feats)
+        return self.classifier.predict_proba([ScanTiles(feats)])[0], len(feats)
 
     def predict_proba(self, images: Sequence[Any]) -> np.ndarray:
-        """Probabilities ``(n, k)`` of scans given as arrays or paths."""
+        """Probabilities ``(n, k)`` of scans given as arrays or paths (columns: ``label_names``)."""
         out = []
         for item in images:
             name, img = self.load(item)
@@ -104,8 +131,8 @@ class TemperModel:
         return np.asarray(out).reshape(len(out), len(self.label_names))
 
     def predict(self, images: Sequence[Any]) -> np.ndarray:
-        """Class indices of scans given as arrays or paths."""
-        return self.predict_proba(images).argmax(1)
+        """Temper labels of scans given as arrays or paths."""
+        return np.asarray(self.label_names)[self.predict_proba(images).argmax(1)]
 
     def classify(self, images_or_paths: Any) -> list[dict[str, Any]]:
         """Temper verdicts: ``[{"image", "temper", "probabilities": {label: p}, "tiles": n}, ...]``.
@@ -131,6 +158,24 @@ class TemperModel:
         from shapekit.temper.cnn import FeatureExtractor
 
         return FeatureExtractor(self.network)
+
+    # ------------------------------------------------------------------ output
+    def save(self, out: str | os.PathLike[str]) -> Path:
+        """Write the model directory ``out`` (see :mod:`shapekit.temper.modeldir`); return it."""
+        from shapekit.temper.modeldir import write_model_dir
+
+        if self.kind == "cnn":
+            arrays = {k: v.detach().cpu().numpy() for k, v in self.network.state_dict().items()}
+            return write_model_dir(out, self.config, {"cnn.safetensors": arrays})
+        if self.columns is not None:
+            raise InputError("a format-1 model with Betti curves cannot be re-saved: retrain it")
+        state, arrays, raw = self.classifier.get_state()
+        if self.importance is not None:
+            arrays["importance"] = np.asarray(self.importance, dtype=np.float64)
+        files: dict[str, Any] = {"classifier.safetensors": arrays}
+        if raw is not None:
+            files["xgboost.json"] = raw
+        return write_model_dir(out, {**self.config, **state}, files)
 
     def __repr__(self) -> str:
         what = self.config.get("classifier", {}).get("params", {}).get("model", "cnn")

@@ -1,17 +1,22 @@
 """Temper model directories: ``config.json`` + weights (safetensors / XGBoost JSON), no pickle.
 
-Layout::
+Layout (format 2)::
 
     MODEL_DIR/
-      config.json               format, shapekit version, kind ("toptemp" | "cnn"), label names,
-                                tile size, target um/px, feature parameters, aggregation,
-                                classifier / network config, calibration, CV metrics
+      config.json               format, format_version, shapekit version, kind ("toptemp" |
+                                "cnn"), label names, tile size, target um/px, preset, feature
+                                parameters (the feature pipeline, shapekit.temper.presets),
+                                aggregation, classifier (parameters, classes, calibration),
+                                feature names, CV table; CNN: the network architecture
       classifier.safetensors    TopTemp: feature scaling, logreg/SVM parameters, importances
       xgboost.json              TopTemp with XGBoost: the booster in XGBoost's JSON format
       cnn.safetensors           CNN: the network's state dict
 
+Format 1 (shapekit before the scikit-learn pipeline) is read too and predicts exactly as it did:
+its classifier stored ``n_classes`` (the labels are the label names) and ``seed``, and with
+Betti curves its columns were ordered per block (they are mapped onto the pipeline's columns).
 :func:`load_model` refuses directories that are missing, corrupt, or written by another shapekit
-``major.minor`` version or format version, with a one-line :class:`ModelFormatError`.
+``major.minor`` version or an unknown format version, with a one-line :class:`ModelFormatError`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from shapekit._atomic import write_bytes, write_json
 from shapekit.errors import InputError, ModelFormatError
 
 FORMAT = "shapekit-temper-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 KINDS = ("toptemp", "cnn")
 
 
@@ -106,7 +112,7 @@ def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
         fmt = cfg.get("format") if isinstance(cfg, dict) else None
         raise ModelFormatError(f"{p}: not a shapekit temper model (format {fmt!r})")
     ver = cfg.get("shapekit_version")
-    if cfg.get("format_version") != FORMAT_VERSION or not _compatible(str(ver)):
+    if cfg.get("format_version") not in READABLE_VERSIONS or not _compatible(str(ver)):
         raise ModelFormatError(f"{d}: written by shapekit {ver} (format {cfg.get('format_version')}); "
                                f"this is shapekit {__version__} (format {FORMAT_VERSION}): retrain the model")
     if cfg.get("kind") not in KINDS:
@@ -137,24 +143,9 @@ def load_model(model_dir: str | os.PathLike[str]) -> Any:
     try:
         labels = [str(x) for x in cfg["label_names"]]
         if cfg["kind"] == "toptemp":
-            from shapekit.temper.classifier import TopTempClassifier
-
-            arrays = load_arrays(d / "classifier.safetensors")
-            raw = None
-            if cfg["classifier"]["params"]["model"] == "xgboost":
-                xp = d / "xgboost.json"
-                if not xp.is_file():
-                    raise ModelFormatError(f"{d}: missing xgboost.json")
-                raw = xp.read_bytes()
-                try:
-                    json.loads(raw)
-                except (UnicodeDecodeError, json.JSONDecodeError):
-                    raise ModelFormatError(f"{xp}: corrupt XGBoost JSON") from None
-            clf = TopTempClassifier.from_state(cfg["classifier"], arrays, raw)
-            if clf.n_classes_ != len(labels):
-                raise ModelFormatError(f"{d}: {clf.n_classes_} classes but {len(labels)} label names")
-            return TemperModel(cfg, labels, classifier=clf,
-                               importance=arrays.get("importance"))
+            clf, arrays, columns = _load_toptemp(d, cfg, labels)
+            return TemperModel(cfg, labels, classifier=clf, importance=arrays.get("importance"),
+                               columns=columns)
         import torch
 
         from shapekit.temper.cnn import SmallResNet
@@ -170,3 +161,44 @@ def load_model(model_dir: str | os.PathLike[str]) -> Any:
         return TemperModel(cfg, labels, network=net.eval())
     except KeyError as e:
         raise ModelFormatError(f"{d}/config.json: missing key {e}") from None
+
+
+def _load_toptemp(d: Path, cfg: dict[str, Any], labels: list[str]
+                  ) -> tuple[Any, dict[str, np.ndarray], np.ndarray | None]:
+    """The scan classifier, the arrays and (format 1 with Betti curves) the column map."""
+    from shapekit.temper.pooling import ScanClassifier
+    from shapekit.temper.presets import fitted_features
+
+    arrays = load_arrays(d / "classifier.safetensors")
+    raw = None
+    if cfg["classifier"]["params"]["model"] == "xgboost":
+        xp = d / "xgboost.json"
+        if not xp.is_file():
+            raise ModelFormatError(f"{d}: missing xgboost.json")
+        raw = xp.read_bytes()
+        try:
+            json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ModelFormatError(f"{xp}: corrupt XGBoost JSON") from None
+    legacy = cfg["format_version"] == 1
+    state = {"aggregation": cfg.get("aggregation", "proba"), "classifier": cfg["classifier"]}
+    clf = ScanClassifier.from_state(state, arrays, raw, classes=labels if legacy else None)
+    if [str(c) for c in clf.classes_] != labels:
+        raise ModelFormatError(f"{d}: classifier classes {clf.classes_.tolist()} do not match "
+                               f"the label names {labels}")
+    columns = None
+    try:
+        names = [str(n) for n in fitted_features(cfg["feature_params"]).get_feature_names_out()]
+    except InputError as e:
+        raise ModelFormatError(f"{d}: invalid feature parameters ({e})") from None
+    stored = [str(n) for n in cfg.get("feature_names", names)]
+    if stored != names:
+        if not legacy or sorted(stored) != sorted(names):
+            raise ModelFormatError(f"{d}: the stored feature names do not match its feature "
+                                   f"parameters")
+        where = {n: j for j, n in enumerate(names)}
+        columns = np.array([where[n] for n in stored], dtype=np.int64)
+    if clf.n_features_in_ != len(names):
+        raise ModelFormatError(f"{d}: the classifier expects {clf.n_features_in_} features, the "
+                               f"feature parameters give {len(names)}")
+    return clf, arrays, columns

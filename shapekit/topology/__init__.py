@@ -1,45 +1,33 @@
 """shapekit.topology: cubical persistent homology of micrographs and its vectorisation.
 
-Functional core: :func:`cubical_persistence` (GUDHI 2-D fast path; cripser optional; an exact
-batched torch backend for CPU and CUDA, :mod:`shapekit.topology.torch_ph`),
-:func:`persistence_pairs_with_locations`, and the vectorisers :func:`diagram_summaries`,
-:func:`betti_curve`, :func:`persistence_image`, :func:`persistence_landscape`.  Conventions
-(T = 8-connected, V = 4-connected, superlevel in original units with birth >= death, essential
-bars) are documented in :mod:`shapekit.topology.persistence`.
+One pipeline, in scikit-learn steps (:mod:`shapekit.topology.transformers`)::
 
-:class:`TopTempFeaturizer` (and the temper classifier's tile features) vectorise all images of a
-call at once with :func:`shapekit.topology.batch.block_features_batch` (a compiled numba kernel;
-numpy fallback), which equals the per-diagram functions above to ~1e-14.
+    Standardize -> Pyramid -> CubicalDiagrams -> PersistenceStatistics | BettiCurves |
+                                                 PersistenceImages | PersistenceLandscapes
+
+over a functional core: :func:`cubical_persistence` / :func:`cubical_persistence_batch` (one
+backend dispatch, :func:`~shapekit.topology.persistence.sublevel_pairs`: GUDHI, cripser
+optional, an exact batched torch backend for CPU and CUDA in
+:mod:`shapekit.topology.torch_ph`), :func:`standardize` / :func:`pyramid`, and the batched
+vectorisers of
+:mod:`shapekit.topology.vectorize` (one compiled numba kernel).  Every diagram is a
+:class:`Diagrams` mapping keyed by :class:`Block` ``(scale, filtration, dim)``.  Conventions (T =
+8-connected, V = 4-connected, superlevel in original units with birth >= death, essential bars)
+are documented in :mod:`shapekit.topology.persistence`.  Submodules load on first use.
 """
 
-from shapekit.topology.cache import FeatureCache
-from shapekit.topology.collection import featurize_collection, featurize_scan
-from shapekit.topology.featurizer import TopTempFeaturizer
-from shapekit.topology.locations import persistence_pairs_with_locations
-from shapekit.topology.persistence import cubical_persistence, cubical_persistence_batch
-from shapekit.topology.vectorize import (
-    betti_curve,
-    diagram_summaries,
-    finite_pairs,
-    lifetimes,
-    persistence_image,
-    persistence_landscape,
-    summary_names,
-)
+import lazy_loader
 
-__all__ = [
-    "TopTempFeaturizer",
-    "FeatureCache",
-    "featurize_collection",
-    "featurize_scan",
-    "persistence_pairs_with_locations",
-    "cubical_persistence",
-    "cubical_persistence_batch",
-    "diagram_summaries",
-    "summary_names",
-    "betti_curve",
-    "persistence_image",
-    "persistence_landscape",
-    "finite_pairs",
-    "lifetimes",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "diagrams": ["Block", "Diagrams", "blocks", "FILTRATIONS", "DIMS"],
+    "persistence": ["cubical_persistence", "cubical_persistence_batch", "sublevel_pairs",
+                    "validate_image", "BACKENDS"],
+    "locations": ["persistence_pairs_with_locations"],
+    "preprocessing": ["standardize", "rescale", "pyramid"],
+    "vectorize": ["persistence_statistics", "statistic_names", "betti_curves",
+                  "persistence_images", "persistence_landscapes"],
+    "transformers": ["Standardize", "Pyramid", "CubicalDiagrams", "PersistenceStatistics",
+                     "BettiCurves", "PersistenceImages", "PersistenceLandscapes",
+                     "feature_blocks"],
+    "collection": ["featurize_collection", "featurize_scan"],
+})

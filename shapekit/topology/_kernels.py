@@ -1,14 +1,11 @@
-"""Compiled (numba) kernel of :func:`shapekit.topology.batch.block_features_batch`.
+"""The compiled (numba) kernel behind every vectorisation of :mod:`shapekit.topology.vectorize`.
 
-One pass over the pairs of every image of a block computes the summary sums, the Betti-curve
-histograms, the persistence-image fine histogram and the landscape top-k tents, and compacts the
-quantile subsample in place; :mod:`shapekit.topology.batch` finishes (quantile selection, the
-persistence-image kernels, per-area scaling).  Every quantity is the one the reference functions
-of :mod:`shapekit.topology.vectorize` compute: grid positions are exact ``searchsorted`` counts,
+One pass over the pairs of every diagram of a block computes the statistic sums, the Betti-curve
+histograms, the persistence-image fine histogram and the landscape top-k tents, and selects the
+quantiles (bucket histogram + quickselect); :mod:`shapekit.topology.vectorize` finishes (entropy
+with a SIMD log, the persistence-image pixel kernels).  Every quantity is the one the plain
+per-diagram reference of the tests computes: grid positions are exact ``searchsorted`` counts,
 histogram weights are added in pair order (as ``np.bincount``), landscapes keep ties.
-
-``numba`` is a dependency of ``scikit-dimension`` and so always installed with shapekit; when it
-cannot be imported, :mod:`shapekit.topology.batch` falls back to its numpy implementation.
 Compiled functions are cached on disk (``cache=True``) and release the GIL.
 """
 

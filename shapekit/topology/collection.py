@@ -1,4 +1,7 @@
-"""Featurize many files (Dask or joblib) and one huge scan (streamed tiles).
+"""Run a fitted feature pipeline over many files (Dask or joblib) and over one huge scan (streamed).
+
+The pipeline is any fitted scikit-learn transformer of lists of 2-D tiles, e.g. a ``Pipeline``
+of :mod:`shapekit.topology.transformers` steps fitted on training tiles.
 
 References
 ----------
@@ -16,8 +19,6 @@ import numpy as np
 
 from shapekit._progress import progress
 from shapekit.errors import InputError
-from shapekit.topology.featurizer import TopTempFeaturizer
-from shapekit.topology.persistence import validate_image
 
 __all__ = ["featurize_collection", "featurize_scan", "collection_items"]
 
@@ -80,21 +81,24 @@ def _load_tiles(item: dict[str, Any], tile_size: int | None, stride: int | None,
     return t.tiles, t.coords, scan.um_per_px
 
 
-def _stats_task(item: dict[str, Any], ft: TopTempFeaturizer, tile_size: int | None,
-                stride: int | None, target: float | None) -> list[dict[str, np.ndarray]]:
-    tiles, _, _ = _load_tiles(item, tile_size, stride, target)
-    return [ft._stats(ft._diagrams(np.asarray(t, dtype=np.float64))) for t in tiles]
-
-
-def _features_task(item: dict[str, Any], ft: TopTempFeaturizer, tile_size: int | None,
+def _features_task(item: dict[str, Any], ft: Any, tile_size: int | None,
                    stride: int | None, target: float | None) -> tuple[np.ndarray, list[dict]]:
     tiles, coords, um = _load_tiles(item, tile_size, stride, target)
-    X = ft._transform_images([validate_image(t, f"{item['image']} tile {i}")
-                              for i, t in enumerate(tiles)])   # one batched vectorisation
+    X = ft.transform(list(tiles))
     meta = [{"index": item["index"], "image": item["image"], "row": int(r), "col": int(c),
              "height": int(tiles.shape[1]), "width": int(tiles.shape[2]), "um_per_px": um,
              "label": item["label"], "group": item["group"]} for r, c in coords]
     return X, meta
+
+
+def _check_fitted(transformer: Any, where: str) -> None:
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(transformer)
+    except (NotFittedError, TypeError):
+        raise InputError(f"{where}: fit the feature pipeline first (on training tiles)") from None
 
 
 def _run(fn: Any, items: list[dict], args: tuple, scheduler: Any, n_jobs: int | None,
@@ -125,12 +129,12 @@ def _run(fn: Any, items: list[dict], args: tuple, scheduler: Any, n_jobs: int | 
     raise InputError(f"scheduler={scheduler!r} is not a scheduler name or a Dask client")
 
 
-def featurize_collection(paths_or_manifest: Any, featurizer: TopTempFeaturizer, *,
+def featurize_collection(paths_or_manifest: Any, transformer: Any, *,
                          tile_size: int | None = None, stride: int | None = None,
                          target_um_per_px: float | None = None, scheduler: Any = "threads",
-                         n_jobs: int | None = None, root: str | os.PathLike[str] | None = None,
-                         fit: bool | str = "auto") -> tuple[np.ndarray, Any]:
-    """TopTemp features of every image (or tile) of a collection, scaling out with Dask.
+                         n_jobs: int | None = None, root: str | os.PathLike[str] | None = None
+                         ) -> tuple[np.ndarray, Any]:
+    """Features of every image (or tile) of a collection, scaling out with Dask.
 
     Each file is one task: read + clean (:func:`shapekit.io.load_scan`, info bar cropped),
     resample to ``target_um_per_px`` when the file's pixel size is known (so magnification does
@@ -139,8 +143,8 @@ def featurize_collection(paths_or_manifest: Any, featurizer: TopTempFeaturizer, 
     Parameters
     ----------
     paths_or_manifest : Manifest, manifest path, folder, or sequence of image paths
-    featurizer : TopTempFeaturizer
-        Fitted or not; see ``fit``.
+    transformer : fitted scikit-learn transformer
+        Lists of 2-D tiles -> feature rows.
     tile_size, stride : int or None
         Square tiles (``pad="none"``: only full tiles); None featurizes whole images.
     target_um_per_px : float or None
@@ -150,9 +154,6 @@ def featurize_collection(paths_or_manifest: Any, featurizer: TopTempFeaturizer, 
         Workers (None: Dask's default, all cores).
     root : path, optional
         Data root overriding a manifest's.
-    fit : bool or "auto"
-        Fit the featurizer's grids on this collection first (``"auto"``: when not fitted).  The
-        fit pass computes the diagrams once more unless ``featurizer.cache_dir`` is set.
 
     Returns
     -------
@@ -168,30 +169,26 @@ def featurize_collection(paths_or_manifest: Any, featurizer: TopTempFeaturizer, 
     >>> rng = np.random.default_rng(0)
     >>> for i in range(2):
     ...     tifffile.imwrite(d / f"{i}.tif", (rng.random((64, 64)) * 255).astype(np.uint8))
-    >>> ft = TopTempFeaturizer(scales=(1,), persistence_images=False, n_betti=4)
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from shapekit.topology import CubicalDiagrams, PersistenceStatistics, Standardize
+    >>> ft = make_pipeline(Standardize(), CubicalDiagrams(), PersistenceStatistics())
+    >>> ft = ft.fit(rng.random((2, 32, 32)))
     >>> X, meta = featurize_collection(sorted(d.glob("*.tif")), ft, tile_size=32, n_jobs=1)
     >>> X.shape, meta["row"].tolist()
-    ((8, 120), [0, 0, 32, 32, 0, 0, 32, 32])
+    ((8, 108), [0, 0, 32, 32, 0, 0, 32, 32])
     """
     import pandas as pd
 
+    _check_fitted(transformer, "featurize_collection")
     items = collection_items(paths_or_manifest, root)
-    args = (featurizer, tile_size, stride, target_um_per_px)
-    fitted = hasattr(featurizer, "grids_")
-    if fit is True or (fit == "auto" and not fitted):
-        featurizer._check_params()
-        stats = [s for per_file in _run(_stats_task, items, args, scheduler, n_jobs, "fit grids")
-                 for s in per_file]
-        featurizer._fit_from_stats(stats)
-    elif not fitted:
-        raise InputError("featurize_collection: the featurizer is not fitted and fit=False")
+    args = (transformer, tile_size, stride, target_um_per_px)
     res = _run(_features_task, items, args, scheduler, n_jobs, "featurize")
     X = np.concatenate([r[0] for r in res])
     meta = pd.DataFrame([m for r in res for m in r[1]])
     return X, meta
 
 
-def featurize_scan(image: np.ndarray, featurizer: TopTempFeaturizer, tile_size: int,
+def featurize_scan(image: np.ndarray, transformer: Any, tile_size: int,
                    stride: int | None = None, *, batch: int = 64, pad: str = "none"
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Features of every tile of one (possibly huge) scan, streaming tiles.
@@ -202,8 +199,8 @@ def featurize_scan(image: np.ndarray, featurizer: TopTempFeaturizer, tile_size: 
     Parameters
     ----------
     image : ndarray (h, w)
-    featurizer : TopTempFeaturizer
-        Must be fitted (grids come from training data).
+    transformer : fitted scikit-learn transformer
+        Lists of 2-D tiles -> feature rows.
     tile_size, stride : int
     batch : int
         Tiles per batch.
@@ -219,22 +216,24 @@ def featurize_scan(image: np.ndarray, featurizer: TopTempFeaturizer, tile_size: 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> ft = TopTempFeaturizer(scales=(1, 2), persistence_images=False).fit(rng.random((3, 32, 32)))
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from shapekit.topology import CubicalDiagrams, PersistenceStatistics, Pyramid
+    >>> ft = make_pipeline(Pyramid((1, 2)), CubicalDiagrams(), PersistenceStatistics())
+    >>> ft = ft.fit(rng.random((3, 32, 32)))
     >>> X, coords = featurize_scan(rng.random((64, 96)).astype(np.float32), ft, 32)
     >>> X.shape[0], coords[-1].tolist()
     (6, [32, 64])
     """
     from shapekit.io import iter_tiles
 
-    if not hasattr(featurizer, "grids_"):
-        raise InputError("featurize_scan: fit the featurizer first (its grids come from training data)")
+    _check_fitted(transformer, "featurize_scan")
     img = np.asarray(image)
     if img.ndim != 2:
         raise InputError(f"featurize_scan: expected a 2-D image, got shape {img.shape}")
     rows: list[np.ndarray] = []
     coords: list[np.ndarray] = []
     for tiles in iter_tiles(img, tile_size, stride, pad, batch=batch):
-        X = featurizer.transform(tiles.tiles)
+        X = transformer.transform(list(tiles.tiles))
         rows.append(X)
         coords.append(tiles.coords)
     return np.concatenate(rows), np.concatenate(coords)

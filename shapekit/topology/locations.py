@@ -29,7 +29,7 @@ from shapekit.topology.persistence import (
     Construction,
     Filtration,
     check_options,
-    _cripser_raw,
+    cripser_raw,
     validate_image,
 )
 
@@ -97,7 +97,7 @@ def _torch_locations(cells: np.ndarray, construction: str, min_persistence: floa
 
 def _cripser_locations(cells: np.ndarray, construction: str, min_persistence: float
                        ) -> dict[int, np.ndarray]:
-    res = _cripser_raw(cells, construction)
+    res = cripser_raw(cells, construction)
     out = {}
     for k in (0, 1):
         r = res[res[:, 0] == k]

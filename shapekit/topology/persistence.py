@@ -28,13 +28,15 @@ Minimum persistence
 Dimensions
     A 2-D image has homology in dimensions 0 and 1 only; other requested dimensions are empty.
 Backends
-    ``"gudhi"`` (default): GUDHI's 2-D top-cell fast path for T, ``CubicalComplex(vertices=...)``
-    for V.  ``"cripser"``: CubicalRipser (optional).  ``"torch"``: the batched tensor algorithm of
-    :mod:`shapekit.topology.torch_ph` (basins, saddle edges, parallel elder rule; H1 by duality),
-    on CUDA when present (``device=``), else the CPU.  All three return the same diagrams: the same
-    multisets of ``(birth, death)`` for both constructions, ties included (tested against GUDHI
-    on >10,000 images); only the row order differs.  The torch backend pays off on a GPU and in
-    :func:`cubical_persistence_batch`; on the CPU GUDHI is faster.
+    Every computation goes through one dispatch, :func:`sublevel_pairs`, on a batch of images.
+    ``"gudhi"`` (default): GUDHI's public ``CubicalPersistence`` (the 2-D top-cell fast path for
+    T, ``CubicalComplex(vertices=...)`` for V).  ``"cripser"``: CubicalRipser (optional).
+    ``"torch"``: the batched tensor algorithm of :mod:`shapekit.topology.torch_ph` (basins,
+    saddle edges, parallel elder rule; H1 by duality), on CUDA when present (``device=``), else
+    the CPU.  All three return the same diagrams: the same multisets of ``(birth, death)`` for
+    both constructions, ties included (tested against GUDHI on >10,000 images); only the row
+    order differs.  The torch backend pays off on a GPU and on batches; on the CPU GUDHI is
+    faster.
 
 References
 ----------
@@ -47,29 +49,25 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.topology.diagrams import FILTRATIONS
 
 Filtration = Literal["sublevel", "superlevel"]
 Construction = Literal["T", "V"]
 Backend = Literal["gudhi", "cripser", "torch"]
 Essential = Literal["keep", "drop", "cap"]
 
-FILTRATIONS = ("sublevel", "superlevel")
 CONSTRUCTIONS = ("T", "V")
 BACKENDS = ("gudhi", "cripser", "torch")
 ESSENTIALS = ("keep", "drop", "cap")
 
-__all__ = [
-    "cubical_persistence",
-    "cubical_persistence_batch",
-    "validate_image",
-    "check_options",
-]
+__all__ = ["BACKENDS", "cubical_persistence", "cubical_persistence_batch", "sublevel_pairs",
+           "cripser_raw", "validate_image", "check_options"]
 
 
 def check_options(filtration: str = "sublevel", construction: str = "T", backend: str = "gudhi",
@@ -129,42 +127,16 @@ def validate_image(image: object, name: str = "image") -> np.ndarray:
     return arr
 
 
-def _gudhi_top_cells(cells: np.ndarray, min_persistence: float) -> list[np.ndarray]:
-    """H0 and H1 of the T-construction via GUDHI's 2-D fast path (same branches as its sklearn class)."""
-    try:
-        from gudhi._pers_cub_low_dim_ext import (
-            _persistence_on_a_line,
-            _persistence_on_rectangle_from_top_cells,
-        )
-    except ImportError:  # private module moved: go through the public estimator
-        from gudhi.sklearn.cubical_persistence import CubicalPersistence
+def _gudhi(batch: Sequence[np.ndarray], construction: str, min_persistence: float,
+           n_jobs: int | None) -> list[list[np.ndarray]]:
+    """GUDHI's public :class:`gudhi.sklearn.cubical_persistence.CubicalPersistence`: the 2-D
+    top-cell fast path for T (GUDHI >= 3.9), ``CubicalComplex(vertices=...)`` for V."""
+    from gudhi.sklearn.cubical_persistence import CubicalPersistence
 
-        cp = CubicalPersistence(homology_dimensions=[0, 1], min_persistence=min_persistence)
-        return list(cp.fit(None).transform([cells])[0])
-    empty = np.empty((0, 2))
-    h, w = cells.shape
-    if h == 1 or w == 1:
-        diags = [_persistence_on_a_line(cells.reshape(-1)), empty]
-    elif h == 2:
-        diags = [_persistence_on_a_line(cells.min(0)), empty]
-    elif w == 2:
-        diags = [_persistence_on_a_line(cells.min(1)), empty]
-    else:
-        return list(_persistence_on_rectangle_from_top_cells(cells, min_persistence))
-    if min_persistence > 0 and len(diags[0]):
-        d0 = diags[0]
-        diags[0] = d0[d0[:, 1] - d0[:, 0] > min_persistence]
-    return diags
-
-
-def _gudhi_vertices(cells: np.ndarray, min_persistence: float) -> list[np.ndarray]:
-    """H0 and H1 of the V-construction via ``gudhi.CubicalComplex(vertices=...)`` (exact, slower)."""
-    import gudhi
-
-    cc = gudhi.CubicalComplex(vertices=cells)
-    cc.compute_persistence(homology_coeff_field=11, min_persistence=min_persistence)
-    return [np.asarray(cc.persistence_intervals_in_dimension(k), dtype=np.float64).reshape(-1, 2)
-            for k in (0, 1)]
+    cp = CubicalPersistence(homology_dimensions=[0, 1], min_persistence=min_persistence,
+                            input_type="top_dimensional_cells" if construction == "T" else "vertices",
+                            n_jobs=n_jobs)
+    return cp.fit(None).transform(batch)
 
 
 def _import_cripser():
@@ -176,8 +148,9 @@ def _import_cripser():
     return cripser
 
 
-def _cripser_raw(cells: np.ndarray, construction: str) -> np.ndarray:
-    """Raw cripser output ``(n, 9)`` for dims 0-1 with essential deaths set to ``+inf``."""
+def cripser_raw(cells: np.ndarray, construction: str) -> np.ndarray:
+    """Raw CubicalRipser output ``(n, 9)`` (dim, birth, death, birth x/y/z, death x/y/z) for
+    dimensions 0-1, essential deaths set to ``+inf`` (sublevel filtration of ``cells``)."""
     cripser = _import_cripser()
     if construction == "T":
         fn = getattr(cripser, "computePH_T", None)
@@ -206,13 +179,72 @@ def _cripser_raw(cells: np.ndarray, construction: str) -> np.ndarray:
     return res
 
 
-def _cripser(cells: np.ndarray, construction: str, min_persistence: float) -> list[np.ndarray]:
-    res = _cripser_raw(cells, construction)
+def _cripser(batch: Sequence[np.ndarray], construction: str, min_persistence: float,
+             n_jobs: int | None) -> list[list[np.ndarray]]:
     out = []
-    for k in (0, 1):
-        d = res[res[:, 0] == k, 1:3]
-        out.append(np.ascontiguousarray(d[d[:, 1] - d[:, 0] > min_persistence]))
+    for cells in batch:
+        res = cripser_raw(cells, construction)
+        pairs = []
+        for k in (0, 1):
+            d = res[res[:, 0] == k, 1:3]
+            pairs.append(np.ascontiguousarray(d[d[:, 1] - d[:, 0] > min_persistence]))
+        out.append(pairs)
     return out
+
+
+def _torch(batch: Sequence[np.ndarray] | np.ndarray, construction: str, min_persistence: float,
+           n_jobs: int | None, **options: Any) -> list[list[np.ndarray]]:
+    from shapekit.topology.torch_batch import torch_diagrams
+
+    return torch_diagrams(batch, construction, min_persistence, n_jobs, **options)
+
+
+#: the backends of :func:`sublevel_pairs`: ``fn(batch, construction, min_persistence, n_jobs,
+#: **options)`` returning, per image of ``batch``, ``[H0 pairs, H1 pairs]`` of its sublevel
+#: filtration; ``options`` are backend-specific (torch: ``device``, ``memory_budget_bytes``)
+_BACKENDS: dict[str, Callable[..., list[list[np.ndarray]]]] = {
+    "gudhi": _gudhi, "cripser": _cripser, "torch": _torch}
+
+
+def sublevel_pairs(batch: Sequence[np.ndarray] | np.ndarray, *, backend: Backend = "gudhi",
+                   construction: Construction = "T", min_persistence: float = 0.0,
+                   n_jobs: int | None = 1, **options: Any) -> list[list[np.ndarray]]:
+    """The backend dispatch: H0 and H1 pairs of the sublevel filtration of every image.
+
+    Every persistence computation of shapekit goes through this function.  A backend is a
+    function ``fn(batch, construction, min_persistence, n_jobs, **options)`` registered in
+    ``_BACKENDS``
+    (and named in :data:`BACKENDS`) that returns, for each image of ``batch`` (a sequence of
+    2-D arrays or a ``(B, H, W)`` array of same-shape images), ``[H0, H1]`` as ``(n, 2)``
+    arrays in GUDHI's conventions: ``birth <= death``, essential death ``+inf``, finite pairs
+    kept iff ``death - birth > min_persistence``.
+
+    Parameters
+    ----------
+    batch : sequence of 2-D float arrays, or ndarray (B, H, W)
+        Validated images (see :func:`validate_image`); superlevel callers pass ``-image``.
+    backend, construction, min_persistence
+        See :func:`cubical_persistence`.
+    n_jobs : int or None
+        joblib threads over images (the GUDHI backend releases the GIL).
+    **options
+        Backend-specific: ``device`` and ``memory_budget_bytes`` of ``"torch"``.
+
+    Returns
+    -------
+    list of [ndarray (n0, 2), ndarray (n1, 2)]
+
+    Examples
+    --------
+    >>> h0, h1 = sublevel_pairs(np.array([[[0., 2., 1.]]]))[0]      # a batch of one 1x3 image
+    >>> h0.tolist(), h1.shape
+    ([[1.0, 2.0], [0.0, inf]], (0, 2))
+    """
+    fn = _BACKENDS[backend]
+    if backend != "torch":
+        return fn(batch, construction, float(min_persistence), n_jobs)
+    return fn(batch, construction, float(min_persistence), n_jobs,
+              **{k: v for k, v in options.items() if v is not None})
 
 
 def _finish(diags: list[np.ndarray], dims: Sequence[int], superlevel: bool, essential: str,
@@ -297,25 +329,8 @@ def cubical_persistence(image: np.ndarray, filtration: Filtration = "sublevel",
            [ 0.,  5.],
            [ 0., inf]])
     """
-    check_options(filtration, construction, backend, essential, min_persistence)
-    dims_t = _check_dims(dims)
-    cells = validate_image(image)
-    superlevel = filtration == "superlevel"
-    mp = float(min_persistence)
-    if backend == "torch":
-        from shapekit.topology.torch_batch import torch_diagrams
-
-        diags = torch_diagrams([cells], superlevel=superlevel, construction=construction,
-                               dims=dims_t, min_persistence=mp, device=device)[0]
-        cap = float(-cells.min() if superlevel else cells.max()) if essential == "cap" else np.inf
-        return _finish(diags, dims_t, superlevel, essential, cap)
-    work = -cells if superlevel else cells
-    if backend == "gudhi":
-        diags = _gudhi_top_cells(work, mp) if construction == "T" else _gudhi_vertices(work, mp)
-    else:
-        diags = _cripser(work, construction, mp)
-    cap = float(work.max()) if essential == "cap" else np.inf
-    return _finish(diags, dims_t, superlevel, essential, cap)
+    return cubical_persistence_batch([validate_image(image)], filtration, dims, backend,
+                                     construction, min_persistence, essential, device=device)[0]
 
 
 def cubical_persistence_batch(images: Iterable[np.ndarray], filtration: Filtration = "sublevel",
@@ -329,8 +344,9 @@ def cubical_persistence_batch(images: Iterable[np.ndarray], filtration: Filtrati
 
     Parameters
     ----------
-    images : iterable of 2-D arrays
-        Images or tiles (sizes may differ).
+    images : iterable of 2-D arrays, or ndarray (B, H, W)
+        Images or tiles (sizes may differ; a ``(B, H, W)`` array is validated in one pass and
+        goes to the backend without per-image copies).
     n_jobs : int or None
         joblib ``n_jobs`` (1: serial, -1: all cores); not used by ``backend="torch"``.
     device : str or None
@@ -358,40 +374,19 @@ def cubical_persistence_batch(images: Iterable[np.ndarray], filtration: Filtrati
     True
     """
     check_options(filtration, construction, backend, essential, min_persistence)
-    kw = dict(filtration=filtration, dims=_check_dims(dims), backend=backend,
-              construction=construction, min_persistence=min_persistence, essential=essential)
-    if backend == "torch":
-        return _torch_batch(images, kw, device, memory_budget)
-    images = list(images)
-    if n_jobs in (None, 1) or len(images) < 2:
-        return [cubical_persistence(im, **kw) for im in images]
-    from joblib import Parallel, delayed
-
-    return list(Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(cubical_persistence)(im, **kw) for im in images))
-
-
-def _torch_batch(images: Iterable[np.ndarray], kw: dict, device: str | None, budget: int | None
-                 ) -> list[dict[int, np.ndarray]]:
-    """:func:`cubical_persistence_batch` with ``backend="torch"``: validate, batch, finish.
-
-    A ``(B, H, W)`` array is validated in one pass and sliced into batches without per-image
-    copies (the fast path for tiles).
-    """
-    from shapekit.topology.torch_batch import torch_diagrams
-
+    dims_t = _check_dims(dims)
     if isinstance(images, np.ndarray) and images.ndim == 3 and images.size:
         cells: np.ndarray | list[np.ndarray] = _validate_stack(images)
     else:
         cells = [validate_image(im, f"images[{i}]") for i, im in enumerate(images)]
-    sup = kw["filtration"] == "superlevel"
-    diags = torch_diagrams(cells, superlevel=sup, construction=kw["construction"],
-                           dims=kw["dims"], min_persistence=float(kw["min_persistence"]),
-                           device=device, memory_budget_bytes=budget, progress=True)
-    caps = [np.inf] * len(diags)
-    if kw["essential"] == "cap":
-        caps = [float(-c.min() if sup else c.max()) for c in cells]
-    return [_finish(d, kw["dims"], sup, kw["essential"], cap) for d, cap in zip(diags, caps)]
+    superlevel = filtration == "superlevel"
+    work = np.negative(cells) if superlevel and isinstance(cells, np.ndarray) else \
+        [-c for c in cells] if superlevel else cells
+    pairs = sublevel_pairs(work, backend=backend, construction=construction,
+                           min_persistence=min_persistence, n_jobs=n_jobs, device=device,
+                           memory_budget_bytes=memory_budget)
+    return [_finish(p, dims_t, superlevel, essential, float(w.max()) if essential == "cap" else np.inf)
+            for p, w in zip(pairs, work)]
 
 
 def _validate_stack(images: np.ndarray) -> np.ndarray:

@@ -1,15 +1,20 @@
-"""Vectorisations of persistence diagrams: summaries, Betti curves, persistence images, landscapes.
+"""Vectorisations of persistence diagrams, many diagrams at once, in one compiled pass.
 
-Every function takes one diagram, an ``(n, 2)`` array of ``(birth, death)`` rows, in either
-orientation produced by :func:`shapekit.topology.cubical_persistence`: sublevel (``birth <= death``,
-essential death ``+inf``) or superlevel in original units (``birth >= death``, essential death
-``-inf``).  Persistence (lifetime) is ``|death - birth|`` in both.
+Functions of a *list* of diagrams (``(n_i, 2)`` arrays of ``(birth, death)`` rows, all of one
+filtration, see :mod:`shapekit.topology.persistence`); each returns one row per diagram:
 
-Essential (infinite) bars: :func:`diagram_summaries`, :func:`persistence_image` and
-:func:`persistence_landscape` use **finite pairs only** (``n_essential`` is reported separately);
-:func:`betti_curve` counts an essential bar as alive from its birth to the end of the grid, so it
-returns true Betti numbers.  All functions are vectorised numpy (no Python loop over pairs): on
-SEM tiles with 10^4-10^5 pairs they cost a fraction of the persistence computation itself.
+* :func:`persistence_statistics`: pair counts, counts above persistence thresholds, total,
+  squared, max and mean persistence, persistence entropy [3]_ and quantiles of lifetime, birth
+  and death (columns named by :func:`statistic_names`);
+* :func:`betti_curves`: Betti numbers on a uniform grid [4]_;
+* :func:`persistence_images` [1]_ (linear weight, binned Gaussians);
+* :func:`persistence_landscapes` [2]_.
+
+All of them are one implementation: the diagrams are concatenated with an offset per image and
+:func:`shapekit.topology._kernels.block_kernel` (numba, GIL released) computes every requested
+vectorisation in one pass over the pairs.  Essential (infinite) bars enter ``n_essential`` and
+the Betti curves (alive from birth to the end of the grid, so Betti numbers are exact) and are
+left out of everything else.  Persistence (lifetime) is ``|death - birth|``.
 
 References
 ----------
@@ -32,354 +37,70 @@ import numpy as np
 from scipy.special import ndtr
 
 from shapekit.errors import InputError
+from shapekit.topology._scratch import scratch
+from shapekit.topology.diagrams import FILTRATIONS
 
-__all__ = [
-    "as_diagram",
-    "finite_pairs",
-    "lifetimes",
-    "summary_names",
-    "summary_vector",
-    "diagram_summaries",
-    "betti_curve",
-    "quantiles_linear",
-    "persistence_image",
-    "persistence_landscape",
-]
+__all__ = ["THRESHOLDS", "QUANTILES", "EXTENSIVE", "statistic_names", "persistence_statistics",
+           "betti_curves", "persistence_images", "persistence_landscapes", "grid"]
 
-DEFAULT_THRESHOLDS = (0.05, 0.1, 0.25, 0.5, 1.0)
-DEFAULT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+#: default persistence thresholds (z units of a standardised image) and quantiles
+THRESHOLDS = (0.1, 0.25, 0.5, 1.0, 2.0)
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+#: statistics that grow with the image area (per-area densities, log1p)
+EXTENSIVE = ("n_pairs", "count_above", "total_persistence", "total_persistence_sq")
 
 
-def as_diagram(dgm: object) -> np.ndarray:
-    """Return ``dgm`` as a float64 ``(n, 2)`` array (an empty input gives ``(0, 2)``).
+def statistic_names(thresholds: Sequence[float] = THRESHOLDS,
+                    quantiles: Sequence[float] = QUANTILES) -> list[str]:
+    """Columns of :func:`persistence_statistics`, in order.
 
     Examples
     --------
-    >>> as_diagram([]).shape
-    (0, 2)
-    """
-    d = np.asarray(dgm, dtype=np.float64)
-    if d.size == 0:
-        return np.empty((0, 2))
-    if d.ndim != 2 or d.shape[1] != 2:
-        raise InputError(f"persistence diagram must have shape (n, 2), got {d.shape}")
-    if np.isnan(d).any():
-        raise InputError("persistence diagram contains NaN")
-    return d
-
-
-def finite_pairs(dgm: object) -> np.ndarray:
-    """Rows of ``dgm`` whose birth and death are both finite.
-
-    Examples
-    --------
-    >>> finite_pairs([[0.0, 1.0], [0.0, np.inf]])
-    array([[0., 1.]])
-    """
-    d = as_diagram(dgm)
-    fin = np.isfinite(d[:, 0]) & np.isfinite(d[:, 1])
-    return d if fin.all() else d[fin]
-
-
-def lifetimes(dgm: object) -> np.ndarray:
-    """Persistence ``|death - birth|`` of the finite pairs.
-
-    Examples
-    --------
-    >>> lifetimes([[2.0, 0.5], [0.0, np.inf]])      # a superlevel pair and an essential bar
-    array([1.5])
-    """
-    f = finite_pairs(dgm)
-    return np.abs(f[:, 1] - f[:, 0])
-
-
-def _qname(q: float) -> str:
-    return f"q{int(round(q * 100)):02d}"
-
-
-def summary_names(thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-                  quantiles: Sequence[float] = DEFAULT_QUANTILES) -> list[str]:
-    """Keys of :func:`diagram_summaries`, in its (fixed) order.
-
-    Examples
-    --------
-    >>> summary_names(thresholds=(0.5,), quantiles=(0.5,))  # doctest: +NORMALIZE_WHITESPACE
+    >>> statistic_names((0.5,), (0.5,))  # doctest: +NORMALIZE_WHITESPACE
     ['n_pairs', 'n_essential', 'count_above_0', 'total_persistence', 'total_persistence_sq',
      'max_persistence', 'mean_persistence', 'persistence_entropy', 'lifetime_q50', 'birth_q50',
      'death_q50']
     """
-    names = ["n_pairs", "n_essential"]
-    names += [f"count_above_{j}" for j in range(len(thresholds))]
-    names += ["total_persistence", "total_persistence_sq", "max_persistence", "mean_persistence",
-              "persistence_entropy"]
+    names = ["n_pairs", "n_essential", *(f"count_above_{j}" for j in range(len(thresholds))),
+             "total_persistence", "total_persistence_sq", "max_persistence", "mean_persistence",
+             "persistence_entropy"]
     for what in ("lifetime", "birth", "death"):
-        names += [f"{what}_{_qname(q)}" for q in quantiles]
+        names += [f"{what}_q{int(round(q * 100)):02d}" for q in quantiles]
     return names
 
 
-def diagram_summaries(dgm: object, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-                      quantiles: Sequence[float] = DEFAULT_QUANTILES,
-                      fill_value: float = 0.0,
-                      max_quantile_samples: int | None = None) -> dict[str, float]:
-    """Scalar summaries of one persistence diagram (finite pairs; essential bars counted apart).
-
-    Parameters
-    ----------
-    dgm : array-like, shape (n, 2)
-        ``(birth, death)`` rows, either orientation.
-    thresholds : sequence of float
-        ``count_above_j`` is the number of finite pairs with persistence ``> thresholds[j]``.
-    quantiles : sequence of float in [0, 1]
-        Quantiles of lifetime, birth and death (keys ``lifetime_q10``, ``birth_q50``, ...).
-    fill_value : float
-        Value of the quantiles and of the mean when there is no finite pair (a constant image):
-        the features stay defined.
-    max_quantile_samples : int or None
-        None (default): exact quantiles.  An int ``m``: quantiles of the systematic subsample
-        ``x[::ceil(n / m)]`` when there are more than ``m`` finite pairs (the selection is the
-        costliest step on 10^4+ pairs; rank error ~ 1/sqrt(m)).  Every other key stays exact.
-
-    Returns
-    -------
-    dict of str -> float
-        Keys in the order of :func:`summary_names`: ``n_pairs`` (finite), ``n_essential``,
-        ``count_above_j``, ``total_persistence`` (sum of lifetimes), ``total_persistence_sq``
-        (sum of squares), ``max_persistence``, ``mean_persistence``, ``persistence_entropy``
-        (``-sum p log p`` with ``p = l / sum l`` [3]_; 0 when empty) and the quantiles.
+def extensive_columns(n_thresholds: int) -> np.ndarray:
+    """Positions of the :data:`EXTENSIVE` statistics among :func:`statistic_names` columns.
 
     Examples
     --------
-    >>> s = diagram_summaries([[0.0, 1.0], [0.5, 0.75], [0.0, np.inf]], thresholds=(0.5,),
-    ...                       quantiles=(0.5,))
-    >>> s["n_pairs"], s["n_essential"], s["count_above_0"], s["total_persistence"]
-    (2.0, 1.0, 1.0, 1.25)
-    >>> round(s["persistence_entropy"], 4)
-    0.5004
+    >>> extensive_columns(2).tolist()
+    [0, 2, 3, 4, 5]
     """
-    vec = summary_vector(dgm, thresholds, quantiles, fill_value, max_quantile_samples)
-    return dict(zip(summary_names(thresholds, quantiles), vec.tolist()))
+    return np.array([0, *range(2, 2 + n_thresholds), 2 + n_thresholds, 3 + n_thresholds])
 
 
-def summary_vector(dgm: object, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-                   quantiles: Sequence[float] = DEFAULT_QUANTILES, fill_value: float = 0.0,
-                   max_quantile_samples: int | None = None) -> np.ndarray:
-    """:func:`diagram_summaries` as a float64 array in :func:`summary_names` order (no dict).
+@functools.lru_cache(maxsize=256)
+def grid(lo: float, hi: float, n: int) -> np.ndarray:
+    """``np.linspace(lo, hi, n)``, cached and read-only (the grids of the vectorisers).
 
     Examples
     --------
-    >>> summary_vector([[0.0, 1.0], [0.0, np.inf]], thresholds=(0.5,), quantiles=(0.5,))[:3]
-    array([1., 1., 1.])
+    >>> grid(0.0, 1.0, 3).tolist()
+    [0.0, 0.5, 1.0]
     """
-    d = as_diagram(dgm)
-    fin = np.isfinite(d[:, 0]) & np.isfinite(d[:, 1])
-    f = d[fin] if not fin.all() else d
-    life = np.abs(f[:, 1] - f[:, 0])
-    n = len(life)
-    nt, nq = len(thresholds), len(quantiles)
-    out = np.empty(2 + nt + 5 + 3 * nq)
-    out[0], out[1] = n, len(d) - n
-    if nt:
-        thr = np.asarray(thresholds, dtype=np.float64).reshape(-1, 1)
-        out[2:2 + nt] = np.count_nonzero(life[None, :] > thr, axis=1)
-    i = 2 + nt
-    total = float(life.sum())
-    out[i] = total
-    out[i + 1] = float((life * life).sum())  # not np.dot: BLAS threads contend
-    out[i + 2] = float(life.max()) if n else 0.0
-    out[i + 3] = total / n if n else float(fill_value)
-    if total > 0:
-        p = life[life > 0] / total
-        out[i + 4] = float(-(p * np.log(p)).sum())
-    else:
-        out[i + 4] = 0.0
-    step = 1 if not max_quantile_samples or n <= max_quantile_samples else \
-        -(-n // int(max_quantile_samples))
-    if n and nq:  # one selection for the three rows lifetime, birth, death
-        rows = np.stack([life, f[:, 0], f[:, 1]])
-        out[i + 5:] = quantiles_linear(rows[:, ::step] if step > 1 else rows, quantiles).ravel()
-    else:
-        out[i + 5:] = fill_value
-    return out
+    g = np.linspace(lo, hi, n)
+    g.flags.writeable = False
+    return g
 
 
-def quantiles_linear(x: np.ndarray, qs: Sequence[float]) -> np.ndarray:
-    """``np.quantile(x, qs, axis=-1)`` (linear interpolation) with a single ``np.partition``.
-
-    Examples
-    --------
-    >>> quantiles_linear(np.array([3.0, 1.0, 2.0, 4.0]), [0.0, 0.5, 1.0]).tolist()
-    [1.0, 2.5, 4.0]
-    >>> quantiles_linear(np.array([[3.0, 1.0, 2.0], [0.0, 9.0, 1.0]]), [0.5]).tolist()
-    [[2.0], [1.0]]
-    """
-    x = np.asarray(x, dtype=np.float64)
-    n = x.shape[-1]
-    pos = np.asarray(qs, dtype=np.float64) * (n - 1)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    part = np.partition(x, np.unique(np.concatenate([lo, hi])), axis=-1)
-    frac = pos - lo
-    return part[..., lo] + frac * (part[..., hi] - part[..., lo])
-
-
-def _orientation(d: np.ndarray, filtration: str) -> bool:
-    """True for a superlevel diagram (``birth >= death``)."""
-    if filtration == "sublevel":
-        return False
-    if filtration == "superlevel":
-        return True
-    if filtration != "auto":
-        raise InputError(f"filtration={filtration!r} is not one of ('auto', 'sublevel', 'superlevel')")
-    return bool(len(d)) and bool((d[:, 1] < d[:, 0]).any())
-
-
-def betti_curve(dgm: object, grid: object, filtration: str = "auto") -> np.ndarray:
-    """Betti numbers of the filtration at each value of ``grid``.
-
-    Sublevel: a bar ``(b, d)`` is alive at ``t`` iff ``b <= t < d``; superlevel (original units,
-    ``b >= d``): iff ``d < t <= b``.  Essential bars stay alive to the end of the grid.
-
-    Parameters
-    ----------
-    dgm : array-like, shape (n, 2)
-    grid : 1-D array-like, increasing
-    filtration : {"auto", "sublevel", "superlevel"}
-        ``"auto"`` reads the orientation from the rows (superlevel iff some death < birth).
-
-    Returns
-    -------
-    ndarray of float64, shape (len(grid),)
-
-    Examples
-    --------
-    >>> betti_curve([[0.0, 2.0], [1.0, np.inf]], [0.0, 1.0, 2.0, 3.0])
-    array([1., 2., 1., 1.])
-    >>> betti_curve([[2.0, 0.0], [3.0, -np.inf]], [0.0, 1.0, 2.0, 3.0])
-    array([1., 2., 2., 1.])
-    """
-    d = as_diagram(dgm)
-    g = np.asarray(grid, dtype=np.float64).ravel()
-    if len(g) > 1 and np.any(np.diff(g) < 0):
-        raise InputError("betti_curve: grid must be increasing")
-    m = len(g)
-    if not len(d):
-        return np.zeros(m)
-    if _orientation(d, filtration):
-        # alive iff d < t <= b  ->  #(b >= t) - #(d >= t)
-        ib = np.searchsorted(g, d[:, 0], side="right")   # number of grid points <= b
-        idd = np.searchsorted(g, d[:, 1], side="right")  # number of grid points <= d
-        # grid point j is <= b iff j < ib: count per j = #(ib > j)
-        cb = np.bincount(ib, minlength=m + 1)
-        cd = np.bincount(idd, minlength=m + 1)
-        ge_b = cb[::-1].cumsum()[::-1][1:]   # #(ib >= j+1) = #(b >= g_j)
-        ge_d = cd[::-1].cumsum()[::-1][1:]
-        return (ge_b - ge_d).astype(np.float64)
-    # alive iff b <= t < d  ->  #(b <= t) - #(d <= t); #(x <= g_j) = #(searchsorted_left(x) <= j)
-    ib = np.searchsorted(g, d[:, 0], side="left")
-    idd = np.searchsorted(g, d[:, 1], side="left")
-    cb = np.bincount(ib, minlength=m + 1).cumsum()[:m]
-    cd = np.bincount(idd, minlength=m + 1).cumsum()[:m]
-    return (cb - cd).astype(np.float64)
-
-
-def _sigma_pair(sigma: object, rb: float, rp: float, res: tuple[int, int]) -> tuple[float, float]:
-    if sigma is None:
-        return rb / res[0], rp / res[1]
-    s = np.atleast_1d(np.asarray(sigma, dtype=np.float64))
-    sb, sp = (float(s[0]), float(s[0])) if len(s) == 1 else (float(s[0]), float(s[1]))
-    if not (sb > 0 and sp > 0):
-        raise InputError(f"persistence_image: sigma={sigma!r} must be > 0")
-    return sb, sp
-
-
-def persistence_image(dgm: object, birth_range: Sequence[float], pers_range: Sequence[float],
-                      resolution: int | Sequence[int] = 10, sigma: object = None,
-                      weight: str = "linear", method: str = "binned",
-                      oversample: int = 2) -> np.ndarray:
-    """Persistence image of the finite pairs on a fixed ``(birth, persistence)`` grid.
-
-    Each pair becomes a Gaussian at ``(birth, |death - birth|)`` weighted by ``weight``; pixel
-    values are the Gaussian mass inside each pixel (as in persim).  Points outside the grid still
-    contribute their tails.
-
-    Parameters
-    ----------
-    dgm : array-like, shape (n, 2)
-    birth_range, pers_range : (lo, hi)
-        Extent of the grid (fit them on training data; see ``TopTempFeaturizer``).
-    resolution : int or (n_birth, n_pers)
-    sigma : float, (float, float) or None
-        Gaussian standard deviation in data units (birth, persistence); None: one pixel.
-    weight : {"linear", "none"}
-        ``"linear"``: ``min(persistence / pers_range[1], 1)`` (Adams et al. [1]_); ``"none"``: 1.
-    method : {"binned", "exact"}
-        ``"exact"`` integrates each Gaussian over each pixel (``O(n * res)``); ``"binned"``
-        (default, tens of times faster on 10^4+ pairs) accumulates the weights on a grid
-        ``oversample`` times finer and integrates each fine bin's Gaussian over the pixels: it
-        equals ``"exact"`` up to the placement of each point within its fine bin (relative L1
-        error ~3e-3 measured, < 3e-2 tested).
-    oversample : int
-        Fine-grid factor of ``"binned"``.
-
-    Returns
-    -------
-    ndarray, shape (n_birth, n_pers)
-        ``out[i, j]``: birth bin ``i``, persistence bin ``j`` (both increasing).
-
-    Examples
-    --------
-    >>> pim = persistence_image([[0.2, 0.7], [0.5, 0.6]], (0, 1), (0, 1), resolution=5,
-    ...                         method="exact")
-    >>> pim.shape, round(float(pim.sum()), 3)        # weights 0.5 + 0.1, slightly cut at the edges
-    ((5, 5), 0.484)
-    """
-    res = (int(resolution), int(resolution)) if np.ndim(resolution) == 0 else \
-        (int(resolution[0]), int(resolution[1]))
-    b0, b1 = (float(v) for v in birth_range)
-    p0, p1 = (float(v) for v in pers_range)
-    if min(res) < 1 or not (b1 > b0) or not (p1 > p0):
-        raise InputError(f"persistence_image: bad grid birth_range={birth_range!r} "
-                         f"pers_range={pers_range!r} resolution={resolution!r}")
-    sb, sp = _sigma_pair(sigma, b1 - b0, p1 - p0, res)
-    f = finite_pairs(dgm)
-    birth = f[:, 0]
-    pers = np.abs(f[:, 1] - f[:, 0])
-    if weight == "linear":
-        w = np.minimum(pers / p1, 1.0) if p1 > 0 else np.ones_like(pers)
-    elif weight == "none":
-        w = np.ones_like(pers)
-    else:
-        raise InputError(f"persistence_image: weight={weight!r} is not 'linear' or 'none'")
-    if method == "exact":
-        eb = np.linspace(b0, b1, res[0] + 1)
-        ep = np.linspace(p0, p1, res[1] + 1)
-        cb = np.diff(ndtr((eb[None, :] - birth[:, None]) / sb), axis=1)
-        cp = np.diff(ndtr((ep[None, :] - pers[:, None]) / sp), axis=1)
-        return cb.T @ (w[:, None] * cp)
-    if method != "binned":
-        raise InputError(f"persistence_image: method={method!r} is not 'binned' or 'exact'")
-    o = max(int(oversample), 1)
-    nb, npp = res[0] * o, res[1] * o
-    db, dp = (b1 - b0) / nb, (p1 - p0) / npp
-    padb, padp = int(np.ceil(4 * sb / db)), int(np.ceil(4 * sp / dp))
-    tb, tp = nb + 2 * padb, npp + 2 * padp
-    ib = np.floor((birth - b0) / db).astype(np.int64) + padb
-    ip = np.floor((pers - p0) / dp).astype(np.int64) + padp
-    keep = (ib >= 0) & (ib < tb) & (ip >= 0) & (ip < tp)
-    if not keep.all():
-        ib, ip, w = ib[keep], ip[keep], w[keep]
-    hist = np.bincount(ib * tp + ip, weights=w, minlength=tb * tp).reshape(tb, tp)
-    # each fine bin's mass, as a Gaussian at the bin centre, integrated over every pixel
-    kb = _pixel_kernel(b0, b1, res[0], db, padb, tb, sb)
-    kp = _pixel_kernel(p0, p1, res[1], dp, padp, tp, sp)
-    return (kb @ hist) @ kp.T
+_NO_GRID = grid(0.0, 0.0, 0)   # read-only too, or numba compiles one more specialisation
 
 
 @functools.lru_cache(maxsize=256)
 def _pixel_kernel(lo: float, hi: float, n: int, step: float, pad: int, total: int,
                   sigma: float) -> np.ndarray:
-    """``K[i, u]``: mass in pixel ``i`` of a unit Gaussian centred on fine bin ``u`` (cached:
-    a featurizer reuses the same grids for every image; the result is read-only)."""
+    """``K[i, u]``: mass in pixel ``i`` of a unit Gaussian centred on fine bin ``u`` (read-only)."""
     centres = lo + (np.arange(total) - pad + 0.5) * step
     edges = np.linspace(lo, hi, n + 1)
     k = np.diff(ndtr((edges[:, None] - centres[None, :]) / sigma), axis=0)
@@ -387,72 +108,183 @@ def _pixel_kernel(lo: float, hi: float, n: int, step: float, pad: int, total: in
     return k
 
 
-def persistence_landscape(dgm: object, grid: object, n_layers: int = 3) -> np.ndarray:
-    """Persistence landscape ``lambda_k(t)``, k = 1..n_layers, of the finite pairs on ``grid``.
+def _range(name: str, r: Sequence[float]) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in r)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}={r!r} must be a (low, high) pair of numbers") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        raise InputError(f"{name}={r!r} must be finite with high > low")
+    return lo, hi
 
-    ``lambda_k(t)`` is the k-th largest of ``max(0, min(t - lo, hi - t))`` over pairs, with
-    ``lo, hi = min(b, d), max(b, d)`` (Bubenik [2]_).  Pairs whose open interval holds no grid
-    point contribute nothing: the most persistent pairs are evaluated first and the others only
-    where they could still reach layer ``k``, which keeps this cheap on noisy diagrams.
 
-    Returns
-    -------
-    ndarray, shape (n_layers, len(grid))
+def _run(dgms: Sequence[np.ndarray], filtration: str = "sublevel", *,
+         thresholds: Sequence[float] = (), quantiles: Sequence[float] = (),
+         quantile_samples: int | None = None, fill_value: float = 0.0,
+         betti: tuple[float, float, int] | None = None,
+         image: tuple[tuple[float, float], tuple[float, float], int, float] | None = None,
+         landscape: tuple[float, float, int, int] | None = None) -> dict[str, np.ndarray]:
+    """One pass of the compiled kernel over all diagrams; the requested parts, one row each."""
+    from shapekit.topology._kernels import block_kernel
 
-    Examples
-    --------
-    >>> persistence_landscape([[0.0, 2.0], [1.0, 3.0]], [0.5, 1.0, 1.5, 2.0], n_layers=2)
-    array([[0.5, 1. , 0.5, 1. ],
-           [0. , 0. , 0.5, 0. ]])
-    """
-    g = np.asarray(grid, dtype=np.float64).ravel()
-    k = int(n_layers)
-    if k < 1:
-        raise InputError(f"persistence_landscape: n_layers={n_layers!r} must be >= 1")
-    f = finite_pairs(dgm)
-    lo, hi = np.minimum(f[:, 0], f[:, 1]), np.maximum(f[:, 0], f[:, 1])
-    out = np.zeros((k, len(g)))
-    if not len(lo):
-        return out
-    life = hi - lo
-    chunk = max(256, 8 * k)
-    if len(lo) <= chunk:
-        top = _top_tents(g, lo, hi, k)
-        out[:top.shape[0]] = top
-        return out
-    # the most persistent pairs decide most grid points: a remaining pair (tent height <= half
-    # its life) can only change layer k where that layer is below the bound; redo those columns
-    part = np.argpartition(-life, chunk)
-    sel = part[:chunk]
-    out[:] = _top_tents(g, lo[sel], hi[sel], k)
-    bound = life[part[chunk]] / 2.0                      # largest half-life left out
-    # a column is also exact when every pair alive there (lo < t < hi) is in the chunk
-    bad = np.flatnonzero((out[k - 1] < bound)
-                         & (_alive_counts(g, lo, hi) > _alive_counts(g, lo[sel], hi[sel])))
-    if len(bad):
-        cand = life > 2.0 * out[k - 1, bad].min()       # only these can reach layer k there
-        clo, chi = lo[cand], hi[cand]
-        for j in bad:                                     # few columns, few pairs alive at each
-            t = g[j]
-            col = np.minimum(t - clo, chi - t)
-            col = col[col > 0]
-            if len(col) > k:
-                col = np.partition(col, len(col) - k)[len(col) - k:]
-            out[:, j] = 0.0
-            out[:len(col), j] = -np.sort(-col)
+    if filtration not in FILTRATIONS:
+        raise InputError(f"filtration={filtration!r} must be one of {FILTRATIONS}")
+    n = len(dgms)
+    parts = [np.asarray(x, dtype=np.float64).reshape(-1, 2) for x in dgms]
+    n_all = np.fromiter((len(p) for p in parts), dtype=np.int64, count=n)
+    off = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(n_all, out=off[1:])
+    d = np.concatenate(parts, out=scratch("d", (int(off[-1]), 2))) if n else np.empty((0, 2))
+    thr_in = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    order = np.argsort(thr_in, kind="stable")
+    thr = np.ascontiguousarray(thr_in[order])
+    nt, nq = len(thr), len(quantiles)
+    gb = grid(float(betti[0]), float(betti[1]), int(betti[2])) if betti else _NO_GRID
+    gl = grid(float(landscape[0]), float(landscape[1]), int(landscape[2])) if landscape else _NO_GRID
+    k = int(landscape[3]) if landscape else 1
+    if image:
+        (b0, b1), (p0, p1), res, sigma = image
+        sb, sp = sigma * (b1 - b0) / res, sigma * (p1 - p0) / res
+        nb = res * 2                                   # binned on a grid twice as fine
+        db, dp = (b1 - b0) / nb, (p1 - p0) / nb
+        padb, padp = int(np.ceil(4 * sb / db)), int(np.ceil(4 * sp / dp))
+        geom = np.array([b0, db, p0, dp, p1])
+        pad = np.array([padb, nb + 2 * padb, padp, nb + 2 * padp], dtype=np.int64)
+    else:
+        geom, pad = np.zeros(5), np.zeros(4, dtype=np.int64)
+    summ = np.zeros((n, 7 + nt))
+    betti_out = np.zeros((n, len(gb)))
+    hist = scratch("h", (n, int(pad[1]), int(pad[3])))
+    hist.fill(0.0)
+    land = np.zeros((n, k, len(gl)))
+    lbuf = scratch("l", (len(d),))
+    qout = np.full((n, 3 * nq), float(fill_value))
+    if not block_kernel(d, off, filtration == "superlevel", thr, gb, gl, k, image is not None, geom,
+                        pad, int(quantile_samples or 0), float(fill_value), summ, betti_out, hist,
+                        land, np.asarray(quantiles, dtype=np.float64).reshape(-1), qout, lbuf):
+        raise InputError("persistence diagram contains NaN")
+    if nt and (order != np.arange(nt)).any():   # counts back in the requested threshold order
+        summ[:, 2 + order] = summ[:, 2:2 + nt].copy()
+    # entropy -sum p log p, p = l / T, as log T - sum(l log l) / T with a SIMD log
+    total = summ[:, 2 + nt]
+    if len(d):
+        tmp = scratch("t", (len(d) + 1,))      # one spare 0 so that every start is valid
+        np.log(lbuf, out=tmp[:-1])
+        np.multiply(tmp[:-1], lbuf, out=tmp[:-1])
+        tmp[-1] = 0.0
+        s_log = np.add.reduceat(tmp, off[:-1])   # empty images: masked by total == 0 below
+        with np.errstate(divide="ignore", invalid="ignore"):
+            summ[:, 6 + nt] = np.where(total > 0, np.log(total) - s_log / total, 0.0)
+    out = {"statistics": np.concatenate([summ, qout], axis=1), "betti": betti_out,
+           "landscape": land.reshape(n, -1)}
+    if image:
+        kb = _pixel_kernel(b0, b1, res, db, padb, int(pad[1]), sb)
+        kp = _pixel_kernel(p0, p1, res, dp, padp, int(pad[3]), sp)
+        out["image"] = np.matmul(np.matmul(kb, hist), kp.T).reshape(n, res * res)
     return out
 
 
-def _alive_counts(g: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Number of pairs with ``lo < g_j < hi`` at every grid point."""
-    m = len(g)
-    c_lo = np.bincount(np.searchsorted(g, lo, side="right"), minlength=m + 1).cumsum()[:m]
-    c_hi = np.bincount(np.searchsorted(g, hi, side="left"), minlength=m + 1).cumsum()[:m]
-    return c_lo - c_hi
+def persistence_statistics(dgms: Sequence[np.ndarray], thresholds: Sequence[float] = THRESHOLDS,
+                           quantiles: Sequence[float] = QUANTILES, *,
+                           quantile_samples: int | None = None,
+                           fill_value: float = 0.0) -> np.ndarray:
+    """Scalar statistics of each diagram, columns :func:`statistic_names`.
+
+    Parameters
+    ----------
+    dgms : sequence of ndarray (n_i, 2)
+        Either orientation (sublevel or superlevel): the statistics use lifetimes only.
+    thresholds : sequence of float
+        ``count_above_j``: finite pairs with persistence ``> thresholds[j]``.
+    quantiles : sequence of float in [0, 1]
+        Quantiles (linear interpolation, as ``np.quantile``) of lifetime, birth and death.
+    quantile_samples : int or None
+        None: exact quantiles.  ``m``: quantiles of the systematic subsample ``x[::ceil(n/m)]``
+        of a diagram with more than ``m`` finite pairs (selection dominates the cost on 10^4+
+        pairs; rank error ~ 1/sqrt(m)).  Every other column stays exact.
+    fill_value : float
+        Quantiles and mean of a diagram without finite pair (a constant image).
+
+    Returns
+    -------
+    ndarray (len(dgms), 7 + len(thresholds) + 3 * len(quantiles))
+        ``n_pairs`` (finite), ``n_essential``, ``count_above_j``, ``total_persistence``,
+        ``total_persistence_sq``, ``max_persistence``, ``mean_persistence``,
+        ``persistence_entropy`` (``-sum p log p``, ``p = l / sum l``; 0 when empty) and the
+        quantiles.
+
+    Examples
+    --------
+    >>> X = persistence_statistics([[[0.0, 1.0], [0.5, 0.75], [0.0, np.inf]], np.empty((0, 2))],
+    ...                            thresholds=(0.5,), quantiles=(0.5,))
+    >>> X[0, :4].tolist(), round(float(X[0, 7]), 4), X[1, :2].tolist()
+    ([2.0, 1.0, 1.0, 1.25], 0.5004, [0.0, 0.0])
+    """
+    qs = np.asarray(quantiles, dtype=np.float64).reshape(-1)
+    if np.any((qs < 0) | (qs > 1)):
+        raise InputError(f"quantiles={quantiles!r} must lie in [0, 1]")
+    return _run(dgms, thresholds=thresholds, quantiles=qs, quantile_samples=quantile_samples,
+                fill_value=fill_value)["statistics"]
 
 
-def _top_tents(g: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int) -> np.ndarray:
-    tents = np.maximum(np.minimum(g[:, None] - lo[None, :], hi[None, :] - g[:, None]), 0.0)
-    if len(lo) > k:
-        tents = np.partition(tents, len(lo) - k, axis=1)[:, len(lo) - k:]
-    return -np.sort(-tents, axis=1).T
+def betti_curves(dgms: Sequence[np.ndarray], filtration: str, value_range: Sequence[float],
+                 n_points: int) -> np.ndarray:
+    """Betti numbers of each diagram at ``n_points`` uniform values of ``value_range``.
+
+    Sublevel: a bar ``(b, d)`` is alive at ``t`` iff ``b <= t < d``; superlevel (``b >= d``):
+    iff ``d < t <= b``.  Essential bars stay alive to the end of the grid.
+
+    Examples
+    --------
+    >>> betti_curves([[[0.0, 2.0], [1.0, np.inf]]], "sublevel", (0.0, 3.0), 4)
+    array([[1., 2., 1., 1.]])
+    >>> betti_curves([[[2.0, 0.0], [3.0, -np.inf]]], "superlevel", (0.0, 3.0), 4)
+    array([[1., 2., 2., 1.]])
+    """
+    lo, hi = _range("value_range", value_range)
+    if int(n_points) < 1:
+        raise InputError(f"n_points={n_points!r} must be >= 1")
+    return _run(dgms, filtration, betti=(lo, hi, int(n_points)))["betti"]
+
+
+def persistence_images(dgms: Sequence[np.ndarray], birth_range: Sequence[float],
+                       pers_range: Sequence[float], resolution: int = 8,
+                       sigma: float = 1.0) -> np.ndarray:
+    """Persistence images of the finite pairs, ``resolution^2`` pixels per diagram, flattened.
+
+    Each pair is a Gaussian at ``(birth, |death - birth|)`` of standard deviation ``sigma``
+    pixels, weighted by ``min(persistence / pers_range[1], 1)`` (Adams et al. [1]_); a pixel holds
+    the Gaussian mass inside it.  Pairs are first binned on a grid twice as fine (relative L1
+    error ~3e-3 against exact integration), so points outside the grid still contribute their
+    tails.  Row ``i``, entry ``a * resolution + b``: birth bin ``a``, persistence bin ``b``.
+
+    Examples
+    --------
+    >>> P = persistence_images([[[0.2, 0.7], [0.5, 0.6]]], (0, 1), (0, 1), resolution=5, sigma=0.5)
+    >>> P.shape, round(float(P.sum()), 2)     # weights 0.5 + 0.1, slightly cut at the edges
+    ((1, 25), 0.57)
+    """
+    b = _range("birth_range", birth_range)
+    p = _range("pers_range", pers_range)
+    if int(resolution) < 1 or not float(sigma) > 0:
+        raise InputError(f"resolution={resolution!r} must be >= 1 and sigma={sigma!r} > 0")
+    return _run(dgms, image=(b, p, int(resolution), float(sigma)))["image"]
+
+
+def persistence_landscapes(dgms: Sequence[np.ndarray], value_range: Sequence[float],
+                           n_points: int = 16, n_layers: int = 3) -> np.ndarray:
+    """Landscapes ``lambda_k(t)``, k = 1..n_layers, of the finite pairs on a uniform grid.
+
+    ``lambda_k(t)`` is the k-th largest of ``max(0, min(t - lo, hi - t))`` over pairs with
+    ``lo, hi = min(b, d), max(b, d)`` (Bubenik [2]_); ties are kept.  Row layout: layer-major
+    (``n_layers`` blocks of ``n_points``).
+
+    Examples
+    --------
+    >>> persistence_landscapes([[[0.0, 2.0], [1.0, 3.0]]], (0.5, 2.0), 4, 2)
+    array([[0.5, 1. , 0.5, 1. , 0. , 0. , 0.5, 0. ]])
+    """
+    lo, hi = _range("value_range", value_range)
+    if int(n_points) < 1 or int(n_layers) < 1:
+        raise InputError(f"n_points={n_points!r} and n_layers={n_layers!r} must be >= 1")
+    return _run(dgms, landscape=(lo, hi, int(n_points), int(n_layers)))["landscape"]

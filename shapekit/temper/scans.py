@@ -1,8 +1,8 @@
-"""Scan ingestion for the temper models: read, crop the info bar, bring to the model's pixel size.
+"""Scans for the temper models: read (info bar cropped, at the model's pixel size), tile, featurise.
 
-Thin glue over :mod:`shapekit.io` (``read_image``, ``crop_info_bar``, ``resample``) so that
-``classify`` works on raw microscope files, plus the scan -> tiles -> features step shared by
-training, classification, evaluation and robustness.
+Thin glue over :mod:`shapekit.io` (``load_scan``, ``resample``, ``tile_image``) so that
+``classify`` works on raw microscope files, plus the scan -> covering tiles -> features step
+shared by training, classification, evaluation and robustness.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
-from shapekit.temper.aggregate import scan_tiles
-from shapekit.temper.features import tiles_features
 
 
 def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = None,
@@ -63,48 +61,69 @@ def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = N
     return np.ascontiguousarray(img, dtype=np.float32)
 
 
-def scan_features(image: np.ndarray, tile_size: int | None, feature_params: dict[str, Any],
-                  source: str = "image", n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Tile a scan and featurize its tiles: ``(features (n_tiles, d), coords (n_tiles, 2))``.
+def scan_tiles(image: np.ndarray, tile_size: int | None, source: str = "image"
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Covering tiles of a scan (:func:`shapekit.io.tile_image` with ``pad="cover"``):
+    ``(tiles (n, size, size) float32, coords (n, 2))``; ``tile_size=None``: the scan itself.
 
     Examples
     --------
-    >>> f, c = scan_features(np.random.default_rng(0).random((32, 70)), 32, {"scales": [1]})
-    >>> f.shape[0], c.tolist()
-    (3, [[0, 0], [0, 19], [0, 38]])
+    >>> t, c = scan_tiles(np.zeros((475, 645), np.float32), 256)
+    >>> t.shape, c[-1].tolist()
+    ((6, 256, 256), [219, 389])
     """
+    from shapekit.io import tile_image
+
     img = np.asarray(image, dtype=np.float32)
     if img.ndim != 2:
         raise InputError(f"{source}: expected a 2-D grey image, got shape {img.shape}")
     if not np.isfinite(img).all():
         raise InputError(f"{source}: image contains NaN or Inf values")
-    tiles, coords = scan_tiles(img, tile_size, source)
-    return tiles_features(tiles, n_jobs=n_jobs, **feature_params), coords
+    if tile_size is None:
+        return img[None], np.zeros((1, 2), dtype=np.int64)
+    try:
+        t = tile_image(img, tile_size, pad="cover")
+    except InputError as e:
+        raise InputError(f"{source}: {e}") from None
+    return t.tiles, t.coords
 
 
-def features_for_images(images: Sequence[np.ndarray], tile_size: int | None,
-                        feature_params: dict[str, Any], names: Sequence[str] | None = None,
-                        n_jobs: int = 1, desc: str = "featurize") -> tuple[np.ndarray, np.ndarray]:
-    """Tile features of many scans: ``(features (N_tiles, d), scan index per tile (N_tiles,))``.
+def scan_features(images: Sequence[np.ndarray], tile_size: int | None, features: Any = None,
+                  names: Sequence[str] | None = None, desc: str = "featurize") -> list[np.ndarray]:
+    """Tile features of every scan: one ``(n_tiles, d)`` matrix per scan.
+
+    Parameters
+    ----------
+    images : sequence of 2-D arrays
+    tile_size : int or None
+        Side of the covering tiles (:func:`scan_tiles`); None: each scan is one tile.
+    features : sklearn Pipeline or dict, optional
+        A stateless feature pipeline (:func:`~shapekit.temper.presets.toptemp_features`) or its
+        feature parameters (default: the robust preset); a fresh clone featurises each scan.
+    names : sequence of str, optional
+        Scan names for error messages.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> f, g = features_for_images([rng.random((32, 64)), rng.random((32, 32))], 32, {"scales": [1]})
-    >>> f.shape[0], g.tolist()
-    (3, [0, 0, 1])
+    >>> f = scan_features([rng.random((32, 70)), rng.random((32, 32))], 32, {"scales": [1]})
+    >>> [x.shape for x in f]
+    [(3, 108), (1, 108)]
     """
-    from shapekit._progress import progress
+    from sklearn.base import clone
 
-    feats, ids = [], []
+    from shapekit._progress import progress
+    from shapekit.temper.presets import toptemp_features
+
+    pipe = features if hasattr(features, "fit_transform") else toptemp_features(features)
+    out = []
     for i, img in enumerate(progress(images, desc=desc, total=len(images))):
         src = str(names[i]) if names is not None else f"image {i}"
-        f, _ = scan_features(img, tile_size, feature_params, src, n_jobs)
-        feats.append(f)
-        ids.append(np.full(len(f), i, dtype=np.int64))
-    if not feats:
+        tiles, _ = scan_tiles(img, tile_size, src)
+        out.append(clone(pipe).fit_transform(tiles))
+    if not out:
         raise InputError("no images to featurize")
-    return np.concatenate(feats), np.concatenate(ids)
+    return out
 
 
 def read_manifest_images(manifest: Any, target_um_per_px: float | None = None) -> list[np.ndarray]:
