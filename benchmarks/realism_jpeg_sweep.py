@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shapekit._atomic import write_json  # noqa: E402
 from shapekit.realism.prepared import prepare_set  # noqa: E402
-from shapekit.realism.score import score  # noqa: E402
+from shapekit.realism import score  # noqa: E402
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from shapekit.errors import InputError, ModelFormatError
+from shapekit.errors import InputError
 from shapekit.realism import TopologicalRealism, score
 from shapekit.realism.kid import load_extractor, offline_kid
 
@@ -86,24 +85,11 @@ def test_offline_kid_small_sets_and_separation():
     assert offline_kid(real, same, fx, subsets=5, seed=1) == offline_kid(real, same, fx, subsets=5, seed=1)
 
 
-def test_load_extractor_from_safetensors(tmp_path):
-    from safetensors.torch import save_file
-
-    net = _extractor().net
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "cnn.safetensors"))
-    with pytest.raises(ModelFormatError, match="architecture"):
-        load_extractor(tmp_path / "cnn.safetensors")
-    (tmp_path / "cnn.json").write_text(json.dumps(net.config()))
-    fx = load_extractor(tmp_path / "cnn.safetensors", size=32)
-    x = torch.rand(3, 1, 32, 32)
-    assert torch.allclose(fx(x), net.eval().features(x), atol=1e-6)
-    fx_dir = load_extractor(tmp_path, size=32)     # a model directory
-    assert torch.allclose(fx_dir(x), fx(x))
-    with pytest.raises(ModelFormatError, match="not found"):
-        load_extractor(tmp_path / "nope.safetensors")
-    (tmp_path / "cnn.json").write_text(json.dumps(dict(net.config(), width=8)))
-    with pytest.raises(ModelFormatError):
-        load_extractor(tmp_path / "cnn.safetensors")
+def test_load_extractor_wraps_modules_only():
+    fx = load_extractor(_extractor(), size=32)
+    assert load_extractor(fx) is fx and fx.size == 32
+    with pytest.raises(InputError, match="nn.Module"):
+        load_extractor("cnn.safetensors")
 
 
 def test_score_with_kid(tmp_path):

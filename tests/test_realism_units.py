@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from shapekit.realism.calibration import (coverage_metrics, expected_coverage, percentile_ci,
-                                          permutation_test)
+from shapekit.realism.coverage import coverage_metrics, expected_coverage
+from shapekit.realism.resampling import percentile_ci, permutation_test
 from shapekit.realism.diagdist import pairwise_diagram_distances, pairwise_l1, sliced_wasserstein_embedding
 from shapekit.realism.materials import (binarize, chord_length_histogram, chord_lengths,
                                         materials_statistics, two_point_correlation)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from shapekit.errors import InputError
-from shapekit.temper.cnn import FeatureExtractor, SmallResNet
+from shapekit.errors import InputError, ModelFormatError
+from shapekit.temper.cnn import FeatureExtractor, SmallResNet, load_feature_extractor
 
 
 def test_shapes_and_embedding_dim():
@@ -101,3 +101,26 @@ def test_fit_rejects_bad_input():
     x[0, 0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         fit_tile_cnn(x, np.array([0, 1, 0, 1]), 2)
+
+
+def test_load_feature_extractor_from_safetensors(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    net = SmallResNet(n_classes=0, width=4)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "cnn.safetensors"))
+    with pytest.raises(ModelFormatError, match="architecture"):
+        load_feature_extractor(tmp_path / "cnn.safetensors")
+    (tmp_path / "cnn.json").write_text(json.dumps(net.config()))
+    fx = load_feature_extractor(tmp_path / "cnn.safetensors")
+    x = torch.rand(3, 1, 32, 32)
+    assert torch.allclose(fx(x), net.eval().features(x), atol=1e-6)
+    fx_dir = load_feature_extractor(tmp_path)     # a model directory
+    assert torch.allclose(fx_dir(x), fx(x))
+    with pytest.raises(ModelFormatError, match="not found"):
+        load_feature_extractor(tmp_path / "nope.safetensors")
+    (tmp_path / "cnn.json").write_text(json.dumps(dict(net.config(), width=8)))
+    with pytest.raises(ModelFormatError):
+        load_feature_extractor(tmp_path / "cnn.safetensors")

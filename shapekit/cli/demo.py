@@ -113,7 +113,7 @@ def run_demo(out: Path, *, n: int = 90, size: int = 128, seed: int = 0, gan_step
     if with_gan:
         from shapekit.generate import load_generator, train_gan
         from shapekit.generate.grid import save_labelled_grid
-        from shapekit.realism.score import score
+        from shapekit.realism.scoring import score
 
         gan = train_gan(out / "data" / "manifest.yaml", out / "gan", condition="parameters",
                         image_size=gan_size, max_steps=gan_steps, batch_size=16, seed=seed,

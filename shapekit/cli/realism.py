@@ -44,15 +44,20 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, report: 
     import warnings
 
     from shapekit.errors import InputError
-    from shapekit.realism.score import score
+    from shapekit.realism.scoring import score
 
     if kid_model is not None and not kid_model.exists():
         raise InputError(f"--kid-model not found: {kid_model}")
+    extractor = None
+    if kid_model is not None:
+        from shapekit.temper.cnn import load_feature_extractor
+
+        extractor = load_feature_extractor(kid_model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collected in result["warnings"] and logged below
         res = score(real, fake, n_boot=n_boot, n_perm=n_perm, seed=seed, root=root,
                     real_um_per_px=real_um_per_px, fake_um_per_px=fake_um_per_px,
-                    diagram_metric=diagram_metric, kid_extractor=kid_model, report_dir=report,
+                    diagram_metric=diagram_metric, kid_extractor=extractor, report_dir=report,
                     n_jobs=n_jobs)
     for w in res["warnings"]:
         info(f"warning: {w}")

@@ -1,55 +1,37 @@
 """shapekit.realism: score synthetic micrographs topologically against real ones, calibrated.
 
-Public API::
+Public API (loaded on first use, so ``import shapekit.realism`` stays light)::
 
     score(real, fake, *, n_boot=200, n_perm=200, seed=0, ...) -> dict   # the whole evaluation
     TopologicalRealism                                   # torchmetrics Metric (update/compute)
     image_features, common_scale, FeatureSet, ScaleWarning   # per-image topology (summaries.py)
     set_statistics, PooledFeatures, column_w1_ks, mmd2_unbiased, energy_distance   (setstats.py)
-    real_vs_real, permutation_test, bootstrap, coverage_metrics, expected_coverage (calibration.py)
-    sliced_wasserstein_embedding, pairwise_diagram_distances                    (diagdist.py)
+    real_vs_real, permutation_test, bootstrap, percentile_ci                       (resampling.py)
+    coverage_metrics, expected_coverage                                            (coverage.py)
+    sliced_wasserstein_embedding, pairwise_diagram_distances                       (diagdist.py)
     binarize, phase_fraction, two_point_correlation, chord_lengths, materials_statistics (materials.py)
-    offline_kid, load_extractor                                                  (kid.py)
-    write_report                                                                 (report.py)
+    offline_kid, load_extractor                                                    (kid.py)
+    write_report                                                                   (report.py)
 
+Per-image topology is the topology pipeline's (``CubicalDiagrams``, ``PersistenceStatistics``,
+``BettiCurves`` of :mod:`shapekit.topology`) on raw grey levels, one
+:class:`~shapekit.topology.diagrams.Diagrams` per image.
 ``topological_distance = (d_summaries + d_mmd + d_energy) / 3`` (see :mod:`shapekit.realism.setstats`).
 """
 
-from __future__ import annotations
+import lazy_loader
 
-from typing import Any
-
-from shapekit.realism.calibration import (bootstrap, coverage_metrics, expected_coverage, permutation_test,
-                                          real_vs_real)
-from shapekit.realism.diagdist import pairwise_diagram_distances, sliced_wasserstein_embedding
-from shapekit.realism.materials import (binarize, chord_lengths, materials_statistics, phase_fraction,
-                                        two_point_correlation)
-from shapekit.realism.score import load_image_set, score
-from shapekit.realism.setstats import PooledFeatures, column_w1_ks, energy_distance, mmd2_unbiased, set_statistics
-from shapekit.realism.summaries import FeatureSet, ScaleWarning, common_scale, image_features
-
-__all__ = [
-    "score", "load_image_set", "TopologicalRealism", "image_features", "common_scale", "FeatureSet",
-    "ScaleWarning", "set_statistics", "PooledFeatures", "column_w1_ks", "mmd2_unbiased", "energy_distance",
-    "real_vs_real", "permutation_test", "bootstrap", "coverage_metrics", "expected_coverage",
-    "sliced_wasserstein_embedding", "pairwise_diagram_distances", "binarize", "phase_fraction",
-    "two_point_correlation", "chord_lengths", "materials_statistics", "offline_kid", "load_extractor",
-    "write_report",
-]
-
-
-def __getattr__(name: str) -> Any:
-    # torch-heavy parts load on first use, so `import shapekit.realism` stays light
-    if name == "TopologicalRealism":
-        from shapekit.realism.metric import TopologicalRealism
-
-        return TopologicalRealism
-    if name in ("offline_kid", "load_extractor"):
-        from shapekit.realism import kid
-
-        return getattr(kid, name)
-    if name == "write_report":
-        from shapekit.realism.report import write_report
-
-        return write_report
-    raise AttributeError(f"module 'shapekit.realism' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "scoring": ["score", "load_image_set"],
+    "metric": ["TopologicalRealism"],
+    "summaries": ["image_features", "common_scale", "FeatureSet", "ScaleWarning"],
+    "setstats": ["set_statistics", "PooledFeatures", "column_w1_ks", "mmd2_unbiased",
+                 "energy_distance"],
+    "resampling": ["real_vs_real", "permutation_test", "bootstrap", "percentile_ci"],
+    "coverage": ["coverage_metrics", "expected_coverage"],
+    "diagdist": ["sliced_wasserstein_embedding", "pairwise_diagram_distances"],
+    "materials": ["binarize", "phase_fraction", "two_point_correlation", "chord_lengths",
+                  "materials_statistics"],
+    "kid": ["offline_kid", "load_extractor"],
+    "report": ["write_report"],
+})

@@ -1,12 +1,9 @@
 """Offline KID (and FID where the sample allows it) with a local feature extractor.
 
 Every common FID/KID implementation downloads Inception weights on first use; this machine and
-most clusters have no network. Here the extractor is always local:
-
-* an ``nn.Module`` mapping ``(N, 1, H, W)`` float images in [0, 1] to ``(N, d)`` features;
-* shapekit's own CNN (:class:`shapekit.temper.cnn.SmallResNet`) from a ``.safetensors`` weights
-  file (with its architecture in a JSON file of the same stem, or in a ``config.json`` /
-  ``model.json`` of a model directory).
+most clusters have no network. Here the extractor is always local: any ``nn.Module`` mapping
+``(N, 1, H, W)`` float images in [0, 1] to ``(N, d)`` features (shapekit's own CNN from a weights
+file: ``shapekit.temper.cnn.load_feature_extractor``, which the CLI's ``--kid-model`` uses).
 
 Nothing is downloaded, ever. Images are centre-cropped to a square and resized to ``size``
 pixels (anti-aliased) before the extractor. KID uses torchmetrics' ``KernelInceptionDistance``
@@ -25,16 +22,22 @@ References
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shapekit.errors import InputError, ModelFormatError
+from shapekit.errors import InputError
 
 __all__ = ["GreyFeatureWrapper", "load_extractor", "offline_kid"]
+
+
+def _toy_extractor() -> Any:
+    """A tiny untrained convolutional extractor (for the examples)."""
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3), torch.nn.AdaptiveAvgPool2d(1),
+                               torch.nn.Flatten())
 
 try:  # torch is a hard dependency, but keep this module importable for --help paths
     from torch import nn as _nn
@@ -53,8 +56,7 @@ class GreyFeatureWrapper(_Base):
     Examples
     --------
     >>> import torch
-    >>> from shapekit.temper.cnn import FeatureExtractor, SmallResNet
-    >>> w = GreyFeatureWrapper(FeatureExtractor(SmallResNet(n_classes=0, width=4)), size=32)
+    >>> w = GreyFeatureWrapper(_toy_extractor(), size=32)
     >>> w(torch.randint(0, 255, (2, 3, 40, 50), dtype=torch.uint8)).shape
     torch.Size([2, 16])
     """
@@ -87,26 +89,13 @@ class GreyFeatureWrapper(_Base):
             return self.extractor(x).float().reshape(len(x), -1)
 
 
-def _find_config(obj: Any) -> dict | None:
-    if isinstance(obj, dict):
-        if "width" in obj and "depths" in obj:
-            return obj
-        for v in obj.values():
-            found = _find_config(v)
-            if found is not None:
-                return found
-    return None
-
-
 def load_extractor(source: Any, size: int = 128) -> GreyFeatureWrapper:
-    """A local feature extractor from an ``nn.Module``, a ``.safetensors`` file or a model dir.
+    """Wrap a local feature extractor (an ``nn.Module``) for :func:`offline_kid`.
 
     Parameters
     ----------
-    source : nn.Module or path
-        A module mapping ``(N, 1, H, W)`` floats to ``(N, d)``; a SmallResNet ``.safetensors`` file
-        with its architecture (``SmallResNet.config()``) in ``<stem>.json``; or a directory holding
-        one ``*.safetensors`` file and a JSON file whose content includes that architecture.
+    source : nn.Module or GreyFeatureWrapper
+        Maps ``(N, 1, H, W)`` float images in [0, 1] to ``(N, d)`` features.
     size : int
         Side of the square the images are resized to.
 
@@ -114,61 +103,17 @@ def load_extractor(source: Any, size: int = 128) -> GreyFeatureWrapper:
     -------
     GreyFeatureWrapper
 
-    Raises
-    ------
-    ModelFormatError
-        Missing files, no architecture found, or weights that do not fit it.
-
     Examples
     --------
-    >>> from shapekit.temper.cnn import FeatureExtractor, SmallResNet
-    >>> load_extractor(FeatureExtractor(SmallResNet(n_classes=0, width=4)), size=32).size
+    >>> load_extractor(_toy_extractor(), size=32).size
     32
     """
-    import torch
-
-    if isinstance(source, torch.nn.Module):
-        return GreyFeatureWrapper(source, size)
-    p = Path(os.fspath(source))
-    if not p.exists():
-        raise ModelFormatError(f"KID feature extractor not found: {p}")
-    if p.is_dir():
-        weights = sorted(p.glob("*.safetensors"))
-        if not weights:
-            raise ModelFormatError(f"{p}: no *.safetensors weights in the model directory")
-        wfile = next((w for w in weights if "cnn" in w.name), weights[0])
-        jsons = [wfile.with_suffix(".json")] + [p / n for n in ("config.json", "model.json", "meta.json")]
-        jsons += sorted(p.glob("*.json"))
-    else:
-        wfile = p
-        jsons = [p.with_suffix(".json")]
-    cfg = None
-    for j in jsons:
-        if j.is_file():
-            try:
-                cfg = _find_config(json.loads(j.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                cfg = None
-            if cfg is not None:
-                break
-    if cfg is None:
-        raise ModelFormatError(f"{wfile}: no SmallResNet architecture (JSON with 'width' and 'depths') beside it")
-    from safetensors.torch import load_file
-
-    from shapekit.temper.cnn import FeatureExtractor, SmallResNet
-
-    keys = ("in_channels", "n_classes", "width", "depths", "padding", "standardize")
-    try:
-        net = SmallResNet(**{k: (tuple(cfg[k]) if k == "depths" else cfg[k]) for k in keys if k in cfg})
-        state = load_file(str(wfile))
-        state = {k.removeprefix("net."): v for k, v in state.items()}
-        net.load_state_dict(state, strict=False)
-        missing = [k for k in net.state_dict() if k not in state and not k.startswith("head")]
-    except Exception as exc:  # noqa: BLE001 - any failure here is a bad model file
-        raise ModelFormatError(f"{wfile}: cannot load as SmallResNet ({type(exc).__name__}: {exc})") from None
-    if missing:
-        raise ModelFormatError(f"{wfile}: weights miss {len(missing)} tensors, e.g. {missing[0]}")
-    return GreyFeatureWrapper(FeatureExtractor(net), size)
+    if isinstance(source, GreyFeatureWrapper):
+        return source
+    if not callable(source) or not hasattr(source, "eval"):
+        raise InputError(f"KID feature extractor must be an nn.Module, got {type(source).__name__} "
+                         f"(a SmallResNet weights file: shapekit.temper.cnn.load_feature_extractor)")
+    return GreyFeatureWrapper(source, size)
 
 
 def _to_tensor(images: list[np.ndarray], wrapper: GreyFeatureWrapper) -> Any:
@@ -197,7 +142,7 @@ def offline_kid(real: list[np.ndarray], fake: list[np.ndarray], extractor: Any, 
     ----------
     real, fake : list of ndarray (h, w)
         Grey images in [0, 1].
-    extractor : nn.Module, path or GreyFeatureWrapper
+    extractor : nn.Module or GreyFeatureWrapper
         See :func:`load_extractor`.
     subsets : int
         KID subsets.
@@ -217,11 +162,9 @@ def offline_kid(real: list[np.ndarray], fake: list[np.ndarray], extractor: Any, 
     Examples
     --------
     >>> import numpy as np
-    >>> from shapekit.temper.cnn import FeatureExtractor, SmallResNet
-    >>> fx = FeatureExtractor(SmallResNet(n_classes=0, width=4))
     >>> rng = np.random.default_rng(0)
     >>> r = offline_kid([rng.random((32, 32)) for _ in range(8)], [rng.random((32, 32)) for _ in range(8)],
-    ...                 load_extractor(fx, size=32), subsets=5)
+    ...                 load_extractor(_toy_extractor(), size=32), subsets=5)
     >>> r["subset_size"], r["fid"] is None
     (4, True)
     """
@@ -232,7 +175,7 @@ def offline_kid(real: list[np.ndarray], fake: list[np.ndarray], extractor: Any, 
 
     if len(real) < 2 or len(fake) < 2:
         raise InputError(f"KID needs at least 2 images per set, got {len(real)} real and {len(fake)} synthetic")
-    wrapper = extractor if isinstance(extractor, GreyFeatureWrapper) else load_extractor(extractor)
+    wrapper = load_extractor(extractor)
     dev = default_device(device)
     wrapper = wrapper.to(dev)
     n = min(len(real), len(fake))

@@ -25,6 +25,8 @@ from torchmetrics.utilities import dim_zero_cat
 
 from shapekit.errors import InputError
 from shapekit.realism.summaries import FeatureSet, image_features
+from shapekit.topology.diagrams import DIMS, FILTRATIONS, Block, Diagrams
+from shapekit.topology.diagrams import blocks as blocks_of
 
 __all__ = ["TopologicalRealism"]
 
@@ -75,7 +77,7 @@ class TopologicalRealism(Metric):
         self.max_points, self.top_k, self.max_diagram_images = int(max_points), int(top_k), int(max_diagram_images)
         self.n_perm, self.k_nn, self.min_persistence, self.seed = int(n_perm), int(k_nn), float(min_persistence), int(seed)
         self._names: list[str] | None = None
-        self._keys: list[str] | None = None
+        self._blocks: list[Block] | None = None
         for side in ("real", "fake"):
             self.add_state(f"{side}_summaries", default=[], dist_reduce_fx="cat")
             self.add_state(f"{side}_diagrams", default=[], dist_reduce_fx="cat")
@@ -100,11 +102,11 @@ class TopologicalRealism(Metric):
                 continue
             fs = image_features(self._images(x, side), min_persistence=self.min_persistence,
                                 max_points=self.max_points, betti=False)
-            self._names, self._keys = fs.names, fs.keys
-            pad = np.full((len(fs), len(fs.keys), self.max_points, 2), np.nan)
+            self._names, self._blocks = fs.names, fs.blocks
+            pad = np.full((len(fs), len(fs.blocks), self.max_points, 2), np.nan)
             for i, d in enumerate(fs.diagrams):
-                for j, k in enumerate(fs.keys):
-                    pad[i, j, : len(d[k])] = d[k]
+                for j, b in enumerate(fs.blocks):
+                    pad[i, j, : len(d[b])] = d[b]
             getattr(self, f"{side}_summaries").append(torch.as_tensor(fs.summaries, dtype=torch.float64))
             getattr(self, f"{side}_diagrams").append(torch.as_tensor(pad, dtype=torch.float64))
 
@@ -114,17 +116,19 @@ class TopologicalRealism(Metric):
             raise InputError(f"TopologicalRealism.compute(): no {side} images were added")
         S = dim_zero_cat(s).cpu().numpy()
         P = dim_zero_cat(getattr(self, f"{side}_diagrams")).cpu().numpy()
-        keys = self._keys or [f"k{j}" for j in range(P.shape[1])]
-        diags = [{k: P[i, j][np.isfinite(P[i, j]).all(axis=1)] for j, k in enumerate(keys)}
+        blocks = self._blocks or list(blocks_of((1,), FILTRATIONS, DIMS))[:P.shape[1]]
+        diags = [Diagrams({b: P[i, j][np.isfinite(P[i, j]).all(axis=1)] for j, b in enumerate(blocks)})
                  for i in range(len(P))]
         names = self._names or [f"s{j}" for j in range(S.shape[1])]
-        return FeatureSet(S, list(names), diags, np.zeros((len(S), len(keys), 1)), np.zeros(1), list(keys))
+        return FeatureSet(S, list(names), diags, np.zeros((len(S), len(blocks), 1)), np.zeros(1),
+                          list(blocks))
 
     def compute(self) -> dict[str, torch.Tensor]:
         """``topological_distance``, ``d_summaries``, ``d_mmd``, ``d_energy``, ``coverage``,
         ``diversity_ratio`` (and ``p_value`` when ``n_perm > 0``) as scalar tensors."""
-        from shapekit.realism.calibration import coverage_metrics, permutation_test
-        from shapekit.realism.score import _standardised, pooled_features
+        from shapekit.realism.coverage import coverage_metrics
+        from shapekit.realism.resampling import permutation_test
+        from shapekit.realism.scoring import pooled_features, standardised
         from shapekit.realism.setstats import COMPONENTS, set_statistics
 
         fr, ff = self._featureset("real"), self._featureset("fake")
@@ -135,7 +139,7 @@ class TopologicalRealism(Metric):
         pf = pooled_features(fr, ff, rng=rng, max_diagram_images=self.max_diagram_images, top_k=self.top_k)
         ia, ib = np.arange(pf.n_real), np.arange(pf.n_real, len(pf.X))
         st = set_statistics(pf, ia, ib, per_summary=False)
-        Z = _standardised(pf)
+        Z = standardised(pf)
         cov = coverage_metrics(Z[ia], Z[ib], self.k_nn)
         out = {k: st[k] for k in ("topological_distance",) + COMPONENTS}
         out.update(coverage=cov["coverage"], diversity_ratio=cov["diversity_ratio"])

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
-from shapekit.realism.summaries import FeatureSet, ScaleWarning, image_features
+from shapekit.realism.summaries import FeatureSet, ScaleWarning, image_features, scale_values
 
 __all__ = ["load_image_set", "prepare_set", "PreparedSet"]
 
@@ -89,7 +89,7 @@ def _per_image(ims: list[np.ndarray], min_persistence: float, threshold: float |
     return fs, ms, {"topology": t1 - t0, "materials": time.perf_counter() - t1}
 
 
-def _per_image_parallel(ims: list[np.ndarray], min_persistence: float, threshold: float | None,
+def per_image_features(ims: list[np.ndarray], min_persistence: float, threshold: float | None,
                         r_max: int, n_jobs: int | None, betti: bool = True) -> tuple[FeatureSet, dict, dict]:
     """Per-image features and materials statistics, on joblib processes over image chunks."""
     from joblib import effective_n_jobs
@@ -143,14 +143,12 @@ class PreparedSet:
         return len(self.images)
 
 
-def _scale_to(ims: list[np.ndarray], um: Any, target: float | None,
+def scale_to(ims: list[np.ndarray], um: Any, target: float | None,
               other: float | None = None) -> tuple[list[np.ndarray], float | None]:
     """Resample ``ims`` (pixel sizes ``um``) to ``target`` um/px, warning when a scale is unknown.
 
     With ``other`` given instead of images, only compare two prepared sets' scales.
     """
-    from shapekit.realism.summaries import _scale_values
-
     if other is not None or not ims:
         a, b = target, other
         if a is None or b is None:
@@ -161,7 +159,7 @@ def _scale_to(ims: list[np.ndarray], um: Any, target: float | None,
             warnings.warn(f"prepared sets differ in scale ({a:.4g} vs {b:.4g} um/px): prepare them "
                           "at one um_per_px", ScaleWarning, stacklevel=3)
         return ims, a if a is not None else b
-    us = _scale_values(um, len(ims))
+    us = scale_values(um, len(ims))
     if target is None:
         if np.isfinite(us).any():
             warnings.warn("the prepared set has no um/px: comparing at pixel scale", ScaleWarning, stacklevel=3)
@@ -204,13 +202,11 @@ def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_
     """
     ims, um, _ = load_image_set(src, root, what=what)
     if um_per_px is not None:
-        from shapekit.realism.summaries import _scale_values
-
-        um = _scale_values(um_per_px, len(ims))
+            um = scale_values(um_per_px, len(ims))
     known = np.isfinite(um)
     target = target_um_per_px if target_um_per_px is not None else (float(np.max(um[known])) if known.any() else None)
     if target is not None:
-        ims, target = _scale_to(ims, um, target)
+        ims, target = scale_to(ims, um, target)
     r_max = int(min([r_max] + [min(a.shape) - 1 for a in ims]))
-    fs, ms, _ = _per_image_parallel(ims, min_persistence, threshold, r_max, n_jobs)
+    fs, ms, _ = per_image_features(ims, min_persistence, threshold, r_max, n_jobs)
     return PreparedSet(list(ims), target, fs, ms, {"min_persistence": min_persistence, "threshold": threshold})

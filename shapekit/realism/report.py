@@ -55,15 +55,15 @@ def plot_betti(path: str | os.PathLike[str], real: Any, fake: Any) -> Path:
     >>> plot_betti(pathlib.Path(tempfile.mkdtemp()) / "b.png", fs, fs).exists()
     True
     """
-    keys = list(real.keys)
-    fig, ax = _figure(1, len(keys), (3.2 * len(keys), 2.8))
-    for j, key in enumerate(keys):
+    blocks = list(real.blocks)
+    fig, ax = _figure(1, len(blocks), (3.2 * len(blocks), 2.8))
+    for j, block in enumerate(blocks):
         a = ax[0, j]
         for fs, colour, lab in ((real, REAL, "real"), (fake, FAKE, "synthetic")):
             m, s = fs.betti[:, j].mean(0), fs.betti[:, j].std(0)
             a.plot(fs.grid, m, color=colour, label=lab)
             a.fill_between(fs.grid, m - s, m + s, color=colour, alpha=0.2)
-        a.set_title(key)
+        a.set_title(block.name)
         a.set_xlabel("grey level")
         if j == 0:
             a.set_ylabel("Betti number / 10^4 px")

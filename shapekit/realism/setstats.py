@@ -25,30 +25,13 @@ The headline number is::
 ``d_summaries`` sees every persistence scale (noise, JPEG artefacts); ``d_mmd`` and ``d_energy``
 see the prominent features only (blur, coarsening, a different microstructure).
 
-What the headline measures is how far the synthetic set's *topology* is from the real set's, not
-how much an image-processing setting was turned. The two differ for a degradation that is not
-monotone in the image domain. The documented case: the uhcs3 files are IJG quality-75 JPEGs, and
-re-encoding them on their own 8x8 grid at quality 50-74 requantises every coefficient of one source
-step to one new step, up to twice as large. At quality 50 that sharpens the grain: each image's
-high-frequency power rises x1.9 (median) and the H1 loops above 12 grey levels x1.6. Quality 30 and
-below zero those coefficients and smooth the grain instead (x0.8, x0.76). In log power, quality 50
-therefore moves the set about three times as far from the real images as quality 30 does (0.65
-against 0.22), and the score rightly ranks it higher.
-On never-compressed (simulator) images the ladder q90-q10 is ranked monotonically. On a grid offset
-from the source's, re-encoding is a single compression and is ranked monotonically wherever its
-steps exceed the real-vs-real spread of the halves compared (``benchmarks/realism_jpeg_cause.py``,
-``benchmarks/realism_jpeg_sweep.py``; RESULTS.md section 4). The options examined and rejected
-changed what is measured without making that case monotone:
-
-* standardising each summary by its real-vs-real spread, or taking the median, multivariate energy
-  distance or mean KS in place of the mean;
-* a noise-floor ``min_persistence``: the pairs that move lie at 12-80 grey levels, far above any
-  floor;
-* Gaussian pre-smoothing. At sigma 1 px, quality 50 still adds the most loops. At 2 px, qualities
-  90-20 are indistinguishable from the real set.
+The headline measures how far the synthetic set's *topology* is from the real set's, not how much
+an image-processing setting was turned; the two differ for a degradation that is not monotone in
+the image domain (JPEG re-encoding of JPEG sources on their own 8x8 grid: measured, with the
+alternatives examined, in RESULTS.md section 4).
 
 Each term is near 0 for two samples of one distribution and grows as the sets separate; they
-are dimensionless, and the permutation test in :mod:`shapekit.realism.calibration` calibrates
+are dimensionless, and the permutation test in :mod:`shapekit.realism.resampling` calibrates
 their sum. When a term cannot be computed (fewer than two images on a side) it is left out.
 
 References

@@ -1,17 +1,19 @@
 """Per-image topological features at a common physical scale (diagrams, summaries, Betti curves).
 
-For each image and each (filtration, homology dimension) pair -- sublevel/superlevel x H0/H1 by
-default -- the cubical persistence diagram comes from :func:`shapekit.topology.cubical_persistence_batch`
-and its scalar summaries from :func:`shapekit.topology.vectorize.diagram_summaries` (counts above
-persistence thresholds, total/max/mean persistence, entropy, lifetime/birth/death quantiles).
-Extensive summaries (pair counts, total persistence) are divided by the image area in units of
-10^4 pixels and the persistence entropy by ``log(n_pairs)`` (its maximum: an evenness in [0, 1]),
-so sets of different image sizes at one scale compare fairly. Betti curves are
-sampled on a fixed grid of grey levels and divided by the area in the same way.
+The topology pipeline's own steps on the raw grey levels (no standardisation: realism compares
+intensities too): :class:`~shapekit.topology.transformers.CubicalDiagrams` gives each image's
+:class:`~shapekit.topology.diagrams.Diagrams` (sublevel/superlevel x H0/H1 by default), then
+:class:`~shapekit.topology.transformers.PersistenceStatistics` its statistics (counts above
+persistence thresholds in grey levels, total/max/mean persistence, entropy, lifetime/birth/death
+quantiles) and :class:`~shapekit.topology.transformers.BettiCurves` its Betti curves on a fixed
+grid of grey levels.  Extensive statistics (pair counts, total persistence) and Betti numbers are
+divided by the image area in units of 10^4 pixels and the persistence entropy by
+``log(n_pairs)`` (its maximum: an evenness in [0, 1]), so sets of different image sizes at one
+scale compare fairly.  Names follow the topology scheme (``s1_superlevel_h1_count_above_1``).
 
 Diagrams kept for diagram distances are the finite pairs with persistence above
-``diagram_min_persistence``, written as ``(b, d)`` with ``b <= d`` (superlevel diagrams negated),
-truncated to the ``max_points`` most persistent pairs.
+``diagram_min_persistence``, most persistent first, truncated to the ``max_points`` most
+persistent pairs (original orientation; :func:`distance_diagrams` writes them as ``b <= d``).
 
 :func:`common_scale` brings two image sets to one pixel size (the coarsest known) with
 :func:`shapekit.io.resample` and warns (:class:`ScaleWarning`) when the scale is unknown.
@@ -32,31 +34,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.topology.diagrams import DIMS, FILTRATIONS, Block, Diagrams
 
-__all__ = ["ScaleWarning", "FeatureSet", "common_scale", "image_features", "concat_features", "diagram_keys",
-           "EXTENSIVE"]
+__all__ = ["ScaleWarning", "FeatureSet", "common_scale", "image_features", "concat_features",
+           "distance_diagrams", "scale_values"]
 
+#: persistence thresholds of the counts, in grey levels of [0, 1] images, and the quantiles
 THRESHOLDS = (0.05, 0.1, 0.2, 0.4)
 QUANTILES = (0.1, 0.5, 0.9)
-EXTENSIVE = ("n_pairs", "count_above_0", "count_above_1", "count_above_2", "count_above_3",
-             "total_persistence", "total_persistence_sq")
+#: extensive statistics and Betti numbers are per this many pixels
 AREA_UNIT = 1e4
 
 
 class ScaleWarning(UserWarning):
     """Two image sets are compared without knowing that they share a physical scale."""
-
-
-def diagram_keys(filtrations: tuple[str, ...] = ("sublevel", "superlevel"),
-                 dims: tuple[int, ...] = (0, 1)) -> list[str]:
-    """Names of the (filtration, dimension) diagrams, e.g. ``"sub_h0"``.
-
-    Examples
-    --------
-    >>> diagram_keys()
-    ['sub_h0', 'sub_h1', 'sup_h0', 'sup_h1']
-    """
-    return [f"{f[:3]}_h{d}" for f in filtrations for d in dims]
 
 
 @dataclass
@@ -68,30 +59,38 @@ class FeatureSet:
     summaries : ndarray (n, p)
         Summary vectors, columns named by ``names``.
     names : list of str
-        ``"<diagram key>.<summary>"``, e.g. ``"sub_h1.count_above_1"``.
-    diagrams : list of dict
-        Per image ``{diagram key: (k, 2) array}`` (filtered, ``b <= d``, most persistent first).
-    betti : ndarray (n, n_keys, n_grid)
+        ``"<block name>_<statistic>"``, e.g. ``"s1_sublevel_h1_count_above_1"``.
+    diagrams : list of Diagrams
+        Per image, the kept pairs of every block (finite, filtered, most persistent first).
+    betti : ndarray (n, n_blocks, n_grid)
         Betti curves per 10^4 pixels on ``grid`` (superlevel curves on the same increasing grid).
     grid : ndarray (n_grid,)
-    keys : list of str
+    blocks : list of Block
+        The diagram blocks, in the order of ``betti`` and of the summary columns.
     shapes : list of tuple
         Image shapes after scaling.
     """
 
     summaries: np.ndarray
     names: list[str]
-    diagrams: list[dict[str, np.ndarray]]
+    diagrams: list[Diagrams]
     betti: np.ndarray
     grid: np.ndarray
-    keys: list[str]
+    blocks: list[Block]
     shapes: list[tuple[int, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.summaries)
 
 
-def _scale_values(um: object, n: int) -> np.ndarray:
+def scale_values(um: object, n: int) -> np.ndarray:
+    """Per-image pixel sizes from a scalar, an array or None (NaN: unknown); checked.
+
+    Examples
+    --------
+    >>> scale_values(0.5, 2).tolist(), bool(np.isnan(scale_values(None, 1)).all())
+    ([0.5, 0.5], True)
+    """
     if um is None:
         return np.full(n, np.nan)
     arr = np.atleast_1d(np.asarray(um, dtype=np.float64))
@@ -128,8 +127,8 @@ def common_scale(real: list[np.ndarray], fake: list[np.ndarray], real_um: object
     >>> r[0].shape, f[0].shape, um
     ((20, 20), (20, 20), 0.2)
     """
-    ur = _scale_values(real_um, len(real))
-    uf = _scale_values(fake_um, len(fake))
+    ur = scale_values(real_um, len(real))
+    uf = scale_values(fake_um, len(fake))
     allu = np.concatenate([ur, uf])
     known = np.isfinite(allu)
     if not known.any():
@@ -156,19 +155,31 @@ def common_scale(real: list[np.ndarray], fake: list[np.ndarray], real_um: object
     return _res(real, ur), _res(fake, uf), target
 
 
-def _normalise(dgm: np.ndarray, superlevel: bool, min_pers: float, max_points: int) -> np.ndarray:
-    d = np.asarray(dgm, dtype=np.float64).reshape(-1, 2)
+def _kept(d: np.ndarray, min_pers: float, max_points: int) -> np.ndarray:
+    """Finite pairs with persistence > ``min_pers``, the ``max_points`` most persistent, sorted."""
     life = np.abs(d[:, 1] - d[:, 0])
     keep = np.flatnonzero(np.isfinite(life) & (life > min_pers))   # also drops essential bars
     if len(keep) > max_points:
         keep = keep[np.argpartition(-life[keep], max_points - 1)[:max_points]]
-    keep = keep[np.argsort(-life[keep], kind="stable")]
-    out = d[keep]
-    return -out if superlevel else out
+    return d[keep[np.argsort(-life[keep], kind="stable")]]
 
 
-def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = ("sublevel", "superlevel"),
-                   dims: tuple[int, ...] = (0, 1), min_persistence: float = 1.5 / 255,
+def distance_diagrams(diagrams: Diagrams, blocks: list[Block] | None = None) -> list[np.ndarray]:
+    """The kept diagrams of one image as ``(b, d)`` with ``b <= d`` (superlevel ones negated), in
+    ``blocks`` order: the input of the diagram distances of :mod:`shapekit.realism.diagdist`.
+
+    Examples
+    --------
+    >>> d = Diagrams({(1, "superlevel", 0): [[0.9, 0.2]]})
+    >>> distance_diagrams(d)[0].tolist()
+    [[-0.9, -0.2]]
+    """
+    return [-diagrams[b] if b.filtration == "superlevel" else diagrams[b]
+            for b in (list(diagrams) if blocks is None else blocks)]
+
+
+def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = FILTRATIONS,
+                   dims: tuple[int, ...] = DIMS, min_persistence: float = 1.5 / 255,
                    diagram_min_persistence: float = 0.02, max_points: int = 500,
                    n_grid: int = 64, n_jobs: int | None = 1, betti: bool = True) -> FeatureSet:
     """Diagrams, named summary vectors and Betti curves of every image.
@@ -204,10 +215,10 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = (
     >>> rng = np.random.default_rng(0)
     >>> fs = image_features([rng.random((32, 32)) for _ in range(3)])
     >>> fs.summaries.shape[0], fs.betti.shape, fs.names[0]
-    (3, (3, 4, 64), 'sub_h0.n_pairs')
+    (3, (3, 4, 64), 's1_sublevel_h0_n_pairs')
     """
-    from shapekit.topology import cubical_persistence_batch
-    from shapekit.topology.vectorize import betti_curve, diagram_summaries, summary_names
+    from shapekit.topology.transformers import BettiCurves, CubicalDiagrams, PersistenceStatistics
+    from shapekit.topology.vectorize import extensive_columns, statistic_names
 
     if len(images) == 0:
         raise InputError("image set is empty")
@@ -217,37 +228,30 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = (
         if a.ndim != 2 or min(a.shape) < 2:
             raise InputError(f"image {i}: expected a 2-D image of at least 2x2 pixels, got shape {a.shape}")
         imgs.append(a)
-    keys = diagram_keys(filtrations, dims)
-    base = [n for n in summary_names(THRESHOLDS, QUANTILES) if n != "n_essential"]
-    names = [f"{k}.{n}" for k in keys for n in base]
-    grid = np.linspace(0.0, 1.0, n_grid if betti else 1)
-    n = len(imgs)
-    S = np.zeros((n, len(names)))
-    B = np.zeros((n, len(keys), len(grid)))
-    kept: list[dict[str, np.ndarray]] = [{} for _ in range(n)]
+    dgs = CubicalDiagrams(tuple(filtrations), tuple(dims), min_persistence,
+                          n_jobs=n_jobs).fit_transform(imgs)
+    stats = PersistenceStatistics(THRESHOLDS, QUANTILES)
+    S = stats.fit_transform(dgs)
+    blocks = list(stats.blocks_)
+    base = statistic_names(THRESHOLDS, QUANTILES)
+    w = len(base)
+    S = S.reshape(len(imgs), len(blocks), w)
+    n_pairs = S[:, :, 0].copy()
+    ent = base.index("persistence_entropy")
+    with np.errstate(divide="ignore", invalid="ignore"):   # evenness in [0, 1]: the raw entropy
+        S[:, :, ent] = np.where(n_pairs > 1, S[:, :, ent] / np.log(n_pairs), S[:, :, ent])
     areas = np.array([a.size / AREA_UNIT for a in imgs])
-    col = 0
-    for filt in filtrations:
-        dg = cubical_persistence_batch(imgs, filtration=filt, dims=dims,
-                                       min_persistence=min_persistence, n_jobs=n_jobs)
-        for dim in dims:
-            key = f"{filt[:3]}_h{dim}"
-            ki = keys.index(key)
-            for i in range(n):
-                d = dg[i][dim]
-                s = diagram_summaries(d, THRESHOLDS, QUANTILES)
-                if s["n_pairs"] > 1:   # evenness in [0, 1]: the raw entropy grows like log(area)
-                    s["persistence_entropy"] /= np.log(s["n_pairs"])
-                row = np.array([s[b] for b in base])
-                for j, b in enumerate(base):
-                    if b in EXTENSIVE:
-                        row[j] /= areas[i]
-                S[i, col: col + len(base)] = row
-                if betti:
-                    B[i, ki] = betti_curve(d, grid, filtration=filt) / areas[i]
-                kept[i][key] = _normalise(d, filt == "superlevel", diagram_min_persistence, max_points)
-            col += len(base)
-    return FeatureSet(S, names, kept, B, grid, keys, [a.shape for a in imgs])
+    S[:, :, extensive_columns(len(THRESHOLDS))] /= areas[:, None, None]   # grows like log(area)
+    keep = [j for j, n in enumerate(base) if n != "n_essential"]
+    names = [b.feature(base[j]) for b in blocks for j in keep]
+    grid = np.linspace(0.0, 1.0, n_grid if betti else 1)
+    B = np.zeros((len(imgs), len(blocks), len(grid)))
+    if betti:
+        B = BettiCurves(n_grid, (0.0, 1.0), per_area=AREA_UNIT).fit_transform(dgs).reshape(B.shape)
+    kept = [Diagrams({b: _kept(d[b], diagram_min_persistence, max_points) for b in blocks}, d.area)
+            for d in dgs]
+    return FeatureSet(S[:, :, keep].reshape(len(imgs), -1), names, kept, B, grid, blocks,
+                      [a.shape for a in imgs])
 
 
 def concat_features(parts: list[FeatureSet]) -> FeatureSet:
@@ -266,4 +270,4 @@ def concat_features(parts: list[FeatureSet]) -> FeatureSet:
     first = parts[0]
     return FeatureSet(np.vstack([p.summaries for p in parts]), list(first.names),
                       [d for p in parts for d in p.diagrams], np.concatenate([p.betti for p in parts]),
-                      first.grid, list(first.keys), [s for p in parts for s in p.shapes])
+                      first.grid, list(first.blocks), [s for p in parts for s in p.shapes])

@@ -161,3 +161,85 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.features(x)
+
+
+def _find_config(obj: Any) -> dict | None:
+    if isinstance(obj, dict):
+        if "width" in obj and "depths" in obj:
+            return obj
+        for v in obj.values():
+            found = _find_config(v)
+            if found is not None:
+                return found
+    return None
+
+
+def load_feature_extractor(source: Any) -> FeatureExtractor:
+    """A :class:`FeatureExtractor` from a SmallResNet ``.safetensors`` file or a model directory.
+
+    Parameters
+    ----------
+    source : path
+        A ``.safetensors`` file with its architecture (:meth:`SmallResNet.config`) in
+        ``<stem>.json``, or a directory holding one ``*.safetensors`` file and a JSON file whose
+        content includes that architecture (a shapekit CNN model directory).
+
+    Raises
+    ------
+    ModelFormatError
+        Missing files, no architecture found, or weights that do not fit it.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> from safetensors.torch import save_file
+    >>> d = pathlib.Path(tempfile.mkdtemp()); net = SmallResNet(n_classes=0, width=4)
+    >>> save_file(net.state_dict(), str(d / "cnn.safetensors"))
+    >>> _ = (d / "cnn.json").write_text(json.dumps(net.config()))
+    >>> load_feature_extractor(d / "cnn.safetensors").embedding_dim
+    16
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    from shapekit.errors import ModelFormatError
+
+    p = Path(os.fspath(source))
+    if not p.exists():
+        raise ModelFormatError(f"feature extractor not found: {p}")
+    if p.is_dir():
+        weights = sorted(p.glob("*.safetensors"))
+        if not weights:
+            raise ModelFormatError(f"{p}: no *.safetensors weights in the model directory")
+        wfile = next((w for w in weights if "cnn" in w.name), weights[0])
+        jsons = [wfile.with_suffix(".json")] + [p / n for n in ("config.json", "model.json", "meta.json")]
+        jsons += sorted(p.glob("*.json"))
+    else:
+        wfile = p
+        jsons = [p.with_suffix(".json")]
+    cfg = None
+    for j in jsons:
+        if j.is_file():
+            try:
+                cfg = _find_config(json.loads(j.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                cfg = None
+            if cfg is not None:
+                break
+    if cfg is None:
+        raise ModelFormatError(f"{wfile}: no SmallResNet architecture (JSON with 'width' and 'depths') beside it")
+    from safetensors.torch import load_file
+
+    keys = ("in_channels", "n_classes", "width", "depths", "padding", "standardize")
+    try:
+        net = SmallResNet(**{k: (tuple(cfg[k]) if k == "depths" else cfg[k]) for k in keys if k in cfg})
+        state = load_file(str(wfile))
+        state = {k.removeprefix("net."): v for k, v in state.items()}
+        net.load_state_dict(state, strict=False)
+        missing = [k for k in net.state_dict() if k not in state and not k.startswith("head")]
+    except Exception as exc:  # noqa: BLE001 - any failure here is a bad model file
+        raise ModelFormatError(f"{wfile}: cannot load as SmallResNet ({type(exc).__name__}: {exc})") from None
+    if missing:
+        raise ModelFormatError(f"{wfile}: weights miss {len(missing)} tensors, e.g. {missing[0]}")
+    return FeatureExtractor(net)

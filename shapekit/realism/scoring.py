@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
-from shapekit.realism.calibration import (bootstrap, coverage_from_distances, expected_coverage, percentile_ci,
-                                          permutation_test, real_vs_real)
+from shapekit.realism.coverage import coverage_from_distances, expected_coverage
+from shapekit.realism.resampling import bootstrap, percentile_ci, permutation_test, real_vs_real
 from shapekit.realism.diagdist import pairwise_diagram_distances, pairwise_l1, sliced_wasserstein_embedding
 from shapekit.realism.setstats import COMPONENTS, PooledFeatures, set_statistics
-from shapekit.realism.prepared import (PreparedSet, _per_image_parallel, _scale_to, load_image_set,
+from shapekit.realism.prepared import (PreparedSet, per_image_features, scale_to, load_image_set,
                                        prepare_set)
-from shapekit.realism.summaries import FeatureSet, common_scale
+from shapekit.realism.summaries import FeatureSet, common_scale, distance_diagrams
 
 __all__ = ["score", "load_image_set", "pooled_features", "prepare_set", "PreparedSet"]
 
@@ -63,10 +63,10 @@ def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Genera
     scale = real.summaries.std(axis=0, ddof=1) if nr > 1 else np.zeros(X.shape[1])
     pooled_sd = X.std(axis=0, ddof=1)
     scale = np.where(scale > 1e-12, scale, np.where(pooled_sd > 1e-12, pooled_sd, 1.0))
-    diags = real.diagrams + fake.diagrams
+    diags = [distance_diagrams(d, real.blocks) for d in real.diagrams + fake.diagrams]
     dsw = np.zeros((nr + nf, nr + nf))
-    for key in real.keys:
-        dsw += pairwise_l1(sliced_wasserstein_embedding([d[key] for d in diags], n_directions, n_grid))
+    for j in range(len(real.blocks)):
+        dsw += pairwise_l1(sliced_wasserstein_embedding([d[j] for d in diags], n_directions, n_grid))
     rr = dsw[:nr, :nr][~np.eye(nr, dtype=bool)]
     med = float(np.median(rr)) if rr.size else 0.0
     if med <= 0:
@@ -78,7 +78,7 @@ def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Genera
     sub_idx = np.concatenate([sr, sf])
     sub = -np.ones(nr + nf, dtype=np.int64)
     sub[sub_idx] = np.arange(len(sub_idx))
-    D = pairwise_diagram_distances([[diags[i][k] for k in real.keys] for i in sub_idx],
+    D = pairwise_diagram_distances([diags[i] for i in sub_idx],
                                    metric=diagram_metric, top_k=top_k, n_jobs=n_jobs)
     m = len(sr)
     drr = D[:m, :m][~np.eye(m, dtype=bool)]
@@ -90,7 +90,7 @@ def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Genera
                           extra={"sw_median": med, "sw": dsw})
 
 
-def _standardised(pf: PooledFeatures) -> np.ndarray:
+def standardised(pf: PooledFeatures) -> np.ndarray:
     mu = pf.X[: pf.n_real].mean(axis=0)
     return (pf.X - mu) / pf.scale
 
@@ -132,7 +132,7 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
         Binarisation threshold of the materials statistics (Otsu per image by default).
     r_max : int
         Largest two-point lag in pixels.
-    kid_extractor : nn.Module or path, optional
+    kid_extractor : nn.Module, optional
         Local KID/FID feature extractor (:func:`shapekit.realism.kid.load_extractor`); KID is
         skipped (``"kid": None``) without one. Nothing is ever downloaded.
     report_dir : path, optional
@@ -193,11 +193,11 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
         if not prep:
             r_ims, f_ims, um = common_scale(r_ims, f_ims, r_um, f_um)
         elif len(prep) == 2:
-            um = _scale_to([], None, prep["real"].um_per_px, prep["synthetic"].um_per_px)[1]
+            um = scale_to([], None, prep["real"].um_per_px, prep["synthetic"].um_per_px)[1]
         elif "real" in prep:
-            f_ims, um = _scale_to(f_ims, f_um, prep["real"].um_per_px)
+            f_ims, um = scale_to(f_ims, f_um, prep["real"].um_per_px)
         else:
-            r_ims, um = _scale_to(r_ims, r_um, prep["synthetic"].um_per_px)
+            r_ims, um = scale_to(r_ims, r_um, prep["synthetic"].um_per_px)
     for w in caught:
         notes.append(str(w.message))
         warnings.warn(w.message, w.category, stacklevel=2)
@@ -222,7 +222,7 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
                 and (report_dir is None or ps.features.betti.shape[-1] > 1):
             sides.append((ps.features, ps.materials))
             continue
-        fs, ms, c = _per_image_parallel(ims, min_persistence, threshold, r_max, n_jobs,
+        fs, ms, c = per_image_features(ims, min_persistence, threshold, r_max, n_jobs,
                                         betti=report_dir is not None)
         cpu = {k: round(cpu[k] + c[k], 4) for k in cpu}
         sides.append((fs, ms))
@@ -241,7 +241,7 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
     obs = set_statistics(pf, ia, ib)
     from scipy.spatial.distance import cdist
 
-    Z = _standardised(pf)
+    Z = standardised(pf)
     DZ = cdist(Z, Z)          # once; resampled coverage only indexes it
 
     def _cov(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
