@@ -18,7 +18,7 @@ This notebook walks through `shapekit.temper` on the ultrahigh-carbon-steel (UHC
 `../shared/data/uhcs3` (three microconstituents set by the heat treatment: carbide network,
 pearlite, spheroidite): persistence diagrams of each class, persistence images, cross-validated
 accuracy on a subset, and an explanation overlay. Without `../shared/data` it runs the same steps
-on toy micrographs (`shapekit.temper.toy`).
+on toy micrographs (the toy generator of the tests, `tests/toy.py`).
 
 Method: Kassab et al., *TopTemp: Parsing Precipitate Structure from Temper Topology*,
 arXiv:2204.00629 (2022). Data: Hecht, DeCost, Holm et al., UHCS micrographs, NIST hdl 11256/940,
@@ -30,9 +30,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from shapekit.topology import cubical_persistence, persistence_image
-from shapekit.temper.features import standardize, rescale
-from shapekit.temper.toy import toy_dataset
+from shapekit.topology import cubical_persistence, persistence_images, rescale, standardize
+import sys; sys.path.insert(0, "../tests")
+from toy import toy_dataset
 
 QUICK = os.environ.get("SHAPEKIT_NOTEBOOK_QUICK") == "1"
 DATA = Path(os.environ.get("SHAPEKIT_SHARED_DATA", "../../shared/data"))
@@ -90,44 +90,45 @@ for j, c in enumerate(classes):
         d = d[np.isfinite(d[:, 1])]
         births = d[:, 0] if filt == "sublevel" else -d[:, 0]
         pairs = np.c_[births, births + np.abs(d[:, 1] - d[:, 0])]
-        pim = persistence_image(pairs, (-3, 3), (0, 3), resolution=24, sigma=0.15)
+        pim = persistence_images([pairs], (-3, 3), (0, 3), resolution=24, sigma=0.8).reshape(24, 24)
         axes[i, j].imshow(pim.T, origin="lower", extent=(-3, 3, 0, 3), aspect="auto", cmap="magma")
         axes[i, j].set_title(f"{c}: {filt} H{dim}")
         axes[i, j].set_xlabel("birth (z; superlevel negated)"); axes[i, j].set_ylabel("persistence")
 plt.tight_layout(); plt.show()"""),
     ("md", """## Cross-validated accuracy on a subset
 
-Tiles of 256 px covering each image, multi-scale TopTemp features (scales 2 and 4 here to keep
-the notebook fast), tile features pooled per image, 4-fold stratified CV. The full-data figures
-(450 images, 5-fold, all scales) come from `benchmarks/toptemp_uhcs.py` and are in the README."""),
-    ("code", """from shapekit.temper.ingest import features_for_images
-from shapekit.temper.cv import scan_folds, cv_topotemp, scores
+Tiles of 256 px covering each image, the TopTemp feature pipeline (scales 2 and 4 here to keep
+the notebook fast), tile features pooled per image (`ScanClassifier(aggregation="features")`),
+4-fold stratified CV with scikit-learn's `cross_val_predict` over scans. The full-data figures
+(450 images, 5-fold, all scales) come from `benchmarks/toptemp_uhcs.py` and are in RESULTS.md."""),
+    ("code", """from sklearn.model_selection import cross_val_predict
+from shapekit.temper import ScanClassifier, ScanTiles, TopTempClassifier, feature_params, scan_splitter, scores
+from shapekit.temper.scans import scan_features
 
-params = {"scales": [2, 4], "min_persistence": 0.25}
+params = feature_params("accurate", scales=[2, 4], min_persistence=0.25)
 t = time.time()
-X, scan = features_for_images(images, 256, params)
-y = np.array([classes.index(l) for l in labels])
-folds = scan_folds(y, n_splits=4)
-print(f"{len(images)} images, {len(X)} tiles, {X.shape[1]} features in {time.time() - t:.1f} s")
+scans = [ScanTiles(x) for x in scan_features(images, 256, params)]
+print(f"{len(images)} images, {sum(map(len, scans))} tiles, {scans[0].n_features} features in {time.time() - t:.1f} s")
 for model in ("svm", "logreg"):
-    s = scores(y, cv_topotemp(X, scan, y, folds, {"model": model}, "features"), classes)
+    p = cross_val_predict(ScanClassifier(TopTempClassifier(model), "features"), scans, labels,
+                          cv=scan_splitter(labels, n_splits=4), method="predict_proba")
+    s = scores(labels, p, classes)
     print(f"TopTemp + {model:6s}: accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  confusion {s['confusion']}")"""),
     ("md", """## Why this verdict? An explanation overlay
 
 Train a model on the subset, then draw the persistence pairs that drive its verdict at their birth
 pixels (pair score = permutation importance of its diagram's features x its share of the diagram's
 total persistence), next to the diagram of the most important block."""),
-    ("code", """import tempfile
-from shapekit.temper.train import train_on_images
-from shapekit.temper.explain import explain_scan
+    ("code", """from shapekit.temper.train import train_on_images
+from shapekit.temper.explain import explain_scan, plot_explanation
 
-tmp = Path(tempfile.mkdtemp())
-model = train_on_images(images, labels, tmp / "model", model="svm", tile_size=256,
-                        feature_params=params, aggregation="features", cv_folds=2)
-res = explain_scan(model, images[0], tmp / "overlay.png", top=200)
+model = train_on_images(images, labels, model="svm", tile_size=256, feature_params=params,
+                        aggregation="features", cv_folds=2)
+ex = explain_scan(model, images[0], top=200)
+res = ex.summary()
 print(res["temper"], {k: round(v, 3) for k, v in res["probabilities"].items()})
 print("most important diagram blocks:", res["blocks"][:3])
-plt.figure(figsize=(12, 5.2)); plt.imshow(plt.imread(tmp / "overlay.png")); plt.axis("off"); plt.show()"""),
+plot_explanation(ex); plt.show()"""),
 ]
 
 

@@ -216,3 +216,22 @@ def test_real_uhcs_tiles(uhcs3_dir):
     assert X.shape == (3, len(pipe.get_feature_names_out())) and np.isfinite(X).all()
     f = dict(zip(pipe.get_feature_names_out(), X[0]))
     assert f["s1_sublevel_h0_n_essential"] == 1 and f["s1_sublevel_h0_n_pairs"] > 10
+
+
+def test_preprocessing_is_numpys_and_scipys_arithmetic():
+    from scipy.ndimage import gaussian_filter
+
+    from shapekit.topology import rescale, standardize
+    from shapekit.topology.preprocessing import smooth
+
+    rng = np.random.default_rng(5)
+    for shape in ((64, 64), (33, 70), (1, 9), (3, 300), (256, 256)):
+        img = rng.random(shape, dtype=np.float32) * 7 - 2
+        z = standardize(img)
+        np.testing.assert_array_equal(z, (img - img.mean()) / img.std())
+        assert not np.shares_memory(z, standardize(img))       # no scratch leaks out
+        for sigma in (0.5, 1.0, 1.7, 3.0):
+            np.testing.assert_array_equal(smooth(img, sigma), gaussian_filter(img, sigma, mode="reflect"))
+        np.testing.assert_array_equal(rescale(img, 1, 1.0), gaussian_filter(img, 1.0, mode="reflect"))
+    with pytest.raises(InputError, match="NaN"):
+        standardize(np.array([[0.0, np.nan], [1.0, 2.0]]))

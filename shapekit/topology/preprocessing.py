@@ -19,19 +19,23 @@ References
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.topology._scratch import scratch
 
-__all__ = ["standardize", "rescale", "pyramid"]
+__all__ = ["standardize", "smooth", "rescale", "pyramid"]
 
 
 def standardize(image: np.ndarray) -> np.ndarray:
     """Z-score an image as float32 (a constant image becomes all zeros).
 
-    NaN/Inf pixels and non-2-D arrays raise :class:`~shapekit.errors.InputError`.
+    The same numbers as ``(t - t.mean()) / t.std()`` in numpy's float32 arithmetic, from one
+    shared mean and one deviation array.  NaN/Inf pixels and non-2-D arrays raise
+    :class:`~shapekit.errors.InputError`.
 
     Examples
     --------
@@ -44,16 +48,57 @@ def standardize(image: np.ndarray) -> np.ndarray:
     t = np.asarray(image, dtype=np.float32)
     if t.ndim != 2 or t.size == 0:
         raise InputError(f"expected a non-empty 2-D image, got shape {t.shape}")
-    sd = float(t.std())
+    n = t.size
+    mean = np.add.reduce(t, axis=None, keepdims=True)        # numpy's mean and std, shared
+    np.true_divide(mean, n, out=mean, casting="unsafe")
+    x = np.subtract(t, mean)
+    sq = np.multiply(x, x, out=scratch("standardize", t.shape, np.float32))
+    var = np.add.reduce(sq, axis=None)
+    sd = float(np.sqrt(var.dtype.type(var / n)))
     if not np.isfinite(sd) and not np.isfinite(t).all():
         raise InputError("image contains NaN or Inf values")
     if sd < 1e-6:
         return np.zeros_like(t)
-    return (t - float(t.mean())) / sd
+    return np.divide(x, sd, out=x)
 
 
-def rescale(image: np.ndarray, scale: int, smooth: float = 0.0) -> np.ndarray:
-    """Area-average by ``scale`` x ``scale`` pixels, then Gaussian-smooth by ``smooth`` pixels.
+@functools.lru_cache(maxsize=32)
+def _gaussian_weights(sigma: float) -> np.ndarray:
+    """scipy.ndimage's Gaussian kernel (truncated at 4 sigma), reversed as its correlation uses it."""
+    radius = int(4.0 * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / (float(sigma) * float(sigma)) * x ** 2)
+    w = (phi / phi.sum())[::-1].copy()
+    w.flags.writeable = False
+    return w
+
+
+def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing, ``scipy.ndimage.gaussian_filter(image, sigma, mode="reflect")`` as
+    float32 (bit for bit; a compiled kernel for images larger than the kernel radius).
+
+    Examples
+    --------
+    >>> from scipy.ndimage import gaussian_filter
+    >>> x = np.random.default_rng(0).random((20, 30)).astype(np.float32)
+    >>> bool(np.array_equal(smooth(x, 1.0), gaussian_filter(x, 1.0, mode="reflect")))
+    True
+    """
+    x = np.ascontiguousarray(image, dtype=np.float32)
+    w = _gaussian_weights(float(sigma))
+    if min(x.shape) <= len(w) // 2:
+        from scipy.ndimage import gaussian_filter
+
+        return gaussian_filter(x, sigma, mode="reflect")
+    from shapekit.topology._kernels import gaussian_reflect
+
+    out = np.empty_like(x)
+    gaussian_reflect(x, w, out)
+    return out
+
+
+def rescale(image: np.ndarray, scale: int, smooth_sigma: float = 0.0) -> np.ndarray:
+    """Area-average by ``scale`` x ``scale`` pixels, then Gaussian-smooth by ``smooth_sigma`` px.
 
     The image is cropped to a multiple of ``scale`` first; the result is C-contiguous float32.
 
@@ -63,7 +108,6 @@ def rescale(image: np.ndarray, scale: int, smooth: float = 0.0) -> np.ndarray:
     (4, 3)
     """
     import cv2
-    from scipy.ndimage import gaussian_filter
 
     out = image
     if scale > 1:
@@ -72,12 +116,12 @@ def rescale(image: np.ndarray, scale: int, smooth: float = 0.0) -> np.ndarray:
             raise InputError(f"tile of {image.shape[0]}x{image.shape[1]} px is too small for "
                              f"scale {scale}")
         out = cv2.resize(image[:h * scale, :w * scale], (w, h), interpolation=cv2.INTER_AREA)
-    if smooth > 0:
-        out = gaussian_filter(out, smooth, mode="reflect")
+    if smooth_sigma > 0:
+        return smooth(out, smooth_sigma)
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def pyramid(image: np.ndarray, scales: Sequence[int] = (1, 2, 4), smooth: float = 0.0,
+def pyramid(image: np.ndarray, scales: Sequence[int] = (1, 2, 4), smooth_sigma: float = 0.0,
             restandardize: bool = False) -> dict[int, np.ndarray]:
     """``{scale: image at that scale}``: :func:`rescale` of ``image``, optionally re-z-scored.
 
@@ -89,6 +133,6 @@ def pyramid(image: np.ndarray, scales: Sequence[int] = (1, 2, 4), smooth: float 
     """
     out = {}
     for s in scales:
-        a = rescale(image, int(s), smooth)
+        a = rescale(image, int(s), smooth_sigma)
         out[int(s)] = standardize(a) if restandardize else a
     return out
