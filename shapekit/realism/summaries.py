@@ -3,9 +3,9 @@
 The topology pipeline's own steps on the raw grey levels (no standardisation: realism compares
 intensities too): :class:`~shapekit.topology.transformers.CubicalDiagrams` gives each image's
 :class:`~shapekit.topology.diagrams.Diagrams` (sublevel/superlevel x H0/H1 by default), then
-:class:`~shapekit.topology.transformers.PersistenceStatistics` its statistics (counts above
+:class:`~shapekit.topology.vectorizers.PersistenceStatistics` its statistics (counts above
 persistence thresholds in grey levels, total/max/mean persistence, entropy, lifetime/birth/death
-quantiles) and :class:`~shapekit.topology.transformers.BettiCurves` its Betti curves on a fixed
+quantiles) and :class:`~shapekit.topology.vectorizers.BettiCurves` its Betti curves on a fixed
 grid of grey levels.  Extensive statistics (pair counts, total persistence) and Betti numbers are
 divided by the image area in units of 10^4 pixels and the persistence entropy by
 ``log(n_pairs)`` (its maximum: an evenness in [0, 1]), so sets of different image sizes at one
@@ -217,7 +217,8 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = F
     >>> fs.summaries.shape[0], fs.betti.shape, fs.names[0]
     (3, (3, 4, 64), 's1_sublevel_h0_n_pairs')
     """
-    from shapekit.topology.transformers import BettiCurves, CubicalDiagrams, PersistenceStatistics
+    from shapekit.topology.transformers import CubicalDiagrams
+    from shapekit.topology.vectorizers import BettiCurves, PersistenceStatistics
     from shapekit.topology.vectorize import extensive_columns, statistic_names
 
     if len(images) == 0:

@@ -81,7 +81,7 @@ class TemperModel:
 
     def column_blocks(self) -> list[Any]:
         """The diagram :class:`~shapekit.topology.diagrams.Block` of every classifier column."""
-        from shapekit.topology.transformers import feature_blocks
+        from shapekit.topology.vectorizers import feature_blocks
 
         blocks = feature_blocks(self.features)
         return blocks if self.columns is None else [blocks[j] for j in self.columns]

@@ -6,7 +6,7 @@ the sublevel and superlevel cubical persistence diagrams (H0 and H1) and summari
 persistence statistics (and optionally Betti curves) on fixed grids in z units, with ``log1p``
 of counts, totals and Betti numbers.  Because every tile is z-scored, nothing is fitted: a fresh
 pipeline's ``fit_transform`` gives the features of any tiles, and a preset is only a
-configuration of :mod:`shapekit.topology.transformers`::
+configuration of :mod:`shapekit.topology` steps::
 
     Standardize -> Pyramid(scales, smooth, restandardize) -> CubicalDiagrams(min_persistence)
                 -> PersistenceStatistics(thresholds, quantiles, log1p)  [| BettiCurves]
@@ -113,8 +113,8 @@ def toptemp_features(params: dict[str, Any] | None = None, n_jobs: int | None = 
     """
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    from shapekit.topology.transformers import (BettiCurves, CubicalDiagrams, PersistenceStatistics,
-                                                Pyramid, Standardize)
+    from shapekit.topology.transformers import CubicalDiagrams, Pyramid, Standardize
+    from shapekit.topology.vectorizers import BettiCurves, PersistenceStatistics
 
     p = _complete(PRESETS[DEFAULT_PRESET]["feature_params"] if params is None else params)
     parts = [("statistics", PersistenceStatistics(p["thresholds"], p["quantiles"], log1p=True))]
@@ -130,7 +130,7 @@ def toptemp_features(params: dict[str, Any] | None = None, n_jobs: int | None = 
 
 def fitted_features(params: dict[str, Any] | None = None) -> Any:
     """:func:`toptemp_features` fitted on a blank tile: it learns nothing but its column layout
-    (``get_feature_names_out``, :func:`~shapekit.topology.transformers.feature_blocks`), and its
+    (``get_feature_names_out``, :func:`~shapekit.topology.vectorizers.feature_blocks`), and its
     ``transform`` equals a fresh pipeline's ``fit_transform``.
 
     Examples

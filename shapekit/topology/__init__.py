@@ -1,6 +1,7 @@
 """shapekit.topology: cubical persistent homology of micrographs and its vectorisation.
 
-One pipeline, in scikit-learn steps (:mod:`shapekit.topology.transformers`)::
+One pipeline, in scikit-learn steps (:mod:`shapekit.topology.transformers`, then
+:mod:`shapekit.topology.vectorizers`)::
 
     Standardize -> Pyramid -> CubicalDiagrams -> PersistenceStatistics | BettiCurves |
                                                  PersistenceImages | PersistenceLandscapes
@@ -26,8 +27,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "preprocessing": ["standardize", "rescale", "pyramid"],
     "vectorize": ["persistence_statistics", "statistic_names", "betti_curves",
                   "persistence_images", "persistence_landscapes"],
-    "transformers": ["Standardize", "Pyramid", "CubicalDiagrams", "PersistenceStatistics",
-                     "BettiCurves", "PersistenceImages", "PersistenceLandscapes",
-                     "feature_blocks"],
+    "transformers": ["Standardize", "Pyramid", "CubicalDiagrams"],
+    "vectorizers": ["PersistenceStatistics", "BettiCurves", "PersistenceImages",
+                    "PersistenceLandscapes", "feature_blocks"],
     "collection": ["featurize_collection", "featurize_scan"],
 })

@@ -1,7 +1,7 @@
 """Run a fitted feature pipeline over many files (Dask or joblib) and over one huge scan (streamed).
 
 The pipeline is any fitted scikit-learn transformer of lists of 2-D tiles, e.g. a ``Pipeline``
-of :mod:`shapekit.topology.transformers` steps fitted on training tiles.
+of :mod:`shapekit.topology` steps fitted on training tiles.
 
 References
 ----------
