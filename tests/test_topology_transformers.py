@@ -235,3 +235,18 @@ def test_preprocessing_is_numpys_and_scipys_arithmetic():
         np.testing.assert_array_equal(rescale(img, 1, 1.0), gaussian_filter(img, 1.0, mode="reflect"))
     with pytest.raises(InputError, match="NaN"):
         standardize(np.array([[0.0, np.nan], [1.0, 2.0]]))
+
+
+def test_every_backend_plugs_into_the_diagram_step():
+    """The one dispatch: GUDHI, torch (and cripser when installed) give the same features."""
+    imgs = np.round(np.random.default_rng(9).random((3, 20, 24)) * 6) / 6     # many ties
+    ref = make_pipeline(CubicalDiagrams(), PersistenceStatistics()).fit_transform(imgs)
+    backends = [dict(backend="torch", device="cpu")]
+    try:
+        import cripser  # noqa: F401
+        backends.append(dict(backend="cripser"))
+    except ImportError:
+        pass
+    for kw in backends:
+        X = make_pipeline(CubicalDiagrams(**kw), PersistenceStatistics()).fit_transform(imgs)
+        np.testing.assert_allclose(X, ref, rtol=1e-12, atol=1e-12)

@@ -126,11 +126,14 @@ class CubicalDiagrams(_Stateless):
     min_persistence : float
         Keep finite pairs with persistence ``> min_persistence``.
     construction : {"T", "V"}
-    backend : {"gudhi", "cripser"}
-        See :func:`~shapekit.topology.persistence.cubical_persistence`; images of one scale go to
-        the backend as one batch.
+    backend : {"gudhi", "cripser", "torch"}
+        See :func:`~shapekit.topology.persistence.cubical_persistence`; the images of one scale
+        and filtration go to the backend as one batch (same-shape tiles: one ``(B, H, W)``
+        array).
     n_jobs : int or None
         joblib threads over the images of a batch (GUDHI releases the GIL).
+    device : str or None
+        torch device of ``backend="torch"`` (None: CUDA when available, else the CPU).
 
     Examples
     --------
@@ -141,13 +144,14 @@ class CubicalDiagrams(_Stateless):
 
     def __init__(self, filtrations: Sequence[str] = FILTRATIONS, dims: Sequence[int] = DIMS,
                  min_persistence: float = 0.0, construction: str = "T", backend: str = "gudhi",
-                 n_jobs: int | None = 1) -> None:
+                 n_jobs: int | None = 1, device: str | None = None) -> None:
         self.filtrations = filtrations
         self.dims = dims
         self.min_persistence = min_persistence
         self.construction = construction
         self.backend = backend
         self.n_jobs = n_jobs
+        self.device = device
 
     def _check_params(self) -> None:
         if isinstance(self.filtrations, str) or not len(self.filtrations):
@@ -166,11 +170,15 @@ class CubicalDiagrams(_Stateless):
         out: list[dict[Block, np.ndarray]] = [{} for _ in levels]
         for s in scales:
             imgs = [validate_image(lv[s], f"image {i} (scale {s})") for i, lv in enumerate(levels)]
+            if len({a.shape for a in imgs}) == 1 and len({a.dtype for a in imgs}) == 1:
+                imgs = np.stack(imgs)           # same-shape tiles: one (B, H, W) batch
             for f in self.filtrations:
                 sup = f == "superlevel"
-                pairs = sublevel_pairs([-a for a in imgs] if sup else imgs, backend=self.backend,
-                                       construction=self.construction,
-                                       min_persistence=self.min_persistence, n_jobs=self.n_jobs)
+                pairs = sublevel_pairs(np.negative(imgs) if sup and isinstance(imgs, np.ndarray)
+                                       else [-a for a in imgs] if sup else imgs,
+                                       backend=self.backend, construction=self.construction,
+                                       min_persistence=self.min_persistence, n_jobs=self.n_jobs,
+                                       device=self.device)
                 for o, p in zip(out, pairs):
                     for k in self.dims:
                         d = np.asarray(p[k], dtype=np.float64).reshape(-1, 2)
