@@ -250,3 +250,14 @@ def test_every_backend_plugs_into_the_diagram_step():
     for kw in backends:
         X = make_pipeline(CubicalDiagrams(**kw), PersistenceStatistics()).fit_transform(imgs)
         np.testing.assert_allclose(X, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_features_do_not_depend_on_memory_layout():
+    from shapekit.temper.presets import feature_params, toptemp_features
+
+    scan = np.random.default_rng(11).random((300, 400)).astype(np.float32)
+    views = [scan[:256, :256], scan[40:296, 100:356], scan[::-1, ::-1][:256, :256]]
+    copies = [np.ascontiguousarray(v) for v in views]
+    for preset in ("robust", "accurate"):
+        pipe = toptemp_features(feature_params(preset))
+        np.testing.assert_array_equal(pipe.fit_transform(views), pipe.fit_transform(copies))

@@ -45,7 +45,9 @@ def standardize(image: np.ndarray) -> np.ndarray:
     >>> standardize(np.ones((2, 2))).tolist()
     [[0.0, 0.0], [0.0, 0.0]]
     """
-    t = np.asarray(image, dtype=np.float32)
+    # a contiguous copy: numpy's float32 sums depend on the memory layout, and a tile's features
+    # must not (a view into a scan and its copy once differed by one ulp in the mean)
+    t = np.ascontiguousarray(image, dtype=np.float32)
     if t.ndim != 2 or t.size == 0:
         raise InputError(f"expected a non-empty 2-D image, got shape {t.shape}")
     n = t.size
