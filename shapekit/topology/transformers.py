@@ -170,8 +170,8 @@ class CubicalDiagrams(_Stateless):
         out: list[dict[Block, np.ndarray]] = [{} for _ in levels]
         for s in scales:
             imgs = [validate_image(lv[s], f"image {i} (scale {s})") for i, lv in enumerate(levels)]
-            if len({a.shape for a in imgs}) == 1 and len({a.dtype for a in imgs}) == 1:
-                imgs = np.stack(imgs)           # same-shape tiles: one (B, H, W) batch
+            if self.backend == "torch" and len({(a.shape, a.dtype) for a in imgs}) == 1:
+                imgs = np.stack(imgs)           # same-shape tiles: one (B, H, W) tensor batch
             for f in self.filtrations:
                 sup = f == "superlevel"
                 pairs = sublevel_pairs(np.negative(imgs) if sup and isinstance(imgs, np.ndarray)

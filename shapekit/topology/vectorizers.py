@@ -59,6 +59,11 @@ class _Vectorizer(TransformerMixin, BaseEstimator):
     def _block(self, dgms: list[np.ndarray], block: Block, ranges: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError
 
+    def _group(self, block: Block, ranges: dict[str, Any]) -> Any:
+        """Blocks with equal keys are vectorised in one kernel call (same grids, and the same
+        filtration where it matters)."""
+        return (block.filtration, tuple(sorted((k, tuple(v)) for k, v in ranges.items())))
+
     def fit(self, X: Any, y: Any = None) -> _Vectorizer:
         """Record the blocks of the training diagrams and fit the ranges left to None."""
         self._check_params()
@@ -76,14 +81,20 @@ class _Vectorizer(TransformerMixin, BaseEstimator):
         """Feature matrix ``(n_images, n_features_out_)`` float64, block-major."""
         check_is_fitted(self, "blocks_")
         xs = _diagrams(X)
-        cols = []
-        for b in self.blocks_:
+        n, w = len(xs), len(self._names())
+        X_out = np.empty((n, w * len(self.blocks_)))
+        groups: dict[Any, list[int]] = {}       # blocks one kernel call can serve together
+        for j, b in enumerate(self.blocks_):
+            groups.setdefault(self._group(b, self.ranges_[b]), []).append(j)
+        for js in groups.values():
             try:
-                dgms = [x[b] for x in xs]
-            except KeyError:
-                raise InputError(f"diagrams lack block {b.name} seen in fit") from None
-            cols.append(self._block(dgms, b, self.ranges_[b]))
-        X_out = np.concatenate(cols, axis=1)
+                dgms = [x[self.blocks_[j]] for j in js for x in xs]
+            except KeyError as e:
+                raise InputError(f"diagrams lack block {Block.of(e.args[0]).name} seen in fit") from None
+            b0 = self.blocks_[js[0]]
+            V_ = self._block(dgms, b0, self.ranges_[b0]).reshape(len(js), n, w)
+            for j, v in zip(js, V_):
+                X_out[:, j * w:(j + 1) * w] = v
         per_area = getattr(self, "per_area", None)
         if per_area:
             if any(x.area is None for x in xs):
@@ -186,6 +197,9 @@ class PersistenceStatistics(_Vectorizer):
 
     def _extensive(self) -> np.ndarray:
         return V.extensive_columns(len(self.thresholds))
+
+    def _group(self, block: Block, ranges: dict[str, Any]) -> Any:
+        return None          # statistics read lifetimes only: every block in one call
 
     def _block(self, dgms: list[np.ndarray], block: Block, ranges: dict[str, Any]) -> np.ndarray:
         return V.persistence_statistics(dgms, self.thresholds, self.quantiles,
