@@ -37,17 +37,22 @@ def scan_splitter(y: Sequence[Any], groups: Sequence[Any] | None = None, n_split
     LeaveOneGroupOut()
     >>> scan_splitter([0, 1] * 4, list("aabbccdd"), n_splits=2)
     StratifiedGroupKFold(n_splits=2, random_state=0, shuffle=True)
+    >>> scan_splitter([0, 0, 1, 1, 2, 2], list("abcdef"), n_splits=5)   # 2 scans per class
+    StratifiedGroupKFold(n_splits=2, random_state=0, shuffle=True)
     """
     from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
+    counts = np.unique(np.asarray(y), return_counts=True)[1]
     if groups is not None:
         ng = len(np.unique(np.asarray(groups)))
         if ng < 2:
             raise InputError(f"grouped cross-validation needs at least 2 groups, got {ng}")
         if n_splits >= ng:
             return LeaveOneGroupOut()
-        return StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
-    counts = np.unique(np.asarray(y), return_counts=True)[1]
+        k = min(int(n_splits), int(counts.max()))    # StratifiedGroupKFold's own limit
+        if k < 2:
+            raise InputError("cross-validation needs at least 2 scans of some class")
+        return StratifiedGroupKFold(k, shuffle=True, random_state=seed)
     k = min(int(n_splits), int(counts.min()))
     if k < 2:
         raise InputError("cross-validation needs at least 2 scans of every class")
