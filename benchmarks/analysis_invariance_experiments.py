@@ -101,7 +101,8 @@ def part_toptemp(ctx: dict, out: Path, res: dict) -> None:
     imgs, labels, names = ctx["imgs"], ctx["labels"], ctx["names"]
     t = time.time()
     model = train_on_images([imgs[i] for i in ctx["train"]], [names[labels[i]] for i in ctx["train"]],
-                            out / "toptemp_model", model="logreg", tile_size=None, cv_folds=2, seed=0)
+                            model="logreg", tile_size=None, cv_folds=2, seed=0)
+    model.save(out / "toptemp_model")
     test = ctx["test"][:ctx["n_toptemp"]]
     scans = [torch.from_numpy(np.ascontiguousarray(imgs[i]))[None, None] for i in test]
 

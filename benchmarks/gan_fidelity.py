@@ -258,8 +258,8 @@ def class_agreement(a: argparse.Namespace) -> dict:
 
     t1 = time.perf_counter()
     tr_x, tr_y = tiles(train_idx, 2, a.seed + 1)
-    clf = train_on_images(tr_x, tr_y, a.work / "toptemp", tile_size=None, seed=a.seed,
-                          cv_folds=3)
+    clf = train_on_images(tr_x, tr_y, tile_size=None, seed=a.seed, cv_folds=3)
+    clf.save(a.work / "toptemp")
     te_x, te_y = tiles(test_idx, 2, a.seed + 2)
     real_pred = [r["temper"] for r in clf.classify(te_x)]
     real_acc = float(np.mean([p == t for p, t in zip(real_pred, te_y)]))
