@@ -24,14 +24,14 @@ __all__ = ["block_kernel", "gaussian_reflect"]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def gaussian_reflect(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+def gaussian_reflect(x: np.ndarray, w: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
     """Separable correlation of float32 ``x`` with the symmetric float64 kernel ``w`` (odd
     length ``2r + 1``, ``r`` smaller than both sides), half-sample reflection at the edges, into
-    float32 ``out``: axis 0 first, as scipy.ndimage, whose per-pixel arithmetic it repeats
+    float32 ``out`` (``tmp``: float32 work array of the same shape): axis 0 first, as
+    scipy.ndimage, whose per-pixel arithmetic it repeats
     (``x0 w_r + sum_{k=-r..-1} (x_k + x_-k) w_{r+k}`` in float64)."""
     h, wd = x.shape
     r = (w.shape[0] - 1) // 2
-    tmp = np.empty((h, wd), np.float32)
     acc = np.empty(wd, np.float64)
     for i in range(h):                      # axis 0: rows i - r .. i + r, along the columns
         xi = x[i]

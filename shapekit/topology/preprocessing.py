@@ -95,7 +95,7 @@ def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
     from shapekit.topology._kernels import gaussian_reflect
 
     out = np.empty_like(x)
-    gaussian_reflect(x, w, out)
+    gaussian_reflect(x, w, out, scratch("smooth", x.shape, np.float32))
     return out
 
 
