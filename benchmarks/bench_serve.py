@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))     # toy micrographs
 DATA = Path(os.environ.get("SHAPEKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -70,7 +71,7 @@ def good_files() -> tuple[list[tuple[str, bytes]], str]:
     tifs = sorted((DATA / "uhcs_originals").glob("*.tif"))
     if jpgs:
         return [(p.name, p.read_bytes()) for p in jpgs + tifs], "uhcs3 JPEGs + UHCS original TIFFs"
-    from shapekit.temper.toy import toy_dataset
+    from toy import toy_dataset
 
     ims, labels = toy_dataset(4, 192, seed=1)
     return [(f"toy{i}_{lab}.png", png_bytes(im)) for i, (im, lab) in enumerate(zip(ims, labels))], "toy micrographs"
@@ -95,11 +96,12 @@ def free_port() -> int:
 
 
 def toy_model(out: Path) -> Path:
-    from shapekit.temper.toy import toy_dataset
+    from toy import toy_dataset
+
     from shapekit.temper.train import train_on_images
 
     ims, labels = toy_dataset(4, 192, seed=0)
-    train_on_images(ims, labels, out, model="logreg", tile_size=96, cv_folds=2, augment=0)
+    train_on_images(ims, labels, model="logreg", tile_size=96, cv_folds=2, augment=0).save(out)
     return out
 
 

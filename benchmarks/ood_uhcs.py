@@ -40,25 +40,13 @@ DATA = ROOT.parent / "shared" / "data"
 TILE = 256
 
 
-def _featurizer():
-    from shapekit.temper.features import TopTempTileFeaturizer
-    from shapekit.temper.train import PRESETS
-
-    return TopTempTileFeaturizer(**PRESETS["robust"]["feature_params"]).fit()
-
-
 def _featurize(images, desc: str) -> tuple[np.ndarray, np.ndarray]:
     """Tile features of scans, tiles cut as the classifier cuts them; (X, scan id per tile)."""
-    from shapekit._progress import progress
-    from shapekit.temper.aggregate import scan_tiles
+    from shapekit.temper.presets import feature_params
+    from shapekit.temper.scans import scan_features
 
-    fz = _featurizer()
-    feats, ids = [], []
-    for i, img in enumerate(progress(images, desc=desc, total=len(images))):
-        tiles, _ = scan_tiles(img, TILE)
-        feats.append(fz.transform(tiles))
-        ids.append(np.full(len(tiles), i, np.int64))
-    return np.concatenate(feats), np.concatenate(ids)
+    feats = scan_features(images, TILE, feature_params("robust"), desc=desc)
+    return np.concatenate(feats), np.repeat(np.arange(len(feats)), [len(f) for f in feats])
 
 
 def _save(cache: Path, name: str, images, **extra) -> None:
@@ -79,7 +67,7 @@ def _save(cache: Path, name: str, images, **extra) -> None:
 
 
 def _read(paths) -> list[np.ndarray]:
-    from shapekit.temper.ingest import load_scan_image
+    from shapekit.temper.scans import load_scan_image
 
     return [load_scan_image(p) for p in paths]
 
@@ -132,9 +120,9 @@ def blank_and_saturated(images: list[np.ndarray], n: int, seed: int) -> tuple[li
 
 def features(cache: Path, seed: int = 0) -> None:
     from shapekit.io import load_manifest
-    from shapekit.temper.ingest import read_manifest_images
+    from shapekit.temper.presets import PRESETS
     from shapekit.temper.robustness import PERTURBATIONS, apply_perturbation, augmented_copies
-    from shapekit.temper.train import PRESETS
+    from shapekit.temper.scans import read_manifest_images
 
     cache.mkdir(parents=True, exist_ok=True)
     man = load_manifest(ROOT / "data_manifests" / "uhcs3.yaml")

@@ -37,13 +37,13 @@ def png_bomb(side: int) -> bytes:
 @pytest.fixture(scope="session")
 def toy_classifier(tmp_path_factory) -> tuple[Path, list[np.ndarray], list[str]]:
     """A logistic-regression TopTemp model on the three toy textures (seconds to train)."""
-    from shapekit.temper.toy import toy_dataset
+    from toy import toy_dataset
     from shapekit.temper.train import train_on_images
 
     images, labels = toy_dataset(3, 96, seed=0)
     out = tmp_path_factory.mktemp("serve-model") / "toy"
-    train_on_images(images, labels, out, model="logreg", tile_size=48, feature_params={"scales": [1, 2]},
-                    cv_folds=2, augment=0, aggregation="proba")
+    train_on_images(images, labels, model="logreg", tile_size=48, feature_params={"scales": [1, 2]},
+                    cv_folds=2, augment=0, aggregation="proba").save(out)
     test_images, test_labels = toy_dataset(1, 96, seed=7)
     return out, test_images, test_labels
 
@@ -70,7 +70,7 @@ def tiny_generator(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def real_folder(tmp_path_factory) -> Path:
     """Eight simulator-like toy micrographs as PNG files: a real set the server knows by name."""
-    from shapekit.temper.toy import toy_dataset
+    from toy import toy_dataset
 
     images, _ = toy_dataset(3, 48, seed=3)
     out = tmp_path_factory.mktemp("serve-real")
@@ -83,7 +83,7 @@ def tiff_with_info_bar() -> bytes:
     """A 96x96 toy scan with a 20-row instrument info bar underneath, as TIFF bytes."""
     import tifffile
 
-    from shapekit.temper.toy import toy_micrograph
+    from toy import toy_micrograph
 
     img = (toy_micrograph("spheroids", 96, np.random.default_rng(5)) * 255).astype(np.uint8)
     bar = np.zeros((20, 96), np.uint8)

@@ -16,12 +16,13 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "shapekit"
 #: which subpackages each may import (CONTRIBUTING.md: io/synth -> topology -> temper, generate
-#: -> realism; analysis beside; cli on top)
+#: -> realism; analysis beside; server and cli on top)
 ALLOWED = {
     "io": set(), "synth": {"io"}, "topology": {"io"}, "temper": {"io", "topology"},
     "generate": {"io", "topology", "synth"}, "realism": {"io", "topology", "synth"},
     "analysis": {"io", "topology", "temper", "generate", "realism", "synth"},
-    "cli": {"io", "topology", "temper", "generate", "realism", "synth", "analysis"},
+    "server": {"io", "topology", "temper", "generate", "realism", "synth", "analysis"},
+    "cli": {"io", "topology", "temper", "generate", "realism", "synth", "analysis", "server"},
 }
 
 

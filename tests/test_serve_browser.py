@@ -32,16 +32,16 @@ def uhcs_model(tmp_path_factory):
     if not (data / "uhcs3" / "labels.csv").is_file() or not (data / "uhcs_originals" / UHCS_ORIGINAL).is_file():
         return None
     from shapekit.io import load_manifest
-    from shapekit.temper.ingest import read_manifest_images
-    from shapekit.temper.train import PRESETS, train_on_images
+    from shapekit.temper.scans import read_manifest_images
+    from shapekit.temper.train import train_on_images
 
     man = load_manifest(Path(__file__).resolve().parents[1] / "data_manifests" / "uhcs3.yaml")
     y = np.asarray(man.labels)
     keep = np.concatenate([np.flatnonzero(y == k)[::18][:8] for k in sorted(set(y))])
     out = tmp_path_factory.mktemp("uhcs-model") / "uhcs3"
-    train_on_images(read_manifest_images(man.subset(keep)), list(y[keep]), out, model="logreg",
-                    tile_size=256, feature_params={**PRESETS["accurate"]["feature_params"], "scales": [2, 4]}, cv_folds=2,
-                    augment=0, aggregation="proba", preset="accurate")
+    train_on_images(read_manifest_images(man.subset(keep)), list(y[keep]), model="logreg",
+                    tile_size=256, feature_params={"scales": [2, 4]}, cv_folds=2,
+                    augment=0, aggregation="proba", preset="accurate").save(out)
     return out
 
 

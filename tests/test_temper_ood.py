@@ -45,24 +45,27 @@ def test_class_conditional_mahalanobis_accepts_every_class_and_flags_between():
 
 def _sim_features(temperature, time_h, seeds, size=96):
     from shapekit.synth import render_micrograph
-    from shapekit.temper.features import tiles_features
 
     imgs = [render_micrograph(temperature, time_h, size=size, seed=s)[0] for s in seeds]
-    return tiles_features(imgs, scales=(1, 2), smooth=1.0, min_persistence=0.25, restandardize=True)
+    return _features(imgs)
+
+
+def _features(imgs):
+    from shapekit.temper.presets import feature_params, toptemp_features
+
+    return toptemp_features(feature_params("robust", scales=[1, 2])).fit_transform(imgs)
 
 
 @pytest.mark.parametrize("method", ["mahalanobis", "knn"])
 def test_simulator_features_of_one_condition_flag_other_materials(method):
     """Fitted on TopTemp features of one aging condition: new fields pass, other structures are flagged."""
-    from shapekit.temper.features import tiles_features
-    from shapekit.temper.toy import toy_micrograph
+    from toy import toy_micrograph
 
     train = _sim_features(180.0, 1.0, range(40))
     same = _sim_features(180.0, 1.0, range(100, 120))
     over = _sim_features(220.0, 50.0, range(20))  # over-aged: coarse particles
     rng = np.random.default_rng(0)
-    lamellae = tiles_features([toy_micrograph("lamellae", 96, rng) for _ in range(10)], scales=(1, 2),
-                              smooth=1.0, min_persistence=0.25, restandardize=True)
+    lamellae = _features([toy_micrograph("lamellae", 96, rng) for _ in range(10)])
     sc = OODScorer(method=method, level=0.95).fit(train)
     assert np.mean(sc.predict(same) == 1) >= 0.8
     assert (sc.predict(over) == -1).all() and (sc.predict(lamellae) == -1).all()
@@ -201,7 +204,7 @@ def test_blocks_keep_a_small_departure_from_drowning_in_many_dimensions():
 
 def test_image_descriptors_separate_acquisition_changes():
     from shapekit.temper.ood import image_descriptors
-    from shapekit.temper.toy import toy_micrograph
+    from toy import toy_micrograph
 
     rng = np.random.default_rng(0)
     img = toy_micrograph("spheroids", 128, rng)

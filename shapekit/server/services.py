@@ -295,7 +295,7 @@ def read_images(paths: list[tuple[Path, str]], max_pixels: int | None, what: str
 
 def prepare_real_set(path: Path, name: str) -> Any:
     """A real set with its per-image features computed once (reused by every score)."""
-    from shapekit.realism.score import prepare_set
+    from shapekit.realism.prepared import prepare_set
 
     return prepare_set(path, what=f"real set {name}")
 
