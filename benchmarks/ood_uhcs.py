@@ -256,7 +256,7 @@ def evaluate_conformal(cache: Path, seed: int, coverages=(0.9, 0.95)) -> dict:
 
     def fit(rows):
         X, y, g = _training({**d, "labels": y_all}, aug, rows, "scan", True)
-        return TopTempClassifier("svm", C=10.0, seed=seed).fit(X, y, g)
+        return TopTempClassifier("svm", C=10.0, random_state=seed).fit(X, y, g)
 
     Xscan = _pool(d["X"], d["scan"])
     out = {f"{s}@{c}": {"covered": 0, "n": 0, "size": 0} for s in ("lac", "aps") for c in coverages}
