@@ -26,3 +26,85 @@ def progress(iterable: Iterable[T], *, desc: str | None = None, total: int | Non
         disable = not sys.stderr.isatty()
     return tqdm(iterable, desc=desc, total=total, disable=disable, file=sys.stderr,
                 dynamic_ncols=True, leave=False, **kwargs)
+
+
+class Reporter:
+    """Progress of a long loop for people: a tqdm bar on a terminal, otherwise a line every
+    ``every_s`` seconds (and at the end) with the count, rate, ETA and the latest ``postfix``.
+
+    ``SHAPEKIT_PROGRESS=0`` silences it, ``=1`` forces the bar. The line goes to ``stream``
+    (default stderr), so logs of a background job (``nohup ... 2> log``) show where it is.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> r = Reporter(10, "training", unit="it", every_s=0.0, stream=out, bar=False)
+    >>> r.update(5, loss=0.25)
+    >>> r.close()
+    >>> out.getvalue().splitlines()[0].split(" ETA")[0].rsplit(" ", 2)[0]
+    'training 5/10 it (50 %)'
+    """
+
+    def __init__(self, total: int, desc: str, *, unit: str = "it", initial: int = 0,
+                 every_s: float = 30.0, stream: Any = None, bar: bool | None = None) -> None:
+        import time
+
+        self.total, self.desc, self.unit, self.every_s = int(total), desc, unit, float(every_s)
+        self.n = self.start_n = int(initial)
+        self.stream = stream if stream is not None else sys.stderr
+        env = os.environ.get("SHAPEKIT_PROGRESS")
+        self.silent = env == "0"
+        if bar is None:
+            bar = env == "1" or (env is None and self.stream.isatty())
+        self._bar = None
+        if bar and not self.silent:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.total, initial=self.n, desc=desc, unit=unit,
+                             file=self.stream, dynamic_ncols=True, leave=False)
+        self._t0 = self._last = time.perf_counter()
+        self._postfix: dict[str, float] = {}
+        self._printed = -1
+
+    def update(self, n: int, **postfix: float) -> None:
+        """Set the count to ``n`` (absolute) and the latest values to show."""
+        import time
+
+        self._postfix = postfix
+        if self._bar is not None:
+            self._bar.update(int(n) - self.n)
+            self._bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
+        self.n = int(n)
+        now = time.perf_counter()
+        if self._bar is None and not self.silent and now - self._last >= self.every_s:
+            self._last = now
+            self._line(now)
+
+    def _line(self, now: float) -> None:
+        done, elapsed = self.n - self.start_n, max(now - self._t0, 1e-9)
+        rate = done / elapsed
+        eta = (self.total - self.n) / rate if rate > 0 else float("nan")
+        pct = 100.0 * self.n / max(self.total, 1)
+        extra = " ".join(f"{k} {v:.3g}" for k, v in self._postfix.items())
+        self._printed = self.n
+        self.stream.write(f"{self.desc} {self.n}/{self.total} {self.unit} ({pct:.0f} %) "
+                          f"{rate:.3g} {self.unit}/s ETA {_duration(eta)}"
+                          + (f" | {extra}" if extra else "") + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Close the bar, or write the final line."""
+        import time
+
+        if self._bar is not None:
+            self._bar.close()
+        elif not self.silent and self._printed != self.n:
+            self._line(time.perf_counter())
+
+
+def _duration(seconds: float) -> str:
+    if not seconds == seconds or seconds == float("inf"):  # NaN / inf
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

@@ -23,8 +23,15 @@ def register(app: click.Group) -> None:
 @click.option("--condition", type=click.Choice(["class", "parameters", "properties"]),
               default="class", show_default=True,
               help="Temper only, temper + the manifest's parameters, or temper + its properties.")
-@click.option("--image-size", type=int, default=128, show_default=True,
-              help="Tile side in pixels (power of two, 64-256 typical).")
+@click.option("--crop-size", "--image-size", "crop_size", type=int, default=64, show_default=True,
+              help="Side of the random training crops in pixels (a multiple of 8; 64-96 typical). "
+                   "The trained generator makes images of any size.")
+@click.option("--downscale", type=float, default=1.0, show_default=True,
+              help="Train at this many times the manifest's median pixel size (or 1/N of the "
+                   "pixels when it gives none); generated images have that scale.")
+@click.option("--holdout", type=float, default=0.0, show_default=True,
+              help="Keep this fraction of each class's images out of training (listed in "
+                   "RUN/config.json) for evaluation.")
 @click.option("--max-steps", type=int, default=2000, show_default=True,
               help="Training iterations (one discriminator + one generator update each).")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Batch size per device.")
@@ -38,11 +45,12 @@ def register(app: click.Group) -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--checkpoint-every", type=int, default=500, show_default=True,
               help="Save a checkpoint every N iterations (and always at the end).")
-@click.option("--sample-every", type=int, default=500, show_default=True,
-              help="Write a sample grid PNG every N iterations (0: never).")
-@click.option("--channels", type=int, default=32, show_default=True,
+@click.option("--sample-every", type=int, default=200, show_default=True,
+              help="Write a sample grid PNG after the first iteration and every N (0: never).")
+@click.option("--progress-every", type=float, default=30.0, show_default=True,
+              help="Seconds between progress lines when stderr is not a terminal.")
+@click.option("--channels", type=int, default=16, show_default=True,
               help="Base channel width of generator and discriminator.")
-@click.option("--z-dim", type=int, default=128, show_default=True, help="Latent dimension.")
 @click.option("--r1-gamma", type=float, default=1.0, show_default=True, help="R1 penalty weight.")
 @click.option("--loss", type=click.Choice(["hinge", "ns"]), default="hinge", show_default=True,
               help="Adversarial loss: hinge or non-saturating.")
@@ -50,34 +58,48 @@ def register(app: click.Group) -> None:
 @root_option
 @seed_option
 @json_option
-def train_gan_cmd(manifest: Path, out: Path, condition: str, image_size: int, max_steps: int,
-                  batch_size: int, devices: str, num_nodes: int, strategy: str, accelerator: str,
-                  resume: bool, checkpoint_every: int, sample_every: int, channels: int,
-                  z_dim: int, r1_gamma: float, loss: str, compile_: bool, root: Path | None,
-                  seed: int, as_json: bool) -> None:
+def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, downscale: float,
+                  holdout: float, max_steps: int, batch_size: int, devices: str, num_nodes: int, strategy: str,
+                  accelerator: str, resume: bool, checkpoint_every: int, sample_every: int,
+                  progress_every: float, channels: int, r1_gamma: float, loss: str,
+                  compile_: bool, root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
 
-    Random tiles at a common physical scale; conditions: temper class, plus the manifest's
-    process parameters or properties. Writes checkpoints, CSV logs, sample grids and finally
-    generator.safetensors + generator.json in --out.
+    Random crops at a common physical scale; conditions: temper class, plus the manifest's
+    process parameters or properties. The generator is fully convolutional: trained on crops, it
+    makes whole micrographs of any size. Prints progress (iterations, rate, ETA, losses), writes
+    checkpoints, CSV logs, sample grids and finally generator.safetensors + generator.json in
+    --out.
     """
-    from shapekit.generate.train import train_gan
+    import os
 
     if not resume and not Path(manifest).exists():
         raise InputError(f"manifest not found: {manifest}")
-    if image_size < 16 or image_size & (image_size - 1):
-        raise InputError(f"--image-size must be a power of two >= 16, got {image_size}")
+    if crop_size < 16 or crop_size % 8:
+        raise InputError(f"--crop-size must be a multiple of 8 and >= 16, got {crop_size}")
     if batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+    if not downscale > 0:
+        raise InputError(f"--downscale must be > 0, got {downscale}")
+    if channels < 1:
+        raise InputError(f"--channels must be >= 1, got {channels}")
+    # idle OpenMP threads sleep instead of spinning: on a shared, busy machine spinning threads
+    # burnt 4x the CPU time per iteration (must be set before torch starts its thread pool)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from shapekit.generate.train import train_gan
+
     dev: int | str = int(devices) if devices.isdigit() else devices
-    model = {} if resume else dict(g_channels=channels, d_channels=channels, z_dim=z_dim,
+    model = {} if resume else dict(g_channels=channels, d_channels=channels,
                                    r1_gamma=r1_gamma, loss=loss)
-    info(f"training a {condition}-conditioned GAN on {manifest} -> {out}")
-    summary = train_gan(manifest, out, condition=condition, image_size=image_size,
-                        max_steps=max_steps, batch_size=batch_size, root=root, seed=seed,
-                        resume=resume, devices=dev, num_nodes=num_nodes, strategy=strategy,
-                        accelerator=accelerator, checkpoint_every=checkpoint_every,
-                        sample_every=sample_every, compile=compile_, **model)
+    info(f"training a {condition}-conditioned GAN on {manifest} -> {out} "
+         f"({max_steps} iterations; samples in {out / 'samples'})")
+    summary = train_gan(manifest, out, condition=condition, crop_size=crop_size,
+                        downscale=downscale, holdout=holdout, max_steps=max_steps, batch_size=batch_size,
+                        root=root, seed=seed, resume=resume, devices=dev, num_nodes=num_nodes,
+                        strategy=strategy, accelerator=accelerator,
+                        checkpoint_every=checkpoint_every, sample_every=sample_every,
+                        progress_every_s=progress_every, compile=compile_,
+                        metric=_realism_metric(), **model)
     if summary.get("rank", 0) != 0:  # DDP worker processes stay quiet
         return
     if as_json:
@@ -85,6 +107,20 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, image_size: int, ma
     else:
         info(f"done: {summary['iterations']} iterations in {summary['seconds']:.1f} s "
              f"({summary['images_per_s']:.1f} images/s); generator in {out}")
+
+
+def _realism_metric():
+    """The topological realism distance of :mod:`shapekit.realism`, as the GAN's sample metric."""
+
+    def metric(real, fake) -> float:
+        from shapekit.realism import TopologicalRealism
+
+        # rank 0 only: no cross-process synchronisation (the other ranks never call compute)
+        m = TopologicalRealism(sync_on_compute=False)
+        m.update(real=real, fake=fake)
+        return float(m.compute()["topological_distance"])
+
+    return metric
 
 
 def _parse_set(items: tuple[str, ...]) -> dict[str, float]:

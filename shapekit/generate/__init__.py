@@ -6,11 +6,11 @@ arXiv:2302.08495).
 
 Public API::
 
-    train_gan(manifest, out, condition=..., image_size=..., max_steps=..., ...)   # -> summary dict
+    train_gan(manifest, out, condition=..., crop_size=..., max_steps=..., ...)    # -> summary dict
     fit_gan(datamodule, out, ...)                  # the same on a ready GANDataModule
-    load_generator(run_dir) -> GeneratorSampler    # .sample(n, label, conditions, seed) -> (n,H,W)
-    export_generator(generator, codec, run_dir, net=...)
-    GANDataModule, TileDataset, ConditionCodec     # data: tiles at a common scale, condition codec
+    load_generator(run_dir) -> GeneratorSampler    # .sample(n, label, conditions, seed, size)
+    export_generator(generator, codec, run_dir, crop_size=...)
+    GANDataModule, CropDataset, ConditionCodec     # data: random crops at a common scale, codec
     ConditionalGAN                                 # the LightningModule (manual optimisation)
     Generator, Discriminator                       # the networks
     diff_augment                                   # DiffAugment for grey images
@@ -26,7 +26,7 @@ from typing import Any
 _EXPORTS = {
     "train_gan": "train", "fit_gan": "train", "MODEL_DEFAULTS": "train",
     "load_generator": "export", "export_generator": "export", "GeneratorSampler": "export",
-    "GANDataModule": "data", "TileDataset": "data", "ConditionCodec": "data",
+    "GANDataModule": "data", "CropDataset": "data", "ConditionCodec": "data",
     "ConditionalGAN": "module", "Generator": "nets", "Discriminator": "nets",
     "diff_augment": "diffaug",
 }

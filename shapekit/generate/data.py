@@ -1,7 +1,9 @@
-"""Training data for the conditional GAN: random tiles at a common physical scale.
+"""Training data for the conditional GAN: random crops at a common physical scale.
 
-Every image is resampled so that one pixel covers the same physical length (``um_per_px``), then
-random square tiles are cut from it with physically valid augmentation for an isotropic
+Every image is resampled (:func:`shapekit.io.resample`) so that one pixel covers the same physical
+length (``um_per_px``; by default the median of the known pixel sizes times ``downscale``), or,
+when no image has a known pixel size, shrunk by ``downscale`` in pixels. Random square crops are
+cut from it with physically valid augmentation for an isotropic
 microstructure seen in an SEM: flips, 90-degree rotations and a small gain/offset change of the
 detector signal (no hue, no shear, no non-square rotation). Conditions are encoded as a temper
 class index plus a z-score normalised vector of continuous process parameters or properties;
@@ -10,7 +12,6 @@ the normalisation (:class:`ConditionCodec`) is saved in the run directory.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from shapekit.errors import InputError
 
-__all__ = ["ConditionCodec", "TileDataset", "GANDataModule", "rescale_to", "MODES"]
+__all__ = ["ConditionCodec", "CropDataset", "GANDataModule", "to_common_scale", "holdout_split",
+           "MODES"]
 
 MODES = ("class", "parameters", "properties")
 LOG_SPAN = 30.0
@@ -128,59 +130,80 @@ class ConditionCodec:
                    d.get("mode", "class"), d.get("log"))
 
 
-def rescale_to(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> np.ndarray:
-    """Resample ``image`` from ``um_per_px`` to ``target_um_per_px`` (area-averaging when shrinking).
+def to_common_scale(images: Sequence[np.ndarray], um_per_px: Sequence[float] | None,
+                    downscale: float = 1.0, target_um_per_px: float | None = None,
+                    names: Sequence[str] | None = None) -> tuple[list[np.ndarray], float | None]:
+    """Bring every image to one pixel size with :func:`shapekit.io.resample`.
+
+    With known pixel sizes the target is ``target_um_per_px`` (default: their median times
+    ``downscale``); images of unknown size are refused then, since their scale would be a guess.
+    With no pixel size known at all, every image is shrunk by ``downscale`` in pixels and the
+    returned scale is ``None``.
+
+    Returns
+    -------
+    images : list of float32 2-D arrays
+    um_per_px : float or None
+        The common pixel size.
 
     Examples
     --------
-    >>> rescale_to(np.zeros((100, 80), np.float32), 1.0, 2.0).shape
-    (50, 40)
+    >>> ims, ump = to_common_scale([np.zeros((100, 80), np.float32)], [0.1], downscale=2)
+    >>> ims[0].shape, round(ump, 3)
+    ((50, 40), 0.2)
     """
-    import cv2
+    from shapekit.io import resample
 
-    if not (math.isfinite(um_per_px) and math.isfinite(target_um_per_px)) or um_per_px <= 0:
-        return image
-    f = um_per_px / target_um_per_px
-    if abs(f - 1) < 1e-3:
-        return image
-    h, w = image.shape
-    size = (max(1, int(round(w * f))), max(1, int(round(h * f))))
-    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
-    return cv2.resize(np.ascontiguousarray(image, dtype=np.float32), size, interpolation=interp)
+    n = len(images)
+    names = list(names) if names is not None else [f"image {i}" for i in range(n)]
+    if not (np.isfinite(downscale) and downscale > 0):
+        raise InputError(f"downscale must be a positive number, got {downscale!r}")
+    ump = np.full(n, np.nan) if um_per_px is None else np.asarray(um_per_px, dtype=np.float64)
+    known = np.isfinite(ump) & (ump > 0)
+    if not known.any() and target_um_per_px is None:
+        return ([resample(im, 1.0, float(downscale)) if downscale != 1 else
+                 np.asarray(im, dtype=np.float32) for im in images], None)
+    if not known.all():
+        bad = names[int(np.argmin(known))]
+        raise InputError(f"{bad}: pixel size unknown while other images have one; give every "
+                         "image a um_per_px (or none) so they can share one scale")
+    target = (float(np.median(ump)) * float(downscale) if target_um_per_px is None
+              else float(target_um_per_px))
+    return [resample(im, float(u), target) for im, u in zip(images, ump)], target
 
 
-class TileDataset(Dataset):
-    """Item ``i`` is a random augmented tile, a deterministic function of ``(seed, offset + i)``.
+class CropDataset(Dataset):
+    """Item ``i`` is a random augmented crop, a deterministic function of ``(seed, offset + i)``.
 
     Parameters
     ----------
     images : list of 2-D float arrays in [0, 1]
-        Already at the common physical scale, each at least ``tile`` pixels on both sides.
+        Already at the common physical scale, each at least ``crop`` pixels on both sides.
     labels : (n,) int array
     cond : (n, k) float32 array of normalised conditions
-    tile : int
-        Tile side in pixels.
+    crop : int
+        Crop side in pixels.
     length : int
         Number of items (one epoch).
     seed : int
     augment : bool
         Flips, rot90 and a small gain/offset change.
 
-    Returns items ``(x, label, cond)``: ``x`` float32 ``(1, tile, tile)`` in ``[-1, 1]``.
+    Returns items ``(x, label, cond)``: ``x`` float32 ``(1, crop, crop)`` in ``[-1, 1]``.
 
     Examples
     --------
-    >>> ds = TileDataset([np.ones((40, 40), np.float32)], np.array([0]), np.zeros((1, 0)), 16, 4)
+    >>> ds = CropDataset([np.ones((40, 40), np.float32)], np.array([0]), np.zeros((1, 0)), 16, 4)
     >>> x, y, c = ds[0]
     >>> tuple(x.shape), int(y)
     ((1, 16, 16), 0)
     """
 
-    def __init__(self, images: Sequence[np.ndarray], labels: np.ndarray, cond: np.ndarray, tile: int,
+    def __init__(self, images: Sequence[np.ndarray], labels: np.ndarray, cond: np.ndarray, crop: int,
                  length: int, seed: int = 0, augment: bool = True, offset: int = 0) -> None:
         self.images, self.labels = list(images), np.asarray(labels, dtype=np.int64)
         self.cond = np.asarray(cond, dtype=np.float32).reshape(len(self.images), -1)
-        self.tile, self.length, self.seed = int(tile), int(length), int(seed)
+        self.crop, self.length, self.seed = int(crop), int(length), int(seed)
         self.augment, self.offset = augment, int(offset)
 
     def __len__(self) -> int:
@@ -191,8 +214,8 @@ class TileDataset(Dataset):
         k = int(rng.integers(len(self.images)))
         img = self.images[k]
         h, w = img.shape
-        r, c = int(rng.integers(h - self.tile + 1)), int(rng.integers(w - self.tile + 1))
-        t = np.asarray(img[r:r + self.tile, c:c + self.tile], dtype=np.float32)
+        r, c = int(rng.integers(h - self.crop + 1)), int(rng.integers(w - self.crop + 1))
+        t = np.asarray(img[r:r + self.crop, c:c + self.crop], dtype=np.float32)
         if self.augment:
             t = np.rot90(t, int(rng.integers(4)))
             if rng.random() < 0.5:
@@ -204,7 +227,7 @@ class TileDataset(Dataset):
 
 
 class GANDataModule(pl.LightningDataModule):
-    """Random conditioned tiles at a common physical scale (see :class:`TileDataset`).
+    """Random conditioned crops at a common physical scale (see :class:`CropDataset`).
 
     Parameters
     ----------
@@ -213,11 +236,14 @@ class GANDataModule(pl.LightningDataModule):
     values : (n, k) array of raw continuous conditions (k = 0 in class mode)
     codec : ConditionCodec
     um_per_px : (n,) array or None
-        Pixel size of each image; NaN/None means unknown (image used as is).
-    image_size, batch_size, steps, seed, num_workers :
-        Tile side, batch size, iterations per epoch, seed, DataLoader workers.
+        Pixel size of each image; NaN/None means unknown.
+    crop_size, batch_size, steps, seed, num_workers :
+        Crop side, batch size, iterations per epoch, seed, DataLoader workers.
+    downscale : float
+        Train at this many times the median pixel size (or, with no size known, at 1/downscale
+        of the pixels): see :func:`to_common_scale`.
     target_um_per_px : float, optional
-        Common scale; default the median of the known pixel sizes.
+        Common scale (overrides ``downscale``).
     names : list of str, optional
         Image names for error messages.
 
@@ -225,7 +251,7 @@ class GANDataModule(pl.LightningDataModule):
     --------
     >>> imgs = [np.random.default_rng(0).random((48, 48)).astype(np.float32)]
     >>> codec = ConditionCodec.fit(["a"], [], np.zeros((1, 0)))
-    >>> dm = GANDataModule(imgs, np.array([0]), np.zeros((1, 0)), codec, image_size=32,
+    >>> dm = GANDataModule(imgs, np.array([0]), np.zeros((1, 0)), codec, crop_size=32,
     ...                    batch_size=2, steps=3)
     >>> dm.setup("fit"); len(dm.train_dataloader())
     3
@@ -233,34 +259,33 @@ class GANDataModule(pl.LightningDataModule):
 
     def __init__(self, images: Sequence[np.ndarray], labels: np.ndarray, values: np.ndarray,
                  codec: ConditionCodec, um_per_px: Sequence[float] | None = None,
-                 image_size: int = 64, batch_size: int = 16, steps: int = 1000, seed: int = 0,
-                 num_workers: int = 0, target_um_per_px: float | None = None,
-                 names: Sequence[str] | None = None, offset: int = 0) -> None:
+                 crop_size: int = 64, batch_size: int = 16, steps: int = 1000, seed: int = 0,
+                 num_workers: int = 0, downscale: float = 1.0,
+                 target_um_per_px: float | None = None, names: Sequence[str] | None = None,
+                 offset: int = 0) -> None:
         super().__init__()
-        self.codec, self.image_size, self.batch_size = codec, int(image_size), int(batch_size)
+        self.codec, self.crop_size, self.batch_size = codec, int(crop_size), int(batch_size)
         self.steps, self.seed, self.num_workers, self.offset = int(steps), int(seed), num_workers, offset
+        self.downscale = float(downscale)
         n = len(images)
         names = list(names) if names is not None else [f"image {i}" for i in range(n)]
-        ump = np.full(n, np.nan) if um_per_px is None else np.asarray(um_per_px, dtype=np.float64)
-        known = ump[np.isfinite(ump) & (ump > 0)]
-        if target_um_per_px is None:
-            target_um_per_px = float(np.median(known)) if known.size else float("nan")
-        self.target_um_per_px = target_um_per_px
-        scaled = []
-        for img, u, name in zip(images, ump, names):
-            im = rescale_to(np.asarray(img, dtype=np.float32), float(u), target_um_per_px)
-            if min(im.shape) < self.image_size:
-                raise InputError(f"{name}: {im.shape[1]}x{im.shape[0]} px at "
-                                 f"{target_um_per_px:.4g} um/px is smaller than the "
-                                 f"{self.image_size}px tile; use a smaller --image-size")
-            scaled.append(im.astype(np.float16))
-        self.images = scaled
+        scaled, self.target_um_per_px = to_common_scale(images, um_per_px, downscale,
+                                                        target_um_per_px, names)
+        for im, name in zip(scaled, names):
+            if min(im.shape) < self.crop_size:
+                scale = (f"{self.target_um_per_px:.4g} um/px" if self.target_um_per_px
+                         else f"1/{self.downscale:g} of its pixels")
+                raise InputError(f"{name}: {im.shape[1]}x{im.shape[0]} px at {scale} is smaller "
+                                 f"than the {self.crop_size}px crop; use a smaller --crop-size "
+                                 "or --downscale")
+        self.images = [im.astype(np.float16) for im in scaled]
         self.labels = np.asarray(labels, dtype=np.int64)
         self.cond = codec.encode(values) if codec.n_cond else np.zeros((n, 0), np.float32)
+        self.held_out: list[str] = []
 
     def setup(self, stage: str | None = None) -> None:  # noqa: D102
         world = self.trainer.world_size if self.trainer is not None else 1
-        self.dataset = TileDataset(self.images, self.labels, self.cond, self.image_size,
+        self.dataset = CropDataset(self.images, self.labels, self.cond, self.crop_size,
                                    self.steps * self.batch_size * world, self.seed,
                                    offset=self.offset)
 
@@ -270,10 +295,44 @@ class GANDataModule(pl.LightningDataModule):
 
     @classmethod
     def from_manifest(cls, manifest: str | Path, condition: str = "class",
-                      root: str | Path | None = None, **kwargs: Any) -> "GANDataModule":
-        """Build from a shapekit dataset manifest; missing columns for ``condition`` raise InputError."""
+                      root: str | Path | None = None, holdout: float = 0.0,
+                      **kwargs: Any) -> "GANDataModule":
+        """Build from a shapekit dataset manifest; missing columns for ``condition`` raise
+        InputError. ``holdout`` keeps that fraction of the images (per class, seeded by
+        ``seed``, see :func:`holdout_split`) out of training; their names are in
+        :attr:`held_out`."""
         images, labels, values, codec, ump, names = load_training_table(manifest, condition, root)
-        return cls(images, labels, values, codec, ump, names=names, **kwargs)
+        train, test = holdout_split(labels, holdout, kwargs.get("seed", 0))
+        dm = cls([images[i] for i in train], labels[train], values[train], codec,
+                 None if ump is None else ump[train], names=[names[i] for i in train], **kwargs)
+        dm.held_out = [Path(names[i]).name for i in test]
+        return dm
+
+
+def holdout_split(labels: np.ndarray, fraction: float, seed: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, held_out)``: ``round(fraction * n_k)`` images of each class ``k`` held
+    out, drawn with ``seed`` (the same split for the same labels, fraction and seed).
+
+    Examples
+    --------
+    >>> tr, te = holdout_split(np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]), 0.25)
+    >>> len(tr), len(te), sorted(np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])[te].tolist())
+    (7, 3, [0, 1, 1])
+    """
+    labels = np.asarray(labels)
+    if not 0.0 <= float(fraction) < 1.0:
+        raise InputError(f"--holdout must be in [0, 1), got {fraction}")
+    rng = np.random.default_rng([int(seed), 0x401D])
+    test = []
+    for k in np.unique(labels):
+        idx = np.flatnonzero(labels == k)
+        m = int(round(float(fraction) * len(idx)))
+        if m >= len(idx) and m > 0:
+            raise InputError(f"--holdout {fraction} leaves no training image of class {k}")
+        test.extend(rng.permutation(idx)[:m].tolist())
+    test_idx = np.array(sorted(test), dtype=np.int64)
+    return np.setdiff1d(np.arange(len(labels)), test_idx), test_idx
 
 
 def load_training_table(manifest: str | Path, condition: str, root: str | Path | None = None):

@@ -1,13 +1,17 @@
-"""Export the (EMA) generator as safetensors + JSON and sample from an exported run directory.
+"""Export the (EMA) generator as safetensors + JSON and sample whole micrographs from an export.
 
-A run directory holds ``generator.safetensors`` (weights only, no pickle) and ``generator.json``
-(network sizes, conditioning mode, label names, condition names with their normalisation
-statistics and training ranges, image size and physical pixel size).
+An export directory (a training run, or a shipped model of :mod:`shapekit.registry`) holds
+``generator.safetensors`` (weights only, no pickle) and ``generator.json``: format version, the
+network's constructor arguments, conditioning mode, label names, condition names with their
+normalisation statistics and training ranges, the training crop size, and the physical pixel size
+of the generated images (``um_per_px``, or ``null`` when the training data gave none; then
+``downscale`` says how many source pixels one generated pixel spans).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,18 +22,54 @@ import torch
 from shapekit import _atomic
 from shapekit.errors import InputError, ModelFormatError
 from shapekit.generate.data import ConditionCodec
-from shapekit.generate.nets import LEGACY_UPSAMPLE, Generator
+from shapekit.generate.nets import Generator, cells_for, generate_field
 
-__all__ = ["export_generator", "load_generator", "GeneratorSampler", "FORMAT_VERSION"]
+__all__ = ["export_generator", "load_generator", "GeneratorSampler", "FORMAT_VERSION",
+           "parse_size", "MAX_PIXELS"]
 
-FORMAT_VERSION = 1
+#: 1 was the 64-px tile generator (shapekit sessions 1-3); 2 the fully convolutional one
+FORMAT_VERSION = 2
 WEIGHTS, CONFIG = "generator.safetensors", "generator.json"
 # a requested value further than this many training-range widths outside the range warns
 RANGE_SLACK = 0.25
+#: the largest image (pixels) one call generates
+MAX_PIXELS = 4096 * 4096
+#: pixels generated per forward pass (bounds memory: ~0.3 GB of activations on the CPU)
+BATCH_PIXELS = 1 << 20
+
+
+def parse_size(size: int | str | tuple[int, int]) -> tuple[int, int]:
+    """``512`` -> (512, 512); ``"1024x768"`` (width x height) -> (768, 1024) as (height, width).
+
+    Examples
+    --------
+    >>> parse_size("1024x768"), parse_size(256)
+    ((768, 1024), (256, 256))
+    """
+    if isinstance(size, tuple):
+        h, w = (int(v) for v in size)
+    else:
+        text = str(size).lower().strip()
+        parts = text.split("x")
+        try:
+            if len(parts) == 1:
+                h = w = int(parts[0])
+            elif len(parts) == 2:
+                w, h = int(parts[0]), int(parts[1])
+            else:
+                raise ValueError
+        except ValueError:
+            raise InputError(f"--size expects N or WIDTHxHEIGHT (e.g. 512 or 1024x768), "
+                             f"got {size!r}") from None
+    if h < 8 or w < 8:
+        raise InputError(f"--size must be at least 8x8 px, got {w}x{h}")
+    if h * w > MAX_PIXELS:
+        raise InputError(f"--size {w}x{h} is over the {MAX_PIXELS:,} px limit per image")
+    return h, w
 
 
 def export_generator(generator: Generator, codec: ConditionCodec, run_dir: str | Path, *,
-                     net: dict[str, Any], um_per_px: float | None = None,
+                     crop_size: int, um_per_px: float | None = None,
                      extra: dict[str, Any] | None = None) -> Path:
     """Write ``generator.safetensors`` + ``generator.json`` into ``run_dir`` (atomically).
 
@@ -40,8 +80,8 @@ def export_generator(generator: Generator, codec: ConditionCodec, run_dir: str |
     codec : ConditionCodec
         Labels and condition normalisation of the training set.
     run_dir : path
-    net : dict
-        Constructor arguments of :class:`Generator` (``image_size``, ``z_dim`` ...).
+    crop_size : int
+        Side of the training crops (the default output is 4x this).
     um_per_px : float, optional
         Physical pixel size of the generated images.
     extra : dict, optional
@@ -50,13 +90,12 @@ def export_generator(generator: Generator, codec: ConditionCodec, run_dir: str |
     Examples
     --------
     >>> import tempfile
-    >>> g = Generator(16, 2, 0, z_dim=8, base_channels=4, max_channels=8)
+    >>> g = Generator(2, 0, z_local=2, z_global=4, w_dim=8, channels=[8, 4])
     >>> codec = ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0)))
     >>> d = tempfile.mkdtemp()
-    >>> _ = export_generator(g, codec, d, net=dict(image_size=16, n_classes=2, n_cond=0, z_dim=8,
-    ...                      base_channels=4, max_channels=8))
-    >>> load_generator(d).sample(2, label="b").shape
-    (2, 16, 16)
+    >>> _ = export_generator(g, codec, d, crop_size=16, um_per_px=0.01)
+    >>> load_generator(d).sample(2, label="b", size=(20, 30)).shape
+    (2, 20, 30)
     """
     from safetensors.torch import save_file
 
@@ -65,23 +104,25 @@ def export_generator(generator: Generator, codec: ConditionCodec, run_dir: str |
     state = {k: v.detach().float().cpu().contiguous() for k, v in generator.state_dict().items()}
     with _atomic.atomic_path(run_dir / WEIGHTS) as tmp:
         save_file(state, str(tmp))
-    cfg = {"format_version": FORMAT_VERSION, "kind": "shapekit.generate.Generator", "net": net,
-           "conditions": codec.to_dict(), "um_per_px": um_per_px
-           if um_per_px is not None and np.isfinite(um_per_px) else None, **(extra or {})}
+    ump = um_per_px if um_per_px is not None and np.isfinite(um_per_px) else None
+    cfg = {"format_version": FORMAT_VERSION, "kind": "shapekit.generate.Generator",
+           "net": generator.config(), "conditions": codec.to_dict(), "crop_size": int(crop_size),
+           "default_size": 4 * int(crop_size), "um_per_px": ump, **(extra or {})}
     _atomic.write_json(run_dir / CONFIG, cfg)
     return run_dir / WEIGHTS
 
 
 class GeneratorSampler:
-    """A loaded generator: ``sample(n, label=None, conditions=None, seed=0)``.
+    """A loaded generator: ``sample(n, label=None, conditions=None, seed=0, size=None)``.
 
     Attributes
     ----------
     label_names : list of str
     condition_names : list of str
     ranges : dict name -> (min, max) of the training values
-    image_size : int
+    default_size : (height, width) of an image when no size is asked for
     um_per_px : float or None
+        Pixel size of the generated images.
     mode : str
 
     Examples
@@ -95,7 +136,8 @@ class GeneratorSampler:
         self.label_names = list(codec.label_names)
         self.condition_names = list(codec.names)
         self.ranges = codec.ranges
-        self.image_size = int(config["net"]["image_size"])
+        d = int(config.get("default_size", 256))
+        self.default_size = (d, d)
         self.um_per_px = config.get("um_per_px")
         self.mode = codec.mode
 
@@ -134,47 +176,53 @@ class GeneratorSampler:
     @torch.no_grad()
     def sample(self, n: int, label: str | int | None = None,
                conditions: dict[str, float] | None = None, seed: int = 0,
-               batch_size: int = 64) -> np.ndarray:
-        """Generate ``n`` images ``(n, H, W)`` float32 in ``[0, 1]``, deterministic per ``seed``.
+               size: int | str | tuple[int, int] | None = None) -> np.ndarray:
+        """Generate ``n`` images ``(n, height, width)`` float32 in ``[0, 1]``, deterministic per
+        ``seed``.
 
-        ``label=None`` draws the class of each image uniformly (from ``seed``); missing
-        conditions default to their training mean.
+        ``size`` is a side, ``"WIDTHxHEIGHT"`` or ``(height, width)`` (default
+        :attr:`default_size`). ``label=None`` draws the class of each image uniformly (from
+        ``seed``); missing conditions default to their training mean. The same ``seed``, ``n``
+        and ``size`` give the same latents whatever the condition, so a sweep over a condition
+        shows the effect of that condition alone.
         """
         if int(n) < 1:
             raise InputError(f"--n must be >= 1, got {n}")
-        g = torch.Generator().manual_seed(int(seed))
+        hw = parse_size(self.default_size if size is None else size)
         labels = torch.as_tensor(self.labels_for(n, label, seed))
-        if label is None:  # keep the latent stream aligned with labels_for's draw
-            torch.randint(0, len(self.label_names), (int(n),), generator=g)
         vals = self.check_conditions(conditions)
         cond = None
         if self.codec.n_cond:
             raw = np.array([[vals[k] for k in self.codec.names]], dtype=np.float64)
             cond = torch.from_numpy(np.repeat(self.codec.encode(raw), int(n), axis=0))
-        z = torch.randn(int(n), self.generator.z_dim, generator=g)
-        # the noise inputs of the blocks use the global RNG: fork it so sampling stays pure
+        g = torch.Generator().manual_seed(int(seed))
+        zl, zg = self.generator.latents(int(n), cells_for(hw, self.generator.period), g)
+        per = max(1, BATCH_PIXELS // (hw[0] * hw[1]))
         out = []
         devices = [self.device] if self.device.type == "cuda" else []
         # on CUDA: bf16 autocast (tensor cores); float32 on the CPU
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        # the noise inputs use the global RNG: fork it so sampling is pure and seeded
         with torch.random.fork_rng(devices=devices), amp:
             torch.manual_seed(int(seed))
-            for s in range(0, int(n), batch_size):
-                sl = slice(s, s + batch_size)
+            for s in range(0, int(n), per):
+                sl = slice(s, s + per)
                 c = None if cond is None else cond[sl].to(self.device)
-                x = self.generator(z[sl].to(self.device), labels[sl].to(self.device), c)
+                x = generate_field(self.generator, zl[sl].to(self.device), zg[sl].to(self.device),
+                                   labels[sl].to(self.device), c, hw)
                 out.append(((x.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
 
 def load_generator(run_dir: str | Path, device: str | None = None,
                    checkpoint: str | Path | None = None) -> GeneratorSampler:
-    """Load ``generator.safetensors`` + ``generator.json`` from a run directory.
+    """Load ``generator.safetensors`` + ``generator.json`` from an export directory.
 
     Parameters
     ----------
     run_dir : path
-        A run directory written by :func:`~shapekit.generate.train_gan`.
+        A run directory written by :func:`~shapekit.generate.train_gan`, or a shipped model's
+        directory (:func:`shapekit.registry.resolve`).
     device : str, optional
         torch device (default: CUDA when present, else the CPU).
     checkpoint : str or path, optional
@@ -203,23 +251,31 @@ def load_generator(run_dir: str | Path, device: str | None = None,
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise ModelFormatError(f"{cfg_path}: unreadable generator config ({e})") from None
-    if cfg.get("format_version") != FORMAT_VERSION:
-        raise ModelFormatError(f"{cfg_path}: format_version {cfg.get('format_version')!r} is not "
-                               f"{FORMAT_VERSION}")
+    version = cfg.get("format_version") if isinstance(cfg, dict) else None
+    if version == 1:
+        raise ModelFormatError(f"{cfg_path}: a 64-px tile generator (format 1) of an earlier "
+                               f"shapekit; this version reads format {FORMAT_VERSION} "
+                               "(fully convolutional): retrain with `shapekit train-gan`")
+    if version != FORMAT_VERSION:
+        raise ModelFormatError(f"{cfg_path}: format_version {version!r} is not {FORMAT_VERSION}")
     dev = default_device(device)
     state = None
     if checkpoint is not None:
         w_path, state, iteration = _checkpoint_weights(run_dir, checkpoint)
         cfg = {**cfg, "iterations": iteration, "checkpoint": str(w_path)}
     try:
-        # generators exported before the upsampling option existed used the legacy upsampling
-        gen = Generator(**{"upsample": LEGACY_UPSAMPLE, **cfg["net"]})
+        gen = Generator(**cfg["net"])
         gen.load_state_dict(load_file(str(w_path)) if state is None else state)
+        codec = ConditionCodec.from_dict(cfg["conditions"])
     except Exception as e:  # noqa: BLE001 - any mismatch is a bad model file for the user
         raise ModelFormatError(f"{w_path}: cannot load generator weights ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0]})") from None
+                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    um = cfg.get("um_per_px")
+    if um is not None and not (isinstance(um, (int, float)) and math.isfinite(um) and um > 0):
+        raise ModelFormatError(f"{cfg_path}: um_per_px must be a positive number or null, "
+                               f"got {um!r}")
     gen.to(dev).eval()
-    return GeneratorSampler(gen, ConditionCodec.from_dict(cfg["conditions"]), cfg, dev)
+    return GeneratorSampler(gen, codec, cfg, dev)
 
 
 def _checkpoint_weights(run_dir: Path, checkpoint: str | Path) -> tuple[Path, dict, int]:

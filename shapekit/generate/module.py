@@ -1,6 +1,9 @@
 """The conditional GAN as a LightningModule (manual optimisation of generator and discriminator).
 
-One training iteration = one generator forward pass, one discriminator update on it (hinge or
+Training sees random crops: the generator draws a field one latent cell larger than the crop and a
+crop at a random offset inside it is what the patch discriminator judges, so every phase of the
+latent grid and the field's edges are seen in training. One training iteration = one generator
+forward pass, one discriminator update on it (hinge or
 non-saturating loss on DiffAugmented real and fake images, a lazy R1 penalty on real images, the
 auxiliary class/condition heads trained on real images), then one generator update through the
 same fake batch (adversarial loss + auxiliary-head error + mode-seeking term); an
@@ -36,7 +39,8 @@ import torch
 from torch.nn import functional as F
 
 from shapekit.generate.diffaug import diff_augment
-from shapekit.generate.nets import Discriminator, Generator
+from shapekit.generate.nets import (Discriminator, Generator, cells_for, discriminator_channels,
+                                    generate_field, generator_channels)
 
 __all__ = ["ConditionalGAN"]
 
@@ -46,14 +50,22 @@ class ConditionalGAN(pl.LightningModule):
 
     Parameters
     ----------
-    image_size : int
-        Side of the square training tiles (power of two).
+    crop_size : int
+        Side of the square training crops (a multiple of the latent period, >= 16).
     n_classes, n_cond : int
         Number of temper classes and of continuous (normalised) conditions.
-    z_dim, g_channels, d_channels, max_channels : int
-        Network sizes.
+    z_local, z_global, w_dim : int
+        Latent-map channels, global latent length, style length (see
+        :class:`~shapekit.generate.nets.Generator`).
+    g_channels, d_channels : int
+        Base widths; the generator's widths are :func:`~shapekit.generate.nets.generator_channels`
+        ``(g_channels, n_up)``, the discriminator's
+        :func:`~shapekit.generate.nets.discriminator_channels` ``(d_channels, d_blocks)``.
+    n_up, d_blocks : int
+        Generator upsampling blocks (latent period ``2**n_up`` px) and discriminator
+        downsampling blocks (patch map ``crop / 2**d_blocks`` per side).
     loss : {"hinge", "ns"}
-        Adversarial loss: hinge or non-saturating logistic.
+        Adversarial loss: hinge or non-saturating logistic (averaged over the patch map).
     r1_gamma : float
         R1 weight (0 disables); applied every ``r1_every`` iterations (lazy regularisation).
     lr_g, lr_d, beta1, beta2 : float
@@ -69,42 +81,45 @@ class ConditionalGAN(pl.LightningModule):
     ms_weight : float
         Weight of the mode-seeking term [7]_ (0 disables): half of each fake batch repeats the
         other half's conditions with new latents, and G is penalised by ``1 / (|G(z1) - G(z2)| /
-        |z1 - z2|)``, against the conditional mode collapse in which ``z`` is ignored.
-    upsample : {"bilinear", "nearest"}
-        Generator upsampling (see :class:`~shapekit.generate.nets.Generator`).
+        |z1 - z2|)``, against the conditional mode collapse in which the latents are ignored.
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int
-        Write a sample grid (via :attr:`sample_hook`) every this many iterations (0 disables).
+        Write a sample grid (via :attr:`sample_hook`) every this many iterations, and after the
+        first (0 disables).
 
     Examples
     --------
-    >>> m = ConditionalGAN(image_size=16, n_classes=2, n_cond=0, z_dim=8, g_channels=4,
-    ...                    d_channels=4, max_channels=8)
-    >>> m.sample(torch.tensor([0, 1])).shape
-    torch.Size([2, 1, 16, 16])
+    >>> m = ConditionalGAN(crop_size=16, n_classes=2, n_cond=0, z_local=2, z_global=4, w_dim=8,
+    ...                    g_channels=4, d_channels=4, n_up=2, d_blocks=2)
+    >>> m.sample(torch.tensor([0, 1]), size=(16, 24)).shape
+    torch.Size([2, 1, 16, 24])
     """
 
-    def __init__(self, image_size: int = 64, n_classes: int = 1, n_cond: int = 0,
-                 z_dim: int = 128, g_channels: int = 32, d_channels: int = 32,
-                 max_channels: int = 256, loss: str = "hinge", r1_gamma: float = 1.0,
-                 r1_every: int = 4, lr_g: float = 1e-4, lr_d: float = 4e-4, beta1: float = 0.0,
-                 beta2: float = 0.99, ema_decay: float = 0.999,
-                 diffaug: str = "brightness,contrast,translation,cutout",
-                 aux_weight: float = 1.0, ms_weight: float = 0.1, upsample: str = "bilinear",
-                 channels_last: bool = False, compile: bool = False,
-                 sample_every: int = 0) -> None:
+    def __init__(self, crop_size: int = 64, n_classes: int = 1, n_cond: int = 0,
+                 z_local: int = 8, z_global: int = 32, w_dim: int = 64, g_channels: int = 16,
+                 d_channels: int = 16, n_up: int = 3, d_blocks: int = 3, loss: str = "hinge",
+                 r1_gamma: float = 1.0, r1_every: int = 4, lr_g: float = 2e-4,
+                 lr_d: float = 4e-4, beta1: float = 0.0, beta2: float = 0.99,
+                 ema_decay: float = 0.999, diffaug: str = "brightness,contrast,cutout",
+                 aux_weight: float = 1.0, ms_weight: float = 0.1, channels_last: bool = False,
+                 compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
         if loss not in ("hinge", "ns"):
             raise ValueError(f"loss must be 'hinge' or 'ns', got {loss!r}")
+        period = 2 ** int(n_up)
+        if crop_size < 16 or crop_size % period or crop_size % 2 ** int(d_blocks):
+            raise ValueError(f"crop_size must be >= 16 and a multiple of {period} and "
+                             f"{2 ** int(d_blocks)}, got {crop_size}")
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.generator = Generator(image_size, n_classes, n_cond, z_dim, g_channels, max_channels,
-                                   upsample=upsample)
-        self.discriminator = Discriminator(image_size, n_classes, n_cond, d_channels, max_channels,
+        self.generator = Generator(n_classes, n_cond, z_local, z_global, w_dim,
+                                   generator_channels(g_channels, n_up))
+        self.discriminator = Discriminator(n_classes, n_cond,
+                                           discriminator_channels(d_channels, d_blocks),
                                            aux_heads=aux_weight > 0)
         self.g_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
-        self.sample_hook: Any = None  # callable(module, iteration) set by train_gan
+        self.sample_hook: Any = None  # callable(module, iteration) set by fit_gan
         self._g_fwd = self.generator
         self._d_fwd = self.discriminator
 
@@ -131,8 +146,9 @@ class ConditionalGAN(pl.LightningModule):
         return [opt_g, opt_d]
 
     # ------------------------------------------------------------------ helpers
-    def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.hparams.z_dim, device=self.device)
+    def _z(self, n: int, cells: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        zl, zg = self.generator.latents(n, cells)
+        return zl.to(self.device), zg.to(self.device)
 
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.hparams.diffaug) if self.hparams.diffaug else x
@@ -142,12 +158,16 @@ class ConditionalGAN(pl.LightningModule):
 
     @torch.no_grad()
     def sample(self, label: torch.Tensor, cond: torch.Tensor | None = None,
-               z: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
-        """Images in ``[-1, 1]`` of shape ``(B, 1, S, S)`` from the EMA (or live) generator."""
+               size: tuple[int, int] | None = None, latents: tuple | None = None,
+               ema: bool = True) -> torch.Tensor:
+        """Images in ``[-1, 1]`` of shape ``(B, 1, *size)`` (default: a training crop) from the
+        EMA (or live) generator; ``latents`` = ``(z_map, z_global)`` of matching size."""
         net = self.g_ema if ema else self.generator
+        size = size or (self.hparams.crop_size,) * 2
         label = label.to(self.device)
-        z = self._z(len(label)) if z is None else z.to(self.device)
-        return net(z, label, None if cond is None else cond.to(self.device)).float()
+        zl, zg = latents if latents is not None else self._z(len(label), cells_for(size, net.period))
+        c = None if cond is None else cond.to(self.device)
+        return generate_field(net, zl.to(self.device), zg.to(self.device), label, c, size).float()
 
     def _d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         if self.hparams.loss == "hinge":
@@ -191,8 +211,12 @@ class ConditionalGAN(pl.LightningModule):
 
         # one generator forward serves both updates (D sees it detached, G backpropagates it)
         f_label, f_cond, half = self._fake_conditions(label, cond)
-        z = self._z(x.shape[0])
-        fake = self._g_fwd(z, f_label, f_cond)
+        crop, period = hp.crop_size, self.generator.period
+        zl, zg = self._z(x.shape[0], (crop // period + 1,) * 2)
+        field = self._g_fwd(zl, zg, f_label, f_cond)
+        # a crop at a random offset: every phase of the latent grid, and the field's edges
+        oy, ox = (int(v) for v in torch.randint(0, period + 1, (2,)))
+        fake = self._fmt(field[:, :, oy:oy + crop, ox:ox + crop])
 
         # ---- discriminator
         do_r1 = hp.r1_gamma > 0 and it % hp.r1_every == 0
@@ -202,13 +226,14 @@ class ConditionalGAN(pl.LightningModule):
         else:
             d_real = self._d_fwd(self._aug(x_in), label, cond)
         d_fake = self._d_fwd(self._aug(fake.detach()), f_label, f_cond)
-        loss_d = self._d_loss(d_real.float(), d_fake.float())
+        loss_d = self._d_loss(d_real.float(), d_fake.float())  # means over the patch maps
         aux_d = self._aux_loss(cls_r, reg_r, label, cond) if aux else torch.zeros(())
         if aux:
             loss_d = loss_d + hp.aux_weight * aux_d
         r1 = torch.zeros((), device=self.device)
         if do_r1:
-            (grad,) = torch.autograd.grad(d_real.float().sum(), x_in, create_graph=True)
+            (grad,) = torch.autograd.grad(d_real.float().mean(dim=(1, 2)).sum(), x_in,
+                                          create_graph=True)
             r1 = grad.float().pow(2).sum(dim=(1, 2, 3)).mean()
             loss_d = loss_d + 0.5 * hp.r1_gamma * hp.r1_every * r1
         opt_d.zero_grad(set_to_none=True)
@@ -229,7 +254,8 @@ class ConditionalGAN(pl.LightningModule):
         if half:
             # mode seeking: same condition, different z -> different images (Mao et al. 2019)
             a, b = fake[:half].float(), fake[-half:].float()
-            dz = (z[:half] - z[-half:]).abs().mean(dim=1)
+            dz = ((zl[:half] - zl[-half:]).abs().mean(dim=(1, 2, 3))
+                  + (zg[:half] - zg[-half:]).abs().mean(dim=1)) / 2
             ms = ((a - b).abs().mean(dim=(1, 2, 3)) / dz).mean()
             loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
         opt_g.zero_grad(set_to_none=True)
@@ -247,8 +273,8 @@ class ConditionalGAN(pl.LightningModule):
         if do_r1:
             self.log("r1", r1.detach(), on_step=True, on_epoch=False)
         done = self.iteration
-        if (hp.sample_every and self.sample_hook is not None and done % hp.sample_every == 0
-                and self.trainer.is_global_zero):
+        if (hp.sample_every and self.sample_hook is not None
+                and (done % hp.sample_every == 0 or done == 1) and self.trainer.is_global_zero):
             self.sample_hook(self, done)
 
     @torch.no_grad()

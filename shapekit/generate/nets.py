@@ -1,26 +1,48 @@
-"""Networks of the conditional GAN: a modulated generator and a projection discriminator.
+"""Networks of the conditional GAN: a fully convolutional generator over a spatial latent map and a
+patch discriminator with projection conditioning.
 
-The generator maps a latent vector ``z`` and a condition (a temper class and, optionally, a vector
-of normalised continuous process parameters or properties) to a grey image in ``[-1, 1]``. The
-condition is embedded (class embedding + MLP of the continuous values) into a style vector ``w``
-that modulates every upsampling block FiLM-style (normalise, then scale and shift per channel).
-Per-pixel noise inputs give the stochastic fine texture of a micrograph.
+Micrographs are stationary textures, so the generator is fully convolutional (the idea of the
+spatial GANs SGAN, PSGAN and SliceGAN [1]_ [2]_ [3]_): its input is a latent **map** of
+``z_local`` channels on a coarse grid, one cell per ``period`` output pixels, and the extent of
+that map sets the output size. A 64-px training crop and a 1024x768 micrograph come from the same
+weights. A **global** latent vector (PSGAN's global component) and the condition (a temper class
+and, optionally, normalised continuous process parameters or properties) are mapped to a style
+vector ``w`` that is injected at every position: concatenated to the latent map at the input, and
+as a per-channel scale and shift (FiLM [4]_) after every convolution. ``w`` selects what one
+micrograph has in common everywhere (the condition, the detector contrast, the look of one
+sample); the local map places the features. Per-pixel noise inputs [5]_ give the fine texture.
 
-The discriminator is a residual CNN with spectral normalisation on every layer, a minibatch
-standard-deviation channel against mode collapse, and a projection head: ``D(x, y, c) = psi(h) + <embed(y), h> + <A c, h>`` with ``h`` the pooled features.
-Auxiliary heads on the same features classify the temper and regress the normalised continuous
-conditions (AC-GAN), so the generator can be told how far its images are from their condition.
+Everything is local, so nothing depends on the output size: normalisation is per pixel over
+channels (pixel norm [6]_, never over the image), upsampling is bilinear (no 2x2 block
+structure [7]_), padding replicates the edge (no zero border that the network could use to find
+the image edge and draw a frame), and :func:`generate_field` produces a margin of latent cells
+around the requested field and crops it away, so an image's edge pixels are computed like its
+interior ones.
+
+The discriminator is a residual CNN with spectral normalisation [8]_ on every layer, a minibatch
+standard-deviation channel [6]_ and a **patch** output: one logit per position of a coarse map,
+each seeing a ~50-px patch, ``D(x, y, c)[p] = psi(h_p) + <embed(y), h_p> + <A c, h_p>``
+(projection discriminator [9]_ applied per position). Auxiliary heads on the pooled features
+classify the temper and regress the normalised continuous conditions (AC-GAN [10]_), so the
+generator can be told how far its images are from their condition.
 
 References
 ----------
-.. [1] Perez et al., "FiLM: Visual Reasoning with a General Conditioning Layer", AAAI 2018.
-.. [2] Huang & Belongie, "Arbitrary Style Transfer in Real-time with Adaptive Instance
-   Normalization", ICCV 2017.
-.. [3] Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018.
-.. [4] Miyato et al., "Spectral Normalization for Generative Adversarial Networks", ICLR 2018.
-.. [5] Karras et al., "A Style-Based Generator Architecture for GANs", CVPR 2019 (noise inputs);
-   Karras et al., "Progressive Growing of GANs", ICLR 2018 (minibatch standard deviation).
-.. [6] Heusel et al., "GANs Trained by a Two Time-Scale Update Rule", NeurIPS 2017 (TTUR).
+.. [1] Jetchev, Bergmann, Vollgraf, "Texture Synthesis with Spatial Generative Adversarial
+   Networks", arXiv:1611.08207 (SGAN).
+.. [2] Bergmann, Jetchev, Vollgraf, "Learning Texture Manifolds with the Periodic Spatial GAN",
+   ICML 2017 (PSGAN: local, global and periodic latent components).
+.. [3] Kench, Cooper, "Generating three-dimensional structures from a two-dimensional slice with
+   generative adversarial network-based dimensionality expansion", Nat. Mach. Intell. 3, 299
+   (2021) (SliceGAN: microstructures of any size from a fully convolutional generator).
+.. [4] Perez et al., "FiLM: Visual Reasoning with a General Conditioning Layer", AAAI 2018.
+.. [5] Karras, Laine, Aila, "A Style-Based Generator Architecture for GANs", CVPR 2019.
+.. [6] Karras et al., "Progressive Growing of GANs", ICLR 2018 (pixel norm, minibatch std).
+.. [7] Odena, Dumoulin, Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016.
+.. [8] Miyato et al., "Spectral Normalization for Generative Adversarial Networks", ICLR 2018.
+.. [9] Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018.
+.. [10] Odena, Olah, Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs",
+   ICML 2017; Ding et al., "CcGAN", ICLR 2021 (regression for continuous labels).
 """
 
 from __future__ import annotations
@@ -32,38 +54,39 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
-__all__ = ["ConditionEncoder", "Generator", "Discriminator", "n_blocks_for", "UPSAMPLE_MODES",
-           "LEGACY_UPSAMPLE"]
+__all__ = ["ConditionEncoder", "Generator", "Discriminator", "generator_channels",
+           "discriminator_channels", "cells_for", "generate_field", "MARGIN_CELLS"]
+
+#: latent cells generated beyond each side of a requested field and cropped away
+MARGIN_CELLS = 1
 
 
-def n_blocks_for(image_size: int) -> int:
-    """Number of 2x up/down-sampling blocks between 4x4 and ``image_size`` (a power of two >= 16).
+def generator_channels(base: int, n_up: int = 3) -> list[int]:
+    """Generator widths from the latent grid (widest) to full resolution (``base``).
 
     Examples
     --------
-    >>> n_blocks_for(64)
-    4
+    >>> generator_channels(16)
+    [64, 48, 32, 16]
     """
-    if image_size < 16 or image_size & (image_size - 1):
-        raise ValueError(f"image_size must be a power of two >= 16, got {image_size}")
-    return int(math.log2(image_size)) - 2
+    if base < 1 or n_up < 1:
+        raise ValueError(f"base channels and n_up must be >= 1, got {base}, {n_up}")
+    return [int(round(base * (1 + 3 * (n_up - i) / n_up))) for i in range(n_up + 1)]
 
 
-def _channels(i: int, base: int, max_ch: int) -> int:
-    return min(max_ch, base * 2 ** i)
+def discriminator_channels(base: int, n_down: int = 3) -> list[int]:
+    """Discriminator widths after each 2x downsampling block.
+
+    Examples
+    --------
+    >>> discriminator_channels(16)
+    [16, 32, 64]
+    """
+    return [base * min(4, 2 ** i) for i in range(n_down)]
 
 
 class ConditionEncoder(nn.Module):
     """Embed ``(label, conditions)`` into one vector: class embedding + MLP of continuous values.
-
-    Parameters
-    ----------
-    n_classes : int
-        Number of temper classes (>= 1).
-    n_cond : int
-        Number of continuous conditions (0 in ``class`` mode).
-    dim : int
-        Output dimension.
 
     Examples
     --------
@@ -88,109 +111,150 @@ class ConditionEncoder(nn.Module):
         return e
 
 
-UPSAMPLE_MODES = ("bilinear", "nearest")
-#: the upsampling of generators trained before the option existed (their configs omit it)
-LEGACY_UPSAMPLE = "nearest"
+def _pixel_norm(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
 
 
-def _upsample2(x: torch.Tensor, mode: str = "nearest") -> torch.Tensor:
-    """2x upsampling. ``"nearest"`` is a broadcast + reshape (the same values as
-    ``F.interpolate(x, scale_factor=2, mode="nearest")``, ~2x faster forward + backward on CPU);
-    ``"bilinear"`` interpolates (``align_corners=False``), a low-pass that keeps the 2x2 block
-    structure of nearest-neighbour upsampling out of the images (Odena et al., "Deconvolution and
-    Checkerboard Artifacts", Distill 2016; StyleGAN2 filters its upsampling for the same reason)."""
-    if mode == "bilinear":
-        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-    b, c, h, w = x.shape
-    return x[:, :, :, None, :, None].expand(b, c, h, 2, w, 2).reshape(b, c, 2 * h, 2 * w)
+class _ModConv(nn.Module):
+    """3x3 convolution (edge-replicating padding), noise, pixel norm, FiLM from ``w``, LeakyReLU."""
 
-
-class _ModBlock(nn.Module):
-    """Upsample x2, two 3x3 convs, each followed by noise, FiLM modulation and LeakyReLU."""
-
-    def __init__(self, c_in: int, c_out: int, w_dim: int, upsample: str) -> None:
+    def __init__(self, c_in: int, c_out: int, w_dim: int) -> None:
         super().__init__()
-        self.upsample = upsample
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
-        self.style1 = nn.Linear(w_dim, 2 * c_out)
-        self.style2 = nn.Linear(w_dim, 2 * c_out)
-        self.noise1 = nn.Parameter(torch.zeros(1, c_out, 1, 1))
-        self.noise2 = nn.Parameter(torch.zeros(1, c_out, 1, 1))
-        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
-
-    @staticmethod
-    def _modulate(h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        # instance-normalise, then per-channel scale/shift from the style vector (AdaIN / FiLM)
-        h = F.instance_norm(h, eps=1e-5)
-        gamma, beta = style.chunk(2, dim=1)
-        return h * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="replicate")
+        self.style = nn.Linear(w_dim, 2 * c_out)
+        self.noise = nn.Parameter(torch.zeros(1, c_out, 1, 1))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        x = _upsample2(x, self.upsample)
-        h = self.conv1(x)
-        h = h + self.noise1 * torch.randn_like(h[:, :1])
-        h = F.leaky_relu(self._modulate(h, self.style1(w)), 0.2)
-        h = self.conv2(h)
-        h = h + self.noise2 * torch.randn_like(h[:, :1])
-        h = F.leaky_relu(self._modulate(h, self.style2(w)), 0.2)
-        return h + self.skip(x)
+        h = self.conv(x)
+        h = h + self.noise * torch.randn_like(h[:, :1])
+        gamma, beta = self.style(w).chunk(2, dim=1)
+        h = _pixel_norm(h) * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        return F.leaky_relu(h, 0.2)
+
+
+class _UpBlock(nn.Module):
+    """Bilinear 2x upsampling, two modulated convolutions, a 1x1 residual path."""
+
+    def __init__(self, c_in: int, c_out: int, w_dim: int) -> None:
+        super().__init__()
+        self.conv1 = _ModConv(c_in, c_out, w_dim)
+        self.conv2 = _ModConv(c_out, c_out, w_dim)
+        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.conv2(self.conv1(x, w), w) + self.skip(x)
 
 
 class Generator(nn.Module):
-    """Conditional generator ``G(z, label, cond) -> (B, 1, S, S)`` in ``[-1, 1]``.
+    """Conditional generator ``G(z_map, z_global, label, cond) -> (B, 1, period*h, period*w)``.
 
     Parameters
     ----------
-    image_size : int
-        Output side (power of two, 16..512; 64-256 in practice).
     n_classes : int
         Number of temper classes.
     n_cond : int
         Number of continuous (normalised) conditions.
-    z_dim : int
-        Latent dimension.
-    base_channels, max_channels : int
-        Channel width at full resolution and its cap at low resolution.
-    upsample : {"bilinear", "nearest"}
-        Upsampling between blocks. Bilinear (the default) avoids the blocky 2x2/4x4 artefacts
-        that nearest-neighbour upsampling leaves in GAN images; ``"nearest"`` is kept for
-        generators trained before the option existed.
+    z_local, z_global : int
+        Channels of the latent map and length of the global latent vector.
+    w_dim : int
+        Length of the style vector (condition + global latent).
+    channels : sequence of int
+        Widths from the latent grid to full resolution; ``len(channels) - 1`` bilinear 2x
+        upsampling blocks, so one latent cell spans ``period = 2 ** (len(channels) - 1)`` pixels.
+    base_convs : int
+        Modulated convolutions on the latent grid before upsampling (they mix neighbouring cells).
 
     Examples
     --------
-    >>> g = Generator(32, n_classes=2, n_cond=1, z_dim=16, base_channels=8, max_channels=32)
-    >>> g(torch.randn(3, 16), torch.tensor([0, 1, 1]), torch.zeros(3, 1)).shape
-    torch.Size([3, 1, 32, 32])
+    >>> g = Generator(2, n_cond=1, z_local=4, z_global=8, w_dim=16, channels=[16, 8, 8])
+    >>> g.period
+    4
+    >>> zl, zg = g.latents(3, (5, 6))
+    >>> g(zl, zg, torch.tensor([0, 1, 1]), torch.zeros(3, 1)).shape
+    torch.Size([3, 1, 20, 24])
     """
 
-    def __init__(self, image_size: int, n_classes: int, n_cond: int = 0, z_dim: int = 128,
-                 base_channels: int = 32, max_channels: int = 256,
-                 upsample: str = "bilinear") -> None:
+    def __init__(self, n_classes: int, n_cond: int = 0, z_local: int = 8, z_global: int = 32,
+                 w_dim: int = 64, channels: list[int] | tuple[int, ...] = (64, 48, 32, 16),
+                 base_convs: int = 2) -> None:
         super().__init__()
-        if upsample not in UPSAMPLE_MODES:
-            raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
-        nb = n_blocks_for(image_size)
-        self.image_size, self.z_dim, self.n_cond = image_size, z_dim, n_cond
-        w_dim = z_dim
+        chans = [int(c) for c in channels]
+        if len(chans) < 2 or min(chans) < 1:
+            raise ValueError(f"channels needs >= 2 positive widths, got {channels}")
+        self.n_classes, self.n_cond = int(n_classes), int(n_cond)
+        self.z_local, self.z_global, self.w_dim = int(z_local), int(z_global), int(w_dim)
+        self.period = 2 ** (len(chans) - 1)
+        self.channels, self.base_convs = chans, int(base_convs)
         self.cond = ConditionEncoder(n_classes, n_cond, w_dim)
-        self.mapping = nn.Sequential(nn.Linear(z_dim + w_dim, w_dim), nn.LeakyReLU(0.2),
+        self.mapping = nn.Sequential(nn.Linear(z_global + w_dim, w_dim), nn.LeakyReLU(0.2),
                                      nn.Linear(w_dim, w_dim), nn.LeakyReLU(0.2))
-        chans = [_channels(nb - i, base_channels, max_channels) for i in range(nb + 1)]
-        self.c0 = chans[0]
-        self.stem = nn.Linear(w_dim, chans[0] * 16)
-        self.blocks = nn.ModuleList(_ModBlock(chans[i], chans[i + 1], w_dim, upsample)
-                                    for i in range(nb))
-        self.to_img = nn.Conv2d(chans[-1], 1, 3, padding=1)
+        self.stem = nn.Conv2d(z_local + w_dim, chans[0], 3, padding=1, padding_mode="replicate")
+        self.base = nn.ModuleList(_ModConv(chans[0], chans[0], w_dim) for _ in range(base_convs))
+        self.blocks = nn.ModuleList(_UpBlock(chans[i], chans[i + 1], w_dim)
+                                    for i in range(len(chans) - 1))
+        self.to_img = nn.Conv2d(chans[-1], 1, 3, padding=1, padding_mode="replicate")
 
-    def forward(self, z: torch.Tensor, label: torch.Tensor,
-                cond: torch.Tensor | None = None) -> torch.Tensor:
+    def config(self) -> dict[str, object]:
+        """Constructor arguments (what an export stores to rebuild the network)."""
+        return {"n_classes": self.n_classes, "n_cond": self.n_cond, "z_local": self.z_local,
+                "z_global": self.z_global, "w_dim": self.w_dim, "channels": list(self.channels),
+                "base_convs": self.base_convs}
+
+    def latents(self, n: int, cells: tuple[int, int],
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standard-normal latent map ``(n, z_local, *cells)`` and global latent ``(n, z_global)``."""
+        zg = torch.randn(n, self.z_global, generator=generator)
+        zl = torch.randn(n, self.z_local, int(cells[0]), int(cells[1]), generator=generator)
+        return zl, zg
+
+    def style(self, z_global: torch.Tensor, label: torch.Tensor,
+              cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Style vector ``w`` of each image (condition + global latent)."""
         e = self.cond(label, cond)
-        w = self.mapping(torch.cat([z, e.to(z.dtype)], dim=1))
-        h = self.stem(w).view(z.shape[0], self.c0, 4, 4)
+        return self.mapping(torch.cat([z_global, e.to(z_global.dtype)], dim=1))
+
+    def forward(self, z_map: torch.Tensor, z_global: torch.Tensor, label: torch.Tensor,
+                cond: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.style(z_global, label, cond)
+        b, _, h, wd = z_map.shape
+        x = torch.cat([z_map, w[:, :, None, None].expand(b, w.shape[1], h, wd).to(z_map.dtype)],
+                      dim=1)
+        x = F.leaky_relu(self.stem(x), 0.2)
+        for layer in self.base:
+            x = layer(x, w)
         for blk in self.blocks:
-            h = blk(h, w)
-        return torch.tanh(self.to_img(h))
+            x = blk(x, w)
+        return torch.tanh(self.to_img(x))
+
+
+def cells_for(size: tuple[int, int], period: int, margin: int = MARGIN_CELLS) -> tuple[int, int]:
+    """Latent cells that cover ``size = (height, width)`` pixels plus ``margin`` cells per side.
+
+    Examples
+    --------
+    >>> cells_for((512, 100), 8)
+    (66, 15)
+    """
+    return tuple(math.ceil(int(s) / period) + 2 * margin for s in size)  # type: ignore[return-value]
+
+
+def generate_field(g: Generator, z_map: torch.Tensor, z_global: torch.Tensor, label: torch.Tensor,
+                   cond: torch.Tensor | None, size: tuple[int, int],
+                   margin: int = MARGIN_CELLS) -> torch.Tensor:
+    """Run ``g`` on a latent map with ``margin`` extra cells per side and crop the centre ``size``.
+
+    Examples
+    --------
+    >>> g = Generator(1, z_local=2, z_global=4, w_dim=8, channels=[8, 4])
+    >>> zl, zg = g.latents(1, cells_for((10, 7), g.period))
+    >>> generate_field(g, zl, zg, torch.tensor([0]), None, (10, 7)).shape
+    torch.Size([1, 1, 10, 7])
+    """
+    x = g(z_map, z_global, label, cond)
+    top = (x.shape[2] - int(size[0])) // 2 if margin else 0
+    left = (x.shape[3] - int(size[1])) // 2 if margin else 0
+    return x[:, :, top:top + int(size[0]), left:left + int(size[1])]
 
 
 class _DBlock(nn.Module):
@@ -213,11 +277,7 @@ class _DBlock(nn.Module):
 
 
 def _minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
-    """Append the mean standard deviation of features over groups of the batch (one channel).
-
-    A generator that collapses to one output gives a small value here, which the discriminator
-    can detect (Karras et al., "Progressive Growing of GANs", ICLR 2018).
-    """
+    """Append the mean standard deviation of features over groups of the batch (one channel)."""
     b, c, hh, ww = h.shape
     g = min(group, b)
     while b % g:
@@ -229,55 +289,46 @@ def _minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
 
 
 class Discriminator(nn.Module):
-    """Projection discriminator with spectral normalisation; returns one logit per image.
+    """Patch discriminator with projection conditioning; returns a logit map ``(B, h, w)``.
 
-    With ``aux=True`` it also returns the outputs of two auxiliary heads on the same pooled
-    features: class logits ``(B, n_classes)`` (``None`` for a single class) and a regression of
-    the normalised continuous conditions ``(B, n_cond)`` (``None`` in class mode). Trained on real
-    images, they tell the generator how far its images are from their requested condition
-    (AC-GAN [7]_; its regression form for continuous labels, cf. [8]_).
+    With ``aux=True`` it also returns two auxiliary heads on the mean-pooled features: class
+    logits ``(B, n_classes)`` (``None`` for one class) and a regression of the normalised
+    continuous conditions ``(B, n_cond)`` (``None`` in class mode).
 
     Parameters
     ----------
-    image_size, n_classes, n_cond, base_channels, max_channels :
+    n_classes, n_cond : int
         As for :class:`Generator`.
+    channels : sequence of int
+        Width after each 2x downsampling block (the logit map is ``input / 2**len(channels)``).
     aux_heads : bool
         Build the auxiliary heads (without them ``aux=True`` returns ``None`` for both).
 
-    References
-    ----------
-    .. [7] Odena, Olah, Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs",
-       ICML 2017.
-    .. [8] Ding, Wang, Welch, Wang, "CcGAN: Continuous Conditional Generative Adversarial
-       Networks for Image Generation", ICLR 2021.
-
     Examples
     --------
-    >>> d = Discriminator(32, n_classes=2, n_cond=1, base_channels=8, max_channels=32)
+    >>> d = Discriminator(2, n_cond=1, channels=[8, 16, 16])
     >>> d(torch.randn(3, 1, 32, 32), torch.tensor([0, 1, 1]), torch.zeros(3, 1)).shape
-    torch.Size([3])
+    torch.Size([3, 4, 4])
     >>> _, cls, reg = d(torch.randn(3, 1, 32, 32), torch.tensor([0, 1, 1]), torch.zeros(3, 1),
     ...                 aux=True)
     >>> tuple(cls.shape), tuple(reg.shape)
     ((3, 2), (3, 1))
     """
 
-    def __init__(self, image_size: int, n_classes: int, n_cond: int = 0,
-                 base_channels: int = 32, max_channels: int = 256,
+    def __init__(self, n_classes: int, n_cond: int = 0,
+                 channels: list[int] | tuple[int, ...] = (16, 32, 64),
                  aux_heads: bool = True) -> None:
         super().__init__()
-        nb = n_blocks_for(image_size)
-        chans = [1] + [_channels(i, base_channels, max_channels) for i in range(nb)]
+        chans = [1] + [int(c) for c in channels]
         self.blocks = nn.Sequential(*[_DBlock(chans[i], chans[i + 1], first=(i == 0))
-                                      for i in range(nb)])
+                                      for i in range(len(chans) - 1)])
         c = chans[-1]
         self.final = spectral_norm(nn.Conv2d(c + 1, c, 3, padding=1))
-        self.linear = spectral_norm(nn.Linear(c, 1))
+        self.linear = spectral_norm(nn.Conv2d(c, 1, 1))
         self.embed = spectral_norm(nn.Embedding(max(1, n_classes), c))
         self.proj = (nn.Sequential(spectral_norm(nn.Linear(n_cond, c)), nn.LeakyReLU(0.2),
                                    spectral_norm(nn.Linear(c, c, bias=False)))
                      if n_cond > 0 else None)
-        # auxiliary heads on the mean-pooled features (AC-GAN classifier / condition regressor)
         self.aux_cls = nn.Linear(c, n_classes) if aux_heads and n_classes > 1 else None
         self.aux_reg = (nn.Sequential(nn.Linear(c, c), nn.LeakyReLU(0.2), nn.Linear(c, n_cond))
                         if aux_heads and n_cond > 0 else None)
@@ -285,14 +336,14 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, label: torch.Tensor, cond: torch.Tensor | None = None,
                 aux: bool = False):
         h = self.blocks(x)
-        h = F.leaky_relu(self.final(_minibatch_std(h)), 0.2)
-        pooled = h.mean(dim=(2, 3))
-        h = h.sum(dim=(2, 3))
-        out = self.linear(h).squeeze(1) + (self.embed(label) * h).sum(1)
+        h = F.leaky_relu(self.final(_minibatch_std(h)), 0.2)  # (B, c, hh, ww)
+        proj = self.embed(label)
         if self.proj is not None and cond is not None:
-            out = out + (self.proj(cond.to(h.dtype)) * h).sum(1)
+            proj = proj + self.proj(cond.to(h.dtype))
+        out = self.linear(h)[:, 0] + torch.einsum("bchw,bc->bhw", h, proj.to(h.dtype))
         if not aux:
             return out
+        pooled = h.mean(dim=(2, 3))
         cls = self.aux_cls(pooled) if self.aux_cls is not None else None
         reg = self.aux_reg(pooled) if self.aux_reg is not None else None
         return out, cls, reg

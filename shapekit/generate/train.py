@@ -2,38 +2,54 @@
 
 A run directory holds ``config.json`` (everything needed to rebuild data and model),
 ``conditions.json`` (label names, condition normalisation and ranges), ``checkpoints/``
-(``step-*.ckpt`` every N iterations and ``last.ckpt``), ``logs/`` (CSV, and TensorBoard when it is
-installed), ``samples/step_*.png`` grids, and finally ``generator.safetensors`` +
-``generator.json``. ``resume=True`` continues from ``checkpoints/last.ckpt`` at the same global
-step with the optimizer states restored (checkpoints are read with ``weights_only=True``).
+(``iter-*.ckpt`` every N iterations and ``last.ckpt``), ``logs/`` (CSV, and TensorBoard when it is
+installed), ``samples/step_*.png`` grids (after the first iteration, then every N), and finally
+``generator.safetensors`` + ``generator.json``. ``resume=True`` continues from
+``checkpoints/last.ckpt`` at the same iteration with the optimizer states restored (checkpoints are
+read with ``weights_only=True``).
+
+Progress is reported in the user's iterations (one discriminator + one generator update each;
+Lightning counts two optimizer steps per iteration internally): a bar on a terminal, otherwise a
+line every ``progress_every_s`` seconds with the iteration, rate, ETA and losses. Lightning's own
+informational messages and known-harmless library warnings are not shown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pytorch_lightning.callbacks import Callback
 
 from shapekit import _atomic
 from shapekit.errors import InputError
 
-__all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS"]
+__all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS", "RUN_FORMAT"]
 
-MODEL_DEFAULTS: dict[str, Any] = dict(z_dim=128, g_channels=32, d_channels=32, max_channels=256,
-                                      loss="hinge", r1_gamma=1.0, r1_every=4, lr_g=1e-4, lr_d=4e-4,
-                                      beta1=0.0, beta2=0.99, ema_decay=0.999,
-                                      diffaug="brightness,contrast,translation,cutout",
-                                      aux_weight=1.0, ms_weight=0.1, upsample="bilinear")
+#: version of the run-directory layout (config.json); 1 was the 64-px tile GAN
+RUN_FORMAT = 2
+MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channels=16,
+                                      d_channels=16, n_up=3, d_blocks=3, loss="hinge",
+                                      r1_gamma=1.0, r1_every=4, lr_g=2e-4, lr_d=4e-4, beta1=0.0,
+                                      beta2=0.99, ema_decay=0.999,
+                                      diffaug="brightness,contrast,cutout", aux_weight=1.0,
+                                      ms_weight=0.1)
+#: a quality number logged with each sample grid: ``metric(real, fake) -> float`` on ``(n, h, w)``
+#: float arrays in [0, 1] (the CLI passes the topological realism distance of shapekit.realism)
+SampleMetric = Callable[[np.ndarray, np.ndarray], float]
 
 
 def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class",
-              image_size: int = 128, max_steps: int = 2000, batch_size: int = 16,
-              root: str | Path | None = None, seed: int = 0, resume: bool = False,
-              **kwargs: Any) -> dict[str, Any]:
+              crop_size: int = 64, max_steps: int = 2000, batch_size: int = 16,
+              downscale: float = 1.0, holdout: float = 0.0, root: str | Path | None = None,
+              seed: int = 0, resume: bool = False, **kwargs: Any) -> dict[str, Any]:
     """Train a conditional GAN on the images of a dataset manifest.
 
     Parameters
@@ -44,16 +60,22 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         Run directory (created).
     condition : {"class", "parameters", "properties"}
         Temper only, temper + the manifest's ``parameters``, or temper + its ``properties``.
-    image_size, max_steps, batch_size, seed :
-        Tile side (64-256 typical), training iterations (one D + one G update each), batch size
-        per device, random seed.
+    crop_size, max_steps, batch_size, seed :
+        Side of the random training crops (a multiple of 8; 64-96 typical), training
+        iterations (one D + one G update each), batch size per device, random seed.
+    downscale : float
+        Train at ``downscale`` times the median pixel size of the manifest (or 1/downscale of
+        the pixels when it gives none); generated images have this scale.
+    holdout : float
+        Fraction of the images of each class kept out of training (seeded); their file names
+        are listed in ``config.json`` (``held_out``) for an honest evaluation.
     root : path, optional
         Data root overriding the manifest's.
     resume : bool
         Continue the run in ``out`` from its last checkpoint (its saved configuration is used;
         ``max_steps`` may be raised).
     **kwargs
-        Passed to :func:`fit_gan` (devices, strategy, checkpoint_every, model settings ...).
+        Passed to :func:`fit_gan` (devices, strategy, checkpoint_every, metric, model settings).
 
     Returns
     -------
@@ -62,36 +84,68 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
 
     Examples
     --------
-    >>> # train_gan("data/manifest.yaml", "runs/gan", condition="parameters", image_size=64)
+    >>> # train_gan("data/manifest.yaml", "runs/gan", condition="parameters", crop_size=64)
     """
     from shapekit.generate.data import GANDataModule
-    from shapekit.generate.nets import LEGACY_UPSAMPLE
 
     out = Path(out)
     if resume:
         cfg = _read_config(out)
-        condition, image_size = cfg["condition"], cfg["image_size"]
-        batch_size, seed = cfg["batch_size"], cfg["seed"]
+        condition, crop_size = cfg["condition"], cfg["crop_size"]
+        batch_size, seed, downscale = cfg["batch_size"], cfg["seed"], cfg["downscale"]
+        holdout = cfg.get("holdout", 0.0)
         root = cfg.get("root") if root is None else root
         manifest = cfg["manifest"]
-        # runs saved before the auxiliary heads / mode-seeking term / upsampling option existed
-        # trained without them (nearest-neighbour upsampling)
-        model = {"aux_weight": 0.0, "ms_weight": 0.0, "upsample": LEGACY_UPSAMPLE,
-                 **cfg.get("model", {})}
-        kwargs = {**model, **{k: v for k, v in kwargs.items() if k not in model}}
-    dm = GANDataModule.from_manifest(manifest, condition, root, image_size=image_size,
+        kwargs = {**cfg.get("model", {}), **{k: v for k, v in kwargs.items()
+                                              if k not in cfg.get("model", {})}}
+    dm = GANDataModule.from_manifest(manifest, condition, root, crop_size=crop_size,
                                      batch_size=batch_size, steps=max_steps, seed=seed,
+                                     downscale=downscale, holdout=holdout,
                                      num_workers=kwargs.pop("num_workers", 0))
     return fit_gan(dm, out, max_steps=max_steps, seed=seed, resume=resume,
                    extra_config={"manifest": str(Path(manifest).resolve()),
-                                 "root": None if root is None else str(root)}, **kwargs)
+                                 "root": None if root is None else str(root),
+                                 "holdout": holdout, "held_out": dm.held_out}, **kwargs)
 
 
 def _read_config(out: Path) -> dict[str, Any]:
     p = out / "config.json"
     if not p.is_file():
         raise InputError(f"cannot resume: {p} not found (no earlier run in {out})")
-    return json.loads(p.read_text(encoding="utf-8"))
+    try:
+        cfg = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot resume: {p} is unreadable ({e})") from None
+    if cfg.get("run_format") != RUN_FORMAT:
+        raise InputError(f"cannot resume: {out} is a run of the earlier 64-px tile GAN (run format "
+                         f"{cfg.get('run_format', 1)}, this shapekit writes {RUN_FORMAT}); start "
+                         "a new run with another --out")
+    return cfg
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Hide Lightning's informational lines (accelerator, tips, "max_steps reached" in its own
+    step count) and warnings that do not concern the user."""
+    loggers = [logging.getLogger(n) for n in ("pytorch_lightning", "lightning.pytorch",
+                                              "lightning_fabric", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for pattern in (".*does not have many workers.*", ".*number of training batches.*",
+                            ".*module\\(s\\) in eval mode.*",
+                            ".*no pre-optimization state was saved.*",
+                            # the crop stream resumes exactly (datamodule offset)
+                            ".*your dataloader is not resumable.*",
+                            ".*Checkpoint directory .* exists and is not empty.*",
+                            ".*treespec, LeafSpec.*", ".*LeafSpec.*is deprecated.*"):
+                warnings.filterwarnings("ignore", pattern)
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
 
 
 def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # noqa: F821
@@ -99,13 +153,16 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
             strategy: str = "auto", accelerator: str = "auto", precision: str | None = None,
             checkpoint_every: int = 500, sample_every: int = 500, log_every: int = 10,
             channels_last: bool | None = None, compile: bool = False,
-            extra_config: dict[str, Any] | None = None, progress: bool | None = None,
+            extra_config: dict[str, Any] | None = None, progress_every_s: float = 30.0,
+            metric: SampleMetric | None = None, sample_size: int | None = None,
             **model_kwargs: Any) -> dict[str, Any]:
     """Fit the GAN on a ready :class:`~shapekit.generate.data.GANDataModule` (see :func:`train_gan`).
 
     ``accelerator="auto"`` uses CUDA when present (bf16 autocast, channels-last) and the CPU
     otherwise (fp32). ``devices``/``num_nodes``/``strategy`` go to Lightning unchanged, except
-    that ``strategy="auto"`` with several processes selects DDP (gloo on CPU).
+    that ``strategy="auto"`` with several processes selects DDP (gloo on CPU). ``metric`` is
+    called with real and generated crops at every sample grid and logged as ``realism``;
+    ``sample_size`` is the side of the sample-grid images (default 2x the crop).
     """
     import pytorch_lightning as pl
     import torch
@@ -135,30 +192,34 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     codec = dm.codec
     # seed before the networks are built: their initial weights come from the global RNG
     pl.seed_everything(seed, workers=True, verbose=False)
-    module = ConditionalGAN(image_size=dm.image_size, n_classes=len(codec.label_names),
-                            n_cond=codec.n_cond, channels_last=channels_last, compile=compile,
-                            sample_every=sample_every, **hp)
+    try:
+        module = ConditionalGAN(crop_size=dm.crop_size, n_classes=len(codec.label_names),
+                                n_cond=codec.n_cond, channels_last=channels_last,
+                                compile=compile, sample_every=sample_every, **hp)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     out.mkdir(parents=True, exist_ok=True)
-    config = {"condition": codec.mode, "image_size": dm.image_size, "batch_size": dm.batch_size,
-              "seed": seed, "max_steps": max_steps, "target_um_per_px": dm.target_um_per_px
-              if np.isfinite(dm.target_um_per_px) else None, "model": hp,
+    config = {"run_format": RUN_FORMAT, "condition": codec.mode, "crop_size": dm.crop_size,
+              "batch_size": dm.batch_size, "seed": seed, "max_steps": max_steps,
+              "downscale": dm.downscale, "target_um_per_px": dm.target_um_per_px, "model": hp,
               **(extra_config or {})}
+    start = 0
     if resume:
         config = {**_read_config(out), "max_steps": max_steps}
-        dm.offset = _resume_iteration(last) * dm.batch_size
+        start = _resume_iteration(last)
+        dm.offset = start * dm.batch_size
     _atomic.write_json(out / "config.json", config)
     _atomic.write_json(out / "conditions.json", codec.to_dict())
 
-    module.sample_hook = _SampleWriter(out / "samples", dm, seed)
+    size = int(sample_size or 2 * dm.crop_size)
+    module.sample_hook = _SampleWriter(out / "samples", dm, seed, size=size, metric=metric)
     loggers: list[Any] = [CSVLogger(str(out), name="logs")]
-    try:
+    with contextlib.suppress(ImportError):
         from pytorch_lightning.loggers import TensorBoardLogger
 
         import tensorboard  # noqa: F401
 
         loggers.append(TensorBoardLogger(str(out), name="tb"))
-    except ImportError:
-        pass
     ckpt = ModelCheckpoint(dirpath=str(ckpt_dir), filename="iter-{iteration:07.0f}",
                            auto_insert_metric_name=False, save_last=True,
                            save_top_k=-1, every_n_train_steps=2 * max(1, checkpoint_every))
@@ -167,37 +228,29 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
         # G and D are updated from separate backward passes with the other net's parameters
         # frozen (toggle_optimizer): DDP must look for parameters without gradients
         strategy = "ddp_find_unused_parameters_true"
-    show = progress if progress is not None else None
-    trainer = pl.Trainer(accelerator="gpu" if cuda else ("cpu" if accelerator == "auto"
-                                                         else accelerator),
-                         devices=devices, num_nodes=num_nodes, strategy=strategy,
-                         precision=precision, max_steps=2 * max_steps, max_epochs=-1,
-                         logger=loggers, callbacks=[ckpt], log_every_n_steps=max(1, log_every),
-                         enable_model_summary=False, enable_progress_bar=bool(show),
-                         deterministic=False, benchmark=cuda, use_distributed_sampler=True,
-                         enable_checkpointing=True, plugins=[_atomic_checkpoint_io()])
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*number of training batches.*")
-        warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
-        warnings.filterwarnings("ignore", ".*no pre-optimization state was saved.*")
-        # the tile stream resumes exactly (dm.offset above): Lightning's generic warning is moot
-        warnings.filterwarnings("ignore", ".*your dataloader is not resumable.*")
-        if resume:  # continuing a run: its checkpoint folder is meant to be there
-            warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")
+    reporter = _ProgressCallback(max_steps, start, progress_every_s)
+    with _quiet_lightning():
+        trainer = pl.Trainer(accelerator="gpu" if cuda else ("cpu" if accelerator == "auto"
+                                                             else accelerator),
+                             devices=devices, num_nodes=num_nodes, strategy=strategy,
+                             precision=precision, max_steps=2 * max_steps, max_epochs=-1,
+                             logger=loggers, callbacks=[ckpt, reporter],
+                             log_every_n_steps=max(1, log_every), enable_model_summary=False,
+                             enable_progress_bar=False, deterministic=False, benchmark=cuda,
+                             use_distributed_sampler=True, enable_checkpointing=True,
+                             plugins=[_atomic_checkpoint_io()])
+        t0 = time.perf_counter()
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None,
                     weights_only=True if resume else None)
-    seconds = time.perf_counter() - t0
-    trainer.save_checkpoint(str(last), weights_only=False)
+        seconds = time.perf_counter() - t0
+        trainer.save_checkpoint(str(last), weights_only=False)
     iterations = int(trainer.global_step) // 2
     if trainer.is_global_zero:
-        net = dict(image_size=dm.image_size, n_classes=len(codec.label_names), n_cond=codec.n_cond,
-                   z_dim=hp["z_dim"], base_channels=hp["g_channels"],
-                   max_channels=hp["max_channels"], upsample=hp["upsample"])
-        export_generator(module.g_ema, codec, out, net=net, um_per_px=dm.target_um_per_px,
-                         extra={"iterations": iterations, "seed": seed})
-    done = max(0, iterations - (dm.offset // max(1, dm.batch_size) if resume else 0))
+        export_generator(module.g_ema, codec, out, crop_size=dm.crop_size,
+                         um_per_px=dm.target_um_per_px,
+                         extra={"iterations": iterations, "seed": seed,
+                                "downscale": dm.downscale})
+    done = max(0, iterations - start)
     return {"run_dir": str(out), "iterations": iterations, "seconds": round(seconds, 3),
             "images_per_s": round(done * dm.batch_size * n_proc / max(seconds, 1e-9), 2),
             "precision": precision, "generator": str(out / "generator.safetensors"),
@@ -225,11 +278,38 @@ def _resume_iteration(path: Path) -> int:
     return int(ck.get("global_step", 0)) // 2
 
 
-class _SampleWriter:
-    """Write a grid of EMA-generator samples (fixed latents) and, when available, a realism number."""
+class _ProgressCallback(Callback):
+    """Report training progress in iterations (see :class:`shapekit._progress.Reporter`)."""
 
-    def __init__(self, folder: Path, dm: Any, seed: int, n: int = 16) -> None:
-        self.folder, self.dm, self.n = folder, dm, n
+    def __init__(self, total: int, start: int, every_s: float) -> None:
+        self.total, self.start, self.every_s = int(total), int(start), float(every_s)
+        self.reporter: Any = None
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:  # noqa: D102
+        from shapekit._progress import Reporter
+
+        if trainer.is_global_zero:
+            self.reporter = Reporter(self.total, "training", unit="it", initial=self.start,
+                                     every_s=self.every_s)
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:  # noqa: D102
+        if self.reporter is not None:
+            m = trainer.callback_metrics
+            self.reporter.update(pl_module.iteration, **{k: float(m[k]) for k in
+                                                         ("loss_d", "loss_g") if k in m})
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:  # noqa: D102
+        if self.reporter is not None:
+            self.reporter.close()
+            self.reporter = None
+
+
+class _SampleWriter:
+    """Write a grid of EMA-generator samples (fixed latents) and, given a metric, log its value."""
+
+    def __init__(self, folder: Path, dm: Any, seed: int, size: int, n: int = 16,
+                 metric: SampleMetric | None = None) -> None:
+        self.folder, self.dm, self.n, self.size, self.metric = folder, dm, n, int(size), metric
         rng = np.random.default_rng(seed)
         self.idx = rng.integers(0, len(dm.images), n)
         self.seed = seed
@@ -239,34 +319,28 @@ class _SampleWriter:
 
         from shapekit.generate.grid import save_grid
         from shapekit.generate.module import to_unit
+        from shapekit.generate.nets import cells_for
 
+        size = (self.size, self.size)
         g = torch.Generator().manual_seed(self.seed)
-        z = torch.randn(self.n, module.hparams.z_dim, generator=g)
+        latents = module.g_ema.latents(self.n, cells_for(size, module.g_ema.period), g)
         labels = torch.as_tensor(self.dm.labels[self.idx])
         cond = torch.as_tensor(self.dm.cond[self.idx]) if self.dm.cond.shape[1] else None
-        fake = to_unit(module.sample(labels, cond, z))
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            fake = to_unit(module.sample(labels, cond, size=size, latents=latents))
         save_grid(fake, self.folder / f"step_{iteration:07d}.png", ncols=4)
-        value = _quick_realism(fake, self.dm, self.seed)
-        if value is not None and module.logger is not None:
-            module.logger.log_metrics({"realism": value}, step=int(module.global_step))
+        if self.metric is None or module.logger is None:
+            return
+        try:
+            from shapekit.generate.data import CropDataset
 
-
-def _quick_realism(fake: np.ndarray, dm: Any, seed: int) -> float | None:
-    """A quick topological realism number (shapekit.realism.TopologicalRealism) when installed."""
-    try:
-        from shapekit.realism import TopologicalRealism
-    except ImportError:
-        return None
-    try:
-        from shapekit.generate.data import TileDataset
-
-        ds = TileDataset(dm.images, dm.labels, dm.cond, dm.image_size, len(fake), seed + 1,
-                         augment=False)
-        real = np.stack([(ds[i][0][0].numpy() + 1) / 2 for i in range(len(fake))])
-        # rank 0 only: no cross-process synchronisation (the other ranks never call compute)
-        metric = TopologicalRealism(sync_on_compute=False)
-        metric.update(real=real, fake=fake)
-        return float(metric.compute()["topological_distance"])
-    except Exception as e:  # noqa: BLE001 - a logging extra must never stop training
-        warnings.warn(f"realism logging skipped: {type(e).__name__}: {e}", RuntimeWarning)
-        return None
+            crop = self.dm.crop_size
+            ds = CropDataset(self.dm.images, self.dm.labels, self.dm.cond, crop, self.n,
+                             self.seed + 1, augment=False)
+            real = np.stack([(ds[i][0][0].numpy() + 1) / 2 for i in range(self.n)])
+            value = float(self.metric(real, fake[:, :crop, :crop]))
+        except Exception as e:  # noqa: BLE001 - a logging extra must never stop training
+            warnings.warn(f"sample metric skipped: {type(e).__name__}: {e}", RuntimeWarning)
+            return
+        module.logger.log_metrics({"realism": value}, step=int(module.global_step))

@@ -17,6 +17,10 @@ _RESUNIT_UM = {2: 25400.0, 3: 1e4, 4: 1e3, 5: 1.0}
 #: pixel sizes implied by resolution tags outside this range are print/screen defaults (72 dpi
 #: is 353 um/px), not a microscope's calibration, and are ignored
 PLAUSIBLE_UM_PER_PX = (1e-5, 10.0)
+#: resampling by more than this factor either way is refused as a unit mistake
+MAX_RESAMPLE_FACTOR = 1000.0
+#: the largest image (pixels) resample will allocate
+MAX_RESAMPLE_PIXELS = 1 << 28
 
 
 def _positive(x: Any) -> float | None:
@@ -134,7 +138,8 @@ def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> np
     image : ndarray (h, w)
         Grey image in ``[0, 1]``.
     um_per_px, target_um_per_px : float
-        Current and wanted pixel sizes in micrometres (positive, finite).
+        Current and wanted pixel sizes in micrometres (positive, finite, at most
+        ``MAX_RESAMPLE_FACTOR`` apart; the result at most ``MAX_RESAMPLE_PIXELS``).
 
     Examples
     --------
@@ -151,8 +156,14 @@ def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> np
     if img.ndim != 2:
         raise InputError(f"resample expects a 2-D grey image, got shape {img.shape}")
     s = src / dst
+    if not 1 / MAX_RESAMPLE_FACTOR <= s <= MAX_RESAMPLE_FACTOR:
+        raise InputError(f"resampling from {um_per_px!r} to {target_um_per_px!r} um/px is a factor "
+                         f"of {s:.3g}; pixel sizes this far apart are a unit mistake")
     h, w = img.shape
     nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
+    if nh * nw > MAX_RESAMPLE_PIXELS:
+        raise InputError(f"resampling {w}x{h} px by {s:.3g} would give {nw}x{nh} px, over the "
+                         f"{MAX_RESAMPLE_PIXELS:,} px limit")
     if (nh, nw) == (h, w):
         return img.copy()
     import cv2
