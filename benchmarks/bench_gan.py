@@ -11,14 +11,15 @@ In one run, the same model and data are trained (Lightning ``Trainer``, manual o
 and the ratio of images/s against the fp32 anchor of the same run is reported (goal >= 2x on a
 GPU). FLOPs of one training iteration (D step with R1 averaged over its lazy interval, then G
 step) are counted with ``torch.utils.flop_counter`` and turned into TFLOP/s, reported against
-the H200's ~790 TFLOP/s dense bf16 peak. Finally the time to generate 16 images at 256x256
-with the EMA-generator sampler (goal < 1 s on a GPU).
+the H200's ~790 TFLOP/s dense bf16 peak. Finally the time to generate 16 whole images of 512x512
+with a shipped generator (``--model``, default ``uhcs3-class``; fp32 on the CPU, bf16 autocast on
+CUDA), on the threads torch is given.
 
-CPU (what CI runs; tiny settings)::
+CPU (what CI runs; tiny settings; the generation figure of RESULTS.md uses 2 threads)::
 
     OMP_NUM_THREADS=2 python benchmarks/bench_gan.py --tiny
 
-GPU (defaults: 256 px, batch 32, 60 timed iterations)::
+GPU (defaults: 128-px crops, batch 64, width 32, 60 timed iterations)::
 
     python benchmarks/bench_gan.py --out bench_gan.json
 """
@@ -37,17 +38,17 @@ import numpy as np
 H200_BF16_PEAK_TFLOPS = 790.0
 
 
-def _datamodule(image_size: int, batch: int, steps: int, n_classes: int = 3):
+def _datamodule(crop: int, batch: int, steps: int, n_classes: int = 3):
     from shapekit.generate.data import ConditionCodec, GANDataModule
 
     rng = np.random.default_rng(0)
     n = 8
-    side = image_size * 2
+    side = crop * 2
     imgs = [rng.random((side, side)).astype(np.float32) for _ in range(n)]
     values = rng.normal(size=(n, 2))
     codec = ConditionCodec.fit([f"c{i}" for i in range(n_classes)], ["p0", "p1"], values,
                                mode="parameters")
-    return GANDataModule(imgs, np.arange(n) % n_classes, values, codec, image_size=image_size,
+    return GANDataModule(imgs, np.arange(n) % n_classes, values, codec, crop_size=crop,
                          batch_size=batch, steps=steps)
 
 
@@ -90,17 +91,16 @@ def _timer_callback(warmup: int, count_flops: bool):
     return Timer()
 
 
-def bench_training(name: str, *, image_size: int, batch: int, steps: int, warmup: int,
+def bench_training(name: str, *, crop: int, batch: int, steps: int, warmup: int,
                    channels: int, precision: str, channels_last: bool, compile: bool,
                    accelerator: str, count_flops: bool) -> dict:
     import pytorch_lightning as pl
 
     from shapekit.generate.module import ConditionalGAN
 
-    dm = _datamodule(image_size, batch, steps + warmup)
-    module = ConditionalGAN(image_size=image_size, n_classes=3, n_cond=2, g_channels=channels,
-                            d_channels=channels, max_channels=8 * channels, z_dim=128,
-                            channels_last=channels_last, compile=compile)
+    dm = _datamodule(crop, batch, steps + warmup)
+    module = ConditionalGAN(crop_size=crop, n_classes=3, n_cond=2, g_channels=channels,
+                            d_channels=channels, channels_last=channels_last, compile=compile)
     timer = _timer_callback(warmup, count_flops)
     with tempfile.TemporaryDirectory() as d:
         trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision,
@@ -120,42 +120,43 @@ def bench_training(name: str, *, image_size: int, batch: int, steps: int, warmup
     return out
 
 
-def bench_generation(image_size: int, n: int, channels: int, device: str, repeats: int = 5) -> dict:
+def bench_generation(model: str, size: int, n: int, device: str, repeats: int = 3) -> dict:
+    """Seconds to generate ``n`` images of ``size``^2 with a shipped model or run directory."""
     import torch
 
-    from shapekit.generate.data import ConditionCodec
-    from shapekit.generate.export import GeneratorSampler
-    from shapekit.generate.nets import Generator
+    from shapekit.generate import load_generator
+    from shapekit.registry import resolve
 
-    net = dict(image_size=image_size, n_classes=3, n_cond=2, z_dim=128, base_channels=channels,
-               max_channels=8 * channels)
-    gen = Generator(**net).to(device).eval()
-    codec = ConditionCodec.fit(["a", "b", "c"], ["p0", "p1"], np.random.default_rng(0).normal(
-        size=(8, 2)), mode="parameters")
-    sampler = GeneratorSampler(gen, codec, {"net": net}, torch.device(device))
-    sampler.sample(n, seed=0)  # warm-up (cuDNN autotune, allocator)
+    sampler = load_generator(resolve(model, "generator"), device=device)
+    label = sampler.label_names[0]
+    sampler.sample(2, label=label, seed=0, size=size)  # warm-up (cuDNN autotune, allocator)
     times = []
     for r in range(repeats):
         if device == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
-        imgs = sampler.sample(n, seed=r)
+        imgs = sampler.sample(n, label=label, seed=r, size=size)
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
-    return {"generation_images": n, "generation_size": image_size,
+    return {"generation_model": model, "generation_images": n, "generation_size": size,
             "generation_seconds_median": round(float(np.median(times)), 4),
+            "generation_seconds_all": [round(t, 4) for t in times],
             "generation_shape": list(imgs.shape)}
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tiny", action="store_true", help="CPU-sized settings (64 px, batch 4).")
-    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--tiny", action="store_true", help="CPU-sized settings (32-px crops, batch 4).")
+    p.add_argument("--crop-size", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="Timed iterations per config.")
     p.add_argument("--channels", type=int, default=None)
     p.add_argument("--compile", action="store_true", help="Also run torch.compile on CPU.")
+    p.add_argument("--model", default="uhcs3-class",
+                   help="Generator (shipped name or run directory) for the generation timing.")
+    p.add_argument("--gen-size", type=int, default=512)
+    p.add_argument("--gen-n", type=int, default=16)
     p.add_argument("--out", type=Path, default=None, help="Write the results JSON here.")
     a = p.parse_args(argv)
 
@@ -163,10 +164,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     cuda = torch.cuda.is_available()
     tiny = a.tiny or not cuda
-    size = a.image_size or (64 if tiny else 256)
-    batch = a.batch_size or (4 if tiny else 32)
+    size = a.crop_size or (32 if tiny else 128)
+    batch = a.batch_size or (4 if tiny else 64)
     steps = a.steps or (4 if tiny else 60)
-    channels = a.channels or (8 if tiny else 64)
+    channels = a.channels or (4 if tiny else 32)
     warmup = 6 if tiny else 10  # FLOPs are counted on iterations 1..4, before timing starts
     accel = "gpu" if cuda else "cpu"
     if not cuda:
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
         configs.append(("bf16-cl-compile", "bf16-mixed", True, True))
     results = []
     for name, prec, cl, comp in configs:
-        r = bench_training(name, image_size=size, batch=batch, steps=steps, warmup=warmup,
+        r = bench_training(name, crop=size, batch=batch, steps=steps, warmup=warmup,
                            channels=channels, precision=prec, channels_last=cl, compile=comp,
                            accelerator=accel, count_flops=(name == "fp32-eager"))
         results.append(r)
@@ -189,15 +190,16 @@ def main(argv: list[str] | None = None) -> dict:
         tflops = flops * r["images_per_s"] / batch / 1e12
         r["tflops"] = float(f"{tflops:.4g}")
         r["fraction_of_h200_bf16_peak"] = float(f"{tflops / H200_BF16_PEAK_TFLOPS:.4g}")
-    gen = bench_generation(256, 16, channels, "cuda" if cuda else "cpu")
+    gen = bench_generation(a.model, a.gen_size, a.gen_n, "cuda" if cuda else "cpu")
     summary = {"device": torch.cuda.get_device_name(0) if cuda else "cpu",
                "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "image_size": size, "batch_size": batch, "channels": channels,
+               "crop_size": size, "batch_size": batch, "channels": channels,
                "flops_per_iteration": flops, "training": results, **gen,
                "peak_reference_tflops": H200_BF16_PEAK_TFLOPS}
     print(json.dumps(summary, indent=2))
-    print(f"generation of 16 images at 256^2: {gen['generation_seconds_median']:.3f} s "
-          f"({summary['device']})", file=sys.stderr)
+    print(f"generation of {a.gen_n} images at {a.gen_size}^2 ({a.model}): "
+          f"{gen['generation_seconds_median']:.3f} s ({summary['device']}, "
+          f"{summary['threads']} threads)", file=sys.stderr)
     if a.out:
         from shapekit._atomic import write_json
 

@@ -42,9 +42,9 @@ def gan_dir(tmp_path_factory):
     from shapekit.generate.export import export_generator
 
     d = tmp_path_factory.mktemp("gan")
-    net = dict(image_size=16, n_classes=2, n_cond=0, z_dim=4, base_channels=4, max_channels=8)
     torch.manual_seed(0)
-    export_generator(Generator(**net), ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0))), d, net=net)
+    g = Generator(2, 0, z_local=2, z_global=4, w_dim=8, channels=[8, 4, 4])
+    export_generator(g, ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0))), d, crop_size=16)
     return d
 
 

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 from test_generate import make_tiny_dataset  # noqa: E402
 
-TINY_ARGS = ["--image-size", "32", "--batch-size", "4", "--channels", "8", "--z-dim", "16",
+TINY_ARGS = ["--crop-size", "32", "--batch-size", "4", "--channels", "4",
              "--sample-every", "0"]
 
 

@@ -21,29 +21,34 @@ from shapekit.errors import InputError
 
 
 class ConditionedGenerator(nn.Module):
-    """``z -> G(z, label, cond)`` for a fixed temper class (and continuous conditions).
+    """``z -> G(z_map, z, label, cond)`` for a fixed temper class (and continuous conditions) and
+    a fixed local latent map (``cells`` latent cells drawn from ``seed``): the analysed latent
+    ``z`` is the generator's global latent vector.
 
     Layer names of the wrapped generator are reachable as ``"net.<name>"``.
 
     Examples
     --------
     >>> from shapekit.generate import Generator
-    >>> g = Generator(16, n_classes=2, z_dim=8, base_channels=4, max_channels=8)
+    >>> g = Generator(2, z_local=2, z_global=8, w_dim=8, channels=[8, 4, 4])
     >>> ConditionedGenerator(g, label=1)(torch.randn(3, 8)).shape
     torch.Size([3, 1, 16, 16])
     """
 
-    def __init__(self, generator: nn.Module, label: int = 0, cond: torch.Tensor | None = None) -> None:
+    def __init__(self, generator: nn.Module, label: int = 0, cond: torch.Tensor | None = None,
+                 cells: tuple[int, int] = (4, 4), seed: int = 0) -> None:
         super().__init__()
         self.net = generator
         self.label = int(label)
         self.register_buffer("cond", None if cond is None else cond.reshape(1, -1).float())
+        g = torch.Generator().manual_seed(int(seed))
+        self.register_buffer("z_map", torch.randn(1, generator.z_local, *cells, generator=g))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         n = z.shape[0]
         lab = torch.full((n,), self.label, dtype=torch.long, device=z.device)
         cond = None if self.cond is None else self.cond.expand(n, -1).to(z.device)
-        return self.net(z, lab, cond)
+        return self.net(self.z_map.expand(n, -1, -1, -1).to(z.device), z, lab, cond)
 
 
 @dataclass
@@ -75,7 +80,7 @@ def load_torch_model(model_dir: str | Path) -> LoadedModel:
 
         sampler = load_generator(d, device="cpu")
         gen = sampler.generator.float().eval()
-        return LoadedModel("generator", gen, d, list(sampler.label_names), z_dim=int(gen.z_dim),
+        return LoadedModel("generator", gen, d, list(sampler.label_names), z_dim=int(gen.z_global),
                            extra=sampler)
     from shapekit.temper import load_model
 

@@ -49,12 +49,13 @@ def analyze_app() -> None:
 
 def _register_all() -> None:
     from shapekit.cli import (analysis_geometry, analysis_invariance, demo, foundation, gan,
-                              realism, serve, synth, toptemp)
+                              models, realism, serve, synth, toptemp)
 
     foundation.register(app, manifest_app)
     synth.register(app)
     toptemp.register(app)
     gan.register(app)
+    models.register(app)
     realism.register(app)
     analysis_geometry.register(analyze_app)
     analysis_invariance.register(analyze_app)

@@ -153,11 +153,14 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
 
 
 @click.command(name="generate")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("model", metavar="RUN_OR_MODEL")
 @click.option("--n", "n", type=int, default=8, show_default=True,
               help="Images to generate (per sweep value with --sweep).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="Output folder for the images and conditions.csv.")
+@click.option("--size", default=None, metavar="N|WxH",
+              help="Image size in pixels at the model's scale: 512 or 1024x768 (width x height). "
+                   "Default: the model's (4x its training crop).")
 @click.option("--label", default=None, help="Temper class (default: drawn at random per image).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Fix a continuous condition (repeatable); others default to the training mean.")
@@ -165,23 +168,42 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
               help="Vary one condition over K values (same latents) and write a labelled grid.")
 @click.option("--grid", type=click.Path(path_type=Path), default=None,
               help="Also write a grid PNG here (default for --sweep: OUT/sweep_grid.png).")
-@click.option("--format", "fmt", type=click.Choice(["png", "tif"]), default="png",
-              show_default=True, help="Image file format.")
+@click.option("--format", "fmt", type=click.Choice(["tif", "png"]), default="tif",
+              show_default=True,
+              help="tif: float32 TIFF with the pixel size in its resolution tags and the "
+                   "conditions in its description; png: 8-bit, no scale.")
 @click.option("--device", default=None, help="torch device (default: CUDA when present, else CPU).")
 @click.option("--checkpoint", default=None, metavar="NAME",
-              help="Use this training checkpoint (e.g. iter-0007500, or a .ckpt path) instead of "
-                   "the final generator.")
+              help="Use this training checkpoint of a run (e.g. iter-0007500, or a .ckpt path) "
+                   "instead of its final generator.")
 @seed_option
 @json_option
-def generate_cmd(run_dir: Path, n: int, out: Path, label: str | None, sets: tuple[str, ...],
-                 sweep: str | None, grid: Path | None, fmt: str, device: str | None,
-                 checkpoint: str | None, seed: int, as_json: bool) -> None:
-    """Generate micrographs from a trained run directory for a temper and conditions.
+def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | None,
+                 sets: tuple[str, ...], sweep: str | None, grid: Path | None, fmt: str,
+                 device: str | None, checkpoint: str | None, seed: int, as_json: bool) -> None:
+    """Generate micrographs from a trained run directory or a shipped model (`shapekit models`).
 
-    Writes OUT/gen_*.png (or .tif) and OUT/conditions.csv (file, label, every condition, seed).
-    A sweep varies one condition over K evenly spaced values with the same latents, so the
-    columns of the grid show the effect of that condition alone.
+    Writes OUT/gen_*.tif (or .png) and OUT/conditions.csv (file, label, every condition, seed,
+    pixel size). A sweep varies one condition over K evenly spaced values with the same latents,
+    so the columns of the grid show the effect of that condition alone.
     """
+    if n < 1:
+        raise InputError(f"--n must be >= 1, got {n}")
+    fixed = _parse_set(sets)
+    sweep_spec = _parse_sweep(sweep) if sweep is not None else None
+    from shapekit.generate.export import parse_size
+    from shapekit.registry import resolve
+
+    hw = parse_size(size) if size is not None else None
+    folder = resolve(model, "generator")
+    _generate(folder, n, out, hw, label, fixed, sweep_spec, grid, fmt, device, checkpoint,
+              seed, as_json)
+
+
+def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label: str | None,
+              fixed: dict[str, float], sweep_spec: tuple[str, list[float]] | None,
+              grid: Path | None, fmt: str, device: str | None, checkpoint: str | None,
+              seed: int, as_json: bool) -> None:
     import csv
     import io
     import warnings
@@ -192,34 +214,33 @@ def generate_cmd(run_dir: Path, n: int, out: Path, label: str | None, sets: tupl
     from shapekit.generate.export import load_generator
     from shapekit.generate.grid import save_grid, save_image, save_labelled_grid
 
-    if n < 1:
-        raise InputError(f"--n must be >= 1, got {n}")
-    gen = load_generator(run_dir, device=device, checkpoint=checkpoint)
+    gen = load_generator(folder, device=device, checkpoint=checkpoint)
     if label is not None:
         gen.codec.label_index(label)
-    fixed = _parse_set(sets)
     columns: list[tuple[str, list[float]]] = []
-    if sweep is not None:
-        name, values = _parse_sweep(sweep)
+    if sweep_spec is not None:
+        name, values = sweep_spec
         if name not in gen.condition_names:
             known = ", ".join(gen.condition_names) or "none (class-conditioned model)"
             raise InputError(f"unknown sweep condition {name!r}; this model's conditions: {known}")
         columns = [(name, values)]
     settings = [dict(fixed)] if not columns else [{**fixed, columns[0][0]: v}
                                                   for v in columns[0][1]]
+    hw = hw or gen.default_size
     rows, batches = [], []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for cond in settings:
             full = gen.check_conditions(cond)
-            imgs = gen.sample(n, label=label, conditions=full, seed=seed)
+            imgs = gen.sample(n, label=label, conditions=full, seed=seed, size=hw)
             labels = [gen.label_names[i] for i in gen.labels_for(n, label, seed)]
             batches.append(imgs)
             for i, im in enumerate(imgs):
                 fname = f"gen_{len(rows):05d}.{fmt}"
-                save_image(im, out / fname)
-                rows.append({"file": fname, "label": labels[i], **full, "seed": seed,
-                             "index": i})
+                row = {"file": fname, "label": labels[i], **full, "seed": seed, "index": i,
+                       "um_per_px": gen.um_per_px}
+                save_image(im, out / fname, {**row, "model": str(folder)})
+                rows.append(row)
     for msg in sorted({str(w.message) for w in caught}):
         info(f"warning: {msg}")
     buf = io.StringIO()
@@ -239,7 +260,9 @@ def generate_cmd(run_dir: Path, n: int, out: Path, label: str | None, sets: tupl
                                title=f"sweep of {name} (rows: same latent)")
         else:
             save_grid(batches[0], grid, ncols=min(8, n))
-    info(f"wrote {len(rows)} images and conditions.csv to {out}")
+    scale = f"{gen.um_per_px:g} um/px" if gen.um_per_px else "the training scale (no um/px known)"
+    info(f"wrote {len(rows)} images of {hw[1]}x{hw[0]} px at {scale} and conditions.csv to {out}")
     if as_json:
-        emit_json({"out": str(out), "n_images": len(rows), "grid": None if grid is None else
-                   str(grid), "conditions": rows})
+        emit_json({"out": str(out), "n_images": len(rows), "width": hw[1], "height": hw[0],
+                   "um_per_px": gen.um_per_px, "grid": None if grid is None else str(grid),
+                   "conditions": rows})

@@ -31,30 +31,35 @@ def tile_grid(images: np.ndarray, ncols: int, pad: int = 2) -> np.ndarray:
     return grid
 
 
-def save_image(image: np.ndarray, path: str | Path) -> Path:
-    """Write a ``[0, 1]`` float image as 8-bit PNG or TIFF (by extension), atomically.
+def save_image(image: np.ndarray, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write a ``[0, 1]`` float image, atomically: 8-bit PNG, or (``.tif``/``.tiff``) a float32
+    TIFF through :func:`shapekit.io.write_tiff`, with ``metadata`` as JSON in its description and
+    a positive ``metadata["um_per_px"]`` in its resolution tags (so ``shapekit ingest`` and
+    ``score`` read the generated image at its physical scale).
 
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> p = save_image(np.zeros((4, 4)), pathlib.Path(tempfile.mkdtemp()) / "a.png")
-    >>> p.exists()
-    True
+    >>> from shapekit.io import read_image
+    >>> p = save_image(np.zeros((4, 4)), pathlib.Path(tempfile.mkdtemp()) / "a.tif",
+    ...                {"um_per_px": 0.002})
+    >>> round(read_image(p)[1].um_per_px, 6)
+    0.002
     """
     path = Path(path)
-    u8 = (np.clip(np.asarray(image, dtype=np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
+    img = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
     if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
+        from shapekit.io import write_tiff
 
-        with _atomic.atomic_path(path) as tmp:
-            tifffile.imwrite(str(tmp), u8)
-    else:
-        import cv2
+        write_tiff(path, img, metadata)
+        return path
+    import cv2
 
-        ok, buf = cv2.imencode(path.suffix.lower() or ".png", u8)
-        if not ok:
-            raise ValueError(f"cannot encode image as {path.suffix}")
-        _atomic.write_bytes(path, buf.tobytes())
+    u8 = (img * 255 + 0.5).astype(np.uint8)
+    ok, buf = cv2.imencode(path.suffix.lower() or ".png", u8)
+    if not ok:
+        raise ValueError(f"cannot encode image as {path.suffix}")
+    _atomic.write_bytes(path, buf.tobytes())
     return path
 
 

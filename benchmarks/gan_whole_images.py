@@ -1,0 +1,292 @@
+"""Quality of shipped (or any exported) generators on whole micrographs, measured, not assumed.
+
+Two evaluations, each on the files a user gets (``--model`` is a shipped name or a run directory):
+
+``sim`` (parameters or properties mode, the simulator's ground truth):
+  1. **Conditioning fidelity on whole images.** ``--n-test`` held-out process conditions (another
+     seed of :func:`shapekit.synth.sample_process`, never seen in training), ``--per-combo``
+     generated images of ``--size``^2 each; area fraction, mean radius (and the hardness they
+     imply through the simulator's strength model) measured with
+     :func:`shapekit.synth.measure_structure`; R^2 of measured against requested, next to the
+     ceiling (the same measurement on simulator fields of the same size at the same conditions).
+  2. **Sweeps.** Parameters mode: aging time 0.3-60 h (log-spaced) at 140, 180 and 210 C; properties
+     mode: hardness over each temper's range. Same latents along a sweep; the measured mean radius
+     (time) or implied hardness (hardness) must change monotonically: Spearman rho per sweep and
+     the number of steps that go the wrong way.
+  3. **Whole-image checks** on ``--big``^2 images: power-spectrum peaks at the latent period
+     (:func:`shapekit.generate.checks.lattice_peak_ratio`) and a border frame
+     (:func:`~shapekit.generate.checks.border_profile_ratio`), next to the same numbers for
+     simulator fields.
+
+``uhcs3`` (class mode, real data; UHCS, CC BY 3.0 US):
+  1. Real images at the model's training scale (its ``downscale``), split into training and
+     held-out images exactly as training split them (:func:`shapekit.generate.data.holdout_split`,
+     fraction and seed from the model).
+  2. The TopTemp classifier (:func:`shapekit.temper.train.train_on_images`, default preset and
+     model, tiles of 128 px = the default 256-px window at half resolution) trained on the real
+     training images; its CV and its accuracy on the held-out real images are reported.
+  3. ``--per-class`` generated images of ``--size``^2 per class: the share assigned to their
+     conditioned class; :func:`shapekit.realism.score` of each class's generated set against that
+     class's held-out real images (topological distance relative to the real-vs-real baseline,
+     coverage, collapse flag, two-point correlation), KID with a local extractor when ``--kid``
+     names one, and the whole-image checks against real images.
+
+Example (what RESULTS.md section 6 reports; one niced thread)::
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/gan_whole_images.py sim --model sim-parameters \
+        --out /tmp/eval_sim_par.json
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/gan_whole_images.py uhcs3 --model uhcs3-class \
+        --work /tmp/eval_uhcs3 --out /tmp/eval_uhcs3.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def r2(requested: np.ndarray, measured: np.ndarray) -> float:
+    """Coefficient of determination of ``measured`` as a prediction of ``requested``."""
+    y, x = np.asarray(requested, float), np.asarray(measured, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    y, x = y[ok], x[ok]
+    sst = float(np.sum((y - y.mean()) ** 2))
+    return float("nan") if sst == 0 else 1.0 - float(np.sum((y - x) ** 2)) / sst
+
+
+def _measure(images: np.ndarray, um_per_px: float) -> dict[str, float]:
+    from shapekit.synth import measure_structure
+    from shapekit.synth import physics
+
+    ms = [measure_structure(im, um_per_px) for im in images]
+    f = float(np.mean([m["area_fraction"] for m in ms]))
+    r = float(np.nanmean([m.get("mean_radius_nm", np.nan) for m in ms]))
+    hv = float(3.0 * physics.strength_from_structure(f, r) / physics.G_ACC)
+    return {"area_fraction": f, "mean_radius_nm": r, "hardness_HV": hv}
+
+
+def _spearman(x: list[float], y: list[float]) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic)
+
+
+def _whole_image_checks(fake: np.ndarray, real: list[np.ndarray], period: int) -> dict:
+    from shapekit.generate.checks import border_profile_ratio, lattice_peak_ratio
+
+    # real images differ in size: crop them to one common square for the spectrum
+    s = min(min(im.shape) for im in real)
+    rc = np.stack([im[:s, :s] for im in real])
+    return {"lattice_peak_ratio_generated": lattice_peak_ratio(fake, period),
+            "lattice_peak_ratio_real": lattice_peak_ratio(rc, period),
+            "border_ratio_generated": border_profile_ratio(fake),
+            "border_ratio_real": border_profile_ratio(rc)}
+
+
+def _hardware(torch) -> dict:
+    return {"cpu": platform.processor() or platform.machine(), "cores_visible": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+            "load_avg_at_end": os.getloadavg()}
+
+
+def eval_sim(a: argparse.Namespace) -> dict:
+    import torch
+
+    from shapekit.generate import load_generator
+    from shapekit.registry import resolve
+    from shapekit.synth import DOMAIN, process_model, render_micrograph, sample_process
+
+    gen = load_generator(resolve(a.model, "generator"), device="cpu")
+    mode, ump = gen.mode, float(gen.um_per_px)
+    if mode not in ("parameters", "properties"):
+        raise SystemExit(f"{a.model} is a {mode}-mode model; the sim evaluation needs parameters "
+                         "or properties mode")
+    t0 = time.perf_counter()
+    test = sample_process(a.n_test, rng=a.seed + 1000, balanced=True)
+    rows = []
+    for i, (T, t) in enumerate(zip(test["aging_temperature_C"], test["aging_time_h"])):
+        truth = process_model(T, t)
+        temper = str(truth["temper"])
+        conds = ({"aging_temperature_C": float(T), "aging_time_h": float(t)}
+                 if mode == "parameters" else {"hardness_HV": float(truth["hardness_HV"])})
+        fake = gen.sample(a.per_combo, label=temper, conditions=conds, seed=a.seed + i,
+                          size=a.size)
+        real = np.stack([render_micrograph(float(T), float(t), size=a.size, um_per_px=ump,
+                                           seed=10_000 + 100 * i + k)[0]
+                         for k in range(a.per_combo)])
+        mf, mr = _measure(fake, ump), _measure(real, ump)
+        row = {"aging_temperature_C": float(T), "aging_time_h": float(t), "temper": temper}
+        for q in ("area_fraction", "mean_radius_nm", "hardness_HV"):
+            row[f"req_{q}"] = float(truth[q])
+            row[f"gen_{q}"], row[f"sim_{q}"] = mf[q], mr[q]
+        rows.append(row)
+        print(f"[{i + 1}/{len(test)}] T={T:.0f}C t={t:.2f}h {temper}: r {row['req_mean_radius_nm']:.2f}"
+              f" gen {mf['mean_radius_nm']:.2f} sim {mr['mean_radius_nm']:.2f} nm; f "
+              f"{row['req_area_fraction']:.3f} gen {mf['area_fraction']:.3f} sim "
+              f"{mr['area_fraction']:.3f}; HV {row['req_hardness_HV']:.0f} gen "
+              f"{mf['hardness_HV']:.0f}", file=sys.stderr)
+
+    def col(k: str) -> np.ndarray:
+        return np.array([r[k] for r in rows])
+
+    metrics = {q: {"r2_generated": r2(col(f"req_{q}"), col(f"gen_{q}")),
+                   "r2_simulator_ceiling": r2(col(f"req_{q}"), col(f"sim_{q}")),
+                   "pearson_generated": float(np.corrcoef(col(f"req_{q}"), col(f"gen_{q}"))[0, 1])}
+               for q in ("area_fraction", "mean_radius_nm", "hardness_HV")}
+
+    sweeps = []
+    if mode == "parameters":
+        times = list(np.geomspace(0.3, 60.0, a.sweep_k))
+        for T in (140.0, 180.0, 210.0):
+            meas = []
+            for t in times:
+                temper = str(process_model(T, t)["temper"])
+                imgs = gen.sample(a.per_combo, label=temper, seed=a.seed,
+                                  conditions={"aging_temperature_C": T, "aging_time_h": t},
+                                  size=a.size)
+                meas.append(_measure(imgs, ump)["mean_radius_nm"])
+            truth = [float(process_model(T, t)["mean_radius_nm"]) for t in times]
+            sweeps.append({"sweep": f"aging_time_h at {T:.0f} C", "values": times,
+                           "measured": "mean_radius_nm", "requested_truth": truth,
+                           "generated": meas, "spearman": _spearman(times, meas),
+                           "wrong_steps": int(np.sum(np.diff(meas) < 0))})
+    else:
+        grid_T, grid_t = np.meshgrid(np.linspace(*DOMAIN["aging_temperature_C"], 41),
+                                     np.geomspace(*DOMAIN["aging_time_h"], 61))
+        pm = process_model(grid_T.ravel(), grid_t.ravel())
+        for temper in ("under_aged", "over_aged"):
+            hv = np.asarray(pm["hardness_HV"])[np.asarray(pm["temper"]) == temper]
+            values = list(np.linspace(np.percentile(hv, 5), np.percentile(hv, 95), a.sweep_k))
+            meas = [_measure(gen.sample(a.per_combo, label=temper, seed=a.seed,
+                                        conditions={"hardness_HV": v}, size=a.size),
+                             ump)["hardness_HV"] for v in values]
+            sweeps.append({"sweep": f"hardness_HV, {temper}", "values": values,
+                           "measured": "hardness_HV (from measured structure)",
+                           "generated": meas, "spearman": _spearman(values, meas),
+                           "wrong_steps": int(np.sum(np.diff(meas) < 0))})
+    for s in sweeps:
+        print(f"sweep {s['sweep']}: Spearman {s['spearman']:.3f}, {s['wrong_steps']} wrong steps "
+              f"of {len(s['values']) - 1}", file=sys.stderr)
+
+    big = gen.sample(8, label="peak_aged", seed=a.seed, size=a.big,
+                     conditions=({"aging_temperature_C": 180.0, "aging_time_h": 20.0}
+                                 if mode == "parameters" else {"hardness_HV": 160.0}))
+    real_big = [render_micrograph(180.0, 20.0, size=a.big, um_per_px=ump, seed=77 + k)[0]
+                for k in range(8)]
+    checks = _whole_image_checks(big, real_big, gen.generator.period)
+    result = {"evaluation": "sim", "model": a.model, "mode": mode, "um_per_px": ump,
+              "iterations": gen.config.get("iterations"), "size": a.size,
+              "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+              "metrics": metrics, "sweeps": sweeps, "whole_image_checks": checks,
+              "seconds": round(time.perf_counter() - t0, 1), "hardware": _hardware(torch),
+              "rows": rows}
+    return result
+
+
+def eval_uhcs3(a: argparse.Namespace) -> dict:
+    import torch
+
+    from shapekit.generate import load_generator
+    from shapekit.generate.data import holdout_split, load_training_table, to_common_scale
+    from shapekit.realism import score
+    from shapekit.registry import resolve
+    from shapekit.temper.train import train_on_images
+
+    gen = load_generator(resolve(a.model, "generator"), device="cpu")
+    cfg = gen.config
+    downscale, holdout = float(cfg.get("downscale", 1.0)), float(a.holdout)
+    t0 = time.perf_counter()
+    images, labels, _, codec, ump, names = load_training_table(a.manifest, "class")
+    scaled, _ = to_common_scale(images, ump, downscale)
+    train, test = holdout_split(labels, holdout, a.seed)
+    lab = [codec.label_names[k] for k in labels]
+    a.work.mkdir(parents=True, exist_ok=True)
+    clf_dir = a.work / "toptemp"
+    clf = train_on_images([scaled[i] for i in train], [lab[i] for i in train], clf_dir,
+                          tile_size=a.tile_size, seed=a.seed, cv_folds=5,
+                          source=f"{a.manifest} at 1/{downscale:g}, training split")
+    cv = json.loads((clf_dir / "config.json").read_text()).get("cv") if (
+        clf_dir / "config.json").is_file() else None
+    real_pred = [r["temper"] for r in clf.classify([scaled[i] for i in test])]
+    real_acc = float(np.mean([p == lab[i] for p, i in zip(real_pred, test)]))
+    print(f"TopTemp on held-out real images at 1/{downscale:g}: {real_acc:.3f}", file=sys.stderr)
+    kid_extractor = None
+    if a.kid:
+        from shapekit.realism import load_extractor
+
+        kid_extractor = load_extractor(a.kid)
+    per_class = {}
+    for k, name in enumerate(gen.label_names):
+        fake = gen.sample(a.per_class, label=name, seed=a.seed + k, size=a.size)
+        pred = [r["temper"] for r in clf.classify(list(fake))]
+        real_test = [scaled[i] for i in test if labels[i] == k]
+        res = score(real_test, list(fake), n_boot=a.n_boot, n_perm=a.n_boot, seed=a.seed,
+                    kid_extractor=kid_extractor, n_jobs=1)
+        big = gen.sample(8, label=name, seed=a.seed + 100 + k, size=a.big)
+        per_class[name] = {
+            "agreement": float(np.mean([p == name for p in pred])),
+            "predicted_counts": {n: pred.count(n) for n in gen.label_names},
+            "topological_distance": res["topological_distance"],
+            "real_vs_real_baseline": res["real_vs_real"]["mean"],
+            "relative_to_baseline": res["relative_to_baseline"],
+            "p_value": res["p_value"], "coverage": res["coverage"]["coverage"],
+            "coverage_expected_if_same": res["coverage"]["expected_if_same"],
+            "diversity_ratio": res["coverage"]["diversity_ratio"],
+            "collapsed": res["coverage"]["collapsed"], "two_point": res.get("two_point"),
+            "kid": res.get("kid"), "n_real_heldout": len(real_test), "n_generated": len(fake),
+            "whole_image_checks": _whole_image_checks(big, real_test, gen.generator.period)}
+        c = per_class[name]
+        print(f"{name}: agreement {c['agreement']:.3f}, realism {c['topological_distance']:.3f} "
+              f"= {c['relative_to_baseline']:.2f}x baseline, coverage {c['coverage']:.2f}, "
+              f"collapsed {c['collapsed']}", file=sys.stderr)
+    return {"evaluation": "uhcs3", "model": a.model, "manifest": str(a.manifest),
+            "downscale": downscale, "holdout": holdout, "size": a.size,
+            "iterations": cfg.get("iterations"), "tile_size": a.tile_size,
+            "n_train_real": int(len(train)), "n_heldout_real": int(len(test)),
+            "toptemp_cv": cv, "toptemp_accuracy_real_heldout": real_acc,
+            "agreement_generated": float(np.mean([c["agreement"] for c in per_class.values()])),
+            "per_class": per_class, "seconds": round(time.perf_counter() - t0, 1),
+            "hardware": _hardware(torch)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("evaluation", choices=["sim", "uhcs3"])
+    p.add_argument("--model", required=True, help="Shipped generator name or run directory.")
+    p.add_argument("--size", type=int, default=256, help="Side of the evaluated whole images.")
+    p.add_argument("--big", type=int, default=512, help="Side of the images of the checks.")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--n-test", type=int, default=24, help="sim: held-out process conditions.")
+    p.add_argument("--per-combo", type=int, default=8, help="sim: images per condition.")
+    p.add_argument("--sweep-k", type=int, default=7, help="sim: values per sweep.")
+    p.add_argument("--manifest", type=Path, default=Path("data_manifests/uhcs3.yaml"))
+    p.add_argument("--holdout", type=float, default=0.2, help="uhcs3: the training hold-out.")
+    p.add_argument("--per-class", type=int, default=48, help="uhcs3: generated images per class.")
+    p.add_argument("--tile-size", type=int, default=128, help="uhcs3: TopTemp tile side.")
+    p.add_argument("--n-boot", type=int, default=100, help="uhcs3: realism bootstrap rounds.")
+    p.add_argument("--kid", default=None, help="uhcs3: local KID extractor (a CNN model dir).")
+    p.add_argument("--work", type=Path, default=Path("/tmp/gan_whole_images"))
+    a = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    result = eval_sim(a) if a.evaluation == "sim" else eval_uhcs3(a)
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2, default=str))
+    if a.out:
+        from shapekit._atomic import write_json
+
+        write_json(a.out, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Copy a trained generator into the package (``shapekit/pretrained/<name>/``) with its model cards.
+
+Writes ``generator.safetensors`` + ``generator.json`` (from the run's final export, or from one of
+its training checkpoints with ``--checkpoint``), ``card.json`` (validated by
+:func:`shapekit.registry.check_card`; the figures are read from the evaluation JSON of
+``benchmarks/gan_whole_images.py`` run on these very files, see ``--figures``) and ``README.md``.
+
+Example::
+
+    python benchmarks/ship_generator.py /tmp/runs/uhcs3-class --name uhcs3-class \
+        --checkpoint iter-0004000 --summary "..." --data "..." --licence "..." --citation "..." \
+        --training-command "shapekit train-gan ..." --hardware "..." [--figures eval.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "shapekit" / "pretrained"
+
+
+def _figures(path: Path | None) -> dict:
+    """The headline numbers of an evaluation JSON (gan_whole_images.py)."""
+    if path is None:
+        return {}
+    e = json.loads(path.read_text())
+    if e["evaluation"] == "sim":
+        f = {f"r2_{q}": round(m["r2_generated"], 3) for q, m in e["metrics"].items()}
+        f.update({f"r2_ceiling_{q}": round(m["r2_simulator_ceiling"], 3)
+                  for q, m in e["metrics"].items()})
+        f["sweep_spearman"] = {s["sweep"]: round(s["spearman"], 3) for s in e["sweeps"]}
+        f["sweep_wrong_steps"] = {s["sweep"]: s["wrong_steps"] for s in e["sweeps"]}
+        f["evaluated_on"] = (f"{e['settings']['n_test']} held-out process conditions x "
+                             f"{e['settings']['per_combo']} generated images of {e['size']}^2")
+    else:
+        f = {"toptemp_agreement": round(e["agreement_generated"], 3),
+             "toptemp_agreement_per_class": {k: round(v["agreement"], 3)
+                                             for k, v in e["per_class"].items()},
+             "toptemp_accuracy_real_heldout": round(e["toptemp_accuracy_real_heldout"], 3),
+             "realism_relative_to_baseline": {k: round(v["relative_to_baseline"], 2)
+                                              for k, v in e["per_class"].items()},
+             "coverage": {k: round(v["coverage"], 2) for k, v in e["per_class"].items()},
+             "collapsed": {k: v["collapsed"] for k, v in e["per_class"].items()},
+             "evaluated_on": (f"{e['per_class'][next(iter(e['per_class']))]['n_generated']} "
+                              f"generated images of {e['size']}^2 per class vs the held-out real "
+                              "images of that class")}
+    f["checks"] = "benchmarks/gan_whole_images.py"
+    return f
+
+
+def _readme(card: dict, cfg: dict) -> str:
+    figs = "\n".join(f"- `{k}`: {json.dumps(v)}" for k, v in card["figures"].items()) or "- none"
+    scale = (f"{card['um_per_px']:g} um per pixel" if card["um_per_px"]
+             else f"the training scale (1/{cfg.get('downscale', 1):g} of the source pixels; the "
+                  "source gives no physical pixel size)")
+    conds = cfg["conditions"]
+    cond_txt = ", ".join(conds["names"]) or "none (class only)"
+    return f"""# {card['name']}
+
+{card['summary']}
+
+- **Kind:** {card['kind']} (`shapekit generate {card['name']} ...`, or
+  `shapekit.generate.load_generator(shapekit.registry.resolve("{card['name']}", "generator"))`)
+- **Conditions:** temper class ({", ".join(conds["label_names"])}); continuous: {cond_txt}
+- **Scale:** {scale}; any image size (`--size 512`, `--size 1024x768`)
+- **Data:** {card['data']}
+- **Licence:** {card['licence']}
+- **Cite:** {card['citation']}
+- **Trained:** {card['iterations']} iterations, seed {card['seed']}, on {card['hardware']}
+- **Reproduce:** `{card['training_command']}`
+- **Created:** {card['created']}
+
+## Measured figures (on these files)
+
+{figs}
+
+See RESULTS.md section 6 of the shapekit repository for the commands and the full tables.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run", type=Path)
+    p.add_argument("--name", required=True)
+    p.add_argument("--checkpoint", default=None)
+    for f in ("summary", "data", "licence", "citation", "training-command", "hardware"):
+        p.add_argument(f"--{f}", required=True)
+    p.add_argument("--figures", type=Path, default=None, help="Evaluation JSON of these files.")
+    p.add_argument("--note", default=None, help="Extra card field 'note'.")
+    a = p.parse_args(argv)
+
+    import torch
+
+    from shapekit import _atomic
+    from shapekit.generate import load_generator
+    from shapekit.generate.export import export_generator
+    from shapekit.registry import check_card
+
+    dest = ROOT / a.name
+    run_cfg = json.loads((a.run / "config.json").read_text())
+    if a.figures is None:  # first pass: the weights only (evaluate them, then add --figures)
+        gen = load_generator(a.run, device="cpu", checkpoint=a.checkpoint)
+        export_generator(gen.generator.to(torch.float32), gen.codec, dest,
+                         crop_size=run_cfg["crop_size"], um_per_px=gen.um_per_px,
+                         extra={"iterations": int(gen.config["iterations"]),
+                                "seed": run_cfg["seed"], "downscale": run_cfg["downscale"],
+                                "holdout": run_cfg.get("holdout", 0.0)})
+    cfg = json.loads((dest / "generator.json").read_text())
+    card = {"name": a.name, "kind": "generator", "summary": a.summary, "data": a.data,
+            "licence": a.licence, "citation": a.citation, "training_command": a.training_command,
+            "seed": int(run_cfg["seed"]), "iterations": int(cfg["iterations"]),
+            "hardware": a.hardware, "figures": _figures(a.figures), "um_per_px": cfg["um_per_px"],
+            "created": _dt.date.today().isoformat()}
+    if a.note:
+        card["note"] = a.note
+    check_card(card, "new card")
+    _atomic.write_json(dest / "card.json", card)
+    _atomic.write_text(dest / "README.md", _readme(card, cfg))
+    print(f"wrote {dest}")
+
+
+if __name__ == "__main__":
+    main()
