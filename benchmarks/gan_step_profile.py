@@ -9,10 +9,17 @@ these networks is almost all convolution backward), the other tensor ops it list
 (Lightning, logging, data loading, Python), and separately times the pieces of one iteration
 (generator forward, discriminator step, R1 pass, generator step) with plain torch calls.
 
+``--threads-study`` instead runs the plain step (no Lightning) in child processes with torch's
+default threads and OpenMP spin-waiting, with ``OMP_WAIT_POLICY=PASSIVE`` (what ``shapekit
+train-gan`` sets), and with one thread, and reports CPU and wall seconds per iteration of each:
+on a machine whose cores are busy with other work, spinning OpenMP threads burn CPU time while
+they wait for each other.
+
 Example (what RESULTS.md reports; one thread, niced)::
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/gan_step_profile.py --image-size 64 \\
-        --steps 40 --profile
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/gan_step_profile.py --crop-size 64 \\
+        --batch-size 8 --steps 40 --profile
+    nice -n 5 python benchmarks/gan_step_profile.py --threads-study --steps 6
 """
 
 from __future__ import annotations
@@ -22,55 +29,62 @@ import cProfile
 import json
 import os
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
 
 
-def _datamodule(image_size: int, steps: int, batch: int, seed: int):
+def _datamodule(crop: int, steps: int, batch: int, seed: int):
     import numpy as np
 
     from shapekit.generate.data import ConditionCodec, GANDataModule
     from shapekit.synth import synthesize
 
-    s = synthesize(48, size=max(128, 2 * image_size), seed=seed)
+    s = synthesize(48, size=max(128, 2 * crop), seed=seed)
     names = ["aging_temperature_C", "aging_time_h"]
     vals = s.table[names].to_numpy()
     tempers = ["under_aged", "peak_aged", "over_aged"]
     labels = np.array([tempers.index(t) for t in s.table["temper"]])
     codec = ConditionCodec.fit(tempers, names, vals, mode="parameters")
-    return GANDataModule(s.images, labels, vals, codec, image_size=image_size, batch_size=batch,
-                         steps=steps, seed=seed, target_um_per_px=0.002)
+    return GANDataModule(s.images, labels, vals, codec, [0.002] * len(s.images), crop_size=crop,
+                         batch_size=batch, steps=steps, seed=seed)
 
 
-def _parts(image_size: int, batch: int, channels: int, repeats: int = 5) -> dict[str, float]:
+def _parts(crop: int, batch: int, channels: int, repeats: int = 5) -> dict[str, float]:
     """Milliseconds of the pieces of one iteration, with plain torch calls (no Lightning)."""
     import torch
 
     from shapekit.generate.diffaug import diff_augment
-    from shapekit.generate.nets import Discriminator, Generator
+    from shapekit.generate.nets import (Discriminator, Generator, discriminator_channels,
+                                        generator_channels)
 
     torch.manual_seed(0)
-    g = Generator(image_size, 3, 2, 64, channels, 256)
-    d = Discriminator(image_size, 3, 2, channels, 256)
-    x = torch.randn(batch, 1, image_size, image_size)
+    g = Generator(3, 2, channels=generator_channels(channels))
+    d = Discriminator(3, 2, discriminator_channels(channels))
+    x = torch.randn(batch, 1, crop, crop)
     y, c = torch.randint(0, 3, (batch,)), torch.randn(batch, 2)
+    cells = (crop // g.period + 1,) * 2
+
+    def fake() -> torch.Tensor:
+        return g(*g.latents(batch, cells), y, c)[:, :, :crop, :crop]
 
     def g_fwd() -> None:
         with torch.no_grad():
-            g(torch.randn(batch, 64), y, c)
+            fake()
 
     def d_step() -> None:
-        fake = torch.randn_like(x)
-        (d(diff_augment(x), y, c).mean() + d(diff_augment(fake), y, c).mean()).backward()
+        f = torch.randn_like(x)
+        (d(diff_augment(x), y, c, aux=True)[0].mean() + d(diff_augment(f), y, c).mean()).backward()
 
     def r1() -> None:
         xr = x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(d(diff_augment(xr), y, c).sum(), xr, create_graph=True)
+        (grad,) = torch.autograd.grad(d(diff_augment(xr), y, c).mean(dim=(1, 2)).sum(), xr,
+                                      create_graph=True)
         grad.pow(2).sum().backward()
 
     def g_step() -> None:
-        d(diff_augment(g(torch.randn(batch, 64), y, c)), y, c).mean().backward()
+        d(diff_augment(fake()), y, c, aux=True)[0].mean().backward()
 
     out = {}
     for name, f in [("generator_forward", g_fwd), ("discriminator_step", d_step),
@@ -83,35 +97,91 @@ def _parts(image_size: int, batch: int, channels: int, repeats: int = 5) -> dict
     return out
 
 
+def _plain_steps(crop: int, batch: int, channels: int, steps: int) -> dict[str, float]:
+    """CPU and wall seconds per iteration of the module's own step, without Lightning."""
+    import torch
+
+    from shapekit.generate.module import ConditionalGAN
+
+    m = ConditionalGAN(crop_size=crop, n_classes=3, n_cond=2, g_channels=channels,
+                       d_channels=channels)
+    opts = m.configure_optimizers()
+    m.optimizers = lambda: opts
+    m.manual_backward = lambda loss: loss.backward()
+    m.toggle_optimizer = m.untoggle_optimizer = lambda o: None
+    m.log_dict = m.log = lambda *a, **k: None
+    batch_t = (torch.rand(batch, 1, crop, crop) * 2 - 1, torch.randint(0, 3, (batch,)),
+               torch.randn(batch, 2))
+    m.training_step(batch_t, 0)
+    w0, c0 = time.perf_counter(), time.process_time()
+    for i in range(steps):
+        m.training_step(batch_t, i)
+    return {"wall_s_per_iteration": round((time.perf_counter() - w0) / steps, 3),
+            "cpu_s_per_iteration": round((time.process_time() - c0) / steps, 3),
+            "torch_threads": torch.get_num_threads()}
+
+
+def threads_study(a: argparse.Namespace) -> dict:
+    """The plain step in child processes under three thread settings (see the module docstring)."""
+    variants = {"default threads, OpenMP spin-waiting": {"OMP_WAIT_POLICY": None,
+                                                         "OMP_NUM_THREADS": None},
+                "default threads, OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE",
+                                                             "OMP_NUM_THREADS": None},
+                "one thread": {"OMP_WAIT_POLICY": None, "OMP_NUM_THREADS": "1"}}
+    out = {"load_avg_before": os.getloadavg(), "crop_size": a.crop_size,
+           "batch_size": a.batch_size, "channels": a.channels, "steps": a.steps}
+    for name, env_over in variants.items():
+        env = dict(os.environ)
+        for k, v in env_over.items():
+            env.pop(k, None)
+            if v is not None:
+                env[k] = v
+        code = (f"import json, sys; sys.path.insert(0, {os.getcwd()!r}); "
+                f"from benchmarks.gan_step_profile import _plain_steps; "
+                f"print(json.dumps(_plain_steps({a.crop_size}, {a.batch_size}, {a.channels}, "
+                f"{a.steps})))")
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        out[name] = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"{name}: {out[name]}", file=sys.stderr)
+    out["load_avg_after"] = os.getloadavg()
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--crop-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--channels", type=int, default=16)
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--r1-gamma", type=float, default=1.0)
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--threads-study", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
 
+    if a.threads_study:
+        result = threads_study(a)
+        print(json.dumps(result, indent=2))
+        return result
     import torch
 
     from shapekit.generate.train import fit_gan
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    dm = _datamodule(a.image_size, a.steps, a.batch_size, a.seed)
+    dm = _datamodule(a.crop_size, a.steps, a.batch_size, a.seed)
     prof = cProfile.Profile() if a.profile else None
     with tempfile.TemporaryDirectory() as d:
         if prof:
             prof.enable()
         cpu0 = time.process_time()
         info = fit_gan(dm, d, max_steps=a.steps, seed=a.seed, g_channels=a.channels,
-                       d_channels=a.channels, z_dim=64, r1_gamma=a.r1_gamma,
-                       checkpoint_every=10 ** 6, sample_every=0, progress=False)
+                       d_channels=a.channels, r1_gamma=a.r1_gamma,
+                       checkpoint_every=10 ** 6, sample_every=0, progress_every_s=1e9)
         cpu = time.process_time() - cpu0
         if prof:
             prof.disable()
-    result = {"image_size": a.image_size, "batch_size": a.batch_size, "channels": a.channels,
+    result = {"crop_size": a.crop_size, "batch_size": a.batch_size, "channels": a.channels,
               "iterations": a.steps, "r1_gamma": a.r1_gamma,
               "seconds_per_iteration": round(info["seconds"] / a.steps, 4),
               # CPU time of this process (incl. Trainer set-up): less sensitive to other load
@@ -132,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
         buckets["python_lightning_data_logging"] = total - sum(buckets.values())
         result["profile_seconds"] = {k: round(v, 3) for k, v in buckets.items()}
         result["profile_fraction"] = {k: round(v / total, 3) for k, v in buckets.items()}
-        result["parts"] = _parts(a.image_size, a.batch_size, a.channels)
+        result["parts"] = _parts(a.crop_size, a.batch_size, a.channels)
     print(json.dumps(result, indent=2))
     return result
 

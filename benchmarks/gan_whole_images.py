@@ -29,7 +29,8 @@ Two evaluations, each on the files a user gets (``--model`` is a shipped name or
      conditioned class; :func:`shapekit.realism.score` of each class's generated set against that
      class's held-out real images (topological distance relative to the real-vs-real baseline,
      coverage, collapse flag, two-point correlation), KID with a local extractor when ``--kid``
-     names one, and the whole-image checks against real images.
+     names one (``--kid train``: a small temper CNN trained on the real training images), and the
+     whole-image checks against real images.
 
 Example (what RESULTS.md section 6 reports; one niced thread)::
 
@@ -103,7 +104,7 @@ def eval_sim(a: argparse.Namespace) -> dict:
     from shapekit.registry import resolve
     from shapekit.synth import DOMAIN, process_model, render_micrograph, sample_process
 
-    gen = load_generator(resolve(a.model, "generator"), device="cpu")
+    gen = load_generator(resolve(a.model, "generator"), device="cpu", checkpoint=a.checkpoint)
     mode, ump = gen.mode, float(gen.um_per_px)
     if mode not in ("parameters", "properties"):
         raise SystemExit(f"{a.model} is a {mode}-mode model; the sim evaluation needs parameters "
@@ -199,7 +200,7 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
     from shapekit.registry import resolve
     from shapekit.temper.train import train_on_images
 
-    gen = load_generator(resolve(a.model, "generator"), device="cpu")
+    gen = load_generator(resolve(a.model, "generator"), device="cpu", checkpoint=a.checkpoint)
     cfg = gen.config
     downscale, holdout = float(cfg.get("downscale", 1.0)), float(a.holdout)
     t0 = time.perf_counter()
@@ -209,16 +210,33 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
     lab = [codec.label_names[k] for k in labels]
     a.work.mkdir(parents=True, exist_ok=True)
     clf_dir = a.work / "toptemp"
-    clf = train_on_images([scaled[i] for i in train], [lab[i] for i in train], clf_dir,
-                          tile_size=a.tile_size, seed=a.seed, cv_folds=5,
-                          source=f"{a.manifest} at 1/{downscale:g}, training split")
+    if (clf_dir / "config.json").is_file():  # the checker does not depend on the generator
+        from shapekit.temper import load_model
+
+        clf = load_model(clf_dir)
+    else:
+        clf = train_on_images([scaled[i] for i in train], [lab[i] for i in train], clf_dir,
+                              tile_size=a.tile_size, seed=a.seed, cv_folds=5,
+                              source=f"{a.manifest} at 1/{downscale:g}, training split")
     cv = json.loads((clf_dir / "config.json").read_text()).get("cv") if (
         clf_dir / "config.json").is_file() else None
     real_pred = [r["temper"] for r in clf.classify([scaled[i] for i in test])]
     real_acc = float(np.mean([p == lab[i] for p, i in zip(real_pred, test)]))
     print(f"TopTemp on held-out real images at 1/{downscale:g}: {real_acc:.3f}", file=sys.stderr)
     kid_extractor = None
-    if a.kid:
+    if a.kid == "train":  # a temper CNN trained on the real training images, as KID features
+        from shapekit.realism import load_extractor
+
+        if (a.work / "cnn" / "config.json").is_file():
+            from shapekit.temper import load_model
+
+            cnn = load_model(a.work / "cnn")
+        else:
+            cnn = train_on_images([scaled[i] for i in train], [lab[i] for i in train],
+                                  a.work / "cnn", model="cnn", tile_size=64, seed=a.seed,
+                                  cnn_options={"width": 8, "input_scale": 1, "epochs": 10})
+        kid_extractor = load_extractor(cnn.feature_extractor(), size=128)
+    elif a.kid:
         from shapekit.realism import load_extractor
 
         kid_extractor = load_extractor(a.kid)
@@ -260,6 +278,8 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("evaluation", choices=["sim", "uhcs3"])
     p.add_argument("--model", required=True, help="Shipped generator name or run directory.")
+    p.add_argument("--checkpoint", default=None,
+                   help="Evaluate this training checkpoint of a run (e.g. iter-0002000).")
     p.add_argument("--size", type=int, default=256, help="Side of the evaluated whole images.")
     p.add_argument("--big", type=int, default=512, help="Side of the images of the checks.")
     p.add_argument("--seed", type=int, default=0)
@@ -272,7 +292,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--per-class", type=int, default=48, help="uhcs3: generated images per class.")
     p.add_argument("--tile-size", type=int, default=128, help="uhcs3: TopTemp tile side.")
     p.add_argument("--n-boot", type=int, default=100, help="uhcs3: realism bootstrap rounds.")
-    p.add_argument("--kid", default=None, help="uhcs3: local KID extractor (a CNN model dir).")
+    p.add_argument("--kid", default=None,
+                   help="uhcs3: local KID extractor: a CNN model dir, or 'train' to train a small "
+                        "temper CNN on the real training images (64-px tiles) first.")
     p.add_argument("--work", type=Path, default=Path("/tmp/gan_whole_images"))
     a = p.parse_args(argv)
 

@@ -425,9 +425,14 @@ def test_cli_generate_tiff_scale_sweep_and_errors(tiny_run, run_cli, tmp_path: P
     rows = list(csv.DictReader(open(tmp_path / "g" / "conditions.csv")))
     assert [float(r["T"]) for r in rows] == [100.0, 100.0, 150.0, 150.0, 200.0, 200.0]
     assert {r["label"] for r in rows} == {"b"}
-    assert (tmp_path / "g" / "sweep_grid.png").stat().st_size > 0
+    assert (tmp_path / "g" / "preview" / "sweep_grid.png").stat().st_size > 0
     img, meta = read_image(tmp_path / "g" / "gen_00000.tif")
     assert img.shape == (48, 64) and meta.um_per_px == pytest.approx(0.1)
+    # `shapekit score` reads the folder at the generated images' own scale
+    from shapekit.realism import load_image_set
+
+    ims, um, _ = load_image_set(tmp_path / "g")
+    assert len(ims) == 6 and np.allclose(um, 0.1)
 
     code, _, err = run_cli("generate", run, "--n", "1", "--out", tmp_path / "t", "--set", "T=500",
                            "--format", "png")

@@ -167,7 +167,8 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--sweep", default=None, metavar="NAME=LO:HI:K",
               help="Vary one condition over K values (same latents) and write a labelled grid.")
 @click.option("--grid", type=click.Path(path_type=Path), default=None,
-              help="Also write a grid PNG here (default for --sweep: OUT/sweep_grid.png).")
+              help="Also write a grid PNG here (default for --sweep: OUT/preview/sweep_grid.png, "
+                   "outside OUT itself so that `shapekit score REAL OUT` sees only the images).")
 @click.option("--format", "fmt", type=click.Choice(["tif", "png"]), default="tif",
               show_default=True,
               help="tif: float32 TIFF with the pixel size in its resolution tags and the "
@@ -249,7 +250,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     writer.writerows(rows)
     _atomic.write_text(out / "conditions.csv", buf.getvalue())
     if columns and grid is None:
-        grid = out / "sweep_grid.png"
+        grid = out / "preview" / "sweep_grid.png"
     if grid is not None:
         if columns:
             name, values = columns[0]

@@ -160,7 +160,10 @@ def to_common_scale(images: Sequence[np.ndarray], um_per_px: Sequence[float] | N
         raise InputError(f"downscale must be a positive number, got {downscale!r}")
     ump = np.full(n, np.nan) if um_per_px is None else np.asarray(um_per_px, dtype=np.float64)
     known = np.isfinite(ump) & (ump > 0)
-    if not known.any() and target_um_per_px is None:
+    if not known.any() and target_um_per_px is not None:
+        raise InputError(f"a target of {target_um_per_px} um/px was given, but no image has a "
+                         "known pixel size to resample from")
+    if not known.any():
         return ([resample(im, 1.0, float(downscale)) if downscale != 1 else
                  np.asarray(im, dtype=np.float32) for im in images], None)
     if not known.all():

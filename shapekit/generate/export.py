@@ -244,6 +244,9 @@ def load_generator(run_dir: str | Path, device: str | None = None,
     if not run_dir.is_dir():
         raise ModelFormatError(f"run directory not found: {run_dir}")
     cfg_path, w_path = run_dir / CONFIG, run_dir / WEIGHTS
+    if checkpoint is not None and not cfg_path.is_file():
+        # a run still training (or stopped before its export): its config describes the net
+        return _from_checkpoint_only(run_dir, checkpoint, device)
     if not cfg_path.is_file() or not w_path.is_file():
         raise ModelFormatError(f"{run_dir}: no exported generator ({CONFIG} + {WEIGHTS}); "
                                "train it with `shapekit train-gan` first")
@@ -276,6 +279,39 @@ def load_generator(run_dir: str | Path, device: str | None = None,
                                f"got {um!r}")
     gen.to(dev).eval()
     return GeneratorSampler(gen, codec, cfg, dev)
+
+
+def _from_checkpoint_only(run_dir: Path, checkpoint: str | Path,
+                          device: str | None) -> GeneratorSampler:
+    """A sampler for a checkpoint of a run that has no export yet (config.json + conditions.json)."""
+    from shapekit._device import default_device
+    from shapekit.generate.nets import generator_channels
+
+    try:
+        run = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        cond = json.loads((run_dir / "conditions.json").read_text(encoding="utf-8"))
+        hp = run["model"]
+        net = {"n_classes": len(cond["label_names"]), "n_cond": len(cond["names"]),
+               "z_local": hp["z_local"], "z_global": hp["z_global"], "w_dim": hp["w_dim"],
+               "channels": generator_channels(hp["g_channels"], hp["n_up"])}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelFormatError(f"{run_dir}: no export and no readable run configuration "
+                               f"({type(e).__name__}: {e})") from None
+    w_path, state, iteration = _checkpoint_weights(run_dir, checkpoint)
+    gen = Generator(**net)
+    try:
+        gen.load_state_dict(state)
+    except RuntimeError as e:
+        raise ModelFormatError(f"{w_path}: weights do not fit the run's configuration "
+                               f"({str(e).splitlines()[0]})") from None
+    cfg = {"format_version": FORMAT_VERSION, "net": net, "conditions": cond,
+           "crop_size": run["crop_size"], "default_size": 4 * int(run["crop_size"]),
+           "um_per_px": run.get("target_um_per_px"), "iterations": iteration,
+           "checkpoint": str(w_path), "seed": run.get("seed"), "downscale": run.get("downscale"),
+           "holdout": run.get("holdout", 0.0)}
+    dev = default_device(device)
+    gen.to(dev).eval()
+    return GeneratorSampler(gen, ConditionCodec.from_dict(cond), cfg, dev)
 
 
 def _checkpoint_weights(run_dir: Path, checkpoint: str | Path) -> tuple[Path, dict, int]:
