@@ -109,15 +109,14 @@ def default_generator(out: Path, size: int) -> Path:
     """An exported generator of train-gan's default architecture (random weights) at ``size`` px."""
     from shapekit.generate.data import ConditionCodec
     from shapekit.generate.export import export_generator
-    from shapekit.generate.nets import Generator
-    from shapekit.generate.train import MODEL_DEFAULTS
+    from shapekit.generate.nets import Generator, generator_channels
+    from shapekit.generate.train import MODEL_DEFAULTS as M
 
-    net = dict(image_size=size, n_classes=3, n_cond=2, z_dim=MODEL_DEFAULTS["z_dim"],
-               base_channels=MODEL_DEFAULTS["g_channels"], max_channels=MODEL_DEFAULTS["max_channels"],
-               upsample=MODEL_DEFAULTS["upsample"])
+    gen = Generator(3, 2, M["z_local"], M["z_global"], M["w_dim"],
+                    generator_channels(M["g_channels"], M["n_up"]))
     codec = ConditionCodec.fit(["over_aged", "peak_aged", "under_aged"], ["aging_time_h", "hardness_hv"],
                                np.array([[0.5, 60.0], [50.0, 140.0]]), mode="parameters")
-    export_generator(Generator(**net), codec, out, net=net)
+    export_generator(gen, codec, out, crop_size=size // 4)  # default images: `size` px
     return out
 
 

@@ -216,11 +216,11 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
 
         clf = load_model(clf_dir)
     else:
-        clf = train_on_images([scaled[i] for i in train], [lab[i] for i in train], clf_dir,
+        clf = train_on_images([scaled[i] for i in train], [lab[i] for i in train],
                               tile_size=a.tile_size, seed=a.seed, cv_folds=5, preset=a.preset,
                               source=f"{a.manifest} at 1/{downscale:g}, training split")
-    cv = json.loads((clf_dir / "config.json").read_text()).get("cv") if (
-        clf_dir / "config.json").is_file() else None
+        clf.save(clf_dir)
+    cv = clf.config.get("cv")
     real_pred = [r["temper"] for r in clf.classify([scaled[i] for i in test])]
     real_acc = float(np.mean([p == lab[i] for p, i in zip(real_pred, test)]))
     print(f"TopTemp on held-out real images at 1/{downscale:g}: {real_acc:.3f}", file=sys.stderr)
@@ -234,8 +234,9 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
             cnn = load_model(a.work / "cnn")
         else:
             cnn = train_on_images([scaled[i] for i in train], [lab[i] for i in train],
-                                  a.work / "cnn", model="cnn", tile_size=64, seed=a.seed,
+                                  model="cnn", tile_size=64, seed=a.seed,
                                   cnn_options={"width": 8, "input_scale": 1, "epochs": 10})
+            cnn.save(a.work / "cnn")
         kid_extractor = load_extractor(cnn.feature_extractor(), size=128)
     elif a.kid:
         from shapekit.realism import load_extractor

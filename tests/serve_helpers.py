@@ -58,12 +58,12 @@ def tiny_generator(tmp_path_factory) -> Path:
     from shapekit.generate.nets import Generator
 
     torch.manual_seed(0)
-    net = dict(image_size=32, n_classes=2, n_cond=2, z_dim=8, base_channels=8, max_channels=16)
+    gen = Generator(2, 2, z_local=2, z_global=8, w_dim=8, channels=[8, 8, 4, 4])
     values = np.array([[0.5, 0.05], [50.0, 0.30], [5.0, 0.1]])
     codec = ConditionCodec.fit(["peak_aged", "under_aged"], ["aging_time_h", "area_fraction"], values,
                                mode="parameters")   # aging_time_h spans 100x: log-scaled
     out = tmp_path_factory.mktemp("serve-gen") / "tiny"
-    export_generator(Generator(**net), codec, out, net=net, um_per_px=0.05)
+    export_generator(gen, codec, out, crop_size=8, um_per_px=0.05)  # default images: 32 px
     return out
 
 
