@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", type=Path, default=None, help="Write the results JSON here.")
     a = p.parse_args(argv)
 
+    from shapekit._device import passive_omp_threads
+
+    passive_omp_threads()  # as the CLI does (see RESULTS.md section 6)
     import torch
 
     cuda = torch.cuda.is_available()

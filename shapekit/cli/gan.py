@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from shapekit._device import passive_omp_threads
 from shapekit.cli._common import emit_json, info, json_option, root_option, seed_option
 from shapekit.errors import InputError
 
@@ -71,8 +72,6 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     checkpoints, CSV logs, sample grids and finally generator.safetensors + generator.json in
     --out.
     """
-    import os
-
     if not resume and not Path(manifest).exists():
         raise InputError(f"manifest not found: {manifest}")
     if crop_size < 16 or crop_size % 8:
@@ -83,9 +82,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
         raise InputError(f"--downscale must be > 0, got {downscale}")
     if channels < 1:
         raise InputError(f"--channels must be >= 1, got {channels}")
-    # idle OpenMP threads sleep instead of spinning: on a shared, busy machine spinning threads
-    # burnt 4x the CPU time per iteration (must be set before torch starts its thread pool)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    passive_omp_threads()
     from shapekit.generate.train import train_gan
 
     dev: int | str = int(devices) if devices.isdigit() else devices
@@ -190,6 +187,7 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
     """
     if n < 1:
         raise InputError(f"--n must be >= 1, got {n}")
+    passive_omp_threads()  # before torch is imported
     fixed = _parse_set(sets)
     sweep_spec = _parse_sweep(sweep) if sweep is not None else None
     from shapekit.generate.export import parse_size
