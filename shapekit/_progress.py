@@ -32,14 +32,14 @@ class Reporter:
     """Progress of a long loop for people: a tqdm bar on a terminal, otherwise a line every
     ``every_s`` seconds (and at the end) with the count, rate, ETA and the latest ``postfix``.
 
-    ``SHAPEKIT_PROGRESS=0`` silences it, ``=1`` forces the bar. The line goes to ``stream``
+    ``SHAPEKIT_PROGRESS=0`` silences it (unless ``silent=False``), ``=1`` forces the bar. The line goes to ``stream``
     (default stderr), so logs of a background job (``nohup ... 2> log``) show where it is.
 
     Examples
     --------
     >>> import io
     >>> out = io.StringIO()
-    >>> r = Reporter(10, "training", unit="it", every_s=0.0, stream=out, bar=False)
+    >>> r = Reporter(10, "training", unit="it", every_s=0.0, stream=out, bar=False, silent=False)
     >>> r.update(5, loss=0.25)
     >>> r.close()
     >>> out.getvalue().splitlines()[0].split(" ETA")[0].rsplit(" ", 2)[0]
@@ -47,14 +47,15 @@ class Reporter:
     """
 
     def __init__(self, total: int, desc: str, *, unit: str = "it", initial: int = 0,
-                 every_s: float = 30.0, stream: Any = None, bar: bool | None = None) -> None:
+                 every_s: float = 30.0, stream: Any = None, bar: bool | None = None,
+                 silent: bool | None = None) -> None:
         import time
 
         self.total, self.desc, self.unit, self.every_s = int(total), desc, unit, float(every_s)
         self.n = self.start_n = int(initial)
         self.stream = stream if stream is not None else sys.stderr
         env = os.environ.get("SHAPEKIT_PROGRESS")
-        self.silent = env == "0"
+        self.silent = env == "0" if silent is None else bool(silent)
         if bar is None:
             bar = env == "1" or (env is None and self.stream.isatty())
         self._bar = None
