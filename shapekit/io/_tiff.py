@@ -51,7 +51,7 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
     """Read one page of a TIFF as float32 grey in [0, 1] with its metadata (see ``read_image``)."""
     import tifffile
 
-    from shapekit.io.readers import ImageMeta, _check_budget, to_grey, to_unit_float
+    from shapekit.io.readers import ImageMeta, check_header_size, to_grey, to_unit_float
     from shapekit.io.scale import tiff_pixel_size
 
     try:
@@ -72,7 +72,7 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
             pg = pages[index]
             h, w = int(pg.imagelength), int(pg.imagewidth)
             depth = int(getattr(pg, "imagedepth", 1) or 1)
-            _check_budget(p, h * depth, w, budget)
+            check_header_size(p, h * depth, w, budget)
             if depth > 1:
                 raise InputError(f"{p}: volumetric TIFF page ({depth} slices) is not a 2-D micrograph")
             photometric = int(pg.photometric)
