@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from shapekit.errors import InputError
+from shapekit.io.budget import check_pixel_budget
 
 __all__ = ["ConditionCodec", "TileDataset", "GANDataModule", "rescale_to", "MODES"]
 
@@ -138,13 +139,19 @@ def rescale_to(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> 
     """
     import cv2
 
-    if not (math.isfinite(um_per_px) and math.isfinite(target_um_per_px)) or um_per_px <= 0:
+    if not (math.isfinite(um_per_px) and math.isfinite(target_um_per_px)) or um_per_px <= 0 \
+            or target_um_per_px <= 0:
         return image
     f = um_per_px / target_um_per_px
     if abs(f - 1) < 1e-3:
         return image
     h, w = image.shape
+    if not math.isfinite(h * f * w * f) or h * f * w * f > 2.0**62:
+        raise InputError(f"resampling {h}x{w} px from {um_per_px:g} to {target_um_per_px:g} um/px "
+                         f"overflows (factor {f:.3g})")
     size = (max(1, int(round(w * f))), max(1, int(round(h * f))))
+    check_pixel_budget((size[1], size[0]), f"resampling {h}x{w} px from {um_per_px:g} to "
+                       f"{target_um_per_px:g} um/px")
     interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
     return cv2.resize(np.ascontiguousarray(image, dtype=np.float32), size, interpolation=interp)
 

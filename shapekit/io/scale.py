@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.io.budget import check_pixel_budget
 
 #: micrometres per unit for the length units found in SEM metadata
 _UNIT_UM = {"m": 1e6, "mm": 1e3, "um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0,
@@ -122,7 +123,8 @@ def tiff_pixel_size(tf: Any, page: Any) -> tuple[float | None, str | None]:
     return None, None
 
 
-def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> np.ndarray:
+def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float, *,
+             source: str = "image", max_pixels: int | None = None) -> np.ndarray:
     """Resample ``image`` from ``um_per_px`` to ``target_um_per_px`` (anti-aliased).
 
     Downsampling uses area averaging (OpenCV ``INTER_AREA``, a box filter over each output pixel's
@@ -135,12 +137,26 @@ def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> np
         Grey image in ``[0, 1]``.
     um_per_px, target_um_per_px : float
         Current and wanted pixel sizes in micrometres (positive, finite).
+    source : str
+        Names the image in error messages (its file).
+    max_pixels : int, optional
+        Pixel budget of the output (see :func:`shapekit.io.budget.pixel_budget`), checked before
+        anything is allocated: nm typed as um asks for a million times more pixels.
+
+    Raises
+    ------
+    InputError
+        A non-positive pixel size, a non-2-D image, or an output over the pixel budget.
 
     Examples
     --------
     >>> img = np.random.default_rng(0).random((100, 80)).astype(np.float32)
     >>> resample(img, 0.1, 0.2).shape
     (50, 40)
+    >>> resample(img, 5.0, 0.005, source="a.png", max_pixels=10**8)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: a.png: resampling 100x80 px from 5 to 0.005 um/px: 100000x80000 = 8000000000 pixels, over the limit of 100000000 pixels (...)
     """
     src, dst = _positive(um_per_px), _positive(target_um_per_px)
     if src is None:
@@ -152,7 +168,11 @@ def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> np
         raise InputError(f"resample expects a 2-D grey image, got shape {img.shape}")
     s = src / dst
     h, w = img.shape
+    what = f"{source}: resampling {h}x{w} px from {src:g} to {dst:g} um/px"
+    if not math.isfinite(h * s * w * s) or h * s * w * s > 2.0**62:
+        raise InputError(f"{what}: the output size overflows (factor {s:.3g})")
     nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
+    check_pixel_budget((nh, nw), what, max_pixels=max_pixels)
     if (nh, nw) == (h, w):
         return img.copy()
     import cv2
