@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from shapekit import _atomic
-from shapekit.errors import InputError, ModelFormatError
+from shapekit.errors import InputError, ModelFormatError, ShapekitWarning
 from shapekit.generate.data import ConditionCodec
 from shapekit.generate.nets import LEGACY_UPSAMPLE, Generator
 
@@ -120,7 +120,7 @@ class GeneratorSampler:
             slack = RANGE_SLACK * max(hi - lo, 1e-12)
             if v < lo - slack or v > hi + slack:
                 warnings.warn(f"{name}={v:g} is far outside the training range [{lo:g}, {hi:g}]; "
-                              "the generator extrapolates", UserWarning, stacklevel=2)
+                              "the generator extrapolates", ShapekitWarning, stacklevel=2)
             out[name] = v
         return out
 

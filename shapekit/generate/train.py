@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from shapekit import _atomic
-from shapekit.errors import InputError
+from shapekit.errors import InputError, ShapekitWarning
 
 __all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS"]
 
@@ -268,5 +268,5 @@ def _quick_realism(fake: np.ndarray, dm: Any, seed: int) -> float | None:
         metric.update(real=real, fake=fake)
         return float(metric.compute()["topological_distance"])
     except Exception as e:  # noqa: BLE001 - a logging extra must never stop training
-        warnings.warn(f"realism logging skipped: {type(e).__name__}: {e}", RuntimeWarning)
+        warnings.warn(f"realism logging skipped: {type(e).__name__}: {e}", ShapekitWarning)
         return None

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from shapekit.errors import InputError
+from shapekit.errors import InputError, ShapekitWarning
 from shapekit.realism.coverage import coverage_from_distances, expected_coverage
 from shapekit.realism.resampling import bootstrap, percentile_ci, permutation_test, real_vs_real
 from shapekit.realism.diagdist import pairwise_diagram_distances, pairwise_l1, sliced_wasserstein_embedding
@@ -206,7 +206,7 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
         if n_const:
             msg = f"{n_const} constant image(s) in the {name} set: no topology (zero summaries, empty diagrams)"
             notes.append(msg)
-            warnings.warn(msg, UserWarning, stacklevel=2)
+            warnings.warn(msg, ShapekitWarning, stacklevel=2)
     if len(r_ims) < 4:
         notes.append("fewer than 4 real images: no real-vs-real baseline")
     ss = np.random.SeedSequence(seed)
