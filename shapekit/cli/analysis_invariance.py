@@ -16,7 +16,20 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import emit_json, info, json_option, require_exists, seed_option
+from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
+                                  seed_option)
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
+_size_option = click.option("--size", type=click.IntRange(8, 1024), default=128, show_default=True,
+                            help="CNN input: centre square crop resized to SIZE pixels.")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
@@ -53,6 +66,18 @@ def _square_crops(paths: list[Path], size: int):
         t = torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None, None]
         out.append(F.interpolate(t, size=(size, size), mode="area"))
     return torch.cat(out)
+
+
+def _check_crops(n: int, size: int) -> None:
+    from shapekit.io.budget import check_pixel_budget
+
+    check_pixel_budget((n, size, size), f"{n} crops of {size}x{size} px")
+
+
+def _read_config(model_dir: Path) -> dict:
+    from shapekit.temper.modeldir import read_config
+
+    return read_config(require_exists(model_dir, "model directory"))
 
 
 def _load_temper(model_dir: Path):
@@ -98,10 +123,9 @@ def register(analyze_app: click.Group) -> None:
                   help="Transformation group(s); repeat the option for several.")
     @click.option("--layers", default="stem,stages.0,stages.1,stages.2", show_default=True,
                   help="CNN layers (module names, comma-separated; '' for the output only).")
-    @click.option("--size", type=int, default=128, show_default=True,
-                  help="CNN input: centre square crop resized to SIZE pixels.")
-    @click.option("--max-images", type=int, default=24, show_default=True)
-    @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG bar chart.")
+    @_size_option
+    @click.option("--max-images", type=click.IntRange(1, 10000), default=24, show_default=True)
+    @click.option("--plot", type=OutputPath("file"), default=None, help="Write a PNG bar chart.")
     @json_option
     def invariance_cmd(model_dir: Path, images: tuple[Path, ...], groups: tuple[str, ...],
                        layers: str, size: int, max_images: int, plot: Path | None,
@@ -113,13 +137,15 @@ def register(analyze_app: click.Group) -> None:
         another. CNN models are scored at the output (logits) and at hidden layers; TopTemp models
         at their class probabilities (whole scans; continuous rotations are resampled).
         """
+        paths = _image_paths(images, max_images)
+        _check_crops(len(paths), size)
+        _read_config(model_dir)
         import numpy as np
         import torch
 
         from shapekit.analysis.invariance import equivariance_deviation, prediction_flip_rate
 
         model = _load_temper(model_dir)
-        paths = _image_paths(images, max_images)
         result: dict = {"model": str(model_dir), "kind": model.kind, "n_images": len(paths),
                         "scores": {}, "flip_rate": {}}
         if model.kind == "cnn":
@@ -163,10 +189,9 @@ def register(analyze_app: click.Group) -> None:
     @analyze_app.command("frequency")
     @click.argument("model_dir", type=click.Path(path_type=Path))
     @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-    @click.option("--size", type=int, default=128, show_default=True,
-                  help="CNN input: centre square crop resized to SIZE pixels.")
-    @click.option("--max-images", type=int, default=16, show_default=True)
-    @click.option("--plot", type=click.Path(path_type=Path), default=None,
+    @_size_option
+    @click.option("--max-images", type=click.IntRange(1, 10000), default=16, show_default=True)
+    @click.option("--plot", type=OutputPath("file"), default=None,
                   help="Write a PNG: radial sensitivity and power curves plus both 2-D maps.")
     @json_option
     def frequency_cmd(model_dir: Path, images: tuple[Path, ...], size: int, max_images: int,
@@ -176,14 +201,18 @@ def register(analyze_app: click.Group) -> None:
         Sensitivity at frequency k = mean gradient norm of the logits w.r.t. the orthonormal FFT
         coefficient k of the input; the power map is sqrt(E|x_hat - mean|^2) of the same crops.
         """
-        from shapekit.analysis.frequency import frequency_report
         from shapekit.errors import InputError
 
-        model = _load_temper(model_dir)
-        if model.kind != "cnn":
+        paths = _image_paths(images, max_images)
+        _check_crops(len(paths), size)
+        kind = _read_config(model_dir)["kind"]
+        if kind != "cnn":
             raise InputError(f"{model_dir}: frequency sensitivity needs a differentiable (CNN) "
-                             f"model, this one is {model.kind!r}")
-        x = _square_crops(_image_paths(images, max_images), size)
+                             f"model, this one is {kind!r}")
+        from shapekit.analysis.frequency import frequency_report
+
+        model = _load_temper(model_dir)
+        x = _square_crops(paths, size)
         rep = frequency_report(model.network, x)
         out = {"model": str(model_dir), "n_images": int(x.shape[0]), "size": size,
                "freqs": rep["freqs"], "sensitivity": rep["sensitivity"], "power": rep["power"],
@@ -201,16 +230,18 @@ def register(analyze_app: click.Group) -> None:
                        f"~ |k|^-{rep['power_exponent']:.2f}")
 
     @analyze_app.command("fibres")
-    @click.option("--target", type=float, required=True, help="Target hardness (HV).")
-    @click.option("--tolerance", type=float, default=5.0, show_default=True)
-    @click.option("--n", "n_samples", type=int, default=200, show_default=True)
-    @click.option("--steps", type=int, default=2000, show_default=True,
+    @click.option("--target", type=float, required=True, callback=_finite,
+                  help="Target hardness (HV).")
+    @click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=5.0,
+                  show_default=True, callback=_finite)
+    @click.option("--n", "n_samples", type=click.IntRange(1, 100000), default=200, show_default=True)
+    @click.option("--steps", type=click.IntRange(1, 10**6), default=2000, show_default=True,
                   help="Bundle Network training steps.")
-    @click.option("--n-train", type=int, default=3000, show_default=True,
+    @click.option("--n-train", type=click.IntRange(16, 10**6), default=3000, show_default=True,
                   help="Simulator evaluations used for training.")
-    @click.option("--plot", type=click.Path(path_type=Path), default=None,
+    @click.option("--plot", type=OutputPath("file"), default=None,
                   help="PNG: samples over the true iso-hardness curve.")
-    @click.option("--out", type=click.Path(path_type=Path), default=None,
+    @click.option("--out", type=OutputPath("file"), default=None,
                   help="CSV of the accepted (temperature_C, time_h, hardness_HV, branch).")
     @seed_option
     @json_option
@@ -258,10 +289,10 @@ def register(analyze_app: click.Group) -> None:
                            f"{np.max(res['time_h']):.2g} h")
 
     @analyze_app.command("dna")
-    @click.option("--epochs", type=int, default=40, show_default=True)
-    @click.option("--width-weight", type=float, default=0.1, show_default=True,
-                  help="Weight of the augmentation-width reward.")
-    @click.option("--plot", type=click.Path(path_type=Path), default=None,
+    @click.option("--epochs", type=click.IntRange(1, 10000), default=40, show_default=True)
+    @click.option("--width-weight", type=click.FloatRange(min=0), default=0.1, show_default=True,
+                  callback=_finite, help="Weight of the augmentation-width reward.")
+    @click.option("--plot", type=OutputPath("file"), default=None,
                   help="PNG: learned rotation range per class.")
     @seed_option
     @json_option

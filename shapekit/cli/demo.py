@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import emit_json, info, json_option, seed_option
+from shapekit.cli._common import OutputPath, emit_json, info, json_option, seed_option
 
 
 def _step(name: str, t0: float) -> float:
@@ -170,24 +170,14 @@ def _print_table(s: dict[str, Any], out: Path) -> None:
     click.echo(f"figures and summary.json in {out}")
 
 
-def _quiet_lightning() -> None:
-    import logging
-    import warnings
-
-    for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning",
-                 "pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero",
-                 "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module=r"pytorch_lightning.*")
-    warnings.filterwarnings("ignore", module=r"lightning.*")
-
-
 @click.command(name="demo")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("shapekit-demo"),
+@click.option("--out", type=OutputPath("dir"), default=Path("shapekit-demo"),
               show_default=True, help="Output folder (data, model, GAN run, figures, summary.json).")
-@click.option("--n", type=int, default=90, show_default=True, help="Simulated training images.")
-@click.option("--size", type=int, default=128, show_default=True, help="Image side in pixels.")
-@click.option("--gan-steps", type=int, default=40, show_default=True,
+@click.option("--n", type=click.IntRange(12, 100000), default=90, show_default=True,
+              help="Simulated training images (at least 4 per temper).")
+@click.option("--size", type=click.IntRange(64, 4096), default=128, show_default=True,
+              help="Image side in pixels.")
+@click.option("--gan-steps", type=click.IntRange(min=1), default=40, show_default=True,
               help="GAN training iterations (a short run: the point is the workflow).")
 @click.option("--no-gan", is_flag=True, help="Skip the GAN and realism steps.")
 @seed_option
@@ -200,11 +190,6 @@ def demo_cmd(out: Path, n: int, size: int, gan_steps: int, no_gan: bool, seed: i
     small conditional GAN and sweeps aging time, scores the generated images topologically, then
     prints a summary table and writes figures (PNG) and summary.json to --out.
     """
-    if size < 64:
-        raise click.BadParameter("--size must be at least 64", param_hint="--size")
-    if gan_steps < 1:
-        raise click.BadParameter("--gan-steps must be positive", param_hint="--gan-steps")
-    _quiet_lightning()
     s = run_demo(out, n=n, size=size, seed=seed, gan_steps=gan_steps, with_gan=not no_gan)
     if as_json:
         emit_json(s)

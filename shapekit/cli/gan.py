@@ -6,8 +6,23 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import emit_json, info, json_option, root_option, seed_option
-from shapekit.errors import InputError
+from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
+                                  root_option, seed_option)
+from shapekit.errors import InputError, brief
+
+
+def _image_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value < 16 or value & (value - 1):
+        raise click.BadParameter(f"must be a power of two >= 16, got {value}")
+    return value
+
+
+def _devices(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter(f"must be a positive integer or 'auto', got {value!r}")
+    return int(value)
 
 
 def register(app: click.Group) -> None:
@@ -18,32 +33,37 @@ def register(app: click.Group) -> None:
 
 @click.command(name="train-gan")
 @click.argument("manifest", type=click.Path(path_type=Path))
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", "out", required=True, type=OutputPath("dir"),
               help="Run directory (checkpoints, logs, sample grids, exported generator).")
 @click.option("--condition", type=click.Choice(["class", "parameters", "properties"]),
               default="class", show_default=True,
               help="Temper only, temper + the manifest's parameters, or temper + its properties.")
-@click.option("--image-size", type=int, default=128, show_default=True,
-              help="Tile side in pixels (power of two, 64-256 typical).")
-@click.option("--max-steps", type=int, default=2000, show_default=True,
+@click.option("--image-size", type=click.IntRange(min=16), default=128, show_default=True,
+              callback=_image_size, help="Tile side in pixels (power of two, 64-256 typical).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Training iterations (one discriminator + one generator update each).")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Batch size per device.")
-@click.option("--devices", default="1", show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Batch size per device.")
+@click.option("--devices", default="1", show_default=True, callback=_devices,
               help="Devices per node (an integer or 'auto'); >1 runs Lightning DDP.")
-@click.option("--num-nodes", type=int, default=1, show_default=True, help="Nodes for multi-node DDP.")
+@click.option("--num-nodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Nodes for multi-node DDP.")
 @click.option("--strategy", default="auto", show_default=True,
               help="Lightning strategy (auto, ddp, ddp_spawn, ...).")
-@click.option("--accelerator", default="auto", show_default=True,
+@click.option("--accelerator", type=click.Choice(["auto", "cpu", "gpu", "cuda", "mps", "tpu"]),
+              default="auto", show_default=True,
               help="auto (CUDA when present, else CPU), cpu or gpu.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--checkpoint-every", type=int, default=500, show_default=True,
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True,
               help="Save a checkpoint every N iterations (and always at the end).")
-@click.option("--sample-every", type=int, default=500, show_default=True,
+@click.option("--sample-every", type=click.IntRange(min=0), default=500, show_default=True,
               help="Write a sample grid PNG every N iterations (0: never).")
-@click.option("--channels", type=int, default=32, show_default=True,
+@click.option("--channels", type=click.IntRange(1, 4096), default=32, show_default=True,
               help="Base channel width of generator and discriminator.")
-@click.option("--z-dim", type=int, default=128, show_default=True, help="Latent dimension.")
-@click.option("--r1-gamma", type=float, default=1.0, show_default=True, help="R1 penalty weight.")
+@click.option("--z-dim", type=click.IntRange(1, 4096), default=128, show_default=True,
+              help="Latent dimension.")
+@click.option("--r1-gamma", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="R1 penalty weight.")
 @click.option("--loss", type=click.Choice(["hinge", "ns"]), default="hinge", show_default=True,
               help="Adversarial loss: hinge or non-saturating.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks (CUDA).")
@@ -51,7 +71,7 @@ def register(app: click.Group) -> None:
 @seed_option
 @json_option
 def train_gan_cmd(manifest: Path, out: Path, condition: str, image_size: int, max_steps: int,
-                  batch_size: int, devices: str, num_nodes: int, strategy: str, accelerator: str,
+                  batch_size: int, devices: int | str, num_nodes: int, strategy: str, accelerator: str,
                   resume: bool, checkpoint_every: int, sample_every: int, channels: int,
                   z_dim: int, r1_gamma: float, loss: str, compile_: bool, root: Path | None,
                   seed: int, as_json: bool) -> None:
@@ -61,15 +81,20 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, image_size: int, ma
     process parameters or properties. Writes checkpoints, CSV logs, sample grids and finally
     generator.safetensors + generator.json in --out.
     """
+    from shapekit.io.budget import check_pixel_budget
+
+    if not resume:
+        require_exists(manifest, "manifest")
+    check_pixel_budget((batch_size, image_size, image_size),
+                       f"train-gan --batch-size {batch_size} --image-size {image_size}")
+    from pytorch_lightning.strategies import StrategyRegistry
+
     from shapekit.generate.train import train_gan
 
-    if not resume and not Path(manifest).exists():
-        raise InputError(f"manifest not found: {manifest}")
-    if image_size < 16 or image_size & (image_size - 1):
-        raise InputError(f"--image-size must be a power of two >= 16, got {image_size}")
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
-    dev: int | str = int(devices) if devices.isdigit() else devices
+    if strategy != "auto" and strategy not in StrategyRegistry:
+        raise InputError(f"unknown --strategy {brief(strategy)}; known: auto, "
+                         f"{', '.join(sorted(StrategyRegistry)[:12])}, ...")
+    dev = devices
     model = {} if resume else dict(g_channels=channels, d_channels=channels, z_dim=z_dim,
                                    r1_gamma=r1_gamma, loss=loss)
     info(f"training a {condition}-conditioned GAN on {manifest} -> {out}")
@@ -111,23 +136,25 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
         lo, hi, k = float(parts[0]), float(parts[1]), int(parts[2])
     except ValueError:
         raise InputError(f"--sweep {text!r}: LO and HI must be numbers, K an integer") from None
-    if k < 2:
-        raise InputError(f"--sweep {text!r}: K must be >= 2")
+    if k < 2 or k > 1000:
+        raise InputError(f"--sweep {text!r}: K must be between 2 and 1000")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError(f"--sweep {text!r}: LO and HI must be finite")
     return name.strip(), [float(v) for v in np.linspace(lo, hi, k)]
 
 
 @click.command(name="generate")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--n", "n", type=int, default=8, show_default=True,
+@click.option("--n", "n", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images to generate (per sweep value with --sweep).")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", "out", required=True, type=OutputPath("dir"),
               help="Output folder for the images and conditions.csv.")
 @click.option("--label", default=None, help="Temper class (default: drawn at random per image).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Fix a continuous condition (repeatable); others default to the training mean.")
 @click.option("--sweep", default=None, metavar="NAME=LO:HI:K",
               help="Vary one condition over K values (same latents) and write a labelled grid.")
-@click.option("--grid", type=click.Path(path_type=Path), default=None,
+@click.option("--grid", type=OutputPath("file"), default=None,
               help="Also write a grid PNG here (default for --sweep: OUT/sweep_grid.png).")
 @click.option("--format", "fmt", type=click.Choice(["png", "tif"]), default="png",
               show_default=True, help="Image file format.")
@@ -152,23 +179,34 @@ def generate_cmd(run_dir: Path, n: int, out: Path, label: str | None, sets: tupl
 
     import numpy as np
 
+    from shapekit.generate.formats import read_generator_config
+    from shapekit.io.budget import check_pixel_budget
+
+    # everything that can be checked from the arguments and generator.json, before torch loads
+    fixed = _parse_set(sets)
+    columns: list[tuple[str, list[float]]] = []
+    if sweep is not None:
+        columns = [_parse_sweep(sweep)]
+    cfg = read_generator_config(run_dir)
+    codec = cfg["conditions"]
+    labels_known = [str(v) for v in codec["label_names"]]
+    if label is not None and label not in labels_known:
+        raise InputError(f"unknown label {brief(label)}; known labels: {', '.join(labels_known)}")
+    for kind, name in [("condition", n) for n in fixed] + [("sweep condition", c[0]) for c in columns]:
+        if name not in codec["names"]:
+            known = ", ".join(codec["names"]) or "none (class-conditioned model)"
+            raise InputError(f"unknown {kind} {brief(name)}; this model's conditions: {known}")
+    size = int(cfg["net"]["image_size"])
+    n_images = n * max(1, len(columns[0][1]) if columns else 1)
+    check_pixel_budget((n_images, size, size), f"generate --n {n}"
+                       + (f" --sweep with {len(columns[0][1])} values" if columns else "")
+                       + f" of {size}x{size} images")
+
     from shapekit import _atomic
     from shapekit.generate.export import load_generator
     from shapekit.generate.grid import save_grid, save_image, save_labelled_grid
 
-    if n < 1:
-        raise InputError(f"--n must be >= 1, got {n}")
     gen = load_generator(run_dir, device=device, checkpoint=checkpoint)
-    if label is not None:
-        gen.codec.label_index(label)
-    fixed = _parse_set(sets)
-    columns: list[tuple[str, list[float]]] = []
-    if sweep is not None:
-        name, values = _parse_sweep(sweep)
-        if name not in gen.condition_names:
-            known = ", ".join(gen.condition_names) or "none (class-conditioned model)"
-            raise InputError(f"unknown sweep condition {name!r}; this model's conditions: {known}")
-        columns = [(name, values)]
     settings = [dict(fixed)] if not columns else [{**fixed, columns[0][0]: v}
                                                   for v in columns[0][1]]
     rows, batches = [], []

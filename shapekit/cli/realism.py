@@ -6,7 +6,22 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import emit_json, info, json_option, root_option, seed_option
+from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
+                                  root_option, seed_option)
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a positive number, got {value}")
+    return value
+
+
+def _n_jobs(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value == 0 or value < -1:
+        raise click.BadParameter(f"must be >= 1, or -1 for all cores; got {value}")
+    return value
 
 
 @click.command(name="score")
@@ -14,12 +29,12 @@ from shapekit.cli._common import emit_json, info, json_option, root_option, seed
 @click.argument("fake", type=click.Path(path_type=Path))
 @root_option
 @json_option
-@click.option("--report", "report", type=click.Path(path_type=Path, dir_okay=True, file_okay=False),
+@click.option("--report", "report", type=OutputPath("dir"),
               default=None, help="Write PNGs (Betti curves, summary histograms, two-point curves) and "
                                  "report.html to this folder.")
-@click.option("--n-boot", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--n-boot", type=click.IntRange(1, 100000), default=200, show_default=True,
               help="Bootstrap rounds (also the real-vs-real rounds).")
-@click.option("--n-perm", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--n-perm", type=click.IntRange(1, 100000), default=200, show_default=True,
               help="Permutation rounds of the p-value.")
 @seed_option
 @click.option("--kid-model", type=click.Path(path_type=Path), default=None,
@@ -28,9 +43,12 @@ from shapekit.cli._common import emit_json, info, json_option, root_option, seed
 @click.option("--metric", "diagram_metric", type=click.Choice(["wasserstein", "bottleneck"]),
               default="wasserstein", show_default=True,
               help="Diagram distance of the energy term (GUDHI Hera W1 or bottleneck).")
-@click.option("--real-um-per-px", type=float, default=None, help="Pixel size of REAL (overrides metadata).")
-@click.option("--fake-um-per-px", type=float, default=None, help="Pixel size of FAKE (overrides metadata).")
-@click.option("--n-jobs", type=int, default=1, show_default=True, help="Worker processes (-1: all cores).")
+@click.option("--real-um-per-px", type=float, default=None, callback=_positive,
+              help="Pixel size of REAL (overrides metadata).")
+@click.option("--fake-um-per-px", type=float, default=None, callback=_positive,
+              help="Pixel size of FAKE (overrides metadata).")
+@click.option("--n-jobs", type=int, default=1, show_default=True, callback=_n_jobs,
+              help="Worker processes (-1: all cores).")
 def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, report: Path | None,
               n_boot: int, n_perm: int, seed: int, kid_model: Path | None, diagram_metric: str,
               real_um_per_px: float | None, fake_um_per_px: float | None, n_jobs: int) -> None:
@@ -43,11 +61,12 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, report: 
     """
     import warnings
 
-    from shapekit.errors import InputError
+    require_exists(real, "REAL image set")
+    require_exists(fake, "FAKE image set")
+    if kid_model is not None:
+        require_exists(kid_model, "--kid-model")
     from shapekit.realism.scoring import score
 
-    if kid_model is not None and not kid_model.exists():
-        raise InputError(f"--kid-model not found: {kid_model}")
     extractor = None
     if kid_model is not None:
         from shapekit.temper.cnn import load_feature_extractor

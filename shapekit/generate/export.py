@@ -17,42 +17,14 @@ import torch
 from shapekit import _atomic
 from shapekit.errors import InputError, ModelFormatError, ShapekitWarning
 from shapekit.generate.data import ConditionCodec
+from shapekit.generate.formats import CONFIG, FORMAT_VERSION, WEIGHTS, read_generator_config
 from shapekit.generate.nets import LEGACY_UPSAMPLE, Generator
 
 __all__ = ["export_generator", "load_generator", "GeneratorSampler", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
-WEIGHTS, CONFIG = "generator.safetensors", "generator.json"
 # a requested value further than this many training-range widths outside the range warns
 RANGE_SLACK = 0.25
 
-_NUMS = {"type": "array", "items": {"type": "number"}, "maxItems": 256}
-CODEC_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["label_names", "names", "mean", "std", "min", "max"],
-    "properties": {"label_names": {"type": "array", "minItems": 1, "maxItems": 10000,
-                                   "items": {"type": ["string", "number", "boolean"]}},
-                   "names": {"type": "array", "items": {"type": "string"}, "maxItems": 256},
-                   "mean": _NUMS, "std": _NUMS, "min": _NUMS, "max": _NUMS,
-                   "mode": {"enum": ["class", "parameters", "properties"]},
-                   "log": {"type": ["array", "null"], "items": {"type": "boolean"}}}}
-"""JSON Schema of a condition codec (``generator.json["conditions"]``, ``conditions.json``)."""
-# bounds keep a hostile config from building a gigantic network before the weights are compared
-GENERATOR_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["format_version", "net", "conditions"],
-    "properties": {
-        "format_version": {"type": "integer"},
-        "net": {"type": "object", "required": ["image_size", "n_classes"], "properties": {
-            "image_size": {"type": "integer", "minimum": 8, "maximum": 4096},
-            "n_classes": {"type": "integer", "minimum": 1, "maximum": 10000},
-            "n_cond": {"type": "integer", "minimum": 0, "maximum": 256},
-            "z_dim": {"type": "integer", "minimum": 1, "maximum": 4096},
-            "base_channels": {"type": "integer", "minimum": 1, "maximum": 4096},
-            "max_channels": {"type": "integer", "minimum": 1, "maximum": 4096},
-            "upsample": {"type": "string"}}},
-        "conditions": CODEC_SCHEMA,
-        "um_per_px": {"type": ["number", "null"], "exclusiveMinimum": 0},
-        "iterations": {"type": "integer", "minimum": 0}}}
-"""JSON Schema of ``generator.json``."""
 
 
 def export_generator(generator: Generator, codec: ConditionCodec, run_dir: str | Path, *,
@@ -218,25 +190,10 @@ def load_generator(run_dir: str | Path, device: str | None = None,
     from safetensors.torch import load_file
 
     from shapekit._device import default_device
-    from shapekit.io.jsonfile import load_json
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ModelFormatError(f"run directory not found: {run_dir}")
-    cfg_path, w_path = run_dir / CONFIG, run_dir / WEIGHTS
-    if not cfg_path.is_file() or not w_path.is_file():
-        raise ModelFormatError(f"{run_dir}: no exported generator ({CONFIG} + {WEIGHTS}); "
-                               "train it with `shapekit train-gan` first")
-    cfg = load_json(cfg_path, GENERATOR_SCHEMA, what="generator config")
-    codec = cfg["conditions"]
-    lengths = {len(codec[k]) for k in ("names", "mean", "std", "min", "max")}
-    if len(lengths) != 1 or cfg["net"].get("n_cond", 0) != len(codec["names"]) or \
-            cfg["net"]["n_classes"] != len(codec["label_names"]):
-        raise ModelFormatError(f"{cfg_path}: invalid generator config: the condition statistics, "
-                               f"names, labels and network sizes do not match")
-    if cfg.get("format_version") != FORMAT_VERSION:
-        raise ModelFormatError(f"{cfg_path}: format_version {cfg.get('format_version')!r} is not "
-                               f"{FORMAT_VERSION}")
+    w_path = run_dir / WEIGHTS
+    cfg = read_generator_config(run_dir)
     dev = default_device(device)
     state = None
     if checkpoint is not None:

@@ -87,18 +87,10 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
                                  "root": None if root is None else str(root)}, **kwargs)
 
 
-RUN_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["condition", "image_size", "batch_size", "seed", "manifest"],
-    "properties": {"condition": {"enum": ["class", "parameters", "properties"]},
-                   "image_size": {"type": "integer", "minimum": 16, "maximum": 4096},
-                   "batch_size": {"type": "integer", "minimum": 1, "maximum": 65536},
-                   "seed": {"type": "integer"}, "max_steps": {"type": "integer", "minimum": 1},
-                   "manifest": {"type": "string"}, "root": {"type": ["string", "null"]},
-                   "model": {"type": "object"}}}
-"""JSON Schema of a run directory's ``config.json`` (what ``--resume`` reads back)."""
 
 
 def _read_config(out: Path) -> dict[str, Any]:
+    from shapekit.generate.formats import RUN_SCHEMA
     from shapekit.io.jsonfile import load_json
 
     p = out / "config.json"

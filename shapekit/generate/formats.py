@@ -1,0 +1,95 @@
+"""File formats of the GAN: what a run directory holds, as JSON Schemas, readable without torch.
+
+``generator.json`` (:data:`GENERATOR_SCHEMA`: network sizes, the condition codec, pixel size),
+``conditions.json`` (:data:`CODEC_SCHEMA`) and the run's ``config.json`` (:data:`RUN_SCHEMA`,
+what ``--resume`` reads back). :func:`read_generator_config` checks types, bounds and the
+consistency of the codec, so that the CLI can refuse a bad run directory, label or condition
+before torch is imported, and so that a hostile config cannot build a gigantic network.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from shapekit.errors import ModelFormatError
+
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG = "generator.safetensors", "generator.json"
+
+_NUMS = {"type": "array", "items": {"type": "number"}, "maxItems": 256}
+CODEC_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["label_names", "names", "mean", "std", "min", "max"],
+    "properties": {"label_names": {"type": "array", "minItems": 1, "maxItems": 10000,
+                                   "items": {"type": ["string", "number", "boolean"]}},
+                   "names": {"type": "array", "items": {"type": "string"}, "maxItems": 256},
+                   "mean": _NUMS, "std": _NUMS, "min": _NUMS, "max": _NUMS,
+                   "mode": {"enum": ["class", "parameters", "properties"]},
+                   "log": {"type": ["array", "null"], "items": {"type": "boolean"}}}}
+"""JSON Schema of a condition codec (``generator.json["conditions"]``, ``conditions.json``)."""
+# bounds keep a hostile config from building a gigantic network before the weights are compared
+GENERATOR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["format_version", "net", "conditions"],
+    "properties": {
+        "format_version": {"type": "integer"},
+        "net": {"type": "object", "required": ["image_size", "n_classes"], "properties": {
+            "image_size": {"type": "integer", "minimum": 8, "maximum": 4096},
+            "n_classes": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "n_cond": {"type": "integer", "minimum": 0, "maximum": 256},
+            "z_dim": {"type": "integer", "minimum": 1, "maximum": 4096},
+            "base_channels": {"type": "integer", "minimum": 1, "maximum": 4096},
+            "max_channels": {"type": "integer", "minimum": 1, "maximum": 4096},
+            "upsample": {"type": "string"}}},
+        "conditions": CODEC_SCHEMA,
+        "um_per_px": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "iterations": {"type": "integer", "minimum": 0}}}
+"""JSON Schema of ``generator.json``."""
+
+RUN_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["condition", "image_size", "batch_size", "seed", "manifest"],
+    "properties": {"condition": {"enum": ["class", "parameters", "properties"]},
+                   "image_size": {"type": "integer", "minimum": 16, "maximum": 4096},
+                   "batch_size": {"type": "integer", "minimum": 1, "maximum": 65536},
+                   "seed": {"type": "integer"}, "max_steps": {"type": "integer", "minimum": 1},
+                   "manifest": {"type": "string"}, "root": {"type": ["string", "null"]},
+                   "model": {"type": "object"}}}
+"""JSON Schema of a run directory's ``config.json`` (what ``--resume`` reads back)."""
+
+
+def read_generator_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check ``RUN_DIR/generator.json`` (types, bounds, codec lengths, format version).
+
+    Raises
+    ------
+    ModelFormatError
+        No run directory, no exported generator, or an invalid ``generator.json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_generator_config(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.ModelFormatError: ...: no exported generator (generator.json + generator.safetensors); train it with `shapekit train-gan` first
+    """
+    from shapekit.io.jsonfile import load_json
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ModelFormatError(f"run directory not found: {run_dir}")
+    cfg_path, w_path = run_dir / CONFIG, run_dir / WEIGHTS
+    if not cfg_path.is_file() or not w_path.is_file():
+        raise ModelFormatError(f"{run_dir}: no exported generator ({CONFIG} + {WEIGHTS}); "
+                               "train it with `shapekit train-gan` first")
+    cfg = load_json(cfg_path, GENERATOR_SCHEMA, what="generator config")
+    if cfg["format_version"] != FORMAT_VERSION:
+        raise ModelFormatError(f"{cfg_path}: format_version {cfg['format_version']} is not "
+                               f"{FORMAT_VERSION}")
+    codec = cfg["conditions"]
+    lengths = {len(codec[k]) for k in ("names", "mean", "std", "min", "max")}
+    if len(lengths) != 1 or cfg["net"].get("n_cond", 0) != len(codec["names"]) or \
+            cfg["net"]["n_classes"] != len(codec["label_names"]):
+        raise ModelFormatError(f"{cfg_path}: invalid generator config: the condition statistics, "
+                               f"names, labels and network sizes do not match")
+    return cfg
