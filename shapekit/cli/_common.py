@@ -24,6 +24,18 @@ root_option = click.option("--root", type=click.Path(path_type=Path), default=No
                            help="Data root overriding the manifest's `root`.")
 
 
+def _device_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    import re
+
+    if value is not None and not re.fullmatch(r"[a-z_]+(:\d{1,3})?", value):
+        raise click.BadParameter(f"not a torch device name: {brief(value, 40)} (cpu, cuda, cuda:N...)")
+    return value
+
+
+device_option = click.option("--device", default=None, callback=_device_name,
+                             help="torch device (default: CUDA when present, else CPU).")
+
+
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as JSON on stdout (NaN is written as null, never as invalid JSON)."""
     sys.stdout.write(json.dumps(_finite(obj), indent=2, default=_default) + "\n")

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
-                                  root_option, seed_option)
+from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
+                                  require_exists, root_option, seed_option)
 
 _layers_option = click.option("--layers", default=None,
                               help="Comma-separated module names (default: a model-specific set).")
@@ -43,7 +43,7 @@ def _models_exist(*paths: Path | None) -> None:
     for p in paths:
         if p is not None:
             require_exists(p, "model directory or manifest")
-_device_option = click.option("--device", default=None, help="torch device (default: CUDA if present).")
+_device_option = device_option
 
 
 def _split(text: str | None) -> list[str] | None:

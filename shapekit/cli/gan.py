@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
-                                  root_option, seed_option)
+from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
+                                  require_exists, root_option, seed_option)
 from shapekit.errors import InputError, brief
 
 
@@ -92,8 +92,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, image_size: int, ma
     from shapekit.generate.train import train_gan
 
     if strategy != "auto" and strategy not in StrategyRegistry:
-        raise InputError(f"unknown --strategy {brief(strategy)}; known: auto, "
-                         f"{', '.join(sorted(StrategyRegistry)[:12])}, ...")
+        raise InputError(f"unknown --strategy {brief(strategy)}; known: auto, ddp, ddp_spawn, "
+                         f"fsdp, ... ({len(StrategyRegistry)} in all, see Lightning's docs)")
     dev = devices
     model = {} if resume else dict(g_channels=channels, d_channels=channels, z_dim=z_dim,
                                    r1_gamma=r1_gamma, loss=loss)
@@ -158,7 +158,7 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
               help="Also write a grid PNG here (default for --sweep: OUT/sweep_grid.png).")
 @click.option("--format", "fmt", type=click.Choice(["png", "tif"]), default="png",
               show_default=True, help="Image file format.")
-@click.option("--device", default=None, help="torch device (default: CUDA when present, else CPU).")
+@device_option
 @click.option("--checkpoint", default=None, metavar="NAME",
               help="Use this training checkpoint (e.g. iter-0007500, or a .ckpt path) instead of "
                    "the final generator.")

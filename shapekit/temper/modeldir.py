@@ -152,7 +152,6 @@ def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not d.is_dir():
         raise ModelFormatError(f"model directory not found: {d}" if not d.exists() else
                                f"{d}: not a model directory (a file)")
-
     p = d / "config.json"
     if not p.is_file():
         raise ModelFormatError(f"{d}: not a shapekit model directory (no config.json)")
