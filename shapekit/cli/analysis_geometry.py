@@ -40,9 +40,18 @@ def _subset_of(*allowed: str):  # noqa: ANN202 - a click callback
 
 
 def _models_exist(*paths: Path | None) -> None:
+    """Every path exists; model and run directories have valid configs (read without torch)."""
+    from shapekit.generate.formats import CONFIG, read_generator_config
+    from shapekit.temper.modeldir import read_config
+
     for p in paths:
-        if p is not None:
-            require_exists(p, "model directory or manifest")
+        if p is None:
+            continue
+        require_exists(p, "model directory or manifest")
+        if (Path(p) / CONFIG).is_file():
+            read_generator_config(p)
+        elif (Path(p) / "config.json").is_file():
+            read_config(p)
 _device_option = device_option
 
 
