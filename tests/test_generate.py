@@ -49,11 +49,19 @@ def make_tiny_dataset(d: Path, n: int = 6, size: int = 48) -> Path:
 def test_generator_discriminator_shapes(size: int) -> None:
     g = Generator(size, n_classes=3, n_cond=2, z_dim=16, base_channels=4, max_channels=16)
     d = Discriminator(size, n_classes=3, n_cond=2, base_channels=4, max_channels=16)
+    seen: dict[str, list] = {"g": [], "d": []}
+    for name, blocks in (("g", g.blocks), ("d", d.blocks)):
+        for b in blocks:
+            b.register_forward_hook(lambda m, i, o, k=name: seen[k].append(tuple(o.shape[1:])))
     with torch.no_grad():
         x = g(torch.randn(5, 16), torch.tensor([0, 1, 2, 0, 1]), torch.randn(5, 2))
-    assert x.shape == (5, 1, size, size)
-    assert float(x.abs().max()) <= 1.0
-    assert d(x, torch.zeros(5, dtype=torch.long), torch.randn(5, 2)).shape == (5,)
+        logits = d(x, torch.zeros(5, dtype=torch.long), torch.randn(5, 2))
+    assert x.shape == (5, 1, size, size) and logits.shape == (5,)
+    # known layout: from 4x4, each generator block doubles the side, each critic block halves it
+    n = int(np.log2(size // 4))
+    assert [hw[1:] for hw in seen["g"]] == [(4 * 2 ** (k + 1),) * 2 for k in range(n)]
+    assert [hw[1:] for hw in seen["d"]] == [(size // 2 ** (k + 1),) * 2 for k in range(n)]
+    assert seen["g"][-1][0] == 4 and seen["d"][-1][0] == 16  # channels: base at full size, max at 4x4
 
 
 def test_bad_image_size_refused() -> None:
