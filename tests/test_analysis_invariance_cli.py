@@ -104,6 +104,23 @@ def test_fibres_cli_writes_csv(run_cli, tmp_path):
         assert abs(s["hardness_HV"] - 150.0) <= 15.0
 
 
+def test_dna_cli_on_a_manifest(run_cli, tmp_path):
+    from shapekit.temper.toy import write_toy_manifest
+
+    manifest = write_toy_manifest(str(tmp_path / "toy"), n_per_class=2, size=48)
+    png = tmp_path / "dna.png"
+    args = ("analyze", "dna", manifest, "--tile-size", "16", "--tiles-per-image", "2",
+            "--epochs", "1", "--max-images", "6", "--plot", png, "--json")
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["labels"] == ["lamellae", "network", "spheroids"]
+    assert res["n_train_tiles"] == 6 and res["n_test_tiles"] == 6  # one of 2 scans per class held out
+    assert set(res["accuracy"]) == {"none", "dna", "global"}
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert json.loads(run_cli(*args)[1])["accuracy"] == res["accuracy"]  # deterministic per seed
+
+
 def test_help_texts(run_cli):
     for cmd in ("invariance", "frequency", "fibres", "dna"):
         code, out, _ = run_cli("analyze", cmd, "--help")

@@ -1,18 +1,28 @@
-"""Known answers: coupling flows / Bundle Networks, cGAN baseline, inverse design, DNA."""
+"""Known answers: coupling flows / Bundle Networks, cGAN baseline, inverse design, DNA.
+
+The known-answer examples (torus bundle + CGAN baseline, rotated digits) are experiment code in
+benchmarks/ (fibres_torus.py, dna_digits.py), imported from there.
+"""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from shapekit.analysis.dna import (AugmentationPolicy, DynamicAugmentation, GlobalAugmentation,
-                                   affine_warp, fit_dna, ranges_by_class, rotated_digits,
-                                   run_digits_check, small_cnn)
+                                   affine_warp, dna_on_scans, fit_dna, ranges_by_class)
 from shapekit.analysis.fibres import (AffineCoupling, BundleNet, ConditionalFlow,
                                      coupling_dependencies, fit_bundle, mmd)
-from shapekit.analysis.fibres_baseline import (fibre_scores, fit_cgan, torus_bundle, torus_fibre,
-                                               torus_fibre_distance, wasserstein1)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from dna_digits import rotated_digits, run_digits_check, small_cnn  # noqa: E402
+from fibres_torus import (fibre_scores, fit_cgan, torus_bundle, torus_fibre,  # noqa: E402
+                          torus_fibre_distance, wasserstein1)
+
 from shapekit.analysis.fibres_design import inverse_design, peak_time, simulator_hardness
 from shapekit.errors import InputError
 
@@ -182,6 +192,26 @@ def test_inverse_design_covers_both_branches():
         assert len(res["branch"]) >= 50 and res["acceptance"] > 0.4
         assert np.all(np.abs(f(res["temperature_C"], res["time_h"]) - target) <= 5.0)
         assert res["n_under"] >= 15 and res["n_over"] >= 15
+
+
+def test_dna_on_scans_splits_by_scan_and_is_deterministic():
+    """The product path: tiles of labelled scans, held-out scans, three variants, per seed."""
+    rng = np.random.default_rng(0)
+    from scipy.ndimage import gaussian_filter
+
+    imgs = [gaussian_filter(rng.random((48, 48)), 1 + 2 * (i % 2)).astype(np.float32)
+            for i in range(8)]
+    labels = ["fine", "coarse"] * 4
+    kw = dict(tile_size=24, tiles_per_image=3, width=4, epochs=2, test_every=2, seed=1)
+    a, b = dna_on_scans(imgs, labels, **kw), dna_on_scans(imgs, labels, **kw)
+    assert a == b
+    assert a["n_train_tiles"] == 12 and a["n_test_tiles"] == 12  # 2 of 4 scans per class held out
+    assert set(a["dna_rotation_deg"]) == {"coarse", "fine"}
+    assert all(0.0 <= v <= 1.0 for v in a["accuracy"].values())
+    with pytest.raises(InputError, match="2 scans"):
+        dna_on_scans(imgs[:3], labels[:3], **kw)
+    with pytest.raises(InputError, match="smaller"):
+        dna_on_scans(imgs, labels, **{**kw, "tile_size": 64})
 
 
 @pytest.mark.slow

@@ -192,7 +192,7 @@ def test_argument_errors_answer_before_heavy_imports(inputs):
         ["analyze", "invariance", w["dir"] / "nope", w["small"]],
         ["analyze", "frequency", w["big_net"], w["small"], "--size", "4"],
         ["analyze", "fibres", "--target", "inf"],
-        ["analyze", "dna", "--epochs", "0"],
+        ["analyze", "dna", w["manifest"], "--epochs", "0"],
         ["analyze", "id", w["dir"] / "nope", w["manifest"]],
         ["analyze", "id", w["gan"], "--methods", "magic"],
         ["analyze", "frames", w["gan"], "--kinds", "spin"],

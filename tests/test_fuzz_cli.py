@@ -259,7 +259,8 @@ BAD_ARGS = {
     "fibres --target": lambda w: ("analyze", "fibres", "--target", "nan"),
     "fibres unreachable": lambda w: ("analyze", "fibres", "--target", "5000", "--steps", "1",
                                      "--n-train", "100"),
-    "dna --epochs": lambda w: ("analyze", "dna", "--epochs", "0"),
+    "dna --epochs": lambda w: ("analyze", "dna", w["manifest"], "--epochs", "0"),
+    "dna unlabeled": lambda w: ("analyze", "dna", w["images"]),
     "id --methods": lambda w: ("analyze", "id", w["cnn"], w["manifest"], "--methods", "foo"),
     "frames --kinds": lambda w: ("analyze", "frames", w["cnn"], w["manifest"], "--kinds", "spin"),
     "cka --batch-size": lambda w: ("analyze", "cka", w["cnn"], w["cnn"], w["manifest"],
@@ -295,7 +296,7 @@ OUTPUT_FILE_COMMANDS = {
     "generate --grid": lambda w, o: ("generate", w["gan"], "--out", w["out"], "--grid", o),
     "invariance --plot": lambda w, o: ("analyze", "invariance", w["cnn"], w["images"], "--plot", o),
     "fibres --out": lambda w, o: ("analyze", "fibres", "--target", "150", "--out", o),
-    "dna --plot": lambda w, o: ("analyze", "dna", "--plot", o),
+    "dna --plot": lambda w, o: ("analyze", "dna", w["manifest"], "--plot", o),
     "cka --plot": lambda w, o: ("analyze", "cka", w["cnn"], w["cnn"], w["manifest"], "--plot", o),
 }
 
