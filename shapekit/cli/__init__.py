@@ -15,7 +15,11 @@ Conventions every command follows (tested in ``tests/test_cli_contract.py``):
 * heavy libraries (torch, gudhi, xgboost) are imported inside commands, so ``--help`` is fast.
 
 Built on click. Each command family lives in its own module and adds itself to ``app`` (or to a
-group) in a ``register`` function; this file only wires them together.
+group) in a ``register`` function; this file only wires them together: ``data`` (ingest, manifest
+check), ``synth``, ``temper`` (featurize, train-classifier, classify, evaluate, robustness,
+explain), ``gan`` (train-gan, generate), ``realism`` (score), ``analysis_geometry`` and
+``analysis_invariance`` (analyze ...), ``serve`` (the web app), ``demo``. Every command imports its heavy libraries inside
+its function, after its arguments are checked; ``_common`` holds the shared options and types.
 """
 
 from __future__ import annotations
@@ -65,12 +69,12 @@ def analyze_app() -> None:
 
 
 def _register_all() -> None:
-    from shapekit.cli import (analysis_geometry, analysis_invariance, demo, foundation, gan,
-                              realism, serve, synth, toptemp)
+    from shapekit.cli import (analysis_geometry, analysis_invariance, data, demo, gan, realism,
+                              serve, synth, temper)
 
-    foundation.register(app, manifest_app)
+    data.register(app, manifest_app)
     synth.register(app)
-    toptemp.register(app)
+    temper.register(app)
     gan.register(app)
     realism.register(app)
     analysis_geometry.register(analyze_app)

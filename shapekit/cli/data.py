@@ -1,4 +1,4 @@
-"""CLI commands of the foundation: ``shapekit ingest`` and ``shapekit manifest check``."""
+"""CLI commands on input data: ``shapekit ingest`` and ``shapekit manifest check``."""
 
 from __future__ import annotations
 

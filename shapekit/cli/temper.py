@@ -1,4 +1,5 @@
-"""CLI commands of TopTemp: featurize, train-classifier, classify, evaluate, robustness, explain."""
+"""CLI commands of the temper classifier: featurize, train-classifier, classify, evaluate,
+robustness, explain."""
 
 from __future__ import annotations
 
