@@ -443,15 +443,22 @@ def _replace(obj, path, value):
     return out
 
 
+def _mutated_copy(src: Path, name: str, tmp: Path, data) -> tuple[Path, tuple]:
+    """A copy of the directory ``src`` whose JSON ``name`` has one field (any depth) replaced by a
+    random JSON value."""
+    d = tmp / "d"
+    shutil.copytree(src, d)
+    cfg = json.loads((d / name).read_text())
+    path = data.draw(st.sampled_from(list(_paths(cfg))[1:]))
+    (d / name).write_text(json.dumps(_replace(cfg, path, data.draw(JSON))))
+    return d, path
+
+
 @FUZZ
 @given(data=st.data())
 def test_mutated_model_config(world, tmp_path_factory, data):
-    """A field of config.json (any depth) replaced by a random JSON value: 0 or a clean 2."""
-    d = tmp_path_factory.mktemp("cfg") / "m"
-    shutil.copytree(world["model"], d)
-    cfg = json.loads((d / "config.json").read_text())
-    path = data.draw(st.sampled_from(list(_paths(cfg))[1:]))
-    (d / "config.json").write_text(json.dumps(_replace(cfg, path, data.draw(JSON))))
+    """A field of config.json replaced by a random JSON value: exit 0 or a clean 2, never 1."""
+    d, path = _mutated_copy(world["model"], "config.json", tmp_path_factory.mktemp("cfg"), data)
     code, _, err = run("classify", d, world["good"]["rgba_png"][0])
     assert _outcome_ok(code, err), (path, err)
 
@@ -459,11 +466,7 @@ def test_mutated_model_config(world, tmp_path_factory, data):
 @FUZZ
 @given(data=st.data())
 def test_mutated_generator_config(world, tmp_path_factory, data):
-    d = tmp_path_factory.mktemp("gen") / "g"
-    shutil.copytree(world["gan"], d)
-    cfg = json.loads((d / "generator.json").read_text())
-    path = data.draw(st.sampled_from(list(_paths(cfg))[1:]))
-    (d / "generator.json").write_text(json.dumps(_replace(cfg, path, data.draw(JSON))))
+    d, path = _mutated_copy(world["gan"], "generator.json", tmp_path_factory.mktemp("gen"), data)
     code, _, err = run("generate", d, "--n", "1", "--out", d / "o")
     assert _outcome_ok(code, err), (path, err)
 
