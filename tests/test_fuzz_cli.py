@@ -382,7 +382,8 @@ def test_good_variants_work(world, tmp_path):
 
 # -- random damage (hypothesis) --------------------------------------------------------------------
 
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=int(os.environ.get("SHAPEKIT_FUZZ_EXAMPLES", 25)), deadline=None,
+                derandomize="SHAPEKIT_FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 

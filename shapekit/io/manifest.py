@@ -256,10 +256,12 @@ def validate_spec(spec: dict[str, Any], where: str = "manifest") -> dict[str, An
         v = out.get(key) or []
         if isinstance(v, str):
             v = [v]
-        if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
+        if not isinstance(v, list) or not all(isinstance(c, str) and c.strip() for c in v):
             raise ManifestError(f"{where}: key {brief(key)} must be a list of column names, got {brief(v)}")
         out[key] = list(v)
     u = out.get("um_per_px")
+    if isinstance(u, str) and not u.strip():
+        raise ManifestError(f"{where}: um_per_px must be a column name or a positive number, got ''")
     if u is not None and not isinstance(u, str):
         if isinstance(u, bool) or not isinstance(u, (int, float)) or not _finite(u) or u <= 0:
             raise ManifestError(f"{where}: um_per_px must be a column name or a positive number, got {brief(u)}")

@@ -132,6 +132,8 @@ def to_unit_float(arr: np.ndarray, *, source: str = "image", bit_depth: int | No
     >>> to_unit_float(np.array([-2.0, 2.0])).tolist()
     [0.0, 1.0]
     """
+    if arr.size == 0:
+        raise InputError(f"{source}: no pixel data (an empty {arr.shape} array; file corrupt)")
     if arr.dtype == bool:
         return arr.astype(np.float32)
     if np.issubdtype(arr.dtype, np.unsignedinteger):
