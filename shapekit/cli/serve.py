@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import info
+from shapekit.cli._common import OutputPath, info
 from shapekit.errors import InputError
 
 
@@ -21,7 +21,7 @@ from shapekit.errors import InputError
               help="Generator run directory to offer (repeatable).")
 @click.option("--real-set", "real_sets", multiple=True, metavar="NAME=MANIFEST|FOLDER",
               help="Real image set offered for scoring (repeatable; prepared once, on first use).")
-@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path(".shapekit-serve"),
+@click.option("--workdir", type=OutputPath("dir"), default=Path(".shapekit-serve"),
               show_default=True, help="The only folder the server writes to (uploads, job figures).")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=200.0, show_default=True,
               help="Largest upload request (413 above it).")
