@@ -188,6 +188,7 @@ def test_argument_errors_answer_before_heavy_imports(inputs):
         ["score", w["dir"], w["dir"], "--kid-model", w["dir"] / "nope"],
         ["synth", "--n", "0", "--out", out],
         ["demo", "--size", "8"],
+        ["serve", "--port", "70000"],
         ["analyze", "invariance", w["big_net"], w["small"]],
         ["analyze", "invariance", w["dir"] / "nope", w["small"]],
         ["analyze", "frequency", w["big_net"], w["small"], "--size", "4"],

@@ -268,6 +268,13 @@ BAD_ARGS = {
     "stitch --lr": lambda w: ("analyze", "stitch", w["cnn"], w["cnn"], w["manifest"], "--lr", "0"),
     "symmetry toptemp": lambda w: ("analyze", "symmetry", w["cnn"], w["model"], w["manifest"]),
     "--max-pixels": lambda w: ("--max-pixels", "-5", "synth", "--n", "1", "--out", w["out"]),
+    "serve --port": lambda w: ("serve", "--port", "-1"),
+    "serve bad model": lambda w: ("serve", "--model", w["bad_models"]["classifier_is_string"],
+                                  "--workdir", w["out"]),
+    "serve corrupt weights": lambda w: ("serve", "--model", w["bad_models"]["corrupt_weights"],
+                                        "--workdir", w["out"]),
+    "serve missing real set": lambda w: ("serve", "--real-set", f"x={w['root'] / 'nope'}",
+                                         "--workdir", w["out"], "--no-preload"),
     "unknown command": lambda w: ("frobnicate",),
     "unknown option": lambda w: ("classify", "--frobnicate"),
 }
@@ -288,6 +295,7 @@ OUTPUT_DIR_COMMANDS = {
     "synth": lambda w, o: ("synth", "--n", "1", "--out", o),
     "demo": lambda w, o: ("demo", "--out", o),
     "score --report": lambda w, o: ("score", w["images"], w["images"], "--report", o),
+    "serve --workdir": lambda w, o: ("serve", "--workdir", o, "--no-preload"),
 }
 OUTPUT_FILE_COMMANDS = {
     "featurize": lambda w, o: ("featurize", w["manifest"], "--out", o),

@@ -56,10 +56,25 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
     for name, path in cfg.real_sets.items():
         if not path.exists():
             raise InputError(f"real set {name}: {path} not found")
-    app = create_app(cfg)
-    if cfg.preload:
-        info("loading models ...")
-        app.state.shapekit.store.preload()
+    from shapekit.generate.formats import read_generator_config
+    from shapekit.temper.modeldir import read_config
+
+    for path in cfg.classifiers.values():  # a bad directory is refused before anything is written
+        read_config(path)
+    for path in cfg.generators.values():
+        read_generator_config(path)
+    created = not cfg.workdir.exists()
+    try:
+        app = create_app(cfg)
+        if cfg.preload:
+            info("loading models ...")
+            app.state.shapekit.store.preload()
+    except BaseException:
+        if created:  # leave no trace of a server that never started
+            import shutil
+
+            shutil.rmtree(cfg.workdir, ignore_errors=True)
+        raise
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     info(f"shapekit serve: http://{shown}:{port}/  (API docs /docs; {cfg.workers} workers; "
          f"{len(cfg.classifiers)} classifier(s), {len(cfg.generators)} generator(s), "
