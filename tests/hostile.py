@@ -172,7 +172,7 @@ def bad_manifests(data: Path) -> dict[str, Path]:
         "traversal": "name: x\nroot: images\ntable: ../labels.csv\nimage: file\n",
         "not_a_mapping": "- a\n- b\n",
         "empty": "",
-        "deep": "name: " + "[" * 1500 + "\n",
+        "deep": "name: " + "[" * 600 + "\n",
         "long_value": "name: x\nlabel: " + "y" * 200000 + "\n" + base.replace("label: label\n", ""),
         "bad_yaml": "name: x\n  table: : :\n",
         "nan_um": "name: x\num_per_px: .nan\n" + base,
