@@ -105,7 +105,7 @@ def test_fibres_cli_writes_csv(run_cli, tmp_path):
 
 
 def test_dna_cli_on_a_manifest(run_cli, tmp_path):
-    from shapekit.temper.toy import write_toy_manifest
+    from toy import write_toy_manifest
 
     manifest = write_toy_manifest(str(tmp_path / "toy"), n_per_class=2, size=48)
     png = tmp_path / "dna.png"

@@ -72,12 +72,13 @@ def _shapekit(*args: object, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_classify_prints_one_shapekit_warning_only(tmp_path):
     """classify printed a UserWarning plus a line of source code; a real run, as a subprocess."""
-    from shapekit.temper.toy import toy_dataset
     from shapekit.temper.train import train_on_images
+    from toy import toy_dataset
 
     imgs, labels = toy_dataset(2, 48, seed=0)
-    train_on_images(imgs, labels, tmp_path / "model", tile_size=None, cv_folds=2, augment=0,
-                    feature_params={"scales": [1]}, aggregation="features", target_um_per_px=0.1)
+    train_on_images(imgs, labels, tile_size=None, cv_folds=2, augment=0,
+                    feature_params={"scales": [1]}, aggregation="features",
+                    target_um_per_px=0.1).save(tmp_path / "model")
     img = H.write_png(tmp_path / "scan.png", (H.texture(48, 48) * 255).astype(np.uint8))
     r = _shapekit("classify", tmp_path / "model", img, cwd=tmp_path)
     assert r.returncode == 0, r.stderr

@@ -50,8 +50,8 @@ def world(tmp_path_factory):
     from shapekit.generate.export import export_generator
     from shapekit.temper.cnn import SmallResNet
     from shapekit.temper.modeldir import write_model_dir
-    from shapekit.temper.toy import toy_dataset
     from shapekit.temper.train import train_on_images
+    from toy import toy_dataset
 
     root = tmp_path_factory.mktemp("world")
     w: dict = {"root": root, "out": root / "out", "cwd": root / "cwd"}
@@ -63,8 +63,8 @@ def world(tmp_path_factory):
     w["bad_manifests"] = H.bad_manifests(root / "data")
     imgs, labels = toy_dataset(3, 64, seed=0)
     w["model"] = root / "model"
-    train_on_images(imgs, labels, w["model"], tile_size=None, cv_folds=2, augment=0,
-                    feature_params={"scales": [1, 2]}, aggregation="features")
+    train_on_images(imgs, labels, tile_size=None, cv_folds=2, augment=0,
+                    feature_params={"scales": [1, 2]}, aggregation="features").save(w["model"])
     torch.manual_seed(0)
     net = SmallResNet(1, 3, width=4)
     w["cnn"] = write_model_dir(root / "cnn", {

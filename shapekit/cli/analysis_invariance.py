@@ -325,7 +325,7 @@ def register(analyze_app: click.Group) -> None:
         from shapekit.analysis.dna import dna_on_scans
 
         sub = man.subset(balanced_subset(man.labels, max_images, np.random.default_rng(seed)))
-        from shapekit.temper.ingest import read_manifest_images
+        from shapekit.temper.scans import read_manifest_images
 
         res = dna_on_scans(read_manifest_images(sub), list(sub.labels), tile_size=tile_size,
                            tiles_per_image=tiles_per_image, epochs=epochs,

@@ -88,6 +88,8 @@ def read_generator_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
                                f"{FORMAT_VERSION}")
     codec = cfg["conditions"]
     lengths = {len(codec[k]) for k in ("names", "mean", "std", "min", "max")}
+    if codec.get("log") is not None:
+        lengths.add(len(codec["log"]))
     if len(lengths) != 1 or cfg["net"].get("n_cond", 0) != len(codec["names"]) or \
             cfg["net"]["n_classes"] != len(codec["label_names"]):
         raise ModelFormatError(f"{cfg_path}: invalid generator config: the condition statistics, "

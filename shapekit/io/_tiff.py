@@ -32,13 +32,17 @@ def _decode_with_opencv(p: Path, index: int, compression: str) -> np.ndarray:
     from shapekit.io._native import captured_native_stderr, fatal_message
 
     data = np.fromfile(p, dtype=np.uint8)
+    refused = ""
     with captured_native_stderr() as native:
-        if index == 0:
-            arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-        else:
-            ok, mats = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED)
-            arr = mats[index] if ok and index < len(mats) else None
-    problem = fatal_message(native["text"])
+        try:
+            if index == 0:
+                arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            else:
+                ok, mats = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED)
+                arr = mats[index] if ok and index < len(mats) else None
+        except cv2.error as e:  # OpenCV's own sanity limits refuse it
+            arr, refused = None, "OpenCV refuses its size or layout"
+    problem = fatal_message(native["text"]) or refused
     if problem:
         raise InputError(f"{p}: corrupt TIFF data ({problem})")
     if arr is None or arr.size == 0:

@@ -248,9 +248,13 @@ def _read_raster(p: Path, fmt: str, *, page: int | None, budget: int) -> tuple[n
     check_header_size(p, h, w, budget)
     data = np.fromfile(p, dtype=np.uint8)
     _check_complete(p, fmt, data)
+    refused = ""
     with captured_native_stderr() as native:
-        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    problem = fatal_message(native["text"])
+        try:
+            arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        except cv2.error as e:  # OpenCV's own sanity limits (e.g. a header's height) refuse it
+            arr, refused = None, "OpenCV refuses its size or layout"
+    problem = fatal_message(native["text"]) or refused
     if arr is None or arr.size == 0 or problem:
         raise InputError(f"{p}: corrupt or truncated {fmt.upper()} file ({problem or 'could not decode'})")
     if arr.shape[:2] != (h, w):

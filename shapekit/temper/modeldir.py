@@ -59,11 +59,25 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "tile_size": {"type": ["integer", "null"], "minimum": 8, "maximum": 65536},
         "target_um_per_px": {"type": ["number", "null"], "exclusiveMinimum": 0},
         "aggregation": {"enum": ["features", "proba"]},
-        "feature_params": {"type": "object"},
+        "feature_params": {"type": "object", "properties": {
+            "scales": {"type": "array", "minItems": 1, "maxItems": 16,
+                       "items": {"type": "integer", "minimum": 1, "maximum": 1024}},
+            "smooth": {"type": "number", "minimum": 0, "maximum": 1000},
+            "thresholds": {"type": "array", "minItems": 1, "maxItems": 64,
+                           "items": {"type": "number"}},
+            "quantiles": {"type": "array", "maxItems": 64,
+                          "items": {"type": "number", "minimum": 0, "maximum": 1}},
+            "betti_points": {"type": "integer", "minimum": 0, "maximum": 4096},
+            "min_persistence": {"type": "number", "minimum": 0},
+            "restandardize": {"type": "boolean"}}},
         "feature_names": {"type": "array", "items": {"type": "string"}},
-        "classifier": {"type": "object", "required": ["params"], "properties": {
+        "classifier": {"type": "object", "required": ["params", "n_features"], "properties": {
             "params": {"type": "object", "required": ["model"],
                        "properties": {"model": {"enum": ["svm", "logreg", "xgboost"]}}},
+            "classes": {"type": "array", "minItems": 2, "maxItems": 10000,
+                        "items": {"type": ["string", "number", "boolean"]}},
+            "n_classes": {"type": "integer", "minimum": 2, "maximum": 10000},
+            "n_features": {"type": "integer", "minimum": 1},
             "calibration": {"type": ["object", "null"], "properties": {
                 "temperature": {"type": "number", "exclusiveMinimum": 0},
                 "bias": {"type": "array", "items": {"type": "number"}, "maxItems": 10000}}}}},
@@ -117,7 +131,7 @@ def write_model_dir(out: str | os.PathLike[str], config: dict[str, Any],
     --------
     >>> import tempfile
     >>> cfg = {"kind": "toptemp", "label_names": ["a", "b"], "feature_params": {},
-    ...        "classifier": {"params": {"model": "svm"}}}
+    ...        "classifier": {"params": {"model": "svm"}, "n_features": 4}}
     >>> d = write_model_dir(tempfile.mkdtemp() + "/m", cfg, {})
     >>> read_config(d)["format"] == FORMAT
     True
