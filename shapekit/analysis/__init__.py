@@ -22,7 +22,7 @@ the same mechanism as :mod:`shapekit.temper` and :mod:`shapekit.generate`:
   ``fit_bundle``, ``inverse_design``, ``simulator_hardness``;
 * Dynamic Network Augmentation (arXiv 2112.09277): ``DynamicAugmentation``,
   ``AugmentationPolicy``, ``GlobalAugmentation``, ``affine_warp``, ``fit_dna``,
-  ``ranges_by_class``, ``dna_on_scans``.
+  ``ranges_by_class``, ``dna_on_scans``, ``dna_on_manifest``.
 
 Known-answer experiments (the torus bundle and the CGAN baseline, DNA on rotated digits) live in
 ``benchmarks/`` (``fibres_torus.py``, ``dna_digits.py``), not in the package.
@@ -52,7 +52,7 @@ _MODULES = {
     "fibres": ["BundleNet", "ConditionalFlow", "fit_bundle"],
     "fibres_design": ["inverse_design", "simulator_hardness"],
     "dna": ["DynamicAugmentation", "AugmentationPolicy", "GlobalAugmentation", "affine_warp",
-            "fit_dna", "ranges_by_class", "dna_on_scans"],
+            "fit_dna", "ranges_by_class", "dna_on_scans", "dna_on_manifest"],
 }
 _LAZY = {name: f"shapekit.analysis.{mod}" for mod, names in _MODULES.items() for name in names}
 

@@ -24,6 +24,7 @@ Training Data" (Augerino), NeurIPS 2020, arXiv:2010.11882.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -380,4 +381,20 @@ def dna_on_scans(images: list[np.ndarray], labels: list[str], *, tile_size: int 
             else:
                 out["global_rotation_deg"] = float(np.mean(list(per.values())))
     return out
+
+
+def dna_on_manifest(manifest: Any, *, max_images: int | None = 60, seed: int = 0,
+                    **kwargs: Any) -> dict:
+    """:func:`dna_on_scans` on (a class-balanced subset of) a labelled manifest's images.
+
+    ``manifest`` is a :class:`shapekit.io.Manifest`; its images are read like the temper models
+    read them (info bar cropped). ``kwargs`` go to :func:`dna_on_scans`.
+    """
+    from shapekit.analysis._sources import balanced_subset
+    from shapekit.temper.scans import read_manifest_images
+
+    if manifest.labels is None:
+        raise InputError(f"{manifest.source or manifest.name}: DNA needs a label column")
+    sub = manifest.subset(balanced_subset(manifest.labels, max_images, np.random.default_rng(seed)))
+    return dna_on_scans(read_manifest_images(sub), list(sub.labels), seed=seed, **kwargs)
 

@@ -313,23 +313,14 @@ def register(analyze_app: click.Group) -> None:
         the held-out tile accuracy of each (split by image) and the rotation range learned per
         class: how much rotation each temper tolerates.
         """
-        import numpy as np
-
-        from shapekit.errors import InputError
         from shapekit.io import load_manifest
 
         man = load_manifest(require_exists(manifest, "manifest"), root)
-        if man.labels is None:
-            raise InputError(f"{manifest}: DNA needs a label column")
-        from shapekit.analysis._sources import balanced_subset
-        from shapekit.analysis.dna import dna_on_scans
+        from shapekit.analysis.dna import dna_on_manifest
 
-        sub = man.subset(balanced_subset(man.labels, max_images, np.random.default_rng(seed)))
-        from shapekit.temper.scans import read_manifest_images
-
-        res = dna_on_scans(read_manifest_images(sub), list(sub.labels), tile_size=tile_size,
-                           tiles_per_image=tiles_per_image, epochs=epochs,
-                           width_weight=width_weight, seed=seed)
+        res = dna_on_manifest(man, max_images=max_images, tile_size=tile_size,
+                              tiles_per_image=tiles_per_image, epochs=epochs,
+                              width_weight=width_weight, seed=seed)
         if plot is not None:
             from shapekit.analysis.plots import plot_dna_ranges
 
