@@ -134,9 +134,11 @@ def run_demo(out: Path, *, n: int = 90, size: int = 128, seed: int = 0, gan_step
         # 4. realism: generated vs simulated, with the real-vs-real baseline
         fake = sampler.sample(24, seed=seed + 7)
         real = [im[:gan_size, :gan_size] for im in held.images[:24]]
-        rep = score(real, list(fake), n_boot=50, n_perm=50, seed=seed, report_dir=out / "realism")
+        rep = score(real, list(fake), n_boot=50, n_perm=50, seed=seed, report_dir=out / "realism",
+                    names=("simulated", "GAN samples"))
         summary["realism"] = {k: rep[k] for k in ("topological_distance", "real_vs_real", "p_value",
                                                   "coverage") if k in rep}
+        summary["realism"]["verdict"] = rep["verdict"]["lines"]
         _step("score generated vs simulated micrographs", t0)
     summary["seconds"] = round(time.perf_counter() - t_start, 1)
     write_json(out / "summary.json", summary)
