@@ -27,7 +27,7 @@ import numpy as np
 from shapekit.errors import InputError
 from shapekit.realism.summaries import FeatureSet, ScaleWarning, concat_features, image_features, scale_values
 
-__all__ = ["load_image_set", "set_name", "prepare_set", "PreparedSet", "per_image", "PerImage", "probe_indices",
+__all__ = ["load_image_set", "set_name", "set_names", "prepare_set", "PreparedSet", "per_image", "PerImage", "probe_indices",
            "scale_to"]
 
 
@@ -108,6 +108,28 @@ def set_name(src: Any, default: str) -> str:
             pass
         return p.stem
     return p.resolve().name or str(p)
+
+
+def set_names(real: Any, fake: Any, names: tuple[str, str] | None = None) -> dict[str, str]:
+    """``{"real": ..., "synthetic": ...}``: the given names, else :func:`set_name` of each, made distinct.
+
+    Examples
+    --------
+    >>> set_names([1], [2])
+    {'real': 'reference', 'synthetic': 'candidate'}
+    >>> set_names([1], [2], ("a", "a"))
+    {'real': 'a (reference)', 'synthetic': 'a (compared)'}
+    """
+    if names is not None:
+        a, b = (str(x) for x in names)
+    else:
+        a, b = set_name(real, "reference"), set_name(fake, "candidate")
+        if a == b and all(isinstance(s, (str, os.PathLike)) for s in (real, fake)):
+            pa, pb = Path(real).resolve(), Path(fake).resolve()
+            a, b = f"{pa.parent.name}/{pa.name}", f"{pb.parent.name}/{pb.name}"
+    if a == b:
+        a, b = f"{a} (reference)", f"{b} (compared)"
+    return {"real": a, "synthetic": b}
 
 
 def _chunks(ims: list[np.ndarray], n_jobs: int | None) -> tuple[int, list[list[np.ndarray]]]:

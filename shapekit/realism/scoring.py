@@ -46,7 +46,7 @@ import numpy as np
 from shapekit.errors import InputError, ShapekitWarning
 from shapekit.realism.diagdist import pairwise_diagram_distances, pairwise_l1, sliced_wasserstein_embedding
 from shapekit.realism.prepared import (PreparedSet, load_image_set, per_image, prepare_set, probe_indices,
-                                       scale_to, set_name)
+                                       scale_to, set_names)
 from shapekit.realism.resampling import compare_pooled, shift_test
 from shapekit.realism.setstats import PooledFeatures
 from shapekit.realism.structure import FLOOR_PX
@@ -120,21 +120,6 @@ def _load(src: Any, root: Any, what: str, um_override: Any) -> tuple[list[np.nda
         return src.images, None, src
     ims, um, _ = load_image_set(src, root, what=what)
     return ims, (um if um_override is None else um_override), None
-
-
-def _names(real: Any, fake: Any, names: tuple[str, str] | None) -> dict[str, str]:
-    if names is not None:
-        a, b = (str(x) for x in names)
-    else:
-        a, b = set_name(real, "reference"), set_name(fake, "candidate")
-        if a == b and all(isinstance(s, (str, os.PathLike)) for s in (real, fake)):
-            from pathlib import Path
-
-            pa, pb = Path(real).resolve(), Path(fake).resolve()
-            a, b = f"{pa.parent.name}/{pa.name}", f"{pb.parent.name}/{pb.name}"
-    if a == b:
-        a, b = f"{a} (reference)", f"{b} (compared)"
-    return {"real": a, "synthetic": b}
 
 
 def _side(ims: list[np.ndarray], ps: PreparedSet | None, topology: bool, key: tuple[float, int] | None,
@@ -253,7 +238,7 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
         raise InputError(f"structure_floor_px must be >= 0, got {structure_floor_px!r}")
     t = {"load": time.perf_counter()}
     notes: list[str] = []
-    nm = _names(real, fake, names)
+    nm = set_names(real, fake, names)
     r_ims, r_um, pr = _load(real, root, "real set", real_um_per_px)
     f_ims, f_um, pf_ = _load(fake, root, "synthetic set", fake_um_per_px)
     for side, ims in (("real", r_ims), ("synthetic", f_ims)):
