@@ -98,15 +98,13 @@ def set_name(src: Any, default: str) -> str:
         return default
     p = Path(src)
     if p.suffix.lower() in (".yaml", ".yml") and p.is_file():
-        try:
-            import yaml
+        from shapekit.io import open_image_set
 
-            spec = yaml.safe_load(p.read_text(encoding="utf-8"))
-            if isinstance(spec, dict) and str(spec.get("name") or "").strip():
-                return str(spec["name"]).strip()
-        except (OSError, ValueError, yaml.YAMLError):
-            pass
-        return p.stem
+        try:   # the manifest loader's own guards (size, nesting, aliases); a bad one is refused there
+            name = str(open_image_set(p).name or "").strip()
+        except InputError:
+            name = ""
+        return name or p.stem
     return p.resolve().name or str(p)
 
 

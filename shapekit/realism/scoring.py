@@ -238,9 +238,9 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
         raise InputError(f"structure_floor_px must be >= 0, got {structure_floor_px!r}")
     t = {"load": time.perf_counter()}
     notes: list[str] = []
-    nm = set_names(real, fake, names)
     r_ims, r_um, pr = _load(real, root, "real set", real_um_per_px)
     f_ims, f_um, pf_ = _load(fake, root, "synthetic set", fake_um_per_px)
+    nm = set_names(real, fake, names)
     for side, ims in (("real", r_ims), ("synthetic", f_ims)):
         if len(ims) < 2:
             raise InputError(f"{side} set {nm['real' if side == 'real' else 'synthetic']!r} has {len(ims)} "
