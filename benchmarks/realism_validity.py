@@ -4,6 +4,9 @@ Run from the repository root (results printed, and written as JSON with --out)::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/realism_validity.py --out /tmp/realism_validity.json
 
+Each row prints the combined headline (topological_distance, raw images) and, since issue 16, the
+structure and imaging parts relative to their baselines (``realism_decomposition.py`` tests those).
+
 Experiments (uhcs3, ../shared/data; cite Hecht, DeCost, Holm et al., NIST hdl 11256/940, CC BY 3.0 US):
 
 1. real-vs-real within each class: random halves A, B (75 vs 75) -> distance ~ baseline, p > 0.05;
@@ -14,7 +17,7 @@ Experiments (uhcs3, ../shared/data; cite Hecht, DeCost, Holm et al., NIST hdl 11
    a double compression whose qualities 50-74 sharpen the grain (``realism_jpeg_cause.py``);
 3. another class: spheroidite A vs pearlite -> far above real-vs-real;
 4. mode collapse: the most typical image of B (closest to the mean summary vector), repeated with
-   small noise (sigma 0.01) -> flagged by coverage / diversity ratio;
+   small noise (sigma 0.01) -> flagged (near-duplicates, :mod:`shapekit.realism.coverage`);
 5. the simulator (shapekit.synth): sets differing only in aging time (180 C; 3, 6, 12, 30, 100 h)
    against a 3 h reference -> ranked by |log t - log 3 h|; and the JPEG ladder of never-compressed
    8-bit simulator images (3 h, a second set of seeds) -> grows with severity.
@@ -45,12 +48,17 @@ def _row(name: str, r: dict) -> dict:
            "precision": r["coverage"]["precision"], "recall": r["coverage"]["recall"],
            "diversity_ratio": r["coverage"]["diversity_ratio"], "collapsed": r["coverage"]["collapsed"],
            "two_point": r["two_point"]["distance"], "seconds": r["timings_s"]["total"],
-           "mean_shift_sd": _mean_shift(r)}
+           "mean_shift_sd": _mean_shift(r), "duplicate_fraction": r["coverage"]["duplicate_fraction"],
+           "structure": {k: r["structure"][k] for k in ("distance", "relative_to_baseline", "p_value")},
+           "imaging": {k: r["imaging"][k] for k in ("distance", "relative_to_baseline", "p_value")},
+           "verdict": r["verdict"]["lines"]}
     print(f"{name:28s} TD={out['topological_distance']:.3f} CI=[{out['ci'][0]:.3f},{out['ci'][1]:.3f}] "
           f"rvr={out['real_vs_real']:.3f} null={out['null_mean']:.3f} p={out['p_value']:.3f} "
           f"cov={out['coverage']:.2f}/{out['expected_coverage']:.2f} div={out['diversity_ratio']:.2f} "
-          f"collapsed={out['collapsed']} shift={out['mean_shift_sd']:.2f}sd 2pt={out['two_point']:.4f} "
-          f"({out['seconds']:.0f}s)", flush=True)
+          f"dup={out['duplicate_fraction']:.2f} collapsed={out['collapsed']} shift={out['mean_shift_sd']:.2f}sd "
+          f"2pt={out['two_point']:.4f} | structure {out['structure']['relative_to_baseline']:.2f}x "
+          f"p={out['structure']['p_value']:.3f} imaging {out['imaging']['relative_to_baseline']:.2f}x "
+          f"p={out['imaging']['p_value']:.3f} ({out['seconds']:.0f}s)", flush=True)
     return out
 
 

@@ -1,7 +1,10 @@
 """Atomic file writes: write to a temporary file in the target directory, then rename.
 
 Nothing half-written is ever left under the final name: if the writer raises, the temporary
-file is removed and the target is untouched.
+file is removed and the target is untouched. A user-caused ``OSError`` on the way (an existing
+file where the folder belongs, a read-only folder, a full disk, a folder where the file belongs)
+becomes a one-line :class:`~shapekit.errors.OutputError` naming the *output* path, never the
+temporary file.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from shapekit.errors import OutputError, describe_os_error, is_user_os_error
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -23,6 +28,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     ----------
     path : path-like
         Final destination. Its parent directory is created if needed.
+
+    Raises
+    ------
+    OutputError
+        The destination cannot be written (see the module docstring); nothing is left behind.
 
     Examples
     --------
@@ -34,8 +44,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     True
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    if path.is_dir():
+        raise OutputError(f"output {path}: is a folder, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp" + path.suffix[:16],
+                                   dir=path.parent)
+    except OSError as e:
+        raise _output_error(e, path) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -44,10 +60,23 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if tmp_path.exists():
             os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as e:
+        with contextlib.suppress(OSError):
             tmp_path.unlink()
+        if isinstance(e, OSError) and is_user_os_error(e) and _about(e, tmp_path, path):
+            raise _output_error(e, path) from None
         raise
+
+
+def _about(err: OSError, *paths: Path) -> bool:
+    """Is ``err`` about one of ``paths`` (or about no file at all, e.g. a full disk)?"""
+    names = {os.fspath(p) for p in paths}
+    return err.filename is None or os.fspath(err.filename) in names or (
+        err.filename2 is not None and os.fspath(err.filename2) in names)
+
+
+def _output_error(err: OSError, path: Path) -> OutputError:
+    return OutputError(f"output {describe_os_error(err, path)}")
 
 
 def _umask() -> int:

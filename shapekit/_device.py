@@ -4,12 +4,31 @@ from __future__ import annotations
 
 
 def default_device(device: str | None = None) -> "torch.device":  # noqa: F821
-    """Return ``torch.device(device)`` or, when ``device`` is None, CUDA if available else CPU."""
+    """Return ``torch.device(device)`` or, when ``device`` is None, CUDA if available else CPU.
+
+    An unknown device name, or CUDA asked for where there is none, raises a one-line
+    :class:`~shapekit.errors.InputError`.
+
+    Examples
+    --------
+    >>> default_device("cpu").type
+    'cpu'
+    """
     import torch
 
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from shapekit.errors import InputError, brief
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"unknown torch device {brief(device)} (cpu, cuda, cuda:N, mps...)") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0 or (dev.index is not None and dev.index >= n):
+            raise InputError(f"device {brief(device)} is not available ({n} CUDA devices)")
+    return dev
 
 
 def passive_omp_threads() -> None:

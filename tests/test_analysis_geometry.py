@@ -164,3 +164,19 @@ def test_layerwise_cka_models():
     assert M[0, 1] < 1.0
     full = layerwise_cka(net, net, x, layers_a=["1"], layers_b=["3"], minibatch=False)
     assert full[0, 0] == pytest.approx(cka(net[:2](x).detach(), net[:4](x).detach()), abs=1e-9)
+
+
+def test_lazy_exports_are_what_they_name():
+    """No public name of shapekit.analysis is also a submodule name (a submodule import would
+    replace the function by the module), and each resolves to its object."""
+    import importlib
+    import pkgutil
+
+    import shapekit.analysis as a
+
+    subs = {m.name for m in pkgutil.iter_modules(a.__path__)}
+    assert not subs & set(a.__all__)
+    for name in a.__all__:
+        importlib.import_module(a._LAZY[name])
+        obj = getattr(a, name)
+        assert not isinstance(obj, type(a)) and getattr(obj, "__name__", name) in (name, type(obj).__name__)

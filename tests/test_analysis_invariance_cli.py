@@ -51,14 +51,35 @@ def test_invariance_cli_json_and_plot(run_cli, cnn_model_dir, image_dir, tmp_pat
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_frequency_cli(run_cli, cnn_model_dir, image_dir, tmp_path):
-    png = tmp_path / "freq.png"
-    code, out, err = run_cli("analyze", "frequency", cnn_model_dir, image_dir, "--size", "16",
-                             "--plot", png, "--json")
-    assert code == 0, err
-    res = json.loads(out)
-    assert len(res["freqs"]) == len(res["sensitivity"]) == len(res["power"])
-    assert res["freqs"][0] == 0.0 and png.exists()
+def test_frequency_cli(run_cli, cnn_model_dir, tmp_path):
+    """Known answers: the data spectrum of white noise is flat (exponent 0), that of a Gaussian
+    field with power |k|^-2 has exponent 2; the rings are 1/size apart up to the corner."""
+    import cv2
+
+    from shapekit.analysis.frequency import synthetic_power_law_image
+
+    rng = np.random.default_rng(0)
+    exponents = {}
+    for a in (0.0, 2.0):
+        d = tmp_path / f"a{a:g}"
+        d.mkdir()
+        for i in range(4):  # 16-bit: 8-bit rounding would add white noise at high frequencies
+            img = rng.random((64, 64)) if a == 0 else synthetic_power_law_image((64, 64), a, seed=i)
+            cv2.imwrite(str(d / f"im{i}.png"), np.round(img * 65535).astype(np.uint16))
+        png = tmp_path / f"freq{a:g}.png"
+        code, out, err = run_cli("analyze", "frequency", cnn_model_dir, d, "--size", "64",
+                                 "--plot", png, "--json")
+        assert code == 0, err
+        res = json.loads(out)
+        exponents[a] = res["power_exponent"]
+        assert len(res["freqs"]) == len(res["sensitivity"]) == len(res["power"])
+        rings = np.asarray(res["freqs"])  # mean |k| of ring i lies within half a step of i/64
+        assert rings[0] == 0.0 and np.all(np.abs(rings - np.arange(len(rings)) / 64) <= 0.5 / 64)
+        assert len(rings) == 46  # up to the corner frequency sqrt(2)/2 cycles/pixel
+        assert res["n_images"] == 4 and png.read_bytes()[:4] == b"\x89PNG"
+        assert all(v >= 0 for v in res["sensitivity"]) and res["sensitivity"][1] > 0
+    assert exponents[0.0] == pytest.approx(0.0, abs=0.25)
+    assert exponents[2.0] == pytest.approx(2.0, abs=0.25)
 
 
 def test_cli_errors_are_one_line_exit_2(run_cli, image_dir, tmp_path):
@@ -81,6 +102,23 @@ def test_fibres_cli_writes_csv(run_cli, tmp_path):
     assert csv.read_text().splitlines()[0] == "temperature_C,time_h,hardness_HV,branch"
     for s in res["samples"]:
         assert abs(s["hardness_HV"] - 150.0) <= 15.0
+
+
+def test_dna_cli_on_a_manifest(run_cli, tmp_path):
+    from toy import write_toy_manifest
+
+    manifest = write_toy_manifest(str(tmp_path / "toy"), n_per_class=2, size=48)
+    png = tmp_path / "dna.png"
+    args = ("analyze", "dna", manifest, "--tile-size", "16", "--tiles-per-image", "2",
+            "--epochs", "1", "--max-images", "6", "--plot", png, "--json")
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["labels"] == ["lamellae", "network", "spheroids"]
+    assert res["n_train_tiles"] == 6 and res["n_test_tiles"] == 6  # one of 2 scans per class held out
+    assert set(res["accuracy"]) == {"none", "dna", "global"}
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert json.loads(run_cli(*args)[1])["accuracy"] == res["accuracy"]  # deterministic per seed
 
 
 def test_help_texts(run_cli):

@@ -96,3 +96,56 @@ def test_atomic_writes_leave_nothing_on_failure_and_normal_permissions(tmp_path)
     mask = os.umask(0)
     os.umask(mask)
     assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)
+
+
+def test_pixel_budget_names_size_and_limit_and_can_be_raised(run_cli, tmp_path, monkeypatch):
+    """A derived allocation over the budget is refused naming both sizes; --max-pixels (or the
+    environment variable) raises the limit on purpose, for that command only."""
+    import os
+
+    import cv2
+    import numpy as np
+
+    img = tmp_path / "s.png"
+    cv2.imwrite(str(img), (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8))
+    args = ("ingest", img, "--out", tmp_path / "o", "--source-um-per-px", "1", "--um-per-px", "0.5")
+    monkeypatch.delenv("SHAPEKIT_MAX_PIXELS", raising=False)
+    code, _, err = run_cli("--max-pixels", "10000", *args)
+    assert code == 2 and "128x128 = 16384 pixels, over the limit of 10000 pixels" in err
+    assert not (tmp_path / "o").exists() and "SHAPEKIT_MAX_PIXELS" not in os.environ
+    code, _, err = run_cli("--max-pixels", "2e4", *args)
+    assert code == 0, err
+    monkeypatch.setenv("SHAPEKIT_MAX_PIXELS", "10000")
+    code, _, err = run_cli(*args)
+    assert code == 2 and "over the limit of 10000" in err
+
+
+def test_user_caused_os_errors_exit_2_naming_the_path(run_cli, tmp_path):
+    import errno
+
+    from shapekit.cli import app
+
+    @app.command("_oserr", hidden=True)
+    def _oserr() -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "locked.csv"))
+
+    try:
+        code, out, err = run_cli("_oserr")
+    finally:
+        app.commands.pop("_oserr")
+    assert code == 2 and err == f"shapekit: error: {tmp_path / 'locked.csv'}: permission denied\n"
+
+
+def test_long_messages_are_cut(run_cli):
+    from shapekit.cli import app
+    from shapekit.errors import InputError
+
+    @app.command("_long", hidden=True)
+    def _long() -> None:
+        raise InputError("x" * 10**6)
+
+    try:
+        code, out, err = run_cli("_long")
+    finally:
+        app.commands.pop("_long")
+    assert code == 2 and err.count("\n") == 1 and len(err) < 450 and err.rstrip().endswith("...")

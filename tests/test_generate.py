@@ -221,10 +221,11 @@ def test_common_scale_through_io_resample() -> None:
 def test_resample_refuses_absurd_factor_and_pixel_budget() -> None:
     from shapekit.io import resample
 
-    with pytest.raises(InputError, match="unit mistake"):
-        resample(np.zeros((10, 10), np.float32), 1.0, 1e-5)
-    with pytest.raises(InputError, match="px limit"):
-        resample(np.zeros((100, 100), np.float32), 1.0, 1 / 900)
+    with pytest.raises(InputError, match="100000x100000 = 10000000000 pixels, over the limit"):
+        resample(np.zeros((100, 100), np.float32), 1.0, 1e-3)   # nm typed as um
+    with pytest.raises(InputError, match="over the limit of 1000000 pixels"):
+        resample(np.zeros((100, 100), np.float32), 1.0, 1 / 11, max_pixels=10**6)
+    assert resample(np.zeros((100, 100), np.float32), 1.0, 0.1, max_pixels=10**6).shape == (1000, 1000)
     with pytest.raises(InputError, match="positive"):
         resample(np.zeros((10, 10), np.float32), 0.0, 1.0)
 

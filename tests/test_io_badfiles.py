@@ -1,6 +1,6 @@
 """Bad inputs for ingestion: each one is refused by read_image/load_scan with a one-line InputError.
 
-The ``BAD_INPUTS`` builders are reused by ``tests/test_cli_foundation.py`` (through the CLI).
+The ``BAD_INPUTS`` builders are reused by ``tests/test_cli_data.py`` (through the CLI).
 """
 
 from __future__ import annotations

@@ -125,6 +125,29 @@ def test_bars_survive_lossy_saving_and_resizing(degrade: str) -> None:
         assert abs(detect_info_bar(img) - expected) <= 3, (k, h, w, rows)
 
 
+
+def test_small_bars_with_dense_text_survive_halving_and_jpeg() -> None:
+    """Many downscaled (x0.5) JPEG-75 bars: dense text lines and noisy margins are still a bar.
+
+    With OpenCV >= 5, ``putText`` draws filled TrueType glyphs (taller and about twice as dense
+    per row as the old Hershey strokes); after halving and JPEG their text lines span more than
+    5 % of the image height and JPEG ringing leaves no margin row exactly at the bar level.
+    """
+    rng = np.random.default_rng(1)
+    misses = []
+    for k in range(48):
+        h, w = int(rng.integers(300, 700)), int(rng.integers(300, 800))
+        rows = int(rng.integers(max(20, h // 30), h // 6))
+        bg, fg = [(0.0, 1.0), (1.0, 0.0), (0.85, 0.05), (0.2, 0.95)][k % 4]
+        base = texture(rng, h, w, float(rng.uniform(1, 6)), float(rng.uniform(0.3, 2)))
+        half = cv2.resize(add_bar(base, rows, bg, fg), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        found = detect_info_bar(jpeg(half, 75))
+        if abs(found - rows / 2) > 3:
+            misses.append((k, rows / 2, found))
+        bare = jpeg(cv2.resize(base, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), 75)
+        assert detect_info_bar(bare) == 0
+    assert misses == []
+
 def test_databar_with_cell_dividers_and_border_lines() -> None:
     """FEI-style databar: full-width border lines on top and bottom, vertical cell dividers."""
     rng = np.random.default_rng(11)

@@ -93,8 +93,18 @@ def test_load_extractor_wraps_modules_only():
 
 
 def test_score_with_kid(tmp_path):
+    """score's KID is offline_kid on the same images (same seed); near 0 for the same
+    distribution, well above it for a blurred one."""
     rng = np.random.default_rng(0)
-    real = [ndimage.gaussian_filter(rng.random((32, 32)), 1.0) for _ in range(8)]
-    fake = [ndimage.gaussian_filter(rng.random((32, 32)), 1.0) for _ in range(8)]
-    r = score(real, fake, n_boot=3, n_perm=3, kid_extractor=load_extractor(_extractor(), size=32))
-    assert r["kid"]["subset_size"] == 4 and np.isfinite(r["kid"]["kid_mean"])
+    real = [ndimage.gaussian_filter(rng.random((32, 32)), 1.0) for _ in range(16)]
+    fake = [ndimage.gaussian_filter(rng.random((32, 32)), 1.0) for _ in range(16)]
+    blur = [ndimage.gaussian_filter(x, 3.0) for x in fake]
+    fx = load_extractor(_extractor(), size=32)
+    same = score(real, fake, n_boot=3, n_perm=3, kid_extractor=fx, seed=5)["kid"]
+    other = score(real, blur, n_boot=3, n_perm=3, kid_extractor=fx, seed=5)["kid"]
+    assert same["subset_size"] == 8
+    direct = offline_kid([np.asarray(x, np.float32) for x in real],
+                         [np.asarray(x, np.float32) for x in fake], fx, seed=5)
+    assert same["kid_mean"] == pytest.approx(direct["kid_mean"], rel=1e-6, abs=1e-9)
+    assert abs(same["kid_mean"]) <= 3 * same["kid_std"] + 1e-6
+    assert other["kid_mean"] > same["kid_mean"] + 3 * same["kid_std"]

@@ -178,8 +178,9 @@ def test_cli_score_json_report_and_errors(tmp_path, run_cli, textures):
     for key in ("topological_distance", "real_vs_real", "p_value", "summaries", "coverage", "two_point", "kid"):
         assert key in res
     assert set(res["real_vs_real"]) >= {"mean", "ci"} and res["kid"] is None
-    assert (tmp_path / "rep" / "report.html").read_text().count("<img") == 3
-    for png in ("betti.png", "summaries.png", "two_point.png"):
+    assert (tmp_path / "rep" / "report.html").read_text().count("<img") == 7
+    for png in ("betti.png", "summaries.png", "two_point.png", "imaging.png", "structure_betti.png",
+                "thumbs_reference.png", "thumbs_compared.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
     code, out, err = run_cli("score", a, tmp_path / "missing")
     assert code == 2 and "not found" in err and err.count("\n") == 1
@@ -188,7 +189,8 @@ def test_cli_score_json_report_and_errors(tmp_path, run_cli, textures):
     code, out, _ = run_cli("score", "--help")
     assert code == 0 and "--report" in out and "--n-boot" in out
     code, out, err = run_cli("score", a, b, "--n-boot", "5", "--n-perm", "5")
-    assert code == 0 and "topological_distance" in out and "real-vs-real" in out
+    assert code == 0 and "topological_distance" in out and "baseline" in out
+    assert out.startswith("Structure: ")
 
 
 def test_prepared_set_gives_the_same_result(textures):

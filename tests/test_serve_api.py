@@ -282,8 +282,11 @@ def test_score_named_set_against_generator(server) -> None:
     assert out["real"] == {"set": "toyreal", "n": 8} and out["generated"]["n"] == 6
     rep = out["report"]
     assert rep["n_real"] == 8 and rep["n_fake"] == 6 and rep["topological_distance"] > 0
-    assert isinstance(out["verdict"], str) and "topological distance" in out["verdict"]
-    assert set(out["figures"]) == {"betti", "summaries", "two_point"}
+    # the realism result's own verdict (structure, imaging, diversity sentences), joined
+    assert isinstance(out["verdict"], str) and out["verdict"].startswith("Structure: ")
+    assert "Imaging: " in out["verdict"]
+    assert set(out["figures"]) == {"betti", "summaries", "two_point", "imaging", "structure_betti",
+                                   "thumbs_reference", "thumbs_compared"}
     png = client.get(out["figures"]["betti"])
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
 

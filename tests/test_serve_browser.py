@@ -124,9 +124,9 @@ def test_score_runs_and_shows_the_report(page) -> None:
     pg.fill("#score-rounds", "20")
     pg.click("#score-run")
     pg.wait_for_selector("#score-result:not([hidden])", timeout=120_000)
-    assert "topological distance" in pg.inner_text("#score-verdict")
+    assert "Structure: " in pg.inner_text("#score-verdict") and "Imaging: " in pg.inner_text("#score-verdict")
     assert "real-vs-real baseline" in pg.inner_text("#score-table")
-    pg.wait_for_function("[...document.querySelectorAll('#score-figures img')].length === 3 && "
+    pg.wait_for_function("[...document.querySelectorAll('#score-figures img')].length === 7 && "
                          "[...document.querySelectorAll('#score-figures img')].every(i => i.complete && i.naturalWidth > 0)")
     pg.screenshot(path=str(shots / "serve-score.png"), full_page=False)
 

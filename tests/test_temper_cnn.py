@@ -11,18 +11,38 @@ from shapekit.temper.cnn import FeatureExtractor, SmallResNet, load_feature_extr
 
 
 def test_shapes_and_embedding_dim():
-    net = SmallResNet(in_channels=1, n_classes=3, width=8, depths=(1, 2, 1))
+    """Known layout: stride-2 stem, stages at strides 1, 2, 2 doubling the width; the embedding is
+    the global mean of the last map and the logits are the head applied to it."""
+    torch.manual_seed(0)
+    net = SmallResNet(in_channels=1, n_classes=3, width=8, depths=(1, 2, 1)).eval()
+    maps = []
+    for stage in net.stages:
+        stage.register_forward_hook(lambda m, i, o: maps.append(o))
     x = torch.rand(5, 1, 40, 24)
-    assert net(x).shape == (5, 3)
-    assert net.features(x).shape == (5, 32) and net.embedding_dim == 32
-    assert SmallResNet(n_classes=0, width=4)(x).shape == (5, 16)  # pure extractor
+    logits = net(x)
+    assert [tuple(m.shape) for m in maps] == [(5, 8, 20, 12), (5, 16, 10, 6), (5, 32, 5, 3)]
+    assert [len(st) for st in net.stages] == [1, 2, 1]
+    emb = net.features(x)
+    assert emb.shape == (5, 32) and net.embedding_dim == 32
+    assert torch.allclose(emb, maps[-1].mean(dim=(2, 3)), atol=1e-6)
+    assert torch.allclose(logits, emb @ net.head.weight.T + net.head.bias, atol=1e-5)
+    extractor = SmallResNet(n_classes=0, width=4)  # a pure extractor: forward is the embedding
+    assert extractor(x).shape == (5, 16) and isinstance(extractor.head, torch.nn.Identity)
 
 
 @pytest.mark.parametrize("padding", ["zeros", "circular", "reflect"])
 def test_padding_modes(padding):
-    net = SmallResNet(n_classes=2, width=4, padding=padding)
-    assert net.stem[0].padding_mode == padding
-    assert torch.isfinite(net(torch.rand(2, 1, 16, 16))).all()
+    """Every 3x3 convolution pads as asked: the stem equals explicit padding + a valid conv."""
+    torch.manual_seed(0)
+    net = SmallResNet(n_classes=2, width=4, padding=padding).eval()
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(convs) == 7 and all(c.padding_mode == padding for c in convs)
+    x = torch.rand(2, 1, 16, 16)
+    mode = {"zeros": "constant", "circular": "circular", "reflect": "reflect"}[padding]
+    conv = net.stem[0]
+    expected = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode=mode),
+                                          conv.weight, conv.bias, stride=2)
+    assert torch.allclose(conv(x), expected, atol=1e-6)
 
 
 def test_circular_padding_is_shift_equivariant():

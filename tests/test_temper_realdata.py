@@ -29,11 +29,25 @@ def test_uhcs3_subset_cv_well_above_chance(uhcs3_dir, manifests_dir):
 
 
 def test_raw_originals_classified_with_their_info_bar_cropped(uhcs_originals_dir, tmp_path):
+    """Known answer: classifying the raw file gives exactly the verdict and probabilities of the
+    image cropped by hand at the bar (the bottom block of dark rows), never those of the image
+    with its bar."""
     from toy import toy_dataset
 
+    from shapekit.io import read_image
     from shapekit.temper.train import train_on_images
 
     images, labels = toy_dataset(3, 256, seed=0)
     m = train_on_images(images, labels, tile_size=256, cv_folds=2, augment=0)
-    res = m.classify(sorted(uhcs_originals_dir.glob("*.tif")))
+    files = sorted(uhcs_originals_dir.glob("*.tif"))
+    res = m.classify(files)
     assert len(res) == 5 and all(r["tiles"] == 6 for r in res)   # 645 x 484 after the 38-row bar
+    for p, r in zip(files, res):
+        img, _ = read_image(p)
+        dark = np.flatnonzero(img.mean(axis=1) > 0.3)  # the bar's rows all average below 0.3
+        by_hand = m.predict_proba([img[: dark[-1] + 1]])[0]
+        got = np.array([r["probabilities"][k] for k in m.label_names])
+        assert np.allclose(got, by_hand, atol=1e-6), p.name
+        assert r["temper"] == m.label_names[int(np.argmax(by_hand))]
+        with_bar = m.predict_proba([img])[0]
+        assert not np.allclose(by_hand, with_bar, rtol=1e-3, atol=0), p.name  # the crop matters

@@ -94,6 +94,28 @@ def load_torch_model(model_dir: str | Path) -> LoadedModel:
                        target_um_per_px=tm.target_um_per_px)
 
 
+def balanced_subset(labels: np.ndarray, max_n: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of at most ``max_n`` items, drawn round-robin over the labels (so a small
+    subset still covers every class); all indices when ``max_n`` is None or large enough.
+
+    Examples
+    --------
+    >>> idx = balanced_subset(np.array(["a", "a", "a", "b"]), 2, np.random.default_rng(0))
+    >>> len(idx), 3 in idx.tolist()   # one "a" and the only "b"
+    (2, True)
+    """
+    labels = np.asarray(labels)
+    if max_n is None or max_n >= len(labels):
+        return np.arange(len(labels))
+    per = {lab: rng.permutation(np.flatnonzero(labels == lab)).tolist() for lab in sorted(set(labels))}
+    order: list[int] = []
+    while len(order) < max_n:
+        for lab in per:
+            if per[lab] and len(order) < max_n:
+                order.append(per[lab].pop())
+    return np.array(sorted(order))
+
+
 def manifest_tiles(manifest: str | Path, model: LoadedModel, *, root: str | Path | None = None,
                    max_images: int | None = None, tiles_per_image: int | None = None,
                    seed: int = 0) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
@@ -115,16 +137,7 @@ def manifest_tiles(manifest: str | Path, model: LoadedModel, *, root: str | Path
     ms = open_image_set(manifest, root=root)
     rng = np.random.default_rng(seed)
     labels = ms.labels if ms.labels is not None else np.array(["unlabeled"] * len(ms))
-    order = np.arange(len(ms))
-    if max_images is not None and max_images < len(ms):
-        # round-robin over classes so a small subset still covers every class
-        per = {lab: rng.permutation(np.flatnonzero(labels == lab)).tolist() for lab in sorted(set(labels))}
-        order = []
-        while len(order) < max_images:
-            for lab in per:
-                if per[lab] and len(order) < max_images:
-                    order.append(per[lab].pop())
-        order = np.array(sorted(order))
+    order = balanced_subset(labels, max_images, rng)
     tiles, labs, idx = [], [], []
     for i in order:
         img = load_scan_image(ms.paths[i], target_um_per_px=model.target_um_per_px)

@@ -24,6 +24,7 @@ Training Data" (Augerino), NeurIPS 2020, arXiv:2010.11882.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -302,92 +303,98 @@ def ranges_by_class(model: DynamicAugmentation, x: torch.Tensor, y: torch.Tensor
                      for i, name in enumerate(COMPONENTS)} for c in np.unique(y)}
 
 
-def rotated_digits(classes: tuple[int, ...] = (0, 1, 6, 8, 9), rotated: tuple[int, ...] = (0, 1, 8),
-                   size: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """scikit-learn's bundled 8x8 digits with class-dependent rotation symmetry.
+def dna_on_scans(images: list[np.ndarray], labels: list[str], *, tile_size: int = 64,
+                 tiles_per_image: int = 4, width: int = 8, epochs: int = 10,
+                 width_weight: float = 0.1, test_every: int = 4, seed: int = 0,
+                 device: str | None = None) -> dict:
+    """DNA as the augmentation of a temper CNN on labelled scans, against none and a global range.
 
-    Digits of ``rotated`` classes are rotated by ``U(-180, 180)`` degrees, the others stay upright.
-    Images are upsampled to ``size - 4`` pixels, zero-padded to ``size`` and scaled to ``[0, 1]``.
+    ``tiles_per_image`` random square tiles are cut from each scan; every ``test_every``-th scan of
+    each class is held out (a split by scan, never by tile). A :class:`SmallResNet` is trained
+    three times on the same tiles: without augmentation, with a per-input DNA policy and with a
+    global (Augerino) range, all warps reflected at the border.
 
     Returns
     -------
-    x : Tensor ``(N, 1, size, size)``; y : Tensor ``(N,)`` of class indices ``0..len(classes)-1``;
-    digit : Tensor ``(N,)`` of the original digit labels.
+    dict
+        ``labels``; ``n_train_tiles``, ``n_test_tiles``; ``accuracy`` (test tiles) per variant;
+        ``dna_rotation_deg`` (median learned rotation range per class) and
+        ``global_rotation_deg``.
+
+    Raises
+    ------
+    InputError
+        Fewer than two classes, a class with fewer than two scans, scans smaller than a tile.
 
     Examples
     --------
-    >>> x, y, d = rotated_digits()
-    >>> tuple(x.shape[1:]), sorted(set(d.tolist()))
-    ((1, 16, 16), [0, 1, 6, 8, 9])
+    >>> rng = np.random.default_rng(0)
+    >>> imgs = [rng.random((40, 40)).astype(np.float32) for _ in range(4)]
+    >>> r = dna_on_scans(imgs, ["a", "b", "a", "b"], tile_size=16, tiles_per_image=2, width=4,
+    ...                  epochs=1, test_every=2)
+    >>> sorted(r["accuracy"]), sorted(r["dna_rotation_deg"])
+    (['dna', 'global', 'none'], ['a', 'b'])
     """
-    from sklearn.datasets import load_digits
+    from shapekit.temper.cnn import SmallResNet
 
-    data = load_digits()
-    keep = np.isin(data.target, classes)
-    img = torch.as_tensor(data.images[keep] / 16.0, dtype=torch.float32)[:, None]
-    img = F.interpolate(img, size=(size - 4, size - 4), mode="bilinear", align_corners=False)
-    img = F.pad(img, (2, 2, 2, 2))
-    digit = torch.as_tensor(data.target[keep])
+    names = sorted(set(map(str, labels)))
+    y_all = np.array([names.index(str(v)) for v in labels])
+    counts = np.bincount(y_all, minlength=len(names))
+    if len(names) < 2 or counts.min() < 2:
+        raise InputError(f"DNA needs at least 2 classes with 2 scans each, got {dict(zip(names, counts.tolist()))}")
     rng = np.random.default_rng(seed)
-    angle = np.where(np.isin(digit.numpy(), rotated), rng.uniform(-np.pi, np.pi, len(digit)), 0.0)
-    z = torch.zeros(len(digit))
-    img = affine_warp(img, torch.as_tensor(angle, dtype=torch.float32), z, z, z).clamp(0, 1)
-    lut = {c: i for i, c in enumerate(classes)}
-    y = torch.as_tensor([lut[int(d)] for d in digit])
-    return img, y, digit
-
-
-def small_cnn(in_channels: int = 1, n_classes: int = 5, width: int = 16) -> nn.Sequential:
-    """A small CNN that keeps the spatial layout (4x4 pooled map, then an MLP head).
-
-    Unlike a global-average-pooled CNN it can tell orientation apart (a 6 from a 9); it is the
-    digits classifier of the DNA check.
-
-    Examples
-    --------
-    >>> import torch
-    >>> small_cnn(1, 5)(torch.rand(2, 1, 16, 16)).shape
-    torch.Size([2, 5])
-    """
-    return nn.Sequential(
-        nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-        nn.Flatten(), nn.Linear(32 * width, 64), nn.ReLU(), nn.Linear(64, n_classes))
-
-
-def run_digits_check(epochs: int = 40, width_weight: float = 0.1, policy_warmup: int = 3,
-                     lr: float = 3e-3, policy_lr: float = 1e-2, init: float = 0.25, seed: int = 0,
-                     device: str | None = None) -> dict:
-    """The class-symmetry known answer: DNA and a global range on :func:`rotated_digits`.
-
-    Both policies start at ``init`` (a quarter of the maximal 180 degrees), the classifier learns
-    alone for ``policy_warmup`` epochs, then everything trains jointly with the log width reward.
-    Returns the median learned rotation range per digit (degrees) of the per-input policy, the
-    global (Augerino) range, ``ratio`` = mean range of 0/1/8 over mean range of 6/9, and the
-    final training accuracies.
-
-    Examples
-    --------
-    >>> r = run_digits_check(epochs=1)  # doctest: +SKIP
-    >>> sorted(r)  # doctest: +SKIP
-    ['accuracy', 'dna_rotation_deg', 'global_rotation_deg', 'ratio']
-    """
-    x, y, digit = rotated_digits(seed=seed)
-    out: dict = {"accuracy": {}}
-    for kind in ("dna", "global"):
-        torch.manual_seed(seed)
-        policy = AugmentationPolicy(1, init=init) if kind == "dna" else GlobalAugmentation(init)
-        model = fit_dna(DynamicAugmentation(small_cnn(1, 5), policy), x, y, epochs=epochs,
-                        width_weight=width_weight, lr=lr, policy_lr=policy_lr,
-                        policy_warmup=policy_warmup, seed=seed, device=device)
-        per = {str(k): v["rotation"] for k, v in ranges_by_class(model, x, digit).items()}
-        out["accuracy"][kind] = round(model.history_[-1]["acc"], 4)
-        if kind == "dna":
-            out["dna_rotation_deg"] = per
-        else:
-            out["global_rotation_deg"] = float(np.mean(list(per.values())))
-    r = out["dna_rotation_deg"]
-    sym = np.mean([r[k] for k in ("0", "1", "8")])
-    upright = np.mean([r[k] for k in ("6", "9")])
-    out["ratio"] = float(sym / max(upright, 1e-6))
+    test = np.zeros(len(images), bool)
+    for c in range(len(names)):
+        test[np.flatnonzero(y_all == c)[::test_every]] = True
+    tiles, ys, held = [], [], []
+    for i, img in enumerate(images):
+        h, w = img.shape
+        if min(h, w) < tile_size:
+            raise InputError(f"scan {i} of {h}x{w} px is smaller than a {tile_size} px tile")
+        for _ in range(tiles_per_image):
+            r, c = int(rng.integers(0, h - tile_size + 1)), int(rng.integers(0, w - tile_size + 1))
+            tiles.append(img[r:r + tile_size, c:c + tile_size])
+            ys.append(y_all[i])
+            held.append(test[i])
+    x = torch.from_numpy(np.stack(tiles).astype(np.float32))[:, None]
+    y, held = torch.as_tensor(ys), torch.as_tensor(held)
+    out: dict = {"labels": names, "n_train_tiles": int((~held).sum()),
+                 "n_test_tiles": int(held.sum()), "accuracy": {}}
+    for kind in ("none", "dna", "global"):
+        torch.manual_seed(seed)  # the same initial network (and policy) for every run
+        policy = {"none": None, "dna": AugmentationPolicy(1, init=0.25),
+                  "global": GlobalAugmentation(0.25)}[kind]
+        model = DynamicAugmentation(SmallResNet(1, len(names), width=width), policy,
+                                    max_rotation=180.0, max_scale=0.3, max_translation=0.2,
+                                    padding_mode="reflection")
+        model = fit_dna(model, x[~held], y[~held], epochs=epochs, batch_size=32,
+                        width_weight=width_weight, policy_warmup=min(2, epochs - 1),
+                        policy_lr=1e-2, seed=seed, device=device)
+        model.eval()
+        with torch.no_grad():
+            pred = model.classifier(x[held].to(next(model.parameters()).device)).argmax(1).cpu()
+        out["accuracy"][kind] = round(float((pred == y[held]).float().mean()), 4)
+        if policy is not None:
+            per = {names[k]: v["rotation"] for k, v in ranges_by_class(model, x, y).items()}
+            if kind == "dna":
+                out["dna_rotation_deg"] = per
+            else:
+                out["global_rotation_deg"] = float(np.mean(list(per.values())))
     return out
+
+
+def dna_on_manifest(manifest: Any, *, max_images: int | None = 60, seed: int = 0,
+                    **kwargs: Any) -> dict:
+    """:func:`dna_on_scans` on (a class-balanced subset of) a labelled manifest's images.
+
+    ``manifest`` is a :class:`shapekit.io.Manifest`; its images are read like the temper models
+    read them (info bar cropped). ``kwargs`` go to :func:`dna_on_scans`.
+    """
+    from shapekit.analysis._sources import balanced_subset
+    from shapekit.temper.scans import read_manifest_images
+
+    if manifest.labels is None:
+        raise InputError(f"{manifest.source or manifest.name}: DNA needs a label column")
+    sub = manifest.subset(balanced_subset(manifest.labels, max_images, np.random.default_rng(seed)))
+    return dna_on_scans(read_manifest_images(sub), list(sub.labels), seed=seed, **kwargs)
+

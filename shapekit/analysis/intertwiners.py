@@ -25,7 +25,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from shapekit.analysis.cka import linear_cka
+from shapekit.analysis.kernel_alignment import linear_cka
 from shapekit.errors import InputError
 
 __all__ = ["GroupElement", "group_for_activation", "random_group_element", "apply_group_element",

@@ -1,15 +1,20 @@
-"""Small helpers shared by CLI command modules (options, JSON output, paths)."""
+"""Small helpers shared by CLI command modules (options, JSON output, paths, quiet libraries)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from shapekit.errors import InputError
+from shapekit.errors import InputError, ShapekitWarning, brief
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print machine-readable JSON on stdout.")
@@ -17,6 +22,18 @@ seed_option = click.option("--seed", type=int, default=0, show_default=True,
                            help="Random seed (results are deterministic per seed).")
 root_option = click.option("--root", type=click.Path(path_type=Path), default=None,
                            help="Data root overriding the manifest's `root`.")
+
+
+def _device_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    import re
+
+    if value is not None and not re.fullmatch(r"[a-z_]+(:\d{1,3})?", value):
+        raise click.BadParameter(f"not a torch device name: {brief(value, 40)} (cpu, cuda, cuda:N...)")
+    return value
+
+
+device_option = click.option("--device", default=None, callback=_device_name,
+                             help="torch device (default: CUDA when present, else CPU).")
 
 
 def emit_json(obj: Any) -> None:
@@ -59,3 +76,153 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+# -- output paths: refused at parse time, before any work or heavy import --------------------------
+
+def output_problem(path: Path, kind: str) -> str | None:
+    """Why ``path`` cannot be written as an output ``kind`` ("file" or "dir"), or None.
+
+    Checks what can be known before any work: the path itself (a folder where a file belongs or
+    the reverse), a file among its ancestors, and write permission on the nearest existing
+    folder (also false on a read-only file system).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> output_problem(d / "new" / "a.png", "file") is None, output_problem(d, "file")
+    (True, 'is a folder, not a file')
+    """
+    p = Path(path)
+    if kind == "dir" and p.exists() and not p.is_dir():
+        return "exists and is not a folder"
+    if kind == "file" and p.is_dir():
+        return "is a folder, not a file"
+    if any(len(os.fsencode(part)) > 255 for part in p.parts):
+        return "file name too long"
+    probe = p if (kind == "dir" and p.is_dir()) else p.parent
+    probe = probe if str(probe) else Path(".")
+    while not probe.exists():
+        if probe.is_symlink():
+            return f"{probe} is a broken link"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"cannot create it: {probe} exists and is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"cannot write in {probe} (read-only or permission denied)"
+    return None
+
+
+class OutputPath(click.ParamType):
+    """A click type for output files or folders: a path that cannot be written is a usage error.
+
+    Examples
+    --------
+    >>> OutputPath("dir").convert("some/new/folder", None, None)
+    PosixPath('some/new/folder')
+    """
+
+    name = "path"
+
+    def __init__(self, kind: str = "file") -> None:
+        if kind not in ("file", "dir"):
+            raise ValueError(f"kind must be 'file' or 'dir', got {kind!r}")
+        self.kind = kind
+        self.name = "file" if kind == "file" else "directory"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        p = Path(os.fsdecode(value)) if not isinstance(value, Path) else value
+        problem = output_problem(p, self.kind)
+        if problem:
+            self.fail(f"{brief(str(p), 160).strip(chr(39))}: {problem}", param, ctx)
+        return p
+
+
+# -- what a user sees on stderr: shapekit's messages only, libraries' with -v ------------------------
+
+#: loggers of libraries that talk on stderr by themselves (Lightning's tips and device banners)
+CHATTY_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning.fabric",
+                  "lightning_fabric", "pytorch_lightning.utilities.rank_zero",
+                  "lightning.pytorch.utilities.rank_zero", "lightning_fabric.utilities.rank_zero",
+                  "lightning.fabric.utilities.rank_zero")
+
+
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    text = " ".join(str(message).split())
+    if issubclass(category, ShapekitWarning):
+        out = f"shapekit: warning: {text}"
+    else:  # a library's warning, shown with -v: one line, with where it came from
+        out = f"shapekit: {category.__name__} ({Path(filename).name}:{lineno}): {text}"
+    try:
+        (file or sys.stderr).write(out[:500] + "\n")
+    except (OSError, ValueError):
+        pass
+
+
+@contextlib.contextmanager
+def user_facing_output(verbose: int = 0) -> Iterator[None]:
+    """Only shapekit's own messages on stderr while a command runs; libraries' with ``verbose``.
+
+    * :class:`~shapekit.errors.ShapekitWarning` prints as one ``shapekit: warning: ...`` line;
+    * other warnings (deprecations, library ``UserWarning``) are hidden, or one line each with
+      ``verbose >= 1``;
+    * library logging (Lightning's tips and device banners) is silenced, or shown at INFO with
+      ``verbose >= 1`` (DEBUG with 2).
+
+    Everything is restored on exit (warning filters, logger levels and handlers).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with user_facing_output(0):
+    ...     warnings.warn("library noise", DeprecationWarning)   # nothing printed
+    """
+    root = logging.getLogger()
+    saved = {name: logging.getLogger(name).level for name in CHATTY_LOGGERS}
+    handler: logging.Handler
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        level = logging.DEBUG if verbose > 1 else logging.INFO
+    else:
+        # a handler on the root keeps libraries from installing their own stderr handlers
+        handler, level = logging.NullHandler(), logging.ERROR + 10
+    saved_root = root.level
+    root.addHandler(handler)
+    if verbose:
+        root.setLevel(level)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default" if verbose else "ignore")
+            warnings.simplefilter("default", ShapekitWarning)
+            warnings.showwarning = _show_warning
+            yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_root)
+        for name, lvl in saved.items():
+            logging.getLogger(name).setLevel(lvl)
+
+
+@contextlib.contextmanager
+def pixel_limit(max_pixels: float | None) -> Iterator[None]:
+    """Set ``$SHAPEKIT_MAX_PIXELS`` for the duration (worker processes inherit it)."""
+    from shapekit.io.budget import ENV_VAR, pixel_budget
+
+    if max_pixels is None:
+        yield
+        return
+    value = pixel_budget(max_pixels)
+    old = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(value)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = old

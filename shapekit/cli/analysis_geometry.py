@@ -13,17 +13,46 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import emit_json, info, json_option, root_option, seed_option
+from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
+                                  require_exists, root_option, seed_option)
 
 _layers_option = click.option("--layers", default=None,
                               help="Comma-separated module names (default: a model-specific set).")
-_plot_option = click.option("--plot", type=click.Path(path_type=Path), default=None,
+_plot_option = click.option("--plot", type=OutputPath("file"), default=None,
                             help="Write a PNG figure here.")
-_images_option = click.option("--max-images", type=int, default=24, show_default=True,
+_images_option = click.option("--max-images", type=click.IntRange(1, 10000), default=24,
+                              show_default=True,
                               help="Images of the manifest to use (class-balanced subset).")
-_tiles_option = click.option("--tiles-per-image", type=int, default=4, show_default=True,
-                             help="Tiles drawn per image.")
-_device_option = click.option("--device", default=None, help="torch device (default: CUDA if present).")
+_tiles_option = click.option("--tiles-per-image", type=click.IntRange(1, 1000), default=4,
+                             show_default=True, help="Tiles drawn per image.")
+
+
+def _subset_of(*allowed: str):  # noqa: ANN202 - a click callback
+    """Callback: a comma-separated option whose items must be among ``allowed``."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        bad = [v for v in _split(value) or [] if v not in allowed]
+        if bad:
+            raise click.BadParameter(f"unknown {', '.join(bad)[:80]}; choose from {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def _models_exist(*paths: Path | None) -> None:
+    """Every path exists; model and run directories have valid configs (read without torch)."""
+    from shapekit.generate.formats import CONFIG, read_generator_config
+    from shapekit.temper.modeldir import read_config
+
+    for p in paths:
+        if p is None:
+            continue
+        require_exists(p, "model directory or manifest")
+        if (Path(p) / CONFIG).is_file():
+            read_generator_config(p)
+        elif (Path(p) / "config.json").is_file():
+            read_config(p)
+_device_option = device_option
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -69,9 +98,11 @@ def _figure():
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("manifest", type=click.Path(path_type=Path), required=False)
 @_layers_option
-@click.option("--methods", default="twonn,mle,lpca", show_default=True, help="ID estimators.")
-@click.option("--k", "k", type=int, default=20, show_default=True, help="Neighbours of the MLE.")
-@click.option("--n", "n_latent", type=int, default=500, show_default=True,
+@click.option("--methods", default="twonn,mle,lpca", show_default=True, help="ID estimators.",
+              callback=_subset_of("twonn", "mle", "lpca"))
+@click.option("--k", "k", type=click.IntRange(2, 1000), default=20, show_default=True,
+              help="Neighbours of the MLE.")
+@click.option("--n", "n_latent", type=click.IntRange(4, 100000), default=500, show_default=True,
               help="Latent samples per class (generators).")
 @_images_option
 @_tiles_option
@@ -88,6 +119,7 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     For a CNN model directory the inputs are tiles of MANIFEST's images grouped by label; for a GAN
     run directory they are latent samples, one point cloud per temper class (MANIFEST unused).
     """
+    _models_exist(model_dir, manifest)
     import torch
 
     from shapekit.analysis import layer_intrinsic_dimension
@@ -135,9 +167,11 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
 @click.argument("manifest", type=click.Path(path_type=Path), required=False)
 @_layers_option
 @click.option("--kinds", default="rotation,translation,blur,noise", show_default=True,
-              help="Perturbations (rotation, translation, blur, scale, noise); generators: latent.")
-@click.option("--n-noise", type=int, default=8, show_default=True, help="Random noise directions.")
-@click.option("--n-inputs", type=int, default=4, show_default=True,
+              help="Perturbations (rotation, translation, blur, scale, noise); generators: latent.",
+              callback=_subset_of("rotation", "translation", "blur", "scale", "noise", "latent"))
+@click.option("--n-noise", type=click.IntRange(1, 1000), default=8, show_default=True,
+              help="Random noise directions.")
+@click.option("--n-inputs", type=click.IntRange(1, 10000), default=4, show_default=True,
               help="Tiles (or latent points) the frames are averaged over.")
 @_images_option
 @root_option
@@ -153,6 +187,7 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
     For a CNN, frames of rotation/translation/blur/noise at tiles of MANIFEST; for a generator,
     frames of the latent coordinate directions against random latent directions.
     """
+    _models_exist(model_dir, manifest)
     from shapekit.analysis._runners import run_frames
 
     result = run_frames(model_dir, manifest, _split(layers), _split(kinds) or [], n_noise,
@@ -180,6 +215,7 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
 
 def _two_models(model_a: Path, model_b: Path, manifest: Path, root: Path | None, max_images: int,
                 tiles_per_image: int, seed: int):
+    _models_exist(model_a, model_b, manifest)
     from shapekit.analysis._sources import load_torch_model
 
     a, b = load_torch_model(model_a), load_torch_model(model_b)
@@ -202,7 +238,7 @@ def _two_models(model_a: Path, model_b: Path, manifest: Path, root: Path | None,
 @click.option("--layers-a", default=None, help="Layers of MODEL_A (default: stem, stages, head).")
 @click.option("--layers-b", default=None, help="Layers of MODEL_B.")
 @click.option("--kernel", type=click.Choice(["linear", "rbf"]), default="linear", show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(4, 100000), default=64, show_default=True,
               help="Minibatch of the debiased minibatch CKA (>= 4).")
 @_images_option
 @_tiles_option
@@ -215,6 +251,7 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
             kernel: str, batch_size: int, max_images: int, tiles_per_image: int, root: Path | None,
             seed: int, device: str | None, plot: Path | None, as_json: bool) -> None:
     """Layer-by-layer CKA between two CNN models on tiles of MANIFEST (debiased, minibatch)."""
+    _models_exist(model_a, model_b, manifest)
     from shapekit.analysis import layerwise_cka
 
     a, b, xa, xb, _, _ = _two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
@@ -248,8 +285,10 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--layer-a", "layer_as", multiple=True, help="Stitch point in MODEL_A (repeatable).")
 @click.option("--layer-b", "layer_bs", multiple=True, help="Matching stitch point in MODEL_B.")
-@click.option("--epochs", type=int, default=5, show_default=True, help="Stitch training epochs.")
-@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, 10000), default=5, show_default=True,
+              help="Stitch training epochs.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10), default=1e-3,
+              show_default=True)
 @click.option("--init", type=click.Choice(["auto", "identity", "lstsq", "random"]), default="auto",
               show_default=True,
               help="Stitch initialisation (auto: identity for a model with itself, else least squares).")
@@ -268,6 +307,7 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
 
     Tiles are split by image (every 4th image held out); the penalty is acc(B) - acc(stitched).
     """
+    _models_exist(model_a, model_b, manifest)
     import numpy as np
     import torch
 
@@ -339,6 +379,7 @@ def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str
     """Symmetry-aware similarity of two CNNs' units (Hungarian alignment up to the intertwiner
     group) next to plain linear CKA; pass the same directory twice for a sanity check.
     """
+    _models_exist(model_a, model_b, manifest)
     from shapekit.analysis._runners import run_symmetry
 
     a, b, xa, xb, _, _ = _two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)

@@ -6,8 +6,8 @@
   power spectrum;
 * ``fibres --target HV``: inverse design on the simulator (process settings reaching a hardness,
   both aging branches) with a Bundle Network;
-* ``dna``: Dynamic Network Augmentation on the bundled digits known-answer set or on a labelled
-  manifest (accuracy with and without the learned augmentation).
+* ``dna MANIFEST``: Dynamic Network Augmentation of a temper CNN on a labelled manifest (held-out
+  accuracy without augmentation, with DNA and with a global range; rotation range per class).
 """
 
 from __future__ import annotations
@@ -16,7 +16,20 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import emit_json, info, json_option, require_exists, seed_option
+from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
+                                  root_option, seed_option)
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
+_size_option = click.option("--size", type=click.IntRange(8, 1024), default=128, show_default=True,
+                            help="CNN input: centre square crop resized to SIZE pixels.")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
@@ -53,6 +66,18 @@ def _square_crops(paths: list[Path], size: int):
         t = torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None, None]
         out.append(F.interpolate(t, size=(size, size), mode="area"))
     return torch.cat(out)
+
+
+def _check_crops(n: int, size: int) -> None:
+    from shapekit.io.budget import check_pixel_budget
+
+    check_pixel_budget((n, size, size), f"{n} crops of {size}x{size} px")
+
+
+def _read_config(model_dir: Path) -> dict:
+    from shapekit.temper.modeldir import read_config
+
+    return read_config(require_exists(model_dir, "model directory"))
 
 
 def _load_temper(model_dir: Path):
@@ -98,10 +123,9 @@ def register(analyze_app: click.Group) -> None:
                   help="Transformation group(s); repeat the option for several.")
     @click.option("--layers", default="stem,stages.0,stages.1,stages.2", show_default=True,
                   help="CNN layers (module names, comma-separated; '' for the output only).")
-    @click.option("--size", type=int, default=128, show_default=True,
-                  help="CNN input: centre square crop resized to SIZE pixels.")
-    @click.option("--max-images", type=int, default=24, show_default=True)
-    @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG bar chart.")
+    @_size_option
+    @click.option("--max-images", type=click.IntRange(1, 10000), default=24, show_default=True)
+    @click.option("--plot", type=OutputPath("file"), default=None, help="Write a PNG bar chart.")
     @json_option
     def invariance_cmd(model_dir: Path, images: tuple[Path, ...], groups: tuple[str, ...],
                        layers: str, size: int, max_images: int, plot: Path | None,
@@ -113,13 +137,15 @@ def register(analyze_app: click.Group) -> None:
         another. CNN models are scored at the output (logits) and at hidden layers; TopTemp models
         at their class probabilities (whole scans; continuous rotations are resampled).
         """
+        paths = _image_paths(images, max_images)
+        _check_crops(len(paths), size)
+        _read_config(model_dir)
         import numpy as np
         import torch
 
         from shapekit.analysis.invariance import equivariance_deviation, prediction_flip_rate
 
         model = _load_temper(model_dir)
-        paths = _image_paths(images, max_images)
         result: dict = {"model": str(model_dir), "kind": model.kind, "n_images": len(paths),
                         "scores": {}, "flip_rate": {}}
         if model.kind == "cnn":
@@ -163,10 +189,9 @@ def register(analyze_app: click.Group) -> None:
     @analyze_app.command("frequency")
     @click.argument("model_dir", type=click.Path(path_type=Path))
     @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-    @click.option("--size", type=int, default=128, show_default=True,
-                  help="CNN input: centre square crop resized to SIZE pixels.")
-    @click.option("--max-images", type=int, default=16, show_default=True)
-    @click.option("--plot", type=click.Path(path_type=Path), default=None,
+    @_size_option
+    @click.option("--max-images", type=click.IntRange(1, 10000), default=16, show_default=True)
+    @click.option("--plot", type=OutputPath("file"), default=None,
                   help="Write a PNG: radial sensitivity and power curves plus both 2-D maps.")
     @json_option
     def frequency_cmd(model_dir: Path, images: tuple[Path, ...], size: int, max_images: int,
@@ -176,14 +201,18 @@ def register(analyze_app: click.Group) -> None:
         Sensitivity at frequency k = mean gradient norm of the logits w.r.t. the orthonormal FFT
         coefficient k of the input; the power map is sqrt(E|x_hat - mean|^2) of the same crops.
         """
-        from shapekit.analysis.frequency import frequency_report
         from shapekit.errors import InputError
 
-        model = _load_temper(model_dir)
-        if model.kind != "cnn":
+        paths = _image_paths(images, max_images)
+        _check_crops(len(paths), size)
+        kind = _read_config(model_dir)["kind"]
+        if kind != "cnn":
             raise InputError(f"{model_dir}: frequency sensitivity needs a differentiable (CNN) "
-                             f"model, this one is {model.kind!r}")
-        x = _square_crops(_image_paths(images, max_images), size)
+                             f"model, this one is {kind!r}")
+        from shapekit.analysis.frequency import frequency_report
+
+        model = _load_temper(model_dir)
+        x = _square_crops(paths, size)
         rep = frequency_report(model.network, x)
         out = {"model": str(model_dir), "n_images": int(x.shape[0]), "size": size,
                "freqs": rep["freqs"], "sensitivity": rep["sensitivity"], "power": rep["power"],
@@ -201,16 +230,18 @@ def register(analyze_app: click.Group) -> None:
                        f"~ |k|^-{rep['power_exponent']:.2f}")
 
     @analyze_app.command("fibres")
-    @click.option("--target", type=float, required=True, help="Target hardness (HV).")
-    @click.option("--tolerance", type=float, default=5.0, show_default=True)
-    @click.option("--n", "n_samples", type=int, default=200, show_default=True)
-    @click.option("--steps", type=int, default=2000, show_default=True,
+    @click.option("--target", type=float, required=True, callback=_finite,
+                  help="Target hardness (HV).")
+    @click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=5.0,
+                  show_default=True, callback=_finite)
+    @click.option("--n", "n_samples", type=click.IntRange(1, 100000), default=200, show_default=True)
+    @click.option("--steps", type=click.IntRange(1, 10**6), default=2000, show_default=True,
                   help="Bundle Network training steps.")
-    @click.option("--n-train", type=int, default=3000, show_default=True,
+    @click.option("--n-train", type=click.IntRange(16, 10**6), default=3000, show_default=True,
                   help="Simulator evaluations used for training.")
-    @click.option("--plot", type=click.Path(path_type=Path), default=None,
+    @click.option("--plot", type=OutputPath("file"), default=None,
                   help="PNG: samples over the true iso-hardness curve.")
-    @click.option("--out", type=click.Path(path_type=Path), default=None,
+    @click.option("--out", type=OutputPath("file"), default=None,
                   help="CSV of the accepted (temperature_C, time_h, hardness_HV, branch).")
     @seed_option
     @json_option
@@ -258,24 +289,38 @@ def register(analyze_app: click.Group) -> None:
                            f"{np.max(res['time_h']):.2g} h")
 
     @analyze_app.command("dna")
-    @click.option("--epochs", type=int, default=40, show_default=True)
-    @click.option("--width-weight", type=float, default=0.1, show_default=True,
-                  help="Weight of the augmentation-width reward.")
-    @click.option("--plot", type=click.Path(path_type=Path), default=None,
+    @click.argument("manifest", type=click.Path(path_type=Path))
+    @root_option
+    @click.option("--tile-size", type=click.IntRange(16, 1024), default=64, show_default=True,
+                  help="Side of the random square tiles the CNN sees (pixels).")
+    @click.option("--tiles-per-image", type=click.IntRange(1, 256), default=4, show_default=True)
+    @click.option("--max-images", type=click.IntRange(4, 10000), default=60, show_default=True,
+                  help="Class-balanced subset of the manifest's images.")
+    @click.option("--epochs", type=click.IntRange(1, 10000), default=10, show_default=True)
+    @click.option("--width-weight", type=click.FloatRange(min=0), default=0.1, show_default=True,
+                  callback=_finite, help="Weight of the augmentation-width reward.")
+    @click.option("--plot", type=OutputPath("file"), default=None,
                   help="PNG: learned rotation range per class.")
     @seed_option
     @json_option
-    def dna_cmd(epochs: int, width_weight: float, plot: Path | None, seed: int,
+    def dna_cmd(manifest: Path, root: Path | None, tile_size: int, tiles_per_image: int,
+                max_images: int, epochs: int, width_weight: float, plot: Path | None, seed: int,
                 as_json: bool) -> None:
-        """Dynamic Network Augmentation (arXiv 2112.09277) on the class-symmetry digits check.
+        """Dynamic Network Augmentation (arXiv 2112.09277) of a temper CNN on a labelled MANIFEST.
 
-        scikit-learn's bundled digits 0, 1, 6, 8, 9 with 0/1/8 randomly rotated and 6/9 upright:
-        a per-input policy and a global (Augerino) range are learned with a small CNN; prints
-        the median learned rotation range per digit.
+        A small CNN is trained on random tiles of the images without augmentation, with a learned
+        per-input augmentation policy (DNA) and with one learned global range (Augerino); prints
+        the held-out tile accuracy of each (split by image) and the rotation range learned per
+        class: how much rotation each temper tolerates.
         """
-        from shapekit.analysis.dna import run_digits_check
+        from shapekit.io import load_manifest
 
-        res = run_digits_check(epochs=epochs, width_weight=width_weight, seed=seed)
+        man = load_manifest(require_exists(manifest, "manifest"), root)
+        from shapekit.analysis.dna import dna_on_manifest
+
+        res = dna_on_manifest(man, max_images=max_images, tile_size=tile_size,
+                              tiles_per_image=tiles_per_image, epochs=epochs,
+                              width_weight=width_weight, seed=seed)
         if plot is not None:
             from shapekit.analysis.plots import plot_dna_ranges
 
@@ -284,7 +329,7 @@ def register(analyze_app: click.Group) -> None:
         if as_json:
             emit_json(res)
         else:
-            click.echo("per-input rotation range (deg): " + ", ".join(
-                f"{k}: {v:.0f}" for k, v in res["dna_rotation_deg"].items()))
-            click.echo(f"global range: {res['global_rotation_deg']:.0f} deg; ratio (0/1/8 vs "
-                       f"6/9) {res['ratio']:.1f}")
+            click.echo("test tile accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in res["accuracy"].items()))
+            click.echo("per-class rotation range (deg): " + ", ".join(
+                f"{k}: {v:.0f}" for k, v in res["dna_rotation_deg"].items())
+                + f"; global range {res['global_rotation_deg']:.0f}")

@@ -7,8 +7,23 @@ from pathlib import Path
 import click
 
 from shapekit._device import passive_omp_threads
-from shapekit.cli._common import emit_json, info, json_option, root_option, seed_option
-from shapekit.errors import InputError
+from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
+                                  require_exists, root_option, seed_option)
+from shapekit.errors import InputError, brief
+
+
+def _crop_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value < 16 or value % 8:
+        raise click.BadParameter(f"must be a multiple of 8 and >= 16, got {value}")
+    return value
+
+
+def _devices(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter(f"must be a positive integer or 'auto', got {value!r}")
+    return int(value)
 
 
 def register(app: click.Group) -> None:
@@ -19,40 +34,44 @@ def register(app: click.Group) -> None:
 
 @click.command(name="train-gan")
 @click.argument("manifest", type=click.Path(path_type=Path))
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", "out", required=True, type=OutputPath("dir"),
               help="Run directory (checkpoints, logs, sample grids, exported generator).")
 @click.option("--condition", type=click.Choice(["class", "parameters", "properties"]),
               default="class", show_default=True,
               help="Temper only, temper + the manifest's parameters, or temper + its properties.")
 @click.option("--crop-size", "--image-size", "crop_size", type=int, default=64, show_default=True,
-              help="Side of the random training crops in pixels (a multiple of 8; 64-96 typical). "
+              callback=_crop_size, help="Side of the random training crops in pixels (a multiple of 8; 64-96 typical). "
                    "The trained generator makes images of any size.")
-@click.option("--downscale", type=float, default=1.0, show_default=True,
+@click.option("--downscale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Train at this many times the manifest's median pixel size (or 1/N of the "
                    "pixels when it gives none); generated images have that scale.")
-@click.option("--holdout", type=float, default=0.0, show_default=True,
+@click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Keep this fraction of each class's images out of training (listed in "
                    "RUN/config.json) for evaluation.")
-@click.option("--max-steps", type=int, default=2000, show_default=True,
+@click.option("--max-steps", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Training iterations (one discriminator + one generator update each).")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Batch size per device.")
-@click.option("--devices", default="1", show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Batch size per device.")
+@click.option("--devices", default="1", show_default=True, callback=_devices,
               help="Devices per node (an integer or 'auto'); >1 runs Lightning DDP.")
-@click.option("--num-nodes", type=int, default=1, show_default=True, help="Nodes for multi-node DDP.")
+@click.option("--num-nodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Nodes for multi-node DDP.")
 @click.option("--strategy", default="auto", show_default=True,
               help="Lightning strategy (auto, ddp, ddp_spawn, ...).")
-@click.option("--accelerator", default="auto", show_default=True,
+@click.option("--accelerator", type=click.Choice(["auto", "cpu", "gpu", "cuda", "mps", "tpu"]),
+              default="auto", show_default=True,
               help="auto (CUDA when present, else CPU), cpu or gpu.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--checkpoint-every", type=int, default=500, show_default=True,
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True,
               help="Save a checkpoint every N iterations (and always at the end).")
-@click.option("--sample-every", type=int, default=200, show_default=True,
+@click.option("--sample-every", type=click.IntRange(min=0), default=200, show_default=True,
               help="Write a sample grid PNG after the first iteration and every N (0: never).")
-@click.option("--progress-every", type=float, default=30.0, show_default=True,
+@click.option("--progress-every", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds between progress lines when stderr is not a terminal.")
-@click.option("--channels", type=int, default=16, show_default=True,
+@click.option("--channels", type=click.IntRange(1, 4096), default=16, show_default=True,
               help="Base channel width of generator and discriminator.")
-@click.option("--r1-gamma", type=float, default=1.0, show_default=True, help="R1 penalty weight.")
+@click.option("--r1-gamma", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="R1 penalty weight.")
 @click.option("--loss", type=click.Choice(["hinge", "ns"]), default="hinge", show_default=True,
               help="Adversarial loss: hinge or non-saturating.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks (CUDA).")
@@ -60,7 +79,8 @@ def register(app: click.Group) -> None:
 @seed_option
 @json_option
 def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, downscale: float,
-                  holdout: float, max_steps: int, batch_size: int, devices: str, num_nodes: int, strategy: str,
+                  holdout: float, max_steps: int, batch_size: int, devices: int | str, num_nodes: int,
+                  strategy: str,
                   accelerator: str, resume: bool, checkpoint_every: int, sample_every: int,
                   progress_every: float, channels: int, r1_gamma: float, loss: str,
                   compile_: bool, root: Path | None, seed: int, as_json: bool) -> None:
@@ -72,20 +92,22 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     checkpoints, CSV logs, sample grids and finally generator.safetensors + generator.json in
     --out.
     """
-    if not resume and not Path(manifest).exists():
-        raise InputError(f"manifest not found: {manifest}")
-    if crop_size < 16 or crop_size % 8:
-        raise InputError(f"--crop-size must be a multiple of 8 and >= 16, got {crop_size}")
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
-    if not downscale > 0:
-        raise InputError(f"--downscale must be > 0, got {downscale}")
-    if channels < 1:
-        raise InputError(f"--channels must be >= 1, got {channels}")
-    passive_omp_threads()
+    from shapekit.io.budget import check_pixel_budget
+
+    if not resume:
+        require_exists(manifest, "manifest")
+    check_pixel_budget((batch_size, crop_size, crop_size),
+                       f"train-gan --batch-size {batch_size} --crop-size {crop_size}")
+    passive_omp_threads()  # before torch is imported
+    if strategy != "auto":
+        from pytorch_lightning.strategies import StrategyRegistry
+
+        if strategy not in StrategyRegistry:
+            raise InputError(f"unknown --strategy {brief(strategy)}; known: auto, ddp, ddp_spawn, "
+                             f"fsdp, ... ({len(StrategyRegistry)} in all, see Lightning's docs)")
     from shapekit.generate.train import train_gan
 
-    dev: int | str = int(devices) if devices.isdigit() else devices
+    dev = devices
     model = {} if resume else dict(g_channels=channels, d_channels=channels,
                                    r1_gamma=r1_gamma, loss=loss)
     info(f"training a {condition}-conditioned GAN on {manifest} -> {out} "
@@ -144,16 +166,18 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
         lo, hi, k = float(parts[0]), float(parts[1]), int(parts[2])
     except ValueError:
         raise InputError(f"--sweep {text!r}: LO and HI must be numbers, K an integer") from None
-    if k < 2:
-        raise InputError(f"--sweep {text!r}: K must be >= 2")
+    if k < 2 or k > 1000:
+        raise InputError(f"--sweep {text!r}: K must be between 2 and 1000")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError(f"--sweep {text!r}: LO and HI must be finite")
     return name.strip(), [float(v) for v in np.linspace(lo, hi, k)]
 
 
 @click.command(name="generate")
 @click.argument("model", metavar="RUN_OR_MODEL")
-@click.option("--n", "n", type=int, default=8, show_default=True,
+@click.option("--n", "n", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images to generate (per sweep value with --sweep).")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", "out", required=True, type=OutputPath("dir"),
               help="Output folder for the images and conditions.csv.")
 @click.option("--size", default=None, metavar="N|WxH",
               help="Image size in pixels at the model's scale: 512 or 1024x768 (width x height). "
@@ -163,14 +187,14 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
               help="Fix a continuous condition (repeatable); others default to the training mean.")
 @click.option("--sweep", default=None, metavar="NAME=LO:HI:K",
               help="Vary one condition over K values (same latents) and write a labelled grid.")
-@click.option("--grid", type=click.Path(path_type=Path), default=None,
+@click.option("--grid", type=OutputPath("file"), default=None,
               help="Also write a grid PNG here (default for --sweep: OUT/preview/sweep_grid.png, "
                    "outside OUT itself so that `shapekit score REAL OUT` sees only the images).")
 @click.option("--format", "fmt", type=click.Choice(["tif", "png"]), default="tif",
               show_default=True,
               help="tif: float32 TIFF with the pixel size in its resolution tags and the "
                    "conditions in its description; png: 8-bit, no scale.")
-@click.option("--device", default=None, help="torch device (default: CUDA when present, else CPU).")
+@device_option
 @click.option("--checkpoint", default=None, metavar="NAME",
               help="Use this training checkpoint of a run (e.g. iter-0007500, or a .ckpt path) "
                    "instead of its final generator.")
@@ -185,18 +209,40 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
     pixel size). A sweep varies one condition over K evenly spaced values with the same latents,
     so the columns of the grid show the effect of that condition alone.
     """
-    if n < 1:
-        raise InputError(f"--n must be >= 1, got {n}")
     passive_omp_threads()  # before torch is imported
-    fixed = _parse_set(sets)
-    sweep_spec = _parse_sweep(sweep) if sweep is not None else None
-    from shapekit.generate.export import parse_size
+    from shapekit.generate.formats import parse_size
     from shapekit.registry import resolve
 
+    fixed = _parse_set(sets)
+    sweep_spec = _parse_sweep(sweep) if sweep is not None else None
     hw = parse_size(size) if size is not None else None
     folder = resolve(model, "generator")
     _generate(folder, n, out, hw, label, fixed, sweep_spec, grid, fmt, device, checkpoint,
               seed, as_json)
+
+
+def _precheck(folder: Path, n: int, hw: tuple[int, int] | None, label: str | None,
+              fixed: dict[str, float], columns: list[tuple[str, list[float]]]) -> None:
+    """Refuse a bad label, condition or size from generator.json alone, before torch loads."""
+    from shapekit.generate.formats import read_generator_config
+    from shapekit.io.budget import check_pixel_budget
+
+    cfg = read_generator_config(folder)
+    codec = cfg["conditions"]
+    labels_known = [str(v) for v in codec["label_names"]]
+    if label is not None and label not in labels_known:
+        raise InputError(f"unknown label {brief(label)}; known labels: {', '.join(labels_known)}")
+    for kind, name in [("condition", k) for k in fixed] + [("sweep condition", c[0]) for c in columns]:
+        if name not in codec["names"]:
+            known = ", ".join(codec["names"]) or "none (class-conditioned model)"
+            raise InputError(f"unknown {kind} {brief(name)}; this model's conditions: {known}")
+    if hw is None:
+        side = int(cfg.get("default_size") or 4 * int(cfg.get("crop_size", 64)))
+        hw = (side, side)
+    n_images = n * max(1, len(columns[0][1]) if columns else 1)
+    check_pixel_budget((n_images, *hw), f"generate --n {n}"
+                       + (f" --sweep with {len(columns[0][1])} values" if columns else "")
+                       + f" of {hw[1]}x{hw[0]} images")
 
 
 def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label: str | None,
@@ -208,6 +254,10 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     import warnings
 
     import numpy as np
+
+    columns = [sweep_spec] if sweep_spec is not None else []
+    if checkpoint is None or (folder / "generator.json").is_file():
+        _precheck(folder, n, hw, label, fixed, columns)
 
     from shapekit import _atomic
     from shapekit.generate.export import load_generator

@@ -6,7 +6,22 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import emit_json, info, json_option, root_option, seed_option
+from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
+                                  root_option, seed_option)
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a positive number, got {value}")
+    return value
+
+
+def _n_jobs(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value == 0 or value < -1:
+        raise click.BadParameter(f"must be >= 1, or -1 for all cores; got {value}")
+    return value
 
 
 @click.command(name="score")
@@ -14,12 +29,15 @@ from shapekit.cli._common import emit_json, info, json_option, root_option, seed
 @click.argument("fake", type=click.Path(path_type=Path))
 @root_option
 @json_option
-@click.option("--report", "report", type=click.Path(path_type=Path, dir_okay=True, file_okay=False),
-              default=None, help="Write PNGs (Betti curves, summary histograms, two-point curves) and "
-                                 "report.html to this folder.")
-@click.option("--n-boot", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--mode", type=click.Choice(["both", "structure", "imaging"]), default="both", show_default=True,
+              help="Which question to answer: structure (the material, with brightness, contrast, noise and "
+                   "blur taken out), imaging (how it was imaged), or both (plus the combined headline).")
+@click.option("--report", "report", type=OutputPath("dir"),
+              default=None, help="Write report.html (verdict, thumbnails of both sets, tables, plots) and "
+                                 "its PNGs to this folder.")
+@click.option("--n-boot", type=click.IntRange(1, 100000), default=200, show_default=True,
               help="Bootstrap rounds (also the real-vs-real rounds).")
-@click.option("--n-perm", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--n-perm", type=click.IntRange(1, 100000), default=200, show_default=True,
               help="Permutation rounds of the p-value.")
 @seed_option
 @click.option("--kid-model", type=click.Path(path_type=Path), default=None,
@@ -28,26 +46,32 @@ from shapekit.cli._common import emit_json, info, json_option, root_option, seed
 @click.option("--metric", "diagram_metric", type=click.Choice(["wasserstein", "bottleneck"]),
               default="wasserstein", show_default=True,
               help="Diagram distance of the energy term (GUDHI Hera W1 or bottleneck).")
-@click.option("--real-um-per-px", type=float, default=None, help="Pixel size of REAL (overrides metadata).")
-@click.option("--fake-um-per-px", type=float, default=None, help="Pixel size of FAKE (overrides metadata).")
-@click.option("--n-jobs", type=int, default=1, show_default=True, help="Worker processes (-1: all cores).")
-def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, report: Path | None,
+@click.option("--real-um-per-px", type=float, default=None, callback=_positive,
+              help="Pixel size of REAL in um (overrides the manifest and file metadata).")
+@click.option("--fake-um-per-px", type=float, default=None, callback=_positive,
+              help="Pixel size of FAKE in um (overrides the manifest and file metadata).")
+@click.option("--n-jobs", type=int, default=1, show_default=True, callback=_n_jobs,
+              help="Worker processes (-1: all cores).")
+def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, mode: str, report: Path | None,
               n_boot: int, n_perm: int, seed: int, kid_model: Path | None, diagram_metric: str,
               real_um_per_px: float | None, fake_um_per_px: float | None, n_jobs: int) -> None:
-    """Score synthetic micrographs FAKE topologically against real ones REAL.
+    """Score micrographs FAKE against a reference set REAL: structure and imaging, separately.
 
-    REAL and FAKE are each a manifest (.yaml) or a folder of images. Prints the topological
-    distance with its bootstrap CI, the real-vs-real baseline (random halves of REAL), the
-    permutation p-value for "same distribution", coverage/diversity (mode collapse), two-point
-    statistics and, with --kid-model, offline KID. Deterministic per --seed.
+    REAL and FAKE are each a manifest (.yaml) or a folder of images, named by the manifest's name
+    or the folder's. Prints one sentence per question (structure, imaging, diversity; scale when
+    the pixel sizes are unknown and the feature sizes differ), then the numbers: each distance
+    with its real-vs-real baseline (random halves of REAL) and permutation p-value, and in mode
+    both the combined topological distance of the raw images. With --kid-model, offline KID.
+    Deterministic per --seed.
     """
     import warnings
 
-    from shapekit.errors import InputError
+    require_exists(real, "REAL image set")
+    require_exists(fake, "FAKE image set")
+    if kid_model is not None:
+        require_exists(kid_model, "--kid-model")
     from shapekit.realism.scoring import score
 
-    if kid_model is not None and not kid_model.exists():
-        raise InputError(f"--kid-model not found: {kid_model}")
     extractor = None
     if kid_model is not None:
         from shapekit.temper.cnn import load_feature_extractor
@@ -55,7 +79,7 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, report: 
         extractor = load_feature_extractor(kid_model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collected in result["warnings"] and logged below
-        res = score(real, fake, n_boot=n_boot, n_perm=n_perm, seed=seed, root=root,
+        res = score(real, fake, mode=mode, n_boot=n_boot, n_perm=n_perm, seed=seed, root=root,
                     real_um_per_px=real_um_per_px, fake_um_per_px=fake_um_per_px,
                     diagram_metric=diagram_metric, kid_extractor=extractor, report_dir=report,
                     n_jobs=n_jobs)
@@ -64,20 +88,28 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, report: 
     if as_json:
         emit_json(res)
         return
-    rvr, cov = res["real_vs_real"], res["coverage"]
-    ci = res["ci"]["topological_distance"]
-    info(f"real: {res['n_real']} images, synthetic: {res['n_fake']} images")
-    click.echo(f"topological_distance  {res['topological_distance']:.4f}  (95% CI {ci[0]:.4f}..{ci[1]:.4f})")
-    click.echo(f"real-vs-real baseline {rvr['mean']:.4f}  (95% {rvr['ci'][0]:.4f}..{rvr['ci'][1]:.4f})")
-    click.echo(f"p-value (same dist.)  {res['p_value']:.4f}")
-    click.echo("components            " + ", ".join(f"{k}={v:.4f}" for k, v in res["components"].items()))
-    click.echo(f"coverage              {cov['coverage']:.3f} (expected if same {cov['expected_if_same']:.3f}), "
-               f"diversity ratio {cov['diversity_ratio']:.3f}"
-               + ("  ** mode collapse **" if cov["collapsed"] else ""))
-    click.echo(f"two-point distance    {res['two_point']['distance']:.4f}")
+    names = res["names"]
+    info(f"{names['real']}: {res['n_real']} images (reference), {names['synthetic']}: {res['n_fake']} images")
+    for line in res["verdict"]["lines"]:
+        click.echo(line)
+    click.echo("")
+    for part in ("structure", "imaging"):
+        b = res.get(part)
+        if b:
+            ci, rvr = b["ci"]["distance"], b["real_vs_real"]
+            click.echo(f"{part + '_distance':22s}{b['distance']:.4f}  (95% CI {ci[0]:.4f}..{ci[1]:.4f}), "
+                       f"baseline {rvr['mean']:.4f}, p = {b['p_value']:.4f}")
+    if "topological_distance" in res:
+        ci, rvr = res["ci"]["topological_distance"], res["real_vs_real"]
+        click.echo(f"topological_distance  {res['topological_distance']:.4f}  (95% CI {ci[0]:.4f}..{ci[1]:.4f}), "
+                   f"baseline {rvr['mean']:.4f}, p = {res['p_value']:.4f}  [combined, raw images]")
+    cov = res.get("coverage")
+    if cov:
+        click.echo(f"coverage              {cov['coverage']:.3f} (expected if same {cov['expected_if_same']:.3f}), "
+                   f"near-duplicates {cov['duplicate_fraction']:.2f}, diversity ratio {cov['diversity_ratio']:.3f}"
+                   + ("  ** mode collapse **" if cov["collapsed"] else ""))
     if res["kid"] is not None:
         click.echo(f"KID                   {res['kid']['kid_mean']:.5f} +/- {res['kid']['kid_std']:.5f}")
-    click.echo("most different        " + ", ".join(res["top_summaries"][:3]))
     if report is not None:
         info(f"report written to {report / 'report.html'}")
 

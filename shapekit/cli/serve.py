@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import info
+from shapekit.cli._common import OutputPath, info
 from shapekit.errors import InputError
 
 
@@ -21,7 +21,7 @@ from shapekit.errors import InputError
               help="Generator run directory to offer (repeatable).")
 @click.option("--real-set", "real_sets", multiple=True, metavar="NAME=MANIFEST|FOLDER",
               help="Real image set offered for scoring (repeatable; prepared once, on first use).")
-@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path(".shapekit-serve"),
+@click.option("--workdir", type=OutputPath("dir"), default=Path(".shapekit-serve"),
               show_default=True, help="The only folder the server writes to (uploads, job figures).")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=200.0, show_default=True,
               help="Largest upload request (413 above it).")
@@ -56,10 +56,25 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
     for name, path in cfg.real_sets.items():
         if not path.exists():
             raise InputError(f"real set {name}: {path} not found")
-    app = create_app(cfg)
-    if cfg.preload:
-        info("loading models ...")
-        app.state.shapekit.store.preload()
+    from shapekit.generate.formats import read_generator_config
+    from shapekit.temper.modeldir import read_config
+
+    for path in cfg.classifiers.values():  # a bad directory is refused before anything is written
+        read_config(path)
+    for path in cfg.generators.values():
+        read_generator_config(path)
+    created = not cfg.workdir.exists()
+    try:
+        app = create_app(cfg)
+        if cfg.preload:
+            info("loading models ...")
+            app.state.shapekit.store.preload()
+    except BaseException:
+        if created:  # leave no trace of a server that never started
+            import shutil
+
+            shutil.rmtree(cfg.workdir, ignore_errors=True)
+        raise
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     info(f"shapekit serve: http://{shown}:{port}/  (API docs /docs; {cfg.workers} workers; "
          f"{len(cfg.classifiers)} classifier(s), {len(cfg.generators)} generator(s), "

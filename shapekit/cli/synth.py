@@ -6,20 +6,29 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import emit_json, info, json_option, seed_option
+from shapekit.cli._common import OutputPath, emit_json, info, json_option, seed_option
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a positive number, got {value}")
+    return value
 
 
 @click.command(name="synth")
-@click.option("--n", "n", type=int, required=True, help="Number of images to simulate (> 0).")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
+@click.option("--n", "n", type=click.IntRange(1, 10**6), required=True,
+              help="Number of images to simulate (> 0).")
+@click.option("--out", "out", required=True, type=OutputPath("dir"),
               help="Output folder: images/, labels.csv, manifest.yaml (created if needed).")
 @seed_option
-@click.option("--size", type=int, default=256, show_default=True,
+@click.option("--size", type=click.IntRange(min=32), default=256, show_default=True,
               help="Image side in pixels (>= 32; over-aged particles reach 12 px radius).")
-@click.option("--um-per-px", "um_per_px", type=float, default=None,
+@click.option("--um-per-px", "um_per_px", type=float, default=None, callback=_positive,
               help="Pixel size in micrometres  [default: 0.002]")
 @click.option("--info-bar", is_flag=True, help="Append a black SEM info band with a scale bar.")
-@click.option("--fields-per-sample", type=int, default=1, show_default=True,
+@click.option("--fields-per-sample", type=click.IntRange(min=1), default=1, show_default=True,
               help="Images per simulated sample (same conditions, new field of view).")
 @click.option("--unbalanced", is_flag=True,
               help="Draw conditions uniformly over the domain instead of balancing the tempers.")
@@ -35,6 +44,9 @@ def synth_cmd(n: int, out: Path, seed: int, size: int, um_per_px: float | None, 
     """
     import time
 
+    from shapekit.io.budget import check_pixel_budget
+
+    check_pixel_budget((size, size), f"synth --size {size}")
     from shapekit.synth import UM_PER_PX_DEFAULT, synthesize
 
     t0 = time.perf_counter()

@@ -164,15 +164,16 @@ def to_common_scale(images: Sequence[np.ndarray], um_per_px: Sequence[float] | N
         raise InputError(f"a target of {target_um_per_px} um/px was given, but no image has a "
                          "known pixel size to resample from")
     if not known.any():
-        return ([resample(im, 1.0, float(downscale)) if downscale != 1 else
-                 np.asarray(im, dtype=np.float32) for im in images], None)
+        return ([resample(im, 1.0, float(downscale), source=nm) if downscale != 1 else
+                 np.asarray(im, dtype=np.float32) for im, nm in zip(images, names)], None)
     if not known.all():
         bad = names[int(np.argmin(known))]
         raise InputError(f"{bad}: pixel size unknown while other images have one; give every "
                          "image a um_per_px (or none) so they can share one scale")
     target = (float(np.median(ump)) * float(downscale) if target_um_per_px is None
               else float(target_um_per_px))
-    return [resample(im, float(u), target) for im, u in zip(images, ump)], target
+    return [resample(im, float(u), target, source=nm)
+            for im, u, nm in zip(images, ump, names)], target
 
 
 class CropDataset(Dataset):

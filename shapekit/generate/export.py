@@ -10,7 +10,6 @@ of the generated images (``um_per_px``, or ``null`` when the training data gave 
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from pathlib import Path
@@ -20,52 +19,21 @@ import numpy as np
 import torch
 
 from shapekit import _atomic
-from shapekit.errors import InputError, ModelFormatError
+from shapekit.errors import InputError, ModelFormatError, ShapekitWarning
 from shapekit.generate.data import ConditionCodec
+from shapekit.io.budget import check_pixel_budget
+from shapekit.generate.formats import (CONFIG, FORMAT_VERSION, WEIGHTS, parse_size,
+                                      read_generator_config)
 from shapekit.generate.nets import Generator, cells_for, generate_field
 
 __all__ = ["export_generator", "load_generator", "GeneratorSampler", "FORMAT_VERSION",
-           "parse_size", "MAX_PIXELS"]
+           "parse_size"]
 
-#: 1 was the 64-px tile generator (shapekit sessions 1-3); 2 the fully convolutional one
-FORMAT_VERSION = 2
-WEIGHTS, CONFIG = "generator.safetensors", "generator.json"
 # a requested value further than this many training-range widths outside the range warns
 RANGE_SLACK = 0.25
-#: the largest image (pixels) one call generates
-MAX_PIXELS = 4096 * 4096
 #: pixels generated per forward pass (bounds memory: ~0.3 GB of activations on the CPU)
 BATCH_PIXELS = 1 << 20
 
-
-def parse_size(size: int | str | tuple[int, int]) -> tuple[int, int]:
-    """``512`` -> (512, 512); ``"1024x768"`` (width x height) -> (768, 1024) as (height, width).
-
-    Examples
-    --------
-    >>> parse_size("1024x768"), parse_size(256)
-    ((768, 1024), (256, 256))
-    """
-    if isinstance(size, tuple):
-        h, w = (int(v) for v in size)
-    else:
-        text = str(size).lower().strip()
-        parts = text.split("x")
-        try:
-            if len(parts) == 1:
-                h = w = int(parts[0])
-            elif len(parts) == 2:
-                w, h = int(parts[0]), int(parts[1])
-            else:
-                raise ValueError
-        except ValueError:
-            raise InputError(f"--size expects N or WIDTHxHEIGHT (e.g. 512 or 1024x768), "
-                             f"got {size!r}") from None
-    if h < 8 or w < 8:
-        raise InputError(f"--size must be at least 8x8 px, got {w}x{h}")
-    if h * w > MAX_PIXELS:
-        raise InputError(f"--size {w}x{h} is over the {MAX_PIXELS:,} px limit per image")
-    return h, w
 
 
 def export_generator(generator: Generator, codec: ConditionCodec, run_dir: str | Path, *,
@@ -162,7 +130,7 @@ class GeneratorSampler:
             slack = RANGE_SLACK * max(hi - lo, 1e-12)
             if v < lo - slack or v > hi + slack:
                 warnings.warn(f"{name}={v:g} is far outside the training range [{lo:g}, {hi:g}]; "
-                              "the generator extrapolates", UserWarning, stacklevel=2)
+                              "the generator extrapolates", ShapekitWarning, stacklevel=2)
             out[name] = v
         return out
 
@@ -189,6 +157,7 @@ class GeneratorSampler:
         if int(n) < 1:
             raise InputError(f"--n must be >= 1, got {n}")
         hw = parse_size(self.default_size if size is None else size)
+        check_pixel_budget((int(n), *hw), f"{int(n)} generated images of {hw[1]}x{hw[0]} px")
         labels = torch.as_tensor(self.labels_for(n, label, seed))
         vals = self.check_conditions(conditions)
         cond = None
@@ -241,26 +210,12 @@ def load_generator(run_dir: str | Path, device: str | None = None,
     from shapekit._device import default_device
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ModelFormatError(f"run directory not found: {run_dir}")
-    cfg_path, w_path = run_dir / CONFIG, run_dir / WEIGHTS
-    if checkpoint is not None and not cfg_path.is_file():
+    if checkpoint is not None and run_dir.is_dir() and not (run_dir / CONFIG).is_file():
         # a run still training (or stopped before its export): its config describes the net
         return _from_checkpoint_only(run_dir, checkpoint, device)
-    if not cfg_path.is_file() or not w_path.is_file():
-        raise ModelFormatError(f"{run_dir}: no exported generator ({CONFIG} + {WEIGHTS}); "
-                               "train it with `shapekit train-gan` first")
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelFormatError(f"{cfg_path}: unreadable generator config ({e})") from None
-    version = cfg.get("format_version") if isinstance(cfg, dict) else None
-    if version == 1:
-        raise ModelFormatError(f"{cfg_path}: a 64-px tile generator (format 1) of an earlier "
-                               f"shapekit; this version reads format {FORMAT_VERSION} "
-                               "(fully convolutional): retrain with `shapekit train-gan`")
-    if version != FORMAT_VERSION:
-        raise ModelFormatError(f"{cfg_path}: format_version {version!r} is not {FORMAT_VERSION}")
+    w_path = run_dir / WEIGHTS
+    cfg = read_generator_config(run_dir)
+    cfg_path = run_dir / CONFIG
     dev = default_device(device)
     state = None
     if checkpoint is not None:
@@ -287,9 +242,13 @@ def _from_checkpoint_only(run_dir: Path, checkpoint: str | Path,
     from shapekit._device import default_device
     from shapekit.generate.nets import generator_channels
 
+    from shapekit.generate.formats import CODEC_SCHEMA, RUN_SCHEMA
+    from shapekit.io.jsonfile import load_json
+
+    run = load_json(run_dir / "config.json", RUN_SCHEMA, what="run config", error=ModelFormatError)
+    cond = load_json(run_dir / "conditions.json", CODEC_SCHEMA, what="condition codec",
+                     error=ModelFormatError)
     try:
-        run = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-        cond = json.loads((run_dir / "conditions.json").read_text(encoding="utf-8"))
         hp = run["model"]
         net = {"n_classes": len(cond["label_names"]), "n_cond": len(cond["names"]),
                "z_local": hp["z_local"], "z_global": hp["z_global"], "w_dim": hp["w_dim"],

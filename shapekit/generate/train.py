@@ -29,7 +29,7 @@ import numpy as np
 from pytorch_lightning.callbacks import Callback
 
 from shapekit import _atomic
-from shapekit.errors import InputError
+from shapekit.errors import InputError, ShapekitWarning, brief
 
 __all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS", "RUN_FORMAT"]
 
@@ -108,19 +108,21 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
                                  "holdout": holdout, "held_out": dm.held_out}, **kwargs)
 
 
+
+
 def _read_config(out: Path) -> dict[str, Any]:
+    from shapekit.generate.formats import RUN_SCHEMA
+    from shapekit.io.jsonfile import check_json, load_json
+
     p = out / "config.json"
     if not p.is_file():
         raise InputError(f"cannot resume: {p} not found (no earlier run in {out})")
-    try:
-        cfg = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot resume: {p} is unreadable ({e})") from None
+    cfg = load_json(p, {"type": "object"}, what="run config")
     if cfg.get("run_format") != RUN_FORMAT:
         raise InputError(f"cannot resume: {out} is a run of the earlier 64-px tile GAN (run format "
-                         f"{cfg.get('run_format', 1)}, this shapekit writes {RUN_FORMAT}); start "
-                         "a new run with another --out")
-    return cfg
+                         f"{brief(cfg.get('run_format', 1))}, this shapekit writes {RUN_FORMAT}); "
+                         "start a new run with another --out")
+    return check_json(cfg, RUN_SCHEMA, where=str(p), what="run config")
 
 
 @contextlib.contextmanager
@@ -341,6 +343,6 @@ class _SampleWriter:
             real = np.stack([(ds[i][0][0].numpy() + 1) / 2 for i in range(self.n)])
             value = float(self.metric(real, fake[:, :crop, :crop]))
         except Exception as e:  # noqa: BLE001 - a logging extra must never stop training
-            warnings.warn(f"sample metric skipped: {type(e).__name__}: {e}", RuntimeWarning)
+            warnings.warn(f"sample metric skipped: {type(e).__name__}: {e}", ShapekitWarning)
             return
         module.logger.log_metrics({"realism": value}, step=int(module.global_step))

@@ -8,11 +8,46 @@ from typing import Any
 
 import numpy as np
 
-from shapekit.errors import ManifestError
+from shapekit.errors import ManifestError, brief
+
+
+MAX_MANIFEST_BYTES = 2**20
+"""Largest manifest YAML read (1 MiB; a manifest is a few hundred bytes)."""
+MAX_TABLE_BYTES = 64 * 2**20
+"""Largest label table read (64 MiB: several hundred thousand rows)."""
+
+
+class _AliasFound(Exception):
+    def __init__(self, line: int, what: str) -> None:
+        super().__init__(line, what)
+        self.line, self.what = line, what
+
+
+def _safe_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses anchors and aliases before they are expanded.
+
+    Aliases let a 1 KB file stand for gigabytes ("billion laughs"); a manifest never needs them.
+    """
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent):
+                raise _AliasFound(event.start_mark.line + 1, f"alias *{str(event.anchor)[:40]}")
+            if getattr(event, "anchor", None) is not None:
+                raise _AliasFound(event.start_mark.line + 1, f"anchor &{str(event.anchor)[:40]}")
+            return super().compose_node(parent, index)
+
+    loader = NoAliasLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def read_spec(mpath: Path) -> dict[str, Any]:
-    """Parse a manifest YAML file into a validated dict."""
+    """Parse a manifest YAML file into a validated dict (no anchors/aliases, at most 1 MiB)."""
     import yaml
 
     from shapekit.io.manifest import validate_spec
@@ -21,11 +56,20 @@ def read_spec(mpath: Path) -> dict[str, Any]:
         raise ManifestError(f"manifest not found: {mpath}")
     if mpath.is_dir():
         raise ManifestError(f"{mpath} is a directory, not a manifest file")
+    size = mpath.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{mpath}: {size} bytes, too large for a manifest (at most "
+                            f"{MAX_MANIFEST_BYTES}); the table belongs in a separate CSV")
     try:
-        spec = yaml.safe_load(mpath.read_text(encoding="utf-8"))
+        spec = _safe_yaml(mpath.read_text(encoding="utf-8"))
+    except _AliasFound as e:
+        raise ManifestError(f"{mpath}: line {e.line}: YAML {e.what}: anchors and aliases are not "
+                            f"allowed in a manifest") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         first = " ".join(str(e).split())[:160]
         raise ManifestError(f"{mpath}: not valid YAML ({first})") from None
+    except RecursionError:
+        raise ManifestError(f"{mpath}: not a usable manifest (YAML nested too deeply)") from None
     if spec is None:
         raise ManifestError(f"{mpath}: empty manifest")
     return validate_spec(spec, where=str(mpath))
@@ -56,6 +100,9 @@ def build_manifest(spec: dict[str, Any], mpath: Path, root_override: Path | None
     if not table_path.is_file():
         raise ManifestError(f"{where}: table not found: {table_path}")
     tname = table_path.name
+    if table_path.stat().st_size > MAX_TABLE_BYTES:
+        raise ManifestError(f"{where}: table {tname} is {table_path.stat().st_size} bytes, over the "
+                            f"limit of {MAX_TABLE_BYTES} bytes")
     str_cols = [c for c in (spec["image"], spec.get("label"), spec.get("group")) if c]
     try:
         df = pd.read_csv(table_path, dtype={c: str for c in str_cols}, skipinitialspace=True)
@@ -71,8 +118,8 @@ def build_manifest(spec: dict[str, Any], mpath: Path, root_override: Path | None
         needed.append(("um_per_px", um))
     for key, col in needed:
         if col and col not in df.columns:
-            raise ManifestError(f"{where}: column {col!r} (key {key!r}) not in {tname}; "
-                                f"columns are {', '.join(map(str, df.columns))}")
+            raise ManifestError(f"{where}: column {brief(col)} (key {brief(key)}) not in {tname}; "
+                                f"columns are {brief([str(c) for c in df.columns[:20]], 200)}")
     if len(df) == 0:
         raise ManifestError(f"{where}: table {tname} has no rows")
     df = df.copy()
@@ -87,7 +134,7 @@ def build_manifest(spec: dict[str, Any], mpath: Path, root_override: Path | None
                 df = df[~empty]
             else:
                 i = int(df.loc[empty, "_line"].iloc[0])
-                raise ManifestError(f"{where}: {tname} line {i}: empty label in column {label!r} "
+                raise ManifestError(f"{where}: {tname} line {i}: empty label in column {brief(label)} "
                                     f"(set exclude_unlabeled: true to drop unlabeled rows)")
         if len(df) == 0:
             raise ManifestError(f"{where}: table {tname} has no labeled rows ({excluded} excluded)")
@@ -98,13 +145,13 @@ def build_manifest(spec: dict[str, Any], mpath: Path, root_override: Path | None
         bad = df[col_le0(df, um)]
         if len(bad):
             raise ManifestError(f"{where}: {tname} line {int(bad['_line'].iloc[0])}: um_per_px value "
-                                f"{bad[um].iloc[0]!r} in column {um!r} must be positive")
+                                f"{brief(bad[um].iloc[0])} in column {brief(um)} must be positive")
     paths = []
     for rel, ln in zip(df[spec["image"]].tolist(), df["_line"].tolist()):
         if rel is None or (isinstance(rel, float) and np.isnan(rel)) or not str(rel).strip():
-            raise ManifestError(f"{where}: {tname} line {ln}: empty image path in column {spec['image']!r}")
+            raise ManifestError(f"{where}: {tname} line {ln}: empty image path in column {brief(spec['image'])}")
         p = _inside(root, Path(spec.get("images_dir") or ".") / str(rel).strip(),
-                    f"{where}: {tname} line {ln}: image path {str(rel)!r}")
+                    f"{where}: {tname} line {ln}: image path {brief(str(rel))}")
         if not p.is_file():
             raise ManifestError(f"{where}: {tname} line {ln}: image file not found: {p}")
         paths.append(str(p))
@@ -139,16 +186,16 @@ def _numeric(df: Any, col: str, where: str, tname: str, *, allow_missing: bool) 
     if bad.any():
         i = bad.to_numpy().nonzero()[0][0]
         raise ManifestError(f"{where}: {tname} line {int(df['_line'].iloc[i])}: non-numeric value "
-                            f"{raw.iloc[i]!r} in numeric column {col!r}")
+                            f"{brief(raw.iloc[i])} in numeric column {brief(col)}")
     inf = ~np.isfinite(values.fillna(0.0).to_numpy(dtype=np.float64))
     if inf.any():
         i = int(inf.nonzero()[0][0])
         raise ManifestError(f"{where}: {tname} line {int(df['_line'].iloc[i])}: infinite value in "
-                            f"numeric column {col!r}")
+                            f"numeric column {brief(col)}")
     if not allow_missing and values.isna().any():
         i = int(values.isna().to_numpy().nonzero()[0][0])
         raise ManifestError(f"{where}: {tname} line {int(df['_line'].iloc[i])}: missing value in "
-                            f"numeric column {col!r}")
+                            f"numeric column {brief(col)}")
     return values.astype(np.float64)
 
 

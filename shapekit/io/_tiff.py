@@ -32,13 +32,17 @@ def _decode_with_opencv(p: Path, index: int, compression: str) -> np.ndarray:
     from shapekit.io._native import captured_native_stderr, fatal_message
 
     data = np.fromfile(p, dtype=np.uint8)
+    refused = ""
     with captured_native_stderr() as native:
-        if index == 0:
-            arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-        else:
-            ok, mats = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED)
-            arr = mats[index] if ok and index < len(mats) else None
-    problem = fatal_message(native["text"])
+        try:
+            if index == 0:
+                arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            else:
+                ok, mats = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED)
+                arr = mats[index] if ok and index < len(mats) else None
+        except cv2.error as e:  # OpenCV's own sanity limits refuse it
+            arr, refused = None, "OpenCV refuses its size or layout"
+    problem = fatal_message(native["text"]) or refused
     if problem:
         raise InputError(f"{p}: corrupt TIFF data ({problem})")
     if arr is None or arr.size == 0:
@@ -51,7 +55,7 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
     """Read one page of a TIFF as float32 grey in [0, 1] with its metadata (see ``read_image``)."""
     import tifffile
 
-    from shapekit.io.readers import ImageMeta, _check_budget, to_grey, to_unit_float
+    from shapekit.io.readers import ImageMeta, check_header_size, to_grey, to_unit_float
     from shapekit.io.scale import tiff_pixel_size
 
     try:
@@ -72,7 +76,7 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
             pg = pages[index]
             h, w = int(pg.imagelength), int(pg.imagewidth)
             depth = int(getattr(pg, "imagedepth", 1) or 1)
-            _check_budget(p, h * depth, w, budget)
+            check_header_size(p, h * depth, w, budget)
             if depth > 1:
                 raise InputError(f"{p}: volumetric TIFF page ({depth} slices) is not a 2-D micrograph")
             photometric = int(pg.photometric)

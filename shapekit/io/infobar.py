@@ -14,12 +14,13 @@ height or a polarity:
    bar level whose pixels differ from their neighbours: micrograph, not drawing);
 3. walking up from the bottom, the band extends over bar-like rows, tolerating ``max_gap``
    consecutive rows that clearly look like micrograph (almost nothing at ``b``, or much texture)
-   and up to 5 % of the image height of *ambiguous* rows (dense text lines, JPEG-damaged or
-   resampled text), as long as bar-like rows follow above them;
+   and up to 10 % of the image height of *ambiguous* rows (dense text lines of filled glyphs,
+   JPEG-damaged or resampled text), as long as bar-like rows follow above them;
 4. it is accepted only if it is at least ``min_rows`` high, at most ``max_fraction`` of the
    image, holds *markings* (text or scale bar: pixels far from ``b``), is two-tone (few pixels of
    intermediate level: this rejects saturated black/white micrograph regions, which also sit on
-   one level but are surrounded by a continuum of greys), has blank margin rows, and meets the
+   one level but are surrounded by a continuum of greys), has blank margin rows (within a JPEG-
+   tolerant ``blank_tol`` of ``b``), and meets the
    micrograph at an abrupt change (the rows just above it are not bar-like);
 5. thin drawn frame lines directly above the band (rows of almost constant level) are included.
 
@@ -94,7 +95,8 @@ def _texture(rows: np.ndarray, dist: np.ndarray, tol: float, run: int = 9) -> np
 def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: int = 4,
                     tol: float = 0.02, min_flat: float = 0.35, max_gap: int = 3,
                     min_ink: float = 0.002, ink_contrast: float = 0.25, max_mid: float = 0.2,
-                    min_blank_rows: int = 2, max_texture: float = 0.12) -> int:
+                    min_blank_rows: int = 2, blank_tol: float = 0.05,
+                    max_texture: float = 0.12) -> int:
     """Number of rows of an instrument info bar at the bottom of ``image`` (0 when none).
 
     Parameters
@@ -111,7 +113,7 @@ def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: i
         Fraction of a row's pixels that must sit at the bar level for the row to be bar-like.
     max_gap : int
         Consecutive clearly-micrograph rows tolerated inside the bar (separators); ambiguous rows
-        (dense text) may run up to ``max(max_gap, 5 % of the height)``.
+        (dense text) may run up to ``max(max_gap, 10 % of the height)``.
     min_ink : float
         Fraction of the band's pixels that must be markings (text, scale bar) for it to count as
         an info bar; a flat band without markings is left alone.
@@ -122,7 +124,11 @@ def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: i
         marking). Drawn bars are two-tone (plus anti-aliasing); a saturated micrograph region
         is not, and is rejected by this test.
     min_blank_rows : int
-        Rows of the band that must be blank (>= 90 % background), as a drawn bar's margins are.
+        Rows of the band that must be blank (>= 90 % of their pixels within ``blank_tol`` of the
+        bar level), as a drawn bar's margins are.
+    blank_tol : float
+        Grey-level tolerance of a blank row: looser than ``tol`` because JPEG ringing spreads
+        from dense text into the margin rows of a small (e.g. downscaled) bar.
     max_texture : float
         Largest fraction of a bar row that may be *texture*: pixels off the bar level, inside a
         long horizontal run off it, and differing from their neighbour (drawn text and lines are
@@ -163,7 +169,7 @@ def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: i
         return 0
     # walk up; ambiguous rows (dense or JPEG-damaged text lines) may fill a longer gap than rows
     # that clearly belong to a micrograph
-    soft_gap = max(max_gap, int(round(0.05 * h)))
+    soft_gap = max(max_gap, int(round(0.1 * h)))
     rows, gap, hard, k = 0, 0, 0, 0
     while k < limit:
         if bar_like(k):
@@ -182,7 +188,7 @@ def detect_info_bar(image: np.ndarray, *, max_fraction: float = 0.3, min_rows: i
     dist = np.abs(band - level)
     ink = float((dist >= ink_contrast).mean())
     mid = float(_mid(dist, tol, ink_contrast).mean())
-    blank = sum(stats.get(j)[0] >= 0.9 for j in range(rows))
+    blank = int(np.count_nonzero((dist <= blank_tol).mean(axis=1) >= 0.9))
     if ink < min_ink or mid > max_mid or blank < min_blank_rows:
         return 0
     # abrupt change: the rows just above the band must look like a micrograph, not like the bar

@@ -24,6 +24,7 @@ and the key, column or table line (CSV line numbers count the header as line 1).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from shapekit.errors import ManifestError
+from shapekit.errors import ManifestError, brief
 
 ALLOWED_KEYS = ("name", "root", "table", "images_dir", "image", "label", "group", "parameters",
                 "properties", "um_per_px", "exclude_unlabeled", "license", "citation", "description")
@@ -239,35 +240,44 @@ def validate_spec(spec: dict[str, Any], where: str = "manifest") -> dict[str, An
         raise ManifestError(f"{where}: expected a mapping of keys, got {type(spec).__name__}")
     for key in spec:
         if key not in ALLOWED_KEYS:
-            raise ManifestError(f"{where}: unknown key {key!r} (allowed: {', '.join(ALLOWED_KEYS)})")
+            raise ManifestError(f"{where}: unknown key {brief(key)} (allowed: {', '.join(ALLOWED_KEYS)})")
     for key in REQUIRED_KEYS:
         if spec.get(key) in (None, ""):
-            raise ManifestError(f"{where}: missing required key {key!r}")
+            raise ManifestError(f"{where}: missing required key {brief(key)}")
     out = dict(spec)
     for key in ("name", "root", "table", "images_dir", "image", "label", "group", "license",
                 "citation", "description"):
         v = out.get(key)
         if v is not None and not isinstance(v, (str, int, float)) or isinstance(v, bool):
-            raise ManifestError(f"{where}: key {key!r} must be a string, got {v!r}")
+            raise ManifestError(f"{where}: key {brief(key)} must be a string, got {brief(v)}")
         if v is not None:
             out[key] = str(v)
     for key in ("parameters", "properties"):
         v = out.get(key) or []
         if isinstance(v, str):
             v = [v]
-        if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
-            raise ManifestError(f"{where}: key {key!r} must be a list of column names, got {v!r}")
+        if not isinstance(v, list) or not all(isinstance(c, str) and c.strip() for c in v):
+            raise ManifestError(f"{where}: key {brief(key)} must be a list of column names, got {brief(v)}")
         out[key] = list(v)
     u = out.get("um_per_px")
+    if isinstance(u, str) and not u.strip():
+        raise ManifestError(f"{where}: um_per_px must be a column name or a positive number, got ''")
     if u is not None and not isinstance(u, str):
-        if isinstance(u, bool) or not isinstance(u, (int, float)) or not np.isfinite(u) or u <= 0:
-            raise ManifestError(f"{where}: um_per_px must be a column name or a positive number, got {u!r}")
+        if isinstance(u, bool) or not isinstance(u, (int, float)) or not _finite(u) or u <= 0:
+            raise ManifestError(f"{where}: um_per_px must be a column name or a positive number, got {brief(u)}")
         out["um_per_px"] = float(u)
     ex = out.get("exclude_unlabeled", False)
     if not isinstance(ex, bool):
-        raise ManifestError(f"{where}: exclude_unlabeled must be true or false, got {ex!r}")
+        raise ManifestError(f"{where}: exclude_unlabeled must be true or false, got {brief(ex)}")
     out["exclude_unlabeled"] = ex
     return out
+
+
+def _finite(x: float) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:  # an integer with hundreds of digits
+        return False
 
 
 def write_manifest(path: str | os.PathLike[str], spec: dict[str, Any]) -> None:

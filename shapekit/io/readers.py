@@ -19,12 +19,8 @@ import numpy as np
 from shapekit.errors import InputError
 from shapekit.io._headers import raster_header_shape, sniff_format
 from shapekit.io._native import captured_native_stderr, fatal_message
+from shapekit.io.budget import check_pixel_budget, pixel_budget
 
-DEFAULT_MAX_PIXELS = 2**28
-"""Default pixel budget per image (about 268 megapixels, a 16384 x 16384 scan).
-
-Override per call with ``max_pixels=`` or globally with the environment variable
-``SHAPEKIT_MAX_PIXELS``."""
 
 #: luminance weights (ITU-R BT.601, as OpenCV's ``cvtColor``) for R, G, B
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
@@ -87,28 +83,6 @@ class ImageMeta:
         return d
 
 
-def max_pixels_from_env(max_pixels: int | None = None) -> int:
-    """Resolve the pixel budget: explicit value, else ``$SHAPEKIT_MAX_PIXELS``, else the default.
-
-    Examples
-    --------
-    >>> max_pixels_from_env(1000)
-    1000
-    """
-    if max_pixels is not None:
-        return int(max_pixels)
-    env = os.environ.get("SHAPEKIT_MAX_PIXELS")
-    if env:
-        try:
-            value = int(float(env))
-        except ValueError:
-            raise InputError(f"SHAPEKIT_MAX_PIXELS must be an integer, got {env!r}") from None
-        if value <= 0:
-            raise InputError(f"SHAPEKIT_MAX_PIXELS must be positive, got {env!r}")
-        return value
-    return DEFAULT_MAX_PIXELS
-
-
 def check_readable_file(path: str | os.PathLike[str]) -> Path:
     """Raise a one-line :class:`InputError` unless ``path`` is an existing non-empty file.
 
@@ -131,13 +105,16 @@ def check_readable_file(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def _check_budget(path: Path, height: int, width: int, budget: int) -> None:
+def check_header_size(path: Path, height: int, width: int, budget: int) -> None:
+    """Refuse a header's claimed size before any pixel buffer is allocated.
+
+    Examples
+    --------
+    >>> check_header_size(Path("a.png"), 10, 10, 1000)
+    """
     if height <= 0 or width <= 0:
         raise InputError(f"{path}: header claims an empty image ({height}x{width})")
-    if height * width > budget:
-        raise InputError(
-            f"{path}: header claims {height}x{width} = {height * width} pixels, over the limit of "
-            f"{budget} (raise it with max_pixels= or SHAPEKIT_MAX_PIXELS)")
+    check_pixel_budget((height, width), f"{path}: header claims", max_pixels=budget)
 
 
 def to_unit_float(arr: np.ndarray, *, source: str = "image", bit_depth: int | None = None) -> np.ndarray:
@@ -155,6 +132,8 @@ def to_unit_float(arr: np.ndarray, *, source: str = "image", bit_depth: int | No
     >>> to_unit_float(np.array([-2.0, 2.0])).tolist()
     [0.0, 1.0]
     """
+    if arr.size == 0:
+        raise InputError(f"{source}: no pixel data (an empty {arr.shape} array; file corrupt)")
     if arr.dtype == bool:
         return arr.astype(np.float32)
     if np.issubdtype(arr.dtype, np.unsignedinteger):
@@ -221,7 +200,7 @@ def read_image(path: str | os.PathLike[str], *, page: int | None = None,
         Page of a multi-page TIFF (0-based). Required when the file has more than one page.
     max_pixels : int, optional
         Refuse images whose header claims more pixels than this, before allocating them. Default
-        ``$SHAPEKIT_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`.
+        ``$SHAPEKIT_MAX_PIXELS`` or :data:`~shapekit.io.budget.DEFAULT_MAX_PIXELS`.
 
     Returns
     -------
@@ -249,7 +228,7 @@ def read_image(path: str | os.PathLike[str], *, page: int | None = None,
     ((4, 6), dtype('float32'), 1.0, 16)
     """
     p = check_readable_file(path)
-    budget = max_pixels_from_env(max_pixels)
+    budget = pixel_budget(max_pixels)
     fmt = sniff_format(p)
     if fmt is None:
         raise InputError(f"{p}: not a supported image (TIFF, PNG, JPEG or BMP content expected)")
@@ -266,12 +245,16 @@ def _read_raster(p: Path, fmt: str, *, page: int | None, budget: int) -> tuple[n
     if page not in (None, 0):
         raise InputError(f"{p}: a {fmt.upper()} file has 1 page; page {page} does not exist")
     h, w = raster_header_shape(p, fmt)
-    _check_budget(p, h, w, budget)
+    check_header_size(p, h, w, budget)
     data = np.fromfile(p, dtype=np.uint8)
     _check_complete(p, fmt, data)
+    refused = ""
     with captured_native_stderr() as native:
-        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    problem = fatal_message(native["text"])
+        try:
+            arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        except cv2.error as e:  # OpenCV's own sanity limits (e.g. a header's height) refuse it
+            arr, refused = None, "OpenCV refuses its size or layout"
+    problem = fatal_message(native["text"]) or refused
     if arr is None or arr.size == 0 or problem:
         raise InputError(f"{p}: corrupt or truncated {fmt.upper()} file ({problem or 'could not decode'})")
     if arr.shape[:2] != (h, w):

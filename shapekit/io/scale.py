@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.io.budget import check_pixel_budget
 
 #: micrometres per unit for the length units found in SEM metadata
 _UNIT_UM = {"m": 1e6, "mm": 1e3, "um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0,
@@ -17,10 +18,6 @@ _RESUNIT_UM = {2: 25400.0, 3: 1e4, 4: 1e3, 5: 1.0}
 #: pixel sizes implied by resolution tags outside this range are print/screen defaults (72 dpi
 #: is 353 um/px), not a microscope's calibration, and are ignored
 PLAUSIBLE_UM_PER_PX = (1e-5, 10.0)
-#: resampling by more than this factor either way is refused as a unit mistake
-MAX_RESAMPLE_FACTOR = 1000.0
-#: the largest image (pixels) resample will allocate
-MAX_RESAMPLE_PIXELS = 1 << 28
 
 
 def _positive(x: Any) -> float | None:
@@ -126,7 +123,8 @@ def tiff_pixel_size(tf: Any, page: Any) -> tuple[float | None, str | None]:
     return None, None
 
 
-def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> np.ndarray:
+def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float, *,
+             source: str = "image", max_pixels: int | None = None) -> np.ndarray:
     """Resample ``image`` from ``um_per_px`` to ``target_um_per_px`` (anti-aliased).
 
     Downsampling uses area averaging (OpenCV ``INTER_AREA``, a box filter over each output pixel's
@@ -138,14 +136,27 @@ def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> np
     image : ndarray (h, w)
         Grey image in ``[0, 1]``.
     um_per_px, target_um_per_px : float
-        Current and wanted pixel sizes in micrometres (positive, finite, at most
-        ``MAX_RESAMPLE_FACTOR`` apart; the result at most ``MAX_RESAMPLE_PIXELS``).
+        Current and wanted pixel sizes in micrometres (positive, finite).
+    source : str
+        Names the image in error messages (its file).
+    max_pixels : int, optional
+        Pixel budget of the output (see :func:`shapekit.io.budget.pixel_budget`), checked before
+        anything is allocated: nm typed as um asks for a million times more pixels.
+
+    Raises
+    ------
+    InputError
+        A non-positive pixel size, a non-2-D image, or an output over the pixel budget.
 
     Examples
     --------
     >>> img = np.random.default_rng(0).random((100, 80)).astype(np.float32)
     >>> resample(img, 0.1, 0.2).shape
     (50, 40)
+    >>> resample(img, 5.0, 0.005, source="a.png", max_pixels=10**8)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: a.png: resampling 100x80 px from 5 to 0.005 um/px: 100000x80000 = 8000000000 pixels, over the limit of 100000000 pixels (...)
     """
     src, dst = _positive(um_per_px), _positive(target_um_per_px)
     if src is None:
@@ -156,14 +167,12 @@ def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float) -> np
     if img.ndim != 2:
         raise InputError(f"resample expects a 2-D grey image, got shape {img.shape}")
     s = src / dst
-    if not 1 / MAX_RESAMPLE_FACTOR <= s <= MAX_RESAMPLE_FACTOR:
-        raise InputError(f"resampling from {um_per_px!r} to {target_um_per_px!r} um/px is a factor "
-                         f"of {s:.3g}; pixel sizes this far apart are a unit mistake")
     h, w = img.shape
+    what = f"{source}: resampling {h}x{w} px from {src:g} to {dst:g} um/px"
+    if not math.isfinite(h * s * w * s) or h * s * w * s > 2.0**62:
+        raise InputError(f"{what}: the output size overflows (factor {s:.3g})")
     nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
-    if nh * nw > MAX_RESAMPLE_PIXELS:
-        raise InputError(f"resampling {w}x{h} px by {s:.3g} would give {nw}x{nh} px, over the "
-                         f"{MAX_RESAMPLE_PIXELS:,} px limit")
+    check_pixel_budget((nh, nw), what, max_pixels=max_pixels)
     if (nh, nw) == (h, w):
         return img.copy()
     import cv2

@@ -111,7 +111,7 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
     um_per_px_source : str
         Label recorded for an explicit ``um_per_px`` (``"user"`` or ``"manifest"``).
     max_pixels : int, optional
-        Pixel budget for the header check (see ``read_image``).
+        Pixel budget for the header check and the resampled image (see ``read_image``).
     min_side : int
         Smallest accepted height/width after cropping.
     scale_bar : {"auto", "matcher", "tesseract"} or None
@@ -174,7 +174,7 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
         if scale is None:
             raise InputError(f"{src}: cannot resample to {target_um_per_px} um/px without a known source "
                              f"scale (no pixel size in the file; give it, e.g. --source-um-per-px)")
-        image = resample(image, scale, target_um_per_px)
+        image = resample(image, scale, target_um_per_px, source=src, max_pixels=max_pixels)
         out_scale = float(target_um_per_px)
         check_usable(image, src, min_side)
     return Scan(image=np.ascontiguousarray(image, dtype=np.float32), meta=meta, info_bar_rows=int(rows),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.io.budget import check_pixel_budget
 
 PAD_MODES = ("reflect", "constant", "none", "cover")
 
@@ -56,9 +57,10 @@ class Tiles:
         return int(self.tiles.shape[1])
 
 
-def _validate(image: np.ndarray, size: int, stride: int | None, pad: str) -> tuple[np.ndarray, int, int]:
+def _validate(image: np.ndarray, size: int, stride: int | None, pad: str,
+              shape: tuple[int, int] | None = None) -> tuple[np.ndarray, int, int]:
     img = np.asarray(image)
-    if img.ndim != 2:
+    if shape is None and img.ndim != 2:
         raise InputError(f"tiling expects a 2-D grey image, got shape {img.shape}")
     if isinstance(size, bool) or int(size) != size or int(size) < 1:
         raise InputError(f"tile size must be a positive integer, got {size!r}")
@@ -68,9 +70,9 @@ def _validate(image: np.ndarray, size: int, stride: int | None, pad: str) -> tup
         raise InputError(f"tile stride must be a positive integer, got {stride!r}")
     if pad not in PAD_MODES:
         raise InputError(f"pad must be one of {', '.join(PAD_MODES)}; got {pad!r}")
-    h, w = img.shape
+    h, w = img.shape if shape is None else shape
     if h == 0 or w == 0:
-        raise InputError(f"cannot tile an empty image of shape {img.shape}")
+        raise InputError(f"cannot tile an empty image of shape {(h, w)}")
     if pad == "cover" and stride != size:
         raise InputError("pad='cover' places the tiles itself: give no stride")
     if pad in ("none", "cover") and (h < size or w < size):
@@ -104,11 +106,31 @@ def tile_origins(shape: tuple[int, int], size: int, stride: int | None = None,
     >>> tile_origins((256, 645), 256, pad="cover")[:, 1].tolist()
     [0, 194, 389]
     """
-    _, size, stride = _validate(np.empty((shape[0], shape[1]), dtype=np.uint8), size, stride, pad)
-    rows = _origins(shape[0], size, stride, pad)
-    cols = _origins(shape[1], size, stride, pad)
+    rows, cols = _axis_origins(shape, size, stride, pad)
+    check_pixel_budget((len(rows) * len(cols), 2), f"origins of tiles every {stride or size} px "
+                       f"of a {shape[0]}x{shape[1]} image")
     rr, cc = np.meshgrid(rows, cols, indexing="ij")
     return np.stack([rr.ravel(), cc.ravel()], axis=1)
+
+
+def _axis_origins(shape: tuple[int, int], size: int, stride: int | None,
+                  pad: str) -> tuple[np.ndarray, np.ndarray]:
+    _, size, stride = _validate(np.empty((0, 0), dtype=np.uint8), size, stride, pad,
+                                shape=(int(shape[0]), int(shape[1])))
+    return _origins(int(shape[0]), size, stride, pad), _origins(int(shape[1]), size, stride, pad)
+
+
+def count_tiles(shape: tuple[int, int], size: int, stride: int | None = None,
+                pad: str = "reflect") -> int:
+    """Number of tiles :func:`tile_image` would cut, computed without allocating them.
+
+    Examples
+    --------
+    >>> count_tiles((10, 13), 4, pad="reflect"), count_tiles((10, 13), 4, pad="none")
+    (12, 6)
+    """
+    rows, cols = _axis_origins(shape, size, stride, pad)
+    return len(rows) * len(cols)
 
 
 def _axis_index(start: int, size: int, length: int, pad: str) -> np.ndarray:
@@ -139,7 +161,9 @@ def iter_tiles(image: np.ndarray, size: int, stride: int | None = None, pad: str
     """Yield :class:`Tiles` batches of at most ``batch`` tiles, row-major, lazily.
 
     Only one batch is in memory at a time, so an 8192 x 8192 scan can be featurized tile by tile.
-    Validation happens on the first ``next()``; see :func:`tile_image` for the parameters.
+    Validation happens on the first ``next()``; see :func:`tile_image` for the parameters. A
+    batch over the pixel budget (:func:`~shapekit.io.budget.check_pixel_budget`) is refused
+    before it is allocated.
 
     Examples
     --------
@@ -150,8 +174,11 @@ def iter_tiles(image: np.ndarray, size: int, stride: int | None = None, pad: str
     img, size, stride = _validate(image, size, stride, pad)
     if isinstance(batch, bool) or int(batch) < 1:
         raise InputError(f"batch must be a positive integer, got {batch!r}")
-    origins = tile_origins(img.shape, size, stride, pad)
     shape = (int(img.shape[0]), int(img.shape[1]))
+    n = count_tiles(shape, size, stride, pad)
+    check_pixel_budget((min(int(batch), n), size, size),
+                       f"tiles of {size} px every {stride} px of a {shape[0]}x{shape[1]} image")
+    origins = tile_origins(shape, size, stride, pad)
     for start in range(0, len(origins), int(batch)):
         chunk = origins[start:start + int(batch)]
         out = np.empty((len(chunk), size, size), dtype=np.float32)
@@ -175,6 +202,13 @@ def tile_image(image: np.ndarray, size: int, stride: int | None = None, pad: str
     pad : {"reflect", "constant", "none", "cover"}
         Edge policy (see module docstring). ``"none"`` and ``"cover"`` on an image smaller than
         one tile raise :class:`~shapekit.errors.InputError`.
+
+    Raises
+    ------
+    InputError
+        Bad parameters, or tiles whose total size is over the pixel budget (a small stride on a
+        large image, or a tile far larger than the image with padding), checked before
+        allocating.
     cval : float
         Fill value for ``pad="constant"``.
 
@@ -193,6 +227,9 @@ def tile_image(image: np.ndarray, size: int, stride: int | None = None, pad: str
     True
     """
     img, size, stride = _validate(image, size, stride, pad)
+    n = count_tiles(img.shape, size, stride, pad)
+    check_pixel_budget((n, size, size), f"{n} tiles of {size} px every {stride} px of a "
+                       f"{img.shape[0]}x{img.shape[1]} image")
     batches = list(iter_tiles(img, size, stride, pad, batch=4096, cval=cval))
     shape = (int(img.shape[0]), int(img.shape[1]))
     return Tiles(tiles=np.concatenate([b.tiles for b in batches]),

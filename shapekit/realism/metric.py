@@ -125,8 +125,13 @@ class TopologicalRealism(Metric):
 
     def compute(self) -> dict[str, torch.Tensor]:
         """``topological_distance``, ``d_summaries``, ``d_mmd``, ``d_energy``, ``coverage``,
-        ``diversity_ratio`` (and ``p_value`` when ``n_perm > 0``) as scalar tensors."""
-        from shapekit.realism.coverage import coverage_metrics
+        ``diversity_ratio``, ``duplicate_fraction`` (and ``p_value`` when ``n_perm > 0``) as scalar
+        tensors. Coverage and diversity are measured on the principal components of the summaries
+        of both sets (:mod:`shapekit.realism.coverage`); this metric sees the raw images only, so
+        an imaging shift lowers coverage here, unlike in :func:`shapekit.realism.score`."""
+        from scipy.spatial.distance import cdist
+
+        from shapekit.realism.coverage import coverage_embedding, coverage_from_distances, near_duplicates
         from shapekit.realism.resampling import permutation_test
         from shapekit.realism.scoring import pooled_features, standardised
         from shapekit.realism.setstats import COMPONENTS, set_statistics
@@ -139,10 +144,12 @@ class TopologicalRealism(Metric):
         pf = pooled_features(fr, ff, rng=rng, max_diagram_images=self.max_diagram_images, top_k=self.top_k)
         ia, ib = np.arange(pf.n_real), np.arange(pf.n_real, len(pf.X))
         st = set_statistics(pf, ia, ib, per_summary=False)
-        Z = standardised(pf)
-        cov = coverage_metrics(Z[ia], Z[ib], self.k_nn)
+        E = coverage_embedding(standardised(pf))
+        D = cdist(E, E)
+        cov = coverage_from_distances(D, ia, ib, self.k_nn)
         out = {k: st[k] for k in ("topological_distance",) + COMPONENTS}
-        out.update(coverage=cov["coverage"], diversity_ratio=cov["diversity_ratio"])
+        out.update(coverage=cov["coverage"], diversity_ratio=cov["diversity_ratio"],
+                   duplicate_fraction=near_duplicates(D, ia, ib)["duplicate_fraction"])
         if self.n_perm > 0:
             out["p_value"] = permutation_test(pf, st["topological_distance"], self.n_perm, rng)[0]
         return {k: torch.tensor(float(v), dtype=torch.float32) for k, v in out.items()}

@@ -1,8 +1,11 @@
 """Loading image sets and computing their per-image features once (``prepare_set``).
 
-:func:`load_image_set` reads a manifest, a folder or arrays; :func:`prepare_set` also brings the
-images to one pixel size and computes their topological features and materials statistics, so a
-real set can be scored against many synthetic sets (or degraded copies) without recomputing it.
+:func:`load_image_set` reads a manifest, a folder or arrays and :func:`set_name` names the set
+after what the user passed; :func:`prepare_set` also brings the images to one pixel size and
+computes their per-image features (topology of the raw images, imaging descriptors, structure
+features at the set's own resolution), so a real set can be scored against many synthetic sets
+(or degraded copies) without recomputing it. :func:`per_image` does the per-image work in one
+pass on joblib processes over chunks of images.
 
 References
 ----------
@@ -22,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
-from shapekit.realism.summaries import FeatureSet, ScaleWarning, image_features, scale_values
+from shapekit.realism.summaries import FeatureSet, ScaleWarning, concat_features, image_features, scale_values
 
-__all__ = ["load_image_set", "prepare_set", "PreparedSet"]
+__all__ = ["load_image_set", "set_name", "set_names", "prepare_set", "PreparedSet", "per_image", "PerImage", "probe_indices",
+           "scale_to"]
 
 
 def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
@@ -78,37 +82,158 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
     return ims, np.full(len(ims), np.nan), [f"image {i}" for i in range(len(ims))]
 
 
-def _per_image(ims: list[np.ndarray], min_persistence: float, threshold: float | None,
-               r_max: int, betti: bool = True) -> tuple[FeatureSet, dict, dict]:
-    from shapekit.realism.materials import materials_statistics
+def set_name(src: Any, default: str) -> str:
+    """A set's name from what the user passed: a manifest's ``name``, a folder's name, else ``default``.
 
-    t0 = time.perf_counter()
-    fs = image_features(ims, min_persistence=min_persistence, n_jobs=1, betti=betti)
-    t1 = time.perf_counter()
-    ms = materials_statistics(ims, threshold=threshold, r_max=r_max)
-    return fs, ms, {"topology": t1 - t0, "materials": time.perf_counter() - t1}
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "gan_epoch10"; d.mkdir()
+    >>> set_name(d, "reference"), set_name([1, 2], "reference")
+    ('gan_epoch10', 'reference')
+    """
+    if isinstance(src, PreparedSet):
+        return src.name or default
+    if not isinstance(src, (str, os.PathLike)):
+        return default
+    p = Path(src)
+    if p.suffix.lower() in (".yaml", ".yml") and p.is_file():
+        from shapekit.io import open_image_set
+
+        try:   # the manifest loader's own guards (size, nesting, aliases); a bad one is refused there
+            name = str(open_image_set(p).name or "").strip()
+        except InputError:
+            name = ""
+        return name or p.stem
+    return p.resolve().name or str(p)
 
 
-def per_image_features(ims: list[np.ndarray], min_persistence: float, threshold: float | None,
-                        r_max: int, n_jobs: int | None, betti: bool = True) -> tuple[FeatureSet, dict, dict]:
-    """Per-image features and materials statistics, on joblib processes over image chunks."""
+def set_names(real: Any, fake: Any, names: tuple[str, str] | None = None) -> dict[str, str]:
+    """``{"real": ..., "synthetic": ...}``: the given names, else :func:`set_name` of each, made distinct.
+
+    Examples
+    --------
+    >>> set_names([1], [2])
+    {'real': 'reference', 'synthetic': 'candidate'}
+    >>> set_names([1], [2], ("a", "a"))
+    {'real': 'a (reference)', 'synthetic': 'a (compared)'}
+    """
+    if names is not None:
+        a, b = (str(x) for x in names)
+    else:
+        a, b = set_name(real, "reference"), set_name(fake, "candidate")
+        if a == b and all(isinstance(s, (str, os.PathLike)) for s in (real, fake)):
+            pa, pb = Path(real).resolve(), Path(fake).resolve()
+            a, b = f"{pa.parent.name}/{pa.name}", f"{pb.parent.name}/{pb.name}"
+    if a == b:
+        a, b = f"{a} (reference)", f"{b} (compared)"
+    return {"real": a, "synthetic": b}
+
+
+def _chunks(ims: list[np.ndarray], n_jobs: int | None) -> tuple[int, list[list[np.ndarray]]]:
     from joblib import effective_n_jobs
-
-    from shapekit.realism.summaries import concat_features  # noqa: F811
 
     nj = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
     if nj == 1 or len(ims) < 8:
-        return _per_image(ims, min_persistence, threshold, r_max, betti)
+        return 1, [ims]
+    bounds = np.linspace(0, len(ims), 2 * nj + 1).astype(int)
+    return nj, [ims[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _map(fn: Any, ims: list[np.ndarray], n_jobs: int | None, *args: Any) -> list:
+    nj, chunks = _chunks(ims, n_jobs)
+    if nj == 1:
+        return [fn(c, *args) for c in chunks]
     from joblib import Parallel, delayed
 
-    bounds = np.linspace(0, len(ims), 2 * nj + 1).astype(int)
-    chunks = [ims[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    parts = Parallel(n_jobs=nj)(delayed(_per_image)(c, min_persistence, threshold, r_max, betti)
-                                       for c in chunks)
-    fs = concat_features([p[0] for p in parts])
-    ms = {k: (np.concatenate([p[1][k] for p in parts]) if k != "chord_bins" else parts[0][1][k])
-          for k in parts[0][1]}
-    return fs, ms, {k: sum(p[2][k] for p in parts) for k in parts[0][2]}
+    return Parallel(n_jobs=nj)(delayed(fn)(c, *args) for c in chunks)
+
+
+@dataclass
+class PerImage:
+    """What :func:`per_image` computed for one set (None where not asked for).
+
+    Attributes
+    ----------
+    topology : FeatureSet or None
+        Raw-image topology (:func:`shapekit.realism.summaries.image_features`).
+    imaging : ndarray (n, 8) or None
+        :func:`shapekit.realism.imaging.imaging_descriptors`.
+    structure : FeatureSet or None
+        :func:`shapekit.realism.structure.structure_features`.
+    materials : dict or None
+        Materials statistics of the structure images.
+    cpu_s : dict
+        CPU seconds per part, summed over workers.
+    """
+
+    topology: FeatureSet | None
+    imaging: np.ndarray | None
+    structure: FeatureSet | None
+    materials: dict | None
+    cpu_s: dict
+
+
+def _chunk(ims: list[np.ndarray], topology: bool, imaging: bool, structure: tuple | None,
+           min_persistence: float, r_max: int, betti: bool) -> PerImage:
+    from shapekit.realism.imaging import imaging_descriptors
+    from shapekit.realism.structure import structure_features
+
+    cpu = {}
+    t0 = time.perf_counter()
+    fs = image_features(ims, min_persistence=min_persistence, n_jobs=1, betti=betti) if topology else None
+    t1 = time.perf_counter()
+    X = imaging_descriptors(ims)[0] if imaging else None
+    t2 = time.perf_counter()
+    sf, mat = structure_features(ims, structure[0], step=structure[1], r_max=r_max, betti=betti) \
+        if structure is not None else (None, None)
+    cpu = {"topology": t1 - t0, "imaging": t2 - t1, "structure": time.perf_counter() - t2}
+    return PerImage(fs, X, sf, mat, cpu)
+
+
+def per_image(ims: list[np.ndarray], *, topology: bool = True, imaging: bool = True,
+              structure: tuple[float, int] | None = None, min_persistence: float = 1.5 / 255,
+              r_max: int = 64, betti: bool = True, n_jobs: int | None = 1) -> PerImage:
+    """Everything per image in one pass over chunks of images (joblib processes).
+
+    Parameters
+    ----------
+    ims : list of ndarray
+    topology : bool
+        Raw-image topology (the combined headline).
+    imaging : bool
+        Imaging descriptors.
+    structure : (sigma_px, step), optional
+        Structure features at this smoothing and area-averaging step.
+    min_persistence, r_max, betti, n_jobs
+        As in :func:`shapekit.realism.score`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = per_image([np.random.default_rng(0).random((24, 24))] * 2, topology=False, structure=(1.5, 1), r_max=8)
+    >>> r.topology is None, r.imaging.shape, len(r.structure), r.materials["two_point"].shape
+    (True, (2, 8), 2, (2, 9))
+    """
+    parts = _map(_chunk, ims, n_jobs, topology, imaging, structure, min_persistence, int(r_max), betti)
+    mats = [p.materials for p in parts]
+    mat = None if mats[0] is None else {
+        k: (np.concatenate([m[k] for m in mats]) if np.ndim(v) and k != "chord_bins" else v) for k, v in mats[0].items()}
+    return PerImage(concat_features([p.topology for p in parts]) if topology else None,
+                    np.vstack([p.imaging for p in parts]) if imaging else None,
+                    concat_features([p.structure for p in parts]) if structure is not None else None, mat,
+                    {k: sum(p.cpu_s[k] for p in parts) for k in parts[0].cpu_s})
+
+
+def probe_indices(n: int, k: int = 24) -> np.ndarray:
+    """Up to ``k`` evenly spaced image indices: the images the common resolution is estimated on.
+
+    Examples
+    --------
+    >>> probe_indices(5).tolist(), len(probe_indices(1000))
+    ([0, 1, 2, 3, 4], 24)
+    """
+    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int)) if n else np.zeros(0, int)
 
 
 @dataclass
@@ -119,25 +244,34 @@ class PreparedSet:
     ----------
     images : list of ndarray
     um_per_px : float or None
-    features : FeatureSet
-    materials : dict
-        Output of :func:`shapekit.realism.materials.materials_statistics`.
+    features : FeatureSet or None
+        Topology of the raw images (the combined headline); None when prepared for imaging or
+        structure only.
+    imaging : ndarray (n, 8)
+        :func:`shapekit.realism.imaging.imaging_descriptors`.
+    structure : dict
+        ``{(sigma_px, step): (FeatureSet, materials)}``: structure features at the smoothing used so far
+        (:func:`score` adds to it when another set needs a coarser common resolution).
     settings : dict
-        ``min_persistence`` and ``threshold`` used (score() recomputes when its own differ).
+        ``min_persistence`` used (score() recomputes the raw topology when its own differs).
+    name : str or None
+        What the set is called in verdicts and reports (None: "reference" or "candidate").
 
     Examples
     --------
     >>> import numpy as np
     >>> ps = prepare_set(np.random.default_rng(0).random((4, 16, 16)))
-    >>> type(ps).__name__, len(ps)
-    ('PreparedSet', 4)
+    >>> type(ps).__name__, len(ps), ps.name
+    ('PreparedSet', 4, None)
     """
 
     images: list[np.ndarray]
     um_per_px: float | None
-    features: FeatureSet
-    materials: dict
+    features: FeatureSet | None
+    imaging: np.ndarray
+    structure: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    name: str | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -176,7 +310,7 @@ def scale_to(ims: list[np.ndarray], um: Any, target: float | None,
 
 def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_px: Any = None,
                 target_um_per_px: float | None = None, min_persistence: float = 1.5 / 255,
-                threshold: float | None = None, r_max: int = 64, n_jobs: int | None = 1,
+                r_max: int = 64, mode: str = "both", n_jobs: int | None = 1, name: str | None = None,
                 what: str = "image set") -> PreparedSet:
     """Load a set, bring it to one pixel size and compute its per-image features once.
 
@@ -189,24 +323,44 @@ def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_
         Pixel sizes (override metadata).
     target_um_per_px : float, optional
         Resample to this pixel size (default: the coarsest known one of the set).
-    min_persistence, threshold, r_max, n_jobs
+    min_persistence, r_max, n_jobs
         As in :func:`shapekit.realism.score`.
+    mode : {"both", "structure", "imaging"}
+        What it will be scored for: ``"both"`` also computes the raw-image topology of the
+        combined headline; ``"imaging"`` skips the structure features.
+    name : str, optional
+        Its name in verdicts and reports (default: :func:`set_name`; for arrays, "reference" or
+        "candidate" by the side it is scored on).
 
     Examples
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> ps = prepare_set([rng.random((24, 24)) for _ in range(5)])
-    >>> len(ps), ps.features.summaries.shape[0], ps.um_per_px is None
-    (5, 5, True)
+    >>> len(ps), ps.features.summaries.shape[0], ps.um_per_px is None, len(ps.structure)
+    (5, 5, True, 1)
     """
+    from shapekit.realism.imaging import imaging_descriptors
+    from shapekit.realism.structure import own_sigma, structure_step
+
+    if mode not in ("both", "structure", "imaging"):
+        raise InputError(f"mode must be 'both', 'structure' or 'imaging', got {mode!r}")
     ims, um, _ = load_image_set(src, root, what=what)
     if um_per_px is not None:
-            um = scale_values(um_per_px, len(ims))
+        um = scale_values(um_per_px, len(ims))
     known = np.isfinite(um)
     target = target_um_per_px if target_um_per_px is not None else (float(np.max(um[known])) if known.any() else None)
     if target is not None:
         ims, target = scale_to(ims, um, target)
     r_max = int(min([r_max] + [min(a.shape) - 1 for a in ims]))
-    fs, ms, _ = per_image_features(ims, min_persistence, threshold, r_max, n_jobs)
-    return PreparedSet(list(ims), target, fs, ms, {"min_persistence": min_persistence, "threshold": threshold})
+    key = None
+    if mode != "imaging":
+        sigma = own_sigma(imaging_descriptors([ims[i] for i in probe_indices(len(ims))])[0])
+        key = (sigma, structure_step(sigma, [a.shape for a in ims]))
+    r = per_image(ims, topology=mode == "both", structure=key, min_persistence=min_persistence, r_max=r_max,
+                  n_jobs=n_jobs)
+    ps = PreparedSet(list(ims), target, r.topology, r.imaging, {}, {"min_persistence": min_persistence, "r_max": r_max},
+                     name or (set_name(src, "") or None))
+    if key is not None:
+        ps.structure[key] = (r.structure, r.materials)
+    return ps

@@ -9,7 +9,12 @@ features of :class:`shapekit.realism.setstats.PooledFeatures`, this module only 
 * :func:`permutation_test` shuffles the real/synthetic labels of the pool: the p-value of the
   observed ``topological_distance`` under "both sets come from one distribution";
 * :func:`bootstrap` resamples each side with replacement: percentile confidence intervals
-  (:func:`percentile_ci`).
+  (:func:`percentile_ci`);
+* :func:`compare_pooled` runs all three on one pooled feature set and returns a JSON-ready block
+  (distance, components, CIs, baseline, p-value, per-column shifts); :func:`shift_test` tests
+  the mean shift of one per-image quantity (effect size, Welch's p).
+
+Coverage and diversity (mode collapse) are in :mod:`shapekit.realism.coverage`.
 
 References
 ----------
@@ -19,14 +24,14 @@ References
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 
 from shapekit.realism.setstats import COMPONENTS, PooledFeatures, set_statistics
 
-__all__ = ["percentile_ci", "real_vs_real", "permutation_test", "bootstrap",
-           "coverage_metrics", "coverage_from_distances", "expected_coverage"]
+__all__ = ["percentile_ci", "real_vs_real", "permutation_test", "bootstrap", "compare_pooled", "shift_test"]
 
 _HEADLINE = ("topological_distance",) + COMPONENTS
 
@@ -157,3 +162,107 @@ def bootstrap(pf: PooledFeatures, n_boot: int, rng: np.random.Generator,
             for k, v in extra(ia, ib).items():
                 out.setdefault(k, []).append(v)
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def compare_pooled(pf: PooledFeatures, n_boot: int, n_perm: int, rngs: list[np.random.Generator],
+                   extra: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
+                   ) -> tuple[dict, dict[str, np.ndarray]]:
+    """Observed distance, real-vs-real baseline, permutation p-value and bootstrap CIs of one pool.
+
+    Parameters
+    ----------
+    pf : PooledFeatures
+    n_boot, n_perm : int
+        Bootstrap rounds (also the real-vs-real rounds) and permutation rounds.
+    rngs : list of 3 numpy Generators
+        For the real-vs-real halves, the permutations and the bootstrap, in that order.
+    extra : callable, optional
+        Passed to :func:`bootstrap` (more numbers per replicate).
+
+    Returns
+    -------
+    block : dict
+        ``distance`` (the mean of the components, see :mod:`shapekit.realism.setstats`),
+        ``components``, ``ci`` (95 % bootstrap intervals, bias-shifted, of the distance and each
+        component), ``real_vs_real`` (``mean``, ``ci``, ``n_rounds``, ``components``),
+        ``relative_to_baseline``, ``permutation_null`` (``mean``, ``ci``), ``p_value``,
+        ``n_perm``, ``n_boot``,
+        ``columns`` (per named column: ``w1``, ``w1_std`` in real standard deviations, ``ks``,
+        ``ci``, ``real_mean``, ``fake_mean``) and ``top`` (the five columns that differ most).
+    boot : dict
+        The bootstrap replicates (with the ``extra`` numbers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from shapekit.realism.setstats import PooledFeatures
+    >>> X = np.r_[np.zeros((10, 1)), np.ones((10, 1))] + np.arange(20)[:, None] * 1e-3
+    >>> K = np.exp(-np.abs(X - X.T))
+    >>> pf = PooledFeatures(X, ["a"], np.ones(1), K, np.zeros((0, 0)), -np.ones(20, int), 0.0, 10)
+    >>> block, _ = compare_pooled(pf, 20, 20, [np.random.default_rng(i) for i in range(3)])
+    >>> block["p_value"] < 0.1, block["relative_to_baseline"] > 3
+    (True, True)
+    """
+    nr = pf.n_real
+    ia, ib = np.arange(nr), np.arange(nr, len(pf.X))
+    obs = set_statistics(pf, ia, ib)
+    rvr = real_vs_real(pf, n_boot, rngs[0])
+    p_value, null = permutation_test(pf, obs["topological_distance"], n_perm, rngs[1])
+    boot = bootstrap(pf, n_boot, rngs[2], extra=extra)
+    d = obs["topological_distance"]
+    rv = rvr["topological_distance"]
+    rvr_mean = float(np.mean(rv)) if rv.size else float("nan")
+    columns = {}
+    for j, name in enumerate(pf.names):
+        columns[name] = {"w1": float(obs["w1"][j]), "w1_std": float(obs["w1_std"][j]), "ks": float(obs["ks"][j]),
+                         "ci": percentile_ci(boot["w1_std"][:, j], estimate=float(obs["w1_std"][j])),
+                         "real_mean": float(pf.X[ia, j].mean()), "fake_mean": float(pf.X[ib, j].mean())}
+    order = np.argsort(-obs["w1_std"], kind="stable")
+    block = {
+        "distance": d,
+        "components": {c: obs[c] for c in COMPONENTS},
+        "ci": {k: percentile_ci(boot[k], estimate=obs[k]) for k in _HEADLINE},
+        "real_vs_real": {"mean": rvr_mean, "ci": percentile_ci(rv), "n_rounds": int(rv.size),
+                         "components": {c: (float(np.nanmean(rvr[c])) if rvr[c].size and np.isfinite(rvr[c]).any()
+                                            else float("nan")) for c in COMPONENTS}},
+        "relative_to_baseline": float(d / rvr_mean) if rvr_mean and np.isfinite(rvr_mean) else float("nan"),
+        "permutation_null": {"mean": float(np.nanmean(null)), "ci": percentile_ci(null)},
+        "p_value": p_value, "n_perm": int(n_perm), "n_boot": int(n_boot),
+        "columns": columns,
+        "top": [pf.names[j] for j in order[:5]],
+    }
+    block["ci"]["distance"] = block["ci"].pop("topological_distance")
+    return block, boot
+
+
+def shift_test(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+    """Mean shift of one per-image quantity: effect size and Welch's t-test p-value.
+
+    ``effect_size`` is the difference of means over the root mean of the two variances (Cohen's
+    d with unequal sizes allowed); ``ratio`` is the synthetic mean over the real mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> t = shift_test(rng.normal(0, 1, 50), rng.normal(1, 1, 50))
+    >>> round(t["effect_size"], 1), t["p_value"] < 1e-3
+    (0.9, True)
+    """
+    from scipy.stats import ttest_ind
+
+    a = np.asarray(real, dtype=np.float64)
+    b = np.asarray(fake, dtype=np.float64)
+    ma, mb = float(a.mean()), float(b.mean())
+    sd = float(np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0)) if min(len(a), len(b)) > 1 else 0.0
+    diff = mb - ma
+    if sd > 1e-12 * max(1.0, abs(ma), abs(mb)):
+        effect = diff / sd
+        with warnings.catch_warnings():   # nearly constant samples: scipy warns, the p-value stands
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = float(ttest_ind(b, a, equal_var=False).pvalue)
+    else:   # both sets constant: any difference is certain
+        effect = 0.0 if abs(diff) <= 1e-12 else float(np.sign(diff)) * np.inf
+        p = 1.0 if effect == 0.0 else 0.0
+    return {"real_mean": ma, "fake_mean": mb, "ratio": mb / ma if abs(ma) > 1e-12 else float("nan"),
+            "effect_size": float(effect), "p_value": p}

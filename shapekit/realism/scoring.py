@@ -1,18 +1,31 @@
-"""``score(real, fake)``: the topological realism of a synthetic micrograph set, calibrated.
+"""``score(real, fake)``: how realistic a micrograph set is, as two calibrated questions.
+
+* **structure** (:mod:`shapekit.realism.structure`): is the material the same? Topology and
+  two-point statistics of images z-scored and smoothed to a common effective resolution, so
+  brightness, contrast, noise and blur are taken out;
+* **imaging** (:mod:`shapekit.realism.imaging`): was it imaged the same way? Grey levels,
+  contrast, noise and sharpness;
+* the **combined headline** ``topological_distance`` (kept from the first version): topology of
+  the raw images, which sees both at once (blur, noise, JPEG and structure alike).
+
+Each is a distance with its own real-vs-real baseline (random halves of the reference),
+bootstrap CI and permutation p-value (:func:`shapekit.realism.resampling.compare_pooled`), and
+:mod:`shapekit.realism.verdict` turns them into sentences.
 
 Pipeline (each stage timed in ``result["timings_s"]``):
 
-1. ``load``: read both sets (manifest, folder, list of arrays or an ``(n, h, w)`` array) and bring
-   them to a common physical scale (:func:`shapekit.realism.summaries.common_scale`);
-2. ``topology``: per-image diagrams, summaries and Betti curves (once per image);
-3. ``materials``: phase fraction, two-point correlation, chord lengths (once per image);
-4. ``pairwise``: the sliced-Wasserstein kernel over all images and Hera/bottleneck distances over a
-   subsample (once per pair);
-5. ``calibration``: real-vs-real halves, permutation test, bootstrap, coverage -- index resampling
-   only, nothing is recomputed per round;
+1. ``load``: read both sets and bring them to a common physical scale
+   (:func:`shapekit.realism.summaries.common_scale`);
+2. ``resolution``: the common effective resolution of the structure part
+   (:func:`shapekit.realism.structure.structure_sigmas`), estimated on up to 24 images per set
+   (:func:`shapekit.realism.prepared.probe_indices`);
+3. ``per_image``: raw-image topology (headline), imaging descriptors and structure features, in
+   one pass over the images;
+4. ``pairwise``: sliced-Wasserstein kernels and Hera distances over a subsample (once per pair);
+5. ``calibration``: baselines, permutations, bootstrap, coverage: index resampling only;
 6. ``kid`` (only with a local extractor) and ``report`` (only with ``report_dir``).
 
-See :mod:`shapekit.realism.setstats` for the formula of ``topological_distance``.
+See :mod:`shapekit.realism.setstats` for the formula of each distance.
 
 References
 ----------
@@ -30,16 +43,18 @@ from typing import Any
 
 import numpy as np
 
-from shapekit.errors import InputError
-from shapekit.realism.coverage import coverage_from_distances, expected_coverage
-from shapekit.realism.resampling import bootstrap, percentile_ci, permutation_test, real_vs_real
+from shapekit.errors import InputError, ShapekitWarning
 from shapekit.realism.diagdist import pairwise_diagram_distances, pairwise_l1, sliced_wasserstein_embedding
-from shapekit.realism.setstats import COMPONENTS, PooledFeatures, set_statistics
-from shapekit.realism.prepared import (PreparedSet, per_image_features, scale_to, load_image_set,
-                                       prepare_set)
+from shapekit.realism.prepared import (PreparedSet, load_image_set, per_image, prepare_set, probe_indices,
+                                       scale_to, set_names)
+from shapekit.realism.resampling import compare_pooled, shift_test
+from shapekit.realism.setstats import PooledFeatures
+from shapekit.realism.structure import FLOOR_PX
 from shapekit.realism.summaries import FeatureSet, common_scale, distance_diagrams
 
-__all__ = ["score", "load_image_set", "pooled_features", "prepare_set", "PreparedSet"]
+__all__ = ["score", "load_image_set", "pooled_features", "standardised", "prepare_set", "PreparedSet", "MODES"]
+
+MODES = ("both", "structure", "imaging")
 
 
 def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Generator,
@@ -91,26 +106,67 @@ def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Genera
 
 
 def standardised(pf: PooledFeatures) -> np.ndarray:
+    """The pooled summaries centred on the real mean, in units of ``pf.scale``."""
     mu = pf.X[: pf.n_real].mean(axis=0)
     return (pf.X - mu) / pf.scale
 
 
-def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: int = 0,
-          root: str | os.PathLike[str] | None = None, real_um_per_px: Any = None,
-          fake_um_per_px: Any = None, diagram_metric: str = "wasserstein",
-          max_diagram_images: int = 24, top_k: int = 16, k_nn: int = 5,
-          min_persistence: float = 1.5 / 255, threshold: float | None = None, r_max: int = 64,
-          kid_extractor: Any = None, report_dir: str | os.PathLike[str] | None = None,
-          n_jobs: int | None = 1) -> dict[str, Any]:
-    """Score a synthetic micrograph set against a real one, with baseline, p-value and CIs.
+def _load(src: Any, root: Any, what: str, um_override: Any) -> tuple[list[np.ndarray], Any, PreparedSet | None]:
+    if isinstance(src, PreparedSet):
+        if um_override is not None and not (src.um_per_px is not None
+                                            and np.allclose(np.asarray(um_override, float), src.um_per_px)):
+            raise InputError(f"the {what} is a prepared set at {src.um_per_px} um/px: give its pixel size to "
+                             "prepare_set(um_per_px=...), not to score()")
+        return src.images, None, src
+    ims, um, _ = load_image_set(src, root, what=what)
+    return ims, (um if um_override is None else um_override), None
+
+
+def _side(ims: list[np.ndarray], ps: PreparedSet | None, topology: bool, key: tuple[float, int] | None,
+          betti: bool, min_persistence: float, r_max: int, n_jobs: Any) -> tuple:
+    """Per-image features of one side: reused from a prepared set where valid, the rest in one pass."""
+    fs = X = sf = mat = None
+    if ps is not None:
+        X = ps.imaging
+        if topology and ps.features is not None and ps.settings.get("min_persistence") == min_persistence \
+                and (not betti or ps.features.betti.shape[-1] > 1):
+            fs = ps.features
+        if key is not None and key in ps.structure and ps.settings.get("r_max") == r_max:
+            sf, mat = ps.structure[key]
+            if betti and sf.betti.shape[-1] <= 1:
+                sf = mat = None
+    need_topo, need_struct = topology and fs is None, key is not None and sf is None
+    cpu: dict = {}
+    if need_topo or need_struct or X is None:
+        r = per_image(ims, topology=need_topo, imaging=X is None, structure=key if need_struct else None,
+                      min_persistence=min_persistence, r_max=r_max, betti=betti, n_jobs=n_jobs)
+        fs = r.topology if need_topo else fs
+        X = r.imaging if X is None else X
+        if need_struct:
+            sf, mat = r.structure, r.materials
+            if ps is not None and ps.settings.get("r_max") == r_max:
+                ps.structure[key] = (sf, mat)
+        cpu = r.cpu_s
+    return fs, X, sf, mat, cpu
+
+
+def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm: int = 200, seed: int = 0,
+          root: str | os.PathLike[str] | None = None, real_um_per_px: Any = None, fake_um_per_px: Any = None,
+          names: tuple[str, str] | None = None, diagram_metric: str = "wasserstein", max_diagram_images: int = 24,
+          top_k: int = 16, k_nn: int = 5, min_persistence: float = 1.5 / 255, r_max: int = 64,
+          structure_floor_px: float = FLOOR_PX, kid_extractor: Any = None,
+          report_dir: str | os.PathLike[str] | None = None, n_jobs: int | None = 1) -> dict[str, Any]:
+    """Score a micrograph set against a reference: structure, imaging and the combined headline.
 
     Parameters
     ----------
     real, fake : path, list of ndarray, ndarray (n, h, w) or PreparedSet
-        Manifest ``.yaml``, folder of images, images in [0, 1], or a set prepared once with
-        :func:`prepare_set` (its per-image features are reused: score many synthetic sets against
-        one real set without recomputing it). At least 2 images each (4 real images for the
-        real-vs-real baseline).
+        The reference and the compared set: manifest ``.yaml``, folder of images, images in
+        [0, 1], or a set prepared once with :func:`prepare_set` (its per-image features are
+        reused). At least 2 images each (4 reference images for the real-vs-real baseline).
+    mode : {"both", "structure", "imaging"}
+        ``"both"`` answers both questions and computes the combined headline; ``"structure"``
+        and ``"imaging"`` answer one (the headline keys are then absent).
     n_boot, n_perm : int
         Bootstrap and permutation rounds (``n_boot`` also sets the real-vs-real rounds).
     seed : int
@@ -119,41 +175,44 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
         Data root overriding a manifest's ``root``.
     real_um_per_px, fake_um_per_px : float or array, optional
         Pixel sizes (override the manifest/file metadata).
+    names : (str, str), optional
+        What the verdict and report call the two sets (default: the manifest ``name`` or the
+        folder name; "reference" and "candidate" for arrays).
     diagram_metric : {"wasserstein", "bottleneck"}
-        Diagram distance of the energy term (GUDHI Hera W1 or GUDHI bottleneck).
+        Diagram distance of the energy terms (GUDHI Hera W1 or GUDHI bottleneck).
     max_diagram_images, top_k : int
-        The energy term uses at most ``max_diagram_images`` images per set and the ``top_k`` most
-        persistent pairs per diagram (its cost is quadratic in the former).
+        The energy terms use at most ``max_diagram_images`` images per set and the ``top_k`` most
+        persistent pairs per diagram.
     k_nn : int
         Neighbourhood size of the coverage measures.
     min_persistence : float
-        Pairs at or below this persistence are dropped (quantisation noise).
-    threshold : float, optional
-        Binarisation threshold of the materials statistics (Otsu per image by default).
+        Pairs at or below this persistence are dropped from the raw-image topology.
     r_max : int
         Largest two-point lag in pixels.
-    kid_extractor : nn.Module, optional
-        Local KID/FID feature extractor (:func:`shapekit.realism.kid.load_extractor`); KID is
-        skipped (``"kid": None``) without one. Nothing is ever downloaded.
+    structure_floor_px : float
+        Least smoothing of the structure images (:data:`shapekit.realism.structure.FLOOR_PX`).
+    kid_extractor : nn.Module or path, optional
+        Local KID/FID feature extractor; KID is skipped (``"kid": None``) without one.
     report_dir : path, optional
-        Write PNGs and ``report.html`` there.
+        Write ``report.html`` with the verdict, thumbnails and plots there.
     n_jobs : int or None
-        Threads/processes for persistence and Hera distances.
+        Processes for the per-image work, threads for Hera distances.
 
     Returns
     -------
     dict
-        JSON-ready: ``topological_distance``; ``components`` (``d_summaries``, ``d_mmd``,
-        ``d_energy``); ``ci`` (95 % bootstrap intervals, shifted by the bootstrap bias);
-        ``real_vs_real`` (``mean``, ``ci``, per component: random halves of the real set, so a
-        conservative baseline); ``permutation_null`` (``mean``, ``ci`` at the actual set sizes);
-        ``p_value``; ``relative_to_baseline``; ``summaries`` (per named summary: ``w1``,
-        ``w1_std`` in real standard deviations, ``ks``, ``ci``, means); ``top_summaries``;
-        ``coverage`` (``coverage``, ``precision``, ``recall``, ``density``, ``diversity_ratio``,
-        ``expected_if_same``, ``collapsed``: diversity ratio < 0.5, i.e. the synthetic summary
-        vectors spread less than half as much as the real ones); ``two_point``; ``materials``; ``kid`` (None
-        without an extractor); ``n_real``; ``n_fake``; ``um_per_px``; ``settings``;
-        ``warnings``; ``timings_s`` (wall seconds per stage) and ``per_image_cpu_s``.
+        JSON-ready. Always: ``mode``, ``names`` (``real``, ``synthetic``), ``verdict``
+        (:func:`shapekit.realism.verdict.verdict`), ``n_real``, ``n_fake``, ``um_per_px``,
+        ``scale_known``, ``settings``, ``warnings``, ``timings_s``, ``per_image_cpu_s``, ``kid``.
+        ``imaging`` (modes both/imaging): a :func:`~shapekit.realism.resampling.compare_pooled`
+        block plus ``attributes`` (brightness, contrast, noise, sharpness, grey-level shape).
+        ``structure`` (modes both/structure): a block plus ``resolution`` (the smoothing of each
+        set), ``descriptors`` (feature size, phase fraction), ``coverage``
+        (:func:`shapekit.realism.coverage.diversity_block`); the top-level ``coverage``,
+        ``two_point`` and ``materials`` are those of the structure images. Mode both adds the
+        headline of the first version on raw images: ``topological_distance``, ``components``,
+        ``ci``, ``real_vs_real``, ``permutation_null``, ``p_value``, ``relative_to_baseline``,
+        ``summaries``, ``top_summaries``.
 
     Raises
     ------
@@ -166,99 +225,120 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
     >>> rng = np.random.default_rng(0)
     >>> real = [rng.random((24, 24)) for _ in range(8)]
     >>> res = score(real, [rng.random((24, 24)) for _ in range(8)], n_boot=10, n_perm=10)
-    >>> sorted(res)[:4]
-    ['ci', 'components', 'coverage', 'kid']
+    >>> res["names"], res["verdict"]["structure"][:10]
+    ({'real': 'reference', 'synthetic': 'candidate'}, 'Structure:')
     """
+    if mode not in MODES:
+        raise InputError(f"mode={mode!r} is not one of {MODES}")
     if n_boot < 1 or n_perm < 1:
         raise InputError(f"n_boot and n_perm must be >= 1, got {n_boot} and {n_perm}")
     if diagram_metric not in ("wasserstein", "bottleneck"):
         raise InputError(f"diagram_metric={diagram_metric!r} is not one of ('wasserstein', 'bottleneck')")
+    if not structure_floor_px >= 0:
+        raise InputError(f"structure_floor_px must be >= 0, got {structure_floor_px!r}")
     t = {"load": time.perf_counter()}
     notes: list[str] = []
-    prep = {k: v for k, v in (("real", real), ("synthetic", fake)) if isinstance(v, PreparedSet)}
-    r_ims, r_um, _ = (prep["real"].images, None, None) if "real" in prep else \
-        load_image_set(real, root, what="real set")
-    f_ims, f_um, _ = (prep["synthetic"].images, None, None) if "synthetic" in prep else \
-        load_image_set(fake, root, what="synthetic set")
-    for name, ims in (("real", r_ims), ("synthetic", f_ims)):
+    r_ims, r_um, pr = _load(real, root, "real set", real_um_per_px)
+    f_ims, f_um, pf_ = _load(fake, root, "synthetic set", fake_um_per_px)
+    nm = set_names(real, fake, names)
+    for side, ims in (("real", r_ims), ("synthetic", f_ims)):
         if len(ims) < 2:
-            raise InputError(f"{name} set has {len(ims)} image; at least 2 are needed "
-                             "(4 real images for the real-vs-real baseline)")
-    if real_um_per_px is not None:
-        r_um = real_um_per_px
-    if fake_um_per_px is not None:
-        f_um = fake_um_per_px
+            raise InputError(f"{side} set {nm['real' if side == 'real' else 'synthetic']!r} has {len(ims)} "
+                             "image; at least 2 are needed (4 real images for the real-vs-real baseline)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if not prep:
+        if pr is None and pf_ is None:
             r_ims, f_ims, um = common_scale(r_ims, f_ims, r_um, f_um)
-        elif len(prep) == 2:
-            um = scale_to([], None, prep["real"].um_per_px, prep["synthetic"].um_per_px)[1]
-        elif "real" in prep:
-            f_ims, um = scale_to(f_ims, f_um, prep["real"].um_per_px)
+        elif pr is not None and pf_ is not None:
+            um = scale_to([], None, pr.um_per_px, pf_.um_per_px)[1]
+        elif pr is not None:
+            f_ims, um = scale_to(f_ims, f_um, pr.um_per_px)
         else:
-            r_ims, um = scale_to(r_ims, r_um, prep["synthetic"].um_per_px)
+            r_ims, um = scale_to(r_ims, r_um, pf_.um_per_px)
+    scale_known = um is not None and not caught
     for w in caught:
         notes.append(str(w.message))
         warnings.warn(w.message, w.category, stacklevel=2)
-    for name, ims in (("real", r_ims), ("synthetic", f_ims)):
+    for side, ims in (("real", r_ims), ("synthetic", f_ims)):
         n_const = sum(float(np.ptp(a)) <= 1e-12 for a in ims)
         if n_const:
-            msg = f"{n_const} constant image(s) in the {name} set: no topology (zero summaries, empty diagrams)"
+            msg = f"{n_const} constant image(s) in the {side} set: no topology (zero summaries, empty diagrams)"
             notes.append(msg)
-            warnings.warn(msg, UserWarning, stacklevel=2)
+            warnings.warn(msg, ShapekitWarning, stacklevel=2)
     if len(r_ims) < 4:
         notes.append("fewer than 4 real images: no real-vs-real baseline")
-    ss = np.random.SeedSequence(seed)
-    rng_sub, rng_rvr, rng_perm, rng_boot = (np.random.default_rng(s) for s in ss.spawn(4))
+    kids = np.random.SeedSequence(seed).spawn(13)   # 0-3 headline (as before), 4-8 structure, 9-12 imaging
+    rngs = [np.random.default_rng(s) for s in kids]
+    betti = report_dir is not None
+    r_max = int(min([r_max] + [min(a.shape) - 1 for a in r_ims + f_ims]))
+
+    t["resolution"] = time.perf_counter()
+    from shapekit.realism.imaging import IMAGING_NAMES, attribute_shifts, imaging_descriptors, imaging_pooled
+
+    def _probe(ims: list[np.ndarray], ps: PreparedSet | None) -> np.ndarray:
+        idx = probe_indices(len(ims))
+        return ps.imaging[idx] if ps is not None else imaging_descriptors([ims[i] for i in idx])[0]
+
+    inames = list(IMAGING_NAMES)
+    res: dict[str, Any] = {"mode": mode, "names": nm}
+    keys: dict[str, tuple[float, int] | None] = {"real": None, "fake": None}
+    if mode != "imaging":
+        from shapekit.realism.structure import structure_sigmas
+
+        jb, jn = inames.index("blur_px"), inames.index("relative_noise")
+        Pr, Pf = _probe(r_ims, pr), _probe(f_ims, pf_)
+        res_info = structure_sigmas(r_ims, f_ims, Pr[:, jb], Pf[:, jb], Pr[:, jn], Pf[:, jn], structure_floor_px)
+        keys = {k: (res_info[f"sigma_{k}"], res_info["step"]) for k in keys}
 
     t["per_image"] = time.perf_counter()
-    r_max = int(min([r_max] + [min(a.shape) - 1 for a in r_ims + f_ims]))
-    cpu = {"topology": 0.0, "materials": 0.0}
-    sides = []
-    for name, ims in (("real", r_ims), ("synthetic", f_ims)):
-        ps = prep.get(name)
-        if ps is not None and ps.settings == {"min_persistence": min_persistence, "threshold": threshold} \
-                and (report_dir is None or ps.features.betti.shape[-1] > 1):
-            sides.append((ps.features, ps.materials))
-            continue
-        fs, ms, c = per_image_features(ims, min_persistence, threshold, r_max, n_jobs,
-                                        betti=report_dir is not None)
-        cpu = {k: round(cpu[k] + c[k], 4) for k in cpu}
-        sides.append((fs, ms))
-    (fr, mr), (ff, mf) = sides
-    from shapekit.realism.materials import compare_materials
-
-    mat = compare_materials(mr, mf)
+    cpu: dict[str, float] = {"topology": 0.0, "imaging": 0.0, "structure": 0.0}
+    sides = [_side(ims, ps, mode == "both", keys[k], betti, min_persistence, r_max, n_jobs)
+             for ims, ps, k in ((r_ims, pr, "real"), (f_ims, pf_, "fake"))]
+    (fr, Xr, sr, mr, c1), (ff, Xf, sf, mf, c2) = sides
+    for c in (c1, c2):
+        for k, v in c.items():
+            cpu[k] += v
+    if mode != "imaging":
+        # feature sizes at the common floor, without the blur matching (its extra smoothing merges
+        # fine features of the sharper set: sizes would look alike when magnifications differ)
+        spacing = []
+        for ims, ps, fs, k in ((r_ims, pr, sr, "real"), (f_ims, pf_, sf, "fake")):
+            if res_info[f"extra_{k}"] > 0:
+                fs = _side(ims, ps, False, (res_info["floor_px"], res_info["step"]), False, min_persistence,
+                           r_max, n_jobs)[2]
+            spacing.append(fs.summaries[:, fs.names.index("feature_spacing_px")])
 
     t["pairwise"] = time.perf_counter()
-    pf = pooled_features(fr, ff, rng=rng_sub, diagram_metric=diagram_metric,
-                         max_diagram_images=max_diagram_images, top_k=top_k, n_jobs=n_jobs)
+    pools = {}
+    if mode == "both":
+        pools["headline"] = pooled_features(fr, ff, rng=rngs[0], diagram_metric=diagram_metric,
+                                            max_diagram_images=max_diagram_images, top_k=top_k, n_jobs=n_jobs)
+    if mode != "imaging":
+        pools["structure"] = pooled_features(sr, sf, rng=rngs[4], diagram_metric=diagram_metric,
+                                             max_diagram_images=max_diagram_images, top_k=top_k, n_jobs=n_jobs)
+    if mode != "structure":
+        pools["imaging"] = imaging_pooled(Xr, Xf, inames, max_energy_images=2 * max_diagram_images, rng=rngs[12])
 
     t["calibration"] = time.perf_counter()
-    nr = pf.n_real
-    ia, ib = np.arange(nr), np.arange(nr, len(pf.X))
-    obs = set_statistics(pf, ia, ib)
-    from scipy.spatial.distance import cdist
+    if mode == "both":
+        block, _ = compare_pooled(pools["headline"], n_boot, n_perm, rngs[1:4])
+        res.update(_headline(block, n_boot, n_perm))
+    if mode != "imaging":
+        res["structure"] = _structure_block(pools["structure"], spacing, res_info, n_boot, n_perm, rngs[5:9], k_nn)
+        from shapekit.realism.materials import compare_materials
 
-    Z = standardised(pf)
-    DZ = cdist(Z, Z)          # once; resampled coverage only indexes it
-
-    def _cov(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-        c = coverage_from_distances(DZ, a, b, k_nn)
-        return {"coverage": c["coverage"], "diversity_ratio": c["diversity_ratio"]}
-
-    rvr = real_vs_real(pf, n_boot, rng_rvr)
-    p_value, null = permutation_test(pf, obs["topological_distance"], n_perm, rng_perm)
-    boot = bootstrap(pf, n_boot, rng_boot, extra=_cov)
-    cov = coverage_from_distances(DZ, ia, ib, k_nn)
-    exp_cov = expected_coverage(nr, len(ib), k_nn)
-    cov.update({"expected_if_same": exp_cov, "k": k_nn,
-                "ci": percentile_ci(boot["coverage"]),
-                "diversity_ratio_ci": percentile_ci(boot["diversity_ratio"])})
-    # collapse = the synthetic set spreads less than half as much as the real one in summary space
-    # (a shifted but diverse set, e.g. blurred images, has low coverage but keeps its spread)
-    cov["collapsed"] = bool(cov["diversity_ratio"] < 0.5)
+        mat = compare_materials(mr, mf)
+        res["coverage"] = res["structure"]["coverage"]
+        st = int(mr.get("step", 1))
+        res["two_point"] = dict(mat["two_point"], um_per_px=um, images="structure",
+                                r_px=[st * r for r in mat["two_point"]["r_px"]])
+        res["materials"] = {k: v for k, v in mat.items() if k != "two_point"}
+    if mode != "structure":
+        block, _ = compare_pooled(pools["imaging"], n_boot, n_perm, rngs[9:12])
+        block["attributes"] = attribute_shifts(Xr, Xf, inames)
+        block["per_image_means"] = {n: {"real": float(Xr[:, j].mean()), "fake": float(Xf[:, j].mean())}
+                                    for j, n in enumerate(inames)}
+        res["imaging"] = block
 
     t["kid"] = time.perf_counter()
     kid = None
@@ -266,46 +346,65 @@ def score(real: Any, fake: Any, *, n_boot: int = 200, n_perm: int = 200, seed: i
         from shapekit.realism.kid import offline_kid
 
         kid = offline_kid(r_ims, f_ims, kid_extractor, seed=seed)
+    res.update({"kid": kid, "n_real": len(r_ims), "n_fake": len(f_ims), "um_per_px": um, "scale_known": scale_known,
+                "settings": {"mode": mode, "diagram_metric": diagram_metric, "max_diagram_images": max_diagram_images,
+                             "top_k": top_k, "k_nn": k_nn, "min_persistence": min_persistence, "r_max": r_max,
+                             "structure_floor_px": structure_floor_px, "seed": seed},
+                "warnings": notes})
+    from shapekit.realism.verdict import verdict
 
-    rvr_mean = float(np.mean(rvr["topological_distance"])) if rvr["topological_distance"].size else float("nan")
-    td = obs["topological_distance"]
-    summaries = {}
-    for j, name in enumerate(pf.names):
-        summaries[name] = {"w1": float(obs["w1"][j]), "w1_std": float(obs["w1_std"][j]),
-                           "ks": float(obs["ks"][j]),
-                           "ci": percentile_ci(boot["w1_std"][:, j], estimate=float(obs["w1_std"][j])),
-                           "real_mean": float(pf.X[ia, j].mean()), "fake_mean": float(pf.X[ib, j].mean())}
-    order = np.argsort(-obs["w1_std"], kind="stable")
-    result: dict[str, Any] = {
-        "topological_distance": td,
-        "components": {c: obs[c] for c in COMPONENTS},
-        "ci": {k: percentile_ci(boot[k], estimate=obs[k]) for k in ("topological_distance",) + COMPONENTS},
-        "real_vs_real": {"mean": rvr_mean, "ci": percentile_ci(rvr["topological_distance"]),
-                         "n_rounds": int(rvr["topological_distance"].size),
-                         "components": {c: (float(np.nanmean(rvr[c])) if rvr[c].size and np.isfinite(rvr[c]).any()
-                                            else float("nan")) for c in COMPONENTS}},
-        "relative_to_baseline": float(td / rvr_mean) if rvr_mean and np.isfinite(rvr_mean) else float("nan"),
-        "permutation_null": {"mean": float(np.nanmean(null)), "ci": percentile_ci(null)},
-        "p_value": p_value, "n_perm": int(n_perm), "n_boot": int(n_boot),
-        "summaries": summaries,
-        "top_summaries": [pf.names[j] for j in order[:5]],
-        "coverage": cov,
-        "two_point": dict(mat["two_point"], um_per_px=um),
-        "materials": {k: v for k, v in mat.items() if k != "two_point"},
-        "kid": kid,
-        "n_real": int(nr), "n_fake": int(len(ib)), "um_per_px": um,
-        "settings": {"diagram_metric": diagram_metric, "max_diagram_images": max_diagram_images,
-                     "top_k": top_k, "k_nn": k_nn, "min_persistence": min_persistence, "seed": seed},
-        "warnings": notes,
-    }
+    res["verdict"] = verdict(res)
     t["report"] = time.perf_counter()
     if report_dir is not None:
         from shapekit.realism.report import write_report
 
-        write_report(report_dir, result, fr, ff, mr, mf)
+        write_report(report_dir, res, r_ims, f_ims, raw=(fr, ff) if mode == "both" else None,
+                     structure=(sr, sf, mr, mf) if mode != "imaging" else None,
+                     imaging=(Xr, Xf, inames) if mode != "structure" else None)
     t["end"] = time.perf_counter()
     stages = list(t)
-    result["timings_s"] = {s: round(t[n] - t[s], 4) for s, n in zip(stages[:-1], stages[1:])}
-    result["timings_s"]["total"] = round(t["end"] - t["load"], 4)
-    result["per_image_cpu_s"] = cpu
-    return result
+    res["timings_s"] = {s: round(t[n] - t[s], 4) for s, n in zip(stages[:-1], stages[1:])}
+    res["timings_s"]["total"] = round(t["end"] - t["load"], 4)
+    res["per_image_cpu_s"] = {k: round(v, 4) for k, v in cpu.items()}
+    return res
+
+
+def _headline(block: dict, n_boot: int, n_perm: int) -> dict:
+    """The first version's top-level keys from the raw-image block."""
+    ci = dict(block["ci"])
+    ci["topological_distance"] = ci.pop("distance")
+    return {"topological_distance": block["distance"], "components": block["components"],
+            "ci": {"topological_distance": ci["topological_distance"], **{k: v for k, v in ci.items()
+                                                                           if k != "topological_distance"}},
+            "real_vs_real": block["real_vs_real"], "relative_to_baseline": block["relative_to_baseline"],
+            "permutation_null": block["permutation_null"], "p_value": block["p_value"],
+            "n_perm": int(n_perm), "n_boot": int(n_boot), "summaries": block["columns"],
+            "top_summaries": block["top"]}
+
+
+def _structure_block(pf: PooledFeatures, spacing: list[np.ndarray], info: dict, n_boot: int, n_perm: int,
+                     rngs: list[np.random.Generator], k_nn: int) -> dict:
+    from scipy.spatial.distance import cdist
+
+    from shapekit.realism.coverage import coverage_embedding, coverage_from_distances, diversity_block
+
+    nr = pf.n_real
+    E = coverage_embedding(standardised(pf))
+    DZ = cdist(E, E)
+
+    def _cov(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+        c = coverage_from_distances(DZ, a, b, k_nn)
+        return {"coverage": c["coverage"], "diversity_ratio": c["diversity_ratio"]}
+
+    block, boot = compare_pooled(pf, n_boot, n_perm, rngs[:3], extra=_cov)
+    block["coverage"] = diversity_block(DZ, nr, k_nn, rngs[3], min(n_boot, 100), boot, dim=int(E.shape[1]))
+    block["resolution"] = info
+    j = pf.names.index("two_point_phase_fraction")
+    desc = {"feature_size": shift_test(*spacing), "phase_fraction": shift_test(pf.X[:nr, j], pf.X[nr:, j])}
+    for key, tt in desc.items():
+        # significant, a medium effect, and (feature size) at least 10 % apart
+        tt["differs"] = bool(tt["p_value"] < 0.01 and abs(tt["effect_size"]) >= 0.5
+                             and (key != "feature_size" or abs(tt["ratio"] - 1.0) >= 0.1))
+    desc["feature_size"]["what"] = "feature spacing (px) at the common floor smoothing"
+    block["descriptors"] = desc
+    return block

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shapekit.errors import InputError
+from shapekit.errors import InputError, ShapekitWarning
 from shapekit.topology.diagrams import DIMS, FILTRATIONS, Block, Diagrams
 
 __all__ = ["ScaleWarning", "FeatureSet", "common_scale", "image_features", "concat_features",
@@ -46,7 +46,7 @@ QUANTILES = (0.1, 0.5, 0.9)
 AREA_UNIT = 1e4
 
 
-class ScaleWarning(UserWarning):
+class ScaleWarning(ShapekitWarning):
     """Two image sets are compared without knowing that they share a physical scale."""
 
 

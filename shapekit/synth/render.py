@@ -45,6 +45,10 @@ from shapekit.synth.microstructure import (GRAIN_DENSITY_PER_UM2, Microstructure
                                           build_microstructure)
 
 MIN_SIZE = 32
+UM_PER_PX_RANGE = (2e-4, 2e-2)
+"""Pixel sizes the simulator accepts (0.2-20 nm; 2 nm by default): the precipitates (2-25 nm)
+stay between a fraction of a pixel and about a hundred pixels, and the numbers of grains and
+particles stay in proportion to the image (outside, a 64 px image could need gigabytes)."""
 
 
 def _size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -73,6 +77,10 @@ def simulate_microstructure(temperature_C: float, time_h: float, *,
     hw = _size(size)
     if not (np.isfinite(um_per_px) and um_per_px > 0):
         raise InputError(f"um_per_px must be a positive number, got {um_per_px!r}")
+    lo, hi = UM_PER_PX_RANGE
+    if not lo <= um_per_px <= hi:
+        raise InputError(f"um_per_px {um_per_px:g} is outside the simulator's range {lo:g}-{hi:g} "
+                         f"um/px (precipitates of 2-25 nm must stay resolvable and countable)")
     model = {k: (v.item() if isinstance(v, np.ndarray) else v)
              for k, v in physics.process_model(float(temperature_C), float(time_h)).items()}
     nm_px = 1000.0 * um_per_px

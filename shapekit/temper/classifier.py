@@ -323,4 +323,7 @@ class TopTempClassifier(ClassifierMixin, BaseEstimator):
         if len(obj.mean_) != obj.n_features_in_:
             raise ModelFormatError(f"classifier state has {len(obj.mean_)} feature means for "
                                    f"{obj.n_features_in_} features")
+        if obj.calibrator_ is not None and len(obj.calibrator_.bias_) != len(obj.classes_):
+            raise ModelFormatError(f"classifier state has {len(obj.calibrator_.bias_)} calibration "
+                                   f"biases for {len(obj.classes_)} classes")
         return obj

@@ -199,7 +199,6 @@ def load_feature_extractor(source: Any) -> FeatureExtractor:
     >>> load_feature_extractor(d / "cnn.safetensors").embedding_dim
     16
     """
-    import json
     import os
     from pathlib import Path
 
@@ -218,17 +217,23 @@ def load_feature_extractor(source: Any) -> FeatureExtractor:
     else:
         wfile = p
         jsons = [p.with_suffix(".json")]
+    from shapekit.errors import InputError
+    from shapekit.io.jsonfile import check_json, load_json
+    from shapekit.temper.modeldir import ARCH_SCHEMA
+
     cfg = None
     for j in jsons:
         if j.is_file():
             try:
-                cfg = _find_config(json.loads(j.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
+                cfg = _find_config(load_json(j, what="model JSON"))
+            except (InputError, RecursionError):
                 cfg = None
             if cfg is not None:
                 break
     if cfg is None:
         raise ModelFormatError(f"{wfile}: no SmallResNet architecture (JSON with 'width' and 'depths') beside it")
+    # bounds: a hostile JSON must not build a gigantic network before the weights are compared
+    check_json(cfg, ARCH_SCHEMA, where=str(wfile), what="SmallResNet architecture")
     from safetensors.torch import load_file
 
     keys = ("in_channels", "n_classes", "width", "depths", "padding", "standardize")

@@ -21,7 +21,6 @@ Betti curves its columns were ordered per block (they are mapped onto the pipeli
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,72 @@ import numpy as np
 
 from shapekit import __version__
 from shapekit._atomic import write_bytes, write_json
-from shapekit.errors import InputError, ModelFormatError
+from shapekit.errors import InputError, ModelFormatError, brief
 
 FORMAT = "shapekit-temper-model"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 KINDS = ("toptemp", "cnn")
+
+ARCH_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["width", "depths"], "properties": {
+        "in_channels": {"type": "integer", "minimum": 1, "maximum": 16},
+        "n_classes": {"type": "integer", "minimum": 0, "maximum": 10000},
+        "width": {"type": "integer", "minimum": 1, "maximum": 1024},
+        "depths": {"type": "array", "minItems": 1, "maxItems": 8,
+                   "items": {"type": "integer", "minimum": 1, "maximum": 64}},
+        "padding": {"type": "string"},
+        "standardize": {"type": "boolean"}}}
+"""JSON Schema of a SmallResNet architecture (``SmallResNet.config()``), with size bounds."""
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["format", "format_version", "shapekit_version", "kind", "label_names"],
+    "properties": {
+        "format": {"type": "string"},
+        "format_version": {"enum": list(READABLE_VERSIONS)},
+        "shapekit_version": {"type": "string"},
+        "kind": {"enum": list(KINDS)},
+        "label_names": {"type": "array", "minItems": 2, "maxItems": 10000,
+                        "items": {"type": ["string", "number", "boolean"]}},
+        "tile_size": {"type": ["integer", "null"], "minimum": 8, "maximum": 65536},
+        "target_um_per_px": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "aggregation": {"enum": ["features", "proba"]},
+        "feature_params": {"type": "object", "properties": {
+            "scales": {"type": "array", "minItems": 1, "maxItems": 16,
+                       "items": {"type": "integer", "minimum": 1, "maximum": 1024}},
+            "smooth": {"type": "number", "minimum": 0, "maximum": 1000},
+            "thresholds": {"type": "array", "minItems": 1, "maxItems": 64,
+                           "items": {"type": "number"}},
+            "quantiles": {"type": "array", "maxItems": 64,
+                          "items": {"type": "number", "minimum": 0, "maximum": 1}},
+            "betti_points": {"type": "integer", "minimum": 0, "maximum": 4096},
+            "min_persistence": {"type": "number", "minimum": 0},
+            "restandardize": {"type": "boolean"}}},
+        "feature_names": {"type": "array", "items": {"type": "string"}},
+        "classifier": {"type": "object", "required": ["params", "n_features"], "properties": {
+            "params": {"type": "object", "required": ["model"],
+                       "properties": {"model": {"enum": ["svm", "logreg", "xgboost"]}}},
+            "classes": {"type": "array", "minItems": 2, "maxItems": 10000,
+                        "items": {"type": ["string", "number", "boolean"]}},
+            "n_classes": {"type": "integer", "minimum": 2, "maximum": 10000},
+            "n_features": {"type": "integer", "minimum": 1},
+            "calibration": {"type": ["object", "null"], "properties": {
+                "temperature": {"type": "number", "exclusiveMinimum": 0},
+                "bias": {"type": "array", "items": {"type": "number"}, "maxItems": 10000}}}}},
+        # bounds keep a hostile config from building a gigantic network before the weights
+        # are compared with it
+        "cnn": {"type": "object", "required": ["arch", "input_scale"], "properties": {
+            "input_scale": {"type": "integer", "minimum": 1, "maximum": 64},
+            "arch": ARCH_SCHEMA}},
+    },
+    "allOf": [{"if": {"properties": {"kind": {"const": "toptemp"}}},
+               "then": {"required": ["classifier", "feature_params"]}},
+              {"if": {"properties": {"kind": {"const": "cnn"}}},
+               "then": {"required": ["cnn", "tile_size"],
+                        "properties": {"tile_size": {"type": "integer"}}}}],
+}
+"""JSON Schema of ``config.json`` (formats 1 and 2): the types and bounds of what shapekit reads
+before the weights (the feature parameters are checked by the feature pipeline itself)."""
 
 
 def _compatible(version: str) -> bool:
@@ -71,7 +130,9 @@ def write_model_dir(out: str | os.PathLike[str], config: dict[str, Any],
     Examples
     --------
     >>> import tempfile
-    >>> d = write_model_dir(tempfile.mkdtemp() + "/m", {"kind": "toptemp"}, {})
+    >>> cfg = {"kind": "toptemp", "label_names": ["a", "b"], "feature_params": {},
+    ...        "classifier": {"params": {"model": "svm"}, "n_features": 4}}
+    >>> d = write_model_dir(tempfile.mkdtemp() + "/m", cfg, {})
     >>> read_config(d)["format"] == FORMAT
     True
     """
@@ -96,28 +157,27 @@ def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     Raises
     ------
     ModelFormatError
-        Missing directory or config, invalid JSON, another format, incompatible version.
+        Missing directory or config, invalid JSON, another format, incompatible version, or a
+        field of the wrong type or out of bounds (:data:`CONFIG_SCHEMA`).
     """
+    from shapekit.io.jsonfile import check_json, load_json
+
     d = Path(model_dir)
     if not d.is_dir():
-        raise ModelFormatError(f"model directory not found: {d}")
+        raise ModelFormatError(f"model directory not found: {d}" if not d.exists() else
+                               f"{d}: not a model directory (a file)")
     p = d / "config.json"
     if not p.is_file():
         raise ModelFormatError(f"{d}: not a shapekit model directory (no config.json)")
-    try:
-        cfg = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFormatError(f"{p}: corrupt config.json ({e.__class__.__name__})") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        fmt = cfg.get("format") if isinstance(cfg, dict) else None
-        raise ModelFormatError(f"{p}: not a shapekit temper model (format {fmt!r})")
+    cfg = load_json(p, {"type": "object"}, what="model config")
+    if cfg.get("format") != FORMAT:
+        raise ModelFormatError(f"{p}: not a shapekit temper model (format {brief(cfg.get('format'))})")
     ver = cfg.get("shapekit_version")
     if cfg.get("format_version") not in READABLE_VERSIONS or not _compatible(str(ver)):
-        raise ModelFormatError(f"{d}: written by shapekit {ver} (format {cfg.get('format_version')}); "
-                               f"this is shapekit {__version__} (format {FORMAT_VERSION}): retrain the model")
-    if cfg.get("kind") not in KINDS:
-        raise ModelFormatError(f"{p}: unknown model kind {cfg.get('kind')!r}")
-    return cfg
+        raise ModelFormatError(f"{d}: written by shapekit {str(ver)[:40]} (format "
+                               f"{str(cfg.get('format_version'))[:20]}); this is shapekit "
+                               f"{__version__} (format {FORMAT_VERSION}): retrain the model")
+    return check_json(cfg, CONFIG_SCHEMA, where=str(p), what="model config")
 
 
 def load_model(model_dir: str | os.PathLike[str]) -> Any:
@@ -175,11 +235,10 @@ def _load_toptemp(d: Path, cfg: dict[str, Any], labels: list[str]
         xp = d / "xgboost.json"
         if not xp.is_file():
             raise ModelFormatError(f"{d}: missing xgboost.json")
+        from shapekit.io.jsonfile import load_json
+
+        load_json(xp, {"type": "object", "required": ["learner"]}, what="XGBoost model")
         raw = xp.read_bytes()
-        try:
-            json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ModelFormatError(f"{xp}: corrupt XGBoost JSON") from None
     legacy = cfg["format_version"] == 1
     state = {"aggregation": cfg.get("aggregation", "proba"), "classifier": cfg["classifier"]}
     clf = ScanClassifier.from_state(state, arrays, raw, classes=labels if legacy else None)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from shapekit.errors import InputError
+from shapekit.errors import InputError, ShapekitWarning
 
 
 def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = None,
@@ -55,9 +55,9 @@ def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = N
     if target_um_per_px is not None:
         if scan.um_per_px is None:
             warnings.warn(f"{path}: pixel size unknown; classified at its own scale, not resampled "
-                          f"to the model's {target_um_per_px} um/px", stacklevel=2)
+                          f"to the model's {target_um_per_px} um/px", ShapekitWarning, stacklevel=2)
         elif abs(scan.um_per_px - target_um_per_px) / target_um_per_px > 1e-3:
-            img = resample(img, float(scan.um_per_px), float(target_um_per_px))
+            img = resample(img, float(scan.um_per_px), float(target_um_per_px), source=str(path))
     return np.ascontiguousarray(img, dtype=np.float32)
 
 

@@ -1,4 +1,4 @@
-"""CLI commands of the foundation: ``shapekit ingest`` and ``shapekit manifest check``."""
+"""CLI commands on input data: ``shapekit ingest`` and ``shapekit manifest check``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import emit_json, info, json_option, root_option
-from shapekit.errors import InputError
+from shapekit.cli._common import OutputPath, emit_json, info, json_option, root_option
+from shapekit.errors import InputError, OutputError, describe_os_error, is_user_os_error
 
 PAD_CHOICES = ("none", "reflect", "constant")
 
@@ -53,7 +53,7 @@ def _ingest_one(path: Path, out: Path, *, source_um: float | None, target_um: fl
 
 @click.command(name="ingest")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out", "out", required=True, type=OutputPath("dir"),
               help="Output folder (created if needed).")
 @click.option("--um-per-px", "target_um", type=float, default=None,
               help="Resample every image to this pixel size (micrometres per pixel). Needs a known "
@@ -61,16 +61,18 @@ def _ingest_one(path: Path, out: Path, *, source_um: float | None, target_um: fl
 @click.option("--source-um-per-px", "source_um", type=float, default=None,
               help="Pixel size of the inputs (um/px), overriding what their metadata says.")
 @click.option("--keep-info-bar", is_flag=True, help="Do not detect and crop the instrument info bar.")
-@click.option("--page", type=int, default=None, help="Page to read from multi-page TIFFs (0-based).")
+@click.option("--page", type=click.IntRange(min=0), default=None,
+              help="Page to read from multi-page TIFFs (0-based).")
 @click.option("--scale-bar", "scale_bar", type=click.Choice(("auto", "matcher", "tesseract", "off")),
               default="auto", show_default=True,
               help="When the file has no pixel size, read the info bar's scale bar: the built-in "
                    "glyph matcher, Tesseract (needs tesseract-ocr installed), auto (the matcher, "
                    "checked by Tesseract when installed) or off.")
-@click.option("--tile-size", type=int, default=None,
+@click.option("--tile-size", type=click.IntRange(min=1), default=None,
               help="Also cut the cleaned image into SIZE x SIZE tiles: DIR/<stem>.tiles.npz "
                    "(tiles, coords = (row, col) of each tile's top-left pixel, image_shape).")
-@click.option("--stride", type=int, default=None, help="Tile stride (default: the tile size).")
+@click.option("--stride", type=click.IntRange(min=1), default=None,
+              help="Tile stride (default: the tile size).")
 @click.option("--pad", type=click.Choice(PAD_CHOICES), default="none", show_default=True,
               help="Tile edge policy: none drops partial tiles (an image smaller than one tile is "
                    "an error); reflect/constant pad to cover the image.")
@@ -92,10 +94,12 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
     written for it; the good inputs are still written. The exit code is 2 if any input failed.
     Inputs must have distinct file stems (they name the outputs).
     """
-    if source_um is not None and not source_um > 0:
-        raise InputError(f"--source-um-per-px must be positive, got {source_um}")
-    if target_um is not None and not target_um > 0:
-        raise InputError(f"--um-per-px must be positive, got {target_um}")
+    import math
+
+    if source_um is not None and not (math.isfinite(source_um) and source_um > 0):
+        raise InputError(f"--source-um-per-px must be positive (a finite number), got {source_um}")
+    if target_um is not None and not (math.isfinite(target_um) and target_um > 0):
+        raise InputError(f"--um-per-px must be positive (a finite number), got {target_um}")
     if stride is not None and tile_size is None:
         raise InputError("--stride needs --tile-size")
     from shapekit._progress import progress
@@ -119,9 +123,18 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
                      + (f" ({rec['um_per_px_source']})" if rec['um_per_px_source'] else "")
                      + (f"; scale bar: {rec['scale_bar']['note']}" if rec.get("scale_bar")
                         and rec["scale_bar"]["um_per_px"] is None else ""))
-        except (InputError, OSError) as e:
+        except InputError as e:
+            if isinstance(e, OutputError):  # the output is at fault: no other input can succeed
+                raise
             failed += 1
-            msg = str(e) if isinstance(e, InputError) else f"{path}: {e.strerror or e}"
+            msg = str(e)
+            _fail_line(msg)
+            records.append({"ok": False, "source": str(path), "error": " ".join(msg.split())})
+        except OSError as e:
+            if not is_user_os_error(e):
+                raise
+            failed += 1
+            msg = describe_os_error(e, path if e.filename is None else None)
             _fail_line(msg)
             records.append({"ok": False, "source": str(path), "error": " ".join(msg.split())})
     if as_json:

@@ -1,4 +1,5 @@
-"""CLI commands of TopTemp: featurize, train-classifier, classify, evaluate, robustness, explain."""
+"""CLI commands of the temper classifier: featurize, train-classifier, classify, evaluate,
+robustness, explain."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import emit_json, info, json_option, root_option, seed_option
-from shapekit.errors import InputError
+from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
+                                  root_option, seed_option)
+from shapekit.errors import InputError, brief
 
 MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
 
@@ -19,9 +21,9 @@ def _scales(text: str | None) -> list[int] | None:
     try:
         vals = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise InputError(f"--scales must be comma-separated integers, got {text!r}") from None
-    if not vals or min(vals) < 1:
-        raise InputError(f"--scales must be positive integers, got {text!r}")
+        raise InputError(f"--scales must be comma-separated integers, got {brief(text)}") from None
+    if not vals or min(vals) < 1 or max(vals) > 1024 or len(vals) > 16:
+        raise InputError(f"--scales must be 1 to 16 integers in 1..1024, got {brief(text)}")
     return vals
 
 
@@ -45,10 +47,10 @@ def _manifest_images(man: Any, model: Any) -> list:
 
 @click.command(name="featurize")
 @click.argument("manifest", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--out", required=True, type=OutputPath("file"),
               help="Output table: .parquet (one row per tile) or .npz.")
 @root_option
-@click.option("--tile-size", type=int, default=256, show_default=True,
+@click.option("--tile-size", type=click.IntRange(min=0), default=256, show_default=True,
               help="Tile side in pixels (0: each image is one tile).")
 @click.option("--preset", type=click.Choice(["robust", "accurate"]), default="robust",
               show_default=True, help="Feature parameters (see train-classifier).")
@@ -57,6 +59,9 @@ def _manifest_images(man: Any, model: Any) -> list:
 def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, preset: str,
                   scales: str | None, as_json: bool) -> None:
     """Compute multi-scale TopTemp tile features of every image of MANIFEST."""
+    if out.suffix not in (".parquet", ".npz"):
+        raise InputError(f"--out must end in .parquet or .npz, got {out}")
+    scale_list = _scales(scales)
     import numpy as np
 
     from shapekit._atomic import atomic_path
@@ -64,10 +69,8 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
     from shapekit.temper.presets import feature_params, fitted_features
     from shapekit.temper.scans import read_manifest_images, scan_features
 
-    if out.suffix not in (".parquet", ".npz"):
-        raise InputError(f"--out must end in .parquet or .npz, got {out}")
     man = load_manifest(manifest, root)
-    params = feature_params(preset, **({} if scales is None else {"scales": _scales(scales)}))
+    params = feature_params(preset, **({} if scale_list is None else {"scales": scale_list}))
     images = read_manifest_images(man)
     features = fitted_features(params)
     per_scan = scan_features(images, tile_size or None, features, names=man.paths)
@@ -102,7 +105,7 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
 
 @click.command(name="train-classifier")
 @click.argument("manifest", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out", required=True, type=OutputPath("dir"),
               help="Model directory to write.")
 @click.option("--model", type=click.Choice(MODEL_CHOICES), default="svm", show_default=True,
               help="TopTemp + svm/logreg/xgboost, or the CNN baseline.")
@@ -112,24 +115,26 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
                    "degraded training copies) or 'accurate' (plain multi-scale PH).")
 @root_option
 @seed_option
-@click.option("--tile-size", type=int, default=256, show_default=True,
+@click.option("--tile-size", type=click.IntRange(min=0), default=256, show_default=True,
               help="Tile side in pixels (0: each image is one tile; TopTemp only).")
 @click.option("--scales", default=None, help="PH downsampling factors, e.g. 1,2,4 (TopTemp).")
 @click.option("--aggregation", type=click.Choice(["auto", "features", "proba"]), default="auto",
               show_default=True, help="Tile -> scan aggregation (auto: chosen by CV).")
-@click.option("--augment", type=int, default=None,
+@click.option("--augment", type=click.IntRange(0, 100), default=None,
               help="TopTemp: randomly degraded (blur/noise/JPEG) training copies per scan "
                    "(default: the preset's, 2 for robust, 0 for accurate).")
-@click.option("--epochs", type=int, default=15, show_default=True, help="CNN training epochs.")
+@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True,
+              help="CNN training epochs.")
 @json_option
 def train_cmd(manifest: Path, out: Path, model: str, preset: str, root: Path | None, seed: int,
               tile_size: int,
               scales: str | None, aggregation: str, augment: int | None, epochs: int,
               as_json: bool) -> None:
     """Train a temper classifier on MANIFEST and write it to a model directory."""
+    fp = None if scales is None else {"scales": _scales(scales)}
+    require_exists(manifest, "manifest")
     from shapekit.temper.train import train_model
 
-    fp = None if scales is None else {"scales": _scales(scales)}
     kwargs: dict[str, Any] = {"tile_size": tile_size or None}
     if model == "cnn":
         kwargs["cnn_options"] = {"epochs": epochs}
@@ -154,8 +159,12 @@ def train_cmd(manifest: Path, out: Path, model: str, preset: str, root: Path | N
 @json_option
 def classify_cmd(model_dir: Path, images: tuple[Path, ...], as_json: bool) -> None:
     """Classify the temper of IMAGES (raw microscope files work: the info bar is cropped)."""
-    from shapekit.temper.modeldir import load_model
+    from shapekit.io.readers import check_readable_file
+    from shapekit.temper.modeldir import load_model, read_config
 
+    read_config(model_dir)  # a bad model directory is refused before heavy imports
+    for p in images:
+        check_readable_file(p)
     model = load_model(model_dir)
     results = model.classify(list(images))
     if as_json:
@@ -170,18 +179,20 @@ def classify_cmd(model_dir: Path, images: tuple[Path, ...], as_json: bool) -> No
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("manifest", type=click.Path(path_type=Path))
 @root_option
-@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("--plot", type=OutputPath("file"), default=None,
               help="Also write the confusion matrix as a PNG here.")
 @json_option
 def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path | None,
                  as_json: bool) -> None:
     """Accuracy, macro-F1 and confusion matrix of a model on a labelled MANIFEST."""
     from shapekit.io import load_manifest
-    from shapekit.temper.modeldir import load_model
+    from shapekit.temper.modeldir import load_model, read_config
+
+    read_config(model_dir)
+    man = load_manifest(manifest, root)
     from shapekit.temper.selection import scores
 
     model = load_model(model_dir)
-    man = load_manifest(manifest, root)
     y = _manifest_labels(model, man, manifest)
     proba = model.predict_proba(_manifest_images(man, model))
     res = scores(y, proba, model.label_names)
@@ -215,14 +226,15 @@ def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tu
     brightness +-0.1, rotation by 90 degrees, JPEG quality 30.
     """
     from shapekit.io import load_manifest
-    from shapekit.temper.modeldir import load_model
+    from shapekit.temper.modeldir import load_model, read_config
     from shapekit.temper.robustness import PERTURBATIONS, robustness_table
 
     bad = [n for n in names if n not in PERTURBATIONS]
     if bad:
-        raise InputError(f"unknown perturbation(s) {bad}; known: {', '.join(PERTURBATIONS)}")
-    model = load_model(model_dir)
+        raise InputError(f"unknown perturbation(s) {brief(bad)}; known: {', '.join(PERTURBATIONS)}")
+    read_config(model_dir)
     man = load_manifest(manifest, root)
+    model = load_model(model_dir)
     y = _manifest_labels(model, man, manifest)
     res = robustness_table(model.predict, _manifest_images(man, model), y,
                            list(names) or None, seed)
@@ -237,16 +249,20 @@ def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tu
 @click.command(name="explain")
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("image", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--out", required=True, type=OutputPath("file"),
               help="Overlay PNG to write.")
-@click.option("--top", type=int, default=300, show_default=True,
+@click.option("--top", type=click.IntRange(min=1), default=300, show_default=True,
               help="Number of most important persistence pairs to draw.")
 @json_option
 def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, as_json: bool) -> None:
     """Draw the persistence pairs that drive the verdict at their birth pixels, plus the diagram."""
+    from shapekit.io.readers import check_readable_file
+    from shapekit.temper.modeldir import load_model, read_config
+
+    read_config(model_dir)
+    check_readable_file(image)
     from shapekit._atomic import save_figure
     from shapekit.temper.explain import explain_scan, plot_explanation
-    from shapekit.temper.modeldir import load_model
 
     model = load_model(model_dir)
     ex = explain_scan(model, image, top=top)

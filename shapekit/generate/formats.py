@@ -1,0 +1,145 @@
+"""File formats of the GAN: what a run directory holds, as JSON Schemas, readable without torch.
+
+``generator.json`` (:data:`GENERATOR_SCHEMA`: network sizes, the condition codec, pixel size),
+``conditions.json`` (:data:`CODEC_SCHEMA`) and the run's ``config.json`` (:data:`RUN_SCHEMA`,
+what ``--resume`` reads back). :func:`read_generator_config` checks types, bounds and the
+consistency of the codec, so that the CLI can refuse a bad run directory, label or condition
+before torch is imported, and so that a hostile config cannot build a gigantic network.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from shapekit.errors import InputError, ModelFormatError, brief
+
+#: 1 was the 64-px tile generator (shapekit sessions 1-3); 2 the fully convolutional one
+FORMAT_VERSION = 2
+WEIGHTS, CONFIG = "generator.safetensors", "generator.json"
+
+_NUMS = {"type": "array", "items": {"type": "number"}, "maxItems": 256}
+CODEC_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["label_names", "names", "mean", "std", "min", "max"],
+    "properties": {"label_names": {"type": "array", "minItems": 1, "maxItems": 10000,
+                                   "items": {"type": ["string", "number", "boolean"]}},
+                   "names": {"type": "array", "items": {"type": "string"}, "maxItems": 256},
+                   "mean": _NUMS, "std": _NUMS, "min": _NUMS, "max": _NUMS,
+                   "mode": {"enum": ["class", "parameters", "properties"]},
+                   "log": {"type": ["array", "null"], "items": {"type": "boolean"}}}}
+"""JSON Schema of a condition codec (``generator.json["conditions"]``, ``conditions.json``)."""
+# bounds keep a hostile config from building a gigantic network before the weights are compared
+GENERATOR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["format_version", "net", "conditions"],
+    "properties": {
+        "format_version": {"type": "integer"},
+        "net": {"type": "object", "required": ["n_classes", "z_local", "z_global", "w_dim",
+                                               "channels"],
+                "additionalProperties": False, "properties": {
+            "n_classes": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "n_cond": {"type": "integer", "minimum": 0, "maximum": 256},
+            "z_local": {"type": "integer", "minimum": 1, "maximum": 4096},
+            "z_global": {"type": "integer", "minimum": 1, "maximum": 4096},
+            "w_dim": {"type": "integer", "minimum": 1, "maximum": 4096},
+            "channels": {"type": "array", "minItems": 1, "maxItems": 12,
+                         "items": {"type": "integer", "minimum": 1, "maximum": 4096}},
+            "base_convs": {"type": "integer", "minimum": 1, "maximum": 16}}},
+        "conditions": CODEC_SCHEMA,
+        "crop_size": {"type": "integer", "minimum": 8, "maximum": 4096},
+        "default_size": {"type": "integer", "minimum": 8, "maximum": 16384},
+        "um_per_px": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "downscale": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "iterations": {"type": "integer", "minimum": 0}}}
+"""JSON Schema of ``generator.json``."""
+
+RUN_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["condition", "crop_size", "batch_size", "seed", "manifest"],
+    "properties": {"run_format": {"type": "integer"},
+                   "condition": {"enum": ["class", "parameters", "properties"]},
+                   "crop_size": {"type": "integer", "minimum": 16, "maximum": 4096},
+                   "downscale": {"type": "number", "exclusiveMinimum": 0},
+                   "holdout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                   "target_um_per_px": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                   "batch_size": {"type": "integer", "minimum": 1, "maximum": 65536},
+                   "seed": {"type": "integer"}, "max_steps": {"type": "integer", "minimum": 1},
+                   "manifest": {"type": "string"}, "root": {"type": ["string", "null"]},
+                   "model": {"type": "object"}}}
+"""JSON Schema of a run directory's ``config.json`` (what ``--resume`` reads back)."""
+
+
+def read_generator_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check ``RUN_DIR/generator.json`` (types, bounds, codec lengths, format version).
+
+    Raises
+    ------
+    ModelFormatError
+        No run directory, no exported generator, or an invalid ``generator.json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_generator_config(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.ModelFormatError: ...: no exported generator (generator.json + generator.safetensors); train it with `shapekit train-gan` first
+    """
+    from shapekit.io.jsonfile import load_json
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ModelFormatError(f"run directory not found: {run_dir}")
+    cfg_path, w_path = run_dir / CONFIG, run_dir / WEIGHTS
+    if not cfg_path.is_file() or not w_path.is_file():
+        raise ModelFormatError(f"{run_dir}: no exported generator ({CONFIG} + {WEIGHTS}); "
+                               "train it with `shapekit train-gan` first")
+    cfg = load_json(cfg_path, {"type": "object", "required": ["format_version"]},
+                    what="generator config")
+    if cfg["format_version"] == 1:
+        raise ModelFormatError(f"{cfg_path}: a 64-px tile generator (format 1) of an earlier "
+                               f"shapekit; this version reads format {FORMAT_VERSION} "
+                               "(fully convolutional): retrain with `shapekit train-gan`")
+    cfg = load_json(cfg_path, GENERATOR_SCHEMA, what="generator config")
+    if cfg["format_version"] != FORMAT_VERSION:
+        raise ModelFormatError(f"{cfg_path}: format_version {cfg['format_version']} is not "
+                               f"{FORMAT_VERSION}")
+    codec = cfg["conditions"]
+    lengths = {len(codec[k]) for k in ("names", "mean", "std", "min", "max")}
+    if codec.get("log") is not None:
+        lengths.add(len(codec["log"]))
+    if len(lengths) != 1 or cfg["net"].get("n_cond", 0) != len(codec["names"]) or \
+            cfg["net"]["n_classes"] != len(codec["label_names"]):
+        raise ModelFormatError(f"{cfg_path}: invalid generator config: the condition statistics, "
+                               f"names, labels and network sizes do not match")
+    return cfg
+
+
+def parse_size(size: int | str | tuple[int, int]) -> tuple[int, int]:
+    """``512`` -> (512, 512); ``"1024x768"`` (width x height) -> (768, 1024) as (height, width).
+
+    Examples
+    --------
+    >>> parse_size("1024x768"), parse_size(256)
+    ((768, 1024), (256, 256))
+    """
+    if isinstance(size, tuple):
+        h, w = (int(v) for v in size)
+    else:
+        text = str(size).lower().strip()
+        parts = text.split("x")
+        try:
+            if len(parts) == 1:
+                h = w = int(parts[0])
+            elif len(parts) == 2:
+                w, h = int(parts[0]), int(parts[1])
+            else:
+                raise ValueError
+        except ValueError:
+            raise InputError(f"--size expects N or WIDTHxHEIGHT (e.g. 512 or 1024x768), "
+                             f"got {brief(size)}") from None
+    if h < 8 or w < 8:
+        raise InputError(f"--size must be at least 8x8 px, got {w}x{h}")
+    from shapekit.io.budget import check_pixel_budget
+
+    check_pixel_budget((h, w), f"--size {w}x{h}")
+    return h, w

@@ -1,0 +1,234 @@
+"""Structure vs imaging: known answers on the simulator, verdict sentences, report, collapse, scale."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from shapekit.errors import InputError
+from shapekit.realism import score
+from shapekit.realism.imaging import blur_sigma, imaging_descriptors, matching_blur, noise_sigma
+from shapekit.realism.prepared import prepare_set
+from shapekit.realism.structure import correlation_length, structure_image
+from shapekit.realism.verdict import verdict
+
+KW = dict(n_boot=30, n_perm=30, max_diagram_images=8)
+
+
+def _sims(t_h: float, seed0: int, n: int = 14, size: int = 112) -> list[np.ndarray]:
+    from shapekit.synth import render_micrograph
+
+    return [render_micrograph(180.0, t_h, size=size, seed=seed0 + i)[0] for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    ref = prepare_set(_sims(3.0, 0), name="sim 3 h")
+    return ref, _sims(3.0, 500)
+
+
+def test_imaging_estimators_known_answers():
+    rng = np.random.default_rng(0)
+    smooth = ndimage.gaussian_filter(rng.random((160, 160)), 6)
+    smooth = (smooth - smooth.min()) / np.ptp(smooth)
+    for s in (0.02, 0.05):
+        assert noise_sigma(smooth + rng.normal(0, s, smooth.shape)) == pytest.approx(s, rel=0.1)
+    step = np.zeros((96, 96))
+    step[:, 40:] = 1.0
+    yy, xx = np.mgrid[:96, :96]
+    disc = (np.hypot(yy - 48, xx - 48) < 30).astype(float)
+    for b in (1.0, 2.0, 3.0):
+        # a pixelated edge carries ~0.3 px of its own; the estimate is within 15 %
+        assert blur_sigma(ndimage.gaussian_filter(step, b)) == pytest.approx(b, rel=0.15)
+        assert blur_sigma(ndimage.gaussian_filter(disc, b)) == pytest.approx(b, rel=0.15)
+    # noise barely moves the blur estimate
+    noisy = ndimage.gaussian_filter(disc, 1.5) + rng.normal(0, 0.03, disc.shape)
+    assert blur_sigma(noisy) == pytest.approx(blur_sigma(ndimage.gaussian_filter(disc, 1.5)), abs=0.25)
+    # matching: the extra blur that makes the sharp set read like the blurred one is about the blur added
+    sharp = [ndimage.gaussian_filter(disc, 0.7)] * 3
+    target = blur_sigma(ndimage.gaussian_filter(sharp[0], 2.0))
+    assert matching_blur(sharp, target) == pytest.approx(2.0, abs=0.3)
+    X, names = imaging_descriptors([smooth, 0.5 * smooth + 0.3])
+    j = {n: i for i, n in enumerate(names)}
+    assert X[1, j["std"]] == pytest.approx(0.5 * X[0, j["std"]], rel=1e-4)
+    assert X[1, j["relative_noise"]] == pytest.approx(X[0, j["relative_noise"]], rel=0.05)
+
+
+def test_structure_images_are_invariant_to_brightness_and_contrast():
+    rng = np.random.default_rng(1)
+    a = ndimage.gaussian_filter(rng.random((64, 64)), 2).astype(np.float32)
+    for b in (0.3 * a + 0.5, 2.0 * a - 0.4):
+        assert np.abs(structure_image(b, 1.5, 2) - structure_image(a, 1.5, 2)).max() < 1e-5
+    r = np.arange(40.0)
+    phi = np.array([0.3, 0.3])
+    s2 = phi[:, None] ** 2 + (phi - phi ** 2)[:, None] * np.exp(-r[None] / np.array([[3.0], [9.0]]))
+    assert correlation_length(s2, phi) == pytest.approx([3.0, 9.0], abs=0.05)
+
+
+@pytest.mark.parametrize("change, words", [
+    ("brightness", {"brighter"}),
+    ("contrast", {"lower in contrast"}),
+    ("noise", {"noisier"}),
+    ("blur", {"blurrier"}),
+])
+def test_imaging_only_changes_score_near_baseline_on_structure(sim, change, words):
+    ref, held = sim
+    rng = np.random.default_rng(2)
+    f = {"brightness": lambda x: np.clip(x + 0.12, 0, 1),
+         "contrast": lambda x: (x.mean() + 0.6 * (x - x.mean())).astype(np.float32),
+         "noise": lambda x: np.clip(x + rng.normal(0, 0.08, x.shape), 0, 1).astype(np.float32),
+         "blur": lambda x: ndimage.gaussian_filter(x, 2.0)}[change]
+    r = score(ref, [f(x) for x in held], **KW)
+    st, im = r["structure"], r["imaging"]
+    assert st["p_value"] > 0.05 and st["relative_to_baseline"] < 1.5, (change, st["p_value"], st["relative_to_baseline"])
+    assert im["p_value"] <= 0.05 and im["relative_to_baseline"] > 2.0
+    found = {a["word"] for a in im["attributes"].values() if a["differs"]}
+    assert words <= found, found
+    assert r["verdict"]["structure"].startswith("Structure: indistinguishable from sim 3 h")
+    assert r["verdict"]["imaging"].startswith("Imaging: ") and all(w in r["verdict"]["imaging"] for w in words)
+    # the combined headline on raw images sees the change
+    assert r["relative_to_baseline"] > st["relative_to_baseline"]
+
+
+def test_aging_only_changes_score_far_on_structure_in_order(sim):
+    ref, held = sim
+    same = score(ref, held, **KW)["structure"]
+    d = [score(ref, _sims(t, 1000 * k), **KW)["structure"] for k, t in enumerate((8.0, 30.0, 100.0), start=1)]
+    assert same["p_value"] > 0.05
+    assert all(b["p_value"] <= 0.05 and b["relative_to_baseline"] > 2.0 for b in d)
+    dist = [b["distance"] for b in d]
+    assert same["distance"] < dist[0] < dist[1] < dist[2], dist
+    assert d[-1]["descriptors"]["feature_size"]["ratio"] > 1.1          # coarsening: larger features
+
+
+def test_modes_and_json(sim):
+    ref, held = sim
+    rs = score(ref, held[:8], mode="structure", n_boot=5, n_perm=5)
+    ri = score(ref, held[:8], mode="imaging", n_boot=5, n_perm=5)
+    assert "structure" in rs and "imaging" not in rs and "topological_distance" not in rs
+    assert "imaging" in ri and "structure" not in ri and "coverage" not in ri
+    assert ri["verdict"]["structure"] is None and ri["verdict"]["lines"][0].startswith("Imaging:")
+    json.dumps(rs, allow_nan=True)
+    json.dumps(ri, allow_nan=True)
+    # the structure block does not depend on whether the headline was computed
+    rb = score(ref, held[:8], n_boot=5, n_perm=5)
+    assert rb["structure"]["distance"] == pytest.approx(rs["structure"]["distance"], rel=1e-12)
+    assert rb["imaging"]["p_value"] == ri["imaging"]["p_value"]
+
+
+def test_verdict_sentences_known_answers():
+    def res(st, im, **kw):
+        r = {"names": {"real": "uhcs3", "synthetic": "gan run 7"}, "scale_known": True, "structure": st, "imaging": im}
+        r.update(kw)
+        return r
+
+    att = {"brightness": {"differs": True, "word": "brighter"}, "contrast": {"differs": False, "word": "lower in contrast"},
+           "noise": {"differs": True, "word": "noisier"}}
+    v = verdict(res({"p_value": 0.41, "relative_to_baseline": 0.9, "distance": 0.1},
+                    {"p_value": 0.005, "relative_to_baseline": 6.04, "distance": 2.0, "attributes": att}))
+    assert v["structure"] == "Structure: indistinguishable from uhcs3 (distance 0.9x uhcs3 against itself, p = 0.41)."
+    assert v["imaging"] == "Imaging: brighter and noisier than uhcs3 (distance 6.0x uhcs3 against itself, p = 0.005)."
+    v = verdict(res({"p_value": 0.02, "relative_to_baseline": 1.4, "distance": 0.2},
+                    {"p_value": 0.6, "relative_to_baseline": 0.8, "distance": 0.1, "attributes": {}}))
+    assert v["structure"].startswith("Structure: close to uhcs3, but measurably different (distance 1.4x")
+    assert v["imaging"].startswith("Imaging: indistinguishable from uhcs3")
+    fs = {"differs": True, "effect_size": 2.0, "real_mean": 3.0, "fake_mean": 7.5, "ratio": 2.5}
+    st = {"p_value": 0.005, "relative_to_baseline": 5.0, "distance": 1.0, "descriptors": {"feature_size": fs},
+          "coverage": {"collapsed": True, "duplicate_fraction": 0.9, "duplicate_expected": 0.05}}
+    v = verdict(res(st, None, scale_known=False, um_per_px=None))
+    assert v["structure"] == ("Structure: different from uhcs3 (distance 5.0x uhcs3 against itself, p = 0.005): "
+                              "coarser features (feature spacing 7.5 px in gan run 7, 3.0 px in uhcs3).")
+    assert v["diversity"].startswith("Diversity: collapsed: 90 % of gan run 7's images")
+    assert v["scale"].startswith("Scale: the pixel size of both sets is unknown, and the typical feature sizes differ 2.5x")
+    assert v["imaging"] is None and v["lines"] == [v["structure"], v["diversity"], v["scale"]]
+    # p >= 0.05 but far: too few images to tell; no baseline: the distance itself
+    v = verdict(res({"p_value": 0.2, "relative_to_baseline": 3.0, "distance": 1.0},
+                    {"p_value": 0.2, "relative_to_baseline": float("nan"), "distance": 0.5, "attributes": {}}))
+    assert "too few images to tell" in v["structure"]
+    assert v["imaging"] == "Imaging: indistinguishable from uhcs3 (distance 0.500, no baseline, p = 0.20)."
+
+
+def _write_set(folder, ims):
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(ims):
+        cv2.imwrite(str(folder / f"im{i:02d}.png"), np.round(np.clip(im, 0, 1) * 255).astype(np.uint8))
+    return folder
+
+
+def test_report_names_thumbnails_and_verdict_first(tmp_path, sim, run_cli):
+    import cv2
+
+    _, held = sim
+    dark = _write_set(tmp_path / "dark_session", [0.6 * x for x in held[:8]])
+    bright = _write_set(tmp_path / "gan_epoch_12", [np.clip(0.3 + 0.6 * x, 0, 1) for x in held[8:]])
+    code, out, err = run_cli("score", dark, bright, "--json", "--n-boot", "8", "--n-perm", "8",
+                             "--report", tmp_path / "rep")
+    # 8 permutations cannot give p < 0.05: the verdict says so, and still names the attribute
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["names"] == {"real": "dark_session", "synthetic": "gan_epoch_12"}
+    assert {"structure", "imaging", "topological_distance", "verdict"} <= set(res)
+    page = (tmp_path / "rep" / "report.html").read_text()
+    body = page[page.index("<body>"):]
+    # the page opens with the verdict, names the sets by folder, shows both thumbnails, then the plots
+    assert body.index("Structure:") < body.index("thumbs_reference.png") < body.index("imaging.png")
+    assert "Imaging: brighter" in body and "the smallest 8 permutations can give" in body
+    assert "<h1>gan_epoch_12 against dark_session</h1>" in body
+    assert "synthetic" not in re.sub(r"<[^>]+>", "", body).lower()
+    for png in ("thumbs_reference.png", "thumbs_compared.png", "imaging.png", "structure_betti.png",
+                "two_point.png", "betti.png", "summaries.png"):
+        assert png in body and (tmp_path / "rep" / png).stat().st_size > 1000, png
+    tr = cv2.imread(str(tmp_path / "rep" / "thumbs_reference.png"), cv2.IMREAD_GRAYSCALE)
+    tc = cv2.imread(str(tmp_path / "rep" / "thumbs_compared.png"), cv2.IMREAD_GRAYSCALE)
+    assert tr.shape == tc.shape == (2 * 130, 4 * 130)
+    assert tc.mean() > tr.mean() + 30          # the brighter set's thumbnails are the brighter ones
+    code, out, err = run_cli("score", dark, bright, "--mode", "imaging", "--n-boot", "5", "--n-perm", "5")
+    assert code == 0, err
+    assert out.startswith("Imaging: brighter") and "Structure" not in out
+    code, _, err = run_cli("score", dark, bright, "--mode", "shape")
+    assert code == 2
+
+
+def test_collapse_and_coverage_calibrated_on_known_cases(sim):
+    ref, held = sim
+    rng = np.random.default_rng(3)
+    cases = {"same": held,
+             "one repeated": [np.clip(held[0] + rng.normal(0, 0.01, held[0].shape), 0, 1).astype(np.float32)
+                              for _ in held],
+             "three repeated": [np.clip(held[i % 3] + rng.normal(0, 0.01, held[0].shape), 0, 1).astype(np.float32)
+                                for i in range(len(held))],
+             "blurred": [ndimage.gaussian_filter(x, 2.0) for x in held],
+             "brighter and noisier": [np.clip(x + 0.1 + rng.normal(0, 0.03, x.shape), 0, 1).astype(np.float32)
+                                      for x in held]}
+    cov = {k: score(ref, v, **KW)["coverage"] for k, v in cases.items()}
+    for k in ("same", "blurred", "brighter and noisier"):
+        assert not cov[k]["collapsed"], (k, cov[k])
+        # imaging differences no longer empty the coverage (the first version read ~0 here)
+        assert cov[k]["coverage"] >= 0.6 * cov[k]["expected_if_same"], (k, cov[k])
+    for k in ("one repeated", "three repeated"):
+        assert cov[k]["collapsed"] and cov[k]["duplicate_fraction"] > 0.8, (k, cov[k])
+    assert cov["one repeated"]["coverage"] < 0.3
+
+
+def test_unknown_scale_with_different_feature_sizes_is_said_plainly(sim):
+    ref, held = sim
+    # 3x magnification of the same material, same image size: no size-based warning can catch it
+    zoomed = [ndimage.zoom(x, 3, order=1)[:112, :112] for x in held]
+    r = score(ref, zoomed, **KW)
+    assert not r["warnings"]
+    assert r["verdict"]["scale"] is not None and "differ" in r["verdict"]["scale"]
+    assert "different magnifications" in r["verdict"]["scale"]
+    assert r["verdict"]["scale"] in r["verdict"]["lines"]
+    r = score(ref, held, **KW)
+    assert r["verdict"]["scale"] is None
+    # with the pixel sizes known, the zoomed set is resampled to the reference's scale: no scale sentence
+    r = score(ref.images, zoomed, real_um_per_px=0.002, fake_um_per_px=0.002 / 3, **KW)
+    assert r["verdict"]["scale"] is None and r["um_per_px"] == pytest.approx(0.002)
+    with pytest.raises(InputError, match="prepare_set"):
+        score(ref, zoomed, real_um_per_px=0.002, **KW)
