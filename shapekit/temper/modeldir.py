@@ -11,6 +11,9 @@ Layout (format 2)::
       classifier.safetensors    TopTemp: feature scaling, logreg/SVM parameters, importances
       xgboost.json              TopTemp with XGBoost: the booster in XGBoost's JSON format
       cnn.safetensors           CNN: the network's state dict
+      outside.safetensors       TopTemp (optional): the "outside the training data" check's
+                                arrays (its parameters are config.json's "outside" entry,
+                                :class:`shapekit.temper.outside.OutsideCheck`)
 
 Format 1 (shapekit before the scikit-learn pipeline) is read too and predicts exactly as it did:
 its classifier stored ``n_classes`` (the labels are the label names) and ``seed``, and with
@@ -180,11 +183,38 @@ def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return check_json(cfg, CONFIG_SCHEMA, where=str(p), what="model config")
 
 
-def load_model(model_dir: str | os.PathLike[str]) -> Any:
-    """Load a temper model directory as a :class:`~shapekit.temper.model.TemperModel`.
+def resolve_model(model: str | os.PathLike[str]) -> Path:
+    """The directory of a model given as a directory or as the name of a shipped classifier
+    (:mod:`shapekit.registry`); a directory of that name wins over a shipped model.
 
-    The returned object has ``.classify(images_or_paths)`` (list of
-    ``{"image", "temper", "probabilities", "tiles"}``), ``.predict_proba(images)``,
+    Examples
+    --------
+    >>> resolve_model("uhcs3").name
+    'uhcs3'
+    >>> resolve_model("/nonexistent/m")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.ModelFormatError: model directory not found: /nonexistent/m (nor a shipped classifier: ...)
+    """
+    from shapekit.registry import NAME_RE, available, pretrained_root
+
+    d = Path(model)
+    if d.is_dir():
+        return d
+    names = [c["name"] for c in available("classifier")]
+    if NAME_RE.match(str(model)) and str(model) in names:
+        return pretrained_root() / str(model)
+    raise ModelFormatError(f"model directory not found: {d} (nor a shipped classifier: "
+                           f"{', '.join(names) or 'none'})")
+
+
+def load_model(model_dir: str | os.PathLike[str]) -> Any:
+    """Load a temper model directory (or a shipped classifier by name, :func:`resolve_model`) as a
+    :class:`~shapekit.temper.model.TemperModel`.
+
+    The returned object has ``.classify(images_or_paths)`` (list of verdicts
+    ``{"image", "temper", "probabilities", "tiles", "ood_score", "in_distribution",
+    "prediction_set", ...}``), ``.predict_proba(images)``,
     ``.label_names`` and, for CNN models, ``.feature_extractor()`` (an ``nn.Module`` mapping
     ``(N, 1, H, W)`` float tensors to ``(N, d)`` embeddings).
 
@@ -198,14 +228,14 @@ def load_model(model_dir: str | os.PathLike[str]) -> Any:
     """
     from shapekit.temper.model import TemperModel
 
-    d = Path(model_dir)
+    d = resolve_model(model_dir)
     cfg = read_config(d)
     try:
         labels = [str(x) for x in cfg["label_names"]]
         if cfg["kind"] == "toptemp":
             clf, arrays, columns = _load_toptemp(d, cfg, labels)
             return TemperModel(cfg, labels, classifier=clf, importance=arrays.get("importance"),
-                               columns=columns)
+                               columns=columns, outside=_load_outside(d, cfg))
         import torch
 
         from shapekit.temper.cnn import SmallResNet
@@ -261,3 +291,18 @@ def _load_toptemp(d: Path, cfg: dict[str, Any], labels: list[str]
         raise ModelFormatError(f"{d}: the classifier expects {clf.n_features_in_} features, the "
                                f"feature parameters give {len(names)}")
     return clf, arrays, columns
+
+
+def _load_outside(d: Path, cfg: dict[str, Any]) -> Any:
+    """The model's outside-the-training-data check, or None when it was trained without one."""
+    state = cfg.get("outside")
+    if state is None:
+        return None
+    from shapekit.temper.outside import OutsideCheck
+
+    try:
+        return OutsideCheck.from_state(state, load_arrays(d / "outside.safetensors"))
+    except (InputError, KeyError, TypeError, ValueError) as e:
+        if isinstance(e, ModelFormatError):
+            raise
+        raise ModelFormatError(f"{d}: invalid outside-the-training-data check ({e})") from None

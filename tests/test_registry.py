@@ -1,0 +1,114 @@
+"""shapekit.registry: shipped models by name, lookup errors, the model-card schema, `shapekit models`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shapekit import registry
+from shapekit.errors import InputError, ModelFormatError
+
+SHIPPED_GENERATORS = ["sim-parameters", "sim-properties", "uhcs3-class"]
+
+
+def card(name: str = "demo-gen", **over) -> dict:
+    base = {"name": name, "kind": "generator", "summary": "a test generator",
+            "data": "synthetic", "licence": "BSD-3-Clause", "citation": "none",
+            "training_command": "shapekit train-gan m.yaml --out run", "seed": 0,
+            "iterations": 10, "hardware": "1 CPU thread", "figures": {"r2": 0.5},
+            "um_per_px": 0.002, "created": "2026-12-04"}
+    return {**base, **over}
+
+
+@pytest.fixture
+def fake_root(tmp_path: Path, monkeypatch) -> Path:
+    root = tmp_path / "pretrained"
+    for c in (card("gen-a"), card("clf-b", kind="classifier", um_per_px=None)):
+        (root / c["name"]).mkdir(parents=True)
+        (root / c["name"] / "card.json").write_text(json.dumps(c))
+    (root / "not-a-model").mkdir()  # a folder without a card is ignored
+    monkeypatch.setattr(registry, "pretrained_root", lambda: root)
+    return root
+
+
+def test_available_and_resolve_by_kind(fake_root: Path) -> None:
+    assert [c["name"] for c in registry.available()] == ["clf-b", "gen-a"]
+    assert [c["name"] for c in registry.available("generator")] == ["gen-a"]
+    assert registry.resolve("gen-a", "generator") == fake_root / "gen-a"
+    with pytest.raises(InputError, match="no model directory or shipped generator named 'clf-b'; "
+                                         "shipped generators: gen-a"):
+        registry.resolve("clf-b", "generator")
+    with pytest.raises(InputError, match="unknown model kind 'gan'"):
+        registry.available("gan")
+
+
+def test_existing_directory_is_used_as_is_and_path_like_names_are_refused(
+        fake_root: Path, tmp_path: Path, monkeypatch) -> None:
+    run = tmp_path / "myrun"
+    run.mkdir()
+    assert registry.resolve(run, "generator") == run
+    monkeypatch.chdir(tmp_path)
+    assert registry.resolve("myrun", "generator") == Path("myrun")  # a local folder wins
+    for bad in ("../gen-a", "gen-a/../../x", "/nonexistent/gen-a", "~gen", "Gen-A", ".hidden"):
+        with pytest.raises(InputError, match="shipped generators: gen-a"):
+            registry.resolve(bad, "generator")
+
+
+@pytest.mark.parametrize("change, msg", [
+    ({"kind": "gan"}, "kind 'gan' is not one of generator, classifier"),
+    ({"seed": "0"}, "field 'seed' must be int"),
+    ({"seed": True}, "field 'seed' must be int"),
+    ({"iterations": -1}, "seed and iterations must be >= 0"),
+    ({"figures": [1]}, "field 'figures' must be dict"),
+    ({"um_per_px": -0.1}, "um_per_px must be a positive number or null"),
+    ({"um_per_px": "0.1"}, "field 'um_per_px' must be float or int or null"),
+    ({"name": "../x"}, "not a valid model name"),
+    ({"licence": "  "}, "field 'licence' is empty"),
+])
+def test_card_schema_refuses_bad_fields(change: dict, msg: str) -> None:
+    registry.check_card(card())  # the base card is valid
+    registry.check_card(card(um_per_px=None))
+    with pytest.raises(ModelFormatError, match=msg.replace("(", r"\(")):
+        registry.check_card(card(**change))
+
+
+def test_card_missing_field_and_malformed_shipped_card(fake_root: Path) -> None:
+    c = card()
+    del c["licence"], c["created"]
+    with pytest.raises(ModelFormatError, match="missing fields created, licence"):
+        registry.check_card(c)
+    (fake_root / "gen-a" / "card.json").write_text(json.dumps(card("other-name")))
+    with pytest.raises(ModelFormatError, match="card name 'other-name' is not the folder's name"):
+        registry.available()
+    (fake_root / "gen-a" / "card.json").write_text("{not json")
+    with pytest.raises(ModelFormatError, match="unreadable model card"):
+        registry.available()
+
+
+def test_shipped_generators_have_valid_cards_and_files() -> None:
+    cards = {c["name"]: c for c in registry.available("generator")}
+    assert set(SHIPPED_GENERATORS) <= set(cards)
+    for name in SHIPPED_GENERATORS:
+        d = registry.resolve(name, "generator")
+        for f in ("generator.safetensors", "generator.json", "card.json", "README.md"):
+            assert (d / f).is_file(), (name, f)
+        c = cards[name]
+        assert "shapekit train-gan" in c["training_command"] and c["iterations"] > 0
+        cfg = json.loads((d / "generator.json").read_text())
+        assert cfg["um_per_px"] == c["um_per_px"]
+        assert cfg["iterations"] == c["iterations"]
+    assert "CC BY 3.0" in cards["uhcs3-class"]["licence"]
+    assert "Hecht" in cards["uhcs3-class"]["citation"]
+
+
+def test_cli_models_lists_shipped(run_cli) -> None:
+    code, out, err = run_cli("models", "--json")
+    assert code == 0, err
+    names = [c["name"] for c in json.loads(out)]
+    assert set(SHIPPED_GENERATORS) <= set(names)
+    code, out, _ = run_cli("models", "--kind", "generator")
+    assert code == 0 and all(n in out for n in SHIPPED_GENERATORS)
+    code, _, err = run_cli("generate", "no-such-model", "--n", "1", "--out", "x")
+    assert code == 2 and "shipped generators: sim-parameters, sim-properties, uhcs3-class" in err
