@@ -12,10 +12,10 @@ is; a bare name is looked up among the shipped models. Nothing is downloaded.
 
 Examples
 --------
->>> sorted(c["name"] for c in available("generator"))[:1]
-['sim-parameters']
->>> resolve("uhcs3-class", "generator").name
-'uhcs3-class'
+>>> [c["name"] for c in available("classifier")]
+['uhcs3']
+>>> resolve("uhcs3", "classifier").name
+'uhcs3'
 """
 
 from __future__ import annotations
@@ -132,10 +132,10 @@ def resolve(name_or_path: str | Path, kind: str) -> Path:
 
     Examples
     --------
-    >>> resolve("no-such-model", "generator")
+    >>> resolve("no-such-model", "classifier")
     Traceback (most recent call last):
     ...
-    shapekit.errors.InputError: no model directory or shipped generator named 'no-such-model'; shipped generators: sim-parameters, sim-properties, uhcs3-class
+    shapekit.errors.InputError: no model directory or shipped classifier named 'no-such-model'; shipped classifiers: uhcs3
     """
     _check_kind(kind)
     p = Path(name_or_path)

@@ -45,7 +45,7 @@ def test_round_trip_and_accuracy(model_dir, toy):
     assert cfg["cv"]["splitter"] == "StratifiedKFold" and cfg["cv"]["folds"] == 3
     assert sorted(p.name for p in model_dir.iterdir()) == ["classifier.safetensors", "config.json",
                                                           "outside.safetensors"]
-    assert cfg["outside"]["kind"] == "outside_check" and cfg["outside"]["families"] == ["grey"]
+    assert cfg["outside"]["kind"] == "outside_check" and cfg["outside"]["descriptors"] == "grey_levels+mid_octaves"
     fresh, flabels = toy_dataset(3, 96, seed=7)
     res = m.classify(fresh)
     assert [r["temper"] for r in res] == flabels   # unseen toy images: all right
@@ -102,7 +102,8 @@ def test_refuses_other_version(model_dir, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["no_dir", "no_config", "bad_json", "other_format",
-                                    "no_weights", "bad_weights", "missing_key"])
+                                    "no_weights", "bad_weights", "missing_key", "no_outside",
+                                    "bad_outside", "outside_blocks", "outside_classes"])
 def test_refuses_missing_or_corrupt(model_dir, tmp_path, damage):
     d = _copy(model_dir, tmp_path)
     if damage == "no_dir":
@@ -117,9 +118,18 @@ def test_refuses_missing_or_corrupt(model_dir, tmp_path, damage):
         (d / "classifier.safetensors").unlink()
     elif damage == "bad_weights":
         (d / "classifier.safetensors").write_bytes(b"\x00garbage" * 10)
+    elif damage == "no_outside":
+        (d / "outside.safetensors").unlink()
+    elif damage == "bad_outside":
+        (d / "outside.safetensors").write_bytes(b"\x00garbage" * 10)
     else:
         cfg = json.loads((d / "config.json").read_text())
-        del cfg["label_names"]
+        if damage == "missing_key":
+            del cfg["label_names"]
+        elif damage == "outside_blocks":
+            cfg["outside"]["scorer"]["blocks"] = [cfg["outside"]["scorer"]["n_features"]]
+        else:
+            cfg["outside"]["conformal"]["n_classes"] = 2
         (d / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelFormatError):
         load_model(d)

@@ -69,12 +69,13 @@ def analyze_app() -> None:
 
 
 def _register_all() -> None:
-    from shapekit.cli import (analysis_geometry, analysis_invariance, data, demo, gan, realism,
-                              serve, synth, temper)
+    from shapekit.cli import (analysis_geometry, analysis_invariance, data, demo, gan, models,
+                              realism, serve, synth, temper)
 
     data.register(app, manifest_app)
     synth.register(app)
     temper.register(app)
+    models.register(app)
     gan.register(app)
     realism.register(app)
     analysis_geometry.register(analyze_app)

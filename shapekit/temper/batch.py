@@ -36,10 +36,9 @@ __all__ = ["COLUMNS", "TILE_COLUMNS", "expand_inputs", "classify_path", "ResultT
 
 #: the scan table's columns (``p_<label>`` columns follow ``temper``)
 COLUMNS = ("path", "image", "model", "temper", "ood_score", "in_distribution", "prediction_set",
-           "tiles", "um_per_px", "um_per_px_source", "info_bar_rows", "feature_size_px",
-           "notes", "error", "seconds")
+           "tiles", "um_per_px", "um_per_px_source", "info_bar_rows", "notes", "error", "seconds")
 #: the tile table's columns (``p_<label>`` columns follow ``temper``)
-TILE_COLUMNS = ("path", "tile", "row", "col", "height", "width", "temper", "ood_score")
+TILE_COLUMNS = ("path", "tile", "row", "col", "height", "width", "temper")
 SUFFIXES = (".csv", ".parquet")
 _MODELS: dict[str, Any] = {}       # per worker process: model reference -> loaded model
 
@@ -132,13 +131,11 @@ def flat_row(res: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
     """A :meth:`TemperModel.assess_path` result as the flat columns of the scan table."""
     pset = res.get("prediction_set")
     scan = res.get("scan") or {}
-    size = (res.get("feature_size") or {}).get("px")
     row = {"temper": res["temper"], "ood_score": res.get("ood_score"),
            "in_distribution": res.get("in_distribution"),
            "prediction_set": None if pset is None else ";".join(pset), "tiles": int(res["tiles"]),
            "um_per_px": scan.get("um_per_px"), "um_per_px_source": scan.get("um_per_px_source"),
-           "info_bar_rows": scan.get("info_bar_rows"), "feature_size_px": size,
-           "notes": "; ".join(res.get("notes") or []) or None}
+           "info_bar_rows": scan.get("info_bar_rows"), "notes": "; ".join(res.get("notes") or []) or None}
     row.update({f"p_{lab}": float(res["probabilities"][lab]) for lab in labels})
     return row
 
@@ -149,7 +146,7 @@ def _tile_rows(path: str, res: dict[str, Any], labels: Sequence[str]) -> list[di
     out = []
     for i, tile in enumerate(t["tiles"]):
         r = {"path": path, "tile": i, "row": int(tile["row"]), "col": int(tile["col"]), "height": int(h),
-             "width": int(w), "temper": tile["temper"], "ood_score": tile.get("ood_score")}
+             "width": int(w), "temper": tile["temper"]}
         r.update({f"p_{lab}": float(p) for lab, p in zip(labels, tile["p"])})
         out.append(r)
     return out
@@ -223,7 +220,7 @@ class ResultTable:
         self.model = model
         probs = [f"p_{lab}" for lab in labels]
         self.columns = list(COLUMNS[:4]) + probs + list(COLUMNS[4:])
-        self.tile_columns = list(TILE_COLUMNS[:7]) + probs + list(TILE_COLUMNS[7:])
+        self.tile_columns = list(TILE_COLUMNS) + probs
         self.rows: list[dict[str, Any]] = []
         self.tile_rows: list[dict[str, Any]] = []
         if self.out.exists():

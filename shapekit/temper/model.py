@@ -22,7 +22,7 @@ __all__ = ["TemperModel", "VERDICT_KEYS"]
 
 #: the keys of every verdict :meth:`TemperModel.classify` returns
 VERDICT_KEYS = ("image", "temper", "probabilities", "tiles", "ood_score", "in_distribution",
-                "prediction_set", "ood", "feature_size", "scan", "notes")
+                "prediction_set", "ood", "scan", "notes")
 
 
 class TemperModel:
@@ -165,10 +165,9 @@ class TemperModel:
         dict
             ``temper`` (a label, or ``"unknown"`` outside the training data), ``probabilities``
             (label -> p), ``tiles``, ``ood_score`` / ``in_distribution`` / ``prediction_set``
-            (None for models without an outside check), ``ood`` (the check's parts),
-            ``feature_size`` (the scan's characteristic feature size in px and um, with the
-            training range), ``scan`` (``info``), ``notes``, and ``tile_map``
-            (``{"tile_size", "labels", "tiles": [{"row", "col", "temper", "p", "ood_score"}]}``,
+            (None for models without an outside check), ``ood`` (the check's parts:
+            ``topology`` and ``image`` scores), ``scan`` (``info``), ``notes``, and ``tile_map``
+            (``{"tile_size", "labels", "tiles": [{"row", "col", "temper", "p"}]}``,
             coordinates in ``image``).
         """
         info = dict(info or {"um_per_px": None, "notes": []})
@@ -188,25 +187,22 @@ class TemperModel:
         res: dict[str, Any] = {"temper": labels[int(np.argmax(p))],
                                "probabilities": {lab: round(float(v), 6) for lab, v in zip(labels, p)},
                                "tiles": int(len(coords)), "ood_score": None, "in_distribution": None,
-                               "prediction_set": None, "ood": None, "feature_size": None}
-        tile_ood = None
+                               "prediction_set": None, "ood": None}
         if self.outside is not None and feats is not None:
-            check = self.outside.assess(p, labels, feats, image, info.get("um_per_px"))
+            check = self.outside.assess(p, labels, feats, image, info.get("um_per_px"),
+                                        self.target_um_per_px)
             res.update({k: check[k] for k in ("temper", "ood_score", "in_distribution",
-                                              "prediction_set", "ood", "feature_size")})
+                                              "prediction_set", "ood")})
             notes += check["notes"]
-            tile_ood = check.get("tile_ood")
         else:
-            notes.append("this model has no out-of-distribution check "
-                         + ("(CNN models have none)" if self.kind == "cnn" else
-                            "(trained before shapekit had one, or on too few scans): retrain it"))
+            why = ("CNN models have none" if self.kind == "cnn" else self.config.get("outside_skipped")
+                   or "trained before shapekit had one: retrain it")
+            notes.append(f"this model has no outside-the-training-data check ({why})")
         th, tw = (self.tile_size, self.tile_size) if self.tile_size else image.shape
         res["tile_map"] = {
             "tile_size": [int(min(th, image.shape[0])), int(min(tw, image.shape[1]))], "labels": labels,
             "tiles": [{"row": int(r), "col": int(c), "temper": labels[int(np.argmax(tp))],
-                       "p": [round(float(v), 4) for v in tp],
-                       "ood_score": None if tile_ood is None else float(tile_ood[i])}
-                      for i, ((r, c), tp) in enumerate(zip(coords, tile_p))]}
+                       "p": [round(float(v), 4) for v in tp]} for (r, c), tp in zip(coords, tile_p)]}
         res["scan"] = {k: v for k, v in info.items() if k != "notes"}
         res["notes"] = notes
         return res
@@ -220,7 +216,7 @@ class TemperModel:
         """Temper verdicts, one dict per scan with the keys :data:`VERDICT_KEYS`.
 
         ``{"image", "temper", "probabilities", "tiles", "ood_score", "in_distribution",
-        "prediction_set", "ood", "feature_size", "scan", "notes"}``: ``temper`` is
+        "prediction_set", "ood", "scan", "notes"}``: ``temper`` is
         ``"unknown"`` when the scan lies outside the training data (``in_distribution`` false;
         ``probabilities`` still say which temper it resembles most). A single path or 2-D array is
         accepted too; ``um_per_px`` is the pixel size of every scan, beating the files' own.

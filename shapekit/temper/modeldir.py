@@ -49,6 +49,41 @@ ARCH_SCHEMA: dict[str, Any] = {
         "padding": {"type": "string"},
         "standardize": {"type": "boolean"}}}
 """JSON Schema of a SmallResNet architecture (``SmallResNet.config()``), with size bounds."""
+OUTSIDE_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["kind", "version", "descriptors", "level", "coverage", "score", "seed",
+                 "fitted_level", "scorer", "conformal"],
+    "properties": {
+        "kind": {"const": "outside_check"}, "version": {"type": "integer"},
+        "descriptors": {"type": "string", "maxLength": 200},
+        "level": {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1},
+        "fitted_level": {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1},
+        "coverage": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "score": {"enum": ["aps", "lac"]},
+        "seed": {"type": "integer", "minimum": 0},
+        "scorer": {"type": "object", "required": ["kind", "version", "method", "level", "n_neighbors",
+                                                  "cv", "seed", "blocks", "threshold", "block_scale",
+                                                  "n_features"],
+                   "properties": {
+                       "kind": {"const": "ood_scorer"}, "method": {"enum": ["mahalanobis", "knn"]},
+                       "level": {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1},
+                       "n_neighbors": {"type": "integer", "minimum": 1, "maximum": 10000},
+                       "cv": {"type": "integer", "minimum": 2, "maximum": 1000},
+                       "blocks": {"type": ["array", "null"], "minItems": 1, "maxItems": 64,
+                                  "items": {"type": "integer", "minimum": 1, "maximum": 100000}},
+                       "threshold": {"type": "number", "exclusiveMinimum": 0},
+                       "block_scale": {"type": "array", "minItems": 1, "maxItems": 64,
+                                       "items": {"type": "number", "exclusiveMinimum": 0}},
+                       "n_features": {"type": "integer", "minimum": 1, "maximum": 100000}}},
+        "conformal": {"type": ["object", "null"],
+                      "required": ["kind", "version", "coverage", "score", "qhat", "n_classes",
+                                   "n_calibration"],
+                      "properties": {"kind": {"const": "conformal_sets"}, "score": {"enum": ["aps", "lac"]},
+                                     "coverage": {"type": "number", "exclusiveMinimum": 0,
+                                                  "exclusiveMaximum": 1},
+                                     "qhat": {"type": "number"}, "n_classes": {"type": "integer", "minimum": 2},
+                                     "n_calibration": {"type": "integer", "minimum": 0}}}}}
+"""JSON Schema of a model's outside-the-training-data check (``OutsideCheck.to_state()``)."""
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["format", "format_version", "shapekit_version", "kind", "label_names"],
@@ -89,6 +124,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "cnn": {"type": "object", "required": ["arch", "input_scale"], "properties": {
             "input_scale": {"type": "integer", "minimum": 1, "maximum": 64},
             "arch": ARCH_SCHEMA}},
+        "outside": OUTSIDE_SCHEMA,
     },
     "allOf": [{"if": {"properties": {"kind": {"const": "toptemp"}}},
                "then": {"required": ["classifier", "feature_params"]}},
@@ -155,7 +191,8 @@ def write_model_dir(out: str | os.PathLike[str], config: dict[str, Any],
 
 
 def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check ``config.json`` of a model directory (format and version).
+    """Read and check ``config.json`` of a model directory (format and version); a shipped
+    classifier's name stands for its directory (:func:`resolve_model`).
 
     Raises
     ------
@@ -166,9 +203,10 @@ def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     from shapekit.io.jsonfile import check_json, load_json
 
     d = Path(model_dir)
+    if not d.exists():
+        d = resolve_model(model_dir)
     if not d.is_dir():
-        raise ModelFormatError(f"model directory not found: {d}" if not d.exists() else
-                               f"{d}: not a model directory (a file)")
+        raise ModelFormatError(f"{d}: not a model directory (a file)")
     p = d / "config.json"
     if not p.is_file():
         raise ModelFormatError(f"{d}: not a shapekit model directory (no config.json)")
@@ -199,7 +237,7 @@ def resolve_model(model: str | os.PathLike[str]) -> Path:
     from shapekit.registry import NAME_RE, available, pretrained_root
 
     d = Path(model)
-    if d.is_dir():
+    if d.exists():
         return d
     names = [c["name"] for c in available("classifier")]
     if NAME_RE.match(str(model)) and str(model) in names:
@@ -300,8 +338,17 @@ def _load_outside(d: Path, cfg: dict[str, Any]) -> Any:
         return None
     from shapekit.temper.outside import OutsideCheck
 
+    arrays = load_arrays(d / "outside.safetensors")
     try:
-        return OutsideCheck.from_state(state, load_arrays(d / "outside.safetensors"))
+        check = OutsideCheck.from_state(state, arrays)
+        n_topo = len(cfg.get("feature_names") or [])
+        if n_topo and check.n_topology_features != n_topo:
+            raise InputError(f"its scorer expects {check.n_topology_features} TopTemp features, the "
+                             f"model has {n_topo}")
+        if check.conformal_ is not None and check.conformal_.n_classes_ != len(cfg["label_names"]):
+            raise InputError(f"its prediction sets have {check.conformal_.n_classes_} classes for "
+                             f"{len(cfg['label_names'])} labels")
+        return check
     except (InputError, KeyError, TypeError, ValueError) as e:
         if isinstance(e, ModelFormatError):
             raise

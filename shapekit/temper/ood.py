@@ -293,15 +293,24 @@ class OODScorer(OutlierMixin, BaseEstimator):
             raise InputError(f"not an OOD scorer state of version {STATE_VERSION}: {config.get('kind')!r}")
         self = cls(**{k: config[k] for k in ("method", "level", "n_neighbors", "cv", "seed", "blocks")})
         self._check_params()
-        n_blocks = len(self._edges(int(config["n_features"])))
         need = {"mean", "scale"} | ({"train"} if self.method == "knn" else {"centres", "precision"})
         self.core_ = []
-        for i in range(n_blocks):
+        for i, (a, b) in enumerate(self._edges(int(config["n_features"]))):
             core = {k: np.asarray(arrays[f"ood.{i}.{k}"], np.float64) for k in need if f"ood.{i}.{k}" in arrays}
             if set(core) != need:
                 raise InputError(f"OOD scorer state lacks arrays {sorted(need - set(core))} of block {i}")
+            w = b - a
+            shapes = {"mean": (w,), "scale": (w,), "precision": (w, w)}
+            bad = [k for k, v in core.items() if (k in shapes and v.shape != shapes[k])
+                   or (k in ("centres", "train") and (v.ndim != 2 or v.shape[1] != w or not len(v)))]
+            if bad or not all(np.isfinite(v).all() for v in core.values()):
+                raise InputError(f"OOD scorer block {i}: arrays {bad or 'with NaN/Inf'} do not fit "
+                                 f"its {w} features")
             self.core_.append(core)
         self.block_scale_ = np.asarray(config["block_scale"], np.float64)
+        if len(self.block_scale_) != len(self.core_):
+            raise InputError(f"OOD scorer state: {len(self.block_scale_)} block scales for "
+                             f"{len(self.core_)} blocks")
         self.threshold_ = float(config["threshold"])
         self.offset_ = -self.threshold_
         self.n_features_in_ = int(config["n_features"])

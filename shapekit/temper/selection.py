@@ -22,7 +22,7 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-__all__ = ["scan_splitter", "select_model", "cv_table", "scores"]
+__all__ = ["scan_splitter", "select_model", "cv_table", "scores", "misclassified"]
 
 
 def scan_splitter(y: Sequence[Any], groups: Sequence[Any] | None = None, n_splits: int = 5,
@@ -181,3 +181,22 @@ def scores(y: Sequence[Any], proba: np.ndarray, labels: Sequence[Any]) -> dict[s
                                              zero_division=0)), 4),
             "labels": [str(v) for v in labels],
             "confusion": confusion_matrix(yo, pred, labels=labels).tolist()}
+
+
+def misclassified(images: Sequence[str], y: Sequence[Any], proba: np.ndarray,
+                  labels: Sequence[Any]) -> list[dict[str, Any]]:
+    """The scans whose most probable label is not their true one, most confident mistake first:
+    ``[{"image", "true", "predicted", "probabilities": {label: p}}, ...]``.
+
+    Examples
+    --------
+    >>> misclassified(["a.tif", "b.tif"], ["x", "y"], np.array([[0.9, 0.1], [0.7, 0.3]]), ["x", "y"])
+    [{'image': 'b.tif', 'true': 'y', 'predicted': 'x', 'probabilities': {'x': 0.7, 'y': 0.3}}]
+    """
+    labels = [str(v) for v in labels]
+    P = np.asarray(proba, dtype=np.float64)
+    pred = P.argmax(1)
+    out = [{"image": str(im), "true": str(t), "predicted": labels[k],
+            "probabilities": {lab: round(float(v), 6) for lab, v in zip(labels, p)}}
+           for im, t, k, p in zip(images, y, pred, P) if labels[k] != str(t)]
+    return sorted(out, key=lambda r: -r["probabilities"][r["predicted"]])

@@ -148,8 +148,8 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
         core); the model does not depend on it.
     outside : dict, optional
         Parameters of the "outside the training data" check
-        (:class:`~shapekit.temper.outside.OutsideCheck`: ``families``, ``level``, ``coverage``,
-        ``score``, ``size_factor``); TopTemp models with at least 10 scans get one.
+        (:class:`~shapekit.temper.outside.OutsideCheck`: ``level``, ``coverage``, ``score``);
+        TopTemp models trained on at least 10 scans of at least 64 px a side get one.
 
     Returns
     -------
@@ -159,6 +159,38 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
     --------
     See :class:`shapekit.temper.model.TemperModel`.
     """
+    import time
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    model_obj = _train(images, labels, model=model, tile_size=tile_size, feature_params=feature_params,
+                       aggregation=aggregation, groups=groups, seed=seed, cv_folds=cv_folds,
+                       target_um_per_px=target_um_per_px, C=C, cnn_options=cnn_options,
+                       source=source, augment=augment, augment_options=augment_options,
+                       preset=preset, n_jobs=n_jobs, outside=outside)
+    model_obj.config["training"] = {"wall_s": round(time.perf_counter() - t0, 1),
+                                    "cpu_s": round(time.process_time() - c0, 1),
+                                    "n_jobs": _threads(n_jobs)}
+    return model_obj
+
+
+def _threads(n_jobs: int | None) -> int:
+    """The number of threads ``n_jobs`` means (None or -1: the cores this process may use)."""
+    import os
+
+    if n_jobs is not None and n_jobs > 0:
+        return int(n_jobs)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _train(images: Sequence[np.ndarray], labels: Sequence[Any], *, model: str,
+           tile_size: int | None, feature_params: dict[str, Any] | None, aggregation: str,
+           groups: Sequence[Any] | None, seed: int, cv_folds: int, target_um_per_px: float | None,
+           C: float, cnn_options: dict[str, Any] | None, source: str | None, augment: int | None,
+           augment_options: dict[str, Any] | None, preset: str, n_jobs: int | None,
+           outside: dict[str, Any] | None) -> Any:
     from shapekit.temper.model import TemperModel
 
     if model not in MODEL_CHOICES:
@@ -229,12 +261,14 @@ def _train_toptemp(labs: np.ndarray, g: np.ndarray | None, config: dict[str, Any
     Xf, yf, _ = clf.training_rows(scans, labs)
     importance = permutation_importance(clf.estimator_, Xf, yf, seed,
                                         groups=feature_blocks(fitted_features(params)))
-    check = None
-    if len(images) >= 10:
-        from shapekit.temper.outside import OutsideCheck
+    from shapekit.temper.outside import OutsideCheck
 
+    check = None
+    try:
         check = OutsideCheck(**{"seed": seed, **(outside or {})}).fit(
-            X, images, labs, g, clf.oof_proba(scans), config.get("target_um_per_px"), n_jobs=n_jobs)
+            X, images, labs, g, clf.oof_proba(scans), n_jobs=n_jobs)
+    except InputError as e:      # too few or too small scans: the model says so in its verdicts
+        config["outside_skipped"] = str(e)
     config.update({"kind": "toptemp", "preset": preset, "feature_params": params,
                    **clf.get_state()[0], "augment": augment,
                    "augment_options": aug_opts if augment else None,
