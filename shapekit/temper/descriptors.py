@@ -87,8 +87,8 @@ def octave_shares(image: Any, n_bands: int = 6, keep: Sequence[int] | None = Non
     >>> bool(np.all(np.diff(s) > 0)), round(float(s.sum()), 6)
     (True, 1.0)
     >>> from scipy.ndimage import gaussian_filter
-    >>> smooth = gaussian_filter(rng.normal(size=(256, 256)), 4)
-    >>> int(np.argmax(octave_shares(smooth, keep=MID_BANDS)))         # power moves to long waves
+    >>> smooth = gaussian_filter(rng.normal(size=(256, 256)), 8)     # power peaks near 50 px
+    >>> int(np.argmax(octave_shares(smooth, keep=MID_BANDS)))         # the 32-64 px octave
     0
     """
     img = _check(image, max(2 ** int(n_bands), 16))

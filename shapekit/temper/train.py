@@ -144,8 +144,8 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
         Defaults of ``feature_params``, ``augment`` and ``augment_options``
         (:data:`~shapekit.temper.presets.PRESETS`); explicit arguments override them.
     n_jobs : int or None
-        Threads for featurisation, model selection and the outside check (None or -1: every
-        core); the model does not depend on it.
+        Threads for featurisation, model selection and the outside check, or torch's threads
+        for the CNN (None or -1: every core); a TopTemp model does not depend on it.
     outside : dict, optional
         Parameters of the "outside the training data" check
         (:class:`~shapekit.temper.outside.OutsideCheck`: ``level``, ``coverage``, ``score``);
@@ -210,7 +210,14 @@ def _train(images: Sequence[np.ndarray], labels: Sequence[Any], *, model: str,
                               "target_um_per_px": target_um_per_px, "n_train": int(len(labs)),
                               "seed": int(seed), "source": source}
     if model == "cnn":
-        return _train_cnn(images, labs, names, config, tile_size, cnn_options or {}, seed)
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(_threads(n_jobs))
+        try:
+            return _train_cnn(images, labs, names, config, tile_size, cnn_options or {}, seed)
+        finally:
+            torch.set_num_threads(threads)
     return TemperModel(config, names, **_train_toptemp(
         labs, g, config, model=model, tile_size=tile_size, aggregation=aggregation,
         params=preset_params(preset, **(feature_params or {})), seed=seed, cv_folds=cv_folds, C=C,
