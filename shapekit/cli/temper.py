@@ -3,6 +3,7 @@ robustness, explain."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import click
 
 from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
                                   root_option, seed_option)
-from shapekit.errors import InputError, brief
+from shapekit.errors import InputError, ShapekitWarning, brief
 
 MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
 
@@ -177,6 +178,9 @@ def _print_verdict(r: dict[str, Any]) -> None:
     if r.get("ood_score") is not None:
         extra = f"\tood={r['ood_score']:.2f}\tset={{{','.join(r['prediction_set'])}}}"
     click.echo(f"{r['image']}\t{r['temper']}\t{probs}\ttiles={r['tiles']}{extra}")
+    for note in r.get("notes") or []:
+        if note.startswith("pixel size unknown"):
+            warnings.warn(f"{r['image']}: {note}", ShapekitWarning, stacklevel=1)
     if r["temper"] == "unknown":
         for note in r.get("notes") or []:
             if note.startswith("outside"):
