@@ -125,7 +125,7 @@ from shapekit.temper.explain import explain_scan, plot_explanation
 model = train_on_images(images, labels, model="svm", tile_size=256, feature_params=params,
                         aggregation="features", cv_folds=2)
 ex = explain_scan(model, images[0], top=200)
-print("\n".join(ex.reading()))     # the verdict, then what drives it in physical terms
+print("\\n".join(ex.reading()))     # the verdict, then what drives it in physical terms
 plot_explanation(ex); plt.show()"""),
     ("md", """## At the microscope: the shipped `uhcs3` model
 

@@ -54,9 +54,15 @@ def test_health_and_models(server) -> None:
     h = client.get("/api/health").json()
     assert h["status"] == "ok" and h["workers"] == 2 and h["limits"]["max_upload_mb"] == 1.0
     m = client.get("/api/models").json()
-    (c,) = m["classifiers"]
-    assert c["name"] == "toy" and c["labels"] == ["lamellae", "network", "spheroids"] and c["explain"]
-    (g,) = m["generators"]
+    from shapekit.registry import available
+
+    classifiers = {x["name"]: x for x in m["classifiers"]}
+    generators = {x["name"]: x for x in m["generators"]}
+    # the configured models, then every shipped one (by name)
+    assert set(classifiers) == {"toy"} | {c["name"] for c in available("classifier")}
+    assert set(generators) == {"tiny"} | {c["name"] for c in available("generator")}
+    c, g = classifiers["toy"], generators["tiny"]
+    assert c["labels"] == ["lamellae", "network", "spheroids"] and c["explain"]
     assert g["labels"] == ["peak_aged", "under_aged"] and g["image_size"] == 32
     conds = {x["name"]: x for x in g["conditions"]}
     assert conds["aging_time_h"]["min"] == 0.5 and conds["aging_time_h"]["max"] == 50.0

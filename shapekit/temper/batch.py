@@ -61,6 +61,10 @@ def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
     ['a.PNG', 'b.tif']
     >>> [p.name for p in expand_inputs([str(d / "*.tif")])]
     ['b.tif']
+    >>> expand_inputs([pathlib.Path(tempfile.mkdtemp())])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: ...: a folder with no image files directly inside it (...)
     >>> expand_inputs([str(d / "*.jpg")])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -74,9 +78,13 @@ def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
         if p.is_file():
             out[p.resolve()] = None
         elif p.is_dir():
-            for f in sorted(p.iterdir()):
-                if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES:
-                    out[f.resolve()] = None
+            found = [f for f in sorted(p.iterdir()) if f.is_file() and not f.name.startswith(".")
+                     and f.suffix.lower() in IMAGE_SUFFIXES]
+            if not found:
+                raise InputError(f"{p}: a folder with no image files directly inside it "
+                                 f"({' '.join(sorted(IMAGE_SUFFIXES))}; use DIR/**/*.tif to descend)")
+            for f in found:
+                out[f.resolve()] = None
         else:
             hits = [Path(h) for h in sorted(glob.glob(str(item), recursive=True))]
             hits = [h for h in hits if h.is_file() and h.suffix.lower() in IMAGE_SUFFIXES]
