@@ -12,10 +12,11 @@ is; a bare name is looked up among the shipped models. Nothing is downloaded.
 
 Examples
 --------
->>> sorted(c["name"] for c in available("generator"))[:1]
-['sim-parameters']
->>> resolve("uhcs3-class", "generator").name
-'uhcs3-class'
+>>> [(c["name"], c["kind"]) for c in available()]  # doctest: +NORMALIZE_WHITESPACE
+[('sim-parameters', 'generator'), ('sim-properties', 'generator'), ('uhcs3', 'classifier'),
+ ('uhcs3-class', 'generator')]
+>>> resolve("uhcs3-class", "generator").name, resolve("uhcs3", "classifier").name
+('uhcs3-class', 'uhcs3')
 """
 
 from __future__ import annotations

@@ -50,17 +50,24 @@ def test_classify_json_schema(run_cli, trained, toy_manifest):
     assert [r["image"] for r in res] == [str(p) for p in imgs]
     assert [r["temper"] for r in res] == ["network", "lamellae", "spheroids"]
     for r in res:
-        assert set(r) == {"image", "temper", "probabilities", "tiles"}
+        assert set(r) == {"image", "temper", "probabilities", "tiles", "ood_score", "ood",
+                          "in_distribution", "prediction_set", "scan", "notes"}
         assert set(r["probabilities"]) == {"lamellae", "network", "spheroids"} and r["tiles"] == 4
+        # training scans: inside the training data; 12 calibration scans cannot give 95 %
+        # coverage with fewer than all labels ((12 + 1) * 0.95 > 12), so the set is every label
+        assert r["in_distribution"] is True and 0 <= r["ood_score"] < 1
+        assert sorted(r["prediction_set"]) == ["lamellae", "network", "spheroids"]
+        assert r["scan"]["um_per_px"] is None and any(n.startswith("scale not checked") for n in r["notes"])
     code, out, err = run_cli("classify", trained, imgs[0])
-    assert code == 0 and out.count("\t") == 3
+    assert code == 0 and out.count("\t") == 5 and "\tood=" in out
 
 
 def test_evaluate_json_and_plot(run_cli, trained, toy_manifest, tmp_path):
     code, out, err = run_cli("evaluate", trained, toy_manifest, "--json", "--plot", tmp_path / "cm.png")
     assert code == 0, err
     res = json.loads(out)
-    assert set(res) == {"n", "accuracy", "macro_f1", "labels", "confusion"}
+    assert set(res) == {"n", "accuracy", "macro_f1", "labels", "confusion", "misclassified"}
+    assert res["misclassified"] == []     # accuracy 1.0
     assert res["n"] == 12 and res["accuracy"] == 1.0 and np.trace(res["confusion"]) == 12
     assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -50,7 +50,9 @@ def _imports() -> list[tuple[str, str, list[str], bool]]:
 
 def _sub(module: str) -> str | None:
     parts = module.split(".")
-    return parts[1] if len(parts) > 1 and not parts[1].startswith("_") and parts[1] != "errors" else None
+    # errors and registry are leaves (registry imports only errors): any layer may use them
+    return parts[1] if len(parts) > 1 and not parts[1].startswith("_") and parts[1] not in ("errors", "registry") \
+        else None
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -11,6 +11,7 @@ from shapekit import registry
 from shapekit.errors import InputError, ModelFormatError
 
 SHIPPED_GENERATORS = ["sim-parameters", "sim-properties", "uhcs3-class"]
+SHIPPED_CLASSIFIERS = ["uhcs3"]
 
 
 def card(name: str = "demo-gen", **over) -> dict:
@@ -87,6 +88,27 @@ def test_card_missing_field_and_malformed_shipped_card(fake_root: Path) -> None:
         registry.available()
 
 
+def test_shipped_classifier_has_valid_card_and_files() -> None:
+    """uhcs3: a temper model directory with its card; loadable by name; its card says where its
+    figures come from and matches its config."""
+    from shapekit.temper.modeldir import load_model, read_config
+
+    cards = {c["name"]: c for c in registry.available("classifier")}
+    assert set(SHIPPED_CLASSIFIERS) <= set(cards)
+    d = registry.resolve("uhcs3", "classifier")
+    for f in ("config.json", "classifier.safetensors", "outside.safetensors", "card.json", "README.md"):
+        assert (d / f).is_file(), f
+    c = cards["uhcs3"]
+    assert "CC BY 3.0" in c["licence"] and "Hecht" in c["citation"]
+    assert "shapekit train-classifier data_manifests/uhcs3.yaml" in c["training_command"]
+    cfg = read_config("uhcs3")
+    assert c["um_per_px"] == cfg["target_um_per_px"] and c["seed"] == cfg["seed"]
+    assert c["figures"]["cv"]["accuracy"] == max(r["accuracy"] for r in cfg["cv"]["table"])
+    m = load_model("uhcs3")
+    assert m.label_names == ["carbide_network", "pearlite", "spheroidite"] and m.outside is not None
+    assert sum(f.stat().st_size for f in d.iterdir()) < 5e6     # a few MB at most
+
+
 def test_shipped_generators_have_valid_cards_and_files() -> None:
     cards = {c["name"]: c for c in registry.available("generator")}
     assert set(SHIPPED_GENERATORS) <= set(cards)
@@ -107,8 +129,12 @@ def test_cli_models_lists_shipped(run_cli) -> None:
     code, out, err = run_cli("models", "--json")
     assert code == 0, err
     names = [c["name"] for c in json.loads(out)]
-    assert set(SHIPPED_GENERATORS) <= set(names)
+    assert set(SHIPPED_GENERATORS + SHIPPED_CLASSIFIERS) <= set(names)
+    code, out, _ = run_cli("models", "--kind", "classifier")
+    assert code == 0 and "uhcs3" in out and "classifier" in out and "scale unknown" in out
+    code, _, err = run_cli("classify", "no-such-model", "x.tif")
+    assert code == 2 and "nor a shipped classifier: uhcs3" in err
     code, out, _ = run_cli("models", "--kind", "generator")
-    assert code == 0 and all(n in out for n in SHIPPED_GENERATORS)
+    assert code == 0 and all(n in out for n in SHIPPED_GENERATORS) and "uhcs3 " not in out
     code, _, err = run_cli("generate", "no-such-model", "--n", "1", "--out", "x")
     assert code == 2 and "shipped generators: sim-parameters, sim-properties, uhcs3-class" in err

@@ -24,33 +24,19 @@ UHCS_ORIGINAL = "micrograph1257.tif"      # spheroidite (labels.csv)
 
 
 @pytest.fixture(scope="module")
-def uhcs_model(tmp_path_factory):
-    """A small TopTemp model on 8 evenly spaced uhcs3 scans per class (None without the data)."""
+def uhcs_original():
+    """A raw UHCS original for the shipped uhcs3 model (which the server offers by itself), or None."""
     from conftest import shared_data_dir
 
-    data = shared_data_dir()
-    if not (data / "uhcs3" / "labels.csv").is_file() or not (data / "uhcs_originals" / UHCS_ORIGINAL).is_file():
-        return None
-    from shapekit.io import load_manifest
-    from shapekit.temper.scans import read_manifest_images
-    from shapekit.temper.train import train_on_images
-
-    man = load_manifest(Path(__file__).resolve().parents[1] / "data_manifests" / "uhcs3.yaml")
-    y = np.asarray(man.labels)
-    keep = np.concatenate([np.flatnonzero(y == k)[::18][:8] for k in sorted(set(y))])
-    out = tmp_path_factory.mktemp("uhcs-model") / "uhcs3"
-    train_on_images(read_manifest_images(man.subset(keep)), list(y[keep]), model="logreg",
-                    tile_size=256, feature_params={"scales": [2, 4]}, cv_folds=2,
-                    augment=0, aggregation="proba", preset="accurate").save(out)
-    return out
+    path = shared_data_dir() / "uhcs_originals" / UHCS_ORIGINAL
+    return path if path.is_file() else None
 
 
 @pytest.fixture(scope="module")
-def page(toy_classifier, tiny_generator, real_folder, uhcs_model, tmp_path_factory):
+def page(toy_classifier, tiny_generator, real_folder, tmp_path_factory):
     from shapekit.server import ServerConfig, create_app
 
-    models = {"toy": toy_classifier[0]} if uhcs_model is None else {"uhcs3": uhcs_model, "toy": toy_classifier[0]}
-    cfg = ServerConfig(classifiers=models, generators={"tiny": tiny_generator}, real_sets={"toyreal": real_folder},
+    cfg = ServerConfig(classifiers={"toy": toy_classifier[0]}, generators={"tiny": tiny_generator}, real_sets={"toyreal": real_folder},
                        workdir=tmp_path_factory.mktemp("browser-work"), workers=2)
     app = create_app(cfg)
     app.state.shapekit.store.preload()
@@ -70,19 +56,21 @@ def test_page_loads_with_the_servers_models(page) -> None:
     assert blocked == []
 
 
-def test_classify_a_real_uhcs_original(page, uhcs_model, shared_data) -> None:
+def test_classify_a_real_uhcs_original(page, uhcs_original) -> None:
+    """The shipped uhcs3 model (offered without --model) on a raw microscope TIFF."""
     pg, _, shots = page
-    if uhcs_model is None:
-        pytest.skip("uhcs3 / uhcs_originals not found")
+    if uhcs_original is None:
+        pytest.skip("uhcs_originals not found")
     pg.click("#tab-btn-classify")
     pg.select_option("#classify-model", "uhcs3")
-    pg.set_input_files("#classify-files", str(shared_data / "uhcs_originals" / UHCS_ORIGINAL))
+    pg.set_input_files("#classify-files", str(uhcs_original))
     card = pg.wait_for_selector(f'.card[data-image="{UHCS_ORIGINAL}"]', timeout=120_000)
     assert card.query_selector(".temper").inner_text().split()[0] == "spheroidite"
     assert len(card.query_selector_all("svg rect.tile")) == 6           # 645 x 484 after the info bar
     assert len(card.query_selector_all("svg circle.pair")) > 50         # the explanation overlay
     facts = card.query_selector(".facts").inner_text()
     assert "38 rows detected and cropped" in facts and "OLYMPUS_SIS" in facts
+    assert "OOD score" in facts and "spheroidite" in facts       # inside the training data, its set
     assert pg.evaluate("document.querySelector('.card .scan img').naturalWidth") == 645
     pg.screenshot(path=str(shots / "serve-classify.png"), full_page=False)
 

@@ -13,6 +13,7 @@ import pytest
 from toy import toy_dataset
 
 from shapekit.errors import InputError, ModelFormatError
+from shapekit.temper.model import VERDICT_KEYS
 from shapekit.temper.modeldir import load_model
 from shapekit.temper.train import train_on_images
 
@@ -42,13 +43,17 @@ def test_round_trip_and_accuracy(model_dir, toy):
     assert cfg["format_version"] == 2 and cfg["classifier"]["classes"] == m.label_names
     assert cfg["aggregation"] in ("features", "proba") and len(cfg["cv"]["table"]) == 2
     assert cfg["cv"]["splitter"] == "StratifiedKFold" and cfg["cv"]["folds"] == 3
-    assert sorted(p.name for p in model_dir.iterdir()) == ["classifier.safetensors", "config.json"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["classifier.safetensors", "config.json",
+                                                          "outside.safetensors"]
+    assert cfg["outside"]["kind"] == "outside_check" and cfg["outside"]["descriptors"] == "grey_levels+mid_octaves"
     fresh, flabels = toy_dataset(3, 96, seed=7)
     res = m.classify(fresh)
     assert [r["temper"] for r in res] == flabels   # unseen toy images: all right
     for r in res:
-        assert set(r) == {"image", "temper", "probabilities", "tiles"} and r["tiles"] == 4
+        assert set(r) == set(VERDICT_KEYS) and r["tiles"] == 4
         assert abs(sum(r["probabilities"].values()) - 1) < 1e-5
+        assert r["in_distribution"] is True and 0 <= r["ood_score"] <= 1   # toy scans like training
+        assert r["temper"] in r["prediction_set"]
     assert np.allclose(load_model(model_dir).predict_proba(fresh), m.predict_proba(fresh))
 
 
@@ -97,7 +102,8 @@ def test_refuses_other_version(model_dir, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["no_dir", "no_config", "bad_json", "other_format",
-                                    "no_weights", "bad_weights", "missing_key"])
+                                    "no_weights", "bad_weights", "missing_key", "no_outside",
+                                    "bad_outside", "outside_blocks", "outside_classes"])
 def test_refuses_missing_or_corrupt(model_dir, tmp_path, damage):
     d = _copy(model_dir, tmp_path)
     if damage == "no_dir":
@@ -112,9 +118,18 @@ def test_refuses_missing_or_corrupt(model_dir, tmp_path, damage):
         (d / "classifier.safetensors").unlink()
     elif damage == "bad_weights":
         (d / "classifier.safetensors").write_bytes(b"\x00garbage" * 10)
+    elif damage == "no_outside":
+        (d / "outside.safetensors").unlink()
+    elif damage == "bad_outside":
+        (d / "outside.safetensors").write_bytes(b"\x00garbage" * 10)
     else:
         cfg = json.loads((d / "config.json").read_text())
-        del cfg["label_names"]
+        if damage == "missing_key":
+            del cfg["label_names"]
+        elif damage == "outside_blocks":
+            cfg["outside"]["scorer"]["blocks"] = [cfg["outside"]["scorer"]["n_features"]]
+        else:
+            cfg["outside"]["conformal"]["n_classes"] = 2
         (d / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelFormatError):
         load_model(d)
@@ -130,9 +145,11 @@ def test_bad_images(model_dir):
         m.classify([nan])
     with pytest.raises(InputError, match="2-D"):
         m.classify([np.zeros((4, 96, 96))])
-    # a constant image has no finite pairs, yet its features and verdict are defined
+    # a constant image has no finite pairs, yet its features are defined: it is outside the
+    # training data (probabilities still say which temper it resembles most)
     r = m.classify(np.full((96, 96), 0.3, np.float32))[0]
-    assert r["temper"] in m.label_names and np.isfinite(list(r["probabilities"].values())).all()
+    assert r["temper"] == "unknown" and r["in_distribution"] is False and r["prediction_set"] == []
+    assert np.isfinite(list(r["probabilities"].values())).all() and r["ood_score"] > 1
     with pytest.raises(InputError, match="CNN"):
         m.feature_extractor()
 

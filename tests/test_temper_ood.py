@@ -200,21 +200,3 @@ def test_blocks_keep_a_small_departure_from_drowning_in_many_dimensions():
     np.testing.assert_allclose(back.ood_score(shifted), two.ood_score(shifted))
     with pytest.raises(InputError, match="blocks"):
         OODScorer(blocks=[100, 50]).fit(X)
-
-
-def test_image_descriptors_separate_acquisition_changes():
-    from shapekit.temper.ood import image_descriptors
-    from toy import toy_micrograph
-
-    rng = np.random.default_rng(0)
-    img = toy_micrograph("spheroids", 128, rng)
-    base = image_descriptors(img)
-    sat = image_descriptors(np.clip((img - np.median(img)) * 8 + 0.5, 0, 1))
-    assert sat[3] > base[3] + 0.25  # clipped fraction
-    from scipy.ndimage import gaussian_filter
-
-    blurred = image_descriptors(gaussian_filter(img, 3), n_bands=6)
-    assert blurred[-1] < image_descriptors(img, n_bands=6)[-1] - 2  # power in the top octave drops
-    assert image_descriptors(np.full((32, 32), 0.3) + 1e-3 * rng.random((32, 32)))[0] < base[0] - 3  # blank
-    with pytest.raises(InputError):
-        image_descriptors(np.zeros((8, 8)))

@@ -75,6 +75,7 @@ def _register_all() -> None:
     data.register(app, manifest_app)
     synth.register(app)
     temper.register(app)
+    models.register(app)
     gan.register(app)
     models.register(app)
     realism.register(app)

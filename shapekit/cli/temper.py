@@ -3,6 +3,7 @@ robustness, explain."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import click
 
 from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
                                   root_option, seed_option)
-from shapekit.errors import InputError, brief
+from shapekit.errors import InputError, ShapekitWarning, brief
 
 MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
 
@@ -125,17 +126,24 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
                    "(default: the preset's, 2 for robust, 0 for accurate).")
 @click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True,
               help="CNN training epochs.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Threads for featurisation, cross-validation and the outside check (default: "
+                   "every core available); the model does not depend on it.")
 @json_option
 def train_cmd(manifest: Path, out: Path, model: str, preset: str, root: Path | None, seed: int,
               tile_size: int,
               scales: str | None, aggregation: str, augment: int | None, epochs: int,
-              as_json: bool) -> None:
-    """Train a temper classifier on MANIFEST and write it to a model directory."""
+              jobs: int | None, as_json: bool) -> None:
+    """Train a temper classifier on MANIFEST and write it to a model directory.
+
+    TopTemp models also fit their "outside the training data" check (feature and grey-level
+    distances, the feature-size range, conformal prediction sets) from the same scans.
+    """
     fp = None if scales is None else {"scales": _scales(scales)}
     require_exists(manifest, "manifest")
     from shapekit.temper.train import train_model
 
-    kwargs: dict[str, Any] = {"tile_size": tile_size or None}
+    kwargs: dict[str, Any] = {"tile_size": tile_size or None, "n_jobs": jobs or -1}
     if model == "cnn":
         kwargs["cnn_options"] = {"epochs": epochs}
     else:
@@ -148,31 +156,97 @@ def train_cmd(manifest: Path, out: Path, model: str, preset: str, root: Path | N
     info(f"trained {m!r} -> {out}")
     for row in table:
         info(f"  CV {row['aggregation']:9s} accuracy={row['accuracy']:.4f} macro_f1={row['macro_f1']:.4f}")
+    t = m.config.get("training") or {}
+    info(f"  trained in {t.get('wall_s', float('nan')):.0f} s wall, {t.get('cpu_s', float('nan')):.0f} s CPU "
+         f"({t.get('n_jobs')} threads)")
     if as_json:
         emit_json({"model_dir": str(out), "kind": m.kind, "labels": m.label_names,
-                   "aggregation": m.aggregation, "cv": table})
+                   "aggregation": m.aggregation, "cv": table, "training": t})
+
+
+def _check_model(model: Path) -> str:
+    """Refuse a bad model (directory or shipped name) before heavy imports; its directory."""
+    from shapekit.temper.modeldir import read_config, resolve_model
+
+    read_config(model)
+    return str(resolve_model(model))
+
+
+def _print_verdict(r: dict[str, Any]) -> None:
+    probs = " ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items())
+    extra = ""
+    if r.get("ood_score") is not None:
+        extra = f"\tood={r['ood_score']:.2f}\tset={{{','.join(r['prediction_set'])}}}"
+    click.echo(f"{r['image']}\t{r['temper']}\t{probs}\ttiles={r['tiles']}{extra}")
+    for note in r.get("notes") or []:
+        if note.startswith("pixel size unknown"):
+            warnings.warn(f"{r['image']}: {note}", ShapekitWarning, stacklevel=1)
+    if r["temper"] == "unknown":
+        for note in r.get("notes") or []:
+            if note.startswith("outside"):
+                info(f"  {r['image']}: {note}")
 
 
 @click.command(name="classify")
-@click.argument("model_dir", type=click.Path(path_type=Path))
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", type=OutputPath("file"), default=None,
+              help="Write one row per scan to this table (.csv or .parquet); an existing table is "
+                   "resumed: scans already in it are skipped, failed ones retried.")
+@click.option("--tiles", "tiles_out", type=OutputPath("file"), default=None,
+              help="With --out: also write every tile's probabilities and coordinates here "
+                   "(.parquet or .csv).")
+@click.option("--scheduler", default=None, envvar="DASK_SCHEDULER_ADDRESS", show_envvar=True,
+              help="With --out: classify on this dask.distributed cluster (tcp://HOST:PORT).")
+@click.option("--um-per-px", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Pixel size of every scan in micrometres (beats the files' own).")
 @json_option
-def classify_cmd(model_dir: Path, images: tuple[Path, ...], as_json: bool) -> None:
-    """Classify the temper of IMAGES (raw microscope files work: the info bar is cropped)."""
-    from shapekit.io.readers import check_readable_file
-    from shapekit.temper.modeldir import load_model, read_config
+def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_out: Path | None,
+                 scheduler: str | None, um_per_px: float | None, as_json: bool) -> None:
+    """Classify the temper of scans with MODEL (a shipped model's name, see `shapekit models`,
+    or a model directory).
 
-    read_config(model_dir)  # a bad model directory is refused before heavy imports
-    for p in images:
+    INPUTS are image files, folders (their images) or glob patterns ('scans/**/*.tif'). Raw
+    microscope files work: the info bar is cropped and the pixel size read from the file or its
+    scale bar. A scan unlike anything the model was trained on gets temper "unknown". With --out
+    the verdicts go to a table, one row per scan (failures as rows with their error), resumable
+    after an interruption; without it, to stdout.
+    """
+    if tiles_out is not None and out is None:
+        raise InputError("--tiles needs --out (the per-scan table)")
+    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"--out must end in .csv or .parquet, got {brief(str(out))}")
+    if tiles_out is not None and tiles_out.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"--tiles must end in .csv or .parquet, got {brief(str(tiles_out))}")
+    if scheduler and out is None:
+        raise InputError("--scheduler needs --out: distributed runs write a table")
+    model_dir = _check_model(model)
+    from shapekit.temper.batch import expand_inputs
+
+    paths = expand_inputs(inputs)
+    from shapekit.temper.modeldir import load_model
+
+    m = load_model(model_dir)
+    if out is not None:
+        from shapekit.temper.batch import classify_batch
+
+        res = classify_batch(m, [str(p) for p in paths], out, model_ref=str(model), tiles_out=tiles_out,
+                             um_per_px=um_per_px, scheduler=scheduler or None)
+        info(f"{res['classified']} classified, {res['failed']} failed, {res['skipped']} already in "
+             f"{out} ({res['seconds']:.1f} s)")
+        if as_json:
+            emit_json(res)
+        return
+    from shapekit.io.readers import check_readable_file
+
+    for p in paths:
         check_readable_file(p)
-    model = load_model(model_dir)
-    results = model.classify(list(images))
+    results = m.classify([str(p) for p in paths], um_per_px=um_per_px)
     if as_json:
         emit_json(results)
     else:
         for r in results:
-            probs = " ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items())
-            click.echo(f"{r['image']}\t{r['temper']}\t{probs}\ttiles={r['tiles']}")
+            _print_verdict(r)
 
 
 @click.command(name="evaluate")
@@ -184,18 +258,20 @@ def classify_cmd(model_dir: Path, images: tuple[Path, ...], as_json: bool) -> No
 @json_option
 def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path | None,
                  as_json: bool) -> None:
-    """Accuracy, macro-F1 and confusion matrix of a model on a labelled MANIFEST."""
+    """Accuracy, macro-F1, confusion matrix and the misclassified files (with their
+    probabilities) of a model (directory or shipped name) on a labelled MANIFEST."""
     from shapekit.io import load_manifest
-    from shapekit.temper.modeldir import load_model, read_config
+    from shapekit.temper.modeldir import load_model
 
-    read_config(model_dir)
+    model_dir = _check_model(model_dir)
     man = load_manifest(manifest, root)
-    from shapekit.temper.selection import scores
+    from shapekit.temper.selection import misclassified, scores
 
     model = load_model(model_dir)
     y = _manifest_labels(model, man, manifest)
     proba = model.predict_proba(_manifest_images(man, model))
     res = scores(y, proba, model.label_names)
+    res["misclassified"] = misclassified([str(p) for p in man.paths], y, proba, model.label_names)
     if plot is not None:
         from shapekit._atomic import save_figure
         from shapekit.temper.explain import plot_confusion
@@ -208,6 +284,9 @@ def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path 
         click.echo("confusion (rows: true " + ", ".join(res["labels"]) + "):")
         for row in res["confusion"]:
             click.echo("  " + " ".join(f"{v:5d}" for v in row))
+        for r in res["misclassified"]:
+            probs = " ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items())
+            click.echo(f"  wrong: {r['image']}\ttrue={r['true']}\tpredicted={r['predicted']}\t{probs}")
 
 
 @click.command(name="robustness")
@@ -226,13 +305,13 @@ def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tu
     brightness +-0.1, rotation by 90 degrees, JPEG quality 30.
     """
     from shapekit.io import load_manifest
-    from shapekit.temper.modeldir import load_model, read_config
+    from shapekit.temper.modeldir import load_model
     from shapekit.temper.robustness import PERTURBATIONS, robustness_table
 
     bad = [n for n in names if n not in PERTURBATIONS]
     if bad:
         raise InputError(f"unknown perturbation(s) {brief(bad)}; known: {', '.join(PERTURBATIONS)}")
-    read_config(model_dir)
+    model_dir = _check_model(model_dir)
     man = load_manifest(manifest, root)
     model = load_model(model_dir)
     y = _manifest_labels(model, man, manifest)
@@ -253,26 +332,41 @@ def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tu
               help="Overlay PNG to write.")
 @click.option("--top", type=click.IntRange(min=1), default=300, show_default=True,
               help="Number of most important persistence pairs to draw.")
+@click.option("--map", "tile_map", is_flag=True,
+              help="Draw the per-tile verdict map over the scan instead of the pairs (any model).")
+@click.option("--um-per-px", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Pixel size of the scan in micrometres (beats the file's own).")
 @json_option
-def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, as_json: bool) -> None:
-    """Draw the persistence pairs that drive the verdict at their birth pixels, plus the diagram."""
-    from shapekit.io.readers import check_readable_file
-    from shapekit.temper.modeldir import load_model, read_config
+def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, tile_map: bool,
+                um_per_px: float | None, as_json: bool) -> None:
+    """Why MODEL (a directory or shipped name) gives IMAGE its temper, in physical terms.
 
-    read_config(model_dir)
+    Draws the persistence pairs that drive the verdict where they are born (bright or dark
+    particles, cells of a bright or dark network; sizes in micrometres where the pixel size is
+    known; pairs cut by the scan's edge left out) beside the diagram of the most important block,
+    or, with --map, each tile's verdict over the scan.
+    """
+    from shapekit.io.readers import check_readable_file
+
+    model_dir = _check_model(model_dir)
     check_readable_file(image)
     from shapekit._atomic import save_figure
-    from shapekit.temper.explain import explain_scan, plot_explanation
+    from shapekit.temper.explain import explain_scan, plot_explanation, plot_tile_map
+    from shapekit.temper.modeldir import load_model
 
     model = load_model(model_dir)
-    ex = explain_scan(model, image, top=top)
-    save_figure(out, plot_explanation(ex))
+    ex = explain_scan(model, image, top=top, pairs=not tile_map, um_per_px=um_per_px)
+    save_figure(out, plot_tile_map(ex) if tile_map else plot_explanation(ex))
     res = {**ex.summary(), "out": str(out)}
+    if tile_map:
+        res["tile_map"] = ex.verdict["tile_map"]
     info(f"wrote {out}")
     if as_json:
         emit_json(res)
     else:
         click.echo(f"{res['image']}\t{res['temper']}\t-> {res['out']}")
+        for line in res["reading"]:
+            click.echo(f"  {line}")
 
 
 def register(app: click.Group) -> None:

@@ -127,8 +127,9 @@ def classify_file(model: Any, path: Path, filename: str, *, explain: bool = Fals
     Returns
     -------
     dict
-        ``image``, ``temper``, ``probabilities``, ``tiles`` (as ``shapekit classify``), plus
-        ``in_distribution``/``ood_score``/``prediction_set`` (None until the model provides them),
+        ``image``, ``temper``, ``probabilities``, ``tiles``, ``in_distribution``, ``ood_score``,
+        ``prediction_set``, ``ood`` (as ``shapekit classify``; the outside fields None for
+        models without an outside-the-training-data check),
         ``scan`` (source shape, info-bar rows, pixel size and its source, the shape and pixel
         size classified), ``tile_map`` (per-tile verdicts with coordinates in the classified
         image), ``explain`` (the persistence pairs that drive the verdict, or None), ``preview``
@@ -140,55 +141,35 @@ def classify_file(model: Any, path: Path, filename: str, *, explain: bool = Fals
         scan = load_scan(path, um_per_px=um_per_px, max_pixels=max_pixels)
         img, notes = scan.image, []
         target = model.target_um_per_px
+        classified_um = scan.um_per_px
         if target is not None and scan.um_per_px is None:
             notes.append(f"pixel size unknown: classified at its own scale, not resampled to the "
                          f"model's {target:g} um/px")
-        elif target is not None and abs(scan.um_per_px - target) / target > 1e-3:
-            img = resample(img, float(scan.um_per_px), float(target))
-        res = model.classify([img])[0]
+        elif target is not None:
+            if abs(scan.um_per_px - target) / target > 1e-3:
+                img = resample(img, float(scan.um_per_px), float(target))
+            classified_um = target
+        res = model.assess(img, filename, {"um_per_px": classified_um, "notes": notes})
     except InputError as e:
         raise InputError(str(e).replace(str(path), filename)) from None
     res = {**res, "image": filename}
-    for key in ("in_distribution", "ood_score", "prediction_set"):
-        res.setdefault(key, None)
     res["scan"] = {**{k: v for k, v in scan.to_dict().items() if k not in ("source", "shape")},
                    "shape": [int(img.shape[0]), int(img.shape[1])],
-                   "classified_um_per_px": target if target is not None and scan.um_per_px is not None
-                   else scan.um_per_px}
-    res["tile_map"] = _tile_map(model, img, res["scan"]["shape"])
-    res["explain"] = _explain(model, img) if explain else None
+                   "classified_um_per_px": classified_um}
+    res["explain"] = _explain(model, img, classified_um) if explain else None
     res["preview"], res["preview_scale"] = preview_data_url(img) if preview else (None, None)
-    res["notes"] = notes
     return jsonable(res)
 
 
-def _tile_map(model: Any, img: np.ndarray, shape: list[int]) -> dict[str, Any]:
-    """Per-tile verdicts (a fallback until the classifier reports them itself)."""
-    if model.kind == "cnn":
-        from shapekit.temper.cnn_cv import cnn_tiles
-        from shapekit.temper.cnn_train import predict_tile_proba
-
-        tiles, coords = cnn_tiles(img, model.tile_size, model.config["cnn"]["input_scale"])
-        tp = predict_tile_proba(model.network, tiles)
-    else:
-        feats, coords = model.tile_features(img)
-        tp = model.classifier.predict_proba(feats)
-    size = model.tile_size
-    th, tw = (size, size) if size else shape
-    labels = model.label_names
-    return {"tile_size": [int(min(th, shape[0])), int(min(tw, shape[1]))], "labels": labels,
-            "tiles": [{"row": int(r), "col": int(c), "temper": labels[int(np.argmax(p))],
-                       "p": [round(float(v), 4) for v in p]} for (r, c), p in zip(coords, tp)]}
-
-
-def _explain(model: Any, img: np.ndarray) -> dict[str, Any] | None:
+def _explain(model: Any, img: np.ndarray, um_per_px: float | None) -> dict[str, Any] | None:
     if model.kind != "toptemp" or model.importance is None:
         return None
-    from shapekit.temper.explain import model_pairs
+    from shapekit.temper.explain import MEANING, model_pairs
 
-    blocks, pairs = model_pairs(model, img)
-    keep = ("row", "col", "score", "filtration", "dim", "scale")
-    return {"blocks": [{"scale": k[0], "filtration": k[1], "dim": k[2], "importance": round(v, 6)}
+    blocks, pairs = model_pairs(model, img, um_per_px)
+    keep = ("row", "col", "score", "filtration", "dim", "scale", "what", "size_px", "size_um")
+    return {"blocks": [{"scale": k[0], "filtration": k[1], "dim": k[2], "importance": round(v, 6),
+                        "what": MEANING[(k[1], k[2])]}
                        for k, v in sorted(blocks.items(), key=lambda kv: -kv[1])],
             "pairs": [{k: (round(r[k], 3) if isinstance(r[k], float) else r[k]) for k in keep}
                       for r in pairs[:MAX_EXPLAIN_PAIRS]],

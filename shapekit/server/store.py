@@ -27,8 +27,8 @@ class ModelStore:
     Examples
     --------
     >>> store = ModelStore(ServerConfig(preload=False))
-    >>> store.catalog()["classifiers"]
-    []
+    >>> [c["name"] for c in store.catalog()["classifiers"]]      # the shipped ones
+    ['uhcs3']
     >>> store.get("classifier", "../x")
     Traceback (most recent call last):
     ...

@@ -9,8 +9,19 @@ Each persistence pair of the scan, computed with birth/death pixels by
 ``block importance x pair persistence / block total persistence``: its share of what the
 classifier looked at.  :func:`explain_scan` computes this; :func:`plot_explanation` draws the
 ``top`` pairs at their birth pixels (marker area ~ score; colour = filtration and dimension)
-beside the persistence diagram of the most important block; saving the figure is the caller's
+beside the persistence diagram of the most important block, and :func:`plot_tile_map` the
+per-tile verdicts over the scan; saving a figure is the caller's
 (``shapekit._atomic.save_figure``).
+
+In physical terms (:data:`MEANING`): superlevel H0 pairs are bright particles or islands,
+superlevel H1 loops are cells enclosed by a bright network, sublevel H0 dark particles or pits,
+sublevel H1 cells enclosed by a dark network (in secondary-electron images of steels the carbide
+phase is the bright one). A pair's size is twice the distance between the pixel where it is born
+(the particle's extremum, or where a loop closes) and where it dies (the saddle where the particle
+merges with a neighbour, or the cell's deepest point): roughly the particle's or cell's diameter,
+in micrometres where the scan's pixel size is known. Pairs whose feature would reach past the
+scan's edge (a disc of that radius around the birth pixel, at least one pixel of its scale) are
+cut by the field of view: they are left out.
 
 References
 ----------
@@ -32,6 +43,9 @@ from shapekit.errors import InputError
 
 COLORS = {("sublevel", 0): "tab:blue", ("sublevel", 1): "tab:cyan",
           ("superlevel", 0): "tab:red", ("superlevel", 1): "tab:orange"}
+#: what a (filtration, homology dimension) block's pairs are in a micrograph
+MEANING = {("superlevel", 0): "bright particles", ("superlevel", 1): "cells of a bright network",
+           ("sublevel", 0): "dark particles or pits", ("sublevel", 1): "cells of a dark network"}
 
 
 def block_importance(importance: np.ndarray, blocks: Sequence[Any]) -> dict[Any, float]:
@@ -54,20 +68,25 @@ def block_importance(importance: np.ndarray, blocks: Sequence[Any]) -> dict[Any,
 
 
 def scored_pairs(levels: dict[int, np.ndarray], blocks: dict[Any, float],
-                 min_persistence: float = 0.0) -> list[dict[str, Any]]:
-    """Persistence pairs of each block with birth pixels (original coordinates) and scores.
+                 min_persistence: float = 0.0, shape: tuple[int, int] | None = None,
+                 um_per_px: float | None = None) -> list[dict[str, Any]]:
+    """Persistence pairs of each block with birth pixels (original coordinates), sizes and scores.
 
     ``levels`` is the scan at each scale as the model's features see it (``{scale: image}``,
     the output of its ``standardize`` and ``pyramid`` steps) and ``min_persistence`` the
-    model's, so the pairs are those the features were computed from.
+    model's, so the pairs are those the features were computed from. With ``shape`` (the scan's
+    height and width) pairs that reach past its edge are left out (see the module docstring);
+    ``um_per_px`` adds sizes in micrometres.
 
     Examples
     --------
     >>> from shapekit.topology import Block
     >>> img = np.zeros((16, 16)); img[4, 4] = img[10, 12] = 1.0
     >>> p = scored_pairs({1: img}, {Block(1, "superlevel", 0): 1.0})
-    >>> sorted((int(r["row"]), int(r["col"])) for r in p)
-    [(4, 4)]
+    >>> sorted((int(r["row"]), int(r["col"])) for r in p), p[0]["what"]
+    ([(4, 4)], 'bright particles')
+    >>> scored_pairs({1: img}, {Block(1, "superlevel", 0): 1.0}, shape=(16, 16))   # reaches the edge
+    []
     """
     from shapekit.topology import persistence_pairs_with_locations
 
@@ -83,10 +102,20 @@ def scored_pairs(levels: dict[int, np.ndarray], blocks: dict[Any, float],
         life = np.abs(p[:, 1] - p[:, 0])
         score = w * life / max(float(life.sum()), 1e-12)
         s = b.scale
-        for k in np.flatnonzero(score > 0):
-            out.append({"scale": s, "filtration": b.filtration, "dim": b.dim,
+        rows, cols = (p[:, 2] + 0.5) * s - 0.5, (p[:, 3] + 0.5) * s - 0.5
+        radius = np.hypot(p[:, 4] - p[:, 2], p[:, 5] - p[:, 3]) * s
+        keep = score > 0
+        if shape is not None:
+            reach = np.maximum(radius, s)
+            keep &= (rows - reach >= 0) & (cols - reach >= 0) & \
+                (rows + reach <= shape[0] - 1) & (cols + reach <= shape[1] - 1)
+        what = MEANING[(b.filtration, b.dim)]
+        for k in np.flatnonzero(keep):
+            size = 2.0 * float(radius[k])
+            out.append({"scale": s, "filtration": b.filtration, "dim": b.dim, "what": what,
                         "birth": float(p[k, 0]), "death": float(p[k, 1]),
-                        "row": (p[k, 2] + 0.5) * s - 0.5, "col": (p[k, 3] + 0.5) * s - 0.5,
+                        "row": float(rows[k]), "col": float(cols[k]), "size_px": size,
+                        "size_um": None if um_per_px is None else size * float(um_per_px),
                         "score": float(score[k])})
     return out
 
@@ -98,15 +127,19 @@ class Explanation:
     Attributes
     ----------
     verdict : dict
-        ``{"image", "temper", "probabilities", "tiles"}`` (as ``TemperModel.classify``).
+        The verdict of :meth:`~shapekit.temper.model.TemperModel.classify` (with the per-tile
+        ``tile_map``).
     blocks : dict of Block -> float
         Importance of every diagram block.
     pairs : list of dict
-        Every scored pair (scale, filtration, dim, birth, death, row, col, score), best first.
+        Every scored pair not cut by the scan's edge (scale, filtration, dim, what, birth, death,
+        row, col, size_px, size_um, score), best first.
     scan : ndarray
         The scan as read (info bar cropped, at the model's pixel size).
     top : int
         How many pairs the summary lists and the figure draws.
+    um_per_px : float or None
+        Pixel size of ``scan`` (None: unknown).
     """
 
     verdict: dict[str, Any]
@@ -114,59 +147,97 @@ class Explanation:
     pairs: list[dict[str, Any]]
     scan: np.ndarray
     top: int = 300
+    um_per_px: float | None = None
+
+    def block_summary(self) -> list[dict[str, Any]]:
+        """Blocks, most important first, in physical terms: what their pairs are and the median
+        size of the block's pairs that drive the verdict (its ``top`` best pairs)."""
+        shown = self.pairs[:self.top]
+        out = []
+        for k, v in sorted(self.blocks.items(), key=lambda kv: -kv[1]):
+            sizes = [r["size_px"] for r in shown if (r["scale"], r["filtration"], r["dim"]) == tuple(k)]
+            px = float(np.median(sizes)) if sizes else None
+            out.append({"scale": k.scale, "filtration": k.filtration, "dim": k.dim,
+                        "what": MEANING[(k.filtration, k.dim)], "importance": round(v, 6),
+                        "typical_size_px": None if px is None else round(px, 2),
+                        "typical_size_um": None if px is None or self.um_per_px is None
+                        else round(px * self.um_per_px, 4)})
+        return out
+
+    def reading(self, n_blocks: int = 3) -> list[str]:
+        """The verdict and what drives it, as sentences a metallurgist reads."""
+        v = self.verdict
+        best = max(v["probabilities"], key=v["probabilities"].get)
+        head = (f"{v['temper']} (p = {v['probabilities'][v['temper']]:.2f})" if v["temper"] != "unknown"
+                else f"unknown: outside the training data (closest: {best}, p = {v['probabilities'][best]:.2f})")
+        out = [f"verdict: {head}"]
+        for b in self.block_summary()[:n_blocks]:
+            size = "" if b["typical_size_px"] is None else (
+                f", typically {b['typical_size_um']:.3g} um across" if b["typical_size_um"] is not None
+                else f", typically {b['typical_size_px']:.3g} px across (pixel size unknown)")
+            out.append(f"{b['what']} (H{b['dim']}, {b['filtration']}, scale {b['scale']}): "
+                       f"{100 * b['importance']:.0f} % of what the classifier looks at{size}")
+        return out
 
     def summary(self, n_pairs: int = 50) -> dict[str, Any]:
-        """JSON: the verdict, block importances (largest first) and the ``n_pairs`` best pairs."""
-        return {**self.verdict,
-                "blocks": [{"scale": k.scale, "filtration": k.filtration, "dim": k.dim,
-                            "importance": round(v, 6)}
-                           for k, v in sorted(self.blocks.items(), key=lambda kv: -kv[1])],
+        """JSON: the verdict, its reading, block importances (largest first) and the
+        ``n_pairs`` best pairs."""
+        verdict = {k: v for k, v in self.verdict.items() if k != "tile_map"}
+        return {**verdict, "reading": self.reading(), "blocks": self.block_summary(),
                 "pairs": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
                           for r in self.pairs[:min(n_pairs, self.top)]]}
 
 
-def model_pairs(model: Any, image: np.ndarray) -> tuple[dict[Any, float], list[dict[str, Any]]]:
+def model_pairs(model: Any, image: np.ndarray, um_per_px: float | None = None
+                ) -> tuple[dict[Any, float], list[dict[str, Any]]]:
     """Block importances of a TopTemp model and the scored pairs of one scan array, best first.
 
     The pairs come from the scan as the model's own ``standardize`` and ``pyramid`` steps see it,
-    with its minimum persistence; coordinates are in the array's pixels.  Block keys are
-    :class:`~shapekit.topology.Block` ``(scale, filtration, dim)`` tuples.
+    with its minimum persistence; coordinates are in the array's pixels; pairs cut by the scan's
+    edge are left out.  Block keys are :class:`~shapekit.topology.Block` ``(scale, filtration,
+    dim)`` tuples.
     """
     if model.kind != "toptemp" or model.importance is None:
         raise InputError("explain needs a TopTemp model with feature importances (not --model cnn)")
     blocks = block_importance(model.importance, model.column_blocks())
     steps = model.features.named_steps
     levels = steps["pyramid"].transform(steps["standardize"].transform([image]))[0]
-    pairs = scored_pairs(levels, blocks, float(steps["diagrams"].min_persistence))
+    pairs = scored_pairs(levels, blocks, float(steps["diagrams"].min_persistence),
+                         shape=np.shape(image), um_per_px=um_per_px)
     pairs.sort(key=lambda r: -r["score"])
     return blocks, pairs
 
 
-def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray,
-                 top: int = 300) -> Explanation:
+def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray, top: int = 300,
+                 pairs: bool = True, um_per_px: float | None = None) -> Explanation:
     """The persistence pairs behind a TopTemp model's verdict on one scan.
 
     Parameters
     ----------
     model : TemperModel
-        A TopTemp model (CNN models are refused).
+        A TopTemp model (CNN models are refused unless ``pairs=False``).
     image : path or 2-D array
     top : int
         Number of highest-scoring pairs drawn by :func:`plot_explanation`.
+    pairs : bool
+        Compute the pairs (False: only the verdict and its tile map, for :func:`plot_tile_map`).
+    um_per_px : float, optional
+        Pixel size of the scan (beats the file's own).
 
     Returns
     -------
     Explanation
     """
-    if model.kind != "toptemp" or model.importance is None:
-        raise InputError("explain needs a TopTemp model with feature importances (not --model cnn)")
+    if pairs and (model.kind != "toptemp" or model.importance is None):
+        raise InputError("explain needs a TopTemp model with feature importances (not --model cnn); "
+                         "--map works with any model")
     if top < 1:
         raise InputError(f"--top must be positive, got {top}")
-    name, img = model.load(image)
-    verdict = model.classify([img])[0]
-    verdict["image"] = name
-    blocks, pairs = model_pairs(model, img)
-    return Explanation(verdict, blocks, pairs, img, int(top))
+    name, img, info = model.read(image, um_per_px)
+    verdict = {"image": name, **model.assess(img, name, info)}
+    um = info.get("um_per_px")
+    blocks, found = model_pairs(model, img, um) if pairs else ({}, [])
+    return Explanation(verdict, blocks, found, img, int(top), um)
 
 
 def _figure():
@@ -215,6 +286,55 @@ def plot_explanation(explanation: Explanation) -> Any:
     axd.set_ylabel("death (z units)")
     axd.set_title(f"diagram of the top block: scale {best[0]}, {best[1]} H{best[2]} "
                   f"(importance {blocks[best]:.2f})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tile_map(explanation: Explanation) -> Any:
+    """Figure of the per-tile verdicts over the scan: each tile filled with its temper's colour,
+    more opaque the surer it is, labelled with that temper and probability; the scan's verdict
+    (or "unknown", outside the training data, with a red frame) in the title.
+
+    Examples
+    --------
+    >>> v = {"image": "x", "temper": "a", "probabilities": {"a": 0.8, "b": 0.2}, "tiles": 2,
+    ...      "ood_score": 0.4, "tile_map": {"tile_size": [8, 8], "labels": ["a", "b"], "tiles": [
+    ...          {"row": 0, "col": 0, "temper": "a", "p": [0.9, 0.1]},
+    ...          {"row": 0, "col": 8, "temper": "b", "p": [0.3, 0.7]}]}}
+    >>> fig = plot_tile_map(Explanation(v, {}, [], np.zeros((8, 16)), 1))
+    >>> len(fig.axes[0].patches)
+    2
+    """
+    plt = _figure()
+    from matplotlib.patches import Patch, Rectangle
+
+    v, img = explanation.verdict, explanation.scan
+    tmap = v["tile_map"]
+    labels = list(tmap["labels"])
+    cmap = plt.get_cmap("tab10")
+    colour = {lab: cmap(i % 10) for i, lab in enumerate(labels)}
+    h, w = img.shape
+    fig, ax = plt.subplots(figsize=(8, 8 * h / w + 0.8))
+    ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+    th, tw = tmap["tile_size"]
+    for t in tmap["tiles"]:
+        pmax = max(t["p"])
+        ax.add_patch(Rectangle((t["col"] - 0.5, t["row"] - 0.5), tw, th, facecolor=colour[t["temper"]],
+                               alpha=0.15 + 0.45 * pmax, edgecolor="white", linewidth=0.8))
+        if min(th, tw) >= 48:
+            ax.text(t["col"] + tw / 2, t["row"] + th / 2, f"{t['temper']}\n{pmax:.2f}", ha="center",
+                    va="center", fontsize=7, color="white")
+    probs = ", ".join(f"{k} {p:.2f}" for k, p in v["probabilities"].items())
+    ood = "" if v.get("ood_score") is None else f"; ood score {v['ood_score']:.2f}"
+    if v["temper"] == "unknown":
+        ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, edgecolor="red", linewidth=4))
+        title = f"unknown: outside the training data ({probs}{ood})"
+    else:
+        title = f"{v['temper']} ({probs}{ood})"
+    ax.set_title(title, fontsize=9)
+    ax.legend(handles=[Patch(color=colour[lab], label=lab) for lab in labels], loc="lower right",
+              fontsize=7, framealpha=0.7)
+    ax.set_axis_off()
     fig.tight_layout()
     return fig
 

@@ -18,7 +18,11 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-__all__ = ["TemperModel"]
+__all__ = ["TemperModel", "VERDICT_KEYS"]
+
+#: the keys of every verdict :meth:`TemperModel.classify` returns
+VERDICT_KEYS = ("image", "temper", "probabilities", "tiles", "ood_score", "in_distribution",
+                "prediction_set", "ood", "scan", "notes")
 
 
 class TemperModel:
@@ -38,6 +42,9 @@ class TemperModel:
         TopTemp models: importance of every classifier column (for :mod:`shapekit.temper.explain`).
     columns : ndarray of int, optional
         Format-1 models with Betti curves: the pipeline columns the classifier's columns are.
+    outside : OutsideCheck, optional
+        TopTemp models: the "outside the training data" check fitted at training
+        (:class:`~shapekit.temper.outside.OutsideCheck`); None for models without one.
 
     Examples
     --------
@@ -48,19 +55,22 @@ class TemperModel:
     >>> m = train_on_images(imgs, ["a", "b"] * 4, model="logreg", tile_size=64,
     ...                     feature_params={"scales": [1, 2]}, cv_folds=2, augment=0)
     >>> r = m.classify([imgs[0]])[0]
-    >>> sorted(r), r["tiles"], m.label_names
-    (['image', 'probabilities', 'temper', 'tiles'], 1, ['a', 'b'])
+    >>> r["tiles"], m.label_names, r["temper"] in ("a", "b", "unknown")
+    (1, ['a', 'b'], True)
+    >>> sorted(k for k in r if k in VERDICT_KEYS) == sorted(VERDICT_KEYS)
+    True
     """
 
     def __init__(self, config: dict[str, Any], label_names: Sequence[str], classifier: Any = None,
                  network: Any = None, importance: np.ndarray | None = None,
-                 columns: np.ndarray | None = None) -> None:
+                 columns: np.ndarray | None = None, outside: Any = None) -> None:
         self.config = config
         self.label_names = list(label_names)
         self.classifier = classifier
         self.network = network
         self.importance = importance
         self.columns = columns
+        self.outside = outside
         self.kind = config["kind"]
         self.tile_size = config.get("tile_size")
         self.target_um_per_px = config.get("target_um_per_px")
@@ -89,15 +99,27 @@ class TemperModel:
     # ------------------------------------------------------------------ inputs
     def load(self, item: Any, um_per_px: float | None = None) -> tuple[str, np.ndarray]:
         """``(name, image)`` for a path (ingested: info bar cropped, resampled) or an array."""
-        from shapekit.temper.scans import load_scan_image
+        name, img, _ = self.read(item, um_per_px)
+        return name, img
+
+    def read(self, item: Any, um_per_px: float | None = None) -> tuple[str, np.ndarray, dict[str, Any]]:
+        """``(name, image, scan info)`` of a path (:func:`~shapekit.temper.scans.read_scan`: info
+        bar cropped, resampled to the model's pixel size; ``um_per_px`` beats the file's) or of a
+        2-D array (taken as already at the model's pixel size, when it has one)."""
+        from shapekit.temper.scans import read_scan
 
         if isinstance(item, (str, os.PathLike)):
-            return str(item), load_scan_image(Path(item), um_per_px=um_per_px,
-                                              target_um_per_px=self.target_um_per_px)
+            img, info = read_scan(Path(item), um_per_px=um_per_px,
+                                  target_um_per_px=self.target_um_per_px)
+            return str(item), img, info
         arr = np.asarray(item)
         if arr.ndim != 2:
             raise InputError(f"expected a 2-D grey image or a path, got an array of shape {arr.shape}")
-        return "<array>", arr.astype(np.float32)
+        um = self.target_um_per_px if um_per_px is None else float(um_per_px)
+        info = {"um_per_px": um, "um_per_px_source": None if um is None else "user",
+                "source_um_per_px": um, "info_bar_rows": 0, "source_shape": list(arr.shape),
+                "resampled": False, "notes": []}
+        return "<array>", arr.astype(np.float32), info
 
     # ------------------------------------------------------------- prediction
     def tile_features(self, image: np.ndarray, source: str = "image") -> tuple[np.ndarray, np.ndarray]:
@@ -134,21 +156,80 @@ class TemperModel:
         """Temper labels of scans given as arrays or paths."""
         return np.asarray(self.label_names)[self.predict_proba(images).argmax(1)]
 
-    def classify(self, images_or_paths: Any) -> list[dict[str, Any]]:
-        """Temper verdicts: ``[{"image", "temper", "probabilities": {label: p}, "tiles": n}, ...]``.
+    def assess(self, image: np.ndarray, source: str = "image",
+               info: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Everything the model says of one scan array.
 
-        A single path or 2-D array is accepted too.
+        Returns
+        -------
+        dict
+            ``temper`` (a label, or ``"unknown"`` outside the training data), ``probabilities``
+            (label -> p), ``tiles``, ``ood_score`` / ``in_distribution`` / ``prediction_set``
+            (None for models without an outside check), ``ood`` (the check's parts:
+            ``topology`` and ``image`` scores), ``scan`` (``info``), ``notes``, and ``tile_map``
+            (``{"tile_size", "labels", "tiles": [{"row", "col", "temper", "p"}]}``,
+            coordinates in ``image``).
+        """
+        info = dict(info or {"um_per_px": None, "notes": []})
+        notes = list(info.get("notes") or [])
+        if self.kind == "cnn":
+            from shapekit.temper.cnn_cv import cnn_tiles
+            from shapekit.temper.cnn_train import predict_tile_proba
+            from shapekit.temper.pooling import average_log_proba
+
+            tiles, coords = cnn_tiles(image, self.tile_size, self.config["cnn"]["input_scale"], source)
+            tile_p = predict_tile_proba(self.network, tiles)
+            p, feats = average_log_proba(tile_p), None
+        else:
+            feats, coords = self.tile_features(image, source)
+            p, tile_p = self.classifier.predict_scan(feats)
+        labels = self.label_names
+        res: dict[str, Any] = {"temper": labels[int(np.argmax(p))],
+                               "probabilities": {lab: round(float(v), 6) for lab, v in zip(labels, p)},
+                               "tiles": int(len(coords)), "ood_score": None, "in_distribution": None,
+                               "prediction_set": None, "ood": None}
+        if self.outside is not None and feats is not None:
+            check = self.outside.assess(p, labels, feats, image, info.get("um_per_px"),
+                                        self.target_um_per_px)
+            res.update({k: check[k] for k in ("temper", "ood_score", "in_distribution",
+                                              "prediction_set", "ood")})
+            notes += check["notes"]
+        else:
+            why = ("CNN models have none" if self.kind == "cnn" else self.config.get("outside_skipped")
+                   or "trained before shapekit had one: retrain it")
+            notes.append(f"this model has no outside-the-training-data check ({why})")
+        th, tw = (self.tile_size, self.tile_size) if self.tile_size else image.shape
+        res["tile_map"] = {
+            "tile_size": [int(min(th, image.shape[0])), int(min(tw, image.shape[1]))], "labels": labels,
+            "tiles": [{"row": int(r), "col": int(c), "temper": labels[int(np.argmax(tp))],
+                       "p": [round(float(v), 4) for v in tp]} for (r, c), tp in zip(coords, tile_p)]}
+        res["scan"] = {k: v for k, v in info.items() if k != "notes"}
+        res["notes"] = notes
+        return res
+
+    def assess_path(self, path: str | os.PathLike[str], um_per_px: float | None = None) -> dict[str, Any]:
+        """:meth:`assess` of a scan file (read by :meth:`read`), with ``"image"`` set to its path."""
+        name, img, info = self.read(path, um_per_px)
+        return {"image": name, **self.assess(img, name, info)}
+
+    def classify(self, images_or_paths: Any, um_per_px: float | None = None) -> list[dict[str, Any]]:
+        """Temper verdicts, one dict per scan with the keys :data:`VERDICT_KEYS`.
+
+        ``{"image", "temper", "probabilities", "tiles", "ood_score", "in_distribution",
+        "prediction_set", "ood", "scan", "notes"}``: ``temper`` is
+        ``"unknown"`` when the scan lies outside the training data (``in_distribution`` false;
+        ``probabilities`` still say which temper it resembles most). A single path or 2-D array is
+        accepted too; ``um_per_px`` is the pixel size of every scan, beating the files' own.
         """
         items = images_or_paths
         if isinstance(items, (str, os.PathLike)) or (isinstance(items, np.ndarray) and items.ndim == 2):
             items = [items]
         out = []
         for item in items:
-            name, img = self.load(item)
-            p, n = self.scan_proba(img, name)
-            out.append({"image": name, "temper": self.label_names[int(np.argmax(p))],
-                        "probabilities": {lab: round(float(v), 6) for lab, v in zip(self.label_names, p)},
-                        "tiles": int(n)})
+            name, img, info = self.read(item, um_per_px)
+            res = self.assess(img, name, info)
+            res.pop("tile_map")
+            out.append({"image": name, **res})
         return out
 
     def feature_extractor(self) -> Any:
@@ -175,7 +256,11 @@ class TemperModel:
         files: dict[str, Any] = {"classifier.safetensors": arrays}
         if raw is not None:
             files["xgboost.json"] = raw
-        return write_model_dir(out, {**self.config, **state}, files)
+        config = {**self.config, **state}
+        config.pop("outside", None)
+        if self.outside is not None:
+            config["outside"], files["outside.safetensors"] = self.outside.to_state()
+        return write_model_dir(out, config, files)
 
     def __repr__(self) -> str:
         what = self.config.get("classifier", {}).get("params", {}).get("model", "cnn")

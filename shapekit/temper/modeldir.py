@@ -11,6 +11,9 @@ Layout (format 2)::
       classifier.safetensors    TopTemp: feature scaling, logreg/SVM parameters, importances
       xgboost.json              TopTemp with XGBoost: the booster in XGBoost's JSON format
       cnn.safetensors           CNN: the network's state dict
+      outside.safetensors       TopTemp (optional): the "outside the training data" check's
+                                arrays (its parameters are config.json's "outside" entry,
+                                :class:`shapekit.temper.outside.OutsideCheck`)
 
 Format 1 (shapekit before the scikit-learn pipeline) is read too and predicts exactly as it did:
 its classifier stored ``n_classes`` (the labels are the label names) and ``seed``, and with
@@ -46,6 +49,41 @@ ARCH_SCHEMA: dict[str, Any] = {
         "padding": {"type": "string"},
         "standardize": {"type": "boolean"}}}
 """JSON Schema of a SmallResNet architecture (``SmallResNet.config()``), with size bounds."""
+OUTSIDE_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["kind", "version", "descriptors", "level", "coverage", "score", "seed",
+                 "fitted_level", "scorer", "conformal"],
+    "properties": {
+        "kind": {"const": "outside_check"}, "version": {"type": "integer"},
+        "descriptors": {"type": "string", "maxLength": 200},
+        "level": {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1},
+        "fitted_level": {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1},
+        "coverage": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "score": {"enum": ["aps", "lac"]},
+        "seed": {"type": "integer", "minimum": 0},
+        "scorer": {"type": "object", "required": ["kind", "version", "method", "level", "n_neighbors",
+                                                  "cv", "seed", "blocks", "threshold", "block_scale",
+                                                  "n_features"],
+                   "properties": {
+                       "kind": {"const": "ood_scorer"}, "method": {"enum": ["mahalanobis", "knn"]},
+                       "level": {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1},
+                       "n_neighbors": {"type": "integer", "minimum": 1, "maximum": 10000},
+                       "cv": {"type": "integer", "minimum": 2, "maximum": 1000},
+                       "blocks": {"type": ["array", "null"], "minItems": 1, "maxItems": 64,
+                                  "items": {"type": "integer", "minimum": 1, "maximum": 100000}},
+                       "threshold": {"type": "number", "exclusiveMinimum": 0},
+                       "block_scale": {"type": "array", "minItems": 1, "maxItems": 64,
+                                       "items": {"type": "number", "exclusiveMinimum": 0}},
+                       "n_features": {"type": "integer", "minimum": 1, "maximum": 100000}}},
+        "conformal": {"type": ["object", "null"],
+                      "required": ["kind", "version", "coverage", "score", "qhat", "n_classes",
+                                   "n_calibration"],
+                      "properties": {"kind": {"const": "conformal_sets"}, "score": {"enum": ["aps", "lac"]},
+                                     "coverage": {"type": "number", "exclusiveMinimum": 0,
+                                                  "exclusiveMaximum": 1},
+                                     "qhat": {"type": "number"}, "n_classes": {"type": "integer", "minimum": 2},
+                                     "n_calibration": {"type": "integer", "minimum": 0}}}}}
+"""JSON Schema of a model's outside-the-training-data check (``OutsideCheck.to_state()``)."""
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["format", "format_version", "shapekit_version", "kind", "label_names"],
@@ -86,6 +124,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "cnn": {"type": "object", "required": ["arch", "input_scale"], "properties": {
             "input_scale": {"type": "integer", "minimum": 1, "maximum": 64},
             "arch": ARCH_SCHEMA}},
+        "outside": OUTSIDE_SCHEMA,
     },
     "allOf": [{"if": {"properties": {"kind": {"const": "toptemp"}}},
                "then": {"required": ["classifier", "feature_params"]}},
@@ -152,7 +191,8 @@ def write_model_dir(out: str | os.PathLike[str], config: dict[str, Any],
 
 
 def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check ``config.json`` of a model directory (format and version).
+    """Read and check ``config.json`` of a model directory (format and version); a shipped
+    classifier's name stands for its directory (:func:`resolve_model`).
 
     Raises
     ------
@@ -163,9 +203,10 @@ def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     from shapekit.io.jsonfile import check_json, load_json
 
     d = Path(model_dir)
+    if not d.exists():
+        d = resolve_model(model_dir)
     if not d.is_dir():
-        raise ModelFormatError(f"model directory not found: {d}" if not d.exists() else
-                               f"{d}: not a model directory (a file)")
+        raise ModelFormatError(f"{d}: not a model directory (a file)")
     p = d / "config.json"
     if not p.is_file():
         raise ModelFormatError(f"{d}: not a shapekit model directory (no config.json)")
@@ -180,11 +221,38 @@ def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return check_json(cfg, CONFIG_SCHEMA, where=str(p), what="model config")
 
 
-def load_model(model_dir: str | os.PathLike[str]) -> Any:
-    """Load a temper model directory as a :class:`~shapekit.temper.model.TemperModel`.
+def resolve_model(model: str | os.PathLike[str]) -> Path:
+    """The directory of a model given as a directory or as the name of a shipped classifier
+    (:mod:`shapekit.registry`); a directory of that name wins over a shipped model.
 
-    The returned object has ``.classify(images_or_paths)`` (list of
-    ``{"image", "temper", "probabilities", "tiles"}``), ``.predict_proba(images)``,
+    Examples
+    --------
+    >>> resolve_model("uhcs3").name
+    'uhcs3'
+    >>> resolve_model("/nonexistent/m")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.ModelFormatError: model directory not found: /nonexistent/m (nor a shipped classifier: ...)
+    """
+    from shapekit.registry import NAME_RE, available, pretrained_root
+
+    d = Path(model)
+    if d.exists():
+        return d
+    names = [c["name"] for c in available("classifier")]
+    if NAME_RE.match(str(model)) and str(model) in names:
+        return pretrained_root() / str(model)
+    raise ModelFormatError(f"model directory not found: {d} (nor a shipped classifier: "
+                           f"{', '.join(names) or 'none'})")
+
+
+def load_model(model_dir: str | os.PathLike[str]) -> Any:
+    """Load a temper model directory (or a shipped classifier by name, :func:`resolve_model`) as a
+    :class:`~shapekit.temper.model.TemperModel`.
+
+    The returned object has ``.classify(images_or_paths)`` (list of verdicts
+    ``{"image", "temper", "probabilities", "tiles", "ood_score", "in_distribution",
+    "prediction_set", ...}``), ``.predict_proba(images)``,
     ``.label_names`` and, for CNN models, ``.feature_extractor()`` (an ``nn.Module`` mapping
     ``(N, 1, H, W)`` float tensors to ``(N, d)`` embeddings).
 
@@ -198,14 +266,14 @@ def load_model(model_dir: str | os.PathLike[str]) -> Any:
     """
     from shapekit.temper.model import TemperModel
 
-    d = Path(model_dir)
+    d = resolve_model(model_dir)
     cfg = read_config(d)
     try:
         labels = [str(x) for x in cfg["label_names"]]
         if cfg["kind"] == "toptemp":
             clf, arrays, columns = _load_toptemp(d, cfg, labels)
             return TemperModel(cfg, labels, classifier=clf, importance=arrays.get("importance"),
-                               columns=columns)
+                               columns=columns, outside=_load_outside(d, cfg))
         import torch
 
         from shapekit.temper.cnn import SmallResNet
@@ -261,3 +329,27 @@ def _load_toptemp(d: Path, cfg: dict[str, Any], labels: list[str]
         raise ModelFormatError(f"{d}: the classifier expects {clf.n_features_in_} features, the "
                                f"feature parameters give {len(names)}")
     return clf, arrays, columns
+
+
+def _load_outside(d: Path, cfg: dict[str, Any]) -> Any:
+    """The model's outside-the-training-data check, or None when it was trained without one."""
+    state = cfg.get("outside")
+    if state is None:
+        return None
+    from shapekit.temper.outside import OutsideCheck
+
+    arrays = load_arrays(d / "outside.safetensors")
+    try:
+        check = OutsideCheck.from_state(state, arrays)
+        n_topo = len(cfg.get("feature_names") or [])
+        if n_topo and check.n_topology_features != n_topo:
+            raise InputError(f"its scorer expects {check.n_topology_features} TopTemp features, the "
+                             f"model has {n_topo}")
+        if check.conformal_ is not None and check.conformal_.n_classes_ != len(cfg["label_names"]):
+            raise InputError(f"its prediction sets have {check.conformal_.n_classes_} classes for "
+                             f"{len(cfg['label_names'])} labels")
+        return check
+    except (InputError, KeyError, TypeError, ValueError) as e:
+        if isinstance(e, ModelFormatError):
+            raise
+        raise ModelFormatError(f"{d}: invalid outside-the-training-data check ({e})") from None

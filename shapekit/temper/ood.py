@@ -88,49 +88,6 @@ def _folds(n: int, y: np.ndarray | None, groups: np.ndarray | None, k: int, seed
     return [te for _, te in KFold(k, shuffle=True, random_state=seed).split(idx)]
 
 
-def image_descriptors(image: Any, n_bands: int = 0) -> np.ndarray:
-    """Grey-level statistics of a scan that TopTemp features discard by design (6 values).
-
-    TopTemp tiles are z-scored and their persistence is nearly invariant to monotone grey-level
-    changes, so a saturated or empty scan, or another material imaged with other contrast, can
-    share their features. These statistics keep what they drop: ``log`` standard deviation,
-    ``log`` 1-99 % grey range, median level, fraction of pixels clipped at the extreme levels,
-    skewness and ``log`` kurtosis of the grey levels. With ``n_bands > 0`` the share of spectral
-    power (Hann-windowed, z-scored scan) in ``n_bands`` octave bands below Nyquist follows, as
-    logs; they make blurred scans look foreign (see RESULTS.md), so they are off by default.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> d = image_descriptors(rng.random((64, 80)))
-    >>> d.shape, bool(np.isfinite(d).all()), image_descriptors(rng.random((64, 80)), n_bands=6).shape
-    ((6,), True, (12,))
-    >>> float(image_descriptors(np.clip(3 * rng.random((64, 80)) - 1, 0, 1))[3]) > 0.6   # clipped
-    True
-    """
-    img = np.asarray(image, dtype=np.float64)
-    if img.ndim != 2 or min(img.shape) < max(2 ** int(n_bands), 16):
-        raise InputError(f"image descriptors need a 2-D scan of at least {max(2 ** int(n_bands), 16)} px a "
-                         f"side, got shape {img.shape}")
-    if not np.isfinite(img).all():
-        raise InputError("image contains NaN or Inf values")
-    lo, hi = float(img.min()), float(img.max())
-    q1, q50, q99 = np.percentile(img, [1, 50, 99])
-    sd = float(img.std())
-    clipped = float(np.mean(img <= lo + 1.5 / 255) + np.mean(img >= hi - 1.5 / 255)) if hi > lo else 1.0
-    z = (img - img.mean()) / (sd if sd > 1e-12 else 1.0)
-    skew, kurt = float(np.mean(z ** 3)), float(np.mean(z ** 4))
-    grey = np.r_[np.log(sd + 1e-4), np.log(q99 - q1 + 1e-4), q50, clipped, skew, np.log(max(kurt, 1e-12))]
-    if not n_bands:
-        return grey
-    h, w = img.shape
-    power = np.abs(np.fft.rfft2(z * np.hanning(h)[:, None] * np.hanning(w)[None, :])) ** 2
-    r = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :])
-    edges = 0.5 * 2.0 ** -np.arange(int(n_bands) + 1)[::-1]
-    bands = np.array([power[(r >= a) & (r < b)].sum() for a, b in zip(edges[:-1], edges[1:])])
-    return np.r_[grey, np.log(np.maximum(bands / max(bands.sum(), 1e-300), 1e-12))]
-
-
 class OODScorer(OutlierMixin, BaseEstimator):
     """Out-of-distribution score of feature rows against the training rows, with a calibrated threshold.
 
@@ -152,10 +109,10 @@ class OODScorer(OutlierMixin, BaseEstimator):
         Seeds the folds.
     blocks : sequence of int, optional
         Widths of consecutive column blocks scored separately (e.g. ``[324, 6]`` for TopTemp
-        features followed by :func:`image_descriptors`), so that a strong departure in a small
-        block is not drowned by the many dimensions of a large one. A row's statistic is the
-        largest block distance in units of that block's median held-out distance. Default: one
-        block.
+        features followed by :func:`~shapekit.temper.descriptors.grey_levels`), so that a strong
+        departure in a small block is not drowned by the many dimensions of a large one. A row's
+        statistic is the largest block distance in units of that block's median held-out
+        distance. Default: one block.
 
     Attributes
     ----------
@@ -288,9 +245,14 @@ class OODScorer(OutlierMixin, BaseEstimator):
 
     def ood_score(self, X: Any) -> np.ndarray:
         """Distance / threshold per row: ``<= 1`` in distribution, larger is further outside (``inf`` for non-finite features)."""
+        return self.block_scores(X).max(axis=1)
+
+    def block_scores(self, X: Any) -> np.ndarray:
+        """``(n, n_blocks)``: each block's share of :meth:`ood_score` (their maximum is it), so a
+        report can say which block of features puts a row outside."""
         check_is_fitted(self, "core_")
         d = self._distances(self.core_, _rows(X, self.n_features_in_))
-        return (d / self.block_scale_).max(axis=1) / self.threshold_
+        return d / self.block_scale_ / self.threshold_
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Minus the statistic (scikit-learn's convention for outlier detectors: lower is more abnormal)."""
@@ -331,15 +293,24 @@ class OODScorer(OutlierMixin, BaseEstimator):
             raise InputError(f"not an OOD scorer state of version {STATE_VERSION}: {config.get('kind')!r}")
         self = cls(**{k: config[k] for k in ("method", "level", "n_neighbors", "cv", "seed", "blocks")})
         self._check_params()
-        n_blocks = len(self._edges(int(config["n_features"])))
         need = {"mean", "scale"} | ({"train"} if self.method == "knn" else {"centres", "precision"})
         self.core_ = []
-        for i in range(n_blocks):
+        for i, (a, b) in enumerate(self._edges(int(config["n_features"]))):
             core = {k: np.asarray(arrays[f"ood.{i}.{k}"], np.float64) for k in need if f"ood.{i}.{k}" in arrays}
             if set(core) != need:
                 raise InputError(f"OOD scorer state lacks arrays {sorted(need - set(core))} of block {i}")
+            w = b - a
+            shapes = {"mean": (w,), "scale": (w,), "precision": (w, w)}
+            bad = [k for k, v in core.items() if (k in shapes and v.shape != shapes[k])
+                   or (k in ("centres", "train") and (v.ndim != 2 or v.shape[1] != w or not len(v)))]
+            if bad or not all(np.isfinite(v).all() for v in core.values()):
+                raise InputError(f"OOD scorer block {i}: arrays {bad or 'with NaN/Inf'} do not fit "
+                                 f"its {w} features")
             self.core_.append(core)
         self.block_scale_ = np.asarray(config["block_scale"], np.float64)
+        if len(self.block_scale_) != len(self.core_):
+            raise InputError(f"OOD scorer state: {len(self.block_scale_)} block scales for "
+                             f"{len(self.core_)} blocks")
         self.threshold_ = float(config["threshold"])
         self.offset_ = -self.threshold_
         self.n_features_in_ = int(config["n_features"])

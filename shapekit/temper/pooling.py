@@ -191,6 +191,52 @@ class ScanClassifier(ClassifierMixin, BaseEstimator):
         ends = np.cumsum([len(s) for s in scans])
         return np.stack([average_log_proba(P[e - len(s):e]) for s, e in zip(scans, ends)])
 
+    def oof_proba(self, X: Any) -> np.ndarray | None:
+        """Out-of-fold probabilities ``(n_scans, k)`` of the training scans ``X``, or None.
+
+        They pool the row classifier's calibration-fold probabilities
+        (:meth:`~shapekit.temper.classifier.TopTempClassifier.oof_proba`) of each scan's clean
+        rows as :meth:`predict_proba` pools a new scan's: every scan is scored by a classifier
+        fitted without it (nor its group), as conformal calibration needs. ``X`` must be the
+        scans the classifier was fitted on, in the same order.
+        """
+        check_is_fitted(self, "estimator_")
+        oof = getattr(self.estimator_, "oof_proba", lambda: None)()
+        if oof is None:
+            return None
+        scans = self._scans(X, reset=False)
+        sizes = [1 if self.aggregation == "features" else len(s) for s in scans]
+        ends = np.cumsum(sizes)
+        if len(oof) < ends[-1]:
+            raise InputError(f"{len(scans)} scans, but the classifier was fitted on fewer rows")
+        if self.aggregation == "features":
+            return oof[:len(scans)]
+        return np.stack([average_log_proba(oof[e - n:e]) for n, e in zip(sizes, ends)])
+
+    def predict_scan(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(scan probabilities (k,), tile probabilities (n_tiles, k))`` of one scan's tile rows.
+
+        The scan's are :meth:`predict_proba`'s; a tile's are the row classifier's on that tile
+        alone (with ``"features"`` aggregation the row classifier was fitted on scan means, so
+        a tile's verdict is an indication, not what the scan's verdict pools).
+
+        Examples
+        --------
+        >>> from shapekit.temper.classifier import TopTempClassifier
+        >>> rng = np.random.default_rng(0); y = np.array(["a", "b"] * 10)
+        >>> scans = [ScanTiles(rng.normal(3.0 * (lab == "b"), 1.0, (4, 2))) for lab in y]
+        >>> clf = ScanClassifier(TopTempClassifier("logreg")).fit(scans, y)
+        >>> p, tp = clf.predict_scan(scans[1].tiles)
+        >>> bool(np.allclose(p, clf.predict_proba(scans[1:2])[0])), tp.shape
+        (True, (4, 2))
+        """
+        check_is_fitted(self, "estimator_")
+        scan = self._scans([ScanTiles(np.asarray(tiles))], reset=False)[0]
+        tile_p = self.estimator_.predict_proba(scan.tiles)
+        if self.aggregation == "features":
+            return self.estimator_.predict_proba(scan.tiles.mean(axis=0, keepdims=True))[0], tile_p
+        return average_log_proba(tile_p), tile_p
+
     def predict(self, X: Any) -> np.ndarray:
         """The most probable label of each scan."""
         p = self.predict_proba(X)

@@ -17,24 +17,78 @@ import numpy as np
 from shapekit.errors import InputError, ShapekitWarning
 
 
-def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = None,
-                    target_um_per_px: float | None = None, crop_bar: bool = True) -> np.ndarray:
-    """Read a micrograph as float32 grey ``[0, 1]``, cropped of its info bar and resampled.
+def read_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
+              target_um_per_px: float | None = None, crop_bar: bool = True,
+              um_per_px_source: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a micrograph for a temper model: ``(image, info)``.
 
-    Runs :func:`shapekit.io.scan.load_scan` (which refuses constant or tiny files: nothing to
-    analyse), then resamples to ``target_um_per_px`` when the pixel size is known (from
-    ``um_per_px`` or the file); when it is unknown, a warning is issued and the scan is used as is.
+    The image is float32 grey ``[0, 1]``, cropped of its info bar and resampled to
+    ``target_um_per_px`` when its pixel size is known (from ``um_per_px`` or the file: metadata,
+    then the scale bar, see :func:`shapekit.io.scan.load_scan`); when it is unknown the scan is used
+    at its own scale and ``info["notes"]`` says so.
 
     Parameters
     ----------
     path : path-like
         TIFF/PNG/JPEG/BMP file, as saved by the microscope or already cropped.
     um_per_px : float, optional
-        Known pixel size (manifest); otherwise the file's metadata is used when present.
+        Known pixel size of the file.
     target_um_per_px : float, optional
-        Resample to this pixel size when the pixel size is known (a model's common scale).
+        The model's common pixel size (None: classify at the scan's own scale).
     crop_bar : bool
         Detect and remove an instrument info bar at the bottom.
+    um_per_px_source : str, optional
+        Label of an explicit ``um_per_px``: ``"user"`` (beats the file's metadata, the default)
+        or ``"manifest"`` (the file's metadata and scale bar beat it).
+
+    Returns
+    -------
+    image : ndarray (h, w) float32
+    info : dict
+        ``um_per_px`` (of the returned image, None if unknown), ``um_per_px_source``
+        (``"user"``, a metadata family, ``"scale_bar"``, ``"manifest"`` or None),
+        ``source_um_per_px``, ``info_bar_rows``, ``source_shape``, ``resampled`` (bool),
+        ``notes`` (list of str).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, tifffile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.tif"
+    >>> tifffile.imwrite(p, (np.random.default_rng(0).random((40, 50)) * 255).astype(np.uint8))
+    >>> img, info = read_scan(p, um_per_px=0.1, target_um_per_px=0.2)
+    >>> img.shape, info["um_per_px"], info["um_per_px_source"], info["resampled"]
+    ((20, 25), 0.2, 'user', True)
+    >>> read_scan(p)[1]["um_per_px"] is None
+    True
+    """
+    from shapekit.io import resample
+    from shapekit.io.scan import load_scan
+
+    scan = load_scan(path, um_per_px=um_per_px, keep_info_bar=not crop_bar,
+                     um_per_px_source=um_per_px_source or "user")
+    img, notes, resampled = scan.image, [], False
+    um = scan.um_per_px
+    if target_um_per_px is not None:
+        if um is None:
+            notes.append(f"pixel size unknown: classified at its own scale, not resampled to the "
+                         f"model's {target_um_per_px:g} um/px")
+        elif abs(um - target_um_per_px) / target_um_per_px > 1e-3:
+            img = resample(img, float(um), float(target_um_per_px), source=str(path))
+            um, resampled = float(target_um_per_px), True
+    bar = scan.scale_bar or {}
+    if scan.um_per_px is None and bar.get("note"):
+        notes.append(f"scale bar not read: {bar['note']}")
+    info = {"um_per_px": um, "um_per_px_source": scan.um_per_px_source if um is not None else None,
+            "source_um_per_px": scan.source_um_per_px, "info_bar_rows": int(scan.info_bar_rows),
+            "source_shape": [int(v) for v in scan.meta.shape[:2]], "resampled": resampled,
+            "notes": notes}
+    return np.ascontiguousarray(img, dtype=np.float32), info
+
+
+def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = None,
+                    target_um_per_px: float | None = None, crop_bar: bool = True) -> np.ndarray:
+    """The image of :func:`read_scan` (``um_per_px`` is a manifest's value: the file's own
+    metadata and scale bar beat it); a warning is issued when the pixel size is unknown.
 
     Examples
     --------
@@ -46,19 +100,13 @@ def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = N
     """
     import warnings
 
-    from shapekit.io import resample
-    from shapekit.io.scan import load_scan
-
-    scan = load_scan(path, um_per_px=um_per_px, keep_info_bar=not crop_bar,
-                     um_per_px_source="manifest" if um_per_px is not None else "user")
-    img = scan.image
-    if target_um_per_px is not None:
-        if scan.um_per_px is None:
-            warnings.warn(f"{path}: pixel size unknown; classified at its own scale, not resampled "
-                          f"to the model's {target_um_per_px} um/px", ShapekitWarning, stacklevel=2)
-        elif abs(scan.um_per_px - target_um_per_px) / target_um_per_px > 1e-3:
-            img = resample(img, float(scan.um_per_px), float(target_um_per_px), source=str(path))
-    return np.ascontiguousarray(img, dtype=np.float32)
+    img, info = read_scan(path, um_per_px=um_per_px, target_um_per_px=target_um_per_px,
+                          crop_bar=crop_bar,
+                          um_per_px_source="manifest" if um_per_px is not None else "user")
+    for note in info["notes"]:
+        if note.startswith("pixel size unknown"):
+            warnings.warn(f"{path}: {note}", ShapekitWarning, stacklevel=2)
+    return img
 
 
 def scan_tiles(image: np.ndarray, tile_size: int | None, source: str = "image"
@@ -89,7 +137,8 @@ def scan_tiles(image: np.ndarray, tile_size: int | None, source: str = "image"
 
 
 def scan_features(images: Sequence[np.ndarray], tile_size: int | None, features: Any = None,
-                  names: Sequence[str] | None = None, desc: str = "featurize") -> list[np.ndarray]:
+                  names: Sequence[str] | None = None, desc: str = "featurize",
+                  n_jobs: int | None = 1) -> list[np.ndarray]:
     """Tile features of every scan: one ``(n_tiles, d)`` matrix per scan.
 
     Parameters
@@ -102,6 +151,11 @@ def scan_features(images: Sequence[np.ndarray], tile_size: int | None, features:
         feature parameters (default: the robust preset); a fresh clone featurises each scan.
     names : sequence of str, optional
         Scan names for error messages.
+    desc : str
+        Label of the progress bar.
+    n_jobs : int or None
+        Scans featurised at once, in threads (persistent homology releases the GIL); the
+        features do not depend on it. None or -1: every core.
 
     Examples
     --------
@@ -109,21 +163,28 @@ def scan_features(images: Sequence[np.ndarray], tile_size: int | None, features:
     >>> f = scan_features([rng.random((32, 70)), rng.random((32, 32))], 32, {"scales": [1]})
     >>> [x.shape for x in f]
     [(3, 108), (1, 108)]
+    >>> g = scan_features([rng.random((32, 70)), rng.random((32, 32))], 32, {"scales": [1]}, n_jobs=2)
+    >>> [x.shape for x in g]
+    [(3, 108), (1, 108)]
     """
+    from joblib import Parallel, delayed
     from sklearn.base import clone
 
     from shapekit._progress import progress
     from shapekit.temper.presets import toptemp_features
 
     pipe = features if hasattr(features, "fit_transform") else toptemp_features(features)
-    out = []
-    for i, img in enumerate(progress(images, desc=desc, total=len(images))):
+
+    def one(i: int, img: np.ndarray) -> np.ndarray:
         src = str(names[i]) if names is not None else f"image {i}"
         tiles, _ = scan_tiles(img, tile_size, src)
-        out.append(clone(pipe).fit_transform(tiles))
-    if not out:
+        return clone(pipe).fit_transform(tiles)
+
+    if not len(images):
         raise InputError("no images to featurize")
-    return out
+    jobs = Parallel(n_jobs or -1, prefer="threads",
+                    return_as="generator")(delayed(one)(i, img) for i, img in enumerate(images))
+    return list(progress(jobs, desc=desc, total=len(images)))
 
 
 def read_manifest_images(manifest: Any, target_um_per_px: float | None = None) -> list[np.ndarray]:

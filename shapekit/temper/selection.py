@@ -22,7 +22,7 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-__all__ = ["scan_splitter", "select_model", "cv_table", "scores"]
+__all__ = ["scan_splitter", "select_model", "cv_table", "scores", "misclassified"]
 
 
 def scan_splitter(y: Sequence[Any], groups: Sequence[Any] | None = None, n_splits: int = 5,
@@ -66,9 +66,21 @@ def _best_index(cv_results: dict[str, Any]) -> int:
     return max(range(len(acc)), key=lambda i: (acc[i], f1[i], -i))
 
 
+class _Ticking:
+    """A scorer that also advances a progress bar: one tick per candidate and fold."""
+
+    def __init__(self, scorer: Any, bar: Any) -> None:
+        self.scorer, self.bar = scorer, bar
+
+    def __call__(self, estimator: Any, X: Any, y: Any, **kwargs: Any) -> float:
+        value = self.scorer(estimator, X, y, **kwargs)
+        self.bar.update(1)
+        return value
+
+
 def select_model(scans: Sequence[Any], y: Sequence[Any], param_grid: dict[str, Any] | list,
                  estimator: Any = None, groups: Sequence[Any] | None = None, cv: Any = 5,
-                 seed: int = 0) -> Any:
+                 seed: int = 0, n_jobs: int | None = 1, desc: str | None = "model selection") -> Any:
     """``GridSearchCV`` over scan classifiers, refitted on every scan with the best parameters.
 
     Parameters
@@ -86,6 +98,12 @@ def select_model(scans: Sequence[Any], y: Sequence[Any], param_grid: dict[str, A
         Physical sample of each scan (grouped folds, see :func:`scan_splitter`).
     cv : int or splitter or iterable of (train, test)
         An int is ``n_splits`` of :func:`scan_splitter`.
+    seed : int
+    n_jobs : int or None
+        Fits run at once, in threads (the classifiers release the GIL); the result does not
+        depend on it. None or -1: every core.
+    desc : str or None
+        Label of a progress bar over the candidates x folds (None: no bar).
 
     Returns
     -------
@@ -101,17 +119,29 @@ def select_model(scans: Sequence[Any], y: Sequence[Any], param_grid: dict[str, A
     >>> sorted(gs.best_params_), gs.best_estimator_.predict(scans[:2]).tolist()
     (['aggregation'], [0, 1])
     """
-    from sklearn.model_selection import GridSearchCV
+    from joblib import parallel_config
+    from sklearn.metrics import get_scorer
+    from sklearn.model_selection import GridSearchCV, ParameterGrid
 
+    from shapekit._progress import progress
     from shapekit.temper.classifier import TopTempClassifier
     from shapekit.temper.pooling import ScanClassifier
 
     if isinstance(cv, int):
         cv = scan_splitter(y, groups, cv, seed)
     est = ScanClassifier(TopTempClassifier(random_state=seed)) if estimator is None else estimator
-    gs = GridSearchCV(est, param_grid, scoring={"accuracy": "accuracy", "macro_f1": "f1_macro"},
-                      refit=_best_index, cv=cv, error_score="raise")
-    return gs.fit(list(scans), np.asarray(y), groups=None if groups is None else np.asarray(groups))
+    g = None if groups is None else np.asarray(groups)
+    n_fits = len(ParameterGrid(param_grid)) * cv.get_n_splits(list(scans), np.asarray(y), g) \
+        if hasattr(cv, "get_n_splits") else None
+    bar = progress(iter(()), desc=desc, total=n_fits, disable=True if desc is None else None)
+    scoring = {"accuracy": "accuracy", "macro_f1": _Ticking(get_scorer("f1_macro"), bar)}
+    gs = GridSearchCV(est, param_grid, scoring=scoring, refit=_best_index, cv=cv, error_score="raise",
+                      n_jobs=n_jobs or -1)
+    try:
+        with parallel_config(backend="threading"):
+            return gs.fit(list(scans), np.asarray(y), groups=g)
+    finally:
+        bar.close()
 
 
 def cv_table(search: Any) -> list[dict[str, Any]]:
@@ -151,3 +181,22 @@ def scores(y: Sequence[Any], proba: np.ndarray, labels: Sequence[Any]) -> dict[s
                                              zero_division=0)), 4),
             "labels": [str(v) for v in labels],
             "confusion": confusion_matrix(yo, pred, labels=labels).tolist()}
+
+
+def misclassified(images: Sequence[str], y: Sequence[Any], proba: np.ndarray,
+                  labels: Sequence[Any]) -> list[dict[str, Any]]:
+    """The scans whose most probable label is not their true one, most confident mistake first:
+    ``[{"image", "true", "predicted", "probabilities": {label: p}}, ...]``.
+
+    Examples
+    --------
+    >>> misclassified(["a.tif", "b.tif"], ["x", "y"], np.array([[0.9, 0.1], [0.7, 0.3]]), ["x", "y"])
+    [{'image': 'b.tif', 'true': 'y', 'predicted': 'x', 'probabilities': {'x': 0.7, 'y': 0.3}}]
+    """
+    labels = [str(v) for v in labels]
+    P = np.asarray(proba, dtype=np.float64)
+    pred = P.argmax(1)
+    out = [{"image": str(im), "true": str(t), "predicted": labels[k],
+            "probabilities": {lab: round(float(v), 6) for lab, v in zip(labels, p)}}
+           for im, t, k, p in zip(images, y, pred, P) if labels[k] != str(t)]
+    return sorted(out, key=lambda r: -r["probabilities"][r["predicted"]])

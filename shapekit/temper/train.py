@@ -41,23 +41,59 @@ CNN_DEFAULTS: dict[str, Any] = {"width": 8, "input_scale": 4, "epochs": 15}
 
 
 def permutation_importance(clf: Any, X: np.ndarray, y: np.ndarray, seed: int = 0,
-                           max_rows: int = 400) -> np.ndarray:
-    """Mean increase of the log-loss when each column is shuffled (scikit-learn's
-    :func:`~sklearn.inspection.permutation_importance`, 3 repeats), clipped at 0, summing to 1.
+                           max_rows: int = 400, groups: Sequence[Any] | None = None,
+                           n_repeats: int = 3) -> np.ndarray:
+    """Mean increase of the log-loss when a column (or a group of columns) is shuffled [2]_,
+    clipped at 0, summing to 1.
+
+    Without ``groups`` every column is shuffled alone (scikit-learn's
+    :func:`~sklearn.inspection.permutation_importance`). With ``groups`` (one key per column,
+    e.g. the diagram :class:`~shapekit.topology.Block` it comes from) the columns of a group are
+    shuffled together, with one row permutation: correlated columns no longer mask each other,
+    and there are as many model calls as groups instead of columns. A group's importance is
+    then shared equally by its columns (only group sums are meaningful).
 
     Examples
     --------
     >>> from shapekit.temper.classifier import TopTempClassifier
     >>> rng = np.random.default_rng(0); y = np.arange(60) % 2
     >>> X = rng.normal(size=(60, 3)); X[:, 1] += 3 * y
-    >>> int(np.argmax(permutation_importance(TopTempClassifier("logreg").fit(X, y), X, y)))
+    >>> clf = TopTempClassifier("logreg").fit(X, y)
+    >>> int(np.argmax(permutation_importance(clf, X, y)))
     1
+    >>> permutation_importance(clf, X, y, groups=["a", "b", "a"]).round(2).tolist()
+    [0.0, 1.0, 0.0]
     """
-    from sklearn.inspection import permutation_importance as sk_importance
+    if groups is None:
+        from sklearn.inspection import permutation_importance as sk_importance
 
-    r = sk_importance(clf, X, y, scoring="neg_log_loss", n_repeats=3, random_state=seed,
-                      max_samples=min(len(X), int(max_rows)))
-    imp = np.maximum(r.importances_mean, 0.0)
+        r = sk_importance(clf, X, y, scoring="neg_log_loss", n_repeats=n_repeats, random_state=seed,
+                          max_samples=min(len(X), int(max_rows)))
+        imp = np.maximum(r.importances_mean, 0.0)
+    else:
+        from sklearn.metrics import get_scorer
+
+        from shapekit._progress import progress
+
+        keys = list(groups)
+        if len(keys) != X.shape[1]:
+            raise InputError(f"{len(keys)} group keys for {X.shape[1]} columns")
+        rng = np.random.default_rng(seed)
+        rows = rng.choice(len(X), min(len(X), int(max_rows)), replace=False) \
+            if len(X) > max_rows else np.arange(len(X))
+        Xs, ys = np.asarray(X, dtype=np.float64)[rows], np.asarray(y)[rows]
+        score = get_scorer("neg_log_loss")
+        base = score(clf, Xs, ys)
+        uniq = list(dict.fromkeys(keys))
+        imp = np.zeros(X.shape[1])
+        for key in progress(uniq, desc="importance", total=len(uniq)):
+            cols = np.array([j for j, k in enumerate(keys) if k == key])
+            drops = []
+            for _ in range(int(n_repeats)):
+                Xp = Xs.copy()
+                Xp[:, cols] = Xs[rng.permutation(len(Xs))][:, cols]
+                drops.append(base - score(clf, Xp, ys))
+            imp[cols] = max(float(np.mean(drops)), 0.0) / len(cols)
     s = imp.sum()
     return imp / s if s > 0 else np.full(X.shape[1], 1.0 / X.shape[1])
 
@@ -69,7 +105,8 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
                     target_um_per_px: float | None = None, C: float = 10.0,
                     cnn_options: dict[str, Any] | None = None, source: str | None = None,
                     augment: int | None = None, augment_options: dict[str, Any] | None = None,
-                    preset: str = DEFAULT_PRESET) -> Any:
+                    preset: str = DEFAULT_PRESET, n_jobs: int | None = 1,
+                    outside: dict[str, Any] | None = None) -> Any:
     """Train a temper model on in-memory scans; ``.save(out)`` writes its model directory.
 
     Parameters
@@ -106,6 +143,13 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
     preset : {"robust", "accurate"}
         Defaults of ``feature_params``, ``augment`` and ``augment_options``
         (:data:`~shapekit.temper.presets.PRESETS`); explicit arguments override them.
+    n_jobs : int or None
+        Threads for featurisation, model selection and the outside check, or torch's threads
+        for the CNN (None or -1: every core); a TopTemp model does not depend on it.
+    outside : dict, optional
+        Parameters of the "outside the training data" check
+        (:class:`~shapekit.temper.outside.OutsideCheck`: ``level``, ``coverage``, ``score``);
+        TopTemp models trained on at least 10 scans of at least 64 px a side get one.
 
     Returns
     -------
@@ -115,6 +159,38 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
     --------
     See :class:`shapekit.temper.model.TemperModel`.
     """
+    import time
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    model_obj = _train(images, labels, model=model, tile_size=tile_size, feature_params=feature_params,
+                       aggregation=aggregation, groups=groups, seed=seed, cv_folds=cv_folds,
+                       target_um_per_px=target_um_per_px, C=C, cnn_options=cnn_options,
+                       source=source, augment=augment, augment_options=augment_options,
+                       preset=preset, n_jobs=n_jobs, outside=outside)
+    model_obj.config["training"] = {"wall_s": round(time.perf_counter() - t0, 1),
+                                    "cpu_s": round(time.process_time() - c0, 1),
+                                    "n_jobs": _threads(n_jobs)}
+    return model_obj
+
+
+def _threads(n_jobs: int | None) -> int:
+    """The number of threads ``n_jobs`` means (None or -1: the cores this process may use)."""
+    import os
+
+    if n_jobs is not None and n_jobs > 0:
+        return int(n_jobs)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _train(images: Sequence[np.ndarray], labels: Sequence[Any], *, model: str,
+           tile_size: int | None, feature_params: dict[str, Any] | None, aggregation: str,
+           groups: Sequence[Any] | None, seed: int, cv_folds: int, target_um_per_px: float | None,
+           C: float, cnn_options: dict[str, Any] | None, source: str | None, augment: int | None,
+           augment_options: dict[str, Any] | None, preset: str, n_jobs: int | None,
+           outside: dict[str, Any] | None) -> Any:
     from shapekit.temper.model import TemperModel
 
     if model not in MODEL_CHOICES:
@@ -134,32 +210,43 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
                               "target_um_per_px": target_um_per_px, "n_train": int(len(labs)),
                               "seed": int(seed), "source": source}
     if model == "cnn":
-        return _train_cnn(images, labs, names, config, tile_size, cnn_options or {}, seed)
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(_threads(n_jobs))
+        try:
+            return _train_cnn(images, labs, names, config, tile_size, cnn_options or {}, seed)
+        finally:
+            torch.set_num_threads(threads)
     return TemperModel(config, names, **_train_toptemp(
-        images, labs, g, config, model=model, tile_size=tile_size, aggregation=aggregation,
+        labs, g, config, model=model, tile_size=tile_size, aggregation=aggregation,
         params=preset_params(preset, **(feature_params or {})), seed=seed, cv_folds=cv_folds, C=C,
         augment=int(PRESETS[preset]["augment"] if augment is None else augment),
-        aug_opts={**PRESETS[preset]["augment_options"], **(augment_options or {})}, preset=preset))
+        aug_opts={**PRESETS[preset]["augment_options"], **(augment_options or {})}, preset=preset,
+        n_jobs=n_jobs, outside=outside, images=images))
 
 
-def _train_toptemp(images: Sequence[np.ndarray], labs: np.ndarray, g: np.ndarray | None,
-                   config: dict[str, Any], *, model: str, tile_size: int | None, aggregation: str,
-                   params: dict[str, Any], seed: int, cv_folds: int, C: float, augment: int,
-                   aug_opts: dict[str, Any], preset: str) -> dict[str, Any]:
+def _train_toptemp(labs: np.ndarray, g: np.ndarray | None, config: dict[str, Any], *,
+                   images: Sequence[np.ndarray], model: str, tile_size: int | None,
+                   aggregation: str, params: dict[str, Any], seed: int, cv_folds: int, C: float,
+                   augment: int, aug_opts: dict[str, Any], preset: str, n_jobs: int | None,
+                   outside: dict[str, Any] | None) -> dict[str, Any]:
     from shapekit.temper.classifier import TopTempClassifier
     from shapekit.temper.pooling import ScanClassifier, ScanTiles
     from shapekit.temper.presets import fitted_features, toptemp_features
     from shapekit.temper.scans import scan_features
     from shapekit.temper.selection import cv_table, scan_splitter, select_model
+    from shapekit.topology.vectorizers import feature_blocks
 
     features = toptemp_features(params)
-    X = scan_features(images, tile_size, features)
+    X = scan_features(images, tile_size, features, n_jobs=n_jobs)
     copies: list[list[np.ndarray]] = [[] for _ in images]
     if augment:
         from shapekit.temper.robustness import augmented_copies
 
         imgs_a, a_scan, _ = augmented_copies(images, augment, seed=seed + 1, **aug_opts)
-        for i, xa in zip(a_scan, scan_features(imgs_a, tile_size, features, desc="augment")):
+        for i, xa in zip(a_scan, scan_features(imgs_a, tile_size, features, desc="augment",
+                                               n_jobs=n_jobs)):
             copies[i].append(xa)
     scans = [ScanTiles(x, tuple(c), None if g is None else g[i])
              for i, (x, c) in enumerate(zip(X, copies))]
@@ -171,14 +258,24 @@ def _train_toptemp(images: Sequence[np.ndarray], labs: np.ndarray, g: np.ndarray
     except InputError:      # too few scans per class (or groups) to cross-validate
         splitter = None
     if splitter is not None:
-        search = select_model(scans, labs, {"aggregation": aggs}, est, g, splitter, seed)
+        search = select_model(scans, labs, {"aggregation": aggs}, est, g, splitter, seed,
+                              n_jobs=n_jobs)
         clf = search.best_estimator_
         n_folds = int(search.n_splits_)
         table = [{"aggregation": r["params"]["aggregation"], **r} for r in cv_table(search)]
     else:
         clf = est.set_params(aggregation=aggs[0]).fit(scans, labs)
     Xf, yf, _ = clf.training_rows(scans, labs)
-    importance = permutation_importance(clf.estimator_, Xf, yf, seed)
+    importance = permutation_importance(clf.estimator_, Xf, yf, seed,
+                                        groups=feature_blocks(fitted_features(params)))
+    from shapekit.temper.outside import OutsideCheck
+
+    check = None
+    try:
+        check = OutsideCheck(**{"seed": seed, **(outside or {})}).fit(
+            X, images, labs, g, clf.oof_proba(scans), n_jobs=n_jobs)
+    except InputError as e:      # too few or too small scans: the model says so in its verdicts
+        config["outside_skipped"] = str(e)
     config.update({"kind": "toptemp", "preset": preset, "feature_params": params,
                    **clf.get_state()[0], "augment": augment,
                    "augment_options": aug_opts if augment else None,
@@ -186,7 +283,7 @@ def _train_toptemp(images: Sequence[np.ndarray], labs: np.ndarray, g: np.ndarray
                    "cv": {"folds": n_folds, "grouped": g is not None,
                           "splitter": None if splitter is None else type(splitter).__name__,
                           "table": table}})
-    return {"classifier": clf, "importance": importance}
+    return {"classifier": clf, "importance": importance, "outside": check}
 
 
 def _train_cnn(images: Sequence[np.ndarray], labs: np.ndarray, names: list[str],

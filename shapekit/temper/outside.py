@@ -1,0 +1,216 @@
+"""Is a scan outside the training data? The check a TopTemp model fits at training time.
+
+:class:`OutsideCheck` holds two parts, both fitted on the training scans and stored in the model
+directory (``config.json`` + ``outside.safetensors``, no pickle):
+
+* an :class:`~shapekit.temper.ood.OODScorer` (class-conditional Mahalanobis distance, threshold
+  calibrated by cross-fitting at ``level``) over one row per scan: the mean of its TopTemp tile
+  features, then the descriptors TopTemp discards (grey levels and the spectrum's mid bands,
+  :func:`~shapekit.temper.descriptors.scan_descriptors`); the two blocks are scored separately,
+  so that a departure in the 9 descriptors is not drowned by the 324 TopTemp dimensions;
+* :class:`~shapekit.temper.conformal.ConformalSets` calibrated on out-of-fold probabilities (the
+  classifier's calibration folds), for prediction sets with a stated coverage.
+
+:meth:`OutsideCheck.assess` turns a scan's probabilities, tile features and image into the
+verdict fields ``temper`` (``"unknown"`` outside), ``ood_score`` (``<= 1`` inside),
+``in_distribution``, ``prediction_set``, the parts behind the score (``ood``) and notes a
+metallurgist can act on. What it catches and what it misses on uhcs3 (foreign materials, blank
+and saturated scans, other magnifications) is measured in RESULTS.md, section 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from shapekit.errors import InputError
+
+__all__ = ["OutsideCheck", "reachable_level", "MIN_SIDE"]
+
+STATE_VERSION = 1
+#: the descriptor set this version scores (stored, so that a model is never scored with others)
+DESCRIPTORS = "grey_levels+mid_octaves"
+#: smallest scan side the descriptors are defined for (6 octave bands)
+MIN_SIDE = 64
+PART_NAMES = {"topology": "topology (TopTemp features)",
+              "image": "grey levels and spectrum (contrast, clipping, texture scale)"}
+
+
+def reachable_level(n: int, level: float) -> float:
+    """``level``, or the highest conformal level ``n`` calibration scores support (``n/(n+1)``).
+
+    Examples
+    --------
+    >>> reachable_level(450, 0.99), reachable_level(15, 0.99)
+    (0.99, 0.9375)
+    """
+    if math.ceil((n + 1) * level) <= n:
+        return float(level)
+    return n / (n + 1.0)
+
+
+class OutsideCheck:
+    """The "outside the training data" check of a TopTemp model (see the module docstring).
+
+    Parameters
+    ----------
+    level : float
+        Share of in-distribution scans meant to pass (lowered to what the number of training
+        scans supports, :func:`reachable_level`).
+    coverage : float
+        Coverage of the prediction sets.
+    score : {"aps", "lac"}
+        Non-conformity score of the prediction sets.
+    seed : int
+        Seeds the scorer's calibration folds.
+
+    Examples
+    --------
+    >>> from scipy.ndimage import gaussian_filter
+    >>> rng = np.random.default_rng(0)
+    >>> imgs = [np.clip(0.5 + 0.6 * gaussian_filter(rng.normal(size=(96, 96)), 2), 0, 1)
+    ...         for _ in range(40)]
+    >>> feats = [rng.normal(size=(4, 3)) for _ in imgs]
+    >>> y = np.arange(40) % 2
+    >>> chk = OutsideCheck().fit(feats, imgs, y, oof_proba=np.eye(2)[y] * 0.8 + 0.1)
+    >>> r = chk.assess([0.8, 0.2], ["a", "b"], feats[0], imgs[0], None)
+    >>> r["temper"], r["in_distribution"], r["prediction_set"]
+    ('a', True, ['a'])
+    >>> flat = np.full((96, 96), 0.5) + 0.001 * rng.normal(size=(96, 96))
+    >>> chk.assess([0.8, 0.2], ["a", "b"], feats[0], flat, None)["temper"]
+    'unknown'
+    """
+
+    def __init__(self, level: float = 0.99, coverage: float = 0.95, score: str = "aps",
+                 seed: int = 0) -> None:
+        self.level = level
+        self.coverage = coverage
+        self.score = score
+        self.seed = seed
+
+    @staticmethod
+    def row(tile_features: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """One scan's scorer row: mean tile features, then the 9 scan descriptors."""
+        from shapekit.temper.descriptors import scan_descriptors
+
+        t = np.asarray(tile_features, dtype=np.float64)
+        return np.r_[t.mean(axis=0), scan_descriptors(image)]
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, tile_features: Sequence[np.ndarray], images: Sequence[np.ndarray], y: Any,
+            groups: Any = None, oof_proba: np.ndarray | None = None,
+            n_jobs: int | None = 1) -> OutsideCheck:
+        """Fit on the training scans: their tile features, images (as classified), labels,
+        optional physical groups and out-of-fold probabilities (columns: sorted labels).
+        ``n_jobs`` scans are described at once (threads).
+
+        Raises
+        ------
+        InputError
+            Fewer than 10 scans, a scan smaller than :data:`MIN_SIDE`, mismatched lengths.
+        """
+        from joblib import Parallel, delayed
+
+        from shapekit._progress import progress
+        from shapekit.temper.conformal import ConformalSets
+        from shapekit.temper.descriptors import DESCRIPTOR_NAMES
+        from shapekit.temper.ood import OODScorer
+
+        n = len(images)
+        if len(tile_features) != n or len(y) != n:
+            raise InputError(f"{len(tile_features)} feature sets, {n} images and {len(y)} labels")
+        if n < 10:
+            raise InputError(f"an outside-the-training-data check needs at least 10 training scans, "
+                             f"got {n}")
+        small = [i for i, im in enumerate(images) if min(np.shape(im)) < MIN_SIDE]
+        if small:
+            raise InputError(f"an outside-the-training-data check needs scans of at least {MIN_SIDE} px "
+                             f"a side; scan {small[0]} is {np.shape(images[small[0]])}")
+        _, yi = np.unique(np.asarray(y), return_inverse=True)
+        jobs = Parallel(n_jobs=n_jobs or -1, prefer="threads", return_as="generator")(
+            delayed(self.row)(t, im) for t, im in zip(tile_features, images))
+        R = np.stack(list(progress(jobs, desc="outside check", total=n)))
+        self.level_ = reachable_level(n, float(self.level))
+        d_topo = int(np.shape(tile_features[0])[1])
+        self.scorer_ = OODScorer(level=self.level_, seed=int(self.seed),
+                                 blocks=[d_topo, len(DESCRIPTOR_NAMES)]).fit(R, yi, groups=groups)
+        self.conformal_ = None
+        if oof_proba is not None:
+            self.conformal_ = ConformalSets(float(self.coverage), self.score).fit(np.asarray(oof_proba), yi)
+        return self
+
+    # ------------------------------------------------------------------ assess
+    def assess(self, proba: Any, labels: Sequence[str], tile_features: np.ndarray, image: np.ndarray,
+               um_per_px: float | None, model_um_per_px: float | None = None) -> dict[str, Any]:
+        """The verdict fields of one scan (see the module docstring).
+
+        ``um_per_px`` is the pixel size of ``image`` as classified (None: unknown) and
+        ``model_um_per_px`` the model's (None: its training scans' pixel size is unknown).
+        """
+        from shapekit.temper.ood import verdict
+
+        notes = []
+        if min(np.shape(image)) < MIN_SIDE:
+            parts = {"topology": math.inf, "image": math.inf}
+            notes.append(f"outside the training data: the scan ({np.shape(image)[0]}x{np.shape(image)[1]} "
+                         f"px) is too small to compare with the training scans (at least {MIN_SIDE} px "
+                         f"a side)")
+        else:
+            raw = self.scorer_.block_scores(self.row(tile_features, image)[None])[0]
+            parts = {"topology": float(raw[0]), "image": float(raw[1])}
+        res = verdict(proba, labels, max(parts.values()), self.conformal_)
+        if not res["in_distribution"] and not notes:
+            for k, v in parts.items():
+                if v > 1:
+                    notes.append(f"outside the training data: {PART_NAMES[k]} unlike the training "
+                                 f"scans' (score {v:.3g}; 1 is the {100 * self.level_:.3g} % limit)")
+        if model_um_per_px is None:
+            notes.append("scale not checked: the model's training scans have no pixel size, so a "
+                         "scan at a very different magnification may pass unnoticed")
+        elif um_per_px is None:
+            notes.append("pixel size unknown: the scan was classified at its own scale, not brought "
+                         f"to the model's {model_um_per_px:g} um/px; give --um-per-px if the verdict "
+                         "matters")
+        res["ood"] = {k: (round(v, 4) if math.isfinite(v) else v) for k, v in parts.items()}
+        res["notes"] = notes
+        return res
+
+    # ------------------------------------------------------------------ state
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``(config, arrays)`` for the model directory (JSON and float arrays, no pickle)."""
+        cfg, arrays = self.scorer_.to_state()
+        state = {"kind": "outside_check", "version": STATE_VERSION, "descriptors": DESCRIPTORS,
+                 "level": float(self.level), "coverage": float(self.coverage), "score": self.score,
+                 "seed": int(self.seed), "fitted_level": float(self.level_), "scorer": cfg,
+                 "conformal": None if self.conformal_ is None else self.conformal_.to_state()}
+        return state, arrays
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> OutsideCheck:
+        """Rebuild a fitted check from :meth:`to_state` output."""
+        from shapekit.temper.conformal import ConformalSets
+        from shapekit.temper.descriptors import DESCRIPTOR_NAMES
+        from shapekit.temper.ood import OODScorer
+
+        if state.get("kind") != "outside_check" or int(state.get("version", -1)) != STATE_VERSION:
+            raise InputError(f"not an outside-check state of version {STATE_VERSION}")
+        if state.get("descriptors") != DESCRIPTORS:
+            raise InputError(f"descriptors {state.get('descriptors')!r} are not this version's "
+                             f"{DESCRIPTORS!r}: retrain the model")
+        self = cls(state["level"], state["coverage"], state["score"], state["seed"])
+        self.level_ = float(state["fitted_level"])
+        self.scorer_ = OODScorer.from_state(state["scorer"], arrays)
+        blocks = self.scorer_.blocks
+        if blocks is None or len(blocks) != 2 or int(blocks[1]) != len(DESCRIPTOR_NAMES):
+            raise InputError(f"scorer blocks {blocks} are not [TopTemp features, "
+                             f"{len(DESCRIPTOR_NAMES)} descriptors]")
+        self.conformal_ = None if state["conformal"] is None else ConformalSets.from_state(state["conformal"])
+        return self
+
+    @property
+    def n_topology_features(self) -> int:
+        """TopTemp columns the scorer expects."""
+        return int(self.scorer_.blocks[0])

@@ -1,0 +1,175 @@
+"""Folders of scans to tables: rows, failures as rows, resume without recomputing or duplicating,
+tiles, the CLI, and the same table from a Dask LocalCluster of 2 worker processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from toy import toy_dataset
+
+from shapekit.errors import InputError
+from shapekit.temper.batch import ResultTable, classify_batch, expand_inputs
+
+
+def _png(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    assert cv2.imwrite(str(path), (np.clip(image, 0, 1) * 255).astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def toy_model(tmp_path_factory):
+    from shapekit.temper.train import train_on_images
+
+    images, labels = toy_dataset(5, 96, seed=1)
+    out = tmp_path_factory.mktemp("batch-model") / "toy"
+    train_on_images(images, labels, model="logreg", tile_size=48, feature_params={"scales": [1, 2]},
+                    cv_folds=2, augment=0, aggregation="proba").save(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Nine toy scans (three per class) as PNG, plus an unreadable .png and a text file."""
+    d = tmp_path_factory.mktemp("scans")
+    images, labels = toy_dataset(3, 96, seed=7)
+    for i, (im, lab) in enumerate(zip(images, labels)):
+        _png(d / f"scan{i:02d}_{lab}.png", im)
+    (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    (d / "notes.txt").write_text("not a scan")
+    return d
+
+
+def _table(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def test_rows_failures_and_tiles(toy_model, folder, tmp_path):
+    from shapekit.temper.modeldir import load_model
+
+    m = load_model(toy_model)
+    out, tiles = tmp_path / "r.parquet", tmp_path / "t.parquet"
+    res = classify_batch(m, [folder], out, model_ref=str(toy_model), tiles_out=tiles)
+    assert res == {**res, "scans": 10, "classified": 9, "failed": 1, "skipped": 0}
+    df = _table(out)
+    assert len(df) == 10 and df["path"].is_unique and list(df["path"]) == sorted(df["path"])
+    assert {"p_lamellae", "p_network", "p_spheroids", "ood_score", "in_distribution",
+            "prediction_set", "um_per_px_source", "info_bar_rows", "seconds"} <= set(df.columns)
+    bad = df[df["image"] == "broken.png"].iloc[0]
+    assert bad["error"] and pd.isna(bad["temper"])           # the failure is a row, not an abort
+    good = df[df["error"].isna()]
+    truth = good["image"].str.extract(r"_(\w+)\.png")[0]
+    assert (good["temper"] == truth).all()                   # toy scans: all right and in distribution
+    assert good["in_distribution"].all() and (good["tiles"] == 4).all()
+    np.testing.assert_allclose(good[["p_lamellae", "p_network", "p_spheroids"]].sum(axis=1), 1, atol=1e-5)
+    # the same verdicts as classify() on the same files
+    direct = {Path(r["image"]).name: r for r in m.classify(sorted(good["path"]))}
+    for _, row in good.iterrows():
+        assert row["temper"] == direct[row["image"]]["temper"]
+        assert row["p_network"] == pytest.approx(direct[row["image"]]["probabilities"]["network"], abs=1e-6)
+    t = _table(tiles)
+    assert len(t) == 9 * 4 and set(t["path"]) == set(good["path"])
+    assert set(zip(t["row"], t["col"])) == {(0, 0), (0, 48), (48, 0), (48, 48)}
+    assert (t["height"] == 48).all() and t[["p_lamellae", "p_network", "p_spheroids"]].sum(axis=1).between(0.999, 1.001).all()
+
+
+class Interrupting:
+    """A model that raises KeyboardInterrupt (a user's Ctrl-C) after ``n`` scans."""
+
+    def __init__(self, model, n):
+        self.model, self.n, self.calls = model, n, []
+        self.label_names = model.label_names
+
+    def assess_path(self, path, um_per_px=None):
+        if len(self.calls) == self.n:
+            raise KeyboardInterrupt
+        self.calls.append(Path(path).name)
+        return self.model.assess_path(path, um_per_px)
+
+
+def test_resume_after_interruption_recomputes_nothing_and_duplicates_nothing(toy_model, folder, tmp_path):
+    from shapekit.temper.modeldir import load_model
+
+    m = load_model(toy_model)
+    out = tmp_path / "r.csv"
+    first = Interrupting(m, 5)
+    with pytest.raises(KeyboardInterrupt):
+        classify_batch(first, [folder], out, model_ref="toy", flush_every=2)
+    df = _table(out)                                  # flushed on the way out: the 5 done rows
+    assert sorted(df["image"]) == sorted(first.calls) and len(first.calls) == 5
+    ok_first = set(df.loc[df["error"].isna(), "image"])
+    assert ok_first == set(first.calls) - {"broken.png"} and len(ok_first) == 4
+    second = Interrupting(m, 100)
+    res = classify_batch(second, [folder], out, model_ref="toy", flush_every=2)
+    assert res["skipped"] == 4 and not set(second.calls) & ok_first      # nothing done twice...
+    assert "broken.png" in second.calls                                   # ...but the failure retried
+    df2 = _table(out)
+    assert len(df2) == 10 and df2["path"].is_unique
+    before = df.set_index("path").drop(columns="seconds")
+    after = df2.set_index("path").loc[before.index].drop(columns="seconds")
+    pd.testing.assert_frame_equal(before, after)      # rows already done kept as they were
+    # a third run: the failed scan is retried (and fails again), the rest skipped
+    third = Interrupting(m, 100)
+    res = classify_batch(third, [folder], out, model_ref="toy")
+    assert third.calls == ["broken.png"] and res["skipped"] == 9 and res["failed"] == 1 and len(_table(out)) == 10
+
+
+def test_table_refusals(toy_model, folder, tmp_path):
+    from shapekit.temper.modeldir import load_model
+
+    m = load_model(toy_model)
+    out = tmp_path / "r.csv"
+    classify_batch(m, [folder / "scan00_network.png"], out, model_ref="toy")
+    with pytest.raises(InputError, match="written by model 'toy', not 'other'"):
+        classify_batch(m, [folder], out, model_ref="other")
+    (tmp_path / "junk.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match="not a shapekit results table"):
+        classify_batch(m, [folder], tmp_path / "junk.csv", model_ref="toy")
+    with pytest.raises(InputError, match=".csv or .parquet"):
+        ResultTable(tmp_path / "r.xlsx", ["a"], "toy")
+    with pytest.raises(InputError, match="no image matches"):
+        expand_inputs([str(folder / "*.tif")])
+
+
+def test_cli_folder_to_table_and_explain_map(run_cli, toy_model, folder, tmp_path):
+    out = tmp_path / "r.csv"
+    code, stdout, err = run_cli("classify", str(toy_model), str(folder / "*.png"), "--out", str(out),
+                                "--tiles", str(tmp_path / "t.csv"), "--json")
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["classified"] == 9 and res["failed"] == 1 and len(_table(out)) == 10
+    code, stdout, err = run_cli("classify", str(toy_model), str(folder / "*.png"), "--out", str(out), "--json")
+    assert code == 0 and json.loads(stdout)["skipped"] == 9
+    code, _, err = run_cli("classify", str(toy_model), str(folder), "--tiles", str(tmp_path / "t.csv"))
+    assert code == 2 and "--tiles needs --out" in err
+    png = tmp_path / "map.png"
+    code, stdout, err = run_cli("explain", str(toy_model), str(folder / "scan00_network.png"),
+                                "--out", str(png), "--map", "--json")
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert png.read_bytes()[:4] == b"\x89PNG" and len(res["tile_map"]["tiles"]) == 4
+    assert res["reading"][0].startswith("verdict: network")
+
+
+def test_local_cluster_gives_the_local_table(toy_model, folder, tmp_path):
+    """Two worker processes of a dask.distributed LocalCluster: the same rows as the local run."""
+    distributed = pytest.importorskip("distributed")
+    from shapekit.temper.modeldir import load_model
+
+    m = load_model(toy_model)
+    local, remote = tmp_path / "local.parquet", tmp_path / "remote.parquet"
+    classify_batch(m, [folder], local, model_ref=str(toy_model), tiles_out=tmp_path / "lt.parquet")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        res = classify_batch(m, [folder], remote, model_ref=str(toy_model), scheduler=cluster.scheduler_address,
+                             tiles_out=tmp_path / "rt.parquet")
+        with distributed.Client(cluster) as client:
+            workers = client.run(lambda: __import__("os").getpid())
+    assert len(set(workers.values())) == 2 and res["classified"] == 9 and res["failed"] == 1
+    a, b = _table(local).drop(columns="seconds"), _table(remote).drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(_table(tmp_path / "lt.parquet"), _table(tmp_path / "rt.parquet"))

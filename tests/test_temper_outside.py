@@ -1,0 +1,119 @@
+"""Scan descriptors and the outside-the-training-data check a TopTemp model fits: known answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+from toy import toy_dataset, toy_micrograph
+
+from shapekit.errors import InputError
+from shapekit.temper.descriptors import grey_levels, octave_shares, scan_descriptors
+from shapekit.temper.outside import OutsideCheck
+
+
+def test_grey_levels_separate_acquisition_changes():
+    rng = np.random.default_rng(0)
+    img = toy_micrograph("spheroids", 128, rng)
+    base = grey_levels(img)
+    sat = grey_levels(np.clip((img - np.median(img)) * 8 + 0.5, 0, 1))
+    assert sat[3] > base[3] + 0.25  # clipped fraction
+    assert grey_levels(np.full((32, 32), 0.3) + 1e-3 * rng.random((32, 32)))[0] < base[0] - 3  # blank
+    with pytest.raises(InputError):
+        grey_levels(np.zeros((8, 8)))
+    with pytest.raises(InputError, match="NaN"):
+        grey_levels(np.full((32, 32), np.nan))
+
+
+def test_octave_shares_of_known_spectra():
+    rng = np.random.default_rng(1)
+    # white noise: power proportional to each octave's area of the frequency plane (x4 per octave)
+    s = np.exp(octave_shares(rng.normal(size=(512, 512))))
+    np.testing.assert_allclose(s[1:5] / s[:4], 4.0, rtol=0.25)
+    # a grating of wavelength 24 px puts its power in the 16-32 px octave (band 2)
+    x = np.arange(256)
+    grating = np.sin(2 * np.pi * x / 24)[None, :] * np.ones((256, 1))
+    mid = np.exp(octave_shares(grating, keep=(1, 2, 3)))
+    assert mid[1] > 0.95 and mid.sum() == pytest.approx(1.0)
+    assert scan_descriptors(grating).shape == (9,)
+    with pytest.raises(InputError, match="at least 64 px"):
+        octave_shares(rng.random((48, 48)))
+    with pytest.raises(InputError, match="bands"):
+        octave_shares(grating, keep=(7,))
+
+
+@pytest.fixture(scope="module")
+def check():
+    """An outside check fitted on 42 toy scans (TopTemp features of 2 scales)."""
+    from shapekit.temper.presets import feature_params, toptemp_features
+    from shapekit.temper.scans import scan_features
+
+    images, labels = toy_dataset(14, 96, seed=4)
+    feats = scan_features(images, 48, toptemp_features(feature_params("robust", scales=[1, 2])))
+    y = np.unique(labels, return_inverse=True)[1]
+    oof = np.full((len(y), 3), 0.05)
+    oof[np.arange(len(y)), y] = 0.9
+    return OutsideCheck().fit(feats, images, labels, oof_proba=oof), images, feats
+
+
+def _features(img):
+    from shapekit.temper.presets import feature_params, toptemp_features
+    from shapekit.temper.scans import scan_features
+
+    return scan_features([img], 48, toptemp_features(feature_params("robust", scales=[1, 2])))[0]
+
+
+def test_outside_check_passes_training_like_scans_and_flags_foreign_ones(check):
+    chk, images, feats = check
+    labels = ["lamellae", "network", "spheroids"]
+    fresh, _ = toy_dataset(4, 96, seed=11)
+    inside = [chk.assess([0.8, 0.1, 0.1], labels, _features(im), im, None) for im in fresh]
+    assert np.mean([r["in_distribution"] for r in inside]) >= 0.9
+    r = inside[0]
+    assert set(r["ood"]) == {"topology", "image"}
+    assert r["ood_score"] == pytest.approx(max(r["ood"].values()), abs=1e-4)
+    # APS calibrated on out-of-fold scans whose true label always had mass 0.9: the set holds the
+    # labels whose cumulative mass (ranked) stays within 0.9: 0.8 (lamellae), 0.9 (network, ties by order)
+    assert r["prediction_set"] == ["lamellae", "network"]
+    assert any("scale not checked" in n for n in r["notes"])       # the toy model has no pixel size
+    # a blank scan (flat grey + faint noise), a saturated one, and a scan smaller than 64 px
+    rng = np.random.default_rng(5)
+    blank = np.clip(0.4 + 0.004 * rng.normal(size=(96, 96)), 0, 1)
+    sat = np.clip((fresh[0] - np.median(fresh[0])) * 12 + 0.5, 0, 1)
+    for img in (blank, sat, fresh[1][:48, :48]):
+        out = chk.assess([0.8, 0.1, 0.1], labels, _features(img), img, None)
+        assert out["temper"] == "unknown" and out["in_distribution"] is False
+        assert out["prediction_set"] == [] and any(n.startswith("outside the training data") for n in out["notes"])
+    # a model with a pixel size says when the scan's is unknown
+    notes = chk.assess([0.8, 0.1, 0.1], labels, feats[0], images[0], None, model_um_per_px=0.05)["notes"]
+    assert any(n.startswith("pixel size unknown") for n in notes)
+
+
+def test_outside_check_flags_simulated_alloy_against_toy_textures(check):
+    """The simulator's precipitates are another material for a model of the toy textures."""
+    from shapekit.synth import render_micrograph
+
+    chk, _, _ = check
+    sims = [render_micrograph(450.0, 8.0, size=96, seed=s)[0] for s in range(6)]
+    flagged = [not chk.assess([0.4, 0.3, 0.3], ["a", "b", "c"], _features(im), im, None)["in_distribution"]
+               for im in sims]
+    assert all(flagged)
+
+
+def test_outside_check_state_round_trip_and_refusals(check):
+    chk, images, feats = check
+    state, arrays = chk.to_state()
+    back = OutsideCheck.from_state(json.loads(json.dumps(state)), arrays)
+    a = chk.assess([0.2, 0.5, 0.3], ["a", "b", "c"], feats[3], images[3], None)
+    b = back.assess([0.2, 0.5, 0.3], ["a", "b", "c"], feats[3], images[3], None)
+    assert a == b
+    with pytest.raises(InputError, match="outside-check state"):
+        OutsideCheck.from_state({**state, "version": 99}, arrays)
+    with pytest.raises(InputError, match="retrain"):
+        OutsideCheck.from_state({**state, "descriptors": "grey_levels"}, arrays)
+    with pytest.raises(InputError, match="at least 10"):
+        OutsideCheck().fit(feats[:5], images[:5], ["a", "b"] * 2 + ["a"])
+    with pytest.raises(InputError, match="at least 64 px"):
+        OutsideCheck().fit(feats[:12], [im[:48, :48] for im in images[:12]], ["a", "b"] * 6)

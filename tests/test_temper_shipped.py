@@ -1,0 +1,72 @@
+"""The shipped uhcs3 model: loaded by name, its verdicts on real scans and on other materials,
+and explanations in physical terms."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from shapekit.registry import resolve
+from shapekit.temper.modeldir import load_model
+
+
+@pytest.fixture(scope="module")
+def uhcs3():
+    return load_model("uhcs3")
+
+
+def test_simulated_alloy_is_outside_the_uhcs3_training_data(uhcs3):
+    """The embedded simulator's aged alloy is another material: every scan is 'unknown'."""
+    from shapekit.synth import render_micrograph
+
+    scans = [render_micrograph(t, h, size=384, seed=s)[0] for s, (t, h) in enumerate([(150, 1), (180, 8), (210, 50)])]
+    res = uhcs3.classify(scans)
+    assert [r["temper"] for r in res] == ["unknown"] * 3
+    for r in res:
+        assert r["in_distribution"] is False and r["prediction_set"] == [] and r["ood_score"] > 1
+        assert abs(sum(r["probabilities"].values()) - 1) < 1e-5       # still says what it resembles
+        assert any(n.startswith("outside the training data") for n in r["notes"])
+        assert any(n.startswith("scale not checked") for n in r["notes"])   # uhcs3 has no pixel size
+
+
+def test_blank_and_saturated_scans_are_unknown(uhcs3):
+    rng = np.random.default_rng(0)
+    blank = np.clip(0.45 + 0.01 * rng.normal(size=(475, 645)), 0, 1).astype(np.float32)
+    assert uhcs3.classify(blank)[0]["temper"] == "unknown"
+
+
+def test_uhcs_originals_as_the_card_says(uhcs3, uhcs_originals_dir):
+    """Raw microscope TIFFs (info bar cropped on the fly): the verdicts the card reports."""
+    card = json.loads((resolve("uhcs3", "classifier") / "card.json").read_text())
+    expected = {r["image"]: r for r in card["figures"]["uhcs_originals"]}
+    res = uhcs3.classify(sorted(str(p) for p in uhcs_originals_dir.glob("*.tif")))
+    assert len(res) == 5
+    for r in res:
+        e = expected[r["image"].rsplit("/", 1)[-1]]
+        assert r["temper"] == e["temper"] and r["prediction_set"] == e["prediction_set"]
+        assert r["in_distribution"] is True and r["ood_score"] == pytest.approx(e["ood_score"], abs=2e-3)
+        assert r["scan"]["info_bar_rows"] == 38 and r["scan"]["um_per_px_source"] == "OLYMPUS_SIS"
+    # the catalogued primary microconstituent where it is a single one of the model's classes
+    got = {r["image"].rsplit("/", 1)[-1]: r["temper"] for r in res}
+    assert got["micrograph1257.tif"] == got["micrograph1522.tif"] == got["micrograph607.tif"] == "spheroidite"
+
+
+def test_explanation_in_physical_terms(uhcs3, uhcs_originals_dir):
+    """Sizes in micrometres from the file's pixel size; no pair reaches past the scan's edge."""
+    from shapekit.temper.explain import MEANING, explain_scan
+
+    ex = explain_scan(uhcs3, uhcs_originals_dir / "micrograph607.tif", top=100)
+    h, w = ex.scan.shape
+    assert (h, w) == (484, 645) and ex.um_per_px == pytest.approx(0.1631, abs=1e-3)
+    top = ex.pairs[:100]
+    assert top and all(r["size_um"] == pytest.approx(r["size_px"] * ex.um_per_px) for r in top)
+    for r in ex.pairs:
+        reach = max(r["size_px"] / 2, r["scale"])
+        assert reach <= r["row"] <= h - 1 - reach and reach <= r["col"] <= w - 1 - reach
+    s = ex.summary()
+    assert s["reading"][0].startswith("verdict: spheroidite")
+    assert set(b["what"] for b in s["blocks"]) == set(MEANING.values())
+    assert any(b["typical_size_um"] is not None for b in s["blocks"][:3])
+    assert any("um across" in line for line in s["reading"][1:])
