@@ -115,7 +115,7 @@ def topo_experiment(args) -> dict:
 
 def gan_id_experiment(args) -> dict:
     from shapekit.analysis import layer_intrinsic_dimension
-    from shapekit.analysis._sources import (ConditionedGenerator, default_layers, latent_inputs,
+    from shapekit.analysis.sources import (ConditionedGenerator, default_layers, latent_inputs,
                                             load_torch_model)
 
     model = load_torch_model(args.gan)
@@ -140,7 +140,7 @@ def temper_cnn_frames(args) -> dict:
     """Frames of a temper CNN model directory vs the same architecture untrained (random weights)."""
     import tempfile
 
-    from shapekit.analysis._runners import run_frames
+    from shapekit.analysis.runners import run_frames
     from shapekit.temper.cnn import SmallResNet
     from shapekit.temper.modeldir import read_config, write_model_dir
 

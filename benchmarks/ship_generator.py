@@ -73,6 +73,7 @@ def _readme(card: dict, cfg: dict) -> str:
 - **Reproduce:** `{card['training_command']}`
 - **Created:** {card['created']}
 
+{("**Note:** " + card["note"] + chr(10)) if card.get("note") else ""}
 ## Measured figures (on these files)
 
 {figs}

@@ -264,7 +264,7 @@ def bad_run_dirs(good: Path, d: Path) -> dict[str, Path]:
 
     variant("generator_is_list", [cfg])
     variant("net_is_string", {**cfg, "net": "big"})
-    variant("image_size_string", {**cfg, "net": {**cfg["net"], "image_size": "16"}})
+    variant("channels_string", {**cfg, "net": {**cfg["net"], "channels": "16"}})
     variant("conditions_mismatch", {**cfg, "conditions": {**cfg["conditions"], "mean": [0.0] * 3}})
     variant("labels_wrong_type", {**cfg, "conditions": {**cfg["conditions"], "label_names": "ab"}})
     variant("format_version", {**cfg, "format_version": "one"})

@@ -96,18 +96,18 @@ def inputs(tmp_path_factory):
         "kind": "cnn", "label_names": ["a", "b"], "tile_size": 64,
         "cnn": {"arch": {"width": 2**20, "depths": [8, 8, 8]}, "input_scale": 1}}))
     w["big_net"] = big
-    net = dict(image_size=16, n_classes=2, n_cond=0, z_dim=4, base_channels=4, max_channels=8)
     torch.manual_seed(0)
-    export_generator(Generator(**net), ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0))),
-                     d / "gan", net=net)
+    export_generator(Generator(2, 0, z_local=2, z_global=4, w_dim=8, channels=[8, 4]),
+                     ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0))), d / "gan", crop_size=16)
     w["gan"] = d / "gan"
     import shutil
 
-    for name, change in (("gan_channels", {"base_channels": 10**6, "max_channels": 10**6}),
-                         ("gan_size", {"image_size": 2**20})):
+    for name, change in (("gan_channels", {"net": {"channels": [10**6, 10**6]}}),
+                         ("gan_size", {"default_size": 2**20})):
         shutil.copytree(d / "gan", d / name)
         cfg = json.loads((d / name / "generator.json").read_text())
-        cfg["net"].update(change)
+        for k, v in change.items():
+            cfg[k] = {**cfg[k], **v} if isinstance(v, dict) else v
         (d / name / "generator.json").write_text(json.dumps(cfg))
         w[name] = d / name
     return w

@@ -71,10 +71,10 @@ def world(tmp_path_factory):
         "label_names": ["a", "b", "c"], "tile_size": 32, "target_um_per_px": None, "kind": "cnn",
         "aggregation": "proba", "cnn": {"arch": net.config(), "input_scale": 1, "epochs": 0}},
         {"cnn.safetensors": {k: v.detach().numpy() for k, v in net.state_dict().items()}})
-    gnet = dict(image_size=16, n_classes=2, n_cond=1, z_dim=4, base_channels=4, max_channels=8)
     w["gan"] = root / "gan"
-    export_generator(Generator(**gnet), ConditionCodec.fit(["a", "b"], ["T"], np.array([[1.0], [2.0]]),
-                                                           mode="parameters"), w["gan"], net=gnet)
+    export_generator(Generator(2, 1, z_local=2, z_global=4, w_dim=8, channels=[8, 4]),
+                     ConditionCodec.fit(["a", "b"], ["T"], np.array([[1.0], [2.0]]), mode="parameters"),
+                     w["gan"], crop_size=16)
     w["bad_models"] = H.bad_model_dirs(w["model"], root / "bad_models")
     w["bad_runs"] = H.bad_run_dirs(w["gan"], root / "bad_runs")
     w["file"] = root / "a_file"
@@ -193,7 +193,7 @@ def test_bad_model_dirs_refused(world, case):
                        "--n-boot", "2", "--n-perm", "2")
 
 
-@pytest.mark.parametrize("case", ["generator_is_list", "net_is_string", "image_size_string",
+@pytest.mark.parametrize("case", ["generator_is_list", "net_is_string", "channels_string",
                                   "conditions_mismatch", "labels_wrong_type",
                                   "format_version", "not_json", "corrupt_weights", "no_export",
                                   "missing"])

@@ -390,7 +390,7 @@ def dna_on_manifest(manifest: Any, *, max_images: int | None = 60, seed: int = 0
     ``manifest`` is a :class:`shapekit.io.Manifest`; its images are read like the temper models
     read them (info bar cropped). ``kwargs`` go to :func:`dna_on_scans`.
     """
-    from shapekit.analysis._sources import balanced_subset
+    from shapekit.analysis.sources import balanced_subset
     from shapekit.temper.scans import read_manifest_images
 
     if manifest.labels is None:

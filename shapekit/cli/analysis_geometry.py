@@ -60,14 +60,14 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _default_layers(kind: str, net: Any) -> list[str]:
-    from shapekit.analysis._sources import default_layers
+    from shapekit.analysis.sources import default_layers
 
     return default_layers(kind, net)
 
 
 def _cnn_inputs(model: Any, manifest: Path, root: Path | None, max_images: int,
                 tiles_per_image: int, seed: int):
-    from shapekit.analysis._sources import manifest_tiles
+    from shapekit.analysis.sources import manifest_tiles
 
     if manifest is None:
         raise click.UsageError("a CNN model directory needs a MANIFEST of images")
@@ -123,7 +123,7 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     import torch
 
     from shapekit.analysis import layer_intrinsic_dimension
-    from shapekit.analysis._sources import ConditionedGenerator, latent_inputs, load_torch_model
+    from shapekit.analysis.sources import ConditionedGenerator, latent_inputs, load_torch_model
 
     model = load_torch_model(model_dir)
     meths = _split(methods) or []
@@ -188,7 +188,7 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
     frames of the latent coordinate directions against random latent directions.
     """
     _models_exist(model_dir, manifest)
-    from shapekit.analysis._runners import run_frames
+    from shapekit.analysis.runners import run_frames
 
     result = run_frames(model_dir, manifest, _split(layers), _split(kinds) or [], n_noise,
                         n_inputs, max_images, root, seed, device)
@@ -216,7 +216,7 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
 def _two_models(model_a: Path, model_b: Path, manifest: Path, root: Path | None, max_images: int,
                 tiles_per_image: int, seed: int):
     _models_exist(model_a, model_b, manifest)
-    from shapekit.analysis._sources import load_torch_model
+    from shapekit.analysis.sources import load_torch_model
 
     a, b = load_torch_model(model_a), load_torch_model(model_b)
     if a.kind != "cnn" or b.kind != "cnn":
@@ -380,7 +380,7 @@ def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str
     group) next to plain linear CKA; pass the same directory twice for a sanity check.
     """
     _models_exist(model_a, model_b, manifest)
-    from shapekit.analysis._runners import run_symmetry
+    from shapekit.analysis.runners import run_symmetry
 
     a, b, xa, xb, _, _ = _two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
     names = list(layers) or [n for n in _default_layers("cnn", a.net) if n not in ("head",)]

@@ -66,7 +66,7 @@ def register(app: click.Group) -> None:
               help="Save a checkpoint every N iterations (and always at the end).")
 @click.option("--sample-every", type=click.IntRange(min=0), default=200, show_default=True,
               help="Write a sample grid PNG after the first iteration and every N (0: never).")
-@click.option("--progress-every", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+@click.option("--progress-every", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds between progress lines when stderr is not a terminal.")
 @click.option("--channels", type=click.IntRange(1, 4096), default=16, show_default=True,
               help="Base channel width of generator and discriminator.")

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from shapekit.analysis._hooks import collect_activations
-from shapekit.analysis._sources import (ConditionedGenerator, default_layers, latent_inputs,
+from shapekit.analysis.sources import (ConditionedGenerator, default_layers, latent_inputs,
                                         load_torch_model, manifest_tiles)
 from shapekit.analysis.frames import frame_statistics, frame_vectors, perturbation_directions
 from shapekit.analysis.intertwiners import intertwiner_similarity, random_group_element
