@@ -36,6 +36,29 @@ device_option = click.option("--device", default=None, callback=_device_name,
                              help="torch device (default: CUDA when present, else CPU).")
 
 
+def _ph_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--device`` of persistent homology: a torch device name whose backend can run here."""
+    value = _device_name(ctx, param, value)
+    if value is None:
+        return None
+    from shapekit.topology.persistence import resolve_backend
+
+    try:
+        if resolve_backend("auto", value) == "torch":     # cuda, cuda:N: is it there?
+            from shapekit.topology.torch_batch import resolve_device
+
+            resolve_device(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+ph_device_option = click.option(
+    "--device", default=None, callback=_ph_device,
+    help="Where persistent homology runs: cuda (cuda:N) the exact torch backend, cpu GUDHI "
+         "(default: CUDA when present, else GUDHI); the numbers are the same either way.")
+
+
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as JSON on stdout (NaN is written as null, never as invalid JSON)."""
     sys.stdout.write(json.dumps(_finite(obj), indent=2, default=_default) + "\n")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
-                                  root_option, seed_option)
+from shapekit.cli._common import (OutputPath, emit_json, info, json_option, ph_device_option,
+                                  require_exists, root_option, seed_option)
 
 
 def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -52,9 +52,11 @@ def _n_jobs(ctx: click.Context, param: click.Parameter, value: int) -> int:
               help="Pixel size of FAKE in um (overrides the manifest and file metadata).")
 @click.option("--n-jobs", type=int, default=1, show_default=True, callback=_n_jobs,
               help="Worker processes (-1: all cores).")
+@ph_device_option
 def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, mode: str, report: Path | None,
               n_boot: int, n_perm: int, seed: int, kid_model: Path | None, diagram_metric: str,
-              real_um_per_px: float | None, fake_um_per_px: float | None, n_jobs: int) -> None:
+              real_um_per_px: float | None, fake_um_per_px: float | None, n_jobs: int,
+              device: str | None) -> None:
     """Score micrographs FAKE against a reference set REAL: structure and imaging, separately.
 
     REAL and FAKE are each a manifest (.yaml) or a folder of images, named by the manifest's name
@@ -82,7 +84,7 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, mode: st
         res = score(real, fake, mode=mode, n_boot=n_boot, n_perm=n_perm, seed=seed, root=root,
                     real_um_per_px=real_um_per_px, fake_um_per_px=fake_um_per_px,
                     diagram_metric=diagram_metric, kid_extractor=extractor, report_dir=report,
-                    n_jobs=n_jobs)
+                    n_jobs=n_jobs, device=device)
     for w in res["warnings"]:
         info(f"warning: {w}")
     if as_json:

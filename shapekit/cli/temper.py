@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
-                                  root_option, seed_option)
+from shapekit.cli._common import (OutputPath, emit_json, info, json_option, ph_device_option,
+                                  require_exists, root_option, seed_option)
 from shapekit.errors import InputError, ShapekitWarning, brief
 
 MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
@@ -56,9 +56,10 @@ def _manifest_images(man: Any, model: Any) -> list:
 @click.option("--preset", type=click.Choice(["robust", "accurate"]), default="robust",
               show_default=True, help="Feature parameters (see train-classifier).")
 @click.option("--scales", default=None, help="Override the preset's PH downsampling factors, e.g. 1,2,4.")
+@ph_device_option
 @json_option
 def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, preset: str,
-                  scales: str | None, as_json: bool) -> None:
+                  scales: str | None, device: str | None, as_json: bool) -> None:
     """Compute multi-scale TopTemp tile features of every image of MANIFEST."""
     if out.suffix not in (".parquet", ".npz"):
         raise InputError(f"--out must end in .parquet or .npz, got {out}")
@@ -73,7 +74,7 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
     man = load_manifest(manifest, root)
     params = feature_params(preset, **({} if scale_list is None else {"scales": scale_list}))
     images = read_manifest_images(man)
-    features = fitted_features(params)
+    features = fitted_features(params, device=device)
     per_scan = scan_features(images, tile_size or None, features, names=man.paths)
     X = np.concatenate(per_scan)
     scan = np.repeat(np.arange(len(per_scan)), [len(f) for f in per_scan])

@@ -175,17 +175,19 @@ class PerImage:
 
 
 def _chunk(ims: list[np.ndarray], topology: bool, imaging: bool, structure: tuple | None,
-           min_persistence: float, r_max: int, betti: bool) -> PerImage:
+           min_persistence: float, r_max: int, betti: bool, device: str | None = None) -> PerImage:
     from shapekit.realism.imaging import imaging_descriptors
     from shapekit.realism.structure import structure_features
 
     cpu = {}
     t0 = time.perf_counter()
-    fs = image_features(ims, min_persistence=min_persistence, n_jobs=1, betti=betti) if topology else None
+    fs = image_features(ims, min_persistence=min_persistence, n_jobs=1, betti=betti,
+                        device=device) if topology else None
     t1 = time.perf_counter()
     X = imaging_descriptors(ims)[0] if imaging else None
     t2 = time.perf_counter()
-    sf, mat = structure_features(ims, structure[0], step=structure[1], r_max=r_max, betti=betti) \
+    sf, mat = structure_features(ims, structure[0], step=structure[1], r_max=r_max, betti=betti,
+                                 device=device) \
         if structure is not None else (None, None)
     cpu = {"topology": t1 - t0, "imaging": t2 - t1, "structure": time.perf_counter() - t2}
     return PerImage(fs, X, sf, mat, cpu)
@@ -193,7 +195,8 @@ def _chunk(ims: list[np.ndarray], topology: bool, imaging: bool, structure: tupl
 
 def per_image(ims: list[np.ndarray], *, topology: bool = True, imaging: bool = True,
               structure: tuple[float, int] | None = None, min_persistence: float = 1.5 / 255,
-              r_max: int = 64, betti: bool = True, n_jobs: int | None = 1) -> PerImage:
+              r_max: int = 64, betti: bool = True, n_jobs: int | None = 1,
+              device: str | None = None) -> PerImage:
     """Everything per image in one pass over chunks of images (joblib processes).
 
     Parameters
@@ -205,7 +208,7 @@ def per_image(ims: list[np.ndarray], *, topology: bool = True, imaging: bool = T
         Imaging descriptors.
     structure : (sigma_px, step), optional
         Structure features at this smoothing and area-averaging step.
-    min_persistence, r_max, betti, n_jobs
+    min_persistence, r_max, betti, n_jobs, device
         As in :func:`shapekit.realism.score`.
 
     Examples
@@ -215,7 +218,8 @@ def per_image(ims: list[np.ndarray], *, topology: bool = True, imaging: bool = T
     >>> r.topology is None, r.imaging.shape, len(r.structure), r.materials["two_point"].shape
     (True, (2, 8), 2, (2, 9))
     """
-    parts = _map(_chunk, ims, n_jobs, topology, imaging, structure, min_persistence, int(r_max), betti)
+    parts = _map(_chunk, ims, n_jobs, topology, imaging, structure, min_persistence, int(r_max), betti,
+                 device)
     mats = [p.materials for p in parts]
     mat = None if mats[0] is None else {
         k: (np.concatenate([m[k] for m in mats]) if np.ndim(v) and k != "chord_bins" else v) for k, v in mats[0].items()}
@@ -311,7 +315,7 @@ def scale_to(ims: list[np.ndarray], um: Any, target: float | None,
 def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_px: Any = None,
                 target_um_per_px: float | None = None, min_persistence: float = 1.5 / 255,
                 r_max: int = 64, mode: str = "both", n_jobs: int | None = 1, name: str | None = None,
-                what: str = "image set") -> PreparedSet:
+                what: str = "image set", device: str | None = None) -> PreparedSet:
     """Load a set, bring it to one pixel size and compute its per-image features once.
 
     Parameters
@@ -323,7 +327,7 @@ def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_
         Pixel sizes (override metadata).
     target_um_per_px : float, optional
         Resample to this pixel size (default: the coarsest known one of the set).
-    min_persistence, r_max, n_jobs
+    min_persistence, r_max, n_jobs, device
         As in :func:`shapekit.realism.score`.
     mode : {"both", "structure", "imaging"}
         What it will be scored for: ``"both"`` also computes the raw-image topology of the
@@ -358,7 +362,7 @@ def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_
         sigma = own_sigma(imaging_descriptors([ims[i] for i in probe_indices(len(ims))])[0])
         key = (sigma, structure_step(sigma, [a.shape for a in ims]))
     r = per_image(ims, topology=mode == "both", structure=key, min_persistence=min_persistence, r_max=r_max,
-                  n_jobs=n_jobs)
+                  n_jobs=n_jobs, device=device)
     ps = PreparedSet(list(ims), target, r.topology, r.imaging, {}, {"min_persistence": min_persistence, "r_max": r_max},
                      name or (set_name(src, "") or None))
     if key is not None:

@@ -123,7 +123,7 @@ def _load(src: Any, root: Any, what: str, um_override: Any) -> tuple[list[np.nda
 
 
 def _side(ims: list[np.ndarray], ps: PreparedSet | None, topology: bool, key: tuple[float, int] | None,
-          betti: bool, min_persistence: float, r_max: int, n_jobs: Any) -> tuple:
+          betti: bool, min_persistence: float, r_max: int, n_jobs: Any, device: str | None = None) -> tuple:
     """Per-image features of one side: reused from a prepared set where valid, the rest in one pass."""
     fs = X = sf = mat = None
     if ps is not None:
@@ -139,7 +139,7 @@ def _side(ims: list[np.ndarray], ps: PreparedSet | None, topology: bool, key: tu
     cpu: dict = {}
     if need_topo or need_struct or X is None:
         r = per_image(ims, topology=need_topo, imaging=X is None, structure=key if need_struct else None,
-                      min_persistence=min_persistence, r_max=r_max, betti=betti, n_jobs=n_jobs)
+                      min_persistence=min_persistence, r_max=r_max, betti=betti, n_jobs=n_jobs, device=device)
         fs = r.topology if need_topo else fs
         X = r.imaging if X is None else X
         if need_struct:
@@ -155,7 +155,8 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
           names: tuple[str, str] | None = None, diagram_metric: str = "wasserstein", max_diagram_images: int = 24,
           top_k: int = 16, k_nn: int = 5, min_persistence: float = 1.5 / 255, r_max: int = 64,
           structure_floor_px: float = FLOOR_PX, kid_extractor: Any = None,
-          report_dir: str | os.PathLike[str] | None = None, n_jobs: int | None = 1) -> dict[str, Any]:
+          report_dir: str | os.PathLike[str] | None = None, n_jobs: int | None = 1,
+          device: str | None = None) -> dict[str, Any]:
     """Score a micrograph set against a reference: structure, imaging and the combined headline.
 
     Parameters
@@ -197,13 +198,18 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
         Write ``report.html`` with the verdict, thumbnails and plots there.
     n_jobs : int or None
         Processes for the per-image work, threads for Hera distances.
+    device : str or None
+        Where the persistent homology runs: None, the torch backend on CUDA when present, else
+        GUDHI on the CPU; ``"cuda"`` (``"cuda:N"``) the torch backend, ``"cpu"`` GUDHI. The
+        result is the same either way (the backends give the same diagrams).
 
     Returns
     -------
     dict
         JSON-ready. Always: ``mode``, ``names`` (``real``, ``synthetic``), ``verdict``
         (:func:`shapekit.realism.verdict.verdict`), ``n_real``, ``n_fake``, ``um_per_px``,
-        ``scale_known``, ``settings``, ``warnings``, ``timings_s``, ``per_image_cpu_s``, ``kid``.
+        ``scale_known``, ``settings`` (``persistence_backend``: "gudhi" or "torch"), ``warnings``,
+        ``timings_s``, ``per_image_cpu_s``, ``kid``.
         ``imaging`` (modes both/imaging): a :func:`~shapekit.realism.resampling.compare_pooled`
         block plus ``attributes`` (brightness, contrast, noise, sharpness, grey-level shape).
         ``structure`` (modes both/structure): a block plus ``resolution`` (the smoothing of each
@@ -236,6 +242,9 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
         raise InputError(f"diagram_metric={diagram_metric!r} is not one of ('wasserstein', 'bottleneck')")
     if not structure_floor_px >= 0:
         raise InputError(f"structure_floor_px must be >= 0, got {structure_floor_px!r}")
+    from shapekit.topology.persistence import resolve_backend
+
+    resolve_backend("auto", device)          # a bad device name fails before any work
     t = {"load": time.perf_counter()}
     notes: list[str] = []
     r_ims, r_um, pr = _load(real, root, "real set", real_um_per_px)
@@ -292,7 +301,7 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
 
     t["per_image"] = time.perf_counter()
     cpu: dict[str, float] = {"topology": 0.0, "imaging": 0.0, "structure": 0.0}
-    sides = [_side(ims, ps, mode == "both", keys[k], betti, min_persistence, r_max, n_jobs)
+    sides = [_side(ims, ps, mode == "both", keys[k], betti, min_persistence, r_max, n_jobs, device)
              for ims, ps, k in ((r_ims, pr, "real"), (f_ims, pf_, "fake"))]
     (fr, Xr, sr, mr, c1), (ff, Xf, sf, mf, c2) = sides
     for c in (c1, c2):
@@ -305,7 +314,7 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
         for ims, ps, fs, k in ((r_ims, pr, sr, "real"), (f_ims, pf_, sf, "fake")):
             if res_info[f"extra_{k}"] > 0:
                 fs = _side(ims, ps, False, (res_info["floor_px"], res_info["step"]), False, min_persistence,
-                           r_max, n_jobs)[2]
+                           r_max, n_jobs, device)[2]
             spacing.append(fs.summaries[:, fs.names.index("feature_spacing_px")])
 
     t["pairwise"] = time.perf_counter()
@@ -349,7 +358,8 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
     res.update({"kid": kid, "n_real": len(r_ims), "n_fake": len(f_ims), "um_per_px": um, "scale_known": scale_known,
                 "settings": {"mode": mode, "diagram_metric": diagram_metric, "max_diagram_images": max_diagram_images,
                              "top_k": top_k, "k_nn": k_nn, "min_persistence": min_persistence, "r_max": r_max,
-                             "structure_floor_px": structure_floor_px, "seed": seed},
+                             "structure_floor_px": structure_floor_px, "seed": seed,
+                             "persistence_backend": resolve_backend("auto", device)},
                 "warnings": notes})
     from shapekit.realism.verdict import verdict
 

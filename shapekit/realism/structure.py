@@ -254,7 +254,7 @@ def two_point_descriptors(materials: dict, step: int = 1) -> tuple[np.ndarray, l
 
 
 def structure_features(images: list[np.ndarray], sigma_px: float, *, step: int = 1, r_max: int = 64,
-                       betti: bool = True) -> tuple[FeatureSet, dict]:
+                       betti: bool = True, device: str | None = None) -> tuple[FeatureSet, dict]:
     """Topological summaries plus two-point columns of the structure images (one thread).
 
     Parameters
@@ -268,6 +268,8 @@ def structure_features(images: list[np.ndarray], sigma_px: float, *, step: int =
         Largest two-point lag in original pixels.
     betti : bool
         Compute Betti curves (for the report).
+    device : str or None
+        Persistence device (:func:`~shapekit.realism.summaries.image_features`).
 
     Returns
     -------
@@ -290,7 +292,8 @@ def structure_features(images: list[np.ndarray], sigma_px: float, *, step: int =
 
     u = [structure_image(im, sigma_px, step) for im in images]
     mp = MIN_PERSISTENCE_Z / (2.0 * Z_HALF_RANGE)
-    fs = image_features(u, min_persistence=mp, diagram_min_persistence=mp, n_jobs=1, betti=betti)
+    fs = image_features(u, min_persistence=mp, diagram_min_persistence=mp, n_jobs=1, betti=betti,
+                        device=device)
     mat = materials_statistics(u, r_max=max(1, r_max // step))
     mat["step"] = int(step)
     X, names = two_point_descriptors(mat, step)

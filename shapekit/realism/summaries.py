@@ -181,7 +181,8 @@ def distance_diagrams(diagrams: Diagrams, blocks: list[Block] | None = None) -> 
 def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = FILTRATIONS,
                    dims: tuple[int, ...] = DIMS, min_persistence: float = 1.5 / 255,
                    diagram_min_persistence: float = 0.02, max_points: int = 500,
-                   n_grid: int = 64, n_jobs: int | None = 1, betti: bool = True) -> FeatureSet:
+                   n_grid: int = 64, n_jobs: int | None = 1, betti: bool = True,
+                   device: str | None = None) -> FeatureSet:
     """Diagrams, named summary vectors and Betti curves of every image.
 
     Parameters
@@ -204,6 +205,11 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = F
     betti : bool
         Compute the Betti curves (only the report uses them); when False ``betti`` has a
         length-1 grid of zeros.
+    device : str or None
+        Where the persistence runs (``backend="auto"`` of
+        :class:`~shapekit.topology.transformers.CubicalDiagrams`): None, CUDA when present (the
+        torch backend) else GUDHI on the CPU; ``"cuda"`` the torch backend, ``"cpu"`` GUDHI.
+        The diagrams, and so everything here, are the same either way.
 
     Returns
     -------
@@ -229,8 +235,8 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = F
         if a.ndim != 2 or min(a.shape) < 2:
             raise InputError(f"image {i}: expected a 2-D image of at least 2x2 pixels, got shape {a.shape}")
         imgs.append(a)
-    dgs = CubicalDiagrams(tuple(filtrations), tuple(dims), min_persistence,
-                          n_jobs=n_jobs).fit_transform(imgs)
+    dgs = CubicalDiagrams(tuple(filtrations), tuple(dims), min_persistence, backend="auto",
+                          n_jobs=n_jobs, device=device).fit_transform(imgs)
     stats = PersistenceStatistics(THRESHOLDS, QUANTILES)
     S = stats.fit_transform(dgs)
     blocks = list(stats.blocks_)

@@ -90,11 +90,15 @@ def _complete(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def toptemp_features(params: dict[str, Any] | None = None, n_jobs: int | None = 1) -> Any:
+def toptemp_features(params: dict[str, Any] | None = None, n_jobs: int | None = 1,
+                     device: str | None = None) -> Any:
     """The feature pipeline of ``params`` (default: the robust preset).
 
     ``params`` holds keys of :data:`FEATURE_DEFAULTS`; missing ones take those defaults (plain
-    multi-scale PH), so use :func:`feature_params` to start from a preset.
+    multi-scale PH), so use :func:`feature_params` to start from a preset.  Persistence runs on
+    the ``"auto"`` backend: the torch backend on CUDA (``device=None`` and CUDA present, or
+    ``device="cuda"``), else GUDHI (``device="cpu"``); the features are the same either way, so
+    the device is not part of a model's parameters.
 
     Returns
     -------
@@ -123,15 +127,17 @@ def toptemp_features(params: dict[str, Any] | None = None, n_jobs: int | None = 
     return Pipeline([
         ("standardize", Standardize()),
         ("pyramid", Pyramid(p["scales"], p["smooth"], p["restandardize"])),
-        ("diagrams", CubicalDiagrams(min_persistence=p["min_persistence"], n_jobs=n_jobs)),
+        ("diagrams", CubicalDiagrams(min_persistence=p["min_persistence"], backend="auto",
+                                     n_jobs=n_jobs, device=device)),
         ("features", FeatureUnion(parts, verbose_feature_names_out=False)),
     ])
 
 
-def fitted_features(params: dict[str, Any] | None = None) -> Any:
+def fitted_features(params: dict[str, Any] | None = None, device: str | None = None) -> Any:
     """:func:`toptemp_features` fitted on a blank tile: it learns nothing but its column layout
     (``get_feature_names_out``, :func:`~shapekit.topology.vectorizers.feature_blocks`), and its
-    ``transform`` equals a fresh pipeline's ``fit_transform``.
+    ``transform`` equals a fresh pipeline's ``fit_transform``.  ``device`` as in
+    :func:`toptemp_features`.
 
     Examples
     --------
@@ -140,6 +146,6 @@ def fitted_features(params: dict[str, Any] | None = None) -> Any:
     """
     import numpy as np
 
-    pipe = toptemp_features(params)
+    pipe = toptemp_features(params, device=device)
     side = 2 * max(pipe.named_steps["pyramid"].scales)
     return pipe.fit([np.zeros((side, side), np.float32)])

@@ -22,7 +22,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "diagrams": ["Block", "Diagrams", "blocks", "FILTRATIONS", "DIMS"],
     "persistence": ["cubical_persistence", "cubical_persistence_batch", "sublevel_pairs",
-                    "validate_image", "BACKENDS"],
+                    "validate_image", "BACKENDS", "resolve_backend"],
     "locations": ["persistence_pairs_with_locations"],
     "preprocessing": ["standardize", "rescale", "pyramid"],
     "vectorize": ["persistence_statistics", "statistic_names", "betti_curves",

@@ -30,6 +30,7 @@ from shapekit.topology.persistence import (
     Filtration,
     check_options,
     cripser_raw,
+    resolve_backend,
     validate_image,
 )
 
@@ -122,7 +123,9 @@ def persistence_pairs_with_locations(image: np.ndarray, filtration: Filtration =
     image : array-like, shape (h, w)
     filtration : {"sublevel", "superlevel"}
     construction : {"T", "V"}
-    backend : {"gudhi", "cripser", "torch"}
+    backend : {"gudhi", "auto", "cripser", "torch"}
+        ``"auto"``: torch on CUDA, else GUDHI (see
+        :func:`~shapekit.topology.persistence.resolve_backend`; tie pixels may then differ).
         ``"gudhi"`` uses the generic ``CubicalComplex`` (slower than the fast path of
         :func:`~shapekit.topology.cubical_persistence`, so use it on one scan or tile at a time).
     min_persistence : float
@@ -147,6 +150,7 @@ def persistence_pairs_with_locations(image: np.ndarray, filtration: Filtration =
            [2. , 5. , 2. , 0. ]])
     """
     check_options(filtration, construction, backend, "keep", min_persistence)
+    backend = resolve_backend(backend, device)
     cells = validate_image(image)
     superlevel = filtration == "superlevel"
     work = -cells if superlevel else cells

@@ -36,7 +36,7 @@ Backends
     the CPU.  All three return the same diagrams: the same multisets of ``(birth, death)`` for
     both constructions, ties included (tested against GUDHI on >10,000 images); only the row
     order differs.  The torch backend pays off on a GPU and on batches; on the CPU GUDHI is
-    faster.
+    faster, so ``"auto"`` (:func:`resolve_backend`) picks ``"torch"`` on CUDA, else ``"gudhi"``.
 
 References
 ----------
@@ -55,19 +55,19 @@ from typing import Any, Literal
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.topology.backends import BACKENDS, resolve_backend
 from shapekit.topology.diagrams import FILTRATIONS
 
 Filtration = Literal["sublevel", "superlevel"]
 Construction = Literal["T", "V"]
-Backend = Literal["gudhi", "cripser", "torch"]
+Backend = Literal["auto", "gudhi", "cripser", "torch"]
 Essential = Literal["keep", "drop", "cap"]
 
 CONSTRUCTIONS = ("T", "V")
-BACKENDS = ("gudhi", "cripser", "torch")
 ESSENTIALS = ("keep", "drop", "cap")
 
 __all__ = ["BACKENDS", "cubical_persistence", "cubical_persistence_batch", "sublevel_pairs",
-           "cripser_raw", "validate_image", "check_options"]
+           "resolve_backend", "cripser_raw", "validate_image", "check_options"]
 
 
 def check_options(filtration: str = "sublevel", construction: str = "T", backend: str = "gudhi",
@@ -224,7 +224,8 @@ def sublevel_pairs(batch: Sequence[np.ndarray] | np.ndarray, *, backend: Backend
     batch : sequence of 2-D float arrays, or ndarray (B, H, W)
         Validated images (see :func:`validate_image`); superlevel callers pass ``-image``.
     backend, construction, min_persistence
-        See :func:`cubical_persistence`.
+        See :func:`cubical_persistence`; ``"auto"`` is resolved by :func:`resolve_backend` with
+        ``options["device"]``.
     n_jobs : int or None
         joblib threads over images (the GUDHI backend releases the GIL).
     **options
@@ -240,6 +241,7 @@ def sublevel_pairs(batch: Sequence[np.ndarray] | np.ndarray, *, backend: Backend
     >>> h0.tolist(), h1.shape
     ([[1.0, 2.0], [0.0, inf]], (0, 2))
     """
+    backend = resolve_backend(backend, options.get("device"))
     fn = _BACKENDS[backend]
     if backend != "torch":
         return fn(batch, construction, float(min_persistence), n_jobs)
@@ -292,7 +294,8 @@ def cubical_persistence(image: np.ndarray, filtration: Filtration = "sublevel",
         ``birth >= death``.
     dims : iterable of int
         Homology dimensions to return (0 and 1 are non-trivial for 2-D images).
-    backend : {"gudhi", "cripser", "torch"}
+    backend : {"gudhi", "auto", "cripser", "torch"}
+        ``"auto"``: ``"torch"`` on CUDA, else ``"gudhi"`` (:func:`resolve_backend`).
         ``"gudhi"``: T via the 2-D top-cell fast path (GUDHI >= 3.9), V via
         ``CubicalComplex(vertices=...)`` (exact, ~30x slower).  ``"cripser"``: CubicalRipser
         (optional dependency; ``computePH_T`` for T, ``computePH`` for V).  ``"torch"``:
@@ -304,8 +307,8 @@ def cubical_persistence(image: np.ndarray, filtration: Filtration = "sublevel",
     essential : {"keep", "drop", "cap"}
         Treatment of the infinite H0 bar (see module docstring).
     device : str or None
-        torch device of ``backend="torch"`` (None: CUDA when available, else CPU); ignored by
-        the other backends.
+        torch device of ``backend="torch"`` (None: CUDA when available, else CPU) and of
+        ``"auto"``'s choice; ignored by the other backends.
 
     Returns
     -------

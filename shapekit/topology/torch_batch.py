@@ -108,6 +108,8 @@ def resolve_device(device: str | None) -> "torch.device":  # noqa: F821
 
     try:
         return default_device(device)
+    except InputError:              # a known device that is not here: its own message
+        raise
     except (RuntimeError, TypeError, ValueError):
         raise InputError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')"
                          ) from None

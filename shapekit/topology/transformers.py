@@ -30,7 +30,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from shapekit.errors import InputError
 from shapekit.topology._scratch import scratch
 from shapekit.topology.diagrams import DIMS, FILTRATIONS, Block, Diagrams
-from shapekit.topology.persistence import check_options, sublevel_pairs, validate_image
+from shapekit.topology.persistence import (check_options, resolve_backend, sublevel_pairs,
+                                           validate_image)
 from shapekit.topology.preprocessing import pyramid, standardize
 
 __all__ = ["Standardize", "Pyramid", "CubicalDiagrams"]
@@ -143,24 +144,30 @@ class CubicalDiagrams(_Stateless):
     min_persistence : float
         Keep finite pairs with persistence ``> min_persistence``.
     construction : {"T", "V"}
-    backend : {"gudhi", "cripser", "torch"}
+    backend : {"auto", "gudhi", "cripser", "torch"}
         See :func:`~shapekit.topology.persistence.cubical_persistence`; the images of one scale
         and filtration go to the backend as one batch (same-shape tiles: one ``(B, H, W)``
-        array).
+        array).  ``"auto"`` (default): ``"torch"`` on CUDA, else ``"gudhi"``
+        (:func:`~shapekit.topology.persistence.resolve_backend`), decided at ``transform``;
+        the diagrams are the same either way.
     n_jobs : int or None
         joblib threads over the images of a batch (GUDHI releases the GIL).
     device : str or None
-        torch device of ``backend="torch"`` (None: CUDA when available, else the CPU).
+        torch device of the torch backend (None: CUDA when available, else the CPU); with
+        ``backend="auto"``, ``"cpu"`` selects GUDHI and ``"cuda"`` torch.
 
     Examples
     --------
     >>> d = CubicalDiagrams(filtrations=("superlevel",)).fit_transform([np.eye(4)])[0]
     >>> [b.name for b in d], d[1, "superlevel", 0].tolist()
     (['s1_superlevel_h0', 's1_superlevel_h1'], [[1.0, -inf]])
+    >>> t = CubicalDiagrams(backend="torch", device="cpu").fit_transform([np.eye(4)])[0]
+    >>> t[1, "superlevel", 0].tolist()                 # the same pairs on the torch backend
+    [[1.0, -inf]]
     """
 
     def __init__(self, filtrations: Sequence[str] = FILTRATIONS, dims: Sequence[int] = DIMS,
-                 min_persistence: float = 0.0, construction: str = "T", backend: str = "gudhi",
+                 min_persistence: float = 0.0, construction: str = "T", backend: str = "auto",
                  n_jobs: int | None = 1, device: str | None = None) -> None:
         self.filtrations = filtrations
         self.dims = dims
@@ -180,6 +187,7 @@ class CubicalDiagrams(_Stateless):
 
     def transform(self, X: Any) -> list[Diagrams]:
         self._check_params()
+        backend = resolve_backend(self.backend, self.device)
         levels = [x if isinstance(x, Mapping) else {1: x} for x in _images(X)]
         scales = list(levels[0])
         if any(list(lv) != scales for lv in levels):
@@ -187,12 +195,12 @@ class CubicalDiagrams(_Stateless):
         out: list[dict[Block, np.ndarray]] = [{} for _ in levels]
         for s in scales:
             imgs = [validate_image(lv[s], f"image {i} (scale {s})") for i, lv in enumerate(levels)]
-            if self.backend == "torch" and len({(a.shape, a.dtype) for a in imgs}) == 1:
+            if backend == "torch" and len({(a.shape, a.dtype) for a in imgs}) == 1:
                 imgs = np.stack(imgs)           # same-shape tiles: one (B, H, W) tensor batch
             for f in self.filtrations:
                 sup = f == "superlevel"
                 pairs = sublevel_pairs(_negated(imgs) if sup else imgs,
-                                       backend=self.backend, construction=self.construction,
+                                       backend=backend, construction=self.construction,
                                        min_persistence=self.min_persistence, n_jobs=self.n_jobs,
                                        device=self.device)
                 for o, p in zip(out, pairs):
