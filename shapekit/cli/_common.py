@@ -56,7 +56,7 @@ def _ph_device(ctx: click.Context, param: click.Parameter, value: str | None) ->
 ph_device_option = click.option(
     "--device", default=None, callback=_ph_device,
     help="Where persistent homology runs: cuda (cuda:N) the exact torch backend, cpu GUDHI "
-         "(default: CUDA when present, else GUDHI); the numbers are the same either way.")
+         "(default: CUDA when present, else GUDHI); the same diagrams either way.")
 
 
 def emit_json(obj: Any) -> None:

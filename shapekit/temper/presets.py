@@ -97,7 +97,8 @@ def toptemp_features(params: dict[str, Any] | None = None, n_jobs: int | None = 
     ``params`` holds keys of :data:`FEATURE_DEFAULTS`; missing ones take those defaults (plain
     multi-scale PH), so use :func:`feature_params` to start from a preset.  Persistence runs on
     the ``"auto"`` backend: the torch backend on CUDA (``device=None`` and CUDA present, or
-    ``device="cuda"``), else GUDHI (``device="cpu"``); the features are the same either way, so
+    ``device="cuda"``), else GUDHI (``device="cpu"``).  The diagrams are the same; the features
+    agree to rounding (sums over the pairs in another order: relative differences ~1e-15), so
     the device is not part of a model's parameters.
 
     Returns
