@@ -460,3 +460,23 @@ def test_cli_train_gan_errors(run_cli, tmp_path: Path) -> None:
     assert code == 2 and "cannot resume" in err
     code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--holdout", "1.5")
     assert code == 2 and "--holdout" in err
+
+
+def test_strategy_names_match_lightning_and_wrong_ones_are_refused_fast(run_cli, tmp_path) -> None:
+    """The CLI's list of strategy names is Lightning's registry (so a name Lightning adds or drops
+    fails here), and a wrong name is refused before Lightning is imported."""
+    import subprocess
+    import sys
+
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    from shapekit.cli.gan import STRATEGIES
+
+    assert STRATEGIES == set(StrategyRegistry) | {"auto"}
+    code = ("import sys, time; t = time.perf_counter(); from shapekit.cli import main\n"
+            "try:\n    main(['train-gan', 'm.yaml', '--out', 'o', '--strategy', 'banana'])\n"
+            "except SystemExit as e:\n"
+            "    print(e.code, 'pytorch_lightning' in sys.modules, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.stdout.split() == ["2", "False", "False"], (r.stdout, r.stderr)
+    assert "unknown strategy 'banana'" in r.stderr and r.stderr.count("\n") == 1

@@ -12,6 +12,28 @@ from shapekit.cli._common import (OutputPath, device_option, emit_json, info, js
 from shapekit.errors import InputError, brief
 
 
+#: Lightning's registered strategy names (``pytorch_lightning.strategies.StrategyRegistry``),
+#: listed here so that a wrong name is refused before Lightning loads (several seconds);
+#: tests/test_generate.py checks the list against the installed Lightning
+STRATEGIES = frozenset({
+    "auto", "ddp", "ddp_find_unused_parameters_false", "ddp_find_unused_parameters_true",
+    "ddp_fork", "ddp_fork_find_unused_parameters_false", "ddp_fork_find_unused_parameters_true",
+    "ddp_notebook", "ddp_notebook_find_unused_parameters_false",
+    "ddp_notebook_find_unused_parameters_true", "ddp_spawn",
+    "ddp_spawn_find_unused_parameters_false", "ddp_spawn_find_unused_parameters_true", "deepspeed",
+    "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_2_offload", "deepspeed_stage_3",
+    "deepspeed_stage_3_offload", "deepspeed_stage_3_offload_nvme", "fsdp", "fsdp_cpu_offload",
+    "single_device", "single_tpu", "single_xla", "xla", "xla_debug"})
+
+
+def _strategy(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value not in STRATEGIES:
+        raise click.BadParameter(f"unknown strategy {brief(value)}; known: auto, ddp, ddp_spawn, "
+                                 f"ddp_fork, fsdp, deepspeed, ... ({len(STRATEGIES)} in all, "
+                                 "Lightning's names)")
+    return value
+
+
 def _crop_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
     if value < 16 or value % 8:
         raise click.BadParameter(f"must be a multiple of 8 and >= 16, got {value}")
@@ -56,7 +78,7 @@ def register(app: click.Group) -> None:
               help="Devices per node (an integer or 'auto'); >1 runs Lightning DDP.")
 @click.option("--num-nodes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Nodes for multi-node DDP.")
-@click.option("--strategy", default="auto", show_default=True,
+@click.option("--strategy", default="auto", show_default=True, callback=_strategy,
               help="Lightning strategy (auto, ddp, ddp_spawn, ...).")
 @click.option("--accelerator", type=click.Choice(["auto", "cpu", "gpu", "cuda", "mps", "tpu"]),
               default="auto", show_default=True,
@@ -99,12 +121,6 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     check_pixel_budget((batch_size, crop_size, crop_size),
                        f"train-gan --batch-size {batch_size} --crop-size {crop_size}")
     passive_omp_threads()  # before torch is imported
-    if strategy != "auto":
-        from pytorch_lightning.strategies import StrategyRegistry
-
-        if strategy not in StrategyRegistry:
-            raise InputError(f"unknown --strategy {brief(strategy)}; known: auto, ddp, ddp_spawn, "
-                             f"fsdp, ... ({len(StrategyRegistry)} in all, see Lightning's docs)")
     from shapekit.generate.train import train_gan
 
     dev = devices
