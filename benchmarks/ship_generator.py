@@ -44,9 +44,18 @@ def _figures(path: Path | None) -> dict:
                                               for k, v in e["per_class"].items()},
              "coverage": {k: round(v["coverage"], 2) for k, v in e["per_class"].items()},
              "collapsed": {k: v["collapsed"] for k, v in e["per_class"].items()},
+             "two_point_distance": {k: round(v["two_point_distance"], 3)
+                                    for k, v in e["per_class"].items()},
+             "two_point_distance_real_train_vs_heldout": {
+                 k: round(v["two_point_distance_real_train_vs_heldout"], 3)
+                 for k, v in e["per_class"].items()},
              "evaluated_on": (f"{e['per_class'][next(iter(e['per_class']))]['n_generated']} "
                               f"generated images of {e['size']}^2 per class vs the held-out real "
                               "images of that class")}
+    if e["evaluation"] != "sim" and any(v.get("kid") for v in e["per_class"].values()):
+        f["kid_local_cnn"] = {k: round(v["kid"]["kid_mean"], 3) for k, v in e["per_class"].items()}
+        f["kid_real_train_vs_heldout"] = {k: round(v["kid_real_train_vs_heldout"]["kid_mean"], 3)
+                                          for k, v in e["per_class"].items()}
     f["checks"] = "benchmarks/gan_whole_images.py"
     return f
 
