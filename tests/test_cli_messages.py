@@ -92,7 +92,7 @@ def test_train_gan_prints_no_lightning_noise(tmp_path):
     """train-gan printed Lightning's litlogger tip, device banners and deprecations."""
     manifest = H.manifest_folder(tmp_path / "data", n_per_class=2, size=48)
     r = _shapekit("train-gan", manifest, "--out", tmp_path / "gan", "--image-size", "16",
-                  "--max-steps", "2", "--batch-size", "2", "--channels", "4", "--z-dim", "4",
+                  "--max-steps", "2", "--batch-size", "2", "--channels", "4",
                   "--sample-every", "0", "--checkpoint-every", "2", "--r1-gamma", "0",
                   "--accelerator", "cpu", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
