@@ -237,14 +237,12 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
               seed, as_json)
 
 
-def _precheck(folder: Path, n: int, hw: tuple[int, int] | None, label: str | None,
-              fixed: dict[str, float], columns: list[tuple[str, list[float]]]) -> None:
-    """Refuse a bad label, condition or size from generator.json alone, before torch loads."""
-    from shapekit.generate.formats import read_generator_config
+def _precheck(codec: dict, default_side: int, n: int, hw: tuple[int, int] | None,
+              label: str | None, fixed: dict[str, float],
+              columns: list[tuple[str, list[float]]]) -> None:
+    """Refuse a bad label, condition or size from the model's condition codec (``to_dict`` form)."""
     from shapekit.io.budget import check_pixel_budget
 
-    cfg = read_generator_config(folder)
-    codec = cfg["conditions"]
     labels_known = [str(v) for v in codec["label_names"]]
     if label is not None and label not in labels_known:
         raise InputError(f"unknown label {brief(label)}; known labels: {', '.join(labels_known)}")
@@ -252,9 +250,7 @@ def _precheck(folder: Path, n: int, hw: tuple[int, int] | None, label: str | Non
         if name not in codec["names"]:
             known = ", ".join(codec["names"]) or "none (class-conditioned model)"
             raise InputError(f"unknown {kind} {brief(name)}; this model's conditions: {known}")
-    if hw is None:
-        side = int(cfg.get("default_size") or 4 * int(cfg.get("crop_size", 64)))
-        hw = (side, side)
+    hw = hw or (default_side, default_side)
     n_images = n * max(1, len(columns[0][1]) if columns else 1)
     check_pixel_budget((n_images, *hw), f"generate --n {n}"
                        + (f" --sweep with {len(columns[0][1])} values" if columns else "")
@@ -271,24 +267,22 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
 
     import numpy as np
 
+    from shapekit.generate.formats import CONFIG, read_generator_config
+
     columns = [sweep_spec] if sweep_spec is not None else []
-    if checkpoint is None or (folder / "generator.json").is_file():
-        _precheck(folder, n, hw, label, fixed, columns)
+    exported = checkpoint is None or (folder / CONFIG).is_file()
+    if exported:  # everything the export's JSON can answer, before torch loads
+        cfg = read_generator_config(folder)
+        _precheck(cfg["conditions"], int(cfg.get("default_size") or 4 * int(cfg.get("crop_size", 64))),
+                  n, hw, label, fixed, columns)
 
     from shapekit import _atomic
     from shapekit.generate.export import load_generator
     from shapekit.generate.grid import save_grid, save_image, save_labelled_grid
 
     gen = load_generator(folder, device=device, checkpoint=checkpoint)
-    if label is not None:
-        gen.codec.label_index(label)
-    columns: list[tuple[str, list[float]]] = []
-    if sweep_spec is not None:
-        name, values = sweep_spec
-        if name not in gen.condition_names:
-            known = ", ".join(gen.condition_names) or "none (class-conditioned model)"
-            raise InputError(f"unknown sweep condition {name!r}; this model's conditions: {known}")
-        columns = [(name, values)]
+    if not exported:  # a run still training: its checkpoint's codec answers the same questions
+        _precheck(gen.codec.to_dict(), gen.default_size[0], n, hw, label, fixed, columns)
     settings = [dict(fixed)] if not columns else [{**fixed, columns[0][0]: v}
                                                   for v in columns[0][1]]
     hw = hw or gen.default_size
