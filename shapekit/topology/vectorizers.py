@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +46,7 @@ def _diagrams(X: Any) -> list[Diagrams]:
     return xs
 
 
-class _Vectorizer(TransformerMixin, BaseEstimator):
+class _Vectorizer(TransformerMixin, BaseEstimator, abc.ABC):
     """Diagrams -> features of every block, block-major; subclasses define the per-block part."""
 
     _fit_ranges: tuple[str, ...] = ()
@@ -53,11 +54,13 @@ class _Vectorizer(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         pass
 
+    @abc.abstractmethod
     def _names(self) -> list[str]:
-        raise NotImplementedError
+        """Feature names of one block (without its block prefix)."""
 
+    @abc.abstractmethod
     def _block(self, dgms: list[np.ndarray], block: Block, ranges: dict[str, Any]) -> np.ndarray:
-        raise NotImplementedError
+        """``(n_images, n_features)`` of one block's diagrams."""
 
     def _group(self, block: Block, ranges: dict[str, Any]) -> Any:
         """Blocks with equal keys are vectorised in one kernel call (same grids, and the same
