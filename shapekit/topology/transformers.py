@@ -28,7 +28,6 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from shapekit.errors import InputError
-from shapekit.topology._scratch import scratch
 from shapekit.topology.diagrams import DIMS, FILTRATIONS, Block, Diagrams
 from shapekit.topology.persistence import (check_options, resolve_backend, sublevel_pairs,
                                            validate_image)
@@ -49,20 +48,31 @@ def _images(X: Any) -> list[np.ndarray]:
     return imgs
 
 
-def _negated(imgs: list[np.ndarray] | np.ndarray) -> list[np.ndarray] | np.ndarray:
-    """``-image`` of every image of a batch, for the superlevel filtration.
+class _Negated(Sequence):
+    """``-image`` of every image of a batch, made when the persistence backend reaches it.
 
-    Same-shape float32 images are negated into one block reused by this thread (fresh multi-MB
-    arrays cost page faults comparable to the negation); the block is valid until the next call.
+    A superlevel batch negated up front is a second copy of the whole scale (16 MB for 64 tiles
+    of 256^2) written and then read back from memory; negated one at a time, each image is
+    still in the cache when its persistence is computed, and the negation costs next to nothing
+    (``benchmarks/bench_featurize.py``).
+
+    Examples
+    --------
+    >>> n = _Negated([np.ones((2, 2), np.float32)])
+    >>> len(n), n[0].tolist(), [float(a.sum()) for a in n], len(n[:0])
+    (1, [[-1.0, -1.0], [-1.0, -1.0]], [-4.0], 0)
     """
-    if isinstance(imgs, np.ndarray):
-        return np.negative(imgs)
-    if len({(a.shape, a.dtype) for a in imgs}) != 1 or imgs[0].dtype != np.float32:
-        return [np.negative(a) for a in imgs]
-    block = scratch("negated", (len(imgs), *imgs[0].shape), np.float32)
-    for a, b in zip(imgs, block):
-        np.negative(a, out=b)
-    return list(block)
+
+    def __init__(self, imgs: Sequence[np.ndarray]) -> None:
+        self._imgs = imgs
+
+    def __len__(self) -> int:
+        return len(self._imgs)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return _Negated(self._imgs[i])
+        return np.negative(self._imgs[i])
 
 
 class _Stateless(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
@@ -199,7 +209,9 @@ class CubicalDiagrams(_Stateless):
                 imgs = np.stack(imgs)           # same-shape tiles: one (B, H, W) tensor batch
             for f in self.filtrations:
                 sup = f == "superlevel"
-                pairs = sublevel_pairs(_negated(imgs) if sup else imgs,
+                if sup:
+                    batch = np.negative(imgs) if isinstance(imgs, np.ndarray) else _Negated(imgs)
+                pairs = sublevel_pairs(batch if sup else imgs,
                                        backend=backend, construction=self.construction,
                                        min_persistence=self.min_persistence, n_jobs=self.n_jobs,
                                        device=self.device)
