@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     a = p.parse_args(argv)
 
+    import cv2
+
+    cv2.setNumThreads(1)        # one thread on both sides (OpenCV ignores OMP_NUM_THREADS)
     from gudhi.sklearn.cubical_persistence import CubicalPersistence
     from sklearn.base import clone
     from sklearn.pipeline import make_union

@@ -58,15 +58,21 @@ def test_features_equal_reference(params):
 
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_shipped_presets_equal_the_features_saved_models_use(preset):
-    """Features written by the code before the refactor (tests/data/legacy_models/README.md)."""
+    """Features written by the code before the refactor (tests/data/legacy_models/README.md).
+
+    ``accurate`` is equal to 1e-10.  ``robust`` smooths every scale; since session 5 that is
+    OpenCV's float32 separable filter (scipy's kernel and edges) instead of a float64 kernel,
+    so its features agree to float32 rounding (measured: 7e-7 here, 2e-6 on 256 uhcs3 tiles).
+    """
     z = np.load(LEGACY / "preset_features.npz")
     tiles = [z[f"tile_{i}"].astype(np.float32) / 255 for i in range(4)]
     ref = z[f"features_{preset}"]
+    tol = 1e-10 if preset == "accurate" else 1e-5
     one_by_one = np.stack([toptemp_features(feature_params(preset)).fit_transform([t])[0]
                            for t in tiles])
-    np.testing.assert_allclose(one_by_one, ref, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(one_by_one, ref, rtol=0, atol=tol)
     np.testing.assert_allclose(fitted_features(feature_params(preset)).transform(tiles[:3]),
-                               ref[:3], rtol=0, atol=1e-10)
+                               ref[:3], rtol=0, atol=tol)
 
 
 def test_names_blocks_and_invariances():

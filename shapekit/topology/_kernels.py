@@ -1,5 +1,4 @@
-"""The compiled (numba) kernels: every vectorisation of :mod:`shapekit.topology.vectorize`, and
-the Gaussian smoothing of :func:`shapekit.topology.preprocessing.rescale`.
+"""The compiled (numba) kernel of every vectorisation of :mod:`shapekit.topology.vectorize`.
 
 One pass over the pairs of every diagram of a block computes the statistic sums, the Betti-curve
 histograms, the persistence-image fine histogram and the landscape top-k tents, and selects the
@@ -7,10 +6,7 @@ quantiles (bucket histogram + quickselect); :mod:`shapekit.topology.vectorize` f
 with a SIMD log, the persistence-image pixel kernels).  Every quantity is the one the plain
 per-diagram reference of the tests computes: grid positions are exact ``searchsorted`` counts,
 histogram weights are added in pair order (as ``np.bincount``), landscapes keep ties.
-:func:`gaussian_reflect` is ``scipy.ndimage.gaussian_filter(x, sigma, mode="reflect")`` of a
-float32 image bit for bit (the same float64 accumulation order per pixel, float32 between the two
-passes), about twice as fast because it runs along rows.  Compiled functions are cached on disk
-(``cache=True``) and release the GIL.
+The compiled functions are cached on disk (``cache=True``) and release the GIL.
 """
 
 from __future__ import annotations
@@ -20,46 +16,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["block_kernel", "gaussian_reflect"]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def gaussian_reflect(x: np.ndarray, w: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
-    """Separable correlation of float32 ``x`` with the symmetric float64 kernel ``w`` (odd
-    length ``2r + 1``, ``r`` smaller than both sides), half-sample reflection at the edges, into
-    float32 ``out`` (``tmp``: float32 work array of the same shape): axis 0 first, as
-    scipy.ndimage, whose per-pixel arithmetic it repeats
-    (``x0 w_r + sum_{k=-r..-1} (x_k + x_-k) w_{r+k}`` in float64)."""
-    h, wd = x.shape
-    r = (w.shape[0] - 1) // 2
-    acc = np.empty(wd, np.float64)
-    for i in range(h):                      # axis 0: rows i - r .. i + r, along the columns
-        xi = x[i]
-        for j in range(wd):
-            acc[j] = np.float64(xi[j]) * w[r]
-        for k in range(-r, 0):
-            a = i + k if i + k >= 0 else -(i + k) - 1
-            b = i - k if i - k < h else 2 * h - (i - k) - 1
-            xa, xb, wk = x[a], x[b], w[r + k]
-            for j in range(wd):
-                acc[j] += (np.float64(xa[j]) + np.float64(xb[j])) * wk
-        for j in range(wd):
-            tmp[i, j] = np.float32(acc[j])
-    line = np.empty(wd + 2 * r, np.float64)
-    for i in range(h):                      # axis 1: a reflected copy of the row
-        for j in range(wd):
-            line[r + j] = tmp[i, j]
-        for k in range(1, r + 1):
-            line[r - k] = line[r + k - 1]
-            line[r + wd - 1 + k] = line[r + wd - k]
-        for j in range(wd):
-            acc[j] = line[r + j] * w[r]
-        for k in range(-r, 0):
-            wk = w[r + k]
-            for j in range(wd):
-                acc[j] += (line[r + j + k] + line[r + j - k]) * wk
-        for j in range(wd):
-            out[i, j] = np.float32(acc[j])
+__all__ = ["block_kernel"]
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")

@@ -30,12 +30,13 @@ from shapekit.topology._scratch import scratch
 __all__ = ["standardize", "smooth", "rescale", "pyramid"]
 
 
-def standardize(image: np.ndarray) -> np.ndarray:
+def standardize(image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Z-score an image as float32 (a constant image becomes all zeros).
 
     The same numbers as ``(t - t.mean()) / t.std()`` in numpy's float32 arithmetic, from one
     shared mean and one deviation array.  NaN/Inf pixels and non-2-D arrays raise
-    :class:`~shapekit.errors.InputError`.
+    :class:`~shapekit.errors.InputError`.  ``out``: a C-contiguous float32 array of the
+    image's shape to write into (the image itself, to standardise a temporary in place).
 
     Examples
     --------
@@ -44,6 +45,9 @@ def standardize(image: np.ndarray) -> np.ndarray:
     (0.0, 1.0, dtype('float32'))
     >>> standardize(np.ones((2, 2))).tolist()
     [[0.0, 0.0], [0.0, 0.0]]
+    >>> a = np.array([[0., 2.], [4., 6.]], np.float32)
+    >>> standardize(a, out=a) is a, bool(np.array_equal(a, standardize(np.array([[0, 2], [4, 6]]))))
+    (True, True)
     """
     # a contiguous copy: numpy's float32 sums depend on the memory layout, and a tile's features
     # must not (a view into a scan and its copy once differed by one ulp in the mean)
@@ -53,20 +57,22 @@ def standardize(image: np.ndarray) -> np.ndarray:
     n = t.size
     mean = np.add.reduce(t, axis=None, keepdims=True)        # numpy's mean and std, shared
     np.true_divide(mean, n, out=mean, casting="unsafe")
-    x = np.subtract(t, mean)
+    x = np.subtract(t, mean, out=out)
     sq = np.multiply(x, x, out=scratch("standardize", t.shape, np.float32))
     var = np.add.reduce(sq, axis=None)
     sd = float(np.sqrt(var.dtype.type(var / n)))
     if not np.isfinite(sd) and not np.isfinite(t).all():
         raise InputError("image contains NaN or Inf values")
     if sd < 1e-6:
-        return np.zeros_like(t)
+        x[...] = 0.0
+        return x
     return np.divide(x, sd, out=x)
 
 
 @functools.lru_cache(maxsize=32)
 def _gaussian_weights(sigma: float) -> np.ndarray:
-    """scipy.ndimage's Gaussian kernel (truncated at 4 sigma), reversed as its correlation uses it."""
+    """scipy.ndimage's Gaussian kernel (truncated at 4 sigma; symmetric, so correlation and
+    convolution agree)."""
     radius = int(4.0 * float(sigma) + 0.5)
     x = np.arange(-radius, radius + 1)
     phi = np.exp(-0.5 / (float(sigma) * float(sigma)) * x ** 2)
@@ -76,14 +82,18 @@ def _gaussian_weights(sigma: float) -> np.ndarray:
 
 
 def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing, ``scipy.ndimage.gaussian_filter(image, sigma, mode="reflect")`` as
-    float32 (bit for bit; a compiled kernel for images larger than the kernel radius).
+    """Gaussian smoothing as float32: scipy.ndimage's kernel (truncated at 4 sigma) and edges
+    (``mode="reflect"``), applied by OpenCV's separable filter in float32 arithmetic.
+
+    It equals ``scipy.ndimage.gaussian_filter(image, sigma, mode="reflect")`` to float32
+    rounding (a few 1e-7 of the grey-level range) and is about eight times faster, so it runs
+    at every scale of every tile; images no larger than the kernel radius go to scipy itself.
 
     Examples
     --------
     >>> from scipy.ndimage import gaussian_filter
     >>> x = np.random.default_rng(0).random((20, 30)).astype(np.float32)
-    >>> bool(np.array_equal(smooth(x, 1.0), gaussian_filter(x, 1.0, mode="reflect")))
+    >>> float(np.abs(smooth(x, 1.0) - gaussian_filter(x, 1.0, mode="reflect")).max()) < 1e-6
     True
     """
     x = np.ascontiguousarray(image, dtype=np.float32)
@@ -92,11 +102,9 @@ def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
         from scipy.ndimage import gaussian_filter
 
         return gaussian_filter(x, sigma, mode="reflect")
-    from shapekit.topology._kernels import gaussian_reflect
+    import cv2
 
-    out = np.empty_like(x)
-    gaussian_reflect(x, w, out, scratch("smooth", x.shape, np.float32))
-    return out
+    return cv2.sepFilter2D(x, -1, w, w, borderType=cv2.BORDER_REFLECT)
 
 
 def rescale(image: np.ndarray, scale: int, smooth_sigma: float = 0.0) -> np.ndarray:
@@ -136,5 +144,7 @@ def pyramid(image: np.ndarray, scales: Sequence[int] = (1, 2, 4), smooth_sigma: 
     out = {}
     for s in scales:
         a = rescale(image, int(s), smooth_sigma)
-        out[int(s)] = standardize(a) if restandardize else a
+        if restandardize:      # a fresh rescaled image is standardised in place
+            a = standardize(a, out=None if np.shares_memory(a, image) else a)
+        out[int(s)] = a
     return out
