@@ -48,31 +48,36 @@ def _images(X: Any) -> list[np.ndarray]:
     return imgs
 
 
-class _Negated(Sequence):
-    """``-image`` of every image of a batch, made when the persistence backend reaches it.
+class _Filtrations(Sequence):
+    """Every image of a batch in each filtration, image by image: ``image`` for the sublevel
+    filtration, ``-image`` (made when the persistence backend reaches it) for the superlevel one.
 
-    A superlevel batch negated up front is a second copy of the whole scale (16 MB for 64 tiles
-    of 256^2) written and then read back from memory; negated one at a time, each image is
-    still in the cache when its persistence is computed, and the negation costs next to nothing
+    Negated up front, a scale's superlevel batch would be a second copy of it (16 MB for 64
+    tiles of 256^2) written and read back from memory; in this order each image is read from
+    memory once and is still in the cache for its second filtration and its negation
     (``benchmarks/bench_featurize.py``).
 
     Examples
     --------
-    >>> n = _Negated([np.ones((2, 2), np.float32)])
-    >>> len(n), n[0].tolist(), [float(a.sum()) for a in n], len(n[:0])
-    (1, [[-1.0, -1.0], [-1.0, -1.0]], [-4.0], 0)
+    >>> f = _Filtrations([np.ones((1, 2), np.float32)], ("sublevel", "superlevel"))
+    >>> len(f), [a.tolist() for a in f], len(f[:1])
+    (2, [[[1.0, 1.0]], [[-1.0, -1.0]]], 1)
     """
 
-    def __init__(self, imgs: Sequence[np.ndarray]) -> None:
-        self._imgs = imgs
+    def __init__(self, imgs: Sequence[np.ndarray], filtrations: Sequence[str]) -> None:
+        self._imgs, self._filtrations = imgs, tuple(filtrations)
 
     def __len__(self) -> int:
-        return len(self._imgs)
+        return len(self._imgs) * len(self._filtrations)
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
-            return _Negated(self._imgs[i])
-        return np.negative(self._imgs[i])
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        img, f = divmod(i % len(self), len(self._filtrations))
+        a = self._imgs[img]
+        return np.negative(a) if self._filtrations[f] == "superlevel" else a
 
 
 class _Stateless(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
@@ -206,17 +211,22 @@ class CubicalDiagrams(_Stateless):
         for s in scales:
             imgs = [validate_image(lv[s], f"image {i} (scale {s})") for i, lv in enumerate(levels)]
             if backend == "torch" and len({(a.shape, a.dtype) for a in imgs}) == 1:
-                imgs = np.stack(imgs)           # same-shape tiles: one (B, H, W) tensor batch
-            for f in self.filtrations:
+                stack = np.stack(imgs)          # same-shape tiles: one (B, H, W) tensor batch
+                per_filtration = [self._pairs(np.negative(stack) if f == "superlevel" else stack,
+                                              backend) for f in self.filtrations]
+            else:                               # image by image, both filtrations while in cache
+                flat = self._pairs(_Filtrations(imgs, self.filtrations), backend)
+                m = len(self.filtrations)
+                per_filtration = [flat[j::m] for j in range(m)]
+            for f, pairs in zip(self.filtrations, per_filtration):
                 sup = f == "superlevel"
-                if sup:
-                    batch = np.negative(imgs) if isinstance(imgs, np.ndarray) else _Negated(imgs)
-                pairs = sublevel_pairs(batch if sup else imgs,
-                                       backend=backend, construction=self.construction,
-                                       min_persistence=self.min_persistence, n_jobs=self.n_jobs,
-                                       device=self.device)
                 for o, p in zip(out, pairs):
                     for k in self.dims:
                         d = np.asarray(p[k], dtype=np.float64).reshape(-1, 2)
                         o[Block(int(s), f, int(k))] = -d if sup else d
         return [Diagrams(o, area=lv[1].size if 1 in lv else None) for o, lv in zip(out, levels)]
+
+    def _pairs(self, batch: Any, backend: str) -> list[list[np.ndarray]]:
+        return sublevel_pairs(batch, backend=backend, construction=self.construction,
+                              min_persistence=self.min_persistence, n_jobs=self.n_jobs,
+                              device=self.device)
