@@ -1,8 +1,9 @@
 """``score(real, fake)``: how realistic a micrograph set is, as two calibrated questions.
 
 * **structure** (:mod:`shapekit.realism.structure`): is the material the same? Topology and
-  two-point statistics of images z-scored and smoothed to a common effective resolution, so
-  brightness, contrast, noise and blur are taken out;
+  two-point statistics of images smoothed to a common effective resolution and then
+  rank-normalised, so brightness, contrast, other grey-level curves (gamma), noise and blur are
+  taken out;
 * **imaging** (:mod:`shapekit.realism.imaging`): was it imaged the same way? Grey levels,
   contrast, noise and sharpness;
 * the **combined headline** ``topological_distance`` (kept from the first version): topology of
