@@ -187,14 +187,14 @@ def _chunk(ims: list[np.ndarray], topology: bool, imaging: bool, structure: tupl
     X = imaging_descriptors(ims)[0] if imaging else None
     t2 = time.perf_counter()
     sf, mat = structure_features(ims, structure[0], step=structure[1], r_max=r_max, betti=betti,
-                                 device=device) \
+                                 device=device, target=structure[2] if len(structure) > 2 else None) \
         if structure is not None else (None, None)
     cpu = {"topology": t1 - t0, "imaging": t2 - t1, "structure": time.perf_counter() - t2}
     return PerImage(fs, X, sf, mat, cpu)
 
 
 def per_image(ims: list[np.ndarray], *, topology: bool = True, imaging: bool = True,
-              structure: tuple[float, int] | None = None, min_persistence: float = 1.5 / 255,
+              structure: tuple | None = None, min_persistence: float = 1.5 / 255,
               r_max: int = 64, betti: bool = True, n_jobs: int | None = 1,
               device: str | None = None) -> PerImage:
     """Everything per image in one pass over chunks of images (joblib processes).
@@ -206,8 +206,9 @@ def per_image(ims: list[np.ndarray], *, topology: bool = True, imaging: bool = T
         Raw-image topology (the combined headline).
     imaging : bool
         Imaging descriptors.
-    structure : (sigma_px, step), optional
-        Structure features at this smoothing and area-averaging step.
+    structure : (sigma_px, step) or (sigma_px, step, target), optional
+        Structure features at this smoothing and area-averaging step (grey levels matched to
+        ``target``, :func:`shapekit.realism.structure.reference_quantiles`, when given).
     min_persistence, r_max, betti, n_jobs, device
         As in :func:`shapekit.realism.score`.
 
@@ -254,7 +255,9 @@ class PreparedSet:
     imaging : ndarray (n, 8)
         :func:`shapekit.realism.imaging.imaging_descriptors`.
     structure : dict
-        ``{(sigma_px, step): (FeatureSet, materials)}``: structure features at the smoothing used so far
+        ``{(sigma_px, step, target): (FeatureSet, materials)}``: structure features at the
+        smoothing and reference grey levels (:func:`shapekit.realism.structure.reference_quantiles`)
+        used so far
         (:func:`score` adds to it when another set needs a coarser common resolution).
     settings : dict
         ``min_persistence`` used (score() recomputes the raw topology when its own differs).
@@ -345,7 +348,7 @@ def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_
     (5, 5, True, 1)
     """
     from shapekit.realism.imaging import imaging_descriptors
-    from shapekit.realism.structure import own_sigma, structure_step
+    from shapekit.realism.structure import own_sigma, reference_quantiles, structure_step
 
     if mode not in ("both", "structure", "imaging"):
         raise InputError(f"mode must be 'both', 'structure' or 'imaging', got {mode!r}")
@@ -359,8 +362,10 @@ def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_
     r_max = int(min([r_max] + [min(a.shape) - 1 for a in ims]))
     key = None
     if mode != "imaging":
-        sigma = own_sigma(imaging_descriptors([ims[i] for i in probe_indices(len(ims))])[0])
-        key = (sigma, structure_step(sigma, [a.shape for a in ims]))
+        probe = [ims[i] for i in probe_indices(len(ims))]
+        sigma = own_sigma(imaging_descriptors(probe)[0])
+        step = structure_step(sigma, [a.shape for a in ims])
+        key = (sigma, step, reference_quantiles(probe, sigma, step))
     r = per_image(ims, topology=mode == "both", structure=key, min_persistence=min_persistence, r_max=r_max,
                   n_jobs=n_jobs, device=device)
     ps = PreparedSet(list(ims), target, r.topology, r.imaging, {}, {"min_persistence": min_persistence, "r_max": r_max},

@@ -1,9 +1,9 @@
 """``score(real, fake)``: how realistic a micrograph set is, as two calibrated questions.
 
 * **structure** (:mod:`shapekit.realism.structure`): is the material the same? Topology and
-  two-point statistics of images smoothed to a common effective resolution and then
-  rank-normalised, so brightness, contrast, other grey-level curves (gamma), noise and blur are
-  taken out;
+  two-point statistics of images z-scored, smoothed to a common effective resolution and with
+  their grey levels matched to the reference's by a smooth increasing curve, so brightness,
+  contrast, tone curves (gamma), noise and blur are taken out;
 * **imaging** (:mod:`shapekit.realism.imaging`): was it imaged the same way? Grey levels,
   contrast, noise and sharpness;
 * the **combined headline** ``topological_distance`` (kept from the first version): topology of
@@ -19,7 +19,8 @@ Pipeline (each stage timed in ``result["timings_s"]``):
    (:func:`shapekit.realism.summaries.common_scale`);
 2. ``resolution``: the common effective resolution of the structure part
    (:func:`shapekit.realism.structure.structure_sigmas`), estimated on up to 24 images per set
-   (:func:`shapekit.realism.prepared.probe_indices`);
+   (:func:`shapekit.realism.prepared.probe_indices`), and the reference's grey-level quantiles at
+   that resolution (:func:`shapekit.realism.structure.reference_quantiles`, same images);
 3. ``per_image``: raw-image topology (headline), imaging descriptors and structure features, in
    one pass over the images;
 4. ``pairwise``: sliced-Wasserstein kernels and Hera distances over a subsample (once per pair);
@@ -123,7 +124,7 @@ def _load(src: Any, root: Any, what: str, um_override: Any) -> tuple[list[np.nda
     return ims, (um if um_override is None else um_override), None
 
 
-def _side(ims: list[np.ndarray], ps: PreparedSet | None, topology: bool, key: tuple[float, int] | None,
+def _side(ims: list[np.ndarray], ps: PreparedSet | None, topology: bool, key: tuple | None,
           betti: bool, min_persistence: float, r_max: int, n_jobs: Any, device: str | None = None) -> tuple:
     """Per-image features of one side: reused from a prepared set where valid, the rest in one pass."""
     fs = X = sf = mat = None
@@ -291,14 +292,16 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
 
     inames = list(IMAGING_NAMES)
     res: dict[str, Any] = {"mode": mode, "names": nm}
-    keys: dict[str, tuple[float, int] | None] = {"real": None, "fake": None}
+    keys: dict[str, tuple | None] = {"real": None, "fake": None}
     if mode != "imaging":
-        from shapekit.realism.structure import structure_sigmas
+        from shapekit.realism.structure import reference_quantiles, structure_sigmas
 
         jb, jn = inames.index("blur_px"), inames.index("relative_noise")
         Pr, Pf = _probe(r_ims, pr), _probe(f_ims, pf_)
         res_info = structure_sigmas(r_ims, f_ims, Pr[:, jb], Pf[:, jb], Pr[:, jn], Pf[:, jn], structure_floor_px)
-        keys = {k: (res_info[f"sigma_{k}"], res_info["step"]) for k in keys}
+        target = reference_quantiles([r_ims[i] for i in probe_indices(len(r_ims))], res_info["sigma_real"],
+                                     res_info["step"])
+        keys = {k: (res_info[f"sigma_{k}"], res_info["step"], target) for k in keys}
 
     t["per_image"] = time.perf_counter()
     cpu: dict[str, float] = {"topology": 0.0, "imaging": 0.0, "structure": 0.0}
@@ -314,7 +317,7 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
         spacing = []
         for ims, ps, fs, k in ((r_ims, pr, sr, "real"), (f_ims, pf_, sf, "fake")):
             if res_info[f"extra_{k}"] > 0:
-                fs = _side(ims, ps, False, (res_info["floor_px"], res_info["step"]), False, min_persistence,
+                fs = _side(ims, ps, False, (res_info["floor_px"], res_info["step"], target), False, min_persistence,
                            r_max, n_jobs, device)[2]
             spacing.append(fs.summaries[:, fs.names.index("feature_spacing_px")])
 
