@@ -6,6 +6,7 @@ Public API (loaded on first use, so ``import shapekit.realism`` stays light)::
     prepare_set(src, ...) -> PreparedSet          # per-image features once, for many comparisons
     TopologicalRealism                            # torchmetrics Metric (update/compute), raw images
     structure_image, structure_features, structure_sigmas, feature_spacing       (structure.py)
+    reference_quantiles, match_grey_levels                                         (structure.py)
     imaging_descriptors, noise_sigma, blur_sigma, attribute_shifts                (imaging.py)
     verdict                                                                        (verdict.py)
     image_features, common_scale, FeatureSet, ScaleWarning   # per-image topology (summaries.py)
@@ -18,7 +19,8 @@ Public API (loaded on first use, so ``import shapekit.realism`` stays light)::
     write_report                                                                   (report.py)
 
 ``score`` answers two questions: **structure** (topology and two-point statistics of images
-z-scored and smoothed to a common effective resolution, with the topology pipeline's
+z-scored, smoothed to a common effective resolution and with their grey levels matched to the
+reference's by a smooth increasing curve, with the topology pipeline's
 preprocessing and ``CubicalDiagrams``/``PersistenceStatistics`` steps:
 :mod:`shapekit.realism.structure`) and **imaging** (grey levels, contrast, noise, sharpness:
 :mod:`shapekit.realism.imaging`), and keeps the combined headline
@@ -33,7 +35,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "scoring": ["score", "load_image_set"],
     "prepared": ["prepare_set", "PreparedSet"],
     "metric": ["TopologicalRealism"],
-    "structure": ["structure_image", "structure_features", "structure_sigmas", "feature_spacing"],
+    "structure": ["structure_image", "structure_features", "structure_sigmas", "feature_spacing",
+                  "reference_quantiles", "match_grey_levels"],
     "imaging": ["imaging_descriptors", "noise_sigma", "blur_sigma", "attribute_shifts"],
     "verdict": ["verdict"],
     "summaries": ["image_features", "common_scale", "FeatureSet", "ScaleWarning"],
