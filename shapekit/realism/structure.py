@@ -57,7 +57,7 @@ from shapekit.realism.summaries import AREA_UNIT, FeatureSet, image_features
 
 __all__ = ["reference_quantiles", "match_grey_levels", "structure_image", "structure_step", "feature_spacing",
            "structure_sigmas", "noise_floor_px", "own_sigma", "structure_features", "two_point_descriptors",
-           "correlation_length", "FLOOR_PX", "MIN_PERSISTENCE_Z", "TWO_POINT_LAGS"]
+           "correlation_length", "FLOOR_PX", "MIN_PERSISTENCE_Z", "TWO_POINT_LAGS", "N_QUANTILES", "CURVE_DEGREE"]
 
 FLOOR_PX = 1.5
 RESIDUAL_NOISE = 0.05
