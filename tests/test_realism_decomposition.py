@@ -13,7 +13,8 @@ from shapekit.errors import InputError
 from shapekit.realism import score
 from shapekit.realism.imaging import blur_sigma, imaging_descriptors, matching_blur, noise_sigma
 from shapekit.realism.prepared import prepare_set
-from shapekit.realism.structure import correlation_length, match_grey_levels, reference_quantiles, structure_image
+from shapekit.realism.greylevels import match_grey_levels
+from shapekit.realism.structure import correlation_length, reference_quantiles, structure_image
 from shapekit.realism.verdict import verdict
 
 KW = dict(n_boot=30, n_perm=30, max_diagram_images=8)

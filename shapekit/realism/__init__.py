@@ -6,7 +6,7 @@ Public API (loaded on first use, so ``import shapekit.realism`` stays light)::
     prepare_set(src, ...) -> PreparedSet          # per-image features once, for many comparisons
     TopologicalRealism                            # torchmetrics Metric (update/compute), raw images
     structure_image, structure_features, structure_sigmas, feature_spacing       (structure.py)
-    reference_quantiles, match_grey_levels                                         (structure.py)
+    reference_quantiles (structure.py), match_grey_levels                         (greylevels.py)
     imaging_descriptors, noise_sigma, blur_sigma, attribute_shifts                (imaging.py)
     verdict                                                                        (verdict.py)
     image_features, common_scale, FeatureSet, ScaleWarning   # per-image topology (summaries.py)
@@ -36,7 +36,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "prepared": ["prepare_set", "PreparedSet"],
     "metric": ["TopologicalRealism"],
     "structure": ["structure_image", "structure_features", "structure_sigmas", "feature_spacing",
-                  "reference_quantiles", "match_grey_levels"],
+                  "reference_quantiles"],
+    "greylevels": ["match_grey_levels"],
     "imaging": ["imaging_descriptors", "noise_sigma", "blur_sigma", "attribute_shifts"],
     "verdict": ["verdict"],
     "summaries": ["image_features", "common_scale", "FeatureSet", "ScaleWarning"],

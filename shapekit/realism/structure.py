@@ -13,7 +13,8 @@ TopTemp preset does (:mod:`shapekit.topology.preprocessing`), plus a grey-level 
 3. average ``step`` x ``step`` pixels (:func:`structure_step`: the smoothing made the fine grid
    redundant; the persistence costs ``step^2`` less), z-score again (the smoothing removed the
    noise's share of the variance);
-4. bring its grey levels to the reference set's (:func:`match_grey_levels`): the increasing
+4. bring its grey levels to the reference set's
+   (:func:`~shapekit.realism.greylevels.match_grey_levels`): the increasing
    cubic that best maps the image's quantiles onto the quantiles of the reference set's images
    after steps 1-3 (:func:`reference_quantiles`). A gamma, a saturating or a session-specific
    tone curve is a smooth increasing curve, so the cubic takes it out; an image of the reference
@@ -21,17 +22,13 @@ TopTemp preset does (:mod:`shapekit.topology.preprocessing`), plus a grey-level 
 5. map ``z`` to ``u = 0.5 + z / 8`` clipped to [0, 1], so that the topology code sees grey
    images: persistence 0.1 in ``u`` is 0.8 standard deviations.
 
-Why a cubic and not ranks (``benchmarks/realism_decomposition.py``, multiples of the real-vs-real
-baseline): ranking each image (its normal scores, which take out *any* increasing curve) before
-the smoothing stretches the pixel noise within each phase over that phase's share of the
-quantiles, so noise and blur reach the structure (simulator noise 0.1: 3.3x, blur 4: 4.7x).
-Ranking after the smoothing does the same, less, to what the smoothing leaves inside a phase:
-pearlite vs spheroidite falls to 2.8x (3.8x with the z-score alone, 3.0x with the cubic), and a
-3x magnified simulator set reads 1.7x in feature spacing (2.4x, 2.0x). The cubic, fitted between
-the 0.5 % and 99.5 % quantiles, cannot stretch a narrow range of grey levels that much; it leaves
-gamma 0.6 and 1.5 at 0.6x and 1.0x (4.1x and 3.7x with the z-score alone). A cubic towards
-standard-normal quantiles instead of the reference's left both gammas at 2.1x; a fifth-degree
-curve took gamma 1.5 to 0.8x but the 3x magnification to 1.8x (development runs, 100 rounds).
+Why a cubic and not ranks (RESULTS.md, "Grey-level curves"): ranking each image (normal scores)
+takes out any increasing curve but stretches whatever varies within a phase over that phase's
+share of the quantiles: the pixel noise when done before the smoothing (simulator noise 0.1 and
+blur 4 then read 3.3x and 4.7x the real-vs-real baseline), what the smoothing leaves when done
+after it (a 3x magnified set reads 1.7x in feature spacing instead of 2.4x; pearlite vs
+spheroidite 2.8x instead of 3.8x). The cubic cannot stretch a narrow range of grey levels that
+much (2.0x and 3.0x) and leaves gamma 0.6 and 1.5 at 0.6x and 1.0x (4.1x and 3.7x before).
 
 On these images :func:`structure_features` computes the cubical-persistence summaries of
 :func:`shapekit.realism.summaries.image_features` (pairs below :data:`MIN_PERSISTENCE_Z` standard
@@ -53,11 +50,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from shapekit.realism.greylevels import match_grey_levels, quantile_levels
 from shapekit.realism.summaries import AREA_UNIT, FeatureSet, image_features
 
-__all__ = ["reference_quantiles", "match_grey_levels", "structure_image", "structure_step", "feature_spacing",
+__all__ = ["reference_quantiles", "structure_image", "structure_step", "feature_spacing",
            "structure_sigmas", "noise_floor_px", "own_sigma", "structure_features", "two_point_descriptors",
-           "correlation_length", "FLOOR_PX", "MIN_PERSISTENCE_Z", "TWO_POINT_LAGS", "N_QUANTILES", "CURVE_DEGREE"]
+           "correlation_length", "FLOOR_PX", "MIN_PERSISTENCE_Z", "TWO_POINT_LAGS"]
 
 FLOOR_PX = 1.5
 RESIDUAL_NOISE = 0.05
@@ -65,15 +63,6 @@ SIGMA_STEP = 0.25
 MIN_PERSISTENCE_Z = 0.25
 Z_HALF_RANGE = 4.0
 TWO_POINT_LAGS = (1, 2, 4, 8, 16, 32)
-#: quantiles of the reference's grey levels that :func:`match_grey_levels` maps onto
-N_QUANTILES = 100
-#: degree of the grey-level curve (a cubic: an S-shaped tone curve has one inflection)
-CURVE_DEGREE = 3
-
-
-def _levels() -> np.ndarray:
-    """The probabilities of the :data:`N_QUANTILES` quantiles: ``(k + 0.5) / N``."""
-    return (np.arange(N_QUANTILES) + 0.5) / N_QUANTILES
 
 
 def _standard(image: np.ndarray, sigma_px: float, step: int) -> np.ndarray:
@@ -87,7 +76,7 @@ def _standard(image: np.ndarray, sigma_px: float, step: int) -> np.ndarray:
 
 
 def reference_quantiles(images: list[np.ndarray], sigma_px: float, step: int = 1) -> tuple[float, ...]:
-    """The :data:`N_QUANTILES` quantiles of the reference images' standardised, smoothed grey levels.
+    """Quantiles (:data:`~shapekit.realism.greylevels.N_QUANTILES`) of the reference images' smoothed grey levels.
 
     All pixels of ``images`` (the reference set, or :func:`~shapekit.realism.prepared.probe_indices`
     of it) after z-scoring, smoothing by ``sigma_px``, area-averaging by ``step`` and z-scoring,
@@ -102,54 +91,15 @@ def reference_quantiles(images: list[np.ndarray], sigma_px: float, step: int = 1
     (100, True, True)
     """
     pooled = np.concatenate([_standard(im, sigma_px, step).ravel() for im in images])
-    return tuple(float(round(v, 6)) for v in np.quantile(pooled, _levels()))
-
-
-def match_grey_levels(z: np.ndarray, target: tuple[float, ...] | np.ndarray) -> np.ndarray:
-    """Map a standardised image through the increasing cubic that best takes its quantiles to ``target``.
-
-    Least squares between the image's :data:`N_QUANTILES` quantiles and ``target``
-    (:func:`reference_quantiles`), of degree :data:`CURVE_DEGREE` or, where that curve is not
-    increasing between the image's first and last of those quantiles, the highest lower degree
-    that is. Beyond them (0.5 % of the pixels at each end, where the curve has no data) it goes
-    on as a straight line with the slope it ends with. The result is z-scored; a constant image
-    is returned as it is.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> a = np.random.default_rng(0).random((64, 64)).astype(np.float32)
-    >>> def zs(x): return (x - x.mean()) / x.std()
-    >>> target = np.quantile(zs(a), (np.arange(100) + 0.5) / 100)
-    >>> [round(float(np.abs(zs(a ** g) - zs(a)).mean()), 3) for g in (0.6, 1.5)]      # gamma, z-scored
-    [0.126, 0.122]
-    >>> [round(float(np.abs(match_grey_levels(zs(a ** g), target) - zs(a)).mean()), 3) for g in (0.6, 1.5)]
-    [0.001, 0.024]
-    """
-    from shapekit.topology.preprocessing import standardize
-
-    poly = np.polynomial.polynomial
-    z = np.asarray(z, dtype=np.float32)
-    q = np.quantile(z, _levels())
-    if q[-1] - q[0] < 1e-6:
-        return z
-    lo, hi = float(q[0]), float(q[-1])
-    grid = np.linspace(lo, hi, 65)
-    for degree in range(CURVE_DEGREE, 0, -1):
-        c = poly.polyfit(q, np.asarray(target, dtype=np.float64), degree)
-        dc = poly.polyder(c)
-        if (poly.polyval(grid, dc) > 0).all():
-            x = np.clip(z, lo, hi)
-            y = poly.polyval(x, c) + (z - x) * np.where(z < lo, poly.polyval(lo, dc), poly.polyval(hi, dc))
-            return standardize(y.astype(np.float32))
-    return z
+    return tuple(float(round(v, 6)) for v in np.quantile(pooled, quantile_levels()))
 
 
 def structure_image(image: np.ndarray, sigma_px: float, step: int = 1,
                     target: tuple[float, ...] | None = None) -> np.ndarray:
     """Z-score, smooth by ``sigma_px``, area-average by ``step``, z-score, match ``target``, map to ``0.5 + z / 8``.
 
-    ``target``: :func:`reference_quantiles` of the reference set (None: no grey-level matching).
+    ``target``: :func:`reference_quantiles` of the reference set (None: no grey-level matching;
+    :func:`~shapekit.realism.greylevels.match_grey_levels`).
 
     Examples
     --------
