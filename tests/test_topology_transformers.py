@@ -263,3 +263,23 @@ def test_features_do_not_depend_on_memory_layout():
     for preset in ("robust", "accurate"):
         pipe = toptemp_features(feature_params(preset))
         np.testing.assert_array_equal(pipe.fit_transform(views), pipe.fit_transform(copies))
+
+
+@pytest.mark.parametrize("smooth, restandardize", [(0.0, False), (1.0, True), (0.7, False)])
+def test_batch_outputs_in_one_block_equal_the_per_image_functions(smooth, restandardize):
+    from shapekit.topology import pyramid, standardize
+
+    rng = np.random.default_rng(11)
+    same = [rng.random((37, 50)).astype(np.float32) for _ in range(3)]   # not multiples of 2, 4
+    z = Standardize().fit_transform(same)
+    assert z[0].base is not None and z[0].base is z[2].base          # one block for the batch
+    for a, x in zip(z, same):
+        np.testing.assert_array_equal(a, standardize(x))
+    levels = Pyramid((1, 2, 4), smooth, restandardize).fit_transform(z)
+    for lv, x in zip(levels, z):
+        ref = pyramid(x, (1, 2, 4), smooth, restandardize)
+        assert list(lv) == list(ref) and not np.shares_memory(lv[1], x)
+        for s in ref:
+            np.testing.assert_array_equal(lv[s], ref[s])
+    mixed = Pyramid((1, 2), smooth, restandardize).fit_transform([same[0], same[1][:30]])
+    np.testing.assert_array_equal(mixed[1][2], pyramid(same[1][:30], (1, 2), smooth, restandardize)[2])

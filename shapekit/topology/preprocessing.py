@@ -81,13 +81,14 @@ def _gaussian_weights(sigma: float) -> np.ndarray:
     return w
 
 
-def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
+def smooth(image: np.ndarray, sigma: float, out: np.ndarray | None = None) -> np.ndarray:
     """Gaussian smoothing as float32: scipy.ndimage's kernel (truncated at 4 sigma) and edges
     (``mode="reflect"``), applied by OpenCV's separable filter in float32 arithmetic.
 
     It equals ``scipy.ndimage.gaussian_filter(image, sigma, mode="reflect")`` to float32
     rounding (a few 1e-7 of the grey-level range) and is about eight times faster, so it runs
     at every scale of every tile; images no larger than the kernel radius go to scipy itself.
+    ``out``: a C-contiguous float32 array of the image's shape to write into.
 
     Examples
     --------
@@ -101,16 +102,18 @@ def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
     if min(x.shape) <= len(w) // 2:
         from scipy.ndimage import gaussian_filter
 
-        return gaussian_filter(x, sigma, mode="reflect")
+        return gaussian_filter(x, sigma, output=out, mode="reflect")
     import cv2
 
-    return cv2.sepFilter2D(x, -1, w, w, borderType=cv2.BORDER_REFLECT)
+    return cv2.sepFilter2D(x, -1, w, w, dst=out, borderType=cv2.BORDER_REFLECT)
 
 
-def rescale(image: np.ndarray, scale: int, smooth_sigma: float = 0.0) -> np.ndarray:
+def rescale(image: np.ndarray, scale: int, smooth_sigma: float = 0.0,
+            out: np.ndarray | None = None) -> np.ndarray:
     """Area-average by ``scale`` x ``scale`` pixels, then Gaussian-smooth by ``smooth_sigma`` px.
 
-    The image is cropped to a multiple of ``scale`` first; the result is C-contiguous float32.
+    The image is cropped to a multiple of ``scale`` first; the result is C-contiguous float32,
+    written into ``out`` when given (a C-contiguous float32 array of the result's shape).
 
     Examples
     --------
@@ -119,21 +122,26 @@ def rescale(image: np.ndarray, scale: int, smooth_sigma: float = 0.0) -> np.ndar
     """
     import cv2
 
-    out = image
+    a = image
     if scale > 1:
         h, w = image.shape[0] // scale, image.shape[1] // scale
         if h < 2 or w < 2:
             raise InputError(f"tile of {image.shape[0]}x{image.shape[1]} px is too small for "
                              f"scale {scale}")
-        out = cv2.resize(image[:h * scale, :w * scale], (w, h), interpolation=cv2.INTER_AREA)
+        a = cv2.resize(image[:h * scale, :w * scale], (w, h),
+                       dst=None if smooth_sigma > 0 else out, interpolation=cv2.INTER_AREA)
     if smooth_sigma > 0:
-        return smooth(out, smooth_sigma)
-    return np.ascontiguousarray(out, dtype=np.float32)
+        return smooth(a, smooth_sigma, out=out)
+    if out is not None and a is not out:
+        out[...] = a
+        return out
+    return np.ascontiguousarray(a, dtype=np.float32)
 
 
 def pyramid(image: np.ndarray, scales: Sequence[int] = (1, 2, 4), smooth_sigma: float = 0.0,
-            restandardize: bool = False) -> dict[int, np.ndarray]:
-    """``{scale: image at that scale}``: :func:`rescale` of ``image``, optionally re-z-scored.
+            restandardize: bool = False, out: dict[int, np.ndarray] | None = None) -> dict[int, np.ndarray]:
+    """``{scale: image at that scale}``: :func:`rescale` of ``image``, optionally re-z-scored
+    (into the arrays of ``out``, ``{scale: float32 array of that level's shape}``, when given).
 
     Examples
     --------
@@ -141,10 +149,10 @@ def pyramid(image: np.ndarray, scales: Sequence[int] = (1, 2, 4), smooth_sigma: 
     >>> {s: a.shape for s, a in p.items()}
     {1: (16, 12), 4: (4, 3)}
     """
-    out = {}
+    levels = {}
     for s in scales:
-        a = rescale(image, int(s), smooth_sigma)
-        if restandardize:      # a fresh rescaled image is standardised in place
+        a = rescale(image, int(s), smooth_sigma, out=None if out is None else out[int(s)])
+        if restandardize:      # a rescaled image of our own is standardised in place
             a = standardize(a, out=None if np.shares_memory(a, image) else a)
-        out[int(s)] = a
-    return out
+        levels[int(s)] = a
+    return levels
