@@ -55,7 +55,6 @@ References
 from __future__ import annotations
 
 import functools
-import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -184,13 +183,6 @@ def _window_codes(key: torch.Tensor) -> torch.Tensor:
         code.add_(above[:, 1:1 + H, 1 - x0:1 - x0 + W], alpha=1 << s)
         code.add_(~above[:, 1 - dy:1 - dy + H, 1 - dx - x0:1 - dx - x0 + W], alpha=1 << (s + 4) % 8)
     return code
-
-
-def _low_word(k: torch.Tensor) -> torch.Tensor:
-    """The low 32 bits of int64 keys (the pixel index), as an int32 view where byte order allows."""
-    if sys.byteorder == "little" and k.is_contiguous():
-        return k.view(torch.int32)[..., 0::2]
-    return (k & _LOW).to(torch.int32)
 
 
 def _jump_root(q: torch.Tensor) -> torch.Tensor:
