@@ -4,7 +4,8 @@ Images -> images: :class:`Standardize` (per-image z-score), :class:`Pyramid` (mu
 smoothed, optionally re-z-scored; :mod:`shapekit.topology.preprocessing`).
 Images -> diagrams: :class:`CubicalDiagrams` (one :class:`~shapekit.topology.diagrams.Diagrams`
 per image, every scale, filtration and dimension, through the one backend dispatch of
-:mod:`shapekit.topology.persistence`, one batch of images per scale and filtration).
+:mod:`shapekit.topology.persistence`, one batch per scale: on the CPU each image in every
+filtration in turn, on the torch backend one stacked batch per filtration).
 The second half, diagrams -> features, is :mod:`shapekit.topology.vectorizers`.  These steps
 learn nothing: ``fit`` checks the parameters.
 
@@ -187,8 +188,8 @@ class CubicalDiagrams(_Stateless):
     construction : {"T", "V"}
     backend : {"auto", "gudhi", "cripser", "torch"}
         See :func:`~shapekit.topology.persistence.cubical_persistence`; the images of one scale
-        and filtration go to the backend as one batch (same-shape tiles: one ``(B, H, W)``
-        array).  ``"auto"`` (default): ``"torch"`` on CUDA, else ``"gudhi"``
+        go to the backend as one batch, each in every filtration in turn (torch: one stacked
+        ``(B, H, W)`` batch per filtration of same-shape tiles).  ``"auto" (default): ``"torch"`` on CUDA, else ``"gudhi"``
         (:func:`~shapekit.topology.persistence.resolve_backend`), decided at ``transform``;
         the diagrams are the same either way.
     n_jobs : int or None
