@@ -15,7 +15,9 @@ Experiments, each scored with ``score(..., mode="both")``:
    far; pearlite -> structure far;
 3. superalloy_aging (Stuckner et al. 2022): 0 d against 180 d (9 vs 9 whole images: the 180 d
    images are also much brighter), and against 180 d with its grey levels matched to 0 d
-   (per-image z-score then the 0 d set's mean and sd) -> structure unchanged, imaging near;
+   (per-image z-score then the 0 d set's mean and sd) -> structure unchanged, imaging near; and
+   0 d against 180 d resampled by spot (7 spots per state: baseline, permutations and bootstrap
+   draw whole spots);
 4. collapse and coverage on known cases (uhcs3 and simulator): real vs real, one image repeated
    with noise 0.01, five images repeated with noise, blurred (sigma 2), brightness shifted; with the
    first version's coverage and diversity ratio (raw-image summaries, ~80 standardised dimensions)
@@ -159,12 +161,17 @@ def superalloy(data: Path, kw: dict, rows: list) -> None:
     sets = {int(d): [read_image(data / "superalloy_aging" / "images" / f)[0] for f in g["image"]]
             for d, g in meta.groupby("exposure_days")}
     d0, d180 = sets[0], sets[180]
+    spots = {int(d): g["spot"].astype(str).to_numpy() for d, g in meta.groupby("exposure_days")}
     m0, s0 = np.mean([x.mean() for x in d0]), np.mean([x.std() for x in d0])
     matched = [((x - x.mean()) / x.std() * s0 + m0).astype(np.float32) for x in d180]
     p0 = prepare_set(d0, n_jobs=kw["n_jobs"], name="superalloy 0 d")
     rows.append(_row("superalloy: 0 d vs 180 d", score(p0, d180, names=("superalloy 0 d", "180 d"), **kw)))
     rows.append(_row("superalloy: 0 d vs 180 d grey-matched",
                      score(p0, matched, names=("superalloy 0 d", "180 d grey-matched"), **kw)))
+    # the images of one spot are not independent: resample whole spots (7 per state)
+    rows.append(_row("superalloy: 0 d vs 180 d, by spot",
+                     score(d0, d180, names=("superalloy 0 d", "180 d"), real_groups=spots[0],
+                           fake_groups=spots[180], **kw)))
     half = len(d0) // 2
     rows.append(_row("superalloy: 0 d spots split", score(d0[:half], d0[half:], names=("0 d first", "0 d rest"), **kw)))
 

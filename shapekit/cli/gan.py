@@ -92,6 +92,9 @@ def register(app: click.Group) -> None:
               help="Seconds between progress lines when stderr is not a terminal.")
 @click.option("--channels", type=click.IntRange(1, 4096), default=16, show_default=True,
               help="Base channel width of generator and discriminator.")
+@click.option("--d-blocks", type=click.IntRange(1, 8), default=3, show_default=True,
+              help="Downsampling blocks of the patch discriminator: each doubles the context it "
+                   "judges (3 suits 64-px crops, 4 suits 128).")
 @click.option("--r1-gamma", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="R1 penalty weight.")
 @click.option("--loss", type=click.Choice(["hinge", "ns"]), default="hinge", show_default=True,
@@ -104,7 +107,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   holdout: float, max_steps: int, batch_size: int, devices: int | str, num_nodes: int,
                   strategy: str,
                   accelerator: str, resume: bool, checkpoint_every: int, sample_every: int,
-                  progress_every: float, channels: int, r1_gamma: float, loss: str,
+                  progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
                   compile_: bool, root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
 
@@ -125,7 +128,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
 
     dev = devices
     model = {} if resume else dict(g_channels=channels, d_channels=channels,
-                                   r1_gamma=r1_gamma, loss=loss)
+                                   d_blocks=d_blocks, r1_gamma=r1_gamma, loss=loss)
     info(f"training a {condition}-conditioned GAN on {manifest} -> {out} "
          f"({max_steps} iterations; samples in {out / 'samples'})")
     summary = train_gan(manifest, out, condition=condition, crop_size=crop_size,

@@ -133,7 +133,7 @@ class TopologicalRealism(Metric):
 
         from shapekit.realism.coverage import coverage_embedding, coverage_from_distances, near_duplicates
         from shapekit.realism.resampling import permutation_test
-        from shapekit.realism.scoring import pooled_features, standardised
+        from shapekit.realism.setstats import pooled_features, standardised
         from shapekit.realism.setstats import COMPONENTS, set_statistics
 
         fr, ff = self._featureset("real"), self._featureset("fake")

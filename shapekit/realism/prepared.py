@@ -27,7 +27,7 @@ import numpy as np
 from shapekit.errors import InputError
 from shapekit.realism.summaries import FeatureSet, ScaleWarning, concat_features, image_features, scale_values
 
-__all__ = ["load_image_set", "set_name", "set_names", "prepare_set", "PreparedSet", "per_image", "PerImage", "probe_indices",
+__all__ = ["load_image_set", "set_groups", "set_name", "set_names", "prepare_set", "PreparedSet", "per_image", "PerImage", "probe_indices",
            "scale_to"]
 
 
@@ -80,6 +80,39 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
         if not np.isfinite(a).all():
             raise InputError(f"{what}: image {i} contains NaN or infinite pixels")
     return ims, np.full(len(ims), np.nan), [f"image {i}" for i in range(len(ims))]
+
+
+def set_groups(src: Any, groups: Any = "auto", n: int | None = None, *,
+               root: str | os.PathLike[str] | None = None, what: str = "image set") -> np.ndarray | None:
+    """Group ids (physical sample, spot, session) of a set's images, or None when independent.
+
+    ``groups="auto"`` takes a manifest's ``group`` column (or a prepared set's groups); None
+    treats the images as independent; a sequence gives one id per image (``n`` of them).
+    :func:`shapekit.realism.score` then resamples whole groups
+    (:class:`shapekit.realism.resampling.Units`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> set_groups(np.zeros((3, 8, 8))) is None
+    True
+    >>> set_groups(None, ["s1", "s1", "s2"], 3).tolist()
+    ['s1', 's1', 's2']
+    """
+    if groups is None:
+        return None
+    if isinstance(groups, str) and groups == "auto":
+        if isinstance(src, PreparedSet):
+            return src.groups
+        if isinstance(src, (str, os.PathLike)) and Path(src).suffix.lower() in (".yaml", ".yml"):
+            from shapekit.io import open_image_set
+
+            return open_image_set(src, root=root).groups
+        return None
+    g = np.asarray(groups).astype(str)
+    if g.ndim != 1 or (n is not None and len(g) != n):
+        raise InputError(f"{what}: groups must give one id per image ({n}), got {len(g) if g.ndim else 0}")
+    return g
 
 
 def set_name(src: Any, default: str) -> str:
@@ -263,6 +296,8 @@ class PreparedSet:
         ``min_persistence`` used (score() recomputes the raw topology when its own differs).
     name : str or None
         What the set is called in verdicts and reports (None: "reference" or "candidate").
+    groups : ndarray of str or None
+        The images' group ids (:func:`set_groups`), None when they are independent.
 
     Examples
     --------
@@ -279,6 +314,7 @@ class PreparedSet:
     structure: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     name: str | None = None
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -318,7 +354,7 @@ def scale_to(ims: list[np.ndarray], um: Any, target: float | None,
 def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_px: Any = None,
                 target_um_per_px: float | None = None, min_persistence: float = 1.5 / 255,
                 r_max: int = 64, mode: str = "both", n_jobs: int | None = 1, name: str | None = None,
-                what: str = "image set", device: str | None = None) -> PreparedSet:
+                what: str = "image set", device: str | None = None, groups: Any = "auto") -> PreparedSet:
     """Load a set, bring it to one pixel size and compute its per-image features once.
 
     Parameters
@@ -338,6 +374,8 @@ def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_
     name : str, optional
         Its name in verdicts and reports (default: :func:`set_name`; for arrays, "reference" or
         "candidate" by the side it is scored on).
+    groups : "auto", None or sequence
+        The images' group ids (:func:`set_groups`; "auto": a manifest's ``group`` column).
 
     Examples
     --------
@@ -353,6 +391,7 @@ def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_
     if mode not in ("both", "structure", "imaging"):
         raise InputError(f"mode must be 'both', 'structure' or 'imaging', got {mode!r}")
     ims, um, _ = load_image_set(src, root, what=what)
+    grp = set_groups(src, groups, len(ims), root=root, what=what)
     if um_per_px is not None:
         um = scale_values(um_per_px, len(ims))
     known = np.isfinite(um)
@@ -369,7 +408,7 @@ def prepare_set(src: Any, *, root: str | os.PathLike[str] | None = None, um_per_
     r = per_image(ims, topology=mode == "both", structure=key, min_persistence=min_persistence, r_max=r_max,
                   n_jobs=n_jobs, device=device)
     ps = PreparedSet(list(ims), target, r.topology, r.imaging, {}, {"min_persistence": min_persistence, "r_max": r_max},
-                     name or (set_name(src, "") or None))
+                     name or (set_name(src, "") or None), grp)
     if key is not None:
         ps.structure[key] = (r.structure, r.materials)
     return ps

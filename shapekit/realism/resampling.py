@@ -14,6 +14,12 @@ features of :class:`shapekit.realism.setstats.PooledFeatures`, this module only 
   (distance, components, CIs, baseline, p-value, per-column shifts); :func:`shift_test` tests
   the mean shift of one per-image quantity (effect size, Welch's p).
 
+Images of one physical sample (a spot, a specimen, a microscope session) are not independent:
+with ``groups`` every resampling draws whole groups (:class:`Units`): the baseline splits groups
+into halves, the permutation test exchanges whole groups between the sets and the bootstrap
+resamples groups (the cluster bootstrap). Without groups each image is its own unit and the
+random draws are exactly those of the image-level procedures.
+
 Coverage and diversity (mode collapse) are in :mod:`shapekit.realism.coverage`.
 
 References
@@ -31,9 +37,62 @@ import numpy as np
 
 from shapekit.realism.setstats import COMPONENTS, PooledFeatures, set_statistics
 
-__all__ = ["percentile_ci", "real_vs_real", "permutation_test", "bootstrap", "compare_pooled", "shift_test"]
+__all__ = ["Units", "percentile_ci", "real_vs_real", "permutation_test", "bootstrap", "compare_pooled", "shift_test"]
 
 _HEADLINE = ("topological_distance",) + COMPONENTS
+
+
+class Units:
+    """The exchangeable units of a pooled set: single images, or whole groups of images.
+
+    Parameters
+    ----------
+    n_real, n_all : int
+        Images of the real side (the first ``n_real`` of the pool) and of the whole pool.
+    groups : sequence, optional
+        One group id per pooled image (``n_all``); ids are compared within each side only, so the
+        two sets never share a unit. None: every image is its own unit.
+
+    Attributes
+    ----------
+    n_real_units, n_units : int
+        Units of the real side, of the pool (real units first).
+
+    Examples
+    --------
+    >>> u = Units(4, 6, ["a", "a", "b", "c", "x", "y"])
+    >>> u.n_real_units, u.n_units, u.take([0, 3]).tolist()
+    (3, 5, [0, 1, 4])
+    >>> Units(4, 6).take([5, 0]).tolist()
+    [5, 0]
+    """
+
+    def __init__(self, n_real: int, n_all: int, groups=None) -> None:
+        self.grouped = groups is not None
+        if not self.grouped:
+            self.n_real_units, self.n_units = n_real, n_all
+            return
+        g = np.asarray(groups).astype(str)
+        if g.shape != (n_all,):
+            raise ValueError(f"groups: expected {n_all} ids (one per image), got shape {g.shape}")
+        members: list[np.ndarray] = []
+        for lo, hi in ((0, n_real), (n_real, n_all)):
+            _, inv = np.unique(g[lo:hi], return_inverse=True)
+            order = np.argsort(inv, kind="stable")
+            members += np.split(lo + order, np.flatnonzero(np.diff(inv[order])) + 1) if hi > lo else []
+            if lo == 0:
+                self.n_real_units = len(members)
+        self.members = members
+        self.n_units = len(members)
+
+    def take(self, units) -> np.ndarray:
+        """Image indices of ``units`` (repeats allowed), in that order."""
+        units = np.asarray(units, dtype=np.int64)
+        if not self.grouped:
+            return units
+        if units.size == 0:
+            return np.zeros(0, np.int64)
+        return np.concatenate([self.members[u] for u in units])
 
 
 def percentile_ci(values: np.ndarray, level: float = 0.95, estimate: float | None = None) -> list[float]:
@@ -62,8 +121,12 @@ def percentile_ci(values: np.ndarray, level: float = 0.95, estimate: float | Non
     return [float(lo), float(hi)]
 
 
-def real_vs_real(pf: PooledFeatures, n_rounds: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def real_vs_real(pf: PooledFeatures, n_rounds: int, rng: np.random.Generator,
+                 units: Units | None = None) -> dict[str, np.ndarray]:
     """Scores of random half against half of the real set, ``n_rounds`` times.
+
+    With grouped ``units`` the halves are halves of the groups (one group is left out when
+    their number is odd, as one image is without groups).
 
     Returns
     -------
@@ -81,21 +144,24 @@ def real_vs_real(pf: PooledFeatures, n_rounds: int, rng: np.random.Generator) ->
     >>> rvr["topological_distance"].shape
     (5,)
     """
-    n = pf.n_real
+    u = units or Units(pf.n_real, len(pf.X))
+    n = u.n_real_units
     out: dict[str, list[float]] = {k: [] for k in _HEADLINE}
     if n < 4:
         return {k: np.zeros(0) for k in _HEADLINE}
     for _ in range(n_rounds):
         p = rng.permutation(n)
-        st = set_statistics(pf, p[: n // 2], p[n // 2: 2 * (n // 2)], per_summary=False)
+        st = set_statistics(pf, u.take(p[: n // 2]), u.take(p[n // 2: 2 * (n // 2)]), per_summary=False)
         for k in _HEADLINE:
             out[k].append(st[k])
     return {k: np.asarray(v) for k, v in out.items()}
 
 
 def permutation_test(pf: PooledFeatures, observed: float, n_perm: int,
-                     rng: np.random.Generator) -> tuple[float, np.ndarray]:
+                     rng: np.random.Generator, units: Units | None = None) -> tuple[float, np.ndarray]:
     """Permutation p-value of ``observed`` ``topological_distance`` (real/fake labels shuffled).
+
+    With grouped ``units`` whole groups are shuffled (as many to the real side as it has).
 
     ``p = (1 + #{T_perm >= T_obs}) / (1 + n_perm)``, never 0.
 
@@ -111,21 +177,23 @@ def permutation_test(pf: PooledFeatures, observed: float, n_perm: int,
     >>> p < 0.05
     True
     """
-    n_all = len(pf.X)
-    nr = pf.n_real
+    u = units or Units(pf.n_real, len(pf.X))
+    nr = u.n_real_units
     null = np.empty(n_perm)
     for i in range(n_perm):
-        p = rng.permutation(n_all)
-        null[i] = set_statistics(pf, p[:nr], p[nr:], per_summary=False)["topological_distance"]
+        p = rng.permutation(u.n_units)
+        null[i] = set_statistics(pf, u.take(p[:nr]), u.take(p[nr:]), per_summary=False)["topological_distance"]
     if not np.isfinite(observed):
         return float("nan"), null
     return float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_perm)), null
 
 
 def bootstrap(pf: PooledFeatures, n_boot: int, rng: np.random.Generator,
-              extra: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
-              ) -> dict[str, np.ndarray]:
+              extra: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None,
+              units: Units | None = None) -> dict[str, np.ndarray]:
     """Bootstrap replicates (each side resampled with replacement) of every set-level number.
+
+    With grouped ``units`` each side's groups are resampled (cluster bootstrap).
 
     Parameters
     ----------
@@ -134,6 +202,8 @@ def bootstrap(pf: PooledFeatures, n_boot: int, rng: np.random.Generator,
     rng : numpy Generator
     extra : callable, optional
         ``extra(ia, ib) -> {name: value}`` adds more numbers per replicate (e.g. coverage).
+    units : Units, optional
+        What is resampled (default: single images).
 
     Returns
     -------
@@ -150,11 +220,12 @@ def bootstrap(pf: PooledFeatures, n_boot: int, rng: np.random.Generator,
     >>> bootstrap(pf, 4, np.random.default_rng(0))["w1_std"].shape
     (4, 2)
     """
-    nr, nf = pf.n_real, len(pf.X) - pf.n_real
+    u = units or Units(pf.n_real, len(pf.X))
+    nr, nf = u.n_real_units, u.n_units - u.n_real_units
     out: dict[str, list] = {k: [] for k in _HEADLINE + ("w1_std",)}
     for _ in range(n_boot):
-        ia = rng.integers(0, nr, nr)
-        ib = nr + rng.integers(0, nf, nf)
+        ia = u.take(rng.integers(0, nr, nr))
+        ib = u.take(nr + rng.integers(0, nf, nf))
         st = set_statistics(pf, ia, ib)
         for k in _HEADLINE + ("w1_std",):
             out[k].append(st[k])
@@ -165,8 +236,8 @@ def bootstrap(pf: PooledFeatures, n_boot: int, rng: np.random.Generator,
 
 
 def compare_pooled(pf: PooledFeatures, n_boot: int, n_perm: int, rngs: list[np.random.Generator],
-                   extra: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
-                   ) -> tuple[dict, dict[str, np.ndarray]]:
+                   extra: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None,
+                   groups=None) -> tuple[dict, dict[str, np.ndarray]]:
     """Observed distance, real-vs-real baseline, permutation p-value and bootstrap CIs of one pool.
 
     Parameters
@@ -178,6 +249,8 @@ def compare_pooled(pf: PooledFeatures, n_boot: int, n_perm: int, rngs: list[np.r
         For the real-vs-real halves, the permutations and the bootstrap, in that order.
     extra : callable, optional
         Passed to :func:`bootstrap` (more numbers per replicate).
+    groups : sequence, optional
+        One group id per pooled image: resample whole groups (:class:`Units`).
 
     Returns
     -------
@@ -186,7 +259,7 @@ def compare_pooled(pf: PooledFeatures, n_boot: int, n_perm: int, rngs: list[np.r
         ``components``, ``ci`` (95 % bootstrap intervals, bias-shifted, of the distance and each
         component), ``real_vs_real`` (``mean``, ``ci``, ``n_rounds``, ``components``),
         ``relative_to_baseline``, ``permutation_null`` (``mean``, ``ci``), ``p_value``,
-        ``n_perm``, ``n_boot``,
+        ``n_perm``, ``n_boot``, ``units`` (``grouped``, units per side),
         ``columns`` (per named column: ``w1``, ``w1_std`` in real standard deviations, ``ks``,
         ``ci``, ``real_mean``, ``fake_mean``) and ``top`` (the five columns that differ most).
     boot : dict
@@ -206,9 +279,10 @@ def compare_pooled(pf: PooledFeatures, n_boot: int, n_perm: int, rngs: list[np.r
     nr = pf.n_real
     ia, ib = np.arange(nr), np.arange(nr, len(pf.X))
     obs = set_statistics(pf, ia, ib)
-    rvr = real_vs_real(pf, n_boot, rngs[0])
-    p_value, null = permutation_test(pf, obs["topological_distance"], n_perm, rngs[1])
-    boot = bootstrap(pf, n_boot, rngs[2], extra=extra)
+    u = Units(nr, len(pf.X), groups)
+    rvr = real_vs_real(pf, n_boot, rngs[0], u)
+    p_value, null = permutation_test(pf, obs["topological_distance"], n_perm, rngs[1], u)
+    boot = bootstrap(pf, n_boot, rngs[2], extra=extra, units=u)
     d = obs["topological_distance"]
     rv = rvr["topological_distance"]
     rvr_mean = float(np.mean(rv)) if rv.size else float("nan")
@@ -228,6 +302,7 @@ def compare_pooled(pf: PooledFeatures, n_boot: int, n_perm: int, rngs: list[np.r
         "relative_to_baseline": float(d / rvr_mean) if rvr_mean and np.isfinite(rvr_mean) else float("nan"),
         "permutation_null": {"mean": float(np.nanmean(null)), "ci": percentile_ci(null)},
         "p_value": p_value, "n_perm": int(n_perm), "n_boot": int(n_boot),
+        "units": {"grouped": u.grouped, "real": int(u.n_real_units), "synthetic": int(u.n_units - u.n_real_units)},
         "columns": columns,
         "top": [pf.names[j] for j in order[:5]],
     }

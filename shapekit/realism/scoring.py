@@ -46,71 +46,16 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError, ShapekitWarning
-from shapekit.realism.diagdist import pairwise_diagram_distances, pairwise_l1, sliced_wasserstein_embedding
 from shapekit.realism.prepared import (PreparedSet, load_image_set, per_image, prepare_set, probe_indices,
-                                       scale_to, set_names)
+                                       scale_to, set_groups, set_names)
 from shapekit.realism.resampling import compare_pooled, shift_test
-from shapekit.realism.setstats import PooledFeatures
+from shapekit.realism.setstats import PooledFeatures, pooled_features, standardised
 from shapekit.realism.structure import FLOOR_PX
-from shapekit.realism.summaries import FeatureSet, common_scale, distance_diagrams
+from shapekit.realism.summaries import common_scale
 
 __all__ = ["score", "load_image_set", "pooled_features", "standardised", "prepare_set", "PreparedSet", "MODES"]
 
 MODES = ("both", "structure", "imaging")
-
-
-def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Generator,
-                    diagram_metric: str = "wasserstein", max_diagram_images: int = 24,
-                    top_k: int = 16, n_directions: int = 10, n_grid: int = 128,
-                    n_jobs: int | None = 1) -> PooledFeatures:
-    """Pool two feature sets: summary scales, sliced-Wasserstein kernel, diagram distances.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from shapekit.realism.summaries import image_features
-    >>> rng = np.random.default_rng(0)
-    >>> a = image_features([rng.random((16, 16)) for _ in range(4)])
-    >>> pf = pooled_features(a, a, rng=rng)
-    >>> pf.K.shape, pf.n_real
-    ((8, 8), 4)
-    """
-    nr, nf = len(real), len(fake)
-    X = np.vstack([real.summaries, fake.summaries])
-    scale = real.summaries.std(axis=0, ddof=1) if nr > 1 else np.zeros(X.shape[1])
-    pooled_sd = X.std(axis=0, ddof=1)
-    scale = np.where(scale > 1e-12, scale, np.where(pooled_sd > 1e-12, pooled_sd, 1.0))
-    diags = [distance_diagrams(d, real.blocks) for d in real.diagrams + fake.diagrams]
-    dsw = np.zeros((nr + nf, nr + nf))
-    for j in range(len(real.blocks)):
-        dsw += pairwise_l1(sliced_wasserstein_embedding([d[j] for d in diags], n_directions, n_grid))
-    rr = dsw[:nr, :nr][~np.eye(nr, dtype=bool)]
-    med = float(np.median(rr)) if rr.size else 0.0
-    if med <= 0:
-        pos = dsw[dsw > 0]
-        med = float(np.median(pos)) if pos.size else 1.0
-    K = np.exp(-dsw / med)
-    sr = np.sort(rng.choice(nr, min(nr, max_diagram_images), replace=False))
-    sf = nr + np.sort(rng.choice(nf, min(nf, max_diagram_images), replace=False))
-    sub_idx = np.concatenate([sr, sf])
-    sub = -np.ones(nr + nf, dtype=np.int64)
-    sub[sub_idx] = np.arange(len(sub_idx))
-    D = pairwise_diagram_distances([diags[i] for i in sub_idx],
-                                   metric=diagram_metric, top_k=top_k, n_jobs=n_jobs)
-    m = len(sr)
-    drr = D[:m, :m][~np.eye(m, dtype=bool)]
-    d_ref = float(drr.mean()) if drr.size else 0.0
-    if d_ref <= 0:
-        off = D[~np.eye(len(D), dtype=bool)]
-        d_ref = float(off.mean()) if off.size else 0.0
-    return PooledFeatures(X, list(real.names), scale, K, D, sub, d_ref, nr,
-                          extra={"sw_median": med, "sw": dsw})
-
-
-def standardised(pf: PooledFeatures) -> np.ndarray:
-    """The pooled summaries centred on the real mean, in units of ``pf.scale``."""
-    mu = pf.X[: pf.n_real].mean(axis=0)
-    return (pf.X - mu) / pf.scale
 
 
 def _load(src: Any, root: Any, what: str, um_override: Any) -> tuple[list[np.ndarray], Any, PreparedSet | None]:
@@ -158,7 +103,7 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
           top_k: int = 16, k_nn: int = 5, min_persistence: float = 1.5 / 255, r_max: int = 64,
           structure_floor_px: float = FLOOR_PX, kid_extractor: Any = None,
           report_dir: str | os.PathLike[str] | None = None, n_jobs: int | None = 1,
-          device: str | None = None) -> dict[str, Any]:
+          device: str | None = None, real_groups: Any = "auto", fake_groups: Any = "auto") -> dict[str, Any]:
     """Score a micrograph set against a reference: structure, imaging and the combined headline.
 
     Parameters
@@ -204,6 +149,12 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
         Where the persistent homology runs: None, the torch backend on CUDA when present, else
         GUDHI on the CPU; ``"cuda"`` (``"cuda:N"``) the torch backend, ``"cpu"`` GUDHI. The
         backends give the same diagrams, so the numbers agree to rounding (~1e-14 relative).
+    real_groups, fake_groups : "auto", None or sequence
+        Group ids of each set's images (physical sample, spot, session;
+        :func:`~shapekit.realism.prepared.set_groups`). "auto" reads a manifest's ``group``
+        column. With groups, baselines, permutations and bootstrap draw whole groups, so images
+        of one sample do not count as independent evidence (fewer than 4 reference groups: no
+        baseline).
 
     Returns
     -------
@@ -211,7 +162,8 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
         JSON-ready. Always: ``mode``, ``names`` (``real``, ``synthetic``), ``verdict``
         (:func:`shapekit.realism.verdict.verdict`), ``n_real``, ``n_fake``, ``um_per_px``,
         ``scale_known``, ``settings`` (``persistence_backend``: "gudhi" or "torch"), ``warnings``,
-        ``timings_s``, ``per_image_cpu_s``, ``kid``.
+        ``timings_s``, ``per_image_cpu_s``, ``kid``, ``groups`` (groups per set, None when
+        images were resampled one by one).
         ``imaging`` (modes both/imaging): a :func:`~shapekit.realism.resampling.compare_pooled`
         block plus ``attributes`` (brightness, contrast, noise, sharpness, grey-level shape).
         ``structure`` (modes both/structure): a block plus ``resolution`` (the smoothing of each
@@ -252,6 +204,11 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
     r_ims, r_um, pr = _load(real, root, "real set", real_um_per_px)
     f_ims, f_um, pf_ = _load(fake, root, "synthetic set", fake_um_per_px)
     nm = set_names(real, fake, names)
+    grp = [set_groups(src, g, len(ims), root=root, what=w) for src, g, ims, w in
+           ((real, real_groups, r_ims, "real set"), (fake, fake_groups, f_ims, "synthetic set"))]
+    groups = None if grp[0] is None and grp[1] is None else np.concatenate(
+        [g if g is not None else np.array([f"image {i}" for i in range(len(ims))])
+         for g, ims in zip(grp, (r_ims, f_ims))])
     for side, ims in (("real", r_ims), ("synthetic", f_ims)):
         if len(ims) < 2:
             raise InputError(f"{side} set {nm['real' if side == 'real' else 'synthetic']!r} has {len(ims)} "
@@ -278,6 +235,9 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
             warnings.warn(msg, ShapekitWarning, stacklevel=2)
     if len(r_ims) < 4:
         notes.append("fewer than 4 real images: no real-vs-real baseline")
+    elif grp[0] is not None and len(set(grp[0].tolist())) < 4:
+        notes.append(f"the reference has {len(set(grp[0].tolist()))} groups of images (fewer than 4): "
+                     "no real-vs-real baseline")
     kids = np.random.SeedSequence(seed).spawn(13)   # 0-3 headline (as before), 4-8 structure, 9-12 imaging
     rngs = [np.random.default_rng(s) for s in kids]
     betti = report_dir is not None
@@ -334,10 +294,11 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
 
     t["calibration"] = time.perf_counter()
     if mode == "both":
-        block, _ = compare_pooled(pools["headline"], n_boot, n_perm, rngs[1:4])
+        block, _ = compare_pooled(pools["headline"], n_boot, n_perm, rngs[1:4], groups=groups)
         res.update(_headline(block, n_boot, n_perm))
     if mode != "imaging":
-        res["structure"] = _structure_block(pools["structure"], spacing, res_info, n_boot, n_perm, rngs[5:9], k_nn)
+        res["structure"] = _structure_block(pools["structure"], spacing, res_info, n_boot, n_perm, rngs[5:9], k_nn,
+                                            groups)
         from shapekit.realism.materials import compare_materials
 
         mat = compare_materials(mr, mf)
@@ -347,7 +308,7 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
                                 r_px=[st * r for r in mat["two_point"]["r_px"]])
         res["materials"] = {k: v for k, v in mat.items() if k != "two_point"}
     if mode != "structure":
-        block, _ = compare_pooled(pools["imaging"], n_boot, n_perm, rngs[9:12])
+        block, _ = compare_pooled(pools["imaging"], n_boot, n_perm, rngs[9:12], groups=groups)
         block["attributes"] = attribute_shifts(Xr, Xf, inames)
         block["per_image_means"] = {n: {"real": float(Xr[:, j].mean()), "fake": float(Xf[:, j].mean())}
                                     for j, n in enumerate(inames)}
@@ -359,7 +320,8 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
         from shapekit.realism.kid import offline_kid
 
         kid = offline_kid(r_ims, f_ims, kid_extractor, seed=seed)
-    res.update({"kid": kid, "n_real": len(r_ims), "n_fake": len(f_ims), "um_per_px": um, "scale_known": scale_known,
+    res.update({"kid": kid, "n_real": len(r_ims), "n_fake": len(f_ims),
+                "groups": {side: None if g is None else len(set(g.tolist())) for side, g in zip(("real", "synthetic"), grp)}, "um_per_px": um, "scale_known": scale_known,
                 "settings": {"mode": mode, "diagram_metric": diagram_metric, "max_diagram_images": max_diagram_images,
                              "top_k": top_k, "k_nn": k_nn, "min_persistence": min_persistence, "r_max": r_max,
                              "structure_floor_px": structure_floor_px, "seed": seed,
@@ -397,7 +359,7 @@ def _headline(block: dict, n_boot: int, n_perm: int) -> dict:
 
 
 def _structure_block(pf: PooledFeatures, spacing: list[np.ndarray], info: dict, n_boot: int, n_perm: int,
-                     rngs: list[np.random.Generator], k_nn: int) -> dict:
+                     rngs: list[np.random.Generator], k_nn: int, groups: np.ndarray | None) -> dict:
     from scipy.spatial.distance import cdist
 
     from shapekit.realism.coverage import coverage_embedding, coverage_from_distances, diversity_block
@@ -410,7 +372,7 @@ def _structure_block(pf: PooledFeatures, spacing: list[np.ndarray], info: dict, 
         c = coverage_from_distances(DZ, a, b, k_nn)
         return {"coverage": c["coverage"], "diversity_ratio": c["diversity_ratio"]}
 
-    block, boot = compare_pooled(pf, n_boot, n_perm, rngs[:3], extra=_cov)
+    block, boot = compare_pooled(pf, n_boot, n_perm, rngs[:3], extra=_cov, groups=groups)
     block["coverage"] = diversity_block(DZ, nr, k_nn, rngs[3], min(n_boot, 100), boot, dim=int(E.shape[1]))
     block["resolution"] = info
     j = pf.names.index("two_point_phase_fraction")

@@ -51,7 +51,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["PooledFeatures", "column_w1_ks", "mmd2_unbiased", "energy_distance",
+from shapekit.realism.diagdist import pairwise_diagram_distances, pairwise_l1, sliced_wasserstein_embedding
+from shapekit.realism.summaries import FeatureSet, distance_diagrams
+
+__all__ = ["PooledFeatures", "pooled_features", "standardised", "column_w1_ks", "mmd2_unbiased", "energy_distance",
            "set_statistics", "COMPONENTS"]
 
 COMPONENTS = ("d_summaries", "d_mmd", "d_energy")
@@ -230,3 +233,57 @@ def set_statistics(pf: PooledFeatures, ia: np.ndarray, ib: np.ndarray, *,
     if per_summary:
         out["w1"], out["w1_std"], out["ks"] = w1, w1_std, ks
     return out
+
+
+def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Generator,
+                    diagram_metric: str = "wasserstein", max_diagram_images: int = 24,
+                    top_k: int = 16, n_directions: int = 10, n_grid: int = 128,
+                    n_jobs: int | None = 1) -> PooledFeatures:
+    """Pool two feature sets: summary scales, sliced-Wasserstein kernel, diagram distances.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from shapekit.realism.summaries import image_features
+    >>> rng = np.random.default_rng(0)
+    >>> a = image_features([rng.random((16, 16)) for _ in range(4)])
+    >>> pf = pooled_features(a, a, rng=rng)
+    >>> pf.K.shape, pf.n_real
+    ((8, 8), 4)
+    """
+    nr, nf = len(real), len(fake)
+    X = np.vstack([real.summaries, fake.summaries])
+    scale = real.summaries.std(axis=0, ddof=1) if nr > 1 else np.zeros(X.shape[1])
+    pooled_sd = X.std(axis=0, ddof=1)
+    scale = np.where(scale > 1e-12, scale, np.where(pooled_sd > 1e-12, pooled_sd, 1.0))
+    diags = [distance_diagrams(d, real.blocks) for d in real.diagrams + fake.diagrams]
+    dsw = np.zeros((nr + nf, nr + nf))
+    for j in range(len(real.blocks)):
+        dsw += pairwise_l1(sliced_wasserstein_embedding([d[j] for d in diags], n_directions, n_grid))
+    rr = dsw[:nr, :nr][~np.eye(nr, dtype=bool)]
+    med = float(np.median(rr)) if rr.size else 0.0
+    if med <= 0:
+        pos = dsw[dsw > 0]
+        med = float(np.median(pos)) if pos.size else 1.0
+    K = np.exp(-dsw / med)
+    sr = np.sort(rng.choice(nr, min(nr, max_diagram_images), replace=False))
+    sf = nr + np.sort(rng.choice(nf, min(nf, max_diagram_images), replace=False))
+    sub_idx = np.concatenate([sr, sf])
+    sub = -np.ones(nr + nf, dtype=np.int64)
+    sub[sub_idx] = np.arange(len(sub_idx))
+    D = pairwise_diagram_distances([diags[i] for i in sub_idx],
+                                   metric=diagram_metric, top_k=top_k, n_jobs=n_jobs)
+    m = len(sr)
+    drr = D[:m, :m][~np.eye(m, dtype=bool)]
+    d_ref = float(drr.mean()) if drr.size else 0.0
+    if d_ref <= 0:
+        off = D[~np.eye(len(D), dtype=bool)]
+        d_ref = float(off.mean()) if off.size else 0.0
+    return PooledFeatures(X, list(real.names), scale, K, D, sub, d_ref, nr,
+                          extra={"sw_median": med, "sw": dsw})
+
+
+def standardised(pf: PooledFeatures) -> np.ndarray:
+    """The pooled summaries centred on the real mean, in units of ``pf.scale``."""
+    mu = pf.X[: pf.n_real].mean(axis=0)
+    return (pf.X - mu) / pf.scale

@@ -20,7 +20,9 @@
   feature sizes (:func:`shapekit.realism.structure.feature_spacing`) differ by more than
   :data:`SCALE_RATIO`;
 * **Resolution** (only when it was raised): the structure was compared at a coarser effective
-  resolution than the reference's own, because the compared set is blurrier or noisier.
+  resolution than the reference's own, because the compared set is blurrier or noisier;
+* **Groups** (only when given): baselines, p-values and intervals drew whole groups of images
+  (samples, spots), so the images of one group counted as one piece of evidence.
 
 The sets are called by their names (folder or manifest names), never "real" and "synthetic".
 """
@@ -151,14 +153,23 @@ def _resolution(res: dict, ref: str, name: str) -> str | None:
             + " and ".join(why or ["the other set needs it"]) + "; finer detail was not compared.")
 
 
+def _groups(res: dict, ref: str, name: str) -> str | None:
+    g = res.get("groups") or {}
+    if g.get("real") is None and g.get("synthetic") is None:
+        return None
+    per = [f"{g[k]} in {n}" for k, n in (("real", ref), ("synthetic", name)) if g.get(k) is not None]
+    return (f"Groups: resampled in whole groups of images ({', '.join(per)}), so the images of one group "
+            "counted as one piece of evidence.")
+
+
 def verdict(result: dict[str, Any]) -> dict[str, Any]:
     """Sentences per question from a :func:`shapekit.realism.score` result.
 
     Returns
     -------
     dict
-        ``structure``, ``imaging``, ``diversity``, ``scale``, ``resolution`` (a sentence or None
-        when not computed / not relevant) and ``lines`` (the non-empty ones, in that order).
+        ``structure``, ``imaging``, ``diversity``, ``scale``, ``resolution``, ``groups`` (a
+        sentence or None when not computed / not relevant) and ``lines`` (the non-empty ones, in that order).
 
     Examples
     --------
@@ -179,6 +190,7 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
            "imaging": _imaging(im, ref) if im else None,
            "diversity": _diversity(st["coverage"], ref, name) if st and st.get("coverage") else None,
            "scale": _scale(result, ref, name) if st else None,
-           "resolution": _resolution(result, ref, name) if st else None}
-    out["lines"] = [out[k] for k in ("structure", "imaging", "diversity", "scale", "resolution") if out[k]]
+           "resolution": _resolution(result, ref, name) if st else None,
+           "groups": _groups(result, ref, name)}
+    out["lines"] = [out[k] for k in ("structure", "imaging", "diversity", "scale", "resolution", "groups") if out[k]]
     return out
