@@ -147,3 +147,32 @@ def test_bad_input_exit_2(run_cli, trained, toy_manifest, tmp_path):
     assert code == 2 and "NaN" in err
     code, out, err = run_cli("featurize", toy_manifest, "--out", tmp_path / "f.csv")
     assert code == 2 and ".parquet or .npz" in err
+
+
+def test_model_trained_with_pixel_sizes_flags_a_magnification_far_outside(run_cli, tmp_path):
+    """Training scans at 0.05 and 0.1 um/px: the model stores the range; a scan given 0.4 um/px
+    (4x coarser than the coarsest) is "unknown" with a magnification note, the same scan at
+    0.08 um/px is judged on its content."""
+    from pathlib import Path
+
+    man = Path(write_toy_manifest(str(tmp_path / "toy"), 4, 96, seed=2))
+    table = pd.read_csv(man.parent / "labels.csv")
+    table["um"] = [0.05, 0.1] * (len(table) // 2)
+    table.to_csv(man.parent / "labels.csv", index=False)
+    man.write_text(man.read_text().replace("um_per_px: null", "um_per_px: um"))
+    code, _, err = run_cli("train-classifier", man, "--out", tmp_path / "m", "--model", "logreg",
+                           "--tile-size", "48", "--scales", "1,2", "--seed", "1", "--augment", "0")
+    assert code == 0, err
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["training_um_per_px"] == [0.05, 0.1] and cfg["target_um_per_px"] == pytest.approx(0.075)
+    img = sorted((man.parent / "images").glob("*.png"))[0]
+    verdicts = {}
+    for um in ("0.08", "0.4"):
+        code, out, err = run_cli("classify", tmp_path / "m", img, "--um-per-px", um, "--json")
+        assert code == 0, err
+        verdicts[um] = json.loads(out)[0]
+    near, far = verdicts["0.08"], verdicts["0.4"]
+    assert near["ood"]["scale"] == 0.5 and not any("magnification" in n for n in near["notes"])
+    assert far["temper"] == "unknown" and far["in_distribution"] is False
+    assert far["ood"]["scale"] == pytest.approx(2.0)
+    assert any("magnification" in n and "4x coarser" in n for n in far["notes"])

@@ -11,7 +11,7 @@ from toy import toy_dataset, toy_micrograph
 
 from shapekit.errors import InputError
 from shapekit.temper.descriptors import grey_levels, octave_shares, scan_descriptors
-from shapekit.temper.outside import OutsideCheck
+from shapekit.temper.outside import OutsideCheck, scale_part
 
 
 def test_grey_levels_separate_acquisition_changes():
@@ -117,3 +117,26 @@ def test_outside_check_state_round_trip_and_refusals(check):
         OutsideCheck().fit(feats[:5], images[:5], ["a", "b"] * 2 + ["a"])
     with pytest.raises(InputError, match="at least 64 px"):
         OutsideCheck().fit(feats[:12], [im[:48, :48] for im in images[:12]], ["a", "b"] * 6)
+
+
+def test_scale_part_flags_magnifications_beyond_the_training_range(check):
+    chk, images, feats = check
+    labels = ["lamellae", "network", "spheroids"]
+    assert scale_part(0.05, (0.02, 0.1)) == 0.5 and scale_part(0.2, (0.02, 0.1)) == 1.0
+    assert scale_part(0.4, (0.02, 0.1)) == pytest.approx(2.0) and scale_part(0.0025, (0.02, 0.1)) == pytest.approx(4.0)
+    with pytest.raises(InputError, match="positive"):
+        scale_part(0.1, (0.2, 0.1))
+    kw = dict(model_um_per_px=0.05, training_um_per_px=(0.02, 0.1))
+    inside = chk.assess([0.8, 0.1, 0.1], labels, feats[0], images[0], 0.05, source_um_per_px=0.08, **kw)
+    assert inside["in_distribution"] is True and inside["ood"]["scale"] == 0.5
+    assert not any("magnification" in n for n in inside["notes"])
+    for src, word in ((0.4, "4x coarser than the coarsest training scan's (0.1 um)"),
+                      (0.004, "5x finer than the finest training scan's (0.02 um)")):
+        out = chk.assess([0.8, 0.1, 0.1], labels, feats[0], images[0], 0.05, source_um_per_px=src, **kw)
+        assert out["temper"] == "unknown" and out["in_distribution"] is False and out["prediction_set"] == []
+        assert out["ood_score"] == pytest.approx(src / 0.1 / 2 if src > 0.1 else 0.02 / src / 2, rel=1e-3)
+        assert any(n.startswith("outside the training data: magnification") and word in n for n in out["notes"])
+    # a model that has a pixel size but no stored range says the magnification was not checked
+    old = chk.assess([0.8, 0.1, 0.1], labels, feats[0], images[0], 0.05, model_um_per_px=0.05,
+                     source_um_per_px=0.4)
+    assert "scale" not in old["ood"] and any(n.startswith("magnification not checked") for n in old["notes"])

@@ -190,7 +190,8 @@ class TemperModel:
                                "prediction_set": None, "ood": None}
         if self.outside is not None and feats is not None:
             check = self.outside.assess(p, labels, feats, image, info.get("um_per_px"),
-                                        self.target_um_per_px)
+                                        self.target_um_per_px, source_um_per_px=info.get("source_um_per_px"),
+                                        training_um_per_px=self.config.get("training_um_per_px"))
             res.update({k: check[k] for k in ("temper", "ood_score", "in_distribution",
                                               "prediction_set", "ood")})
             notes += check["notes"]

@@ -96,6 +96,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "items": {"type": ["string", "number", "boolean"]}},
         "tile_size": {"type": ["integer", "null"], "minimum": 8, "maximum": 65536},
         "target_um_per_px": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "training_um_per_px": {"type": ["array", "null"], "minItems": 2, "maxItems": 2,
+                               "items": {"type": "number", "exclusiveMinimum": 0}},
         "aggregation": {"enum": ["features", "proba"]},
         "feature_params": {"type": "object", "properties": {
             "scales": {"type": "array", "minItems": 1, "maxItems": 16,

@@ -14,7 +14,10 @@ directory (``config.json`` + ``outside.safetensors``, no pickle):
 :meth:`OutsideCheck.assess` turns a scan's probabilities, tile features and image into the
 verdict fields ``temper`` (``"unknown"`` outside), ``ood_score`` (``<= 1`` inside),
 ``in_distribution``, ``prediction_set``, the parts behind the score (``ood``) and notes a
-metallurgist can act on. What it catches and what it misses on uhcs3 (foreign materials, blank
+metallurgist can act on. When the model knows its training scans' pixel sizes and the scan's own
+is known, a third part, ``scale``, compares them: the scan's pixel size over the range of the
+training scans', divided by :data:`SCALE_MARGIN` (above 1: more than twice as coarse as the
+coarsest training scan, or twice as fine as the finest, so a magnification the model never saw). What it catches and what it misses on uhcs3 (foreign materials, blank
 and saturated scans, other magnifications) is measured in RESULTS.md, section 1.
 """
 
@@ -28,15 +31,35 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-__all__ = ["OutsideCheck", "reachable_level", "MIN_SIDE"]
+__all__ = ["OutsideCheck", "reachable_level", "scale_part", "MIN_SIDE", "SCALE_MARGIN"]
 
 STATE_VERSION = 1
 #: the descriptor set this version scores (stored, so that a model is never scored with others)
 DESCRIPTORS = "grey_levels+mid_octaves"
 #: smallest scan side the descriptors are defined for (6 octave bands)
 MIN_SIDE = 64
+#: how far (as a factor) a scan's pixel size may lie beyond the training scans' range
+SCALE_MARGIN = 2.0
 PART_NAMES = {"topology": "topology (TopTemp features)",
-              "image": "grey levels and spectrum (contrast, clipping, texture scale)"}
+              "image": "grey levels and spectrum (contrast, clipping, texture scale)",
+              "scale": "magnification"}
+
+
+def scale_part(um_per_px: float, training_um_per_px: Sequence[float]) -> float:
+    """How far ``um_per_px`` lies outside the training range ``[lo, hi]``, in :data:`SCALE_MARGIN` units.
+
+    0.5 inside the range (at most a factor 1 beyond it); above 1 beyond ``SCALE_MARGIN`` times.
+
+    Examples
+    --------
+    >>> scale_part(0.05, (0.02, 0.1)), scale_part(0.4, (0.02, 0.1)), scale_part(0.005, (0.02, 0.1))
+    (0.5, 2.0, 2.0)
+    """
+    lo, hi = (float(v) for v in training_um_per_px)
+    u = float(um_per_px)
+    if not (u > 0 and 0 < lo <= hi):
+        raise InputError(f"pixel sizes must be positive with lo <= hi, got {u} and {(lo, hi)}")
+    return max(1.0, u / hi, lo / u) / SCALE_MARGIN
 
 
 def reachable_level(n: int, level: float) -> float:
@@ -144,11 +167,16 @@ class OutsideCheck:
 
     # ------------------------------------------------------------------ assess
     def assess(self, proba: Any, labels: Sequence[str], tile_features: np.ndarray, image: np.ndarray,
-               um_per_px: float | None, model_um_per_px: float | None = None) -> dict[str, Any]:
+               um_per_px: float | None, model_um_per_px: float | None = None, *,
+               source_um_per_px: float | None = None,
+               training_um_per_px: Sequence[float] | None = None) -> dict[str, Any]:
         """The verdict fields of one scan (see the module docstring).
 
         ``um_per_px`` is the pixel size of ``image`` as classified (None: unknown) and
         ``model_um_per_px`` the model's (None: its training scans' pixel size is unknown).
+        ``source_um_per_px`` is the scan's pixel size before it was resampled to the model's and
+        ``training_um_per_px`` the ``[lo, hi]`` range of the training scans' (both known: the
+        ``scale`` part, :func:`scale_part`).
         """
         from shapekit.temper.ood import verdict
 
@@ -161,10 +189,19 @@ class OutsideCheck:
         else:
             raw = self.scorer_.block_scores(self.row(tile_features, image)[None])[0]
             parts = {"topology": float(raw[0]), "image": float(raw[1])}
+        scale_checked = source_um_per_px is not None and training_um_per_px is not None
+        if scale_checked:
+            parts["scale"] = scale_part(source_um_per_px, training_um_per_px)
         res = verdict(proba, labels, max(parts.values()), self.conformal_)
         if not res["in_distribution"] and not notes:
             for k, v in parts.items():
-                if v > 1:
+                if v > 1 and k == "scale":
+                    lo, hi = training_um_per_px
+                    notes.append(f"outside the training data: magnification: the scan's pixel size "
+                                 f"({source_um_per_px:.3g} um) is {v * SCALE_MARGIN:.2g}x "
+                                 + ("coarser than the coarsest" if source_um_per_px > hi else "finer than the finest")
+                                 + f" training scan's ({hi if source_um_per_px > hi else lo:.3g} um)")
+                elif v > 1:
                     notes.append(f"outside the training data: {PART_NAMES[k]} unlike the training "
                                  f"scans' (score {v:.3g}; 1 is the {100 * self.level_:.3g} % limit)")
         if model_um_per_px is None:
@@ -174,6 +211,9 @@ class OutsideCheck:
             notes.append("pixel size unknown: the scan was classified at its own scale, not brought "
                          f"to the model's {model_um_per_px:g} um/px; give --um-per-px if the verdict "
                          "matters")
+        elif not scale_checked:
+            notes.append("magnification not checked: the model was saved without the pixel-size range "
+                         "of its training scans (retrain it to have it checked)")
         res["ood"] = {k: (round(v, 4) if math.isfinite(v) else v) for k, v in parts.items()}
         res["notes"] = notes
         return res

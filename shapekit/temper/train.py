@@ -106,7 +106,8 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
                     cnn_options: dict[str, Any] | None = None, source: str | None = None,
                     augment: int | None = None, augment_options: dict[str, Any] | None = None,
                     preset: str = DEFAULT_PRESET, n_jobs: int | None = 1,
-                    outside: dict[str, Any] | None = None) -> Any:
+                    outside: dict[str, Any] | None = None,
+                    training_um_per_px: Sequence[float] | None = None) -> Any:
     """Train a temper model on in-memory scans; ``.save(out)`` writes its model directory.
 
     Parameters
@@ -128,6 +129,10 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
     cv_folds : int
     target_um_per_px : float, optional
         Pixel size the scans were brought to (stored; new scans are resampled to it).
+    training_um_per_px : (float, float), optional
+        Smallest and largest pixel size of the training scans before resampling (stored; the
+        outside check flags scans more than :data:`~shapekit.temper.outside.SCALE_MARGIN` times
+        beyond it).
     C : float
         SVM / logreg regularisation.
     cnn_options : dict, optional
@@ -167,6 +172,11 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
                        target_um_per_px=target_um_per_px, C=C, cnn_options=cnn_options,
                        source=source, augment=augment, augment_options=augment_options,
                        preset=preset, n_jobs=n_jobs, outside=outside)
+    if training_um_per_px is not None:
+        lo, hi = (float(v) for v in training_um_per_px)
+        if not 0 < lo <= hi:
+            raise InputError(f"training_um_per_px must be 0 < lo <= hi, got {training_um_per_px}")
+        model_obj.config["training_um_per_px"] = [lo, hi]
     model_obj.config["training"] = {"wall_s": round(time.perf_counter() - t0, 1),
                                     "cpu_s": round(time.process_time() - c0, 1),
                                     "n_jobs": _threads(n_jobs)}
@@ -312,7 +322,8 @@ def train_model(manifest: str | os.PathLike[str], *, model: str = DEFAULT_MODEL,
     """Train from a dataset manifest (labels required; groups used for CV when present).
 
     Scans are ingested (info bar cropped); when the manifest gives pixel sizes they are resampled
-    to their median, which is stored as the model's ``target_um_per_px``.
+    to their median, which is stored as the model's ``target_um_per_px``, with their range
+    (``training_um_per_px``: scans at a magnification far outside it are flagged).
 
     Examples
     --------
@@ -330,7 +341,9 @@ def train_model(manifest: str | os.PathLike[str], *, model: str = DEFAULT_MODEL,
     if man.labels is None:
         raise InputError(f"{manifest}: the manifest has no label column; cannot train")
     ums = man.um_per_px_values
-    target = float(np.nanmedian(ums)) if np.isfinite(ums).any() else None
+    known = ums[np.isfinite(ums)]
+    target = float(np.median(known)) if known.size else None
     images = read_manifest_images(man, target)
+    rng_um = None if target is None else (float(known.min()), float(known.max()))
     return train_on_images(images, man.labels, model=model, groups=man.groups, seed=seed,
-                           target_um_per_px=target, source=str(manifest), **kwargs)
+                           target_um_per_px=target, source=str(manifest), training_um_per_px=rng_um, **kwargs)
