@@ -59,10 +59,10 @@ for card in available("generator"):
     print(f"{card['name']:15s} {card['iterations']:6d} it  {scale:14s} {card['summary']}")"""),
     ("md", """## 2. Real and generated UHCS micrographs, per class
 
-`uhcs3-class` was trained on random 64-px crops of 80 % of the uhcs3 images at half resolution
+`uhcs3-class` was trained on random 128-px crops of 80 % of the uhcs3 images at half resolution
 (UHCS gives no common pixel size, so the model works at 1/2 of the source pixels); the rest were
 held out for its evaluation. Left: held-out real images at that scale; right: generated images of
-the same class, 256 px, from the same model that drew 64-px crops in training."""),
+the same class, 256 px, from the same model that drew 128-px crops in training."""),
     ("code", """from shapekit.generate import load_generator
 from shapekit.registry import resolve
 
