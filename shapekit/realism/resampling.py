@@ -75,15 +75,18 @@ class Units:
         g = np.asarray(groups).astype(str)
         if g.shape != (n_all,):
             raise ValueError(f"groups: expected {n_all} ids (one per image), got shape {g.shape}")
-        members: list[np.ndarray] = []
-        for lo, hi in ((0, n_real), (n_real, n_all)):
-            _, inv = np.unique(g[lo:hi], return_inverse=True)
-            order = np.argsort(inv, kind="stable")
-            members += np.split(lo + order, np.flatnonzero(np.diff(inv[order])) + 1) if hi > lo else []
-            if lo == 0:
-                self.n_real_units = len(members)
-        self.members = members
-        self.n_units = len(members)
+        real, fake = (self._split(g[lo:hi], lo) for lo, hi in ((0, n_real), (n_real, n_all)))
+        self.members = real + fake
+        self.n_real_units, self.n_units = len(real), len(self.members)
+
+    @staticmethod
+    def _split(ids: np.ndarray, offset: int) -> list[np.ndarray]:
+        """Pool indices (``offset`` + position) of each distinct id, ids in sorted order."""
+        if ids.size == 0:
+            return []
+        _, inv = np.unique(ids, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        return np.split(offset + order, np.flatnonzero(np.diff(inv[order])) + 1)
 
     def take(self, units) -> np.ndarray:
         """Image indices of ``units`` (repeats allowed), in that order."""

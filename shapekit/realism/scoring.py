@@ -206,6 +206,7 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
     nm = set_names(real, fake, names)
     grp = [set_groups(src, g, len(ims), root=root, what=w) for src, g, ims, w in
            ((real, real_groups, r_ims, "real set"), (fake, fake_groups, f_ims, "synthetic set"))]
+    n_groups = [None if g is None else len(np.unique(g)) for g in grp]
     groups = None if grp[0] is None and grp[1] is None else np.concatenate(
         [g if g is not None else np.array([f"image {i}" for i in range(len(ims))])
          for g, ims in zip(grp, (r_ims, f_ims))])
@@ -235,8 +236,8 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
             warnings.warn(msg, ShapekitWarning, stacklevel=2)
     if len(r_ims) < 4:
         notes.append("fewer than 4 real images: no real-vs-real baseline")
-    elif grp[0] is not None and len(set(grp[0].tolist())) < 4:
-        notes.append(f"the reference has {len(set(grp[0].tolist()))} groups of images (fewer than 4): "
+    elif n_groups[0] is not None and n_groups[0] < 4:
+        notes.append(f"the reference has {n_groups[0]} groups of images (fewer than 4): "
                      "no real-vs-real baseline")
     kids = np.random.SeedSequence(seed).spawn(13)   # 0-3 headline (as before), 4-8 structure, 9-12 imaging
     rngs = [np.random.default_rng(s) for s in kids]
@@ -321,7 +322,7 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
 
         kid = offline_kid(r_ims, f_ims, kid_extractor, seed=seed)
     res.update({"kid": kid, "n_real": len(r_ims), "n_fake": len(f_ims),
-                "groups": {side: None if g is None else len(set(g.tolist())) for side, g in zip(("real", "synthetic"), grp)}, "um_per_px": um, "scale_known": scale_known,
+                "groups": dict(zip(("real", "synthetic"), n_groups)), "um_per_px": um, "scale_known": scale_known,
                 "settings": {"mode": mode, "diagram_metric": diagram_metric, "max_diagram_images": max_diagram_images,
                              "top_k": top_k, "k_nn": k_nn, "min_persistence": min_persistence, "r_max": r_max,
                              "structure_floor_px": structure_floor_px, "seed": seed,

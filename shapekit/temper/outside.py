@@ -17,8 +17,9 @@ verdict fields ``temper`` (``"unknown"`` outside), ``ood_score`` (``<= 1`` insid
 metallurgist can act on. When the model knows its training scans' pixel sizes and the scan's own
 is known, a third part, ``scale``, compares them: the scan's pixel size over the range of the
 training scans', divided by :data:`SCALE_MARGIN` (above 1: more than twice as coarse as the
-coarsest training scan, or twice as fine as the finest, so a magnification the model never saw). What it catches and what it misses on uhcs3 (foreign materials, blank
-and saturated scans, other magnifications) is measured in RESULTS.md, section 1.
+coarsest training scan, or twice as fine as the finest, so a magnification the model never
+saw). What it catches and what it misses on uhcs3 (foreign materials, blank and saturated
+scans, other magnifications) is measured in RESULTS.md, section 1.
 """
 
 from __future__ import annotations
