@@ -74,7 +74,7 @@ def fine_precipitates(image: np.ndarray, matrix: np.ndarray) -> float:
     return float(inside[ys, xs].sum() / max(inside.sum(), 1) * 1e4)
 
 
-def load(data: Path) -> tuple[list[dict], dict]:
+def load(data: Path) -> list[dict]:
     import pandas as pd
     import tifffile
 
@@ -92,7 +92,7 @@ def load(data: Path) -> tuple[list[dict], dict]:
             m["fine_per_1e4_matrix_px"] = fine_precipitates(image, matrix)
             items.append({"image": r["image"], "spot": int(r["spot"]), "days": int(r["exposure_days"]),
                           "pixels": image, "precipitate": (~matrix).astype(np.float32), **m})
-    return items, {"source": str(root)}
+    return items
 
 
 def paired(items: list[dict]) -> list[dict]:
@@ -164,7 +164,7 @@ def scores(items: list[dict], kw: dict) -> list[dict]:
                              names=("0 d", "180 d magnified 1.5x"), **common)))
     rows.append(_brief("images: 0 d vs 180 d brighter, contrast x0.8",
                        score([i["pixels"] for i in d0],
-                             [np.clip(0.1 + 0.5 + 0.8 * (i["pixels"] - 0.5), 0, 1) for i in d180],
+                             [np.clip(0.6 + 0.8 * (i["pixels"] - 0.5), 0, 1) for i in d180],
                              names=("0 d", "180 d brighter, lower contrast"), **common)))
     return rows
 
@@ -182,8 +182,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"no superalloy_aging under {a.data}: nothing to measure", file=sys.stderr)
         return {}
     t0 = time.perf_counter()
-    items, info = load(a.data)
-    result = {"data": info, "per_image": [{k: v for k, v in i.items()
+    items = load(a.data)
+    result = {"data": str(a.data / "superalloy_aging"), "per_image": [{k: v for k, v in i.items()
                                            if k not in ("pixels", "precipitate")} for i in items]}
     result["ground_truth"] = paired(items)
     result["scores"] = scores(items, dict(n_boot=a.n_boot, n_perm=a.n_perm, n_jobs=a.n_jobs, seed=0))
