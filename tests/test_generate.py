@@ -150,12 +150,41 @@ def test_mode_seeking_pairs_share_conditions() -> None:
     m = ConditionalGAN(crop_size=16, n_classes=3, n_cond=1, n_up=2, d_blocks=2, ms_weight=1.0,
                        **TINY)
     label, cond = torch.tensor([0, 1, 2, 1, 0]), torch.arange(5.0)[:, None]
-    fl, fc, half = m._fake_conditions(label, cond)
+    fl, fc, half, rows = m._fake_conditions(label, cond)
     assert half == 2 and len(fl) == 5
+    # the real rows whose conditions each fake image was drawn with
+    assert rows.tolist() == [0, 1, 2, 0, 1]
+    assert torch.equal(fl, label[rows]) and torch.equal(fc, cond[rows])
     assert torch.equal(fl[:half], fl[-half:]) and torch.equal(fc[:half], fc[-half:])
     assert torch.equal(fl[:3], label[:3])
     with pytest.raises(ValueError, match="multiple of 8"):
         ConditionalGAN(crop_size=36, **TINY)
+
+
+def test_bright_fraction_is_the_share_of_bright_pixels_and_steers_the_generator() -> None:
+    from shapekit.generate.module import bright_fraction
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(np.where(rng.random((3, 1, 64, 64)) < np.array([0.1, 0.5, 0.9])[:, None,
+                                  None, None], 0.8, -0.8).astype(np.float32))
+    want = (x > 0).float().mean(dim=(1, 2, 3))
+    assert torch.allclose(bright_fraction(x), want, atol=1e-4)
+    # differentiable through a generator: the term alone takes every image's phase fraction from
+    # ~1 (an untrained generator draws a uniform light grey) to the target
+    torch.manual_seed(0)
+    g = Generator(1, 0, channels=[16, 8, 8, 4], z_local=2, z_global=8, w_dim=8).train()
+    opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+    z, label = (torch.randn(4, 2, 5, 5), torch.randn(4, 8)), torch.zeros(4, dtype=torch.long)
+    with torch.no_grad():
+        assert float(bright_fraction(g(*z, label, None)).min()) > 0.95
+    for _ in range(60):
+        loss = (bright_fraction(g(*z, label, None)) - 0.3).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        end = bright_fraction(g(*z, label, None))
+    assert float((end - 0.3).abs().max()) < 0.05
 
 
 # ---------------------------------------------------------------- DiffAugment
@@ -371,6 +400,29 @@ def test_format_1_export_and_run_give_a_version_error(tiny_run, tmp_path: Path) 
         load_generator(tmp_path / "missing")
     with pytest.raises(ModelFormatError, match="no exported generator"):
         load_generator(tmp_path)
+
+
+def test_resume_switches_the_fraction_term_on_and_records_it(tiny_run, tmp_path: Path) -> None:
+    import shutil
+
+    from shapekit.generate.train import train_gan
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[0] / "run", run)
+    assert json.loads((run / "config.json").read_text())["model"]["fraction_weight"] == 0
+    summary = train_gan(None, run, resume=True, max_steps=6, log_every=1, sample_every=0,
+                        fraction_weight=50.0)
+    assert summary["iterations"] == 6
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["fraction_weight"] == 50.0 and cfg["max_steps"] == 6
+    rows = [m for m in csv.DictReader(open(sorted((run / "logs").rglob("metrics.csv"))[-1]))
+            if m.get("fraction")]
+    # logged per resumed iteration: the squared gap between fake and real phase fractions
+    assert [float(m["iteration"]) for m in rows][-2:] == [5.0, 6.0]
+    assert all(0 < float(m["fraction"]) < 1 for m in rows[-2:])
+    # a resume that does not name the weight keeps the run's
+    train_gan(None, run, resume=True, max_steps=7, sample_every=0)
+    assert json.loads((run / "config.json").read_text())["model"]["fraction_weight"] == 50.0
 
 
 def test_training_is_deterministic_per_seed(tiny_run, tmp_path: Path) -> None:

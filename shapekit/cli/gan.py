@@ -99,6 +99,11 @@ def register(app: click.Group) -> None:
               help="R1 penalty weight.")
 @click.option("--loss", type=click.Choice(["hinge", "ns"]), default="hinge", show_default=True,
               help="Adversarial loss: hinge or non-saturating.")
+@click.option("--fraction-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of the phase-fraction term: each generated crop's bright-phase area "
+                   "fraction should match the real crop of the same conditions (0: off, the "
+                   "default; the shipped simulator models use 1000). With --resume it changes "
+                   "the run's weight from there on.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks (CUDA).")
 @root_option
 @seed_option
@@ -108,7 +113,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   strategy: str,
                   accelerator: str, resume: bool, checkpoint_every: int, sample_every: int,
                   progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
-                  compile_: bool, root: Path | None, seed: int, as_json: bool) -> None:
+                  fraction_weight: float | None, compile_: bool, root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
 
     Random crops at a common physical scale; conditions: temper class, plus the manifest's
@@ -129,8 +134,14 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     dev = devices
     model = {} if resume else dict(g_channels=channels, d_channels=channels,
                                    d_blocks=d_blocks, r1_gamma=r1_gamma, loss=loss)
-    info(f"training a {condition}-conditioned GAN on {manifest} -> {out} "
-         f"({max_steps} iterations; samples in {out / 'samples'})")
+    if fraction_weight is not None:
+        model["fraction_weight"] = fraction_weight
+    if resume:
+        info(f"continuing the run in {out} up to iteration {max_steps} "
+             f"(samples in {out / 'samples'})")
+    else:
+        info(f"training a {condition}-conditioned GAN on {manifest} -> {out} "
+             f"({max_steps} iterations; samples in {out / 'samples'})")
     summary = train_gan(manifest, out, condition=condition, crop_size=crop_size,
                         downscale=downscale, holdout=holdout, max_steps=max_steps, batch_size=batch_size,
                         root=root, seed=seed, resume=resume, devices=dev, num_nodes=num_nodes,

@@ -6,7 +6,8 @@ latent grid and the field's edges are seen in training. One training iteration =
 forward pass, one discriminator update on it (hinge or
 non-saturating loss on DiffAugmented real and fake images, a lazy R1 penalty on real images, the
 auxiliary class/condition heads trained on real images), then one generator update through the
-same fake batch (adversarial loss + auxiliary-head error + mode-seeking term); an
+same fake batch (adversarial loss + auxiliary-head error + mode-seeking term + phase-fraction
+term); an
 exponential moving average (EMA) of the generator weights is kept for sampling. Lightning counts
 each optimizer step, so ``trainer.global_step`` is twice the number of iterations
 (:attr:`ConditionalGAN.iteration`).
@@ -26,6 +27,8 @@ References
    "CcGAN", ICLR 2021).
 .. [7] Mao, Lee, Tseng, Ma, Yang, "Mode Seeking Generative Adversarial Networks for Diverse Image
    Synthesis", CVPR 2019.
+.. [8] Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016 (matching a
+   statistic of the real data; here one with a physical meaning, per condition).
 """
 
 from __future__ import annotations
@@ -42,7 +45,24 @@ from shapekit.generate.diffaug import diff_augment
 from shapekit.generate.nets import (Discriminator, Generator, cells_for, discriminator_channels,
                                     generate_field, generator_channels)
 
-__all__ = ["ConditionalGAN"]
+__all__ = ["ConditionalGAN", "bright_fraction"]
+
+#: width of the soft threshold of :func:`bright_fraction`, in the [-1, 1] grey scale
+FRACTION_SOFTNESS = 0.05
+
+
+def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS) -> torch.Tensor:
+    """Differentiable bright-phase area fraction of each image of a ``(B, 1, H, W)`` batch in
+    ``[-1, 1]``: the mean of ``sigmoid(x / softness)``, i.e. the share of pixels above mid-grey.
+
+    Examples
+    --------
+    >>> x = torch.full((2, 1, 4, 4), -1.0)
+    >>> x[0, :, :2] = 1.0  # top half bright
+    >>> bright_fraction(x).round(decimals=3).tolist()
+    [0.5, 0.0]
+    """
+    return torch.sigmoid(x.float() / softness).mean(dim=(1, 2, 3))
 
 
 class ConditionalGAN(pl.LightningModule):
@@ -82,6 +102,13 @@ class ConditionalGAN(pl.LightningModule):
         Weight of the mode-seeking term [7]_ (0 disables): half of each fake batch repeats the
         other half's conditions with new latents, and G is penalised by ``1 / (|G(z1) - G(z2)| /
         |z1 - z2|)``, against the conditional mode collapse in which the latents are ignored.
+    fraction_weight : float
+        Weight of the phase-fraction term (0 disables): the bright-phase area fraction of each
+        generated crop (:func:`bright_fraction`: the share of pixels above mid-grey) should equal
+        that of the real crop whose conditions it was drawn with; squared difference, batch mean
+        [8]_. In expectation it pulls each condition's mean fraction onto the real one, which the
+        adversarial loss learns only weakly when the fraction changes by a few percent across the
+        conditions (the simulator's lever rule: 0.13-0.16).
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int
@@ -102,7 +129,8 @@ class ConditionalGAN(pl.LightningModule):
                  r1_gamma: float = 1.0, r1_every: int = 4, lr_g: float = 2e-4,
                  lr_d: float = 4e-4, beta1: float = 0.0, beta2: float = 0.99,
                  ema_decay: float = 0.999, diffaug: str = "brightness,contrast,cutout",
-                 aux_weight: float = 1.0, ms_weight: float = 0.1, channels_last: bool = False,
+                 aux_weight: float = 1.0, ms_weight: float = 0.1, fraction_weight: float = 0.0,
+                 channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
         if loss not in ("hinge", "ns"):
@@ -182,14 +210,15 @@ class ConditionalGAN(pl.LightningModule):
     # ------------------------------------------------------------------ training
     def _fake_conditions(self, label: torch.Tensor, cond: torch.Tensor | None):
         """Conditions of the fake batch: the real batch's; with the mode-seeking term on, the
-        second half repeats the first half's conditions (pairs that differ only in ``z``)."""
+        second half repeats the first half's conditions (pairs that differ only in ``z``).
+        Returns the labels, conditions, the half (0 without pairs) and the real rows used."""
         b = label.shape[0]
         if self.hparams.ms_weight <= 0 or b < 2:
-            return label, cond, 0
+            return label, cond, 0, torch.arange(b, device=label.device)
         half = b // 2
         idx = torch.cat([torch.arange(b - half, device=label.device),
                          torch.arange(half, device=label.device)])
-        return label[idx], None if cond is None else cond[idx], half
+        return label[idx], None if cond is None else cond[idx], half, idx
 
     def _aux_loss(self, cls: torch.Tensor | None, reg: torch.Tensor | None, label: torch.Tensor,
                   cond: torch.Tensor | None) -> torch.Tensor:
@@ -210,7 +239,7 @@ class ConditionalGAN(pl.LightningModule):
         aux = hp.aux_weight > 0
 
         # one generator forward serves both updates (D sees it detached, G backpropagates it)
-        f_label, f_cond, half = self._fake_conditions(label, cond)
+        f_label, f_cond, half, rows = self._fake_conditions(label, cond)
         crop, period = hp.crop_size, self.generator.period
         zl, zg = self._z(x.shape[0], (crop // period + 1,) * 2)
         field = self._g_fwd(zl, zg, f_label, f_cond)
@@ -258,6 +287,10 @@ class ConditionalGAN(pl.LightningModule):
                   + (zg[:half] - zg[-half:]).abs().mean(dim=1)) / 2
             ms = ((a - b).abs().mean(dim=(1, 2, 3)) / dz).mean()
             loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
+        frac = torch.zeros(())
+        if hp.fraction_weight > 0:
+            frac = F.mse_loss(bright_fraction(fake), bright_fraction(x.detach())[rows])
+            loss_g = loss_g + hp.fraction_weight * frac
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()
@@ -268,7 +301,8 @@ class ConditionalGAN(pl.LightningModule):
                        "d_real": d_real.detach().float().mean(),
                        "d_fake": d_fake.detach().float().mean(),
                        "aux_d": aux_d.detach(), "aux_g": aux_g.detach(),
-                       "mode_seeking": ms.detach(), "iteration": float(it + 1)},
+                       "mode_seeking": ms.detach(), "fraction": frac.detach(),
+                       "iteration": float(it + 1)},
                       prog_bar=True, on_step=True, on_epoch=False, sync_dist=False)
         if do_r1:
             self.log("r1", r1.detach(), on_step=True, on_epoch=False)

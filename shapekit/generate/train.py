@@ -40,7 +40,10 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channe
                                       r1_gamma=1.0, r1_every=4, lr_g=2e-4, lr_d=4e-4, beta1=0.0,
                                       beta2=0.99, ema_decay=0.999,
                                       diffaug="brightness,contrast,cutout", aux_weight=1.0,
-                                      ms_weight=0.1)
+                                      ms_weight=0.1, fraction_weight=0.0)
+#: model settings that ``resume=True`` takes from the caller rather than from the saved run (loss
+#: weights: a run may be continued with a term switched on; config.json records the change)
+RESUME_OVERRIDES = frozenset({"fraction_weight"})
 #: a quality number logged with each sample grid: ``metric(real, fake) -> float`` on ``(n, h, w)``
 #: float arrays in [0, 1] (the CLI passes the topological realism distance of shapekit.realism)
 SampleMetric = Callable[[np.ndarray, np.ndarray], float]
@@ -73,7 +76,7 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         Data root overriding the manifest's.
     resume : bool
         Continue the run in ``out`` from its last checkpoint (its saved configuration is used;
-        ``max_steps`` may be raised).
+        ``max_steps`` may be raised, and the loss weights of :data:`RESUME_OVERRIDES` changed).
     **kwargs
         Passed to :func:`fit_gan` (devices, strategy, checkpoint_every, metric, model settings).
 
@@ -97,7 +100,8 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         root = cfg.get("root") if root is None else root
         manifest = cfg["manifest"]
         kwargs = {**cfg.get("model", {}), **{k: v for k, v in kwargs.items()
-                                              if k not in cfg.get("model", {})}}
+                                              if k not in cfg.get("model", {})
+                                              or k in RESUME_OVERRIDES}}
     dm = GANDataModule.from_manifest(manifest, condition, root, crop_size=crop_size,
                                      batch_size=batch_size, steps=max_steps, seed=seed,
                                      downscale=downscale, holdout=holdout,
@@ -142,7 +146,9 @@ def _quiet_lightning() -> Iterator[None]:
                             # the crop stream resumes exactly (datamodule offset)
                             ".*your dataloader is not resumable.*",
                             ".*Checkpoint directory .* exists and is not empty.*",
-                            ".*treespec, LeafSpec.*", ".*LeafSpec.*is deprecated.*"):
+                            ".*treespec, LeafSpec.*",
+                            # a resume with another --checkpoint-every: the new setting applies
+                            ".*callbacks used to create the checkpoint need to be provided.*", ".*LeafSpec.*is deprecated.*"):
                 warnings.filterwarnings("ignore", pattern)
             yield
     finally:
@@ -207,7 +213,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
               **(extra_config or {})}
     start = 0
     if resume:
-        config = {**_read_config(out), "max_steps": max_steps}
+        config = {**_read_config(out), "max_steps": max_steps, "model": hp}
         start = _resume_iteration(last)
         dm.offset = start * dm.batch_size
     _atomic.write_json(out / "config.json", config)
