@@ -7,6 +7,8 @@ Three stages, run from the repository root (the CPU is shared, so be nice)::
     #    < 1e-6, checked here on 48 scans)
     shapekit train-classifier data_manifests/uhcs3.yaml --out /tmp/uhcs3-model --seed 0 --jobs 2
     python benchmarks/ship_classifier.py copy /tmp/uhcs3-model --name uhcs3
+    #    (copy also runs the stage `scale-range`: the pixel-size range the outside check compares
+    #    a scan's with, from the UHCS database's metadata, since the uhcs3 files carry none)
     # 2. measure on the shipped files: verdicts on the 5 UHCS originals, the outside check on
     #    foreign and perturbed scans, speed, size (~10 min on 2 busy cores)
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ship_classifier.py measure --name uhcs3 --json /tmp/uhcs3-figures.json
@@ -60,6 +62,41 @@ UHCS = {
 }
 
 
+#: uhcs3's class names -> the UHCS database's ``primary_microconstituent``
+DATABASE_CLASSES = {"carbide_network": "network", "pearlite": "pearlite", "spheroidite": "spheroidite"}
+RANGE_SOURCE = ("UHCS database metadata (uhcs_public961.csv): the smallest and largest pixel size of "
+                "its micrographs of the model's three classes; uhcs3 was drawn from them, so every "
+                "training scan lies inside (its own files carry no pixel size)")
+
+
+def database_range(labels: list[str]) -> list[float]:
+    """``[lo, hi]`` um/px of the UHCS database's micrographs of these classes.
+
+    The uhcs3 files cannot be joined to the database one by one (their numbers do not match its
+    ids), but every uhcs3 scan is one of its micrographs of that class, so its pixel size lies
+    in this range: a scan beyond it is beyond every training scan.
+    """
+    import csv
+
+    want = {DATABASE_CLASSES[str(k)] for k in labels}
+    ump = [float(r["um_per_px"]) for r in csv.DictReader(open(DATA / "uhcs_metadata" / "uhcs_public961.csv"))
+           if r["primary_microconstituent"] in want and r["um_per_px"]]
+    return [min(ump), max(ump)]
+
+
+def scale_range(name: str) -> None:
+    """Store :func:`database_range` in the shipped model's config.json (``training_um_per_px``)."""
+    from shapekit import _atomic
+
+    path = PRETRAINED / name / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg["training_um_per_px"] = database_range(cfg["label_names"])
+    cfg["training_um_per_px_source"] = RANGE_SOURCE
+    _atomic.write_json(path, cfg)
+    lo, hi = cfg["training_um_per_px"]
+    print(f"{path}: training_um_per_px [{lo:.4g}, {hi:.4g}] from the UHCS database")
+
+
 def copy(run: Path, name: str) -> None:
     """Copy the model files into the package, SVM support vectors as float32 (checked)."""
     from shapekit.temper.modeldir import load_arrays, load_model, save_arrays
@@ -82,6 +119,7 @@ def copy(run: Path, name: str) -> None:
     print(f"copied {run} -> {dest}; float32 support vectors change probabilities by <= {diff:.1e}")
     if diff > 1e-5:
         raise SystemExit("float32 support vectors changed the probabilities by more than 1e-5")
+    scale_range(name)
 
 
 def _verdicts(model, images) -> list[dict]:
@@ -141,6 +179,14 @@ def measure(name: str) -> dict:
     foreign["uhcs3_mag_down4"] = _share(_verdicts(model, mos))
     foreign["uhcs3_mag_up4"] = _share(_verdicts(model, [B.zoomed(images[i], 4) for i in sub]))
     out["outside_check_foreign"] = foreign
+    # the magnification part: the same scans, stated 4x beyond the pixel-size range (a range
+    # check: right by construction when the stated sizes are right), and inside it
+    lo, hi = model.config["training_um_per_px"]
+    scale = {}
+    for key, ump in (("stated_4x_coarser_than_range", 4 * hi), ("stated_4x_finer_than_range", lo / 4),
+                     ("stated_inside_range", float(np.sqrt(lo * hi)))):
+        scale[key] = _share(model.classify([images[i] for i in sub[:50]], um_per_px=ump))
+    out["outside_check_magnification"] = {"training_um_per_px": [lo, hi], **scale}
     # perturbed training scans (in-sample: the check was fitted on their clean versions)
     pert = {}
     for pname in ("noise_0.1", "blur_2", "jpeg_q30"):
@@ -161,6 +207,9 @@ def _readme(card: dict, cfg: dict) -> str:
                      for r in f["uhcs_originals"])
     fo = f["outside_check_foreign"]
     foreign = "\n".join(f"| {k} | {v['flagged']}/{v['n']} ({100 * v['share']:.0f} %) |" for k, v in fo.items())
+    mag = "\n".join(f"| uhcs3 scans, pixel size {k.replace('stated_', 'given as ').replace('_', ' ')} | "
+                    f"{v['flagged']}/{v['n']} ({100 * v['share']:.0f} %) |"
+                    for k, v in f["outside_check_magnification"].items() if k != "training_um_per_px")
     return f"""# {card['name']}
 
 {card['summary']}.
@@ -179,8 +228,13 @@ def _readme(card: dict, cfg: dict) -> str:
 - **Scale and tiles:** the training scans have no pixel size, so scans are classified at their own
   pixel scale, in covering tiles of {cfg['tile_size']} px (the last row and column of tiles
   overlap); give scans of a magnification like the training data's (about 0.04-0.2 um/px for
-  spheroidite and pearlite, 2-4 um/px for carbide networks in the source database). The verdict says
-  that the scale was not checked.
+  spheroidite and pearlite, 2-4 um/px for carbide networks in the source database).
+- **Magnification check:** the UHCS database's micrographs of these three classes span
+  {cfg['training_um_per_px'][0]:.2g}-{cfg['training_um_per_px'][1]:.2g} um/px, and every uhcs3 scan is one
+  of them; a scan whose pixel size (file metadata, scale bar or `--um-per-px`) lies more than
+  2x beyond that range is `"unknown"` with a magnification note. The range is wide (the database
+  mixes ~50x-25000x), so this catches only gross mismatches; a scan without a known pixel size is
+  not checked, and its verdict says so.
 - **Outside the training data:** a Mahalanobis check of the scan's mean TopTemp features and of 9
   grey-level and spectrum descriptors (threshold: 99 % of held-out training scans pass), and APS
   prediction sets at 95 % coverage calibrated on out-of-fold probabilities; `temper` is `"unknown"`
@@ -207,11 +261,14 @@ gives the primary microconstituent, sometimes a mix):
 |---|---|---|---|---|---|
 {orig}
 
-Scans flagged "outside the training data":
+Scans flagged "outside the training data" (none of these scans has a pixel size, except in the last three
+rows; `mag_down4`/`mag_up4` are uhcs3 scans 4x demagnified/magnified, which only a pixel size
+can reveal):
 
 | set | flagged |
 |---|---|
 {foreign}
+{mag}
 
 Files: {', '.join(f"{k} {v / 1e6:.2f} MB" for k, v in f['files'].items() if k in MODEL_FILES)}; classify
 {f['seconds_per_original']:.2f} s per 645x522 original on 1 thread. Commands and the full tables:
@@ -257,7 +314,7 @@ def card(name: str, figures: Path, cv_ood: Path, hardware: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("stage", choices=("copy", "measure", "card"))
+    p.add_argument("stage", choices=("copy", "scale-range", "measure", "card"))
     p.add_argument("run", type=Path, nargs="?")
     p.add_argument("--name", default="uhcs3")
     p.add_argument("--json", type=Path, default=None)
@@ -268,6 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     if a.stage == "copy":
         copy(a.run, a.name)
+    elif a.stage == "scale-range":
+        scale_range(a.name)
     elif a.stage == "measure":
         res = measure(a.name)
         text = json.dumps(res, indent=1)

@@ -130,8 +130,8 @@ def test_scale_part_flags_magnifications_beyond_the_training_range(check):
     inside = chk.assess([0.8, 0.1, 0.1], labels, feats[0], images[0], 0.05, source_um_per_px=0.08, **kw)
     assert inside["in_distribution"] is True and inside["ood"]["scale"] == 0.5
     assert not any("magnification" in n for n in inside["notes"])
-    for src, word in ((0.4, "4x coarser than the coarsest training scan's (0.1 um)"),
-                      (0.004, "5x finer than the finest training scan's (0.02 um)")):
+    for src, word in ((0.4, "4x coarser than the coarsest of the training range (0.1 um)"),
+                      (0.004, "5x finer than the finest of the training range (0.02 um)")):
         out = chk.assess([0.8, 0.1, 0.1], labels, feats[0], images[0], 0.05, source_um_per_px=src, **kw)
         assert out["temper"] == "unknown" and out["in_distribution"] is False and out["prediction_set"] == []
         assert out["ood_score"] == pytest.approx(src / 0.1 / 2 if src > 0.1 else 0.02 / src / 2, rel=1e-3)

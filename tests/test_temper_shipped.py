@@ -28,7 +28,26 @@ def test_simulated_alloy_is_outside_the_uhcs3_training_data(uhcs3):
         assert r["in_distribution"] is False and r["prediction_set"] == [] and r["ood_score"] > 1
         assert abs(sum(r["probabilities"].values()) - 1) < 1e-5       # still says what it resembles
         assert any(n.startswith("outside the training data") for n in r["notes"])
-        assert any(n.startswith("scale not checked") for n in r["notes"])   # uhcs3 has no pixel size
+        # arrays without a pixel size: the model has a range to compare with, the scan has none
+        assert any(n.startswith("magnification not checked: the scan's pixel size is unknown")
+                   for n in r["notes"])
+
+
+def test_magnification_beyond_the_uhcs_database_range_is_unknown(uhcs3, uhcs_originals_dir):
+    """The range comes from the UHCS database (uhcs3 was drawn from it): a scan stated more than
+    2x beyond it is 'unknown' for its magnification alone; the same scan inside is not."""
+    lo, hi = uhcs3.config["training_um_per_px"]
+    assert lo == pytest.approx(0.00194, rel=1e-2) and hi == pytest.approx(5.88, rel=1e-2)
+    scan = str(uhcs_originals_dir / "micrograph607.tif")    # a spheroidite scan at 0.16 um/px
+    own = uhcs3.classify(scan)[0]
+    assert own["temper"] == "spheroidite" and own["ood"]["scale"] == 0.5 and own["notes"] == []
+    for ump, word in ((4 * hi, "4x coarser than the coarsest"), (lo / 4, "4x finer than the finest")):
+        r = uhcs3.classify(scan, um_per_px=ump)[0]
+        assert r["temper"] == "unknown" and r["in_distribution"] is False
+        assert r["ood"]["scale"] == pytest.approx(2.0) and r["ood_score"] == pytest.approx(2.0)
+        assert r["ood"]["topology"] == own["ood"]["topology"]       # nothing else changed
+        assert any(word in n and n.startswith("outside the training data: magnification")
+                   for n in r["notes"])
 
 
 def test_blank_and_saturated_scans_are_unknown(uhcs3):

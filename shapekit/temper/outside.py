@@ -201,18 +201,23 @@ class OutsideCheck:
                     notes.append(f"outside the training data: magnification: the scan's pixel size "
                                  f"({source_um_per_px:.3g} um) is {v * SCALE_MARGIN:.2g}x "
                                  + ("coarser than the coarsest" if source_um_per_px > hi else "finer than the finest")
-                                 + f" training scan's ({hi if source_um_per_px > hi else lo:.3g} um)")
+                                 + f" of the training range ({hi if source_um_per_px > hi else lo:.3g} um)")
                 elif v > 1:
                     notes.append(f"outside the training data: {PART_NAMES[k]} unlike the training "
                                  f"scans' (score {v:.3g}; 1 is the {100 * self.level_:.3g} % limit)")
-        if model_um_per_px is None:
-            notes.append("scale not checked: the model's training scans have no pixel size, so a "
-                         "scan at a very different magnification may pass unnoticed")
-        elif um_per_px is None:
+        if model_um_per_px is not None and um_per_px is None:
             notes.append("pixel size unknown: the scan was classified at its own scale, not brought "
                          f"to the model's {model_um_per_px:g} um/px; give --um-per-px if the verdict "
                          "matters")
-        elif not scale_checked:
+        elif scale_checked:
+            pass
+        elif training_um_per_px is not None:
+            notes.append("magnification not checked: the scan's pixel size is unknown (no metadata, "
+                         "no readable scale bar); give --um-per-px to have it checked")
+        elif model_um_per_px is None:
+            notes.append("scale not checked: the model's training scans have no pixel size, so a "
+                         "scan at a very different magnification may pass unnoticed")
+        else:
             notes.append("magnification not checked: the model was saved without the pixel-size range "
                          "of its training scans (retrain it to have it checked)")
         res["ood"] = {k: (round(v, 4) if math.isfinite(v) else v) for k, v in parts.items()}
