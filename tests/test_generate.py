@@ -425,6 +425,40 @@ def test_resume_switches_the_fraction_term_on_and_records_it(tiny_run, tmp_path:
     assert json.loads((run / "config.json").read_text())["model"]["fraction_weight"] == 50.0
 
 
+def test_init_from_fine_tunes_a_trained_generator_after_a_discriminator_warmup(
+        tiny_run, tmp_path: Path) -> None:
+    from shapekit.errors import InputError
+    from shapekit.generate import load_generator
+    from shapekit.generate.train import train_gan
+
+    d, _ = tiny_run
+    src = load_generator(d / "run")
+    want = src.sample(2, seed=5, size=40)
+    args = dict(condition="parameters", crop_size=32, batch_size=4, seed=1, sample_every=0,
+                log_every=1, n_up=2, d_blocks=2, init_from=d / "run")
+    # warm-up only: the discriminator trains, the generator (and its EMA) stay the source's
+    train_gan(d / "data" / "m.yaml", tmp_path / "warm", max_steps=3, d_warmup=3, **args, **TINY)
+    assert np.array_equal(load_generator(tmp_path / "warm").sample(2, seed=5, size=40), want)
+    rows = list(csv.DictReader(open(sorted((tmp_path / "warm" / "logs").rglob("metrics.csv"))[-1])))
+    assert [float(m["loss_g"]) for m in rows if m.get("loss_g")] == [0.0, 0.0, 0.0]
+    assert all(float(m["loss_d"]) > 0 for m in rows if m.get("loss_d"))
+    # after the warm-up the generator moves on from the source, and the export says where from
+    train_gan(d / "data" / "m.yaml", tmp_path / "tuned", max_steps=3, d_warmup=1, **args, **TINY)
+    tuned = load_generator(tmp_path / "tuned")
+    assert not np.array_equal(tuned.sample(2, seed=5, size=40), want)
+    rec = tuned.config["init_from"]
+    assert rec["iterations"] == 4 and rec["model"] == str(d / "run") and len(rec["sha256"]) == 64
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_from"] == rec
+    # another network or other conditions cannot be fine-tuned from it
+    with pytest.raises(InputError, match="differs from this run"):
+        train_gan(d / "data" / "m.yaml", tmp_path / "x", max_steps=1,
+                  **{**args, **TINY, "g_channels": 2 * TINY["g_channels"]})
+    with pytest.raises(InputError, match="other conditions"):
+        train_gan(d / "data" / "m.yaml", tmp_path / "y", max_steps=1,
+                  **{**args, "condition": "class"}, **TINY)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
 def test_training_is_deterministic_per_seed(tiny_run, tmp_path: Path) -> None:
     from shapekit.generate import load_generator
     from shapekit.generate.train import train_gan
@@ -512,6 +546,12 @@ def test_cli_train_gan_errors(run_cli, tmp_path: Path) -> None:
     assert code == 2 and "cannot resume" in err
     code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--holdout", "1.5")
     assert code == 2 and "--holdout" in err
+    code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--init-from",
+                           "no-such-model")
+    assert code == 2 and "shipped generators: sim-parameters" in err
+    code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--resume",
+                           "--init-from", "sim-parameters")
+    assert code == 2 and "give only one" in err
 
 
 def test_strategy_names_match_lightning_and_wrong_ones_are_refused_fast(run_cli, tmp_path) -> None:

@@ -109,6 +109,10 @@ class ConditionalGAN(pl.LightningModule):
         [8]_. In expectation it pulls each condition's mean fraction onto the real one, which the
         adversarial loss learns only weakly when the fraction changes by a few percent across the
         conditions (the simulator's lever rule: 0.13-0.16).
+    d_warmup : int
+        Iterations at the start in which only the discriminator is updated: for fine-tuning a
+        trained generator (``fit_gan(init_from=...)``) against a fresh discriminator, whose
+        first gradients would otherwise be noise for the generator.
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int
@@ -130,7 +134,7 @@ class ConditionalGAN(pl.LightningModule):
                  lr_d: float = 4e-4, beta1: float = 0.0, beta2: float = 0.99,
                  ema_decay: float = 0.999, diffaug: str = "brightness,contrast,cutout",
                  aux_weight: float = 1.0, ms_weight: float = 0.1, fraction_weight: float = 0.0,
-                 channels_last: bool = False,
+                 d_warmup: int = 0, channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
         if loss not in ("hinge", "ns"):
@@ -270,31 +274,36 @@ class ConditionalGAN(pl.LightningModule):
         opt_d.step()
 
         # ---- generator (D frozen: no gradients computed for its weights)
-        self.toggle_optimizer(opt_g)
-        if aux:
-            d_out, cls_f, reg_f = self._d_fwd(self._aug(fake), f_label, f_cond, aux=True)
+        frac = ms = aux_g = loss_g = torch.zeros(())
+        if it < hp.d_warmup:
+            # a fine-tuning run's fresh discriminator learns alone first; the step without
+            # gradients leaves the generator (and Adam's state) as is and keeps the step count
+            opt_g.zero_grad(set_to_none=True)
+            opt_g.step()
         else:
-            d_out = self._d_fwd(self._aug(fake), f_label, f_cond)
-        loss_g = self._g_loss(d_out.float())
-        aux_g = self._aux_loss(cls_f, reg_f, f_label, f_cond) if aux else torch.zeros(())
-        if aux:
-            loss_g = loss_g + hp.aux_weight * aux_g
-        ms = torch.zeros(())
-        if half:
-            # mode seeking: same condition, different z -> different images (Mao et al. 2019)
-            a, b = fake[:half].float(), fake[-half:].float()
-            dz = ((zl[:half] - zl[-half:]).abs().mean(dim=(1, 2, 3))
-                  + (zg[:half] - zg[-half:]).abs().mean(dim=1)) / 2
-            ms = ((a - b).abs().mean(dim=(1, 2, 3)) / dz).mean()
-            loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
-        frac = torch.zeros(())
-        if hp.fraction_weight > 0:
-            frac = F.mse_loss(bright_fraction(fake), bright_fraction(x.detach())[rows])
-            loss_g = loss_g + hp.fraction_weight * frac
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
+            self.toggle_optimizer(opt_g)
+            if aux:
+                d_out, cls_f, reg_f = self._d_fwd(self._aug(fake), f_label, f_cond, aux=True)
+            else:
+                d_out = self._d_fwd(self._aug(fake), f_label, f_cond)
+            loss_g = self._g_loss(d_out.float())
+            aux_g = self._aux_loss(cls_f, reg_f, f_label, f_cond) if aux else torch.zeros(())
+            if aux:
+                loss_g = loss_g + hp.aux_weight * aux_g
+            if half:
+                # mode seeking: same condition, different z -> different images (Mao et al. 2019)
+                a, b = fake[:half].float(), fake[-half:].float()
+                dz = ((zl[:half] - zl[-half:]).abs().mean(dim=(1, 2, 3))
+                      + (zg[:half] - zg[-half:]).abs().mean(dim=1)) / 2
+                ms = ((a - b).abs().mean(dim=(1, 2, 3)) / dz).mean()
+                loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
+            if hp.fraction_weight > 0:
+                frac = F.mse_loss(bright_fraction(fake), bright_fraction(x.detach())[rows])
+                loss_g = loss_g + hp.fraction_weight * frac
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss_g)
+            opt_g.step()
+            self.untoggle_optimizer(opt_g)
 
         self._update_ema()
         self.log_dict({"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),

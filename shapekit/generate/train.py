@@ -40,10 +40,10 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channe
                                       r1_gamma=1.0, r1_every=4, lr_g=2e-4, lr_d=4e-4, beta1=0.0,
                                       beta2=0.99, ema_decay=0.999,
                                       diffaug="brightness,contrast,cutout", aux_weight=1.0,
-                                      ms_weight=0.1, fraction_weight=0.0)
+                                      ms_weight=0.1, fraction_weight=0.0, d_warmup=0)
 #: model settings that ``resume=True`` takes from the caller rather than from the saved run (loss
 #: weights: a run may be continued with a term switched on; config.json records the change)
-RESUME_OVERRIDES = frozenset({"fraction_weight"})
+RESUME_OVERRIDES = frozenset({"fraction_weight", "d_warmup"})
 #: a quality number logged with each sample grid: ``metric(real, fake) -> float`` on ``(n, h, w)``
 #: float arrays in [0, 1] (the CLI passes the topological realism distance of shapekit.realism)
 SampleMetric = Callable[[np.ndarray, np.ndarray], float]
@@ -163,7 +163,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
             channels_last: bool | None = None, compile: bool = False,
             extra_config: dict[str, Any] | None = None, progress_every_s: float = 30.0,
             metric: SampleMetric | None = None, sample_size: int | None = None,
-            **model_kwargs: Any) -> dict[str, Any]:
+            init_from: str | Path | None = None, **model_kwargs: Any) -> dict[str, Any]:
     """Fit the GAN on a ready :class:`~shapekit.generate.data.GANDataModule` (see :func:`train_gan`).
 
     ``accelerator="auto"`` uses CUDA when present (bf16 autocast, channels-last) and the CPU
@@ -171,6 +171,10 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     that ``strategy="auto"`` with several processes selects DDP (gloo on CPU). ``metric`` is
     called with real and generated crops at every sample grid and logged as ``realism``;
     ``sample_size`` is the side of the sample-grid images (default 2x the crop).
+    ``init_from`` (a run directory or a shipped generator name) starts the generator and its EMA
+    from that trained generator instead of random weights (fine-tuning, e.g. with a new loss
+    term); it must have the same network and conditions as this data, and the discriminator
+    starts afresh (``d_warmup`` iterations then update the discriminator alone).
     """
     import pytorch_lightning as pl
     import torch
@@ -206,11 +210,14 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
                                 compile=compile, sample_every=sample_every, **hp)
     except ValueError as e:
         raise InputError(str(e)) from None
+    warm = None
+    if init_from is not None and not resume:
+        warm = _warm_start(module, init_from, codec)
     out.mkdir(parents=True, exist_ok=True)
     config = {"run_format": RUN_FORMAT, "condition": codec.mode, "crop_size": dm.crop_size,
               "batch_size": dm.batch_size, "seed": seed, "max_steps": max_steps,
               "downscale": dm.downscale, "target_um_per_px": dm.target_um_per_px, "model": hp,
-              **(extra_config or {})}
+              **({"init_from": warm} if warm else {}), **(extra_config or {})}
     start = 0
     if resume:
         config = {**_read_config(out), "max_steps": max_steps, "model": hp}
@@ -254,15 +261,49 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
         trainer.save_checkpoint(str(last), weights_only=False)
     iterations = int(trainer.global_step) // 2
     if trainer.is_global_zero:
+        warm = config.get("init_from")
         export_generator(module.g_ema, codec, out, crop_size=dm.crop_size,
                          um_per_px=dm.target_um_per_px,
                          extra={"iterations": iterations, "seed": seed,
-                                "downscale": dm.downscale})
+                                "downscale": dm.downscale,
+                                **({"init_from": warm} if warm else {})})
     done = max(0, iterations - start)
     return {"run_dir": str(out), "iterations": iterations, "seconds": round(seconds, 3),
             "images_per_s": round(done * dm.batch_size * n_proc / max(seconds, 1e-9), 2),
             "precision": precision, "generator": str(out / "generator.safetensors"),
             "world_size": trainer.world_size, "rank": trainer.global_rank}
+
+
+def _warm_start(module: Any, init_from: str | Path, codec: Any) -> dict[str, Any]:
+    """Copy a trained generator's weights into ``module`` (generator and EMA); returns what to
+    record (the model given, its training iterations and the SHA-256 of its weights)."""
+    import hashlib
+
+    from shapekit.errors import ModelFormatError
+    from shapekit.generate.export import WEIGHTS, load_generator
+    from shapekit.registry import resolve
+
+    folder = resolve(init_from, "generator")
+    try:
+        src = load_generator(folder, device="cpu")
+    except ModelFormatError as e:
+        raise InputError(f"--init-from {init_from}: {e}") from None
+    a, b = src.codec.to_dict(), codec.to_dict()
+    same = all(a.get(k) == b.get(k) for k in ("mode", "label_names", "names", "log")) and all(
+        np.allclose(a[k], b[k], rtol=1e-6, atol=0) for k in ("mean", "std", "min", "max"))
+    if not same:
+        raise InputError(f"--init-from {init_from}: it was trained with other conditions "
+                         f"({a['mode']}: {', '.join(a['label_names'] + a['names'])}) or on other "
+                         "data (condition normalisation differs); fine-tune on its own manifest")
+    if src.generator.config() != module.generator.config():
+        raise InputError(f"--init-from {init_from}: its network {src.generator.config()} differs "
+                         f"from this run's {module.generator.config()} (give the same --channels)")
+    state = src.generator.state_dict()
+    module.generator.load_state_dict(state)
+    module.g_ema.load_state_dict(state)
+    sha = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()
+    return {"model": str(init_from), "iterations": int(src.config.get("iterations", 0)),
+            "sha256": sha}
 
 
 def _atomic_checkpoint_io() -> Any:
