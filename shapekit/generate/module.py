@@ -47,22 +47,43 @@ from shapekit.generate.nets import (Discriminator, Generator, cells_for, discrim
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
 
-#: width of the soft threshold of :func:`bright_fraction`, in the [-1, 1] grey scale
+#: width of the soft threshold of :func:`bright_fraction`, relative to the particle contrast
 FRACTION_SOFTNESS = 0.05
+#: Gaussian pre-smoothing of :func:`bright_fraction` (px), as in shapekit.synth.measure_structure
+FRACTION_SMOOTH_SIGMA = 1.0
 
 
-def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS) -> torch.Tensor:
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    r = max(1, int(round(3 * sigma)))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
+    k = k / k.sum()
+    x = F.pad(x, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1))
+    return F.conv2d(x, k.view(1, 1, -1, 1))
+
+
+def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS,
+                    sigma: float = FRACTION_SMOOTH_SIGMA) -> torch.Tensor:
     """Differentiable bright-phase area fraction of each image of a ``(B, 1, H, W)`` batch in
-    ``[-1, 1]``: the mean of ``sigmoid(x / softness)``, i.e. the share of pixels above mid-grey.
+    ``[-1, 1]``, drawn as :func:`shapekit.synth.measure_structure` draws particles: after a
+    Gaussian smoothing of ``sigma`` px, the share of pixels above half-way between the
+    background (the median) and the particle peaks (the 99th percentile), through a sigmoid of
+    width ``softness`` times that contrast. Half-maximum rather than a fixed grey level: a brighter background or
+    fainter particles then lower the fraction, as they do in the measurement.
 
     Examples
     --------
-    >>> x = torch.full((2, 1, 4, 4), -1.0)
-    >>> x[0, :, :2] = 1.0  # top half bright
-    >>> bright_fraction(x).round(decimals=3).tolist()
-    [0.5, 0.0]
+    >>> x = torch.full((2, 1, 32, 32), -0.6)
+    >>> x[:, :, 8:24, 8:24] = 0.8          # a 16x16 particle: a quarter of the image
+    >>> x[1] += 0.3 * (x[1] < 0)           # the same on a brighter background
+    >>> bright_fraction(x).round(decimals=2).tolist()
+    [0.25, 0.25]
     """
-    return torch.sigmoid(x.float() / softness).mean(dim=(1, 2, 3))
+    sm = _gaussian_blur(x.float(), sigma) if sigma > 0 else x.float()
+    flat = sm.flatten(1)
+    bg, peak = flat.median(dim=1).values, torch.quantile(flat, 0.99, dim=1)
+    width = softness * (peak - bg).detach().clamp_min(1e-3)
+    return torch.sigmoid((flat - ((bg + peak) / 2)[:, None]) / width[:, None]).mean(dim=1)
 
 
 class ConditionalGAN(pl.LightningModule):
@@ -104,7 +125,9 @@ class ConditionalGAN(pl.LightningModule):
         |z1 - z2|)``, against the conditional mode collapse in which the latents are ignored.
     fraction_weight : float
         Weight of the phase-fraction term (0 disables): the bright-phase area fraction of each
-        generated crop (:func:`bright_fraction`: the share of pixels above mid-grey) should equal
+        generated crop (:func:`bright_fraction`: pixels above the half-maximum between background
+        and particle peaks, after a 1-px smoothing, as the simulator's measurement draws
+        particles) should equal
         that of the real crop whose conditions it was drawn with; squared difference, batch mean
         [8]_. In expectation it pulls each condition's mean fraction onto the real one, which the
         adversarial loss learns only weakly when the fraction changes by a few percent across the
