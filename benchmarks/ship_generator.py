@@ -1,7 +1,9 @@
 """Copy a trained generator into the package (``shapekit/pretrained/<name>/``) with its model cards.
 
 Writes ``generator.safetensors`` + ``generator.json`` (from the run's final export, or from one of
-its training checkpoints with ``--checkpoint``), ``card.json`` (validated by
+its training checkpoints with ``--checkpoint``; a run fine-tuned with ``train-gan --init-from``
+keeps the record of the generator it started from, and the card's iterations count both),
+``card.json`` (validated by
 :func:`shapekit.registry.check_card`; the figures are read from the evaluation JSON of
 ``benchmarks/gan_whole_images.py`` run on these very files, see ``--figures``) and ``README.md``.
 
@@ -117,11 +119,15 @@ def main(argv: list[str] | None = None) -> None:
                          crop_size=run_cfg["crop_size"], um_per_px=gen.um_per_px,
                          extra={"iterations": int(gen.config["iterations"]),
                                 "seed": run_cfg["seed"], "downscale": run_cfg["downscale"],
-                                "holdout": run_cfg.get("holdout", 0.0)})
+                                "holdout": run_cfg.get("holdout", 0.0),
+                                **({"init_from": gen.config["init_from"]}
+                                   if "init_from" in gen.config else {})})
     cfg = json.loads((dest / "generator.json").read_text())
+    # a fine-tuned model: its iterations count on from those of the generator it started from
+    total = int(cfg["iterations"]) + int(cfg.get("init_from", {}).get("iterations", 0))
     card = {"name": a.name, "kind": "generator", "summary": a.summary, "data": a.data,
             "licence": a.licence, "citation": a.citation, "training_command": a.training_command,
-            "seed": int(run_cfg["seed"]), "iterations": int(cfg["iterations"]),
+            "seed": int(run_cfg["seed"]), "iterations": total,
             "hardware": a.hardware, "figures": _figures(a.figures), "um_per_px": cfg["um_per_px"],
             "created": _dt.date.today().isoformat()}
     if a.note:
