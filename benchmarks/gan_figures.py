@@ -8,7 +8,7 @@
 
 Example::
 
-    OMP_NUM_THREADS=1 python benchmarks/gan_figures.py --out docs
+    OMP_NUM_THREADS=1 python benchmarks/gan_figures.py --out docs [--only sim]
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def sim_sweep_figure(out: Path, seed: int, size: int = 160) -> Path:
         ax.set_xticks([])
         ax.set_yticks([])
     axes[len(temps)][0].set_ylabel("simulator 200 C", fontsize=8)
-    fig.suptitle(f"sim-parameters ({gen.config.get('iterations')} iterations): aging-time sweep, "
+    its = int(gen.config.get("iterations", 0)) + int(gen.config.get("init_from", {}).get("iterations", 0))
+    fig.suptitle(f"sim-parameters ({its} iterations): aging-time sweep, "
                  f"{size} px at {gen.um_per_px * 1000:g} nm/px; r = measured mean radius",
                  fontsize=9)
     fig.tight_layout()
@@ -118,11 +119,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--manifest", type=Path, default=Path("data_manifests/uhcs3.yaml"))
     p.add_argument("--per", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", choices=("uhcs3", "sim", "large"), default=None,
+                   help="Draw one figure (after a shipped model changed).")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    for f in (uhcs3_figure(a.out, a.manifest, a.per, a.seed), sim_sweep_figure(a.out, a.seed),
-              large_figure(a.out, a.seed)):
-        print(f"wrote {f} ({f.stat().st_size // 1024} KiB)")
+    figures = {"uhcs3": lambda: uhcs3_figure(a.out, a.manifest, a.per, a.seed),
+               "sim": lambda: sim_sweep_figure(a.out, a.seed),
+               "large": lambda: large_figure(a.out, a.seed)}
+    for key, draw in figures.items():
+        if a.only in (None, key):
+            f = draw()
+            print(f"wrote {f} ({f.stat().st_size // 1024} KiB)")
 
 
 if __name__ == "__main__":

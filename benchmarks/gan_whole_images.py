@@ -17,6 +17,9 @@ Two evaluations, each on the files a user gets (``--model`` is a shipped name or
      (:func:`shapekit.generate.checks.lattice_peak_ratio`) and a border frame
      (:func:`~shapekit.generate.checks.border_profile_ratio`), next to the same numbers for
      simulator fields.
+  4. **Realism per temper:** :func:`shapekit.realism.score` of the generated images of the
+     held-out conditions against the simulator fields of the same conditions (``--n-boot``
+     rounds): the morphology, which the requested numbers above do not judge.
 
 ``uhcs3`` (class mode, real data; UHCS, CC BY 3.0 US):
   1. Real images at the model's training scale (its ``downscale``), split into training and
@@ -113,6 +116,7 @@ def eval_sim(a: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     test = sample_process(a.n_test, rng=a.seed + 1000, balanced=True)
     rows = []
+    sets: dict[str, tuple[list, list]] = {}
     for i, (T, t) in enumerate(zip(test["aging_temperature_C"], test["aging_time_h"])):
         truth = process_model(T, t)
         temper = str(truth["temper"])
@@ -124,6 +128,8 @@ def eval_sim(a: argparse.Namespace) -> dict:
                                            seed=10_000 + 100 * i + k)[0]
                          for k in range(a.per_combo)])
         mf, mr = _measure(fake, ump), _measure(real, ump)
+        sets.setdefault(temper, ([], []))[0].extend(real)
+        sets[temper][1].extend(fake)
         row = {"aging_temperature_C": float(T), "aging_time_h": float(t), "temper": temper}
         for q in ("area_fraction", "mean_radius_nm", "hardness_HV"):
             row[f"req_{q}"] = float(truth[q])
@@ -177,6 +183,24 @@ def eval_sim(a: argparse.Namespace) -> dict:
         print(f"sweep {s['sweep']}: Spearman {s['spearman']:.3f}, {s['wrong_steps']} wrong steps "
               f"of {len(s['values']) - 1}", file=sys.stderr)
 
+    # realism per temper: the generated images of the held-out conditions against simulator
+    # fields of the same conditions (the morphology, which the requested numbers do not judge)
+    from shapekit.realism import score
+
+    realism = {}
+    for temper, (real, fake) in sorted(sets.items()):
+        res = score(real, fake, n_boot=a.n_boot, n_perm=a.n_boot, seed=a.seed, n_jobs=1,
+                    real_um_per_px=ump, fake_um_per_px=ump)
+        realism[temper] = {"relative_to_baseline": res["relative_to_baseline"],
+                           "topological_distance": res["topological_distance"],
+                           "coverage": res["coverage"]["coverage"],
+                           "collapsed": res["coverage"]["collapsed"],
+                           "two_point_distance": res["two_point"]["distance"],
+                           "n_images": len(fake)}
+        print(f"realism {temper}: {res['relative_to_baseline']:.2f}x baseline, coverage "
+              f"{res['coverage']['coverage']:.2f}, collapsed {res['coverage']['collapsed']}",
+              file=sys.stderr)
+
     big = gen.sample(8, label="peak_aged", seed=a.seed, size=a.big,
                      conditions=({"aging_temperature_C": 180.0, "aging_time_h": 20.0}
                                  if mode == "parameters" else {"hardness_HV": 160.0}))
@@ -186,7 +210,8 @@ def eval_sim(a: argparse.Namespace) -> dict:
     result = {"evaluation": "sim", "model": a.model, "mode": mode, "um_per_px": ump,
               "iterations": gen.config.get("iterations"), "size": a.size,
               "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
-              "metrics": metrics, "sweeps": sweeps, "whole_image_checks": checks,
+              "metrics": metrics, "sweeps": sweeps, "realism": realism,
+              "whole_image_checks": checks,
               "seconds": round(time.perf_counter() - t0, 1), "hardware": _hardware(torch),
               "rows": rows}
     return result
@@ -311,7 +336,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--preset", default="accurate", choices=["accurate", "robust"],
                    help="uhcs3: TopTemp preset of the checker (chosen by its CV on real images "
                         "at the training scale: accurate 0.958, robust 0.900).")
-    p.add_argument("--n-boot", type=int, default=100, help="uhcs3: realism bootstrap rounds.")
+    p.add_argument("--n-boot", type=int, default=100, help="Realism bootstrap rounds.")
     p.add_argument("--kid", default=None,
                    help="uhcs3: local KID extractor: a CNN model dir, or 'train' to train a small "
                         "temper CNN on the real training images (64-px tiles) first.")

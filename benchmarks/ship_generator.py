@@ -35,6 +35,13 @@ def _figures(path: Path | None) -> dict:
                   for q, m in e["metrics"].items()})
         f["sweep_spearman"] = {s["sweep"]: round(s["spearman"], 3) for s in e["sweeps"]}
         f["sweep_wrong_steps"] = {s["sweep"]: s["wrong_steps"] for s in e["sweeps"]}
+        if "realism" in e:  # topological realism per temper against simulator fields
+            f["realism_relative_to_baseline"] = {k: round(v["relative_to_baseline"], 2)
+                                                 for k, v in e["realism"].items()}
+            f["coverage"] = {k: round(v["coverage"], 2) for k, v in e["realism"].items()}
+        w = e["whole_image_checks"]
+        f["latent_period_peak_ratio"] = {"generated": round(w["lattice_peak_ratio_generated"], 3),
+                                         "simulator": round(w["lattice_peak_ratio_real"], 3)}
         f["evaluated_on"] = (f"{e['settings']['n_test']} held-out process conditions x "
                              f"{e['settings']['per_combo']} generated images of {e['size']}^2")
     else:
