@@ -102,8 +102,9 @@ def register(app: click.Group) -> None:
 @click.option("--fraction-weight", type=click.FloatRange(min=0), default=None,
               help="Weight of the phase-fraction term: each generated crop's bright-phase area "
                    "fraction should match the real crop of the same conditions (0: off, the "
-                   "default; the shipped simulator models were fine-tuned with 1000). With "
-                   "--resume it changes the run's weight from there on.")
+                   "default; at 1000 it brought the simulator models' measured hardness closer "
+                   "but distorted the particle shapes: RESULTS.md section 6). With --resume it "
+                   "changes the run's weight from there on.")
 @click.option("--init-from", "init_from", default=None, metavar="RUN_OR_MODEL",
               help="Start the generator from a trained one (a run directory or a shipped "
                    "generator name; same --channels and the same data's conditions) instead of "
