@@ -4,7 +4,10 @@
   training scale (half resolution) beside whole generated ones of the same size;
 * ``docs/sim_sweep.png``: ``sim-parameters``, aging-time sweeps at two temperatures (same latents
   along a row), with the mean radius measured on each generated image and the process model's;
-* ``docs/uhcs3_large.png``: one 1024x768 generated spheroidite field, shown at 512x384 (2x2 mean).
+* ``docs/uhcs3_large.png``: one 1024x768 generated spheroidite field, shown at 512x384 (2x2 mean);
+* ``docs/sim_finetune.png`` (``--only compare --compare LABEL=MODEL[@CHECKPOINT] ...``): simulator
+  fields beside parameters-mode generators at an under-aged and a peak-aged condition (same
+  latents in a row), 160 px shown at 2x.
 
 Example::
 
@@ -101,6 +104,42 @@ def sim_sweep_figure(out: Path, seed: int, size: int = 160) -> Path:
     return path
 
 
+def compare_figure(out: Path, models: list[str], seed: int, size: int = 160) -> Path:
+    from shapekit.generate import load_generator
+    from shapekit.registry import resolve
+    from shapekit.synth import process_model, render_micrograph
+
+    conditions = ((150.0, 2.5), (200.0, 20.0))
+    gens = []
+    for spec in models:
+        label, _, where = spec.partition("=")
+        path, _, ckpt = where.partition("@")
+        gens.append((label, load_generator(resolve(path, "generator"), device="cpu",
+                                           checkpoint=ckpt or None)))
+    fig, axes = _fig(len(conditions), len(gens) + 1, 2.6, 2.95)
+    for r, (T, t) in enumerate(conditions):
+        truth = process_model(T, t)
+        ims = [("simulator", render_micrograph(T, t, size=size, um_per_px=0.002, seed=1)[0])]
+        ims += [(lab, g.sample(1, label=str(truth["temper"]), seed=seed, size=size,
+                               conditions={"aging_temperature_C": T, "aging_time_h": t})[0])
+                for lab, g in gens]
+        for j, (lab, im) in enumerate(ims):
+            ax = axes[r][j]
+            ax.imshow(im, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(lab, fontsize=8)
+        axes[r][0].set_ylabel(f"{T:.0f} C, {t:g} h ({truth['temper']})", fontsize=8)
+    fig.suptitle(f"{size} px at 2 nm/px, same latents along a row", fontsize=9)
+    fig.tight_layout()
+    path = out / "sim_finetune.png"
+    fig.savefig(path)
+    from PIL import Image
+
+    Image.open(path).convert("L").save(path, optimize=True)  # all grey: a third of the size
+    return path
+
+
 def large_figure(out: Path, seed: int) -> Path:
     from shapekit.generate import load_generator
     from shapekit.generate.grid import save_image
@@ -119,15 +158,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--manifest", type=Path, default=Path("data_manifests/uhcs3.yaml"))
     p.add_argument("--per", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=("uhcs3", "sim", "large"), default=None,
+    p.add_argument("--only", choices=("uhcs3", "sim", "large", "compare"), default=None,
                    help="Draw one figure (after a shipped model changed).")
+    p.add_argument("--compare", nargs="+", default=[], metavar="LABEL=MODEL[@CHECKPOINT]",
+                   help="Parameters-mode generators for the compare figure (only drawn on request).")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     figures = {"uhcs3": lambda: uhcs3_figure(a.out, a.manifest, a.per, a.seed),
                "sim": lambda: sim_sweep_figure(a.out, a.seed),
-               "large": lambda: large_figure(a.out, a.seed)}
+               "large": lambda: large_figure(a.out, a.seed),
+               "compare": lambda: compare_figure(a.out, a.compare, a.seed)}
     for key, draw in figures.items():
-        if a.only in (None, key):
+        if a.only == key or (a.only is None and key != "compare"):
             f = draw()
             print(f"wrote {f} ({f.stat().st_size // 1024} KiB)")
 

@@ -555,12 +555,6 @@ def test_cli_train_gan_errors(run_cli, tmp_path: Path) -> None:
     assert code == 2 and "cannot resume" in err
     code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--holdout", "1.5")
     assert code == 2 and "--holdout" in err
-    code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--init-from",
-                           "no-such-model")
-    assert code == 2 and "shipped generators: sim-parameters" in err
-    code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--resume",
-                           "--init-from", "sim-parameters")
-    assert code == 2 and "give only one" in err
 
 
 def test_strategy_names_match_lightning_and_wrong_ones_are_refused_fast(run_cli, tmp_path) -> None:

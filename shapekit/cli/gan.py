@@ -102,16 +102,8 @@ def register(app: click.Group) -> None:
 @click.option("--fraction-weight", type=click.FloatRange(min=0), default=None,
               help="Weight of the phase-fraction term: each generated crop's bright-phase area "
                    "fraction should match the real crop of the same conditions (0: off, the "
-                   "default; at 1000 it brought the simulator models' measured hardness closer "
-                   "but distorted the particle shapes: RESULTS.md section 6). With --resume it "
-                   "changes the run's weight from there on.")
-@click.option("--init-from", "init_from", default=None, metavar="RUN_OR_MODEL",
-              help="Start the generator from a trained one (a run directory or a shipped "
-                   "generator name; same --channels and the same data's conditions) instead of "
-                   "random weights: fine-tuning. The discriminator starts afresh.")
-@click.option("--d-warmup", "d_warmup", type=click.IntRange(min=0), default=None,
-              help="Iterations at the start that update only the discriminator (for "
-                   "--init-from; default 0).")
+                   "default; RESULTS.md section 6 tells what 1000 did on the simulator data). "
+                   "With --resume it changes the run's weight from there on.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks (CUDA).")
 @root_option
 @seed_option
@@ -121,8 +113,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   strategy: str,
                   accelerator: str, resume: bool, checkpoint_every: int, sample_every: int,
                   progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
-                  fraction_weight: float | None, init_from: str | None,
-                  d_warmup: int | None, compile_: bool, root: Path | None, seed: int, as_json: bool) -> None:
+                  fraction_weight: float | None, compile_: bool, root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
 
     Random crops at a common physical scale; conditions: temper class, plus the manifest's
@@ -145,14 +136,6 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                                    d_blocks=d_blocks, r1_gamma=r1_gamma, loss=loss)
     if fraction_weight is not None:
         model["fraction_weight"] = fraction_weight
-    if d_warmup is not None:
-        model["d_warmup"] = d_warmup
-    if init_from is not None and resume:
-        raise InputError("--init-from starts a new run; --resume continues one: give only one")
-    if init_from is not None:
-        from shapekit.registry import resolve
-
-        resolve(init_from, "generator")  # an unknown name fails before any data is read
     if resume:
         info(f"continuing the run in {out} up to iteration {max_steps} "
              f"(samples in {out / 'samples'})")
@@ -165,8 +148,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                         strategy=strategy, accelerator=accelerator,
                         checkpoint_every=checkpoint_every, sample_every=sample_every,
                         progress_every_s=progress_every, compile=compile_,
-                        metric=_realism_metric(),
-                        **({"init_from": init_from} if init_from else {}), **model)
+                        metric=_realism_metric(), **model)
     if summary.get("rank", 0) != 0:  # DDP worker processes stay quiet
         return
     if as_json:

@@ -131,7 +131,10 @@ class ConditionalGAN(pl.LightningModule):
         that of the real crop whose conditions it was drawn with; squared difference, batch mean
         [8]_. In expectation it pulls each condition's mean fraction onto the real one, which the
         adversarial loss learns only weakly when the fraction changes by a few percent across the
-        conditions (the simulator's lever rule: 0.13-0.16).
+        conditions (the simulator's lever rule: 0.13-0.16). At 1000 it brought the measured
+        fractions and hardness of fine-tuned simulator models close to the requested ones
+        without repairing the particle shapes that their fresh discriminator had spoiled
+        (RESULTS.md section 6).
     d_warmup : int
         Iterations at the start in which only the discriminator is updated: for fine-tuning a
         trained generator (``fit_gan(init_from=...)``) against a fresh discriminator, whose

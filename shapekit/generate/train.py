@@ -174,7 +174,10 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     ``init_from`` (a run directory or a shipped generator name) starts the generator and its EMA
     from that trained generator instead of random weights (fine-tuning, e.g. with a new loss
     term); it must have the same network and conditions as this data, and the discriminator
-    starts afresh (``d_warmup`` iterations then update the discriminator alone).
+    starts afresh (``d_warmup`` iterations then update the discriminator alone). On the
+    simulator data that fresh discriminator spoiled the particle shapes within 1500 iterations,
+    300 warm-up iterations notwithstanding (RESULTS.md section 6): continue a run from its
+    checkpoint (``resume=True``), which keeps its discriminator, wherever there is one.
     """
     import pytorch_lightning as pl
     import torch
@@ -287,17 +290,17 @@ def _warm_start(module: Any, init_from: str | Path, codec: Any) -> dict[str, Any
     try:
         src = load_generator(folder, device="cpu")
     except ModelFormatError as e:
-        raise InputError(f"--init-from {init_from}: {e}") from None
+        raise InputError(f"init_from {init_from}: {e}") from None
     a, b = src.codec.to_dict(), codec.to_dict()
     same = all(a.get(k) == b.get(k) for k in ("mode", "label_names", "names", "log")) and all(
         np.allclose(a[k], b[k], rtol=1e-6, atol=0) for k in ("mean", "std", "min", "max"))
     if not same:
-        raise InputError(f"--init-from {init_from}: it was trained with other conditions "
+        raise InputError(f"init_from {init_from}: it was trained with other conditions "
                          f"({a['mode']}: {', '.join(a['label_names'] + a['names'])}) or on other "
                          "data (condition normalisation differs); fine-tune on its own manifest")
     if src.generator.config() != module.generator.config():
-        raise InputError(f"--init-from {init_from}: its network {src.generator.config()} differs "
-                         f"from this run's {module.generator.config()} (give the same --channels)")
+        raise InputError(f"init_from {init_from}: its network {src.generator.config()} differs "
+                         f"from this run's {module.generator.config()} (give the same channel widths)")
     state = src.generator.state_dict()
     module.generator.load_state_dict(state)
     module.g_ema.load_state_dict(state)
