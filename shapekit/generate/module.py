@@ -68,8 +68,9 @@ def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS,
     ``[-1, 1]``, drawn as :func:`shapekit.synth.measure_structure` draws particles: after a
     Gaussian smoothing of ``sigma`` px, the share of pixels above half-way between the
     background (the median) and the particle peaks (the 99th percentile), through a sigmoid of
-    width ``softness`` times that contrast. Half-maximum rather than a fixed grey level: a brighter background or
-    fainter particles then lower the fraction, as they do in the measurement.
+    width ``softness`` times that contrast. Half-maximum rather than a fixed grey level: a
+    brighter background or fainter particles then lower the fraction, as they do in the
+    measurement.
 
     Examples
     --------
@@ -127,9 +128,8 @@ class ConditionalGAN(pl.LightningModule):
         Weight of the phase-fraction term (0 disables): the bright-phase area fraction of each
         generated crop (:func:`bright_fraction`: pixels above the half-maximum between background
         and particle peaks, after a 1-px smoothing, as the simulator's measurement draws
-        particles) should equal
-        that of the real crop whose conditions it was drawn with; squared difference, batch mean
-        [8]_. In expectation it pulls each condition's mean fraction onto the real one, which the
+        particles) should equal that of the real crop whose conditions it was drawn with;
+        squared difference, batch mean [8]_. In expectation it pulls each condition's mean fraction onto the real one, which the
         adversarial loss learns only weakly when the fraction changes by a few percent across the
         conditions (the simulator's lever rule: 0.13-0.16). At 1000 it brought the measured
         fractions and hardness of fine-tuned simulator models close to the requested ones
