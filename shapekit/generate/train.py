@@ -176,8 +176,9 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     term); it must have the same network and conditions as this data, and the discriminator
     starts afresh (``d_warmup`` iterations then update the discriminator alone). On the
     simulator data that fresh discriminator spoiled the particle shapes within 1500 iterations,
-    300 warm-up iterations notwithstanding (RESULTS.md section 6): continue a run from its
-    checkpoint (``resume=True``), which keeps its discriminator, wherever there is one.
+    300 warm-up iterations notwithstanding; 1500 warm-up iterations and ``lr_g=2e-5`` kept them
+    (RESULTS.md section 6). Continue a run from its checkpoint (``resume=True``), which keeps
+    its discriminator, wherever there is one.
     """
     import pytorch_lightning as pl
     import torch
