@@ -41,6 +41,7 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
+from shapekit._torchops import gaussian_blur
 from shapekit.generate.diffaug import diff_augment
 from shapekit.generate.nets import (Discriminator, Generator, cells_for, discriminator_channels,
                                     generate_field, generator_channels)
@@ -51,15 +52,6 @@ __all__ = ["ConditionalGAN", "bright_fraction"]
 FRACTION_SOFTNESS = 0.05
 #: Gaussian pre-smoothing of :func:`bright_fraction` (px), as in shapekit.synth.measure_structure
 FRACTION_SMOOTH_SIGMA = 1.0
-
-
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    r = max(1, int(round(3 * sigma)))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
-    k = k / k.sum()
-    x = F.pad(x, (r, r, r, r), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1))
-    return F.conv2d(x, k.view(1, 1, -1, 1))
 
 
 def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS,
@@ -80,7 +72,7 @@ def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS,
     >>> bright_fraction(x).round(decimals=2).tolist()
     [0.25, 0.25]
     """
-    sm = _gaussian_blur(x.float(), sigma) if sigma > 0 else x.float()
+    sm = gaussian_blur(x.float(), sigma) if sigma > 0 else x.float()
     flat = sm.flatten(1)
     bg, peak = flat.median(dim=1).values, torch.quantile(flat, 0.99, dim=1)
     width = softness * (peak - bg).detach().clamp_min(1e-3)

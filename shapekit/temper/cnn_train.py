@@ -22,6 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from shapekit._device import default_device
+from shapekit._torchops import gaussian_blur
 from shapekit.errors import InputError
 from shapekit.temper.cnn import SmallResNet
 
@@ -35,12 +36,7 @@ def _augment(x: torch.Tensor, generator: torch.Generator, noise: float, blur: fl
     if blur > 0:
         sig = float(torch.rand(1, generator=generator)) * blur
         if sig > 0.3:
-            r = max(1, int(round(3 * sig)))
-            t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-            g = torch.exp(-0.5 * (t / sig) ** 2)
-            g = g / g.sum()
-            x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1))
-            x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), g.view(1, 1, -1, 1))
+            x = gaussian_blur(x, sig)
     if noise > 0:
         sig = torch.rand(x.shape[0], 1, 1, 1, generator=generator).to(x.device) * noise
         x = x + sig * torch.randn(x.shape, generator=generator).to(x.device)
