@@ -14,6 +14,9 @@ preset's TopTemp tile features, tiles cut as the classifier cuts them):
   quarter of a scan upsampled 4x, bicubic);
 * conformal prediction sets (LAC and APS) from the out-of-fold class probabilities of the
   robust-preset SVM: empirical coverage on held-out folds vs the stated level;
+* ``clipped``: how saturated the saturated test scans are against uhcs3's own scans (the share of
+  pixels at the extreme grey levels, :func:`shapekit.temper.descriptors.grey_levels`): a test
+  scan no more clipped than real training scans cannot be told from them by that share;
 * ``scale``: whether a characteristic feature size (the lag where the two-point correlation of
   the grey levels falls to half) follows a 4x change of magnification on uhcs3 (it does not:
   RESULTS.md).
@@ -28,6 +31,7 @@ Usage (from the repository root; the CPU is shared, so be nice)::
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py features   # ~10 min, cached
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py evaluate [--json out.json]
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py scale
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py clipped
 
 Features are cached under ``--cache`` (default /tmp/h15a-scalebar-ood/ood).
 """
@@ -378,9 +382,30 @@ def scale_study(n_per_class: int = 8) -> dict:
             "expected": {"noise_0.1": 1, "blur_2": 1, "jpeg_q30": 1, "zoom_x4": 4, "down_4": 0.25}}
 
 
+def clipped_study(seeds: tuple[int, ...] = (0, 1)) -> dict:
+    """Share of clipped pixels: uhcs3's 450 scans against the saturated test scans of each seed."""
+    from shapekit.io import load_manifest
+    from shapekit.temper.descriptors import DESCRIPTOR_NAMES, grey_levels
+    from shapekit.temper.scans import read_manifest_images
+
+    col = DESCRIPTOR_NAMES.index("clipped")
+    images = read_manifest_images(load_manifest(ROOT / "data_manifests" / "uhcs3.yaml"))
+    real = np.asarray([grey_levels(im)[col] for im in images])
+    out: dict = {"uhcs3": {"scans": len(real), "median": round(float(np.median(real)), 3),
+                           "p99": round(float(np.quantile(real, 0.99)), 3),
+                           "max": round(float(real.max()), 3)}}
+    for seed in seeds:
+        sat = np.sort([grey_levels(im)[col] for im in blank_and_saturated(images, 20, seed)[1]])
+        out[f"saturated_seed{seed}"] = {
+            "clipped": [round(float(v), 3) for v in sat],
+            "within_uhcs3_range": int(np.sum(sat <= real.max())),
+            "uhcs3_scans_more_clipped_than_the_least_clipped": int(np.sum(real > sat[0]))}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=("features", "evaluate", "scale"))
+    ap.add_argument("stage", choices=("features", "evaluate", "scale", "clipped"))
     ap.add_argument("--cache", type=Path, default=Path("/tmp/h15a-scalebar-ood/ood"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
@@ -389,6 +414,8 @@ def main() -> None:
         features(args.cache, args.seed)
     elif args.stage == "scale":
         print(json.dumps(scale_study(), indent=1))
+    elif args.stage == "clipped":
+        print(json.dumps(clipped_study(), indent=1))
     else:
         evaluate(args.cache, args.seed, args.json)
 
