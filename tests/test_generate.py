@@ -178,6 +178,15 @@ def test_bright_fraction_is_the_particle_area_at_half_maximum_and_steers_the_gen
     assert torch.allclose(bright_fraction(x), torch.tensor(want), atol=0.005)
     # fainter particles on the same background stay the same size at half maximum
     assert torch.allclose(bright_fraction(0.5 * x), bright_fraction(x), atol=0.01)
+    # with a window, each blurred particle counts at half its own peak: a faint and a bright
+    # Gaussian particle (variance 4 px^2: 21 pixel centres lie within the half-height radius
+    # sqrt(8 ln 2)) count alike
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    bumps = torch.stack([-0.6 + a * torch.exp(-((yy - 20) ** 2 + (xx - 20) ** 2) / 8)
+                         + 1.4 * torch.exp(-((yy - 44) ** 2 + (xx - 44) ** 2) / 8)
+                         for a in (1.4, 0.7)])[:, None]
+    local = bright_fraction(bumps, softness=0.01, sigma=0, window=7) * 64 ** 2
+    assert torch.allclose(local, torch.full((2,), 2.0 * 21), atol=0.5)
     # differentiable through a generator: the term alone moves every image's fraction to 0.45
     torch.manual_seed(0)
     g = Generator(1, 0, channels=[16, 8, 8, 4], z_local=2, z_global=8, w_dim=8).train()
@@ -420,10 +429,11 @@ def test_resume_switches_the_fraction_term_on_and_records_it(tiny_run, tmp_path:
     shutil.copytree(tiny_run[0] / "run", run)
     assert json.loads((run / "config.json").read_text())["model"]["fraction_weight"] == 0
     summary = train_gan(None, run, resume=True, max_steps=6, log_every=1, sample_every=0,
-                        fraction_weight=50.0)
+                        fraction_weight=50.0, fraction_window=7)
     assert summary["iterations"] == 6
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model"]["fraction_weight"] == 50.0 and cfg["max_steps"] == 6
+    assert cfg["model"]["fraction_window"] == 7
     rows = [m for m in csv.DictReader(open(sorted((run / "logs").rglob("metrics.csv"))[-1]))
             if m.get("fraction")]
     # logged per resumed iteration: the squared gap between fake and real phase fractions
