@@ -60,7 +60,8 @@ def test_sigkill_then_resume_continues_step_and_optimizer(tmp_path: Path) -> Non
 
     target = it0 + 3
     res = subprocess.run(_shapekit() + ["train-gan", str(manifest), "--out", str(run), "--resume",
-                                        "--max-steps", str(target), "--json"],
+                                        "--max-steps", str(target), "--fraction-weight", "10",
+                                        "--fraction-window", "7", "--json"],
                          env=_env(), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads(res.stdout)["iterations"] == target
@@ -69,7 +70,10 @@ def test_sigkill_then_resume_continues_step_and_optimizer(tmp_path: Path) -> Non
     # Adam continued from the restored state: its step counter counts the resumed iterations too
     assert [int(s["state"][0]["step"]) for s in after["optimizer_states"]] == [target, target]
     assert json.loads((run / "generator.json").read_text())["iterations"] == target
-    assert json.loads((run / "config.json").read_text())["condition"] == "parameters"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["condition"] == "parameters"
+    # the loss settings a resume may change are taken from the command line and recorded
+    assert (cfg["model"]["fraction_weight"], cfg["model"]["fraction_window"]) == (10, 7)
 
 
 def test_ddp_two_cpu_processes(tmp_path: Path) -> None:

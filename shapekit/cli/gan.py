@@ -104,6 +104,10 @@ def register(app: click.Group) -> None:
                    "fraction should match the real crop of the same conditions (0: off, the "
                    "default; RESULTS.md section 6 tells what 1000 did on the simulator data). "
                    "With --resume it changes the run's weight from there on.")
+@click.option("--fraction-window", type=click.IntRange(min=0), default=None,
+              help="Neighbourhood (px) in which the phase-fraction term finds each particle's own "
+                   "peak, as the simulator's measurement does (0: one half-maximum for the whole "
+                   "crop, the default). With --resume it changes the run's setting from there on.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks (CUDA).")
 @root_option
 @seed_option
@@ -113,7 +117,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   strategy: str,
                   accelerator: str, resume: bool, checkpoint_every: int, sample_every: int,
                   progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
-                  fraction_weight: float | None, compile_: bool, root: Path | None, seed: int, as_json: bool) -> None:
+                  fraction_weight: float | None, fraction_window: int | None, compile_: bool,
+                  root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
 
     Random crops at a common physical scale; conditions: temper class, plus the manifest's
@@ -136,6 +141,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                                    d_blocks=d_blocks, r1_gamma=r1_gamma, loss=loss)
     if fraction_weight is not None:
         model["fraction_weight"] = fraction_weight
+    if fraction_window is not None:
+        model["fraction_window"] = fraction_window
     if resume:
         info(f"continuing the run in {out} up to iteration {max_steps} "
              f"(samples in {out / 'samples'})")
