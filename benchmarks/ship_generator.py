@@ -109,6 +109,10 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument(f"--{f}", required=True)
     p.add_argument("--figures", type=Path, default=None, help="Evaluation JSON of these files.")
     p.add_argument("--note", default=None, help="Extra card field 'note'.")
+    p.add_argument("--init-from-as", default=None, metavar="PATH",
+                   help="A fine-tuned run: name its starting model as the card's command does "
+                        "(e.g. runs/NAME-base) instead of this machine's path; the sha256 of its "
+                        "weights stays.")
     a = p.parse_args(argv)
 
     import torch
@@ -127,7 +131,9 @@ def main(argv: list[str] | None = None) -> None:
                          extra={"iterations": int(gen.config["iterations"]),
                                 "seed": run_cfg["seed"], "downscale": run_cfg["downscale"],
                                 "holdout": run_cfg.get("holdout", 0.0),
-                                **({"init_from": gen.config["init_from"]}
+                                **({"init_from": {**gen.config["init_from"],
+                                                  **({"model": a.init_from_as}
+                                                     if a.init_from_as else {})}}
                                    if "init_from" in gen.config else {})})
     cfg = json.loads((dest / "generator.json").read_text())
     # a fine-tuned model: its iterations count on from those of the generator it started from
