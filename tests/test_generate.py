@@ -162,7 +162,7 @@ def test_mode_seeking_pairs_share_conditions() -> None:
 
 
 def test_bright_fraction_is_the_particle_area_at_half_maximum_and_steers_the_generator() -> None:
-    from shapekit.generate.module import bright_fraction
+    from shapekit.generate.module import ConditionalGAN, bright_fraction
 
     # 16x16 particles (0.8) on backgrounds of three grey levels: the fraction is their area share
     # (less the corners the 1-px smoothing rounds off), whatever the background: a fixed grey
@@ -187,6 +187,10 @@ def test_bright_fraction_is_the_particle_area_at_half_maximum_and_steers_the_gen
                          for a in (1.4, 0.7)])[:, None]
     local = bright_fraction(bumps, softness=0.01, sigma=0, window=7) * 64 ** 2
     assert torch.allclose(local, torch.full((2,), 2.0 * 21), atol=0.5)
+    with pytest.raises(ValueError, match="odd"):
+        bright_fraction(bumps, window=6)
+    with pytest.raises(ValueError, match="odd"):
+        ConditionalGAN(crop_size=16, fraction_window=4, **TINY)
     # differentiable through a generator: the term alone moves every image's fraction to 0.45
     torch.manual_seed(0)
     g = Generator(1, 0, channels=[16, 8, 8, 4], z_local=2, z_global=8, w_dim=8).train()

@@ -78,18 +78,18 @@ def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS,
     >>> bright_fraction(x).round(decimals=2).tolist()
     [0.25, 0.25]
 
-    Two blurred particles (Gaussian profiles of variance 4 px^2: 17.4 px each above their own
-    half height), the second bright or faint: with a window each counts at its own half height,
-    whatever its brightness.
+    Two blurred particles (Gaussian profiles of variance 4 px^2: 21 pixel centres each within
+    the half-height radius, about 19 px through the soft threshold), the second bright or faint:
+    with a window each counts at its own half height, whatever its brightness.
 
     >>> yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
     >>> bump = lambda cy, cx: torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 8)
-    >>> for faint in (1.4, 0.9):
-    ...     y = (-0.6 + 1.4 * bump(8, 8) + faint * bump(22, 22))[None, None]
-    ...     print([round(1024 * bright_fraction(y, sigma=0, window=w).item()) for w in (0, 7)])
-    [47, 38]
-    [50, 38]
+    >>> pairs = [(-0.6 + 1.4 * bump(8, 8) + a * bump(22, 22))[None, None] for a in (1.4, 0.9)]
+    >>> [[round(1024 * bright_fraction(y, sigma=0, window=w).item()) for w in (0, 7)] for y in pairs]
+    [[47, 38], [50, 38]]
     """
+    if window > 1 and window % 2 == 0:
+        raise ValueError(f"the fraction window must be odd (a centred neighbourhood), got {window}")
     sm = gaussian_blur(x.float(), sigma) if sigma > 0 else x.float()
     flat = sm.flatten(1)
     bg, peak = flat.median(dim=1).values, torch.quantile(flat, 0.99, dim=1)
@@ -153,7 +153,7 @@ class ConditionalGAN(pl.LightningModule):
         without repairing the particle shapes that their fresh discriminator had spoiled
         (RESULTS.md section 6).
     fraction_window : int
-        Neighbourhood (px) of the phase-fraction term's local half-maximum
+        Neighbourhood (px, odd) of the phase-fraction term's local half-maximum
         (:func:`bright_fraction` ``window``); 0 uses the global half-maximum.
     d_warmup : int
         Iterations at the start in which only the discriminator is updated: for fine-tuning a
@@ -185,6 +185,8 @@ class ConditionalGAN(pl.LightningModule):
         super().__init__()
         if loss not in ("hinge", "ns"):
             raise ValueError(f"loss must be 'hinge' or 'ns', got {loss!r}")
+        if fraction_window > 1 and fraction_window % 2 == 0:
+            raise ValueError(f"--fraction-window must be 0 or odd, got {fraction_window}")
         period = 2 ** int(n_up)
         if crop_size < 16 or crop_size % period or crop_size % 2 ** int(d_blocks):
             raise ValueError(f"crop_size must be >= 16 and a multiple of {period} and "
