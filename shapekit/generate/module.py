@@ -54,6 +54,12 @@ FRACTION_SOFTNESS = 0.05
 FRACTION_SMOOTH_SIGMA = 1.0
 
 
+def _check_window(window: int) -> None:
+    if window > 1 and window % 2 == 0:
+        raise ValueError(f"the fraction window must be 0 or odd (a centred neighbourhood), "
+                         f"got {window}")
+
+
 def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS,
                     sigma: float = FRACTION_SMOOTH_SIGMA, window: int = 0) -> torch.Tensor:
     """Differentiable bright-phase area fraction of each image of a ``(B, 1, H, W)`` batch in
@@ -88,8 +94,7 @@ def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS,
     >>> [[round(1024 * bright_fraction(y, sigma=0, window=w).item()) for w in (0, 7)] for y in pairs]
     [[47, 38], [50, 38]]
     """
-    if window > 1 and window % 2 == 0:
-        raise ValueError(f"the fraction window must be odd (a centred neighbourhood), got {window}")
+    _check_window(window)
     sm = gaussian_blur(x.float(), sigma) if sigma > 0 else x.float()
     flat = sm.flatten(1)
     bg, peak = flat.median(dim=1).values, torch.quantile(flat, 0.99, dim=1)
@@ -185,8 +190,7 @@ class ConditionalGAN(pl.LightningModule):
         super().__init__()
         if loss not in ("hinge", "ns"):
             raise ValueError(f"loss must be 'hinge' or 'ns', got {loss!r}")
-        if fraction_window > 1 and fraction_window % 2 == 0:
-            raise ValueError(f"--fraction-window must be 0 or odd, got {fraction_window}")
+        _check_window(fraction_window)  # before training starts, not at its first step
         period = 2 ** int(n_up)
         if crop_size < 16 or crop_size % period or crop_size % 2 ** int(d_blocks):
             raise ValueError(f"crop_size must be >= 16 and a multiple of {period} and "
