@@ -209,6 +209,38 @@ def test_bright_fraction_is_the_particle_area_at_half_maximum_and_steers_the_gen
     assert float((end - 0.45).abs().max()) < 0.03
 
 
+def test_two_point_profile_holds_the_particle_size_that_the_fraction_does_not() -> None:
+    from shapekit.generate.module import ConditionalGAN
+    from shapekit.generate.terms import bright_fraction, bright_map, two_point_profile
+
+    # the same area fraction (1/4) as one 32x32 particle or sixteen 8x8 ones on a 64x64 field
+    big = torch.full((1, 1, 64, 64), -0.6)
+    big[..., 16:48, 16:48] = 0.8
+    small = torch.full((1, 1, 64, 64), -0.6)
+    for r in range(4):
+        for c in range(4):
+            small[..., 4 + 16 * r:12 + 16 * r, 4 + 16 * c:12 + 16 * c] = 0.8
+    x = torch.cat([big, small])
+    u = bright_map(x, sigma=0)
+    assert torch.allclose(u.flatten(1).mean(1), bright_fraction(x, sigma=0))
+    s2 = two_point_profile(u, 16)
+    # lag 0 is the fraction of both; along a row, a particle of side a contributes a (a - d)
+    # pairs per row it spans, over 64 (64 - d) pairs: big 32 (32 - d), small 16 * 8 (8 - d),
+    # and at lag 8 the small particles' pairs all fall into the 8-px gaps between them; beyond,
+    # pairs reach the next particle along (3 gaps per particle row, 4 rows of particles x 8 px)
+    d = torch.arange(17.0)
+    want_big = 32 * (32 - d) / (64 * (64 - d))
+    want_small = 16 * 8 * (8 - d).clamp_min(0) / (64 * (64 - d))
+    want_small[9:] = 4 * 8 * 3 * (d[9:] - 8) / (64 * (64 - d[9:]))
+    assert torch.allclose(s2[0], want_big, atol=1e-3)
+    assert torch.allclose(s2[1], want_small, atol=1e-3)
+    assert float(s2[0, 0]) == pytest.approx(float(s2[1, 0]), abs=1e-3)
+    with pytest.raises(ValueError, match="max_lag"):
+        two_point_profile(u, 64)
+    with pytest.raises(ValueError, match="two_point_lag"):
+        ConditionalGAN(crop_size=16, two_point_weight=1.0, two_point_lag=16, **TINY)
+
+
 # ---------------------------------------------------------------- DiffAugment
 def test_diffaug_cutout_brightness_and_identity() -> None:
     x = torch.ones(4, 1, 16, 16, requires_grad=True)

@@ -108,6 +108,14 @@ def register(app: click.Group) -> None:
               help="Neighbourhood (px) in which the phase-fraction term finds each particle's own "
                    "peak, as the simulator's measurement does (0: one half-maximum for the whole "
                    "crop, the default). With --resume it changes the run's setting from there on.")
+@click.option("--two-point-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of the two-point term: the two-point correlation of each generated "
+                   "crop's particles (lags 0..--two-point-lag px; area fraction at lag 0, particle "
+                   "size in its decay) should match the real crop's of the same conditions (0: "
+                   "off, the default). With --resume it changes the run's weight from there on.")
+@click.option("--two-point-lag", type=click.IntRange(min=1), default=None,
+              help="Largest lag (px) of the two-point term, about the largest particle diameter "
+                   "(default 16).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks (CUDA).")
 @root_option
 @seed_option
@@ -117,7 +125,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   strategy: str,
                   accelerator: str, resume: bool, checkpoint_every: int, sample_every: int,
                   progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
-                  fraction_weight: float | None, fraction_window: int | None, compile_: bool,
+                  fraction_weight: float | None, fraction_window: int | None,
+                  two_point_weight: float | None, two_point_lag: int | None, compile_: bool,
                   root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
 
@@ -141,8 +150,10 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                                    d_blocks=d_blocks, r1_gamma=r1_gamma, loss=loss)
     if fraction_weight is not None:
         model["fraction_weight"] = fraction_weight
-    if fraction_window is not None:
-        model["fraction_window"] = fraction_window
+    for key, value in (("fraction_window", fraction_window), ("two_point_weight", two_point_weight),
+                       ("two_point_lag", two_point_lag)):
+        if value is not None:
+            model[key] = value
     if resume:
         info(f"continuing the run in {out} up to iteration {max_steps} "
              f"(samples in {out / 'samples'})")

@@ -7,7 +7,7 @@ forward pass, one discriminator update on it (hinge or
 non-saturating loss on DiffAugmented real and fake images, a lazy R1 penalty on real images, the
 auxiliary class/condition heads trained on real images), then one generator update through the
 same fake batch (adversarial loss + auxiliary-head error + mode-seeking term + phase-fraction
-term); an
+and two-point terms, :mod:`shapekit.generate.terms`); an
 exponential moving average (EMA) of the generator weights is kept for sampling. Lightning counts
 each optimizer step, so ``trainer.global_step`` is twice the number of iterations
 (:attr:`ConditionalGAN.iteration`).
@@ -41,73 +41,12 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
-from shapekit._torchops import gaussian_blur
 from shapekit.generate.diffaug import diff_augment
 from shapekit.generate.nets import (Discriminator, Generator, cells_for, discriminator_channels,
                                     generate_field, generator_channels)
+from shapekit.generate.terms import bright_fraction, bright_map, check_window, two_point_profile
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
-
-#: width of the soft threshold of :func:`bright_fraction`, relative to the particle contrast
-FRACTION_SOFTNESS = 0.05
-#: Gaussian pre-smoothing of :func:`bright_fraction` (px), as in shapekit.synth.measure_structure
-FRACTION_SMOOTH_SIGMA = 1.0
-
-
-def _check_window(window: int) -> None:
-    if window > 1 and window % 2 == 0:
-        raise ValueError(f"the fraction window must be 0 or odd (a centred neighbourhood), "
-                         f"got {window}")
-
-
-def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS,
-                    sigma: float = FRACTION_SMOOTH_SIGMA, window: int = 0) -> torch.Tensor:
-    """Differentiable bright-phase area fraction of each image of a ``(B, 1, H, W)`` batch in
-    ``[-1, 1]``, drawn as :func:`shapekit.synth.measure_structure` draws particles: after a
-    Gaussian smoothing of ``sigma`` px, the share of pixels above half-way between the
-    background (the median) and the particle peaks (the 99th percentile), through a sigmoid of
-    width ``softness`` times that contrast. Half-maximum rather than a fixed grey level: a
-    brighter background or fainter particles then lower the fraction, as they do in the
-    measurement.
-
-    With ``window`` k > 1 each pixel is compared with half of its *own* particle's peak, the
-    brightest smoothed pixel within its k x k neighbourhood, as the measurement redraws each
-    particle at half its own height; the neighbourhood must also hold a pixel above the global
-    half-maximum (a detected particle). Small, faint particles (under-aged fields, 2 px radius)
-    then count as the measurement counts them: the global half-maximum misses their flanks.
-
-    Examples
-    --------
-    >>> x = torch.full((2, 1, 32, 32), -0.6)
-    >>> x[:, :, 8:24, 8:24] = 0.8          # a 16x16 particle: a quarter of the image
-    >>> x[1] += 0.3 * (x[1] < 0)           # the same on a brighter background
-    >>> bright_fraction(x).round(decimals=2).tolist()
-    [0.25, 0.25]
-
-    Two blurred particles (Gaussian profiles of variance 4 px^2: 21 pixel centres each within
-    the half-height radius, about 19 px through the soft threshold), the second bright or faint:
-    with a window each counts at its own half height, whatever its brightness.
-
-    >>> yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
-    >>> bump = lambda cy, cx: torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 8)
-    >>> pairs = [(-0.6 + 1.4 * bump(8, 8) + a * bump(22, 22))[None, None] for a in (1.4, 0.9)]
-    >>> [[round(1024 * bright_fraction(y, sigma=0, window=w).item()) for w in (0, 7)] for y in pairs]
-    [[47, 38], [50, 38]]
-    """
-    _check_window(window)
-    sm = gaussian_blur(x.float(), sigma) if sigma > 0 else x.float()
-    flat = sm.flatten(1)
-    bg, peak = flat.median(dim=1).values, torch.quantile(flat, 0.99, dim=1)
-    width = softness * (peak - bg).detach().clamp_min(1e-3)
-    half = (bg + peak) / 2
-    if window <= 1:
-        return torch.sigmoid((flat - half[:, None]) / width[:, None]).mean(dim=1)
-    b4, half4, w4 = (v[:, None, None, None] for v in (bg, half, width))
-    local = F.max_pool2d(sm, int(window), stride=1, padding=int(window) // 2)
-    own = torch.sigmoid((sm - (b4 + local) / 2) / w4)       # above half its particle's peak
-    detected = torch.sigmoid((local - half4) / w4)           # next to a detected particle
-    return (own * detected).flatten(1).mean(dim=1)
-
 
 class ConditionalGAN(pl.LightningModule):
     """Conditional GAN (generator, projection discriminator, EMA generator) for grey micrographs.
@@ -159,7 +98,18 @@ class ConditionalGAN(pl.LightningModule):
         (RESULTS.md section 6).
     fraction_window : int
         Neighbourhood (px, odd) of the phase-fraction term's local half-maximum
-        (:func:`bright_fraction` ``window``); 0 uses the global half-maximum.
+        (:func:`bright_fraction` ``window``); 0 uses the global half-maximum. The two-point
+        term draws particles with the same window.
+    two_point_weight : float
+        Weight of the two-point term (0 disables): the two-point correlation
+        (:func:`~shapekit.generate.terms.two_point_profile`, lags ``0..two_point_lag`` px) of each
+        generated crop's soft particle map should equal that of the real crop whose conditions
+        it was drawn with; mean squared difference. Its lag 0 is the area fraction and its decay
+        the particle size, so it holds the size where the phase-fraction term alone let a
+        simulator model reach the fraction by drawing smaller, more numerous particles
+        (RESULTS.md section 6).
+    two_point_lag : int
+        Largest lag of the two-point term (px; about the largest particle diameter).
     d_warmup : int
         Iterations at the start in which only the discriminator is updated: for fine-tuning a
         trained generator (``fit_gan(init_from=...)``) against a fresh discriminator, whose
@@ -185,12 +135,15 @@ class ConditionalGAN(pl.LightningModule):
                  lr_d: float = 4e-4, beta1: float = 0.0, beta2: float = 0.99,
                  ema_decay: float = 0.999, diffaug: str = "brightness,contrast,cutout",
                  aux_weight: float = 1.0, ms_weight: float = 0.1, fraction_weight: float = 0.0,
-                 fraction_window: int = 0, d_warmup: int = 0, channels_last: bool = False,
+                 fraction_window: int = 0, two_point_weight: float = 0.0, two_point_lag: int = 16,
+                 d_warmup: int = 0, channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
         if loss not in ("hinge", "ns"):
             raise ValueError(f"loss must be 'hinge' or 'ns', got {loss!r}")
-        _check_window(fraction_window)  # before training starts, not at its first step
+        check_window(fraction_window)  # before training starts, not at its first step
+        if two_point_weight > 0 and not 0 < two_point_lag < crop_size:
+            raise ValueError(f"two_point_lag must lie in [1, {crop_size - 1}], got {two_point_lag}")
         period = 2 ** int(n_up)
         if crop_size < 16 or crop_size % period or crop_size % 2 ** int(d_blocks):
             raise ValueError(f"crop_size must be >= 16 and a multiple of {period} and "
@@ -326,7 +279,7 @@ class ConditionalGAN(pl.LightningModule):
         opt_d.step()
 
         # ---- generator (D frozen: no gradients computed for its weights)
-        frac = ms = aux_g = loss_g = torch.zeros(())
+        frac = s2 = ms = aux_g = loss_g = torch.zeros(())
         if it < hp.d_warmup:
             # a fine-tuning run's fresh discriminator learns alone first; the step without
             # gradients leaves the generator (and Adam's state) as is and keeps the step count
@@ -354,6 +307,11 @@ class ConditionalGAN(pl.LightningModule):
                 frac = F.mse_loss(bright_fraction(fake, window=k),
                                   bright_fraction(x.detach(), window=k)[rows])
                 loss_g = loss_g + hp.fraction_weight * frac
+            if hp.two_point_weight > 0:
+                k, lag = hp.fraction_window, hp.two_point_lag
+                s2 = F.mse_loss(two_point_profile(bright_map(fake, window=k), lag),
+                                two_point_profile(bright_map(x.detach(), window=k), lag)[rows])
+                loss_g = loss_g + hp.two_point_weight * s2
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
@@ -364,7 +322,7 @@ class ConditionalGAN(pl.LightningModule):
                        "d_real": d_real.detach().float().mean(),
                        "d_fake": d_fake.detach().float().mean(),
                        "aux_d": aux_d.detach(), "aux_g": aux_g.detach(),
-                       "mode_seeking": ms.detach(), "fraction": frac.detach(),
+                       "mode_seeking": ms.detach(), "fraction": frac.detach(), "two_point": s2.detach(),
                        "iteration": float(it + 1)},
                       prog_bar=True, on_step=True, on_epoch=False, sync_dist=False)
         if do_r1:
