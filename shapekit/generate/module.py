@@ -302,15 +302,16 @@ class ConditionalGAN(pl.LightningModule):
                       + (zg[:half] - zg[-half:]).abs().mean(dim=1)) / 2
                 ms = ((a - b).abs().mean(dim=(1, 2, 3)) / dz).mean()
                 loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
+            if hp.fraction_weight > 0 or hp.two_point_weight > 0:
+                # one particle map per batch serves both terms (its mean is bright_fraction)
+                u_fake = bright_map(fake, window=hp.fraction_window)
+                u_real = bright_map(x.detach(), window=hp.fraction_window)[rows]
             if hp.fraction_weight > 0:
-                k = hp.fraction_window
-                frac = F.mse_loss(bright_fraction(fake, window=k),
-                                  bright_fraction(x.detach(), window=k)[rows])
+                frac = F.mse_loss(u_fake.flatten(1).mean(dim=1), u_real.flatten(1).mean(dim=1))
                 loss_g = loss_g + hp.fraction_weight * frac
             if hp.two_point_weight > 0:
-                k, lag = hp.fraction_window, hp.two_point_lag
-                s2 = F.mse_loss(two_point_profile(bright_map(fake, window=k), lag),
-                                two_point_profile(bright_map(x.detach(), window=k), lag)[rows])
+                lag = hp.two_point_lag
+                s2 = F.mse_loss(two_point_profile(u_fake, lag), two_point_profile(u_real, lag))
                 loss_g = loss_g + hp.two_point_weight * s2
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
