@@ -148,10 +148,9 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     dev = devices
     model = {} if resume else dict(g_channels=channels, d_channels=channels,
                                    d_blocks=d_blocks, r1_gamma=r1_gamma, loss=loss)
-    if fraction_weight is not None:
-        model["fraction_weight"] = fraction_weight
-    for key, value in (("fraction_window", fraction_window), ("two_point_weight", two_point_weight),
-                       ("two_point_lag", two_point_lag)):
+    # loss settings: given ones apply (also on --resume), omitted ones keep the run's
+    for key, value in (("fraction_weight", fraction_weight), ("fraction_window", fraction_window),
+                       ("two_point_weight", two_point_weight), ("two_point_lag", two_point_lag)):
         if value is not None:
             model[key] = value
     if resume:

@@ -323,7 +323,8 @@ class ConditionalGAN(pl.LightningModule):
                        "d_real": d_real.detach().float().mean(),
                        "d_fake": d_fake.detach().float().mean(),
                        "aux_d": aux_d.detach(), "aux_g": aux_g.detach(),
-                       "mode_seeking": ms.detach(), "fraction": frac.detach(), "two_point": s2.detach(),
+                       "mode_seeking": ms.detach(), "fraction": frac.detach(),
+                       "two_point": s2.detach(),
                        "iteration": float(it + 1)},
                       prog_bar=True, on_step=True, on_epoch=False, sync_dist=False)
         if do_r1:
