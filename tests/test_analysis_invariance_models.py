@@ -15,8 +15,8 @@ import torch
 
 from shapekit.analysis.dna import (AugmentationPolicy, DynamicAugmentation, GlobalAugmentation,
                                    affine_warp, dna_on_scans, fit_dna, ranges_by_class)
-from shapekit.analysis.fibres import (AffineCoupling, BundleNet, ConditionalFlow,
-                                     coupling_dependencies, fit_bundle, mmd)
+from shapekit.analysis.fibres import BundleNet, fit_bundle, mmd
+from shapekit.analysis.flows import AffineCoupling, ConditionalFlow, coupling_dependencies
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from dna_digits import rotated_digits, run_digits_check, small_cnn  # noqa: E402
