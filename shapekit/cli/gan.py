@@ -108,6 +108,11 @@ def register(app: click.Group) -> None:
               help="Neighbourhood (px) in which the phase-fraction term finds each particle's own "
                    "peak, as the simulator's measurement does (0: one half-maximum for the whole "
                    "crop, the default). With --resume it changes the run's setting from there on.")
+@click.option("--fraction-map", type=click.Choice(["half_max", "measure"]), default=None,
+              help="How the phase-fraction and two-point terms draw particles: half-way to the "
+                   "crop's brightest (half_max, the default) or at the levels of the simulator's "
+                   "measurement (measure: Otsu on the flattened crop, noise rejection). With "
+                   "--resume it changes the run's setting from there on.")
 @click.option("--two-point-weight", type=click.FloatRange(min=0), default=None,
               help="Weight of the two-point term: the two-point correlation of each generated "
                    "crop's particles (lags 0..--two-point-lag px; area fraction at lag 0, particle "
@@ -126,7 +131,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   accelerator: str, resume: bool, checkpoint_every: int, sample_every: int,
                   progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
                   fraction_weight: float | None, fraction_window: int | None,
-                  two_point_weight: float | None, two_point_lag: int | None, compile_: bool,
+                  fraction_map: str | None, two_point_weight: float | None, two_point_lag: int | None, compile_: bool,
                   root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
 
@@ -150,7 +155,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                                    d_blocks=d_blocks, r1_gamma=r1_gamma, loss=loss)
     # loss settings: given ones apply (also on --resume), omitted ones keep the run's
     for key, value in (("fraction_weight", fraction_weight), ("fraction_window", fraction_window),
-                       ("two_point_weight", two_point_weight), ("two_point_lag", two_point_lag)):
+                       ("fraction_map", fraction_map), ("two_point_weight", two_point_weight), ("two_point_lag", two_point_lag)):
         if value is not None:
             model[key] = value
     if resume:

@@ -36,6 +36,9 @@ import numpy as np
 
 from shapekit.errors import InputError
 
+#: how many robust noise deviations a particle's peak must rise above the background
+MIN_SNR = 5.0
+
 
 def _otsu(x: np.ndarray) -> float:
     from skimage.filters import threshold_otsu
@@ -75,10 +78,54 @@ def _half_max(sm: np.ndarray, lab: np.ndarray, bg: float, min_peak: float) -> np
     return (grown > 0) & (sm > np.concatenate([[np.inf], level])[grown])
 
 
+def particle_levels(image: np.ndarray, smooth_sigma: float = 1.0,
+                    background_sigma: float | None = None) -> dict[str, Any]:
+    """The levels :func:`measure_structure` detects particles at (its steps 1-3), for callers that
+    redraw its particle mask in another form (the generator's differentiable fraction term).
+
+    Parameters are those of :func:`measure_structure`; ``image`` is a finite 2-D float array.
+
+    Returns
+    -------
+    dict
+        ``smoothed`` (the pre-smoothed image), ``background`` (the slow background subtracted
+        from it, zeros when flattening is off), ``flattened`` (their difference), ``threshold``
+        (Otsu's, on the flattened image), ``background_level`` (the median of the flattened image
+        at or below the threshold) and ``noise`` (robust deviation of white pixel noise after the
+        smoothing).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((64, 64), 0.2, np.float32)
+    >>> img[20:30, 20:30] = 0.8
+    >>> lv = particle_levels(img)  # the 0.2 background flattens to 0, the particle to 0.6
+    >>> round(lv["background_level"], 3), bool(0 < lv["threshold"] < 0.6), lv["noise"]
+    (-0.0, True, 0.0)
+    """
+    a = np.asarray(image, dtype=np.float32)
+    h, w = a.shape
+    sm = cv2.GaussianBlur(a, (0, 0), smooth_sigma) if smooth_sigma > 0 else a
+    bsig = max(8.0, min(h, w) / 8.0) if background_sigma is None else float(background_sigma)
+    noise = _pixel_noise(a, smooth_sigma)
+    background = np.zeros_like(sm)
+    if bsig > 0 and float(np.ptp(sm)) > 0:
+        # leave out of the background what is clearly brighter (Otsu, and 3 noise sigmas up)
+        first = (sm > max(_otsu(sm), float(np.median(sm)) + 3.0 * noise)).astype(np.float32)
+        first = cv2.dilate(first, np.ones((3, 3), np.uint8))
+        background = _norm_blur(sm, 1.0 - first, bsig)
+    flat = sm - background
+    thr = _otsu(flat) if float(np.ptp(flat)) > 0 else float(flat.max())
+    below = flat[flat <= thr]
+    return {"smoothed": sm, "background": background, "flattened": flat, "threshold": thr,
+            "background_level": float(np.median(below)) if below.size else thr,
+            "noise": float(noise)}
+
+
 def measure_structure(image: np.ndarray, um_per_px: float | None = None,
                       threshold: float | None = None, *, smooth_sigma: float = 1.0,
                       background_sigma: float | None = None, min_area_px: int = 3,
-                      refine: bool = True, min_snr: float = 5.0) -> dict[str, Any]:
+                      refine: bool = True, min_snr: float = MIN_SNR) -> dict[str, Any]:
     """Area fraction, mean radius and number density of bright particles in ``image``.
 
     Parameters
@@ -145,18 +192,9 @@ def measure_structure(image: np.ndarray, um_per_px: float | None = None,
     if um_per_px is not None and not (np.isfinite(um_per_px) and um_per_px > 0):
         raise InputError(f"um_per_px must be a positive number, got {um_per_px!r}")
     h, w = a.shape
-    sm = cv2.GaussianBlur(a, (0, 0), smooth_sigma) if smooth_sigma > 0 else a
-    bsig = max(8.0, min(h, w) / 8.0) if background_sigma is None else float(background_sigma)
-    noise = _pixel_noise(a, smooth_sigma)
-    if bsig > 0 and float(np.ptp(sm)) > 0:
-        # leave out of the background what is clearly brighter (Otsu, and 3 noise sigmas up)
-        first = (sm > max(_otsu(sm), float(np.median(sm)) + 3.0 * noise)).astype(np.float32)
-        first = cv2.dilate(first, np.ones((3, 3), np.uint8))
-        sm = sm - _norm_blur(sm, 1.0 - first, bsig)
-    if threshold is None:
-        thr = _otsu(sm) if float(np.ptp(sm)) > 0 else float(sm.max())
-    else:
-        thr = float(threshold)
+    lv = particle_levels(a, smooth_sigma, background_sigma)
+    sm, noise = lv["flattened"], lv["noise"]
+    thr = lv["threshold"] if threshold is None else float(threshold)
     mask = sm > thr
     lab = label(mask, connectivity=2)
     if threshold is None and mask.any() and not mask.all():

@@ -1,0 +1,90 @@
+"""The particle map the generator's fraction and two-point terms match: drawn at the levels of the
+simulator's measurement (``fraction_map="measure"``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from shapekit.generate.module import ConditionalGAN  # noqa: E402
+from shapekit.generate.terms import (FRACTION_MAPS, bright_map, measured_map,  # noqa: E402
+                                     particle_map)
+from shapekit.synth import measure_structure, particle_levels, render_micrograph  # noqa: E402
+
+TINY = dict(n_classes=2, n_cond=0, g_channels=4, d_channels=4, n_up=2, d_blocks=2, z_local=2,
+            z_global=4, w_dim=8)
+
+
+def _as_batch(img: np.ndarray) -> torch.Tensor:
+    return torch.tensor(img, dtype=torch.float32)[None, None] * 2 - 1
+
+
+def test_particle_levels_are_the_levels_measure_structure_thresholds_at() -> None:
+    img = render_micrograph(150.0, 3.0, size=128, um_per_px=0.002, seed=3)[0]
+    lv = particle_levels(img)
+    np.testing.assert_allclose(lv["flattened"], lv["smoothed"] - lv["background"])
+    # the measurement with the returned threshold given by hand detects the same particles,
+    # before its own half-maximum redrawing, as with its automatic one and refine off
+    auto = measure_structure(img, refine=False, min_snr=0.0)
+    fixed = measure_structure(img, threshold=lv["threshold"])
+    assert auto["n_particles"] == fixed["n_particles"]
+    assert auto["area_fraction"] == pytest.approx(fixed["area_fraction"])
+    assert lv["background_level"] < lv["threshold"] and lv["noise"] > 0
+
+
+def test_measured_map_follows_the_measurement_where_the_half_maximum_map_does_not() -> None:
+    # two under-aged fields (2-px particles; 140 C holds 0.018 more precipitate than 195 C), a
+    # peak-aged and an over-aged one
+    conds = [(140.0, 2.0), (195.0, 1.4), (170.0, 40.0), (215.0, 30.0)]
+    measured, new, old = [], [], []
+    for i, (temp, hours) in enumerate(conds):
+        img = render_micrograph(temp, hours, size=128, um_per_px=0.002, seed=i)[0]
+        measured.append(measure_structure(img)["area_fraction"])
+        new.append(measured_map(_as_batch(img)).mean().item())
+        old.append(bright_map(_as_batch(img), window=7).mean().item())
+    measured, new, old = map(np.array, (measured, new, old))
+    assert np.abs(new - measured).max() < 0.005
+    gap = measured[0] - measured[1]
+    assert gap > 0.01
+    assert abs((new[0] - new[1]) - gap) < 0.005
+    # the half-maximum map understates the faint particles: it sees barely half of the gap
+    assert (old[0] - old[1]) < gap - 0.005
+
+
+def test_measured_map_steers_an_image_towards_more_measured_precipitate() -> None:
+    x0 = torch.full((1, 1, 48, 48), -0.6)
+    for cy, cx in [(12, 12), (12, 36), (36, 12), (36, 36)]:
+        x0[..., cy - 3:cy + 3, cx - 3:cx + 3] = 0.6
+    x0 = x0 + 0.02 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    x = x0.clone().requires_grad_(True)
+    u = measured_map(x)
+    u.mean().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    # the gradient raises the particles' flanks: a few steps up it, the *measurement* grows
+    opt = torch.optim.Adam([x], lr=0.03)
+    for _ in range(30):
+        opt.zero_grad()
+        (-measured_map(x).mean()).backward()
+        opt.step()
+
+    def frac(t: torch.Tensor) -> float:
+        return measure_structure(((t.detach()[0, 0].clamp(-1, 1) + 1) / 2).numpy())[
+            "area_fraction"]
+
+    assert frac(x) > frac(x0) + 0.01
+
+
+def test_particle_map_kinds_and_errors() -> None:
+    assert FRACTION_MAPS == ("half_max", "measure")
+    x = torch.full((2, 1, 32, 32), -0.6)
+    x[..., 8:24, 8:24] = 0.8
+    for kind in FRACTION_MAPS:
+        assert particle_map(x, kind).shape == x.shape
+    with pytest.raises(ValueError, match="half_max, measure"):
+        particle_map(x, "otsu")
+    with pytest.raises(ValueError, match=">= 3"):
+        measured_map(x, window=1)
+    with pytest.raises(ValueError, match="fraction_map"):
+        ConditionalGAN(crop_size=16, fraction_map="otsu", **TINY)
