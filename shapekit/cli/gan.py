@@ -131,7 +131,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   accelerator: str, resume: bool, checkpoint_every: int, sample_every: int,
                   progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
                   fraction_weight: float | None, fraction_window: int | None,
-                  fraction_map: str | None, two_point_weight: float | None, two_point_lag: int | None, compile_: bool,
+                  fraction_map: str | None, two_point_weight: float | None,
+                  two_point_lag: int | None, compile_: bool,
                   root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
 
@@ -155,7 +156,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                                    d_blocks=d_blocks, r1_gamma=r1_gamma, loss=loss)
     # loss settings: given ones apply (also on --resume), omitted ones keep the run's
     for key, value in (("fraction_weight", fraction_weight), ("fraction_window", fraction_window),
-                       ("fraction_map", fraction_map), ("two_point_weight", two_point_weight), ("two_point_lag", two_point_lag)):
+                       ("fraction_map", fraction_map), ("two_point_weight", two_point_weight),
+                       ("two_point_lag", two_point_lag)):
         if value is not None:
             model[key] = value
     if resume:

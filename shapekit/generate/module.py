@@ -108,7 +108,7 @@ class ConditionalGAN(pl.LightningModule):
         :func:`shapekit.synth.measure_structure` (Otsu detection on the flattened image, each
         particle at its own half maximum, noise rejection:
         :func:`~shapekit.generate.terms.measured_map`), whose mean follows the evaluation's
-        area fraction on simulator fields where the half-maximum map's understates the faint
+        area fraction on simulator fields where the half-maximum map understates the faint
         under-aged particles (RESULTS.md section 6).
     two_point_weight : float
         Weight of the two-point term (0 disables): the two-point correlation
@@ -317,7 +317,7 @@ class ConditionalGAN(pl.LightningModule):
                 ms = ((a - b).abs().mean(dim=(1, 2, 3)) / dz).mean()
                 loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
             if hp.fraction_weight > 0 or hp.two_point_weight > 0:
-                # one particle map per batch serves both terms (its mean is bright_fraction)
+                # one particle map per batch serves both terms (its mean is the crop's fraction)
                 kind = hp.get("fraction_map", "half_max")  # runs saved before the option
                 u_fake = particle_map(fake, kind, hp.fraction_window)
                 u_real = particle_map(x.detach(), kind, hp.fraction_window)[rows]

@@ -41,7 +41,8 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channe
                                       beta2=0.99, ema_decay=0.999,
                                       diffaug="brightness,contrast,cutout", aux_weight=1.0,
                                       ms_weight=0.1, fraction_weight=0.0, fraction_window=0,
-                                      fraction_map="half_max", two_point_weight=0.0, two_point_lag=16, d_warmup=0)
+                                      fraction_map="half_max", two_point_weight=0.0,
+                                      two_point_lag=16, d_warmup=0)
 #: model settings that ``resume=True`` takes from the caller rather than from the saved run (loss
 #: weights: a run may be continued with a term switched on; config.json records the change)
 RESUME_OVERRIDES = frozenset({"fraction_weight", "fraction_window", "fraction_map",

@@ -198,7 +198,7 @@ def measure_structure(image: np.ndarray, um_per_px: float | None = None,
     mask = sm > thr
     lab = label(mask, connectivity=2)
     if threshold is None and mask.any() and not mask.all():
-        bg = float(np.median(sm[~mask]))
+        bg = lv["background_level"]  # the median of the flattened image below the threshold
         if refine:
             mask = _half_max(sm, lab, bg, min_snr * noise)
             lab = label(mask, connectivity=2)
