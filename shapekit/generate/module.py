@@ -318,9 +318,8 @@ class ConditionalGAN(pl.LightningModule):
                 loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
             if hp.fraction_weight > 0 or hp.two_point_weight > 0:
                 # one particle map per batch serves both terms (its mean is the crop's fraction)
-                kind = hp.get("fraction_map", "half_max")  # runs saved before the option
-                u_fake = particle_map(fake, kind, hp.fraction_window)
-                u_real = particle_map(x.detach(), kind, hp.fraction_window)[rows]
+                u_fake = particle_map(fake, hp.fraction_map, hp.fraction_window)
+                u_real = particle_map(x.detach(), hp.fraction_map, hp.fraction_window)[rows]
             if hp.fraction_weight > 0:
                 frac = F.mse_loss(u_fake.flatten(1).mean(dim=1), u_real.flatten(1).mean(dim=1))
                 loss_g = loss_g + hp.fraction_weight * frac
