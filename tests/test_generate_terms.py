@@ -76,6 +76,22 @@ def test_measured_map_steers_an_image_towards_more_measured_precipitate() -> Non
     assert frac(x) > frac(x0) + 0.01
 
 
+def test_measured_map_gradient_ignores_global_brightness_and_contrast() -> None:
+    # The measurement's levels are image statistics: a brighter or stiffer image moves them
+    # alike, and its measured fraction does not change. The map's gradient must not reward such
+    # a change either (it did while the levels were constants in grey levels: a directional
+    # derivative of about 0.18 along a global shift on this crop).
+    img = render_micrograph(180.0, 1.0, size=96, um_per_px=0.002, seed=1)[0]
+    x = _as_batch(img).requires_grad_(True)
+    measured_map(x).mean().backward()
+    g = x.grad
+    shift, scale = (g * torch.ones_like(g)).sum().item(), (g * x.detach()).sum().item()
+    assert abs(shift) < 1e-5 and abs(scale) < 1e-5
+    assert g.norm().item() > 1e-3          # while the shapes still carry a gradient
+    f = measure_structure(img)["area_fraction"]
+    assert measure_structure(0.2 + 0.6 * img)["area_fraction"] == pytest.approx(f, abs=2e-3)
+
+
 def test_particle_map_kinds_and_errors() -> None:
     assert FRACTION_MAPS == ("half_max", "measure")
     x = torch.full((2, 1, 32, 32), -0.6)

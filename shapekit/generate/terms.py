@@ -133,8 +133,17 @@ def measured_map(x: torch.Tensor, window: int = 7, softness: float = FRACTION_SO
     x01 = (x.float() + 1.0) / 2.0
     levels = [particle_levels(a, FRACTION_SMOOTH_SIGMA) for a in x01.detach().cpu().numpy()[:, 0]]
     sm = gaussian_blur(x01, FRACTION_SMOOTH_SIGMA)
+    # The levels move with the image: a brighter or stiffer image shifts and scales them alike
+    # (they are image statistics). Held in units of the image's own mean and deviation, which
+    # carry the gradient, they stay constant under such changes, so the gradient rewards only
+    # what changes the measured fraction (the particles' shapes and relative heights), not a
+    # global brightening that the next step's levels would follow. The values are unchanged.
+    mu = sm.mean(dim=(1, 2, 3), keepdim=True)
+    sd = sm.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    mu0, sd0 = mu.detach(), sd.detach()
     back = torch.from_numpy(np.stack([lv["background"] for lv in levels]))[:, None]
-    flat = sm - back.to(device=sm.device, dtype=sm.dtype)
+    back = back.to(device=sm.device, dtype=sm.dtype)
+    flat = ((sm - mu) / sd - (back - mu0) / sd0) * sd0      # = sm - back, affine-invariant grad
     thr, bg, noise = (torch.tensor([lv[k] for lv in levels], dtype=sm.dtype,
                                    device=sm.device).view(-1, 1, 1, 1)
                       for k in ("threshold", "background_level", "noise"))
