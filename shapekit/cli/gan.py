@@ -121,6 +121,11 @@ def register(app: click.Group) -> None:
 @click.option("--two-point-lag", type=click.IntRange(min=1), default=None,
               help="Largest lag (px) of the two-point term, about the largest particle diameter "
                    "(default 16).")
+@click.option("--twin-aux", is_flag=True,
+              help="Add a twin auxiliary classifier (TAC-GAN): it learns the classes of generated "
+                   "images and the generator is rewarded for its error, against the auxiliary "
+                   "classifier's pull towards one easily classified look per class. New runs only "
+                   "(--resume keeps the run's discriminator).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks (CUDA).")
 @root_option
 @seed_option
@@ -132,7 +137,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
                   fraction_weight: float | None, fraction_window: int | None,
                   fraction_map: str | None, two_point_weight: float | None,
-                  two_point_lag: int | None, compile_: bool,
+                  two_point_lag: int | None, twin_aux: bool, compile_: bool,
                   root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
 
@@ -153,7 +158,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
 
     dev = devices
     model = {} if resume else dict(g_channels=channels, d_channels=channels,
-                                   d_blocks=d_blocks, r1_gamma=r1_gamma, loss=loss)
+                                   d_blocks=d_blocks, r1_gamma=r1_gamma, loss=loss,
+                                   twin_aux=twin_aux)
     # loss settings: given ones apply (also on --resume), omitted ones keep the run's
     for key, value in (("fraction_weight", fraction_weight), ("fraction_window", fraction_window),
                        ("fraction_map", fraction_map), ("two_point_weight", two_point_weight),

@@ -29,6 +29,7 @@ References
    Synthesis", CVPR 2019.
 .. [8] Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016 (matching a
    statistic of the real data; here one with a physical meaning, per condition).
+.. [10] Gong, Wang, Zhang, Tao, Ji, "Twin Auxiliary Classifiers GAN", NeurIPS 2019.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ class ConditionalGAN(pl.LightningModule):
         Weight of the auxiliary class/condition heads of the discriminator (0 disables): D learns
         to predict the label and the normalised conditions of real images, G is penalised for
         the heads' error on its images at their requested condition [6]_.
+    twin_aux : bool
+        Add a twin class head (TAC-GAN [10]_): it learns the classes of *generated* images and
+        G is rewarded for its error, which cancels the auxiliary classifier's pull towards the
+        most easily classified images of each class (an AC-GAN's loss of diversity within a
+        class). Needs ``aux_weight > 0`` and two classes or more.
     ms_weight : float
         Weight of the mode-seeking term [7]_ (0 disables): half of each fake batch repeats the
         other half's conditions with new latents, and G is penalised by ``1 / (|G(z1) - G(z2)| /
@@ -144,12 +150,14 @@ class ConditionalGAN(pl.LightningModule):
                  r1_gamma: float = 1.0, r1_every: int = 4, lr_g: float = 2e-4,
                  lr_d: float = 4e-4, beta1: float = 0.0, beta2: float = 0.99,
                  ema_decay: float = 0.999, diffaug: str = "brightness,contrast,cutout",
-                 aux_weight: float = 1.0, ms_weight: float = 0.1, fraction_weight: float = 0.0,
+                 aux_weight: float = 1.0, twin_aux: bool = False, ms_weight: float = 0.1, fraction_weight: float = 0.0,
                  fraction_window: int = 0, fraction_map: str = "half_max",
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
                  d_warmup: int = 0, channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
+        if twin_aux and not (aux_weight > 0 and n_classes > 1):
+            raise ValueError("twin_aux needs aux_weight > 0 and two classes or more")
         if loss not in ("hinge", "ns"):
             raise ValueError(f"loss must be 'hinge' or 'ns', got {loss!r}")
         check_window(fraction_window)  # before training starts, not at its first step
@@ -168,7 +176,7 @@ class ConditionalGAN(pl.LightningModule):
                                    generator_channels(g_channels, n_up))
         self.discriminator = Discriminator(n_classes, n_cond,
                                            discriminator_channels(d_channels, d_blocks),
-                                           aux_heads=aux_weight > 0)
+                                           aux_heads=aux_weight > 0, twin=twin_aux)
         self.g_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         self.sample_hook: Any = None  # callable(module, iteration) set by fit_gan
         self._g_fwd = self.generator
@@ -244,12 +252,16 @@ class ConditionalGAN(pl.LightningModule):
         return label[idx], None if cond is None else cond[idx], half, idx
 
     def _aux_loss(self, cls: torch.Tensor | None, reg: torch.Tensor | None, label: torch.Tensor,
-                  cond: torch.Tensor | None) -> torch.Tensor:
+                  cond: torch.Tensor | None, twin: torch.Tensor | None = None) -> torch.Tensor:
+        """The auxiliary heads' error at ``label``/``cond``; given the twin head's logits (G's
+        side of TAC-GAN), less the twin's cross-entropy."""
         loss = torch.zeros((), device=self.device)
         if cls is not None:
             loss = loss + F.cross_entropy(cls.float(), label)
         if reg is not None and cond is not None:
             loss = loss + F.mse_loss(reg.float(), cond.float())
+        if twin is not None:
+            loss = loss - F.cross_entropy(twin.float(), label)
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:  # noqa: D102
@@ -273,15 +285,20 @@ class ConditionalGAN(pl.LightningModule):
         # ---- discriminator
         do_r1 = hp.r1_gamma > 0 and it % hp.r1_every == 0
         x_in = x.detach().requires_grad_(True) if do_r1 else x
+        twin = torch.zeros(())
         if aux:
-            d_real, cls_r, reg_r = self._d_fwd(self._aug(x_in), label, cond, aux=True)
+            d_real, cls_r, reg_r, *_ = self._d_fwd(self._aug(x_in), label, cond, aux=True)
         else:
             d_real = self._d_fwd(self._aug(x_in), label, cond)
-        d_fake = self._d_fwd(self._aug(fake.detach()), f_label, f_cond)
+        if hp.twin_aux:  # the twin head learns the classes of generated images
+            d_fake, _, _, tw = self._d_fwd(self._aug(fake.detach()), f_label, f_cond, aux=True)
+            twin = F.cross_entropy(tw.float(), f_label)
+        else:
+            d_fake = self._d_fwd(self._aug(fake.detach()), f_label, f_cond)
         loss_d = self._d_loss(d_real.float(), d_fake.float())  # means over the patch maps
         aux_d = self._aux_loss(cls_r, reg_r, label, cond) if aux else torch.zeros(())
         if aux:
-            loss_d = loss_d + hp.aux_weight * aux_d
+            loss_d = loss_d + hp.aux_weight * (aux_d + twin)
         r1 = torch.zeros((), device=self.device)
         if do_r1:
             (grad,) = torch.autograd.grad(d_real.float().mean(dim=(1, 2)).sum(), x_in,
@@ -302,11 +319,13 @@ class ConditionalGAN(pl.LightningModule):
         else:
             self.toggle_optimizer(opt_g)
             if aux:
-                d_out, cls_f, reg_f = self._d_fwd(self._aug(fake), f_label, f_cond, aux=True)
+                d_out, cls_f, reg_f, *tw = self._d_fwd(self._aug(fake), f_label, f_cond, aux=True)
             else:
                 d_out = self._d_fwd(self._aug(fake), f_label, f_cond)
             loss_g = self._g_loss(d_out.float())
-            aux_g = self._aux_loss(cls_f, reg_f, f_label, f_cond) if aux else torch.zeros(())
+            # with the twin: less the twin's error, AC-GAN's term without its bias (TAC-GAN)
+            aux_g = (self._aux_loss(cls_f, reg_f, f_label, f_cond, tw[0] if tw else None)
+                     if aux else torch.zeros(()))
             if aux:
                 loss_g = loss_g + hp.aux_weight * aux_g
             if half:
@@ -337,6 +356,7 @@ class ConditionalGAN(pl.LightningModule):
                        "d_real": d_real.detach().float().mean(),
                        "d_fake": d_fake.detach().float().mean(),
                        "aux_d": aux_d.detach(), "aux_g": aux_g.detach(),
+                       "aux_twin": twin.detach(),
                        "mode_seeking": ms.detach(), "fraction": frac.detach(),
                        "two_point": s2.detach(),
                        "iteration": float(it + 1)},

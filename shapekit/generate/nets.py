@@ -43,6 +43,7 @@ References
 .. [9] Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018.
 .. [10] Odena, Olah, Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs",
    ICML 2017; Ding et al., "CcGAN", ICLR 2021 (regression for continuous labels).
+.. [11] Gong et al., "Twin Auxiliary Classifiers GAN", NeurIPS 2019.
 """
 
 from __future__ import annotations
@@ -293,7 +294,9 @@ class Discriminator(nn.Module):
 
     With ``aux=True`` it also returns two auxiliary heads on the mean-pooled features: class
     logits ``(B, n_classes)`` (``None`` for one class) and a regression of the normalised
-    continuous conditions ``(B, n_cond)`` (``None`` in class mode).
+    continuous conditions ``(B, n_cond)`` (``None`` in class mode). With a twin classifier
+    (``twin=True``, TAC-GAN [11]_) a fourth: the class logits of a second head that learns the
+    classes of *generated* images.
 
     Parameters
     ----------
@@ -303,6 +306,8 @@ class Discriminator(nn.Module):
         Width after each 2x downsampling block (the logit map is ``input / 2**len(channels)``).
     aux_heads : bool
         Build the auxiliary heads (without them ``aux=True`` returns ``None`` for both).
+    twin : bool
+        Also build the twin class head (needs ``aux_heads`` and two classes or more).
 
     Examples
     --------
@@ -313,12 +318,17 @@ class Discriminator(nn.Module):
     ...                 aux=True)
     >>> tuple(cls.shape), tuple(reg.shape)
     ((3, 2), (3, 1))
+    >>> t = Discriminator(2, channels=[8, 16], twin=True)
+    >>> [tuple(v.shape) for v in t(torch.randn(3, 1, 32, 32), torch.tensor([0, 1, 1]), aux=True)[1::2]]
+    [(3, 2), (3, 2)]
     """
 
     def __init__(self, n_classes: int, n_cond: int = 0,
                  channels: list[int] | tuple[int, ...] = (16, 32, 64),
-                 aux_heads: bool = True) -> None:
+                 aux_heads: bool = True, twin: bool = False) -> None:
         super().__init__()
+        if twin and not (aux_heads and n_classes > 1):
+            raise ValueError("a twin classifier needs the auxiliary heads and two classes or more")
         chans = [1] + [int(c) for c in channels]
         self.blocks = nn.Sequential(*[_DBlock(chans[i], chans[i + 1], first=(i == 0))
                                       for i in range(len(chans) - 1)])
@@ -332,6 +342,7 @@ class Discriminator(nn.Module):
         self.aux_cls = nn.Linear(c, n_classes) if aux_heads and n_classes > 1 else None
         self.aux_reg = (nn.Sequential(nn.Linear(c, c), nn.LeakyReLU(0.2), nn.Linear(c, n_cond))
                         if aux_heads and n_cond > 0 else None)
+        self.aux_twin = nn.Linear(c, n_classes) if twin else None
 
     def forward(self, x: torch.Tensor, label: torch.Tensor, cond: torch.Tensor | None = None,
                 aux: bool = False):
@@ -346,4 +357,6 @@ class Discriminator(nn.Module):
         pooled = h.mean(dim=(2, 3))
         cls = self.aux_cls(pooled) if self.aux_cls is not None else None
         reg = self.aux_reg(pooled) if self.aux_reg is not None else None
+        if self.aux_twin is not None:
+            return out, cls, reg, self.aux_twin(pooled)
         return out, cls, reg

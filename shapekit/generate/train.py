@@ -40,6 +40,7 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channe
                                       r1_gamma=1.0, r1_every=4, lr_g=2e-4, lr_d=4e-4, beta1=0.0,
                                       beta2=0.99, ema_decay=0.999,
                                       diffaug="brightness,contrast,cutout", aux_weight=1.0,
+                                      twin_aux=False,
                                       ms_weight=0.1, fraction_weight=0.0, fraction_window=0,
                                       fraction_map="half_max", two_point_weight=0.0,
                                       two_point_lag=16, d_warmup=0)
