@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="Weight of the two-point term relative to the fraction term (lag 24).")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--seed", type=int, default=0, help="Held-out condition set, as gan_whole_images.")
+    p.add_argument("--seed", type=int, default=0,
+                   help="Held-out condition set, as gan_whole_images.py.")
     p.add_argument("--n-test", type=int, default=24)
     p.add_argument("--per-combo", type=int, default=4)
     p.add_argument("--out", type=Path, default=None)

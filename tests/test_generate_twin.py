@@ -26,17 +26,17 @@ def test_twin_head_is_a_second_class_head_on_the_same_features() -> None:
     d.aux_twin.load_state_dict(d.aux_cls.state_dict())
     assert torch.equal(d(x, y, aux=True)[3], cls)
     assert len(Discriminator(3, channels=[4, 8])(x, y, aux=True)) == 3   # off by default
-    with pytest.raises(ValueError, match="twin classifier needs"):
+    with pytest.raises(ValueError, match="twin auxiliary classifier needs"):
         Discriminator(1, channels=[4, 8], twin=True)
-    with pytest.raises(ValueError, match="twin classifier needs"):
+    with pytest.raises(ValueError, match="twin auxiliary classifier needs"):
         Discriminator(3, channels=[4, 8], aux_heads=False, twin=True)
 
 
 def test_twin_aux_needs_the_auxiliary_classifier_and_classes() -> None:
-    with pytest.raises(ValueError, match="twin_aux needs"):
+    with pytest.raises(ValueError, match="twin auxiliary classifier needs"):
         ConditionalGAN(crop_size=16, n_classes=3, n_up=2, d_blocks=2, twin_aux=True,
                        aux_weight=0.0, **TINY)
-    with pytest.raises(ValueError, match="twin_aux needs"):
+    with pytest.raises(ValueError, match="twin auxiliary classifier needs"):
         ConditionalGAN(crop_size=16, n_classes=1, n_up=2, d_blocks=2, twin_aux=True, **TINY)
     m = ConditionalGAN(crop_size=16, n_classes=3, n_up=2, d_blocks=2, twin_aux=True, **TINY)
     assert m.discriminator.aux_twin is not None
@@ -77,7 +77,8 @@ def test_training_with_a_twin_classifier(tmp_path: Path) -> None:
                     weights_only=True)
     assert "discriminator.aux_twin.weight" in ck["state_dict"]
     assert ck["hyper_parameters"]["twin_aux"] is True
-    assert load_generator(tmp_path / "run").sample(1, label="a", seed=0, size=24).shape == (1, 24, 24)
+    sample = load_generator(tmp_path / "run").sample(1, label="a", seed=0, size=24)
+    assert sample.shape == (1, 24, 24)
 
 
 def test_cli_twin_aux_on_one_class_is_a_one_line_error(run_cli, tmp_path: Path) -> None:
@@ -87,5 +88,6 @@ def test_cli_twin_aux_on_one_class_is_a_one_line_error(run_cli, tmp_path: Path) 
     code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--twin-aux",
                            "--max-steps", "1", "--crop-size", "32")
     assert code == 2 and err.strip().splitlines()[-1] == (
-        "shapekit: error: twin_aux needs aux_weight > 0 and two classes or more")
+        "shapekit: error: a twin auxiliary classifier needs the auxiliary heads (aux_weight > 0) "
+        "and two classes or more")
     assert not (tmp_path / "r" / "config.json").exists()

@@ -150,14 +150,13 @@ class ConditionalGAN(pl.LightningModule):
                  r1_gamma: float = 1.0, r1_every: int = 4, lr_g: float = 2e-4,
                  lr_d: float = 4e-4, beta1: float = 0.0, beta2: float = 0.99,
                  ema_decay: float = 0.999, diffaug: str = "brightness,contrast,cutout",
-                 aux_weight: float = 1.0, twin_aux: bool = False, ms_weight: float = 0.1, fraction_weight: float = 0.0,
+                 aux_weight: float = 1.0, twin_aux: bool = False, ms_weight: float = 0.1,
+                 fraction_weight: float = 0.0,
                  fraction_window: int = 0, fraction_map: str = "half_max",
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
                  d_warmup: int = 0, channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
-        if twin_aux and not (aux_weight > 0 and n_classes > 1):
-            raise ValueError("twin_aux needs aux_weight > 0 and two classes or more")
         if loss not in ("hinge", "ns"):
             raise ValueError(f"loss must be 'hinge' or 'ns', got {loss!r}")
         check_window(fraction_window)  # before training starts, not at its first step

@@ -319,7 +319,8 @@ class Discriminator(nn.Module):
     >>> tuple(cls.shape), tuple(reg.shape)
     ((3, 2), (3, 1))
     >>> t = Discriminator(2, channels=[8, 16], twin=True)
-    >>> [tuple(v.shape) for v in t(torch.randn(3, 1, 32, 32), torch.tensor([0, 1, 1]), aux=True)[1::2]]
+    >>> outs = t(torch.randn(3, 1, 32, 32), torch.tensor([0, 1, 1]), aux=True)
+    >>> [tuple(v.shape) for v in outs[1::2]]   # class logits and the twin's
     [(3, 2), (3, 2)]
     """
 
@@ -328,7 +329,8 @@ class Discriminator(nn.Module):
                  aux_heads: bool = True, twin: bool = False) -> None:
         super().__init__()
         if twin and not (aux_heads and n_classes > 1):
-            raise ValueError("a twin classifier needs the auxiliary heads and two classes or more")
+            raise ValueError("a twin auxiliary classifier needs the auxiliary heads "
+                             "(aux_weight > 0) and two classes or more")
         chans = [1] + [int(c) for c in channels]
         self.blocks = nn.Sequential(*[_DBlock(chans[i], chans[i + 1], first=(i == 0))
                                       for i in range(len(chans) - 1)])
