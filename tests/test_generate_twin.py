@@ -91,3 +91,5 @@ def test_cli_twin_aux_on_one_class_is_a_one_line_error(run_cli, tmp_path: Path) 
         "shapekit: error: a twin auxiliary classifier needs the auxiliary heads (aux_weight > 0) "
         "and two classes or more")
     assert not (tmp_path / "r" / "config.json").exists()
+    code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "r", "--twin-aux", "--resume")
+    assert code == 2 and "--twin-aux starts a new run" in err

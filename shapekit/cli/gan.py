@@ -124,8 +124,7 @@ def register(app: click.Group) -> None:
 @click.option("--twin-aux", is_flag=True,
               help="Add a twin auxiliary classifier (TAC-GAN): it learns the classes of generated "
                    "images and the generator is rewarded for its error, against the auxiliary "
-                   "classifier's pull towards one easily classified look per class. New runs only "
-                   "(--resume keeps the run's discriminator).")
+                   "classifier's pull towards one easily classified look per class. New runs only.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks (CUDA).")
 @root_option
 @seed_option
@@ -151,6 +150,9 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
 
     if not resume:
         require_exists(manifest, "manifest")
+    elif twin_aux:
+        raise click.UsageError("--twin-aux starts a new run; --resume keeps the run's "
+                               "discriminator as it was trained")
     check_pixel_budget((batch_size, crop_size, crop_size),
                        f"train-gan --batch-size {batch_size} --crop-size {crop_size}")
     passive_omp_threads()  # before torch is imported
