@@ -43,8 +43,6 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--n-test", type=int, default=24)
     p.add_argument("--per-combo", type=int, default=4)
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--save", type=Path, default=None,
-                   help="Write the optimised generator here (a copy of the export, new weights).")
     a = p.parse_args(argv)
 
     import torch
@@ -59,8 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     torch.manual_seed(0)
-    src = resolve(a.run, "generator")
-    gen = load_generator(src, device="cpu", checkpoint=a.checkpoint)
+    gen = load_generator(resolve(a.run, "generator"), device="cpu", checkpoint=a.checkpoint)
     if gen.mode != "parameters":
         raise SystemExit(f"{a.run} is a {gen.mode}-mode model; this needs parameters mode")
     ump = float(gen.um_per_px)
@@ -108,15 +105,6 @@ def main(argv: list[str] | None = None) -> dict:
     net.requires_grad_(False)
     after = gaps()
     print("after:", after, flush=True)
-    if a.save:
-        import shutil
-
-        from safetensors.torch import save_file
-
-        shutil.copytree(src, a.save, ignore=shutil.ignore_patterns("checkpoints", "logs",
-                                                                   "samples"))
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()},
-                  str(a.save / "generator.safetensors"))
     result = {"run": str(a.run), "checkpoint": a.checkpoint, "map": a.map,
               "two_point": a.two_point, "steps": a.steps, "lr": a.lr, "seed": a.seed,
               "gap_before": before, "gap_after": after, "losses": losses}
