@@ -121,6 +121,10 @@ def register(app: click.Group) -> None:
 @click.option("--two-point-lag", type=click.IntRange(min=1), default=None,
               help="Largest lag (px) of the two-point term, about the largest particle diameter "
                    "(default 16).")
+@click.option("--fraction-dual", type=click.FloatRange(min=0), default=None,
+              help="Step size of multipliers that hold the generated crops' mean phase fraction on "
+                   "the real crops' per class and along the conditions, growing until the gap is "
+                   "0 (0: off, the default). With --resume it changes the run's setting.")
 @click.option("--twin-aux", is_flag=True,
               help="Add a twin auxiliary classifier (TAC-GAN): it learns the classes of generated "
                    "images and the generator is rewarded for its error, against the auxiliary "
@@ -136,7 +140,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
                   fraction_weight: float | None, fraction_window: int | None,
                   fraction_map: str | None, two_point_weight: float | None,
-                  two_point_lag: int | None, twin_aux: bool, compile_: bool,
+                  two_point_lag: int | None, fraction_dual: float | None, twin_aux: bool,
+                  compile_: bool,
                   root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
 
@@ -165,7 +170,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     # loss settings: given ones apply (also on --resume), omitted ones keep the run's
     for key, value in (("fraction_weight", fraction_weight), ("fraction_window", fraction_window),
                        ("fraction_map", fraction_map), ("two_point_weight", two_point_weight),
-                       ("two_point_lag", two_point_lag)):
+                       ("two_point_lag", two_point_lag), ("fraction_dual", fraction_dual)):
         if value is not None:
             model[key] = value
     if resume:

@@ -45,8 +45,8 @@ from torch.nn import functional as F
 from shapekit.generate.diffaug import diff_augment
 from shapekit.generate.nets import (Discriminator, Generator, cells_for, discriminator_channels,
                                     generate_field, generator_channels)
-from shapekit.generate.terms import (FRACTION_MAPS, bright_fraction, check_window,
-                                     particle_map, two_point_profile)
+from shapekit.generate.terms import (FRACTION_MAPS, FractionDual, bright_fraction,
+                                     check_window, particle_map, two_point_profile)
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
 
@@ -126,6 +126,12 @@ class ConditionalGAN(pl.LightningModule):
         (RESULTS.md section 6).
     two_point_lag : int
         Largest lag of the two-point term (px; about the largest particle diameter).
+    fraction_dual : float
+        Step size of Lagrange multipliers that hold the generated crops' mean fraction (in the
+        ``fraction_map`` drawing) on the real crops' per class and along the conditions
+        (:class:`~shapekit.generate.terms.FractionDual`; 0 disables). A squared term at a fixed
+        weight settles where it balances the discriminator; the multipliers grow until the
+        training crops' mean gap is 0.
     d_warmup : int
         Iterations at the start in which only the discriminator is updated: for fine-tuning a
         trained generator (``fit_gan(init_from=...)``) against a fresh discriminator, whose
@@ -154,7 +160,7 @@ class ConditionalGAN(pl.LightningModule):
                  fraction_weight: float = 0.0,
                  fraction_window: int = 0, fraction_map: str = "half_max",
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
-                 d_warmup: int = 0, channels_last: bool = False,
+                 fraction_dual: float = 0.0, d_warmup: int = 0, channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
         if loss not in ("hinge", "ns"):
@@ -177,6 +183,7 @@ class ConditionalGAN(pl.LightningModule):
                                            discriminator_channels(d_channels, d_blocks),
                                            aux_heads=aux_weight > 0, twin=twin_aux)
         self.g_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        self.dual = FractionDual(n_classes, n_cond, fraction_dual) if fraction_dual > 0 else None
         self.sample_hook: Any = None  # callable(module, iteration) set by fit_gan
         self._g_fwd = self.generator
         self._d_fwd = self.discriminator
@@ -309,7 +316,7 @@ class ConditionalGAN(pl.LightningModule):
         opt_d.step()
 
         # ---- generator (D frozen: no gradients computed for its weights)
-        frac = s2 = ms = aux_g = loss_g = torch.zeros(())
+        frac = s2 = ms = aux_g = loss_g = dual = torch.zeros(())
         if it < hp.d_warmup:
             # a fine-tuning run's fresh discriminator learns alone first; the step without
             # gradients leaves the generator (and Adam's state) as is and keeps the step count
@@ -334,13 +341,17 @@ class ConditionalGAN(pl.LightningModule):
                       + (zg[:half] - zg[-half:]).abs().mean(dim=1)) / 2
                 ms = ((a - b).abs().mean(dim=(1, 2, 3)) / dz).mean()
                 loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
-            if hp.fraction_weight > 0 or hp.two_point_weight > 0:
-                # one particle map per batch serves both terms (its mean is the crop's fraction)
+            if hp.fraction_weight > 0 or hp.two_point_weight > 0 or self.dual is not None:
+                # one particle map per batch serves the terms (its mean is the crop's fraction)
                 u_fake = particle_map(fake, hp.fraction_map, hp.fraction_window)
                 u_real = particle_map(x.detach(), hp.fraction_map, hp.fraction_window)[rows]
+                f_fake, f_real = u_fake.flatten(1).mean(dim=1), u_real.flatten(1).mean(dim=1)
             if hp.fraction_weight > 0:
-                frac = F.mse_loss(u_fake.flatten(1).mean(dim=1), u_real.flatten(1).mean(dim=1))
+                frac = F.mse_loss(f_fake, f_real)
                 loss_g = loss_g + hp.fraction_weight * frac
+            if self.dual is not None:
+                dual = self.dual(f_fake, f_real, f_label, f_cond)
+                loss_g = loss_g + dual
             if hp.two_point_weight > 0:
                 lag = hp.two_point_lag
                 s2 = F.mse_loss(two_point_profile(u_fake, lag), two_point_profile(u_real, lag))
@@ -357,6 +368,7 @@ class ConditionalGAN(pl.LightningModule):
                        "aux_d": aux_d.detach(), "aux_g": aux_g.detach(),
                        "aux_twin": twin.detach(),
                        "mode_seeking": ms.detach(), "fraction": frac.detach(),
+                       "fraction_dual": dual.detach(),
                        "two_point": s2.detach(),
                        "iteration": float(it + 1)},
                       prog_bar=True, on_step=True, on_epoch=False, sync_dist=False)
@@ -366,6 +378,16 @@ class ConditionalGAN(pl.LightningModule):
         if (hp.sample_every and self.sample_hook is not None
                 and (done % hp.sample_every == 0 or done == 1) and self.trainer.is_global_zero):
             self.sample_hook(self, done)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:  # noqa: D102
+        # a run resumed with the multipliers switched on starts them at 0; switched off, drops them
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith("dual.")]:
+            if self.dual is None:
+                del state[key]
+        if self.dual is not None:
+            for key, value in self.dual.state_dict().items():
+                state.setdefault(f"dual.{key}", value.clone())
 
     @torch.no_grad()
     def _update_ema(self) -> None:
