@@ -86,11 +86,13 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     res = subprocess.run(_shapekit() + ["train-gan", str(manifest), "--out", str(run),
                                         "--devices", "2", "--accelerator", "cpu", "--strategy",
                                         "ddp", "--max-steps", "3", "--checkpoint-every", "3",
-                                        "--json", *TINY_ARGS],
+                                        "--fraction-dual", "5", "--json", *TINY_ARGS],
                          env=_env(), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     summary = json.loads(res.stdout)  # only rank 0 prints
     assert summary["world_size"] == 2 and summary["iterations"] == 3
     ck = _ckpt(run / "checkpoints" / "last.ckpt")
     assert ck["global_step"] == 6
+    # the fraction multipliers took the ranks' mean steps (one all-reduce per iteration)
+    assert ck["state_dict"]["dual.a"].abs().sum() > 0
     assert (run / "generator.safetensors").is_file()

@@ -256,7 +256,14 @@ class FractionDual(torch.nn.Module):
         if self.training:
             with torch.no_grad():
                 gap = (f_fake.detach().float() - f_real.detach().float()) / len(f_fake)
-                self.a.index_add_(0, label, self.eta * gap)
+                step = torch.zeros(self.a.numel() + self.b.numel(), device=gap.device)
+                step[:self.a.numel()].index_add_(0, label, gap)
                 if cond is not None and self.b.numel():
-                    self.b.add_(self.eta * (gap @ cond.float()))
+                    step[self.a.numel():] = gap @ cond.float()
+                dist = torch.distributed
+                if dist.is_available() and dist.is_initialized():  # DDP: the ranks' mean step
+                    dist.all_reduce(step)
+                    step /= dist.get_world_size()
+                self.a.add_(self.eta * step[:self.a.numel()].to(self.a.dtype))
+                self.b.add_(self.eta * step[self.a.numel():].to(self.b.dtype))
         return penalty
