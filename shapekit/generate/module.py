@@ -382,10 +382,10 @@ class ConditionalGAN(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:  # noqa: D102
         # a run resumed with the multipliers switched on starts them at 0; switched off, drops them
         state = checkpoint["state_dict"]
-        for key in [k for k in state if k.startswith("dual.")]:
-            if self.dual is None:
+        if self.dual is None:
+            for key in [k for k in state if k.startswith("dual.")]:
                 del state[key]
-        if self.dual is not None:
+        else:
             for key, value in self.dual.state_dict().items():
                 state.setdefault(f"dual.{key}", value.clone())
 
