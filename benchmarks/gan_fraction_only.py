@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     for step, (x, label, cond) in enumerate(dm.train_dataloader()):
         if step >= a.steps:
             break
-        zl, zg = net.latents(len(x), cells_for((128, 128), net.period))
+        zl, zg = net.latents(len(x), cells_for((128, 128), net.period, net.margin))
         fake = generate_field(net, zl, zg, label, cond, (128, 128))
         uf, ur = particle_map(fake, a.map, 7), particle_map(x, a.map, 7)
         loss = F.mse_loss(uf.flatten(1).mean(1), ur.flatten(1).mean(1))

@@ -125,6 +125,10 @@ def register(app: click.Group) -> None:
               help="Step size of multipliers that hold the generated crops' mean phase fraction on "
                    "the real crops' per class and along the conditions, growing until the gap is "
                    "0 (0: off, the default). With --resume it changes the run's setting.")
+@click.option("--margin-cells", type=click.IntRange(min=0, max=64), default=None,
+              help="Latent cells generated beyond each side of a crop or image and cropped away "
+                   "(default: the generator's reach, 4; runs saved without one keep 1). With "
+                   "--resume it changes the run's setting.")
 @click.option("--twin-aux", is_flag=True,
               help="Add a twin auxiliary classifier (TAC-GAN): it learns the classes of generated "
                    "images and the generator is rewarded for its error, against the auxiliary "
@@ -140,7 +144,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
                   fraction_weight: float | None, fraction_window: int | None,
                   fraction_map: str | None, two_point_weight: float | None,
-                  two_point_lag: int | None, fraction_dual: float | None, twin_aux: bool,
+                  two_point_lag: int | None, fraction_dual: float | None,
+                  margin_cells: int | None, twin_aux: bool,
                   compile_: bool,
                   root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
@@ -170,7 +175,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     # loss settings: given ones apply (also on --resume), omitted ones keep the run's
     for key, value in (("fraction_weight", fraction_weight), ("fraction_window", fraction_window),
                        ("fraction_map", fraction_map), ("two_point_weight", two_point_weight),
-                       ("two_point_lag", two_point_lag), ("fraction_dual", fraction_dual)):
+                       ("two_point_lag", two_point_lag), ("fraction_dual", fraction_dual),
+                       ("margin_cells", margin_cells)):
         if value is not None:
             model[key] = value
     if resume:

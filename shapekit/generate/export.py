@@ -24,7 +24,7 @@ from shapekit.generate.data import ConditionCodec
 from shapekit.io.budget import check_pixel_budget
 from shapekit.generate.formats import (CONFIG, FORMAT_VERSION, WEIGHTS, parse_size,
                                       read_generator_config)
-from shapekit.generate.nets import Generator, cells_for, generate_field
+from shapekit.generate.nets import MARGIN_CELLS, Generator, cells_for, generate_field
 
 __all__ = ["export_generator", "load_generator", "GeneratorSampler", "FORMAT_VERSION",
            "parse_size"]
@@ -165,7 +165,8 @@ class GeneratorSampler:
             raw = np.array([[vals[k] for k in self.codec.names]], dtype=np.float64)
             cond = torch.from_numpy(np.repeat(self.codec.encode(raw), int(n), axis=0))
         g = torch.Generator().manual_seed(int(seed))
-        zl, zg = self.generator.latents(int(n), cells_for(hw, self.generator.period), g)
+        zl, zg = self.generator.latents(int(n), cells_for(hw, self.generator.period,
+                                                            self.generator.margin), g)
         per = max(1, BATCH_PIXELS // (hw[0] * hw[1]))
         out = []
         devices = [self.device] if self.device.type == "cuda" else []
@@ -252,7 +253,8 @@ def _from_checkpoint_only(run_dir: Path, checkpoint: str | Path,
         hp = run["model"]
         net = {"n_classes": len(cond["label_names"]), "n_cond": len(cond["names"]),
                "z_local": hp["z_local"], "z_global": hp["z_global"], "w_dim": hp["w_dim"],
-               "channels": generator_channels(hp["g_channels"], hp["n_up"])}
+               "channels": generator_channels(hp["g_channels"], hp["n_up"]),
+               "margin": hp.get("margin_cells", MARGIN_CELLS)}
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ModelFormatError(f"{run_dir}: no export and no readable run configuration "
                                f"({type(e).__name__}: {e})") from None

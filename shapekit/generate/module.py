@@ -136,6 +136,11 @@ class ConditionalGAN(pl.LightningModule):
         Iterations at the start in which only the discriminator is updated: for fine-tuning a
         trained generator (``fit_gan(init_from=...)``) against a fresh discriminator, whose
         first gradients would otherwise be noise for the generator.
+    margin_cells : int or None
+        Latent cells per side generated beyond each crop or image and cropped away
+        (:func:`~shapekit.generate.nets.generate_field`); None: enough for the generator's reach
+        (:func:`~shapekit.generate.nets.default_margin`), so training crops are computed as the
+        interior of a whole image is.
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int
@@ -160,7 +165,8 @@ class ConditionalGAN(pl.LightningModule):
                  fraction_weight: float = 0.0,
                  fraction_window: int = 0, fraction_map: str = "half_max",
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
-                 fraction_dual: float = 0.0, d_warmup: int = 0, channels_last: bool = False,
+                 fraction_dual: float = 0.0, d_warmup: int = 0, margin_cells: int | None = None,
+                 channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
         if loss not in ("hinge", "ns"):
@@ -178,7 +184,7 @@ class ConditionalGAN(pl.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = Generator(n_classes, n_cond, z_local, z_global, w_dim,
-                                   generator_channels(g_channels, n_up))
+                                   generator_channels(g_channels, n_up), margin=margin_cells)
         self.discriminator = Discriminator(n_classes, n_cond,
                                            discriminator_channels(d_channels, d_blocks),
                                            aux_heads=aux_weight > 0, twin=twin_aux)
@@ -230,7 +236,9 @@ class ConditionalGAN(pl.LightningModule):
         net = self.g_ema if ema else self.generator
         size = size or (self.hparams.crop_size,) * 2
         label = label.to(self.device)
-        zl, zg = latents if latents is not None else self._z(len(label), cells_for(size, net.period))
+        if latents is None:
+            latents = self._z(len(label), cells_for(size, net.period, net.margin))
+        zl, zg = latents
         c = None if cond is None else cond.to(self.device)
         return generate_field(net, zl.to(self.device), zg.to(self.device), label, c, size).float()
 

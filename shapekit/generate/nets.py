@@ -17,7 +17,16 @@ channels (pixel norm [6]_, never over the image), upsampling is bilinear (no 2x2
 structure [7]_), padding replicates the edge (no zero border that the network could use to find
 the image edge and draw a frame), and :func:`generate_field` produces a margin of latent cells
 around the requested field and crops it away, so an image's edge pixels are computed like its
-interior ones.
+interior ones. The margin must span the network's reach on the latent grid: a pixel depends on the
+latent cells up to ``5 + base_convs - 2 ** (3 - len(channels)) + 2 ** (1 - len(channels))``
+cells away (the stem and the base convolutions one cell each, then a bilinear upsampling and two
+convolutions per block, halving in cells at every block, and the output convolution: 6.6 cells for
+the default network); a trained default network draws 92 %, 98.9 % and 99.99 % of an output
+pixel's sensitivity from within 3, 4 and 5 cells. With the one-cell margin of the first models,
+pixels near an image's edge still see replicated edge cells, and a simulator model's phase
+fraction in its outer 8 px differed from its interior by up to 0.02 (RESULTS.md section 6).
+:func:`default_margin` (4 cells for the default network) is what new models train and sample
+with; a model's margin is part of its export (``net["margin"]``; 1 when absent).
 
 The discriminator is a residual CNN with spectral normalisation [8]_ on every layer, a minibatch
 standard-deviation channel [6]_ and a **patch** output: one logit per position of a coarse map,
@@ -56,10 +65,24 @@ from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
 __all__ = ["ConditionEncoder", "Generator", "Discriminator", "generator_channels",
-           "discriminator_channels", "cells_for", "generate_field", "MARGIN_CELLS"]
+           "discriminator_channels", "cells_for", "default_margin", "generate_field",
+           "MARGIN_CELLS"]
 
-#: latent cells generated beyond each side of a requested field and cropped away
+#: latent cells generated beyond each side of a requested field and cropped away by models whose
+#: export names no margin (the first models); new models use :func:`default_margin`
 MARGIN_CELLS = 1
+
+
+def default_margin(base_convs: int = 2) -> int:
+    """Margin (latent cells per side) of new generators: the stem, the base convolutions and one
+    cell for the upsampling blocks, where a trained generator has ~99 % of its reach.
+
+    Examples
+    --------
+    >>> default_margin(2)
+    4
+    """
+    return int(base_convs) + 2
 
 
 def generator_channels(base: int, n_up: int = 3) -> list[int]:
@@ -165,6 +188,10 @@ class Generator(nn.Module):
         upsampling blocks, so one latent cell spans ``period = 2 ** (len(channels) - 1)`` pixels.
     base_convs : int
         Modulated convolutions on the latent grid before upsampling (they mix neighbouring cells).
+    margin : int or None
+        Latent cells per side that :func:`generate_field` generates beyond a requested field and
+        crops away (None: :func:`default_margin`; the default 1 is what exports without a margin
+        were trained with).
 
     Examples
     --------
@@ -178,7 +205,7 @@ class Generator(nn.Module):
 
     def __init__(self, n_classes: int, n_cond: int = 0, z_local: int = 8, z_global: int = 32,
                  w_dim: int = 64, channels: list[int] | tuple[int, ...] = (64, 48, 32, 16),
-                 base_convs: int = 2) -> None:
+                 base_convs: int = 2, margin: int | None = MARGIN_CELLS) -> None:
         super().__init__()
         chans = [int(c) for c in channels]
         if len(chans) < 2 or min(chans) < 1:
@@ -187,6 +214,9 @@ class Generator(nn.Module):
         self.z_local, self.z_global, self.w_dim = int(z_local), int(z_global), int(w_dim)
         self.period = 2 ** (len(chans) - 1)
         self.channels, self.base_convs = chans, int(base_convs)
+        self.margin = default_margin(base_convs) if margin is None else int(margin)
+        if self.margin < 0:
+            raise ValueError(f"margin must be >= 0 latent cells, got {margin}")
         self.cond = ConditionEncoder(n_classes, n_cond, w_dim)
         self.mapping = nn.Sequential(nn.Linear(z_global + w_dim, w_dim), nn.LeakyReLU(0.2),
                                      nn.Linear(w_dim, w_dim), nn.LeakyReLU(0.2))
@@ -200,7 +230,7 @@ class Generator(nn.Module):
         """Constructor arguments (what an export stores to rebuild the network)."""
         return {"n_classes": self.n_classes, "n_cond": self.n_cond, "z_local": self.z_local,
                 "z_global": self.z_global, "w_dim": self.w_dim, "channels": list(self.channels),
-                "base_convs": self.base_convs}
+                "base_convs": self.base_convs, "margin": self.margin}
 
     def latents(self, n: int, cells: tuple[int, int],
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -242,16 +272,18 @@ def cells_for(size: tuple[int, int], period: int, margin: int = MARGIN_CELLS) ->
 
 def generate_field(g: Generator, z_map: torch.Tensor, z_global: torch.Tensor, label: torch.Tensor,
                    cond: torch.Tensor | None, size: tuple[int, int],
-                   margin: int = MARGIN_CELLS) -> torch.Tensor:
-    """Run ``g`` on a latent map with ``margin`` extra cells per side and crop the centre ``size``.
+                   margin: int | None = None) -> torch.Tensor:
+    """Run ``g`` on a latent map with ``margin`` extra cells per side (default ``g.margin``; the
+    map comes from ``cells_for(size, g.period, g.margin)``) and crop the centre ``size``.
 
     Examples
     --------
     >>> g = Generator(1, z_local=2, z_global=4, w_dim=8, channels=[8, 4])
-    >>> zl, zg = g.latents(1, cells_for((10, 7), g.period))
+    >>> zl, zg = g.latents(1, cells_for((10, 7), g.period, g.margin))
     >>> generate_field(g, zl, zg, torch.tensor([0]), None, (10, 7)).shape
     torch.Size([1, 1, 10, 7])
     """
+    margin = g.margin if margin is None else margin
     x = g(z_map, z_global, label, cond)
     top = (x.shape[2] - int(size[0])) // 2 if margin else 0
     left = (x.shape[3] - int(size[1])) // 2 if margin else 0

@@ -30,6 +30,7 @@ from pytorch_lightning.callbacks import Callback
 
 from shapekit import _atomic
 from shapekit.errors import InputError, ShapekitWarning, brief
+from shapekit.generate.nets import MARGIN_CELLS
 
 __all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS", "RUN_FORMAT"]
 
@@ -43,11 +44,14 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channe
                                       twin_aux=False,
                                       ms_weight=0.1, fraction_weight=0.0, fraction_window=0,
                                       fraction_map="half_max", two_point_weight=0.0,
-                                      two_point_lag=16, fraction_dual=0.0, d_warmup=0)
+                                      two_point_lag=16, fraction_dual=0.0, d_warmup=0,
+                                      margin_cells=None)
 #: model settings that ``resume=True`` takes from the caller rather than from the saved run (loss
-#: weights: a run may be continued with a term switched on; config.json records the change)
+#: weights, and the generator's margin, which changes no weight: a run may be continued with a term
+#: switched on; config.json records the change)
 RESUME_OVERRIDES = frozenset({"fraction_weight", "fraction_window", "fraction_map",
-                              "two_point_weight", "two_point_lag", "fraction_dual", "d_warmup"})
+                              "two_point_weight", "two_point_lag", "fraction_dual", "d_warmup",
+                              "margin_cells"})
 #: a quality number logged with each sample grid: ``metric(real, fake) -> float`` on ``(n, h, w)``
 #: float arrays in [0, 1] (the CLI passes the topological realism distance of shapekit.realism)
 SampleMetric = Callable[[np.ndarray, np.ndarray], float]
@@ -80,7 +84,8 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         Data root overriding the manifest's.
     resume : bool
         Continue the run in ``out`` from its last checkpoint (its saved configuration is used;
-        ``max_steps`` may be raised, and the loss weights of :data:`RESUME_OVERRIDES` changed).
+        ``max_steps`` may be raised, and the settings of :data:`RESUME_OVERRIDES` changed; a run
+        saved without ``margin_cells`` keeps the one-cell margin it was trained with).
     **kwargs
         Passed to :func:`fit_gan` (devices, strategy, checkpoint_every, metric, model settings).
 
@@ -103,9 +108,9 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         holdout = cfg.get("holdout", 0.0)
         root = cfg.get("root") if root is None else root
         manifest = cfg["manifest"]
-        kwargs = {**cfg.get("model", {}), **{k: v for k, v in kwargs.items()
-                                              if k not in cfg.get("model", {})
-                                              or k in RESUME_OVERRIDES}}
+        saved = {"margin_cells": MARGIN_CELLS, **cfg.get("model", {})}
+        kwargs = {**saved, **{k: v for k, v in kwargs.items()
+                              if k not in saved or k in RESUME_OVERRIDES}}
     dm = GANDataModule.from_manifest(manifest, condition, root, crop_size=crop_size,
                                      batch_size=batch_size, steps=max_steps, seed=seed,
                                      downscale=downscale, holdout=holdout,
@@ -218,6 +223,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
                                 compile=compile, sample_every=sample_every, **hp)
     except ValueError as e:
         raise InputError(str(e)) from None
+    hp["margin_cells"] = module.generator.margin  # None resolved: the run records what it used
     warm = None
     if init_from is not None and not resume:
         warm = _warm_start(module, init_from, codec)
@@ -380,7 +386,8 @@ class _SampleWriter:
 
         size = (self.size, self.size)
         g = torch.Generator().manual_seed(self.seed)
-        latents = module.g_ema.latents(self.n, cells_for(size, module.g_ema.period), g)
+        latents = module.g_ema.latents(self.n, cells_for(size, module.g_ema.period,
+                                                                module.g_ema.margin), g)
         labels = torch.as_tensor(self.dm.labels[self.idx])
         cond = torch.as_tensor(self.dm.cond[self.idx]) if self.dm.cond.shape[1] else None
         with torch.random.fork_rng():
