@@ -12,7 +12,10 @@ Two evaluations, each on the files a user gets (``--model`` is a shipped name or
   2. **Sweeps.** Parameters mode: aging time 0.3-60 h (log-spaced) at 140, 180 and 210 C; properties
      mode: hardness over each temper's range. Same latents along a sweep; the measured mean radius
      (time) or implied hardness (hardness) must change monotonically: Spearman rho per sweep and
-     the number of steps that go the wrong way.
+     the number of steps that go the wrong way. Time sweeps also measure simulator fields (same
+     render seeds at every step): where the truth barely moves (the first steps at 140 C move the
+     radius by 0.005 nm) the simulator's own measured sweep steps back as well, so a wrong step is
+     also counted where it is resolved, i.e. where the simulator's measured sweep rises.
   3. **Whole-image checks** on ``--big``^2 images: power-spectrum peaks at the latent period
      (:func:`shapekit.generate.checks.lattice_peak_ratio`) and a border frame
      (:func:`~shapekit.generate.checks.border_profile_ratio`), next to the same numbers for
@@ -101,12 +104,68 @@ def _hardware(torch) -> dict:
             "load_avg_at_end": os.getloadavg()}
 
 
+def _sweeps(gen, a: argparse.Namespace, mode: str, ump: float) -> list[dict]:
+    """Aging-time (parameters) or hardness (properties) sweeps, same latents per sweep."""
+    from shapekit.synth import DOMAIN, process_model, render_micrograph
+
+    sweeps = []
+    if mode == "parameters":
+        times = list(np.geomspace(0.3, 60.0, a.sweep_k))
+        for T in (140.0, 180.0, 210.0):
+            meas = []
+            for t in times:
+                temper = str(process_model(T, t)["temper"])
+                imgs = gen.sample(a.per_combo, label=temper, seed=a.seed,
+                                  conditions={"aging_temperature_C": T, "aging_time_h": t},
+                                  size=a.size)
+                meas.append(_measure(imgs, ump)["mean_radius_nm"])
+            truth = [float(process_model(T, t)["mean_radius_nm"]) for t in times]
+            # the same measurement on simulator fields (the same render seeds at every step):
+            # where the truth barely moves, it steps back too; a generated wrong step counts as
+            # resolved only where the simulator's own measured sweep rises
+            sim = [_measure(np.stack([render_micrograph(T, t, size=a.size, um_per_px=ump,
+                                                        seed=20_000 + 100 * a.seed + k)[0]
+                                      for k in range(a.per_combo)]), ump)["mean_radius_nm"]
+                   for t in times]
+            dg, ds = np.diff(meas), np.diff(sim)
+            sweeps.append({"sweep": f"aging_time_h at {T:.0f} C", "values": times,
+                           "measured": "mean_radius_nm", "requested_truth": truth,
+                           "generated": meas, "simulator": sim,
+                           "spearman": _spearman(times, meas),
+                           "wrong_steps": int(np.sum(dg < 0)),
+                           "simulator_wrong_steps": int(np.sum(ds < 0)),
+                           "wrong_steps_resolved": int(np.sum((dg < 0) & (ds > 0)))})
+    else:
+        grid_T, grid_t = np.meshgrid(np.linspace(*DOMAIN["aging_temperature_C"], 41),
+                                     np.geomspace(*DOMAIN["aging_time_h"], 61))
+        pm = process_model(grid_T.ravel(), grid_t.ravel())
+        for temper in ("under_aged", "over_aged"):
+            hv = np.asarray(pm["hardness_HV"])[np.asarray(pm["temper"]) == temper]
+            values = list(np.linspace(np.percentile(hv, 5), np.percentile(hv, 95), a.sweep_k))
+            meas = [_measure(gen.sample(a.per_combo, label=temper, seed=a.seed,
+                                        conditions={"hardness_HV": v}, size=a.size),
+                             ump)["hardness_HV"] for v in values]
+            sweeps.append({"sweep": f"hardness_HV, {temper}", "values": values,
+                           "measured": "hardness_HV (from measured structure)",
+                           "generated": meas, "spearman": _spearman(values, meas),
+                           "wrong_steps": int(np.sum(np.diff(meas) < 0))})
+    return sweeps
+
+
+def _print_sweeps(sweeps: list[dict]) -> None:
+    for s in sweeps:
+        extra = (f" ({s['wrong_steps_resolved']} where the simulator's own sweep rises; it steps "
+                 f"back {s['simulator_wrong_steps']} times)" if "simulator" in s else "")
+        print(f"sweep {s['sweep']}: Spearman {s['spearman']:.3f}, {s['wrong_steps']} wrong steps "
+              f"of {len(s['values']) - 1}{extra}", file=sys.stderr)
+
+
 def eval_sim(a: argparse.Namespace) -> dict:
     import torch
 
     from shapekit.generate import load_generator
     from shapekit.registry import resolve
-    from shapekit.synth import DOMAIN, process_model, render_micrograph, sample_process
+    from shapekit.synth import process_model, render_micrograph, sample_process
 
     gen = load_generator(resolve(a.model, "generator"), device="cpu", checkpoint=a.checkpoint)
     mode, ump = gen.mode, float(gen.um_per_px)
@@ -114,6 +173,13 @@ def eval_sim(a: argparse.Namespace) -> dict:
         raise SystemExit(f"{a.model} is a {mode}-mode model; the sim evaluation needs parameters "
                          "or properties mode")
     t0 = time.perf_counter()
+    if a.sweeps_only:
+        sweeps = _sweeps(gen, a, mode, ump)
+        _print_sweeps(sweeps)
+        return {"evaluation": "sim sweeps", "model": a.model, "mode": mode, "um_per_px": ump,
+                "iterations": gen.config.get("iterations"), "size": a.size, "seed": a.seed,
+                "sweeps": sweeps, "seconds": round(time.perf_counter() - t0, 1),
+                "hardware": _hardware(torch)}
     test = sample_process(a.n_test, rng=a.seed + 1000, balanced=True)
     rows = []
     sets: dict[str, tuple[list, list]] = {}
@@ -149,39 +215,8 @@ def eval_sim(a: argparse.Namespace) -> dict:
                    "pearson_generated": float(np.corrcoef(col(f"req_{q}"), col(f"gen_{q}"))[0, 1])}
                for q in ("area_fraction", "mean_radius_nm", "hardness_HV")}
 
-    sweeps = []
-    if mode == "parameters":
-        times = list(np.geomspace(0.3, 60.0, a.sweep_k))
-        for T in (140.0, 180.0, 210.0):
-            meas = []
-            for t in times:
-                temper = str(process_model(T, t)["temper"])
-                imgs = gen.sample(a.per_combo, label=temper, seed=a.seed,
-                                  conditions={"aging_temperature_C": T, "aging_time_h": t},
-                                  size=a.size)
-                meas.append(_measure(imgs, ump)["mean_radius_nm"])
-            truth = [float(process_model(T, t)["mean_radius_nm"]) for t in times]
-            sweeps.append({"sweep": f"aging_time_h at {T:.0f} C", "values": times,
-                           "measured": "mean_radius_nm", "requested_truth": truth,
-                           "generated": meas, "spearman": _spearman(times, meas),
-                           "wrong_steps": int(np.sum(np.diff(meas) < 0))})
-    else:
-        grid_T, grid_t = np.meshgrid(np.linspace(*DOMAIN["aging_temperature_C"], 41),
-                                     np.geomspace(*DOMAIN["aging_time_h"], 61))
-        pm = process_model(grid_T.ravel(), grid_t.ravel())
-        for temper in ("under_aged", "over_aged"):
-            hv = np.asarray(pm["hardness_HV"])[np.asarray(pm["temper"]) == temper]
-            values = list(np.linspace(np.percentile(hv, 5), np.percentile(hv, 95), a.sweep_k))
-            meas = [_measure(gen.sample(a.per_combo, label=temper, seed=a.seed,
-                                        conditions={"hardness_HV": v}, size=a.size),
-                             ump)["hardness_HV"] for v in values]
-            sweeps.append({"sweep": f"hardness_HV, {temper}", "values": values,
-                           "measured": "hardness_HV (from measured structure)",
-                           "generated": meas, "spearman": _spearman(values, meas),
-                           "wrong_steps": int(np.sum(np.diff(meas) < 0))})
-    for s in sweeps:
-        print(f"sweep {s['sweep']}: Spearman {s['spearman']:.3f}, {s['wrong_steps']} wrong steps "
-              f"of {len(s['values']) - 1}", file=sys.stderr)
+    sweeps = _sweeps(gen, a, mode, ump)
+    _print_sweeps(sweeps)
 
     # realism per temper: the generated images of the held-out conditions against simulator
     # fields of the same conditions (the morphology, which the requested numbers do not judge)
@@ -329,6 +364,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--n-test", type=int, default=24, help="sim: held-out process conditions.")
     p.add_argument("--per-combo", type=int, default=8, help="sim: images per condition.")
     p.add_argument("--sweep-k", type=int, default=7, help="sim: values per sweep.")
+    p.add_argument("--sweeps-only", action="store_true", help="sim: measure the sweeps alone.")
     p.add_argument("--manifest", type=Path, default=Path("data_manifests/uhcs3.yaml"))
     p.add_argument("--holdout", type=float, default=0.2, help="uhcs3: the training hold-out.")
     p.add_argument("--per-class", type=int, default=48, help="uhcs3: generated images per class.")
