@@ -138,9 +138,9 @@ class ConditionalGAN(pl.LightningModule):
         first gradients would otherwise be noise for the generator.
     margin_cells : int or None
         Latent cells per side generated beyond each crop or image and cropped away
-        (:func:`~shapekit.generate.nets.generate_field`); None: enough for the generator's reach
-        (:func:`~shapekit.generate.nets.default_margin`), so training crops are computed as the
-        interior of a whole image is.
+        (:func:`~shapekit.generate.nets.generate_field`); None: the generator's reach
+        (:func:`~shapekit.generate.nets.reach_cells`), so that training crops are computed
+        exactly as the interior of a whole image is.
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int

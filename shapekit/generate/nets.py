@@ -17,16 +17,15 @@ channels (pixel norm [6]_, never over the image), upsampling is bilinear (no 2x2
 structure [7]_), padding replicates the edge (no zero border that the network could use to find
 the image edge and draw a frame), and :func:`generate_field` produces a margin of latent cells
 around the requested field and crops it away, so an image's edge pixels are computed like its
-interior ones. The margin must span the network's reach on the latent grid: a pixel depends on the
-latent cells up to ``5 + base_convs - 2 ** (3 - len(channels)) + 2 ** (1 - len(channels))``
-cells away (the stem and the base convolutions one cell each, then a bilinear upsampling and two
-convolutions per block, halving in cells at every block, and the output convolution: 6.6 cells for
-the default network); a trained default network draws 92 %, 98.9 % and 99.99 % of an output
-pixel's sensitivity from within 3, 4 and 5 cells. With the one-cell margin of the first models,
-pixels near an image's edge still see replicated edge cells, and a simulator model's phase
-fraction in its outer 8 px differed from its interior by up to 0.02 (RESULTS.md section 6).
-:func:`default_margin` (4 cells for the default network) is what new models train and sample
-with; a model's margin is part of its export (``net["margin"]``; 1 when absent).
+interior ones. That holds exactly when the margin spans the network's reach on the latent grid
+(:func:`reach_cells`: 6 cells for the default network, whose trained pixels draw 92 %, 98.9 % and
+99.99 % of their sensitivity from within 3, 4 and 5 cells). With the one-cell margin of the first
+models, pixels near an image's edge still saw replicated edge cells: a simulator model's phase
+fraction in its outer 8 px differed from its interior by up to 0.02, so a constraint met on
+border-heavy training crops was missed on whole images (RESULTS.md section 6). New models use the
+full reach, and :func:`generate_field` then cuts every feature map down after each stage to what
+the field still depends on, so the margin costs about what one cell did; a model's margin is part
+of its export (``net["margin"]``; 1 when absent).
 
 The discriminator is a residual CNN with spectral normalisation [8]_ on every layer, a minibatch
 standard-deviation channel [6]_ and a **patch** output: one logit per position of a coarse map,
@@ -65,24 +64,38 @@ from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
 __all__ = ["ConditionEncoder", "Generator", "Discriminator", "generator_channels",
-           "discriminator_channels", "cells_for", "default_margin", "generate_field",
+           "discriminator_channels", "cells_for", "generate_field", "reach_cells",
            "MARGIN_CELLS"]
 
 #: latent cells generated beyond each side of a requested field and cropped away by models whose
-#: export names no margin (the first models); new models use :func:`default_margin`
+#: export names no margin (the first models); new models use :func:`reach_cells`
 MARGIN_CELLS = 1
 
 
-def default_margin(base_convs: int = 2) -> int:
-    """Margin (latent cells per side) of new generators: the stem, the base convolutions and one
-    cell for the upsampling blocks, where a trained generator has ~99 % of its reach.
+def reach_cells(base_convs: int = 2, n_blocks: int = 3) -> int:
+    """Latent cells beyond a field that its pixels can depend on (an upper bound), and the margin
+    of new generators.
+
+    Counted backwards from the output: one pixel for the output convolution; per upsampling block,
+    two for its convolutions and one for the bilinear interpolation's clamped edge, halved to the
+    coarser grid (rounded up); then one cell per base convolution and one for the stem.
 
     Examples
     --------
-    >>> default_margin(2)
-    4
+    >>> reach_cells(2, 3)  # the default network
+    6
     """
-    return int(base_convs) + 2
+    needs = _stage_needs(n_blocks)
+    return needs[0] + int(base_convs) + 1
+
+
+def _stage_needs(n_blocks: int) -> list[int]:
+    """Pixels beyond the field that later stages still need, after the base convolutions and
+    after each upsampling block (on that stage's grid)."""
+    needs = [1]  # after the last block: the output convolution
+    for _ in range(int(n_blocks)):
+        needs.insert(0, math.ceil((needs[0] + 3) / 2))
+    return needs
 
 
 def generator_channels(base: int, n_up: int = 3) -> list[int]:
@@ -190,8 +203,10 @@ class Generator(nn.Module):
         Modulated convolutions on the latent grid before upsampling (they mix neighbouring cells).
     margin : int or None
         Latent cells per side that :func:`generate_field` generates beyond a requested field and
-        crops away (None: :func:`default_margin`; the default 1 is what exports without a margin
-        were trained with).
+        crops away (None: :func:`reach_cells`, so that a field is computed exactly as the
+        interior of any larger one, and :func:`generate_field` then cuts the feature maps down
+        stage by stage, which costs about what a one-cell margin does; the default 1 is what
+        exports without a margin were trained with).
 
     Examples
     --------
@@ -214,7 +229,9 @@ class Generator(nn.Module):
         self.z_local, self.z_global, self.w_dim = int(z_local), int(z_global), int(w_dim)
         self.period = 2 ** (len(chans) - 1)
         self.channels, self.base_convs = chans, int(base_convs)
-        self.margin = default_margin(base_convs) if margin is None else int(margin)
+        self.reach = reach_cells(base_convs, len(chans) - 1)
+        self._needs = _stage_needs(len(chans) - 1)
+        self.margin = self.reach if margin is None else int(margin)
         if self.margin < 0:
             raise ValueError(f"margin must be >= 0 latent cells, got {margin}")
         self.cond = ConditionEncoder(n_classes, n_cond, w_dim)
@@ -246,7 +263,12 @@ class Generator(nn.Module):
         return self.mapping(torch.cat([z_global, e.to(z_global.dtype)], dim=1))
 
     def forward(self, z_map: torch.Tensor, z_global: torch.Tensor, label: torch.Tensor,
-                cond: torch.Tensor | None = None) -> torch.Tensor:
+                cond: torch.Tensor | None = None,
+                field: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+        """Images ``(B, 1, period * rows, period * cols)`` of the latent map; with ``field =
+        (top, left, rows, cols)`` (latent cells), only those cells' pixels, with every feature map
+        cut down after each stage to what the field still depends on (the field needs
+        :attr:`reach` cells of ``z_map`` around it)."""
         w = self.style(z_global, label, cond)
         b, _, h, wd = z_map.shape
         x = torch.cat([z_map, w[:, :, None, None].expand(b, w.shape[1], h, wd).to(z_map.dtype)],
@@ -254,9 +276,29 @@ class Generator(nn.Module):
         x = F.leaky_relu(self.stem(x), 0.2)
         for layer in self.base:
             x = layer(x, w)
-        for blk in self.blocks:
+        box = list(field) if field is not None else None
+        if box is not None:
+            if min(box[0], box[1], h - box[0] - box[2], wd - box[1] - box[3]) < self.reach:
+                raise ValueError(f"field {field} lies closer than {self.reach} cells to the edge "
+                                 f"of a {h}x{wd} latent map")
+            x = _cut(x, box, self._needs[0])
+        for blk, need in zip(self.blocks, self._needs[1:]):
             x = blk(x, w)
-        return torch.tanh(self.to_img(x))
+            if box is not None:
+                box = [2 * v for v in box]
+                x = _cut(x, box, need)
+        x = torch.tanh(self.to_img(x))
+        if box is not None:
+            x = x[:, :, box[0]:box[0] + box[2], box[1]:box[1] + box[3]]
+        return x
+
+
+def _cut(x: torch.Tensor, box: list[int], need: int) -> torch.Tensor:
+    """Keep the ``box = [top, left, height, width]`` of ``x`` plus ``need`` pixels around it;
+    ``box`` is moved into the kept map's coordinates."""
+    top, left, h, w = box
+    box[0] = box[1] = need
+    return x[:, :, top - need:top + h + need, left - need:left + w + need]
 
 
 def cells_for(size: tuple[int, int], period: int, margin: int = MARGIN_CELLS) -> tuple[int, int]:
@@ -284,6 +326,12 @@ def generate_field(g: Generator, z_map: torch.Tensor, z_global: torch.Tensor, la
     torch.Size([1, 1, 10, 7])
     """
     margin = g.margin if margin is None else margin
+    if margin >= g.reach:  # exact: cut the feature maps down as the field's reach shrinks
+        cells = [math.ceil(int(s) / g.period) for s in size]
+        r0, c0 = ((n - c) // 2 for n, c in zip(z_map.shape[2:], cells))
+        x = g(z_map, z_global, label, cond, field=(r0, c0, *cells))
+        top, left = ((n - int(s)) // 2 for n, s in zip(x.shape[2:], size))
+        return x[:, :, top:top + int(size[0]), left:left + int(size[1])]
     x = g(z_map, z_global, label, cond)
     top = (x.shape[2] - int(size[0])) // 2 if margin else 0
     left = (x.shape[3] - int(size[1])) // 2 if margin else 0
