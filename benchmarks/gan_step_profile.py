@@ -56,8 +56,8 @@ def _parts(crop: int, batch: int, channels: int, repeats: int = 5) -> dict[str, 
     import torch
 
     from shapekit.generate.diffaug import diff_augment
-    from shapekit.generate.nets import (Discriminator, Generator, discriminator_channels,
-                                        generator_channels)
+    from shapekit.generate.discriminator import Discriminator, discriminator_channels
+    from shapekit.generate.nets import Generator, generator_channels
 
     torch.manual_seed(0)
     g = Generator(3, 2, channels=generator_channels(channels))

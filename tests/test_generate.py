@@ -18,8 +18,8 @@ from shapekit.generate.checks import border_profile_ratio, lattice_peak_ratio  #
 from shapekit.generate.data import (ConditionCodec, CropDataset, GANDataModule,  # noqa: E402
                                     holdout_split, to_common_scale)
 from shapekit.generate.diffaug import diff_augment  # noqa: E402
-from shapekit.generate.nets import (Discriminator, Generator, cells_for,  # noqa: E402
-                                    generate_field)
+from shapekit.generate.discriminator import Discriminator  # noqa: E402
+from shapekit.generate.nets import Generator, cells_for, generate_field  # noqa: E402
 
 TINY = dict(z_local=2, z_global=8, w_dim=8, g_channels=4, d_channels=4)
 TINY_NET = dict(z_local=2, z_global=8, w_dim=8, channels=[16, 8, 8, 4])

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from shapekit.generate.module import ConditionalGAN  # noqa: E402
-from shapekit.generate.nets import Discriminator  # noqa: E402
+from shapekit.generate.discriminator import Discriminator  # noqa: E402
 
 TINY = dict(z_local=2, z_global=8, w_dim=8, g_channels=4, d_channels=4)
 

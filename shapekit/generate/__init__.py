@@ -27,7 +27,7 @@ _EXPORTS = {
     "train_gan": "train", "fit_gan": "train", "MODEL_DEFAULTS": "train",
     "load_generator": "export", "export_generator": "export", "GeneratorSampler": "export",
     "GANDataModule": "data", "CropDataset": "data", "ConditionCodec": "data",
-    "ConditionalGAN": "module", "Generator": "nets", "Discriminator": "nets",
+    "ConditionalGAN": "module", "Generator": "nets", "Discriminator": "discriminator",
     "diff_augment": "diffaug",
 }
 

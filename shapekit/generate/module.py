@@ -43,8 +43,8 @@ import torch
 from torch.nn import functional as F
 
 from shapekit.generate.diffaug import diff_augment
-from shapekit.generate.nets import (Discriminator, Generator, cells_for, discriminator_channels,
-                                    generate_field, generator_channels)
+from shapekit.generate.discriminator import Discriminator, discriminator_channels
+from shapekit.generate.nets import Generator, cells_for, generate_field, generator_channels
 from shapekit.generate.terms import (FRACTION_MAPS, FractionDual, bright_fraction,
                                      check_window, particle_map, two_point_profile)
 
@@ -65,7 +65,7 @@ class ConditionalGAN(pl.LightningModule):
     g_channels, d_channels : int
         Base widths; the generator's widths are :func:`~shapekit.generate.nets.generator_channels`
         ``(g_channels, n_up)``, the discriminator's
-        :func:`~shapekit.generate.nets.discriminator_channels` ``(d_channels, d_blocks)``.
+        :func:`~shapekit.generate.discriminator.discriminator_channels` ``(d_channels, d_blocks)``.
     n_up, d_blocks : int
         Generator upsampling blocks (latent period ``2**n_up`` px) and discriminator
         downsampling blocks (patch map ``crop / 2**d_blocks`` per side).
