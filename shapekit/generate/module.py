@@ -1,8 +1,8 @@
 """The conditional GAN as a LightningModule (manual optimisation of generator and discriminator).
 
-Training sees random crops: the generator draws a field one latent cell larger than the crop and a
-crop at a random offset inside it is what the patch discriminator judges, so every phase of the
-latent grid and the field's edges are seen in training. One training iteration = one generator
+Training sees random crops: the generator draws a field one latent cell larger than the crop (as
+the interior of a larger one, with the generator's margin) and a crop at a random offset inside it
+is what the patch discriminator judges, so every phase of the latent grid is seen in training. One training iteration = one generator
 forward pass, one discriminator update on it (hinge or
 non-saturating loss on DiffAugmented real and fake images, a lazy R1 penalty on real images, the
 auxiliary class/condition heads trained on real images), then one generator update through the
@@ -44,7 +44,8 @@ from torch.nn import functional as F
 
 from shapekit.generate.diffaug import diff_augment
 from shapekit.generate.discriminator import Discriminator, discriminator_channels
-from shapekit.generate.nets import Generator, cells_for, generate_field, generator_channels
+from shapekit.generate.nets import (MARGIN_CELLS, Generator, cells_for, generate_field,
+                                    generator_channels)
 from shapekit.generate.terms import (FRACTION_MAPS, FractionDual, bright_fraction,
                                      check_window, particle_map, two_point_profile)
 
@@ -140,7 +141,9 @@ class ConditionalGAN(pl.LightningModule):
         Latent cells per side generated beyond each crop or image and cropped away
         (:func:`~shapekit.generate.nets.generate_field`); None: the generator's reach
         (:func:`~shapekit.generate.nets.reach_cells`), so that training crops are computed
-        exactly as the interior of a whole image is.
+        exactly as the interior of a whole image is. With 0 or 1, training crops are cut from a
+        field generated without a margin, whose edges the crops then include (how the first
+        models were trained).
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int
@@ -289,9 +292,14 @@ class ConditionalGAN(pl.LightningModule):
 
         # one generator forward serves both updates (D sees it detached, G backpropagates it)
         f_label, f_cond, half, rows = self._fake_conditions(label, cond)
-        crop, period = hp.crop_size, self.generator.period
-        zl, zg = self._z(x.shape[0], (crop // period + 1,) * 2)
-        field = self._g_fwd(zl, zg, f_label, f_cond)
+        crop, period, margin = hp.crop_size, self.generator.period, self.generator.margin
+        if margin > MARGIN_CELLS:  # the field as the interior of a larger one (generate_field)
+            side = crop + period
+            zl, zg = self._z(x.shape[0], cells_for((side, side), period, margin))
+            field = generate_field(self._g_fwd, zl, zg, f_label, f_cond, (side, side), margin)
+        else:  # the first models' training: the field's own edges are seen
+            zl, zg = self._z(x.shape[0], (crop // period + 1,) * 2)
+            field = self._g_fwd(zl, zg, f_label, f_cond)
         # a crop at a random offset: every phase of the latent grid, and the field's edges
         oy, ox = (int(v) for v in torch.randint(0, period + 1, (2,)))
         fake = self._fmt(field[:, :, oy:oy + crop, ox:ox + crop])
