@@ -24,7 +24,7 @@ from shapekit.generate.data import ConditionCodec
 from shapekit.io.budget import check_pixel_budget
 from shapekit.generate.formats import (CONFIG, FORMAT_VERSION, WEIGHTS, parse_size,
                                       read_generator_config)
-from shapekit.generate.nets import MARGIN_CELLS, Generator, cells_for, generate_field
+from shapekit.generate.nets import MARGIN_CELLS, Generator, cells_for, generate_field, to_unit
 
 __all__ = ["export_generator", "load_generator", "GeneratorSampler", "FORMAT_VERSION",
            "parse_size"]
@@ -180,8 +180,8 @@ class GeneratorSampler:
                 c = None if cond is None else cond[sl].to(self.device)
                 x = generate_field(self.generator, zl[sl].to(self.device), zg[sl].to(self.device),
                                    labels[sl].to(self.device), c, hw)
-                out.append(((x.float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy())
-        return np.concatenate(out).astype(np.float32)
+                out.append(to_unit(x))
+        return np.concatenate(out)
 
 
 def load_generator(run_dir: str | Path, device: str | None = None,

@@ -37,7 +37,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
@@ -413,14 +412,3 @@ class ConditionalGAN(pl.LightningModule):
             p_ema.lerp_(p.detach(), 1 - decay)
         for b_ema, b in zip(self.g_ema.buffers(), self.generator.buffers()):
             b_ema.copy_(b)
-
-
-def to_unit(x: torch.Tensor) -> np.ndarray:
-    """Map a generator batch ``(B, 1, H, W)`` in ``[-1, 1]`` to float32 ``(B, H, W)`` in ``[0, 1]``.
-
-    Examples
-    --------
-    >>> to_unit(torch.tensor([[[[-1.0, 1.0]]]])).tolist()
-    [[[0.0, 1.0]]]
-    """
-    return ((x.detach().float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy().astype(np.float32)

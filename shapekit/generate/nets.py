@@ -47,12 +47,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ConditionEncoder", "Generator", "generator_channels", "cells_for", "generate_field",
-           "reach_cells", "MARGIN_CELLS"]
+           "reach_cells", "to_unit", "MARGIN_CELLS"]
 
 #: latent cells generated beyond each side of a requested field and cropped away by models whose
 #: export names no margin (the first models); new models use :func:`reach_cells`
@@ -312,3 +314,14 @@ def generate_field(g: Generator, z_map: torch.Tensor, z_global: torch.Tensor, la
     top = (x.shape[2] - int(size[0])) // 2 if margin else 0
     left = (x.shape[3] - int(size[1])) // 2 if margin else 0
     return x[:, :, top:top + int(size[0]), left:left + int(size[1])]
+
+
+def to_unit(x: torch.Tensor) -> np.ndarray:
+    """Map a generator batch ``(B, 1, H, W)`` in ``[-1, 1]`` to float32 ``(B, H, W)`` in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> to_unit(torch.tensor([[[[-1.0, 1.0]]]])).tolist()
+    [[[0.0, 1.0]]]
+    """
+    return ((x.detach().float().clamp(-1, 1) + 1) / 2)[:, 0].cpu().numpy().astype(np.float32)

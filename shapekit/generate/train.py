@@ -381,7 +381,7 @@ class _SampleWriter:
         import torch
 
         from shapekit.generate.grid import save_grid
-        from shapekit.generate.module import to_unit
+        from shapekit.generate.nets import to_unit
         from shapekit.generate.nets import cells_for
 
         size = (self.size, self.size)
