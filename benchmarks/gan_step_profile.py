@@ -20,6 +20,11 @@ Example (what RESULTS.md reports; one thread, niced)::
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/gan_step_profile.py --crop-size 64 \\
         --batch-size 8 --steps 40 --profile
     nice -n 5 python benchmarks/gan_step_profile.py --threads-study --steps 6
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/gan_step_profile.py --margin-study \\
+        --crop-size 64 --batch-size 16 --steps 4 --rounds 3
+
+``--margin-study`` times the plain step at the first models' margin (1 cell, the anchor), a plain
+4-cell margin and the default (the generator's reach, feature maps cut down stage by stage).
 """
 
 from __future__ import annotations
@@ -97,14 +102,15 @@ def _parts(crop: int, batch: int, channels: int, repeats: int = 5) -> dict[str, 
     return out
 
 
-def _plain_steps(crop: int, batch: int, channels: int, steps: int) -> dict[str, float]:
+def _plain_steps(crop: int, batch: int, channels: int, steps: int,
+                 margin_cells: int | None = None) -> dict[str, float]:
     """CPU and wall seconds per iteration of the module's own step, without Lightning."""
     import torch
 
     from shapekit.generate.module import ConditionalGAN
 
     m = ConditionalGAN(crop_size=crop, n_classes=3, n_cond=2, g_channels=channels,
-                       d_channels=channels)
+                       d_channels=channels, margin_cells=margin_cells)
     opts = m.configure_optimizers()
     m.optimizers = lambda: opts
     m.manual_backward = lambda loss: loss.backward()
@@ -148,6 +154,29 @@ def threads_study(a: argparse.Namespace) -> dict:
     return out
 
 
+def margin_study(a: argparse.Namespace) -> dict:
+    """CPU seconds per plain training step with the first models' unpadded field (margin 1, the
+    anchor), a plain 4-cell margin, and the default margin (the generator's reach, with the
+    feature maps cut down stage by stage); the variants alternate over ``--rounds`` rounds so that
+    a changing load falls on all of them."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    variants = {"margin 1 (anchor)": 1, "margin 4, plain": 4, "margin = reach (6), cut": None}
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(a.rounds):
+        for name, m in variants.items():
+            cpu[name].append(_plain_steps(a.crop_size, a.batch_size, a.channels, a.steps,
+                                          m)["cpu_s_per_iteration"])
+    anchor = min(cpu["margin 1 (anchor)"])
+    out = {"crop_size": a.crop_size, "batch_size": a.batch_size, "steps": a.steps,
+           "rounds": a.rounds, "load_avg": os.getloadavg(),
+           "cpu_s_per_iteration_best": {k: min(v) for k, v in cpu.items()},
+           "ratio_to_margin_1": {k: round(min(v) / anchor, 3) for k, v in cpu.items()}}
+    print(json.dumps(out, indent=2))
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--crop-size", type=int, default=64)
@@ -157,9 +186,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--r1-gamma", type=float, default=1.0)
     p.add_argument("--profile", action="store_true")
     p.add_argument("--threads-study", action="store_true")
+    p.add_argument("--margin-study", action="store_true")
+    p.add_argument("--rounds", type=int, default=3, help="--margin-study rounds.")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
 
+    if a.margin_study:
+        return margin_study(a)
     if a.threads_study:
         result = threads_study(a)
         print(json.dumps(result, indent=2))
