@@ -35,6 +35,9 @@ def _figures(path: Path | None) -> dict:
                   for q, m in e["metrics"].items()})
         f["sweep_spearman"] = {s["sweep"]: round(s["spearman"], 3) for s in e["sweeps"]}
         f["sweep_wrong_steps"] = {s["sweep"]: s["wrong_steps"] for s in e["sweeps"]}
+        if all("wrong_steps_resolved" in s for s in e["sweeps"]):  # where the simulator's rises
+            f["sweep_wrong_steps_resolved"] = {s["sweep"]: s["wrong_steps_resolved"]
+                                               for s in e["sweeps"]}
         if "realism" in e:  # topological realism per temper against simulator fields
             f["realism_relative_to_baseline"] = {k: round(v["relative_to_baseline"], 2)
                                                  for k, v in e["realism"].items()}
