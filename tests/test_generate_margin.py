@@ -119,6 +119,12 @@ def test_new_runs_record_the_margin_old_runs_keep_one_and_resume_can_change_it(
     train_gan(None, old, resume=True, max_steps=3, sample_every=0)
     assert json.loads((old / "config.json").read_text())["model"]["margin_cells"] == 1
     assert json.loads((old / "generator.json").read_text())["net"]["margin"] == 1
+    shutil.copy(old / "checkpoints" / "last.ckpt", tmp_path / "before.ckpt")
     train_gan(None, old, resume=True, max_steps=4, sample_every=0, margin_cells=3)
     assert json.loads((old / "config.json").read_text())["model"]["margin_cells"] == 3
     assert load_generator(old, device="cpu").generator.margin == 3
+    # a checkpoint samples with the margin it was trained with, whatever the export says
+    assert load_generator(old, device="cpu", checkpoint="last").generator.margin == 3
+    assert load_generator(old, device="cpu",
+                          checkpoint=tmp_path / "before.ckpt").generator.margin == 1
+    assert load_generator(run, device="cpu", checkpoint="last").generator.margin == 6

@@ -220,10 +220,13 @@ def load_generator(run_dir: str | Path, device: str | None = None,
     dev = default_device(device)
     state = None
     if checkpoint is not None:
-        w_path, state, iteration = _checkpoint_weights(run_dir, checkpoint)
-        cfg = {**cfg, "iterations": iteration, "checkpoint": str(w_path)}
+        # the checkpoint's own margin: a run resumed with another margin has a stale export
+        w_path, state, iteration, margin = _checkpoint_weights(run_dir, checkpoint)
+        cfg = {**cfg, "net": {**cfg["net"], "margin": margin}, "iterations": iteration,
+               "checkpoint": str(w_path)}
     try:
         gen = Generator(**cfg["net"])
+        cfg["net"]["margin"] = gen.margin
         gen.load_state_dict(load_file(str(w_path)) if state is None else state)
         codec = ConditionCodec.from_dict(cfg["conditions"])
     except Exception as e:  # noqa: BLE001 - any mismatch is a bad model file for the user
@@ -253,13 +256,13 @@ def _from_checkpoint_only(run_dir: Path, checkpoint: str | Path,
         hp = run["model"]
         net = {"n_classes": len(cond["label_names"]), "n_cond": len(cond["names"]),
                "z_local": hp["z_local"], "z_global": hp["z_global"], "w_dim": hp["w_dim"],
-               "channels": generator_channels(hp["g_channels"], hp["n_up"]),
-               "margin": hp.get("margin_cells", MARGIN_CELLS)}
+               "channels": generator_channels(hp["g_channels"], hp["n_up"])}
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ModelFormatError(f"{run_dir}: no export and no readable run configuration "
                                f"({type(e).__name__}: {e})") from None
-    w_path, state, iteration = _checkpoint_weights(run_dir, checkpoint)
+    w_path, state, iteration, net["margin"] = _checkpoint_weights(run_dir, checkpoint)
     gen = Generator(**net)
+    net["margin"] = gen.margin
     try:
         gen.load_state_dict(state)
     except RuntimeError as e:
@@ -275,8 +278,10 @@ def _from_checkpoint_only(run_dir: Path, checkpoint: str | Path,
     return GeneratorSampler(gen, ConditionCodec.from_dict(cond), cfg, dev)
 
 
-def _checkpoint_weights(run_dir: Path, checkpoint: str | Path) -> tuple[Path, dict, int]:
-    """EMA-generator weights and iteration of a training checkpoint (a path or a name)."""
+def _checkpoint_weights(run_dir: Path, checkpoint: str | Path
+                        ) -> tuple[Path, dict, int, int | None]:
+    """EMA-generator weights, iteration and margin (None: the generator's reach) of a training
+    checkpoint (a path or a name)."""
     p = Path(checkpoint)
     if not p.is_file():
         name = p.name if p.suffix == ".ckpt" else f"{p.name}.ckpt"
@@ -293,4 +298,5 @@ def _checkpoint_weights(run_dir: Path, checkpoint: str | Path) -> tuple[Path, di
         raise ModelFormatError(f"{p}: unreadable training checkpoint ({type(e).__name__})") from None
     if not state:
         raise ModelFormatError(f"{p}: no EMA generator weights in this checkpoint")
-    return p, state, int(ck.get("global_step", 0)) // 2
+    margin = (ck.get("hyper_parameters") or {}).get("margin_cells", MARGIN_CELLS)
+    return p, state, int(ck.get("global_step", 0)) // 2, margin
