@@ -1,6 +1,6 @@
-"""The generator's margin: latent cells generated beyond a field and cropped away, so that a field is
-computed as the interior of a larger one (size independence), stored with the model, and kept at
-one cell for models and runs saved before it was a setting."""
+"""The generator's margin: latent cells generated beyond a field and cropped away, so that a
+field is computed as the interior of a larger one (size independence), stored with the model,
+and kept at one cell for models and runs saved before it was a setting."""
 
 from __future__ import annotations
 

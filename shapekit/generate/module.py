@@ -2,8 +2,8 @@
 
 Training sees random crops: the generator draws a field one latent cell larger than the crop (as
 the interior of a larger one, with the generator's margin) and a crop at a random offset inside it
-is what the patch discriminator judges, so every phase of the latent grid is seen in training. One training iteration = one generator
-forward pass, one discriminator update on it (hinge or
+is what the patch discriminator judges, so every phase of the latent grid is seen in training.
+One training iteration = one generator forward pass, one discriminator update on it (hinge or
 non-saturating loss on DiffAugmented real and fake images, a lazy R1 penalty on real images, the
 auxiliary class/condition heads trained on real images), then one generator update through the
 same fake batch (adversarial loss + auxiliary-head error + mode-seeking term + phase-fraction
@@ -299,7 +299,7 @@ class ConditionalGAN(pl.LightningModule):
         else:  # the first models' training: the field's own edges are seen
             zl, zg = self._z(x.shape[0], (crop // period + 1,) * 2)
             field = self._g_fwd(zl, zg, f_label, f_cond)
-        # a crop at a random offset: every phase of the latent grid, and the field's edges
+        # a crop at a random offset: every phase of the latent grid
         oy, ox = (int(v) for v in torch.randint(0, period + 1, (2,)))
         fake = self._fmt(field[:, :, oy:oy + crop, ox:ox + crop])
 

@@ -22,12 +22,11 @@ interior ones. That holds exactly when the margin spans the network's reach on t
 models, pixels near an image's edge still saw replicated edge cells: a simulator model's
 128-px fields measured 0.002-0.003 off in phase fraction from the same windows inside 256-px
 fields, so a constraint met on border-heavy training crops need not hold on whole images
-(RESULTS.md section 6). New models use the
-full reach, and :func:`generate_field` then cuts every feature map down after each stage to what
-the field still depends on: a training step costs 1.14x (128-px crops) to 1.36x (64 px) what the
-one-cell margin did, against 1.6x to 2.5x for a plain 4-cell margin
-(``benchmarks/gan_step_profile.py --margin-study``). A model's margin is part of its export
-(``net["margin"]``; 1 when absent).
+(RESULTS.md section 6). New models use the full reach, and :func:`generate_field` then cuts every
+feature map down after each stage to what the field still depends on: a training step costs 1.14x
+(128-px crops) to 1.36x (64 px) what the one-cell margin did, against 1.6x to 2.5x for a plain
+4-cell margin (``benchmarks/gan_step_profile.py --margin-study``). A model's margin is part of its
+export (``net["margin"]``; 1 when absent).
 
 The discriminator is in :mod:`shapekit.generate.discriminator`.
 
@@ -51,7 +50,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -186,8 +184,8 @@ class Generator(nn.Module):
         Latent cells per side that :func:`generate_field` generates beyond a requested field and
         crops away (None: :func:`reach_cells`, so that a field is computed exactly as the
         interior of any larger one, and :func:`generate_field` then cuts the feature maps down
-        stage by stage to keep the cost low; the default 1 is what
-        exports without a margin were trained with).
+        stage by stage to keep the cost low; the default 1 is what exports without a margin were
+        trained with).
 
     Examples
     --------
