@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from shapekit.generate import load_generator
     from shapekit.generate.data import GANDataModule
-    from shapekit.generate.nets import cells_for, generate_field
+    from shapekit.generate.nets import generate_field
     from shapekit.generate.terms import particle_map, two_point_profile
     from shapekit.registry import resolve
     from shapekit.synth import measure_structure, process_model, sample_process
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     for step, (x, label, cond) in enumerate(dm.train_dataloader()):
         if step >= a.steps:
             break
-        zl, zg = net.latents(len(x), cells_for((128, 128), net.period, net.margin))
+        zl, zg = net.latents(len(x), net.field_cells((128, 128)))
         fake = generate_field(net, zl, zg, label, cond, (128, 128))
         uf, ur = particle_map(fake, a.map, 7), particle_map(x, a.map, 7)
         loss = F.mse_loss(uf.flatten(1).mean(1), ur.flatten(1).mean(1))

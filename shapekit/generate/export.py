@@ -24,7 +24,7 @@ from shapekit.generate.data import ConditionCodec
 from shapekit.io.budget import check_pixel_budget
 from shapekit.generate.formats import (CONFIG, FORMAT_VERSION, WEIGHTS, parse_size,
                                       read_generator_config)
-from shapekit.generate.nets import MARGIN_CELLS, Generator, cells_for, generate_field, to_unit
+from shapekit.generate.nets import MARGIN_CELLS, Generator, generate_field, to_unit
 
 __all__ = ["export_generator", "load_generator", "GeneratorSampler", "FORMAT_VERSION",
            "parse_size"]
@@ -165,8 +165,7 @@ class GeneratorSampler:
             raw = np.array([[vals[k] for k in self.codec.names]], dtype=np.float64)
             cond = torch.from_numpy(np.repeat(self.codec.encode(raw), int(n), axis=0))
         g = torch.Generator().manual_seed(int(seed))
-        zl, zg = self.generator.latents(int(n), cells_for(hw, self.generator.period,
-                                                            self.generator.margin), g)
+        zl, zg = self.generator.latents(int(n), self.generator.field_cells(hw), g)
         per = max(1, BATCH_PIXELS // (hw[0] * hw[1]))
         out = []
         devices = [self.device] if self.device.type == "cuda" else []

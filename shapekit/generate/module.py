@@ -43,8 +43,7 @@ from torch.nn import functional as F
 
 from shapekit.generate.diffaug import diff_augment
 from shapekit.generate.discriminator import Discriminator, discriminator_channels
-from shapekit.generate.nets import (MARGIN_CELLS, Generator, cells_for, generate_field,
-                                    generator_channels)
+from shapekit.generate.nets import MARGIN_CELLS, Generator, generate_field, generator_channels
 from shapekit.generate.terms import (FRACTION_MAPS, FractionDual, bright_fraction,
                                      check_window, particle_map, two_point_profile)
 
@@ -239,7 +238,7 @@ class ConditionalGAN(pl.LightningModule):
         size = size or (self.hparams.crop_size,) * 2
         label = label.to(self.device)
         if latents is None:
-            latents = self._z(len(label), cells_for(size, net.period, net.margin))
+            latents = self._z(len(label), net.field_cells(size))
         zl, zg = latents
         c = None if cond is None else cond.to(self.device)
         return generate_field(net, zl.to(self.device), zg.to(self.device), label, c, size).float()
@@ -294,8 +293,8 @@ class ConditionalGAN(pl.LightningModule):
         crop, period, margin = hp.crop_size, self.generator.period, self.generator.margin
         if margin > MARGIN_CELLS:  # the field as the interior of a larger one (generate_field)
             side = crop + period
-            zl, zg = self._z(x.shape[0], cells_for((side, side), period, margin))
-            field = generate_field(self._g_fwd, zl, zg, f_label, f_cond, (side, side), margin)
+            zl, zg = self._z(x.shape[0], self.generator.field_cells((side, side)))
+            field = generate_field(self._g_fwd, zl, zg, f_label, f_cond, (side, side))
         else:  # the first models' training: the field's own edges are seen
             zl, zg = self._z(x.shape[0], (crop // period + 1,) * 2)
             field = self._g_fwd(zl, zg, f_label, f_cond)

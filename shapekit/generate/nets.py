@@ -228,6 +228,11 @@ class Generator(nn.Module):
                 "z_global": self.z_global, "w_dim": self.w_dim, "channels": list(self.channels),
                 "base_convs": self.base_convs, "margin": self.margin}
 
+    def field_cells(self, size: tuple[int, int]) -> tuple[int, int]:
+        """Latent cells of a ``size = (height, width)`` field with this generator's margin (what
+        :func:`generate_field` expects)."""
+        return cells_for(size, self.period, self.margin)
+
     def latents(self, n: int, cells: tuple[int, int],
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Standard-normal latent map ``(n, z_local, *cells)`` and global latent ``(n, z_global)``."""
@@ -295,12 +300,12 @@ def generate_field(g: Generator, z_map: torch.Tensor, z_global: torch.Tensor, la
                    cond: torch.Tensor | None, size: tuple[int, int],
                    margin: int | None = None) -> torch.Tensor:
     """Run ``g`` on a latent map with ``margin`` extra cells per side (default ``g.margin``; the
-    map comes from ``cells_for(size, g.period, g.margin)``) and crop the centre ``size``.
+    map comes from ``g.field_cells(size)``) and crop the centre ``size``.
 
     Examples
     --------
     >>> g = Generator(1, z_local=2, z_global=4, w_dim=8, channels=[8, 4])
-    >>> zl, zg = g.latents(1, cells_for((10, 7), g.period, g.margin))
+    >>> zl, zg = g.latents(1, g.field_cells((10, 7)))
     >>> generate_field(g, zl, zg, torch.tensor([0]), None, (10, 7)).shape
     torch.Size([1, 1, 10, 7])
     """

@@ -382,12 +382,10 @@ class _SampleWriter:
 
         from shapekit.generate.grid import save_grid
         from shapekit.generate.nets import to_unit
-        from shapekit.generate.nets import cells_for
 
         size = (self.size, self.size)
         g = torch.Generator().manual_seed(self.seed)
-        latents = module.g_ema.latents(self.n, cells_for(size, module.g_ema.period,
-                                                                module.g_ema.margin), g)
+        latents = module.g_ema.latents(self.n, module.g_ema.field_cells(size), g)
         labels = torch.as_tensor(self.dm.labels[self.idx])
         cond = torch.as_tensor(self.dm.cond[self.idx]) if self.dm.cond.shape[1] else None
         with torch.random.fork_rng():
