@@ -482,6 +482,8 @@ def test_resume_switches_the_fraction_term_on_and_records_it(tiny_run, tmp_path:
 
 def test_init_from_fine_tunes_a_trained_generator_after_a_discriminator_warmup(
         tiny_run, tmp_path: Path) -> None:
+    import torch
+
     from shapekit.errors import InputError
     from shapekit.generate import load_generator
     from shapekit.generate.train import train_gan
@@ -504,6 +506,14 @@ def test_init_from_fine_tunes_a_trained_generator_after_a_discriminator_warmup(
     rec = tuned.config["init_from"]
     assert rec["iterations"] == 4 and rec["model"] == str(d / "run") and len(rec["sha256"]) == 64
     assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_from"] == rec
+    # the margin cuts fields and holds no weight: another margin fine-tunes the same weights
+    assert src.generator.margin > 1
+    train_gan(d / "data" / "m.yaml", tmp_path / "narrow", max_steps=1, d_warmup=1,
+              margin_cells=1, **args, **TINY)
+    narrow = load_generator(tmp_path / "narrow")
+    assert narrow.generator.margin == 1
+    assert all(torch.equal(a, b) for a, b in zip(narrow.generator.state_dict().values(),
+                                                 src.generator.state_dict().values()))
     # another network or other conditions cannot be fine-tuned from it
     with pytest.raises(InputError, match="differs from this run"):
         train_gan(d / "data" / "m.yaml", tmp_path / "x", max_steps=1,

@@ -309,9 +309,13 @@ def _warm_start(module: Any, init_from: str | Path, codec: Any) -> dict[str, Any
         raise InputError(f"init_from {init_from}: it was trained with other conditions "
                          f"({a['mode']}: {', '.join(a['label_names'] + a['names'])}) or on other "
                          "data (condition normalisation differs); fine-tune on its own manifest")
-    if src.generator.config() != module.generator.config():
-        raise InputError(f"init_from {init_from}: its network {src.generator.config()} differs "
-                         f"from this run's {module.generator.config()} (give the same channel widths)")
+    # the margin is how fields are cut, not a weight: a model trained with one cell may be
+    # fine-tuned with another
+    src_net, own_net = ({k: v for k, v in g.config().items() if k != "margin"}
+                        for g in (src.generator, module.generator))
+    if src_net != own_net:
+        raise InputError(f"init_from {init_from}: its network {src_net} differs "
+                         f"from this run's {own_net} (give the same channel widths)")
     state = src.generator.state_dict()
     module.generator.load_state_dict(state)
     module.g_ema.load_state_dict(state)
