@@ -506,6 +506,10 @@ def test_init_from_fine_tunes_a_trained_generator_after_a_discriminator_warmup(
     rec = tuned.config["init_from"]
     assert rec["iterations"] == 4 and rec["model"] == str(d / "run") and len(rec["sha256"]) == 64
     assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_from"] == rec
+    # fine-tuned again, the record counts the whole chain: 4 + 3 iterations
+    train_gan(d / "data" / "m.yaml", tmp_path / "again", max_steps=1, d_warmup=1,
+              **{**args, "init_from": tmp_path / "tuned"}, **TINY)
+    assert load_generator(tmp_path / "again").config["init_from"]["iterations"] == 7
     # the margin cuts fields and holds no weight: another margin fine-tunes the same weights
     assert src.generator.margin > 1
     train_gan(d / "data" / "m.yaml", tmp_path / "narrow", max_steps=1, d_warmup=1,
