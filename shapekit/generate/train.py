@@ -182,12 +182,13 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     ``sample_size`` is the side of the sample-grid images (default 2x the crop).
     ``init_from`` (a run directory or a shipped generator name) starts the generator and its EMA
     from that trained generator instead of random weights (fine-tuning, e.g. with a new loss
-    term); it must have the same network and conditions as this data, and the discriminator
-    starts afresh (``d_warmup`` iterations then update the discriminator alone). On the
-    simulator data that fresh discriminator spoiled the particle shapes within 1500 iterations,
-    300 warm-up iterations notwithstanding; 1500 warm-up iterations and ``lr_g=2e-5`` kept them
-    (RESULTS.md section 6). Continue a run from its checkpoint (``resume=True``), which keeps
-    its discriminator, wherever there is one.
+    term); it must have the same network (its margin may differ) and conditions as this
+    data, and the discriminator starts afresh (``d_warmup`` iterations then update the
+    discriminator alone). On the simulator data that fresh discriminator spoiled the particle
+    shapes within 1500 iterations, 300 warm-up iterations notwithstanding; 1500 warm-up
+    iterations and ``lr_g=2e-5`` kept them for 1500 iterations, but over 5000 the under-aged
+    realism still fell from 6.6x to 8.9x (RESULTS.md section 6). Continue a run from its
+    checkpoint (``resume=True``), which keeps its discriminator, wherever there is one.
     """
     import pytorch_lightning as pl
     import torch
