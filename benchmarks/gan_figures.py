@@ -67,6 +67,7 @@ def uhcs3_figure(out: Path, manifest: Path, per: int, seed: int) -> Path:
 
 def sim_sweep_figure(out: Path, seed: int, size: int = 160) -> Path:
     from shapekit.generate import load_generator
+    from shapekit.generate.formats import trained_iterations
     from shapekit.registry import resolve
     from shapekit.synth import measure_structure, process_model, render_micrograph
 
@@ -94,8 +95,7 @@ def sim_sweep_figure(out: Path, seed: int, size: int = 160) -> Path:
         ax.set_xticks([])
         ax.set_yticks([])
     axes[len(temps)][0].set_ylabel("simulator 200 C", fontsize=8)
-    its = int(gen.config.get("iterations", 0)) + int(gen.config.get("init_from", {}).get("iterations", 0))
-    fig.suptitle(f"sim-parameters ({its} iterations): aging-time sweep, "
+    fig.suptitle(f"sim-parameters ({trained_iterations(gen.config)} iterations): aging-time sweep, "
                  f"{size} px at {gen.um_per_px * 1000:g} nm/px; r = measured mean radius",
                  fontsize=9)
     fig.tight_layout()

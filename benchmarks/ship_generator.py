@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     from shapekit import _atomic
     from shapekit.generate import load_generator
     from shapekit.generate.export import export_generator
+    from shapekit.generate.formats import trained_iterations
     from shapekit.registry import check_card
 
     dest = ROOT / a.name
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
                                    if "init_from" in gen.config else {})})
     cfg = json.loads((dest / "generator.json").read_text())
     # a fine-tuned model: its iterations count on from those of the generator it started from
-    total = int(cfg["iterations"]) + int(cfg.get("init_from", {}).get("iterations", 0))
+    total = trained_iterations(cfg)
     card = {"name": a.name, "kind": "generator", "summary": a.summary, "data": a.data,
             "licence": a.licence, "citation": a.citation, "training_command": a.training_command,
             "seed": int(run_cfg["seed"]), "iterations": total,

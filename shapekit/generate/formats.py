@@ -115,6 +115,20 @@ def read_generator_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return cfg
 
 
+def trained_iterations(config: dict[str, Any]) -> int:
+    """All the training behind an exported generator: its own iterations plus those of the
+    generator it was fine-tuned from (``init_from``, which already counts that one's whole chain).
+
+    Examples
+    --------
+    >>> trained_iterations({"iterations": 3000, "init_from": {"iterations": 8000}})
+    11000
+    >>> trained_iterations({"iterations": 500})
+    500
+    """
+    return int(config.get("iterations", 0)) + int(config.get("init_from", {}).get("iterations", 0))
+
+
 def parse_size(size: int | str | tuple[int, int]) -> tuple[int, int]:
     """``512`` -> (512, 512); ``"1024x768"`` (width x height) -> (768, 1024) as (height, width).
 

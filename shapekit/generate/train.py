@@ -296,6 +296,7 @@ def _warm_start(module: Any, init_from: str | Path, codec: Any) -> dict[str, Any
 
     from shapekit.errors import ModelFormatError
     from shapekit.generate.export import WEIGHTS, load_generator
+    from shapekit.generate.formats import trained_iterations
     from shapekit.registry import resolve
 
     folder = resolve(init_from, "generator")
@@ -321,10 +322,7 @@ def _warm_start(module: Any, init_from: str | Path, codec: Any) -> dict[str, Any
     module.generator.load_state_dict(state)
     module.g_ema.load_state_dict(state)
     sha = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()
-    # the source's whole training: its own iterations and those of what it was fine-tuned from
-    done = int(src.config.get("iterations", 0)) + int(
-        src.config.get("init_from", {}).get("iterations", 0))
-    return {"model": str(init_from), "iterations": done, "sha256": sha}
+    return {"model": str(init_from), "iterations": trained_iterations(src.config), "sha256": sha}
 
 
 def _atomic_checkpoint_io() -> Any:
