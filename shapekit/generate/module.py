@@ -49,6 +49,9 @@ from shapekit.generate.terms import (FRACTION_MAPS, FractionDual, bright_fractio
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
 
+#: what a generator update trains: all its weights, or only its condition encoder
+TUNE = ("all", "condition")
+
 class ConditionalGAN(pl.LightningModule):
     """Conditional GAN (generator, projection discriminator, EMA generator) for grey micrographs.
 
@@ -142,6 +145,16 @@ class ConditionalGAN(pl.LightningModule):
         exactly as the interior of a whole image is. With 0 or 1, training crops are cut from a
         field generated without a margin, whose edges the crops then include (how the first
         models were trained).
+    adv_weight : float
+        Weight of the discriminator's terms on the generator (adversarial and auxiliary); 0
+        neither uses nor trains the discriminator, so the generator answers only to the
+        measurement terms above (with ``tune="condition"``: recalibrating a trained generator's
+        conditions without a fresh discriminator, which spoiled the shapes whenever a trained
+        simulator generator was fine-tuned against one; RESULTS.md section 6).
+    tune : {"all", "condition"}
+        What a generator update trains: all its weights, or only its condition encoder
+        (:class:`~shapekit.generate.nets.ConditionEncoder`, where the requested conditions enter
+        the style), which leaves the network that draws the structure as trained.
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int
@@ -167,11 +180,15 @@ class ConditionalGAN(pl.LightningModule):
                  fraction_window: int = 0, fraction_map: str = "half_max",
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
                  fraction_dual: float = 0.0, d_warmup: int = 0, margin_cells: int | None = None,
-                 channels_last: bool = False,
+                 adv_weight: float = 1.0, tune: str = "all", channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
         if loss not in ("hinge", "ns"):
             raise ValueError(f"loss must be 'hinge' or 'ns', got {loss!r}")
+        if tune not in TUNE:
+            raise ValueError(f"tune must be one of {', '.join(TUNE)}, got {tune!r}")
+        if adv_weight < 0:
+            raise ValueError(f"adv_weight must be >= 0, got {adv_weight}")
         check_window(fraction_window)  # before training starts, not at its first step
         if fraction_map not in FRACTION_MAPS:
             raise ValueError(f"fraction_map must be one of {', '.join(FRACTION_MAPS)}, "
@@ -212,7 +229,11 @@ class ConditionalGAN(pl.LightningModule):
         hp = self.hparams
         # the lazy R1 term is applied every r1_every steps: scale the D betas/lr as StyleGAN2 does
         c = hp.r1_every / (hp.r1_every + 1) if hp.r1_gamma > 0 else 1.0
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g, betas=(hp.beta1, hp.beta2))
+        g = self.generator.cond if hp.tune == "condition" else self.generator
+        if hp.tune == "condition":  # the rest of the generator is frozen: no gradients for it
+            self.generator.requires_grad_(False)
+            g.requires_grad_(True)
+        opt_g = torch.optim.Adam(g.parameters(), lr=hp.lr_g, betas=(hp.beta1, hp.beta2))
         opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d * c,
                                  betas=(hp.beta1 ** c, hp.beta2 ** c))
         return [opt_g, opt_d]
@@ -302,32 +323,35 @@ class ConditionalGAN(pl.LightningModule):
         oy, ox = (int(v) for v in torch.randint(0, period + 1, (2,)))
         fake = self._fmt(field[:, :, oy:oy + crop, ox:ox + crop])
 
-        # ---- discriminator
-        do_r1 = hp.r1_gamma > 0 and it % hp.r1_every == 0
-        x_in = x.detach().requires_grad_(True) if do_r1 else x
-        twin = torch.zeros(())
-        if aux:
-            d_real, cls_r, reg_r, *_ = self._d_fwd(self._aug(x_in), label, cond, aux=True)
-        else:
-            d_real = self._d_fwd(self._aug(x_in), label, cond)
-        if hp.twin_aux:  # the twin head learns the classes of generated images
-            d_fake, _, _, tw = self._d_fwd(self._aug(fake.detach()), f_label, f_cond, aux=True)
-            twin = F.cross_entropy(tw.float(), f_label)
-        else:
-            d_fake = self._d_fwd(self._aug(fake.detach()), f_label, f_cond)
-        loss_d = self._d_loss(d_real.float(), d_fake.float())  # means over the patch maps
-        aux_d = self._aux_loss(cls_r, reg_r, label, cond) if aux else torch.zeros(())
-        if aux:
-            loss_d = loss_d + hp.aux_weight * (aux_d + twin)
+        # ---- discriminator (not used at all when its terms weigh nothing)
+        use_d = hp.adv_weight > 0
+        loss_d = d_real = d_fake = twin = aux_d = torch.zeros(())
+        do_r1 = use_d and hp.r1_gamma > 0 and it % hp.r1_every == 0
         r1 = torch.zeros((), device=self.device)
-        if do_r1:
-            (grad,) = torch.autograd.grad(d_real.float().mean(dim=(1, 2)).sum(), x_in,
-                                          create_graph=True)
-            r1 = grad.float().pow(2).sum(dim=(1, 2, 3)).mean()
-            loss_d = loss_d + 0.5 * hp.r1_gamma * hp.r1_every * r1
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss_d)
-        opt_d.step()
+        if use_d:
+            x_in = x.detach().requires_grad_(True) if do_r1 else x
+            if aux:
+                d_real, cls_r, reg_r, *_ = self._d_fwd(self._aug(x_in), label, cond, aux=True)
+            else:
+                d_real = self._d_fwd(self._aug(x_in), label, cond)
+            if hp.twin_aux:  # the twin head learns the classes of generated images
+                d_fake, _, _, tw = self._d_fwd(self._aug(fake.detach()), f_label, f_cond,
+                                               aux=True)
+                twin = F.cross_entropy(tw.float(), f_label)
+            else:
+                d_fake = self._d_fwd(self._aug(fake.detach()), f_label, f_cond)
+            loss_d = self._d_loss(d_real.float(), d_fake.float())  # means over the patch maps
+            if aux:
+                aux_d = self._aux_loss(cls_r, reg_r, label, cond)
+                loss_d = loss_d + hp.aux_weight * (aux_d + twin)
+            if do_r1:
+                (grad,) = torch.autograd.grad(d_real.float().mean(dim=(1, 2)).sum(), x_in,
+                                              create_graph=True)
+                r1 = grad.float().pow(2).sum(dim=(1, 2, 3)).mean()
+                loss_d = loss_d + 0.5 * hp.r1_gamma * hp.r1_every * r1
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            opt_d.step()
 
         # ---- generator (D frozen: no gradients computed for its weights)
         frac = s2 = ms = aux_g = loss_g = dual = torch.zeros(())
@@ -338,16 +362,18 @@ class ConditionalGAN(pl.LightningModule):
             opt_g.step()
         else:
             self.toggle_optimizer(opt_g)
-            if aux:
-                d_out, cls_f, reg_f, *tw = self._d_fwd(self._aug(fake), f_label, f_cond, aux=True)
-            else:
-                d_out = self._d_fwd(self._aug(fake), f_label, f_cond)
-            loss_g = self._g_loss(d_out.float())
-            # with the twin: less the twin's error, AC-GAN's term without its bias (TAC-GAN)
-            aux_g = (self._aux_loss(cls_f, reg_f, f_label, f_cond, tw[0] if tw else None)
-                     if aux else torch.zeros(()))
-            if aux:
-                loss_g = loss_g + hp.aux_weight * aux_g
+            loss_g = torch.zeros((), device=self.device)
+            if use_d:
+                if aux:
+                    d_out, cls_f, reg_f, *tw = self._d_fwd(self._aug(fake), f_label, f_cond,
+                                                           aux=True)
+                else:
+                    d_out = self._d_fwd(self._aug(fake), f_label, f_cond)
+                loss_g = hp.adv_weight * self._g_loss(d_out.float())
+            if use_d and aux:
+                # with the twin: less the twin's error, AC-GAN's term without its bias (TAC-GAN)
+                aux_g = self._aux_loss(cls_f, reg_f, f_label, f_cond, tw[0] if tw else None)
+                loss_g = loss_g + hp.adv_weight * hp.aux_weight * aux_g
             if half:
                 # mode seeking: same condition, different z -> different images (Mao et al. 2019)
                 a, b = fake[:half].float(), fake[-half:].float()

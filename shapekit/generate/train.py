@@ -45,7 +45,7 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channe
                                       ms_weight=0.1, fraction_weight=0.0, fraction_window=0,
                                       fraction_map="half_max", two_point_weight=0.0,
                                       two_point_lag=16, fraction_dual=0.0, d_warmup=0,
-                                      margin_cells=None)
+                                      margin_cells=None, adv_weight=1.0, tune="all")
 #: model settings that ``resume=True`` takes from the caller rather than from the saved run (loss
 #: weights, and the generator's margin, which changes no weight: a run may be continued with a term
 #: switched on; config.json records the change)
