@@ -528,6 +528,33 @@ def test_init_from_fine_tunes_a_trained_generator_after_a_discriminator_warmup(
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+def test_condition_tuning_without_a_discriminator_moves_only_the_condition_encoder(
+        tiny_run, tmp_path: Path) -> None:
+    from shapekit.errors import InputError
+    from shapekit.generate import load_generator
+    from shapekit.generate.train import train_gan
+
+    d, _ = tiny_run
+    src = load_generator(d / "run").generator.state_dict()
+    train_gan(d / "data" / "m.yaml", tmp_path / "cal", condition="parameters", crop_size=32,
+              max_steps=3, batch_size=4, seed=1, sample_every=0, log_every=1, n_up=2,
+              d_blocks=2, init_from=d / "run", fraction_weight=100.0, adv_weight=0.0,
+              tune="condition", ema_decay=0.0, **TINY)
+    tuned = load_generator(tmp_path / "cal").generator.state_dict()
+    moved = {k for k in src if not np.array_equal(src[k].numpy(), tuned[k].numpy())}
+    assert moved and all(k.startswith("cond.") for k in moved), moved
+    # the discriminator took no part: nothing of it was computed or logged
+    rows = list(csv.DictReader(open(sorted((tmp_path / "cal" / "logs").rglob("metrics.csv"))[-1])))
+    logged = [m for m in rows if m.get("loss_d")]
+    assert [float(m["iteration"]) for m in logged] == [1.0, 2.0, 3.0]
+    assert all(float(m["loss_d"]) == float(m["d_real"]) == 0.0 for m in logged)
+    assert all(float(m["loss_g"]) > 0 for m in logged)
+    with pytest.raises(InputError, match="tune must be one of all, condition"):
+        train_gan(d / "data" / "m.yaml", tmp_path / "bad", condition="parameters", crop_size=32,
+                  max_steps=1, batch_size=4, n_up=2, d_blocks=2, tune="style", **TINY)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_training_is_deterministic_per_seed(tiny_run, tmp_path: Path) -> None:
     from shapekit.generate import load_generator
     from shapekit.generate.train import train_gan

@@ -352,6 +352,9 @@ class ConditionalGAN(pl.LightningModule):
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
             opt_d.step()
+        else:  # a step without gradients changes nothing and keeps two steps per iteration
+            opt_d.zero_grad(set_to_none=True)
+            opt_d.step()
 
         # ---- generator (D frozen: no gradients computed for its weights)
         frac = s2 = ms = aux_g = loss_g = dual = torch.zeros(())
