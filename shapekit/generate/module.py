@@ -109,7 +109,7 @@ class ConditionalGAN(pl.LightningModule):
         Neighbourhood (px, odd) of the phase-fraction term's local half-maximum
         (:func:`bright_fraction` ``window``); 0 uses the global half-maximum. The two-point
         term draws particles with the same window.
-    fraction_map : {"half_max", "measure"}
+    fraction_map : {"half_max", "measure", "exact"}
         How both terms draw each crop's particles
         (:func:`~shapekit.generate.terms.particle_map`): ``"half_max"`` half-way to the crop's
         99th percentile (:func:`bright_map`), ``"measure"`` at the levels of
@@ -117,7 +117,9 @@ class ConditionalGAN(pl.LightningModule):
         particle at its own half maximum, noise rejection:
         :func:`~shapekit.generate.terms.measured_map`), whose mean follows the evaluation's
         area fraction on simulator fields where the half-maximum map understates the faint
-        under-aged particles (RESULTS.md section 6).
+        under-aged particles (RESULTS.md section 6); ``"exact"`` the measurement's own particle
+        mask with the ``"measure"`` map's gradient (:func:`~shapekit.generate.terms.exact_map`),
+        as the soft map overstates generated fields whose particles merge or stretch.
     two_point_weight : float
         Weight of the two-point term (0 disables): the two-point correlation
         (:func:`~shapekit.generate.terms.two_point_profile`, lags ``0..two_point_lag`` px) of each

@@ -13,14 +13,15 @@ import torch
 from torch.nn import functional as F
 
 from shapekit._torchops import gaussian_blur
-from shapekit.synth.measure import MIN_SNR, particle_levels
+from shapekit.synth.measure import MIN_SNR, particle_labels, particle_levels
 
-__all__ = ["bright_fraction", "bright_map", "measured_map", "particle_map", "two_point_profile",
+__all__ = ["bright_fraction", "bright_map", "measured_map", "exact_map", "particle_map",
+           "two_point_profile",
            "FractionDual", "check_window", "FRACTION_MAPS", "FRACTION_SOFTNESS",
            "FRACTION_SMOOTH_SIGMA"]
 
 #: the particle drawings the fraction and two-point terms can use (``fraction_map``)
-FRACTION_MAPS = ("half_max", "measure")
+FRACTION_MAPS = ("half_max", "measure", "exact")
 
 #: width of the soft threshold of :func:`bright_fraction`, relative to the particle contrast
 FRACTION_SOFTNESS = 0.05
@@ -156,21 +157,50 @@ def measured_map(x: torch.Tensor, window: int = 7, softness: float = FRACTION_SO
     return own * detected
 
 
+def exact_map(x: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """The particles :func:`shapekit.synth.measure_structure` measures in each image of a
+    ``(B, 1, H, W)`` batch in ``[-1, 1]``, as a ``{0, 1}`` map in value
+    (:func:`shapekit.synth.particle_labels`: each particle at half its own peak, specks and
+    faint particles dropped), with the gradient of :func:`measured_map` (a straight-through
+    estimator). The soft map draws every pixel at its neighbourhood's peak; the measurement
+    draws a particle at its component's peak, so an elongated or merged blob counts more in the
+    soft map than in the measurement. A term on this map holds the generated crops to the
+    measured fraction itself.
+
+    Examples
+    --------
+    >>> x = torch.full((1, 1, 32, 32), -0.6)
+    >>> x[..., 8:24, 8:24] = 0.8
+    >>> u = exact_map(x.requires_grad_(True))
+    >>> sorted(u.unique().tolist()), round(u.mean().item(), 3)   # 256 px less rounded corners
+    ([0.0, 1.0], 0.246)
+    >>> u.mean().backward(); bool(x.grad.abs().sum() > 0)      # the soft map's gradient
+    True
+    """
+    soft = measured_map(x, window=window)
+    x01 = ((x.detach().float() + 1.0) / 2.0).cpu().numpy()[:, 0]
+    hard = np.stack([particle_labels(a, smooth_sigma=FRACTION_SMOOTH_SIGMA)[0] > 0 for a in x01])
+    return torch.from_numpy(hard[:, None]).to(soft) + (soft - soft.detach())
+
+
 def particle_map(x: torch.Tensor, kind: str = "half_max", window: int = 0) -> torch.Tensor:
-    """The soft particle map the generator's terms match: :func:`bright_map` (``"half_max"``,
-    with ``window``) or :func:`measured_map` (``"measure"``, ``window`` 0 meaning 7).
+    """The particle map the generator's terms match: :func:`bright_map` (``"half_max"``, with
+    ``window``), :func:`measured_map` (``"measure"``, ``window`` 0 meaning 7) or
+    :func:`exact_map` (``"exact"``: the measurement's mask, the measured map's gradient).
 
     Examples
     --------
     >>> x = torch.full((1, 1, 16, 16), -0.6)
     >>> x[..., 4:12, 4:12] = 0.8
     >>> [round(particle_map(x, k).mean().item(), 2) for k in FRACTION_MAPS]  # 0.25 less corners
-    [0.24, 0.24]
+    [0.24, 0.24, 0.23]
     """
     if kind == "half_max":
         return bright_map(x, window=window)
     if kind == "measure":
         return measured_map(x, window=window if window > 1 else 7)
+    if kind == "exact":
+        return exact_map(x, window=window if window > 1 else 7)
     raise ValueError(f"unknown fraction map {kind!r}; choose one of {', '.join(FRACTION_MAPS)}")
 
 

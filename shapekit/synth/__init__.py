@@ -15,7 +15,7 @@ The models, equations and constants are documented in :mod:`shapekit.synth.physi
 from __future__ import annotations
 
 from shapekit.synth.dataset import COLUMNS, SynthSet, image_seed, synthesize
-from shapekit.synth.measure import measure_structure, particle_levels
+from shapekit.synth.measure import measure_structure, particle_labels, particle_levels
 from shapekit.synth.microstructure import Microstructure
 from shapekit.synth.physics import (DOMAIN, RC_NM, TEMPERS, UM_PER_PX_DEFAULT, hardness, lsw_pdf,
                                     process_model, sample_lsw, sample_process, temper_of)
@@ -23,7 +23,8 @@ from shapekit.synth.render import add_info_bar, render_micrograph, simulate_micr
 
 __all__ = [
     "COLUMNS", "DOMAIN", "Microstructure", "RC_NM", "SynthSet", "TEMPERS", "UM_PER_PX_DEFAULT",
-    "add_info_bar", "hardness", "image_seed", "lsw_pdf", "measure_structure", "particle_levels",
+    "add_info_bar", "hardness", "image_seed", "lsw_pdf", "measure_structure", "particle_labels",
+    "particle_levels",
     "process_model",
     "render_micrograph", "sample_lsw", "sample_process", "simulate_microstructure", "synthesize",
     "temper_of",

@@ -122,6 +122,56 @@ def particle_levels(image: np.ndarray, smooth_sigma: float = 1.0,
             "noise": float(noise)}
 
 
+def particle_labels(image: np.ndarray, threshold: float | None = None, *,
+                    smooth_sigma: float = 1.0, background_sigma: float | None = None,
+                    min_area_px: int = 3, refine: bool = True,
+                    min_snr: float = MIN_SNR) -> tuple[np.ndarray, float]:
+    """The particles :func:`measure_structure` measures, as a label image (its steps 1-4), for
+    callers that need the particles themselves (the generator's terms hold a generated crop to
+    exactly this mask). Parameters are those of :func:`measure_structure`; ``image`` is a finite
+    2-D float array.
+
+    Returns
+    -------
+    labels : (h, w) int array
+        0 for the matrix, a component id per particle (ids of dropped small components are
+        skipped, so ids need not be consecutive).
+    threshold : float
+        The detection threshold on the flattened image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((64, 64), 0.2, np.float32)
+    >>> img[10:20, 10:20] = img[40:50, 30:36] = 0.8
+    >>> img[60, 5] = 0.8   # one bright pixel: not a particle
+    >>> lab, thr = particle_labels(img)
+    >>> len(np.unique(lab[lab > 0])), int((lab > 0).sum())   # 160 px, less 4 rounded corners each
+    (2, 152)
+    """
+    from scipy import ndimage as ndi
+    from skimage.measure import label
+
+    lv = particle_levels(image, smooth_sigma, background_sigma)
+    sm, noise = lv["flattened"], lv["noise"]
+    thr = lv["threshold"] if threshold is None else float(threshold)
+    mask = sm > thr
+    lab = label(mask, connectivity=2)
+    if threshold is None and mask.any() and not mask.all():
+        bg = lv["background_level"]  # the median of the flattened image below the threshold
+        if refine:
+            mask = _half_max(sm, lab, bg, min_snr * noise)
+            lab = label(mask, connectivity=2)
+        # every final particle must stand out of the noise on its own
+        peak = np.asarray(ndi.maximum(sm, lab, np.arange(1, int(lab.max()) + 1))) - bg
+        lab = label(np.concatenate([[False], peak >= min_snr * noise])[lab], connectivity=2)
+    area = np.bincount(lab.ravel())[1:]
+    small = np.flatnonzero(area < min_area_px) + 1
+    if small.size:
+        lab[np.isin(lab, small)] = 0
+    return lab, thr
+
+
 def measure_structure(image: np.ndarray, um_per_px: float | None = None,
                       threshold: float | None = None, *, smooth_sigma: float = 1.0,
                       background_sigma: float | None = None, min_area_px: int = 3,
@@ -178,8 +228,7 @@ def measure_structure(image: np.ndarray, um_per_px: float | None = None,
     >>> s["n_particles"], round(s["mean_radius_px"], 1), round(s["area_fraction"], 3)
     (4, 5.9, 0.044)
     """
-    from scipy import ndimage as ndi
-    from skimage.measure import label, regionprops_table
+    from skimage.measure import regionprops_table
 
     a = np.asarray(image)
     if a.ndim != 2:
@@ -192,27 +241,12 @@ def measure_structure(image: np.ndarray, um_per_px: float | None = None,
     if um_per_px is not None and not (np.isfinite(um_per_px) and um_per_px > 0):
         raise InputError(f"um_per_px must be a positive number, got {um_per_px!r}")
     h, w = a.shape
-    lv = particle_levels(a, smooth_sigma, background_sigma)
-    sm, noise = lv["flattened"], lv["noise"]
-    thr = lv["threshold"] if threshold is None else float(threshold)
-    mask = sm > thr
-    lab = label(mask, connectivity=2)
-    if threshold is None and mask.any() and not mask.all():
-        bg = lv["background_level"]  # the median of the flattened image below the threshold
-        if refine:
-            mask = _half_max(sm, lab, bg, min_snr * noise)
-            lab = label(mask, connectivity=2)
-        # every final particle must stand out of the noise on its own
-        peak = np.asarray(ndi.maximum(sm, lab, np.arange(1, int(lab.max()) + 1))) - bg
-        lab = label(np.concatenate([[False], peak >= min_snr * noise])[lab], connectivity=2)
+    lab, thr = particle_labels(a, threshold, smooth_sigma=smooth_sigma,
+                               background_sigma=background_sigma, min_area_px=min_area_px,
+                               refine=refine, min_snr=min_snr)
     props = regionprops_table(lab, properties=("area", "bbox"))
     area = np.asarray(props["area"], dtype=float)
-    small = area < min_area_px
-    if small.any():
-        lab[np.isin(lab, np.flatnonzero(small) + 1)] = 0
-    keep = ~small
-    area = area[keep]
-    r0, c0, r1, c1 = (np.asarray(props[f"bbox-{i}"])[keep] for i in range(4))
+    r0, c0, r1, c1 = (np.asarray(props[f"bbox-{i}"]) for i in range(4))
     border = (r0 == 0) | (c0 == 0) | (r1 == h) | (c1 == w)
     inner = area[~border]
     mean_r = float(np.mean(np.sqrt(inner / np.pi))) if len(inner) else float("nan")
