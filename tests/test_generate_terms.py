@@ -9,9 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from shapekit.generate.module import ConditionalGAN  # noqa: E402
-from shapekit.generate.terms import (FRACTION_MAPS, bright_map, measured_map,  # noqa: E402
-                                     particle_map)
-from shapekit.synth import measure_structure, particle_levels, render_micrograph  # noqa: E402
+from shapekit.generate.terms import (FRACTION_MAPS, bright_map, exact_map,  # noqa: E402
+                                     measured_map, particle_map)
+from shapekit.synth import (measure_structure, particle_labels, particle_levels,  # noqa: E402
+                            render_micrograph)
 
 TINY = dict(n_classes=2, n_cond=0, g_channels=4, d_channels=4, n_up=2, d_blocks=2, z_local=2,
             z_global=4, w_dim=8)
@@ -51,6 +52,34 @@ def test_measured_map_follows_the_measurement_where_the_half_maximum_map_does_no
     assert abs((new[0] - new[1]) - gap) < 0.005
     # the half-maximum map understates the faint particles: it sees barely half of the gap
     assert (old[0] - old[1]) < gap - 0.005
+
+
+def test_exact_map_is_the_measured_mask_where_the_soft_map_overstates_a_merged_blob() -> None:
+    # a bright particle with a fainter one fused to its side: the measurement draws the blob at
+    # the bright peak's half maximum and cuts most of the faint lobe off; the soft map draws the
+    # lobe at its own neighbourhood's peak and keeps it
+    img = np.full((64, 64), 0.2, np.float32)
+    yy, xx = np.mgrid[:64, :64]
+    img[(yy - 32) ** 2 + (xx - 24) ** 2 <= 25] = 0.9
+    img[(yy - 32) ** 2 + (xx - 36) ** 2 <= 25] = 0.45
+    img[30:35, 28:33] = 0.45
+    x = _as_batch(img).requires_grad_(True)
+    measured = measure_structure(img)["area_fraction"]
+    lab, _ = particle_labels(img)
+    assert np.count_nonzero(lab) / lab.size == measured
+    u = exact_map(x)
+    assert set(u.detach().unique().tolist()) == {0.0, 1.0}
+    assert u.mean().item() == pytest.approx(measured, abs=1e-6)
+    assert (measured_map(x).mean().item() - measured) * img.size > 8   # px of the lobe
+    u.mean().backward()   # the straight-through gradient is the soft map's
+    soft = x.detach().clone().requires_grad_(True)
+    measured_map(soft).mean().backward()
+    assert torch.equal(x.grad, soft.grad)
+    # on simulator fields the two agree with the measurement to within the soft map's error
+    for i, (temp, hours) in enumerate([(140.0, 2.0), (215.0, 30.0)]):
+        field = render_micrograph(temp, hours, size=128, um_per_px=0.002, seed=i)[0]
+        assert exact_map(_as_batch(field)).mean().item() == pytest.approx(
+            measure_structure(field)["area_fraction"], abs=1e-6)
 
 
 def test_measured_map_steers_an_image_towards_more_measured_precipitate() -> None:
@@ -93,12 +122,12 @@ def test_measured_map_gradient_ignores_global_brightness_and_contrast() -> None:
 
 
 def test_particle_map_kinds_and_errors() -> None:
-    assert FRACTION_MAPS == ("half_max", "measure")
+    assert FRACTION_MAPS == ("half_max", "measure", "exact")
     x = torch.full((2, 1, 32, 32), -0.6)
     x[..., 8:24, 8:24] = 0.8
     for kind in FRACTION_MAPS:
         assert particle_map(x, kind).shape == x.shape
-    with pytest.raises(ValueError, match="half_max, measure"):
+    with pytest.raises(ValueError, match="half_max, measure, exact"):
         particle_map(x, "otsu")
     with pytest.raises(ValueError, match=">= 3"):
         measured_map(x, window=1)
