@@ -52,6 +52,7 @@ __all__ = ["ConditionalGAN", "bright_fraction"]
 #: what a generator update trains: all its weights, or only its condition encoder
 TUNE = ("all", "condition")
 
+
 class ConditionalGAN(pl.LightningModule):
     """Conditional GAN (generator, projection discriminator, EMA generator) for grey micrographs.
 
@@ -375,10 +376,10 @@ class ConditionalGAN(pl.LightningModule):
                 else:
                     d_out = self._d_fwd(self._aug(fake), f_label, f_cond)
                 loss_g = hp.adv_weight * self._g_loss(d_out.float())
-            if use_d and aux:
-                # with the twin: less the twin's error, AC-GAN's term without its bias (TAC-GAN)
-                aux_g = self._aux_loss(cls_f, reg_f, f_label, f_cond, tw[0] if tw else None)
-                loss_g = loss_g + hp.adv_weight * hp.aux_weight * aux_g
+                if aux:
+                    # with the twin: less the twin's error, AC-GAN's term without its bias
+                    aux_g = self._aux_loss(cls_f, reg_f, f_label, f_cond, tw[0] if tw else None)
+                    loss_g = loss_g + hp.adv_weight * hp.aux_weight * aux_g
             if half:
                 # mode seeking: same condition, different z -> different images (Mao et al. 2019)
                 a, b = fake[:half].float(), fake[-half:].float()

@@ -100,8 +100,13 @@ def bright_map(x: torch.Tensor, softness: float = FRACTION_SOFTNESS,
     return own * detected
 
 
+def _levels(x01: torch.Tensor) -> list[dict]:
+    """:func:`shapekit.synth.particle_levels` of each image of a ``(B, 1, H, W)`` batch in [0, 1]."""
+    return [particle_levels(a, FRACTION_SMOOTH_SIGMA) for a in x01.detach().cpu().numpy()[:, 0]]
+
+
 def measured_map(x: torch.Tensor, window: int = 7, softness: float = FRACTION_SOFTNESS,
-                 min_snr: float = MIN_SNR) -> torch.Tensor:
+                 min_snr: float = MIN_SNR, levels: list[dict] | None = None) -> torch.Tensor:
     """Soft particle indicator ``(B, 1, H, W)`` in ``[0, 1]`` of a ``(B, 1, H, W)`` batch in
     ``[-1, 1]``, drawn at the levels :func:`shapekit.synth.measure_structure` uses
     (:func:`shapekit.synth.particle_levels` of each image: the slow background flattened away,
@@ -111,7 +116,8 @@ def measured_map(x: torch.Tensor, window: int = 7, softness: float = FRACTION_SO
     ``min_snr`` noise deviations above the background: the measurement's detection, half-maximum
     redrawing and noise rejection, through sigmoids of width ``softness`` times the
     threshold's height over the background. The levels are constants of the step (computed
-    without gradient, on the CPU); the gradient flows through the smoothed image.
+    without gradient, on the CPU, unless the caller passes each image's ``levels``); the
+    gradient flows through the smoothed image.
 
     Unlike :func:`bright_map` (half-way to the 99th percentile), its mean follows the
     measurement's area fraction on simulator fields, including the faint 2-px under-aged
@@ -133,7 +139,8 @@ def measured_map(x: torch.Tensor, window: int = 7, softness: float = FRACTION_SO
     if window < 3:
         raise ValueError(f"the particle-peak window must be odd and >= 3, got {window}")
     x01 = (x.float() + 1.0) / 2.0
-    levels = [particle_levels(a, FRACTION_SMOOTH_SIGMA) for a in x01.detach().cpu().numpy()[:, 0]]
+    if levels is None:
+        levels = _levels(x01)
     sm = gaussian_blur(x01, FRACTION_SMOOTH_SIGMA)
     # The levels move with the image: a brighter or stiffer image shifts and scales them alike
     # (they are image statistics). Held in units of the image's own mean and deviation, which
@@ -177,9 +184,11 @@ def exact_map(x: torch.Tensor, window: int = 7) -> torch.Tensor:
     >>> u.mean().backward(); bool(x.grad.abs().sum() > 0)      # the soft map's gradient
     True
     """
-    soft = measured_map(x, window=window)
-    x01 = ((x.detach().float() + 1.0) / 2.0).cpu().numpy()[:, 0]
-    hard = np.stack([particle_labels(a, smooth_sigma=FRACTION_SMOOTH_SIGMA)[0] > 0 for a in x01])
+    x01 = (x.detach().float() + 1.0) / 2.0
+    levels = _levels(x01)   # one set of levels serves the soft map and the measured mask
+    soft = measured_map(x, window=window, levels=levels)
+    hard = np.stack([particle_labels(a, smooth_sigma=FRACTION_SMOOTH_SIGMA, levels=lv)[0] > 0
+                     for a, lv in zip(x01.cpu().numpy()[:, 0], levels)])
     return torch.from_numpy(hard[:, None]).to(soft) + (soft - soft.detach())
 
 

@@ -124,12 +124,13 @@ def particle_levels(image: np.ndarray, smooth_sigma: float = 1.0,
 
 def particle_labels(image: np.ndarray, threshold: float | None = None, *,
                     smooth_sigma: float = 1.0, background_sigma: float | None = None,
-                    min_area_px: int = 3, refine: bool = True,
-                    min_snr: float = MIN_SNR) -> tuple[np.ndarray, float]:
+                    min_area_px: int = 3, refine: bool = True, min_snr: float = MIN_SNR,
+                    levels: dict[str, Any] | None = None) -> tuple[np.ndarray, float]:
     """The particles :func:`measure_structure` measures, as a label image (its steps 1-4), for
     callers that need the particles themselves (the generator's terms hold a generated crop to
     exactly this mask). Parameters are those of :func:`measure_structure`; ``image`` is a finite
-    2-D float array.
+    2-D float array; ``levels``, the image's :func:`particle_levels` at the same smoothing and
+    background scale where the caller has them already.
 
     Returns
     -------
@@ -152,7 +153,7 @@ def particle_labels(image: np.ndarray, threshold: float | None = None, *,
     from scipy import ndimage as ndi
     from skimage.measure import label
 
-    lv = particle_levels(image, smooth_sigma, background_sigma)
+    lv = particle_levels(image, smooth_sigma, background_sigma) if levels is None else levels
     sm, noise = lv["flattened"], lv["noise"]
     thr = lv["threshold"] if threshold is None else float(threshold)
     mask = sm > thr
