@@ -45,7 +45,7 @@ from shapekit.generate.diffaug import diff_augment
 from shapekit.generate.discriminator import Discriminator, discriminator_channels
 from shapekit.generate.nets import MARGIN_CELLS, Generator, generate_field, generator_channels
 from shapekit.generate.terms import (FRACTION_MAPS, FractionDual, bright_fraction,
-                                     check_window, particle_map, two_point_profile)
+                                     check_window, crop_statistics)
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
 
@@ -141,6 +141,13 @@ class ConditionalGAN(pl.LightningModule):
         Iterations at the start in which only the discriminator is updated: for fine-tuning a
         trained generator (``fit_gan(init_from=...)``) against a fresh discriminator, whose
         first gradients would otherwise be noise for the generator.
+    count_weight : float
+        Weight of the particle-count term (0 disables): each generated crop's measured,
+        edge-corrected particle count (:func:`~shapekit.generate.terms.measured_particles`, which
+        pulls the smallest particles hardest) should match the real crop's of the same
+        conditions, as a squared relative gap. The area terms weigh particles by area; this one
+        weighs each particle once, so it holds the number density, and with the area fraction the
+        number-weighted mean radius.
     margin_cells : int or None
         Latent cells per side generated beyond each crop or image and cropped away
         (:func:`~shapekit.generate.nets.generate_field`); None: the generator's reach
@@ -182,7 +189,8 @@ class ConditionalGAN(pl.LightningModule):
                  fraction_weight: float = 0.0,
                  fraction_window: int = 0, fraction_map: str = "half_max",
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
-                 fraction_dual: float = 0.0, d_warmup: int = 0, margin_cells: int | None = None,
+                 fraction_dual: float = 0.0, count_weight: float = 0.0, d_warmup: int = 0,
+                 margin_cells: int | None = None,
                  adv_weight: float = 1.0, tune: str = "all", channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
@@ -360,7 +368,7 @@ class ConditionalGAN(pl.LightningModule):
             opt_d.step()
 
         # ---- generator (D frozen: no gradients computed for its weights)
-        frac = s2 = ms = aux_g = loss_g = dual = torch.zeros(())
+        frac = s2 = ms = aux_g = loss_g = dual = count = torch.zeros(())
         if it < hp.d_warmup:
             # a fine-tuning run's fresh discriminator learns alone first; the step without
             # gradients leaves the generator (and Adam's state) as is and keeps the step count
@@ -387,21 +395,23 @@ class ConditionalGAN(pl.LightningModule):
                       + (zg[:half] - zg[-half:]).abs().mean(dim=1)) / 2
                 ms = ((a - b).abs().mean(dim=(1, 2, 3)) / dz).mean()
                 loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
-            if hp.fraction_weight > 0 or hp.two_point_weight > 0 or self.dual is not None:
-                # one particle map per batch serves the terms (its mean is the crop's fraction)
-                u_fake = particle_map(fake, hp.fraction_map, hp.fraction_window)
-                u_real = particle_map(x.detach(), hp.fraction_map, hp.fraction_window)[rows]
-                f_fake, f_real = u_fake.flatten(1).mean(dim=1), u_real.flatten(1).mean(dim=1)
+            lag = hp.two_point_lag if hp.two_point_weight > 0 else 0
+            if hp.fraction_weight > 0 or lag or self.dual is not None or hp.count_weight > 0:
+                stats = [crop_statistics(v, hp.fraction_map, hp.fraction_window, lag,
+                                         hp.count_weight > 0) for v in (fake, x.detach())]
+                st_f, st_r = stats[0], {k: v[rows] for k, v in stats[1].items()}
             if hp.fraction_weight > 0:
-                frac = F.mse_loss(f_fake, f_real)
+                frac = F.mse_loss(st_f["fraction"], st_r["fraction"])
                 loss_g = loss_g + hp.fraction_weight * frac
             if self.dual is not None:
-                dual = self.dual(f_fake, f_real, f_label, f_cond)
+                dual = self.dual(st_f["fraction"], st_r["fraction"], f_label, f_cond)
                 loss_g = loss_g + dual
-            if hp.two_point_weight > 0:
-                lag = hp.two_point_lag
-                s2 = F.mse_loss(two_point_profile(u_fake, lag), two_point_profile(u_real, lag))
+            if lag:
+                s2 = F.mse_loss(st_f["two_point"], st_r["two_point"])
                 loss_g = loss_g + hp.two_point_weight * s2
+            if hp.count_weight > 0:  # relative: 16 particles a crop over-aged, 140 under-aged
+                count = ((st_f["count"] - st_r["count"]) / (st_r["count"] + 1)).pow(2).mean()
+                loss_g = loss_g + hp.count_weight * count
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
@@ -415,7 +425,7 @@ class ConditionalGAN(pl.LightningModule):
                        "aux_twin": twin.detach(),
                        "mode_seeking": ms.detach(), "fraction": frac.detach(),
                        "fraction_dual": dual.detach(),
-                       "two_point": s2.detach(),
+                       "two_point": s2.detach(), "count": count.detach(),
                        "iteration": float(it + 1)},
                       prog_bar=True, on_step=True, on_epoch=False, sync_dist=False)
         if do_r1:

@@ -15,7 +15,8 @@ from torch.nn import functional as F
 from shapekit._torchops import gaussian_blur
 from shapekit.synth.measure import MIN_SNR, particle_labels, particle_levels
 
-__all__ = ["bright_fraction", "bright_map", "measured_map", "exact_map", "particle_map",
+__all__ = ["bright_fraction", "bright_map", "measured_map", "exact_map", "measured_particles",
+           "particle_map", "crop_statistics",
            "two_point_profile",
            "FractionDual", "check_window", "FRACTION_MAPS", "FRACTION_SOFTNESS",
            "FRACTION_SMOOTH_SIGMA"]
@@ -164,15 +165,68 @@ def measured_map(x: torch.Tensor, window: int = 7, softness: float = FRACTION_SO
     return own * detected
 
 
-def exact_map(x: torch.Tensor, window: int = 7) -> torch.Tensor:
+def measured_particles(x: torch.Tensor, window: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
     """The particles :func:`shapekit.synth.measure_structure` measures in each image of a
-    ``(B, 1, H, W)`` batch in ``[-1, 1]``, as a ``{0, 1}`` map in value
-    (:func:`shapekit.synth.particle_labels`: each particle at half its own peak, specks and
-    faint particles dropped), with the gradient of :func:`measured_map` (a straight-through
-    estimator). The soft map draws every pixel at its neighbourhood's peak; the measurement
-    draws a particle at its component's peak, so an elongated or merged blob counts more in the
-    soft map than in the measurement. A term on this map holds the generated crops to the
-    measured fraction itself.
+    ``(B, 1, H, W)`` batch in ``[-1, 1]``: their ``{0, 1}`` map and their count, each with a
+    gradient through :func:`measured_map` (straight-through estimators).
+
+    The map's value is the measurement's mask (:func:`shapekit.synth.particle_labels`: each
+    particle at half its own peak, specks and faint particles dropped), its gradient that of the
+    soft map. The soft map draws every pixel at its neighbourhood's peak; the measurement draws a
+    particle at its component's peak, so an elongated or merged blob counts more in the soft map
+    than in the measurement. A term on this map holds the generated crops to the measured
+    fraction itself.
+
+    The count's value is the measurement's edge-corrected particle count (a particle touching the
+    image border counts 1/2: ``number_density_per_px2`` times the image area). Its gradient is
+    that of ``sum_k w_k mean_{p in k} u(p)``, the soft map averaged over each particle and its
+    1-px rim: every particle weighs its ``w_k`` whatever its size, spread over its ``A_k``
+    pixels, so the smaller a particle, the harder each of its pixels is pulled. A term that
+    lowers the count thus shrinks the smallest particles away first (and one that raises it grows them), while an
+    area term keeps the fraction: coarsening, as Ostwald ripening coarsens a real field.
+
+    Examples
+    --------
+    A large particle, a small one and one cut by the border (counting 1/2):
+
+    >>> x = torch.full((1, 1, 48, 48), -0.6)
+    >>> x[..., 8:24, 8:24] = 0.8; x[..., 34:38, 34:38] = 0.8; x[..., 30:40, 0:5] = 0.8
+    >>> u, n = measured_particles(x.requires_grad_(True))
+    >>> sorted(u.unique().tolist()), n.tolist()
+    ([0.0, 1.0], [2.5])
+    >>> n.sum().backward()
+    >>> g = x.grad[0, 0].abs()
+    >>> small, large = g[33:39, 33:39], g[7:25, 7:25]   # each with its rim
+    >>> bool(small.max() > 3 * large.max())    # per pixel, the small particle is pulled harder
+    True
+    """
+    from scipy import ndimage as ndi
+
+    x01 = (x.detach().float() + 1.0) / 2.0
+    levels = _levels(x01)   # one set of levels serves the soft map and the measured mask
+    soft = measured_map(x, window=window, levels=levels)
+    hard, weight, count = [], [], []
+    for a, lv in zip(x01.cpu().numpy()[:, 0], levels):
+        lab = particle_labels(a, smooth_sigma=FRACTION_SMOOTH_SIGMA, levels=lv)[0]
+        ids, inv, area = np.unique(lab, return_inverse=True, return_counts=True)
+        edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+        w = np.where(ids == 0, 0.0, np.where(np.isin(ids, edge), 0.5, 1.0))
+        per_px = (w / area)[inv.reshape(lab.shape)]
+        rim = ndi.grey_dilation(per_px, size=(3, 3))       # each particle's 1-px rim
+        hard.append(lab > 0)
+        weight.append(np.where(lab > 0, per_px, rim).astype(np.float32))
+        count.append(float(w.sum()))
+    hard_t = torch.from_numpy(np.stack(hard)[:, None]).to(soft)
+    u = hard_t + (soft - soft.detach())
+    s = (torch.from_numpy(np.stack(weight)[:, None]).to(soft) * soft).flatten(1).sum(dim=1)
+    n = torch.tensor(count).to(s) + (s - s.detach())
+    return u, n
+
+
+def exact_map(x: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """The map of :func:`measured_particles`: the particles :func:`shapekit.synth.measure_structure`
+    measures in each image of a ``(B, 1, H, W)`` batch in ``[-1, 1]``, as a ``{0, 1}`` map in
+    value, with the gradient of :func:`measured_map` (a straight-through estimator).
 
     Examples
     --------
@@ -184,12 +238,7 @@ def exact_map(x: torch.Tensor, window: int = 7) -> torch.Tensor:
     >>> u.mean().backward(); bool(x.grad.abs().sum() > 0)      # the soft map's gradient
     True
     """
-    x01 = (x.detach().float() + 1.0) / 2.0
-    levels = _levels(x01)   # one set of levels serves the soft map and the measured mask
-    soft = measured_map(x, window=window, levels=levels)
-    hard = np.stack([particle_labels(a, smooth_sigma=FRACTION_SMOOTH_SIGMA, levels=lv)[0] > 0
-                     for a, lv in zip(x01.cpu().numpy()[:, 0], levels)])
-    return torch.from_numpy(hard[:, None]).to(soft) + (soft - soft.detach())
+    return measured_particles(x, window)[0]
 
 
 def particle_map(x: torch.Tensor, kind: str = "half_max", window: int = 0) -> torch.Tensor:
@@ -211,6 +260,38 @@ def particle_map(x: torch.Tensor, kind: str = "half_max", window: int = 0) -> to
     if kind == "exact":
         return exact_map(x, window=window if window > 1 else 7)
     raise ValueError(f"unknown fraction map {kind!r}; choose one of {', '.join(FRACTION_MAPS)}")
+
+
+def crop_statistics(x: torch.Tensor, kind: str = "half_max", window: int = 0, lag: int = 0,
+                    count: bool = False) -> dict[str, torch.Tensor]:
+    """What the generator's measurement terms compare, per image of a ``(B, 1, H, W)`` batch in
+    ``[-1, 1]``: ``"fraction"`` ``(B,)``, the mean of :func:`particle_map` (``kind``,
+    ``window``); with ``lag`` > 0, ``"two_point"`` ``(B, lag + 1)``, its
+    :func:`two_point_profile`; with ``count``, ``"count"`` ``(B,)``, the count of
+    :func:`measured_particles` (the exact map then serves ``kind="exact"`` too: one measurement
+    per image).
+
+    Examples
+    --------
+    >>> x = torch.full((2, 1, 32, 32), -0.6)
+    >>> x[..., 4:12, 4:12] = 0.8; x[1, :, 20:28, 20:28] = 0.8    # one particle, then two
+    >>> st = crop_statistics(x, "exact", lag=2, count=True)
+    >>> sorted(st), st["count"].tolist(), st["two_point"].shape
+    (['count', 'fraction', 'two_point'], [1.0, 2.0], torch.Size([2, 3]))
+    """
+    n = None
+    if count:
+        u, n = measured_particles(x, window if window > 1 else 7)
+        if kind != "exact":
+            u = particle_map(x, kind, window)
+    else:
+        u = particle_map(x, kind, window)
+    out = {"fraction": u.flatten(1).mean(dim=1)}
+    if lag > 0:
+        out["two_point"] = two_point_profile(u, lag)
+    if n is not None:
+        out["count"] = n
+    return out
 
 
 def two_point_profile(u: torch.Tensor, max_lag: int) -> torch.Tensor:

@@ -44,13 +44,15 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channe
                                       twin_aux=False,
                                       ms_weight=0.1, fraction_weight=0.0, fraction_window=0,
                                       fraction_map="half_max", two_point_weight=0.0,
-                                      two_point_lag=16, fraction_dual=0.0, d_warmup=0,
+                                      two_point_lag=16, fraction_dual=0.0, count_weight=0.0,
+                                      d_warmup=0,
                                       margin_cells=None, adv_weight=1.0, tune="all")
 #: model settings that ``resume=True`` takes from the caller rather than from the saved run (loss
 #: weights, and the generator's margin, which changes no weight: a run may be continued with a term
 #: switched on; config.json records the change)
 RESUME_OVERRIDES = frozenset({"fraction_weight", "fraction_window", "fraction_map",
-                              "two_point_weight", "two_point_lag", "fraction_dual", "d_warmup",
+                              "two_point_weight", "two_point_lag", "fraction_dual", "count_weight",
+                              "d_warmup",
                               "margin_cells"})
 #: a quality number logged with each sample grid: ``metric(real, fake) -> float`` on ``(n, h, w)``
 #: float arrays in [0, 1] (the CLI passes the topological realism distance of shapekit.realism)
