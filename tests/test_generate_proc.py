@@ -61,8 +61,8 @@ def test_sigkill_then_resume_continues_step_and_optimizer(tmp_path: Path) -> Non
     target = it0 + 3
     res = subprocess.run(_shapekit() + ["train-gan", str(manifest), "--out", str(run), "--resume",
                                         "--max-steps", str(target), "--fraction-weight", "10",
-                                        "--fraction-window", "7", "--fraction-map", "measure",
-                                        "--two-point-weight", "5",
+                                        "--fraction-window", "7", "--fraction-map", "exact",
+                                        "--two-point-weight", "5", "--count-weight", "2",
                                         "--two-point-lag", "8", "--json"],
                          env=_env(), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -76,7 +76,7 @@ def test_sigkill_then_resume_continues_step_and_optimizer(tmp_path: Path) -> Non
     assert cfg["condition"] == "parameters"
     # the loss settings a resume may change are taken from the command line and recorded
     assert (cfg["model"]["fraction_weight"], cfg["model"]["fraction_window"]) == (10, 7)
-    assert cfg["model"]["fraction_map"] == "measure"
+    assert cfg["model"]["fraction_map"] == "exact" and cfg["model"]["count_weight"] == 2
     assert (cfg["model"]["two_point_weight"], cfg["model"]["two_point_lag"]) == (5, 8)
 
 

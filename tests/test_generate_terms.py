@@ -133,3 +133,47 @@ def test_particle_map_kinds_and_errors() -> None:
         measured_map(x, window=1)
     with pytest.raises(ValueError, match="fraction_map"):
         ConditionalGAN(crop_size=16, fraction_map="otsu", **TINY)
+
+
+def test_measured_particles_count_is_the_measurements_edge_corrected_count() -> None:
+    from shapekit.generate.terms import crop_statistics, measured_particles
+
+    imgs = [render_micrograph(t, h, size=96, um_per_px=0.002, seed=s)[0]
+            for t, h, s in ((140.0, 1.0, 1), (180.0, 20.0, 2), (215.0, 60.0, 3))]
+    x = torch.cat([_as_batch(a) for a in imgs]).requires_grad_(True)
+    u, n = measured_particles(x)
+    for a, ui, ni in zip(imgs, u, n):
+        ms = measure_structure(a)
+        assert ni.item() == pytest.approx(ms["number_density_per_px2"] * a.size, abs=1e-9)
+        assert ui[0].detach().numpy().tolist() == (particle_labels(a)[0] > 0).tolist()
+    # more, smaller particles under-aged than over-aged, at similar fractions
+    assert n[0].item() > 3 * n[2].item()
+    # the count carries a gradient, and the statistics gather it with the exact map's fraction
+    n.sum().backward()
+    assert x.grad.abs().sum() > 0
+    st = crop_statistics(x.detach(), "exact", lag=4, count=True)
+    assert st["count"].tolist() == n.detach().tolist()
+    assert st["fraction"].tolist() == u.detach().flatten(1).mean(dim=1).tolist()
+    assert set(crop_statistics(x.detach(), "half_max")) == {"fraction"}
+
+
+def test_count_term_weighs_each_particle_once() -> None:
+    from shapekit.generate.terms import measured_particles
+
+    # sharp-edged particles of 16 x 16 and 4 x 4 px: the soft map's gradient sits on their edges
+    x = torch.full((1, 1, 48, 48), -0.6)
+    x[..., 8:24, 8:24] = 0.8
+    x[..., 34:38, 34:38] = 0.8
+    x.requires_grad_(True)
+    u, n = measured_particles(x)
+    assert n.item() == 2.0
+    n.sum().backward()
+    g = x.grad[0, 0].abs()
+    big, small = g[7:25, 7:25], g[33:39, 33:39]
+    # each particle weighs once, spread over its pixels: the small one's are pulled harder
+    assert small.max() > 3 * big.max()
+    # while the map's own gradient (each pixel once) pulls the large one's edge pixels alike
+    y = x.detach().clone().requires_grad_(True)
+    measured_particles(y)[0].sum().backward()
+    gm = y.grad[0, 0].abs()
+    assert gm[33:39, 33:39].max() < 2 * gm[7:25, 7:25].max()

@@ -108,10 +108,11 @@ def register(app: click.Group) -> None:
               help="Neighbourhood (px) in which the phase-fraction term finds each particle's own "
                    "peak, as the simulator's measurement does (0: one half-maximum for the whole "
                    "crop, the default). With --resume it changes the run's setting from there on.")
-@click.option("--fraction-map", type=click.Choice(["half_max", "measure"]), default=None,
+@click.option("--fraction-map", type=click.Choice(["half_max", "measure", "exact"]), default=None,
               help="How the phase-fraction and two-point terms draw particles: half-way to the "
-                   "crop's brightest (half_max, the default) or at the levels of the simulator's "
-                   "measurement (measure: Otsu on the flattened crop, noise rejection). With "
+                   "crop's brightest (half_max, the default), at the levels of the simulator's "
+                   "measurement (measure: Otsu on the flattened crop, noise rejection) or as the "
+                   "measurement's own particle mask (exact, with measure's gradient). With "
                    "--resume it changes the run's setting from there on.")
 @click.option("--two-point-weight", type=click.FloatRange(min=0), default=None,
               help="Weight of the two-point term: the two-point correlation of each generated "
@@ -125,6 +126,11 @@ def register(app: click.Group) -> None:
               help="Step size of multipliers that hold the generated crops' mean phase fraction on "
                    "the real crops' per class and along the conditions, growing until the gap is "
                    "0 (0: off, the default). With --resume it changes the run's setting.")
+@click.option("--count-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of the particle-count term: each generated crop's measured particle "
+                   "count (edge-corrected) should match the real crop's of the same conditions, "
+                   "as a squared relative gap; it holds the number density, which the area terms "
+                   "leave free (0: off, the default). With --resume it changes the run's weight.")
 @click.option("--margin-cells", type=click.IntRange(min=0, max=64), default=None,
               help="Latent cells generated beyond each side of a crop or image and cropped away "
                    "(default: the generator's reach, 6 cells, so crops are computed as a whole "
@@ -146,7 +152,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   fraction_weight: float | None, fraction_window: int | None,
                   fraction_map: str | None, two_point_weight: float | None,
                   two_point_lag: int | None, fraction_dual: float | None,
-                  margin_cells: int | None, twin_aux: bool,
+                  count_weight: float | None, margin_cells: int | None, twin_aux: bool,
                   compile_: bool,
                   root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
@@ -177,7 +183,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     for key, value in (("fraction_weight", fraction_weight), ("fraction_window", fraction_window),
                        ("fraction_map", fraction_map), ("two_point_weight", two_point_weight),
                        ("two_point_lag", two_point_lag), ("fraction_dual", fraction_dual),
-                       ("margin_cells", margin_cells)):
+                       ("count_weight", count_weight), ("margin_cells", margin_cells)):
         if value is not None:
             model[key] = value
     if resume:

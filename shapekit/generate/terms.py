@@ -181,9 +181,10 @@ def measured_particles(x: torch.Tensor, window: int = 7) -> tuple[torch.Tensor, 
     image border counts 1/2: ``number_density_per_px2`` times the image area). Its gradient is
     that of ``sum_k w_k mean_{p in k} u(p)``, the soft map averaged over each particle and its
     1-px rim: every particle weighs its ``w_k`` whatever its size, spread over its ``A_k``
-    pixels, so the smaller a particle, the harder each of its pixels is pulled. A term that
-    lowers the count thus shrinks the smallest particles away first (and one that raises it grows them), while an
-    area term keeps the fraction: coarsening, as Ostwald ripening coarsens a real field.
+    pixels, so of two sharp-edged particles the smaller one's pixels are pulled harder. (The
+    pull still goes through the soft map, whose transition is wider on a particle's gentler
+    flanks: a large, smooth particle can take more of it than a small, sharp one.) A term on the
+    count holds the number density, which the area terms leave free.
 
     Examples
     --------
