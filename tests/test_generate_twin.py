@@ -43,18 +43,18 @@ def test_twin_aux_needs_the_auxiliary_classifier_and_classes() -> None:
 
 
 def test_generator_auxiliary_term_is_the_class_error_less_the_twin_error() -> None:
-    m = ConditionalGAN(crop_size=16, n_classes=3, n_cond=1, n_up=2, d_blocks=2, twin_aux=True,
-                       **TINY)
+    from shapekit.generate.losses import auxiliary_loss
+
     y = torch.tensor([0, 1, 2, 2])
     cls = torch.tensor([[2.0, 0, 0], [0, 1, 0], [0, 0, 3], [1, 1, 1]])
     reg, cond = torch.tensor([[0.5], [0.0], [1.0], [0.0]]), torch.zeros(4, 1)
     ce = torch.nn.functional.cross_entropy(cls, y).item()
-    assert m._aux_loss(cls, reg, y, cond).item() == pytest.approx(ce + 1.25 / 4)
+    assert auxiliary_loss(cls, reg, y, cond).item() == pytest.approx(ce + 1.25 / 4)
     # a twin that classifies as well as the class head cancels its term: only the regression
-    assert m._aux_loss(cls, reg, y, cond, twin=cls).item() == pytest.approx(1.25 / 4)
+    assert auxiliary_loss(cls, reg, y, cond, twin=cls).item() == pytest.approx(1.25 / 4)
     # a twin that cannot tell the classes apart (uniform logits) leaves ce - ln 3
     flat = torch.zeros(4, 3)
-    assert m._aux_loss(cls, None, y, None, twin=flat).item() == pytest.approx(ce - math.log(3))
+    assert auxiliary_loss(cls, None, y, None, twin=flat).item() == pytest.approx(ce - math.log(3))
 
 
 def test_training_with_a_twin_classifier(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ is what the patch discriminator judges, so every phase of the latent grid is see
 One training iteration = one generator forward pass, one discriminator update on it (hinge or
 non-saturating loss on DiffAugmented real and fake images, a lazy R1 penalty on real images, the
 auxiliary class/condition heads trained on real images), then one generator update through the
-same fake batch (adversarial loss + auxiliary-head error + mode-seeking term + phase-fraction
-and two-point terms, :mod:`shapekit.generate.terms`); an
+same fake batch (adversarial loss + auxiliary-head error + mode-seeking term + the measurement
+terms on phase fraction, two-point correlation and particle count; :mod:`shapekit.generate.losses`,
+:mod:`shapekit.generate.terms`); an
 exponential moving average (EMA) of the generator weights is kept for sampling. Lightning counts
 each optimizer step, so ``trainer.global_step`` is twice the number of iterations
 (:attr:`ConditionalGAN.iteration`).
@@ -44,8 +45,9 @@ from torch.nn import functional as F
 from shapekit.generate.diffaug import diff_augment
 from shapekit.generate.discriminator import Discriminator, discriminator_channels
 from shapekit.generate.nets import MARGIN_CELLS, Generator, generate_field, generator_channels
-from shapekit.generate.terms import (FRACTION_MAPS, FractionDual, bright_fraction,
-                                     check_window, crop_statistics)
+from shapekit.generate.losses import (auxiliary_loss, discriminator_loss, generator_loss,
+                                      measurement_losses, mode_seeking)
+from shapekit.generate.terms import FRACTION_MAPS, FractionDual, bright_fraction, check_window
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
 
@@ -275,16 +277,6 @@ class ConditionalGAN(pl.LightningModule):
         c = None if cond is None else cond.to(self.device)
         return generate_field(net, zl.to(self.device), zg.to(self.device), label, c, size).float()
 
-    def _d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        if self.hparams.loss == "hinge":
-            return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
-        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-
-    def _g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        if self.hparams.loss == "hinge":
-            return -fake_logits.mean()
-        return F.softplus(-fake_logits).mean()
-
     # ------------------------------------------------------------------ training
     def _fake_conditions(self, label: torch.Tensor, cond: torch.Tensor | None):
         """Conditions of the fake batch: the real batch's; with the mode-seeking term on, the
@@ -297,19 +289,6 @@ class ConditionalGAN(pl.LightningModule):
         idx = torch.cat([torch.arange(b - half, device=label.device),
                          torch.arange(half, device=label.device)])
         return label[idx], None if cond is None else cond[idx], half, idx
-
-    def _aux_loss(self, cls: torch.Tensor | None, reg: torch.Tensor | None, label: torch.Tensor,
-                  cond: torch.Tensor | None, twin: torch.Tensor | None = None) -> torch.Tensor:
-        """The auxiliary heads' error at ``label``/``cond``; given the twin head's logits (G's
-        side of TAC-GAN), less the twin's cross-entropy."""
-        loss = torch.zeros((), device=self.device)
-        if cls is not None:
-            loss = loss + F.cross_entropy(cls.float(), label)
-        if reg is not None and cond is not None:
-            loss = loss + F.mse_loss(reg.float(), cond.float())
-        if twin is not None:
-            loss = loss - F.cross_entropy(twin.float(), label)
-        return loss
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:  # noqa: D102
         x, label, cond = batch
@@ -351,9 +330,9 @@ class ConditionalGAN(pl.LightningModule):
                 twin = F.cross_entropy(tw.float(), f_label)
             else:
                 d_fake = self._d_fwd(self._aug(fake.detach()), f_label, f_cond)
-            loss_d = self._d_loss(d_real.float(), d_fake.float())  # means over the patch maps
+            loss_d = discriminator_loss(hp.loss, d_real.float(), d_fake.float())  # means over the patch maps
             if aux:
-                aux_d = self._aux_loss(cls_r, reg_r, label, cond)
+                aux_d = auxiliary_loss(cls_r, reg_r, label, cond)
                 loss_d = loss_d + hp.aux_weight * (aux_d + twin)
             if do_r1:
                 (grad,) = torch.autograd.grad(d_real.float().mean(dim=(1, 2)).sum(), x_in,
@@ -383,35 +362,18 @@ class ConditionalGAN(pl.LightningModule):
                                                            aux=True)
                 else:
                     d_out = self._d_fwd(self._aug(fake), f_label, f_cond)
-                loss_g = hp.adv_weight * self._g_loss(d_out.float())
+                loss_g = hp.adv_weight * generator_loss(hp.loss, d_out.float())
                 if aux:
                     # with the twin: less the twin's error, AC-GAN's term without its bias
-                    aux_g = self._aux_loss(cls_f, reg_f, f_label, f_cond, tw[0] if tw else None)
+                    aux_g = auxiliary_loss(cls_f, reg_f, f_label, f_cond, tw[0] if tw else None)
                     loss_g = loss_g + hp.adv_weight * hp.aux_weight * aux_g
-            if half:
-                # mode seeking: same condition, different z -> different images (Mao et al. 2019)
-                a, b = fake[:half].float(), fake[-half:].float()
-                dz = ((zl[:half] - zl[-half:]).abs().mean(dim=(1, 2, 3))
-                      + (zg[:half] - zg[-half:]).abs().mean(dim=1)) / 2
-                ms = ((a - b).abs().mean(dim=(1, 2, 3)) / dz).mean()
+            if half:  # same condition, different z -> different images (Mao et al. 2019)
+                ms = mode_seeking(fake, zl, zg, half)
                 loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
-            lag = hp.two_point_lag if hp.two_point_weight > 0 else 0
-            if hp.fraction_weight > 0 or lag or self.dual is not None or hp.count_weight > 0:
-                stats = [crop_statistics(v, hp.fraction_map, hp.fraction_window, lag,
-                                         hp.count_weight > 0) for v in (fake, x.detach())]
-                st_f, st_r = stats[0], {k: v[rows] for k, v in stats[1].items()}
-            if hp.fraction_weight > 0:
-                frac = F.mse_loss(st_f["fraction"], st_r["fraction"])
-                loss_g = loss_g + hp.fraction_weight * frac
-            if self.dual is not None:
-                dual = self.dual(st_f["fraction"], st_r["fraction"], f_label, f_cond)
-                loss_g = loss_g + dual
-            if lag:
-                s2 = F.mse_loss(st_f["two_point"], st_r["two_point"])
-                loss_g = loss_g + hp.two_point_weight * s2
-            if hp.count_weight > 0:  # relative: 16 particles a crop over-aged, 140 under-aged
-                count = ((st_f["count"] - st_r["count"]) / (st_r["count"] + 1)).pow(2).mean()
-                loss_g = loss_g + hp.count_weight * count
+            terms = measurement_losses(fake, x.detach(), rows, hp, self.dual, f_label, f_cond)
+            loss_g = loss_g + terms["total"]
+            frac, dual, s2, count = (terms[k] for k in ("fraction", "fraction_dual",
+                                                        "two_point", "count"))
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
