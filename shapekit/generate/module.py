@@ -145,8 +145,8 @@ class ConditionalGAN(pl.LightningModule):
         first gradients would otherwise be noise for the generator.
     count_weight : float
         Weight of the particle-count term (0 disables): each generated crop's measured,
-        edge-corrected particle count (:func:`~shapekit.generate.terms.measured_particles`, which
-        pulls the smallest particles hardest) should match the real crop's of the same
+        edge-corrected particle count (:func:`~shapekit.generate.terms.measured_particles`, whose
+        gradient weighs each particle once) should match the real crop's of the same
         conditions, as a squared relative gap. The area terms weigh particles by area; this one
         weighs each particle once, so it holds the number density, and with the area fraction the
         number-weighted mean radius.
@@ -330,7 +330,8 @@ class ConditionalGAN(pl.LightningModule):
                 twin = F.cross_entropy(tw.float(), f_label)
             else:
                 d_fake = self._d_fwd(self._aug(fake.detach()), f_label, f_cond)
-            loss_d = discriminator_loss(hp.loss, d_real.float(), d_fake.float())  # means over the patch maps
+            # means over the patch maps
+            loss_d = discriminator_loss(hp.loss, d_real.float(), d_fake.float())
             if aux:
                 aux_d = auxiliary_loss(cls_r, reg_r, label, cond)
                 loss_d = loss_d + hp.aux_weight * (aux_d + twin)
