@@ -575,6 +575,19 @@ def test_resume_switches_the_count_term_on(tiny_run, tmp_path: Path) -> None:
     assert max(counts[i] for i in (5.0, 6.0, 7.0)) > 0
 
 
+def test_a_copied_run_resumes_and_keeps_last_ckpt_current(tiny_run, tmp_path: Path) -> None:
+    from shapekit.generate.train import train_gan
+
+    d, _ = tiny_run
+    run = tmp_path / "copy"
+    shutil.copytree(d / "run", run)   # moved elsewhere: the checkpoint's directory differs
+    train_gan(None, run, resume=True, max_steps=6, checkpoint_every=1, sample_every=0)
+    ckpts = sorted(p.name for p in (run / "checkpoints").glob("last*.ckpt"))
+    assert ckpts == ["last.ckpt"]
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 12   # two optimiser steps per iteration
+
+
 def test_training_is_deterministic_per_seed(tiny_run, tmp_path: Path) -> None:
     from shapekit.generate import load_generator
     from shapekit.generate.train import train_gan

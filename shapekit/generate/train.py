@@ -257,9 +257,12 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
         import tensorboard  # noqa: F401
 
         loggers.append(TensorBoardLogger(str(out), name="tb"))
+    # no "-v1" copies: a run moved or copied elsewhere and resumed there overwrites last.ckpt,
+    # which the next --resume reads
     ckpt = ModelCheckpoint(dirpath=str(ckpt_dir), filename="iter-{iteration:07.0f}",
                            auto_insert_metric_name=False, save_last=True,
-                           save_top_k=-1, every_n_train_steps=2 * max(1, checkpoint_every))
+                           save_top_k=-1, every_n_train_steps=2 * max(1, checkpoint_every),
+                           enable_version_counter=False)
     n_proc = (int(devices) if str(devices).isdigit() else 1) * int(num_nodes)
     if (strategy == "auto" and n_proc > 1) or strategy == "ddp":
         # G and D are updated from separate backward passes with the other net's parameters
