@@ -550,7 +550,7 @@ def test_condition_tuning_without_a_discriminator_moves_only_the_condition_encod
     assert [float(m["iteration"]) for m in logged] == [1.0, 2.0, 3.0]
     assert all(float(m["loss_d"]) == float(m["d_real"]) == 0.0 for m in logged)
     assert all(float(m["loss_g"]) > 0 for m in logged)
-    with pytest.raises(InputError, match="tune must be one of all, condition"):
+    with pytest.raises(InputError, match="tune must be one of all, condition, late"):
         train_gan(d / "data" / "m.yaml", tmp_path / "bad", condition="parameters", crop_size=32,
                   max_steps=1, batch_size=4, n_up=2, d_blocks=2, tune="style", **TINY)
     assert not (tmp_path / "bad").exists()
@@ -573,6 +573,46 @@ def test_resume_switches_the_count_term_on(tiny_run, tmp_path: Path) -> None:
     # crops are no simulator fields, so the gap is not 0
     assert all(np.isfinite(v) and v >= 0 for v in counts.values())
     assert max(counts[i] for i in (5.0, 6.0, 7.0)) > 0
+
+
+def test_resume_with_late_tuning_trains_the_last_block_and_the_shape_term(
+        tiny_run, tmp_path: Path) -> None:
+    from shapekit.generate import load_generator
+    from shapekit.generate.train import train_gan
+
+    d, _ = tiny_run
+    run = tmp_path / "run"
+    shutil.copytree(d / "run", run)
+    src = load_generator(run).generator
+
+    def live() -> dict[str, torch.Tensor]:   # the trained (not the averaged) generator
+        ck = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        return {k[len("generator."):]: v for k, v in ck["state_dict"].items()
+                if k.startswith("generator.")}
+
+    before = live()
+    last = f"blocks.{len(src.blocks) - 1}."
+    # a run trained with tune="all" continues with the encoder and the last block alone, at
+    # another rate, with the shape term on: the generator's optimizer starts afresh
+    train_gan(None, run, resume=True, max_steps=7, log_every=1, sample_every=0,
+              tune="late", lr_g=1e-3, shape_weight=3.0)
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert (model["tune"], model["lr_g"], model["shape_weight"]) == ("late", 1e-3, 3.0)
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    opt_g = state["optimizer_states"][0]
+    n_late = sum(p.numel() > 0 for m in (src.cond, src.blocks[-1], src.to_img)
+                 for p in m.parameters())
+    assert len(opt_g["param_groups"][0]["params"]) == n_late
+    assert opt_g["param_groups"][0]["lr"] == 1e-3
+    assert {int(s["step"]) for s in opt_g["state"].values()} == {3}   # the 3 resumed iterations
+    after = live()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith(("cond.", last, "to_img.")) for k in moved), moved
+    assert any(k.startswith(last) for k in moved) and any(k.startswith("cond.") for k in moved)
+    rows = [m for m in csv.DictReader(open(sorted((run / "logs").rglob("metrics.csv"))[-1]))
+            if m.get("shape")]
+    shapes = [float(m["shape"]) for m in rows if float(m["iteration"]) > 4]
+    assert len(shapes) == 3 and all(np.isfinite(v) and v >= 0 for v in shapes)
 
 
 def test_a_copied_run_resumes_and_keeps_last_ckpt_current(tiny_run, tmp_path: Path) -> None:

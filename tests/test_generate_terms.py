@@ -177,3 +177,42 @@ def test_count_term_weighs_each_particle_once() -> None:
     measured_particles(y)[0].sum().backward()
     gm = y.grad[0, 0].abs()
     assert gm[33:39, 33:39].max() < 2 * gm[7:25, 7:25].max()
+
+
+def test_measured_elongation_is_the_measured_particles_axis_ratio() -> None:
+    from skimage.measure import regionprops
+
+    from shapekit.generate.shape import measured_elongation
+
+    imgs = [render_micrograph(t, h, size=96, um_per_px=0.002, seed=s)[0]
+            for t, h, s in ((140.0, 1.0, 1), (180.0, 20.0, 2), (215.0, 60.0, 3))]
+    x = torch.cat([_as_batch(a) for a in imgs]).requires_grad_(True)
+    e = measured_elongation(x)
+    for a, ei in zip(imgs, e):
+        lab = particle_labels(a)[0]
+        edge = set(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]).tolist())
+        ratios = [p.axis_major_length / p.axis_minor_length for p in regionprops(lab)
+                  if p.area >= 6 and p.label not in edge]
+        assert len(ratios) >= 3
+        assert ei.item() == pytest.approx(np.mean(ratios), rel=1e-4)
+    e.sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+def test_elongation_gradient_rounds_a_streak() -> None:
+    from shapekit.generate.shape import measured_elongation
+
+    x = torch.full((1, 1, 48, 48), -0.6)
+    x[..., 20:28, 8:40] = 0.8                      # a 32 x 8 streak: elongation 4
+    start = measured_elongation(x).item()
+    assert start == pytest.approx(4.0, abs=0.1)
+    for _ in range(5):                             # plain descent on the straight-through value
+        x = x.requires_grad_(True)
+        (g,) = torch.autograd.grad(measured_elongation(x).sum(), x)
+        x = (x - 2000 * g).clamp(-1, 1).detach()
+    assert measured_elongation(x).item() < 0.6 * start
+    # particles cut by the border or under 6 px are not measured: no value, no gradient
+    y = torch.full((2, 1, 32, 32), -0.6)
+    y[0, :, 0:10, 5:15] = 0.8
+    y[1, :, 10:12, 10:12] = 0.8
+    assert measured_elongation(y).isnan().tolist() == [True, True]

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import torch
 from torch.nn import functional as F
 
+from shapekit.generate.shape import measured_elongation
 from shapekit.generate.terms import crop_statistics
 
 __all__ = ["discriminator_loss", "generator_loss", "auxiliary_loss", "mode_seeking",
@@ -99,7 +100,7 @@ def measurement_losses(fake: torch.Tensor, real: torch.Tensor, rows: torch.Tenso
                        cond: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The measurement terms of generated crops ``fake`` against the real crops ``real[rows]``
     of the same conditions, with the weights of ``hp`` (``fraction_weight``, ``fraction_map``,
-    ``fraction_window``, ``two_point_weight``, ``two_point_lag``, ``count_weight``) and the
+    ``fraction_window``, ``two_point_weight``, ``two_point_lag``, ``count_weight``, ``shape_weight``) and the
     fraction multipliers ``dual`` (a :class:`~shapekit.generate.terms.FractionDual`, which
     takes its dual step here in training mode).
 
@@ -108,22 +109,37 @@ def measurement_losses(fake: torch.Tensor, real: torch.Tensor, rows: torch.Tenso
     dict
         ``"total"`` (the weighted sum the generator minimises), and the unweighted ``"fraction"``
         (squared gap of the area fractions), ``"fraction_dual"`` (the multipliers' penalty),
-        ``"two_point"`` (squared gap of the two-point profiles) and ``"count"`` (squared
-        relative gap of the particle counts); terms that are off are 0.
+        ``"two_point"`` (squared gap of the two-point profiles), ``"count"`` (squared
+        relative gap of the particle counts) and ``"shape"`` (squared gap of the mean particle
+        elongations, over the crops where both have particles to measure); terms that are off
+        are 0.
 
     Examples
     --------
     >>> real = torch.full((2, 1, 32, 32), -0.6); real[..., 8:24, 8:24] = 0.8
     >>> hp = dict(fraction_weight=10.0, fraction_map="exact", fraction_window=7,
-    ...           two_point_weight=0.0, two_point_lag=8, count_weight=1.0)
+    ...           two_point_weight=0.0, two_point_lag=8, count_weight=1.0, shape_weight=1.0)
     >>> out = measurement_losses(real.clone(), real, torch.arange(2), hp)
-    >>> [round(out[k].item(), 6) for k in ("total", "fraction", "count")]
-    [0.0, 0.0, 0.0]
+    >>> [round(out[k].item(), 6) for k in ("total", "fraction", "count", "shape")]
+    [0.0, 0.0, 0.0, 0.0]
+    >>> long = torch.full((2, 1, 32, 32), -0.6); long[..., 12:20, 4:28] = 0.8   # 3:1 streaks
+    >>> round(measurement_losses(long, real, torch.arange(2), hp)["shape"].item(), 1)
+    4.0
     """
     lag = int(hp["two_point_lag"]) if hp["two_point_weight"] > 0 else 0
     count = hp.get("count_weight", 0.0) > 0
-    out = dict.fromkeys(("fraction", "fraction_dual", "two_point", "count"), _ZERO)
+    shape = hp.get("shape_weight", 0.0) > 0
+    out = dict.fromkeys(("fraction", "fraction_dual", "two_point", "count", "shape"), _ZERO)
     out["total"] = torch.zeros((), device=fake.device)
+    if shape:
+        window = hp["fraction_window"] if hp["fraction_window"] > 1 else 7
+        e_f = measured_elongation(fake, window)
+        with torch.no_grad():
+            e_r = measured_elongation(real, window)[rows]
+        ok = torch.isfinite(e_f) & torch.isfinite(e_r)
+        if bool(ok.any()):
+            out["shape"] = (e_f[ok] - e_r[ok]).pow(2).mean()
+            out["total"] = out["total"] + hp["shape_weight"] * out["shape"]
     if not (hp["fraction_weight"] > 0 or lag or dual is not None or count):
         return out
     st_f = crop_statistics(fake, hp["fraction_map"], hp["fraction_window"], lag, count)

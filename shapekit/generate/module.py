@@ -52,7 +52,7 @@ from shapekit.generate.terms import FRACTION_MAPS, FractionDual, bright_fraction
 __all__ = ["ConditionalGAN", "bright_fraction"]
 
 #: what a generator update trains: all its weights, or only its condition encoder
-TUNE = ("all", "condition")
+TUNE = ("all", "condition", "late")
 
 
 class ConditionalGAN(pl.LightningModule):
@@ -150,6 +150,11 @@ class ConditionalGAN(pl.LightningModule):
         conditions, as a squared relative gap. The area terms weigh particles by area; this one
         weighs each particle once, so it holds the number density, and with the area fraction the
         number-weighted mean radius.
+    shape_weight : float
+        Weight of the particle-shape term (0 disables): each generated crop's mean measured
+        particle elongation (:func:`~shapekit.generate.shape.measured_elongation`, major over
+        minor axis) should match the real crop's of the same conditions (squared gap). Area and
+        count leave the shape free: a generator can meet them with streaks.
     margin_cells : int or None
         Latent cells per side generated beyond each crop or image and cropped away
         (:func:`~shapekit.generate.nets.generate_field`); None: the generator's reach
@@ -163,10 +168,13 @@ class ConditionalGAN(pl.LightningModule):
         measurement terms above (with ``tune="condition"``: recalibrating a trained generator's
         conditions without a fresh discriminator, which spoiled the shapes whenever a trained
         simulator generator was fine-tuned against one; RESULTS.md section 6).
-    tune : {"all", "condition"}
-        What a generator update trains: all its weights, or only its condition encoder
+    tune : {"all", "condition", "late"}
+        What a generator update trains: all its weights; only its condition encoder
         (:class:`~shapekit.generate.nets.ConditionEncoder`, where the requested conditions enter
-        the style), which leaves the network that draws the structure as trained.
+        the style), which leaves the network that draws the structure as trained; or
+        (``"late"``) the encoder and the last upsampling block with the output convolution,
+        which draw the particles' outlines at full resolution. A run resumed with another
+        ``tune`` starts its generator optimizer afresh.
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int
@@ -191,7 +199,8 @@ class ConditionalGAN(pl.LightningModule):
                  fraction_weight: float = 0.0,
                  fraction_window: int = 0, fraction_map: str = "half_max",
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
-                 fraction_dual: float = 0.0, count_weight: float = 0.0, d_warmup: int = 0,
+                 fraction_dual: float = 0.0, count_weight: float = 0.0,
+                 shape_weight: float = 0.0, d_warmup: int = 0,
                  margin_cells: int | None = None,
                  adv_weight: float = 1.0, tune: str = "all", channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
@@ -242,14 +251,23 @@ class ConditionalGAN(pl.LightningModule):
         hp = self.hparams
         # the lazy R1 term is applied every r1_every steps: scale the D betas/lr as StyleGAN2 does
         c = hp.r1_every / (hp.r1_every + 1) if hp.r1_gamma > 0 else 1.0
-        g = self.generator.cond if hp.tune == "condition" else self.generator
-        if hp.tune == "condition":  # the rest of the generator is frozen: no gradients for it
+        if hp.tune != "all":  # the rest of the generator is frozen: no gradients for it
             self.generator.requires_grad_(False)
-            g.requires_grad_(True)
-        opt_g = torch.optim.Adam(g.parameters(), lr=hp.lr_g, betas=(hp.beta1, hp.beta2))
+            for part in self._tuned():
+                part.requires_grad_(True)
         opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d * c,
                                  betas=(hp.beta1 ** c, hp.beta2 ** c))
-        return [opt_g, opt_d]
+        return [self._generator_optimizer(), opt_d]
+
+    def _tuned(self) -> list[torch.nn.Module]:
+        g = self.generator
+        return {"all": [g], "condition": [g.cond],
+                "late": [g.cond, g.blocks[-1], g.to_img]}[self.hparams.tune]
+
+    def _generator_optimizer(self) -> torch.optim.Optimizer:
+        hp = self.hparams
+        params = [p for part in self._tuned() for p in part.parameters()]
+        return torch.optim.Adam(params, lr=hp.lr_g, betas=(hp.beta1, hp.beta2))
 
     # ------------------------------------------------------------------ helpers
     def _z(self, n: int, cells: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -348,7 +366,7 @@ class ConditionalGAN(pl.LightningModule):
             opt_d.step()
 
         # ---- generator (D frozen: no gradients computed for its weights)
-        frac = s2 = ms = aux_g = loss_g = dual = count = torch.zeros(())
+        frac = s2 = ms = aux_g = loss_g = dual = count = shape = torch.zeros(())
         if it < hp.d_warmup:
             # a fine-tuning run's fresh discriminator learns alone first; the step without
             # gradients leaves the generator (and Adam's state) as is and keeps the step count
@@ -373,8 +391,8 @@ class ConditionalGAN(pl.LightningModule):
                 loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
             terms = measurement_losses(fake, x.detach(), rows, hp, self.dual, f_label, f_cond)
             loss_g = loss_g + terms["total"]
-            frac, dual, s2, count = (terms[k] for k in ("fraction", "fraction_dual",
-                                                        "two_point", "count"))
+            frac, dual, s2, count, shape = (terms[k] for k in ("fraction", "fraction_dual",
+                                                               "two_point", "count", "shape"))
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
@@ -389,6 +407,7 @@ class ConditionalGAN(pl.LightningModule):
                        "mode_seeking": ms.detach(), "fraction": frac.detach(),
                        "fraction_dual": dual.detach(),
                        "two_point": s2.detach(), "count": count.detach(),
+                       "shape": shape.detach(),
                        "iteration": float(it + 1)},
                       prog_bar=True, on_step=True, on_epoch=False, sync_dist=False)
         if do_r1:
@@ -401,6 +420,11 @@ class ConditionalGAN(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:  # noqa: D102
         # a run resumed with the multipliers switched on starts them at 0; switched off, drops them
         state = checkpoint["state_dict"]
+        opts = checkpoint.get("optimizer_states")
+        if opts and checkpoint.get("hyper_parameters", {}).get("tune", "all") != self.hparams.tune:
+            opts[0] = self._generator_optimizer().state_dict()   # other weights train now
+        for group in opts[0]["param_groups"] if opts else []:
+            group["lr"] = self.hparams.lr_g     # a resume may change the generator's rate
         if self.dual is None:
             for key in [k for k in state if k.startswith("dual.")]:
                 del state[key]
