@@ -7,11 +7,10 @@ One training iteration = one generator forward pass, one discriminator update on
 non-saturating loss on DiffAugmented real and fake images, a lazy R1 penalty on real images, the
 auxiliary class/condition heads trained on real images), then one generator update through the
 same fake batch (adversarial loss + auxiliary-head error + mode-seeking term + the measurement
-terms on phase fraction, two-point correlation and particle count; :mod:`shapekit.generate.losses`,
-:mod:`shapekit.generate.terms`); an
-exponential moving average (EMA) of the generator weights is kept for sampling. Lightning counts
-each optimizer step, so ``trainer.global_step`` is twice the number of iterations
-(:attr:`ConditionalGAN.iteration`).
+terms on phase fraction, two-point correlation, particle count and shape;
+:mod:`shapekit.generate.losses`, :mod:`shapekit.generate.terms`); an exponential moving average
+(EMA) of the generator weights is kept for sampling. Lightning counts each optimizer step, so
+``trainer.global_step`` is twice the number of iterations (:attr:`ConditionalGAN.iteration`).
 
 References
 ----------
@@ -102,12 +101,9 @@ class ConditionalGAN(pl.LightningModule):
         generated crop (:func:`bright_fraction`: pixels above the half-maximum between background
         and particle peaks, after a 1-px smoothing, as the simulator's measurement draws
         particles) should equal that of the real crop whose conditions it was drawn with;
-        squared difference, batch mean [8]_. In expectation it pulls each condition's mean fraction onto the real one, which the
-        adversarial loss learns only weakly when the fraction changes by a few percent across the
-        conditions (the simulator's lever rule: 0.13-0.16). At 1000 it brought the measured
-        fractions and hardness of fine-tuned simulator models close to the requested ones
-        without repairing the particle shapes that their fresh discriminator had spoiled
-        (RESULTS.md section 6).
+        squared difference, batch mean [8]_: it pulls each condition's mean fraction onto the
+        real one, which the adversarial loss learns only weakly when the fraction changes by a
+        few percent across the conditions (RESULTS.md section 6).
     fraction_window : int
         Neighbourhood (px, odd) of the phase-fraction term's local half-maximum
         (:func:`bright_fraction` ``window``); 0 uses the global half-maximum. The two-point
@@ -118,19 +114,15 @@ class ConditionalGAN(pl.LightningModule):
         99th percentile (:func:`bright_map`), ``"measure"`` at the levels of
         :func:`shapekit.synth.measure_structure` (Otsu detection on the flattened image, each
         particle at its own half maximum, noise rejection:
-        :func:`~shapekit.generate.terms.measured_map`), whose mean follows the evaluation's
-        area fraction on simulator fields where the half-maximum map understates the faint
-        under-aged particles (RESULTS.md section 6); ``"exact"`` the measurement's own particle
-        mask with the ``"measure"`` map's gradient (:func:`~shapekit.generate.terms.exact_map`),
-        as the soft map overstates generated fields whose particles merge or stretch.
+        :func:`~shapekit.generate.terms.measured_map`); ``"exact"`` the measurement's own
+        particle mask with the ``"measure"`` map's gradient
+        (:func:`~shapekit.generate.terms.exact_map`).
     two_point_weight : float
         Weight of the two-point term (0 disables): the two-point correlation
         (:func:`~shapekit.generate.terms.two_point_profile`, lags ``0..two_point_lag`` px) of each
         generated crop's soft particle map should equal that of the real crop whose conditions
         it was drawn with; mean squared difference. Its lag 0 is the area fraction and its decay
-        the particle size, so it holds the size where the phase-fraction term alone let a
-        simulator model reach the fraction by drawing smaller, more numerous particles
-        (RESULTS.md section 6).
+        the particle size, which the phase-fraction term alone leaves free.
     two_point_lag : int
         Largest lag of the two-point term (px; about the largest particle diameter).
     fraction_dual : float
@@ -147,9 +139,8 @@ class ConditionalGAN(pl.LightningModule):
         Weight of the particle-count term (0 disables): each generated crop's measured,
         edge-corrected particle count (:func:`~shapekit.generate.terms.measured_particles`, whose
         gradient weighs each particle once) should match the real crop's of the same
-        conditions, as a squared relative gap. The area terms weigh particles by area; this one
-        weighs each particle once, so it holds the number density, and with the area fraction the
-        number-weighted mean radius.
+        conditions, as a squared relative gap: it holds the number density, and with the area
+        fraction the number-weighted mean radius.
     shape_weight : float
         Weight of the particle-shape term (0 disables): each generated crop's mean measured
         particle elongation (:func:`~shapekit.generate.shape.measured_elongation`, major over
@@ -166,8 +157,7 @@ class ConditionalGAN(pl.LightningModule):
         Weight of the discriminator's terms on the generator (adversarial and auxiliary); 0
         neither uses nor trains the discriminator, so the generator answers only to the
         measurement terms above (with ``tune="condition"``: recalibrating a trained generator's
-        conditions without a fresh discriminator, which spoiled the shapes whenever a trained
-        simulator generator was fine-tuned against one; RESULTS.md section 6).
+        conditions without a fresh discriminator; RESULTS.md section 6).
     tune : {"all", "condition", "late"}
         What a generator update trains: all its weights; only its condition encoder
         (:class:`~shapekit.generate.nets.ConditionEncoder`, where the requested conditions enter
@@ -196,12 +186,11 @@ class ConditionalGAN(pl.LightningModule):
                  lr_d: float = 4e-4, beta1: float = 0.0, beta2: float = 0.99,
                  ema_decay: float = 0.999, diffaug: str = "brightness,contrast,cutout",
                  aux_weight: float = 1.0, twin_aux: bool = False, ms_weight: float = 0.1,
-                 fraction_weight: float = 0.0,
-                 fraction_window: int = 0, fraction_map: str = "half_max",
+                 fraction_weight: float = 0.0, fraction_window: int = 0,
+                 fraction_map: str = "half_max",
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
                  fraction_dual: float = 0.0, count_weight: float = 0.0,
-                 shape_weight: float = 0.0, d_warmup: int = 0,
-                 margin_cells: int | None = None,
+                 shape_weight: float = 0.0, d_warmup: int = 0, margin_cells: int | None = None,
                  adv_weight: float = 1.0, tune: str = "all", channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()

@@ -161,7 +161,10 @@ def _quiet_lightning() -> Iterator[None]:
                             ".*Checkpoint directory .* exists and is not empty.*",
                             ".*treespec, LeafSpec.*",
                             # a resume with another --checkpoint-every: the new setting applies
-                            ".*callbacks used to create the checkpoint need to be provided.*", ".*LeafSpec.*is deprecated.*"):
+                            ".*callbacks used to create the checkpoint need to be provided.*",
+                            ".*LeafSpec.*is deprecated.*",
+                            # a run copied or moved elsewhere: its checkpoints are found anew
+                            ".*The dirpath has changed from.*"):
                 warnings.filterwarnings("ignore", pattern)
             yield
     finally:
