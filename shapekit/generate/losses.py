@@ -100,9 +100,10 @@ def measurement_losses(fake: torch.Tensor, real: torch.Tensor, rows: torch.Tenso
                        cond: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The measurement terms of generated crops ``fake`` against the real crops ``real[rows]``
     of the same conditions, with the weights of ``hp`` (``fraction_weight``, ``fraction_map``,
-    ``fraction_window``, ``two_point_weight``, ``two_point_lag``, ``count_weight``, ``shape_weight``) and the
-    fraction multipliers ``dual`` (a :class:`~shapekit.generate.terms.FractionDual`, which
-    takes its dual step here in training mode).
+    ``fraction_window``, ``two_point_weight``, ``two_point_lag``, ``count_weight``,
+    ``shape_weight``) and the fraction multipliers ``dual`` (a
+    :class:`~shapekit.generate.terms.FractionDual`, which takes its dual step here in training
+    mode).
 
     Returns
     -------

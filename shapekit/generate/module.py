@@ -50,7 +50,8 @@ from shapekit.generate.terms import FRACTION_MAPS, FractionDual, bright_fraction
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
 
-#: what a generator update trains: all its weights, or only its condition encoder
+#: what a generator update trains: all its weights, its condition encoder, or the encoder with the
+#: last upsampling block and the output convolution
 TUNE = ("all", "condition", "late")
 
 
