@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from shapekit.generate.shape import measured_elongation
-from shapekit.generate.terms import crop_statistics
+from shapekit.generate.terms import crop_statistics, measured_labels
 
 __all__ = ["discriminator_loss", "generator_loss", "auxiliary_loss", "mode_seeking",
            "measurement_losses"]
@@ -132,21 +132,28 @@ def measurement_losses(fake: torch.Tensor, real: torch.Tensor, rows: torch.Tenso
     shape = hp.get("shape_weight", 0.0) > 0
     out = dict.fromkeys(("fraction", "fraction_dual", "two_point", "count", "shape"), _ZERO)
     out["total"] = torch.zeros((), device=fake.device)
-    if shape:
+    stats = hp["fraction_weight"] > 0 or lag or dual is not None or count
+    m_f = m_r = None   # one measurement per crop serves the exact map, the count and the shape
+    if shape or (stats and (count or hp["fraction_map"] == "exact")):
         window = hp["fraction_window"] if hp["fraction_window"] > 1 else 7
-        e_f = measured_elongation(fake, window)
+        m_f = measured_labels(fake, window)
         with torch.no_grad():
-            e_r = measured_elongation(real, window)[rows]
+            m_r = measured_labels(real, window)
+    if shape:
+        e_f = measured_elongation(fake, window, measured=m_f)
+        with torch.no_grad():
+            e_r = measured_elongation(real, window, measured=m_r)[rows]
         ok = torch.isfinite(e_f) & torch.isfinite(e_r)
         if bool(ok.any()):
             out["shape"] = (e_f[ok] - e_r[ok]).pow(2).mean()
             out["total"] = out["total"] + hp["shape_weight"] * out["shape"]
-    if not (hp["fraction_weight"] > 0 or lag or dual is not None or count):
+    if not stats:
         return out
-    st_f = crop_statistics(fake, hp["fraction_map"], hp["fraction_window"], lag, count)
+    st_f = crop_statistics(fake, hp["fraction_map"], hp["fraction_window"], lag, count, m_f)
     with torch.no_grad():
         st_r = {k: v[rows] for k, v in crop_statistics(real, hp["fraction_map"],
-                                                       hp["fraction_window"], lag, count).items()}
+                                                       hp["fraction_window"], lag, count,
+                                                       m_r).items()}
     if hp["fraction_weight"] > 0:
         out["fraction"] = F.mse_loss(st_f["fraction"], st_r["fraction"])
         out["total"] = out["total"] + hp["fraction_weight"] * out["fraction"]

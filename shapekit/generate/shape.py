@@ -13,8 +13,7 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
-from shapekit.generate.terms import FRACTION_SMOOTH_SIGMA, measured_map
-from shapekit.synth import particle_labels, particle_levels
+from shapekit.generate.terms import measured_labels
 
 __all__ = ["measured_elongation"]
 
@@ -22,8 +21,9 @@ __all__ = ["measured_elongation"]
 MIN_SHAPE_PX = 6
 
 
-def measured_elongation(x: torch.Tensor, window: int = 7,
-                        min_px: int = MIN_SHAPE_PX) -> torch.Tensor:
+def measured_elongation(x: torch.Tensor, window: int = 7, min_px: int = MIN_SHAPE_PX,
+                        measured: tuple[torch.Tensor, list[np.ndarray]] | None = None
+                        ) -> torch.Tensor:
     """Mean elongation ``sqrt(l1 / l2)`` of the measured particles of each image of a
     ``(B, 1, H, W)`` batch in ``[-1, 1]``: ``(B,)``, NaN where an image has none to measure.
 
@@ -35,7 +35,9 @@ def measured_elongation(x: torch.Tensor, window: int = 7,
     are the cut's). The gradient is that of the same moments taken with the soft measured map
     (:func:`~shapekit.generate.terms.measured_map`, ``window``) as pixel weights over each
     particle and its 1-px rim: a streak is pulled towards a round particle by shifting its
-    pixels' weights, not by moving a threshold.
+    pixels' weights, not by moving a threshold. ``measured`` is
+    :func:`~shapekit.generate.terms.measured_labels` of ``x`` where the caller has it (the count
+    term measures the same crops).
 
     Examples
     --------
@@ -52,16 +54,13 @@ def measured_elongation(x: torch.Tensor, window: int = 7,
     >>> measured_elongation(torch.full((1, 1, 16, 16), -0.6)).isnan().tolist()   # no particle
     [True]
     """
-    x01 = (x.detach().float() + 1.0) / 2.0
-    images = x01.cpu().numpy()[:, 0]
-    levels = [particle_levels(a, FRACTION_SMOOTH_SIGMA) for a in images]
-    soft = measured_map(x, window=window, levels=levels)[:, 0]
+    soft, labels = measured_labels(x, window) if measured is None else measured
+    soft = soft[:, 0]
     h, w = soft.shape[-2:]
     yy, xx = torch.meshgrid(torch.arange(h, dtype=soft.dtype, device=soft.device),
                             torch.arange(w, dtype=soft.dtype, device=soft.device), indexing="ij")
     out = []
-    for i, (a, lv) in enumerate(zip(images, levels)):
-        lab = particle_labels(a, smooth_sigma=FRACTION_SMOOTH_SIGMA, levels=lv)[0]
+    for i, lab in enumerate(labels):
         ids, area = np.unique(lab[lab > 0], return_counts=True)
         edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
         keep = ids[(area >= min_px) & ~np.isin(ids, edge)]

@@ -15,7 +15,8 @@ from torch.nn import functional as F
 from shapekit._torchops import gaussian_blur
 from shapekit.synth.measure import MIN_SNR, particle_labels, particle_levels
 
-__all__ = ["bright_fraction", "bright_map", "measured_map", "exact_map", "measured_particles",
+__all__ = ["bright_fraction", "bright_map", "measured_map", "measured_labels", "exact_map",
+           "measured_particles",
            "particle_map", "crop_statistics",
            "two_point_profile",
            "FractionDual", "check_window", "FRACTION_MAPS", "FRACTION_SOFTNESS",
@@ -165,7 +166,29 @@ def measured_map(x: torch.Tensor, window: int = 7, softness: float = FRACTION_SO
     return own * detected
 
 
-def measured_particles(x: torch.Tensor, window: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
+def measured_labels(x: torch.Tensor, window: int = 7) -> tuple[torch.Tensor, list[np.ndarray]]:
+    """The measurement of each image of a ``(B, 1, H, W)`` batch in ``[-1, 1]``, once, for the
+    terms that share it: the soft :func:`measured_map` ``(B, 1, H, W)`` (with its gradient) and
+    the label image of :func:`shapekit.synth.particle_labels` per image, both at the same levels.
+
+    Examples
+    --------
+    >>> x = torch.full((1, 1, 32, 32), -0.6); x[..., 8:16, 8:16] = 0.8; x[..., 20:28, 20:28] = 0.8
+    >>> soft, labels = measured_labels(x)
+    >>> soft.shape, len(np.unique(labels[0][labels[0] > 0]))
+    (torch.Size([1, 1, 32, 32]), 2)
+    """
+    x01 = (x.detach().float() + 1.0) / 2.0
+    levels = _levels(x01)   # one set of levels serves the soft map and the measured mask
+    soft = measured_map(x, window=window, levels=levels)
+    labels = [particle_labels(a, smooth_sigma=FRACTION_SMOOTH_SIGMA, levels=lv)[0]
+              for a, lv in zip(x01.cpu().numpy()[:, 0], levels)]
+    return soft, labels
+
+
+def measured_particles(x: torch.Tensor, window: int = 7,
+                       measured: tuple[torch.Tensor, list[np.ndarray]] | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """The particles :func:`shapekit.synth.measure_structure` measures in each image of a
     ``(B, 1, H, W)`` batch in ``[-1, 1]``: their ``{0, 1}`` map and their count, each with a
     gradient through :func:`measured_map` (straight-through estimators).
@@ -188,6 +211,8 @@ def measured_particles(x: torch.Tensor, window: int = 7) -> tuple[torch.Tensor, 
 
     Examples
     --------
+    ``measured`` is :func:`measured_labels` of ``x`` where the caller has it already.
+
     A large particle, a small one and one cut by the border (counting 1/2):
 
     >>> x = torch.full((1, 1, 48, 48), -0.6)
@@ -203,12 +228,9 @@ def measured_particles(x: torch.Tensor, window: int = 7) -> tuple[torch.Tensor, 
     """
     from scipy import ndimage as ndi
 
-    x01 = (x.detach().float() + 1.0) / 2.0
-    levels = _levels(x01)   # one set of levels serves the soft map and the measured mask
-    soft = measured_map(x, window=window, levels=levels)
+    soft, labels = measured_labels(x, window) if measured is None else measured
     hard, weight, count = [], [], []
-    for a, lv in zip(x01.cpu().numpy()[:, 0], levels):
-        lab = particle_labels(a, smooth_sigma=FRACTION_SMOOTH_SIGMA, levels=lv)[0]
+    for lab in labels:
         ids, inv, area = np.unique(lab, return_inverse=True, return_counts=True)
         edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
         w = np.where(ids == 0, 0.0, np.where(np.isin(ids, edge), 0.5, 1.0))
@@ -264,13 +286,15 @@ def particle_map(x: torch.Tensor, kind: str = "half_max", window: int = 0) -> to
 
 
 def crop_statistics(x: torch.Tensor, kind: str = "half_max", window: int = 0, lag: int = 0,
-                    count: bool = False) -> dict[str, torch.Tensor]:
+                    count: bool = False,
+                    measured: tuple[torch.Tensor, list[np.ndarray]] | None = None
+                    ) -> dict[str, torch.Tensor]:
     """What the generator's measurement terms compare, per image of a ``(B, 1, H, W)`` batch in
     ``[-1, 1]``: ``"fraction"`` ``(B,)``, the mean of :func:`particle_map` (``kind``,
     ``window``); with ``lag`` > 0, ``"two_point"`` ``(B, lag + 1)``, its
     :func:`two_point_profile`; with ``count``, ``"count"`` ``(B,)``, the count of
     :func:`measured_particles` (the exact map then serves ``kind="exact"`` too: one measurement
-    per image).
+    per image; ``measured``, :func:`measured_labels` of ``x`` where the caller has it).
 
     Examples
     --------
@@ -281,10 +305,12 @@ def crop_statistics(x: torch.Tensor, kind: str = "half_max", window: int = 0, la
     (['count', 'fraction', 'two_point'], [1.0, 2.0], torch.Size([2, 3]))
     """
     n = None
-    if count:
-        u, n = measured_particles(x, window if window > 1 else 7)
+    if count or kind == "exact":
+        u, n = measured_particles(x, window if window > 1 else 7, measured)
         if kind != "exact":
             u = particle_map(x, kind, window)
+        if not count:
+            n = None
     else:
         u = particle_map(x, kind, window)
     out = {"fraction": u.flatten(1).mean(dim=1)}
