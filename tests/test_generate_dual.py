@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from shapekit.generate.terms import FractionDual  # noqa: E402
+from shapekit.generate.dual import FractionDual  # noqa: E402
 
 
 def test_dual_penalty_gradient_and_steps_follow_the_lagrangian() -> None:

@@ -1,7 +1,9 @@
 """The conditional GAN's losses as functions of logits, images and per-crop statistics: the
 adversarial pair (hinge [1]_ or non-saturating), the auxiliary heads' error (AC-GAN; with the twin
-head, TAC-GAN's), the mode-seeking term [2]_ and the measurement terms on
-:mod:`shapekit.generate.terms`' statistics. :class:`shapekit.generate.ConditionalGAN` combines
+head, TAC-GAN's), the mode-seeking term [2]_, the measurement terms on
+:mod:`shapekit.generate.terms`' statistics, and the discriminator's whole loss with the lazy R1
+penalty [3]_ (:func:`discriminator_losses`) and the generator's side of the discriminator's terms
+(:func:`generator_adversarial_losses`). :class:`shapekit.generate.ConditionalGAN` combines
 them in its training step.
 
 References
@@ -9,10 +11,13 @@ References
 .. [1] Lim & Ye, "Geometric GAN", arXiv:1705.02894.
 .. [2] Mao, Lee, Tseng, Ma, Yang, "Mode Seeking Generative Adversarial Networks for Diverse Image
    Synthesis", CVPR 2019.
+.. [3] Mescheder, Geiger, Nowozin, "Which Training Methods for GANs do actually Converge?",
+   ICML 2018.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Mapping
 
 import torch
@@ -22,7 +27,7 @@ from shapekit.generate.shape import measured_elongation
 from shapekit.generate.terms import crop_statistics, measured_labels
 
 __all__ = ["discriminator_loss", "generator_loss", "auxiliary_loss", "mode_seeking",
-           "measurement_losses"]
+           "measurement_losses", "discriminator_losses", "generator_adversarial_losses"]
 
 _ZERO = torch.zeros(())
 
@@ -102,7 +107,7 @@ def measurement_losses(fake: torch.Tensor, real: torch.Tensor, rows: torch.Tenso
     of the same conditions, with the weights of ``hp`` (``fraction_weight``, ``fraction_map``,
     ``fraction_window``, ``two_point_weight``, ``two_point_lag``, ``count_weight``,
     ``shape_weight``) and the fraction multipliers ``dual`` (a
-    :class:`~shapekit.generate.terms.FractionDual`, which takes its dual step here in training
+    :class:`~shapekit.generate.dual.FractionDual`, which takes its dual step here in training
     mode).
 
     Returns
@@ -167,3 +172,103 @@ def measurement_losses(fake: torch.Tensor, real: torch.Tensor, rows: torch.Tenso
         out["count"] = ((st_f["count"] - st_r["count"]) / (st_r["count"] + 1)).pow(2).mean()
         out["total"] = out["total"] + hp["count_weight"] * out["count"]
     return out
+
+
+def discriminator_losses(d_fwd: Callable[..., Any], aug: Callable[[torch.Tensor], torch.Tensor],
+                         x: torch.Tensor, fake: torch.Tensor, label: torch.Tensor,
+                         cond: torch.Tensor | None, f_label: torch.Tensor,
+                         f_cond: torch.Tensor | None, hp: Mapping[str, Any],
+                         r1: bool = False) -> dict[str, torch.Tensor]:
+    """The discriminator's loss on real crops ``x`` (conditions ``label``, ``cond``) and generated
+    crops ``fake`` (``f_label``, ``f_cond``; detached here), both seen through ``aug``.
+
+    ``d_fwd(images, label, cond[, aux=True])`` is the discriminator (its patch logits, and with
+    ``aux=True`` those of its class, condition and twin heads). The loss is the adversarial pair
+    (``hp["loss"]``, :func:`discriminator_loss`); with ``hp["aux_weight"]`` > 0 plus that weight
+    times the auxiliary heads' error on the real crops and, with ``hp["twin_aux"]``, the twin
+    head's cross-entropy on the generated ones; with ``r1`` plus the lazy R1 penalty [3]_ on the
+    real crops, ``r1_gamma * r1_every / 2`` times the squared gradient norm. The caller takes the
+    optimizer step.
+
+    Returns
+    -------
+    dict
+        ``"total"`` (what the discriminator minimises), ``"real"`` and ``"fake"`` (the patch
+        logits), and the unweighted ``"aux"``, ``"twin"`` and ``"r1"`` (0 where off).
+
+    Examples
+    --------
+    A "discriminator" whose patch map is the image itself, with the R1 term:
+
+    >>> d_fwd = lambda images, label, cond: images.mean(dim=1)
+    >>> hp = dict(loss="hinge", aux_weight=0.0, twin_aux=False, r1_gamma=1.0, r1_every=4)
+    >>> x, fake, label = torch.ones(2, 1, 4, 4), -torch.ones(2, 1, 4, 4), torch.tensor([0, 1])
+    >>> out = discriminator_losses(d_fwd, lambda v: v, x, fake, label, None, label, None, hp,
+    ...                            r1=True)
+    >>> [out[k].item() for k in ("total", "r1")]   # hinge 0; |grad|^2 = 16 / 16^2 per image
+    [0.125, 0.0625]
+    """
+    aux = hp["aux_weight"] > 0
+    twin = aux_d = torch.zeros(())
+    r1_term = torch.zeros((), device=x.device)
+    x_in = x.detach().requires_grad_(True) if r1 else x
+    if aux:
+        d_real, cls_r, reg_r, *_ = d_fwd(aug(x_in), label, cond, aux=True)
+    else:
+        d_real = d_fwd(aug(x_in), label, cond)
+    if hp["twin_aux"]:  # the twin head learns the classes of generated images
+        d_fake, _, _, tw = d_fwd(aug(fake.detach()), f_label, f_cond, aux=True)
+        twin = F.cross_entropy(tw.float(), f_label)
+    else:
+        d_fake = d_fwd(aug(fake.detach()), f_label, f_cond)
+    # means over the patch maps
+    loss = discriminator_loss(hp["loss"], d_real.float(), d_fake.float())
+    if aux:
+        aux_d = auxiliary_loss(cls_r, reg_r, label, cond)
+        loss = loss + hp["aux_weight"] * (aux_d + twin)
+    if r1:
+        (grad,) = torch.autograd.grad(d_real.float().mean(dim=(1, 2)).sum(), x_in,
+                                      create_graph=True)
+        r1_term = grad.float().pow(2).sum(dim=(1, 2, 3)).mean()
+        loss = loss + 0.5 * hp["r1_gamma"] * hp["r1_every"] * r1_term
+    return {"total": loss, "real": d_real, "fake": d_fake, "aux": aux_d, "twin": twin,
+            "r1": r1_term}
+
+
+def generator_adversarial_losses(d_fwd: Callable[..., Any],
+                                 aug: Callable[[torch.Tensor], torch.Tensor], fake: torch.Tensor,
+                                 f_label: torch.Tensor, f_cond: torch.Tensor | None,
+                                 hp: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The generator's discriminator terms on its crops ``fake`` (conditions ``f_label``,
+    ``f_cond``) seen through ``aug``, ``d_fwd`` as in :func:`discriminator_losses`.
+
+    ``hp["adv_weight"]`` times the adversarial loss (``hp["loss"]``, :func:`generator_loss`)
+    plus, with ``hp["aux_weight"]`` > 0, ``adv_weight * aux_weight`` times the auxiliary heads'
+    error at the requested conditions (with the twin head: less the twin's, TAC-GAN's term).
+
+    Returns
+    -------
+    tuple of Tensor
+        The weighted loss and the unweighted auxiliary error (0 without the heads).
+
+    Examples
+    --------
+    >>> d_fwd = lambda images, label, cond: images.mean(dim=1)
+    >>> hp = dict(loss="hinge", adv_weight=2.0, aux_weight=0.0)
+    >>> fake = torch.full((2, 1, 4, 4), -0.5)
+    >>> [v.item() for v in generator_adversarial_losses(d_fwd, lambda v: v, fake,
+    ...                                                 torch.tensor([0, 1]), None, hp)]
+    [1.0, 0.0]
+    """
+    aux = hp["aux_weight"] > 0
+    aux_g = torch.zeros(())
+    if aux:
+        d_out, cls_f, reg_f, *tw = d_fwd(aug(fake), f_label, f_cond, aux=True)
+    else:
+        d_out = d_fwd(aug(fake), f_label, f_cond)
+    loss = hp["adv_weight"] * generator_loss(hp["loss"], d_out.float())
+    if aux:
+        # with the twin: less the twin's error, AC-GAN's term without its bias
+        aux_g = auxiliary_loss(cls_f, reg_f, f_label, f_cond, tw[0] if tw else None)
+        loss = loss + hp["adv_weight"] * hp["aux_weight"] * aux_g
+    return loss, aux_g

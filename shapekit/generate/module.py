@@ -39,14 +39,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.nn import functional as F
 
 from shapekit.generate.diffaug import diff_augment
 from shapekit.generate.discriminator import Discriminator, discriminator_channels
+from shapekit.generate.dual import FractionDual
 from shapekit.generate.nets import MARGIN_CELLS, Generator, generate_field, generator_channels
-from shapekit.generate.losses import (auxiliary_loss, discriminator_loss, generator_loss,
+from shapekit.generate.losses import (discriminator_losses, generator_adversarial_losses,
                                       measurement_losses, mode_seeking)
-from shapekit.generate.terms import FRACTION_MAPS, FractionDual, bright_fraction, check_window
+from shapekit.generate.terms import FRACTION_MAPS, bright_fraction, check_window
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
 
@@ -129,7 +129,7 @@ class ConditionalGAN(pl.LightningModule):
     fraction_dual : float
         Step size of Lagrange multipliers that hold the generated crops' mean fraction (in the
         ``fraction_map`` drawing) on the real crops' per class and along the conditions
-        (:class:`~shapekit.generate.terms.FractionDual`; 0 disables). A squared term at a fixed
+        (:class:`~shapekit.generate.dual.FractionDual`; 0 disables). A squared term at a fixed
         weight settles where it balances the discriminator; the multipliers grow until the
         training crops' mean gap is 0.
     d_warmup : int
@@ -305,7 +305,6 @@ class ConditionalGAN(pl.LightningModule):
         opt_g, opt_d = self.optimizers()
         hp = self.hparams
         it = self.iteration
-        aux = hp.aux_weight > 0
 
         # one generator forward serves both updates (D sees it detached, G backpropagates it)
         f_label, f_cond, half, rows = self._fake_conditions(label, cond)
@@ -323,40 +322,21 @@ class ConditionalGAN(pl.LightningModule):
 
         # ---- discriminator (not used at all when its terms weigh nothing)
         use_d = hp.adv_weight > 0
-        loss_d = d_real = d_fake = twin = aux_d = torch.zeros(())
         do_r1 = use_d and hp.r1_gamma > 0 and it % hp.r1_every == 0
-        r1 = torch.zeros((), device=self.device)
+        d = dict.fromkeys(("total", "real", "fake", "aux", "twin"), torch.zeros(()))
         if use_d:
-            x_in = x.detach().requires_grad_(True) if do_r1 else x
-            if aux:
-                d_real, cls_r, reg_r, *_ = self._d_fwd(self._aug(x_in), label, cond, aux=True)
-            else:
-                d_real = self._d_fwd(self._aug(x_in), label, cond)
-            if hp.twin_aux:  # the twin head learns the classes of generated images
-                d_fake, _, _, tw = self._d_fwd(self._aug(fake.detach()), f_label, f_cond,
-                                               aux=True)
-                twin = F.cross_entropy(tw.float(), f_label)
-            else:
-                d_fake = self._d_fwd(self._aug(fake.detach()), f_label, f_cond)
-            # means over the patch maps
-            loss_d = discriminator_loss(hp.loss, d_real.float(), d_fake.float())
-            if aux:
-                aux_d = auxiliary_loss(cls_r, reg_r, label, cond)
-                loss_d = loss_d + hp.aux_weight * (aux_d + twin)
-            if do_r1:
-                (grad,) = torch.autograd.grad(d_real.float().mean(dim=(1, 2)).sum(), x_in,
-                                              create_graph=True)
-                r1 = grad.float().pow(2).sum(dim=(1, 2, 3)).mean()
-                loss_d = loss_d + 0.5 * hp.r1_gamma * hp.r1_every * r1
+            d = discriminator_losses(self._d_fwd, self._aug, x, fake, label, cond, f_label,
+                                     f_cond, hp, r1=do_r1)
             opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(loss_d)
+            self.manual_backward(d["total"])
             opt_d.step()
         else:  # a step without gradients changes nothing and keeps two steps per iteration
             opt_d.zero_grad(set_to_none=True)
             opt_d.step()
 
         # ---- generator (D frozen: no gradients computed for its weights)
-        frac = s2 = ms = aux_g = loss_g = dual = count = shape = torch.zeros(())
+        ms = aux_g = loss_g = torch.zeros(())
+        terms = dict.fromkeys(("fraction", "fraction_dual", "two_point", "count", "shape"), ms)
         if it < hp.d_warmup:
             # a fine-tuning run's fresh discriminator learns alone first; the step without
             # gradients leaves the generator (and Adam's state) as is and keeps the step count
@@ -366,42 +346,29 @@ class ConditionalGAN(pl.LightningModule):
             self.toggle_optimizer(opt_g)
             loss_g = torch.zeros((), device=self.device)
             if use_d:
-                if aux:
-                    d_out, cls_f, reg_f, *tw = self._d_fwd(self._aug(fake), f_label, f_cond,
-                                                           aux=True)
-                else:
-                    d_out = self._d_fwd(self._aug(fake), f_label, f_cond)
-                loss_g = hp.adv_weight * generator_loss(hp.loss, d_out.float())
-                if aux:
-                    # with the twin: less the twin's error, AC-GAN's term without its bias
-                    aux_g = auxiliary_loss(cls_f, reg_f, f_label, f_cond, tw[0] if tw else None)
-                    loss_g = loss_g + hp.adv_weight * hp.aux_weight * aux_g
+                loss_g, aux_g = generator_adversarial_losses(self._d_fwd, self._aug, fake,
+                                                             f_label, f_cond, hp)
             if half:  # same condition, different z -> different images (Mao et al. 2019)
                 ms = mode_seeking(fake, zl, zg, half)
                 loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
             terms = measurement_losses(fake, x.detach(), rows, hp, self.dual, f_label, f_cond)
             loss_g = loss_g + terms["total"]
-            frac, dual, s2, count, shape = (terms[k] for k in ("fraction", "fraction_dual",
-                                                               "two_point", "count", "shape"))
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
             self.untoggle_optimizer(opt_g)
 
         self._update_ema()
-        self.log_dict({"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
-                       "d_real": d_real.detach().float().mean(),
-                       "d_fake": d_fake.detach().float().mean(),
-                       "aux_d": aux_d.detach(), "aux_g": aux_g.detach(),
-                       "aux_twin": twin.detach(),
-                       "mode_seeking": ms.detach(), "fraction": frac.detach(),
-                       "fraction_dual": dual.detach(),
-                       "two_point": s2.detach(), "count": count.detach(),
-                       "shape": shape.detach(),
+        self.log_dict({"loss_d": d["total"].detach(), "loss_g": loss_g.detach(),
+                       "d_real": d["real"].detach().float().mean(),
+                       "d_fake": d["fake"].detach().float().mean(), "aux_d": d["aux"].detach(),
+                       "aux_g": aux_g.detach(), "aux_twin": d["twin"].detach(),
+                       "mode_seeking": ms.detach(),
+                       **{k: v.detach() for k, v in terms.items() if k != "total"},
                        "iteration": float(it + 1)},
                       prog_bar=True, on_step=True, on_epoch=False, sync_dist=False)
         if do_r1:
-            self.log("r1", r1.detach(), on_step=True, on_epoch=False)
+            self.log("r1", d["r1"].detach(), on_step=True, on_epoch=False)
         done = self.iteration
         if (hp.sample_every and self.sample_hook is not None
                 and (done % hp.sample_every == 0 or done == 1) and self.trainer.is_global_zero):

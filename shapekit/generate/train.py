@@ -21,16 +21,16 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pytorch_lightning.callbacks import Callback
 
 from shapekit import _atomic
-from shapekit.errors import InputError, ShapekitWarning, brief
+from shapekit.errors import InputError, brief
 from shapekit.generate.nets import MARGIN_CELLS
+from shapekit.generate.progress import ProgressCallback, SampleMetric, SampleWriter
 
 __all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS", "RUN_FORMAT"]
 
@@ -56,9 +56,6 @@ RESUME_OVERRIDES = frozenset({"fraction_weight", "fraction_window", "fraction_ma
                               "shape_weight", "tune", "lr_g",
                               "d_warmup",
                               "margin_cells"})
-#: a quality number logged with each sample grid: ``metric(real, fake) -> float`` on ``(n, h, w)``
-#: float arrays in [0, 1] (the CLI passes the topological realism distance of shapekit.realism)
-SampleMetric = Callable[[np.ndarray, np.ndarray], float]
 
 
 def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class",
@@ -254,7 +251,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     _atomic.write_json(out / "conditions.json", codec.to_dict())
 
     size = int(sample_size or 2 * dm.crop_size)
-    module.sample_hook = _SampleWriter(out / "samples", dm, seed, size=size, metric=metric)
+    module.sample_hook = SampleWriter(out / "samples", dm, seed, size=size, metric=metric)
     loggers: list[Any] = [CSVLogger(str(out), name="logs")]
     with contextlib.suppress(ImportError):
         from pytorch_lightning.loggers import TensorBoardLogger
@@ -273,7 +270,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
         # G and D are updated from separate backward passes with the other net's parameters
         # frozen (toggle_optimizer): DDP must look for parameters without gradients
         strategy = "ddp_find_unused_parameters_true"
-    reporter = _ProgressCallback(max_steps, start, progress_every_s)
+    reporter = ProgressCallback(max_steps, start, progress_every_s)
     with _quiet_lightning():
         trainer = pl.Trainer(accelerator="gpu" if cuda else ("cpu" if accelerator == "auto"
                                                              else accelerator),
@@ -359,70 +356,3 @@ def _resume_iteration(path: Path) -> int:
 
     ck = torch.load(str(path), map_location="cpu", weights_only=True)
     return int(ck.get("global_step", 0)) // 2
-
-
-class _ProgressCallback(Callback):
-    """Report training progress in iterations (see :class:`shapekit._progress.Reporter`)."""
-
-    def __init__(self, total: int, start: int, every_s: float) -> None:
-        self.total, self.start, self.every_s = int(total), int(start), float(every_s)
-        self.reporter: Any = None
-
-    def on_train_start(self, trainer: Any, pl_module: Any) -> None:  # noqa: D102
-        from shapekit._progress import Reporter
-
-        if trainer.is_global_zero:
-            self.reporter = Reporter(self.total, "training", unit="it", initial=self.start,
-                                     every_s=self.every_s)
-
-    def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:  # noqa: D102
-        if self.reporter is not None:
-            m = trainer.callback_metrics
-            self.reporter.update(pl_module.iteration, **{k: float(m[k]) for k in
-                                                         ("loss_d", "loss_g") if k in m})
-
-    def on_train_end(self, trainer: Any, pl_module: Any) -> None:  # noqa: D102
-        if self.reporter is not None:
-            self.reporter.close()
-            self.reporter = None
-
-
-class _SampleWriter:
-    """Write a grid of EMA-generator samples (fixed latents) and, given a metric, log its value."""
-
-    def __init__(self, folder: Path, dm: Any, seed: int, size: int, n: int = 16,
-                 metric: SampleMetric | None = None) -> None:
-        self.folder, self.dm, self.n, self.size, self.metric = folder, dm, n, int(size), metric
-        rng = np.random.default_rng(seed)
-        self.idx = rng.integers(0, len(dm.images), n)
-        self.seed = seed
-
-    def __call__(self, module: Any, iteration: int) -> None:
-        import torch
-
-        from shapekit.generate.grid import save_grid
-        from shapekit.generate.nets import to_unit
-
-        size = (self.size, self.size)
-        g = torch.Generator().manual_seed(self.seed)
-        latents = module.g_ema.latents(self.n, module.g_ema.field_cells(size), g)
-        labels = torch.as_tensor(self.dm.labels[self.idx])
-        cond = torch.as_tensor(self.dm.cond[self.idx]) if self.dm.cond.shape[1] else None
-        with torch.random.fork_rng():
-            torch.manual_seed(self.seed)
-            fake = to_unit(module.sample(labels, cond, size=size, latents=latents))
-        save_grid(fake, self.folder / f"step_{iteration:07d}.png", ncols=4)
-        if self.metric is None or module.logger is None:
-            return
-        try:
-            from shapekit.generate.data import CropDataset
-
-            crop = self.dm.crop_size
-            ds = CropDataset(self.dm.images, self.dm.labels, self.dm.cond, crop, self.n,
-                             self.seed + 1, augment=False)
-            real = np.stack([(ds[i][0][0].numpy() + 1) / 2 for i in range(self.n)])
-            value = float(self.metric(real, fake[:, :crop, :crop]))
-        except Exception as e:  # noqa: BLE001 - a logging extra must never stop training
-            warnings.warn(f"sample metric skipped: {type(e).__name__}: {e}", ShapekitWarning)
-            return
-        module.logger.log_metrics({"realism": value}, step=int(module.global_step))

@@ -1,0 +1,128 @@
+"""Training-time reporting of :func:`shapekit.generate.train.fit_gan`: progress and sample grids.
+
+:class:`ProgressCallback` is the Lightning callback that reports progress in the user's iterations
+(one discriminator + one generator update each), and :class:`SampleWriter` the module's
+``sample_hook`` that writes grids of EMA-generator samples and, given a :data:`SampleMetric`,
+logs a quality number with each.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pytorch_lightning.callbacks import Callback
+
+from shapekit.errors import ShapekitWarning
+
+__all__ = ["ProgressCallback", "SampleWriter", "SampleMetric"]
+
+#: a quality number logged with each sample grid: ``metric(real, fake) -> float`` on ``(n, h, w)``
+#: float arrays in [0, 1] (the CLI passes the topological realism distance of shapekit.realism)
+SampleMetric = Callable[[np.ndarray, np.ndarray], float]
+
+
+class ProgressCallback(Callback):
+    """Report training progress in iterations (see :class:`shapekit._progress.Reporter`).
+
+    On the global-zero rank only: a bar on a terminal, otherwise a line every ``every_s`` seconds
+    with the iteration, rate, ETA and the last logged ``loss_d`` and ``loss_g``.
+
+    Parameters
+    ----------
+    total : int
+        The run's last iteration (one discriminator + one generator update each).
+    start : int
+        The iteration training starts from (0, or a resumed run's).
+    every_s : float
+        Seconds between progress lines when the output is not a terminal.
+    """
+
+    def __init__(self, total: int, start: int, every_s: float) -> None:
+        self.total, self.start, self.every_s = int(total), int(start), float(every_s)
+        self.reporter: Any = None
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:  # noqa: D102
+        from shapekit._progress import Reporter
+
+        if trainer.is_global_zero:
+            self.reporter = Reporter(self.total, "training", unit="it", initial=self.start,
+                                     every_s=self.every_s)
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:  # noqa: D102
+        if self.reporter is not None:
+            m = trainer.callback_metrics
+            self.reporter.update(pl_module.iteration, **{k: float(m[k]) for k in
+                                                         ("loss_d", "loss_g") if k in m})
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:  # noqa: D102
+        if self.reporter is not None:
+            self.reporter.close()
+            self.reporter = None
+
+
+class SampleWriter:
+    """Write a grid of EMA-generator samples (fixed latents) and, given a metric, log its value.
+
+    Called as ``writer(module, iteration)`` (a :class:`~shapekit.generate.ConditionalGAN`'s
+    ``sample_hook``): writes ``folder/step_{iteration:07d}.png`` (4 columns) of ``n`` samples at
+    the labels and conditions of ``n`` training images drawn once from ``seed``; with ``metric``
+    and a logger, logs ``realism`` (the metric on as many real crops and the samples' top-left
+    crops) at the module's global step. A failing metric is warned about, never stops training.
+
+    Parameters
+    ----------
+    folder : Path
+        Where the grids go.
+    dm : GANDataModule
+        The run's data (its images, labels, conditions and crop size).
+    seed : int
+        Seed of the images drawn and the latents (``seed + 1``: the real crops); fixed, so that
+        the grids are comparable along the run.
+    size : int
+        Side of each sample (px).
+    n : int
+        Samples per grid.
+    metric : SampleMetric, optional
+        ``metric(real, fake) -> float`` on ``(n, h, w)`` arrays in [0, 1].
+    """
+
+    def __init__(self, folder: Path, dm: Any, seed: int, size: int, n: int = 16,
+                 metric: SampleMetric | None = None) -> None:
+        self.folder, self.dm, self.n, self.size, self.metric = folder, dm, n, int(size), metric
+        rng = np.random.default_rng(seed)
+        self.idx = rng.integers(0, len(dm.images), n)
+        self.seed = seed
+
+    def __call__(self, module: Any, iteration: int) -> None:
+        import torch
+
+        from shapekit.generate.grid import save_grid
+        from shapekit.generate.nets import to_unit
+
+        size = (self.size, self.size)
+        g = torch.Generator().manual_seed(self.seed)
+        latents = module.g_ema.latents(self.n, module.g_ema.field_cells(size), g)
+        labels = torch.as_tensor(self.dm.labels[self.idx])
+        cond = torch.as_tensor(self.dm.cond[self.idx]) if self.dm.cond.shape[1] else None
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            fake = to_unit(module.sample(labels, cond, size=size, latents=latents))
+        save_grid(fake, self.folder / f"step_{iteration:07d}.png", ncols=4)
+        if self.metric is None or module.logger is None:
+            return
+        try:
+            from shapekit.generate.data import CropDataset
+
+            crop = self.dm.crop_size
+            ds = CropDataset(self.dm.images, self.dm.labels, self.dm.cond, crop, self.n,
+                             self.seed + 1, augment=False)
+            real = np.stack([(ds[i][0][0].numpy() + 1) / 2 for i in range(self.n)])
+            value = float(self.metric(real, fake[:, :crop, :crop]))
+        except Exception as e:  # noqa: BLE001 - a logging extra must never stop training
+            warnings.warn(f"sample metric skipped: {type(e).__name__}: {e}", ShapekitWarning)
+            return
+        module.logger.log_metrics({"realism": value}, step=int(module.global_step))
