@@ -70,6 +70,11 @@ class Microstructure:
         return (c[:, 0] >= 0) & (c[:, 0] < h) & (c[:, 1] >= 0) & (c[:, 1] < w)
 
 
+_CHUNK_BYTES = 64 * 2**20
+"""Working memory of the boundary-distance computation (the pixels x seeds distances of a chunk
+of rows)."""
+
+
 def _grains(shape: tuple[int, int], density_px: float, rng: np.random.Generator,
             pad: int) -> tuple[np.ndarray, np.ndarray]:
     """Grain index and boundary distance on the padded grid (rows/cols -pad .. shape+pad)."""
@@ -86,16 +91,23 @@ def _grains(shape: tuple[int, int], density_px: float, rng: np.random.Generator,
     if k == 1:
         return np.zeros((H, W), np.int32), np.full((H, W), np.inf, np.float32)
     sd = seeds.astype(np.float32)
-    d2 = ((rr[:, None, None] - sd[None, None, :, 0]) ** 2
-          + (cc[None, :, None] - sd[None, None, :, 1]) ** 2)
-    gid = np.argmin(d2, axis=2).astype(np.int32)
-    d2i = np.take_along_axis(d2, gid[..., None], axis=2)
-    with np.errstate(divide="ignore"):
-        inv = 0.5 / np.linalg.norm(sd[None, :, :] - sd[:, None, :], axis=2)  # (k, k)
-    np.fill_diagonal(inv, np.nan)  # the own seed: NaN, skipped by fmin
-    d2 -= d2i
-    d2 *= inv[gid]
-    return gid, np.fmin.reduce(d2, axis=2)
+    gid = np.empty((H, W), np.int32)
+    dist = np.empty((H, W), np.float32)
+    # rows in chunks: the (rows, W, k) distances stay under _CHUNK_BYTES whatever the field size
+    step = max(1, int(_CHUNK_BYTES // (4 * W * k)))
+    for r0 in range(0, H, step):
+        d2 = ((rr[r0:r0 + step, None, None] - sd[None, None, :, 0]) ** 2
+              + (cc[None, :, None] - sd[None, None, :, 1]) ** 2)
+        g = np.argmin(d2, axis=2).astype(np.int32)
+        d2 -= np.take_along_axis(d2, g[..., None], axis=2)
+        # 1 / (2 |s_j - s_i|) for the chunk's own seeds i only; the own seed: NaN, skipped by fmin
+        own, where = np.unique(g, return_inverse=True)
+        with np.errstate(divide="ignore"):
+            inv = 0.5 / np.linalg.norm(sd[None, :, :] - sd[own, None, :], axis=2)
+        inv[np.arange(len(own)), own] = np.nan
+        d2 *= inv[where.reshape(g.shape)]
+        gid[r0:r0 + step], dist[r0:r0 + step] = g, np.fmin.reduce(d2, axis=2)
+    return gid, dist
 
 
 def _lookup(grid: np.ndarray, pts: np.ndarray, pad: int) -> np.ndarray:

@@ -49,6 +49,9 @@ UM_PER_PX_RANGE = (2e-4, 2e-2)
 """Pixel sizes the simulator accepts (0.2-20 nm; 2 nm by default): the precipitates (2-25 nm)
 stay between a fraction of a pixel and about a hundred pixels, and the numbers of grains and
 particles stay in proportion to the image (outside, a 64 px image could need gigabytes)."""
+GRAIN_DENSITY_RANGE = (0.0, 1000.0)
+"""Grain densities the simulator accepts (grains per um^2): from one grain over the whole field
+(densities near 0) to grains of about 30 nm, a few precipitate diameters."""
 
 
 def _size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -62,11 +65,15 @@ def _size(size: int | tuple[int, int]) -> tuple[int, int]:
 def simulate_microstructure(temperature_C: float, time_h: float, *,
                             size: int | tuple[int, int] = 256,
                             um_per_px: float = physics.UM_PER_PX_DEFAULT,
-                            seed: int = 0) -> tuple[Microstructure, dict[str, Any]]:
+                            seed: int = 0,
+                            grain_density_per_um2: float = GRAIN_DENSITY_PER_UM2,
+                            ) -> tuple[Microstructure, dict[str, Any]]:
     """Lay out the section for one aging condition (no imaging).
 
     Returns the :class:`~shapekit.synth.microstructure.Microstructure` and the process model's
-    values (scalars) for the condition.
+    values (scalars) for the condition. ``grain_density_per_um2``: Voronoi grains per um^2 of the
+    section (default :data:`~shapekit.synth.microstructure.GRAIN_DENSITY_PER_UM2`, 12: grains of
+    about 0.33 um; at most :data:`GRAIN_DENSITY_RANGE`'s upper end).
 
     Examples
     --------
@@ -81,6 +88,10 @@ def simulate_microstructure(temperature_C: float, time_h: float, *,
     if not lo <= um_per_px <= hi:
         raise InputError(f"um_per_px {um_per_px:g} is outside the simulator's range {lo:g}-{hi:g} "
                          f"um/px (precipitates of 2-25 nm must stay resolvable and countable)")
+    g_lo, g_hi = GRAIN_DENSITY_RANGE
+    if not (np.isfinite(grain_density_per_um2) and g_lo < grain_density_per_um2 <= g_hi):
+        raise InputError(f"grain_density_per_um2 must be in ({g_lo:g}, {g_hi:g}] grains per um^2, "
+                         f"got {grain_density_per_um2!r}")
     model = {k: (v.item() if isinstance(v, np.ndarray) else v)
              for k, v in physics.process_model(float(temperature_C), float(time_h)).items()}
     nm_px = 1000.0 * um_per_px
@@ -89,7 +100,7 @@ def simulate_microstructure(temperature_C: float, time_h: float, *,
                              area_fraction=model["area_fraction"],
                              gb_radius_px=model["gb_radius_nm"] / nm_px,
                              pfz_px=model["pfz_width_nm"] / nm_px,
-                             grain_density_px=GRAIN_DENSITY_PER_UM2 * um_per_px**2,
+                             grain_density_px=float(grain_density_per_um2) * um_per_px**2,
                              rng=rng, lsw=physics.sample_lsw)
     return m, model
 
@@ -179,7 +190,9 @@ def add_info_bar(image: np.ndarray, um_per_px: float,
 
 def render_micrograph(temperature_C: float, time_h: float, *, size: int | tuple[int, int] = 256,
                       um_per_px: float = physics.UM_PER_PX_DEFAULT, seed: int = 0,
-                      info_bar: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+                      info_bar: bool = False,
+                      grain_density_per_um2: float = GRAIN_DENSITY_PER_UM2,
+                      ) -> tuple[np.ndarray, dict[str, Any]]:
     """Simulate an SE micrograph of the model alloy after aging, with its ground truth.
 
     Parameters
@@ -194,6 +207,8 @@ def render_micrograph(temperature_C: float, time_h: float, *, size: int | tuple[
         Random seed; the output is a deterministic function of all arguments.
     info_bar : bool
         Append a black info band with text and a scale bar (the image grows by ``info_bar_rows``).
+    grain_density_per_um2 : float
+        Voronoi grains per um^2 (default 12; see :func:`simulate_microstructure`).
 
     Returns
     -------
@@ -221,7 +236,7 @@ def render_micrograph(temperature_C: float, time_h: float, *, size: int | tuple[
     True
     """
     m, model = simulate_microstructure(temperature_C, time_h, size=size, um_per_px=um_per_px,
-                                       seed=seed)
+                                       seed=seed, grain_density_per_um2=grain_density_per_um2)
     ss = np.random.SeedSequence(int(seed)).spawn(3)
     img, imaging = _image(m, np.random.default_rng(ss[1]))
     bar_rows = 0
