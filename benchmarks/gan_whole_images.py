@@ -69,7 +69,9 @@ def r2(requested: np.ndarray, measured: np.ndarray) -> float:
     return float("nan") if sst == 0 else 1.0 - float(np.sum((y - x) ** 2)) / sst
 
 
-def _measure(images: np.ndarray, um_per_px: float) -> dict[str, float]:
+def measure_set(images: np.ndarray, um_per_px: float) -> dict[str, float]:
+    """Area fraction and mean radius of a set of images (means over the images, as the checker
+    takes them) and the hardness they imply through the simulator's strength model."""
     from shapekit.synth import measure_structure
     from shapekit.synth import physics
 
@@ -118,12 +120,12 @@ def _sweeps(gen, a: argparse.Namespace, mode: str, ump: float) -> list[dict]:
                 imgs = gen.sample(a.per_combo, label=temper, seed=a.seed,
                                   conditions={"aging_temperature_C": T, "aging_time_h": t},
                                   size=a.size)
-                meas.append(_measure(imgs, ump)["mean_radius_nm"])
+                meas.append(measure_set(imgs, ump)["mean_radius_nm"])
             truth = [float(process_model(T, t)["mean_radius_nm"]) for t in times]
             # the same measurement on simulator fields (the same render seeds at every step):
             # where the truth barely moves, it steps back too; a generated wrong step counts as
             # resolved only where the simulator's own measured sweep rises
-            sim = [_measure(np.stack([render_micrograph(T, t, size=a.size, um_per_px=ump,
+            sim = [measure_set(np.stack([render_micrograph(T, t, size=a.size, um_per_px=ump,
                                                         seed=20_000 + 100 * a.seed + k)[0]
                                       for k in range(a.per_combo)]), ump)["mean_radius_nm"]
                    for t in times]
@@ -142,7 +144,7 @@ def _sweeps(gen, a: argparse.Namespace, mode: str, ump: float) -> list[dict]:
         for temper in ("under_aged", "over_aged"):
             hv = np.asarray(pm["hardness_HV"])[np.asarray(pm["temper"]) == temper]
             values = list(np.linspace(np.percentile(hv, 5), np.percentile(hv, 95), a.sweep_k))
-            meas = [_measure(gen.sample(a.per_combo, label=temper, seed=a.seed,
+            meas = [measure_set(gen.sample(a.per_combo, label=temper, seed=a.seed,
                                         conditions={"hardness_HV": v}, size=a.size),
                              ump)["hardness_HV"] for v in values]
             sweeps.append({"sweep": f"hardness_HV, {temper}", "values": values,
@@ -193,7 +195,7 @@ def eval_sim(a: argparse.Namespace) -> dict:
         real = np.stack([render_micrograph(float(T), float(t), size=a.size, um_per_px=ump,
                                            seed=10_000 + 100 * i + k)[0]
                          for k in range(a.per_combo)])
-        mf, mr = _measure(fake, ump), _measure(real, ump)
+        mf, mr = measure_set(fake, ump), measure_set(real, ump)
         sets.setdefault(temper, ([], []))[0].extend(real)
         sets[temper][1].extend(fake)
         row = {"aging_temperature_C": float(T), "aging_time_h": float(t), "temper": temper}

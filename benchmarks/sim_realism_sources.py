@@ -1,0 +1,118 @@
+"""Where a simulator generator's realism ratio comes from: grains, structure or imaging.
+
+Two measurements on the held-out conditions of ``benchmarks/gan_whole_images.py sim`` (its
+``--seed``: :func:`shapekit.synth.sample_process` with ``rng = seed + 1000``, 8 images of 256^2
+per condition, pooled per temper, against simulator fields of the same conditions with the
+checker's render seeds 10 000 + 100 i + k):
+
+``grains``
+    Simulator fields drawn with another grain density (``--densities``, grains per um^2; the
+    simulator's is 12, and 0.001 leaves one grain, no boundary, no precipitate-free zone)
+    scored by :func:`shapekit.realism.score` against the simulator's own fields: how far the
+    realism score moves when only the grains change (render seeds 20 000 + 100 i + k; density 12
+    is the real-vs-real control).
+``split``
+    A generator's images (``--model``, a shipped name or run directory) scored against the same
+    simulator fields, with the score's two answers beside the combined one: structure and
+    imaging (:mod:`shapekit.realism.structure`, :mod:`shapekit.realism.imaging`) and the imaging
+    attributes the verdict names.
+
+Example (RESULTS.md section 6, session 21; one thread each)::
+
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/sim_realism_sources.py grains --seed 84
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/sim_realism_sources.py split \
+        --model sim-parameters --seed 84
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+UM_PER_PX = 0.002
+
+
+def _conditions(seed: int, n_test: int):
+    from shapekit.synth import process_model, sample_process
+
+    test = sample_process(n_test, rng=seed + 1000, balanced=True)
+    return [(float(T), float(t), str(process_model(T, t)["temper"]))
+            for T, t in zip(test["aging_temperature_C"], test["aging_time_h"])]
+
+
+def _fields(conds, per_combo: int, base: int, density: float = 12.0) -> dict[str, list]:
+    from shapekit.synth import render_micrograph
+
+    out: dict[str, list] = {}
+    for i, (T, t, temper) in enumerate(conds):
+        out.setdefault(temper, []).extend(
+            render_micrograph(T, t, size=256, um_per_px=UM_PER_PX, seed=base + 100 * i + k,
+                              grain_density_per_um2=density)[0] for k in range(per_combo))
+    return out
+
+
+def _score(real: list, fake: list, seed: int, n_boot: int) -> dict:
+    from shapekit.realism import score
+
+    res = score(real, fake, n_boot=n_boot, n_perm=n_boot, seed=seed, n_jobs=1,
+                real_um_per_px=UM_PER_PX, fake_um_per_px=UM_PER_PX)
+    attrs = res["imaging"].get("attributes", {})
+    return {"combined": res["relative_to_baseline"],
+            "structure": res["structure"]["relative_to_baseline"],
+            "imaging": res["imaging"]["relative_to_baseline"],
+            "coverage": res["coverage"]["coverage"],
+            "imaging_ratios": {k: v.get("ratio") for k, v in attrs.items()},
+            "verdict": res["verdict"]["lines"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=["grains", "split"])
+    p.add_argument("--seed", type=int, default=84)
+    p.add_argument("--n-test", type=int, default=24)
+    p.add_argument("--per-combo", type=int, default=8)
+    p.add_argument("--densities", type=float, nargs="+", default=[0.001, 12.0, 48.0])
+    p.add_argument("--model", default="sim-parameters")
+    p.add_argument("--n-boot", type=int, default=100)
+    p.add_argument("--out", type=Path, default=None)
+    a = p.parse_args(argv)
+    conds = _conditions(a.seed, a.n_test)
+    real = _fields(conds, a.per_combo, 10_000)
+    result: dict = {"what": a.what, "seed": a.seed}
+    if a.what == "grains":
+        for dens in a.densities:
+            alt = _fields(conds, a.per_combo, 20_000, dens)
+            result[f"density {dens:g}"] = {temper: _score(real[temper], alt[temper], a.seed, a.n_boot)
+                                           for temper in sorted(real)}
+    else:
+        import torch
+
+        from shapekit.generate import load_generator
+        from shapekit.registry import resolve
+
+        torch.set_num_threads(1)
+        gen = load_generator(resolve(a.model, "generator"), device="cpu")
+        fake: dict[str, list] = {}
+        for i, (T, t, temper) in enumerate(conds):
+            fake.setdefault(temper, []).extend(gen.sample(
+                a.per_combo, label=temper, seed=a.seed + i, size=256,
+                conditions={"aging_temperature_C": T, "aging_time_h": t}))
+        result["model"] = a.model
+        result["tempers"] = {temper: _score(real[temper], fake[temper], a.seed, a.n_boot)
+                             for temper in sorted(real)}
+    for key, block in result.items():
+        if isinstance(block, dict):
+            for temper, r in block.items():
+                print(f"{key} {temper}: combined {r['combined']:.2f}x, structure "
+                      f"{r['structure']:.2f}x, imaging {r['imaging']:.2f}x", file=sys.stderr)
+    if a.out:
+        a.out.write_text(json.dumps(result, indent=1, default=float))
+    return result
+
+
+if __name__ == "__main__":
+    main()
