@@ -19,7 +19,8 @@ preset's TopTemp tile features, tiles cut as the classifier cuts them):
   scan no more clipped than real training scans cannot be told from them by that share;
 * ``scale``: whether a characteristic feature size (the lag where the two-point correlation of
   the grey levels falls to half) follows a 4x change of magnification on uhcs3 (it does not:
-  RESULTS.md).
+  RESULTS.md); ``spacing``: the same for the realism evaluator's feature spacing, and whether
+  scans 4x beyond the ends of uhcs3's own spacing range fall outside it (session 21).
 
 Which descriptors the shipped check scores (grey levels + the 8-64 px octave shares,
 :mod:`shapekit.temper.descriptors`) was chosen on the in-distribution folds, the perturbed scans,
@@ -31,6 +32,7 @@ Usage (from the repository root; the CPU is shared, so be nice)::
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py features   # ~10 min, cached
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py evaluate [--json out.json]
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py scale
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py spacing
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ood_uhcs.py clipped
 
 Features are cached under ``--cache`` (default /tmp/h15a-scalebar-ood/ood).
@@ -382,6 +384,62 @@ def scale_study(n_per_class: int = 8) -> dict:
             "expected": {"noise_0.1": 1, "blur_2": 1, "jpeg_q30": 1, "zoom_x4": 4, "down_4": 0.25}}
 
 
+def feature_spacing_px(images: list[np.ndarray]) -> np.ndarray:
+    """The realism evaluator's feature spacing of each image (px): ``sqrt(area / components)`` of
+    the structure image at the least smoothing (1.5 px; :func:`shapekit.realism.structure.
+    feature_spacing`), built to scale with magnification and hardly with blur."""
+    from shapekit.realism.structure import structure_features
+
+    out = [structure_features(images[i:i + 30], 1.5, betti=False, r_max=8)[0].summaries[:, -1]
+           for i in range(0, len(images), 30)]
+    return np.concatenate(out)
+
+
+def spacing_study(n: int = 30, n_extreme: int = 20, seed: int = 0) -> dict:
+    """Session 21: the same question with the feature spacing, and the training range it gives.
+
+    The spacing of all 450 uhcs3 scans (the range a scan without a pixel size could be checked
+    against); the ratio for ``n`` random scans zoomed 4x, downsampled 4x (tiled back), blurred,
+    noised and re-encoded; and the ``n_extreme`` scans of finest spacing downsampled 4x and of
+    coarsest spacing zoomed 4x: a magnification 4x beyond the training range's ends.
+    """
+    import cv2
+    import pandas as pd
+
+    from shapekit.temper.robustness import apply_perturbation
+
+    lab = pd.read_csv(DATA / "uhcs3" / "labels.csv")
+    ims = _read([DATA / "uhcs3" / "images" / f for f in lab.file])
+    S = feature_spacing_px(ims)
+
+    def down(im: np.ndarray) -> np.ndarray:
+        h, w = im.shape
+        return np.tile(cv2.resize(im, (w // 4, h // 4), interpolation=cv2.INTER_AREA), (4, 4))[:h, :w]
+
+    pick = np.random.default_rng(seed).choice(len(ims), n, replace=False)
+    variants = {"zoom_x4": [zoomed(ims[i], 4) for i in pick], "down_4": [down(ims[i]) for i in pick],
+                "blur_2": [apply_perturbation(ims[i], "blur", 2) for i in pick],
+                "noise_0.1": [apply_perturbation(ims[i], "noise", 0.1, 1) for i in pick],
+                "jpeg_q30": [apply_perturbation(ims[i], "jpeg", 30) for i in pick]}
+    ratios = {k: feature_spacing_px(v) / S[pick] for k, v in variants.items()}
+    order = np.argsort(S)
+    s_lo = feature_spacing_px([down(ims[i]) for i in order[:n_extreme]])
+    s_hi = feature_spacing_px([zoomed(ims[i], 4) for i in order[-n_extreme:]])
+    return {"spacing_px_all": {"min": float(S.min()), "p1": float(np.percentile(S, 1)),
+                               "median": float(np.median(S)), "p99": float(np.percentile(S, 99)),
+                               "max": float(S.max())},
+            "per_class_range_px": {c: [float(S[lab.label_name.values == c].min()),
+                                       float(S[lab.label_name.values == c].max())]
+                                   for c in sorted(lab.label_name.unique())},
+            "ratio_median": {k: round(float(np.median(v)), 2) for k, v in ratios.items()},
+            "ratio_10_90": {k: [round(float(q), 2) for q in np.quantile(v, [0.1, 0.9])]
+                            for k, v in ratios.items()},
+            "expected": {"zoom_x4": 4, "down_4": 0.25, "blur_2": 1, "noise_0.1": 1, "jpeg_q30": 1},
+            "finest_down_4_below_training_min": int(np.sum(s_lo < S.min())),
+            "coarsest_zoom_x4_above_training_max": int(np.sum(s_hi > S.max())),
+            "n_extreme": n_extreme}
+
+
 def clipped_study(seeds: tuple[int, ...] = (0, 1)) -> dict:
     """Share of clipped pixels: uhcs3's 450 scans against the saturated test scans of each seed."""
     from shapekit.io import load_manifest
@@ -405,7 +463,7 @@ def clipped_study(seeds: tuple[int, ...] = (0, 1)) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=("features", "evaluate", "scale", "clipped"))
+    ap.add_argument("stage", choices=("features", "evaluate", "scale", "spacing", "clipped"))
     ap.add_argument("--cache", type=Path, default=Path("/tmp/h15a-scalebar-ood/ood"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
@@ -414,6 +472,8 @@ def main() -> None:
         features(args.cache, args.seed)
     elif args.stage == "scale":
         print(json.dumps(scale_study(), indent=1))
+    elif args.stage == "spacing":
+        print(json.dumps(spacing_study(), indent=1))
     elif args.stage == "clipped":
         print(json.dumps(clipped_study(), indent=1))
     else:

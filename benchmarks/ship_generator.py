@@ -103,6 +103,31 @@ See RESULTS.md section 6 of the shapekit repository for the commands and the ful
 """
 
 
+def _averaged(gen, other_dir: Path, alpha: float, name_as: str | None):
+    """The other export's network with the weights ``(1 - alpha) * other + alpha * run``, and the
+    record of the average for ``generator.json`` (the other's sha256 and iterations)."""
+    import hashlib
+
+    import torch
+
+    from shapekit.generate import load_generator
+    from shapekit.generate.formats import trained_iterations
+
+    other = load_generator(other_dir, device="cpu")
+    if other.codec.to_dict() != gen.codec.to_dict():
+        raise SystemExit(f"{other_dir} was trained on other conditions than the run")
+    mine, theirs = gen.generator.state_dict(), other.generator.state_dict()
+    if {k: v.shape for k, v in mine.items()} != {k: v.shape for k, v in theirs.items()}:
+        raise SystemExit(f"{other_dir} has another network than the run")
+    other.generator.load_state_dict({k: torch.lerp(v.float(), mine[k].float(), alpha).to(v.dtype)
+                                     if v.is_floating_point() else v for k, v in theirs.items()})
+    sha = hashlib.sha256((Path(other_dir) / "generator.safetensors").read_bytes()).hexdigest()
+    return other.generator, {"averaged_with": {
+        "model": name_as or str(other_dir), "sha256": sha, "alpha_run": float(alpha),
+        "iterations": trained_iterations(other.config),
+        "net": "the averaged model's network settings (margin included), the run's share alpha_run"}}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path)
@@ -116,7 +141,16 @@ def main(argv: list[str] | None = None) -> None:
                    help="A fine-tuned run: name its starting model as the card's command does "
                         "(e.g. runs/NAME-base) instead of this machine's path; the sha256 of its "
                         "weights stays.")
+    p.add_argument("--average-with", type=Path, default=None, metavar="DIR",
+                   help="Ship a weight average (a model soup): this exported generator (same "
+                        "weights' shapes and conditions) with its network settings, its weights "
+                        "replaced by (1 - alpha) x its own + alpha x the run's.")
+    p.add_argument("--alpha", type=float, default=0.5, help="The run's share of the average.")
+    p.add_argument("--average-with-as", default=None, metavar="PATH",
+                   help="Name the averaged model as the card's command does.")
     a = p.parse_args(argv)
+    if a.average_with is not None and not 0.0 < a.alpha < 1.0:
+        p.error("--alpha must lie strictly between 0 and 1")
 
     import torch
 
@@ -130,7 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     run_cfg = json.loads((a.run / "config.json").read_text())
     if a.figures is None:  # first pass: the weights only (evaluate them, then add --figures)
         gen = load_generator(a.run, device="cpu", checkpoint=a.checkpoint)
-        export_generator(gen.generator.to(torch.float32), gen.codec, dest,
+        net, extra = gen.generator, {}
+        if a.average_with is not None:
+            net, extra = _averaged(gen, a.average_with, a.alpha, a.average_with_as)
+        export_generator(net.to(torch.float32), gen.codec, dest,
                          crop_size=run_cfg["crop_size"], um_per_px=gen.um_per_px,
                          extra={"iterations": int(gen.config["iterations"]),
                                 "seed": run_cfg["seed"], "downscale": run_cfg["downscale"],
@@ -138,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
                                 **({"init_from": {**gen.config["init_from"],
                                                   **({"model": a.init_from_as}
                                                      if a.init_from_as else {})}}
-                                   if "init_from" in gen.config else {})})
+                                   if "init_from" in gen.config else {}), **extra})
     cfg = json.loads((dest / "generator.json").read_text())
     # a fine-tuned model: its iterations count on from those of the generator it started from
     total = trained_iterations(cfg)

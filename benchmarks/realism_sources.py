@@ -1,4 +1,4 @@
-"""Where a simulator generator's realism ratio comes from: grains, structure or imaging.
+"""Where a generator's realism ratio comes from: grains, structure or imaging.
 
 Two measurements on the held-out conditions of ``benchmarks/gan_whole_images.py sim`` (its
 ``--seed``: :func:`shapekit.synth.sample_process` with ``rng = seed + 1000``, 8 images of 256^2
@@ -16,12 +16,18 @@ checker's render seeds 10 000 + 100 i + k):
     simulator fields, with the score's two answers beside the combined one: structure and
     imaging (:mod:`shapekit.realism.structure`, :mod:`shapekit.realism.imaging`) and the imaging
     attributes the verdict names.
+``split-uhcs3``
+    The same split for a class-mode uhcs3 generator (``--model``, default ``uhcs3-class``) as
+    ``gan_whole_images.py uhcs3`` scores it: per class, 48 generated 256^2 images (seed ``--seed
+    + k``) against that class's held-out real images at the model's training scale (the
+    training run's split, hold-out 0.2).
 
 Example (RESULTS.md section 6, session 21; one thread each)::
 
-    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/sim_realism_sources.py grains --seed 84
-    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/sim_realism_sources.py split \
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/realism_sources.py grains --seed 84
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/realism_sources.py split \
         --model sim-parameters --seed 84
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/realism_sources.py split-uhcs3 --seed 0
 """
 
 from __future__ import annotations
@@ -55,11 +61,11 @@ def _fields(conds, per_combo: int, base: int, density: float = 12.0) -> dict[str
     return out
 
 
-def _score(real: list, fake: list, seed: int, n_boot: int) -> dict:
+def _score(real: list, fake: list, seed: int, n_boot: int, um_per_px: float | None = UM_PER_PX) -> dict:
     from shapekit.realism import score
 
     res = score(real, fake, n_boot=n_boot, n_perm=n_boot, seed=seed, n_jobs=1,
-                real_um_per_px=UM_PER_PX, fake_um_per_px=UM_PER_PX)
+                real_um_per_px=um_per_px, fake_um_per_px=um_per_px)
     attrs = res["imaging"].get("attributes", {})
     return {"combined": res["relative_to_baseline"],
             "structure": res["structure"]["relative_to_baseline"],
@@ -69,17 +75,53 @@ def _score(real: list, fake: list, seed: int, n_boot: int) -> dict:
             "verdict": res["verdict"]["lines"]}
 
 
+def split_uhcs3(model: str, seed: int, per_class: int, n_boot: int) -> dict:
+    """Structure and imaging of each class's generated set against its held-out real images."""
+    import torch
+
+    from shapekit.generate import load_generator
+    from shapekit.generate.data import holdout_split, load_training_table, to_common_scale
+    from shapekit.registry import resolve
+
+    torch.set_num_threads(1)
+    gen = load_generator(resolve(model, "generator"), device="cpu")
+    root = Path(__file__).resolve().parents[1]
+    images, labels, _, _, ump, _ = load_training_table(root / "data_manifests" / "uhcs3.yaml",
+                                                       "class")
+    scaled, _ = to_common_scale(images, ump, float(gen.config.get("downscale", 1.0)))
+    _, test = holdout_split(labels, float(gen.config.get("holdout", 0.2)) or 0.2, seed)
+    out = {}
+    for k, name in enumerate(gen.label_names):
+        fake = list(gen.sample(per_class, label=name, seed=seed + k, size=256))
+        real = [scaled[i] for i in test if labels[i] == k]
+        out[name] = _score(real, fake, seed, n_boot, um_per_px=None)  # uhcs3: no pixel size
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=["grains", "split"])
+    p.add_argument("what", choices=["grains", "split", "split-uhcs3"])
     p.add_argument("--seed", type=int, default=84)
     p.add_argument("--n-test", type=int, default=24)
     p.add_argument("--per-combo", type=int, default=8)
     p.add_argument("--densities", type=float, nargs="+", default=[0.001, 12.0, 48.0])
-    p.add_argument("--model", default="sim-parameters")
+    p.add_argument("--model", default=None,
+                   help="Generator (default sim-parameters, or uhcs3-class for split-uhcs3).")
+    p.add_argument("--per-class", type=int, default=48, help="split-uhcs3: images per class.")
     p.add_argument("--n-boot", type=int, default=100)
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args(argv)
+    if a.what == "split-uhcs3":
+        a.model = a.model or "uhcs3-class"
+        result = {"what": a.what, "seed": a.seed, "model": a.model,
+                  "classes": split_uhcs3(a.model, a.seed, a.per_class, a.n_boot)}
+        for name, r in result["classes"].items():
+            print(f"{name}: combined {r['combined']:.2f}x, structure {r['structure']:.2f}x, "
+                  f"imaging {r['imaging']:.2f}x, coverage {r['coverage']:.2f}", file=sys.stderr)
+        if a.out:
+            a.out.write_text(json.dumps(result, indent=1, default=float))
+        return result
+    a.model = a.model or "sim-parameters"
     conds = _conditions(a.seed, a.n_test)
     real = _fields(conds, a.per_combo, 10_000)
     result: dict = {"what": a.what, "seed": a.seed}
