@@ -15,7 +15,10 @@ checker's render seeds 10 000 + 100 i + k):
     A generator's images (``--model``, a shipped name or run directory) scored against the same
     simulator fields, with the score's two answers beside the combined one: structure and
     imaging (:mod:`shapekit.realism.structure`, :mod:`shapekit.realism.imaging`) and the imaging
-    attributes the verdict names.
+    attributes the verdict names. With ``--sim-imaging`` the generated images first pass through
+    the simulator's last imaging steps (:mod:`shapekit.synth.render`: beam blur U(0.5, 0.8) px,
+    Poisson-Gaussian noise at a dose of U(40, 150) electrons per full-scale pixel and read noise
+    U(0.01, 0.02); a diagnostic of how much of the score is imaging, not a product step).
 ``split-uhcs3``
     The same split for a class-mode uhcs3 generator (``--model``, default ``uhcs3-class``) as
     ``gan_whole_images.py uhcs3`` scores it: per class, 48 generated 256^2 images (seed ``--seed
@@ -27,6 +30,8 @@ Example (RESULTS.md section 6, session 21; one thread each)::
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/realism_sources.py grains --seed 84
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/realism_sources.py split \
         --model sim-parameters --seed 84
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/realism_sources.py split \
+        --model sim-parameters --seed 84 --sim-imaging
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/realism_sources.py split-uhcs3 --seed 0
 """
 
@@ -75,6 +80,16 @@ def _score(real: list, fake: list, seed: int, n_boot: int, um_per_px: float | No
             "verdict": res["verdict"]["lines"]}
 
 
+def sim_imaging(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The simulator's beam blur and Poisson-Gaussian noise, drawn per image, on ``x`` in [0, 1]."""
+    import cv2
+
+    blur, dose, read = rng.uniform(0.5, 0.8), rng.uniform(40, 150), rng.uniform(0.01, 0.02)
+    y = cv2.GaussianBlur(np.asarray(x, np.float32), (0, 0), blur)
+    y = rng.poisson(np.clip(y, 0, 1) * dose) / dose + rng.normal(0.0, read, y.shape)
+    return np.clip(y, 0, 1).astype(np.float32)
+
+
 def split_uhcs3(model: str, seed: int, per_class: int, n_boot: int) -> dict:
     """Structure and imaging of each class's generated set against its held-out real images."""
     import torch
@@ -109,6 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="Generator (default sim-parameters, or uhcs3-class for split-uhcs3).")
     p.add_argument("--per-class", type=int, default=48, help="split-uhcs3: images per class.")
     p.add_argument("--n-boot", type=int, default=100)
+    p.add_argument("--sim-imaging", action="store_true",
+                   help="split: the simulator's blur and noise on the generated images first.")
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args(argv)
     if a.what == "split-uhcs3":
@@ -143,7 +160,10 @@ def main(argv: list[str] | None = None) -> dict:
             fake.setdefault(temper, []).extend(gen.sample(
                 a.per_combo, label=temper, seed=a.seed + i, size=256,
                 conditions={"aging_temperature_C": T, "aging_time_h": t}))
-        result["model"] = a.model
+        if a.sim_imaging:
+            rng = np.random.default_rng(a.seed)
+            fake = {k: [sim_imaging(x, rng) for x in v] for k, v in fake.items()}
+        result["model"], result["sim_imaging"] = a.model, bool(a.sim_imaging)
         result["tempers"] = {temper: _score(real[temper], fake[temper], a.seed, a.n_boot)
                              for temper in sorted(real)}
     for key, block in result.items():
