@@ -89,26 +89,21 @@ class ConditionalGAN(pl.LightningModule):
         to predict the label and the normalised conditions of real images, G is penalised for
         the heads' error on its images at their requested condition [6]_.
     twin_aux : bool
-        Add a twin class head (TAC-GAN [10]_): it learns the classes of *generated* images and
-        G is rewarded for its error, which cancels the auxiliary classifier's pull towards the
-        most easily classified images of each class (an AC-GAN's loss of diversity within a
-        class). Needs ``aux_weight > 0`` and two classes or more.
+        Add a twin class head (TAC-GAN [10]_) that learns the classes of *generated* images; G is
+        rewarded for its error, against the AC-GAN's pull to one easily classified look per
+        class. Needs ``aux_weight > 0`` and two classes or more.
     ms_weight : float
         Weight of the mode-seeking term [7]_ (0 disables): half of each fake batch repeats the
-        other half's conditions with new latents, and G is penalised by ``1 / (|G(z1) - G(z2)| /
-        |z1 - z2|)``, against the conditional mode collapse in which the latents are ignored.
+        other half's conditions with new latents; G is penalised by ``1 / (|G(z1) - G(z2)| /
+        |z1 - z2|)``.
     fraction_weight : float
-        Weight of the phase-fraction term (0 disables): the bright-phase area fraction of each
-        generated crop (:func:`bright_fraction`: pixels above the half-maximum between background
-        and particle peaks, after a 1-px smoothing, as the simulator's measurement draws
-        particles) should equal that of the real crop whose conditions it was drawn with;
-        squared difference, batch mean [8]_: it pulls each condition's mean fraction onto the
-        real one, which the adversarial loss learns only weakly when the fraction changes by a
-        few percent across the conditions (RESULTS.md section 6).
+        Weight of the phase-fraction term (0 disables): each generated crop's bright-phase area
+        fraction (:func:`bright_fraction`) should equal the real crop's of the same conditions;
+        squared difference, batch mean [8]_ (the adversarial loss alone learns a few percent of
+        fraction across the conditions only weakly; RESULTS.md section 6).
     fraction_window : int
-        Neighbourhood (px, odd) of the phase-fraction term's local half-maximum
-        (:func:`bright_fraction` ``window``); 0 uses the global half-maximum. The two-point
-        term draws particles with the same window.
+        Neighbourhood (px, odd) of the terms' local half-maximum (:func:`bright_fraction`
+        ``window``); 0 uses the global half-maximum.
     fraction_map : {"half_max", "measure", "exact"}
         How both terms draw each crop's particles
         (:func:`~shapekit.generate.terms.particle_map`): ``"half_max"`` half-way to the crop's
@@ -119,46 +114,38 @@ class ConditionalGAN(pl.LightningModule):
         particle mask with the ``"measure"`` map's gradient
         (:func:`~shapekit.generate.terms.exact_map`).
     two_point_weight : float
-        Weight of the two-point term (0 disables): the two-point correlation
-        (:func:`~shapekit.generate.terms.two_point_profile`, lags ``0..two_point_lag`` px) of each
-        generated crop's soft particle map should equal that of the real crop whose conditions
-        it was drawn with; mean squared difference. Its lag 0 is the area fraction and its decay
-        the particle size, which the phase-fraction term alone leaves free.
+        Weight of the two-point term (0 disables): each generated crop's particle-map two-point
+        correlation (:func:`~shapekit.generate.terms.two_point_profile`, lags
+        ``0..two_point_lag`` px) against the real crop's of the same conditions (mean squared
+        difference): the fraction at lag 0, the particle size in its decay.
     two_point_lag : int
         Largest lag of the two-point term (px; about the largest particle diameter).
     fraction_dual : float
-        Step size of Lagrange multipliers that hold the generated crops' mean fraction (in the
-        ``fraction_map`` drawing) on the real crops' per class and along the conditions
-        (:class:`~shapekit.generate.dual.FractionDual`; 0 disables). A squared term at a fixed
-        weight settles where it balances the discriminator; the multipliers grow until the
-        training crops' mean gap is 0.
+        Step size of Lagrange multipliers that hold the generated crops' mean fraction on the
+        real crops' per class and along the conditions
+        (:class:`~shapekit.generate.dual.FractionDual`; 0 disables): unlike a fixed weight, they
+        grow until the training crops' mean gap is 0.
     d_warmup : int
-        Iterations at the start in which only the discriminator is updated: for fine-tuning a
-        trained generator (``fit_gan(init_from=...)``) against a fresh discriminator, whose
-        first gradients would otherwise be noise for the generator.
+        Iterations at the start in which only the discriminator is updated (a fine-tuning's
+        fresh discriminator, ``fit_gan(init_from=...)``, learns before it guides).
     count_weight : float
         Weight of the particle-count term (0 disables): each generated crop's measured,
-        edge-corrected particle count (:func:`~shapekit.generate.terms.measured_particles`, whose
-        gradient weighs each particle once) should match the real crop's of the same
-        conditions, as a squared relative gap: it holds the number density, and with the area
-        fraction the number-weighted mean radius.
+        edge-corrected particle count (:func:`~shapekit.generate.terms.measured_particles`)
+        against the real crop's of the same conditions (squared relative gap): with the area
+        fraction it holds the number-weighted mean radius.
     shape_weight : float
         Weight of the particle-shape term (0 disables): each generated crop's mean measured
-        particle elongation (:func:`~shapekit.generate.shape.measured_elongation`, major over
-        minor axis) should match the real crop's of the same conditions (squared gap). Area and
-        count leave the shape free: a generator can meet them with streaks.
+        particle elongation (:func:`~shapekit.generate.shape.measured_elongation`) against the
+        real crop's of the same conditions (squared gap): area and count allow streaks.
     margin_cells : int or None
         Latent cells per side generated beyond each crop or image and cropped away
         (:func:`~shapekit.generate.nets.generate_field`); None: the generator's reach
-        (:func:`~shapekit.generate.nets.reach_cells`), so that training crops are computed
-        exactly as the interior of a whole image is. With 0 or 1, training crops are cut from a
-        field generated without a margin, whose edges the crops then include (how the first
-        models were trained).
+        (:func:`~shapekit.generate.nets.reach_cells`): crops computed exactly as the interior of
+        a whole image. With 0 or 1 (the first models) crops include the field's edges.
     adv_weight : float
         Weight of the discriminator's terms on the generator (adversarial and auxiliary); 0
-        neither uses nor trains the discriminator, so the generator answers only to the
-        measurement terms above (with ``tune="condition"``: recalibrating a trained generator's
-        conditions without a fresh discriminator; RESULTS.md section 6).
+        neither uses nor trains the discriminator: the generator answers only to the
+        measurement terms (RESULTS.md section 6).
     tune : {"all", "condition", "late"}
         What a generator update trains: all its weights; only its condition encoder
         (:class:`~shapekit.generate.nets.ConditionEncoder`, where the requested conditions enter
@@ -166,6 +153,10 @@ class ConditionalGAN(pl.LightningModule):
         (``"late"``) the encoder and the last upsampling block with the output convolution,
         which draw the particles' outlines at full resolution. A run resumed with another
         ``tune`` starts its generator optimizer afresh.
+    detector : bool
+        End the generator with per-image shot and read noise
+        (:class:`~shapekit.generate.detector.ShotNoise`, trained with the ``tune`` set); a resume
+        may switch it on (it starts near noise-free) and then starts the generator optimizer afresh.
     channels_last, compile : bool
         Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
     sample_every : int
@@ -192,7 +183,8 @@ class ConditionalGAN(pl.LightningModule):
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
                  fraction_dual: float = 0.0, count_weight: float = 0.0,
                  shape_weight: float = 0.0, d_warmup: int = 0, margin_cells: int | None = None,
-                 adv_weight: float = 1.0, tune: str = "all", channels_last: bool = False,
+                 adv_weight: float = 1.0, tune: str = "all", detector: bool = False,
+                 channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
         if loss not in ("hinge", "ns"):
@@ -214,7 +206,8 @@ class ConditionalGAN(pl.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = Generator(n_classes, n_cond, z_local, z_global, w_dim,
-                                   generator_channels(g_channels, n_up), margin=margin_cells)
+                                   generator_channels(g_channels, n_up), margin=margin_cells,
+                                   detector=detector)
         self.discriminator = Discriminator(n_classes, n_cond,
                                            discriminator_channels(d_channels, d_blocks),
                                            aux_heads=aux_weight > 0, twin=twin_aux)
@@ -251,8 +244,9 @@ class ConditionalGAN(pl.LightningModule):
 
     def _tuned(self) -> list[torch.nn.Module]:
         g = self.generator
-        return {"all": [g], "condition": [g.cond],
-                "late": [g.cond, g.blocks[-1], g.to_img]}[self.hparams.tune]
+        det = [] if g.detector is None else [g.detector]
+        return {"all": [g], "condition": [g.cond, *det],
+                "late": [g.cond, g.blocks[-1], g.to_img, *det]}[self.hparams.tune]
 
     def _generator_optimizer(self) -> torch.optim.Optimizer:
         hp = self.hparams
@@ -378,8 +372,15 @@ class ConditionalGAN(pl.LightningModule):
         # a run resumed with the multipliers switched on starts them at 0; switched off, drops them
         state = checkpoint["state_dict"]
         opts = checkpoint.get("optimizer_states")
-        if opts and checkpoint.get("hyper_parameters", {}).get("tune", "all") != self.hparams.tune:
+        saved = checkpoint.get("hyper_parameters", {})
+        if opts and (saved.get("tune", "all"), saved.get("detector", False)) != (
+                self.hparams.tune, self.hparams.detector):
             opts[0] = self._generator_optimizer().state_dict()   # other weights train now
+        own = self.state_dict()      # a detector switched on starts as built, off is dropped
+        for key in [k for k in state if ".detector." in k and k not in own]:
+            del state[key]
+        for key in [k for k in own if ".detector." in k and k not in state]:
+            state[key] = own[key].clone()
         for group in opts[0]["param_groups"] if opts else []:
             group["lr"] = self.hparams.lr_g     # a resume may change the generator's rate
         if self.dual is None:

@@ -54,6 +54,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from shapekit.generate.detector import ShotNoise
+
 __all__ = ["ConditionEncoder", "Generator", "generator_channels", "cells_for", "generate_field",
            "reach_cells", "to_unit", "MARGIN_CELLS"]
 
@@ -186,6 +188,10 @@ class Generator(nn.Module):
         interior of any larger one, and :func:`generate_field` then cuts the feature maps down
         stage by stage to keep the cost low; the default 1 is what exports without a margin were
         trained with).
+    detector : bool
+        End with a detector (:class:`~shapekit.generate.detector.ShotNoise`): the network draws
+        the mean signal and per-image shot and read noise is drawn on it (exports without the
+        key have none).
 
     Examples
     --------
@@ -199,7 +205,8 @@ class Generator(nn.Module):
 
     def __init__(self, n_classes: int, n_cond: int = 0, z_local: int = 8, z_global: int = 32,
                  w_dim: int = 64, channels: list[int] | tuple[int, ...] = (64, 48, 32, 16),
-                 base_convs: int = 2, margin: int | None = MARGIN_CELLS) -> None:
+                 base_convs: int = 2, margin: int | None = MARGIN_CELLS,
+                 detector: bool = False) -> None:
         super().__init__()
         chans = [int(c) for c in channels]
         if len(chans) < 2 or min(chans) < 1:
@@ -221,12 +228,14 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList(_UpBlock(chans[i], chans[i + 1], w_dim)
                                     for i in range(len(chans) - 1))
         self.to_img = nn.Conv2d(chans[-1], 1, 3, padding=1, padding_mode="replicate")
+        self.detector = ShotNoise(w_dim) if detector else None
 
     def config(self) -> dict[str, object]:
         """Constructor arguments (what an export stores to rebuild the network)."""
         return {"n_classes": self.n_classes, "n_cond": self.n_cond, "z_local": self.z_local,
                 "z_global": self.z_global, "w_dim": self.w_dim, "channels": list(self.channels),
-                "base_convs": self.base_convs, "margin": self.margin}
+                "base_convs": self.base_convs, "margin": self.margin,
+                "detector": self.detector is not None}
 
     def field_cells(self, size: tuple[int, int]) -> tuple[int, int]:
         """Latent cells of a ``size = (height, width)`` field with this generator's margin (what
@@ -274,7 +283,7 @@ class Generator(nn.Module):
         x = torch.tanh(self.to_img(x))
         if box is not None:
             x = x[:, :, box[0]:box[0] + box[2], box[1]:box[1] + box[3]]
-        return x
+        return x if self.detector is None else self.detector(x, w)
 
 
 def _cut(x: torch.Tensor, box: list[int], need: int) -> torch.Tensor:

@@ -47,13 +47,14 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channe
                                       two_point_lag=16, fraction_dual=0.0, count_weight=0.0,
                                       shape_weight=0.0,
                                       d_warmup=0,
-                                      margin_cells=None, adv_weight=1.0, tune="all")
+                                      margin_cells=None, adv_weight=1.0, tune="all",
+                                      detector=False)
 #: model settings that ``resume=True`` takes from the caller rather than from the saved run (loss
 #: weights; the generator's margin, which changes no weight; which of its weights train and their
 #: rate: a run may be continued with a term switched on; config.json records the change)
 RESUME_OVERRIDES = frozenset({"fraction_weight", "fraction_window", "fraction_map",
                               "two_point_weight", "two_point_lag", "fraction_dual", "count_weight",
-                              "shape_weight", "tune", "lr_g",
+                              "shape_weight", "tune", "lr_g", "detector",
                               "d_warmup",
                               "margin_cells"})
 
@@ -324,13 +325,15 @@ def _warm_start(module: Any, init_from: str | Path, codec: Any) -> dict[str, Any
                          f"({a['mode']}: {', '.join(a['label_names'] + a['names'])}) or on other "
                          "data (condition normalisation differs); fine-tune on its own manifest")
     # the margin is how fields are cut, not a weight: a model trained with one cell may be
-    # fine-tuned with another
-    src_net, own_net = ({k: v for k, v in g.config().items() if k != "margin"}
+    # fine-tuned with another; a detector may be added (it starts near noise-free) or dropped
+    src_net, own_net = ({k: v for k, v in g.config().items() if k not in ("margin", "detector")}
                         for g in (src.generator, module.generator))
     if src_net != own_net:
         raise InputError(f"init_from {init_from}: its network {src_net} differs "
                          f"from this run's {own_net} (give the same channel widths)")
-    state = src.generator.state_dict()
+    own = module.generator.state_dict()
+    state = {k: v for k, v in src.generator.state_dict().items() if k in own}
+    state.update({k: v for k, v in own.items() if k not in state})   # a new detector as built
     module.generator.load_state_dict(state)
     module.g_ema.load_state_dict(state)
     sha = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()
