@@ -58,7 +58,8 @@ def test_the_detector_learns_its_dose_from_a_loss() -> None:
     loss = -(x[:, :, 1:] - x[:, :, :-1]).pow(2).mean()
     loss.backward()
     assert g.detector.head.bias.grad is not None
-    assert float(g.detector.head.bias.grad[0]) > 0   # descent lowers log dose
+    assert float(g.detector.head.bias.grad[0]) < 0   # descent raises 1 / sqrt(dose)
+    assert float(g.detector.head.bias.grad[1]) < 0   # and the read noise
 
 
 def test_export_round_trip_keeps_the_detector(tmp_path: Path) -> None:
@@ -68,7 +69,7 @@ def test_export_round_trip_keeps_the_detector(tmp_path: Path) -> None:
     torch.manual_seed(3)
     g = Generator(2, **NET, detector=True)
     with torch.no_grad():
-        g.detector.head.bias.copy_(torch.tensor([np.log(80.0), np.log(0.015)]))
+        g.detector.head.bias.copy_(torch.tensor([80.0 ** -0.5, 0.015]))
     codec = ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0)))
     export_generator(g, codec, tmp_path / "m", crop_size=32, um_per_px=0.01)
     assert json.loads((tmp_path / "m" / "generator.json").read_text())["net"]["detector"] is True
@@ -106,7 +107,7 @@ def test_fine_tuning_and_resume_switch_the_detector_on(tmp_path: Path) -> None:
     ck = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     bias = ck["state_dict"]["generator.detector.head.bias"]
     assert "g_ema.detector.head.bias" in ck["state_dict"]
-    assert not torch.equal(bias, torch.tensor([float(np.log(1e4)), float(np.log(1e-3))]))  # trained
+    assert not torch.equal(bias, torch.tensor([0.01, 0.001]))  # it trained
     steps = {int(s["step"]) for s in ck["optimizer_states"][0]["state"].values()}
     assert steps == {2}     # the two resumed iterations, from a fresh optimizer
     assert json.loads((run / "config.json").read_text())["model"]["detector"] is True

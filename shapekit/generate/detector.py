@@ -12,7 +12,10 @@ signal, and the noise is drawn on it with the Gaussian approximation of the Pois
 dose and the read noise ``s``. Both are drawn per image from the style vector (the condition
 and the global latent), as a microscope's dose varies from scan to scan, and start at a dose
 of 10^4 and ``s = 10^-3`` (noise below one grey level of 8 bits), so a trained generator
-fine-tuned with a detector starts from its own images.
+fine-tuned with a detector starts from its own images. They are learnt as the two noise
+amplitudes ``k = 1 / sqrt(n_e)`` and ``s`` (the sd of the noise at full scale and at black),
+whose useful values (0.01-0.2) an optimiser's steps of ~1e-4 cover in a few hundred
+iterations; a dose in log space would need tens of thousands.
 """
 
 from __future__ import annotations
@@ -48,20 +51,27 @@ class ShotNoise(nn.Module):
 
     def __init__(self, w_dim: int, dose: float = 1e4, read: float = 1e-3) -> None:
         super().__init__()
-        self.head = nn.Linear(int(w_dim), 2)
+        if not (dose > 0 and read >= 0):
+            raise ValueError(f"dose must be > 0 and read >= 0, got {dose}, {read}")
+        self.head = nn.Linear(int(w_dim), 2)     # -> (1 / sqrt(dose), read), signs dropped
         nn.init.zeros_(self.head.weight)
         with torch.no_grad():
-            self.head.bias.copy_(torch.tensor([math.log(dose), math.log(read)]))
+            self.head.bias.copy_(torch.tensor([1.0 / math.sqrt(dose), read]))
+
+    def amplitudes(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shot-noise amplitude ``1 / sqrt(dose)`` and read-noise sd of each image, ``(B,)``."""
+        k, r = self.head(w).float().abs().unbind(dim=1)
+        return k, r
 
     def parameters_of(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Dose (electrons per full-scale pixel) and read-noise sd of each image, ``(B,)`` each."""
-        log_dose, log_read = self.head(w).float().unbind(dim=1)
-        return log_dose.exp(), log_read.exp()
+        k, r = self.amplitudes(w)
+        return 1.0 / k.clamp(min=1e-12).square(), r
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Noisy images in ``[-1, 1]`` from mean signals ``x`` in ``[-1, 1]`` (``(B, 1, H, W)``)."""
-        dose, read = (v[:, None, None, None] for v in self.parameters_of(w))
+        k, r = (v[:, None, None, None] for v in self.amplitudes(w))
         u = (x.float() + 1) / 2
-        sd = torch.sqrt(u.clamp(min=0) / dose + read * read)
+        sd = torch.sqrt(u.clamp(min=0) * k * k + r * r + 1e-12)
         y = u + sd * torch.randn_like(u)
         return (2 * y - 1).clamp(-1, 1).to(x.dtype)
