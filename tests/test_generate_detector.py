@@ -111,3 +111,18 @@ def test_fine_tuning_and_resume_switch_the_detector_on(tmp_path: Path) -> None:
     steps = {int(s["step"]) for s in ck["optimizer_states"][0]["state"].values()}
     assert steps == {2}     # the two resumed iterations, from a fresh optimizer
     assert json.loads((run / "config.json").read_text())["model"]["detector"] is True
+
+
+def test_a_detector_model_samples_the_same_images_per_seed(tmp_path: Path) -> None:
+    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.export import export_generator, load_generator
+
+    torch.manual_seed(4)
+    g = Generator(2, **NET, detector=True)
+    with torch.no_grad():
+        g.detector.head.bias.copy_(torch.tensor([0.1, 0.01]))   # dose 100: visible noise
+    export_generator(g, ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0))), tmp_path / "m",
+                     crop_size=32)
+    gen = load_generator(tmp_path / "m", device="cpu")
+    a, b, c = (gen.sample(2, label="a", seed=s, size=48) for s in (7, 7, 8))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
