@@ -82,6 +82,21 @@ def measure_set(images: np.ndarray, um_per_px: float) -> dict[str, float]:
     return {"area_fraction": f, "mean_radius_nm": r, "hardness_HV": hv}
 
 
+def checker_conditions(seed: int, n_test: int) -> list[tuple[float, float, dict]]:
+    """The ``sim`` evaluation's held-out process conditions at ``seed``: ``(T, t, truth)`` each
+    (:func:`shapekit.synth.sample_process` with ``rng = seed + 1000``, tempers balanced; the
+    truth is :func:`shapekit.synth.process_model`'s). Its simulator fields of condition ``i``
+    use render seeds ``REAL_SEED + 100 i + k``."""
+    from shapekit.synth import process_model, sample_process
+
+    test = sample_process(n_test, rng=seed + 1000, balanced=True)
+    return [(float(T), float(t), process_model(T, t))
+            for T, t in zip(test["aging_temperature_C"], test["aging_time_h"])]
+
+
+REAL_SEED = 10_000
+
+
 def _spearman(x: list[float], y: list[float]) -> float:
     from scipy.stats import spearmanr
 
@@ -167,7 +182,7 @@ def eval_sim(a: argparse.Namespace) -> dict:
 
     from shapekit.generate import load_generator
     from shapekit.registry import resolve
-    from shapekit.synth import process_model, render_micrograph, sample_process
+    from shapekit.synth import render_micrograph
 
     gen = load_generator(resolve(a.model, "generator"), device="cpu", checkpoint=a.checkpoint)
     mode, ump = gen.mode, float(gen.um_per_px)
@@ -182,18 +197,16 @@ def eval_sim(a: argparse.Namespace) -> dict:
                 "iterations": gen.config.get("iterations"), "size": a.size, "seed": a.seed,
                 "sweeps": sweeps, "seconds": round(time.perf_counter() - t0, 1),
                 "hardware": _hardware(torch)}
-    test = sample_process(a.n_test, rng=a.seed + 1000, balanced=True)
     rows = []
     sets: dict[str, tuple[list, list]] = {}
-    for i, (T, t) in enumerate(zip(test["aging_temperature_C"], test["aging_time_h"])):
-        truth = process_model(T, t)
+    for i, (T, t, truth) in enumerate(checker_conditions(a.seed, a.n_test)):
         temper = str(truth["temper"])
         conds = ({"aging_temperature_C": float(T), "aging_time_h": float(t)}
                  if mode == "parameters" else {"hardness_HV": float(truth["hardness_HV"])})
         fake = gen.sample(a.per_combo, label=temper, conditions=conds, seed=a.seed + i,
                           size=a.size)
         real = np.stack([render_micrograph(float(T), float(t), size=a.size, um_per_px=ump,
-                                           seed=10_000 + 100 * i + k)[0]
+                                           seed=REAL_SEED + 100 * i + k)[0]
                          for k in range(a.per_combo)])
         mf, mr = measure_set(fake, ump), measure_set(real, ump)
         sets.setdefault(temper, ([], []))[0].extend(real)
@@ -203,7 +216,7 @@ def eval_sim(a: argparse.Namespace) -> dict:
             row[f"req_{q}"] = float(truth[q])
             row[f"gen_{q}"], row[f"sim_{q}"] = mf[q], mr[q]
         rows.append(row)
-        print(f"[{i + 1}/{len(test)}] T={T:.0f}C t={t:.2f}h {temper}: r {row['req_mean_radius_nm']:.2f}"
+        print(f"[{i + 1}/{a.n_test}] T={T:.0f}C t={t:.2f}h {temper}: r {row['req_mean_radius_nm']:.2f}"
               f" gen {mf['mean_radius_nm']:.2f} sim {mr['mean_radius_nm']:.2f} nm; f "
               f"{row['req_area_fraction']:.3f} gen {mf['area_fraction']:.3f} sim "
               f"{mr['area_fraction']:.3f}; HV {row['req_hardness_HV']:.0f} gen "

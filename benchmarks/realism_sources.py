@@ -44,15 +44,15 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gan_whole_images import REAL_SEED, checker_conditions  # noqa: E402
+
 UM_PER_PX = 0.002
 
 
-def _conditions(seed: int, n_test: int):
-    from shapekit.synth import process_model, sample_process
-
-    test = sample_process(n_test, rng=seed + 1000, balanced=True)
-    return [(float(T), float(t), str(process_model(T, t)["temper"]))
-            for T, t in zip(test["aging_temperature_C"], test["aging_time_h"])]
+def _conditions(seed: int, n_test: int) -> list[tuple[float, float, str]]:
+    return [(T, t, str(truth["temper"])) for T, t, truth in checker_conditions(seed, n_test)]
 
 
 def _fields(conds, per_combo: int, base: int, density: float = 12.0) -> dict[str, list]:
@@ -84,10 +84,10 @@ def sim_imaging(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The simulator's beam blur and Poisson-Gaussian noise, drawn per image, on ``x`` in [0, 1]."""
     import cv2
 
+    from shapekit.synth.render import shot_noise
+
     blur, dose, read = rng.uniform(0.5, 0.8), rng.uniform(40, 150), rng.uniform(0.01, 0.02)
-    y = cv2.GaussianBlur(np.asarray(x, np.float32), (0, 0), blur)
-    y = rng.poisson(np.clip(y, 0, 1) * dose) / dose + rng.normal(0.0, read, y.shape)
-    return np.clip(y, 0, 1).astype(np.float32)
+    return shot_noise(cv2.GaussianBlur(np.asarray(x, np.float32), (0, 0), blur), dose, read, rng)
 
 
 def split_uhcs3(model: str, seed: int, per_class: int, n_boot: int) -> dict:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
         return result
     a.model = a.model or "sim-parameters"
     conds = _conditions(a.seed, a.n_test)
-    real = _fields(conds, a.per_combo, 10_000)
+    real = _fields(conds, a.per_combo, REAL_SEED)
     result: dict = {"what": a.what, "seed": a.seed}
     if a.what == "grains":
         for dens in a.densities:

@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gan_whole_images import measure_set, r2  # noqa: E402
+from gan_whole_images import REAL_SEED, checker_conditions, measure_set, r2  # noqa: E402
 
 QUANTITIES = ("area_fraction", "mean_radius_nm", "hardness_HV")
 
@@ -42,20 +42,18 @@ QUANTITIES = ("area_fraction", "mean_radius_nm", "hardness_HV")
 def one_seed(seed: int, n_test: int, per_combo: int, size: int, field: int,
              um_per_px: float) -> dict:
     """Both ceilings on one seed's held-out conditions."""
-    from shapekit.synth import measure_structure, process_model, render_micrograph, sample_process
+    from shapekit.synth import measure_structure, render_micrograph
 
-    test = sample_process(n_test, rng=seed + 1000, balanced=True)
     o = (field - size) // 2
     rows = []
-    for i, (T, t) in enumerate(zip(test["aging_temperature_C"], test["aging_time_h"])):
-        truth = process_model(T, t)
-        whole = np.stack([render_micrograph(float(T), float(t), size=size, um_per_px=um_per_px,
-                                            seed=10_000 + 100 * i + k)[0]
+    for i, (T, t, truth) in enumerate(checker_conditions(seed, n_test)):
+        whole = np.stack([render_micrograph(T, t, size=size, um_per_px=um_per_px,
+                                            seed=REAL_SEED + 100 * i + k)[0]
                           for k in range(per_combo)])
-        win = np.stack([render_micrograph(float(T), float(t), size=field, um_per_px=um_per_px,
+        win = np.stack([render_micrograph(T, t, size=field, um_per_px=um_per_px,
                                           seed=30_000 + 100 * i + k)[0][o:o + size, o:o + size]
                         for k in range(per_combo)])
-        row = {"aging_temperature_C": float(T), "aging_time_h": float(t),
+        row = {"aging_temperature_C": T, "aging_time_h": t,
                "temper": str(truth["temper"])}
         for name, imgs in (("fields", whole), ("windows", win)):
             m = measure_set(imgs, um_per_px)
