@@ -281,6 +281,8 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
               show_default=True,
               help="tif: float32 TIFF with the pixel size in its resolution tags and the "
                    "conditions in its description; png: 8-bit, no scale.")
+@click.option("--raw", is_flag=True, help="The network's output, without the model's imaging "
+              "stage (probe blur and shot noise: `shapekit calibrate-imaging`).")
 @device_option
 @click.option("--checkpoint", default=None, metavar="NAME",
               help="Use this training checkpoint of a run (e.g. iter-0007500, or a .ckpt path) "
@@ -288,7 +290,7 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
 @seed_option
 @json_option
 def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | None,
-                 sets: tuple[str, ...], sweep: str | None, grid: Path | None, fmt: str,
+                 sets: tuple[str, ...], sweep: str | None, grid: Path | None, fmt: str, raw: bool,
                  device: str | None, checkpoint: str | None, seed: int, as_json: bool) -> None:
     """Generate micrographs from a trained run directory or a shipped model (`shapekit models`).
 
@@ -305,7 +307,7 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
     hw = parse_size(size) if size is not None else None
     folder = resolve(model, "generator")
     _generate(folder, n, out, hw, label, fixed, sweep_spec, grid, fmt, device, checkpoint,
-              seed, as_json)
+              seed, as_json, raw)
 
 
 def _precheck(codec: dict, default_side: int, n: int, hw: tuple[int, int] | None,
@@ -331,7 +333,7 @@ def _precheck(codec: dict, default_side: int, n: int, hw: tuple[int, int] | None
 def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label: str | None,
               fixed: dict[str, float], sweep_spec: tuple[str, list[float]] | None,
               grid: Path | None, fmt: str, device: str | None, checkpoint: str | None,
-              seed: int, as_json: bool) -> None:
+              seed: int, as_json: bool, raw: bool = False) -> None:
     import csv
     import io
     import warnings
@@ -362,7 +364,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
         warnings.simplefilter("always")
         for cond in settings:
             full = gen.check_conditions(cond)
-            imgs = gen.sample(n, label=label, conditions=full, seed=seed, size=hw)
+            imgs = gen.sample(n, label=label, conditions=full, seed=seed, size=hw, raw=raw)
             labels = [gen.label_names[i] for i in gen.labels_for(n, label, seed)]
             batches.append(imgs)
             for i, im in enumerate(imgs):

@@ -5,7 +5,8 @@ An export directory (a training run, or a shipped model of :mod:`shapekit.regist
 network's constructor arguments, conditioning mode, label names, condition names with their
 normalisation statistics and training ranges, the training crop size, and the physical pixel size
 of the generated images (``um_per_px``, or ``null`` when the training data gave none; then
-``downscale`` says how many source pixels one generated pixel spans).
+``downscale`` says how many source pixels one generated pixel spans), and optionally the
+calibrated imaging stage (``imaging``: :class:`~shapekit.generate.imaging.ImagingStage`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shapekit.generate.data import ConditionCodec
 from shapekit.io.budget import check_pixel_budget
 from shapekit.generate.formats import (CONFIG, FORMAT_VERSION, WEIGHTS, parse_size,
                                       read_generator_config)
+from shapekit.generate.imaging import ImagingStage
 from shapekit.generate.nets import MARGIN_CELLS, Generator, generate_field, to_unit
 
 __all__ = ["export_generator", "load_generator", "GeneratorSampler", "FORMAT_VERSION",
@@ -92,6 +94,8 @@ class GeneratorSampler:
     um_per_px : float or None
         Pixel size of the generated images.
     mode : str
+    imaging : ImagingStage or None
+        The calibrated probe blur and shot noise applied to every sample (unless ``raw``).
 
     Examples
     --------
@@ -108,6 +112,8 @@ class GeneratorSampler:
         self.default_size = (d, d)
         self.um_per_px = config.get("um_per_px")
         self.mode = codec.mode
+        block = config.get("imaging")
+        self.imaging = None if block is None else ImagingStage.from_dict(block)
 
     def default_conditions(self) -> dict[str, float]:
         """The centre of the training distribution of every continuous condition."""
@@ -144,15 +150,16 @@ class GeneratorSampler:
     @torch.no_grad()
     def sample(self, n: int, label: str | int | None = None,
                conditions: dict[str, float] | None = None, seed: int = 0,
-               size: int | str | tuple[int, int] | None = None) -> np.ndarray:
+               size: int | str | tuple[int, int] | None = None, raw: bool = False) -> np.ndarray:
         """Generate ``n`` images ``(n, height, width)`` float32 in ``[0, 1]``, deterministic per
         ``seed``.
 
         ``size`` is a side, ``"WIDTHxHEIGHT"`` or ``(height, width)`` (default
         :attr:`default_size`). ``label=None`` draws the class of each image uniformly (from
         ``seed``); missing conditions default to their training mean. The same ``seed``, ``n``
-        and ``size`` give the same latents whatever the condition, so a sweep over a condition
-        shows the effect of that condition alone.
+        and ``size`` give the same latents (and imaging noise) whatever the condition, so a
+        sweep over a condition shows the effect of that condition alone. ``raw`` skips the
+        model's imaging stage (:attr:`imaging`), giving the network's output.
         """
         if int(n) < 1:
             raise InputError(f"--n must be >= 1, got {n}")
@@ -162,8 +169,8 @@ class GeneratorSampler:
         vals = self.check_conditions(conditions)
         cond = None
         if self.codec.n_cond:
-            raw = np.array([[vals[k] for k in self.codec.names]], dtype=np.float64)
-            cond = torch.from_numpy(np.repeat(self.codec.encode(raw), int(n), axis=0))
+            values = np.array([[vals[k] for k in self.codec.names]], dtype=np.float64)
+            cond = torch.from_numpy(np.repeat(self.codec.encode(values), int(n), axis=0))
         g = torch.Generator().manual_seed(int(seed))
         zl, zg = self.generator.latents(int(n), self.generator.field_cells(hw), g)
         per = max(1, BATCH_PIXELS // (hw[0] * hw[1]))
@@ -180,7 +187,14 @@ class GeneratorSampler:
                 x = generate_field(self.generator, zl[sl].to(self.device), zg[sl].to(self.device),
                                    labels[sl].to(self.device), c, hw)
                 out.append(to_unit(x))
-        return np.concatenate(out)
+        if self.imaging is None or raw:
+            return np.concatenate(out)
+        # the stage's own seeded stream, apart from the network's
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), 1])
+                                              .generate_state(1)[0]))
+        names = [self.label_names[k] for k in labels.tolist()]
+        x = torch.from_numpy(np.concatenate(out))
+        return self.imaging.apply(x, names, g).numpy().astype(np.float32, copy=False)
 
 
 def load_generator(run_dir: str | Path, device: str | None = None,

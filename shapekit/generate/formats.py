@@ -52,7 +52,16 @@ GENERATOR_SCHEMA: dict[str, Any] = {
         "default_size": {"type": "integer", "minimum": 8, "maximum": 16384},
         "um_per_px": {"type": ["number", "null"], "exclusiveMinimum": 0},
         "downscale": {"type": ["number", "null"], "exclusiveMinimum": 0},
-        "iterations": {"type": "integer", "minimum": 0}}}
+        "iterations": {"type": "integer", "minimum": 0},
+        "imaging": {"type": "object", "required": ["version", "labels"], "properties": {
+            "version": {"type": "integer"},
+            "labels": {"type": "object", "additionalProperties": {
+                "type": "object", "required": ["blur_px", "noise", "residual_noise"],
+                "properties": {
+                    "blur_px": {"type": "number", "minimum": 0, "maximum": 8},
+                    "residual_noise": {"type": "number", "minimum": 0},
+                    "noise": {"type": "array", "minItems": 2, "maxItems": 1001,
+                              "items": {"type": "number", "minimum": 0}}}}}}}}}
 """JSON Schema of ``generator.json``."""
 
 RUN_SCHEMA: dict[str, Any] = {

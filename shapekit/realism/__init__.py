@@ -8,7 +8,7 @@ Public API (loaded on first use, so ``import shapekit.realism`` stays light)::
     TopologicalRealism                            # torchmetrics Metric (update/compute), raw images
     structure_image, structure_features, structure_sigmas, feature_spacing       (structure.py)
     reference_quantiles (structure.py), match_grey_levels                         (greylevels.py)
-    imaging_descriptors, noise_sigma, blur_sigma, attribute_shifts                (imaging.py)
+    imaging_descriptors, imaging_gap, noise_sigma, blur_sigma, attribute_shifts   (imaging.py)
     verdict                                                                        (verdict.py)
     image_features, common_scale, FeatureSet, ScaleWarning   # per-image topology (summaries.py)
     set_statistics, PooledFeatures, pooled_features, column_w1_ks, mmd2_unbiased,
@@ -40,7 +40,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "structure": ["structure_image", "structure_features", "structure_sigmas", "feature_spacing",
                   "reference_quantiles"],
     "greylevels": ["match_grey_levels"],
-    "imaging": ["imaging_descriptors", "noise_sigma", "blur_sigma", "attribute_shifts"],
+    "imaging": ["imaging_descriptors", "imaging_gap", "noise_sigma", "blur_sigma",
+                "attribute_shifts"],
     "verdict": ["verdict"],
     "summaries": ["image_features", "common_scale", "FeatureSet", "ScaleWarning"],
     "setstats": ["set_statistics", "PooledFeatures", "pooled_features", "column_w1_ks", "mmd2_unbiased",

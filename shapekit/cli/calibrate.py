@@ -1,0 +1,185 @@
+"""``shapekit calibrate-imaging``: fit a generator's imaging stage on its training images.
+
+The stage (:class:`shapekit.generate.imaging.ImagingStage`) blurs the network's output by a
+Gaussian probe and adds shot noise at a level drawn from the training images' own. Per class,
+:func:`fit_imaging_stage` stores the quantiles of the real images' noise
+(:func:`shapekit.realism.imaging.imaging_descriptors`) and chooses the probe from a grid by
+passing generated images through the whole stage and measuring the gap of every descriptor that
+enters the imaging distance (:func:`shapekit.realism.imaging.imaging_gap`): the probe that brings
+the generated images' grey levels, contrast, noise and sharpness together closest to the real
+ones'. :func:`calibrate_generator` does this for an export with its training split (never its
+held-out images) and writes the block into ``generator.json``. It lives here, above both
+``generate`` and ``realism``, because it needs both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import click
+import numpy as np
+
+from shapekit.cli._common import emit_json, info, json_option, root_option
+from shapekit.errors import InputError
+
+__all__ = ["fit_imaging_stage", "calibrate_generator", "BLUR_GRID"]
+
+#: probe sigmas (px) the fit chooses from
+BLUR_GRID = tuple(round(0.1 * i, 1) for i in range(21))
+
+
+def register(app: click.Group) -> None:
+    """Add this module's command to the application."""
+    app.add_command(calibrate_imaging_cmd)
+
+
+def fit_imaging_stage(generated: Mapping[str, Sequence[np.ndarray]],
+                      real: Mapping[str, Sequence[np.ndarray]], *,
+                      blurs: Sequence[float] = BLUR_GRID, quantiles: int = 21,
+                      seed: int = 0) -> dict[str, Any]:
+    """The ``"imaging"`` block of ``generator.json`` from raw generated and real images per class.
+
+    Parameters
+    ----------
+    generated, real : mapping class name -> list of 2-D arrays in [0, 1]
+        The network's raw output (``sample(..., raw=True)``; one shape per class) and the real
+        training images of each class (at least 2 of each; a class missing from either gets
+        no stage).
+    blurs : sequence of float
+        Probe sigmas tried (px).
+    quantiles : int
+        Number of stored quantiles of the real images' noise sd.
+    seed : int
+        Seed of the noise drawn while fitting.
+
+    Returns
+    -------
+    dict
+        ``{"version", "labels": {name: {"blur_px", "noise", "residual_noise", "fit"}}}``;
+        ``fit`` records the descriptor gap without the stage (``gap_raw``) and with it.
+
+    Examples
+    --------
+    >>> import cv2
+    >>> rng = np.random.default_rng(0)
+    >>> def field(s, noise):
+    ...     x = cv2.GaussianBlur((rng.random((96, 96)) > 0.7).astype(np.float32), (0, 0), s)
+    ...     return np.clip(0.2 + 0.6 * x + rng.normal(0, noise, x.shape), 0, 1).astype(np.float32)
+    >>> real = {"a": [field(1.5, rng.uniform(0.02, 0.06)) for _ in range(12)]}
+    >>> sharp = {"a": [field(0.3, 0.0) for _ in range(12)]}
+    >>> p = fit_imaging_stage(sharp, real)["labels"]["a"]
+    >>> 0.5 <= p["blur_px"] <= 2.0, p["fit"]["gap"] < p["fit"]["gap_raw"]
+    (True, True)
+    """
+    import cv2
+    import torch
+
+    from shapekit.generate.imaging import STAGE_VERSION, ImagingStage
+    from shapekit.realism.imaging import (IMAGING_NAMES, imaging_descriptors, imaging_gap,
+                                          noise_sigma)
+
+    out: dict[str, Any] = {}
+    for name in sorted(set(generated) & set(real)):
+        gen = [np.asarray(g, dtype=np.float32) for g in generated[name]]
+        ref = [np.asarray(r, dtype=np.float32) for r in real[name]]
+        if len({g.shape for g in gen}) > 1:
+            raise ValueError(f"the generated images of class {name!r} differ in shape")
+        if len(gen) < 2 or len(ref) < 2:
+            continue
+        R, _ = imaging_descriptors(ref)
+        noise = np.quantile(R[:, IMAGING_NAMES.index("noise")], np.linspace(0, 1, quantiles))
+        noise = np.maximum.accumulate(np.maximum(noise, 0.0))
+        best = None
+        for b in blurs:
+            blurred = [cv2.GaussianBlur(g, (0, 0), b) if b > 0 else g for g in gen]
+            p = {"blur_px": float(b), "noise": noise.tolist(),
+                 "residual_noise": float(np.median([noise_sigma(g) for g in blurred]))}
+            x = ImagingStage({name: p}).apply(torch.from_numpy(np.stack(gen)), [name] * len(gen),
+                                              torch.Generator().manual_seed(seed))
+            gap = imaging_gap(imaging_descriptors(list(x.numpy()))[0], R)
+            if best is None or gap < best[0] - 1e-12:
+                best = (gap, p)
+        gap, p = best
+        out[name] = {**p, "fit": {"gap_raw": round(imaging_gap(imaging_descriptors(gen)[0], R), 4),
+                                  "gap": round(gap, 4), "n_generated": len(gen),
+                                  "n_real": len(ref)}}
+    return {"version": STAGE_VERSION, "labels": out}
+
+
+def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
+                        root: str | Path | None = None, size: int = 256, seed: int = 0,
+                        write: bool = True) -> dict[str, Any]:
+    """Fit the imaging stage of the export in ``model_dir`` on its training images.
+
+    The training split is the export's own (its ``holdout`` fraction and ``seed``, at its
+    ``downscale``); for every training image one image of its class (and, for conditioned
+    models, its conditions) is generated raw at ``size`` px. With ``write`` the block replaces
+    ``generator.json``'s ``"imaging"`` (atomically).
+    """
+    from shapekit import _atomic
+    from shapekit._progress import progress
+    from shapekit.generate import load_generator
+    from shapekit.generate.data import holdout_split, load_training_table, to_common_scale
+    from shapekit.generate.formats import CONFIG, read_generator_config
+
+    gen = load_generator(model_dir, device="cpu")
+    cfg = read_generator_config(model_dir)
+    images, labels, values, _, ump, _ = load_training_table(manifest, gen.mode, root)
+    scaled, _ = to_common_scale(images, ump, float(cfg.get("downscale") or 1.0))
+    train, _ = holdout_split(labels, float(cfg.get("holdout") or 0.0), int(cfg.get("seed") or 0))
+    generated: dict[str, list[np.ndarray]] = {}
+    real: dict[str, list[np.ndarray]] = {}
+    for j, i in enumerate(progress(train, desc="generating")):
+        name = gen.label_names[int(labels[i])]
+        conds = {k: float(v) for k, v in zip(gen.condition_names, values[i])}
+        img = gen.sample(1, label=name, conditions=conds or None, seed=seed + j, size=size,
+                         raw=True)[0]
+        generated.setdefault(name, []).append(img)
+        real.setdefault(name, []).append(scaled[i])
+    block = fit_imaging_stage(generated, real, seed=seed)
+    block["fitted_on"] = (f"{len(train)} training images of {Path(manifest).name} (holdout "
+                          f"{cfg.get('holdout') or 0.0:g}, seed {cfg.get('seed') or 0}), one raw "
+                          f"generated {size}^2 image each (seed {seed})")
+    if write:
+        _atomic.write_json(Path(model_dir) / CONFIG, {**cfg, "imaging": block})
+    return block
+
+
+@click.command(name="calibrate-imaging")
+@click.argument("run", metavar="RUN_DIR", type=click.Path(path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--size", type=click.IntRange(32, 2048), default=256, show_default=True,
+              help="Side of the generated images the stage is fitted on.")
+@root_option
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the generated images and of the noise drawn while fitting.")
+@json_option
+def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, root: Path | None, seed: int,
+                          as_json: bool) -> None:
+    """Fit the imaging stage of the generator exported in RUN_DIR on MANIFEST's training images.
+
+    The stage blurs the network's output by a Gaussian probe and adds shot noise at a level drawn
+    from the training images' own, per class; the probe is the one that brings the generated
+    images' grey levels, contrast, noise and sharpness closest to the training images'. Only the
+    run's training split is used (its holdout fraction and seed). The result is written into
+    RUN_DIR/generator.json ("imaging"); `shapekit generate` applies it (`--raw` skips it).
+    """
+    from shapekit.generate.formats import CONFIG
+    from shapekit.registry import pretrained_root
+
+    if not (run / CONFIG).is_file():
+        raise InputError(f"{run}: no exported generator ({CONFIG}) in this directory")
+    if not manifest.is_file():
+        raise InputError(f"manifest not found: {manifest}")
+    if pretrained_root().resolve() in run.resolve().parents:
+        raise InputError(f"{run} is a shipped model; copy the directory and calibrate the copy")
+    block = calibrate_generator(run, manifest, root=root, size=size, seed=seed)
+    for name, p in block["labels"].items():
+        q = p["noise"]
+        info(f"{name}: probe blur {p['blur_px']:g} px, noise sd {q[0]:.3f}-{q[-1]:.3f} (median "
+             f"{q[len(q) // 2]:.3f}); descriptor gap {p['fit']['gap_raw']:.2f} -> "
+             f"{p['fit']['gap']:.2f}")
+    info(f"wrote the imaging stage into {run / CONFIG}")
+    if as_json:
+        emit_json(block)

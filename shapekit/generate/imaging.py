@@ -1,0 +1,127 @@
+"""The imaging stage of a generator: a probe blur and shot noise, calibrated per class.
+
+A generator learns the structure of its training micrographs better than how they were imaged:
+scored against their references, the shipped generators' images read sharper or blurrier and
+noisier or less noisy than the real ones, with the same noise level in every image where real
+scans vary from scan to scan (RESULTS.md section 6). The stage models the microscope after the
+network: the network's output is taken as the specimen signal ``u`` in [0, 1], blurred by a
+Gaussian probe of ``blur_px`` pixels (one value per class), then counted with shot noise in
+the Gaussian approximation of the Poisson law, ``y = u + sqrt(u) k e`` (``e`` standard normal,
+as :class:`~shapekit.generate.detector.ShotNoise` and step 5 of :mod:`shapekit.synth.render`).
+The amplitude ``k`` of each image is set so that its added noise at its median grey level is
+``sqrt(t^2 - r^2)``: ``t`` a noise level drawn from the class's training images' own (stored as
+quantiles: real scans differ in dose), ``r`` what the blurred network output already has.
+
+The numbers are fitted on the training images (:func:`shapekit.cli.calibrate.fit_imaging_stage`,
+``shapekit calibrate-imaging RUN``) and stored in ``generator.json`` under ``"imaging"``; an
+export without the key has no stage. Sampling draws the noise from its own seeded stream, with
+the same normal field for the same seed, image and size whatever the conditions, so a sweep
+shows the conditions' effect and not the noise's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from shapekit.errors import ModelFormatError
+
+__all__ = ["ImagingStage", "STAGE_VERSION"]
+
+#: format version of the ``"imaging"`` block of ``generator.json``
+STAGE_VERSION = 1
+
+
+class ImagingStage:
+    """Per-class probe blur and drawn shot-noise level applied to generated images.
+
+    Parameters
+    ----------
+    labels : mapping
+        Per class name: ``blur_px`` (Gaussian sigma, px, >= 0), ``noise`` (increasing quantiles
+        of the training images' noise sd, grey levels in [0, 1], at evenly spaced levels from 0
+        to 1) and ``residual_noise`` (the noise sd of the blurred network output).
+
+    Examples
+    --------
+    >>> stage = ImagingStage({"a": {"blur_px": 1.0, "noise": [0.05, 0.05], "residual_noise": 0.0}})
+    >>> x = torch.full((2, 64, 64), 0.5)
+    >>> y = stage.apply(x, ["a", "b"], torch.Generator().manual_seed(0))  # "b" has no stage
+    >>> [round(float(v), 3) for v in y.std(dim=(1, 2))]
+    [0.05, 0.0]
+    >>> stage.to_dict()["version"]
+    1
+    """
+
+    def __init__(self, labels: Mapping[str, Mapping[str, Any]]) -> None:
+        self.labels: dict[str, dict[str, Any]] = {}
+        for name, p in labels.items():
+            try:
+                blur, res = float(p["blur_px"]), float(p["residual_noise"])
+                q = [float(v) for v in p["noise"]]
+            except (KeyError, TypeError, ValueError) as e:
+                raise ModelFormatError(f"imaging stage of class {name!r}: {e}") from None
+            if not (0 <= blur <= 8 and res >= 0 and len(q) >= 2 and min(q) >= 0
+                    and all(np.isfinite(q)) and list(q) == sorted(q)):
+                raise ModelFormatError(f"imaging stage of class {name!r} is malformed: blur_px "
+                                       f"{blur}, residual_noise {res}, noise quantiles {q}")
+            self.labels[str(name)] = {"blur_px": blur, "noise": q, "residual_noise": res}
+
+    @classmethod
+    def from_dict(cls, block: Mapping[str, Any]) -> "ImagingStage":
+        """The stage of a ``generator.json`` ``"imaging"`` block (ModelFormatError if unknown)."""
+        if not isinstance(block, Mapping) or block.get("version") != STAGE_VERSION:
+            got = block.get("version") if isinstance(block, Mapping) else block
+            raise ModelFormatError(f"imaging stage version {got!r} is not supported (this "
+                                   f"shapekit reads version {STAGE_VERSION})")
+        return cls(block.get("labels", {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready block for ``generator.json``."""
+        return {"version": STAGE_VERSION, "labels": self.labels}
+
+    def apply(self, x: torch.Tensor, labels: list[str], generator: torch.Generator) -> torch.Tensor:
+        """Blurred, noisy images ``(B, H, W)`` in [0, 1] from network outputs ``x`` in [0, 1].
+
+        Each image draws a quantile level and a standard-normal field from ``generator`` (on
+        the CPU), in image order; classes without stage numbers pass unchanged.
+        """
+        if x.ndim != 3 or len(labels) != x.shape[0]:
+            raise ValueError(f"expected (B, H, W) images and B labels, got {tuple(x.shape)} "
+                             f"and {len(labels)}")
+        levels = torch.rand(x.shape[0], generator=generator, dtype=torch.float64).numpy()
+        e = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
+        out = []
+        for i, name in enumerate(labels):
+            p = self.labels.get(name)
+            if p is None:
+                out.append(x[i])
+                continue
+            u = _blur(x[i], p["blur_px"]).clamp(0, 1)
+            grid = np.linspace(0.0, 1.0, len(p["noise"]))
+            target = float(np.interp(levels[i], grid, p["noise"]))
+            extra2 = target * target - p["residual_noise"] ** 2
+            if extra2 > 0:
+                level = max(float(u.median()), 1e-3)
+                u = u + torch.sqrt(u * (extra2 / level)) * e[i]
+            out.append(u.clamp(0, 1))
+        return torch.stack(out)
+
+
+def _blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of one ``(H, W)`` image, mirrored borders (OpenCV's default)."""
+    if sigma <= 0:
+        return img
+    r = max(1, int(math.ceil(4 * sigma)))
+    t = torch.arange(-r, r + 1, dtype=torch.float32, device=img.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = (k / k.sum()).to(img.dtype)
+    h, w = img.shape
+    a = img[None, None]
+    a = F.conv2d(F.pad(a, (r, r, 0, 0), mode="reflect" if w > r else "replicate"), k.view(1, 1, 1, -1))
+    a = F.conv2d(F.pad(a, (0, 0, r, r), mode="reflect" if h > r else "replicate"), k.view(1, 1, -1, 1))
+    return a[0, 0]

@@ -1,0 +1,156 @@
+"""A generator's imaging stage: its noise law and probe blur, determinism and sweeps, the export
+block and its errors, the fit's known answer, and ``shapekit calibrate-imaging``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+cv2 = pytest.importorskip("cv2")
+
+from shapekit.errors import ModelFormatError  # noqa: E402
+from shapekit.generate.imaging import ImagingStage  # noqa: E402
+
+
+def _stage(blur: float = 0.0, noise: tuple[float, ...] = (0.05, 0.05), resid: float = 0.0):
+    return ImagingStage({"a": {"blur_px": blur, "noise": list(noise), "residual_noise": resid}})
+
+
+def test_the_noise_is_shot_noise_at_the_drawn_level() -> None:
+    x = torch.full((1, 128, 256), 0.2)
+    x[..., 64:] = 0.8                        # a quarter dark, three quarters bright
+    y = _stage().apply(x, ["a"], torch.Generator().manual_seed(0))[0]
+    # the level is set at the image's median grey (0.8), and the variance follows the
+    # signal: sd ratio sqrt(0.8 / 0.2) = 2
+    dark, bright = float(y[:, :64].std()), float(y[:, 64:].std())
+    assert bright == pytest.approx(0.05, rel=0.05)
+    assert bright / dark == pytest.approx(2.0, rel=0.08)
+    assert float(y[:, :64].mean()) == pytest.approx(0.2, abs=0.002)
+
+
+def test_the_residual_noise_is_topped_up_not_added_twice() -> None:
+    x = torch.full((1, 128, 128), 0.5)
+    y = _stage(noise=(0.05, 0.05), resid=0.04).apply(x, ["a"], torch.Generator().manual_seed(1))
+    assert float(y.std()) == pytest.approx(0.03, rel=0.05)          # sqrt(0.05^2 - 0.04^2)
+    y = _stage(noise=(0.05, 0.05), resid=0.07).apply(x, ["a"], torch.Generator().manual_seed(1))
+    assert float(y.std()) == 0.0                                    # already noisier: none added
+
+
+def test_the_probe_blur_is_opencvs_gaussian() -> None:
+    rng = np.random.default_rng(0)
+    img = (rng.random((40, 50)) > 0.5).astype(np.float32)
+    st = _stage(blur=1.3, noise=(0.0, 0.0))
+    y = st.apply(torch.from_numpy(img)[None], ["a"], torch.Generator().manual_seed(0))[0].numpy()
+    ref = cv2.GaussianBlur(img, (0, 0), 1.3)   # mirrored borders (BORDER_REFLECT_101)
+    assert np.abs(y - ref).max() < 2e-3
+
+
+def test_same_stream_same_images_and_classes_without_a_stage_pass() -> None:
+    x = torch.rand(3, 32, 32)
+    st = _stage(noise=(0.02, 0.08))
+    a = st.apply(x, ["a", "b", "a"], torch.Generator().manual_seed(7))
+    b = st.apply(x, ["a", "b", "a"], torch.Generator().manual_seed(7))
+    c = st.apply(x, ["a", "b", "a"], torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(a[1], x[1])
+    with pytest.raises(ValueError):
+        st.apply(x, ["a"], torch.Generator())
+
+
+@pytest.mark.parametrize("block", [
+    {"version": 2, "labels": {}},
+    {"version": 1, "labels": {"a": {"blur_px": -1, "noise": [0.1, 0.2], "residual_noise": 0}}},
+    {"version": 1, "labels": {"a": {"blur_px": 1, "noise": [0.2, 0.1], "residual_noise": 0}}},
+    {"version": 1, "labels": {"a": {"blur_px": 1, "noise": [0.1, 0.2]}}},
+])
+def test_bad_blocks_are_model_format_errors(block: dict) -> None:
+    with pytest.raises(ModelFormatError):
+        ImagingStage.from_dict(block)
+
+
+def test_export_applies_the_stage_with_the_same_noise_along_a_sweep(tmp_path: Path) -> None:
+    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.export import export_generator, load_generator
+    from shapekit.generate.nets import Generator
+
+    torch.manual_seed(0)
+    g = Generator(2, n_cond=1, z_local=2, z_global=8, w_dim=8, channels=[16, 8, 8])
+    codec = ConditionCodec.fit(["a", "b"], ["T"], np.array([[100.0], [200.0]]),
+                               mode="parameters")
+    export_generator(g, codec, tmp_path / "m", crop_size=32)
+    cfg_path = tmp_path / "m" / "generator.json"
+    plain = load_generator(tmp_path / "m", device="cpu").sample(2, label="a", conditions={"T": 120},
+                                                                seed=3, size=48)
+    cfg = json.loads(cfg_path.read_text())
+    cfg["imaging"] = {"version": 1, "labels": {"a": {"blur_px": 0.0, "noise": [0.06, 0.06],
+                                                     "residual_noise": 0.0}}}
+    cfg_path.write_text(json.dumps(cfg))
+    gen = load_generator(tmp_path / "m", device="cpu")
+    raw = gen.sample(2, label="a", conditions={"T": 120}, seed=3, size=48, raw=True)
+    assert np.array_equal(raw, plain)          # raw: the network's output as before the block
+    noisy = gen.sample(2, label="a", conditions={"T": 120}, seed=3, size=48)
+    assert np.array_equal(noisy, gen.sample(2, label="a", conditions={"T": 120}, seed=3, size=48))
+    assert 0.02 < float(np.std(noisy - raw)) < 0.1
+    # another condition, same seed: the same normal field (noise / sqrt(signal) correlates)
+    raw2 = gen.sample(2, label="a", conditions={"T": 180}, seed=3, size=48, raw=True)
+    noisy2 = gen.sample(2, label="a", conditions={"T": 180}, seed=3, size=48)
+    ok = (raw > 0.05) & (raw2 > 0.05) & (noisy > 0) & (noisy < 1) & (noisy2 > 0) & (noisy2 < 1)
+    e1 = ((noisy - raw) / np.sqrt(raw.clip(1e-6)))[ok]
+    e2 = ((noisy2 - raw2) / np.sqrt(raw2.clip(1e-6)))[ok]
+    assert np.corrcoef(e1, e2)[0, 1] > 0.95
+    # the block is checked when the model loads
+    cfg["imaging"]["version"] = 9
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ModelFormatError):
+        load_generator(tmp_path / "m", device="cpu")
+
+
+def _fields(rng: np.random.Generator, n: int, blur: float, noise: tuple[float, float]):
+    out = []
+    for _ in range(n):
+        x = cv2.GaussianBlur((rng.random((96, 96)) > 0.8).astype(np.float32), (0, 0), 2.0)
+        x = cv2.GaussianBlur((x > 0.3).astype(np.float32), (0, 0), blur) if blur else (x > 0.3)
+        s = rng.uniform(*noise)
+        out.append(np.clip(0.25 + 0.5 * x + rng.normal(0, s, x.shape), 0, 1).astype(np.float32))
+    return out
+
+
+def test_the_fit_finds_the_missing_probe_and_the_noise_range() -> None:
+    from shapekit.cli.calibrate import fit_imaging_stage
+
+    rng = np.random.default_rng(0)
+    real = {"a": _fields(rng, 24, 1.5, (0.02, 0.06))}
+    sharp = {"a": _fields(rng, 24, 0.0, (0.0, 0.0)), "b": _fields(rng, 4, 0.0, (0.0, 0.0))}
+    block = fit_imaging_stage(sharp, real)
+    assert set(block["labels"]) == {"a"}       # "b" has no real images: no stage
+    p = block["labels"]["a"]
+    assert 1.1 <= p["blur_px"] <= 1.9           # the real probe, 1.5 px
+    assert 0.015 < p["noise"][0] < p["noise"][-1] < 0.07
+    assert p["fit"]["gap"] < 0.5 * p["fit"]["gap_raw"]
+
+
+def test_cli_calibrate_imaging_writes_the_block(run_cli, tmp_path: Path) -> None:
+    from test_generate import TINY, make_tiny_dataset
+
+    from shapekit.generate.train import train_gan
+
+    manifest = make_tiny_dataset(tmp_path / "d", n=6)
+    torch.set_num_threads(1)
+    train_gan(manifest, tmp_path / "run", condition="parameters", crop_size=32, max_steps=2,
+              batch_size=4, seed=0, n_up=2, d_blocks=2, **TINY)
+    code, out, err = run_cli("calibrate-imaging", tmp_path / "run", manifest, "--size", "48",
+                             "--json")
+    assert code == 0, err
+    block = json.loads(out)
+    assert set(block["labels"]) == {"a", "b"}
+    cfg = json.loads((tmp_path / "run" / "generator.json").read_text())
+    assert cfg["imaging"]["labels"]["a"]["blur_px"] == block["labels"]["a"]["blur_px"]
+    code, _, err = run_cli("generate", tmp_path / "run", "--n", "2", "--out", tmp_path / "g",
+                           "--raw")
+    assert code == 0, err
+    code, _, err = run_cli("calibrate-imaging", tmp_path / "nothing", manifest)
+    assert code == 2 and "no exported generator" in err
