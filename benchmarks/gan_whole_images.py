@@ -326,12 +326,15 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
         pred = [r["temper"] for r in clf.classify(list(fake))]
         real_test = [scaled[i] for i in test if labels[i] == k]
         real_train = [scaled[i] for i in train if labels[i] == k]
+        # the reference set of the realism score: held-out images (the report), or the training
+        # images (for choices made before the held-out ones are looked at)
+        real_ref = real_train if a.against == "train" else real_test
         # the real spread: the same comparisons between real training and held-out images
         s2_rr = compare_materials(materials_statistics(real_train), materials_statistics(
             real_test))["two_point"]["distance"]
         kid_rr = (offline_kid(real_test, real_train, kid_extractor, seed=a.seed)
                   if kid_extractor is not None else None)
-        res = score(real_test, list(fake), n_boot=a.n_boot, n_perm=a.n_boot, seed=a.seed,
+        res = score(real_ref, list(fake), n_boot=a.n_boot, n_perm=a.n_boot, seed=a.seed,
                     kid_extractor=kid_extractor, n_jobs=1)
         big = gen.sample(8, label=name, seed=a.seed + 100 + k, size=a.big)
         per_class[name] = {
@@ -347,8 +350,8 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
             "two_point_distance": res["two_point"]["distance"],
             "two_point_distance_real_train_vs_heldout": s2_rr, "two_point": res["two_point"],
             "kid": res.get("kid"), "kid_real_train_vs_heldout": kid_rr,
-            "n_real_heldout": len(real_test), "n_generated": len(fake),
-            "whole_image_checks": _whole_image_checks(big, real_test, gen.generator.period)}
+            "n_real_heldout": len(real_test), "n_generated": len(fake), "against": a.against,
+            "whole_image_checks": _whole_image_checks(big, real_ref, gen.generator.period)}
         c = per_class[name]
         kid_txt = (f", KID {c['kid']['kid_mean']:.3g} (real {kid_rr['kid_mean']:.3g})"
                    if kid_rr and c["kid"] else "")
@@ -382,6 +385,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--sweeps-only", action="store_true", help="sim: measure the sweeps alone.")
     p.add_argument("--manifest", type=Path, default=Path("data_manifests/uhcs3.yaml"))
     p.add_argument("--holdout", type=float, default=0.2, help="uhcs3: the training hold-out.")
+    p.add_argument("--against", default="heldout", choices=["heldout", "train"],
+                   help="uhcs3: real images the realism score compares with (train: for choices "
+                        "made before the held-out images are scored).")
     p.add_argument("--per-class", type=int, default=48, help="uhcs3: generated images per class.")
     p.add_argument("--tile-size", type=int, default=128, help="uhcs3: TopTemp tile side.")
     p.add_argument("--preset", default="accurate", choices=["accurate", "robust"],

@@ -12,6 +12,11 @@ Example::
     python benchmarks/ship_generator.py /tmp/runs/uhcs3-class --name uhcs3-class \
         --checkpoint iter-0004000 --summary "..." --data "..." --licence "..." --citation "..." \
         --training-command "shapekit train-gan ..." --hardware "..." [--figures eval.json]
+
+``--update NAME`` changes a shipped model in place instead (no run): ``--imaging MANIFEST`` fits
+its imaging stage on its training split (``shapekit calibrate-imaging``, which refuses package
+directories for users), ``--append-command CMD`` adds the step to the card's command,
+``--figures`` replaces the card's figures, ``--note`` its note; the README is rewritten.
 """
 
 from __future__ import annotations
@@ -128,8 +133,44 @@ def _averaged(gen, other_dir: Path, alpha: float, name_as: str | None):
         "net": "the averaged model's network settings (margin included), the run's share alpha_run"}}
 
 
+def update(a: argparse.Namespace) -> None:
+    """``--update NAME``: the stage, command, figures and note of a shipped model, in place."""
+    from shapekit import _atomic
+    from shapekit.cli.calibrate import calibrate_generator
+    from shapekit.registry import check_card
+
+    dest = ROOT / a.update
+    card = json.loads((dest / "card.json").read_text())
+    if a.imaging is not None:
+        block = calibrate_generator(dest, a.imaging, size=256, seed=0)
+        print(json.dumps({k: {"blur_px": v["blur_px"], **v["fit"]}
+                          for k, v in block["labels"].items()}))
+    if a.append_command:
+        card["training_command"] += " && " + a.append_command
+    if a.figures is not None:
+        card["figures"] = _figures(a.figures)
+    if a.note:
+        card["note"] = a.note
+    check_card(card, "updated card")
+    cfg = json.loads((dest / "generator.json").read_text())
+    _atomic.write_json(dest / "card.json", card)
+    _atomic.write_text(dest / "README.md", _readme(card, cfg))
+    print(f"updated {dest}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    if argv is None:
+        import sys
+
+        argv = sys.argv[1:]
+    if "--update" in argv:
+        p.add_argument("--update", required=True, metavar="NAME")
+        p.add_argument("--imaging", type=Path, default=None, metavar="MANIFEST")
+        p.add_argument("--append-command", default=None)
+        p.add_argument("--figures", type=Path, default=None)
+        p.add_argument("--note", default=None)
+        return update(p.parse_args(argv))
     p.add_argument("run", type=Path)
     p.add_argument("--name", required=True)
     p.add_argument("--checkpoint", default=None)

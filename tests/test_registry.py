@@ -110,6 +110,8 @@ def test_shipped_classifier_has_valid_card_and_files() -> None:
 
 
 def test_shipped_generators_have_valid_cards_and_files() -> None:
+    from shapekit.generate import load_generator
+
     cards = {c["name"]: c for c in registry.available("generator")}
     assert set(SHIPPED_GENERATORS) <= set(cards)
     for name in SHIPPED_GENERATORS:
@@ -124,6 +126,10 @@ def test_shipped_generators_have_valid_cards_and_files() -> None:
         start = cfg.get("init_from", {})
         assert cfg["iterations"] + start.get("iterations", 0) == c["iterations"]
         assert not start or len(start["sha256"]) == 64
+        # an imaging stage is reproducible from the card: its command fits it, and it loads
+        if "imaging" in cfg:
+            assert "shapekit calibrate-imaging" in c["training_command"]
+            assert load_generator(d, device="cpu").imaging is not None
     assert "CC BY 3.0" in cards["uhcs3-class"]["licence"]
     assert "Hecht" in cards["uhcs3-class"]["citation"]
 
