@@ -21,7 +21,10 @@ class plus, optionally, process parameters (`parameters` mode) or material prope
 
 Its generator is fully convolutional over a spatial latent map (the SGAN / PSGAN / SliceGAN idea):
 trained on random crops, it draws **whole micrographs of any size** at the physical scale of its
-training data. Three trained generators ship with shapekit, so nothing needs training first:
+training data, and ends in an **imaging stage** (a Gaussian probe and shot noise at the training
+scans' own noise levels, fitted on the training images by `shapekit calibrate-imaging`; `--raw`
+gives the network's output). Three trained generators ship with shapekit, so nothing needs
+training first:
 
 ```bash
 shapekit models                                                   # what ships
