@@ -185,6 +185,8 @@ def eval_sim(a: argparse.Namespace) -> dict:
     from shapekit.synth import render_micrograph
 
     gen = load_generator(resolve(a.model, "generator"), device="cpu", checkpoint=a.checkpoint)
+    if a.raw:  # the network alone, without the model's imaging stage
+        gen.imaging = None
     mode, ump = gen.mode, float(gen.um_per_px)
     if mode not in ("parameters", "properties"):
         raise SystemExit(f"{a.model} is a {mode}-mode model; the sim evaluation needs parameters "
@@ -193,7 +195,7 @@ def eval_sim(a: argparse.Namespace) -> dict:
     if a.sweeps_only:
         sweeps = _sweeps(gen, a, mode, ump)
         _print_sweeps(sweeps)
-        return {"evaluation": "sim sweeps", "model": a.model, "mode": mode, "um_per_px": ump,
+        return {"evaluation": "sim sweeps", "model": a.model, "raw": a.raw, "mode": mode, "um_per_px": ump,
                 "iterations": gen.config.get("iterations"), "size": a.size, "seed": a.seed,
                 "sweeps": sweeps, "seconds": round(time.perf_counter() - t0, 1),
                 "hardware": _hardware(torch)}
@@ -257,7 +259,7 @@ def eval_sim(a: argparse.Namespace) -> dict:
     real_big = [render_micrograph(180.0, 20.0, size=a.big, um_per_px=ump, seed=77 + k)[0]
                 for k in range(8)]
     checks = _whole_image_checks(big, real_big, gen.generator.period)
-    result = {"evaluation": "sim", "model": a.model, "mode": mode, "um_per_px": ump,
+    result = {"evaluation": "sim", "model": a.model, "raw": a.raw, "mode": mode, "um_per_px": ump,
               "iterations": gen.config.get("iterations"), "size": a.size,
               "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
               "metrics": metrics, "sweeps": sweeps, "realism": realism,
@@ -277,6 +279,8 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
     from shapekit.temper.train import train_on_images
 
     gen = load_generator(resolve(a.model, "generator"), device="cpu", checkpoint=a.checkpoint)
+    if a.raw:  # the network alone, without the model's imaging stage
+        gen.imaging = None
     cfg = gen.config
     downscale, holdout = float(cfg.get("downscale", 1.0)), float(a.holdout)
     t0 = time.perf_counter()
@@ -359,7 +363,7 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
               f"= {c['relative_to_baseline']:.2f}x baseline, coverage {c['coverage']:.2f}, "
               f"collapsed {c['collapsed']}, S2 {c['two_point_distance']:.3f} (real "
               f"{s2_rr:.3f}){kid_txt}", file=sys.stderr)
-    return {"evaluation": "uhcs3", "model": a.model, "manifest": str(a.manifest),
+    return {"evaluation": "uhcs3", "model": a.model, "raw": a.raw, "manifest": str(a.manifest),
             "downscale": downscale, "holdout": holdout, "size": a.size,
             "iterations": cfg.get("iterations"), "tile_size": a.tile_size,
             "n_train_real": int(len(train)), "n_heldout_real": int(len(test)),
@@ -375,6 +379,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--model", required=True, help="Shipped generator name or run directory.")
     p.add_argument("--checkpoint", default=None,
                    help="Evaluate this training checkpoint of a run (e.g. iter-0002000).")
+    p.add_argument("--raw", action="store_true",
+                   help="Evaluate the network alone, without the model's imaging stage.")
     p.add_argument("--size", type=int, default=256, help="Side of the evaluated whole images.")
     p.add_argument("--big", type=int, default=512, help="Side of the images of the checks.")
     p.add_argument("--seed", type=int, default=0)
