@@ -154,3 +154,16 @@ def test_cli_calibrate_imaging_writes_the_block(run_cli, tmp_path: Path) -> None
     assert code == 0, err
     code, _, err = run_cli("calibrate-imaging", tmp_path / "nothing", manifest)
     assert code == 2 and "no exported generator" in err
+    # another dataset's labels: refused, nothing written
+    d = manifest.parent
+    (d / "other.csv").write_text((d / "labels.csv").read_text().replace(",a,", ",x,"))
+    (d / "other.yaml").write_text(manifest.read_text().replace("labels.csv", "other.csv"))
+    before = (tmp_path / "run" / "generator.json").read_text()
+    code, _, err = run_cli("calibrate-imaging", tmp_path / "run", d / "other.yaml")
+    assert code == 2 and "not this model's training data" in err
+    assert (tmp_path / "run" / "generator.json").read_text() == before
+    # at most N images per class: one of each of the two classes here
+    from shapekit.cli.calibrate import calibrate_generator
+
+    block = calibrate_generator(tmp_path / "run", manifest, size=48, max_per_class=2, write=False)
+    assert block["fitted_on"].startswith("4 training images")

@@ -109,13 +109,19 @@ def fit_imaging_stage(generated: Mapping[str, Sequence[np.ndarray]],
 
 def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
                         root: str | Path | None = None, size: int = 256, seed: int = 0,
-                        write: bool = True) -> dict[str, Any]:
+                        max_per_class: int = 400, write: bool = True) -> dict[str, Any]:
     """Fit the imaging stage of the export in ``model_dir`` on its training images.
 
     The training split is the export's own (its ``holdout`` fraction and ``seed``, at its
-    ``downscale``); for every training image one image of its class (and, for conditioned
-    models, its conditions) is generated raw at ``size`` px. With ``write`` the block replaces
-    ``generator.json``'s ``"imaging"`` (atomically).
+    ``downscale``), at most ``max_per_class`` images of each class (drawn with ``seed``); for
+    every one, one image of its class (and, for conditioned models, its conditions) is
+    generated raw at ``size`` px. With ``write`` the block replaces ``generator.json``'s
+    ``"imaging"`` (atomically).
+
+    Raises
+    ------
+    InputError
+        The manifest's labels or conditions are not the model's.
     """
     from shapekit import _atomic
     from shapekit._progress import progress
@@ -125,14 +131,24 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
 
     gen = load_generator(model_dir, device="cpu")
     cfg = read_generator_config(model_dir)
-    images, labels, values, _, ump, _ = load_training_table(manifest, gen.mode, root)
+    images, labels, values, codec, ump, _ = load_training_table(manifest, gen.mode, root)
+    unknown = sorted(set(codec.label_names) - set(gen.label_names))
+    if unknown or list(codec.names) != list(gen.condition_names):
+        raise InputError(f"{manifest} is not this model's training data: labels "
+                         f"{', '.join(codec.label_names)} and conditions "
+                         f"{', '.join(codec.names) or 'none'}, the model's "
+                         f"{', '.join(gen.label_names)} and {', '.join(gen.condition_names) or 'none'}")
     scaled, _ = to_common_scale(images, ump, float(cfg.get("downscale") or 1.0))
     train, _ = holdout_split(labels, float(cfg.get("holdout") or 0.0), int(cfg.get("seed") or 0))
+    rng = np.random.default_rng(seed)   # at most max_per_class training images of each class
+    keep = [rng.permutation(train[labels[train] == k])[:max_per_class]
+            for k in range(len(codec.label_names))]
+    train = train[np.isin(train, np.concatenate(keep))]        # in the split's own order
     generated: dict[str, list[np.ndarray]] = {}
     real: dict[str, list[np.ndarray]] = {}
     for j, i in enumerate(progress(train, desc="generating")):
-        name = gen.label_names[int(labels[i])]
-        conds = {k: float(v) for k, v in zip(gen.condition_names, values[i])}
+        name = codec.label_names[int(labels[i])]
+        conds = {k: float(v) for k, v in zip(codec.names, values[i])}
         img = gen.sample(1, label=name, conditions=conds or None, seed=seed + j, size=size,
                          raw=True)[0]
         generated.setdefault(name, []).append(img)
@@ -151,12 +167,14 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--size", type=click.IntRange(32, 2048), default=256, show_default=True,
               help="Side of the generated images the stage is fitted on.")
+@click.option("--max-per-class", type=click.IntRange(2, 100000), default=400, show_default=True,
+              help="Training images per class used at most (drawn with --seed).")
 @root_option
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the generated images and of the noise drawn while fitting.")
 @json_option
-def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, root: Path | None, seed: int,
-                          as_json: bool) -> None:
+def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: int,
+                          root: Path | None, seed: int, as_json: bool) -> None:
     """Fit the imaging stage of the generator exported in RUN_DIR on MANIFEST's training images.
 
     The stage blurs the network's output by a Gaussian probe and adds shot noise at a level drawn
@@ -174,7 +192,8 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, root: Path | Non
         raise InputError(f"manifest not found: {manifest}")
     if pretrained_root().resolve() in run.resolve().parents:
         raise InputError(f"{run} is a shipped model; copy the directory and calibrate the copy")
-    block = calibrate_generator(run, manifest, root=root, size=size, seed=seed)
+    block = calibrate_generator(run, manifest, root=root, size=size, seed=seed,
+                                max_per_class=max_per_class)
     for name, p in block["labels"].items():
         q = p["noise"]
         info(f"{name}: probe blur {p['blur_px']:g} px, noise sd {q[0]:.3f}-{q[-1]:.3f} (median "
