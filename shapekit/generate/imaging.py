@@ -26,8 +26,8 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from shapekit._torchops import gaussian_blur
 from shapekit.errors import ModelFormatError
 
 __all__ = ["ImagingStage", "STAGE_VERSION"]
@@ -101,7 +101,9 @@ class ImagingStage:
             if p is None:
                 out.append(x[i])
                 continue
-            u = _blur(x[i], p["blur_px"]).clamp(0, 1)
+            u = x[i] if p["blur_px"] <= 0 else gaussian_blur(
+                x[i][None, None], p["blur_px"], radius=max(1, math.ceil(4 * p["blur_px"])))[0, 0]
+            u = u.clamp(0, 1)
             grid = np.linspace(0.0, 1.0, len(p["noise"]))
             target = float(np.interp(levels[i], grid, p["noise"]))
             extra2 = target * target - p["residual_noise"] ** 2
@@ -110,18 +112,3 @@ class ImagingStage:
                 u = u + torch.sqrt(u * (extra2 / level)) * e[i]
             out.append(u.clamp(0, 1))
         return torch.stack(out)
-
-
-def _blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of one ``(H, W)`` image, mirrored borders (OpenCV's default)."""
-    if sigma <= 0:
-        return img
-    r = max(1, int(math.ceil(4 * sigma)))
-    t = torch.arange(-r, r + 1, dtype=torch.float32, device=img.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = (k / k.sum()).to(img.dtype)
-    h, w = img.shape
-    a = img[None, None]
-    a = F.conv2d(F.pad(a, (r, r, 0, 0), mode="reflect" if w > r else "replicate"), k.view(1, 1, 1, -1))
-    a = F.conv2d(F.pad(a, (0, 0, r, r), mode="reflect" if h > r else "replicate"), k.view(1, 1, -1, 1))
-    return a[0, 0]
