@@ -62,7 +62,13 @@ def test_same_stream_same_images_and_classes_without_a_stage_pass() -> None:
 
 
 @pytest.mark.parametrize("block", [
-    {"version": 2, "labels": {}},
+    {"version": 3, "labels": {}},
+    {"version": 1, "labels": {"a": {"blur_px": 1, "noise": [0.1, 0.2], "residual_noise": 0,
+                                    "zoom": [1.0, 2.0]}}},
+    {"version": 2, "labels": {"a": {"blur_px": 1, "noise": [0.1, 0.2], "residual_noise": 0,
+                                    "zoom": [2.0, 1.0]}}},
+    {"version": 2, "labels": {"a": {"blur_px": 1, "noise": [0.1, 0.2], "residual_noise": 0,
+                                    "zoom": [1.0, 9.0]}}},
     {"version": 1, "labels": {"a": {"blur_px": -1, "noise": [0.1, 0.2], "residual_noise": 0}}},
     {"version": 1, "labels": {"a": {"blur_px": 1, "noise": [0.2, 0.1], "residual_noise": 0}}},
     {"version": 1, "labels": {"a": {"blur_px": 1, "noise": [0.1, 0.2]}}},
@@ -167,3 +173,103 @@ def test_cli_calibrate_imaging_writes_the_block(run_cli, tmp_path: Path) -> None
 
     block = calibrate_generator(tmp_path / "run", manifest, size=48, max_per_class=2, write=False)
     assert block["fitted_on"].startswith("4 training images")
+    # a model with a physical pixel size never draws magnifications
+    block = calibrate_generator(tmp_path / "run", manifest, size=48, max_per_class=2,
+                                magnify=True, write=False)
+    assert block["version"] == 1 and not any("zoom" in p for p in block["labels"].values())
+
+
+def test_cli_calibrate_magnify_without_a_pixel_size(run_cli, tmp_path: Path, monkeypatch) -> None:
+    import yaml
+    from test_generate import TINY, make_tiny_dataset
+
+    import shapekit.cli.calibrate as cal
+    from shapekit.generate.train import train_gan
+
+    manifest = make_tiny_dataset(tmp_path / "d", n=6)
+    spec = yaml.safe_load(manifest.read_text())
+    del spec["um_per_px"]                      # a dataset that mixes magnifications
+    manifest.write_text(yaml.safe_dump(spec))
+    torch.set_num_threads(1)
+    train_gan(manifest, tmp_path / "run", condition="class", crop_size=32, max_steps=2,
+              batch_size=4, seed=0, n_up=2, d_blocks=2, **TINY)
+    assert json.loads((tmp_path / "run" / "generator.json").read_text())["um_per_px"] is None
+    calls = []
+
+    def spacing(images):   # per class: the network's sizes (narrow), then the real ones (wide)
+        calls.append(len(images))
+        k = np.linspace(-1, 1, len(images))
+        return np.exp(np.log(10.0) + 0.02 * k) if len(calls) % 2 else np.exp(np.log(20.0) + 0.4 * k)
+
+    monkeypatch.setattr(cal, "spacing_px", spacing)
+    code, out, err = run_cli("calibrate-imaging", tmp_path / "run", manifest, "--size", "48",
+                             "--magnify", "--json")
+    assert code == 0, err
+    block = json.loads(out)
+    assert block["version"] == 2 and len(calls) == 4
+    for p in block["labels"].values():
+        assert p["zoom"][len(p["zoom"]) // 2] == pytest.approx(2.0, rel=0.02)   # 20 px / 10 px
+        assert p["fit"]["magnification"]["median_real_px"] == pytest.approx(20.0, rel=0.02)
+    assert "magnification drawn per image" in err
+    code, _, err = run_cli("generate", tmp_path / "run", "--n", "2", "--label", "a", "--size", "40",
+                           "--out", tmp_path / "g")
+    assert code == 0, err
+
+
+def _grad_energy(x: np.ndarray) -> float:
+    return float(np.mean(np.diff(x, axis=-1) ** 2) + np.mean(np.diff(x, axis=-2) ** 2))
+
+
+def test_a_magnifying_stage_draws_each_image_at_its_zoom(tmp_path: Path) -> None:
+    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.export import export_generator, load_generator
+    from shapekit.generate.nets import Generator
+
+    torch.manual_seed(0)
+    g = Generator(2, z_local=2, z_global=8, w_dim=8, channels=[16, 8, 8])
+    codec = ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0)), mode="class")
+    export_generator(g, codec, tmp_path / "m", crop_size=32)
+    cfg_path = tmp_path / "m" / "generator.json"
+    cfg = json.loads(cfg_path.read_text())
+    flat = {"blur_px": 0.0, "noise": [0.0, 0.0], "residual_noise": 0.0}
+
+    def with_zoom(zoom: list[float] | None):
+        cfg["imaging"] = {"version": 2, "labels": {"a": {**flat, **({"zoom": zoom} if zoom else {})},
+                                                   "b": flat}}
+        cfg_path.write_text(json.dumps(cfg))
+        return load_generator(tmp_path / "m", device="cpu")
+
+    plain = with_zoom(None)
+    x1 = plain.sample(6, label="a", seed=4, size=(48, 40))
+    big, small = with_zoom([2.0, 2.0]), with_zoom([0.5, 0.5])
+    x2 = big.sample(6, label="a", seed=4, size=(48, 40))
+    x05 = small.sample(6, label="a", seed=4, size=(48, 40))
+    assert x2.shape == x05.shape == (6, 48, 40) and x2.dtype == np.float32
+    assert np.array_equal(x2, big.sample(6, label="a", seed=4, size=(48, 40)))   # seeded
+    assert not np.array_equal(x2, big.sample(6, label="a", seed=5, size=(48, 40)))
+    # features twice as large: about a quarter of the gradient energy; half as large: more
+    assert _grad_energy(x2) < 0.5 * _grad_energy(x1) < 0.5 * _grad_energy(x05)
+    # a class without a zoom is generated exactly as before; raw skips the magnification
+    assert np.array_equal(big.sample(3, label="b", seed=4, size=40),
+                          plain.sample(3, label="b", seed=4, size=40))
+    assert np.array_equal(big.sample(3, label="a", seed=4, size=40, raw=True),
+                          plain.sample(3, label="a", seed=4, size=40, raw=True))
+    # drawn zooms follow the stored quantiles
+    spread = with_zoom([0.5, 2.0]).imaging.zooms(["a"] * 2000 + ["b"], seed=0)
+    assert spread[-1] == 1.0 and 0.5 <= spread.min() < 0.55 and 1.95 < spread[:-1].max() <= 2.0
+    assert np.median(spread[:-1]) == pytest.approx(1.25, abs=0.05)
+
+
+def test_fit_zoom_only_where_the_network_spreads_too_little() -> None:
+    from shapekit.cli.calibrate import fit_zoom
+
+    rng = np.random.default_rng(1)
+    real = np.exp(np.log(20.0) + 0.35 * rng.standard_normal(300))
+    assert fit_zoom(np.exp(np.log(12.0) + 0.3 * rng.standard_normal(300)), real) is None
+    z = fit_zoom(np.exp(np.log(10.0) + 0.1 * rng.standard_normal(300)), real)
+    assert z["zoom"] == sorted(z["zoom"]) and len(z["zoom"]) == 21
+    assert z["zoom"][10] == pytest.approx(2.0, rel=0.1)
+    assert z["fit"]["shrink"] == pytest.approx((1 - (0.1 / 0.35) ** 2) ** 0.5, abs=0.05)
+    # never beyond what the stage accepts
+    z = fit_zoom(np.exp(np.log(1.0) + 0.01 * rng.standard_normal(300)), real)
+    assert 0.25 <= z["zoom"][0] and z["zoom"][-1] == 4.0

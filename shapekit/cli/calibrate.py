@@ -7,7 +7,11 @@ Gaussian probe and adds shot noise at a level drawn from the training images' ow
 passing generated images through the whole stage and measuring the gap of every descriptor that
 enters the imaging distance (:func:`shapekit.realism.imaging.imaging_gap`): the probe that brings
 the generated images' grey levels, contrast, noise and sharpness together closest to the real
-ones'. :func:`calibrate_generator` does this for an export with its training split (never its
+ones'. For a model trained without a common pixel size, :func:`fit_zoom` first compares the
+spread of feature sizes (:func:`shapekit.realism.structure.feature_spacing`) of its raw images and
+of the training images per class; where the network's spread is less than half the real one it
+stores a magnification draw, and the blur and noise are then fitted on magnified images.
+:func:`calibrate_generator` does this for an export with its training split (never its
 held-out images) and writes the block into ``generator.json``. It lives here, above both
 ``generate`` and ``realism``, because it needs both.
 """
@@ -23,10 +27,82 @@ import numpy as np
 from shapekit.cli._common import emit_json, info, json_option, root_option
 from shapekit.errors import InputError
 
-__all__ = ["fit_imaging_stage", "calibrate_generator", "BLUR_GRID"]
+__all__ = ["fit_imaging_stage", "fit_zoom", "spacing_px", "calibrate_generator", "BLUR_GRID",
+           "MIN_SPREAD_RATIO"]
 
 #: probe sigmas (px) the fit chooses from
 BLUR_GRID = tuple(round(0.1 * i, 1) for i in range(21))
+#: a class draws magnifications when its generated spread of log feature spacing is below this
+#: fraction of its training images' (robust standard deviations)
+MIN_SPREAD_RATIO = 0.5
+
+
+def spacing_px(images: Sequence[np.ndarray]) -> np.ndarray:
+    """Feature spacing (px) of each image: the realism evaluator's, at its least smoothing.
+
+    ``sqrt(area / persistent components)`` of the structure image smoothed by 1.5 px
+    (:func:`shapekit.realism.structure.feature_spacing`): it follows magnification and hardly
+    blur. Computed 30 images at a time.
+    """
+    from shapekit.realism.structure import structure_features
+
+    return np.concatenate([structure_features(list(images[i:i + 30]), 1.5, betti=False,
+                                              r_max=8)[0].summaries[:, -1]
+                           for i in range(0, len(images), 30)])
+
+
+def _robust_sd(v: np.ndarray) -> float:
+    q1, q3 = np.quantile(v, [0.25, 0.75])
+    return float((q3 - q1) / 1.349)
+
+
+def fit_zoom(generated: np.ndarray, real: np.ndarray, *, quantiles: int = 21,
+             min_spread_ratio: float = MIN_SPREAD_RATIO) -> dict[str, Any] | None:
+    """Quantiles of a per-image magnification that spread generated feature sizes as real ones.
+
+    On log feature spacing: the zoom moves the generated median onto the real median and adds
+    the real quantiles' deviations from it, shrunk by ``sqrt(1 - sd_gen^2 / sd_real^2)`` so that
+    the network's own spread and the drawn zoom together spread as the real images do (robust
+    standard deviations, IQR / 1.349). ``None`` when the generated spread is at least
+    ``min_spread_ratio`` of the real one (the network already varies its scale).
+
+    Parameters
+    ----------
+    generated, real : ndarray
+        Feature spacing (px, > 0) of raw generated and of real images of one class.
+
+    Returns
+    -------
+    dict or None
+        ``{"zoom": quantiles (clipped to the stage's range), "fit": {...}}``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> real = np.exp(np.log(20) + 0.3 * rng.standard_normal(4000))
+    >>> gen = np.exp(np.log(15) + 0.1 * rng.standard_normal(4000))
+    >>> z = fit_zoom(gen, real)["zoom"]
+    >>> round(z[10], 1)  # the medians' ratio, 20 / 15
+    1.3
+    >>> round(float(np.log(z[15] / z[5])) / (1.349 * 0.3 * (1 - 1 / 9) ** 0.5), 1)  # log IQR
+    1.0
+    >>> fit_zoom(real, real) is None
+    True
+    """
+    from shapekit.generate.imaging import ZOOM_RANGE
+
+    lg, lr = np.log(np.asarray(generated, float)), np.log(np.asarray(real, float))
+    sg, sr = _robust_sd(lg), _robust_sd(lr)
+    fit = {"spread_log_generated": round(sg, 4), "spread_log_real": round(sr, 4),
+           "median_generated_px": round(float(np.exp(np.median(lg))), 3),
+           "median_real_px": round(float(np.exp(np.median(lr))), 3)}
+    if not sr > 0 or sg >= min_spread_ratio * sr:
+        return None
+    shrink = np.sqrt(1.0 - (sg / sr) ** 2)
+    mr = float(np.median(lr))
+    q = mr - float(np.median(lg)) + (np.quantile(lr, np.linspace(0, 1, quantiles)) - mr) * shrink
+    z = np.clip(np.exp(q), *ZOOM_RANGE)
+    return {"zoom": np.maximum.accumulate(z).tolist(), "fit": {**fit, "shrink": round(shrink, 4)}}
 
 
 def register(app: click.Group) -> None:
@@ -75,7 +151,7 @@ def fit_imaging_stage(generated: Mapping[str, Sequence[np.ndarray]],
     import cv2
     import torch
 
-    from shapekit.generate.imaging import STAGE_VERSION, ImagingStage
+    from shapekit.generate.imaging import ImagingStage
     from shapekit.realism.imaging import (IMAGING_NAMES, imaging_descriptors, imaging_gap,
                                           noise_sigma)
 
@@ -104,19 +180,25 @@ def fit_imaging_stage(generated: Mapping[str, Sequence[np.ndarray]],
         out[name] = {**p, "fit": {"gap_raw": round(imaging_gap(imaging_descriptors(gen)[0], R), 4),
                                   "gap": round(gap, 4), "n_generated": len(gen),
                                   "n_real": len(ref)}}
-    return {"version": STAGE_VERSION, "labels": out}
+    # version 2 only adds the zoom (set by calibrate_generator): blocks without one stay readable
+    # by every shapekit that has the stage
+    return {"version": 1, "labels": out}
 
 
 def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
                         root: str | Path | None = None, size: int = 256, seed: int = 0,
-                        max_per_class: int = 400, write: bool = True) -> dict[str, Any]:
+                        max_per_class: int = 400, magnify: bool = False,
+                        write: bool = True) -> dict[str, Any]:
     """Fit the imaging stage of the export in ``model_dir`` on its training images.
 
     The training split is the export's own (its ``holdout`` fraction and ``seed``, at its
     ``downscale``), at most ``max_per_class`` images of each class (drawn with ``seed``); for
     every one, one image of its class (and, for conditioned models, its conditions) is
-    generated raw at ``size`` px. With ``write`` the block replaces ``generator.json``'s
-    ``"imaging"`` (atomically).
+    generated raw at ``size`` px. With ``magnify``, a model without a physical pixel size
+    (``um_per_px`` null) draws each image's magnification in every class where the network's
+    spread of feature sizes is less than :data:`MIN_SPREAD_RATIO` of its training images'
+    (:func:`fit_zoom`), and that class's blur and noise are fitted on magnified images. With
+    ``write`` the block replaces ``generator.json``'s ``"imaging"`` (atomically).
 
     Raises
     ------
@@ -153,10 +235,34 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
                          raw=True)[0]
         generated.setdefault(name, []).append(img)
         real.setdefault(name, []).append(scaled[i])
+    zooms: dict[str, dict[str, Any]] = {}
+    if magnify and cfg.get("um_per_px") is None:  # no common pixel size: magnification may vary
+        for name in generated:
+            z = fit_zoom(spacing_px(generated[name]), spacing_px(real[name]))
+            if z is not None:
+                zooms[name] = z
+    if zooms:   # the blur and noise of those classes are fitted on magnified images
+        from shapekit.generate.imaging import STAGE_VERSION, ImagingStage
+
+        gen.imaging = ImagingStage({k: {"blur_px": 0.0, "noise": [0.0, 0.0], "residual_noise": 0.0,
+                                        "zoom": z["zoom"]} for k, z in zooms.items()})
+        count = dict.fromkeys(zooms, 0)
+        for j, i in enumerate(progress(train, desc="magnifying")):
+            name = codec.label_names[int(labels[i])]
+            if name in zooms:
+                conds = {k: float(v) for k, v in zip(codec.names, values[i])}
+                generated[name][count[name]] = gen.sample(1, label=name, conditions=conds or None,
+                                                          seed=seed + j, size=size)[0]
+                count[name] += 1
     block = fit_imaging_stage(generated, real, seed=seed)
+    for name, z in zooms.items():
+        block["version"] = STAGE_VERSION
+        block["labels"][name]["zoom"] = z["zoom"]
+        block["labels"][name]["fit"]["magnification"] = z["fit"]
     block["fitted_on"] = (f"{len(train)} training images of {Path(manifest).name} (holdout "
                           f"{cfg.get('holdout') or 0.0:g}, seed {cfg.get('seed') or 0}), one raw "
-                          f"generated {size}^2 image each (seed {seed})")
+                          f"generated {size}^2 image each (seed {seed})"
+                          + (f"; magnified: {', '.join(sorted(zooms))}" if zooms else ""))
     if write:
         _atomic.write_json(Path(model_dir) / CONFIG, {**cfg, "imaging": block})
     return block
@@ -169,12 +275,16 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
               help="Side of the generated images the stage is fitted on.")
 @click.option("--max-per-class", type=click.IntRange(2, 100000), default=400, show_default=True,
               help="Training images per class used at most (drawn with --seed).")
+@click.option("--magnify", is_flag=True,
+              help="For a model without a physical pixel size: draw each image's magnification "
+                   "where the network's feature sizes spread less than half as much as its "
+                   "training images' (RESULTS.md: more coverage, not more realism, on uhcs3).")
 @root_option
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the generated images and of the noise drawn while fitting.")
 @json_option
 def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: int,
-                          root: Path | None, seed: int, as_json: bool) -> None:
+                          magnify: bool, root: Path | None, seed: int, as_json: bool) -> None:
     """Fit the imaging stage of the generator exported in RUN_DIR on MANIFEST's training images.
 
     The stage blurs the network's output by a Gaussian probe and adds shot noise at a level drawn
@@ -193,12 +303,17 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
     if pretrained_root().resolve() in run.resolve().parents:
         raise InputError(f"{run} is a shipped model; copy the directory and calibrate the copy")
     block = calibrate_generator(run, manifest, root=root, size=size, seed=seed,
-                                max_per_class=max_per_class)
+                                max_per_class=max_per_class, magnify=magnify)
     for name, p in block["labels"].items():
         q = p["noise"]
         info(f"{name}: probe blur {p['blur_px']:g} px, noise sd {q[0]:.3f}-{q[-1]:.3f} (median "
              f"{q[len(q) // 2]:.3f}); descriptor gap {p['fit']['gap_raw']:.2f} -> "
              f"{p['fit']['gap']:.2f}")
+        if "zoom" in p:
+            z, m = p["zoom"], p["fit"]["magnification"]
+            info(f"{name}: feature sizes spread {m['spread_log_generated']:.2f} (log sd) against "
+                 f"the training images' {m['spread_log_real']:.2f}: magnification drawn per image, "
+                 f"{z[1]:.2f}-{z[-2]:.2f}x (median {z[len(z) // 2]:.2f}x)")
     info(f"wrote the imaging stage into {run / CONFIG}")
     if as_json:
         emit_json(block)

@@ -95,7 +95,8 @@ class GeneratorSampler:
         Pixel size of the generated images.
     mode : str
     imaging : ImagingStage or None
-        The calibrated probe blur and shot noise applied to every sample (unless ``raw``).
+        The calibrated probe blur and shot noise (and, where calibrated, magnification) applied
+        to every sample (unless ``raw``).
 
     Examples
     --------
@@ -159,13 +160,20 @@ class GeneratorSampler:
         ``seed``); missing conditions default to their training mean. The same ``seed``, ``n``
         and ``size`` give the same latents (and imaging noise) whatever the condition, so a
         sweep over a condition shows the effect of that condition alone. ``raw`` skips the
-        model's imaging stage (:attr:`imaging`), giving the network's output.
+        model's imaging stage (:attr:`imaging`: magnification, blur, noise), giving the
+        network's output at its own scale.
+
+        When the stage draws magnifications (a model trained without a common pixel size), each
+        image of such a class is generated on its own field (``size / zoom``, latent map and noise
+        inputs from its own stream of ``seed``), resampled to ``size``; its global latent is
+        the one it would have had unmagnified.
         """
         if int(n) < 1:
             raise InputError(f"--n must be >= 1, got {n}")
         hw = parse_size(self.default_size if size is None else size)
         check_pixel_budget((int(n), *hw), f"{int(n)} generated images of {hw[1]}x{hw[0]} px")
         labels = torch.as_tensor(self.labels_for(n, label, seed))
+        names = [self.label_names[k] for k in labels.tolist()]
         vals = self.check_conditions(conditions)
         cond = None
         if self.codec.n_cond:
@@ -173,28 +181,55 @@ class GeneratorSampler:
             cond = torch.from_numpy(np.repeat(self.codec.encode(values), int(n), axis=0))
         g = torch.Generator().manual_seed(int(seed))
         zl, zg = self.generator.latents(int(n), self.generator.field_cells(hw), g)
-        per = max(1, BATCH_PIXELS // (hw[0] * hw[1]))
-        out = []
+        zoom = (self.imaging.zooms(names, seed) if self.imaging is not None and not raw
+                and self.imaging.magnifies else np.ones(int(n)))
         devices = [self.device] if self.device.type == "cuda" else []
         # on CUDA: bf16 autocast (tensor cores); float32 on the CPU
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        out = []
         # the noise inputs use the global RNG: fork it so sampling is pure and seeded
         with torch.random.fork_rng(devices=devices), amp:
-            torch.manual_seed(int(seed))
-            for s in range(0, int(n), per):
-                sl = slice(s, s + per)
-                c = None if cond is None else cond[sl].to(self.device)
-                x = generate_field(self.generator, zl[sl].to(self.device), zg[sl].to(self.device),
-                                   labels[sl].to(self.device), c, hw)
-                out.append(to_unit(x))
+            if np.all(zoom == 1.0):
+                torch.manual_seed(int(seed))
+                per = max(1, BATCH_PIXELS // (hw[0] * hw[1]))
+                for s in range(0, int(n), per):
+                    sl = slice(s, s + per)
+                    c = None if cond is None else cond[sl].to(self.device)
+                    x = generate_field(self.generator, zl[sl].to(self.device),
+                                       zg[sl].to(self.device), labels[sl].to(self.device), c, hw)
+                    out.append(to_unit(x))
+            else:
+                for i in range(int(n)):
+                    c = None if cond is None else cond[i:i + 1]
+                    out.append(self._magnified(zg[i:i + 1], labels[i:i + 1], c, hw,
+                                               float(zoom[i]), (int(seed), 3, i))[None])
         if self.imaging is None or raw:
             return np.concatenate(out)
         # the stage's own seeded stream, apart from the network's
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), 1])
                                               .generate_state(1)[0]))
-        names = [self.label_names[k] for k in labels.tolist()]
         x = torch.from_numpy(np.concatenate(out))
         return self.imaging.apply(x, names, g).numpy().astype(np.float32, copy=False)
+
+    def _magnified(self, zg: torch.Tensor, label: torch.Tensor, cond: torch.Tensor | None,
+                   hw: tuple[int, int], zoom: float, entropy: tuple[int, ...]) -> np.ndarray:
+        """One image of ``hw`` drawn on a field ``zoom`` times finer, resampled to ``hw``."""
+        from shapekit.io.scale import resample
+
+        state = np.random.SeedSequence(list(entropy)).generate_state(2)
+        field = (math.ceil(hw[0] / zoom) + 1, math.ceil(hw[1] / zoom) + 1)
+        check_pixel_budget(field, f"a field of {field[1]}x{field[0]} px (zoom {zoom:.3g})")
+        zl, _ = self.generator.latents(1, self.generator.field_cells(field),
+                                       torch.Generator().manual_seed(int(state[0])))
+        torch.manual_seed(int(state[1]))
+        x = generate_field(self.generator, zl.to(self.device), zg.to(self.device),
+                           label.to(self.device), None if cond is None else cond.to(self.device),
+                           field)
+        img = to_unit(x)[0]
+        if zoom != 1.0:
+            img = resample(img, 1.0, 1.0 / zoom)
+        top, left = (img.shape[0] - hw[0]) // 2, (img.shape[1] - hw[1]) // 2
+        return img[top:top + hw[0], left:left + hw[1]]
 
 
 def load_generator(run_dir: str | Path, device: str | None = None,

@@ -61,7 +61,9 @@ GENERATOR_SCHEMA: dict[str, Any] = {
                     "blur_px": {"type": "number", "minimum": 0, "maximum": 8},
                     "residual_noise": {"type": "number", "minimum": 0},
                     "noise": {"type": "array", "minItems": 2, "maxItems": 1001,
-                              "items": {"type": "number", "minimum": 0}}}}}}}}}
+                              "items": {"type": "number", "minimum": 0}},
+                    "zoom": {"type": "array", "minItems": 2, "maxItems": 1001,
+                             "items": {"type": "number", "minimum": 0.25, "maximum": 4}}}}}}}}}
 """JSON Schema of ``generator.json``."""
 
 RUN_SCHEMA: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""The imaging stage of a generator: a probe blur and shot noise, calibrated per class.
+"""The imaging stage of a generator: magnification, probe blur and shot noise, per class.
 
 A generator learns the structure of its training micrographs better than how they were imaged:
 scored against their references, the shipped generators' images read sharper or blurrier and
@@ -11,6 +11,13 @@ as :class:`~shapekit.generate.detector.ShotNoise` and step 5 of :mod:`shapekit.s
 The amplitude ``k`` of each image is set so that its added noise at its median grey level is
 ``sqrt(t^2 - r^2)``: ``t`` a noise level drawn from the class's training images' own (stored as
 quantiles: real scans differ in dose), ``r`` what the blurred network output already has.
+
+Magnification (version 2, optional per class): a model trained on images without a common pixel
+size (uhcs3 mixes magnifications from about 50x to 25000x) may draw a narrower spread of feature
+sizes than its training images. For such a class the stage stores quantiles of a **zoom** factor
+``z``: each image draws one (:meth:`ImagingStage.zooms`), the network draws a field ``1/z`` times
+the requested size, and :func:`shapekit.io.resample` brings it to the requested size (area
+averaging when shrinking, bicubic when enlarging), before the blur and the noise.
 
 The numbers are fitted on the training images (:func:`shapekit.cli.calibrate.fit_imaging_stage`,
 ``shapekit calibrate-imaging RUN``) and stored in ``generator.json`` under ``"imaging"``; an
@@ -32,8 +39,12 @@ from shapekit.errors import ModelFormatError
 
 __all__ = ["ImagingStage", "STAGE_VERSION"]
 
-#: format version of the ``"imaging"`` block of ``generator.json``
-STAGE_VERSION = 1
+#: format version of the ``"imaging"`` block of ``generator.json`` written by this shapekit
+STAGE_VERSION = 2
+#: versions it reads (1: blur and noise; 2: plus the optional per-class ``zoom``)
+READ_VERSIONS = (1, 2)
+#: the zoom factors a stage may hold (a field at most 4x the requested side, or 1/4 of it)
+ZOOM_RANGE = (0.25, 4.0)
 
 
 class ImagingStage:
@@ -44,7 +55,9 @@ class ImagingStage:
     labels : mapping
         Per class name: ``blur_px`` (Gaussian sigma, px, >= 0), ``noise`` (increasing quantiles
         of the training images' noise sd, grey levels in [0, 1], at evenly spaced levels from 0
-        to 1) and ``residual_noise`` (the noise sd of the blurred network output).
+        to 1) and ``residual_noise`` (the noise sd of the blurred network output); optionally
+        ``zoom`` (increasing quantiles of the magnification factor at evenly spaced levels, in
+        :data:`ZOOM_RANGE`; absent: every image at the network's own scale).
 
     Examples
     --------
@@ -53,8 +66,11 @@ class ImagingStage:
     >>> y = stage.apply(x, ["a", "b"], torch.Generator().manual_seed(0))  # "b" has no stage
     >>> [round(float(v), 3) for v in y.std(dim=(1, 2))]
     [0.05, 0.0]
-    >>> stage.to_dict()["version"]
+    >>> stage.to_dict()["version"]  # 2 only for a stage that magnifies
     1
+    >>> ImagingStage({"a": {"blur_px": 0, "noise": [0, 0], "residual_noise": 0,
+    ...                     "zoom": [2.0, 2.0]}}).zooms(["a", "b"], seed=0).tolist()
+    [2.0, 1.0]
     """
 
     def __init__(self, labels: Mapping[str, Mapping[str, Any]]) -> None:
@@ -70,19 +86,54 @@ class ImagingStage:
                 raise ModelFormatError(f"imaging stage of class {name!r} is malformed: blur_px "
                                        f"{blur}, residual_noise {res}, noise quantiles {q}")
             self.labels[str(name)] = {"blur_px": blur, "noise": q, "residual_noise": res}
+            if p.get("zoom") is not None:
+                try:
+                    z = [float(v) for v in p["zoom"]]
+                except (TypeError, ValueError) as e:
+                    raise ModelFormatError(f"imaging stage of class {name!r}: zoom: {e}") from None
+                if not (len(z) >= 2 and all(np.isfinite(z)) and z == sorted(z)
+                        and ZOOM_RANGE[0] <= z[0] and z[-1] <= ZOOM_RANGE[1]):
+                    raise ModelFormatError(f"imaging stage of class {name!r}: zoom quantiles {z} "
+                                           f"are not increasing within {ZOOM_RANGE}")
+                self.labels[str(name)]["zoom"] = z
 
     @classmethod
     def from_dict(cls, block: Mapping[str, Any]) -> "ImagingStage":
         """The stage of a ``generator.json`` ``"imaging"`` block (ModelFormatError if unknown)."""
-        if not isinstance(block, Mapping) or block.get("version") != STAGE_VERSION:
+        if not isinstance(block, Mapping) or block.get("version") not in READ_VERSIONS:
             got = block.get("version") if isinstance(block, Mapping) else block
             raise ModelFormatError(f"imaging stage version {got!r} is not supported (this "
-                                   f"shapekit reads version {STAGE_VERSION})")
-        return cls(block.get("labels", {}))
+                                   f"shapekit reads versions "
+                                   f"{', '.join(map(str, READ_VERSIONS))})")
+        labels = block.get("labels", {})
+        if block["version"] < 2 and any("zoom" in p for p in labels.values()
+                                        if isinstance(p, Mapping)):
+            raise ModelFormatError("imaging stage version 1 has no zoom")
+        return cls(labels)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready block for ``generator.json``."""
-        return {"version": STAGE_VERSION, "labels": self.labels}
+        """JSON-ready block for ``generator.json`` (version 1 unless a class has a ``zoom``, so
+        that a shapekit reading version 1 reads it)."""
+        return {"version": STAGE_VERSION if self.magnifies else 1, "labels": self.labels}
+
+    @property
+    def magnifies(self) -> bool:
+        """Whether any class draws a magnification."""
+        return any("zoom" in p for p in self.labels.values())
+
+    def zooms(self, labels: list[str], seed: int) -> np.ndarray:
+        """The magnification factor of each image (1 for classes without ``zoom``).
+
+        Drawn from the stage's own stream for ``seed`` (one level per image, in image order),
+        apart from the network's latents and the noise of :meth:`apply`.
+        """
+        u = np.random.default_rng(np.random.SeedSequence([int(seed), 2])).random(len(labels))
+        out = np.ones(len(labels))
+        for i, name in enumerate(labels):
+            z = self.labels.get(name, {}).get("zoom")
+            if z is not None:
+                out[i] = float(np.interp(u[i], np.linspace(0.0, 1.0, len(z)), z))
+        return out
 
     def apply(self, x: torch.Tensor, labels: list[str], generator: torch.Generator) -> torch.Tensor:
         """Blurred, noisy images ``(B, H, W)`` in [0, 1] from network outputs ``x`` in [0, 1].
