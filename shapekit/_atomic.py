@@ -99,7 +99,7 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> None:
     """Atomically write ``obj`` as JSON (NaN/Inf refused: JSON has no such numbers)."""
-    write_text(path, json.dumps(obj, indent=indent, allow_nan=False, default=_json_default) + "\n")
+    write_text(path, json.dumps(obj, indent=indent, allow_nan=False, default=json_default) + "\n")
 
 
 def save_figure(path: str | os.PathLike[str], fig: Any, *, dpi: int = 110) -> None:
@@ -122,7 +122,15 @@ def save_figure(path: str | os.PathLike[str], fig: Any, *, dpi: int = 110) -> No
         plt.close(fig)
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays and paths (TypeError otherwise).
+
+    Examples
+    --------
+    >>> import json, numpy as np
+    >>> json.dumps({"a": np.float32(0.5), "b": np.arange(2)}, default=json_default)
+    '{"a": 0.5, "b": [0, 1]}'
+    """
     import numpy as np
 
     if isinstance(obj, np.generic):

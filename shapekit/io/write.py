@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from shapekit._atomic import _json_default, atomic_path
+from shapekit._atomic import atomic_path, json_default
 from shapekit.errors import InputError
 
 
@@ -47,7 +47,7 @@ def write_tiff(path: str | os.PathLike[str], image: np.ndarray, metadata: dict[s
     if not np.isfinite(arr).all():
         raise InputError(f"{path}: refusing to write an image with NaN/Inf values")
     md = dict(metadata or {})
-    description = json.dumps(md, allow_nan=False, default=_json_default)
+    description = json.dumps(md, allow_nan=False, default=json_default)
     kwargs: dict[str, Any] = {}
     um = md.get("um_per_px")
     if isinstance(um, (int, float)) and not isinstance(um, bool) and np.isfinite(um) and um > 0:
