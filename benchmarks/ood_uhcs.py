@@ -388,11 +388,9 @@ def feature_spacing_px(images: list[np.ndarray]) -> np.ndarray:
     """The realism evaluator's feature spacing of each image (px): ``sqrt(area / components)`` of
     the structure image at the least smoothing (1.5 px; :func:`shapekit.realism.structure.
     feature_spacing`), built to scale with magnification and hardly with blur."""
-    from shapekit.realism.structure import structure_features
+    from shapekit.cli.calibrate import spacing_px  # the one the imaging stage's zoom fit uses
 
-    out = [structure_features(images[i:i + 30], 1.5, betti=False, r_max=8)[0].summaries[:, -1]
-           for i in range(0, len(images), 30)]
-    return np.concatenate(out)
+    return spacing_px(images)
 
 
 def spacing_study(n: int = 30, n_extreme: int = 20, seed: int = 0) -> dict:
