@@ -388,9 +388,9 @@ def feature_spacing_px(images: list[np.ndarray]) -> np.ndarray:
     """The realism evaluator's feature spacing of each image (px): ``sqrt(area / components)`` of
     the structure image at the least smoothing (1.5 px; :func:`shapekit.realism.structure.
     feature_spacing`), built to scale with magnification and hardly with blur."""
-    from shapekit.cli.calibrate import spacing_px  # the one the imaging stage's zoom fit uses
+    from shapekit.realism.structure import image_spacing
 
-    return spacing_px(images)
+    return image_spacing(images)
 
 
 def spacing_study(n: int = 30, n_extreme: int = 20, seed: int = 0) -> dict:

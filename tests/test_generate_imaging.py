@@ -183,8 +183,8 @@ def test_cli_calibrate_magnify_without_a_pixel_size(run_cli, tmp_path: Path, mon
     import yaml
     from test_generate import TINY, make_tiny_dataset
 
-    import shapekit.cli.calibrate as cal
     from shapekit.generate.train import train_gan
+    from shapekit.realism import structure
 
     manifest = make_tiny_dataset(tmp_path / "d", n=6)
     spec = yaml.safe_load(manifest.read_text())
@@ -201,7 +201,7 @@ def test_cli_calibrate_magnify_without_a_pixel_size(run_cli, tmp_path: Path, mon
         k = np.linspace(-1, 1, len(images))
         return np.exp(np.log(10.0) + 0.02 * k) if len(calls) % 2 else np.exp(np.log(20.0) + 0.4 * k)
 
-    monkeypatch.setattr(cal, "spacing_px", spacing)
+    monkeypatch.setattr(structure, "image_spacing", spacing)
     code, out, err = run_cli("calibrate-imaging", tmp_path / "run", manifest, "--size", "48",
                              "--magnify", "--json")
     assert code == 0, err

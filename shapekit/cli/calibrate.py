@@ -8,7 +8,7 @@ passing generated images through the whole stage and measuring the gap of every 
 enters the imaging distance (:func:`shapekit.realism.imaging.imaging_gap`): the probe that brings
 the generated images' grey levels, contrast, noise and sharpness together closest to the real
 ones'. For a model trained without a common pixel size, :func:`fit_zoom` first compares the
-spread of feature sizes (:func:`shapekit.realism.structure.feature_spacing`) of its raw images and
+spread of feature sizes (:func:`shapekit.realism.structure.image_spacing`) of its raw images and
 of the training images per class; where the network's spread is less than half the real one it
 stores a magnification draw, and the blur and noise are then fitted on magnified images.
 :func:`calibrate_generator` does this for an export with its training split (never its
@@ -27,7 +27,7 @@ import numpy as np
 from shapekit.cli._common import emit_json, info, json_option, root_option
 from shapekit.errors import InputError
 
-__all__ = ["fit_imaging_stage", "fit_zoom", "spacing_px", "calibrate_generator", "BLUR_GRID",
+__all__ = ["fit_imaging_stage", "fit_zoom", "calibrate_generator", "BLUR_GRID",
            "MIN_SPREAD_RATIO"]
 
 #: probe sigmas (px) the fit chooses from
@@ -35,20 +35,6 @@ BLUR_GRID = tuple(round(0.1 * i, 1) for i in range(21))
 #: a class draws magnifications when its generated spread of log feature spacing is below this
 #: fraction of its training images' (robust standard deviations)
 MIN_SPREAD_RATIO = 0.5
-
-
-def spacing_px(images: Sequence[np.ndarray]) -> np.ndarray:
-    """Feature spacing (px) of each image: the realism evaluator's, at its least smoothing.
-
-    ``sqrt(area / persistent components)`` of the structure image smoothed by 1.5 px
-    (:func:`shapekit.realism.structure.feature_spacing`): it follows magnification and hardly
-    blur. Computed 30 images at a time.
-    """
-    from shapekit.realism.structure import structure_features
-
-    return np.concatenate([structure_features(list(images[i:i + 30]), 1.5, betti=False,
-                                              r_max=8)[0].summaries[:, -1]
-                           for i in range(0, len(images), 30)])
 
 
 def _robust_sd(v: np.ndarray) -> float:
@@ -180,9 +166,7 @@ def fit_imaging_stage(generated: Mapping[str, Sequence[np.ndarray]],
         out[name] = {**p, "fit": {"gap_raw": round(imaging_gap(imaging_descriptors(gen)[0], R), 4),
                                   "gap": round(gap, 4), "n_generated": len(gen),
                                   "n_real": len(ref)}}
-    # version 2 only adds the zoom (set by calibrate_generator): blocks without one stay readable
-    # by every shapekit that has the stage
-    return {"version": 1, "labels": out}
+    return {"version": ImagingStage(out).to_dict()["version"], "labels": out}
 
 
 def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
@@ -237,12 +221,15 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
         real.setdefault(name, []).append(scaled[i])
     zooms: dict[str, dict[str, Any]] = {}
     if magnify and cfg.get("um_per_px") is None:  # no common pixel size: magnification may vary
+        from shapekit.realism import structure
+
         for name in generated:
-            z = fit_zoom(spacing_px(generated[name]), spacing_px(real[name]))
+            z = fit_zoom(structure.image_spacing(generated[name]),
+                         structure.image_spacing(real[name]))
             if z is not None:
                 zooms[name] = z
     if zooms:   # the blur and noise of those classes are fitted on magnified images
-        from shapekit.generate.imaging import STAGE_VERSION, ImagingStage
+        from shapekit.generate.imaging import ImagingStage
 
         gen.imaging = ImagingStage({k: {"blur_px": 0.0, "noise": [0.0, 0.0], "residual_noise": 0.0,
                                         "zoom": z["zoom"]} for k, z in zooms.items()})
@@ -256,9 +243,10 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
                 count[name] += 1
     block = fit_imaging_stage(generated, real, seed=seed)
     for name, z in zooms.items():
-        block["version"] = STAGE_VERSION
         block["labels"][name]["zoom"] = z["zoom"]
         block["labels"][name]["fit"]["magnification"] = z["fit"]
+    if zooms:   # the stage says which version its blocks need (2 once a class magnifies)
+        block["version"] = ImagingStage(block["labels"]).to_dict()["version"]
     block["fitted_on"] = (f"{len(train)} training images of {Path(manifest).name} (holdout "
                           f"{cfg.get('holdout') or 0.0:g}, seed {cfg.get('seed') or 0}), one raw "
                           f"generated {size}^2 image each (seed {seed})"

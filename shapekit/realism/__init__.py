@@ -38,7 +38,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "prepared": ["prepare_set", "PreparedSet", "set_groups"],
     "metric": ["TopologicalRealism"],
     "structure": ["structure_image", "structure_features", "structure_sigmas", "feature_spacing",
-                  "reference_quantiles"],
+                  "image_spacing", "reference_quantiles"],
     "greylevels": ["match_grey_levels"],
     "imaging": ["imaging_descriptors", "imaging_gap", "noise_sigma", "blur_sigma",
                 "attribute_shifts"],
