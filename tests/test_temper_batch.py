@@ -118,6 +118,25 @@ def test_resume_after_interruption_recomputes_nothing_and_duplicates_nothing(toy
     assert third.calls == ["broken.png"] and res["skipped"] == 9 and res["failed"] == 1 and len(_table(out)) == 10
 
 
+def test_resume_with_tiles_added_later_fills_the_tile_table(toy_model, folder, tmp_path):
+    """A table first written without --tiles, resumed with it: every scan gets its tile rows
+    (the scans already in the table are classified again for them, not silently left out)."""
+    from shapekit.temper.modeldir import load_model
+
+    m = load_model(toy_model)
+    out, tiles = tmp_path / "r.csv", tmp_path / "t.csv"
+    classify_batch(m, [folder / "scan00_network.png"], out, model_ref="toy")
+    res = classify_batch(m, [folder], out, model_ref="toy", tiles_out=tiles)
+    assert res["skipped"] == 0 and res["classified"] == 9 and res["failed"] == 1
+    good = _table(out)
+    good = good[good["error"].isna()]
+    t = _table(tiles)
+    assert len(good) == 9 and len(good["path"]) == len(set(good["path"]))
+    assert set(t["path"]) == set(good["path"]) and len(t) == 9 * 4
+    res = classify_batch(m, [folder], out, model_ref="toy", tiles_out=tiles)   # now all done
+    assert res["skipped"] == 9 and len(_table(tiles)) == 9 * 4
+
+
 def test_table_refusals(toy_model, folder, tmp_path):
     from shapekit.temper.modeldir import load_model
 

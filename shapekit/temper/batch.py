@@ -238,15 +238,19 @@ class ResultTable:
                 raise InputError(f"{self.out}: written by model {others[0]!r}, not {model!r}; "
                                  f"choose another output to classify with this model")
             self.rows = [r for r in old if not r.get("error")]
-        done = self.done
         if self.tiles_out is not None and self.tiles_out.exists():
-            self.tile_rows = [r for r in _read_table(self.tiles_out) if r["path"] in done]
+            ok = {str(r["path"]) for r in self.rows}
+            self.tile_rows = [r for r in _read_table(self.tiles_out) if str(r["path"]) in ok]
         self.pending = 0
 
     @property
     def done(self) -> set[str]:
-        """Paths with a row and no error."""
-        return {str(r["path"]) for r in self.rows if not r.get("error")}
+        """Paths with a row and no error (and, when a tile table is kept, with tile rows: a scan
+        classified earlier without ``tiles_out`` is done again for its tiles)."""
+        ok = {str(r["path"]) for r in self.rows if not r.get("error")}
+        if self.tiles_out is not None:
+            ok &= {str(r["path"]) for r in self.tile_rows}
+        return ok
 
     def add(self, row: dict[str, Any], tile_rows: list[dict[str, Any]]) -> None:
         """Add one scan's row (replacing an earlier row of the same path) and its tile rows."""
