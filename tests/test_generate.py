@@ -705,6 +705,44 @@ def test_cli_generate_tiff_scale_sweep_and_errors(tiny_run, run_cli, tmp_path: P
     assert not (tmp_path / "e").exists()
 
 
+
+def test_cli_generate_failure_leaves_nothing_half_written(run_cli, tmp_path: Path, monkeypatch) -> None:
+    """A sweep whose last value is refused (a log-scaled condition at 0) writes no image, and a
+    write that fails midway removes the images already written (session 24: two files were left)."""
+    from shapekit.generate.export import export_generator
+
+    torch.manual_seed(0)
+    gen = Generator(2, 1, **TINY_NET)
+    codec = ConditionCodec.fit(["a", "b"], ["t_h"], np.array([[0.5], [50.0], [5.0]]),
+                               mode="parameters")                  # t_h spans 100x: log-scaled
+    export_generator(gen, codec, tmp_path / "run", crop_size=8, um_per_px=0.05)
+    out = tmp_path / "g"
+    code, _, err = run_cli("generate", tmp_path / "run", "--n", "1", "--size", "16", "--out", out,
+                           "--sweep", "t_h=10:0:3")
+    assert code == 2 and "log-scaled and must be > 0" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+    import shapekit.generate.grid as grid
+
+    calls = []
+
+    def failing(image, path, metadata=None):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(image, path, metadata)
+
+    real = grid.save_image
+    monkeypatch.setattr(grid, "save_image", failing)
+    code, _, _ = run_cli("generate", tmp_path / "run", "--n", "2", "--size", "16", "--out", out,
+                         "--sweep", "t_h=1:10:2")
+    assert code != 0 and len(calls) == 3 and not out.exists()
+    out.mkdir()
+    (out / "mine.txt").write_text("kept")                 # a folder the user made stays, with its files
+    calls.clear()
+    code, _, _ = run_cli("generate", tmp_path / "run", "--n", "4", "--size", "16", "--out", out)
+    assert code != 0 and sorted(f.name for f in out.iterdir()) == ["mine.txt"]
+
 def test_cli_train_gan_errors(run_cli, tmp_path: Path) -> None:
     manifest = make_tiny_dataset(tmp_path / "d", n=2)
     code, _, err = run_cli("train-gan", tmp_path / "missing.yaml", "--out", tmp_path / "r")

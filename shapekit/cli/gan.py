@@ -336,6 +336,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
               seed: int, as_json: bool, raw: bool = False) -> None:
     import csv
     import io
+    import shutil
     import warnings
 
     import numpy as np
@@ -359,39 +360,53 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     settings = [dict(fixed)] if not columns else [{**fixed, columns[0][0]: v}
                                                   for v in columns[0][1]]
     hw = hw or gen.default_size
-    rows, batches = [], []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for cond in settings:
-            full = gen.check_conditions(cond)
-            imgs = gen.sample(n, label=label, conditions=full, seed=seed, size=hw, raw=raw)
-            labels = [gen.label_names[i] for i in gen.labels_for(n, label, seed)]
-            batches.append(imgs)
+        # every setting is checked (log-scaled conditions > 0 included) and every image made
+        # before the first file is written: a bad sweep value leaves nothing behind
+        fulls = [gen.check_conditions(cond) for cond in settings]
+        if gen.codec.n_cond:
+            gen.codec.encode(np.array([[f[k] for k in gen.codec.names] for f in fulls]))
+        labels = [gen.label_names[i] for i in gen.labels_for(n, label, seed)]
+        batches = [gen.sample(n, label=label, conditions=full, seed=seed, size=hw, raw=raw)
+                   for full in fulls]
+    for msg in sorted({str(w.message) for w in caught}):
+        info(f"warning: {msg}")
+    rows: list[dict] = []
+    created = not out.exists()
+    written: list[Path] = []
+    try:
+        for full, imgs in zip(fulls, batches):
             for i, im in enumerate(imgs):
                 fname = f"gen_{len(rows):05d}.{fmt}"
                 row = {"file": fname, "label": labels[i], **full, "seed": seed, "index": i,
                        "um_per_px": gen.um_per_px}
-                save_image(im, out / fname, {**row, "model": str(folder)})
+                written.append(save_image(im, out / fname, {**row, "model": str(folder)}))
                 rows.append(row)
-    for msg in sorted({str(w.message) for w in caught}):
-        info(f"warning: {msg}")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    _atomic.write_text(out / "conditions.csv", buf.getvalue())
-    if columns and grid is None:
-        grid = out / "preview" / "sweep_grid.png"
-    if grid is not None:
-        if columns:
-            name, values = columns[0]
-            stack = np.stack(batches, axis=1).reshape(-1, *batches[0].shape[1:])
-            save_labelled_grid(stack, grid, nrows=n, ncols=len(values),
-                               col_labels=[f"{name}={v:.4g}" for v in values],
-                               row_labels=[str(r["label"]) for r in rows[:n]],
-                               title=f"sweep of {name} (rows: same latent)")
-        else:
-            save_grid(batches[0], grid, ncols=min(8, n))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        _atomic.write_text(out / "conditions.csv", buf.getvalue())
+        written.append(out / "conditions.csv")
+        if columns and grid is None:
+            grid = out / "preview" / "sweep_grid.png"
+        if grid is not None:  # the last write, atomic: a failure leaves an earlier grid as it was
+            if columns:
+                name, values = columns[0]
+                stack = np.stack(batches, axis=1).reshape(-1, *batches[0].shape[1:])
+                save_labelled_grid(stack, grid, nrows=n, ncols=len(values),
+                                   col_labels=[f"{name}={v:.4g}" for v in values],
+                                   row_labels=[str(r["label"]) for r in rows[:n]],
+                                   title=f"sweep of {name} (rows: same latent)")
+            else:
+                save_grid(batches[0], grid, ncols=min(8, n))
+    except BaseException:  # nothing half-written: this call's files go, and OUT if it made it
+        for p in written:
+            p.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     scale = f"{gen.um_per_px:g} um/px" if gen.um_per_px else "the training scale (no um/px known)"
     info(f"wrote {len(rows)} images of {hw[1]}x{hw[0]} px at {scale} and conditions.csv to {out}")
     if as_json:
