@@ -250,6 +250,25 @@ def test_generate_tiff_and_sweep(server) -> None:
         assert len(t.pages) == 3
 
 
+
+def test_generated_tiff_carries_its_pixel_size_and_drawn_temper(server, tmp_path) -> None:
+    """A downloaded TIFF is read back at the generator's scale (resolution tags, as the CLI writes
+    them), and an image whose temper the seed drew names that temper, not null (session 24)."""
+    from shapekit.generate.export import load_generator
+    from shapekit.io.readers import read_image
+
+    client, app = server[0], server[1]
+    r = client.post("/api/generate", json={"format": "tiff", "seed": 7})
+    assert r.status_code == 200
+    (tmp_path / "g.tif").write_bytes(r.content)
+    img, meta = read_image(tmp_path / "g.tif")
+    assert img.shape == (32, 32) and meta.um_per_px == pytest.approx(0.05)   # tiny: 0.05 um/px
+    drawn = json.loads(r.headers["x-shapekit-metadata"])["images"][0]["label"]
+    gen = load_generator(app.state.shapekit.config.generators["tiny"])
+    assert drawn == gen.label_names[int(gen.labels_for(1, None, 7)[0])]
+    png = client.post("/api/generate", json={"seed": 7})
+    assert json.loads(png.headers["x-shapekit-metadata"])["label"] == drawn
+
 @pytest.mark.parametrize("body,status,needle", [
     ({"conditions": {"aging_time_h": 500}}, 422, "outside this generator's training range [0.5, 50]"),
     ({"conditions": {"aging_time_h": 0.1}}, 422, "outside"),

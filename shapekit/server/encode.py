@@ -62,22 +62,33 @@ def png_bytes(image: np.ndarray, text: dict[str, str] | None = None) -> bytes:
 
 
 def tiff_bytes(images: np.ndarray | list[np.ndarray], descriptions: list[dict[str, Any]]) -> bytes:
-    """8-bit grey TIFF, one page per image, each with its JSON ``ImageDescription``.
+    """8-bit grey TIFF, one page per image, each with its JSON ``ImageDescription`` and, where
+    the description gives a positive ``um_per_px``, that pixel size in its resolution tags (as
+    :func:`shapekit.io.write_tiff` writes them, so ``shapekit ingest`` and ``score`` read it).
 
     Examples
     --------
     >>> import tifffile
-    >>> b = tiff_bytes([np.zeros((2, 3))], [{"label": "a"}])
+    >>> b = tiff_bytes([np.zeros((2, 3))], [{"label": "a", "um_per_px": 0.002}])
     >>> with tifffile.TiffFile(io.BytesIO(b)) as t:
-    ...     t.pages[0].shape, json.loads(t.pages[0].description)
-    ((2, 3), {'label': 'a'})
+    ...     t.pages[0].shape, json.loads(t.pages[0].description)["label"]
+    ((2, 3), 'a')
+    >>> from shapekit.io.readers import read_image
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "g.tif"; _ = p.write_bytes(b)
+    >>> round(read_image(p)[1].um_per_px, 6)
+    0.002
     """
     import tifffile
 
     buf = io.BytesIO()
     with tifffile.TiffWriter(buf) as tw:
         for im, d in zip(images, descriptions):
-            tw.write(to_uint8(im), description=json.dumps(jsonable(d)), metadata=None)
+            um = d.get("um_per_px")
+            scale: dict[str, Any] = {}
+            if isinstance(um, (int, float)) and not isinstance(um, bool) and math.isfinite(um) and um > 0:
+                scale = dict(resolution=(1e4 / um, 1e4 / um), resolutionunit=3)   # px per cm
+            tw.write(to_uint8(im), description=json.dumps(jsonable(d)), metadata=None, **scale)
     return buf.getvalue()
 
 

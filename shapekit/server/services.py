@@ -234,6 +234,8 @@ def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], s
     with _SAMPLE_LOCK:
         for cond in rows:
             images.append(gen.sample(1, label, cond, seed=seed, **extra)[0])
+    if label is None and hasattr(gen, "labels_for"):      # the temper the seed drew, as the CLI records it
+        label = gen.label_names[int(gen.labels_for(1, None, seed)[0])]
     meta = [{"generator_iterations": gen.config.get("iterations"), "mode": gen.mode, "label": label,
              "conditions": c, "seed": int(seed), "um_per_px": gen.um_per_px} for c in rows]
     if fmt == "tiff":
