@@ -137,6 +137,20 @@ def test_resume_with_tiles_added_later_fills_the_tile_table(toy_model, folder, t
     assert res["skipped"] == 9 and len(_table(tiles)) == 9 * 4
 
 
+def test_upper_case_parquet_suffix_writes_parquet(toy_model, folder, tmp_path):
+    """``--out R.PARQUET`` is accepted as Parquet, so it must be written (and resumed) as Parquet,
+    not as CSV text under a .PARQUET name."""
+    from shapekit.temper.modeldir import load_model
+
+    m = load_model(toy_model)
+    out, tiles = tmp_path / "R.PARQUET", tmp_path / "T.Parquet"
+    classify_batch(m, [folder / "scan00_network.png"], out, model_ref="toy", tiles_out=tiles)
+    assert out.read_bytes()[:4] == b"PAR1" and tiles.read_bytes()[:4] == b"PAR1"
+    assert len(pd.read_parquet(out)) == 1 and len(pd.read_parquet(tiles)) == 4
+    res = classify_batch(m, [folder / "scan00_network.png"], out, model_ref="toy", tiles_out=tiles)
+    assert res["skipped"] == 1
+
+
 def test_table_refusals(toy_model, folder, tmp_path):
     from shapekit.temper.modeldir import load_model
 

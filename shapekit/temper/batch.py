@@ -164,7 +164,7 @@ def _read_table(path: Path) -> list[dict[str, Any]]:
     import pandas as pd
 
     try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        df = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
     except Exception as e:  # noqa: BLE001 - any parse failure: the file is not our table
         raise InputError(f"{path}: cannot be read as a results table to resume "
                          f"({type(e).__name__}); move it away or choose another output") from None
@@ -185,7 +185,7 @@ def _write_table(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> 
     if len(df):
         df = df.sort_values(["path", "tile"] if "tile" in df.columns else ["path"], kind="stable")
     with atomic_path(path) as tmp:
-        if path.suffix == ".parquet":
+        if path.suffix.lower() == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False)
