@@ -773,3 +773,26 @@ def test_strategy_names_match_lightning_and_wrong_ones_are_refused_fast(run_cli,
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert r.stdout.split() == ["2", "False", "False"], (r.stdout, r.stderr)
     assert "unknown strategy 'banana'" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_sample_refuses_feature_maps_over_the_budget_before_allocating(tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    """The budget counts the network's largest feature map, not only the output: an image whose
+    feature maps exceed it is refused with one line before any is made (session 24: --size 8192
+    passed the output check and needed about 31 GB)."""
+    from shapekit.generate.export import export_generator, load_generator
+
+    torch.manual_seed(0)
+    gen = Generator(2, 0, margin=None, **TINY_NET)      # widths 16, 8, 8, 4; period 8; reach 6
+    codec = ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0)), mode="class")
+    export_generator(gen, codec, tmp_path / "run", crop_size=8)
+    s = load_generator(tmp_path / "run")
+    c, h, w = s.generator.largest_map((40, 24))
+    assert (c, h, w) == (8, 40 + 2 * 6 * 8, 24 + 2 * 6 * 8)   # the last block's upsampled input
+    assert c * h * w > 40 * 24 * 4                               # far above the output's size
+    monkeypatch.setenv("SHAPEKIT_MAX_PIXELS", str(c * h * w - 1))
+    with pytest.raises(InputError, match=r"feature maps of the generator for images of 24x40 px: "
+                                         rf"1x{c}x{h}x{w} = {c * h * w} pixels, over the limit"):
+        s.sample(1, size="24x40")
+    monkeypatch.setenv("SHAPEKIT_MAX_PIXELS", str(c * h * w))
+    assert s.sample(1, size="24x40").shape == (1, 40, 24)

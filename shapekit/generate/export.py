@@ -172,6 +172,10 @@ class GeneratorSampler:
             raise InputError(f"--n must be >= 1, got {n}")
         hw = parse_size(self.default_size if size is None else size)
         check_pixel_budget((int(n), *hw), f"{int(n)} generated images of {hw[1]}x{hw[0]} px")
+        per = max(1, BATCH_PIXELS // (hw[0] * hw[1]))  # images per forward pass
+        # the network's own largest buffer, not just the output: refused before it is allocated
+        check_pixel_budget((min(per, int(n)), *self.generator.largest_map(hw)),
+                           f"feature maps of the generator for images of {hw[1]}x{hw[0]} px")
         labels = torch.as_tensor(self.labels_for(n, label, seed))
         names = [self.label_names[k] for k in labels.tolist()]
         vals = self.check_conditions(conditions)
@@ -191,7 +195,6 @@ class GeneratorSampler:
         with torch.random.fork_rng(devices=devices), amp:
             if np.all(zoom == 1.0):
                 torch.manual_seed(int(seed))
-                per = max(1, BATCH_PIXELS // (hw[0] * hw[1]))
                 for s in range(0, int(n), per):
                     sl = slice(s, s + per)
                     c = None if cond is None else cond[sl].to(self.device)
@@ -218,7 +221,9 @@ class GeneratorSampler:
 
         state = np.random.SeedSequence(list(entropy)).generate_state(2)
         field = (math.ceil(hw[0] / zoom) + 1, math.ceil(hw[1] / zoom) + 1)
-        check_pixel_budget(field, f"a field of {field[1]}x{field[0]} px (zoom {zoom:.3g})")
+        check_pixel_budget((1, *self.generator.largest_map(field)),
+                           f"feature maps of the generator for a field of {field[1]}x{field[0]} px "
+                           f"(zoom {zoom:.3g})")
         zl, _ = self.generator.latents(1, self.generator.field_cells(field),
                                        torch.Generator().manual_seed(int(state[0])))
         torch.manual_seed(int(state[1]))

@@ -242,6 +242,24 @@ class Generator(nn.Module):
         :func:`generate_field` expects)."""
         return cells_for(size, self.period, self.margin)
 
+    def largest_map(self, size: tuple[int, int]) -> tuple[int, int, int]:
+        """``(channels, height, width)`` of the largest feature map that one image of ``size =
+        (height, width)`` passes through (the last block's upsampled input, margins included):
+        what a caller checks against the pixel budget before generating.
+
+        Examples
+        --------
+        >>> g = Generator(1, channels=[64, 48, 32, 16], margin=None)
+        >>> g.largest_map((1024, 1024))  # 32 channels at full resolution, 6 latent cells a side
+        (32, 1120, 1120)
+        """
+        rows, cols = (c * self.period for c in self.field_cells(size))
+        stages = [(self.channels[0], rows // self.period, cols // self.period)]
+        for i in range(len(self.channels) - 1):  # each block's upsampled input
+            f = 2 ** (len(self.channels) - 2 - i)
+            stages.append((self.channels[i], rows // f, cols // f))
+        return max(stages, key=lambda s: s[0] * s[1] * s[2])
+
     def latents(self, n: int, cells: tuple[int, int],
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Standard-normal latent map ``(n, z_local, *cells)`` and global latent ``(n, z_global)``."""

@@ -211,6 +211,7 @@ async def generate(req: GenerateRequest, request: Request) -> Response:
         gen = st.store.get("generator", name)
         return services.generate_image(gen, label=req.label, conditions=req.conditions, seed=req.seed,
                                        fmt=req.format, size=req.size, workdir=st.jobs.root,
+                                       max_pixels=st.config.max_pixels,
                                        sweep=None if req.sweep is None else req.sweep.model_dump())
 
     data, media, meta = await st.jobs.call(work)

@@ -212,12 +212,16 @@ def sweep_values(gen: Any, name: str, k: int, lo: float | None = None, hi: float
 
 def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], seed: int,
                    fmt: str = "png", sweep: dict[str, Any] | None = None,
-                   size: int | None = None, workdir: Path | None = None) -> tuple[bytes, str, dict[str, Any]]:
+                   size: int | None = None, workdir: Path | None = None,
+                   max_pixels: int | None = None) -> tuple[bytes, str, dict[str, Any]]:
     """Generate one image (or a sweep) -> ``(bytes, media type, metadata)``.
 
     The metadata (generator settings, label, every condition, seed) is embedded in the PNG
-    ``tEXt`` chunk ``shapekit`` or each TIFF page's ``ImageDescription``.
+    ``tEXt`` chunk ``shapekit`` or each TIFF page's ``ImageDescription``. A sweep's images together
+    must fit ``max_pixels`` (the server's budget), checked before the first is made.
     """
+    from shapekit.io.budget import check_pixel_budget
+
     if label is not None:
         gen.codec.label_index(label)                      # unknown label -> InputError
     base = check_in_range(gen, conditions)
@@ -230,6 +234,9 @@ def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], s
     rows = [base] if sweep is None else [
         {**base, sweep["name"]: v}
         for v in sweep_values(gen, sweep["name"], int(sweep["k"]), sweep.get("lo"), sweep.get("hi"))]
+    side = int(size) if size is not None else image_size(gen)
+    check_pixel_budget((len(rows), side, side), f"{len(rows)} generated images of {side}x{side} px",
+                       max_pixels=max_pixels)
     images = []
     with _SAMPLE_LOCK:
         for cond in rows:
