@@ -151,6 +151,21 @@ def test_upper_case_parquet_suffix_writes_parquet(toy_model, folder, tmp_path):
     assert res["skipped"] == 1
 
 
+def test_run_failing_before_its_first_scan_leaves_no_table_and_no_lock(toy_model, folder, tmp_path):
+    """Interrupted (or refused, e.g. an unreachable Dask scheduler) before any scan is done: no
+    empty table is written and no lock file is left beside it."""
+    from shapekit.temper.modeldir import load_model
+
+    m = load_model(toy_model)
+    out = tmp_path / "r.csv"
+    with pytest.raises(KeyboardInterrupt):
+        classify_batch(Interrupting(m, 0), [folder], out, model_ref="toy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    with pytest.raises(KeyboardInterrupt):                 # later: the table is kept, the lock goes
+        classify_batch(Interrupting(m, 3), [folder], out, model_ref="toy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"] and len(_table(out)) == 3
+
+
 def test_table_refusals(toy_model, folder, tmp_path):
     from shapekit.temper.modeldir import load_model
 

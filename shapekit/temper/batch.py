@@ -285,10 +285,10 @@ def _exclusive(out: Path) -> Iterator[None]:
             raise InputError(f"{out}: another shapekit run is writing this table") from None
         try:
             yield
-        finally:
+        finally:  # also when the run fails or is interrupted: no stale lock file is left
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    with contextlib.suppress(OSError):
-        lock.unlink()
+            with contextlib.suppress(OSError):
+                lock.unlink()
 
 
 def classify_batch(model: Any, inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
@@ -356,7 +356,8 @@ def classify_batch(model: Any, inputs: Sequence[str | os.PathLike[str]], out: st
             close = getattr(results, "close", None)
             if close is not None:
                 close()
-            table.flush()
+            if table.pending:  # a run that failed before its first scan writes no (empty) table
+                table.flush()
     return {"out": str(out), "tiles_out": None if tiles_out is None else str(tiles_out),
             "scans": len(paths), "skipped": len(paths) - len(todo), "classified": len(todo) - failed,
             "failed": failed, "seconds": round(time.perf_counter() - t0, 2)}
