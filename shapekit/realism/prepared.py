@@ -164,22 +164,30 @@ def set_names(real: Any, fake: Any, names: tuple[str, str] | None = None) -> dic
 
 
 def _chunks(ims: list[np.ndarray], n_jobs: int | None) -> tuple[int, list[list[np.ndarray]]]:
+    """Workers and chunks of images: two chunks per worker, or chunks of 16 images in one
+    process (so that a progress bar moves; every feature is per image, so chunking changes no
+    result)."""
     from joblib import effective_n_jobs
 
     nj = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
-    if nj == 1 or len(ims) < 8:
+    if len(ims) < 8:
         return 1, [ims]
-    bounds = np.linspace(0, len(ims), 2 * nj + 1).astype(int)
+    n_chunks = 2 * nj if nj > 1 else -(-len(ims) // 16)
+    bounds = np.linspace(0, len(ims), n_chunks + 1).astype(int)
     return nj, [ims[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 def _map(fn: Any, ims: list[np.ndarray], n_jobs: int | None, *args: Any) -> list:
+    from shapekit._progress import progress
+
     nj, chunks = _chunks(ims, n_jobs)
+    desc = f"features of {len(ims)} images"
     if nj == 1:
-        return [fn(c, *args) for c in chunks]
+        return [fn(c, *args) for c in progress(chunks, desc=desc, unit="chunk")]
     from joblib import Parallel, delayed
 
-    return Parallel(n_jobs=nj)(delayed(fn)(c, *args) for c in chunks)
+    run = Parallel(n_jobs=nj, return_as="generator")(delayed(fn)(c, *args) for c in chunks)
+    return list(progress(run, desc=desc, total=len(chunks), unit="chunk"))
 
 
 @dataclass
