@@ -82,7 +82,7 @@ def test_explanation_in_physical_terms(uhcs3, uhcs_originals_dir):
     top = ex.pairs[:100]
     assert top and all(r["size_um"] == pytest.approx(r["size_px"] * ex.um_per_px) for r in top)
     for r in ex.pairs:
-        reach = max(r["size_px"] / 2, r["scale"])
+        reach = max(r["reach_px"], r["scale"])
         assert reach <= r["row"] <= h - 1 - reach and reach <= r["col"] <= w - 1 - reach
     s = ex.summary()
     assert s["reading"][0].startswith("verdict: spheroidite")

@@ -17,11 +17,14 @@ In physical terms (:data:`MEANING`): superlevel H0 pairs are bright particles or
 superlevel H1 loops are cells enclosed by a bright network, sublevel H0 dark particles or pits,
 sublevel H1 cells enclosed by a dark network (in secondary-electron images of steels the carbide
 phase is the bright one). A pair's size is twice the distance between the pixel where it is born
-(the particle's extremum, or where a loop closes) and where it dies (the saddle where the particle
-merges with a neighbour, or the cell's deepest point): roughly the particle's or cell's diameter,
-in micrometres where the scan's pixel size is known. Pairs whose feature would reach past the
-scan's edge (a disc of that radius around the birth pixel, at least one pixel of its scale) are
-cut by the field of view: they are left out.
+(where a loop closes) and where it dies (the cell's deepest point): roughly the cell's diameter.
+A particle's size is measured on the particle itself: the equivalent-circle diameter of its
+component half-way through its life (the pixels brighter, or darker, than the level half-way
+between its extremum and the saddle where it merges with a neighbour; :func:`particle_diameter`).
+Twice the distance to that saddle would be the spacing to the neighbour, not the particle's
+size. Sizes are in micrometres where the scan's pixel size is known. Pairs whose feature would
+reach past the scan's edge (a disc around the birth pixel as far as the death pixel, at least
+one pixel of its scale) are cut by the field of view: they are left out.
 
 References
 ----------
@@ -110,14 +113,56 @@ def scored_pairs(levels: dict[int, np.ndarray], blocks: dict[Any, float],
             keep &= (rows - reach >= 0) & (cols - reach >= 0) & \
                 (rows + reach <= shape[0] - 1) & (cols + reach <= shape[1] - 1)
         what = MEANING[(b.filtration, b.dim)]
+        img = levels[s]
         for k in np.flatnonzero(keep):
-            size = 2.0 * float(radius[k])
+            if b.dim == 0:
+                at = (int(p[k, 2]), int(p[k, 3]))
+                mid = (float(img[at]) + float(img[int(p[k, 4]), int(p[k, 5])])) / 2
+                size = particle_diameter(img, at, mid, b.filtration == "superlevel") * s
+            else:
+                size = 2.0 * float(radius[k])
             out.append({"scale": s, "filtration": b.filtration, "dim": b.dim, "what": what,
                         "birth": float(p[k, 0]), "death": float(p[k, 1]),
                         "row": float(rows[k]), "col": float(cols[k]), "size_px": size,
+                        "reach_px": float(radius[k]),
                         "size_um": None if um_per_px is None else size * float(um_per_px),
                         "score": float(score[k])})
     return out
+
+
+def particle_diameter(level: np.ndarray, at: tuple[int, int], threshold: float,
+                      bright: bool = True) -> float:
+    """Equivalent-circle diameter (px) of the component of ``level >= threshold`` (``<=`` when
+    not ``bright``) that holds the pixel ``at``, with 8-connectivity as in a cubical complex of
+    pixels.
+
+    The component is searched in a window around ``at`` that doubles while the component
+    touches its side, so a small particle costs a small window.
+
+    Examples
+    --------
+    >>> img = np.zeros((64, 64)); img[10:16, 20:26] = 1.0; img[40, 40] = 0.8
+    >>> round(particle_diameter(img, (12, 22), 0.5), 2)   # a 6x6 square: area 36
+    6.77
+    >>> particle_diameter(img, (40, 40), 0.4)
+    1.1283791670955126
+    """
+    from scipy import ndimage
+
+    h, w = level.shape
+    half = 8
+    while True:
+        r0, r1 = max(0, at[0] - half), min(h, at[0] + half + 1)
+        c0, c1 = max(0, at[1] - half), min(w, at[1] + half + 1)
+        sub = level[r0:r1, c0:c1]
+        lab, _ = ndimage.label(sub >= threshold if bright else sub <= threshold,
+                               structure=np.ones((3, 3), dtype=bool))
+        comp = lab == lab[at[0] - r0, at[1] - c0]
+        cut = ((r0 > 0 and comp[0].any()) or (r1 < h and comp[-1].any())
+               or (c0 > 0 and comp[:, 0].any()) or (c1 < w and comp[:, -1].any()))
+        if not cut:
+            return float(2.0 * np.sqrt(comp.sum() / np.pi))
+        half *= 2
 
 
 @dataclass
@@ -133,7 +178,7 @@ class Explanation:
         Importance of every diagram block.
     pairs : list of dict
         Every scored pair not cut by the scan's edge (scale, filtration, dim, what, birth, death,
-        row, col, size_px, size_um, score), best first.
+        row, col, size_px, reach_px, size_um, score), best first.
     scan : ndarray
         The scan as read (info bar cropped, at the model's pixel size).
     top : int
