@@ -206,3 +206,29 @@ def test_prepared_set_gives_the_same_result(textures):
     big = [ndimage.zoom(x, 2, order=1) for x in same[:8]]
     r = score(prepare_set(real[:8], um_per_px=0.2), big, fake_um_per_px=0.1, n_boot=3, n_perm=3)
     assert r["um_per_px"] == pytest.approx(0.2) and not r["warnings"]
+
+
+def test_cli_score_real_label_scores_one_class_of_a_manifest(tmp_path, run_cli, textures):
+    """--real-label takes one label's images of a manifest: the same numbers as a folder holding
+    just those images, under the name "MANIFEST LABEL"; unknown labels and folders are refused."""
+    fine = _write_set(tmp_path / "data" / "fine", textures[0][:8])
+    _write_set(tmp_path / "data" / "coarse", textures[2][:8])
+    rows = [f"fine/im{i:02d}.png,fine" for i in range(8)] + \
+        [f"coarse/im{i:02d}.png,coarse" for i in range(8)]
+    (tmp_path / "data" / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
+    (tmp_path / "toy.yaml").write_text("name: toy\nroot: data\ntable: labels.csv\nimage: file\n"
+                                       "label: label\n")
+    cand = _write_set(tmp_path / "cand", textures[1][:8])
+    opts = ("--json", "--n-boot", "10", "--n-perm", "10")
+    code, out, err = run_cli("score", tmp_path / "toy.yaml", cand, "--real-label", "fine", *opts)
+    assert code == 0, err
+    by_label = json.loads(out)
+    code, out, err = run_cli("score", fine, cand, *opts)
+    folder = json.loads(out)
+    assert by_label["n_real"] == 8 and by_label["names"]["real"] == "toy fine"
+    assert by_label["topological_distance"] == pytest.approx(folder["topological_distance"])
+    assert by_label["relative_to_baseline"] == pytest.approx(folder["relative_to_baseline"])
+    code, _, err = run_cli("score", tmp_path / "toy.yaml", cand, "--real-label", "medium")
+    assert code == 2 and "no image labelled 'medium'; its labels: coarse, fine" in err
+    code, _, err = run_cli("score", fine, cand, "--real-label", "fine")
+    assert code == 2 and "needs REAL to be a manifest" in err

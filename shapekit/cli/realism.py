@@ -8,6 +8,7 @@ import click
 
 from shapekit.cli._common import (OutputPath, emit_json, info, json_option, ph_device_option,
                                   require_exists, root_option, seed_option)
+from shapekit.errors import InputError
 
 
 def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -50,13 +51,16 @@ def _n_jobs(ctx: click.Context, param: click.Parameter, value: int) -> int:
               help="Pixel size of REAL in um (overrides the manifest and file metadata).")
 @click.option("--fake-um-per-px", type=float, default=None, callback=_positive,
               help="Pixel size of FAKE in um (overrides the manifest and file metadata).")
+@click.option("--real-label", default=None,
+              help="Only REAL's images of this label (REAL a manifest with labels), e.g. the class "
+                   "that FAKE was generated for.")
 @click.option("--n-jobs", type=int, default=1, show_default=True, callback=_n_jobs,
               help="Worker processes (-1: all cores).")
 @ph_device_option
 def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, mode: str, report: Path | None,
               n_boot: int, n_perm: int, seed: int, kid_model: Path | None, diagram_metric: str,
-              real_um_per_px: float | None, fake_um_per_px: float | None, n_jobs: int,
-              device: str | None) -> None:
+              real_um_per_px: float | None, fake_um_per_px: float | None, real_label: str | None,
+              n_jobs: int, device: str | None) -> None:
     """Score micrographs FAKE against a reference set REAL: structure and imaging, separately.
 
     REAL and FAKE are each a manifest (.yaml) or a folder of images, named by the manifest's name
@@ -74,6 +78,12 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, mode: st
         require_exists(kid_model, "--kid-model")
     from shapekit.realism.scoring import score
 
+    if real_label is not None:
+        from shapekit.io import open_image_set
+
+        if real.is_dir():
+            raise InputError("--real-label needs REAL to be a manifest with a label column, not a folder")
+        real = open_image_set(real, root=root).of_label(real_label)
     extractor = None
     if kid_model is not None:
         from shapekit.temper.cnn import load_feature_extractor

@@ -159,6 +159,37 @@ class Manifest:
                         excluded=self.excluded, license=self.license, citation=self.citation,
                         description=self.description, source=self.source)
 
+    def of_label(self, label: str) -> Manifest:
+        """The images of one label, as a manifest named ``"NAME LABEL"``.
+
+        Raises
+        ------
+        ManifestError
+            The manifest has no label column, or no image of ``label`` (the message lists the
+            labels it has).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> m = Manifest(name="toy", root=Path("/data"), label_col="cls",
+        ...              table=pd.DataFrame({"path": ["/a.tif", "/b.tif", "/c.tif"], "cls": ["x", "y", "x"]}))
+        >>> sub = m.of_label("x"); sub.name, len(sub)
+        ('toy x', 2)
+        >>> m.of_label("z")
+        Traceback (most recent call last):
+        ...
+        shapekit.errors.ManifestError: toy: no image labelled 'z'; its labels: x, y
+        """
+        from dataclasses import replace
+
+        if self.labels is None:
+            raise ManifestError(f"{self.name}: has no label column, so no image can be chosen by label")
+        keep = self.labels == str(label)
+        if not keep.any():
+            raise ManifestError(f"{self.name}: no image labelled {str(label)[:60]!r}; its labels: "
+                             f"{', '.join(self.label_names)}")
+        return replace(self.subset(keep), name=f"{self.name} {label}")
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (name, root, n, counts, excluded, columns)."""
         return {"name": self.name, "root": str(self.root), "n_images": len(self),

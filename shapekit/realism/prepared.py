@@ -35,8 +35,9 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
                    what: str = "image set") -> tuple[list[np.ndarray], np.ndarray, list[str]]:
     """Images, per-image ``um_per_px`` (NaN where unknown) and names of a set.
 
-    ``src`` is a manifest (``.yaml``), a folder of images, a list of 2-D arrays or an
-    ``(n, h, w)`` array. A manifest's ``um_per_px`` wins over the file's own metadata.
+    ``src`` is a manifest (``.yaml``, or a loaded :class:`~shapekit.io.Manifest`, e.g. one label's
+    images from :meth:`~shapekit.io.Manifest.of_label`), a folder of images, a list of 2-D arrays
+    or an ``(n, h, w)`` array. A manifest's ``um_per_px`` wins over the file's own metadata.
 
     Raises
     ------
@@ -50,13 +51,15 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
     >>> len(ims), names
     (2, ['image 0', 'image 1'])
     """
-    if isinstance(src, (str, os.PathLike)):
+    from shapekit.io import Manifest
+
+    if isinstance(src, (str, os.PathLike, Manifest)):
         from shapekit.io import open_image_set, read_image
 
-        p = Path(src)
-        if not p.exists():
+        p = src.source or src.root if isinstance(src, Manifest) else Path(src)
+        if not isinstance(src, Manifest) and not p.exists():
             raise InputError(f"{what} not found: {p}")
-        man = open_image_set(p, root=root)
+        man = src if isinstance(src, Manifest) else open_image_set(p, root=root)
         if len(man) == 0:
             raise InputError(f"{what} is empty: {p}")
         mum = man.um_per_px_values
@@ -102,7 +105,9 @@ def set_groups(src: Any, groups: Any = "auto", n: int | None = None, *,
     if groups is None:
         return None
     if isinstance(groups, str) and groups == "auto":
-        if isinstance(src, PreparedSet):
+        from shapekit.io import Manifest
+
+        if isinstance(src, (PreparedSet, Manifest)):
             return src.groups
         if isinstance(src, (str, os.PathLike)) and Path(src).suffix.lower() in (".yaml", ".yml"):
             from shapekit.io import open_image_set
@@ -125,7 +130,9 @@ def set_name(src: Any, default: str) -> str:
     >>> set_name(d, "reference"), set_name([1, 2], "reference")
     ('gan_epoch10', 'reference')
     """
-    if isinstance(src, PreparedSet):
+    from shapekit.io import Manifest
+
+    if isinstance(src, (PreparedSet, Manifest)):
         return src.name or default
     if not isinstance(src, (str, os.PathLike)):
         return default
