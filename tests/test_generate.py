@@ -796,3 +796,22 @@ def test_sample_refuses_feature_maps_over_the_budget_before_allocating(tmp_path:
         s.sample(1, size="24x40")
     monkeypatch.setenv("SHAPEKIT_MAX_PIXELS", str(c * h * w))
     assert s.sample(1, size="24x40").shape == (1, 40, 24)
+
+
+def test_cli_generate_into_a_used_folder_replaces_the_earlier_run(tiny_run, run_cli, tmp_path: Path) -> None:
+    """A second run into the same OUT removes the first run's images that it did not overwrite
+    (listed in the first conditions.csv), so `score OUT` reads this run's images only; files it
+    did not write stay; a condition both --set and swept is refused (session 24)."""
+    from shapekit.realism import load_image_set
+
+    run, out = tiny_run[0] / "run", tmp_path / "g"
+    assert run_cli("generate", run, "--n", "4", "--size", "16", "--out", out)[0] == 0
+    (out / "mine.tif").write_bytes((out / "gen_00003.tif").read_bytes())
+    code, _, err = run_cli("generate", run, "--n", "2", "--size", "16", "--out", out)
+    assert code == 0 and "removed 2 images of an earlier run" in err
+    assert sorted(f.name for f in out.iterdir()) == ["conditions.csv", "gen_00000.tif",
+                                                     "gen_00001.tif", "mine.tif"]
+    assert len(load_image_set(out)[0]) == 3
+    code, _, err = run_cli("generate", run, "--n", "1", "--out", tmp_path / "s", "--set", "T=150",
+                           "--sweep", "T=100:200:3")
+    assert code == 2 and "given both by --set and by --sweep" in err and not (tmp_path / "s").exists()

@@ -17,7 +17,7 @@ Conventions every command follows (tested in ``tests/test_cli_contract.py``):
 Built on click. Each command family lives in its own module and adds itself to ``app`` (or to a
 group) in a ``register`` function; this file only wires them together: ``data`` (ingest, manifest
 check), ``synth``, ``temper`` (featurize, train-classifier, classify, evaluate, robustness,
-explain), ``gan`` (train-gan, generate), ``calibrate`` (calibrate-imaging), ``realism`` (score), ``analysis_geometry`` and
+explain), ``gan`` (train-gan), ``generate``, ``calibrate`` (calibrate-imaging), ``realism`` (score), ``analysis_geometry`` and
 ``analysis_invariance`` (analyze ...), ``serve`` (the web app), ``demo``. Every command imports its heavy libraries inside
 its function, after its arguments are checked; ``_common`` holds the shared options and types.
 """
@@ -70,13 +70,14 @@ def analyze_app() -> None:
 
 def _register_all() -> None:
     from shapekit.cli import (analysis_geometry, analysis_invariance, calibrate, data, demo, gan,
-                              models, realism, serve, synth, temper)
+                              generate, models, realism, serve, synth, temper)
 
     data.register(app, manifest_app)
     synth.register(app)
     temper.register(app)
     models.register(app)
     gan.register(app)
+    generate.register(app)
     calibrate.register(app)
     realism.register(app)
     analysis_geometry.register(analyze_app)

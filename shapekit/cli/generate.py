@@ -1,0 +1,227 @@
+"""CLI command ``shapekit generate``: micrographs from a trained run or a shipped generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from shapekit._device import passive_omp_threads
+from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
+                                  seed_option)
+from shapekit.errors import InputError, brief
+
+
+def register(app: click.Group) -> None:
+    """Add this module's command to the application."""
+    app.add_command(generate_cmd)
+
+
+def _parse_set(items: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--set expects NAME=VALUE, got {item!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"--set {item!r}: {value!r} is not a number") from None
+    return out
+
+
+def _parse_sweep(text: str) -> tuple[str, list[float]]:
+    import numpy as np
+
+    name, sep, spec = text.partition("=")
+    parts = spec.split(":")
+    if not sep or len(parts) != 3:
+        raise InputError(f"--sweep expects NAME=LO:HI:K, got {text!r}")
+    try:
+        lo, hi, k = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise InputError(f"--sweep {text!r}: LO and HI must be numbers, K an integer") from None
+    if k < 2 or k > 1000:
+        raise InputError(f"--sweep {text!r}: K must be between 2 and 1000")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError(f"--sweep {text!r}: LO and HI must be finite")
+    return name.strip(), [float(v) for v in np.linspace(lo, hi, k)]
+
+
+@click.command(name="generate")
+@click.argument("model", metavar="RUN_OR_MODEL")
+@click.option("--n", "n", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images to generate (per sweep value with --sweep).")
+@click.option("--out", "out", required=True, type=OutputPath("dir"),
+              help="Output folder for the images and conditions.csv.")
+@click.option("--size", default=None, metavar="N|WxH",
+              help="Image size in pixels at the model's scale: 512 or 1024x768 (width x height). "
+                   "Default: the model's (4x its training crop).")
+@click.option("--label", default=None, help="Temper class (default: drawn at random per image).")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+              help="Fix a continuous condition (repeatable); others default to the training mean.")
+@click.option("--sweep", default=None, metavar="NAME=LO:HI:K",
+              help="Vary one condition over K values (same latents) and write a labelled grid.")
+@click.option("--grid", type=OutputPath("file"), default=None,
+              help="Also write a grid PNG here (default for --sweep: OUT/preview/sweep_grid.png, "
+                   "outside OUT itself so that `shapekit score REAL OUT` sees only the images).")
+@click.option("--format", "fmt", type=click.Choice(["tif", "png"]), default="tif",
+              show_default=True,
+              help="tif: float32 TIFF with the pixel size in its resolution tags and the "
+                   "conditions in its description; png: 8-bit, no scale.")
+@click.option("--raw", is_flag=True, help="The network's output, without the model's imaging "
+              "stage (probe blur and shot noise: `shapekit calibrate-imaging`).")
+@device_option
+@click.option("--checkpoint", default=None, metavar="NAME",
+              help="Use this training checkpoint of a run (e.g. iter-0007500, or a .ckpt path) "
+                   "instead of its final generator.")
+@seed_option
+@json_option
+def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | None,
+                 sets: tuple[str, ...], sweep: str | None, grid: Path | None, fmt: str, raw: bool,
+                 device: str | None, checkpoint: str | None, seed: int, as_json: bool) -> None:
+    """Generate micrographs from a trained run directory or a shipped model (`shapekit models`).
+
+    Writes OUT/gen_*.tif (or .png) and OUT/conditions.csv (file, label, every condition, seed,
+    pixel size). A sweep varies one condition over K evenly spaced values with the same latents,
+    so the columns of the grid show the effect of that condition alone.
+    """
+    passive_omp_threads()  # before torch is imported
+    from shapekit.generate.formats import parse_size
+    from shapekit.registry import resolve
+
+    fixed = _parse_set(sets)
+    sweep_spec = _parse_sweep(sweep) if sweep is not None else None
+    hw = parse_size(size) if size is not None else None
+    folder = resolve(model, "generator")
+    _generate(folder, n, out, hw, label, fixed, sweep_spec, grid, fmt, device, checkpoint,
+              seed, as_json, raw)
+
+
+def _precheck(codec: dict, default_side: int, n: int, hw: tuple[int, int] | None,
+              label: str | None, fixed: dict[str, float],
+              columns: list[tuple[str, list[float]]]) -> None:
+    """Refuse a bad label, condition or size from the model's condition codec (``to_dict`` form)."""
+    from shapekit.io.budget import check_pixel_budget
+
+    labels_known = [str(v) for v in codec["label_names"]]
+    if label is not None and label not in labels_known:
+        raise InputError(f"unknown label {brief(label)}; known labels: {', '.join(labels_known)}")
+    for kind, name in [("condition", k) for k in fixed] + [("sweep condition", c[0]) for c in columns]:
+        if name not in codec["names"]:
+            known = ", ".join(codec["names"]) or "none (class-conditioned model)"
+            raise InputError(f"unknown {kind} {brief(name)}; this model's conditions: {known}")
+    hw = hw or (default_side, default_side)
+    n_images = n * max(1, len(columns[0][1]) if columns else 1)
+    check_pixel_budget((n_images, *hw), f"generate --n {n}"
+                       + (f" --sweep with {len(columns[0][1])} values" if columns else "")
+                       + f" of {hw[1]}x{hw[0]} images")
+
+
+def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label: str | None,
+              fixed: dict[str, float], sweep_spec: tuple[str, list[float]] | None,
+              grid: Path | None, fmt: str, device: str | None, checkpoint: str | None,
+              seed: int, as_json: bool, raw: bool = False) -> None:
+    import csv
+    import io
+    import shutil
+    import warnings
+
+    import numpy as np
+
+    from shapekit.generate.formats import CONFIG, read_generator_config
+
+    columns = [sweep_spec] if sweep_spec is not None else []
+    if sweep_spec is not None and sweep_spec[0] in fixed:
+        raise InputError(f"condition {brief(sweep_spec[0])} is given both by --set and by --sweep; "
+                         "give it once")
+    exported = checkpoint is None or (folder / CONFIG).is_file()
+    if exported:  # everything the export's JSON can answer, before torch loads
+        cfg = read_generator_config(folder)
+        _precheck(cfg["conditions"], int(cfg.get("default_size") or 4 * int(cfg.get("crop_size", 64))),
+                  n, hw, label, fixed, columns)
+
+    from shapekit import _atomic
+    from shapekit.generate.export import load_generator
+    from shapekit.generate.grid import save_grid, save_image, save_labelled_grid
+
+    gen = load_generator(folder, device=device, checkpoint=checkpoint)
+    if not exported:  # a run still training: its checkpoint's codec answers the same questions
+        _precheck(gen.codec.to_dict(), gen.default_size[0], n, hw, label, fixed, columns)
+    settings = [dict(fixed)] if not columns else [{**fixed, columns[0][0]: v}
+                                                  for v in columns[0][1]]
+    hw = hw or gen.default_size
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # every setting is checked (log-scaled conditions > 0 included) and every image made
+        # before the first file is written: a bad sweep value leaves nothing behind
+        fulls = [gen.check_conditions(cond) for cond in settings]
+        if gen.codec.n_cond:
+            gen.codec.encode(np.array([[f[k] for k in gen.codec.names] for f in fulls]))
+        labels = [gen.label_names[i] for i in gen.labels_for(n, label, seed)]
+        batches = [gen.sample(n, label=label, conditions=full, seed=seed, size=hw, raw=raw)
+                   for full in fulls]
+    for msg in sorted({str(w.message) for w in caught}):
+        info(f"warning: {msg}")
+    rows: list[dict] = []
+    earlier = _listed(out / "conditions.csv")  # what an earlier run wrote here
+    created = not out.exists()
+    written: list[Path] = []
+    try:
+        for full, imgs in zip(fulls, batches):
+            for i, im in enumerate(imgs):
+                fname = f"gen_{len(rows):05d}.{fmt}"
+                row = {"file": fname, "label": labels[i], **full, "seed": seed, "index": i,
+                       "um_per_px": gen.um_per_px}
+                written.append(save_image(im, out / fname, {**row, "model": str(folder)}))
+                rows.append(row)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        _atomic.write_text(out / "conditions.csv", buf.getvalue())
+        written.append(out / "conditions.csv")
+        if columns and grid is None:
+            grid = out / "preview" / "sweep_grid.png"
+        if grid is not None:  # the last write, atomic: a failure leaves an earlier grid as it was
+            if columns:
+                name, values = columns[0]
+                stack = np.stack(batches, axis=1).reshape(-1, *batches[0].shape[1:])
+                save_labelled_grid(stack, grid, nrows=n, ncols=len(values),
+                                   col_labels=[f"{name}={v:.4g}" for v in values],
+                                   row_labels=[str(r["label"]) for r in rows[:n]],
+                                   title=f"sweep of {name} (rows: same latent)")
+            else:
+                save_grid(batches[0], grid, ncols=min(8, n))
+    except BaseException:  # nothing half-written: this call's files go, and OUT if it made it
+        for p in written:
+            p.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    # an earlier run's images that this one did not overwrite would be read with it (score)
+    stale = sorted(earlier - {r["file"] for r in rows})
+    for f in stale:
+        (out / f).unlink(missing_ok=True)
+    if stale:
+        info(f"removed {len(stale)} images of an earlier run from {out} (listed in its conditions.csv)")
+    scale = f"{gen.um_per_px:g} um/px" if gen.um_per_px else "the training scale (no um/px known)"
+    info(f"wrote {len(rows)} images of {hw[1]}x{hw[0]} px at {scale} and conditions.csv to {out}")
+    if as_json:
+        emit_json({"out": str(out), "n_images": len(rows), "width": hw[1], "height": hw[0],
+                   "um_per_px": gen.um_per_px, "grid": None if grid is None else str(grid),
+                   "conditions": rows})
+
+
+def _listed(table: Path) -> set[str]:
+    """The image files an earlier ``generate`` listed in ``table`` (its own ``gen_NNNNN`` names
+    only; nothing when there is no such table or it cannot be read)."""
+    import csv
+    import re
+
+    try:
+        with open(table, newline="") as f:
+            names = {str(r.get("file") or "") for r in csv.DictReader(f)}
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return set()
+    return {n for n in names if re.fullmatch(r"gen_\d{5}\.(tif|png)", n)}
