@@ -66,8 +66,9 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
                 raise InputError(f"{p}: corrupt or truncated TIFF (no readable image page)")
             if page is None:
                 if n_pages > 1:
-                    raise InputError(f"{p}: multi-page TIFF with {n_pages} pages; choose one with "
-                                     f"page=0..{n_pages - 1} (--page)")
+                    raise InputError(f"{p}: multi-page TIFF with {n_pages} pages; choose one "
+                                     f"(page=0..{n_pages - 1} in Python; `shapekit ingest FILE --page N "
+                                     f"--out DIR` writes that page as its own file)")
                 index = 0
             else:
                 index = int(page)

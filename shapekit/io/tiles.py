@@ -76,8 +76,9 @@ def _validate(image: np.ndarray, size: int, stride: int | None, pad: str,
     if pad == "cover" and stride != size:
         raise InputError("pad='cover' places the tiles itself: give no stride")
     if pad in ("none", "cover") and (h < size or w < size):
-        raise InputError(f"image of {h}x{w} pixels is smaller than one {size}x{size} tile "
-                         f"(use a smaller tile size or pad='reflect')")
+        raise InputError(f"image of {h}x{w} pixels is smaller than one {size}x{size} tile: "
+                         f"a model with {size}-px tiles needs scans of at least {size} px a side "
+                         f"(in Python: a smaller tile size, or pad='reflect')")
     return img, size, int(stride)
 
 
