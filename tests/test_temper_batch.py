@@ -221,3 +221,19 @@ def test_local_cluster_gives_the_local_table(toy_model, folder, tmp_path):
     a, b = _table(local).drop(columns="seconds"), _table(remote).drop(columns="seconds")
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(_table(tmp_path / "lt.parquet"), _table(tmp_path / "rt.parquet"))
+
+
+def test_csv_counts_stay_integers_beside_failure_rows(toy_model, folder, tmp_path):
+    """With a failed scan in the table, tile counts are written as 4, not 4.0, and the failed
+    row's count is empty (pandas would turn the column into floats; session 24)."""
+    import csv
+
+    from shapekit.temper.modeldir import load_model
+
+    out = tmp_path / "r.csv"
+    classify_batch(load_model(toy_model), [folder], out, model_ref="toy")
+    rows = list(csv.DictReader(open(out, newline="")))
+    assert sum(bool(r["error"]) for r in rows) == 1
+    assert {r["tiles"] for r in rows if not r["error"]} == {"4"}
+    assert [r["tiles"] for r in rows if r["error"]] == [""]
+    assert all(r["info_bar_rows"] in ("", "0") or r["info_bar_rows"].isdigit() for r in rows)

@@ -39,6 +39,8 @@ COLUMNS = ("path", "image", "model", "temper", "ood_score", "in_distribution", "
            "tiles", "um_per_px", "um_per_px_source", "info_bar_rows", "notes", "error", "seconds")
 #: the tile table's columns (``p_<label>`` columns follow ``temper``)
 TILE_COLUMNS = ("path", "tile", "row", "col", "height", "width", "temper")
+#: integer columns, empty (not NaN-turned-float) in the rows of scans that failed
+INT_COLUMNS = frozenset({"tiles", "info_bar_rows", "tile", "row", "col", "height", "width"})
 SUFFIXES = (".csv", ".parquet")
 _MODELS: dict[str, Any] = {}       # per worker process: model reference -> loaded model
 
@@ -182,6 +184,8 @@ def _write_table(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> 
 
     extra = sorted({k for r in rows for k in r} - set(columns))
     df = pd.DataFrame(rows, columns=columns + extra)
+    for col in INT_COLUMNS & set(df.columns):  # counts stay integers beside error rows (no 6.0)
+        df[col] = pd.to_numeric(df[col]).astype("Int64")
     if len(df):
         df = df.sort_values(["path", "tile"] if "tile" in df.columns else ["path"], kind="stable")
     with atomic_path(path) as tmp:
