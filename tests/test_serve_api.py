@@ -284,7 +284,8 @@ def test_generated_tiff_carries_its_pixel_size_and_drawn_temper(server, tmp_path
     ({"sweep": {"name": "aging_time_h", "k": 50}}, 422, "sweep.k"),
     ({"size": 8}, 422, "size"),   # whole-image generators make any size from 16 px up
     ({"size": 128, "sweep": {"name": "aging_time_h", "k": 5}}, 422,   # 5 x 128^2 > 256^2
-     "5 generated images of 128x128 px: 5x128x128 = 81920 pixels, over the limit of 65536"),
+     "5 generated images of 128x128 px: 5x128x128 = 81920 pixels, over the limit of 65536 pixels "
+     "(the server's limit: shapekit serve --max-pixels N)"),
 ])
 def test_generate_bad_requests(server, body, status, needle) -> None:
     assert needle in _one_line_error(server[0].post("/api/generate", json=body), status)

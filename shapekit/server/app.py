@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shapekit import __version__
 from shapekit.errors import InputError
+from shapekit.io.budget import HOW_TO_RAISE
 from shapekit.server.config import ServerConfig
 from shapekit.server.errors import ApiError, one_line
 from shapekit.server.jobs import JobManager
@@ -56,7 +57,8 @@ def error_status(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, ApiError):
         return exc.status, exc.message
     if isinstance(exc, InputError):
-        return 422, one_line(exc)
+        # the pixel budget's hint names the CLI's global option; the server's own is serve's
+        return 422, one_line(exc).replace(HOW_TO_RAISE, "the server's limit: shapekit serve --max-pixels N")
     log.error("internal error", exc_info=exc)
     return 500, one_line(f"internal error: {type(exc).__name__}: {exc}")
 
@@ -116,7 +118,8 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> JSONResponse:
-        return JSONResponse({"error": one_line(exc)}, status_code=422)
+        status, msg = error_status(exc)
+        return JSONResponse({"error": msg}, status_code=status)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
