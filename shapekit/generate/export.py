@@ -191,18 +191,22 @@ class GeneratorSampler:
         # on CUDA: bf16 autocast (tensor cores); float32 on the CPU
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
         out = []
+        from shapekit._progress import progress
+
+        desc = f"generating {int(n)} images of {hw[1]}x{hw[0]} px"
         # the noise inputs use the global RNG: fork it so sampling is pure and seeded
         with torch.random.fork_rng(devices=devices), amp:
             if np.all(zoom == 1.0):
                 torch.manual_seed(int(seed))
-                for s in range(0, int(n), per):
+                starts = range(0, int(n), per)
+                for s in progress(starts, desc=desc, total=len(starts), unit="pass"):
                     sl = slice(s, s + per)
                     c = None if cond is None else cond[sl].to(self.device)
                     x = generate_field(self.generator, zl[sl].to(self.device),
                                        zg[sl].to(self.device), labels[sl].to(self.device), c, hw)
                     out.append(to_unit(x))
             else:
-                for i in range(int(n)):
+                for i in progress(range(int(n)), desc=desc, unit="image"):
                     c = None if cond is None else cond[i:i + 1]
                     out.append(self._magnified(zg[i:i + 1], labels[i:i + 1], c, hw,
                                                float(zoom[i]), (int(seed), 3, i))[None])
