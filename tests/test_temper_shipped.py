@@ -89,3 +89,22 @@ def test_explanation_in_physical_terms(uhcs3, uhcs_originals_dir):
     assert set(b["what"] for b in s["blocks"]) == set(MEANING.values())
     assert any(b["typical_size_um"] is not None for b in s["blocks"][:3])
     assert any("um across" in line for line in s["reading"][1:])
+
+
+def test_twelve_bit_scan_in_a_sixteen_bit_file_gets_an_actionable_note(uhcs3, uhcs3_dir, tmp_path):
+    """A uhcs3 scan stored as 12-bit values in a 16-bit TIFF fails the grey-level check (its grey
+    levels fill 6 % of the range); the verdict says so and how to fix it, and once the contrast is
+    stretched the scan is inside the training data with the same probabilities (session 24)."""
+    import cv2
+    import tifffile
+
+    im = cv2.imread(str(uhcs3_dir / "images" / "micrograph1.jpg"), cv2.IMREAD_GRAYSCALE)
+    d12 = (im.astype(np.uint32) * 4095 // 255).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "d12.tif", d12)
+    tifffile.imwrite(tmp_path / "d16.tif", (d12.astype(np.uint32) * 65535 // 4095).astype(np.uint16))
+    narrow, stretched = uhcs3.classify([tmp_path / "d12.tif", tmp_path / "d16.tif"])
+    assert narrow["temper"] == "unknown" and not narrow["in_distribution"]
+    assert any("12-bit detector in a 16-bit file" in n for n in narrow["notes"])
+    assert stretched["in_distribution"] and not any("12-bit" in n for n in stretched["notes"])
+    for k, p in narrow["probabilities"].items():
+        assert p == pytest.approx(stretched["probabilities"][k], abs=0.02)
