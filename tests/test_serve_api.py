@@ -251,6 +251,16 @@ def test_generate_tiff_and_sweep(server) -> None:
 
 
 
+def test_generate_width_by_height(server) -> None:
+    """The API takes WIDTHxHEIGHT as the CLI does (session 24: a square side only)."""
+    import tifffile
+
+    r = server[0].post("/api/generate", json={"size": "48x32", "format": "tiff", "seed": 2})
+    assert r.status_code == 200, r.text
+    with tifffile.TiffFile(io.BytesIO(r.content)) as t:
+        assert t.pages[0].shape == (32, 48)
+
+
 def test_generated_tiff_carries_its_pixel_size_and_drawn_temper(server, tmp_path) -> None:
     """A downloaded TIFF is read back at the generator's scale (resolution tags, as the CLI writes
     them), and an image whose temper the seed drew names that temper, not null (session 24)."""
@@ -283,6 +293,8 @@ def test_generated_tiff_carries_its_pixel_size_and_drawn_temper(server, tmp_path
     ({"sweep": {"name": "temperature"}}, 422, "cannot sweep unknown condition"),
     ({"sweep": {"name": "aging_time_h", "k": 50}}, 422, "sweep.k"),
     ({"size": 8}, 422, "size"),   # whole-image generators make any size from 16 px up
+    ({"size": "5000x20"}, 422, "each side must be 16-4096 px"),
+    ({"size": "wide"}, 422, "WIDTHxHEIGHT"),
     ({"size": 128, "sweep": {"name": "aging_time_h", "k": 5}}, 422,   # 5 x 128^2 > 256^2
      "5 generated images of 128x128 px: 5x128x128 = 81920 pixels, over the limit of 65536 pixels "
      "(the server's limit: shapekit serve --max-pixels N)"),

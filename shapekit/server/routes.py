@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shapekit import __version__
 from shapekit.server import services
@@ -194,7 +194,21 @@ class GenerateRequest(BaseModel):
     seed: int = Field(0, ge=0, le=2 ** 31 - 1)
     format: Literal["png", "tiff"] = "png"
     sweep: Sweep | None = Field(None, description="render a grid over one condition instead")
-    size: int | None = Field(None, ge=16, le=4096, description="image side (generators that support it)")
+    size: int | str | None = Field(None, description="image side, or WIDTHxHEIGHT such as \"1024x768\" "
+                                   "(16-4096 px a side; generators that support it)")
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v: int | str | None) -> int | str | None:
+        if v is None:
+            return v
+        sides = [v] if isinstance(v, int) else (
+            [int(x) for x in v.split("x")] if re.fullmatch(r"\d{1,5}x\d{1,5}", v) else None)
+        if sides is None:
+            raise ValueError(f"expected a side or WIDTHxHEIGHT such as 1024x768, got {str(v)[:20]!r}")
+        if not all(16 <= x <= 4096 for x in sides):
+            raise ValueError(f"each side must be 16-4096 px, got {v}")
+        return v
 
 
 @router.post("/api/generate", tags=["generate"],

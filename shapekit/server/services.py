@@ -212,7 +212,7 @@ def sweep_values(gen: Any, name: str, k: int, lo: float | None = None, hi: float
 
 def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], seed: int,
                    fmt: str = "png", sweep: dict[str, Any] | None = None,
-                   size: int | None = None, workdir: Path | None = None,
+                   size: int | str | None = None, workdir: Path | None = None,
                    max_pixels: int | None = None) -> tuple[bytes, str, dict[str, Any]]:
     """Generate one image (or a sweep) -> ``(bytes, media type, metadata)``.
 
@@ -227,15 +227,17 @@ def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], s
     base = check_in_range(gen, conditions)
     extra = {}
     if size is not None and "size" in inspect.signature(gen.sample).parameters:
-        extra["size"] = int(size)
+        extra["size"] = size                              # a side or "WIDTHxHEIGHT"
     elif size is not None and size != image_size(gen):
         raise InputError(f"this generator makes {image_size(gen)}-px images; other sizes need "
                          "a generator that supports whole-image sizes")
     rows = [base] if sweep is None else [
         {**base, sweep["name"]: v}
         for v in sweep_values(gen, sweep["name"], int(sweep["k"]), sweep.get("lo"), sweep.get("hi"))]
-    side = int(size) if size is not None else image_size(gen)
-    check_pixel_budget((len(rows), side, side), f"{len(rows)} generated images of {side}x{side} px",
+    from shapekit.generate.formats import parse_size
+
+    h, w = parse_size(size if size is not None else image_size(gen))
+    check_pixel_budget((len(rows), h, w), f"{len(rows)} generated images of {w}x{h} px",
                        max_pixels=max_pixels)
     images = []
     with _SAMPLE_LOCK:
