@@ -237,3 +237,20 @@ def test_csv_counts_stay_integers_beside_failure_rows(toy_model, folder, tmp_pat
     assert {r["tiles"] for r in rows if not r["error"]} == {"4"}
     assert [r["tiles"] for r in rows if r["error"]] == [""]
     assert all(r["info_bar_rows"] in ("", "0") or r["info_bar_rows"].isdigit() for r in rows)
+
+
+def test_symlinked_scans_are_reported_under_the_given_name(toy_model, folder, tmp_path):
+    """A folder of links to an archive: rows name the links, not their targets (session 24)."""
+    from shapekit.temper.batch import expand_inputs
+
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "my_scan.png").symlink_to(folder / "scan00_network.png")
+    got = expand_inputs([links, str(links / "*.png"), links / "my_scan.png"])
+    assert got == [links / "my_scan.png"]
+    out = tmp_path / "r.csv"
+    from shapekit.temper.modeldir import load_model
+
+    classify_batch(load_model(toy_model), [links], out, model_ref="toy")
+    df = _table(out)
+    assert list(df["image"]) == ["my_scan.png"] and df["temper"].iloc[0] == "network"

@@ -78,7 +78,7 @@ def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
     for item in items:
         p = Path(item)
         if p.is_file():
-            out[p.resolve()] = None
+            out[_absolute(p)] = None
         elif p.is_dir():
             found = [f for f in sorted(p.iterdir()) if f.is_file() and not f.name.startswith(".")
                      and f.suffix.lower() in IMAGE_SUFFIXES]
@@ -86,7 +86,7 @@ def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
                 raise InputError(f"{p}: a folder with no image files directly inside it "
                                  f"({' '.join(sorted(IMAGE_SUFFIXES))}; use DIR/**/*.tif to descend)")
             for f in found:
-                out[f.resolve()] = None
+                out[_absolute(f)] = None
         else:
             hits = [Path(h) for h in sorted(glob.glob(str(item), recursive=True))]
             hits = [h for h in hits if h.is_file() and h.suffix.lower() in IMAGE_SUFFIXES]
@@ -95,8 +95,16 @@ def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
                     if not glob.has_magic(str(item)) else "no image matches this pattern"
                 raise InputError(f"no image matches {str(item)!r} ({what})")
             for h in hits:
-                out[h.resolve()] = None
+                out[_absolute(h)] = None
     return sorted(out)
+
+
+def _absolute(p: Path) -> Path:
+    """``p`` made absolute and normalised, symlinks kept: a scan is reported under the name
+    the user gave it (a folder of links to a shared archive shows the links' names)."""
+    import os
+
+    return Path(os.path.abspath(p))
 
 
 def _model_for(ref: str) -> Any:
