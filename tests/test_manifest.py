@@ -165,3 +165,15 @@ def test_shipped_superalloy_excludes_unlabeled(manifests_dir: Path, superalloy_d
     assert m.label_col == "exposure_days" and m.group_col == "spot"
     assert sorted(set(m.groups.tolist())) == [str(i) for i in range(1, 8)]
     assert all(p.suffix == ".tif" and p.is_file() for p in m.paths)
+
+
+def test_symlink_leaving_the_root_is_refused_with_the_reason(toy: Path) -> None:
+    """A link to an image outside the root is refused (the root is the boundary), and the message
+    says that it is a link and where it points (session 24: it said only "escapes")."""
+    outside = toy / "elsewhere.tif"
+    tifffile.imwrite(outside, np.zeros((8, 8), np.uint8))
+    (toy / "data" / "img" / "b.tif").unlink()
+    (toy / "data" / "img" / "b.tif").symlink_to(outside)
+    with pytest.raises(ManifestError, match=r"line 3: .*escapes the data root .* \(a symlink to "
+                                            r".*elsewhere\.tif: links must stay inside the root"):
+        load_manifest(toy / "m.yaml")

@@ -202,11 +202,14 @@ def _numeric(df: Any, col: str, where: str, tname: str, *, allow_missing: bool) 
 def _inside(root: Path, rel: str | Path, what: str) -> Path:
     """``root/rel`` resolved, refusing anything (``..``, absolute, symlink) that leaves ``root``."""
     p = Path(rel)
-    full = (p if p.is_absolute() else root / p).resolve()
+    given = p if p.is_absolute() else root / p
+    full = given.resolve()
     try:
         full.relative_to(root)
     except ValueError:
-        raise ManifestError(f"{what} escapes the data root {root}") from None
+        why = (f" (a symlink to {full}: links must stay inside the root; set `root:` to a folder "
+               "that holds the targets)") if given.is_symlink() else ""
+        raise ManifestError(f"{what} escapes the data root {root}{why}") from None
     return full
 
 
