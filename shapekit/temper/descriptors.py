@@ -67,7 +67,9 @@ def grey_levels(image: Any) -> np.ndarray:
     q1, q50, q99 = np.percentile(img, [1, 50, 99])
     sd = float(img.std())
     clipped = float(np.mean(img <= lo + 1.5 / 255) + np.mean(img >= hi - 1.5 / 255)) if hi > lo else 1.0
-    z = (img - img.mean()) / (sd if sd > 1e-12 else 1.0)
+    z = img - img.mean()  # in place from here (the same arithmetic): 8 bytes a pixel less
+    del img
+    z /= sd if sd > 1e-12 else 1.0
     skew, kurt = float(np.mean(z ** 3)), float(np.mean(z ** 4))
     return np.r_[np.log(sd + 1e-4), np.log(q99 - q1 + 1e-4), q50, clipped, skew, np.log(max(kurt, 1e-12))]
 
@@ -94,8 +96,13 @@ def octave_shares(image: Any, n_bands: int = 6, keep: Sequence[int] | None = Non
     img = _check(image, max(2 ** int(n_bands), 16))
     h, w = img.shape
     sd = img.std()
-    z = (img - img.mean()) / (sd if sd > 1e-12 else 1.0)
-    power = np.abs(np.fft.rfft2(z * np.hanning(h)[:, None] * np.hanning(w)[None, :])) ** 2
+    z = img - img.mean()  # in place from here (the same arithmetic): 24 bytes a pixel less
+    del img
+    z /= sd if sd > 1e-12 else 1.0
+    z *= np.hanning(h)[:, None]
+    z *= np.hanning(w)[None, :]
+    power = np.abs(np.fft.rfft2(z)) ** 2
+    del z
     r = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :])
     edges = 0.5 * 2.0 ** -np.arange(int(n_bands) + 1)[::-1]
     bands = np.array([power[(r >= a) & (r < b)].sum() for a, b in zip(edges[:-1], edges[1:])])
