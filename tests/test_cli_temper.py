@@ -176,3 +176,11 @@ def test_model_trained_with_pixel_sizes_flags_a_magnification_far_outside(run_cl
     assert far["temper"] == "unknown" and far["in_distribution"] is False
     assert far["ood"]["scale"] == pytest.approx(2.0)
     assert any("magnification" in n and "4x coarser" in n for n in far["notes"])
+    # the scan's own pixel size unknown: said once (the check's note, with the remedy), not
+    # also by the reader in other words; one warning on stderr
+    code, out, err = run_cli("classify", tmp_path / "m", img, "--json")
+    assert code == 0, err
+    unknown = [n for n in json.loads(out)[0]["notes"] if n.startswith("pixel size unknown")]
+    assert len(unknown) == 1 and "--um-per-px" in unknown[0], unknown
+    code, _, err = run_cli("classify", tmp_path / "m", img)
+    assert code == 0 and err.count("pixel size unknown") == 1, err

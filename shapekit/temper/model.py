@@ -194,6 +194,9 @@ class TemperModel:
                                         training_um_per_px=self.config.get("training_um_per_px"))
             res.update({k: check[k] for k in ("temper", "ood_score", "in_distribution",
                                               "prediction_set", "ood")})
+            if any(n.startswith("pixel size unknown") for n in check["notes"]):
+                # the check says it with the remedy: the reader's note would repeat it
+                notes = [n for n in notes if not n.startswith("pixel size unknown")]
             notes += check["notes"]
         else:
             why = ("CNN models have none" if self.kind == "cnn" else self.config.get("outside_skipped")
