@@ -116,3 +116,50 @@ def test_cli_errors(run_cli, setup, tmp_path):
     for cmd in ("id", "frames", "cka", "stitch", "symmetry"):
         code, out, _ = run_cli("analyze", cmd, "--help")
         assert code == 0 and "Usage" in out
+
+
+def test_parameters_mode_generator(run_cli, tmp_path):
+    """A parameters-mode GAN (like the shipped sim-parameters) is analysed at the centre of its
+    training conditions (was: an internal error, 'continuous conditions required')."""
+    from shapekit.analysis.sources import load_torch_model
+    from shapekit.generate import ConditionCodec, Generator
+    from shapekit.generate.export import export_generator
+
+    torch.manual_seed(0)
+    g = Generator(2, 1, z_local=2, z_global=4, w_dim=8, channels=[8, 4, 4])
+    codec = ConditionCodec.fit(["a", "b"], ["t"], np.array([[1.0], [3.0]]), mode="parameters")
+    export_generator(g, codec, tmp_path / "gan", crop_size=16)
+    model = load_torch_model(tmp_path / "gan")
+    assert model.cond is not None and model.cond.tolist() == [[0.0]]  # z-scored training mean
+    code, out, err = run_cli("analyze", "id", tmp_path / "gan", "--n", "40", "--methods", "twonn",
+                             "--json")
+    assert code == 0, err
+    assert {r["group"] for r in json.loads(out)["rows"]} == {"a", "b"}
+    code, out, err = run_cli("analyze", "frames", tmp_path / "gan", "--n-inputs", "1",
+                             "--n-noise", "2", "--json")
+    assert code == 0, err
+
+
+def test_manifest_pixel_size_resamples_tiles(setup, tmp_path):
+    """Tiles are cut at the model's pixel size from the manifest's ``um_per_px`` column, as in
+    training: 64-px images at 0.2 um/px for a model at 0.1 um/px become 128 px, 4x4 tiles of 32."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    from shapekit.analysis.sources import LoadedModel, manifest_tiles
+
+    src = Path(setup["manifest"]).parent
+    d = tmp_path / "m"
+    shutil.copytree(src, d)
+    table = pd.read_csv(d / "labels.csv")
+    table["um"] = 0.2
+    table.to_csv(d / "labels.csv", index=False)
+    spec = yaml.safe_load(Path(setup["manifest"]).read_text())
+    spec["um_per_px"] = "um"
+    (d / "toy.yaml").write_text(yaml.safe_dump(spec))
+    model = LoadedModel("cnn", torch.nn.Identity(), d, ["lamellae", "network", "spheroids"],
+                        tile_size=32, input_scale=1, target_um_per_px=0.1)
+    x, _, idx = manifest_tiles(d / "toy.yaml", model, max_images=1)
+    assert x.shape == (16, 1, 32, 32) and len(set(idx.tolist())) == 1

@@ -61,7 +61,8 @@ def run_frames(model_dir: Path, manifest: Path | None, layers: Sequence[str] | N
         V = torch.cat([torch.eye(d), noise / noise.norm(dim=1, keepdim=True)])
         names = [f"latent_{j}" for j in range(d)] + [f"noise_{j}" for j in range(n_noise)]
         for i in range(len(z)):
-            wrapped = ConditionedGenerator(model.net, i % max(len(model.label_names), 1))
+            wrapped = ConditionedGenerator(model.net, i % max(len(model.label_names), 1),
+                                           cond=model.cond)
             stats = frame_statistics(frame_vectors(wrapped, z[i], V, names_l, device=device), names)
             for s in stats:
                 s["layer"] = s["layer"].removeprefix("net.")

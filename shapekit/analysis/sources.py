@@ -64,6 +64,9 @@ class LoadedModel:
     target_um_per_px: float | None = None
     z_dim: int | None = None
     extra: Any = None
+    #: a parameters/properties-mode generator's continuous conditions, encoded: the centre of
+    #: its training conditions (``None`` for a class-mode generator and for CNNs)
+    cond: torch.Tensor | None = None
 
 
 def load_torch_model(model_dir: str | Path) -> LoadedModel:
@@ -80,8 +83,13 @@ def load_torch_model(model_dir: str | Path) -> LoadedModel:
 
         sampler = load_generator(d, device="cpu")
         gen = sampler.generator.float().eval()
+        cond = None
+        if sampler.codec.n_cond:  # analysed at the centre of the training conditions
+            centre = sampler.default_conditions()
+            values = np.array([[centre[k] for k in sampler.codec.names]], dtype=np.float64)
+            cond = torch.from_numpy(sampler.codec.encode(values))
         return LoadedModel("generator", gen, d, list(sampler.label_names), z_dim=int(gen.z_global),
-                           extra=sampler)
+                           extra=sampler, cond=cond)
     from shapekit.temper import load_model
 
     tm = load_model(d)
@@ -138,9 +146,11 @@ def manifest_tiles(manifest: str | Path, model: LoadedModel, *, root: str | Path
     rng = np.random.default_rng(seed)
     labels = ms.labels if ms.labels is not None else np.array(["unlabeled"] * len(ms))
     order = balanced_subset(labels, max_images, rng)
+    ums = ms.um_per_px_values  # the manifest's pixel sizes (the file's own metadata beats them)
     tiles, labs, idx = [], [], []
     for i in order:
-        img = load_scan_image(ms.paths[i], target_um_per_px=model.target_um_per_px)
+        um = float(ums[i]) if np.isfinite(ums[i]) else None
+        img = load_scan_image(ms.paths[i], um_per_px=um, target_um_per_px=model.target_um_per_px)
         t, _ = cnn_tiles(img, model.tile_size, model.input_scale, str(ms.paths[i]))
         if tiles_per_image is not None and len(t) > tiles_per_image:
             t = t[np.sort(rng.choice(len(t), tiles_per_image, replace=False))]

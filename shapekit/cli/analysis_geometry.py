@@ -117,7 +117,8 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     """Intrinsic dimension (TwoNN, MLE, local PCA) of each layer's activations, per class.
 
     For a CNN model directory the inputs are tiles of MANIFEST's images grouped by label; for a GAN
-    run directory they are latent samples, one point cloud per temper class (MANIFEST unused).
+    run directory they are latent samples, one point cloud per temper class, any continuous
+    conditions at the centre of their training range (MANIFEST unused).
     """
     _models_exist(model_dir, manifest)
     import torch
@@ -137,7 +138,7 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
         torch.manual_seed(seed)  # the generator's noise inputs
         z = latent_inputs(model, n_latent, seed)
         for c, lab in enumerate(model.label_names):
-            wrapped = ConditionedGenerator(model.net, c)
+            wrapped = ConditionedGenerator(model.net, c, cond=model.cond)
             names = ["net." + n for n in (_split(layers) or _default_layers("generator", model.net))]
             for r in layer_intrinsic_dimension(wrapped, z, names, methods=meths, k=k, device=device):
                 rows.append({**r, "layer": r["layer"].removeprefix("net."), "group": lab})
