@@ -11,7 +11,7 @@ import tifffile
 
 from shapekit.errors import InputError
 from shapekit.io import load_scan, read_image
-from shapekit.io.ocr import render_text, match_label, parse_label, tesseract_available, tesseract_read
+from shapekit.io.ocr import _components, match_label, parse_label, render_text, tesseract_available, tesseract_read
 from shapekit.io.scalebar import read_scale_bar
 
 
@@ -197,6 +197,37 @@ def test_uhcs_originals_within_2_percent_of_labels(uhcs_originals_dir, tmp_path,
             assert r.label == f"{float(row['micron_bar']):g} µm", r.note
             um = r.um_per_px
         assert um == pytest.approx(expected, rel=0.02), row["file"]
+
+
+def test_a_glyph_broken_in_two_reads_once():
+    """Resampling can break a digit's stroke into a top and a bottom piece over the same columns;
+    each piece was read as the whole digit ("5 µm" -> "55 µm", ten times the pixel size)."""
+    for px in (16, 20, 24):
+        ink = render_text("5 µm", "DejaVuSans.ttf", px)
+        t, b, left, right = _components(ink)[0]  # the "5"
+        for cut in range(t + 1, b - 1):
+            broken = ink.copy()
+            broken[cut, left:right] = 0
+            if len([c for c in _components(broken) if c[2] < right]) != 2:
+                continue
+            text, note = match_label(broken)
+            assert text is None or parse_label(text) in (None, (5.0, "5 µm")), (px, cut, text, note)
+
+
+@pytest.mark.parametrize("name,zoom,resample", [("micrograph607.tif", 0.75, "LANCZOS"),
+                                                ("micrograph1522.tif", 1.25, "BILINEAR")])
+def test_resized_originals_are_read_right_or_not_at_all(uhcs_originals_dir, name, zoom, resample):
+    """Resized copies of the UHCS originals whose label glyphs break apart: were read as
+    "220 µm" / "55 µm" (a pixel size 11x too large); now within 2 % or refused."""
+    from PIL import Image
+
+    row = next(r for r in _originals(uhcs_originals_dir) if r["file"] == name)
+    im = Image.open(uhcs_originals_dir / name).convert("L")
+    size = (round(im.width * zoom), round(im.height * zoom))
+    img = np.asarray(im.resize(size, getattr(Image, resample)), np.float32) / 255
+    r = read_scale_bar(img, engine="matcher")
+    expected = float(row["micron_bar"]) / float(row["micron_bar_px"]) * im.width / size[0]
+    assert r.um_per_px is None or r.um_per_px == pytest.approx(expected, rel=0.02), (r.label, r.note)
 
 
 @pytest.mark.skipif(not tesseract_available(), reason="tesseract-ocr is not installed")

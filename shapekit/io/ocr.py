@@ -203,6 +203,7 @@ def match_label(ink: np.ndarray, *, min_score: float = 0.6,
     boxes = _components(ink)
     if not boxes:
         return None, "no glyphs in the label"
+    boxes = _merge_broken(boxes, _line_box(boxes)[2])
     top, base, h = _line_box(boxes)
     bottom = base + int(round(DESCENDER * h))
     out: list[tuple[str, int, int]] = []  # (text, left, right)
@@ -221,6 +222,33 @@ def match_label(ink: np.ndarray, *, min_score: float = 0.6,
     if gaps and max(gaps) > max(0.45 * h, 2.0 * float(np.median(gaps))):
         return None, "unexplained gap between digits (a decimal point too faint to see?)"
     return "".join(t for t, _, _ in out), "ok"
+
+
+def _merge_broken(boxes: list[tuple[int, int, int, int]], h: int) -> list[tuple[int, int, int, int]]:
+    """Join components that share most of their columns: pieces of one glyph broken by resampling.
+
+    A glyph is read over all the ink in its columns (the label's line box), so each piece of a
+    ``5`` whose stroke broke into a top and a bottom part would read as the whole ``5``: ``55``.
+    Neighbouring glyphs of a label overlap by a pixel or two at most. Small marks (under half the
+    digit height ``h`` both ways: a decimal point, a stray mark) are left alone, for
+    :func:`match_label` to judge.
+
+    Examples
+    --------
+    >>> _merge_broken([(4, 12, 4, 13), (11, 19, 4, 13), (8, 19, 22, 30)], 15)
+    [(4, 19, 4, 13), (8, 19, 22, 30)]
+    """
+    small = lambda b: b[1] - b[0] < 0.45 * h and b[3] - b[2] < 0.5 * h  # noqa: E731
+    out: list[tuple[int, int, int, int]] = []
+    for b in sorted(boxes, key=lambda b: b[2]):
+        for i, a in enumerate(out):
+            shared = min(a[3], b[3]) - max(a[2], b[2])
+            if not (small(a) or small(b)) and shared >= 0.5 * min(a[3] - a[2], b[3] - b[2]):
+                out[i] = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+                break
+        else:
+            out.append(b)
+    return sorted(out, key=lambda b: b[2])
 
 
 def _read_glyph(ink: np.ndarray, box: tuple[int, int, int, int], left: int, right: int, top: int,
