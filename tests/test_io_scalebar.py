@@ -160,6 +160,8 @@ def test_tesseract_missing_is_a_clear_error(monkeypatch):
     assert not tesseract_available()
     with pytest.raises(InputError, match="apt-get install tesseract-ocr"):
         tesseract_read(np.zeros((10, 10), np.float32))
+    with pytest.raises(InputError, match="--scale-bar matcher"):  # the CLI's remedy, not only Python's
+        tesseract_read(np.zeros((10, 10), np.float32))
     r = read_scale_bar(bar_image("2 µm", 160), engine="auto")  # auto: the matcher alone
     assert r.engine == "matcher" and r.label == "2 µm"
 

@@ -321,7 +321,8 @@ def tesseract_read(ink: np.ndarray, *, timeout: float = 20.0) -> str:
     exe = shutil.which("tesseract")
     if exe is None:
         raise InputError("tesseract is not installed (Debian/Ubuntu: apt-get install tesseract-ocr); "
-                         "use the built-in glyph matcher instead (engine='matcher')")
+                         "use the built-in glyph matcher instead (ingest --scale-bar matcher; in Python "
+                         "engine='matcher')")
     rows = np.flatnonzero(np.asarray(ink).max(axis=1) >= 0.5)
     h = max(int(rows[-1] - rows[0] + 1) if rows.size else ink.shape[0], 1)
     f = max(1.0, 40.0 / h)
