@@ -6,11 +6,14 @@
   above, below) x label font (DejaVu Sans, the template font; Computer Modern Sans and DejaVu Serif,
   which are not templates) x zoom (0.9, 1, 1.15) x JPEG q85, with random lengths and labels;
   counted as read correctly (within 2 %), refused (null with a note), or misread;
-* the simulator's info bars (OpenCV Hershey font).
+* the simulator's info bars (OpenCV Hershey font);
+* with ``--resized``: the 5 originals resized 0.5-3x in steps of 0.05 with 4 filters (Pillow's
+  Lanczos, bilinear, nearest, bicubic), as PNG-like pixels and as JPEG q85 (2040 copies), per
+  engine, counted as above against the catalogue pixel size scaled by the resize.
 
 Usage (from the repository root)::
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/scalebar_uhcs.py [--engines matcher,tesseract,auto]
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/scalebar_uhcs.py [--engines matcher,tesseract,auto] [--resized]
 """
 
 from __future__ import annotations
@@ -117,15 +120,56 @@ def simulator(engines: list[str]) -> None:
         print(f"# simulator bars (Hershey font), {e}: {dict(c[e])} of 25")
 
 
+def resized(engines: list[str]) -> None:
+    from PIL import Image
+
+    d = ROOT.parent / "shared" / "data" / "uhcs_originals"
+    with open(d / "labels.csv") as f:
+        rows = list(csv.DictReader(f))
+    filters = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST,
+               "bicubic": Image.BICUBIC}
+    counts = {e: Counter() for e in engines}
+    for row in rows:
+        im = Image.open(d / row["file"]).convert("L")
+        ref = float(row["micron_bar"]) / float(row["micron_bar_px"])
+        w, h = im.size
+        for factor in np.round(np.arange(0.5, 3.001, 0.05), 3):
+            size = (round(w * factor), round(h * factor))
+            for name, flt in filters.items():
+                x = np.asarray(im.resize(size, flt)).astype(np.float32) / 255
+                for q in (None, 85):
+                    a = x if q is None else _jpeg(x, q)
+                    expect = ref * w / size[0]
+                    for e in engines:
+                        r = read_scale_bar(a, engine=e)
+                        if r.um_per_px is None:
+                            counts[e]["refused"] += 1
+                        elif abs(r.um_per_px / expect - 1) <= 0.02:
+                            counts[e]["correct"] += 1
+                        else:
+                            counts[e]["misread"] += 1
+                            print(f"# misread ({e}): {row['file']} x{factor} {name} "
+                                  f"{'JPEG q85' if q else 'pixels'}: {r.label}, {r.length_px} px, "
+                                  f"{100 * (r.um_per_px / expect - 1):+.1f} %")
+    print("| engine | resized copies | correct (within 2 %) | refused | misread |")
+    print("|---|---|---|---|---|")
+    for e in engines:
+        c = counts[e]
+        print(f"| {e} | {sum(c.values())} | {c['correct']} | {c['refused']} | {c['misread']} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engines", default="matcher,tesseract,auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resized", action="store_true", help="also the resize sweep of the originals")
     args = ap.parse_args()
     engines = [e for e in args.engines.split(",") if e != "tesseract" or tesseract_available()]
     originals(engines)
     synthetic(engines, args.seed)
     simulator(engines)
+    if args.resized:
+        resized(engines)
 
 
 if __name__ == "__main__":
