@@ -27,7 +27,6 @@ CC BY 3.0 US."""),
 from pathlib import Path
 import numpy as np
 import matplotlib
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from shapekit.topology import cubical_persistence, persistence_images, rescale, standardize

@@ -41,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 import matplotlib
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 

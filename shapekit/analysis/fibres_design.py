@@ -215,9 +215,9 @@ def plot_inverse_design(result: dict, hardness_fn: HardnessFn, path: str | Path,
     >>> p.exists()
     True
     """
-    import matplotlib
+    from shapekit._mpl import headless
 
-    matplotlib.use("Agg", force=False)
+    headless()
     import matplotlib.pyplot as plt
 
     from shapekit._atomic import atomic_path

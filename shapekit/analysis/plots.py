@@ -8,9 +8,9 @@ import numpy as np
 
 
 def _figure(*args, **kwargs):
-    import matplotlib
+    from shapekit._mpl import headless
 
-    matplotlib.use("Agg", force=False)
+    headless()
     import matplotlib.pyplot as plt
 
     return plt, *plt.subplots(*args, **kwargs)

@@ -86,9 +86,9 @@ def _save_plot(fig: Any, path: Path | None) -> None:
 
 
 def _figure():
-    import matplotlib
+    from shapekit._mpl import headless
 
-    matplotlib.use("Agg")
+    headless()
     import matplotlib.pyplot as plt
 
     return plt

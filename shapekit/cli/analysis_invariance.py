@@ -87,9 +87,9 @@ def _load_temper(model_dir: Path):
 
 
 def _bar_plot(scores: dict[str, dict[str, float]], path: Path, title: str) -> None:
-    import matplotlib
+    from shapekit._mpl import headless
 
-    matplotlib.use("Agg", force=False)
+    headless()
     import matplotlib.pyplot as plt
 
     from shapekit._atomic import atomic_path

@@ -81,9 +81,9 @@ def save_labelled_grid(images: np.ndarray, path: str | Path, nrows: int, ncols: 
     >>> p.stat().st_size > 0
     True
     """
-    import matplotlib
+    from shapekit._mpl import headless
 
-    matplotlib.use("Agg", force=False)
+    headless()
     from matplotlib.figure import Figure
 
     imgs = np.asarray(images, dtype=np.float32)

@@ -39,9 +39,9 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]) -> tuple[Any, np.ndarray]:
-    import matplotlib
+    from shapekit._mpl import headless
 
-    matplotlib.use("Agg", force=False)
+    headless()
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(nrows, ncols, figsize=size, squeeze=False)

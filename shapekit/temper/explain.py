@@ -286,9 +286,9 @@ def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray, top: in
 
 
 def _figure():
-    import matplotlib
+    from shapekit._mpl import headless
 
-    matplotlib.use("Agg", force=False)
+    headless()
     import matplotlib.pyplot as plt
 
     return plt
