@@ -163,3 +163,15 @@ def test_manifest_pixel_size_resamples_tiles(setup, tmp_path):
                         tile_size=32, input_scale=1, target_um_per_px=0.1)
     x, _, idx = manifest_tiles(d / "toy.yaml", model, max_images=1)
     assert x.shape == (16, 1, 32, 32) and len(set(idx.tolist())) == 1
+
+
+def test_shipped_names_work_as_models(run_cli):
+    """`analyze` takes a shipped model's name as the other commands do (session 24: "not found");
+    a shipped model that has no torch network is refused with the reason."""
+    code, out, err = run_cli("analyze", "id", "sim-parameters", "--n", "40", "--json")
+    assert code == 0, err
+    assert json.loads(out)
+    code, _, err = run_cli("analyze", "id", "uhcs3", "--n", "40")
+    assert code == 2 and "has no torch network" in err
+    code, _, err = run_cli("analyze", "id", "no-such-model", "--n", "40")
+    assert code == 2 and "not found: no-such-model" in err

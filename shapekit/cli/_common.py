@@ -77,6 +77,24 @@ def require_exists(path: Path, what: str = "file") -> Path:
     return Path(path)
 
 
+def model_path(ctx: Any, param: Any, value: Path | None) -> Path | None:
+    """Click callback: a model directory as given, or the shipped model of that name (any kind),
+    so a NAME works wherever a MODEL is asked for; anything else is left for
+    :func:`require_exists` to report.
+
+    Examples
+    --------
+    >>> model_path(None, None, Path("sim-parameters")).name, model_path(None, None, Path("nope")).name
+    ('sim-parameters', 'nope')
+    """
+    if value is None or Path(value).exists():
+        return value
+    from shapekit.registry import available, pretrained_root
+
+    names = {c["name"] for c in available()}
+    return pretrained_root() / str(value) if str(value) in names else value
+
+
 def _finite(obj: Any) -> Any:
     import math
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
-                                  require_exists, root_option, seed_option)
+                                  model_path, require_exists, root_option, seed_option)
 
 _layers_option = click.option("--layers", default=None,
                               help="Comma-separated module names (default: a model-specific set).")
@@ -95,7 +95,7 @@ def _figure():
 
 
 @click.command("id", context_settings={"max_content_width": 100})
-@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("model_dir", type=click.Path(path_type=Path), callback=model_path)
 @click.argument("manifest", type=click.Path(path_type=Path), required=False)
 @_layers_option
 @click.option("--methods", default="twonn,mle,lpca", show_default=True, help="ID estimators.",
@@ -164,7 +164,7 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
 
 
 @click.command("frames", context_settings={"max_content_width": 100})
-@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("model_dir", type=click.Path(path_type=Path), callback=model_path)
 @click.argument("manifest", type=click.Path(path_type=Path), required=False)
 @_layers_option
 @click.option("--kinds", default="rotation,translation,blur,noise", show_default=True,
@@ -233,8 +233,8 @@ def _two_models(model_a: Path, model_b: Path, manifest: Path, root: Path | None,
 
 
 @click.command("cka", context_settings={"max_content_width": 100})
-@click.argument("model_a", type=click.Path(path_type=Path))
-@click.argument("model_b", type=click.Path(path_type=Path))
+@click.argument("model_a", type=click.Path(path_type=Path), callback=model_path)
+@click.argument("model_b", type=click.Path(path_type=Path), callback=model_path)
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--layers-a", default=None, help="Layers of MODEL_A (default: stem, stages, head).")
 @click.option("--layers-b", default=None, help="Layers of MODEL_B.")
@@ -281,8 +281,8 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
 
 
 @click.command("stitch", context_settings={"max_content_width": 100})
-@click.argument("model_a", type=click.Path(path_type=Path))
-@click.argument("model_b", type=click.Path(path_type=Path))
+@click.argument("model_a", type=click.Path(path_type=Path), callback=model_path)
+@click.argument("model_b", type=click.Path(path_type=Path), callback=model_path)
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--layer-a", "layer_as", multiple=True, help="Stitch point in MODEL_A (repeatable).")
 @click.option("--layer-b", "layer_bs", multiple=True, help="Matching stitch point in MODEL_B.")
@@ -360,8 +360,8 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
 
 
 @click.command("symmetry", context_settings={"max_content_width": 100})
-@click.argument("model_a", type=click.Path(path_type=Path))
-@click.argument("model_b", type=click.Path(path_type=Path))
+@click.argument("model_a", type=click.Path(path_type=Path), callback=model_path)
+@click.argument("model_b", type=click.Path(path_type=Path), callback=model_path)
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--layer", "layers", multiple=True, help="Layer to compare (repeatable; same name in both).")
 @click.option("--group", type=click.Choice(["scaled_permutation", "signed_permutation", "permutation"]),

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
-                                  root_option, seed_option)
+from shapekit.cli._common import (OutputPath, emit_json, info, json_option, model_path,
+                                  require_exists, root_option, seed_option)
 
 
 def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -115,7 +115,7 @@ def register(analyze_app: click.Group) -> None:
     """Add this module's commands to the `analyze` sub-application."""
 
     @analyze_app.command("invariance")
-    @click.argument("model_dir", type=click.Path(path_type=Path))
+    @click.argument("model_dir", type=click.Path(path_type=Path), callback=model_path)
     @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
     @click.option("--group", "groups", multiple=True, default=("rot90", "flips", "rotation"),
                   show_default=True,
@@ -187,7 +187,7 @@ def register(analyze_app: click.Group) -> None:
                            + f"  (prediction flip rate {result['flip_rate'][g]:.3f})")
 
     @analyze_app.command("frequency")
-    @click.argument("model_dir", type=click.Path(path_type=Path))
+    @click.argument("model_dir", type=click.Path(path_type=Path), callback=model_path)
     @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
     @_size_option
     @click.option("--max-images", type=click.IntRange(1, 10000), default=16, show_default=True)
