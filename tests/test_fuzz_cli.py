@@ -494,3 +494,12 @@ def test_random_manifest_documents(world, spec):
     code, _, err = run("manifest", "check", p)
     assert _outcome_ok(code, err), err
     p.unlink()
+
+
+@pytest.mark.parametrize("name", [n for n in OUTPUT_FILE_COMMANDS if n not in ("featurize", "fibres --out")])
+def test_png_outputs_refuse_another_suffix(world, tmp_path, name):
+    """Figures are PNG files: a .jpg name is refused at once rather than given PNG bytes
+    (session 24: evaluate --plot x.jpg wrote PNG data under that name)."""
+    assert_refused(world, *OUTPUT_FILE_COMMANDS[name](world, tmp_path / "fig.jpg"),
+                   contains="must end in .png (this file is written as PNG)")
+    assert not (tmp_path / "fig.jpg").exists()

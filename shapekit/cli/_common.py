@@ -162,19 +162,25 @@ class OutputPath(click.ParamType):
     --------
     >>> OutputPath("dir").convert("some/new/folder", None, None)
     PosixPath('some/new/folder')
+    >>> OutputPath("file", suffix=".png").convert("fig.jpg", None, None)
+    Traceback (most recent call last):
+    ...
+    click.exceptions.BadParameter: fig.jpg: must end in .png (this file is written as PNG)
     """
 
     name = "path"
 
-    def __init__(self, kind: str = "file") -> None:
+    def __init__(self, kind: str = "file", suffix: str | None = None) -> None:
         if kind not in ("file", "dir"):
             raise ValueError(f"kind must be 'file' or 'dir', got {kind!r}")
-        self.kind = kind
+        self.kind, self.suffix = kind, suffix
         self.name = "file" if kind == "file" else "directory"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
         p = Path(os.fsdecode(value)) if not isinstance(value, Path) else value
         problem = output_problem(p, self.kind)
+        if not problem and self.suffix and p.suffix.lower() != self.suffix:
+            problem = f"must end in {self.suffix} (this file is written as {self.suffix[1:].upper()})"
         if problem:
             self.fail(f"{brief(str(p), 160).strip(chr(39))}: {problem}", param, ctx)
         return p

@@ -18,7 +18,7 @@ from shapekit.cli._common import (OutputPath, device_option, emit_json, info, js
 
 _layers_option = click.option("--layers", default=None,
                               help="Comma-separated module names (default: a model-specific set).")
-_plot_option = click.option("--plot", type=OutputPath("file"), default=None,
+_plot_option = click.option("--plot", type=OutputPath("file", suffix=".png"), default=None,
                             help="Write a PNG figure here.")
 _images_option = click.option("--max-images", type=click.IntRange(1, 10000), default=24,
                               show_default=True,

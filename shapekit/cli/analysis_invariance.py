@@ -125,7 +125,7 @@ def register(analyze_app: click.Group) -> None:
                   help="CNN layers (module names, comma-separated; '' for the output only).")
     @_size_option
     @click.option("--max-images", type=click.IntRange(1, 10000), default=24, show_default=True)
-    @click.option("--plot", type=OutputPath("file"), default=None, help="Write a PNG bar chart.")
+    @click.option("--plot", type=OutputPath("file", suffix=".png"), default=None, help="Write a PNG bar chart.")
     @json_option
     def invariance_cmd(model_dir: Path, images: tuple[Path, ...], groups: tuple[str, ...],
                        layers: str, size: int, max_images: int, plot: Path | None,
@@ -191,7 +191,7 @@ def register(analyze_app: click.Group) -> None:
     @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
     @_size_option
     @click.option("--max-images", type=click.IntRange(1, 10000), default=16, show_default=True)
-    @click.option("--plot", type=OutputPath("file"), default=None,
+    @click.option("--plot", type=OutputPath("file", suffix=".png"), default=None,
                   help="Write a PNG: radial sensitivity and power curves plus both 2-D maps.")
     @json_option
     def frequency_cmd(model_dir: Path, images: tuple[Path, ...], size: int, max_images: int,
@@ -239,7 +239,7 @@ def register(analyze_app: click.Group) -> None:
                   help="Bundle Network training steps.")
     @click.option("--n-train", type=click.IntRange(16, 10**6), default=3000, show_default=True,
                   help="Simulator evaluations used for training.")
-    @click.option("--plot", type=OutputPath("file"), default=None,
+    @click.option("--plot", type=OutputPath("file", suffix=".png"), default=None,
                   help="PNG: samples over the true iso-hardness curve.")
     @click.option("--out", type=OutputPath("file"), default=None,
                   help="CSV of the accepted (temperature_C, time_h, hardness_HV, branch).")
@@ -299,7 +299,7 @@ def register(analyze_app: click.Group) -> None:
     @click.option("--epochs", type=click.IntRange(1, 10000), default=10, show_default=True)
     @click.option("--width-weight", type=click.FloatRange(min=0), default=0.1, show_default=True,
                   callback=_finite, help="Weight of the augmentation-width reward.")
-    @click.option("--plot", type=OutputPath("file"), default=None,
+    @click.option("--plot", type=OutputPath("file", suffix=".png"), default=None,
                   help="PNG: learned rotation range per class.")
     @seed_option
     @json_option

@@ -62,7 +62,7 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
               help="Fix a continuous condition (repeatable); others default to the training mean.")
 @click.option("--sweep", default=None, metavar="NAME=LO:HI:K",
               help="Vary one condition over K values (same latents) and write a labelled grid.")
-@click.option("--grid", type=OutputPath("file"), default=None,
+@click.option("--grid", type=OutputPath("file", suffix=".png"), default=None,
               help="Also write a grid PNG here (default for --sweep: OUT/preview/sweep_grid.png, "
                    "outside OUT itself so that `shapekit score REAL OUT` sees only the images).")
 @click.option("--format", "fmt", type=click.Choice(["tif", "png"]), default="tif",

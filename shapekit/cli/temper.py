@@ -254,7 +254,7 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("manifest", type=click.Path(path_type=Path))
 @root_option
-@click.option("--plot", type=OutputPath("file"), default=None,
+@click.option("--plot", type=OutputPath("file", suffix=".png"), default=None,
               help="Also write the confusion matrix as a PNG here.")
 @json_option
 def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path | None,
@@ -329,7 +329,7 @@ def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tu
 @click.command(name="explain")
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("image", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=OutputPath("file"),
+@click.option("--out", required=True, type=OutputPath("file", suffix=".png"),
               help="Overlay PNG to write.")
 @click.option("--top", type=click.IntRange(min=1), default=300, show_default=True,
               help="Number of most important persistence pairs to draw.")
