@@ -159,3 +159,27 @@ def test_select_model_by_grid_search(blobs):
     s = scores(["a", "b", "b"], np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), ["a", "b"])
     assert s == {"n": 3, "accuracy": 0.6667, "macro_f1": 0.6667, "labels": ["a", "b"],
                  "confusion": [[1, 0], [1, 1]]}
+
+
+def test_fewer_folds_than_asked_are_announced():
+    """With 2 scans in the smallest class, 5-fold CV runs 2 folds, and training says so instead
+    of leaving it to config.json (session 24)."""
+    import sys
+    import warnings
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from toy import toy_dataset
+
+    from shapekit.errors import ShapekitWarning
+    from shapekit.temper.train import train_on_images
+
+    imgs, labels = toy_dataset(2, 48, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = train_on_images(imgs, labels, tile_size=None, cv_folds=5, augment=0,
+                            feature_params={"scales": [1]}, aggregation="features")
+    msgs = [str(w.message) for w in caught if issubclass(w.category, ShapekitWarning)]
+    assert m.config["cv"]["folds"] == 2
+    assert any(s.startswith("cross-validation used 2 folds, not 5: the smallest class has 2 scans")
+               for s in msgs), msgs

@@ -272,6 +272,14 @@ def _train_toptemp(labs: np.ndarray, g: np.ndarray | None, config: dict[str, Any
                               n_jobs=n_jobs)
         clf = search.best_estimator_
         n_folds = int(search.n_splits_)
+        if n_folds < int(cv_folds) and g is None:
+            import warnings
+
+            from shapekit.errors import ShapekitWarning
+
+            smallest = int(np.unique(labs, return_counts=True)[1].min())
+            warnings.warn(f"cross-validation used {n_folds} folds, not {cv_folds}: the smallest "
+                          f"class has {smallest} scans", ShapekitWarning, stacklevel=2)
         table = [{"aggregation": r["params"]["aggregation"], **r} for r in cv_table(search)]
     else:
         clf = est.set_params(aggregation=aggs[0]).fit(scans, labs)
