@@ -71,6 +71,23 @@ def test_xgboost_model_dir(tmp_path, toy):
         load_model(tmp_path / "x")
 
 
+def test_a_model_saved_over_another_leaves_none_of_its_weights(model_dir, tmp_path, toy):
+    """An SVM saved into the folder of an XGBoost model: the xgboost.json goes, a file of the
+    user's stays, and the folder loads as the SVM (session 24: the old weights stayed beside)."""
+    import shutil
+
+    images, _ = toy
+    d = tmp_path / "m"
+    shutil.copytree(model_dir, d)
+    (d / "xgboost.json").write_text("{}")
+    (d / "notes.txt").write_text("mine")
+    svm = load_model(model_dir)
+    svm.save(d)
+    assert sorted(f.name for f in d.iterdir()) == sorted(
+        [f.name for f in model_dir.iterdir()] + ["notes.txt"])
+    assert np.allclose(load_model(d).predict_proba(images[:2]), svm.predict_proba(images[:2]))
+
+
 @pytest.mark.parametrize("name", ["svm_robust", "logreg_accurate_features", "xgboost_betti"])
 def test_format_1_directories_predict_as_before(name, tmp_path):
     """Directories written before the pipeline refactor (tests/data/legacy_models/README.md)."""

@@ -162,9 +162,16 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
         raise ModelFormatError(f"{path}: corrupt safetensors file ({type(e).__name__})") from None
 
 
+#: the weight files a model directory may hold (see the layout above); a model written into a
+#: folder removes those it did not write, so no earlier model's weights are left beside it
+WEIGHT_FILES = frozenset({"classifier.safetensors", "xgboost.json", "cnn.safetensors",
+                          "outside.safetensors"})
+
+
 def write_model_dir(out: str | os.PathLike[str], config: dict[str, Any],
                     files: dict[str, bytes | dict[str, np.ndarray]]) -> Path:
-    """Write a model directory: weight ``files`` first, ``config.json`` last (the commit point).
+    """Write a model directory: weight ``files`` first, ``config.json`` last (the commit point),
+    then the :data:`WEIGHT_FILES` of an earlier model that this one does not have are removed.
 
     ``files`` maps file names to raw bytes or to array dicts (saved as safetensors).
 
@@ -189,6 +196,8 @@ def write_model_dir(out: str | os.PathLike[str], config: dict[str, Any],
     cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "shapekit_version": __version__,
            **config}
     write_json(out / "config.json", cfg)
+    for stale in WEIGHT_FILES - set(files):  # an earlier model's weights in the same folder
+        (out / stale).unlink(missing_ok=True)
     return out
 
 
