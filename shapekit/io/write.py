@@ -12,6 +12,24 @@ from shapekit._atomic import atomic_path, json_default
 from shapekit.errors import InputError
 
 
+def resolution_tags(um_per_px: Any) -> dict[str, Any]:
+    """tifffile's ``write`` arguments that store a positive pixel size as TIFF resolution tags
+    (pixels per centimetre); nothing for anything else (None, NaN, 0, a string).
+
+    Examples
+    --------
+    >>> resolution_tags(0.05)
+    {'resolution': (200000.0, 200000.0), 'resolutionunit': 3}
+    >>> resolution_tags(None), resolution_tags(float("nan"))
+    ({}, {})
+    """
+    um = um_per_px
+    if isinstance(um, (int, float)) and not isinstance(um, bool) and np.isfinite(um) and um > 0:
+        px_per_cm = 1e4 / float(um)
+        return {"resolution": (px_per_cm, px_per_cm), "resolutionunit": 3}
+    return {}
+
+
 def write_tiff(path: str | os.PathLike[str], image: np.ndarray, metadata: dict[str, Any] | None = None) -> None:
     """Write a 2-D image as a float32 TIFF atomically (temporary file, then rename).
 
@@ -48,11 +66,7 @@ def write_tiff(path: str | os.PathLike[str], image: np.ndarray, metadata: dict[s
         raise InputError(f"{path}: refusing to write an image with NaN/Inf values")
     md = dict(metadata or {})
     description = json.dumps(md, allow_nan=False, default=json_default)
-    kwargs: dict[str, Any] = {}
-    um = md.get("um_per_px")
-    if isinstance(um, (int, float)) and not isinstance(um, bool) and np.isfinite(um) and um > 0:
-        px_per_cm = 1e4 / float(um)
-        kwargs.update(resolution=(px_per_cm, px_per_cm), resolutionunit=3)
+    kwargs = resolution_tags(md.get("um_per_px"))
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, arr, description=description, metadata=None, photometric="minisblack",
                          **kwargs)

@@ -81,14 +81,13 @@ def tiff_bytes(images: np.ndarray | list[np.ndarray], descriptions: list[dict[st
     """
     import tifffile
 
+    from shapekit.io.write import resolution_tags
+
     buf = io.BytesIO()
     with tifffile.TiffWriter(buf) as tw:
         for im, d in zip(images, descriptions):
-            um = d.get("um_per_px")
-            scale: dict[str, Any] = {}
-            if isinstance(um, (int, float)) and not isinstance(um, bool) and math.isfinite(um) and um > 0:
-                scale = dict(resolution=(1e4 / um, 1e4 / um), resolutionunit=3)   # px per cm
-            tw.write(to_uint8(im), description=json.dumps(jsonable(d)), metadata=None, **scale)
+            tw.write(to_uint8(im), description=json.dumps(jsonable(d)), metadata=None,
+                     **resolution_tags(d.get("um_per_px")))
     return buf.getvalue()
 
 
