@@ -184,3 +184,9 @@ def test_model_trained_with_pixel_sizes_flags_a_magnification_far_outside(run_cl
     assert len(unknown) == 1 and "--um-per-px" in unknown[0], unknown
     code, _, err = run_cli("classify", tmp_path / "m", img)
     assert code == 0 and err.count("pixel size unknown") == 1, err
+    # the server's path says it once too, in the same words (it wrote its own note beside the check's)
+    from shapekit.server.services import classify_file
+    from shapekit.temper.modeldir import load_model
+
+    notes = classify_file(load_model(tmp_path / "m"), img, img.name)["notes"]
+    assert [n for n in notes if n.startswith("pixel size unknown")] == unknown, notes

@@ -136,6 +136,7 @@ def classify_file(model: Any, path: Path, filename: str, *, explain: bool = Fals
         (a PNG data URL of the classified image, or None) and ``notes``.
     """
     from shapekit.io import load_scan, resample
+    from shapekit.temper.scans import unknown_scale_note
 
     try:
         scan = load_scan(path, um_per_px=um_per_px, max_pixels=max_pixels)
@@ -143,8 +144,7 @@ def classify_file(model: Any, path: Path, filename: str, *, explain: bool = Fals
         target = model.target_um_per_px
         classified_um = scan.um_per_px
         if target is not None and scan.um_per_px is None:
-            notes.append(f"pixel size unknown: classified at its own scale, not resampled to the "
-                         f"model's {target:g} um/px")
+            notes.append(unknown_scale_note(target))
         elif target is not None:
             if abs(scan.um_per_px - target) / target > 1e-3:
                 img = resample(img, float(scan.um_per_px), float(target))

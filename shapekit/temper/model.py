@@ -194,10 +194,7 @@ class TemperModel:
                                         training_um_per_px=self.config.get("training_um_per_px"))
             res.update({k: check[k] for k in ("temper", "ood_score", "in_distribution",
                                               "prediction_set", "ood")})
-            if any(n.startswith("pixel size unknown") for n in check["notes"]):
-                # the check says it with the remedy: the reader's note would repeat it
-                notes = [n for n in notes if not n.startswith("pixel size unknown")]
-            notes += check["notes"]
+            notes += [n for n in check["notes"] if n not in notes]  # the reader may have said it
         else:
             why = ("CNN models have none" if self.kind == "cnn" else self.config.get("outside_skipped")
                    or "trained before shapekit had one: retrain it")

@@ -199,6 +199,7 @@ class OutsideCheck:
         ``scale`` part, :func:`scale_part`).
         """
         from shapekit.temper.ood import verdict
+        from shapekit.temper.scans import unknown_scale_note
 
         notes = []
         if min(np.shape(image)) < MIN_SIDE:
@@ -227,9 +228,7 @@ class OutsideCheck:
                     if k == "image":
                         notes.extend(_narrow_range_note(image))
         if model_um_per_px is not None and um_per_px is None:
-            notes.append("pixel size unknown: the scan was classified at its own scale, not brought "
-                         f"to the model's {model_um_per_px:g} um/px; give --um-per-px if the verdict "
-                         "matters")
+            notes.append(unknown_scale_note(model_um_per_px))
         elif scale_checked:
             pass
         elif training_um_per_px is not None:

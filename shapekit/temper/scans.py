@@ -17,6 +17,20 @@ import numpy as np
 from shapekit.errors import InputError, ShapekitWarning
 
 
+def unknown_scale_note(target_um_per_px: float) -> str:
+    """The note of a scan classified without a pixel size by a model that has one (the one wording,
+    used by the reader, the outside check and the server).
+
+    Examples
+    --------
+    >>> unknown_scale_note(0.1)[:40]
+    'pixel size unknown: the scan was classif'
+    """
+    return (f"pixel size unknown: the scan was classified at its own scale, not brought to the "
+            f"model's {target_um_per_px:g} um/px; give its pixel size (--um-per-px) if the verdict "
+            "matters")
+
+
 def read_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
               target_um_per_px: float | None = None, crop_bar: bool = True,
               um_per_px_source: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -70,8 +84,7 @@ def read_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
     um = scan.um_per_px
     if target_um_per_px is not None:
         if um is None:
-            notes.append(f"pixel size unknown: classified at its own scale, not resampled to the "
-                         f"model's {target_um_per_px:g} um/px")
+            notes.append(unknown_scale_note(target_um_per_px))
         elif abs(um - target_um_per_px) / target_um_per_px > 1e-3:
             img = resample(img, float(um), float(target_um_per_px), source=str(path))
             um, resampled = float(target_um_per_px), True
