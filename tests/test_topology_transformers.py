@@ -283,3 +283,16 @@ def test_batch_outputs_in_one_block_equal_the_per_image_functions(smooth, restan
             np.testing.assert_array_equal(lv[s], ref[s])
     mixed = Pyramid((1, 2), smooth, restandardize).fit_transform([same[0], same[1][:30]])
     np.testing.assert_array_equal(mixed[1][2], pyramid(same[1][:30], (1, 2), smooth, restandardize)[2])
+
+
+def test_pandas_output_of_a_pipeline_names_the_feature_columns():
+    # set_output(transform="pandas") on a pipeline that starts from images wrapped the image and
+    # diagram steps' outputs too, and pandas refused the (n, h, w) stack
+    rng = np.random.default_rng(0)
+    imgs = [_blobs(rng, k) for k in (2, 5, 8)]
+    pipe = make_pipeline(Standardize(), Pyramid(scales=(1, 2)), CubicalDiagrams(), _union(quantiles=()))
+    X = pipe.fit_transform(imgs)
+    df = clone(pipe).set_output(transform="pandas").fit_transform(imgs)
+    assert list(df.columns) == list(pipe.get_feature_names_out())
+    assert np.array_equal(df.to_numpy(), X)
+    assert isinstance(pipe[:2].set_output(transform="pandas").transform(imgs)[0], dict)

@@ -99,7 +99,19 @@ def _block(imgs: list[Any], shape_of: Any = None) -> np.ndarray | None:
 
 class _Stateless(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """A step that learns nothing (``fit`` checks the parameters) and outputs images or diagrams,
-    not feature columns (so no pandas output and no feature names of its own)."""
+    not feature columns (so no pandas output and no feature names of its own).
+
+    Its subclasses are not wrapped by scikit-learn's ``set_output`` either (``auto_wrap_output_keys``
+    is a per-class setting), and ``set_output`` is accepted and ignored, so that
+    ``pipe.set_output(transform="pandas")`` gives the vectoriser's columns as a DataFrame.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(auto_wrap_output_keys=None, **kwargs)
+
+    def set_output(self, *, transform: Any = None) -> _Stateless:
+        """Accepted for ``Pipeline.set_output``; images and diagrams stay as they are."""
+        return self
 
     def fit(self, X: Any, y: Any = None) -> _Stateless:
         self._check_params()
