@@ -140,3 +140,22 @@ def test_scale_part_flags_magnifications_beyond_the_training_range(check):
     old = chk.assess([0.8, 0.1, 0.1], labels, feats[0], images[0], 0.05, model_um_per_px=0.05,
                      source_um_per_px=0.4)
     assert "scale" not in old["ood"] and any(n.startswith("magnification not checked") for n in old["notes"])
+
+
+def test_too_few_scans_for_the_limit_are_announced():
+    """With n calibration scans a conformal 99 % limit needs n >= 99; below that the limit is the
+    most unusual training scan (a loose check): said at training time, not silently."""
+    import warnings
+
+    from shapekit.errors import ShapekitWarning
+
+    rng = np.random.default_rng(0)
+    imgs = [np.clip(0.5 + 0.6 * gaussian_filter(rng.normal(size=(96, 96)), 2), 0, 1) for _ in range(40)]
+    feats = [rng.normal(size=(4, 3)) for _ in imgs]
+    y = np.arange(40) % 2
+    with pytest.warns(ShapekitWarning, match=r"40 training scans, too few for a 99 % limit \(99 needed\)"):
+        chk = OutsideCheck().fit(feats, imgs, y)
+    assert chk.level_ == pytest.approx(40 / 41)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShapekitWarning)   # 40 scans support a 90 % limit
+        assert OutsideCheck(level=0.9).fit(feats, imgs, y).level_ == 0.9

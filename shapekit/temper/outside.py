@@ -177,6 +177,16 @@ class OutsideCheck:
             delayed(self.row)(t, im) for t, im in zip(tile_features, images))
         R = np.stack(list(progress(jobs, desc="outside check", total=n)))
         self.level_ = reachable_level(n, float(self.level))
+        if self.level_ < float(self.level):
+            import warnings
+
+            from shapekit.errors import ShapekitWarning
+
+            need = next(k for k in range(n, 10**6) if reachable_level(k, float(self.level)) >= self.level)
+            warnings.warn(f"the outside check has {n} training scans, too few for a "
+                          f"{100 * float(self.level):g} % limit ({need} needed): its limit is the most "
+                          f"unusual training scan, so it flags only scans further out than that; "
+                          f"train on more scans for a tighter check", ShapekitWarning, stacklevel=2)
         d_topo = int(np.shape(tile_features[0])[1])
         self.scorer_ = OODScorer(level=self.level_, seed=int(self.seed),
                                  blocks=[d_topo, len(DESCRIPTOR_NAMES)]).fit(R, yi, groups=groups)
