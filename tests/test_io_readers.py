@@ -148,6 +148,31 @@ def test_jpeg_grey_and_colour_close_to_source(tmp_path: Path) -> None:
     assert np.abs(img - _luma(colour, 255)).mean() < 0.01
 
 
+def _jpeg_with_orientation(stored: np.ndarray, orientation: int) -> bytes:
+    """A JPEG of ``stored`` with an EXIF APP1 segment holding only the Orientation tag (0x0112)."""
+    import struct
+
+    ok, buf = cv2.imencode(".jpg", stored, [cv2.IMWRITE_JPEG_QUALITY, 98])
+    ifd = struct.pack("<2sHI", b"II", 42, 8) + struct.pack("<HHHIHHI", 1, 0x0112, 3, 1, orientation, 0, 0)
+    app1 = b"Exif\x00\x00" + ifd
+    data = buf.tobytes()
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:]
+
+
+@pytest.mark.parametrize("orientation, store", [(3, lambda a: a[::-1, ::-1]), (6, lambda a: np.rot90(a, 1)),
+                                                (8, lambda a: np.rot90(a, -1)), (2, lambda a: a[:, ::-1])])
+def test_jpeg_turned_upright_by_exif_orientation(tmp_path: Path, orientation: int, store) -> None:
+    """A JPEG stored sideways with an EXIF Orientation tag reads as viewers show it (it was read
+    sideways: a 645x522 scan came out 522 wide, its info bar a column at the side, not cropped)."""
+    upright = cv2.GaussianBlur(GREY8, (5, 5), 2)
+    upright[:4, :6] = 255  # a mark in the top-left corner
+    p = tmp_path / "r.jpg"
+    p.write_bytes(_jpeg_with_orientation(np.ascontiguousarray(store(upright)), orientation))
+    img, meta = read_image(p)
+    assert img.shape == upright.shape == meta.shape
+    assert np.abs(img - upright / 255.0).mean() < 0.01
+
+
 def test_lzw_tiff_without_imagecodecs(tmp_path: Path) -> None:
     """OpenCV writes LZW TIFFs; they read back whether or not tifffile has the codec."""
     cv2.imwrite(str(tmp_path / "lzw.tif"), GREY8)

@@ -205,7 +205,8 @@ def read_image(path: str | os.PathLike[str], *, page: int | None = None,
     Returns
     -------
     image : ndarray of float32, shape (h, w)
-        Grey levels in ``[0, 1]``, row 0 at the top. Integer samples are divided by their range;
+        Grey levels in ``[0, 1]``, row 0 at the top (a JPEG turned upright as its EXIF
+        Orientation tag says, as image viewers show it). Integer samples are divided by their range;
         colour is reduced to luminance ignoring alpha; palette indices are mapped to their colour's
         luminance; float samples are kept when inside ``[0, 1]`` and min-max rescaled otherwise.
     meta : ImageMeta
@@ -249,15 +250,18 @@ def _read_raster(p: Path, fmt: str, *, page: int | None, budget: int) -> tuple[n
     data = np.fromfile(p, dtype=np.uint8)
     _check_complete(p, fmt, data)
     refused = ""
+    # a JPEG is turned upright as its EXIF Orientation tag says (as every viewer shows it; a
+    # camera or editor stores the pixels sideways and sets the tag); IMREAD_UNCHANGED ignores it
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if fmt == "jpeg" else cv2.IMREAD_UNCHANGED
     with captured_native_stderr() as native:
         try:
-            arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            arr = cv2.imdecode(data, flags)
         except cv2.error as e:  # OpenCV's own sanity limits (e.g. a header's height) refuse it
             arr, refused = None, "OpenCV refuses its size or layout"
     problem = fatal_message(native["text"]) or refused
     if arr is None or arr.size == 0 or problem:
         raise InputError(f"{p}: corrupt or truncated {fmt.upper()} file ({problem or 'could not decode'})")
-    if arr.shape[:2] != (h, w):
+    if arr.shape[:2] != (h, w) and not (fmt == "jpeg" and arr.shape[:2] == (w, h)):
         raise InputError(f"{p}: decoded size {arr.shape[:2]} differs from header {h}x{w}; file corrupt")
     channels = 1 if arr.ndim == 2 else int(arr.shape[2])
     bit_depth = 8 * arr.dtype.itemsize
