@@ -108,3 +108,36 @@ def test_score_with_kid(tmp_path):
     assert same["kid_mean"] == pytest.approx(direct["kid_mean"], rel=1e-6, abs=1e-9)
     assert abs(same["kid_mean"]) <= 3 * same["kid_std"] + 1e-6
     assert other["kid_mean"] > same["kid_mean"] + 3 * same["kid_std"]
+
+
+def test_forward_keeps_one_sided_batches_and_gives_the_batch_value():
+    # torchmetrics' forward computes the batch alone after setting the accumulated state aside;
+    # a batch of real (or fake) images only failed there, and the images added before were lost
+    real, fake = _batch(0, 2.0, 6, 24), _batch(1, 3.5, 6, 24)
+    ref = TopologicalRealism()
+    ref.update(real=real, fake=fake)
+    want = ref.compute()["topological_distance"].item()
+    m = TopologicalRealism()
+    assert m(real=real[:3]) is None and m(fake=fake) is None
+    assert m(real=real[3:], fake=fake[:1]) is None
+    assert m.compute()["topological_distance"].item() == pytest.approx(
+        TopologicalRealism()(real=real, fake=torch.cat([fake, fake[:1]]))["topological_distance"].item(),
+        rel=1e-6)
+    b = TopologicalRealism()
+    assert b(real=real, fake=fake)["topological_distance"].item() == pytest.approx(want, rel=1e-6)
+
+
+def test_images_outside_value_range_are_refused_not_clamped():
+    real = _batch(0, 2.0, 4, 24)
+    with pytest.raises(InputError, match=r"value_range=\(0, 1\).*tanh"):
+        TopologicalRealism().update(real=real * 2 - 1)           # tanh output, default range
+    with pytest.raises(InputError, match="outside value_range"):
+        TopologicalRealism().update(fake=(real * 255).to(torch.uint8))
+    m = TopologicalRealism(value_range=(0, 255))                 # 8-bit images, range given
+    m.update(real=(real * 255).round().to(torch.uint8), fake=(real * 255).round().to(torch.uint8))
+    assert m.compute()["topological_distance"].item() >= 0
+    TopologicalRealism().update(real=real * 1.02)                # a slight overshoot is clamped
+    ok = TopologicalRealism()
+    ok.update(real=list(real[:, 0].numpy()))                     # a list of same-size arrays
+    with pytest.raises(InputError, match="same-size"):
+        TopologicalRealism().update(real=[np.zeros((8, 8)), np.zeros((9, 9))])

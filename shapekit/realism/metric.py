@@ -31,13 +31,23 @@ from shapekit.topology.diagrams import blocks as blocks_of
 __all__ = ["TopologicalRealism"]
 
 
+def _count(x: Any) -> int:
+    """Images in a batch (0 for None or anything without a length)."""
+    try:
+        return 0 if x is None else len(x)
+    except TypeError:
+        return 0
+
+
 class TopologicalRealism(Metric):
     """Topological distance between accumulated real and synthetic images (lower is better).
 
     Parameters
     ----------
     value_range : (float, float)
-        Range of the incoming pixel values, mapped to [0, 1] (``(-1, 1)`` for tanh generators).
+        Range of the incoming pixel values, mapped to [0, 1] (``(-1, 1)`` for tanh generators,
+        ``(0, 255)`` for 8-bit images). Values beyond it by more than 5 % of its width are
+        refused (:class:`~shapekit.errors.InputError`); smaller overshoots are clamped.
     max_points : int
         Diagram pairs stored per image and diagram kind (the most persistent ones).
     top_k, max_diagram_images : int
@@ -83,13 +93,25 @@ class TopologicalRealism(Metric):
             self.add_state(f"{side}_diagrams", default=[], dist_reduce_fx="cat")
 
     def _images(self, x: Any, side: str) -> list[np.ndarray]:
-        t = torch.as_tensor(x).detach().float().cpu()
+        try:
+            t = torch.as_tensor(x if torch.is_tensor(x) else np.asarray(x)).detach().float().cpu()
+        except (TypeError, ValueError, RuntimeError):
+            raise InputError(f"{side} images must be one tensor or array (N, H, W) or (N, C, H, W) "
+                             f"of same-size images") from None
         if t.ndim == 4 and t.shape[1] in (1, 3):
             t = t.mean(dim=1)
         if t.ndim != 3:
             raise InputError(f"{side} images must be (N, H, W) or (N, C, H, W) with C in (1, 3), "
                              f"got shape {tuple(t.shape)}")
         lo, hi = self.value_range
+        if t.numel():
+            # clamped silently, 8-bit or tanh images would become nearly binary or lose half
+            # their range: a slip of more than 5 % of the range is refused instead
+            vmin, vmax, slack = float(t.min()), float(t.max()), 0.05 * (hi - lo)
+            if vmin < lo - slack or vmax > hi + slack:
+                raise InputError(f"{side} images hold values in [{vmin:.4g}, {vmax:.4g}], outside "
+                                 f"value_range=({lo:g}, {hi:g}): pass the range of the images "
+                                 f"(e.g. value_range=(-1, 1) for tanh outputs, (0, 255) for 8-bit)")
         t = ((t - lo) / (hi - lo)).clamp(0.0, 1.0)
         return [a for a in t.numpy()]
 
@@ -109,6 +131,20 @@ class TopologicalRealism(Metric):
                     pad[i, j, : len(d[b])] = d[b]
             getattr(self, f"{side}_summaries").append(torch.as_tensor(fs.summaries, dtype=torch.float64))
             getattr(self, f"{side}_diagrams").append(torch.as_tensor(pad, dtype=torch.float64))
+
+    def forward(self, real: Any = None, fake: Any = None) -> dict[str, torch.Tensor] | None:  # type: ignore[override]
+        """Add the batch (as :meth:`update`) and return the metric of this batch alone, or None
+        when the batch holds fewer than 2 real or 2 synthetic images (it is added all the same).
+
+        torchmetrics' ``forward`` computes the batch's value on a metric emptied for the batch
+        and merges the accumulated images back afterwards; a one-sided batch made that
+        computation fail after the accumulated images had been set aside, so they were lost.
+        """
+        if min(_count(real), _count(fake)) < 2:
+            self.update(real=real, fake=fake)
+            self._forward_cache = None
+            return None
+        return super().forward(real=real, fake=fake)
 
     def _featureset(self, side: str) -> FeatureSet:
         s = getattr(self, f"{side}_summaries")
