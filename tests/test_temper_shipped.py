@@ -91,7 +91,8 @@ def test_explanation_in_physical_terms(uhcs3, uhcs_originals_dir):
     assert any("um across" in line for line in s["reading"][1:])
 
 
-def test_twelve_bit_scan_in_a_sixteen_bit_file_gets_an_actionable_note(uhcs3, uhcs3_dir, tmp_path):
+def test_twelve_bit_scan_in_a_sixteen_bit_file_gets_an_actionable_note(uhcs3, uhcs3_dir, tmp_path,
+                                                                       run_cli):
     """A uhcs3 scan stored as 12-bit values in a 16-bit TIFF fails the grey-level check (its grey
     levels fill 6 % of the range); the verdict says so and how to fix it, and once the contrast is
     stretched the scan is inside the training data with the same probabilities (session 24)."""
@@ -108,3 +109,7 @@ def test_twelve_bit_scan_in_a_sixteen_bit_file_gets_an_actionable_note(uhcs3, uh
     assert stretched["in_distribution"] and not any("12-bit" in n for n in stretched["notes"])
     for k, p in narrow["probabilities"].items():
         assert p == pytest.approx(stretched["probabilities"][k], abs=0.02)
+    # `shapekit classify` without --json shows the remedy too, not only the "outside" line before it
+    code, out, err = run_cli("classify", "uhcs3", tmp_path / "d12.tif")
+    assert code == 0 and "\tunknown\t" in out, err
+    assert "12-bit detector in a 16-bit file" in err and "65535/4095" in err, err

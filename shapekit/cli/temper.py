@@ -182,9 +182,9 @@ def _print_verdict(r: dict[str, Any]) -> None:
     for note in r.get("notes") or []:
         if note.startswith("pixel size unknown"):
             warnings.warn(f"{r['image']}: {note}", ShapekitWarning, stacklevel=1)
-    if r["temper"] == "unknown":
-        for note in r.get("notes") or []:
-            if note.startswith("outside"):
+    if r["temper"] == "unknown":  # why, and what to do: every note (not only the "outside" ones,
+        for note in r.get("notes") or []:  # whose remedy, e.g. for a 12-bit scan, follows them)
+            if not note.startswith("pixel size unknown"):  # that one was a warning above
                 info(f"  {r['image']}: {note}")
 
 
