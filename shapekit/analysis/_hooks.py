@@ -21,15 +21,56 @@ def layer_names(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_modules() if name]
 
 
-def resolve_layers(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
-    """Check ``layers`` against ``model.named_modules()``; ``None`` means every leaf module."""
+def resolve_layers(model: nn.Module, layers: Sequence[str] | str | None) -> list[str]:
+    """Check ``layers`` against ``model.named_modules()``; ``None`` means every leaf module.
+
+    A single string is one layer name (not a sequence of one-letter names).
+
+    Examples
+    --------
+    >>> resolve_layers(nn.Sequential(nn.Linear(2, 2), nn.ReLU()), "1")
+    ['1']
+    """
     modules = dict(model.named_modules())
     if layers is None:
         return [n for n, m in modules.items() if n and not list(m.children())]
+    if isinstance(layers, str):
+        layers = [layers]
     unknown = [n for n in layers if n not in modules]
     if unknown:
         raise InputError(f"unknown layer(s) {unknown}; available: {layer_names(model)[:20]}...")
     return list(layers)
+
+
+def layers_that_ran(names: Sequence[str], calls: dict[str, int], n_forward: int,
+                    explicit: bool) -> list[str]:
+    """The layers of ``names`` whose hook fired once per forward pass (``calls[name]`` times in all).
+
+    A layer that never ran (defined in ``__init__`` but not called by ``forward``), or ran a
+    different number of times than ``n_forward`` (a module used twice in one forward pass, or only
+    for some inputs: its outputs cannot be paired with the inputs), is an error when the user named
+    it (``explicit``) and is left out otherwise (``layers=None``: every leaf module).
+
+    Examples
+    --------
+    >>> layers_that_ran(["a", "b", "c"], {"a": 2, "b": 0, "c": 4}, 2, explicit=False)
+    ['a']
+    """
+    if n_forward == 0:
+        raise InputError("no inputs: the model was never run")
+    if not explicit:
+        return [n for n in names if calls.get(n) == n_forward]
+    missing = [n for n in names if not calls.get(n)]
+    if missing:
+        raise InputError(f"layer(s) {missing} never ran in the model's forward pass (defined but "
+                         f"not called); choose layers that forward() uses")
+    uneven = {n: calls[n] for n in names if calls[n] != n_forward}
+    if uneven:
+        n, k = next(iter(uneven.items()))
+        raise InputError(f"layer {n!r} ran {k} times in {n_forward} forward pass(es): its outputs "
+                         f"cannot be paired with the inputs (a module used more than once per "
+                         f"forward, or only for some inputs); choose another layer")
+    return list(names)
 
 
 @contextlib.contextmanager
@@ -76,7 +117,8 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
         A tensor of shape ``(N, ...)`` (split into ``batch_size`` chunks) or an iterable of batches
         (e.g. a DataLoader yielding tensors or ``(x, y)`` tuples: the first element is used).
     layers : sequence of str, optional
-        Module names from ``model.named_modules()``; default: every leaf module.
+        Module names from ``model.named_modules()`` (a named layer that ``forward`` never calls is
+        an error); default: every leaf module that runs once per forward pass.
     batch_size : int
         Batch size when ``inputs`` is a single tensor.
     device : str or torch.device, optional
@@ -105,6 +147,7 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
     modules = dict(model.named_modules())
     store: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     outputs: list[torch.Tensor] = []
+    n_forward = 0
 
     def make_hook(name: str):
         def hook(_m: nn.Module, _inp: object, out: object) -> None:
@@ -121,13 +164,16 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
             for batch in batches:
                 x = batch[0] if isinstance(batch, (tuple, list)) else batch
                 out = model(x.to(dev))
+                n_forward += 1
                 if include_output:
                     o = out.detach().float().cpu()
                     outputs.append(o.flatten(1) if flatten else o)
     finally:
         for h in handles:
             h.remove()
-    result = {n: torch.cat(v) for n, v in store.items() if v}
+    ran = layers_that_ran(names, {n: len(v) for n, v in store.items()}, n_forward,
+                          explicit=layers is not None)
+    result = {n: torch.cat(store[n]) for n in ran}
     if include_output:
         result["output"] = torch.cat(outputs)
     return result

@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import jvp, vmap
 
 from shapekit._device import default_device
-from shapekit.analysis._hooks import eval_on, resolve_layers
+from shapekit.analysis._hooks import eval_on, layers_that_ran, resolve_layers
 from shapekit.errors import InputError
 
 __all__ = ["rotation_tangent", "translation_tangent", "blur_tangent", "fourier_shift",
@@ -183,6 +183,22 @@ def perturbation_directions(x: torch.Tensor, kinds: Sequence[str] = ("rotation",
     return names, V
 
 
+def _layers_run(model: nn.Module, x0: torch.Tensor, names: list[str], extra: tuple,
+                explicit: bool) -> list[str]:
+    """The layers of ``names`` that one plain forward pass of ``x0`` runs (see ``layers_that_ran``)."""
+    modules = dict(model.named_modules())
+    calls = dict.fromkeys(names, 0)
+    hooks = [modules[n].register_forward_hook(
+        lambda _m, _i, _o, n=n: calls.__setitem__(n, calls[n] + 1)) for n in names]
+    try:
+        with torch.no_grad():
+            model(x0.unsqueeze(0), *extra)
+    finally:
+        for h in hooks:
+            h.remove()
+    return layers_that_ran(names, calls, 1, explicit)
+
+
 def _layer_fn(model: nn.Module, names: list[str], extra: tuple) -> Callable:
     modules = dict(model.named_modules())
 
@@ -215,7 +231,8 @@ def frame_vectors(model: nn.Module, x: torch.Tensor, directions: torch.Tensor,
         One input, without batch dimension (an image ``(C, H, W)``, or a latent vector).
     directions : Tensor, shape (m, *x.shape)
     layers : sequence of str, optional
-        Names from ``model.named_modules()``; default every leaf module.
+        Names from ``model.named_modules()`` (one that ``forward`` never calls is an error);
+        default every leaf module that runs once per forward.
     extra_inputs : tuple
         Further fixed model arguments (e.g. a GAN condition, with batch dimension 1).
     chunk_size : int
@@ -241,9 +258,10 @@ def frame_vectors(model: nn.Module, x: torch.Tensor, directions: torch.Tensor,
         raise InputError(f"directions must have shape (m, {tuple(x.shape)}), got {tuple(directions.shape)}")
     x0 = x.to(dev, dtype)
     extra = tuple(e.to(dev) if isinstance(e, torch.Tensor) else e for e in extra_inputs)
-    f = _layer_fn(model, names, extra)
     chunks: list[tuple[torch.Tensor, ...]] = []
     with eval_on(model, dev), warnings.catch_warnings():
+        names = _layers_run(model, x0, names, extra, explicit=layers is not None)
+        f = _layer_fn(model, names, extra)
         # torch's first forward-AD call scripts its decompositions
         warnings.simplefilter("ignore", DeprecationWarning)
         for V in directions.to(dev, dtype).split(max(1, chunk_size)):

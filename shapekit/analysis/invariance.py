@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from shapekit._device import default_device
-from shapekit.analysis._hooks import eval_on, resolve_layers
+from shapekit.analysis._hooks import eval_on, layers_that_ran, resolve_layers
 from shapekit.errors import InputError
 
 GROUPS = ("rot90", "flips", "d4", "shift", "rotation", "intensity")
@@ -204,8 +204,12 @@ def eed_from_features(f_x: torch.Tensor, f_gx: Sequence[torch.Tensor],
 
 
 def _features(model: nn.Module | Callable, x: torch.Tensor, names: list[str], batch_size: int,
-              dev: torch.device) -> dict[str, torch.Tensor]:
-    """Outputs of the named layers (unflattened) plus ``"output"``, on CPU."""
+              dev: torch.device, explicit: bool = True) -> dict[str, torch.Tensor]:
+    """Outputs of the named layers (unflattened) plus ``"output"``, on CPU.
+
+    Layers that never ran are an error when ``explicit``, else left out (see
+    :func:`~shapekit.analysis._hooks.layers_that_ran`).
+    """
     store: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     outs: list[torch.Tensor] = []
     handles = []
@@ -224,7 +228,8 @@ def _features(model: nn.Module | Callable, x: torch.Tensor, names: list[str], ba
     finally:
         for h in handles:
             h.remove()
-    res = {n: torch.cat(v) for n, v in store.items()}
+    ran = layers_that_ran(names, {n: len(v) for n, v in store.items()}, len(outs), explicit)
+    res = {n: torch.cat(store[n]) for n in ran}
     res["output"] = torch.cat(outs)
     return res
 
@@ -245,7 +250,8 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
     group : str or sequence of Transform
         A name for :func:`group_transforms` or explicit transforms (identity excluded).
     layers : sequence of str or None
-        Hidden layers (``named_modules`` names); ``None`` = every leaf module; ``()`` = output only.
+        Hidden layers (``named_modules`` names; one that ``forward`` never calls is an error);
+        ``None`` = every leaf module that runs once per forward; ``()`` = output only.
     equivariant : bool
         False: invariance (``rho = identity``). True: ``rho(g) = g`` on the spatial axes of
         ``(N, C, H, W)`` feature maps (for spatial groups; ``intensity`` scales the features);
@@ -282,7 +288,8 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
     if isinstance(model, nn.Module):
         names = resolve_layers(model, layers) if layers is None or len(layers) else []
     with eval_on(model, dev):
-        base = _features(model, x, names, batch_size, dev)
+        base = _features(model, x, names, batch_size, dev, explicit=layers is not None)
+        names = [n for n in names if n in base]  # layers=None: the leaves that forward() runs
         moved = [_features(model, t(x), names, batch_size, dev) for t in transforms]
     results: dict[str, EEDResult] = {}
     for key in [*names, "output"]:

@@ -1,0 +1,72 @@
+"""shapekit.analysis on a user's own torch model: layers chosen by name, modes, dtypes, known answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from shapekit.analysis import (collect_activations, equivariance_deviation, layerwise_cka,
+                               neural_frames, secant_frame)
+from shapekit.errors import InputError
+
+
+class Net(nn.Module):
+    """A small CNN with a nested block, a layer defined but never called and a module used twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
+                                      nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()))
+        self.unused = nn.Linear(5, 5)
+        self.act = nn.Tanh()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.features(x))
+        return self.head(self.act(self.pool(h).flatten(1)))  # self.act runs twice
+
+
+@pytest.fixture()
+def net() -> Net:
+    torch.manual_seed(0)
+    return Net()
+
+
+X = torch.rand(8, 1, 12, 12)
+
+
+def test_a_named_layer_that_never_runs_is_an_error_everywhere(net):
+    # it used to vanish from the results (CKA matrix one row short, rows shifted against the
+    # names) or crash with torch.cat's "expected a non-empty list of Tensors" / a KeyError
+    calls = [lambda: collect_activations(net, X, ["unused", "head"]),
+             lambda: layerwise_cka(net, net, X, layers_a=["unused", "head"], layers_b=["head"],
+                                   batch_size=4),
+             lambda: equivariance_deviation(net, X, "rot90", layers=["unused"]),
+             lambda: neural_frames(net, X[0], ["unused"], n_noise=2),
+             lambda: secant_frame(net, X[0], [lambda t: t.flip(-1)], ["unused"])]
+    for call in calls:
+        with pytest.raises(InputError, match=r"\['unused'\] never ran"):
+            call()
+
+
+def test_default_layers_are_the_leaves_that_run(net):
+    acts = collect_activations(net, X, ["features.2.0", "head"])
+    assert list(acts) == ["features.2.0", "head"]
+    eed = equivariance_deviation(net, X, "rot90", layers=None)  # crashed on the unused leaf
+    assert "unused" not in eed and "features.2.0" in eed and "output" in eed
+    rows = neural_frames(net, X[0], None, n_noise=2)  # KeyError: 'unused'
+    assert "unused" not in [r["layer"] for r in rows]
+
+
+def test_a_module_run_twice_per_forward_is_refused(net):
+    # two outputs per input cannot be paired with the inputs (CKA, ID per group)
+    with pytest.raises(InputError, match="'act' ran 4 times in 2 forward"):
+        collect_activations(net, X, ["act"], batch_size=4)
+
+
+def test_a_single_string_is_one_layer_name(net):
+    # "head" was read as the layers ['h', 'e', 'a', 'd']
+    assert list(collect_activations(net, X, "head")) == ["head"]
+    assert "head" in equivariance_deviation(net, X, "flips", layers="head")
