@@ -27,3 +27,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["__version__", *sorted(_SUBMODULES)]
+
+
+def __dir__() -> list[str]:
+    """The lazily loaded names too, so that ``dir()`` and tab completion list them."""
+    return sorted(set(globals()) | set(__all__))

@@ -64,3 +64,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = sorted(_LAZY)
+
+
+def __dir__() -> list[str]:
+    """The lazily loaded names too, so that ``dir()`` and tab completion list them."""
+    return sorted(set(globals()) | set(__all__))

@@ -34,6 +34,11 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+def __dir__() -> list[str]:
+    """The lazily loaded names too, so that ``dir()`` and tab completion list them."""
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(f"shapekit.generate.{_EXPORTS[name]}"), name)

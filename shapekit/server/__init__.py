@@ -30,3 +30,8 @@ def __getattr__(name: str) -> Any:
 
         return ServerConfig
     raise AttributeError(f"module 'shapekit.server' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The lazily loaded names too, so that ``dir()`` and tab completion list them."""
+    return sorted(set(globals()) | set(__all__))
