@@ -145,8 +145,16 @@ def test_load_scan_precedence_user_metadata_scalebar_manifest(tmp_path):
     assert s.um_per_px_source == "scale_bar"
     s = load_scan(plain, um_per_px=0.3)  # the user beats everything
     assert (s.um_per_px, s.um_per_px_source, s.scale_bar) == (0.3, "user", None)
-    s = load_scan(tagged)  # the file's metadata beats the bar (which is not even read)
-    assert s.um_per_px == pytest.approx(0.05) and s.um_per_px_source == "resolution" and s.scale_bar is None
+    s = load_scan(tagged)  # the file's metadata beats the bar, which is read to check it: 4x off, said
+    assert s.um_per_px == pytest.approx(0.05) and s.um_per_px_source == "resolution"
+    assert s.scale_bar["label"] == "2 µm" and len(s.notes) == 1, s.notes
+    assert s.notes[0].startswith("pixel size conflict: the file's TIFF resolution tags say 0.05 um/px")
+    assert "4x finer" in s.notes[0] and "--um-per-px" in s.notes[0]
+    agree = tmp_path / "agree.tif"  # tags and bar within 10 %: nothing to say
+    tifffile.imwrite(agree, img, resolution=(1e4 / 0.0126, 1e4 / 0.0126), resolutionunit=3)
+    s = load_scan(agree)
+    assert s.um_per_px == pytest.approx(0.0126) and s.notes == [] and s.scale_bar["label"] == "2 µm"
+    assert load_scan(tagged, scale_bar=None).notes == []
     s = load_scan(plain, scale_bar=None)
     assert s.um_per_px is None and s.scale_bar is None
     s = load_scan(plain, keep_info_bar=True)  # kept bar: still read
@@ -280,3 +288,11 @@ def test_cli_ingest_reports_the_scale_bar(tmp_path, run_cli):
     side = json.loads((tmp_path / "o3" / "scan.json").read_text())
     assert code == 0 and side["um_per_px"] is None and "label" in side["scale_bar"]["note"]
     assert "scale bar:" in err
+    # a file whose tags contradict its scale bar: ingested at the tags' value, the conflict said
+    tagged = tmp_path / "tagged.tif"
+    tifffile.imwrite(tagged, np.round(bar_image("2 µm", 160) * 255).astype(np.uint8),
+                     resolution=(1e4 / 0.05, 1e4 / 0.05), resolutionunit=3)
+    code, out, err = run_cli("ingest", tagged, "--out", tmp_path / "o4")
+    side = json.loads((tmp_path / "o4" / "tagged.json").read_text())
+    assert code == 0 and side["um_per_px"] == pytest.approx(0.05), err
+    assert "pixel size conflict" in err and side["notes"][0].startswith("pixel size conflict")

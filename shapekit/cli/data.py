@@ -87,7 +87,9 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
     comes from --source-um-per-px, else from the file (FEI, Zeiss, Olympus SIS tags, TIFF
     resolution tags), else from the scale bar drawn in the info bar (its line measured in pixels,
     its label such as "5 µm" read; "um_per_px_source": "scale_bar", details under "scale_bar"),
-    else it is null; an unreadable bar gives null and says why in "scale_bar"."note".
+    else it is null; an unreadable bar gives null and says why in "scale_bar"."note". When the
+    file's tags give it, the scale bar is still read to check them: more than 10 % apart, the
+    tags' value is kept and the conflict is printed and listed under "notes".
 
     Each input is handled on its own: a bad input (missing, corrupt, truncated, constant, too
     small, multi-page without --page, oversized...) prints one error line on stderr and nothing is
@@ -122,7 +124,9 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
                      f"info bar {rec['info_bar_rows']} rows, um/px {rec['um_per_px']}"
                      + (f" ({rec['um_per_px_source']})" if rec['um_per_px_source'] else "")
                      + (f"; scale bar: {rec['scale_bar']['note']}" if rec.get("scale_bar")
-                        and rec["scale_bar"]["um_per_px"] is None else ""))
+                        and rec["scale_bar"]["um_per_px"] is None and rec["um_per_px"] is None else ""))
+                for note in rec.get("notes") or []:
+                    info(f"  {path}: {note}")
         except InputError as e:
             if isinstance(e, OutputError):  # the output is at fault: no other input can succeed
                 raise

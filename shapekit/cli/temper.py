@@ -180,11 +180,11 @@ def _print_verdict(r: dict[str, Any]) -> None:
         extra = f"\tood={r['ood_score']:.2f}\tset={{{','.join(r['prediction_set'])}}}"
     click.echo(f"{r['image']}\t{r['temper']}\t{probs}\ttiles={r['tiles']}{extra}")
     for note in r.get("notes") or []:
-        if note.startswith("pixel size unknown"):
+        if note.startswith(("pixel size unknown", "pixel size conflict")):
             warnings.warn(f"{r['image']}: {note}", ShapekitWarning, stacklevel=1)
     if r["temper"] == "unknown":  # why, and what to do: every note (not only the "outside" ones,
         for note in r.get("notes") or []:  # whose remedy, e.g. for a 12-bit scan, follows them)
-            if not note.startswith("pixel size unknown"):  # that one was a warning above
+            if not note.startswith(("pixel size unknown", "pixel size conflict")):  # warned above
                 info(f"  {r['image']}: {note}")
 
 

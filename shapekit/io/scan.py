@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,10 @@ from shapekit.io.scale import resample
 
 MIN_SIDE = 16
 """Smallest height/width (after the info-bar crop) accepted as a micrograph."""
+
+CONFLICT_RATIO = 1.1
+"""A scale bar that reads a pixel size more than this factor from the file's metadata is
+reported (the UHCS originals' Olympus tags and scale bars agree within 1.2 %)."""
 
 
 @dataclass
@@ -39,6 +43,8 @@ class Scan:
     scale_bar : dict or None
         The scale-bar reading (:meth:`shapekit.io.scalebar.ScaleBarReading.to_dict`: ``um_per_px``,
         ``length_px``, ``label``, ``engine``, ``note``...) when one was attempted, else None.
+    notes : list of str
+        What the user should know: a scale bar that contradicts the file's metadata.
 
     Examples
     --------
@@ -55,6 +61,7 @@ class Scan:
     um_per_px_source: str | None = None
     source_um_per_px: float | None = None
     scale_bar: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON sidecar written by ``shapekit ingest``."""
@@ -62,6 +69,7 @@ class Scan:
                 "source_shape": list(self.meta.shape), "info_bar_rows": int(self.info_bar_rows),
                 "um_per_px": self.um_per_px, "um_per_px_source": self.um_per_px_source,
                 "source_um_per_px": self.source_um_per_px, "scale_bar": self.scale_bar,
+                "notes": list(self.notes),
                 "bit_depth": self.meta.bit_depth,
                 "dtype": self.meta.dtype, "channels": self.meta.channels, "n_pages": self.meta.n_pages,
                 "page": self.meta.page, "format": self.meta.format}
@@ -117,6 +125,9 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
     scale_bar : {"auto", "matcher", "tesseract"} or None
         When neither the user nor the file gives the pixel size and an info bar is found, read
         its scale bar with this engine (:func:`shapekit.io.scalebar.read_scale_bar`); None: never.
+        When the file's metadata gives it, the bar is still read (``"auto"``: by the matcher
+        alone) to check it: a bar more than :data:`CONFLICT_RATIO` off adds a note to
+        ``Scan.notes`` (the metadata's value is kept).
 
     Returns
     -------
@@ -154,15 +165,19 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
         scale, scale_src = meta.um_per_px, meta.um_per_px_source
     if min(image.shape) < min_side:
         check_usable(image, src, min_side)
-    want_bar = scale_bar is not None and scale_src not in ("user",) and meta.um_per_px is None
-    rows = detect_info_bar(image) if (not keep_info_bar or want_bar) else 0
-    bar_reading = None
-    if want_bar and rows:
+    read_bar = scale_bar is not None and scale_src not in ("user",)
+    rows = detect_info_bar(image) if (not keep_info_bar or read_bar) else 0
+    bar_reading, notes = None, []
+    if read_bar and rows:
         from shapekit.io.scalebar import read_scale_bar
 
-        reading = read_scale_bar(image, bar_rows=rows, engine=str(scale_bar))
+        tagged = meta.um_per_px is not None  # only a check: the matcher alone, ~25 ms
+        engine = "matcher" if tagged and scale_bar == "auto" else str(scale_bar)
+        reading = read_scale_bar(image, bar_rows=rows, engine=engine)
         bar_reading = reading.to_dict()
-        if reading.um_per_px is not None:  # the scale bar beats a manifest's column
+        if tagged:
+            notes = _conflict_note(float(meta.um_per_px), str(meta.um_per_px_source), reading)
+        elif reading.um_per_px is not None:  # the scale bar beats a manifest's column
             scale, scale_src = reading.um_per_px, "scale_bar"
     if keep_info_bar:
         rows = 0
@@ -179,4 +194,26 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
         check_usable(image, src, min_side)
     return Scan(image=np.ascontiguousarray(image, dtype=np.float32), meta=meta, info_bar_rows=int(rows),
                 um_per_px=None if out_scale is None else float(out_scale), um_per_px_source=scale_src,
-                source_um_per_px=None if scale is None else float(scale), scale_bar=bar_reading)
+                source_um_per_px=None if scale is None else float(scale), scale_bar=bar_reading,
+                notes=notes)
+
+
+def _conflict_note(um: float, source: str, reading: Any) -> list[str]:
+    """A note when the scale bar's pixel size is more than :data:`CONFLICT_RATIO` from the metadata's.
+
+    Examples
+    --------
+    >>> from shapekit.io.scalebar import ScaleBarReading
+    >>> _conflict_note(0.05, "FEI_HELIOS", ScaleBarReading(0.051, 98.0, "5 µm", 5.0))
+    []
+    >>> _conflict_note(0.05, "FEI_HELIOS", ScaleBarReading(0.1613, 124.0, "20 µm", 20.0))[0][:64]
+    "pixel size conflict: the file's FEI_HELIOS tag says 0.05 um/px, "
+    """
+    bar = reading.um_per_px
+    if bar is None or 1 / CONFLICT_RATIO <= bar / um <= CONFLICT_RATIO:
+        return []
+    what = "TIFF resolution tags say" if source == "resolution" else f"{source} tag says"
+    return [f"pixel size conflict: the file's {what} {um:.4g} um/px, its scale bar "
+            f"('{reading.label}' over {reading.length_px:g} px) {bar:.4g} um/px, {max(bar / um, um / bar):.2g}x "
+            f"{'coarser' if bar > um else 'finer'}; the metadata's is used (give the right one: "
+            f"--um-per-px in classify, --source-um-per-px in ingest)"]

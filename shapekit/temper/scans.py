@@ -80,7 +80,7 @@ def read_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
 
     scan = load_scan(path, um_per_px=um_per_px, keep_info_bar=not crop_bar,
                      um_per_px_source=um_per_px_source or "user")
-    img, notes, resampled = scan.image, [], False
+    img, notes, resampled = scan.image, list(scan.notes), False  # a scale bar against the metadata
     um = scan.um_per_px
     if target_um_per_px is not None:
         if um is None:
