@@ -193,8 +193,9 @@ def _print_table(s: dict[str, Any], out: Path) -> None:
 @click.command(name="demo")
 @click.option("--out", type=OutputPath("dir"), default=Path("shapekit-demo"),
               show_default=True, help="Output folder (data, model, GAN run, figures, summary.json).")
-@click.option("--n", type=click.IntRange(12, 100000), default=90, show_default=True,
-              help="Simulated training images (at least 4 per temper).")
+@click.option("--n", type=click.IntRange(12, 100000), default=99, show_default=True,
+              help="Simulated training images (at least 4 per temper; the outside check's 99 % "
+                   "limit needs 99).")
 @click.option("--size", type=click.IntRange(64, 4096), default=128, show_default=True,
               help="Image side in pixels.")
 @click.option("--gan-steps", type=click.IntRange(min=1), default=40, show_default=True,
