@@ -70,3 +70,38 @@ def test_a_single_string_is_one_layer_name(net):
     # "head" was read as the layers ['h', 'e', 'a', 'd']
     assert list(collect_activations(net, X, "head")) == ["head"]
     assert "head" in equivariance_deviation(net, X, "flips", layers="head")
+
+
+class TupleBlock(nn.Module):
+    """A block that returns ``(feature_map, pooled)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.relu(self.conv(h)), h.mean((2, 3))
+
+
+class TupleNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.tblock = TupleBlock()
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, _ = self.tblock(torch.relu(self.stem(x)))
+        return self.head(h.mean((2, 3)))
+
+
+def test_stitching_into_a_layer_that_returns_a_tuple():
+    from shapekit.analysis import StitchedModel, stitching_report
+
+    torch.manual_seed(0)
+    net = TupleNet()
+    x, y = torch.rand(8, 1, 10, 10), torch.randint(0, 3, (8,))
+    st = StitchedModel(net, net, "tblock", "tblock", x)  # identity stitch: the same function
+    # the stitch replaced the whole (h, pooled) tuple by h: "too many values to unpack"
+    assert torch.allclose(st(x), net.eval()(x), atol=1e-6)
+    assert stitching_report(net, net, "tblock", "tblock", (x, y), (x, y), epochs=0)["penalty"] == 0.0

@@ -45,6 +45,19 @@ def _first(o: object) -> torch.Tensor:
     return o[0] if isinstance(o, (tuple, list)) else o  # type: ignore[return-value]
 
 
+def _replace_first(o: object, s: torch.Tensor) -> object:
+    """``o`` with its first tensor (the one :func:`_first` reads) replaced by ``s``, same structure.
+
+    A layer returning ``(h, extra)`` keeps returning a tuple, so ``h, extra = layer(x)`` in the
+    model's forward still unpacks (a bare tensor would be unpacked along the batch axis).
+    """
+    if isinstance(o, tuple):
+        return (s, *o[1:])
+    if isinstance(o, list):
+        return [s, *o[1:]]
+    return s
+
+
 class StitchLayer(nn.Module):
     """Affine map between two layers' activations: 1x1 conv (4-D maps) or linear (vectors).
 
@@ -194,7 +207,7 @@ class StitchedModel(nn.Module):
         s = self.stitch(self.features_a(x_a))
         if s.shape[1:] != self.out_shape:
             s = s.reshape(len(s), *self.out_shape)
-        h = self._mod_b.register_forward_hook(lambda _m, _i, _o: s)
+        h = self._mod_b.register_forward_hook(lambda _m, _i, o: _replace_first(o, s))
         was = self.model_b.training
         self.model_b.eval()
         try:
