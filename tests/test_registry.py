@@ -147,3 +147,26 @@ def test_cli_models_lists_shipped(run_cli) -> None:
     assert code == 0 and all(n in out for n in SHIPPED_GENERATORS) and "uhcs3 " not in out
     code, _, err = run_cli("generate", "no-such-model", "--n", "1", "--out", "x")
     assert code == 2 and "shipped generators: sim-parameters, sim-properties, uhcs3-class" in err
+
+
+def test_cli_models_shows_size_data_licence_and_one_card(run_cli) -> None:
+    """The listing gives each model's size, training data and licence; `models NAME` its card;
+    an unknown NAME is a one-line error listing the shipped ones."""
+    code, out, err = run_cli("models")
+    assert code == 0, err
+    assert "3.8 MB" in out and "data: uhcs3: 450 SEM micrographs" in out
+    assert out.count("licence: ") == len(SHIPPED_GENERATORS + SHIPPED_CLASSIFIERS)
+    assert "licence: CC BY 3.0 US" in out and "shapekit models NAME" in out
+    code, out, err = run_cli("models", "uhcs3")
+    assert code == 0, err
+    assert out.startswith("# uhcs3\n") and "**Licence:** CC BY 3.0 US" in out and "(3.8 MB)" in out
+    code, out, _ = run_cli("models", "uhcs3-class", "--json")
+    c = json.loads(out)
+    assert c["name"] == "uhcs3-class" and 0.9e6 < c["size_bytes"] < 1.2e6
+    code, out, err = run_cli("models", "no-such")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "shapekit: error: no shipped model named 'no-such'; shipped models: "
+        "sim-parameters, sim-properties, uhcs3, uhcs3-class"]
+    code, _, err = run_cli("models", "uhcs3", "--kind", "generator")
+    assert code == 2 and "shipped generators: sim-parameters, sim-properties, uhcs3-class" in err
