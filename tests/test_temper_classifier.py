@@ -183,3 +183,16 @@ def test_fewer_folds_than_asked_are_announced():
     assert m.config["cv"]["folds"] == 2
     assert any(s.startswith("cross-validation used 2 folds, not 5: the smallest class has 2 scans")
                for s in msgs), msgs
+
+
+def test_random_state_none_or_int_and_a_random_state_instance_is_refused(blobs):
+    # random_state=None crashed the XGBoost core with a bare TypeError (int(None))
+    X, y = blobs
+    for model in ("xgboost", "logreg"):
+        clf = TopTempClassifier(model, random_state=None, cv=3).fit(X, y)
+        assert (clf.predict(X) == y).mean() > 0.8
+        assert TopTempClassifier.from_state(*clf.get_state()).get_params()["random_state"] is None
+    a = TopTempClassifier("xgboost", random_state=np.int64(3), cv=3).fit(X, y).predict_proba(X)
+    assert np.array_equal(a, TopTempClassifier("xgboost", random_state=3, cv=3).fit(X, y).predict_proba(X))
+    with pytest.raises(InputError, match="random_state must be an int or None"):
+        TopTempClassifier("svm", random_state=np.random.RandomState(0)).fit(X, y)

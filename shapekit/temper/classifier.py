@@ -20,6 +20,7 @@ References
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -120,8 +121,9 @@ class TopTempClassifier(ClassifierMixin, BaseEstimator):
         ``groups`` are passed to :meth:`fit`).
     cv : int
         Folds for the out-of-fold scores.
-    random_state : int
-        Seeds XGBoost and the calibration folds.
+    random_state : int or None
+        Seeds XGBoost and the calibration folds (None: fresh randomness each fit). A
+        ``RandomState`` instance is refused: the parameters are saved as JSON.
 
     Attributes
     ----------
@@ -168,6 +170,10 @@ class TopTempClassifier(ClassifierMixin, BaseEstimator):
         """
         if self.model not in MODELS:
             raise InputError(f"model must be one of {MODELS}, got {self.model!r}")
+        rs = self.random_state
+        if rs is not None and (isinstance(rs, bool) or not isinstance(rs, numbers.Integral)):
+            raise InputError(f"random_state must be an int or None (the model's parameters are "
+                             f"saved as JSON), got {type(rs).__name__}")
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
         _finite_rows(X)
         check_classification_targets(y)
@@ -254,7 +260,7 @@ class TopTempClassifier(ClassifierMixin, BaseEstimator):
 
         m = xgb.XGBClassifier(n_estimators=int(self.n_estimators), max_depth=int(self.max_depth),
                               learning_rate=float(self.learning_rate), subsample=0.8,
-                              colsample_bytree=0.5, n_jobs=1, random_state=int(self.random_state),
+                              colsample_bytree=0.5, n_jobs=1, random_state=None if self.random_state is None else int(self.random_state),
                               tree_method="hist", max_bin=int(self.max_bin))
         m.fit(Xs, y)
         return {"booster": m.get_booster()}
