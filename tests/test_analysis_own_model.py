@@ -105,3 +105,22 @@ def test_stitching_into_a_layer_that_returns_a_tuple():
     # the stitch replaced the whole (h, pooled) tuple by h: "too many values to unpack"
     assert torch.allclose(st(x), net.eval()(x), atol=1e-6)
     assert stitching_report(net, net, "tblock", "tblock", (x, y), (x, y), epochs=0)["penalty"] == 0.0
+
+
+def test_symmetry_similarity_is_1_for_a_reparametrised_net_with_dead_units():
+    from shapekit.analysis import apply_group_element, intertwiner_similarity, random_group_element
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    with torch.no_grad():
+        net[0].bias[:3] = -100.0  # three dead ReLUs, as a trained net has
+    twin = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    twin.load_state_dict(net.state_dict())
+    apply_group_element(twin[0], twin[2], random_group_element(8, seed=1))
+    x = torch.randn(200, 4)
+    assert torch.allclose(net(x), twin(x), atol=1e-5)  # the same function
+    h1 = collect_activations(net, x, ["1"])["1"]
+    h2 = collect_activations(twin, x, ["1"])["1"]
+    r = intertwiner_similarity(h1, h2)
+    assert r["similarity"] == pytest.approx(1.0)  # was 5/8: dead units scored cosine 0
+    assert r["aligned_cka"] == pytest.approx(1.0)

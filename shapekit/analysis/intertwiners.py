@@ -222,7 +222,8 @@ def intertwiner_similarity(H1: np.ndarray | torch.Tensor, H2: np.ndarray | torch
     """Symmetry-aware similarity of two layers' units, next to plain linear CKA.
 
     After :func:`align_units`, reports ``similarity``: the mean cosine between matched unit columns
-    (up to sign for signed permutations; 1 exactly when ``H2 = H1 A^T`` for ``A`` in ``group``),
+    (up to sign for signed permutations; 1 exactly when ``H2 = H1 A^T`` for ``A`` in ``group``; two
+    matched units that are both zero on every sample, such as dead ReLUs, agree: cosine 1),
     ``aligned_cka``: linear CKA of ``H1 A^T`` against ``H2``, and ``cka``: plain linear CKA of the
     unaligned layers (not invariant to per-unit scaling, so it can be well below 1 for the same
     function).
@@ -242,6 +243,7 @@ def intertwiner_similarity(H1: np.ndarray | torch.Tensor, H2: np.ndarray | torch
     cos = (na[:, g.perm] * nb).sum(0)
     if group == "signed_permutation":
         cos = np.abs(cos)
+    cos = np.where(~A[:, g.perm].any(0) & ~B.any(0), 1.0, cos)  # dead unit matched to a dead unit
     mapped = A[:, g.perm] * g.scale
     return {"similarity": float(cos.mean()), "aligned_cka": linear_cka(mapped, B, device="cpu"),
             "cka": linear_cka(A, B, device="cpu")}
