@@ -124,3 +124,16 @@ def test_symmetry_similarity_is_1_for_a_reparametrised_net_with_dead_units():
     r = intertwiner_similarity(h1, h2)
     assert r["similarity"] == pytest.approx(1.0)  # was 5/8: dead units scored cosine 0
     assert r["aligned_cka"] == pytest.approx(1.0)
+
+
+def test_layer_id_from_a_generator_of_batches_and_errors_name_the_group(net):
+    from shapekit.analysis import intrinsic_dimension, layer_intrinsic_dimension
+
+    x = torch.rand(40, 1, 12, 12)
+    batches = (x[i:i + 10] for i in range(0, 40, 10))  # consumed once: the input ID crashed
+    rows = layer_intrinsic_dimension(net, batches, ["head"], methods=["lpca"])
+    assert [(r["layer"], r["n_points"]) for r in rows] == [("input", 40.0), ("head", 40.0)]
+    with pytest.raises(InputError, match="layer 'input', group '1': .* at least 3 distinct"):
+        layer_intrinsic_dimension(net, x[:6], ["head"], groups=[0, 0, 0, 0, 1, 1])
+    with pytest.raises(InputError, match="k must be >= 2"):  # was an MLE of NaN
+        intrinsic_dimension(torch.randn(50, 3), k=1)

@@ -214,6 +214,8 @@ def intrinsic_dimension(X: np.ndarray | torch.Tensor, methods: Sequence[str] = I
     unknown = [m for m in methods if m not in ID_METHODS]
     if unknown:
         raise InputError(f"unknown ID method(s) {unknown}; choose from {list(ID_METHODS)}")
+    if "mle" in methods and k < 2:
+        raise InputError(f"k must be >= 2, got {k}")
     pts = dedup_points(X)
     out: dict[str, float] = {"n_points": float(len(pts))}
     if len(pts) < 3:
@@ -263,10 +265,12 @@ def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[
     >>> [(r["layer"], r["lpca"]) for r in rows]
     [('input', 3.0), ('1', 3.0), ('2', 3.0)]
     """
+    if include_input and not isinstance(inputs, torch.Tensor):
+        # a generator (or a shuffling DataLoader) gives no (or other) batches a second time
+        inputs = [b[0] if isinstance(b, (tuple, list)) else b for b in inputs]
     acts = collect_activations(model, inputs, layers, batch_size=batch_size, device=device)
     if include_input:
-        x = inputs if isinstance(inputs, torch.Tensor) else torch.cat(
-            [b[0] if isinstance(b, (tuple, list)) else b for b in inputs])
+        x = inputs if isinstance(inputs, torch.Tensor) else torch.cat(inputs)
         acts = {"input": x.flatten(1).float().cpu(), **acts}
     n = len(next(iter(acts.values())))
     labels = np.array(["all"] * n, dtype=object) if groups is None else np.asarray(groups, dtype=object)
@@ -277,6 +281,9 @@ def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[
     for name, a in acts.items():
         for g in group_names:
             sel = np.ones(n, bool) if g == "all" else np.array([str(v) == g for v in labels])
-            est = intrinsic_dimension(a[torch.as_tensor(sel)], methods, k=k, device=device)
+            try:
+                est = intrinsic_dimension(a[torch.as_tensor(sel)], methods, k=k, device=device)
+            except InputError as e:
+                raise InputError(f"layer {name!r}, group {g!r}: {e}") from None
             rows.append({"layer": name, "group": g, **est})
     return rows
