@@ -146,7 +146,8 @@ def measure(name: str, speed_only: bool = False) -> dict:
 
     d = PRETRAINED / name          # the shipped files (no card yet on the first pass)
     model = load_model(d)
-    out: dict = {"files": {f.name: f.stat().st_size for f in sorted(d.iterdir())}}
+    # the model files only: the cards are rewritten after this (their sizes would be stale)
+    out: dict = {"files": {f: (d / f).stat().st_size for f in MODEL_FILES}}
     originals = sorted((DATA / "uhcs_originals").glob("*.tif"))
     t = time.perf_counter()
     res = model.classify([str(p) for p in originals])
@@ -245,8 +246,8 @@ def _readme(card: dict, cfg: dict) -> str:
   prediction sets at 95 % coverage calibrated on out-of-fold probabilities; `temper` is `"unknown"`
   when the scan fails the check.
 - **Trained:** seed {card['seed']}, {f['training']['wall_s']:.0f} s wall / {f['training']['cpu_s']:.0f} s CPU on {card['hardware']}
-- **Reproduce:** `{card['training_command']}`, then
-  `python benchmarks/ship_classifier.py copy ...` (see that script).
+- **Reproduce:** `{card['training_command']}` (from the repository root; `copy` stores the
+  support vectors as float32 and the magnification check's pixel-size range)
 - **Created:** {card['created']}
 
 ## Cross-validated figures (this recipe, 5-fold, seed 0)
@@ -305,8 +306,11 @@ def card(name: str, figures: Path, cv_ood: Path, hardware: str) -> None:
             "training": cfg["training"], **meas}
     c = {"name": name, "kind": "classifier", "summary": UHCS["summary"], "data": UHCS["data"],
          "licence": UHCS["licence"], "citation": UHCS["citation"],
+         # both stages make the shipped files: copy adds float32 support vectors and the
+         # magnification check's pixel-size range (training_um_per_px)
          "training_command": f"shapekit train-classifier data_manifests/uhcs3.yaml --out MODEL_DIR "
-                             f"--seed {cfg['seed']} --jobs {cfg['training']['n_jobs']}",
+                             f"--seed {cfg['seed']} --jobs {cfg['training']['n_jobs']} && python "
+                             f"benchmarks/ship_classifier.py copy MODEL_DIR --name {name}",
          "seed": int(cfg["seed"]), "iterations": 0, "hardware": hardware, "figures": figs,
          "um_per_px": cfg.get("target_um_per_px"), "created": _dt.date.today().isoformat(),
          "note": "iterations: 0 (an SVM has no training iterations); tiles of "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,39 @@ def test_cli_models_shows_size_data_licence_and_one_card(run_cli) -> None:
         "sim-parameters, sim-properties, uhcs3, uhcs3-class"]
     code, _, err = run_cli("models", "uhcs3", "--kind", "generator")
     assert code == 2 and "shipped generators: sim-parameters, sim-properties, uhcs3-class" in err
+
+
+def test_shipped_classifier_card_gives_the_command_that_makes_its_files() -> None:
+    """uhcs3: the card's command makes the shipped files (training, then the copy stage that adds
+    the magnification check's pixel-size range, without which ood scores differ), the file sizes
+    it states are the files', and README.md is what benchmarks/ship_classifier.py renders from
+    card.json and config.json."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    ship = importlib.import_module("ship_classifier")
+    d = registry.resolve("uhcs3", "classifier")
+    c = json.loads((d / "card.json").read_text())
+    cfg = json.loads((d / "config.json").read_text())
+    assert "training_um_per_px" in cfg
+    assert c["training_command"].endswith("&& python benchmarks/ship_classifier.py copy MODEL_DIR "
+                                          "--name uhcs3")
+    assert c["figures"]["files"] == {f: (d / f).stat().st_size for f in ship.MODEL_FILES}
+    assert (d / "README.md").read_text() == ship._readme(c, cfg)
+
+
+def test_shipped_training_commands_use_options_the_cli_has() -> None:
+    """Every `shapekit SUB ...` stage of every card's training command names only options SUB has."""
+    import shlex
+
+    from shapekit.cli import app
+
+    for c in registry.available():
+        for stage in c["training_command"].split("&&"):
+            words = [w for w in shlex.split(stage) if not re.match(r"^[A-Z_]+=", w)]
+            if words[0] != "shapekit":
+                continue
+            sub = app.commands[words[1]]
+            known = {o for p in sub.params for o in (*p.opts, *p.secondary_opts)}
+            assert {w for w in words[2:] if w.startswith("--")} <= known, (c["name"], words[1])
