@@ -149,3 +149,12 @@ def test_long_messages_are_cut(run_cli):
     finally:
         app.commands.pop("_long")
     assert code == 2 and err.count("\n") == 1 and len(err) < 450 and err.rstrip().endswith("...")
+
+
+def test_serve_without_the_extra_says_how_to_install_it(run_cli, monkeypatch) -> None:
+    """An installed wheel has no constraints.txt nor source tree: the hint names the extra."""
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ImportError
+    code, out, err = run_cli("serve", "--no-preload")
+    assert code == 2 and out == ""
+    assert err.strip() == ("shapekit: error: shapekit serve needs the server extra (uvicorn is "
+                           "missing): pip install 'shapekit[serve]'")

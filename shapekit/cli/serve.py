@@ -37,6 +37,8 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
               workers: int | None, no_preload: bool, log_level: str) -> None:
     """Serve the Classify / Generate / Score page and the JSON API (OpenAPI docs at /docs).
 
+    Needs the serve extra: pip install 'shapekit[serve]'.
+
     Models are loaded once and shared by a pool of worker threads; requests name them, never
     paths. Everything is served from this machine: no CDN, nothing downloaded.
     """
@@ -47,7 +49,7 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
         from shapekit.server.config import default_workers, named_paths
     except ImportError as e:
         raise InputError(f"shapekit serve needs the server extra ({e.name} is missing): "
-                         "pip install -c constraints.txt -e '.[serve]'") from None
+                         "pip install 'shapekit[serve]'") from None
     cfg = ServerConfig(classifiers=named_paths(models, "model"),
                        generators=named_paths(generators, "generator"),
                        real_sets=named_paths(real_sets, "real set"), workdir=workdir,
