@@ -137,3 +137,14 @@ def test_layer_id_from_a_generator_of_batches_and_errors_name_the_group(net):
         layer_intrinsic_dimension(net, x[:6], ["head"], groups=[0, 0, 0, 0, 1, 1])
     with pytest.raises(InputError, match="k must be >= 2"):  # was an MLE of NaN
         intrinsic_dimension(torch.randn(50, 3), k=1)
+
+
+def test_frequency_sensitivity_of_a_float64_model_is_the_linear_known_answer():
+    from shapekit.analysis import sensitivity_map
+
+    torch.manual_seed(0)
+    lin = nn.Sequential(nn.Flatten(), nn.Linear(64, 1, bias=False)).double()
+    beta = lin[1].weight.detach().reshape(1, 8, 8)
+    # the inputs were cast to float32: "expected m1 and m2 to have the same dtype"
+    s = sensitivity_map(lin, torch.rand(3, 1, 8, 8, dtype=torch.float64))
+    assert torch.allclose(s.double(), torch.fft.fft2(beta, norm="ortho").abs(), atol=1e-6)

@@ -40,7 +40,8 @@ def sensitivity_map(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], x
     ----------
     model : nn.Module or callable
         Maps ``(N, C, H, W)`` inputs to ``(N, ...)`` outputs (logits, features). Modules are put in
-        eval mode for the pass (per-sample gradients are then independent of the batch).
+        eval mode for the pass (per-sample gradients are then independent of the batch) and fed
+        inputs in the dtype of their parameters (float32 for plain functions).
     x : Tensor ``(N, C, H, W)``
         The data.
     output : callable, optional
@@ -67,11 +68,13 @@ def sensitivity_map(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], x
     if x.ndim != 4:
         raise InputError(f"inputs must be (N, C, H, W), got shape {tuple(x.shape)}")
     dev = default_device(device)
+    params = model.parameters() if isinstance(model, nn.Module) else iter(())
+    dtype = next((p.dtype for p in params if p.is_floating_point()), torch.float32)
     total = torch.zeros(x.shape[1:], dtype=torch.float64)
     with eval_on(model, dev):
         for xb in progress(x.split(batch_size), desc="frequency sensitivity",
                            total=-(-x.shape[0] // batch_size)):
-            xh = torch.fft.fft2(xb.to(dev).float(), norm="ortho")
+            xh = torch.fft.fft2(xb.to(dev, dtype), norm="ortho")
             re = xh.real.clone().requires_grad_(True)
             im = xh.imag.clone().requires_grad_(True)
             xr = torch.fft.ifft2(torch.complex(re, im), norm="ortho").real
