@@ -148,3 +148,23 @@ def test_frequency_sensitivity_of_a_float64_model_is_the_linear_known_answer():
     # the inputs were cast to float32: "expected m1 and m2 to have the same dtype"
     s = sensitivity_map(lin, torch.rand(3, 1, 8, 8, dtype=torch.float64))
     assert torch.allclose(s.double(), torch.fft.fft2(beta, norm="ortho").abs(), atol=1e-6)
+
+
+def test_activations_over_the_memory_budget_are_refused_after_one_batch(net):
+    x = torch.rand(1000, 1, 12, 12)  # features.0: 4 x 12 x 12 floats = 2304 bytes per input
+    passes = []
+    net.register_forward_pre_hook(lambda *_: passes.append(1))
+    net.train()
+    with pytest.raises(InputError, match=r"would take 2\.2 MiB for 1000 inputs \(2\.2 KiB per "
+                                         r"input\), over the 976\.6 KiB allowed \(max_bytes"):
+        collect_activations(net, x, ["features.0"], batch_size=10, max_bytes=10**6)
+    assert len(passes) == 1  # refused from the first batch's size, not after filling memory
+    assert net.training and not net.features[0]._forward_hooks  # mode restored, hook removed
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=10)
+    with pytest.raises(InputError, match="for 1000 inputs"):
+        collect_activations(net, loader, ["features.0"], max_bytes=10**6)
+    batches = (x[i:i + 10] for i in range(0, 1000, 10))  # size unknown: stops once over
+    with pytest.raises(InputError, match="for the first 440 inputs"):
+        collect_activations(net, batches, ["features.0"], max_bytes=10**6)
+    assert collect_activations(net, x, ["features.0"], max_bytes=3 * 10**6)["features.0"].shape \
+        == (1000, 576)

@@ -102,11 +102,50 @@ def eval_on(model: Any, device: torch.device) -> Iterator[None]:
             model.to(home)
 
 
+def _activation_budget(max_bytes: int | None) -> int:
+    if max_bytes is None:
+        from shapekit.topology.torch_batch import memory_budget
+
+        return memory_budget(torch.device("cpu"))
+    if max_bytes <= 0:
+        raise InputError(f"max_bytes must be positive, got {max_bytes}")
+    return int(max_bytes)
+
+
+def _n_inputs(inputs: object) -> int | None:
+    """Number of inputs when known before the pass (a tensor, a DataLoader over a sized dataset)."""
+    if isinstance(inputs, torch.Tensor):
+        return len(inputs)
+    try:
+        return len(inputs.dataset)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        return None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""  # unreachable
+
+
+def _check_budget(used: int, seen: int, n_total: int | None, budget: int, n_layers: int) -> None:
+    expected = used if not n_total or not seen else max(used, used * n_total // seen)
+    if expected > budget:
+        what = f"{n_total} inputs" if n_total else f"the first {seen} inputs"
+        raise InputError(f"the activations of {n_layers} layer(s) would take {_size(expected)} "
+                         f"for {what} ({_size(used / max(seen, 1))} per input), over the "
+                         f"{_size(budget)} allowed (max_bytes; default half the available RAM): "
+                         f"pass fewer inputs, or name fewer or smaller layers (e.g. after pooling)")
+
+
 @torch.no_grad()
 def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.Tensor],
                         layers: Sequence[str] | None = None, *, batch_size: int = 64,
                         device: str | torch.device | None = None, flatten: bool = True,
-                        include_output: bool = False) -> dict[str, torch.Tensor]:
+                        include_output: bool = False,
+                        max_bytes: int | None = None) -> dict[str, torch.Tensor]:
     """Run ``model`` over ``inputs`` in batches and return the outputs of the named layers.
 
     Parameters
@@ -127,6 +166,10 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
         Flatten each activation to ``(N, features)``.
     include_output : bool
         Also return the model output under the key ``"output"``.
+    max_bytes : int, optional
+        Memory the collected activations may take (default: half the available RAM). Exceeding it
+        is an :class:`~shapekit.errors.InputError`, raised after the first batch when the number of
+        inputs is known (a tensor, or a DataLoader over a sized dataset), else once it is exceeded.
 
     Returns
     -------
@@ -148,11 +191,16 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
     store: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     outputs: list[torch.Tensor] = []
     n_forward = 0
+    budget = _activation_budget(max_bytes)
+    n_total = _n_inputs(inputs)
+    used, seen = 0, 0
 
     def make_hook(name: str):
         def hook(_m: nn.Module, _inp: object, out: object) -> None:
+            nonlocal used
             t = out[0] if isinstance(out, (tuple, list)) else out
             t = t.detach().float().cpu()
+            used += t.numel() * t.element_size()
             store[name].append(t.flatten(1) if flatten else t)
         return hook
 
@@ -165,9 +213,12 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
                 x = batch[0] if isinstance(batch, (tuple, list)) else batch
                 out = model(x.to(dev))
                 n_forward += 1
+                seen += len(x)
                 if include_output:
                     o = out.detach().float().cpu()
+                    used += o.numel() * o.element_size()
                     outputs.append(o.flatten(1) if flatten else o)
+                _check_budget(used, seen, n_total, budget, len(names) + include_output)
     finally:
         for h in handles:
             h.remove()
