@@ -113,3 +113,18 @@ def test_twelve_bit_scan_in_a_sixteen_bit_file_gets_an_actionable_note(uhcs3, uh
     code, out, err = run_cli("classify", "uhcs3", tmp_path / "d12.tif")
     assert code == 0 and "\tunknown\t" in out, err
     assert "12-bit detector in a 16-bit file" in err and "65535/4095" in err, err
+
+
+def test_server_checks_magnification_like_the_cli(uhcs3, uhcs_originals_dir):
+    """The page's classify gives the shipped model the scan's own pixel size, so its
+    magnification check runs as in `shapekit classify` (it said 'pixel size unknown' and passed
+    a scan stated 4x beyond the range)."""
+    from shapekit.server.services import classify_file
+
+    scan = uhcs_originals_dir / "micrograph607.tif"
+    cli = uhcs3.classify(str(scan))[0]
+    res = classify_file(uhcs3, scan, scan.name)
+    assert res["ood"] == cli["ood"] and res["ood"]["scale"] == 0.5 and res["notes"] == []
+    hi = uhcs3.config["training_um_per_px"][1]
+    far = classify_file(uhcs3, scan, scan.name, um_per_px=4 * hi)
+    assert far["temper"] == "unknown" and far["ood"]["scale"] == pytest.approx(2.0)

@@ -149,7 +149,9 @@ def classify_file(model: Any, path: Path, filename: str, *, explain: bool = Fals
             if abs(scan.um_per_px - target) / target > 1e-3:
                 img = resample(img, float(scan.um_per_px), float(target))
             classified_um = target
-        res = model.assess(img, filename, {"um_per_px": classified_um, "notes": notes})
+        # the scan's own pixel size too: the magnification check compares it with the training range
+        res = model.assess(img, filename, {"um_per_px": classified_um, "notes": notes,
+                                           "source_um_per_px": scan.source_um_per_px})
     except InputError as e:
         raise InputError(str(e).replace(str(path), filename)) from None
     res = {**res, "image": filename}
