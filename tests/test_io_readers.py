@@ -173,6 +173,27 @@ def test_jpeg_turned_upright_by_exif_orientation(tmp_path: Path, orientation: in
     assert np.abs(img - upright / 255.0).mean() < 0.01
 
 
+def test_tiff_turned_upright_by_orientation_tag(tmp_path: Path) -> None:
+    """TIFF Orientation (tag 274), all 8 values, against OpenCV's own EXIF handling of JPEG."""
+    from shapekit.io._tiff import upright
+
+    stored = cv2.resize(GREY8, (90, 60), interpolation=cv2.INTER_NEAREST)
+    for o in range(1, 9):
+        viewer = cv2.imdecode(np.frombuffer(_jpeg_with_orientation(stored, o), np.uint8), cv2.IMREAD_GRAYSCALE)
+        assert viewer.shape == upright(stored, o).shape
+        assert np.abs(viewer.astype(float) - upright(stored, o)).mean() < 2, o  # JPEG-close
+        tifffile.imwrite(tmp_path / f"o{o}.tif", stored, extratags=[(274, "H", 1, o, True)])
+        img, meta = read_image(tmp_path / f"o{o}.tif")
+        _check(img, upright(stored, o) / 255.0)
+        assert meta.shape == img.shape
+    # LZW without imagecodecs is decoded by OpenCV, which turns the image itself: not twice (and
+    # orientations 5-8 were refused as 'unexpected TIFF layout')
+    pil = pytest.importorskip("PIL.Image")
+    for o in range(1, 9):
+        pil.fromarray(stored).save(tmp_path / f"l{o}.tif", compression="tiff_lzw", tiffinfo={274: o})
+        _check(read_image(tmp_path / f"l{o}.tif")[0], upright(stored, o) / 255.0)
+
+
 def test_lzw_tiff_without_imagecodecs(tmp_path: Path) -> None:
     """OpenCV writes LZW TIFFs; they read back whether or not tifffile has the codec."""
     cv2.imwrite(str(tmp_path / "lzw.tif"), GREY8)

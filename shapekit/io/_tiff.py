@@ -17,6 +17,24 @@ logging.getLogger("tifffile").addHandler(logging.NullHandler())
 _UNSUPPORTED_PHOTOMETRIC = {8: "CIELAB", 9: "ICCLAB", 10: "ITULAB", 32844: "LOGL", 32845: "LOGLUV"}
 
 
+#: TIFF/EXIF Orientation (tag 274) -> the transform that shows the stored rows as viewers do
+_UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+            5: lambda a: a.T, 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].T,
+            8: lambda a: np.rot90(a, 1)}
+
+
+def upright(img: np.ndarray, orientation: int) -> np.ndarray:
+    """``img`` turned as the TIFF/EXIF Orientation value says (1 or an unknown value: as stored).
+
+    Examples
+    --------
+    >>> upright(np.array([[1, 2], [3, 4]]), 6).tolist()   # stored rotated left: turn it right
+    [[3, 1], [4, 2]]
+    """
+    turn = _UPRIGHT.get(int(orientation))
+    return img if turn is None else np.ascontiguousarray(turn(img))
+
+
 def _image_pages(tf) -> list:  # noqa: ANN001 - a tifffile.TiffFile
     """Full-resolution pages (thumbnails / reduced-resolution subfiles are skipped)."""
     pages = [pg for pg in tf.pages]
@@ -86,6 +104,8 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
             bit_depth = int(pg.bitspersample)
             channels = int(pg.samplesperpixel)
             um, um_src = tiff_pixel_size(tf, pg)
+            orient_tag = pg.tags.get(274)  # Orientation: an editor may store the pixels turned
+            orientation = int(orient_tag.value) if orient_tag is not None else 1
             bgr = False
             try:
                 arr = pg.asarray()
@@ -94,6 +114,8 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
                     raise
                 arr = _decode_with_opencv(p, int(pg.index), str(pg.compression))
                 bgr, colormap, planar_separate, photometric = arr.ndim == 3, None, False, 1
+                if orientation != 1 and arr.shape[:2] in ((h, w), (w, h)):  # OpenCV turned it
+                    (h, w), orientation = arr.shape[:2], 1  # upright already (it always does)
     except InputError:
         raise
     except (MemoryError, OverflowError) as e:
@@ -125,6 +147,8 @@ def read_tiff(p: Path, *, page: int | None, budget: int):  # noqa: ANN201 - (nda
             img = 1.0 - img
     if img.ndim != 2 or img.shape != (h, w):
         raise InputError(f"{p}: unexpected TIFF layout {arr.shape} for a {h}x{w} image")
+    img = upright(img, orientation)
+    h, w = img.shape
     meta = ImageMeta(source=str(p), shape=(h, w), bit_depth=bit_depth, dtype=stored_dtype, channels=channels, n_pages=n_pages,
                      um_per_px=um, um_per_px_source=um_src, format="tiff", page=index)
     return np.ascontiguousarray(img, dtype=np.float32), meta

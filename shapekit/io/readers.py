@@ -205,8 +205,8 @@ def read_image(path: str | os.PathLike[str], *, page: int | None = None,
     Returns
     -------
     image : ndarray of float32, shape (h, w)
-        Grey levels in ``[0, 1]``, row 0 at the top (a JPEG turned upright as its EXIF
-        Orientation tag says, as image viewers show it). Integer samples are divided by their range;
+        Grey levels in ``[0, 1]``, row 0 at the top (a JPEG or TIFF turned upright as its
+        EXIF/TIFF Orientation tag says, as image viewers show it). Integer samples are divided by their range;
         colour is reduced to luminance ignoring alpha; palette indices are mapped to their colour's
         luminance; float samples are kept when inside ``[0, 1]`` and min-max rescaled otherwise.
     meta : ImageMeta
