@@ -186,6 +186,54 @@ def test_bad_params_raise_at_fit(step, kw):
         est.fit(X)
 
 
+_NAN = float("nan")
+_BAD = [  # (step, parameter, bad value): each used to pass silently or crash deep inside
+    *[(v, "per_area", x) for v in (PersistenceStatistics, BettiCurves, PersistenceImages)
+      for x in (-1, 0, _NAN, np.inf, True, "1e4")],
+    *[(BettiCurves, "n_points", x) for x in (0, -1, 2.5, True, _NAN, "16", None)],
+    *[(PersistenceLandscapes, p, x) for p in ("n_points", "n_layers") for x in (0, 2.5, True, _NAN)],
+    *[(PersistenceImages, "resolution", x) for x in (0, 2.5, True, _NAN)],
+    *[(PersistenceImages, "sigma", x) for x in (0, -1, _NAN, True, "1")],
+    *[(v, "log1p", x) for v in (PersistenceStatistics, BettiCurves) for x in ("no", 2, None)],
+    (PersistenceStatistics, "quantiles", (_NAN,)), (PersistenceStatistics, "quantiles", 0.5),
+    (PersistenceStatistics, "thresholds", (np.inf,)), (PersistenceStatistics, "thresholds", "ab"),
+    (PersistenceStatistics, "quantile_samples", _NAN), (PersistenceStatistics, "quantile_samples", "a"),
+    (PersistenceStatistics, "fill_value", "a"),
+    (BettiCurves, "value_range", (1, 0)), (PersistenceImages, "birth_range", (0, _NAN)),
+    (PersistenceLandscapes, "value_range", (0,)),
+    *[(Pyramid, "scales", x) for x in ((1.5,), (True,), ("a",), 2, None, (1, 1))],
+    *[(Pyramid, "smooth", x) for x in (-1, _NAN, np.inf, True, "a", None)],
+    *[(Pyramid, "restandardize", x) for x in ("yes", 2)],
+    *[(CubicalDiagrams, "dims", x) for x in ((0.5,), 0, (True,), (-1,), ())],
+    *[(CubicalDiagrams, "min_persistence", x) for x in (True, _NAN, "a")],
+    *[(CubicalDiagrams, "n_jobs", x) for x in (0, 1.5, True, "a")],
+    (CubicalDiagrams, "construction", "t"), (CubicalDiagrams, "filtrations", ()),
+]
+
+
+@pytest.mark.parametrize("step, name, value", _BAD)
+def test_bad_param_values_are_one_line_errors_naming_the_parameter(step, name, value):
+    imgs = np.random.default_rng(0).random((2, 8, 8))
+    is_vectorizer = step not in (Pyramid, CubicalDiagrams)
+    X = CubicalDiagrams().fit_transform(imgs) if is_vectorizer else imgs
+    est = step(**{name: value})
+    assert est.get_params()[name] is value            # stored untouched
+    with pytest.raises(InputError, match=rf"^{name.rstrip('s')}") as err:
+        est.fit(X)
+    assert "\n" not in str(err.value)
+
+
+def test_integral_floats_and_numpy_numbers_still_accepted():
+    d = CubicalDiagrams().fit_transform(np.random.default_rng(0).random((2, 8, 8)))
+    ref = BettiCurves(4, (0.0, 1.0), per_area=64).fit_transform(d)
+    same = BettiCurves(4.0, (0.0, 1.0), per_area=np.float32(64)).fit_transform(d)
+    assert np.array_equal(ref, same)
+    assert np.array_equal(PersistenceStatistics(quantile_samples=np.int64(16)).fit_transform(d),
+                          PersistenceStatistics(quantile_samples=16).fit_transform(d))
+    assert np.isnan(PersistenceStatistics(fill_value=np.nan).fit_transform(
+        [Diagrams({(1, "sublevel", 0): np.empty((0, 2))})])).any()  # NaN fill: on purpose
+
+
 def test_bad_input():
     bad = np.zeros((8, 8))
     bad[2, 3] = np.nan

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from shapekit._params import check_bool, check_int, check_number, check_numbers
 from shapekit.errors import InputError
 from shapekit.topology.diagrams import DIMS, FILTRATIONS, Block, Diagrams
 from shapekit.topology.persistence import (check_options, resolve_backend, sublevel_pairs,
@@ -170,11 +171,11 @@ class Pyramid(_Stateless):
         self.restandardize = restandardize
 
     def _check_params(self) -> None:
-        s = list(self.scales) if not isinstance(self.scales, (str, bytes)) else []
-        if not s or any(isinstance(v, bool) or int(v) != v or v < 1 for v in s) or len(set(s)) != len(s):
+        check_numbers("scales", self.scales, 1, integer=True, empty=False)
+        if len({int(s) for s in self.scales}) != len(self.scales):
             raise InputError(f"scales={self.scales!r} must be distinct positive integers")
-        if not np.isfinite(self.smooth) or self.smooth < 0:
-            raise InputError(f"smooth={self.smooth!r} must be a finite number >= 0")
+        check_number("smooth", self.smooth, low=0)
+        check_bool("restandardize", self.restandardize)
 
     def transform(self, X: Any) -> list[dict[int, np.ndarray]]:
         self._check_params()
@@ -201,7 +202,8 @@ class CubicalDiagrams(_Stateless):
     backend : {"auto", "gudhi", "cripser", "torch"}
         See :func:`~shapekit.topology.persistence.cubical_persistence`; the images of one scale
         go to the backend as one batch, each in every filtration in turn (torch: one stacked
-        ``(B, H, W)`` batch per filtration of same-shape tiles).  ``"auto" (default): ``"torch"`` on CUDA, else ``"gudhi"``
+        ``(B, H, W)`` batch per filtration of same-shape tiles).  ``"auto"`` (default):
+        ``"torch"`` on CUDA, else ``"gudhi"``
         (:func:`~shapekit.topology.persistence.resolve_backend`), decided at ``transform``;
         the diagrams are the same either way.
     n_jobs : int or None
@@ -236,8 +238,11 @@ class CubicalDiagrams(_Stateless):
             raise InputError(f"filtrations={self.filtrations!r} must be a non-empty sequence")
         for f in self.filtrations:
             check_options(f, self.construction, self.backend, "keep", self.min_persistence)
-        if not len(self.dims) or set(self.dims) - set(DIMS):
+        check_number("min_persistence", self.min_persistence, low=0)
+        check_numbers("dims", self.dims, integer=True, empty=False)
+        if set(self.dims) - set(DIMS):
             raise InputError(f"dims={self.dims!r}: a 2-D image has homology in dims 0 and 1 only")
+        check_int("n_jobs", self.n_jobs, none=True, not_zero=True)
 
     def transform(self, X: Any) -> list[Diagrams]:
         self._check_params()

@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from shapekit._params import check_bool, check_int, check_number, check_numbers
 from shapekit.errors import InputError
 from shapekit.topology import vectorize as V
 from shapekit.topology.diagrams import Block, Diagrams
@@ -52,7 +53,17 @@ class _Vectorizer(TransformerMixin, BaseEstimator, abc.ABC):
     _fit_ranges: tuple[str, ...] = ()
 
     def _check_params(self) -> None:
-        pass
+        """Raise :class:`InputError` on a bad parameter (``fit`` calls it first)."""
+        for name in ("n_points", "n_layers", "resolution"):
+            if hasattr(self, name):
+                check_int(name, getattr(self, name), low=1)
+        if hasattr(self, "per_area"):
+            check_number("per_area", self.per_area, low=0, low_open=True, none=True)
+        if hasattr(self, "log1p"):
+            check_bool("log1p", self.log1p)
+        for name in self._fit_ranges:
+            if getattr(self, name) is not None:
+                V._range(name, getattr(self, name))
 
     @abc.abstractmethod
     def _names(self) -> list[str]:
@@ -183,17 +194,11 @@ class PersistenceStatistics(_Vectorizer):
         self.fill_value = fill_value
 
     def _check_params(self) -> None:
-        try:
-            thr = np.asarray(self.thresholds, dtype=float).reshape(-1)
-            qs = np.asarray(self.quantiles, dtype=float).reshape(-1)
-        except (TypeError, ValueError):
-            raise InputError("thresholds and quantiles must be sequences of numbers") from None
-        if not np.isfinite(thr).all() or np.any((qs < 0) | (qs > 1)):
-            raise InputError(f"thresholds={self.thresholds!r} must be finite and "
-                             f"quantiles={self.quantiles!r} in [0, 1]")
-        qsm = self.quantile_samples
-        if qsm is not None and (isinstance(qsm, bool) or int(qsm) != qsm or qsm < 16):
-            raise InputError(f"quantile_samples={qsm!r} must be None or an int >= 16")
+        super()._check_params()
+        check_numbers("thresholds", self.thresholds)
+        check_numbers("quantiles", self.quantiles, 0, 1)
+        check_int("quantile_samples", self.quantile_samples, low=16, none=True)
+        check_number("fill_value", self.fill_value, finite=False, nan=True)  # NaN: "no pair"
 
     def _names(self) -> list[str]:
         return V.statistic_names(self.thresholds, self.quantiles)
@@ -259,6 +264,10 @@ class PersistenceImages(_Vectorizer):
         self.birth_range = birth_range
         self.pers_range = pers_range
         self.per_area = per_area
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_number("sigma", self.sigma, low=0, low_open=True)
 
     def _names(self) -> list[str]:
         r = int(self.resolution)
