@@ -105,7 +105,7 @@ def test_twelve_bit_scan_in_a_sixteen_bit_file_gets_an_actionable_note(uhcs3, uh
     tifffile.imwrite(tmp_path / "d16.tif", (d12.astype(np.uint32) * 65535 // 4095).astype(np.uint16))
     narrow, stretched = uhcs3.classify([tmp_path / "d12.tif", tmp_path / "d16.tif"])
     assert narrow["temper"] == "unknown" and not narrow["in_distribution"]
-    assert any("12-bit detector in a 16-bit file" in n for n in narrow["notes"])
+    assert sum("12-bit detector in a 16-bit file" in n for n in narrow["notes"]) == 1, narrow["notes"]
     assert stretched["in_distribution"] and not any("12-bit" in n for n in stretched["notes"])
     for k, p in narrow["probabilities"].items():
         assert p == pytest.approx(stretched["probabilities"][k], abs=0.02)
@@ -113,6 +113,12 @@ def test_twelve_bit_scan_in_a_sixteen_bit_file_gets_an_actionable_note(uhcs3, uh
     code, out, err = run_cli("classify", "uhcs3", tmp_path / "d12.tif")
     assert code == 0 and "\tunknown\t" in out, err
     assert "12-bit detector in a 16-bit file" in err and "65535/4095" in err, err
+    # ingest says it too (it kept the scan as it is, silently, before); not for the stretched copy
+    code, out, err = run_cli("ingest", tmp_path / "d12.tif", tmp_path / "d16.tif", "--out",
+                             tmp_path / "ing", "--json")
+    assert code == 0, err
+    notes = {r["source"].rsplit("/", 1)[-1]: r["notes"] for r in json.loads(out)["images"]}
+    assert any("65535/4095" in n for n in notes["d12.tif"]) and notes["d16.tif"] == [], notes
 
 
 def test_server_checks_magnification_like_the_cli(uhcs3, uhcs_originals_dir):

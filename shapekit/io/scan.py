@@ -184,6 +184,8 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
     elif rows:
         image = image[: image.shape[0] - rows]
     check_usable(image, src, min_side)
+    if meta.bit_depth > 8 and str(meta.dtype).startswith("uint"):
+        notes = notes + narrow_range_note(image)
     out_scale = scale
     if target_um_per_px is not None:
         if scale is None:
@@ -196,6 +198,27 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
                 um_per_px=None if out_scale is None else float(out_scale), um_per_px_source=scale_src,
                 source_um_per_px=None if scale is None else float(scale), scale_bar=bar_reading,
                 notes=notes)
+
+
+def narrow_range_note(image: Any) -> list[str]:
+    """A hint when a scan's grey levels fill little of its file's range (a 12-bit detector in a
+    16-bit file, say): such a scan is unlike any 8-bit-range training scan until it is stretched.
+    :func:`load_scan` adds it for integer files of more than 8 bits; a temper model's outside check adds
+    it when a scan fails on its grey levels.
+
+    Examples
+    --------
+    >>> narrow_range_note(np.linspace(0, 4095 / 65535, 100))[0][:55]
+    "the grey levels fill 6 % of the file's range (0.00-0.06"
+    >>> narrow_range_note(np.linspace(0, 1, 100))
+    []
+    """
+    lo, hi = (float(v) for v in np.percentile(image, [0.1, 99.9]))
+    if hi - lo >= 0.25:
+        return []
+    return [f"the grey levels fill {100 * (hi - lo):.0f} % of the file's range ({lo:.2f}-{hi:.2f} of "
+            f"0-1; a 12-bit detector in a 16-bit file?): if so, stretch its contrast to the full range "
+            f"(e.g. scale by 65535/4095) before classifying it"]
 
 
 def _conflict_note(um: float, source: str, reading: Any) -> list[str]:

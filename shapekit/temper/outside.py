@@ -46,25 +46,6 @@ PART_NAMES = {"topology": "topology (TopTemp features)",
               "scale": "magnification"}
 
 
-def _narrow_range_note(image: Any) -> list[str]:
-    """A hint when a scan's grey levels fill little of its file's range (a 12-bit detector in a
-    16-bit file, say): the training scans fill theirs, so such a scan fails the grey-level check.
-
-    Examples
-    --------
-    >>> _narrow_range_note(np.linspace(0, 4095 / 65535, 100))[0][:55]
-    "the grey levels fill 6 % of the file's range (0.00-0.06"
-    >>> _narrow_range_note(np.linspace(0, 1, 100))
-    []
-    """
-    lo, hi = (float(v) for v in np.percentile(image, [0.1, 99.9]))
-    if hi - lo >= 0.25:
-        return []
-    return [f"the grey levels fill {100 * (hi - lo):.0f} % of the file's range ({lo:.2f}-{hi:.2f} of "
-            f"0-1; a 12-bit detector in a 16-bit file?): if so, stretch the contrast to the full range "
-            f"(e.g. scale by 65535/4095) and classify again"]
-
-
 def scale_part(um_per_px: float, training_um_per_px: Sequence[float]) -> float:
     """How far ``um_per_px`` lies outside the training range ``[lo, hi]``, in :data:`SCALE_MARGIN` units.
 
@@ -208,6 +189,7 @@ class OutsideCheck:
         ``training_um_per_px`` the ``[lo, hi]`` range of the training scans' (both known: the
         ``scale`` part, :func:`scale_part`).
         """
+        from shapekit.io.scan import narrow_range_note
         from shapekit.temper.ood import verdict
         from shapekit.temper.scans import unknown_scale_note
 
@@ -236,7 +218,7 @@ class OutsideCheck:
                     notes.append(f"outside the training data: {PART_NAMES[k]} unlike the training "
                                  f"scans' (score {v:.3g}; 1 is the {100 * self.level_:.3g} % limit)")
                     if k == "image":
-                        notes.extend(_narrow_range_note(image))
+                        notes.extend(narrow_range_note(image))
         if model_um_per_px is not None and um_per_px is None:
             notes.append(unknown_scale_note(model_um_per_px))
         elif scale_checked:
