@@ -158,3 +158,14 @@ def test_serve_without_the_extra_says_how_to_install_it(run_cli, monkeypatch) ->
     assert code == 2 and out == ""
     assert err.strip() == ("shapekit: error: shapekit serve needs the server extra (uvicorn is "
                            "missing): pip install 'shapekit[serve]'")
+
+
+def test_bare_command_groups_print_their_help(run_cli) -> None:
+    """`shapekit` alone lists the commands (click >= 8.2 made it a usage error, which the
+    one-line error squashed into a cut 'shapekit: error: Usage: ...' without any command)."""
+    code, out, err = run_cli()
+    assert code == 0 and err == ""
+    assert out.startswith("Usage: shapekit [OPTIONS] COMMAND") and "Commands:" in out
+    assert "  models " in out and "  classify " in out
+    code, out, _ = run_cli("analyze")
+    assert code == 0 and out.startswith("Usage: shapekit analyze") and "Commands:" in out

@@ -89,6 +89,10 @@ def _register_all() -> None:
 _register_all()
 
 
+#: click >= 8.2 raises this for a group called without a command (8.1 printed the help itself)
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def _one_line(msg: object) -> str:
     text = " ".join(str(msg)[:4 * MAX_MESSAGE].split())
     if len(text) > MAX_MESSAGE:
@@ -109,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         rv = app(args=args, prog_name="shapekit", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except _NO_ARGS_IS_HELP as e:  # `shapekit`, `shapekit analyze`: the help, as click < 8.2 gave
+        click.echo(e.ctx.get_help())
+        sys.exit(0)
     except click.exceptions.ClickException as e:  # usage errors, bad options: exit 2
         _fail(e.format_message(), e.exit_code)
     except click.exceptions.Abort:
