@@ -168,3 +168,25 @@ def test_activations_over_the_memory_budget_are_refused_after_one_batch(net):
         collect_activations(net, batches, ["features.0"], max_bytes=10**6)
     assert collect_activations(net, x, ["features.0"], max_bytes=3 * 10**6)["features.0"].shape \
         == (1000, 576)
+
+
+def test_layers_followed_by_an_inplace_relu_keep_their_own_values():
+    # ReLU(inplace=True) (torchvision's ResNets) rewrote the stored output of the layer before it:
+    # a Linear layer's activations came back with no negative value, its frame was W v clipped
+    from shapekit.analysis import frame_vectors
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(inplace=True), nn.Linear(8, 2))
+    cnet = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten())
+    x, xc = torch.randn(10, 4), torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(collect_activations(net, x, ["0"])["0"], net[0](x))
+        conv = cnet[0](xc)
+        flipped = [cnet[0](xc.flip(-1)), cnet[0](xc.flip(-2)), cnet[0](xc.flip(-2, -1))]
+    eed = equivariance_deviation(cnet, xc, "flips", layers=["0"], equivariant=True)
+    raw = sum(float((f - t(conv)).flatten(1).norm(dim=1).mean()) for f, t in
+              zip(flipped, [lambda t: t.flip(-1), lambda t: t.flip(-2), lambda t: t.flip(-2, -1)]))
+    assert eed["0"].raw == pytest.approx(raw / 3, rel=1e-5)
+    U = frame_vectors(net, x[0], torch.eye(4), ["0"])
+    assert torch.allclose(U["0"], net[0].weight.T.detach(), atol=1e-6)

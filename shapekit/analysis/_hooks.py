@@ -199,7 +199,8 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
         def hook(_m: nn.Module, _inp: object, out: object) -> None:
             nonlocal used
             t = out[0] if isinstance(out, (tuple, list)) else out
-            t = t.detach().float().cpu()
+            # a copy: an in-place op later in forward (ReLU(inplace=True)) would rewrite it
+            t = t.detach().to("cpu", torch.float32, copy=True)
             used += t.numel() * t.element_size()
             store[name].append(t.flatten(1) if flatten else t)
         return hook

@@ -183,6 +183,10 @@ def perturbation_directions(x: torch.Tensor, kinds: Sequence[str] = ("rotation",
     return names, V
 
 
+def _first(o: object) -> torch.Tensor:
+    return o[0] if isinstance(o, (tuple, list)) else o  # type: ignore[return-value]
+
+
 def _layers_run(model: nn.Module, x0: torch.Tensor, names: list[str], extra: tuple,
                 explicit: bool) -> list[str]:
     """The layers of ``names`` that one plain forward pass of ``x0`` runs (see ``layers_that_ran``)."""
@@ -205,7 +209,8 @@ def _layer_fn(model: nn.Module, names: list[str], extra: tuple) -> Callable:
     def f(inp: torch.Tensor) -> tuple[torch.Tensor, ...]:
         store: dict[str, torch.Tensor] = {}
         hooks = [modules[n].register_forward_hook(
-            lambda _m, _i, o, n=n: store.__setitem__(n, o[0] if isinstance(o, (tuple, list)) else o))
+            # a copy: an in-place op later in forward (ReLU(inplace=True)) would rewrite it
+            lambda _m, _i, o, n=n: store.__setitem__(n, _first(o).clone()))
             for n in names]
         try:
             out = model(inp.unsqueeze(0), *extra)

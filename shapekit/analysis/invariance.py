@@ -218,7 +218,8 @@ def _features(model: nn.Module | Callable, x: torch.Tensor, names: list[str], ba
         for n in names:
             def hook(_m, _i, o, n=n):
                 t = o[0] if isinstance(o, (tuple, list)) else o
-                store[n].append(t.detach().float().cpu())
+                # a copy: an in-place op later in forward (ReLU(inplace=True)) would rewrite it
+                store[n].append(t.detach().to("cpu", torch.float32, copy=True))
             handles.append(modules[n].register_forward_hook(hook))
     try:
         with torch.no_grad():
