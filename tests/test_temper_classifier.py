@@ -80,6 +80,47 @@ def test_classifier_bad_input(blobs):
         TopTempClassifier.from_state(cfg, arrays, raw)
 
 
+_NAN = float("nan")
+
+
+@pytest.mark.parametrize("name, value", [
+    *[("C", v) for v in (0, -1, _NAN, True, "10")],
+    *[("n_estimators", v) for v in (0, 2.5, True)], *[("max_depth", v) for v in (-1, 2.5, True)],
+    *[("learning_rate", v) for v in (0, -0.1, _NAN, np.inf, True)],
+    *[("max_bin", v) for v in (1, 2.5, True)], *[("calibrate", v) for v in ("no", 2, None)],
+    *[("cv", v) for v in (0, 1, 2.5, True, _NAN, "5")], ("random_state", -1), ("model", "forest")])
+def test_bad_classifier_params_fail_at_fit_naming_the_parameter(blobs, name, value):
+    # XGBoost's parameters too, with the SVM core (scikit-learn checks every parameter): before,
+    # cv=1 or calibrate="no" silently dropped or kept calibration, C=0 failed inside SVC and
+    # max_bin=1 deep in XGBoost
+    X, y = blobs
+    with pytest.raises(InputError, match=rf"^{name}\b") as err:
+        TopTempClassifier(**{name: value}).fit(X, y)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="aggregation"):
+        ScanClassifier(aggregation="mean").fit(X, y)
+
+
+@pytest.mark.parametrize("value", ["svm", TopTempClassifier, 3])
+def test_scan_classifier_refuses_a_non_estimator(blobs, value):
+    X, y = blobs
+    with pytest.raises(InputError, match="^estimator=.*predict_proba"):
+        ScanClassifier(value).fit(X, y)
+
+
+@pytest.mark.parametrize("kw", [dict(l2=-1.0), dict(l2=_NAN), dict(bias="no")])
+def test_temperature_scaler_bad_params(kw):
+    with pytest.raises(InputError, match=next(iter(kw))):
+        TemperatureScaler(**kw).fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]))
+
+
+def test_valid_edge_params_still_accepted(blobs):
+    X, y = blobs        # XGBoost takes max_depth=0 (no limit) and max_bin=2; SVC takes C=inf
+    for kw in (dict(model="xgboost", max_depth=0, max_bin=2, n_estimators=5), dict(C=np.inf),
+               dict(cv=np.int64(3), n_estimators=np.int64(5), model="xgboost")):
+        assert TopTempClassifier(**kw).fit(X, y).predict(X).shape == y.shape
+
+
 def test_temperature_scaling_calibrates():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 3000)

@@ -123,6 +123,52 @@ def test_bad_inputs_are_one_line_errors():
         OODScorer(level=0.99).fit(X[:12])  # the 0.99 quantile of 12 held-out scores does not exist
 
 
+_NAN = float("nan")
+
+
+@pytest.mark.parametrize("name, value", [
+    ("method", "lof"), ("method", None), *[("level", v) for v in (_NAN, 1.0, 0.4, True, "0.9")],
+    *[("n_neighbors", v) for v in (0, 2.5, True, _NAN, "5")], *[("cv", v) for v in (1, 2.5, True, _NAN)],
+    *[("seed", v) for v in (1.5, True, -1, "0")], *[("blocks", v) for v in ((0, 3), (1.5, 1.5), "ab", (True, 2), ())]])
+def test_bad_ood_params_fail_at_fit_naming_the_parameter(name, value):
+    # before: n_neighbors/cv/seed=2.5 were truncated (or misreported as "too few rows"),
+    # level="0.9" and seed=-1 crashed inside numpy/scikit-learn
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    with pytest.raises(InputError, match=rf"^{name}=") as err:
+        OODScorer(**{"level": 0.9, name: value}).fit(X)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name, value", [("coverage", v) for v in (_NAN, 0, 1, True, "0.9")]
+                         + [("score", v) for v in ("raps", None)])
+def test_bad_conformal_params_fail_at_fit(name, value):
+    P, y = _logit_problem(np.random.default_rng(0), 50, k=3)
+    with pytest.raises(InputError, match=rf"^{name}="):
+        ConformalSets(**{name: value}).fit(P, y)
+
+
+def test_ood_scorer_records_and_checks_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    sc = OODScorer(level=0.9).fit(df)
+    assert sc.feature_names_in_.tolist() == ["a", "b", "c"]
+    assert np.array_equal(sc.ood_score(df), OODScorer(level=0.9).fit(X).ood_score(X))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        sc.ood_score(X)
+    with pytest.raises(InputError, match="feature names should match") as err:
+        sc.ood_score(df[["b", "a", "c"]])
+    assert "\n" not in str(err.value)
+    back = OODScorer.from_state(*sc.to_state())
+    assert back.feature_names_in_.tolist() == ["a", "b", "c"]
+    with pytest.raises(InputError, match="feature names"):
+        back.ood_score(df.rename(columns={"c": "d"}))
+    plain = OODScorer(level=0.9).fit(X)
+    assert not hasattr(plain, "feature_names_in_") and "feature_names" not in plain.to_state()[0]
+    with pytest.warns(UserWarning, match="fitted without feature names"):
+        plain.ood_score(df)
+
+
 def test_conformal_quantile_known_answers():
     s = np.arange(1.0, 101.0)
     assert conformal_quantile(s, 0.9) == 91.0  # ceil(101 * 0.9) = 91st smallest

@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from shapekit._params import check_bool, check_int, check_number
 from shapekit.errors import InputError, ModelFormatError
 from shapekit.temper.probabilities import TemperatureScaler, softmax
 
@@ -168,12 +169,7 @@ class TopTempClassifier(ClassifierMixin, BaseEstimator):
         ``groups`` (one id per row, optional): rows of one group stay on one side of every
         calibration fold (e.g. the tiles of a scan, or the scans of one physical sample).
         """
-        if self.model not in MODELS:
-            raise InputError(f"model must be one of {MODELS}, got {self.model!r}")
-        rs = self.random_state
-        if rs is not None and (isinstance(rs, bool) or not isinstance(rs, numbers.Integral)):
-            raise InputError(f"random_state must be an int or None (the model's parameters are "
-                             f"saved as JSON), got {type(rs).__name__}")
+        self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
         _finite_rows(X)
         check_classification_targets(y)
@@ -194,6 +190,24 @@ class TopTempClassifier(ClassifierMixin, BaseEstimator):
                 self.calibrator_ = TemperatureScaler().fit(oof, yi)
                 self.oof_scores_ = oof
         return self
+
+    def _check_params(self) -> None:
+        """Raise :class:`InputError` on a bad parameter, before any work (every parameter, used
+        by the chosen core or not, as scikit-learn does)."""
+        if self.model not in MODELS:
+            raise InputError(f"model must be one of {MODELS}, got {self.model!r}")
+        rs = self.random_state
+        if rs is not None and (isinstance(rs, bool) or not isinstance(rs, numbers.Integral)):
+            raise InputError(f"random_state must be an int or None (the model's parameters are "
+                             f"saved as JSON), got {type(rs).__name__}")
+        check_int("random_state", rs, 0, 2**32 - 1, none=True)
+        check_number("C", self.C, low=0, low_open=True, finite=False)
+        check_int("n_estimators", self.n_estimators, low=1)
+        check_int("max_depth", self.max_depth, low=0)         # XGBoost: 0 = no depth limit
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_int("max_bin", self.max_bin, low=2)
+        check_bool("calibrate", self.calibrate)
+        check_int("cv", self.cv, low=2)
 
     def oof_proba(self) -> np.ndarray | None:
         """Calibrated out-of-fold probabilities of the training rows (from the calibration folds:

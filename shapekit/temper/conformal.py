@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from shapekit._params import check_choice, check_number
 from shapekit.errors import InputError
 from shapekit.temper.ood import conformal_quantile
 
@@ -96,10 +97,8 @@ class ConformalSets(BaseEstimator):
 
     def fit(self, proba: Any, y: Any) -> ConformalSets:
         """Calibrate on held-out probabilities ``(n, k)`` and true labels ``0..k-1``."""
-        if self.score not in SCORES:
-            raise InputError(f"score must be one of {SCORES}, got {self.score!r}")
-        if not 0.0 < float(self.coverage) < 1.0:
-            raise InputError(f"coverage must lie in (0, 1), got {self.coverage}")
+        check_choice("score", self.score, SCORES)
+        check_number("coverage", self.coverage, 0, 1, low_open=True, high_open=True)
         P = _proba(proba)
         y = np.asarray(y)
         if y.shape != (len(P),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= P.shape[1]:

@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from shapekit._params import check_choice, check_int, check_number, check_numbers
 from shapekit.errors import InputError
 
 METHODS = ("mahalanobis", "knn")
@@ -116,6 +117,10 @@ class OODScorer(OutlierMixin, BaseEstimator):
 
     Attributes
     ----------
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The column names of a pandas ``DataFrame`` given to :meth:`fit` (only then); scoring a
+        frame with other names is refused, and scoring without names warns (as scikit-learn does).
     threshold_ : float
         Statistic above which a row is out of distribution (``ood_score > 1``).
     block_scale_ : ndarray
@@ -150,12 +155,22 @@ class OODScorer(OutlierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ core
     def _check_params(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(f"method must be one of {METHODS}, got {self.method!r}")
-        if not 0.5 <= float(self.level) < 1.0:
-            raise InputError(f"level must lie in [0.5, 1), got {self.level}")
-        if int(self.n_neighbors) < 1 or int(self.cv) < 2:
-            raise InputError(f"n_neighbors must be >= 1 and cv >= 2, got {self.n_neighbors}, {self.cv}")
+        check_choice("method", self.method, METHODS)
+        check_number("level", self.level, 0.5, 1.0, high_open=True)
+        check_int("n_neighbors", self.n_neighbors, low=1)
+        check_int("cv", self.cv, low=2)
+        check_int("seed", self.seed, 0, 2**32 - 1)
+        if self.blocks is not None:
+            check_numbers("blocks", self.blocks, 1, integer=True, empty=False)
+
+    def _features(self, X: Any, reset: bool) -> np.ndarray:
+        """``X`` as float rows; records (``reset``) or checks the column names of a DataFrame."""
+        Xa = _rows(X, None if reset else self.n_features_in_)
+        try:        # scikit-learn's feature-name bookkeeping, on the caller's own X
+            validate_data(self, X, reset=reset, skip_check_array=True)
+        except ValueError as e:
+            raise InputError(" ".join(str(e).split())) from None
+        return Xa
 
     def _fit_core(self, X: np.ndarray, y: np.ndarray | None) -> dict[str, np.ndarray]:
         mean = X.mean(axis=0)
@@ -216,7 +231,7 @@ class OODScorer(OutlierMixin, BaseEstimator):
         sample) in the same calibration fold.
         """
         self._check_params()
-        X = _rows(X)
+        X = self._features(X, reset=True)
         if not np.isfinite(X).all():
             raise InputError("training features contain NaN or Inf")
         y_arr = None if y is None else np.unique(np.asarray(y), return_inverse=True)[1].astype(np.int64)
@@ -251,7 +266,7 @@ class OODScorer(OutlierMixin, BaseEstimator):
         """``(n, n_blocks)``: each block's share of :meth:`ood_score` (their maximum is it), so a
         report can say which block of features puts a row outside."""
         check_is_fitted(self, "core_")
-        d = self._distances(self.core_, _rows(X, self.n_features_in_))
+        d = self._distances(self.core_, self._features(X, reset=False))
         return d / self.block_scale_ / self.threshold_
 
     def score_samples(self, X: Any) -> np.ndarray:
@@ -284,6 +299,8 @@ class OODScorer(OutlierMixin, BaseEstimator):
         arrays = {f"ood.{i}.{k}": np.ascontiguousarray(v, dtype=np.float64)
                   for i, core in enumerate(self.core_) for k, v in core.items()}
         arrays["ood.calibration_scores"] = np.asarray(self.calibration_scores_, np.float64)
+        if hasattr(self, "feature_names_in_"):
+            config["feature_names"] = [str(n) for n in self.feature_names_in_]
         return config, arrays
 
     @classmethod
@@ -314,6 +331,11 @@ class OODScorer(OutlierMixin, BaseEstimator):
         self.threshold_ = float(config["threshold"])
         self.offset_ = -self.threshold_
         self.n_features_in_ = int(config["n_features"])
+        if config.get("feature_names") is not None:
+            self.feature_names_in_ = np.asarray(config["feature_names"], dtype=object)
+            if self.feature_names_in_.shape != (self.n_features_in_,):
+                raise InputError(f"OOD scorer state: {self.feature_names_in_.size} feature names "
+                                 f"for {self.n_features_in_} features")
         self.calibration_scores_ = np.asarray(arrays.get("ood.calibration_scores", np.zeros(0)), np.float64)
         return self
 

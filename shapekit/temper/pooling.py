@@ -30,7 +30,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from shapekit.errors import InputError
+from shapekit._params import check_choice
+from shapekit.errors import InputError, brief
 
 __all__ = ["AGGREGATIONS", "ScanTiles", "ScanClassifier", "average_log_proba"]
 
@@ -146,8 +147,7 @@ class ScanClassifier(ClassifierMixin, BaseEstimator):
         scans = self._scans(X, reset=False) if hasattr(self, "n_features_in_") else \
             self._scans(X, reset=True)
         y = np.asarray(y)
-        if self.aggregation not in AGGREGATIONS:
-            raise InputError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
+        self._check_params()
         n_copies = max((len(s.augmented) for s in scans), default=0)
         parts = [[(i, s.tiles) for i, s in enumerate(scans)]]
         parts += [[(i, s.augmented[c]) for i, s in enumerate(scans) if c < len(s.augmented)]
@@ -164,10 +164,19 @@ class ScanClassifier(ClassifierMixin, BaseEstimator):
                                       dtype=object if g is not None else np.int64))
         return np.concatenate(rows), np.concatenate(labels), np.concatenate(groups)
 
+    def _check_params(self) -> None:
+        check_choice("aggregation", self.aggregation, AGGREGATIONS)
+        est = self.estimator
+        if est is not None and (isinstance(est, type) or not all(
+                callable(getattr(est, m, None)) for m in ("fit", "predict_proba"))):
+            raise InputError(f"estimator={brief(est)} must be None or a classifier with "
+                             f"fit and predict_proba (e.g. TopTempClassifier('svm'))")
+
     def fit(self, X: Any, y: Any) -> ScanClassifier:
         """Fit the row classifier on the tiles (and degraded copies) of the scans ``X``."""
         from shapekit.temper.classifier import TopTempClassifier
 
+        self._check_params()
         scans = self._scans(X, reset=True)
         y = column_or_1d(y, warn=True)
         if len(y) != len(scans):

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from shapekit._params import check_bool, check_number
 from shapekit.errors import InputError, ModelFormatError
 
 
@@ -72,6 +73,8 @@ class TemperatureScaler:
     def fit(self, scores: np.ndarray, y: np.ndarray) -> TemperatureScaler:
         from scipy.optimize import minimize
 
+        check_bool("bias", self.bias)
+        check_number("l2", self.l2, low=0)
         s = np.asarray(scores, dtype=np.float64)
         y = np.asarray(y, dtype=np.int64)
         if s.ndim != 2 or len(s) != len(y) or len(s) == 0:
