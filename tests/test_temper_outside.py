@@ -159,3 +159,20 @@ def test_too_few_scans_for_the_limit_are_announced():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ShapekitWarning)   # 40 scans support a 90 % limit
         assert OutsideCheck(level=0.9).fit(feats, imgs, y).level_ == 0.9
+
+
+@pytest.mark.parametrize("name, value", [("level", 1.0), ("level", "0.99"), ("level", float("nan")),
+                                         ("coverage", 0), ("coverage", True), ("score", "raps"),
+                                         ("seed", 1.5), ("seed", -1)])
+def test_bad_params_fail_before_the_scans_are_described(monkeypatch, name, value):
+    # before: level="0.99" crashed in float(), level=1.0 or seed=1.5 only after every scan was
+    # described (or, for coverage/score, only when out-of-fold probabilities came along)
+    import shapekit.temper.outside as outside
+
+    def never(*a, **k):
+        raise AssertionError("scans described before the parameters were checked")
+
+    monkeypatch.setattr(outside.OutsideCheck, "row", staticmethod(never))
+    imgs = [np.zeros((96, 96))] * 12
+    with pytest.raises(InputError, match=rf"^{name}="):
+        OutsideCheck(**{name: value}).fit([np.zeros((2, 3))] * 12, imgs, ["a", "b"] * 6)

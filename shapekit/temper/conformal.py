@@ -92,13 +92,16 @@ class ConformalSets(BaseEstimator):
         self.coverage = coverage
         self.score = score
 
+    def _check_params(self) -> None:
+        check_choice("score", self.score, SCORES)
+        check_number("coverage", self.coverage, 0, 1, low_open=True, high_open=True)
+
     def _scores(self, P: np.ndarray) -> np.ndarray:
         return 1.0 - P if self.score == "lac" else _aps_mass(P)
 
     def fit(self, proba: Any, y: Any) -> ConformalSets:
         """Calibrate on held-out probabilities ``(n, k)`` and true labels ``0..k-1``."""
-        check_choice("score", self.score, SCORES)
-        check_number("coverage", self.coverage, 0, 1, low_open=True, high_open=True)
+        self._check_params()
         P = _proba(proba)
         y = np.asarray(y)
         if y.shape != (len(P),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= P.shape[1]:

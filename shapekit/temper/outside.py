@@ -141,8 +141,11 @@ class OutsideCheck:
         from shapekit._progress import progress
         from shapekit.temper.conformal import ConformalSets
         from shapekit.temper.descriptors import DESCRIPTOR_NAMES
-        from shapekit.temper.ood import OODScorer
+        from shapekit.temper.ood import METHODS, OODScorer
 
+        # the parameters first, before the scans are described
+        OODScorer(METHODS[0], self.level, seed=self.seed)._check_params()
+        ConformalSets(self.coverage, self.score)._check_params()
         n = len(images)
         if len(tile_features) != n or len(y) != n:
             raise InputError(f"{len(tile_features)} feature sets, {n} images and {len(y)} labels")
