@@ -227,3 +227,18 @@ def test_id_of_wide_activations_on_a_known_linear_subspace():
     r = intrinsic_dimension(X)
     assert r["lpca"] == 5.0 and r["n_points"] == 400.0
     assert abs(r["twonn"] - 5) < 0.75 and abs(r["mle"] - 5) < 0.75
+
+
+def test_flip_rate_of_a_binary_classifier_with_one_logit():
+    from shapekit.analysis import prediction_flip_rate
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 1))
+    x = torch.rand(50, 1, 8, 8) - 0.5
+    with torch.no_grad():
+        want = ((net(x) > 0) != (net(x.flip(-1)) > 0)).float().mean().item()
+    assert want > 0.3
+    # argmax of one logit is always 0: the rate was 0.0, "perfectly invariant"
+    assert prediction_flip_rate(net, x, [lambda t: t.flip(-1)]) == pytest.approx(want)
+    assert prediction_flip_rate(lambda t: net(t)[:, 0], x, [lambda t: t.flip(-1)]) \
+        == pytest.approx(want)  # (N,) outputs: IndexError

@@ -306,7 +306,10 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
 def prediction_flip_rate(model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
                          x: torch.Tensor, group: str | Sequence[Transform] = "rot90", *,
                          batch_size: int = 64, device: str | None = None) -> float:
-    """Label-level invariance: the fraction of (input, group element) pairs whose arg-max changes.
+    """Label-level invariance: the fraction of (input, group element) pairs whose label changes.
+
+    The label is the arg-max over the outputs' axis 1; a model with a single output (shape ``(N,)``
+    or ``(N, 1)``: a binary classifier's logit) is labelled by its sign, ``output > 0``.
 
     Examples
     --------
@@ -318,10 +321,17 @@ def prediction_flip_rate(model: nn.Module | Callable[[torch.Tensor], torch.Tenso
     transforms = group_transforms(group) if isinstance(group, str) else list(group)
     dev = default_device(device)
     with eval_on(model, dev):
-        y0 = _features(model, x, [], batch_size, dev)["output"].argmax(1)
-        flips = [(_features(model, t(x), [], batch_size, dev)["output"].argmax(1) != y0)
+        y0 = _labels(_features(model, x, [], batch_size, dev)["output"])
+        flips = [(_labels(_features(model, t(x), [], batch_size, dev)["output"]) != y0)
                  .float().mean() for t in transforms]
     return float(torch.stack(flips).mean())
+
+
+def _labels(out: torch.Tensor) -> torch.Tensor:
+    """Arg-max over axis 1, or the sign of a single output (one logit: ``argmax`` is always 0)."""
+    if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
+        return out.reshape(len(out)) > 0
+    return out.argmax(1)
 
 
 class GroupAveraged(nn.Module):
