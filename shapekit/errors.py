@@ -42,6 +42,16 @@ class OutputError(InputError):
     read-only folder, a full disk...); the message names the output path."""
 
 
+class Interrupted(ShapekitError):
+    """Work stopped by a signal (Ctrl-C, ``SIGTERM``) and wound down: the message says what was
+    kept and how to continue; the CLI exits with ``128 + signum`` (130 for Ctrl-C, 143 for
+    ``SIGTERM``)."""
+
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
+
+
 class ShapekitWarning(UserWarning):
     """A warning meant for the user (printed by the CLI as one ``shapekit: warning:`` line)."""
 

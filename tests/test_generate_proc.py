@@ -96,3 +96,40 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     # the fraction multipliers took the ranks' mean steps (one all-reduce per iteration)
     assert ck["state_dict"]["dual.a"].abs().sum() > 0
     assert (run / "generator.safetensors").is_file()
+
+
+def _train_until_checkpoint(cmd: list[str], run: Path, n_ckpt: int) -> subprocess.Popen:
+    """Start ``cmd`` (SIGINT at its default, as in a terminal) and return once ``run`` holds
+    ``n_ckpt`` iteration checkpoints."""
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while len(list((run / "checkpoints").glob("iter-*.ckpt"))) < n_ckpt:
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"no checkpoint in time: {proc.communicate()[1][-2000:]}")
+        time.sleep(0.2)
+    return proc
+
+
+def test_sigterm_and_ctrl_c_say_where_training_stopped_and_how_to_resume(tmp_path: Path) -> None:
+    # Lightning ended a run stopped by SIGTERM with status 0 and by Ctrl-C with status 1, both
+    # silently: a scheduler's SIGTERM read as success, and nothing told the user what was kept
+    manifest = make_tiny_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    cmd = _shapekit() + ["train-gan", str(manifest), "--out", str(run), "--max-steps", "100000",
+                         "--checkpoint-every", "2", *TINY_ARGS]
+    for sig, name, code, extra in ((signal.SIGTERM, "SIGTERM", 143, []),
+                                   (signal.SIGINT, "Ctrl-C", 130, ["--resume"])):
+        have = len(list((run / "checkpoints").glob("iter-*.ckpt")))
+        proc = _train_until_checkpoint(cmd + extra, run, have + 2)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        lines = err.strip().splitlines()
+        assert proc.returncode == code, err[-2000:]
+        kept = _ckpt(run / "checkpoints" / "last.ckpt")["global_step"] // 2
+        assert lines[-1].startswith(f"shapekit: error: training stopped by {name} at iteration ")
+        assert f"the run keeps its checkpoint of iteration {kept}: continue it with " \
+               f"`shapekit train-gan {manifest} --out {run} --resume --max-steps 100000`" in lines[-1]
+        assert not (run / "generator.safetensors").exists()

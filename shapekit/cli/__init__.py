@@ -33,7 +33,7 @@ import click
 
 from shapekit import __version__
 from shapekit.cli._common import pixel_limit, user_facing_output
-from shapekit.errors import InputError, describe_os_error, is_user_os_error
+from shapekit.errors import InputError, Interrupted, describe_os_error, is_user_os_error
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MAX_MESSAGE = 400
@@ -122,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail("aborted", 130)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except Interrupted as e:  # a signal that a command wound down (train-gan): what was kept
+        _fail(str(e), e.exit_code)
     except InputError as e:
         if os.environ.get("SHAPEKIT_DEBUG"):
             traceback.print_exc()

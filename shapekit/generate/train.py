@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from shapekit import _atomic
-from shapekit.errors import InputError, brief
+from shapekit.errors import InputError, Interrupted, brief
 from shapekit.generate.nets import MARGIN_CELLS
 from shapekit.generate.progress import ProgressCallback, SampleMetric, SampleWriter
 
@@ -283,8 +283,14 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
                              use_distributed_sampler=True, enable_checkpointing=True,
                              plugins=[_atomic_checkpoint_io()])
         t0 = time.perf_counter()
-        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None,
-                    weights_only=True if resume else None)
+        try:
+            trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None,
+                        weights_only=True if resume else None)
+        except SystemExit as e:  # Lightning's answer to Ctrl-C (exit 1) and SIGTERM (exit 0)
+            if not trainer.interrupted:
+                raise
+            raise _stopped(e, trainer, out, max_steps, checkpoint_every,
+                           (extra_config or {}).get("manifest")) from None
         seconds = time.perf_counter() - t0
         trainer.save_checkpoint(str(last), weights_only=False)
     iterations = int(trainer.global_step) // 2
@@ -300,6 +306,25 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
             "images_per_s": round(done * dm.batch_size * n_proc / max(seconds, 1e-9), 2),
             "precision": precision, "generator": str(out / "generator.safetensors"),
             "world_size": trainer.world_size, "rank": trainer.global_rank}
+
+
+def _stopped(exc: SystemExit, trainer: Any, out: Path, max_steps: int, checkpoint_every: int,
+             manifest: str | None) -> Interrupted:
+    """What to tell the user when a signal stopped training: where it stopped, which checkpoint
+    the run keeps and the command that continues it (Lightning exits silently, with status 1 on
+    Ctrl-C and 0 on ``SIGTERM``)."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    signum, name = (15, "SIGTERM") if isinstance(exc, SIGTERMException) else (2, "Ctrl-C")
+    last = out / "checkpoints" / "last.ckpt"
+    where = f"training stopped by {name} at iteration {int(trainer.global_step) // 2} of {max_steps}"
+    if not last.is_file():
+        return Interrupted(f"{where}, before its first checkpoint (every {checkpoint_every} "
+                           f"iterations): nothing was kept; start it again", signum)
+    return Interrupted(f"{where}; the run keeps its checkpoint of iteration "
+                       f"{_resume_iteration(last)}: continue it with `shapekit train-gan "
+                       f"{manifest or 'MANIFEST'} --out {out} --resume --max-steps {max_steps}`",
+                       signum)
 
 
 def _warm_start(module: Any, init_from: str | Path, codec: Any) -> dict[str, Any]:
