@@ -242,3 +242,29 @@ def test_flip_rate_of_a_binary_classifier_with_one_logit():
     assert prediction_flip_rate(net, x, [lambda t: t.flip(-1)]) == pytest.approx(want)
     assert prediction_flip_rate(lambda t: net(t)[:, 0], x, [lambda t: t.flip(-1)]) \
         == pytest.approx(want)  # (N,) outputs: IndexError
+
+
+class Regressor(nn.Module):
+    """Predicts one number per image, returned with shape ``(N,)`` (a hardness, say)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(64, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x.flatten(1))[:, 0]
+
+
+def test_a_model_with_one_number_per_input():
+    # (N,) outputs raised "Dimension out of range" in flatten(1)
+    torch.manual_seed(0)
+    net, x = Regressor(), torch.rand(10, 1, 8, 8)
+    acts = collect_activations(net, x, ["lin"], include_output=True)
+    assert acts["output"].shape == (10, 1) and torch.allclose(acts["output"], acts["lin"])
+    from shapekit.analysis.invariance import Transform
+
+    flip = equivariance_deviation(net, x, [Transform("hflip", lambda t: t.flip(-1))])["output"]
+    with torch.no_grad():
+        y, yf = net(x), net(x.flip(-1))
+    assert flip.raw == pytest.approx(float((yf - y).abs().mean()), rel=1e-5)
+    assert flip.scale == pytest.approx(float((y[:, None] - y[None]).abs().sum() / 90), rel=1e-5)

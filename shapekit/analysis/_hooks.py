@@ -163,7 +163,7 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
     device : str or torch.device, optional
         Where to run; default CUDA when present, else CPU. Activations are returned on CPU.
     flatten : bool
-        Flatten each activation to ``(N, features)``.
+        Flatten each activation to ``(N, features)`` (an ``(N,)`` output becomes ``(N, 1)``).
     include_output : bool
         Also return the model output under the key ``"output"``.
     max_bytes : int, optional
@@ -202,7 +202,7 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
             # a copy: an in-place op later in forward (ReLU(inplace=True)) would rewrite it
             t = t.detach().to("cpu", torch.float32, copy=True)
             used += t.numel() * t.element_size()
-            store[name].append(t.flatten(1) if flatten else t)
+            store[name].append(t.reshape(len(t), -1) if flatten else t)
         return hook
 
     handles = [modules[n].register_forward_hook(make_hook(n)) for n in names]
@@ -218,7 +218,7 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
                 if include_output:
                     o = out.detach().float().cpu()
                     used += o.numel() * o.element_size()
-                    outputs.append(o.flatten(1) if flatten else o)
+                    outputs.append(o.reshape(len(o), -1) if flatten else o)
                 _check_budget(used, seen, n_total, budget, len(names) + include_output)
     finally:
         for h in handles:

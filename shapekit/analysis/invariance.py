@@ -139,7 +139,7 @@ def mean_pairwise_distance(feats: torch.Tensor, max_pairs: int = 20000, seed: in
     >>> mean_pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 4.0]]))
     5.0
     """
-    f = feats.flatten(1).double()
+    f = feats.reshape(len(feats), -1).double()  # (N,) outputs too
     n = f.shape[0]
     if n < 2:
         raise InputError(f"need at least 2 inputs to normalise the deviation, got {n}")
@@ -196,7 +196,8 @@ def eed_from_features(f_x: torch.Tensor, f_gx: Sequence[torch.Tensor],
         if target.shape != fg.shape:
             raise InputError(f"rho({name}) gives shape {tuple(target.shape)}, features of the "
                              f"transformed input have {tuple(fg.shape)}")
-        per[name] = float((fg.flatten(1).double() - target.flatten(1).double()).norm(dim=1).mean())
+        diff = (fg.double() - target.double()).reshape(len(fg), -1)  # (N,) outputs too
+        per[name] = float(diff.norm(dim=1).mean())
     raw = sum(per.values()) / max(len(per), 1)
     scale = mean_pairwise_distance(f_x) if normalize else 1.0
     score = raw / scale if scale > 0 else (0.0 if raw == 0 else float("inf"))
