@@ -268,3 +268,15 @@ def test_a_model_with_one_number_per_input():
         y, yf = net(x), net(x.flip(-1))
     assert flip.raw == pytest.approx(float((yf - y).abs().mean()), rel=1e-5)
     assert flip.scale == pytest.approx(float((y[:, None] - y[None]).abs().sum() / 90), rel=1e-5)
+
+
+def test_plain_functions_as_group_elements():
+    # "'function' object has no attribute 'name'"
+    torch.manual_seed(0)
+    net, x = Regressor(), torch.rand(10, 1, 8, 8)
+    r = equivariance_deviation(net, x, [lambda t: t.flip(-1), lambda t: t])["output"]
+    assert list(r.per_element) == ["g0", "g1"] and r.per_element["g1"] == 0.0
+    ident = equivariance_deviation(lambda t: t, x, [lambda t: t.flip(-1)], equivariant=True)
+    assert ident["output"].score == 0.0
+    with pytest.raises(InputError, match="group element 0 is a str"):
+        equivariance_deviation(net, x, ["hflip"])

@@ -128,6 +128,20 @@ def group_transforms(group: str, *, angles: Sequence[float] | None = None,
     raise InputError(f"unknown group {group!r}; choose one of {', '.join(GROUPS)}")
 
 
+def _transforms(group: str | Sequence[Transform | Callable[[torch.Tensor], torch.Tensor]]
+                ) -> list[Transform]:
+    """A group name or a sequence of transforms; plain callables become ``Transform("g<i>", fn)``."""
+    if isinstance(group, str):
+        return group_transforms(group)
+    out = []
+    for i, t in enumerate(group):
+        if not callable(t):
+            raise InputError(f"group element {i} is a {type(t).__name__}, not a function of tensors "
+                             f"(a named group is one string, e.g. group=\"rot90\")")
+        out.append(t if isinstance(t, Transform) else Transform(f"g{i}", t))
+    return out
+
+
 def mean_pairwise_distance(feats: torch.Tensor, max_pairs: int = 20000, seed: int = 0) -> float:
     """Mean Euclidean distance between the rows of ``feats`` for pairs of different rows.
 
@@ -249,8 +263,9 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
         Any module (put in eval mode for the pass) or a plain function of ``(N, C, H, W)`` tensors.
     x : Tensor ``(N, C, H, W)``
         Data ``D`` (N >= 2).
-    group : str or sequence of Transform
-        A name for :func:`group_transforms` or explicit transforms (identity excluded).
+    group : str or sequence of Transform or callables
+        A name for :func:`group_transforms` or explicit transforms (identity excluded); a plain
+        function of ``(N, C, H, W)`` tensors is a spatial transform named ``g0``, ``g1``...
     layers : sequence of str or None
         Hidden layers (``named_modules`` names; one that ``forward`` never calls is an error);
         ``None`` = every leaf module that runs once per forward; ``()`` = output only.
@@ -282,7 +297,7 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
     """
     if x.ndim != 4:
         raise InputError(f"inputs must be (N, C, H, W), got shape {tuple(x.shape)}")
-    transforms = group_transforms(group) if isinstance(group, str) else list(group)
+    transforms = _transforms(group)
     if not transforms:
         raise InputError("the group has no non-identity element")
     dev = default_device(device)
@@ -319,7 +334,7 @@ def prediction_flip_rate(model: nn.Module | Callable[[torch.Tensor], torch.Tenso
     >>> prediction_flip_rate(lambda t: t.flatten(1).sum(1, keepdim=True).repeat(1, 3), x, "flips")
     0.0
     """
-    transforms = group_transforms(group) if isinstance(group, str) else list(group)
+    transforms = _transforms(group)
     dev = default_device(device)
     with eval_on(model, dev):
         y0 = _labels(_features(model, x, [], batch_size, dev)["output"])
