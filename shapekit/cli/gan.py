@@ -82,7 +82,9 @@ def register(app: click.Group) -> None:
 @click.option("--accelerator", type=click.Choice(["auto", "cpu", "gpu", "cuda", "mps", "tpu"]),
               default="auto", show_default=True,
               help="auto (CUDA when present, else CPU), cpu or gpu.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last checkpoint, up to --max-steps, with "
+                   "its own data, crops, batch, network and seed (another value is refused).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True,
               help="Save a checkpoint every N iterations (and always at the end).")
 @click.option("--sample-every", type=click.IntRange(min=0), default=200, show_default=True,
@@ -175,6 +177,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     elif twin_aux:
         raise click.UsageError("--twin-aux starts a new run; --resume keeps the run's "
                                "discriminator as it was trained")
+    else:
+        _refuse_changed_settings(click.get_current_context(), out, manifest)
     check_pixel_budget((batch_size, crop_size, crop_size),
                        f"train-gan --batch-size {batch_size} --crop-size {crop_size}")
     passive_omp_threads()  # before torch is imported
@@ -207,11 +211,65 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                         metric=_realism_metric(), **model)
     if summary.get("rank", 0) != 0:  # DDP worker processes stay quiet
         return
+    start, end = summary["start_iteration"], summary["iterations"]
     if as_json:
         emit_json(summary)
+    elif resume and end == start:
+        info(f"nothing to train: the run was already at iteration {end} (--max-steps "
+             f"{max_steps}); its generator was exported again to {out}")
     else:
-        info(f"done: {summary['iterations']} iterations in {summary['seconds']:.1f} s "
+        what = (f"{end} iterations" if not start else f"iteration {end}" if end == start + 1
+                else f"iterations {start + 1}-{end}")
+        info(f"done: {what} in {summary['seconds']:.1f} s "
              f"({summary['images_per_s']:.1f} images/s); generator in {out}")
+
+
+#: options whose value a run keeps for good: --resume refuses another value (option -> how it is
+#: found in the run's config.json)
+FIXED_ON_RESUME = {"condition": ("--condition", ("condition",)),
+                   "crop_size": ("--crop-size", ("crop_size",)),
+                   "downscale": ("--downscale", ("downscale",)),
+                   "holdout": ("--holdout", ("holdout",)),
+                   "batch_size": ("--batch-size", ("batch_size",)),
+                   "seed": ("--seed", ("seed",)),
+                   "channels": ("--channels", ("model", "g_channels")),
+                   "d_blocks": ("--d-blocks", ("model", "d_blocks")),
+                   "r1_gamma": ("--r1-gamma", ("model", "r1_gamma")),
+                   "loss": ("--loss", ("model", "loss"))}
+
+
+def _refuse_changed_settings(ctx: click.Context, out: Path, manifest: Path) -> None:
+    """Refuse a --resume whose command line gives another value than the run's for a setting
+    that the run keeps (its data, network and crops: they were silently ignored); the same
+    value, or none, is fine."""
+    from click.core import ParameterSource
+
+    from shapekit.generate.formats import RUN_SCHEMA
+    from shapekit.io.jsonfile import check_json, load_json
+
+    path = out / "config.json"
+    if not path.is_file():
+        return  # train_gan says there is no run to resume
+    cfg = check_json(load_json(path, {"type": "object"}, what="run config"), RUN_SCHEMA,
+                     where=str(path), what="run config")
+    changed = []
+    for name, (flag, keys) in FIXED_ON_RESUME.items():
+        if ctx.get_parameter_source(name) not in (ParameterSource.COMMANDLINE,
+                                                  ParameterSource.ENVIRONMENT):
+            continue
+        saved = cfg
+        for k in keys:
+            saved = saved.get(k) if isinstance(saved, dict) else None
+        given = ctx.params[name]
+        if saved is not None and given != saved:
+            changed.append(f"{flag} {given} (the run's: {saved})")
+    own = Path(cfg["manifest"])
+    if manifest.is_file() and own.is_file() and not manifest.samefile(own):
+        changed.append(f"manifest {manifest} (the run's: {own})")
+    if changed:
+        raise click.UsageError(f"--resume continues the run in {out} with its own settings, but "
+                               f"{'; '.join(changed)}: give the run's, or start a new run with "
+                               "another --out")
 
 
 def _realism_metric():

@@ -94,7 +94,8 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
     Returns
     -------
     dict
-        Summary: iterations, seconds, images/s, paths.
+        Summary: iterations (the last), start_iteration (where this call began), seconds,
+        images/s, paths.
 
     Examples
     --------
@@ -213,6 +214,11 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     last = ckpt_dir / "last.ckpt"
     if resume and not last.is_file():
         raise InputError(f"cannot resume: no checkpoint at {last}")
+    start = _resume_iteration(last) if resume else 0
+    if max_steps < start:  # Lightning would stop at once and re-export the later generator
+        raise InputError(f"the run in {out} is already at iteration {start}: give --max-steps "
+                         f"above it to continue ({max_steps} would go back; `shapekit generate "
+                         "--checkpoint iter-NNNNNNN` samples an earlier checkpoint)")
     if not resume and last.is_file():
         raise InputError(f"{out} already holds a run; pass --resume to continue it or choose "
                          "another --out")
@@ -243,10 +249,8 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
               "batch_size": dm.batch_size, "seed": seed, "max_steps": max_steps,
               "downscale": dm.downscale, "target_um_per_px": dm.target_um_per_px, "model": hp,
               **({"init_from": warm} if warm else {}), **(extra_config or {})}
-    start = 0
     if resume:
         config = {**_read_config(out), "max_steps": max_steps, "model": hp}
-        start = _resume_iteration(last)
         dm.offset = start * dm.batch_size
     _atomic.write_json(out / "config.json", config)
     _atomic.write_json(out / "conditions.json", codec.to_dict())
@@ -302,7 +306,8 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
                                 "downscale": dm.downscale,
                                 **({"init_from": warm} if warm else {})})
     done = max(0, iterations - start)
-    return {"run_dir": str(out), "iterations": iterations, "seconds": round(seconds, 3),
+    return {"run_dir": str(out), "iterations": iterations, "start_iteration": start,
+            "seconds": round(seconds, 3),
             "images_per_s": round(done * dm.batch_size * n_proc / max(seconds, 1e-9), 2),
             "precision": precision, "generator": str(out / "generator.safetensors"),
             "world_size": trainer.world_size, "rank": trainer.global_rank}

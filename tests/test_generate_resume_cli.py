@@ -1,0 +1,68 @@
+"""``shapekit train-gan --resume`` from the command line: settings a run keeps for good, and a
+``--max-steps`` at or below where the run stands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from test_generate import make_tiny_dataset  # noqa: E402
+
+TINY_ARGS = ["--crop-size", "32", "--batch-size", "2", "--channels", "4", "--sample-every", "0",
+             "--checkpoint-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def run2(tmp_path_factory: pytest.TempPathFactory, one_torch_thread) -> tuple[Path, Path]:
+    """A two-iteration run (manifest, run directory) made through the CLI."""
+    from shapekit.cli import main
+
+    d = tmp_path_factory.mktemp("resume")
+    manifest = make_tiny_dataset(d / "data", n=4)
+    with pytest.raises(SystemExit) as e:
+        main(["train-gan", str(manifest), "--out", str(d / "run"), "--max-steps", "2", *TINY_ARGS])
+    assert e.value.code == 0
+    return manifest, d / "run"
+
+
+def test_resume_refuses_other_values_of_the_settings_a_run_keeps(run2, run_cli,
+                                                                  tmp_path: Path) -> None:
+    # they were ignored without a word: a resume "with 32 channels at 64 px" trained the run's own
+    manifest, run = run2
+    before = (run / "config.json").read_text()
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "3",
+                           "--channels", "8", "--crop-size", "64", "--condition", "parameters")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert (f"--resume continues the run in {run} with its own settings, but --condition "
+            "parameters (the run's: class); --crop-size 64 (the run's: 32); --channels 8 (the "
+            "run's: 4): give the run's, or start a new run with another --out") in err
+    other = make_tiny_dataset(tmp_path / "other", n=4)
+    code, _, err = run_cli("train-gan", other, "--out", run, "--resume", "--max-steps", "3")
+    assert code == 2 and f"manifest {other} (the run's: {manifest})" in err
+    assert (run / "config.json").read_text() == before   # nothing touched
+    # the run's own values (or none) are fine
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "2",
+                           "--channels", "4", "--crop-size", "32", "--seed", "0")
+    assert code == 0, err
+
+
+def test_resume_to_fewer_steps_is_refused_and_to_as_many_says_nothing_trained(run2,
+                                                                              run_cli) -> None:
+    # --max-steps below the run's iteration "continued up to iteration 1" and reported
+    # "done: 2 iterations in 0.2 s"
+    manifest, run = run2
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "1")
+    assert code == 2
+    assert (f"shapekit: error: the run in {run} is already at iteration 2: give --max-steps above "
+            "it to continue (1 would go back;") in err
+    assert json.loads((run / "generator.json").read_text())["iterations"] == 2
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "2")
+    assert code == 0
+    assert ("nothing to train: the run was already at iteration 2 (--max-steps 2); its generator "
+            f"was exported again to {run}") in err
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "4")
+    assert code == 0 and "done: iterations 3-4 in " in err, err
