@@ -280,3 +280,17 @@ def test_plain_functions_as_group_elements():
     assert ident["output"].score == 0.0
     with pytest.raises(InputError, match="group element 0 is a str"):
         equivariance_deviation(net, x, ["hflip"])
+
+
+def test_long_id_and_cka_passes_show_progress(net, monkeypatch, capsys):
+    # 40 s of intrinsic dimension (1000 tiles, every layer, 3 groups) ran without a sign of life
+    from shapekit.analysis import layer_intrinsic_dimension
+
+    monkeypatch.setenv("SHAPEKIT_PROGRESS", "1")
+    layer_intrinsic_dimension(net, X, ["head"], methods=["lpca"])
+    layerwise_cka(net, net, X, layers_a=["head"], layers_b=["head"], batch_size=4)
+    err = capsys.readouterr().err
+    assert "intrinsic dimension: " in err and "0/2 " in err and "CKA: " in err
+    monkeypatch.setenv("SHAPEKIT_PROGRESS", "0")
+    layer_intrinsic_dimension(net, X, ["head"], methods=["lpca"])
+    assert capsys.readouterr().err == ""

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from shapekit._device import default_device
+from shapekit._progress import progress
 from shapekit.analysis._hooks import collect_activations
 from shapekit.errors import InputError
 
@@ -253,6 +254,8 @@ def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[
                               include_input: bool = True) -> list[dict[str, object]]:
     """Intrinsic dimension of each named layer's activations, optionally per group (condition/class).
 
+    A progress bar per layer shows on an interactive stderr (``SHAPEKIT_PROGRESS=0`` hides it).
+
     Parameters
     ----------
     model : nn.Module
@@ -291,7 +294,7 @@ def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[
         raise InputError(f"groups has {len(labels)} labels for {n} inputs")
     group_names = ["all"] if groups is None else ["all", *sorted({str(g) for g in labels})]
     rows: list[dict[str, object]] = []
-    for name, a in acts.items():
+    for name, a in progress(acts.items(), desc="intrinsic dimension", total=len(acts), unit="layer"):
         for g in group_names:
             sel = np.ones(n, bool) if g == "all" else np.array([str(v) == g for v in labels])
             try:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from shapekit._device import default_device
+from shapekit._progress import progress
 from shapekit.analysis._hooks import collect_activations
 from shapekit.errors import InputError
 
@@ -300,7 +301,8 @@ def layerwise_cka(model_a: nn.Module, model_b: nn.Module,
     ``inputs_b`` are the same examples as ``inputs_a`` in ``model_b``'s input format (e.g. their
     persistence images); default the same tensor. With ``minibatch`` the debiased minibatch estimator
     is accumulated over batches of ``batch_size`` (>= 4) so memory stays O(batch^2); otherwise the
-    biased full-data CKA is computed.
+    biased full-data CKA is computed. A progress bar per batch shows on an interactive stderr
+    (``SHAPEKIT_PROGRESS=0`` hides it).
 
     Returns
     -------
@@ -326,7 +328,7 @@ def layerwise_cka(model_a: nn.Module, model_b: nn.Module,
         raise InputError(f"minibatch CKA needs batch_size >= 4, got {batch_size}")
     metric: MinibatchCKA | None = None
     n = len(inputs_a)
-    for s in range(0, n, batch_size):
+    for s in progress(range(0, n, batch_size), desc="CKA", unit="batch"):
         if n - s < 4:
             break  # a trailing batch of < 4 examples carries no unbiased HSIC
         acts_a = collect_activations(model_a, inputs_a[s:s + batch_size], layers_a,
