@@ -294,3 +294,14 @@ def test_long_id_and_cka_passes_show_progress(net, monkeypatch, capsys):
     monkeypatch.setenv("SHAPEKIT_PROGRESS", "0")
     layer_intrinsic_dimension(net, X, ["head"], methods=["lpca"])
     assert capsys.readouterr().err == ""
+
+
+def test_a_mistyped_layer_name_gets_a_suggestion():
+    deep = nn.Sequential(*[nn.Sequential(nn.Linear(2, 2), nn.ReLU()) for _ in range(30)])
+    # was: the first 20 of 90 names (none near the typo) and a trailing "..."
+    with pytest.raises(InputError, match=r"unknown layer\(s\) '27\.O' \(did you mean "
+                                         r".*'27\.0'.*\?\).*\(90 in all\)"):
+        collect_activations(deep, torch.randn(4, 2), ["27.O"])
+    with pytest.raises(InputError, match=r"unknown layer\(s\) 'zzz'; the model's layers "
+                                         r"\(named_modules\): 0, 0\.0, 0\.1, 1, "):
+        collect_activations(deep, torch.randn(4, 2), ["zzz"])

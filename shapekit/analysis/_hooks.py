@@ -38,7 +38,14 @@ def resolve_layers(model: nn.Module, layers: Sequence[str] | str | None) -> list
         layers = [layers]
     unknown = [n for n in layers if n not in modules]
     if unknown:
-        raise InputError(f"unknown layer(s) {unknown}; available: {layer_names(model)[:20]}...")
+        import difflib
+
+        names = layer_names(model)
+        hints = [f"{n!r} (did you mean {' or '.join(map(repr, m))}?)"
+                 if (m := difflib.get_close_matches(n, names, 3)) else repr(n) for n in unknown]
+        listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+        raise InputError(f"unknown layer(s) {', '.join(hints)}; the model's layers "
+                         f"(named_modules): {listed}")
     return list(layers)
 
 
