@@ -1,9 +1,10 @@
-"""``shapekit train-gan --resume`` from the command line: settings a run keeps for good, and a
-``--max-steps`` at or below where the run stands."""
+"""``shapekit train-gan --resume`` from the command line: settings a run keeps for good, a
+``--max-steps`` at or below where the run stands, and a run stopped before its export."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,24 @@ def test_resume_to_fewer_steps_is_refused_and_to_as_many_says_nothing_trained(ru
             f"was exported again to {run}") in err
     code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "4")
     assert code == 0 and "done: iterations 3-4 in " in err, err
+
+
+def test_a_run_stopped_before_its_export_points_to_resume_and_its_checkpoints(
+        run2, run_cli, tmp_path: Path) -> None:
+    # generate and calibrate-imaging said "train it with `shapekit train-gan` first"
+    manifest, run = run2
+    stopped = tmp_path / "stopped"
+    shutil.copytree(run, stopped)
+    for f in ("generator.json", "generator.safetensors"):
+        (stopped / f).unlink()
+    finish = f"{stopped} holds checkpoints but no exported generator (stopped before its end?): " \
+             f"finish it with `shapekit train-gan {manifest} --out {stopped} --resume`"
+    code, _, err = run_cli("generate", stopped, "--n", "1", "--out", tmp_path / "g")
+    assert code == 2 and finish + ", or sample a checkpoint: --checkpoint ..., " in err, err
+    assert err.rstrip().endswith(", last") and "train it with" not in err
+    assert not (tmp_path / "g").exists()
+    code, _, err = run_cli("calibrate-imaging", stopped, manifest)
+    assert code == 2 and err.rstrip().endswith(finish), err
+    code, _, err = run_cli("generate", stopped, "--n", "1", "--size", "32", "--checkpoint", "last",
+                           "--out", tmp_path / "g")
+    assert code == 0, err

@@ -281,11 +281,11 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
     run's training split is used (its holdout fraction and seed). The result is written into
     RUN_DIR/generator.json ("imaging"); `shapekit generate` applies it (`--raw` skips it).
     """
-    from shapekit.generate.formats import CONFIG
+    from shapekit.generate.formats import CONFIG, no_generator_message
     from shapekit.registry import pretrained_root
 
     if not (run / CONFIG).is_file():
-        raise InputError(f"{run}: no exported generator ({CONFIG}) in this directory")
+        raise InputError(no_generator_message(run))
     if not manifest.is_file():
         raise InputError(f"manifest not found: {manifest}")
     if pretrained_root().resolve() in run.resolve().parents:

@@ -81,6 +81,30 @@ RUN_SCHEMA: dict[str, Any] = {
 """JSON Schema of a run directory's ``config.json`` (what ``--resume`` reads back)."""
 
 
+def no_generator_message(run_dir: Path, checkpoint_option: bool = False) -> str:
+    """Why ``run_dir`` has no generator to load, and what to do: train one, or, where a run
+    stopped before its end left checkpoints, continue it (or, with ``checkpoint_option``, sample
+    one of them with ``--checkpoint``)."""
+    missing = f"{run_dir}: no exported generator ({CONFIG} + {WEIGHTS})"
+    ckpts = sorted(p.stem for p in (run_dir / "checkpoints").glob("*.ckpt"))
+    if not ckpts:
+        return f"{missing}; train it with `shapekit train-gan` first"
+    if not (run_dir / "config.json").is_file():
+        return (f"{missing}, and checkpoints without the run's config.json: copy the whole run "
+                "directory, or train one with `shapekit train-gan`")
+    manifest = "MANIFEST"
+    try:
+        import json
+
+        manifest = str(json.loads((run_dir / "config.json").read_text())["manifest"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    shown = ", ".join(ckpts[-2:] if len(ckpts) <= 2 else ["...", *ckpts[-2:]])
+    also = f", or sample a checkpoint: --checkpoint {shown}" if checkpoint_option else ""
+    return (f"{run_dir} holds checkpoints but no exported generator (stopped before its end?): "
+            f"finish it with `shapekit train-gan {manifest} --out {run_dir} --resume`{also}")
+
+
 def read_generator_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check ``RUN_DIR/generator.json`` (types, bounds, codec lengths, format version).
 
@@ -104,8 +128,7 @@ def read_generator_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFormatError(f"run directory not found: {run_dir}")
     cfg_path, w_path = run_dir / CONFIG, run_dir / WEIGHTS
     if not cfg_path.is_file() or not w_path.is_file():
-        raise ModelFormatError(f"{run_dir}: no exported generator ({CONFIG} + {WEIGHTS}); "
-                               "train it with `shapekit train-gan` first")
+        raise ModelFormatError(no_generator_message(run_dir, checkpoint_option=True))
     cfg = load_json(cfg_path, {"type": "object", "required": ["format_version"]},
                     what="generator config")
     if cfg["format_version"] == 1:
