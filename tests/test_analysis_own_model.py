@@ -305,3 +305,16 @@ def test_a_mistyped_layer_name_gets_a_suggestion():
     with pytest.raises(InputError, match=r"unknown layer\(s\) 'zzz'; the model's layers "
                                          r"\(named_modules\): 0, 0\.0, 0\.1, 1, "):
         collect_activations(deep, torch.randn(4, 2), ["zzz"])
+
+
+def test_equivariance_features_over_the_memory_budget_are_refused_after_one_batch(net):
+    # the features of x and of all 7 elements of d4 are held together, unbounded
+    x = torch.rand(1000, 1, 12, 12)
+    passes = []
+    net.register_forward_pre_hook(lambda *_: passes.append(1))
+    with pytest.raises(InputError, match=r"would take 17\.[0-9] MiB for 1000 inputs"):
+        equivariance_deviation(net, x, "d4", layers=["features.0"], batch_size=100,
+                               max_bytes=10**7)
+    assert len(passes) == 1 and not net.features[0]._forward_hooks
+    r = equivariance_deviation(net, x[:100], "d4", layers=["features.0"], max_bytes=10**7)
+    assert set(r) == {"features.0", "output"}

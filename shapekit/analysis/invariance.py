@@ -37,7 +37,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from shapekit._device import default_device
-from shapekit.analysis._hooks import eval_on, layers_that_ran, resolve_layers
+from shapekit.analysis._hooks import (_activation_budget, _check_budget, eval_on,
+                                      layers_that_ran, resolve_layers)
 from shapekit.errors import InputError
 
 GROUPS = ("rot90", "flips", "d4", "shift", "rotation", "intensity")
@@ -219,11 +220,13 @@ def eed_from_features(f_x: torch.Tensor, f_gx: Sequence[torch.Tensor],
 
 
 def _features(model: nn.Module | Callable, x: torch.Tensor, names: list[str], batch_size: int,
-              dev: torch.device, explicit: bool = True) -> dict[str, torch.Tensor]:
+              dev: torch.device, explicit: bool = True, budget: int | None = None,
+              copies: int = 1) -> dict[str, torch.Tensor]:
     """Outputs of the named layers (unflattened) plus ``"output"``, on CPU.
 
     Layers that never ran are an error when ``explicit``, else left out (see
-    :func:`~shapekit.analysis._hooks.layers_that_ran`).
+    :func:`~shapekit.analysis._hooks.layers_that_ran`). With a ``budget`` (bytes), ``copies``
+    such passes over ``x`` must fit in it: checked after the first batch.
     """
     store: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     outs: list[torch.Tensor] = []
@@ -241,6 +244,9 @@ def _features(model: nn.Module | Callable, x: torch.Tensor, names: list[str], ba
             for xb in x.split(batch_size):
                 o = model(xb.to(dev))
                 outs.append((o[0] if isinstance(o, (tuple, list)) else o).detach().float().cpu())
+                if budget is not None and len(outs) == 1:
+                    used = sum(v[0].numel() * 4 for v in store.values() if v) + outs[0].numel() * 4
+                    _check_budget(used * copies, len(xb), len(x), budget, len(names) + 1)
     finally:
         for h in handles:
             h.remove()
@@ -254,7 +260,8 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
                            x: torch.Tensor, group: str | Sequence[Transform] = "rot90", *,
                            layers: Sequence[str] | None = (), equivariant: bool = False,
                            normalize: bool = True, batch_size: int = 64,
-                           device: str | None = None) -> dict[str, EEDResult]:
+                           device: str | None = None,
+                           max_bytes: int | None = None) -> dict[str, EEDResult]:
     """Empirical equivariance deviation of a model's output and hidden layers.
 
     Parameters
@@ -278,6 +285,10 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
     batch_size : int
     device : str, optional
         Default CUDA when present, else CPU.
+    max_bytes : int, optional
+        Memory the features of ``x`` and of every ``g . x`` (held together) may take; default half
+        the available RAM. Exceeding it is an :class:`~shapekit.errors.InputError`, raised after
+        the first batch.
 
     Returns
     -------
@@ -305,7 +316,8 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
     if isinstance(model, nn.Module):
         names = resolve_layers(model, layers) if layers is None or len(layers) else []
     with eval_on(model, dev):
-        base = _features(model, x, names, batch_size, dev, explicit=layers is not None)
+        base = _features(model, x, names, batch_size, dev, explicit=layers is not None,
+                         budget=_activation_budget(max_bytes), copies=1 + len(transforms))
         names = [n for n in names if n in base]  # layers=None: the leaves that forward() runs
         moved = [_features(model, t(x), names, batch_size, dev) for t in transforms]
     results: dict[str, EEDResult] = {}
