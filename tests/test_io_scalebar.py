@@ -296,3 +296,18 @@ def test_cli_ingest_reports_the_scale_bar(tmp_path, run_cli):
     side = json.loads((tmp_path / "o4" / "tagged.json").read_text())
     assert code == 0 and side["um_per_px"] == pytest.approx(0.05), err
     assert "pixel size conflict" in err and side["notes"][0].startswith("pixel size conflict")
+
+
+def test_server_verdict_carries_the_readers_notes(tmp_path):
+    """The page's classify prepares a scan as `shapekit classify` does (temper.scans.scan_for_model):
+    a scale bar that contradicts the file's tags is said in the verdict (the server dropped it)."""
+    from shapekit.registry import resolve
+    from shapekit.server.services import classify_file
+    from shapekit.temper.modeldir import load_model
+
+    img = np.round(bar_image("2 µm", 160) * 255).astype(np.uint8)
+    tagged = tmp_path / "tagged.tif"
+    tifffile.imwrite(tagged, img, resolution=(1e4 / 0.05, 1e4 / 0.05), resolutionunit=3)
+    res = classify_file(load_model(resolve("uhcs3", "classifier")), tagged, "tagged.tif")
+    assert sum(n.startswith("pixel size conflict") for n in res["notes"]) == 1, res["notes"]
+    assert res["scan"]["um_per_px"] == pytest.approx(0.05) and res["scan"]["info_bar_rows"] == 96

@@ -135,23 +135,17 @@ def classify_file(model: Any, path: Path, filename: str, *, explain: bool = Fals
         image), ``explain`` (the persistence pairs that drive the verdict, or None), ``preview``
         (a PNG data URL of the classified image, or None) and ``notes``.
     """
-    from shapekit.io import load_scan, resample
-    from shapekit.temper.scans import unknown_scale_note
+    from shapekit.io import load_scan
+    from shapekit.temper.scans import scan_for_model
 
     try:
         scan = load_scan(path, um_per_px=um_per_px, max_pixels=max_pixels)
-        img, notes = scan.image, []
-        target = model.target_um_per_px
-        classified_um = scan.um_per_px
-        if target is not None and scan.um_per_px is None:
-            notes.append(unknown_scale_note(target))
-        elif target is not None:
-            if abs(scan.um_per_px - target) / target > 1e-3:
-                img = resample(img, float(scan.um_per_px), float(target))
-            classified_um = target
-        # the scan's own pixel size too: the magnification check compares it with the training range
-        res = model.assess(img, filename, {"um_per_px": classified_um, "notes": notes,
-                                           "source_um_per_px": scan.source_um_per_px})
+        # as `shapekit classify` prepares it: resampled to the model's pixel size, the reader's
+        # notes (pixel size unknown or in conflict, scale bar not read) and the scan's own pixel
+        # size, which the magnification check compares with the training range
+        img, info = scan_for_model(scan, model.target_um_per_px, source=filename)
+        classified_um = info["um_per_px"]
+        res = model.assess(img, filename, info)
     except InputError as e:
         raise InputError(str(e).replace(str(path), filename)) from None
     res = {**res, "image": filename}

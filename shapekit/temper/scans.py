@@ -33,7 +33,8 @@ def unknown_scale_note(target_um_per_px: float) -> str:
 
 def read_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
               target_um_per_px: float | None = None, crop_bar: bool = True,
-              um_per_px_source: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+              um_per_px_source: str | None = None,
+              max_pixels: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Read a micrograph for a temper model: ``(image, info)``.
 
     The image is float32 grey ``[0, 1]``, cropped of its info bar and resampled to
@@ -54,6 +55,8 @@ def read_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
     um_per_px_source : str, optional
         Label of an explicit ``um_per_px``: ``"user"`` (beats the file's metadata, the default)
         or ``"manifest"`` (the file's metadata and scale bar beat it).
+    max_pixels : int, optional
+        Pixel budget of the file (:func:`shapekit.io.scan.load_scan`'s default when None).
 
     Returns
     -------
@@ -75,18 +78,28 @@ def read_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
     >>> read_scan(p)[1]["um_per_px"] is None
     True
     """
-    from shapekit.io import resample
     from shapekit.io.scan import load_scan
 
+    kw = {} if max_pixels is None else {"max_pixels": max_pixels}
     scan = load_scan(path, um_per_px=um_per_px, keep_info_bar=not crop_bar,
-                     um_per_px_source=um_per_px_source or "user")
+                     um_per_px_source=um_per_px_source or "user", **kw)
+    return scan_for_model(scan, target_um_per_px, source=str(path))
+
+
+def scan_for_model(scan: Any, target_um_per_px: float | None, *, source: str = "image"
+                   ) -> tuple[np.ndarray, dict[str, Any]]:
+    """A loaded :class:`shapekit.io.scan.Scan` as a temper model classifies it: ``(image, info)``
+    as :func:`read_scan` returns them (the one place that resamples to the model's pixel size and
+    writes the reader's notes; the server uses it too)."""
+    from shapekit.io import resample
+
     img, notes, resampled = scan.image, list(scan.notes), False  # a scale bar against the metadata
     um = scan.um_per_px
     if target_um_per_px is not None:
         if um is None:
             notes.append(unknown_scale_note(target_um_per_px))
         elif abs(um - target_um_per_px) / target_um_per_px > 1e-3:
-            img = resample(img, float(um), float(target_um_per_px), source=str(path))
+            img = resample(img, float(um), float(target_um_per_px), source=source)
             um, resampled = float(target_um_per_px), True
     bar = scan.scale_bar or {}
     if scan.um_per_px is None and bar.get("note"):
