@@ -40,4 +40,5 @@ def test_sdist_holds_the_test_suite_and_the_install_constraints(tmp_path: Path) 
     assert not [f for f in files if f.endswith((".pyc", ".nbi", ".nbc"))]
     with tarfile.open(tmp_path / name) as t:
         meta = t.extractfile(f"{name[:-len('.tar.gz')]}/PKG-INFO").read().decode()
-    assert "License-Expression: BSD-3-Clause" in meta and "License-File: LICENSE" in meta
+    assert "License-Expression: BSD-3-Clause AND CC-BY-3.0-US" in meta and "License-File: LICENSE" in meta
+    assert "License-File: LICENSE-MODELS" in meta  # the shipped weights of UHCS data: CC BY 3.0 US
