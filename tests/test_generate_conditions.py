@@ -1,0 +1,49 @@
+"""Conditions asked of a generator outside its training range: generated, with a warning."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture
+def gan(tmp_path: Path) -> Path:
+    """A tiny untrained parameters-mode generator whose condition T was trained on [1, 2]."""
+    import torch
+
+    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.export import export_generator
+    from shapekit.generate.nets import Generator
+
+    torch.manual_seed(0)
+    export_generator(Generator(2, 1, z_local=2, z_global=4, w_dim=8, channels=[8, 4]),
+                     ConditionCodec.fit(["a", "b"], ["T"], np.array([[1.0], [2.0]]),
+                                        mode="parameters"), tmp_path / "gan", crop_size=16)
+    return tmp_path / "gan"
+
+
+def test_any_value_outside_the_training_range_warns(gan: Path, run_cli, tmp_path: Path) -> None:
+    # values within a quarter of the range's width beyond it (T=2.2 here; -10 days for a model
+    # trained on 0-180 days) were generated silently, while the README promises a warning and
+    # the server refuses them
+    from shapekit.errors import ShapekitWarning
+    from shapekit.generate import load_generator
+
+    g = load_generator(gan, device="cpu")
+    for v in (0.9, 2.2, 5.0):
+        with pytest.warns(ShapekitWarning, match=rf"T={v:g} is outside the training range "
+                                                 r"\[1, 2\]; the generator extrapolates"):
+            assert g.check_conditions({"T": v}) == {"T": v}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for v in (1.0, 1.5, 2.0):   # the range's own ends included
+            g.check_conditions({"T": v})
+    code, _, err = run_cli("generate", gan, "--n", "1", "--size", "16", "--label", "a",
+                           "--set", "T=2.2", "--out", tmp_path / "g")
+    assert code == 0 and "T=2.2 is outside the training range [1, 2]" in err, err
+    assert (tmp_path / "g" / "gen_00000.tif").is_file()
