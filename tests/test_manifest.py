@@ -177,3 +177,15 @@ def test_symlink_leaving_the_root_is_refused_with_the_reason(toy: Path) -> None:
     with pytest.raises(ManifestError, match=r"line 3: .*escapes the data root .* \(a symlink to "
                                             r".*elsewhere\.tif: links must stay inside the root"):
         load_manifest(toy / "m.yaml")
+
+
+def test_a_label_column_that_is_also_a_parameter_keeps_its_labels_as_written(toy: Path) -> None:
+    # label and parameter both time_h: the parameter's float conversion turned the labels into
+    # "8.0", "1.0", ..., so that `generate --label 8` was refused ("known labels: 1.0, 4.0, ...")
+    alone = load_manifest(_with(toy, label="time_h", parameters=["temp_C"]))
+    both = load_manifest(_with(toy, label="time_h", parameters=["temp_C", "time_h"]))
+    assert alone.labels.tolist() == both.labels.tolist() == ["8", "1", "48", "4"]
+    assert both.parameter_values[:, 1].tolist() == [8.0, 1.0, 48.0, 4.0]
+    halves = "file,cls,temp_C,time_h,hardness,sample,scale\na.tif,x,1,0.5,1,s,\nb.tif,x,1,2,1,s,\n"
+    assert load_manifest(_with(toy, halves, label="time_h", parameters=["time_h"],
+                               um_per_px=None)).labels.tolist() == ["0.5", "2"]

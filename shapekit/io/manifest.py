@@ -97,7 +97,10 @@ class Manifest:
         """Labels as an array of str, or None when the manifest has no label column."""
         if self.label_col is None:
             return None
-        return self.table[self.label_col].astype(str).to_numpy(dtype=object).astype(str)
+        col = self.table[self.label_col]
+        if col.dtype.kind in "fiu":  # the label column is a parameter too: "180", not "180.0"
+            return np.array([np.format_float_positional(float(v), trim="-") for v in col], dtype=str)
+        return col.astype(str).to_numpy(dtype=object).astype(str)
 
     @property
     def label_names(self) -> list[str]:
