@@ -278,3 +278,21 @@ def test_unknown_scale_with_different_feature_sizes_is_said_plainly(sim):
     assert r["verdict"]["scale"] is None and r["um_per_px"] == pytest.approx(0.002)
     with pytest.raises(InputError, match="prepare_set"):
         score(ref, zoomed, real_um_per_px=0.002, **KW)
+
+
+def test_diversity_with_too_few_images_for_the_duplicate_check_says_so() -> None:
+    # two generated images: no near-duplicate check can run, and the sentence read
+    # "no sign of collapse (near-duplicates nan %, 5 % expected; ...)"
+    from scipy.spatial.distance import cdist
+
+    from shapekit.realism.coverage import near_duplicates
+
+    z = np.random.default_rng(0).normal(size=(6, 3))
+    nd = near_duplicates(cdist(z, z), np.arange(4), np.arange(4, 6))
+    cov = {"duplicate_fraction": nd["duplicate_fraction"], "duplicate_expected": 0.05,
+           "diversity_ratio": 0.7}
+    st = {"p_value": 0.1, "relative_to_baseline": 7.1, "distance": 1.8, "coverage": cov}
+    v = verdict({"names": {"real": "alloy", "synthetic": "gen"}, "scale_known": True,
+                 "structure": st, "imaging": None})
+    assert v["diversity"] == ("Diversity: too few images to check for collapse (near-duplicates "
+                              "need 3 in each set); spread 0.70x alloy's.")

@@ -118,6 +118,9 @@ def _diversity(cov: dict, ref: str, name: str) -> str:
         lo, hi = cov.get("diversity_ratio_real_vs_real", [float("nan")] * 2)
         return (f"Diversity: reduced: {name} spreads {_num(dr)}x as much as {ref} (halves of {ref}: "
                 f"{_num(lo)}-{_num(hi)}), without near-duplicates ({100 * frac:.0f} %).")
+    if frac is None or not math.isfinite(frac):  # fewer than 3 images on a side: no check ran
+        return (f"Diversity: too few images to check for collapse (near-duplicates need 3 in each "
+                f"set); spread {_num(dr)}x {ref}'s.")
     return (f"Diversity: no sign of collapse (near-duplicates {100 * frac:.0f} %, {100 * exp:.0f} % expected; "
             f"spread {_num(dr)}x {ref}'s).")
 
