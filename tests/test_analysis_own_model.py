@@ -318,3 +318,32 @@ def test_equivariance_features_over_the_memory_budget_are_refused_after_one_batc
     assert len(passes) == 1 and not net.features[0]._forward_hooks
     r = equivariance_deviation(net, x[:100], "d4", layers=["features.0"], max_bytes=10**7)
     assert set(r) == {"features.0", "output"}
+
+
+def test_symmetry_figure_has_a_labelled_axis_and_a_legend_off_the_bars(run_cli, tmp_path,
+                                                                       monkeypatch):
+    from toy import write_toy_manifest
+
+    import shapekit.cli.analysis_geometry as ag
+    from shapekit.temper.cnn import SmallResNet
+    from shapekit.temper.modeldir import write_model_dir
+
+    torch.manual_seed(0)
+    cnn = SmallResNet(n_classes=3, width=4).eval()
+    cfg = {"kind": "cnn", "label_names": ["lamellae", "network", "spheroids"], "tile_size": 32,
+           "target_um_per_px": None, "aggregation": "proba",
+           "cnn": {"arch": cnn.config(), "input_scale": 1, "epochs": 0}}
+    model = write_model_dir(tmp_path / "m", cfg, {"cnn.safetensors": {
+        k: v.detach().numpy() for k, v in cnn.state_dict().items()}})
+    manifest = write_toy_manifest(str(tmp_path / "toy"), n_per_class=1, size=64)
+    figs = []
+    monkeypatch.setattr(ag, "_save_plot", lambda fig, path: figs.append(fig))
+    code, _, err = run_cli("analyze", "symmetry", model, model, manifest, "--layer", "stem",
+                           "--max-images", "3", "--plot", tmp_path / "s.png")
+    assert code == 0, err
+    ax = figs[0].axes[0]
+    assert ax.get_ylabel()  # was unlabelled
+    bars_top = max(p.get_height() for p in ax.patches)
+    legend = ax.get_legend().get_window_extent()
+    top = ax.transData.transform((0, bars_top))[1]
+    assert legend.y0 >= top  # the legend sat on the bars at similarity 1

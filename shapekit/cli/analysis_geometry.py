@@ -396,8 +396,10 @@ def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str
         for off, key, lab in ((-0.2, "similarity", "symmetry-aware"), (0.2, "cka", "linear CKA")):
             ax.bar(pos + off, [r[key] for r in result["rows"]], width=0.4, label=lab)
         ax.set_xticks(pos, [r["layer"] for r in result["rows"]], rotation=45, ha="right")
-        ax.set_ylim(0, 1.05)
-        ax.legend()
+        ax.set_ylabel("similarity of A's and B's units")
+        ax.set_ylim(0, 1.25)  # room above 1 for the legend
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.legend(loc="upper center", ncol=2, fontsize=8)
         _save_plot(fig, plot)
     if as_json:
         emit_json(result)
