@@ -347,3 +347,12 @@ def test_symmetry_figure_has_a_labelled_axis_and_a_legend_off_the_bars(run_cli, 
     legend = ax.get_legend().get_window_extent()
     top = ax.transData.transform((0, bars_top))[1]
     assert legend.y0 >= top  # the legend sat on the bars at similarity 1
+
+
+def test_batches_of_different_image_sizes(net):
+    # torch.cat: "Sizes of tensors must match except in dimension 0"
+    batches = [torch.rand(2, 1, 12, 12), torch.rand(2, 1, 16, 16)]
+    with pytest.raises(InputError, match=r"'features.0' gave outputs of shapes \(576,\) and "
+                                         r"\(1024,\) .* global pooling"):
+        collect_activations(net, batches, ["features.0", "head"])
+    assert collect_activations(net, batches, ["pool", "head"])["pool"].shape == (4, 4)

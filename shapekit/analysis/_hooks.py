@@ -232,7 +232,16 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
             h.remove()
     ran = layers_that_ran(names, {n: len(v) for n, v in store.items()}, n_forward,
                           explicit=layers is not None)
-    result = {n: torch.cat(store[n]) for n in ran}
+    result = {n: _cat(n, store[n]) for n in ran}
     if include_output:
-        result["output"] = torch.cat(outputs)
+        result["output"] = _cat("output", outputs)
     return result
+
+
+def _cat(name: str, parts: list[torch.Tensor]) -> torch.Tensor:
+    shapes = sorted({tuple(p.shape[1:]) for p in parts})
+    if len(shapes) > 1:
+        raise InputError(f"layer {name!r} gave outputs of shapes {shapes[0]} and {shapes[1]} per "
+                         f"input in different batches (inputs of different sizes): resize the "
+                         f"inputs, or choose layers after a global pooling")
+    return torch.cat(parts)
