@@ -205,6 +205,8 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
                          f"{', '.join(codec.names) or 'none'}, the model's "
                          f"{', '.join(gen.label_names)} and {', '.join(gen.condition_names) or 'none'}")
     scaled, _ = to_common_scale(images, ump, float(cfg.get("downscale") or 1.0))
+    if "holdout" not in cfg:   # exported before generator.json recorded it: the run's own
+        cfg["holdout"] = _run_holdout(Path(model_dir))
     train, _ = holdout_split(labels, float(cfg.get("holdout") or 0.0), int(cfg.get("seed") or 0))
     rng = np.random.default_rng(seed)   # at most max_per_class training images of each class
     keep = [rng.permutation(train[labels[train] == k])[:max_per_class]
@@ -256,6 +258,16 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
     return block
 
 
+def _run_holdout(run: Path) -> float:
+    """The holdout fraction in a run directory's config.json (0 where there is none)."""
+    from shapekit.generate.formats import RUN_SCHEMA
+    from shapekit.io.jsonfile import load_json
+
+    if not (run / "config.json").is_file():
+        return 0.0
+    return float(load_json(run / "config.json", RUN_SCHEMA, what="run config").get("holdout") or 0.0)
+
+
 @click.command(name="calibrate-imaging")
 @click.argument("run", metavar="RUN_DIR", type=click.Path(path_type=Path))
 @click.argument("manifest", type=click.Path(path_type=Path))
@@ -302,6 +314,12 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
             info(f"{name}: feature sizes spread {m['spread_log_generated']:.2f} (log sd) against "
                  f"the training images' {m['spread_log_real']:.2f}: magnification drawn per image, "
                  f"{z[1]:.2f}-{z[-2]:.2f}x (median {z[len(z) // 2]:.2f}x)")
+    from shapekit.generate.formats import read_generator_config
+
+    for name in read_generator_config(run)["conditions"]["label_names"]:
+        if str(name) not in block["labels"]:
+            info(f"{name}: not fitted (fewer than 2 training images of it): its images stay as "
+                 "the network makes them")
     info(f"wrote the imaging stage into {run / CONFIG}")
     if as_json:
         emit_json(block)

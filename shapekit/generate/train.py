@@ -304,6 +304,8 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
                          um_per_px=dm.target_um_per_px,
                          extra={"iterations": iterations, "seed": seed,
                                 "downscale": dm.downscale,
+                                # calibrate-imaging fits on the same training split
+                                "holdout": float(config.get("holdout") or 0.0),
                                 **({"init_from": warm} if warm else {})})
     done = max(0, iterations - start)
     return {"run_dir": str(out), "iterations": iterations, "start_iteration": start,
