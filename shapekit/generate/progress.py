@@ -1,9 +1,11 @@
-"""Training-time reporting of :func:`shapekit.generate.train.fit_gan`: progress and sample grids.
+"""Training-time helpers of :func:`shapekit.generate.train.fit_gan`: progress, sample grids and
+the random state.
 
 :class:`ProgressCallback` is the Lightning callback that reports progress in the user's iterations
-(one discriminator + one generator update each), and :class:`SampleWriter` the module's
+(one discriminator + one generator update each), :class:`SampleWriter` the module's
 ``sample_hook`` that writes grids of EMA-generator samples and, given a :data:`SampleMetric`,
-logs a quality number with each.
+logs a quality number with each, and :class:`RngStateCallback` keeps torch's random state in the
+checkpoints so that a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pytorch_lightning.callbacks import Callback
 
 from shapekit.errors import ShapekitWarning
 
-__all__ = ["ProgressCallback", "SampleWriter", "SampleMetric"]
+__all__ = ["ProgressCallback", "SampleWriter", "SampleMetric", "RngStateCallback"]
 
 #: a quality number logged with each sample grid: ``metric(real, fake) -> float`` on ``(n, h, w)``
 #: float arrays in [0, 1] (the CLI passes the topological realism distance of shapekit.realism)
@@ -62,6 +64,34 @@ class ProgressCallback(Callback):
         if self.reporter is not None:
             self.reporter.close()
             self.reporter = None
+
+
+class RngStateCallback(Callback):
+    """Keeps torch's random state (latents, augmentation, crop offsets) in every checkpoint and
+    restores it on resume at the first batch (after the data loader's iterator has drawn its own
+    seed), so that a resumed run continues exactly as one that was never stopped."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:  # noqa: D102
+        import torch
+
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        return {"torch": torch.get_rng_state(), "cuda": cuda}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # noqa: D102
+        self.pending = state_dict
+
+    def on_train_batch_start(self, *args: Any) -> None:  # noqa: D102
+        import torch
+
+        state, self.pending = self.pending, None
+        if state is not None:
+            torch.set_rng_state(state["torch"])
+            cuda = state.get("cuda") or []
+            if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(cuda)
 
 
 class SampleWriter:

@@ -5,8 +5,8 @@ A run directory holds ``config.json`` (everything needed to rebuild data and mod
 (``iter-*.ckpt`` every N iterations and ``last.ckpt``), ``logs/`` (CSV, and TensorBoard when it is
 installed), ``samples/step_*.png`` grids (after the first iteration, then every N), and finally
 ``generator.safetensors`` + ``generator.json``. ``resume=True`` continues from
-``checkpoints/last.ckpt`` at the same iteration with the optimizer states restored (checkpoints are
-read with ``weights_only=True``).
+``checkpoints/last.ckpt`` at the same iteration with the optimizer and random states restored, as
+if never stopped (checkpoints are read with ``weights_only=True``).
 
 Progress is reported in the user's iterations (one discriminator + one generator update each;
 Lightning counts two optimizer steps per iteration internally): a bar on a terminal, otherwise a
@@ -30,7 +30,8 @@ import numpy as np
 from shapekit import _atomic
 from shapekit.errors import InputError, Interrupted, brief
 from shapekit.generate.nets import MARGIN_CELLS
-from shapekit.generate.progress import ProgressCallback, SampleMetric, SampleWriter
+from shapekit.generate.progress import (ProgressCallback, RngStateCallback, SampleMetric,
+                                       SampleWriter)
 
 __all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS", "RUN_FORMAT"]
 
@@ -281,7 +282,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
                                                              else accelerator),
                              devices=devices, num_nodes=num_nodes, strategy=strategy,
                              precision=precision, max_steps=2 * max_steps, max_epochs=-1,
-                             logger=loggers, callbacks=[ckpt, reporter],
+                             logger=loggers, callbacks=[ckpt, reporter, RngStateCallback()],
                              log_every_n_steps=max(1, log_every), enable_model_summary=False,
                              enable_progress_bar=False, deterministic=False, benchmark=cuda,
                              use_distributed_sampler=True, enable_checkpointing=True,
