@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 def default_device(device: str | None = None) -> "torch.device":  # noqa: F821
     """Return ``torch.device(device)`` or, when ``device`` is None, CUDA if available else CPU.
@@ -42,3 +45,34 @@ def passive_omp_threads() -> None:
 
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: "torch.device | str | None" = None) -> Iterator[None]:  # noqa: F821
+    """Seed torch's global RNG for the block (weight init, dropout), then restore the caller's state.
+
+    Results inside the block depend only on ``seed``; the caller's random stream is left as it was
+    (``torch.manual_seed`` alone would reset it). The CPU generator is forked, and that of
+    ``device`` when it is a CUDA device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> state = torch.get_rng_state()
+    >>> with seeded(0):
+    ...     a = torch.rand(1)
+    >>> with seeded(0):
+    ...     b = torch.rand(1)
+    >>> bool(torch.equal(a, b)), bool(torch.equal(torch.get_rng_state(), state))
+    (True, True)
+    """
+    import torch
+
+    dev = torch.device(device) if device is not None else None
+    cuda = dev is not None and dev.type == "cuda"
+    with torch.random.fork_rng(devices=[dev] if cuda else []):
+        torch.random.default_generator.manual_seed(int(seed))
+        if cuda:
+            with torch.cuda.device(dev):
+                torch.cuda.manual_seed(int(seed))
+        yield

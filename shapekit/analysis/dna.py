@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from shapekit._device import default_device
+from shapekit._device import default_device, seeded
 from shapekit._progress import progress
 from shapekit.errors import InputError
 
@@ -215,6 +215,7 @@ def fit_dna(model: DynamicAugmentation, x: torch.Tensor | np.ndarray, y: torch.T
         Train on each input twice, warped with ``eps`` and ``-eps``: the first-order term of the
         range gradient (zero mean, large variance) cancels, and the ranges move much faster.
     seed : int
+        Seeds this run only (batches, warps, dropout); torch's global RNG is left as it was.
     device : str, optional
 
     Returns
@@ -238,48 +239,48 @@ def fit_dna(model: DynamicAugmentation, x: torch.Tensor | np.ndarray, y: torch.T
                          f"{tuple(y.shape)}")
     if reward not in ("log", "linear"):
         raise InputError(f"reward must be 'log' or 'linear', got {reward!r}")
-    torch.manual_seed(seed)
     dev = default_device(device)
-    model.to(dev).train()
-    groups = [{"params": model.classifier.parameters(), "lr": lr, "weight_decay": weight_decay}]
-    if model.policy is not None:
-        groups.append({"params": model.policy.parameters(), "lr": policy_lr or lr,
-                       "weight_decay": 0.0})
-    opt = torch.optim.AdamW(groups)
-    n_batches = -(-len(x) // batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs * n_batches, 1))
-    g = torch.Generator().manual_seed(seed)
-    learned = model.learned
-    model.history_ = []
-    for epoch in progress(range(epochs), desc="dna", total=epochs):
+    with seeded(seed, dev):  # init and dropout depend on seed only; the caller's RNG is kept
+        model.to(dev).train()
+        groups = [{"params": model.classifier.parameters(), "lr": lr, "weight_decay": weight_decay}]
         if model.policy is not None:
-            model.policy.requires_grad_(epoch >= policy_warmup)
-        perm = torch.randperm(len(x), generator=g)
-        tot = {"loss": 0.0, "acc": 0.0, "width": 0.0}
-        for idx in perm.split(batch_size):
-            xb, yb = x[idx].to(dev), y[idx].to(dev)
-            eps = torch.rand(len(idx), 4, generator=g) * 2 - 1
-            if antithetic:  # each input twice, with eps and -eps: cancels the odd gradient noise
-                xb, yb, eps = torch.cat([xb, xb]), torch.cat([yb, yb]), torch.cat([eps, -eps])
-            xa, r = model.augment(xb, eps=eps)
-            logits = model.classifier(xa)
-            ce = F.cross_entropy(logits, yb)
-            width = r[:, learned].mean() if learned.any() else r.new_zeros(())
-            if reward == "log" and learned.any():
-                bonus = torch.log(r[:, learned].clamp_min(1e-6)).mean()
-            else:
-                bonus = width
-            loss = ce - width_weight * bonus
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            k = len(idx) / len(x)
-            tot["loss"] += float(ce.detach()) * k
-            tot["acc"] += float((logits.argmax(1) == yb).float().mean()) * k
-            tot["width"] += float(width.detach()) * k
-        model.history_.append(tot)
-    return model.cpu().eval()
+            groups.append({"params": model.policy.parameters(), "lr": policy_lr or lr,
+                           "weight_decay": 0.0})
+        opt = torch.optim.AdamW(groups)
+        n_batches = -(-len(x) // batch_size)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs * n_batches, 1))
+        g = torch.Generator().manual_seed(seed)
+        learned = model.learned
+        model.history_ = []
+        for epoch in progress(range(epochs), desc="dna", total=epochs):
+            if model.policy is not None:
+                model.policy.requires_grad_(epoch >= policy_warmup)
+            perm = torch.randperm(len(x), generator=g)
+            tot = {"loss": 0.0, "acc": 0.0, "width": 0.0}
+            for idx in perm.split(batch_size):
+                xb, yb = x[idx].to(dev), y[idx].to(dev)
+                eps = torch.rand(len(idx), 4, generator=g) * 2 - 1
+                if antithetic:  # each input twice, with eps and -eps: cancels the odd gradient noise
+                    xb, yb, eps = torch.cat([xb, xb]), torch.cat([yb, yb]), torch.cat([eps, -eps])
+                xa, r = model.augment(xb, eps=eps)
+                logits = model.classifier(xa)
+                ce = F.cross_entropy(logits, yb)
+                width = r[:, learned].mean() if learned.any() else r.new_zeros(())
+                if reward == "log" and learned.any():
+                    bonus = torch.log(r[:, learned].clamp_min(1e-6)).mean()
+                else:
+                    bonus = width
+                loss = ce - width_weight * bonus
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                k = len(idx) / len(x)
+                tot["loss"] += float(ce.detach()) * k
+                tot["acc"] += float((logits.argmax(1) == yb).float().mean()) * k
+                tot["width"] += float(width.detach()) * k
+            model.history_.append(tot)
+        return model.cpu().eval()
 
 
 @torch.no_grad()

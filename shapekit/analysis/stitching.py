@@ -25,13 +25,16 @@ References
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shapekit._device import default_device
+from shapekit._device import default_device, seeded
 from shapekit._progress import progress
-from shapekit.analysis._hooks import resolve_layers
+from shapekit.analysis._hooks import eval_on, resolve_layers
 from shapekit.errors import InputError
 
 __all__ = ["StitchLayer", "StitchedModel", "fit_stitch", "accuracy", "stitching_report"]
@@ -218,6 +221,19 @@ class StitchedModel(nn.Module):
         return _first(out)
 
 
+@contextlib.contextmanager
+def _placed(model: nn.Module, dev: torch.device) -> Iterator[None]:
+    """Run ``model`` on ``dev`` in eval mode for the block; afterwards every part (the two models
+    and the stitch of a :class:`StitchedModel`) is back on its own device, in its own mode.
+    """
+    parts = ([model.model_a, model.model_b, model.stitch] if isinstance(model, StitchedModel)
+             else [model])
+    with contextlib.ExitStack() as stack:
+        for part in parts:  # the same model twice (A = B): restored last-in first-out
+            stack.enter_context(eval_on(part, dev))
+        yield
+
+
 def _batches(n: int, bs: int, gen: torch.Generator | None):
     idx = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
     return idx.split(bs)
@@ -228,6 +244,9 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_b: torch.Tens
              batch_size: int = 256, device: str | None = None) -> float:
     """Top-1 accuracy of ``model`` (a plain model or a :class:`StitchedModel` with ``x_b``).
 
+    The model runs in eval mode on ``device`` (default CUDA when present); afterwards it is back on
+    its own device, in its own mode.
+
     Examples
     --------
     >>> net = nn.Linear(2, 2)
@@ -237,15 +256,11 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_b: torch.Tens
     1.0
     """
     dev = default_device(device)
-    was = model.training
-    model.eval().to(dev)
     correct = 0
-    try:
+    with _placed(model, dev):
         for idx in _batches(len(x), batch_size, None):
             args = (x[idx].to(dev),) if x_b is None else (x[idx].to(dev), x_b[idx].to(dev))
             correct += int((model(*args).argmax(1).cpu() == y[idx]).sum())
-    finally:
-        model.train(was)
     return correct / max(len(x), 1)
 
 
@@ -256,7 +271,9 @@ def fit_stitch(stitched: StitchedModel, x_a: torch.Tensor, y: torch.Tensor,
     """Train only the stitch (Adam, cross-entropy on ``B``'s logits); returns the loss per epoch.
 
     ``init="lstsq"`` first sets the stitch to the least-squares fit of ``B``'s layer from ``A``'s on
-    (up to 512 of) the training examples.
+    (up to 512 of) the training examples. Training runs on ``device`` (default CUDA when present);
+    afterwards the models and the stitch are back on their own devices, in their own modes. The
+    result depends only on ``seed``; torch's global random state is left as it was.
 
     Examples
     --------
@@ -268,18 +285,23 @@ def fit_stitch(stitched: StitchedModel, x_a: torch.Tensor, y: torch.Tensor,
     >>> len(losses)
     2
     """
+    if init not in (None, "lstsq"):
+        raise InputError(f"unknown init {init!r}; use None (keep) or 'lstsq'")
     dev = default_device(device)
-    stitched.to(dev)
+    with _placed(stitched, dev), seeded(seed, dev):
+        return _fit(stitched, x_a, y, x_b, init, epochs, lr, batch_size, weight_decay, seed, dev)
+
+
+def _fit(stitched: StitchedModel, x_a: torch.Tensor, y: torch.Tensor, x_b: torch.Tensor | None,
+         init: str | None, epochs: int, lr: float, batch_size: int, weight_decay: float, seed: int,
+         dev: torch.device) -> list[float]:
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
     if init == "lstsq":
         sel = torch.randperm(len(x_a), generator=gen)[:512]
         with torch.no_grad():
             ha = stitched.features_a(x_a[sel].to(dev))
             hb = stitched.features_b((x_a if x_b is None else x_b)[sel].to(dev))
         stitched.stitch.init_least_squares(ha, hb)
-    elif init is not None:
-        raise InputError(f"unknown init {init!r}; use None (keep) or 'lstsq'")
     opt = torch.optim.Adam(stitched.stitch.parameters(), lr=lr, weight_decay=weight_decay)
     losses: list[float] = []
     stitched.stitch.train()
@@ -320,7 +342,9 @@ def stitching_report(model_a: nn.Module, model_b: nn.Module, layer_a: str, layer
 
     ``train``/``test`` are ``(x_a, y)`` or ``(x_a, y, x_b)`` (paired inputs when the models read
     different representations). ``init``: ``auto`` (identity when widths agree, else least squares),
-    ``identity``, ``lstsq`` or ``random``.
+    ``identity``, ``lstsq`` or ``random``. The result depends only on ``seed``: torch's global
+    random state is left as it was. The models are back on their own devices and in their own
+    modes afterwards.
 
     Returns
     -------
@@ -342,8 +366,9 @@ def stitching_report(model_a: nn.Module, model_b: nn.Module, layer_a: str, layer
     ta, ty = test[0], test[1]
     tb = test[2] if len(test) > 2 else None
     base = "random" if init in ("lstsq", "random") else init
-    st = StitchedModel(model_a, model_b, layer_a, layer_b, xa[:8], None if xb is None else xb[:8],
-                       init=base)
+    with seeded(seed):  # a random stitch depends on seed only, not on the caller's RNG
+        st = StitchedModel(model_a, model_b, layer_a, layer_b, xa[:8],
+                           None if xb is None else xb[:8], init=base)
     lstsq = init == "lstsq" or (init == "auto" and st.stitch.map.weight.shape[0]
                                 != st.stitch.map.weight.shape[1])
     losses = fit_stitch(st, xa, y, xb, init="lstsq" if lstsq else None, epochs=epochs, lr=lr,
