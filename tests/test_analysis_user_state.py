@@ -1,4 +1,4 @@
-"""shapekit.analysis leaves the user's models and random state as it found them; dtypes and shapes."""
+"""shapekit.analysis leaves the user's models and random state as found; input dtypes and shapes."""
 
 from __future__ import annotations
 
@@ -100,3 +100,42 @@ def test_fit_dna_is_seeded_without_touching_the_global_rng():
         weights.append(m.classifier[2].weight.detach().clone())
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(weights[0], weights[1])
+
+
+def test_float32_inputs_to_a_float64_model_are_cast_as_frames_and_frequency_do():
+    from shapekit.analysis import collect_activations, equivariance_deviation
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 1)).double()
+    x = torch.rand(4, 1, 8, 8)
+    # "Input type (float) and bias type (double) should be the same"
+    acts = collect_activations(net, x, ["2"])
+    with torch.no_grad():
+        want = net(x.double())
+    assert torch.allclose(acts["2"].double(), want, atol=1e-6)
+    r = equivariance_deviation(net, x, [lambda t: t.flip(-1)])["output"]
+    with torch.no_grad():
+        assert r.raw == pytest.approx(float((net(x.double().flip(-1)) - want).abs().mean()),
+                                      rel=1e-5)
+    emb = nn.Embedding(10, 3)  # integer inputs stay integers
+    assert collect_activations(emb, torch.tensor([[1], [2]]), include_output=True)["output"] \
+        .shape == (2, 3)
+
+
+def test_a_batch_passed_to_frame_vectors_is_a_one_line_error():
+    from shapekit.analysis import frame_vectors
+    from shapekit.errors import InputError
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())
+    x = torch.rand(4, 1, 8, 8)
+    # the model's own "Expected 3D (unbatched) or 4D (batched) input to conv2d"
+    with pytest.raises(InputError, match=r"model failed on x\[None\] \(x of shape "
+                                         r"\(4, 1, 8, 8\)\): Expected .*; x is one input "
+                                         r"without its batch dim"):
+        frame_vectors(net, x, torch.randn(2, *x.shape))
+    # was "directions must have shape (m, (4, 1, 8, 8))": a batch of directions
+    with pytest.raises(InputError, match=r"fit one input of shape \(1, 8, 8\), but x has shape "
+                                         r"\(4, 1, 8, 8\): pass one input .*\(x\[i\]\)"):
+        frame_vectors(net, x, torch.randn(2, 1, 8, 8))
+    assert frame_vectors(net, x[0], torch.randn(2, 1, 8, 8))["output"].shape == (2, 72)

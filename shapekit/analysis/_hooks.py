@@ -109,6 +109,24 @@ def eval_on(model: Any, device: torch.device) -> Iterator[None]:
             model.to(home)
 
 
+def model_input(model: Any, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device``, in the dtype of the model's floating-point parameters when it has any.
+
+    A float64 model then accepts float32 inputs (and the reverse), as :func:`frame_vectors` and
+    :func:`sensitivity_map` do; integer inputs (token ids) and plain callables keep their dtype.
+
+    Examples
+    --------
+    >>> model_input(nn.Linear(2, 2).double(), torch.zeros(1, 2), torch.device("cpu")).dtype
+    torch.float64
+    """
+    params = model.parameters() if isinstance(model, nn.Module) else iter(())
+    dtype = next((p.dtype for p in params if p.is_floating_point()), None)
+    if dtype is None or not x.is_floating_point():
+        return x.to(device)
+    return x.to(device, dtype)
+
+
 def _activation_budget(max_bytes: int | None) -> int:
     if max_bytes is None:
         from shapekit.topology.torch_batch import memory_budget
@@ -158,7 +176,8 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
     Parameters
     ----------
     model : nn.Module
-        Any module; it is put in eval mode for the pass and restored afterwards.
+        Any module; it is put in eval mode for the pass and restored afterwards. Floating-point
+        inputs are cast to the dtype of its parameters.
     inputs : Tensor or iterable of Tensors
         A tensor of shape ``(N, ...)`` (split into ``batch_size`` chunks) or an iterable of batches
         (e.g. a DataLoader yielding tensors or ``(x, y)`` tuples: the first element is used).
@@ -219,7 +238,7 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
                                  else inputs)
             for batch in batches:
                 x = batch[0] if isinstance(batch, (tuple, list)) else batch
-                out = model(x.to(dev))
+                out = model(model_input(model, x, dev))
                 n_forward += 1
                 seen += len(x)
                 if include_output:

@@ -197,6 +197,11 @@ def _layers_run(model: nn.Module, x0: torch.Tensor, names: list[str], extra: tup
     try:
         with torch.no_grad():
             model(x0.unsqueeze(0), *extra)
+    except (RuntimeError, ValueError) as e:  # most often a batch of inputs passed as x
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"the model failed on x[None] (x of shape {tuple(x0.shape)}): {first}; "
+                         f"x is one input without its batch dimension (an image (C, H, W), a "
+                         f"latent vector (d,))") from e
     finally:
         for h in hooks:
             h.remove()
@@ -233,7 +238,8 @@ def frame_vectors(model: nn.Module, x: torch.Tensor, directions: torch.Tensor,
         Run in eval mode (restored afterwards); dtype follows its parameters (use ``.double()`` for
         float64 checks). Called as ``model(x[None], *extra_inputs)``.
     x : Tensor
-        One input, without batch dimension (an image ``(C, H, W)``, or a latent vector).
+        One input, without batch dimension (an image ``(C, H, W)``, or a latent vector); a batch
+        is an :class:`~shapekit.errors.InputError`.
     directions : Tensor, shape (m, *x.shape)
     layers : sequence of str, optional
         Names from ``model.named_modules()`` (one that ``forward`` never calls is an error);
@@ -259,6 +265,10 @@ def frame_vectors(model: nn.Module, x: torch.Tensor, directions: torch.Tensor,
     names = resolve_layers(model, layers)
     dev = default_device(device)
     dtype = next((p.dtype for p in model.parameters()), torch.float32)
+    if x.ndim > 1 and directions.shape[1:] == x.shape[1:]:
+        raise InputError(f"directions of shape {tuple(directions.shape)} fit one input of shape "
+                         f"{tuple(x.shape[1:])}, but x has shape {tuple(x.shape)}: pass one "
+                         f"input without its batch dimension (x[i])")
     if directions.shape[1:] != x.shape:
         raise InputError(f"directions must have shape (m, {tuple(x.shape)}), got {tuple(directions.shape)}")
     x0 = x.to(dev, dtype)

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from shapekit._device import default_device
 from shapekit.analysis._hooks import (_activation_budget, _check_budget, eval_on,
-                                      layers_that_ran, resolve_layers)
+                                      layers_that_ran, model_input, resolve_layers)
 from shapekit.errors import InputError
 
 GROUPS = ("rot90", "flips", "d4", "shift", "rotation", "intensity")
@@ -242,7 +242,7 @@ def _features(model: nn.Module | Callable, x: torch.Tensor, names: list[str], ba
     try:
         with torch.no_grad():
             for xb in x.split(batch_size):
-                o = model(xb.to(dev))
+                o = model(model_input(model, xb, dev))
                 outs.append((o[0] if isinstance(o, (tuple, list)) else o).detach().float().cpu())
                 if budget is not None and len(outs) == 1:
                     used = sum(v[0].numel() * 4 for v in store.values() if v) + outs[0].numel() * 4
@@ -269,7 +269,7 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
     model : nn.Module or callable
         Any module (put in eval mode for the pass) or a plain function of ``(N, C, H, W)`` tensors.
     x : Tensor ``(N, C, H, W)``
-        Data ``D`` (N >= 2).
+        Data ``D`` (N >= 2); cast to the dtype of the module's parameters.
     group : str or sequence of Transform or callables
         A name for :func:`group_transforms` or explicit transforms (identity excluded); a plain
         function of ``(N, C, H, W)`` tensors is a spatial transform named ``g0``, ``g1``...
