@@ -1,4 +1,5 @@
-"""Conditions asked of a generator outside its training range: generated, with a warning."""
+"""What generate is asked for: conditions outside the training range (generated, with a
+warning), and a grid written among the images (refused)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,21 @@ def test_any_value_outside_the_training_range_warns(gan: Path, run_cli, tmp_path
                            "--set", "T=2.2", "--out", tmp_path / "g")
     assert code == 0 and "T=2.2 is outside the training range [1, 2]" in err, err
     assert (tmp_path / "g" / "gen_00000.tif").is_file()
+
+
+def test_a_grid_among_the_generated_images_is_refused(gan: Path, run_cli, tmp_path: Path) -> None:
+    # --grid OUT/grid.png was written beside the images, and `shapekit score REAL OUT` then
+    # scored the grid as one more generated micrograph ("gen: 5 images" for --n 4)
+    out = tmp_path / "gen"
+    code, _, err = run_cli("generate", gan, "--n", "2", "--size", "16", "--out", out,
+                           "--grid", out / "grid.png")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (f"{out / 'grid.png'} would lie among the images in --out, where `shapekit score` "
+            f"would read it as one more micrograph; write it elsewhere (e.g. "
+            f"{out / 'preview' / 'grid.png'})") in err
+    assert not out.exists()
+    code, _, err = run_cli("generate", gan, "--n", "2", "--size", "16", "--out", out,
+                           "--grid", out / "preview" / "grid.png")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["conditions.csv", "gen_00000.tif",
+                                                     "gen_00001.tif", "preview"]

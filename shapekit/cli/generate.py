@@ -63,8 +63,9 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--sweep", default=None, metavar="NAME=LO:HI:K",
               help="Vary one condition over K values (same latents) and write a labelled grid.")
 @click.option("--grid", type=OutputPath("file", suffix=".png"), default=None,
-              help="Also write a grid PNG here (default for --sweep: OUT/preview/sweep_grid.png, "
-                   "outside OUT itself so that `shapekit score REAL OUT` sees only the images).")
+              help="Also write a grid PNG here, not directly in OUT (default for --sweep: "
+                   "OUT/preview/sweep_grid.png), so that `shapekit score REAL OUT` sees only the "
+                   "images.")
 @click.option("--format", "fmt", type=click.Choice(["tif", "png"]), default="tif",
               show_default=True,
               help="tif: float32 TIFF with the pixel size in its resolution tags and the "
@@ -90,6 +91,10 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
     from shapekit.generate.formats import parse_size
     from shapekit.registry import resolve
 
+    if grid is not None and grid.resolve().parent == out.resolve():
+        raise click.BadParameter(f"{grid} would lie among the images in --out, where `shapekit "
+                                 "score` would read it as one more micrograph; write it elsewhere "
+                                 f"(e.g. {out / 'preview' / grid.name})", param_hint="'--grid'")
     fixed = _parse_set(sets)
     sweep_spec = _parse_sweep(sweep) if sweep is not None else None
     hw = parse_size(size) if size is not None else None
