@@ -232,3 +232,16 @@ def test_cli_score_real_label_scores_one_class_of_a_manifest(tmp_path, run_cli, 
     assert code == 2 and "no image labelled 'medium'; its labels: coarse, fine" in err
     code, _, err = run_cli("score", fine, cand, "--real-label", "fine")
     assert code == 2 and "needs REAL to be a manifest" in err
+
+
+def test_sets_of_unlike_sizes_get_a_note_and_read_as_it_says(textures):
+    """The baseline scores halves of the reference: a much smaller synthetic set reads higher by its
+    size alone (so a ratio is only comparable between sets of like sizes), and the result says so."""
+    real, same, _ = textures
+    few = score(real, same[:3], **FAST)
+    like = score(real, same[:8], **FAST)
+    assert any("reads high" in w and "8 images each" in w for w in few["warnings"]), few["warnings"]
+    assert not any("halves of the reference" in w for w in like["warnings"]), like["warnings"]
+    assert few["relative_to_baseline"] > like["relative_to_baseline"]
+    many = score(real[:6], same, **FAST)
+    assert any("reads low" in w and "3 images each" in w for w in many["warnings"]), many["warnings"]
