@@ -108,3 +108,31 @@ def test_a_resumed_run_ends_with_the_weights_of_one_never_stopped(tmp_path: Path
     assert once.keys() == twice.keys()
     for key in once:
         assert (once[key] == twice[key]).all(), key
+
+
+def test_resume_follows_a_moved_manifest_and_refuses_changed_data(tmp_path: Path,
+                                                                  run_cli) -> None:
+    # a moved manifest stopped the resume ("manifest not found: <the old path>") whatever the
+    # command line gave; a table whose rows changed re-normalised the conditions silently
+    from shapekit.generate.train import train_gan
+
+    manifest = make_tiny_dataset(tmp_path / "data", n=4)
+    run = tmp_path / "run"
+    train_gan(manifest, run, condition="parameters", crop_size=32, max_steps=1, batch_size=2,
+              sample_every=0, n_up=2, d_blocks=2, **TINY)
+    moved = manifest.with_name("moved.yaml")
+    manifest.rename(moved)
+    code, _, err = run_cli("train-gan", moved, "--out", run, "--resume", "--max-steps", "2")
+    assert code == 0, err
+    assert f"warning: the run's manifest {manifest} is gone: continuing on {moved}" in err
+    assert json.loads((run / "config.json").read_text())["manifest"] == str(moved)
+    table = moved.parent / "labels.csv"
+    table.write_text("\n".join(table.read_text().splitlines()[:-1]) + "\n")   # T's range shrinks
+    before = (run / "conditions.json").read_text()
+    code, _, err = run_cli("train-gan", moved, "--out", run, "--resume", "--max-steps", "3")
+    assert code == 2
+    assert (f"shapekit: error: {moved} no longer gives the run's data: its labels (a, b) or "
+            f"condition statistics differ from {run / 'conditions.json'}; start a new run with "
+            "another --out") in err
+    assert (run / "conditions.json").read_text() == before
+    assert json.loads((run / "generator.json").read_text())["iterations"] == 2

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from shapekit import _atomic
-from shapekit.errors import InputError, Interrupted, brief
+from shapekit.errors import InputError, Interrupted, ShapekitWarning, brief
 from shapekit.generate.nets import MARGIN_CELLS
 from shapekit.generate.progress import (ProgressCallback, RngStateCallback, SampleMetric,
                                        SampleWriter)
@@ -111,7 +111,12 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         batch_size, seed, downscale = cfg["batch_size"], cfg["seed"], cfg["downscale"]
         holdout = cfg.get("holdout", 0.0)
         root = cfg.get("root") if root is None else root
-        manifest = cfg["manifest"]
+        if manifest is not None and Path(manifest).is_file() and \
+                not Path(cfg["manifest"]).is_file():   # the run's was moved or renamed
+            warnings.warn(f"the run's manifest {cfg['manifest']} is gone: continuing on "
+                          f"{manifest}", ShapekitWarning, stacklevel=2)
+        else:
+            manifest = cfg["manifest"]
         saved = {"margin_cells": MARGIN_CELLS, **cfg.get("model", {})}
         kwargs = {**saved, **{k: v for k, v in kwargs.items()
                               if k not in saved or k in RESUME_OVERRIDES}}
@@ -251,8 +256,15 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
               "downscale": dm.downscale, "target_um_per_px": dm.target_um_per_px, "model": hp,
               **({"init_from": warm} if warm else {}), **(extra_config or {})}
     if resume:
-        config = {**_read_config(out), "max_steps": max_steps, "model": hp}
+        config = {**_read_config(out), "max_steps": max_steps, "model": hp,
+                  **{k: v for k, v in (extra_config or {}).items() if k == "manifest"}}
         dm.offset = start * dm.batch_size
+        saved = out / "conditions.json"   # the network would read other conditions:
+        if saved.is_file() and not _same_codec(json.loads(saved.read_text()), codec.to_dict()):
+            raise InputError(f"{config['manifest']} no longer gives the run's data: its labels "
+                             f"({', '.join(map(str, codec.label_names))}) or condition statistics "
+                             f"differ from {out / 'conditions.json'}; start a new run with another "
+                             "--out")
     _atomic.write_json(out / "config.json", config)
     _atomic.write_json(out / "conditions.json", codec.to_dict())
 
@@ -335,6 +347,12 @@ def _stopped(exc: SystemExit, trainer: Any, out: Path, max_steps: int, checkpoin
                        signum)
 
 
+def _same_codec(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two condition codecs (``to_dict`` form) have the same labels and normalisation."""
+    return all(a.get(k) == b.get(k) for k in ("mode", "label_names", "names", "log")) and all(
+        np.allclose(a[k], b[k], rtol=1e-6, atol=0) for k in ("mean", "std", "min", "max"))
+
+
 def _warm_start(module: Any, init_from: str | Path, codec: Any) -> dict[str, Any]:
     """Copy a trained generator's weights into ``module`` (generator and EMA); returns what to
     record (the model given, its training iterations and the SHA-256 of its weights)."""
@@ -351,9 +369,7 @@ def _warm_start(module: Any, init_from: str | Path, codec: Any) -> dict[str, Any
     except ModelFormatError as e:
         raise InputError(f"init_from {init_from}: {e}") from None
     a, b = src.codec.to_dict(), codec.to_dict()
-    same = all(a.get(k) == b.get(k) for k in ("mode", "label_names", "names", "log")) and all(
-        np.allclose(a[k], b[k], rtol=1e-6, atol=0) for k in ("mean", "std", "min", "max"))
-    if not same:
+    if not _same_codec(a, b):
         raise InputError(f"init_from {init_from}: it was trained with other conditions "
                          f"({a['mode']}: {', '.join(a['label_names'] + a['names'])}) or on other "
                          "data (condition normalisation differs); fine-tune on its own manifest")
