@@ -8,6 +8,11 @@ named layers of any ``torch.nn.Module``.
 Duplicate points make nearest-neighbour distances zero and the estimators undefined; they are
 *removed* (exact duplicates after casting to float64), never jittered.
 
+``n`` distinct points span at most ``n - 1`` dimensions: a TwoNN or MLE estimate above that is an
+artefact of too few points and :func:`intrinsic_dimension` reports it as NaN, with a note giving
+the value. An estimate above the ambient dimension ``D`` (but within ``n - 1``) is kept with a
+note: the points fill their space, and the value is estimator noise around ``D``.
+
 References
 ----------
 .. [1] E. Facco, M. d'Errico, A. Rodriguez, A. Laio, "Estimating the intrinsic dimension of datasets
@@ -22,6 +27,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -215,15 +221,33 @@ def _lpca(pts: np.ndarray, alpha: float = 0.05) -> int:
 
 
 def intrinsic_dimension(X: np.ndarray | torch.Tensor, methods: Sequence[str] = ID_METHODS, *,
-                        k: int = 20, device: str | None = None) -> dict[str, float]:
+                        k: int = 20, device: str | None = None,
+                        notes: list[str] | None = None) -> dict[str, float]:
     """All requested estimates of one point cloud, plus the number of distinct points used.
+
+    Parameters
+    ----------
+    X : array or Tensor, shape (n, ...)
+    methods : sequence of {"twonn", "mle", "lpca"}
+    k : int
+        Neighbours of the MLE; at most ``n_points - 1`` are used (reported as ``"k"``).
+    device : str, optional
+    notes : list of str, optional
+        Receives the notes on estimates out of bounds (see the module docstring); without it, an
+        estimate set to NaN is a :class:`UserWarning`.
+
+    Returns
+    -------
+    dict of str to float
+        ``n_points``, one value per method (NaN above ``n_points - 1``) and, with ``mle``, the
+        ``k`` used.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> r = intrinsic_dimension(rng.normal(size=(800, 2)) @ rng.normal(size=(2, 10)))
-    >>> sorted(r), r["lpca"]
-    (['lpca', 'mle', 'n_points', 'twonn'], 2.0)
+    >>> sorted(r), r["lpca"], r["k"]
+    (['k', 'lpca', 'mle', 'n_points', 'twonn'], 2.0, 20.0)
     """
     unknown = [m for m in methods if m not in ID_METHODS]
     if unknown:
@@ -241,9 +265,37 @@ def intrinsic_dimension(X: np.ndarray | torch.Tensor, methods: Sequence[str] = I
             out[m] = _twonn_from_knn(knn)
         elif m == "mle":
             out[m] = float(_mle_from_knn(knn, kk))
+            out["k"] = float(kk)
         else:
             out[m] = float(_lpca(pts))
+    found = _out_of_bounds(out, pts.shape[1])
+    if notes is None:
+        for note in found:
+            if note.endswith("set to NaN"):
+                warnings.warn(note, stacklevel=2)
+    else:
+        notes.extend(found)
     return out
+
+
+def _out_of_bounds(est: dict[str, float], ambient: int) -> list[str]:
+    """Set TwoNN/MLE estimates above ``n_points - 1`` to NaN; notes on those and on any above the
+    ambient dimension.
+    """
+    n = int(est["n_points"])
+    notes = []
+    for m in ("twonn", "mle"):
+        v = est.get(m)
+        if v is None or not np.isfinite(v):
+            continue
+        if v > n - 1:
+            est[m] = float("nan")
+            notes.append(f"{m} {v:.1f} > {n - 1} = n_points - 1: too few points for this "
+                         f"dimension, set to NaN")
+        elif v > ambient:
+            notes.append(f"{m} {v:.2f} > {ambient} = ambient dimension: the points fill their "
+                         f"space (about {ambient})")
+    return notes
 
 
 def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[torch.Tensor],
@@ -272,7 +324,9 @@ def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[
     Returns
     -------
     list of dict
-        One row per (layer, group): ``layer``, ``group``, ``n_points`` and one key per method.
+        One row per (layer, group): ``layer``, ``group``, ``n_points``, one key per method, the
+        ``k`` used by the MLE (at most ``n_points - 1``) and, where an estimate is out of bounds,
+        a ``note`` (see :func:`intrinsic_dimension`).
 
     Examples
     --------
@@ -297,9 +351,12 @@ def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[
     for name, a in progress(acts.items(), desc="intrinsic dimension", total=len(acts), unit="layer"):
         for g in group_names:
             sel = np.ones(n, bool) if g == "all" else np.array([str(v) == g for v in labels])
+            notes: list[str] = []
             try:
-                est = intrinsic_dimension(a[torch.as_tensor(sel)], methods, k=k, device=device)
+                est = intrinsic_dimension(a[torch.as_tensor(sel)], methods, k=k, device=device,
+                                          notes=notes)
             except InputError as e:
                 raise InputError(f"layer {name!r}, group {g!r}: {e}") from None
-            rows.append({"layer": name, "group": g, **est})
+            rows.append({"layer": name, "group": g, **est, **({"note": "; ".join(notes)}
+                                                               if notes else {})})
     return rows

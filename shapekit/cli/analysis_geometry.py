@@ -119,6 +119,10 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     For a CNN model directory the inputs are tiles of MANIFEST's images grouped by label; for a GAN
     run directory they are latent samples, one point cloud per temper class, any continuous
     conditions at the centre of their training range (MANIFEST unused).
+
+    Each row reports the k the MLE used (at most the group's points - 1). An estimate above the
+    dimensions the group's points can span (points - 1) is reported as nan, one above the layer's
+    width is kept; both with a note (stderr; "note" in the JSON rows).
     """
     _models_exist(model_dir, manifest)
     import torch
@@ -142,7 +146,7 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
             names = ["net." + n for n in (_split(layers) or _default_layers("generator", model.net))]
             for r in layer_intrinsic_dimension(wrapped, z, names, methods=meths, k=k, device=device):
                 rows.append({**r, "layer": r["layer"].removeprefix("net."), "group": lab})
-    result = {"model": str(model_dir), "kind": model.kind, "k": k, "rows": rows}
+    result = {"model": str(model_dir), "kind": model.kind, "k_requested": k, "rows": rows}
     if plot is not None:
         plt = _figure()
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -160,7 +164,17 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     else:
         for r in rows:
             vals = " ".join(f"{m}={r[m]:.2f}" for m in meths)
-            click.echo(f"{r['layer']:<24} {r['group']:<18} n={int(r['n_points']):<6} {vals}")
+            kk = f" k={int(r['k'])}" if "k" in r else ""
+            click.echo(f"{r['layer']:<24} {r['group']:<18} n={int(r['n_points']):<6} {vals}{kk}")
+    notes = [(r, part) for r in rows if r.get("note") for part in r["note"].split("; ")]
+    n_nan = sum("set to NaN" in part for _, part in notes)
+    if n_nan:
+        info(f"note: {n_nan} estimate(s) above n - 1, the dimensions their n points can span, are "
+             f"nan: too few points (more --max-images/--tiles-per-image, or --n); the values are "
+             f"in the --json rows' notes")
+    for r, part in notes:
+        if "set to NaN" not in part:
+            info(f"note: {r['layer']}, {r['group']}: {part}")
 
 
 @click.command("frames", context_settings={"max_content_width": 100})
