@@ -4,8 +4,9 @@ the random state.
 :class:`ProgressCallback` is the Lightning callback that reports progress in the user's iterations
 (one discriminator + one generator update each), :class:`SampleWriter` the module's
 ``sample_hook`` that writes grids of EMA-generator samples and, given a :data:`SampleMetric`,
-logs a quality number with each, and :class:`RngStateCallback` keeps torch's random state in the
-checkpoints so that a resumed run continues exactly.
+logs a quality number with each, :class:`RngStateCallback` keeps torch's random state in the
+checkpoints so that a resumed run continues exactly, and :func:`interrupted` says what a signal
+that stopped training left behind.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 import numpy as np
 from pytorch_lightning.callbacks import Callback
 
-from shapekit.errors import ShapekitWarning
+from shapekit.errors import Interrupted, ShapekitWarning
 
-__all__ = ["ProgressCallback", "SampleWriter", "SampleMetric", "RngStateCallback"]
+__all__ = ["ProgressCallback", "SampleWriter", "SampleMetric", "RngStateCallback", "interrupted"]
 
 #: a quality number logged with each sample grid: ``metric(real, fake) -> float`` on ``(n, h, w)``
 #: float arrays in [0, 1] (the CLI passes the topological realism distance of shapekit.realism)
@@ -156,3 +157,20 @@ class SampleWriter:
             warnings.warn(f"sample metric skipped: {type(e).__name__}: {e}", ShapekitWarning)
             return
         module.logger.log_metrics({"realism": value}, step=int(module.global_step))
+
+
+def interrupted(exc: BaseException, iteration: int, max_steps: int, kept: int | None,
+                checkpoint_every: int, out: Path, manifest: str | None) -> Interrupted:
+    """The error for a run that a signal stopped at ``iteration``: the checkpoint it keeps
+    (iteration ``kept``, None: none yet) and the command that continues it (Lightning ends such a
+    run silently, with status 1 on Ctrl-C and 0 on ``SIGTERM``)."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    signum, name = (15, "SIGTERM") if isinstance(exc, SIGTERMException) else (2, "Ctrl-C")
+    where = f"training stopped by {name} at iteration {iteration} of {max_steps}"
+    if kept is None:
+        return Interrupted(f"{where}, before its first checkpoint (every {checkpoint_every} "
+                           f"iterations): nothing was kept; start it again", signum)
+    return Interrupted(f"{where}; the run keeps its checkpoint of iteration {kept}: continue it "
+                       f"with `shapekit train-gan {manifest or 'MANIFEST'} --out {out} --resume "
+                       f"--max-steps {max_steps}`", signum)

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from shapekit import _atomic
-from shapekit.errors import InputError, Interrupted, ShapekitWarning, brief
+from shapekit.errors import InputError, ShapekitWarning, brief
 from shapekit.generate.nets import MARGIN_CELLS
 from shapekit.generate.progress import (ProgressCallback, RngStateCallback, SampleMetric,
-                                       SampleWriter)
+                                       SampleWriter, interrupted)
 
 __all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS", "RUN_FORMAT"]
 
@@ -306,8 +306,9 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
         except SystemExit as e:  # Lightning's answer to Ctrl-C (exit 1) and SIGTERM (exit 0)
             if not trainer.interrupted:
                 raise
-            raise _stopped(e, trainer, out, max_steps, checkpoint_every,
-                           (extra_config or {}).get("manifest")) from None
+            raise interrupted(e, int(trainer.global_step) // 2, max_steps,
+                              _resume_iteration(last) if last.is_file() else None,
+                              checkpoint_every, out, (extra_config or {}).get("manifest")) from None
         seconds = time.perf_counter() - t0
         trainer.save_checkpoint(str(last), weights_only=False)
     iterations = int(trainer.global_step) // 2
@@ -326,25 +327,6 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
             "images_per_s": round(done * dm.batch_size * n_proc / max(seconds, 1e-9), 2),
             "precision": precision, "generator": str(out / "generator.safetensors"),
             "world_size": trainer.world_size, "rank": trainer.global_rank}
-
-
-def _stopped(exc: SystemExit, trainer: Any, out: Path, max_steps: int, checkpoint_every: int,
-             manifest: str | None) -> Interrupted:
-    """What to tell the user when a signal stopped training: where it stopped, which checkpoint
-    the run keeps and the command that continues it (Lightning exits silently, with status 1 on
-    Ctrl-C and 0 on ``SIGTERM``)."""
-    from pytorch_lightning.utilities.exceptions import SIGTERMException
-
-    signum, name = (15, "SIGTERM") if isinstance(exc, SIGTERMException) else (2, "Ctrl-C")
-    last = out / "checkpoints" / "last.ckpt"
-    where = f"training stopped by {name} at iteration {int(trainer.global_step) // 2} of {max_steps}"
-    if not last.is_file():
-        return Interrupted(f"{where}, before its first checkpoint (every {checkpoint_every} "
-                           f"iterations): nothing was kept; start it again", signum)
-    return Interrupted(f"{where}; the run keeps its checkpoint of iteration "
-                       f"{_resume_iteration(last)}: continue it with `shapekit train-gan "
-                       f"{manifest or 'MANIFEST'} --out {out} --resume --max-steps {max_steps}`",
-                       signum)
 
 
 def _same_codec(a: dict[str, Any], b: dict[str, Any]) -> bool:
