@@ -139,3 +139,13 @@ def test_a_batch_passed_to_frame_vectors_is_a_one_line_error():
                                          r"\(4, 1, 8, 8\): pass one input .*\(x\[i\]\)"):
         frame_vectors(net, x, torch.randn(2, 1, 8, 8))
     assert frame_vectors(net, x[0], torch.randn(2, 1, 8, 8))["output"].shape == (2, 72)
+
+
+@pytest.mark.parametrize("kw", [{"n_train": 0}, {"n_train": 1}, {"oversample": 0}])
+def test_inverse_design_refuses_empty_sample_counts(kw):
+    # n_train=0: numpy's "Probabilities do not sum to 1"; oversample=0: an acceptance of NaN
+    from shapekit.analysis.fibres_design import inverse_design, simulator_hardness
+    from shapekit.errors import InputError
+
+    with pytest.raises(InputError, match=r"oversample must be >= 1 and n_train >= 2"):
+        inverse_design(140.0, simulator_hardness(), steps=1, **kw)

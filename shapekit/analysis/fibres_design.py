@@ -164,6 +164,8 @@ def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
                          f"time {time_range_h} h")
     if tolerance <= 0 or n_samples < 1:
         raise InputError(f"tolerance must be > 0 and n_samples >= 1, got {tolerance}, {n_samples}")
+    if oversample < 1 or (model is None and n_train < 2):
+        raise InputError(f"oversample must be >= 1 and n_train >= 2, got {oversample}, {n_train}")
     lo, hi = np.log10(h0), np.log10(h1)
     if model is None:
         rng = np.random.default_rng(seed)
