@@ -1,5 +1,5 @@
 """What generate is asked for: conditions outside the training range (generated, with a
-warning), and a grid written among the images (refused)."""
+warning), a grid written among the images (refused), and what its seed fixes."""
 
 from __future__ import annotations
 
@@ -66,3 +66,16 @@ def test_a_grid_among_the_generated_images_is_refused(gan: Path, run_cli, tmp_pa
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["conditions.csv", "gen_00000.tif",
                                                      "gen_00001.tif", "preview"]
+
+
+def test_the_seed_fixes_the_images_for_one_n_and_size_as_the_help_says(gan: Path, run_cli) -> None:
+    # the help said only "deterministic per seed", and users read image i of seed s as fixed
+    from shapekit.generate import load_generator
+
+    code, out, _ = run_cli("generate", "--help")
+    assert "The same --seed, --n and --size give the same images; another --n or --size draws " \
+           "other ones (also for the first)." in " ".join(out.split())
+    g = load_generator(gan, device="cpu")
+    two = g.sample(2, label="a", seed=3, size=16, raw=True)
+    assert np.array_equal(two, g.sample(2, label="a", seed=3, size=16, raw=True))
+    assert not np.array_equal(two[0], g.sample(3, label="a", seed=3, size=16, raw=True)[0])

@@ -85,7 +85,8 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
 
     Writes OUT/gen_*.tif (or .png) and OUT/conditions.csv (file, label, every condition, seed,
     pixel size). A sweep varies one condition over K evenly spaced values with the same latents,
-    so the columns of the grid show the effect of that condition alone.
+    so the columns of the grid show the effect of that condition alone. The same --seed, --n and
+    --size give the same images; another --n or --size draws other ones (also for the first).
     """
     passive_omp_threads()  # before torch is imported
     from shapekit.generate.formats import parse_size
