@@ -149,3 +149,23 @@ def test_inverse_design_refuses_empty_sample_counts(kw):
 
     with pytest.raises(InputError, match=r"oversample must be >= 1 and n_train >= 2"):
         inverse_design(140.0, simulator_hardness(), steps=1, **kw)
+
+
+def test_fit_bundle_and_train_tiny_cnn_keep_the_global_rng():
+    # both called torch.manual_seed(seed): the caller's random stream was reset
+    import numpy as np
+
+    from shapekit.analysis.fibres import fit_bundle
+    from shapekit.analysis.topo_vs_raw import train_tiny_cnn
+
+    x = np.random.default_rng(0).uniform(-1, 1, (64, 2)).astype("float32")
+    imgs = np.random.default_rng(1).random((12, 1, 16, 16)).astype("float32")
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    nets = [fit_bundle(x, x[:, :1] + x[:, 1:], n_neighbourhoods=2, n_blocks=1, steps=3, seed=4)
+            for _ in range(2)]
+    cnns = [train_tiny_cnn(imgs, np.arange(12) % 2, width=2, epochs=1, seed=4) for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), state)
+    for a, b in (nets, cnns):
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
+                                                     b.state_dict().values()))

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shapekit._device import default_device
+from shapekit._device import default_device, seeded
 from shapekit._progress import progress
 from shapekit.analysis.flows import ConditionalFlow
 from shapekit.errors import InputError
@@ -259,6 +259,8 @@ def fit_bundle(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, *,
                seed: int = 0, device: str | None = None) -> BundleNet:
     """Train a :class:`BundleNet` on samples ``x`` of the total space and ``y = f(x)``.
 
+    The result depends only on ``seed``; torch's global random state is left as it was.
+
     Adam with a cosine learning-rate decay; deterministic per seed on CPU. The last loss parts are
     in ``net.history_`` (a list of dicts, one per 50 steps). ``modes`` (``fibre="bimodal"`` only):
     a known sheet label +-1 per training point, tying each prior mode to one sheet (see
@@ -282,29 +284,30 @@ def fit_bundle(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, *,
                 ((modes == 1) | (modes == -1)).all()):
             raise InputError(f"modes must be n = {x.shape[0]} values +-1 with fibre='bimodal', "
                              f"got shape {tuple(modes.shape)} with fibre={fibre!r}")
-    torch.manual_seed(seed)
-    net = BundleNet(x.shape[1], y.shape[1], fibre=fibre, fibre_dim=fibre_dim,
-                    n_neighbourhoods=n_neighbourhoods, n_blocks=n_blocks, hidden=hidden, seed=seed)
-    net.set_cover(x, y, seed=seed)
     dev = default_device(device)
-    net.to(dev)
-    x, y = x.to(dev), y.to(dev)
-    modes = modes.to(dev) if modes is not None else None
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
-    g = torch.Generator().manual_seed(seed)
-    n = x.shape[0]
-    net.history_ = []
-    for step in progress(range(steps), desc="bundle net", total=steps):
-        idx = torch.randint(0, n, (min(batch_size, n),), generator=g).to(dev)
-        loss, parts = bundle_loss(net, x[idx], y[idx], g, weights, cond_scale,
-                                  None if modes is None else modes[idx])
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-        opt.step()
-        sched.step()
-        if step % 50 == 0 or step == steps - 1:
-            net.history_.append({"step": step, "loss": float(loss.detach()), **parts})
-    net.eval()
-    return net
+    with seeded(seed, dev):  # the initial weights depend on seed only; the caller's RNG is kept
+        net = BundleNet(x.shape[1], y.shape[1], fibre=fibre, fibre_dim=fibre_dim,
+                        n_neighbourhoods=n_neighbourhoods, n_blocks=n_blocks, hidden=hidden,
+                        seed=seed)
+        net.set_cover(x, y, seed=seed)
+        net.to(dev)
+        x, y = x.to(dev), y.to(dev)
+        modes = modes.to(dev) if modes is not None else None
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+        g = torch.Generator().manual_seed(seed)
+        n = x.shape[0]
+        net.history_ = []
+        for step in progress(range(steps), desc="bundle net", total=steps):
+            idx = torch.randint(0, n, (min(batch_size, n),), generator=g).to(dev)
+            loss, parts = bundle_loss(net, x[idx], y[idx], g, weights, cond_scale,
+                                      None if modes is None else modes[idx])
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+            opt.step()
+            sched.step()
+            if step % 50 == 0 or step == steps - 1:
+                net.history_.append({"step": step, "loss": float(loss.detach()), **parts})
+        net.eval()
+        return net

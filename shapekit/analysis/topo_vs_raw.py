@@ -126,6 +126,8 @@ def train_tiny_cnn(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, *
                    device: str | None = None) -> TinyCNN:
     """Train a :class:`TinyCNN` (Adam, cross-entropy; random flips of raw tiles when ``flips``).
 
+    The result depends only on ``seed``; torch's global random state is left as it was.
+
     Flips are applied only to 1-channel inputs (a flipped persistence image is not a persistence
     image). Returns the network in eval mode on the CPU.
 
@@ -136,26 +138,26 @@ def train_tiny_cnn(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, *
     >>> net(torch.from_numpy(x)).shape
     torch.Size([32, 3])
     """
-    from shapekit._device import default_device
+    from shapekit._device import default_device, seeded
 
     dev = default_device(device)
     xt = torch.as_tensor(np.asarray(x, np.float32))
     yt = torch.as_tensor(np.asarray(y, np.int64))
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    net = TinyCNN(xt.shape[1], n_classes, width).to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    net.train()
-    for _ in progress(range(epochs), desc="train"):
-        for idx in torch.randperm(len(xt), generator=gen).split(batch_size):
-            xb = xt[idx]
-            if flips and xb.shape[1] == 1:
-                if torch.rand(1, generator=gen) < 0.5:
-                    xb = xb.flip(-1)
-                if torch.rand(1, generator=gen) < 0.5:
-                    xb = xb.flip(-2)
-            loss = F.cross_entropy(net(xb.to(dev)), yt[idx].to(dev))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return net.eval().cpu()
+    with seeded(seed, dev):  # the initial weights depend on seed only; the caller's RNG is kept
+        gen = torch.Generator().manual_seed(seed)
+        net = TinyCNN(xt.shape[1], n_classes, width).to(dev)
+        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+        net.train()
+        for _ in progress(range(epochs), desc="train"):
+            for idx in torch.randperm(len(xt), generator=gen).split(batch_size):
+                xb = xt[idx]
+                if flips and xb.shape[1] == 1:
+                    if torch.rand(1, generator=gen) < 0.5:
+                        xb = xb.flip(-1)
+                    if torch.rand(1, generator=gen) < 0.5:
+                        xb = xb.flip(-2)
+                loss = F.cross_entropy(net(xb.to(dev)), yt[idx].to(dev))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return net.eval().cpu()
