@@ -130,6 +130,31 @@ def test_sigterm_and_ctrl_c_say_where_training_stopped_and_how_to_resume(tmp_pat
         assert proc.returncode == code, err[-2000:]
         kept = _ckpt(run / "checkpoints" / "last.ckpt")["global_step"] // 2
         assert lines[-1].startswith(f"shapekit: error: training stopped by {name} at iteration ")
+        stopped = int(lines[-1].split(" at iteration ")[1].split()[0])
+        if name == "SIGTERM":  # saved where it stopped (between iterations), not 2 iterations back
+            assert kept == stopped, lines[-1]
         assert f"the run keeps its checkpoint of iteration {kept}: continue it with " \
                f"`shapekit train-gan {manifest} --out {run} --resume --max-steps 100000`" in lines[-1]
         assert not (run / "generator.safetensors").exists()
+
+
+def test_sigterm_saves_the_last_checkpoint_where_training_stopped() -> None:
+    """SaveOnSigterm writes `last` on Lightning's SIGTERMException (raised between iterations), not
+    on Ctrl-C (which can land inside an iteration) nor before the first iteration."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from shapekit.generate.progress import SaveOnSigterm
+
+    class Trainer:
+        def __init__(self, step: int) -> None:
+            self.global_step, self.saved = step, []
+
+        def save_checkpoint(self, path: str, weights_only: bool = False) -> None:
+            self.saved.append((path, weights_only))
+
+    cb = SaveOnSigterm("run/checkpoints/last.ckpt")
+    for exc, step, saved in ((SIGTERMException(), 14, [("run/checkpoints/last.ckpt", False)]),
+                             (KeyboardInterrupt(), 14, []), (SIGTERMException(), 0, [])):
+        t = Trainer(step)
+        cb.on_exception(t, None, exc)
+        assert t.saved == saved, (exc, step)

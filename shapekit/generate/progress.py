@@ -21,7 +21,8 @@ from pytorch_lightning.callbacks import Callback
 
 from shapekit.errors import Interrupted, ShapekitWarning
 
-__all__ = ["ProgressCallback", "SampleWriter", "SampleMetric", "RngStateCallback", "interrupted"]
+__all__ = ["ProgressCallback", "SampleWriter", "SampleMetric", "RngStateCallback", "SaveOnSigterm",
+           "interrupted"]
 
 #: a quality number logged with each sample grid: ``metric(real, fake) -> float`` on ``(n, h, w)``
 #: float arrays in [0, 1] (the CLI passes the topological realism distance of shapekit.realism)
@@ -93,6 +94,22 @@ class RngStateCallback(Callback):
             cuda = state.get("cuda") or []
             if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(cuda)
+
+
+class SaveOnSigterm(Callback):
+    """Writes the run's ``last`` checkpoint when a ``SIGTERM`` (a scheduler's stop, a preemption)
+    ends training, so that the iterations since the last periodic checkpoint are kept. Lightning
+    raises its ``SIGTERMException`` only between iterations (on every rank at once under DDP), so
+    the state saved is a whole iteration's; Ctrl-C can land inside one and saves nothing."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:  # noqa: D102
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, SIGTERMException) and trainer.global_step > 0:
+            trainer.save_checkpoint(self.path, weights_only=False)
 
 
 class SampleWriter:

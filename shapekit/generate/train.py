@@ -31,7 +31,7 @@ from shapekit import _atomic
 from shapekit.errors import InputError, ShapekitWarning, brief
 from shapekit.generate.nets import MARGIN_CELLS
 from shapekit.generate.progress import (ProgressCallback, RngStateCallback, SampleMetric,
-                                       SampleWriter, interrupted)
+                                       SampleWriter, SaveOnSigterm, interrupted)
 
 __all__ = ["train_gan", "fit_gan", "MODEL_DEFAULTS", "RUN_FORMAT"]
 
@@ -294,7 +294,8 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
                                                              else accelerator),
                              devices=devices, num_nodes=num_nodes, strategy=strategy,
                              precision=precision, max_steps=2 * max_steps, max_epochs=-1,
-                             logger=loggers, callbacks=[ckpt, reporter, RngStateCallback()],
+                             logger=loggers,
+                             callbacks=[ckpt, reporter, RngStateCallback(), SaveOnSigterm(str(last))],
                              log_every_n_steps=max(1, log_every), enable_model_summary=False,
                              enable_progress_bar=False, deterministic=False, benchmark=cuda,
                              use_distributed_sampler=True, enable_checkpointing=True,
