@@ -67,12 +67,15 @@ class Reporter:
         self._t0 = self._last = time.perf_counter()
         self._postfix: dict[str, float] = {}
         self._printed = -1
+        self._first: tuple[float, int] | None = None
 
     def update(self, n: int, **postfix: float) -> None:
         """Set the count to ``n`` (absolute) and the latest values to show."""
         import time
 
         self._postfix = postfix
+        if self._first is None:  # the first unit carries the set-up: the rate counts from here
+            self._first = (time.perf_counter(), int(n))
         if self._bar is not None:
             self._bar.update(int(n) - self.n)
             self._bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
@@ -85,6 +88,9 @@ class Reporter:
     def _line(self, now: float) -> None:
         done, elapsed = self.n - self.start_n, max(now - self._t0, 1e-9)
         rate = done / elapsed
+        if self._first is not None and self.n > self._first[1] and now > self._first[0]:
+            # after the first unit: set-up (imports, data, a first sample grid) is not a unit's cost
+            rate = (self.n - self._first[1]) / (now - self._first[0])
         eta = (self.total - self.n) / rate if rate > 0 else float("nan")
         pct = 100.0 * self.n / max(self.total, 1)
         extra = " ".join(f"{k} {v:.3g}" for k, v in self._postfix.items())
