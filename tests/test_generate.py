@@ -368,7 +368,10 @@ def test_training_writes_run_directory(tiny_run: tuple[Path, dict]) -> None:
     assert {"loss_d", "loss_g", "r1", "aux_d", "aux_g", "mode_seeking"} <= set(metrics[0])
     assert len([m for m in metrics if m["loss_g"]]) == 4
     # the metric passed in is called at each sample grid (iterations 1 and 4) and logged
-    assert summary["metric_calls"] == [(16, 16), (16, 16)]
+    # on as many real crops as samples: the grid's, 16 split evenly over the labels (rounded up)
+    n_labels = len(json.loads((run / "generator.json").read_text())["conditions"]["label_names"])
+    per = -(-16 // n_labels)
+    assert summary["metric_calls"] == [(per * n_labels,) * 2] * 2
     assert len([m for m in metrics if m.get("realism")]) == 2
     cfg = json.loads((run / "generator.json").read_text())
     assert cfg["format_version"] == 2 and cfg["um_per_px"] == pytest.approx(0.1)
@@ -815,3 +818,22 @@ def test_cli_generate_into_a_used_folder_replaces_the_earlier_run(tiny_run, run_
     code, _, err = run_cli("generate", run, "--n", "1", "--out", tmp_path / "s", "--set", "T=150",
                            "--sweep", "T=100:200:3")
     assert code == 2 and "given both by --set and by --sweep" in err and not (tmp_path / "s").exists()
+
+
+def test_sample_grid_has_one_captioned_row_per_label(tmp_path: Path) -> None:
+    """The training sample grid draws the same number of training conditions per label and
+    captions each row with its label (it drew 16 at random, unlabelled: 0 d and 180 d could not be
+    told apart)."""
+    from types import SimpleNamespace
+
+    from shapekit.generate.progress import SampleWriter
+
+    labels = np.array([0] * 9 + [1] * 3)
+    dm = SimpleNamespace(images=[None] * 12, labels=labels,
+                         codec=SimpleNamespace(label_names=["0d", "180d"]))
+    w = SampleWriter(tmp_path, dm, seed=0, size=16, n=16)
+    assert w.rows == ["0d", "180d"] and w.n == 16
+    assert list(labels[w.idx]) == [0] * 8 + [1] * 8
+    many = SimpleNamespace(images=[None] * 20, labels=np.arange(20) % 10,
+                           codec=SimpleNamespace(label_names=[str(k) for k in range(10)]))
+    assert SampleWriter(tmp_path, many, seed=0, size=16, n=16).rows is None   # > 8 labels: as before

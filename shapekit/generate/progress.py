@@ -116,8 +116,9 @@ class SampleWriter:
     """Write a grid of EMA-generator samples (fixed latents) and, given a metric, log its value.
 
     Called as ``writer(module, iteration)`` (a :class:`~shapekit.generate.ConditionalGAN`'s
-    ``sample_hook``): writes ``folder/step_{iteration:07d}.png`` (4 columns) of ``n`` samples at
-    the labels and conditions of ``n`` training images drawn once from ``seed``; with ``metric``
+    ``sample_hook``): writes ``folder/step_{iteration:07d}.png``, one captioned row per label (up to
+    8 labels; else 4 unlabelled columns), of about ``n`` samples at the labels and conditions of
+    training images drawn once from ``seed``, the same number per label; with ``metric``
     and a logger, logs ``realism`` (the metric on as many real crops and the samples' top-left
     crops) at the module's global step. A failing metric is warned about, never stops training.
 
@@ -140,15 +141,25 @@ class SampleWriter:
 
     def __init__(self, folder: Path, dm: Any, seed: int, size: int, n: int = 16,
                  metric: SampleMetric | None = None) -> None:
-        self.folder, self.dm, self.n, self.size, self.metric = folder, dm, n, int(size), metric
+        self.folder, self.dm, self.size, self.metric = folder, dm, int(size), metric
         rng = np.random.default_rng(seed)
-        self.idx = rng.integers(0, len(dm.images), n)
+        present = np.unique(dm.labels)
+        self.rows: list[str] | None = None
+        if len(present) <= 8:  # one row per label, captioned, so a user sees which class is which
+            per = max(1, -(-n // len(present)))
+            self.idx = np.concatenate([rng.choice(np.flatnonzero(dm.labels == k), per)
+                                       for k in present])
+            names = getattr(getattr(dm, "codec", None), "label_names", None)
+            self.rows = [str(names[k]) if names is not None else str(k) for k in present]
+        else:
+            self.idx = rng.integers(0, len(dm.images), n)
+        self.n = len(self.idx)
         self.seed = seed
 
     def __call__(self, module: Any, iteration: int) -> None:
         import torch
 
-        from shapekit.generate.grid import save_grid
+        from shapekit.generate.grid import save_grid, save_labelled_grid
         from shapekit.generate.nets import to_unit
 
         size = (self.size, self.size)
@@ -159,7 +170,12 @@ class SampleWriter:
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             fake = to_unit(module.sample(labels, cond, size=size, latents=latents))
-        save_grid(fake, self.folder / f"step_{iteration:07d}.png", ncols=4)
+        path = self.folder / f"step_{iteration:07d}.png"
+        if self.rows is None:
+            save_grid(fake, path, ncols=4)
+        else:
+            save_labelled_grid(fake, path, len(self.rows), self.n // len(self.rows),
+                               row_labels=self.rows, title=f"iteration {iteration}")
         if self.metric is None or module.logger is None:
             return
         try:
