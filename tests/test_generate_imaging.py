@@ -159,7 +159,12 @@ def test_cli_calibrate_imaging_writes_the_block(run_cli, tmp_path: Path) -> None
                            "--raw")
     assert code == 0, err
     code, _, err = run_cli("calibrate-imaging", tmp_path / "nothing", manifest)
+    assert code == 2 and f"run directory not found: {tmp_path / 'nothing'}" in err, err
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli("calibrate-imaging", tmp_path / "empty", manifest)
     assert code == 2 and "no exported generator" in err
+    code, _, err = run_cli("calibrate-imaging", "uhcs3-class", manifest)   # a shipped name
+    assert code == 2 and "uhcs3-class is a shipped model" in err and "copy" in err, err
     # another dataset's labels: refused, nothing written
     d = manifest.parent
     (d / "other.csv").write_text((d / "labels.csv").read_text().replace(",a,", ",x,"))

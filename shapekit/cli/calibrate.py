@@ -294,8 +294,14 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
     RUN_DIR/generator.json ("imaging"); `shapekit generate` applies it (`--raw` skips it).
     """
     from shapekit.generate.formats import CONFIG, no_generator_message
-    from shapekit.registry import pretrained_root
+    from shapekit.registry import available, pretrained_root
 
+    if not run.is_dir():
+        shipped = {m["name"]: m for m in available("generator")}
+        if str(run) in shipped:  # a shipped name: its stage is part of the file, fitted by its card
+            raise InputError(f"{run} is a shipped model (in {pretrained_root() / str(run)}); copy "
+                             "that directory and calibrate the copy")
+        raise InputError(f"run directory not found: {run}")
     if not (run / CONFIG).is_file():
         raise InputError(no_generator_message(run))
     if not manifest.is_file():
