@@ -17,7 +17,8 @@ def progress(iterable: Iterable[T], *, desc: str | None = None, total: int | Non
     ``disable=None`` (default) shows the bar only on an interactive stderr; the environment
     variable ``SHAPEKIT_PROGRESS=0`` silences every bar, ``=1`` forces them.
     """
-    from tqdm.auto import tqdm
+    # not tqdm.auto: in Jupyter it warns when ipywidgets is missing, and its widget ignores file=
+    from tqdm.std import tqdm
 
     env = os.environ.get("SHAPEKIT_PROGRESS")
     if env is not None and disable is None:
@@ -60,7 +61,7 @@ class Reporter:
             bar = env == "1" or (env is None and self.stream.isatty())
         self._bar = None
         if bar and not self.silent:
-            from tqdm.auto import tqdm
+            from tqdm.std import tqdm
 
             self._bar = tqdm(total=self.total, initial=self.n, desc=desc, unit=unit,
                              file=self.stream, dynamic_ncols=True, leave=False)

@@ -28,3 +28,31 @@ def test_rate_counts_from_the_first_unit(monkeypatch):
     r2.update(1)
     r2._line(clock[0])
     assert "1/10 it (10 %) 0.25 it/s" in out2.getvalue(), out2.getvalue()
+
+
+def test_no_notebook_tqdm_in_jupyter():
+    """In a Jupyter kernel without ipywidgets, ``tqdm.auto`` warned "IProgress not found. Please
+    update jupyter and ipywidgets" into the notebook at shapekit's first progress bar (notebooks 02
+    and 03 showed it), and with ipywidgets it drew a widget instead of writing to stderr. shapekit's
+    bars are plain tqdm on stderr: no warning, tqdm.notebook never imported."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("IPython")
+    code = """
+import sys, types, warnings
+import IPython
+sys.modules["ipykernel.zmqshell"] = types.ModuleType("ipykernel.zmqshell")  # as inside a kernel
+warnings.simplefilter("error")
+from shapekit._progress import Reporter, progress
+assert list(progress([1, 2], disable=True)) == [1, 2]
+r = Reporter(2, "x", bar=True, silent=False, stream=sys.stderr)
+r.update(2)
+r.close()
+assert "tqdm.notebook" not in sys.modules, "tqdm.notebook imported"
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
