@@ -142,7 +142,7 @@ from shapekit.temper.explain import plot_tile_map
 shipped = load_model("uhcs3")
 scans = [render_micrograph(450.0, 8.0, size=512, seed=0)[0]]
 if HAVE_DATA:
-    scans = [str(p) for p in sorted((DATA / "uhcs_originals").glob("*.tif"))] + \
+    scans = [str(p) for p in sorted((DATA / "uhcs_originals").glob("*.tif"))] + \\
         [str(DATA / "superalloy_aging" / "images" / "spot1_0d_0.tif")] + scans
 for r in shipped.classify(scans):
     print(f"{Path(r['image']).name:24s} {r['temper']:16s} ood {r['ood_score']:5.2f}  set {r['prediction_set']}")

@@ -14,7 +14,7 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 #: figures each notebook shows at least (in quick mode, with or without the real data)
 FIGURES = {"01_ingest_and_simulate": 1, "02_toptemp": 1, "03_generate": 1, "04_realism": 1,
-           "05_analysis_geometry": 1}
+           "05_analysis_geometry": 1, "06_analysis_invariance": 2}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -39,3 +39,47 @@ def test_notebook_runs(path: Path) -> None:
     # figures show in the notebook (session 24: shapekit switched the backend to Agg, so none did)
     figures = sum("image/png" in o.get("data", {}) for o in outputs)
     assert figures >= FIGURES.get(path.stem, 0), (path.stem, figures)
+
+
+def _code_cells(path: Path) -> list[str]:
+    import json
+
+    return ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def test_no_swallowed_line_continuation() -> None:
+    """A ``\\`` at a line's end inside a build script's triple-quoted cell is a line continuation of
+    the *string*: notebook 02 read ``... +         [str(DATA / ...`` on one line (fixed by writing
+    ``\\\\``). No code line has a run of more than 4 blank columns between two tokens."""
+    import io
+    import tokenize
+
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
+    bad = []
+    for path in NOTEBOOKS:
+        for src in _code_cells(path):
+            prev = None
+            for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+                if tok.type in skip:
+                    prev = None if tok.type in (tokenize.NL, tokenize.NEWLINE) else prev
+                    continue
+                if prev is not None and tok.start[0] == prev[0] and tok.start[1] - prev[1] > 4:
+                    bad.append((path.stem, tok.line.strip()[:100]))
+                prev = tok.end
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("stem", ["02_toptemp", "03_generate"])
+def test_build_script_matches_notebook(stem: str) -> None:
+    """notebooks/build_NN_*.py and the notebook it writes hold the same cells (an edit to one only
+    is lost, or undone, at the next build)."""
+    import importlib.util
+    import json
+
+    folder = NOTEBOOKS[0].parent
+    spec = importlib.util.spec_from_file_location(f"build_{stem}", folder / f"build_{stem}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cells = json.loads((folder / f"{stem}.ipynb").read_text())["cells"]
+    built = [("md" if c["cell_type"] == "markdown" else "code", "".join(c["source"])) for c in cells]
+    assert built == [(k, s) for k, s in module.CELLS]
