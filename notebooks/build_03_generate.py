@@ -101,7 +101,9 @@ fig.tight_layout()"""),
 The same weights draw a 1024x768 field; latent cells beyond the edges are generated and cropped
 away, so there is no frame at the border and no seam between cells. The whole-image checks
 compare the power spectrum at the latent period (8 px) with its surroundings (about 1: no
-periodic pattern) and the border band with the interior (about 0: no frame)."""),
+periodic pattern) and the border band with the interior, in interior standard deviations (a few
+hundredths to a few tenths: real uhcs3 images read 0.02-0.32, RESULTS.md section 6; a frame reads
+above 1)."""),
     ("code", """from shapekit.generate.checks import border_profile_ratio, lattice_peak_ratio
 
 size = "512x384" if QUICK else "1024x768"
@@ -109,7 +111,8 @@ big = gen.sample(2, label="spheroidite", seed=3, size=size)
 print("shape:", big.shape)
 print("lattice peak ratio:", round(lattice_peak_ratio(big, gen.generator.period), 2),
       "| border ratio:", round(border_profile_ratio(big), 3))
-plt.figure(figsize=(8, 6)); plt.imshow(big[0], cmap="gray", vmin=0, vmax=1); plt.axis("off")"""),
+plt.figure(figsize=(8, 6)); plt.imshow(big[0], cmap="gray", vmin=0, vmax=1); plt.axis("off")
+plt.show()"""),
     ("md", """## 4. A sweep that means something: aging time on the simulator
 
 `sim-parameters` was trained on simulated micrographs of an aged alloy at 2 nm/px. Along an
@@ -127,6 +130,7 @@ rows = [sim.sample(n, label=str(process_model(200.0, t)["temper"]), seed=7, size
 fig, axes = plt.subplots(1, len(times), figsize=(2.6 * len(times), 2.8))
 for ax, t, imgs in zip(axes, times, rows):
     ax.imshow(imgs[0], cmap="gray", vmin=0, vmax=1); ax.axis("off"); ax.set_title(f"{t:.2g} h")
+fig.suptitle(f"sim-parameters at 200 C, aging time per column; 192 px = {192 * sim.um_per_px * 1000:.0f} nm")
 fig.tight_layout()
 for t, imgs in zip(times, rows):
     r_gen = np.nanmean([measure_structure(im, sim.um_per_px)["mean_radius_nm"] for im in imgs])
