@@ -103,7 +103,7 @@ def size_note(n_real: int, n_fake: int, unit: str = "images") -> list[str]:
     The real-vs-real baseline scores halves of the reference (``n_real // 2`` each) against each
     other; a distance between small sets reads higher than between large ones, so a synthetic set
     of a very different size moves the ratio by its size alone. (16 real uhcs3 pearlite images
-    scored against the other 134 read 2.1x; 48 against 102, 0.70x; 48 against 30, 0.47x:
+    scored against the other 134 read 2.1x; 48 against 102, 0.70x; 48 against 30, 0.42x:
     RESULTS.md section 4.)
 
     Examples
