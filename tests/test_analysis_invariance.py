@@ -148,3 +148,21 @@ def test_frequency_report_smooth_model_prefers_low_frequencies():
     s = rep["sensitivity"]
     assert s[1] > 3 * s[-1]
     assert set(rep) >= {"freqs", "sensitivity", "power", "spearman", "power_exponent"}
+
+
+def test_plot_frequency_maps_have_frequency_axes(tmp_path, monkeypatch):
+    """The 2-D sensitivity and power maps of plot_frequency were drawn with their axes off: no
+    frequency scale, no sign of where zero frequency lies (notebook 06). Both now carry k_x / k_y
+    in cycles/pixel over [-0.5, 0.5), zero at the centre."""
+    import shapekit.analysis.plots as plots
+    from shapekit.analysis.frequency import frequency_report
+
+    figs = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda plt, fig, path: (figs.append(fig), save(plt, fig, path))[1])
+    rep = frequency_report(lambda t: t.mean((1, 2, 3)), torch.rand(3, 1, 8, 8))
+    assert plots.plot_frequency(rep, tmp_path / "f.png").is_file()
+    for ax in figs[0].axes[1:]:
+        assert ax.axison and "cycles/pixel" in ax.get_xlabel() and "cycles/pixel" in ax.get_ylabel()
+        left, right = ax.get_xlim()
+        assert left < -0.5 < 0.4 < right < 0.5

@@ -55,9 +55,12 @@ def plot_frequency(report: dict, path: str | Path) -> Path:
     for ax, key, title in ((axes[1], "sensitivity_map", "sensitivity"),
                            (axes[2], "power_map", "data power (log)")):
         m = np.fft.fftshift(np.asarray(report[key]))
-        ax.imshow(np.log10(m + 1e-12 * m.max()) if "power" in key else m, cmap="magma")
-        ax.set_title(title)
-        ax.axis("off")
+        h, w = m.shape       # centred: zero frequency in the middle, -0.5 at the first row/column
+        extent = (-0.5 - 0.5 / w, 0.5 - 0.5 / w, 0.5 - 0.5 / h, -0.5 - 0.5 / h)
+        ax.imshow(np.log10(m + 1e-12 * m.max()) if "power" in key else m, cmap="magma", extent=extent)
+        ax.set_title(f"{title}, 0 at the centre", fontsize=10)
+        ax.set_xlabel("k_x (cycles/pixel)")
+        ax.set_ylabel("k_y (cycles/pixel)")
     return _save(plt, fig, path)
 
 
