@@ -78,9 +78,12 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
             shutil.rmtree(cfg.workdir, ignore_errors=True)
         raise
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    store = app.state.shapekit.store  # shipped models are offered too, after the named ones
+    offered = "; ".join(f"{what}: {', '.join(names) or 'none'}" for what, names in (
+        ("classifiers", store.names("classifier")), ("generators", store.names("generator")),
+        ("real sets", list(cfg.real_sets))))
     info(f"shapekit serve: http://{shown}:{port}/  (API docs /docs; {cfg.workers} workers; "
-         f"{len(cfg.classifiers)} classifier(s), {len(cfg.generators)} generator(s), "
-         f"{len(cfg.real_sets)} real set(s); writing only to {cfg.workdir})")
+         f"{offered}; writing only to {cfg.workdir})")
     if host not in ("127.0.0.1", "localhost", "::1"):
         info(f"warning: bound to {host}: anyone who can reach this machine can use the server")
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")

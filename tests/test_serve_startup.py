@@ -1,0 +1,22 @@
+"""``shapekit serve``'s start-up line names what the page offers, the shipped models included."""
+
+import pytest
+
+pytest.importorskip("uvicorn")
+pytest.importorskip("fastapi")
+
+
+def test_startup_line_names_the_shipped_models(run_cli, monkeypatch, tmp_path) -> None:
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    code, out, err = run_cli("serve", "--no-preload", "--port", "8765",
+                             "--workdir", tmp_path / "work")
+    assert code == 0, err
+    assert calls and calls[0]["port"] == 8765
+    line = next(x for x in err.splitlines() if x.startswith("shapekit serve: "))
+    # it read "0 classifier(s), 0 generator(s)" while the page offered all four shipped models
+    assert "classifiers: uhcs3;" in line
+    assert "generators: sim-parameters, sim-properties, uhcs3-class;" in line
+    assert "real sets: none;" in line
