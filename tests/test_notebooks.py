@@ -83,3 +83,14 @@ def test_build_script_matches_notebook(stem: str) -> None:
     cells = json.loads((folder / f"{stem}.ipynb").read_text())["cells"]
     built = [("md" if c["cell_type"] == "markdown" else "code", "".join(c["source"])) for c in cells]
     assert built == [(k, s) for k, s in module.CELLS]
+
+
+def test_no_fixed_tmp_paths() -> None:
+    """Notebook 06 wrote its figures to /tmp/shapekit_nb06_*.png: a second user of the machine could
+    not replace the first one's files (sticky /tmp), and two kernels overwrote each other's. Notebooks
+    write into their own tempfile.mkdtemp() folders."""
+    import re
+
+    bad = [(p.stem, m) for p in NOTEBOOKS for src in _code_cells(p)
+           for m in re.findall(r"""["']/tmp/[^"']*["']""", src)]
+    assert not bad, bad
