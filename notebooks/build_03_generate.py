@@ -64,7 +64,8 @@ for card in available("generator"):
 `uhcs3-class` was trained on random 128-px crops of 80 % of the uhcs3 images at half resolution
 (UHCS gives no common pixel size, so the model works at 1/2 of the source pixels); the rest were
 held out for its evaluation. Left: held-out real images at that scale; right: generated images of
-the same class, 256 px, from the same model that drew 128-px crops in training."""),
+the same class and size (square crops of the real images, 238 px), from the same model that drew
+128-px crops in training."""),
     ("code", """from shapekit.generate import load_generator
 from shapekit.registry import resolve
 
@@ -85,7 +86,9 @@ if HAVE_DATA:
         files = [table.file[i] for i in held if labels[i] == k][:per]
         real[c] = [resample(read_image(DATA / "uhcs3" / "images" / f)[0], 1.0, down)[:, :256]
                    for f in files]
-fake = {c: gen.sample(per, label=c, seed=k, size=256) for k, c in enumerate(classes)}
+side = min([min(im.shape) for ims in real.values() for im in ims] + [256])   # square, same field
+real = {c: [im[:side, :side] for im in ims] for c, ims in real.items()}
+fake = {c: gen.sample(per, label=c, seed=k, size=side) for k, c in enumerate(classes)}
 cols = 2 * per if real else per
 fig, axes = plt.subplots(len(classes), cols, figsize=(2.2 * cols, 2.3 * len(classes)))
 for r, c in enumerate(classes):
