@@ -1,4 +1,4 @@
-"""Progress bars on stderr (tqdm), silent when stderr is not a terminal or SHAPEKIT_PROGRESS=0."""
+"""Progress on stderr: tqdm bars on a terminal, else a line every 30 s of a long loop; SHAPEKIT_PROGRESS=0 silences."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ def progress(iterable: Iterable[T], *, desc: str | None = None, total: int | Non
              disable: bool | None = None, **kwargs: Any) -> Iterable[T]:
     """Wrap ``iterable`` in a tqdm bar written to stderr.
 
-    ``disable=None`` (default) shows the bar only on an interactive stderr; the environment
-    variable ``SHAPEKIT_PROGRESS=0`` silences every bar, ``=1`` forces them.
+    ``disable=None`` (default) shows the bar on an interactive stderr; otherwise (a log file, a
+    pipe, a notebook's captured stderr) a loop of known length that runs longer than 30 s writes a
+    :class:`Reporter` line every 30 s and one at its end, and a shorter one writes nothing. The
+    environment variable ``SHAPEKIT_PROGRESS=0`` silences both, ``=1`` forces the bar.
     """
     # not tqdm.auto: in Jupyter it warns when ipywidgets is missing, and its widget ignores file=
     from tqdm.std import tqdm
@@ -23,10 +25,46 @@ def progress(iterable: Iterable[T], *, desc: str | None = None, total: int | Non
     env = os.environ.get("SHAPEKIT_PROGRESS")
     if env is not None and disable is None:
         disable = env == "0"
-    if disable is None:
-        disable = not sys.stderr.isatty()
-    return tqdm(iterable, desc=desc, total=total, disable=disable, file=sys.stderr,
+    if disable is None and not sys.stderr.isatty():
+        if total is None and hasattr(iterable, "__len__"):
+            total = len(iterable)  # type: ignore[arg-type]
+        if total is not None:
+            return _Lines(iterable, desc or "progress", int(total))  # type: ignore[return-value]
+        disable = True
+    return tqdm(iterable, desc=desc, total=total, disable=bool(disable), file=sys.stderr,
                 dynamic_ncols=True, leave=False, **kwargs)
+
+
+class _Lines:
+    """A tqdm stand-in off a terminal: iterates (or counts ``update`` calls) and writes a
+    :class:`Reporter` line every 30 s, and one at the end once one was written."""
+
+    def __init__(self, iterable: Iterable[Any], desc: str, total: int) -> None:
+        self.iterable, self.n = iterable, 0
+        self.r = Reporter(total, desc, bar=False, silent=False)
+
+    def __iter__(self) -> Any:
+        for item in self.iterable:
+            yield item
+            self.update(1)
+        self.close()
+
+    def update(self, k: int = 1) -> None:
+        self.n += int(k)
+        self.r.update(self.n)
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to show between lines."""
+
+    def close(self) -> None:
+        if self.r._printed >= 0:
+            self.r.close()
+
+    def __enter__(self) -> _Lines:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 class Reporter:
