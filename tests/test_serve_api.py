@@ -383,3 +383,42 @@ def test_internal_errors_are_500_one_line_and_the_server_keeps_serving(server, m
     err = _one_line_error(client.post("/api/classify", files={"files": ("a.png", png_of(np.random.default_rng(1).random((64, 64))))}), 500)
     assert err == "internal error: RuntimeError: kaput second line"
     assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_score_generates_at_the_real_sets_own_conditions(tiny_generator, real_folder, tmp_path) -> None:
+    """Asked for no temper and no condition, the page's score made every image at the training
+    mean with mixed tempers, against a real set spanning its conditions ('different', 'collapsed'
+    by construction). With a manifest real set that carries the generator's labels and condition
+    columns, each image is now made at the label and conditions of one of its rows."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from shapekit.generate import load_generator
+    from shapekit.generate.reference import conditions_of_set
+    from shapekit.server import ServerConfig, create_app
+
+    d = tmp_path / "conds"
+    shutil.copytree(real_folder, d / "images")
+    rows = ["path,label,aging_time_h,area_fraction"]
+    for i, p in enumerate(sorted((d / "images").iterdir())):
+        rows.append(f"images/{p.name},{'peak_aged' if i % 2 else 'under_aged'},"
+                    f"{0.5 if i % 2 else 50.0},{0.05 if i % 2 else 0.3}")
+    (d / "t.csv").write_text("\n".join(rows) + "\n")
+    (d / "m.yaml").write_text("name: conds\ntable: t.csv\nimage: path\nlabel: label\n"
+                              "parameters: [aging_time_h, area_fraction]\n")
+    plan = conditions_of_set(d / "m.yaml", load_generator(tiny_generator), 6, seed=0)
+    assert len(plan) == 6 and len({lab for lab, _ in plan}) == 2
+    for lab, c in plan:   # each pair is a row's: the labels and conditions stay together
+        assert c == ({"aging_time_h": 0.5, "area_fraction": 0.05} if lab == "peak_aged"
+                     else {"aging_time_h": 50.0, "area_fraction": 0.3}), (lab, c)
+    cfg = ServerConfig(generators={"tiny": tiny_generator}, real_sets={"conds": d / "m.yaml"},
+                       workdir=tmp_path / "work", max_pixels=256 * 256, workers=1)
+    with TestClient(create_app(cfg), raise_server_exceptions=False) as client:
+        r = client.post("/api/score", data={"real_set": "conds", "generator": "tiny", "n": "6",
+                                            "n_boot": "5", "n_perm": "5"})
+        assert r.status_code == 200, r.text
+        assert r.json()["generated"]["conditions"] == "those of 6 rows of conds"
+        r = client.post("/api/score", data={"real_set": "conds", "generator": "tiny", "n": "6",
+                                            "n_boot": "5", "n_perm": "5", "label": "peak_aged"})
+        assert r.status_code == 200 and isinstance(r.json()["generated"]["conditions"], dict)

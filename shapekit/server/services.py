@@ -321,11 +321,24 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
         if fake.get("label") is not None:
             gen.codec.label_index(fake["label"])
         cond = check_in_range(gen, fake.get("conditions") or {})
+        plan = None
+        if "set" in real and fake.get("label") is None and not fake.get("conditions"):
+            # like with like: each image at the label and conditions of a row of the real set
+            from shapekit.generate.reference import conditions_of_set
+
+            plan = conditions_of_set(store.real_set_path(real["set"]), gen, int(fake["n"]),
+                                     int(fake.get("seed", 0)))
         with _SAMPLE_LOCK:
-            fake_in: Any = gen.sample(int(fake["n"]), fake.get("label"), cond, seed=int(fake.get("seed", 0)))
+            if plan is not None:
+                from shapekit.generate.reference import sample_like
+
+                fake_in: Any = sample_like(gen, plan, int(fake.get("seed", 0)))
+            else:
+                fake_in = gen.sample(int(fake["n"]), fake.get("label"), cond, seed=int(fake.get("seed", 0)))
         if gen.um_per_px is not None:
             kw["fake_um_per_px"] = float(gen.um_per_px)
-        fake_desc = {"generator": name, "n": int(fake["n"]), "label": fake.get("label"), "conditions": cond}
+        fake_desc = {"generator": name, "n": int(fake["n"]), "label": fake.get("label"),
+                     "conditions": cond if plan is None else f"those of {len(plan)} rows of {real['set']}"}
     else:
         fake_in, kw["fake_um_per_px"] = read_images(fake["files"], max_pixels, "generated set")
         fake_desc = {"uploaded": len(fake_in)}

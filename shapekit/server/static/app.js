@@ -317,7 +317,7 @@ async function renderSweep() {
 function setupScoreLabels() {
   const g = (state.models?.generators || []).find((x) => x.name === $("#score-generator").value);
   fillSelect($("#score-label"), g ? ["", ...g.labels] : [""]);
-  $("#score-label").options[0].textContent = "(mixed, from the seed)";
+  $("#score-label").options[0].textContent = "(as the real set's images)";
 }
 
 function scoreTable(rep) {
@@ -349,9 +349,13 @@ async function runScore() {
   if (fakeSrc === "generator") {
     fd.append("generator", $("#score-generator").value);
     fd.append("n", $("#score-n").value);
-    if ($("#score-label").value) fd.append("label", $("#score-label").value);
-    if (currentGenerator() && currentGenerator().name === $("#score-generator").value) {
-      fd.append("conditions", JSON.stringify(generateRequest().conditions));
+    // a chosen temper: at the Generate tab's sliders; none: the server generates at the real
+    // set's own tempers and conditions where the set records them (else mixed tempers)
+    if ($("#score-label").value) {
+      fd.append("label", $("#score-label").value);
+      if (currentGenerator() && currentGenerator().name === $("#score-generator").value) {
+        fd.append("conditions", JSON.stringify(generateRequest().conditions));
+      }
     }
   } else for (const f of $("#score-fake-files").files) fd.append("generated", f, f.name);
   const rounds = $("#score-rounds").value || "100";

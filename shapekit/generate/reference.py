@@ -1,0 +1,68 @@
+"""Generate at a reference set's own conditions, so that a generated set and a real set compare
+like with like.
+
+A parameters- or properties-mode generator asked for no condition makes every image at the
+training mean; scored against a real set that spans many conditions, such a set is "different"
+and "collapsed" by construction. :func:`conditions_of_set` draws ``n`` rows of a manifest that
+carries the generator's labels and condition columns (a simulator manifest, or any manifest the
+generator was trained on), and :func:`sample_like` makes one image per row: the set the realism
+score should see (as ``benchmarks/gan_whole_images.py`` does with held-out conditions).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["conditions_of_set", "sample_like"]
+
+
+def conditions_of_set(manifest: str | os.PathLike[str], gen: Any, n: int,
+                      seed: int = 0) -> list[tuple[str, dict[str, float]]] | None:
+    """``n`` ``(label, conditions)`` pairs drawn from ``seed`` among the manifest's rows (without
+    replacement while there are enough), each condition clipped to the generator's training range;
+    None when the generator has no conditions or the manifest lacks its labels or columns.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "t.csv").write_text("path,label,t\\na.png,x,1\\nb.png,y,50\\n")
+    >>> for f in ("a.png", "b.png"):
+    ...     _ = (d / f).write_bytes(b"")  # the table's images (not read here)
+    >>> _ = (d / "m.yaml").write_text("name: m\\ntable: t.csv\\nimage: path\\nlabel: label\\n"
+    ...                               "parameters: [t]\\n")
+    >>> gen = SimpleNamespace(label_names=["x", "y"], ranges={"t": (0.5, 20.0)},
+    ...                       codec=SimpleNamespace(names=["t"], n_cond=1))
+    >>> sorted(conditions_of_set(d / "m.yaml", gen, 2, seed=0))
+    [('x', {'t': 1.0}), ('y', {'t': 20.0})]
+    """
+    from shapekit.io.manifest import load_manifest
+
+    names = list(gen.codec.names)
+    if not names or str(manifest).lower().rsplit(".", 1)[-1] not in ("yaml", "yml"):
+        return None
+    man = load_manifest(manifest)
+    labels = man.labels
+    if labels is None or not set(names) <= set(man.table.columns) \
+            or not set(labels) <= set(map(str, gen.label_names)):
+        return None
+    vals = man.table[names].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(np.isfinite(vals).all(axis=1))
+    if rows.size == 0:
+        return None
+    pick = np.random.default_rng(seed).choice(rows, int(n), replace=int(n) > rows.size)
+    lo = np.array([gen.ranges[k][0] for k in names])
+    hi = np.array([gen.ranges[k][1] for k in names])
+    return [(str(labels[i]), dict(zip(names, map(float, np.clip(vals[i], lo, hi))))) for i in pick]
+
+
+def sample_like(gen: Any, plan: list[tuple[str, dict[str, float]]], seed: int = 0,
+                size: Any = None) -> np.ndarray:
+    """One image per ``(label, conditions)`` of ``plan`` (image ``i`` from seed ``seed + i``):
+    ``(len(plan), h, w)`` float32 in ``[0, 1]``."""
+    return np.concatenate([gen.sample(1, label, cond, seed=int(seed) + i, size=size)
+                           for i, (label, cond) in enumerate(plan)])
