@@ -74,14 +74,10 @@ def realism_conditions(table: Any, ranges: dict[str, tuple[float, float]],
     list of (str, dict)
         ``(temper, {"aging_temperature_C": T, "aging_time_h": h})`` per row.
     """
-    out = []
-    for _, row in table.head(int(k)).iterrows():
-        conds = {}
-        for name in ("aging_temperature_C", "aging_time_h"):
-            lo, hi = ranges[name]
-            conds[name] = min(max(float(row[name]), float(lo)), float(hi))
-        out.append((str(row["temper"]), conds))
-    return out
+    from shapekit.generate.reference import clipped_conditions
+
+    head, names = table.head(int(k)), ["aging_temperature_C", "aging_time_h"]
+    return clipped_conditions(list(head["temper"]), head[names].to_numpy(), names, ranges)
 
 
 def run_demo(out: Path, *, n: int = 90, size: int = 128, seed: int = 0, gan_steps: int = 40,
@@ -176,9 +172,9 @@ def run_demo(out: Path, *, n: int = 90, size: int = 128, seed: int = 0, gan_step
                                 "um_per_px": sampler.um_per_px}
 
         # 4. realism: the shipped generator at the held-out conditions vs the simulated images
-        fake = np.concatenate([
-            sampler.sample(1, label=t, seed=seed + 7 + i, size=size, conditions=conds)
-            for i, (t, conds) in enumerate(realism_conditions(held.table, sampler.ranges, 24))])
+        from shapekit.generate.reference import sample_like
+
+        fake = sample_like(sampler, realism_conditions(held.table, sampler.ranges, 24), seed + 7, size)
         real = list(held.images[:24])
         rep = score(real, list(fake), n_boot=50, n_perm=50, seed=seed, report_dir=out / "realism",
                     names=("simulated", f"{DEMO_GENERATOR} samples"))

@@ -16,7 +16,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["conditions_of_set", "sample_like"]
+__all__ = ["clipped_conditions", "conditions_of_set", "sample_like"]
+
+
+def clipped_conditions(labels: Any, values: Any, names: list[str],
+                       ranges: dict[str, tuple[float, float]]) -> list[tuple[str, dict[str, float]]]:
+    """``(label, {name: value})`` per row of ``values`` ``(n, len(names))``, each value clipped to
+    its training range in ``ranges`` (a held-out draw can fall a fraction outside it; sampling it
+    would warn of an extrapolation nobody asked for).
+
+    Examples
+    --------
+    >>> clipped_conditions(["a", "b"], [[119.0, 8.0], [150.0, 120.0]], ["T", "t"],
+    ...                    {"T": (120.0, 220.0), "t": (0.1, 100.0)})
+    [('a', {'T': 120.0, 't': 8.0}), ('b', {'T': 150.0, 't': 100.0})]
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(len(labels), len(names))
+    lo = np.array([ranges[k][0] for k in names], dtype=np.float64)
+    hi = np.array([ranges[k][1] for k in names], dtype=np.float64)
+    return [(str(lab), dict(zip(names, map(float, row)))) for lab, row in zip(labels, np.clip(v, lo, hi))]
 
 
 def conditions_of_set(manifest: str | os.PathLike[str], gen: Any, n: int,
@@ -55,9 +73,7 @@ def conditions_of_set(manifest: str | os.PathLike[str], gen: Any, n: int,
     if rows.size == 0:
         return None
     pick = np.random.default_rng(seed).choice(rows, int(n), replace=int(n) > rows.size)
-    lo = np.array([gen.ranges[k][0] for k in names])
-    hi = np.array([gen.ranges[k][1] for k in names])
-    return [(str(labels[i]), dict(zip(names, map(float, np.clip(vals[i], lo, hi))))) for i in pick]
+    return clipped_conditions(labels[pick], vals[pick], names, gen.ranges)
 
 
 def sample_like(gen: Any, plan: list[tuple[str, dict[str, float]]], seed: int = 0,
