@@ -127,7 +127,8 @@ def model_input(model: Any, x: torch.Tensor, device: torch.device) -> torch.Tens
     return x.to(device, dtype)
 
 
-def _activation_budget(max_bytes: int | None) -> int:
+def activation_budget(max_bytes: int | None) -> int:
+    """Bytes the recorded activations may take: ``max_bytes``, or half the available RAM."""
     if max_bytes is None:
         from shapekit.topology.torch_batch import memory_budget
 
@@ -155,7 +156,10 @@ def _size(n: float) -> str:
     return ""  # unreachable
 
 
-def _check_budget(used: int, seen: int, n_total: int | None, budget: int, n_layers: int) -> None:
+def check_activation_budget(used: int, seen: int, n_total: int | None, budget: int,
+                            n_layers: int) -> None:
+    """Refuse (``InputError``) when ``used`` bytes for the first ``seen`` of ``n_total`` inputs
+    project past ``budget``."""
     expected = used if not n_total or not seen else max(used, used * n_total // seen)
     if expected > budget:
         what = f"{n_total} inputs" if n_total else f"the first {seen} inputs"
@@ -217,7 +221,7 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
     store: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     outputs: list[torch.Tensor] = []
     n_forward = 0
-    budget = _activation_budget(max_bytes)
+    budget = activation_budget(max_bytes)
     n_total = _n_inputs(inputs)
     used, seen = 0, 0
 
@@ -245,7 +249,7 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
                     o = out.detach().float().cpu()
                     used += o.numel() * o.element_size()
                     outputs.append(o.reshape(len(o), -1) if flatten else o)
-                _check_budget(used, seen, n_total, budget, len(names) + include_output)
+                check_activation_budget(used, seen, n_total, budget, len(names) + include_output)
     finally:
         for h in handles:
             h.remove()

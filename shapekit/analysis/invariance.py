@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from shapekit._device import default_device
-from shapekit.analysis._hooks import (_activation_budget, _check_budget, eval_on,
+from shapekit.analysis._hooks import (activation_budget, check_activation_budget, eval_on,
                                       layers_that_ran, model_input, resolve_layers)
 from shapekit.errors import InputError
 
@@ -246,7 +246,7 @@ def _features(model: nn.Module | Callable, x: torch.Tensor, names: list[str], ba
                 outs.append((o[0] if isinstance(o, (tuple, list)) else o).detach().float().cpu())
                 if budget is not None and len(outs) == 1:
                     used = sum(v[0].numel() * 4 for v in store.values() if v) + outs[0].numel() * 4
-                    _check_budget(used * copies, len(xb), len(x), budget, len(names) + 1)
+                    check_activation_budget(used * copies, len(xb), len(x), budget, len(names) + 1)
     finally:
         for h in handles:
             h.remove()
@@ -317,7 +317,7 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
         names = resolve_layers(model, layers) if layers is None or len(layers) else []
     with eval_on(model, dev):
         base = _features(model, x, names, batch_size, dev, explicit=layers is not None,
-                         budget=_activation_budget(max_bytes), copies=1 + len(transforms))
+                         budget=activation_budget(max_bytes), copies=1 + len(transforms))
         names = [n for n in names if n in base]  # layers=None: the leaves that forward() runs
         moved = [_features(model, t(x), names, batch_size, dev) for t in transforms]
     results: dict[str, EEDResult] = {}
