@@ -222,3 +222,16 @@ def test_dna_learns_class_dependent_rotation_range():
     sym, upright = np.mean([r["0"], r["1"], r["8"]]), np.mean([r["6"], r["9"]])
     assert sym > 3 * upright
     assert upright < res["global_rotation_deg"] < sym
+
+
+def test_inverse_design_reachable_range_is_the_windows_not_the_training_samples():
+    """With a small n_train the training settings missed the window's top: a target of 199.5 HV
+    (hardness = T on 100-200 C, so reachable) was refused as 'outside the reachable range
+    1xx..19x HV of the process window'. The range is now the window's own."""
+    h = lambda T, t: T + 0.0 * t  # noqa: E731
+    kw = dict(temperature_range_C=(100.0, 200.0), time_range_h=(1.0, 10.0), n_train=16, steps=1,
+              n_samples=2, tolerance=0.5)
+    res = inverse_design(199.5, h, **kw)
+    assert 0.0 <= res["acceptance"] <= 1.0
+    with pytest.raises(InputError, match=r"reachable range 100\.0\.\.200\.0 HV"):
+        inverse_design(250.0, h, **kw)

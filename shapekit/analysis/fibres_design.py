@@ -79,6 +79,29 @@ def peak_time(hardness_fn: HardnessFn, temperature: np.ndarray,
     return grid[h.argmax(1)]
 
 
+def reachable_range(hardness_fn: HardnessFn, temperature_range_C: tuple[float, float],
+                    time_range_h: tuple[float, float], n_grid: tuple[int, int] = (41, 201)) -> tuple[float, float]:
+    """Lowest and highest hardness (HV) of the process window, on a grid of ``n_grid``
+    temperatures x log-spaced times (corners and edges included).
+
+    The window's own range, whatever the training sample: a target inside it is reachable even
+    when a small ``n_train`` happened to draw no setting near it.
+
+    Examples
+    --------
+    >>> h = lambda T, t: T + 0 * t
+    >>> reachable_range(h, (100.0, 200.0), (1.0, 10.0))
+    (100.0, 200.0)
+    """
+    tt, gg = np.meshgrid(np.linspace(*temperature_range_C, n_grid[0]),
+                         np.logspace(np.log10(time_range_h[0]), np.log10(time_range_h[1]), n_grid[1]),
+                         indexing="ij")
+    h = np.asarray(hardness_fn(tt.ravel(), gg.ravel()), dtype=float)
+    if not np.isfinite(h).all():
+        raise InputError("the hardness function returned NaN/inf inside the process window")
+    return float(h.min()), float(h.max())
+
+
 def _balanced_subset(hardness_fn: HardnessFn, temperature: np.ndarray, log_time: np.ndarray,
                      hv: np.ndarray, time_range_h: tuple[float, float], n_keep: int,
                      rng: np.random.Generator, n_bins: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -180,9 +203,13 @@ def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
             temp, logt, hv, over = temp[keep], logt[keep], hv[keep], over[keep]
         else:
             over = 10 ** logt >= peak_time(hardness_fn, temp, time_range_h)
-        if not hv.min() - tolerance <= target <= hv.max() + tolerance:
+        # the window's range, not the (possibly few) training settings': with a small n_train
+        # these missed the window's extremes and refused targets the window reaches
+        h_lo, h_hi = reachable_range(hardness_fn, temperature_range_C, time_range_h)
+        h_lo, h_hi = min(h_lo, float(hv.min())), max(h_hi, float(hv.max()))
+        if not h_lo - tolerance <= target <= h_hi + tolerance:
             raise InputError(f"target hardness {target} HV is outside the reachable range "
-                             f"{hv.min():.1f}..{hv.max():.1f} HV of the process window")
+                             f"{h_lo:.1f}..{h_hi:.1f} HV of the process window")
         modes = np.where(over, 1.0, -1.0) if fibre == "bimodal" else None
         model = fit_bundle(np.stack([temp, logt], 1), hv[:, None], fibre=fibre, modes=modes,
                            n_neighbourhoods=16, steps=steps, seed=seed, device=device)
