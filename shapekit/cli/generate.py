@@ -169,6 +169,9 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
                    for full in fulls]
     for msg in sorted({str(w.message) for w in caught}):
         info(f"warning: {msg}")
+    # training images' pixels per generated pixel (train-gan --downscale): with no um/px, the
+    # only scale these images have; `shapekit score` reads it back from conditions.csv
+    downscale = gen.config.get("downscale")
     rows: list[dict] = []
     earlier = _listed(out / "conditions.csv")  # what an earlier run wrote here
     created = not out.exists()
@@ -178,7 +181,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
             for i, im in enumerate(imgs):
                 fname = f"gen_{len(rows):05d}.{fmt}"
                 row = {"file": fname, "label": labels[i], **full, "seed": seed, "index": i,
-                       "um_per_px": gen.um_per_px}
+                       "um_per_px": gen.um_per_px, "downscale": downscale}
                 written.append(save_image(im, out / fname, {**row, "model": str(folder)}))
                 rows.append(row)
         buf = io.StringIO()
@@ -212,10 +215,13 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     if stale:
         info(f"removed {len(stale)} images of an earlier run from {out} (listed in its conditions.csv)")
     scale = f"{gen.um_per_px:g} um/px" if gen.um_per_px else "the training scale (no um/px known)"
+    if not gen.um_per_px and downscale and downscale != 1:
+        scale = (f"1/{downscale:g} of the training images' pixel scale (no um/px known; score them "
+                 f"against the training images with --real-um-per-px 1 --fake-um-per-px {downscale:g})")
     info(f"wrote {len(rows)} images of {hw[1]}x{hw[0]} px at {scale} and conditions.csv to {out}")
     if as_json:
         emit_json({"out": str(out), "n_images": len(rows), "width": hw[1], "height": hw[0],
-                   "um_per_px": gen.um_per_px, "grid": None if grid is None else str(grid),
+                   "um_per_px": gen.um_per_px, "downscale": downscale, "grid": None if grid is None else str(grid),
                    "conditions": rows})
 
 

@@ -25,6 +25,27 @@ def _n_jobs(ctx: click.Context, param: click.Parameter, value: int) -> int:
     return value
 
 
+def _generated_downscale(folder: Path) -> float | None:
+    """The ``downscale`` that ``shapekit generate`` recorded in ``folder/conditions.csv`` for
+    images without a pixel size (training images' pixels per generated pixel), when every row
+    gives the same value other than 1; else None (not such a folder, a pixel size known, ...)."""
+    import csv
+
+    table = folder / "conditions.csv"
+    if not table.is_file():
+        return None
+    try:
+        with open(table, newline="") as f:
+            rows = list(csv.DictReader(f))
+        values = {float(r["downscale"]) for r in rows if not (r.get("um_per_px") or "").strip()}
+    except (OSError, ValueError, KeyError, TypeError, csv.Error):
+        return None
+    if not rows or len(values) != 1 or any((r.get("um_per_px") or "").strip() for r in rows):
+        return None
+    d = values.pop()
+    return d if d > 0 and d != 1 else None
+
+
 @click.command(name="score")
 @click.argument("real", type=click.Path(path_type=Path))
 @click.argument("fake", type=click.Path(path_type=Path))
@@ -95,6 +116,13 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, mode: st
                     real_um_per_px=real_um_per_px, fake_um_per_px=fake_um_per_px,
                     diagram_metric=diagram_metric, kid_extractor=extractor, report_dir=report,
                     n_jobs=n_jobs, device=device)
+    down = _generated_downscale(fake) if fake.is_dir() else None
+    if down and real_um_per_px is None and fake_um_per_px is None and res.get("um_per_px") is None:
+        res["warnings"].append(
+            f"{fake} was generated at 1/{down:g} of its training images' pixel scale (downscale "
+            f"{down:g} in its conditions.csv) and neither set has a pixel size, so the two were compared "
+            f"pixel for pixel; if {res['names']['real']} is at the training images' scale (e.g. the training "
+            f"manifest), score with --real-um-per-px 1 --fake-um-per-px {down:g}")
     for w in res["warnings"]:
         info(f"warning: {w}")
     if as_json:
