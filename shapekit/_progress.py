@@ -126,16 +126,21 @@ class Reporter:
 
     def _line(self, now: float) -> None:
         done, elapsed = self.n - self.start_n, max(now - self._t0, 1e-9)
-        rate = done / elapsed
+        rate, speed, note = done / elapsed, "", ""
         if self._first is not None and self.n > self._first[1] and now > self._first[0]:
             # after the first unit: set-up (imports, data, a first sample grid) is not a unit's cost
             rate = (self.n - self._first[1]) / (now - self._first[0])
+        elif self._first is not None and self._first[1] > self.start_n and self.n < self.total:
+            # only the first update's units: their time holds the set-up (a 45-s first training
+            # iteration read '0.0222 it/s ETA 24h59m' for a 4-min run); the rate is unknown yet
+            rate, speed = float("nan"), "?"
+            note = f" (first {self._first[1] - self.start_n} {self.unit} in {_duration(elapsed)}, set-up included)"
         eta = (self.total - self.n) / rate if rate > 0 else float("nan")
         pct = 100.0 * self.n / max(self.total, 1)
         extra = " ".join(f"{k} {v:.3g}" for k, v in self._postfix.items())
         self._printed = self.n
         self.stream.write(f"{self.desc} {self.n}/{self.total} {self.unit} ({pct:.0f} %) "
-                          f"{rate:.3g} {self.unit}/s ETA {_duration(eta)}"
+                          f"{speed or f'{rate:.3g}'} {self.unit}/s ETA {_duration(eta)}{note}"
                           + (f" | {extra}" if extra else "") + "\n")
         self.stream.flush()
 

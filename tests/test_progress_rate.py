@@ -20,14 +20,39 @@ def test_rate_counts_from_the_first_unit(monkeypatch):
     r._line(clock[0])
     line = out.getvalue().strip()
     assert "5/10 it (50 %) 1 it/s ETA" in line and _progress._duration(5.0) in line, line
-    # one unit only: nothing to tell set-up from work, the overall average is all there is
+    # one unit only: nothing tells set-up from work, so no rate and no ETA (see below)
     out2 = io.StringIO()
     clock[0] = 0.0
     r2 = _progress.Reporter(10, "training", every_s=1e9, stream=out2, bar=False, silent=False)
     clock[0] = 4.0
     r2.update(1)
     r2._line(clock[0])
-    assert "1/10 it (10 %) 0.25 it/s" in out2.getvalue(), out2.getvalue()
+    assert "1/10 it (10 %) ? it/s ETA ? (first 1 it in 0m04s, set-up included)" in out2.getvalue()
+
+
+def test_a_line_after_the_first_unit_alone_gives_no_rate_or_eta(monkeypatch):
+    """A 45-s first training iteration (compilation, data loader start), then 0.1 s each: the
+    line written at the first iteration read '0.0222 it/s ETA 24h59m' for a run of 4 minutes.
+    It now says the rate is not known yet; the next line has it, and a loop done in its first
+    update reports its average and ETA 0."""
+    clock = [0.0]
+    monkeypatch.setattr("time.perf_counter", lambda: clock[0])
+    out = io.StringIO()
+    r = _progress.Reporter(2000, "training", every_s=30.0, stream=out, bar=False, silent=False)
+    clock[0] = 45.0
+    r.update(1, loss_d=0.5)                      # past every_s: a line
+    clock[0] = 75.0
+    r.update(301)                                # 300 its in 30 s: 10 it/s, 1699 left
+    lines = out.getvalue().splitlines()
+    assert lines[0] == ("training 1/2000 it (0 %) ? it/s ETA ? (first 1 it in 0m45s, set-up "
+                        "included) | loss_d 0.5"), lines
+    assert lines[1].startswith("training 301/2000 it (15 %) 10 it/s ETA 2m50s"), lines
+    out2 = io.StringIO()
+    clock[0] = 0.0
+    r2 = _progress.Reporter(4, "read", every_s=30.0, stream=out2, bar=False, silent=False)
+    clock[0] = 40.0
+    r2.update(4)
+    assert out2.getvalue().startswith("read 4/4 it (100 %) 0.1 it/s ETA 0m00s"), out2.getvalue()
 
 
 def test_no_notebook_tqdm_in_jupyter():
