@@ -307,6 +307,7 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
 
     job.report(0, 4, "reading the real set")
     kw: dict[str, Any] = {}
+    down = None
     if "set" in real:
         job.report(stage=f"preparing real set {real['set']} (once per server start)")
         real_in: Any = store.real_set(real["set"])
@@ -337,6 +338,8 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
                 fake_in = gen.sample(int(fake["n"]), fake.get("label"), cond, seed=int(fake.get("seed", 0)))
         if gen.um_per_px is not None:
             kw["fake_um_per_px"] = float(gen.um_per_px)
+        elif (gen.config.get("downscale") or 1) != 1:  # trained at 1/d of its images' pixels
+            down = float(gen.config["downscale"])
         fake_desc = {"generator": name, "n": int(fake["n"]), "label": fake.get("label"),
                      "conditions": cond if plan is None else f"those of {len(plan)} rows of {real['set']}"}
     else:
@@ -354,6 +357,12 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
         job.report(stage=f"scoring ({n_boot} bootstrap and {n_perm} permutation rounds)")
         res = score(real_in, fake_in, n_boot=n_boot, n_perm=n_perm, seed=seed,
                     report_dir=job.out_dir, **kw)
+    if down is not None and res.get("um_per_px") is None:
+        res.setdefault("warnings", []).append(
+            f"{name} makes images at 1/{down:g} of its training images' pixel scale and neither set has a "
+            "pixel size, so the two were compared pixel for pixel (its features read finer by that factor); "
+            "to compare at one scale: `shapekit generate` them and `shapekit score REAL GENERATED "
+            f"--real-um-per-px 1 --fake-um-per-px {down:g}` (REAL at the training images' scale)")
     job.report(3, stage="figures")
     figures = {p.stem: f"/api/jobs/{job.id}/files/{p.name}" for p in sorted(job.out_dir.glob("*.png"))}
     return jsonable({"real": real_desc, "generated": fake_desc, "verdict": verdict(res),
