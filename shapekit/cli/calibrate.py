@@ -92,8 +92,28 @@ def fit_zoom(generated: np.ndarray, real: np.ndarray, *, quantiles: int = 21,
 
 
 def register(app: click.Group) -> None:
-    """Add this module's command to the application."""
+    """Add this module's commands to the application."""
     app.add_command(calibrate_imaging_cmd)
+    app.add_command(calibrate_conditions_cmd)
+
+
+def _check_run(run: Path, manifest: Path) -> None:
+    """Refuse (InputError) a missing or shipped run directory or a missing manifest."""
+    from shapekit.generate.formats import CONFIG, no_generator_message
+    from shapekit.registry import available, pretrained_root
+
+    if not run.is_dir():
+        shipped = {m["name"]: m for m in available("generator")}
+        if str(run) in shipped:  # a shipped name: its stages are part of the file, as its card says
+            raise InputError(f"{run} is a shipped model (in {pretrained_root() / str(run)}); copy "
+                             "that directory and calibrate the copy")
+        raise InputError(f"run directory not found: {run}")
+    if not (run / CONFIG).is_file():
+        raise InputError(no_generator_message(run))
+    if not manifest.is_file():
+        raise InputError(f"manifest not found: {manifest}")
+    if pretrained_root().resolve() in run.resolve().parents:
+        raise InputError(f"{run} is a shipped model; copy the directory and calibrate the copy")
 
 
 def fit_imaging_stage(generated: Mapping[str, Sequence[np.ndarray]],
@@ -293,21 +313,9 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
     run's training split is used (its holdout fraction and seed). The result is written into
     RUN_DIR/generator.json ("imaging"); `shapekit generate` applies it (`--raw` skips it).
     """
-    from shapekit.generate.formats import CONFIG, no_generator_message
-    from shapekit.registry import available, pretrained_root
+    from shapekit.generate.formats import CONFIG
 
-    if not run.is_dir():
-        shipped = {m["name"]: m for m in available("generator")}
-        if str(run) in shipped:  # a shipped name: its stage is part of the file, fitted by its card
-            raise InputError(f"{run} is a shipped model (in {pretrained_root() / str(run)}); copy "
-                             "that directory and calibrate the copy")
-        raise InputError(f"run directory not found: {run}")
-    if not (run / CONFIG).is_file():
-        raise InputError(no_generator_message(run))
-    if not manifest.is_file():
-        raise InputError(f"manifest not found: {manifest}")
-    if pretrained_root().resolve() in run.resolve().parents:
-        raise InputError(f"{run} is a shipped model; copy the directory and calibrate the copy")
+    _check_run(run, manifest)
     block = calibrate_generator(run, manifest, root=root, size=size, seed=seed,
                                 max_per_class=max_per_class, magnify=magnify)
     for name, p in block["labels"].items():
@@ -327,5 +335,45 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
             info(f"{name}: not fitted (fewer than 2 training images of it): its images stay as "
                  "the network makes them")
     info(f"wrote the imaging stage into {run / CONFIG}")
+    if as_json:
+        emit_json(block)
+
+
+@click.command(name="calibrate-conditions")
+@click.argument("run", metavar="RUN_DIR", type=click.Path(path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--size", type=click.IntRange(32, 2048), default=256, show_default=True,
+              help="Side of the generated images measured at each grid point.")
+@click.option("--n-images", type=click.IntRange(1, 1000), default=8, show_default=True,
+              help="Generated images per grid point.")
+@click.option("--steps", type=click.IntRange(3, 64), default=13, show_default=True,
+              help="Grid points along each condition.")
+@root_option
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the generated images (grid point i uses seed + i).")
+@json_option
+def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int, steps: int,
+                             root: Path | None, seed: int, as_json: bool) -> None:
+    """Fit the condition map of the generator in RUN_DIR on MANIFEST's training images.
+
+    For a parameters- or properties-mode model of particle micrographs: per class, the inputs at
+    which the network (with its imaging stage) draws the particle area fraction and size that
+    the training images show at each requested condition (Gaussian processes over a grid of the
+    conditions; only the run's training split). Written into RUN_DIR/generator.json
+    ("condition_map"); `shapekit generate` applies it, `--raw` skips it.
+    """
+    from shapekit.generate.conditionmap import calibrate_conditions
+    from shapekit.generate.formats import CONFIG
+
+    _check_run(run, manifest)
+    block = calibrate_conditions(run, manifest, root=root, size=size, n_images=n_images,
+                                 steps=steps, seed=seed)
+    for name, f in block["fitted"]["labels"].items():
+        if "skipped" in f:
+            info(f"{name}: not fitted ({f['skipped']}): its requests go to the network unchanged")
+            continue
+        info(f"{name}: {f['grid_points_fitted']} grid points fitted on {f['n_training']} training "
+             f"images; largest input shift {f['largest_shift']:g} (training sd units)")
+    info(f"wrote the condition map into {run / CONFIG}")
     if as_json:
         emit_json(block)

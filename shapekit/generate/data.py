@@ -105,6 +105,11 @@ class ConditionCodec:
             v = np.where(self.log, np.log10(np.where(self.log, v, 1.0)), v)
         return ((v - self.mean) / self.std).astype(np.float32)
 
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """Normalised ``(n, k)`` -> raw values (the inverse of :meth:`encode`)."""
+        v = np.asarray(z, dtype=np.float64).reshape(-1, self.n_cond) * self.std + self.mean
+        return np.where(self.log, 10.0 ** np.where(self.log, v, 0.0), v)
+
     def default_values(self) -> dict[str, float]:
         """The centre of the training distribution (geometric mean for log-scaled conditions)."""
         c = np.array(self.mean, dtype=np.float64, copy=True)

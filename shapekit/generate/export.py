@@ -25,6 +25,7 @@ from shapekit.generate.data import ConditionCodec
 from shapekit.io.budget import check_pixel_budget
 from shapekit.generate.formats import (CONFIG, FORMAT_VERSION, WEIGHTS, parse_size,
                                       read_generator_config)
+from shapekit.generate.conditionmap import ConditionMap
 from shapekit.generate.imaging import ImagingStage
 from shapekit.generate.nets import MARGIN_CELLS, Generator, generate_field, to_unit
 
@@ -95,6 +96,9 @@ class GeneratorSampler:
     imaging : ImagingStage or None
         The calibrated probe blur and shot noise (and, where calibrated, magnification) applied
         to every sample (unless ``raw``).
+    condition_map : ConditionMap or None
+        The calibrated shift from requested conditions to the network's inputs, per class
+        (:mod:`shapekit.generate.conditionmap`; unless ``raw``).
 
     Examples
     --------
@@ -113,6 +117,8 @@ class GeneratorSampler:
         self.mode = codec.mode
         block = config.get("imaging")
         self.imaging = None if block is None else ImagingStage.from_dict(block)
+        block = config.get("condition_map")
+        self.condition_map = None if block is None else ConditionMap.from_dict(block)
 
     def default_conditions(self) -> dict[str, float]:
         """The centre of the training distribution of every continuous condition."""
@@ -157,8 +163,9 @@ class GeneratorSampler:
         ``seed``); missing conditions default to their training mean. The same ``seed``, ``n``
         and ``size`` give the same latents (and imaging noise) whatever the condition, so a
         sweep over a condition shows the effect of that condition alone. ``raw`` skips the
-        model's imaging stage (:attr:`imaging`: magnification, blur, noise), giving the
-        network's output at its own scale.
+        model's condition map (:attr:`condition_map`) and imaging stage (:attr:`imaging`:
+        magnification, blur, noise), giving the network's output at the requested input and at
+        its own scale.
 
         When the stage draws magnifications (a model trained without a common pixel size), each
         image of such a class is generated on its own field (``size / zoom``, latent map and noise
@@ -179,7 +186,10 @@ class GeneratorSampler:
         cond = None
         if self.codec.n_cond:
             values = np.array([[vals[k] for k in self.codec.names]], dtype=np.float64)
-            cond = torch.from_numpy(np.repeat(self.codec.encode(values), int(n), axis=0))
+            z = np.repeat(self.codec.encode(values), int(n), axis=0)
+            if self.condition_map is not None and not raw:
+                z = self.condition_map.apply(z, names).astype(np.float32)
+            cond = torch.from_numpy(z)
         g = torch.Generator().manual_seed(int(seed))
         zl, zg = self.generator.latents(int(n), self.generator.field_cells(hw), g)
         zoom = (self.imaging.zooms(names, seed) if self.imaging is not None and not raw

@@ -63,7 +63,11 @@ GENERATOR_SCHEMA: dict[str, Any] = {
                     "noise": {"type": "array", "minItems": 2, "maxItems": 1001,
                               "items": {"type": "number", "minimum": 0}},
                     "zoom": {"type": "array", "minItems": 2, "maxItems": 1001,
-                             "items": {"type": "number", "minimum": 0.25, "maximum": 4}}}}}}}}}
+                             "items": {"type": "number", "minimum": 0.25, "maximum": 4}}}}}}},
+        "condition_map": {"type": "object", "required": ["version", "axes", "labels"],
+                          "properties": {"version": {"type": "integer"},
+                                         "axes": {"type": "array", "minItems": 1},
+                                         "labels": {"type": "object"}}}}}
 """JSON Schema of ``generator.json``."""
 
 RUN_SCHEMA: dict[str, Any] = {

@@ -1,0 +1,309 @@
+"""The condition map of a generator: what it is asked for -> what its network is given, per class.
+
+A conditional generator is held to its conditions only on average over training: asked for a
+process condition, the structure it draws (an area fraction, a particle radius) can sit off the
+structure of its training images at that condition by an amount that changes smoothly over the
+condition space (RESULTS.md section 6: on the shipped ``sim-parameters``, about two thirds of the
+generated-minus-simulated area fraction and nine tenths of the radius error are predictable
+from the condition). The map corrects this after training, without touching the weights, the
+way the imaging stage (:mod:`shapekit.generate.imaging`) corrects how images are taken:
+
+1. **Target.** Each training image is measured (e.g. area fraction and log particle radius,
+   :func:`shapekit.synth.measure_structure`); per class, a Gaussian process over the encoded
+   conditions smooths these into the structure expected at any condition.
+2. **Forward.** On a regular grid over the encoded conditions (within ``reach`` of the class's
+   training conditions), ``n_images`` images are generated and measured; a second Gaussian
+   process gives the structure the generator draws for any input.
+3. **Inverse.** At every grid point where the class has training data, the input is found whose
+   generated structure equals the target there (least squares in ``scales`` units, with a weak
+   ``pull`` towards the requested input, inside the training box). The shift, input minus
+   request, is stored; grid points away from the data take the nearest fitted shift.
+
+:class:`ConditionMap` applies the shifts by linear interpolation (requests outside the grid use
+the shift at its edge). Maps are stored in ``generator.json`` under ``"condition_map"``; an
+export without the key has none, and ``sample(..., raw=True)`` skips it with the imaging stage.
+
+Examples
+--------
+>>> import numpy as np
+>>> m = ConditionMap([np.array([-1.0, 1.0])], {"a": np.array([[0.0], [0.2]])})
+>>> m.apply(np.array([[0.0], [5.0]]), ["a", "a"]).ravel().round(3).tolist()
+[0.1, 5.2]
+>>> m.apply(np.array([[0.0]]), ["b"]).ravel().tolist()   # a class without a map: unchanged
+[0.0]
+>>> ConditionMap.from_dict(m.to_dict()).apply(np.array([[0.0]]), ["a"]).ravel().round(3).tolist()
+[0.1]
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from shapekit.errors import InputError, ModelFormatError
+
+__all__ = ["ConditionMap", "fit_condition_map", "calibrate_conditions", "particle_measure",
+           "MAP_VERSION", "PARTICLE_SCALES"]
+
+#: format version of the ``"condition_map"`` block of ``generator.json``
+MAP_VERSION = 1
+#: errors worth correcting in :func:`particle_measure`'s numbers: area fraction, log radius
+PARTICLE_SCALES = (0.003, 0.03)
+
+
+class ConditionMap:
+    """Per-class shifts of a generator's encoded condition inputs on a regular grid.
+
+    Parameters
+    ----------
+    axes : sequence of 1-D arrays
+        Grid coordinates along each encoded condition (increasing, at least 2 each).
+    shifts : mapping
+        Class name -> array ``(*[len(a) for a in axes], n_conditions)``: the input minus the
+        request, in encoded units, at each grid point.
+    fitted : dict, optional
+        What the map was fitted on (stored with it; not used to apply it).
+    """
+
+    def __init__(self, axes: Sequence[np.ndarray], shifts: Mapping[str, np.ndarray],
+                 fitted: dict[str, Any] | None = None) -> None:
+        self.axes = [np.asarray(a, dtype=np.float64).ravel() for a in axes]
+        k = len(self.axes)
+        if k == 0 or any(len(a) < 2 or not np.all(np.diff(a) > 0) or not np.all(np.isfinite(a))
+                         for a in self.axes):
+            raise ModelFormatError("condition map: every axis needs >= 2 increasing finite values")
+        shape = tuple(len(a) for a in self.axes) + (k,)
+        self.shifts = {}
+        for name, s in shifts.items():
+            s = np.asarray(s, dtype=np.float64)
+            if s.shape != shape or not np.all(np.isfinite(s)):
+                raise ModelFormatError(f"condition map of {name!r}: shifts of shape {s.shape}, "
+                                       f"expected {shape}, all finite")
+            self.shifts[str(name)] = s
+        self.fitted = dict(fitted or {})
+
+    def apply(self, z: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """Encoded requests ``(n, k)`` of images of classes ``names`` -> the network's inputs."""
+        from scipy.interpolate import RegularGridInterpolator
+
+        z = np.asarray(z, dtype=np.float64).reshape(len(names), len(self.axes))
+        out = z.copy()
+        names = np.asarray([str(n) for n in names], dtype=object)
+        lo = np.array([a[0] for a in self.axes])
+        hi = np.array([a[-1] for a in self.axes])
+        for name, s in self.shifts.items():
+            rows = names == name
+            if rows.any():
+                f = RegularGridInterpolator(self.axes, s, method="linear")
+                out[rows] += f(np.clip(z[rows], lo, hi))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": MAP_VERSION, "axes": [a.tolist() for a in self.axes],
+                "labels": {n: np.round(s, 6).tolist() for n, s in self.shifts.items()},
+                "fitted": self.fitted}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ConditionMap":
+        if d.get("version") != MAP_VERSION:
+            raise ModelFormatError(f"condition map version {d.get('version')!r}; this shapekit "
+                                   f"reads version {MAP_VERSION} (upgrade shapekit)")
+        try:
+            return cls(d["axes"], {n: np.asarray(s, dtype=np.float64)
+                                   for n, s in d["labels"].items()}, d.get("fitted"))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelFormatError(f"condition map: malformed block ({e})") from None
+
+
+def _gp(x: np.ndarray, y: np.ndarray):
+    """A Gaussian process (RBF per axis + white noise, fitted deterministically) of y on x."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * RBF(np.ones(x.shape[1]), (0.2, 20.0))
+              + WhiteKernel(0.1, (1e-4, 1.0)))
+    ok = np.isfinite(y)
+    with warnings.catch_warnings():   # a length scale at its bound is a smooth surface, not an error
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return GaussianProcessRegressor(kernel, normalize_y=True, random_state=0).fit(x[ok], y[ok])
+
+
+def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
+                      measured: np.ndarray, measure: Callable[[np.ndarray], np.ndarray],
+                      scales: Sequence[float], *, steps: int = 13, n_images: int = 8,
+                      size: int = 256, seed: int = 0, reach: float = 0.75, pull: float = 0.1,
+                      min_images: int = 10) -> ConditionMap:
+    """Fit a :class:`ConditionMap` for ``sampler`` (a loaded generator) on its training images.
+
+    Parameters
+    ----------
+    sampler : GeneratorSampler
+        The generator (parameters or properties mode); its own map, if any, is not used.
+    values : array ``(n, k)``
+        The training images' raw conditions.
+    labels : sequence of str
+        Their class names.
+    measured : array ``(n, q)``
+        ``measure`` of each training image (NaN where undefined).
+    measure : callable
+        One image ``(H, W)`` in [0, 1] -> ``q`` numbers (NaN where undefined).
+    scales : sequence of q floats
+        The size of an error worth correcting in each measured number.
+    steps, n_images, size, seed
+        Grid points per condition; generated images of ``size``^2 per grid point, the i-th
+        point's with seed ``seed + i``.
+    reach, pull, min_images
+        Grid points within ``reach`` (encoded units) of a class's training conditions are
+        generated; the weight of the request in the least squares; classes with fewer
+        training images get no map.
+
+    Raises
+    ------
+    InputError
+        A class-mode model, or inputs of mismatched lengths.
+    """
+    from scipy.optimize import least_squares
+    from scipy.spatial import cKDTree
+
+    from shapekit._progress import progress
+
+    codec = sampler.codec
+    if not codec.n_cond:
+        raise InputError("a condition map needs a parameters- or properties-mode generator")
+    values = np.asarray(values, dtype=np.float64).reshape(-1, codec.n_cond)
+    measured = np.asarray(measured, dtype=np.float64).reshape(len(values), -1)
+    labels = np.asarray([str(x) for x in labels], dtype=object)
+    scales = np.asarray(scales, dtype=np.float64)
+    if len(labels) != len(values) or measured.shape[1] != len(scales):
+        raise InputError("condition map: values, labels, measured and scales do not match")
+    z = codec.encode(values).astype(np.float64)
+    axes = [np.linspace(z[:, j].min(), z[:, j].max(), int(steps)) for j in range(codec.n_cond)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, codec.n_cond)
+    cell = float(np.sqrt(np.sum([(a[1] - a[0]) ** 2 for a in axes])))
+    lo, hi = grid.min(axis=0), grid.max(axis=0)
+    shape = tuple(len(a) for a in axes) + (codec.n_cond,)
+    own, sampler.condition_map = getattr(sampler, "condition_map", None), None
+    shifts, info = {}, {}
+    try:
+        for name in sorted(set(labels)):
+            mine = labels == name
+            if mine.sum() < min_images:
+                info[name] = {"n_training": int(mine.sum()), "skipped": "too few training images"}
+                continue
+            if np.any(np.isfinite(measured[mine]).sum(axis=0) < min_images):
+                info[name] = {"n_training": int(mine.sum()),
+                              "skipped": "too few training images with a measurement"}
+                continue
+            dist = cKDTree(z[mine]).query(grid)[0]
+            design = np.flatnonzero(dist <= reach)
+            inside = np.flatnonzero(dist <= cell / 2)
+            target = [_gp(z[mine], measured[mine, q]) for q in range(len(scales))]
+            forward = np.full((len(design), len(scales)), np.nan)
+            for i, g in enumerate(progress(design, desc=f"condition map: {name}")):
+                raw = np.clip(codec.decode(grid[g][None])[0], codec.lo, codec.hi)
+                imgs = sampler.sample(n_images, label=name, seed=seed + int(g), size=size,
+                                      conditions=dict(zip(codec.names, raw)))
+                with warnings.catch_warnings():   # an all-NaN column stays NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    forward[i] = np.nanmean([measure(im) for im in imgs], axis=0)
+            if np.any(np.isfinite(forward).sum(axis=0) < 3):
+                info[name] = {"n_training": int(mine.sum()),
+                              "skipped": "too few generated images with a measurement"}
+                continue
+            gen = [_gp(grid[design], forward[:, q]) for q in range(len(scales))]
+            want = np.stack([m.predict(grid[inside]) for m in target], axis=1)
+            found = np.empty((len(inside), codec.n_cond))
+            for j, (g, t) in enumerate(zip(inside, want)):
+                def resid(u: np.ndarray, g: int = g, t: np.ndarray = t) -> np.ndarray:
+                    f = np.array([m.predict(u[None])[0] for m in gen])
+                    return np.concatenate([(f - t) / scales, pull * (u - grid[g])])
+                found[j] = least_squares(resid, grid[g], bounds=(lo, hi), diff_step=1e-3).x
+            shift = found - grid[inside]
+            near = cKDTree(grid[inside]).query(grid)[1]    # the rest: the nearest fitted shift
+            shifts[name] = shift[near].reshape(shape)
+            info[name] = {"n_training": int(mine.sum()), "grid_points_generated": len(design),
+                          "grid_points_fitted": len(inside),
+                          "largest_shift": round(float(np.abs(shift).max()), 4)}
+    finally:
+        sampler.condition_map = own
+    return ConditionMap(axes, shifts, {"n_images": int(n_images), "size": int(size),
+                                       "seed": int(seed), "steps": int(steps),
+                                       "reach": float(reach), "pull": float(pull),
+                                       "scales": scales.tolist(), "labels": info})
+
+
+def particle_measure(image: np.ndarray) -> np.ndarray:
+    """Area fraction and log mean particle radius (px) of one image, as
+    :func:`shapekit.synth.measure_structure` finds the particles (NaN radius without any).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((100, 100), 0.2, np.float32)
+    >>> yy, xx = np.mgrid[:100, :100]
+    >>> for cy, cx in [(25, 25), (25, 75), (75, 25), (75, 75)]:
+    ...     img[(yy - cy) ** 2 + (xx - cx) ** 2 <= 36] = 0.8
+    >>> f, log_r = particle_measure(img)
+    >>> round(float(f), 3), round(float(np.exp(log_r)), 1)
+    (0.044, 5.9)
+    """
+    from shapekit.synth import measure_structure
+
+    m = measure_structure(np.asarray(image, dtype=np.float32))
+    r = float(m.get("mean_radius_px") or np.nan)
+    return np.array([float(m["area_fraction"]), np.log(r) if r > 0 else np.nan])
+
+
+def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
+                         root: str | Path | None = None, size: int = 256, n_images: int = 8,
+                         steps: int = 13, seed: int = 0, write: bool = True) -> dict[str, Any]:
+    """Fit the condition map of the export in ``model_dir`` on its training images.
+
+    The training split is the export's own (its ``holdout`` fraction and ``seed``, at its
+    ``downscale``); each image is measured with :func:`particle_measure` (particles: area
+    fraction and size), and :func:`fit_condition_map` finds the inputs at which the generator,
+    imaging stage included, draws what the training images show. With ``write`` the block
+    replaces ``generator.json``'s ``"condition_map"`` (atomically).
+
+    Raises
+    ------
+    InputError
+        A class-mode model, or a manifest whose labels or conditions are not the model's.
+    """
+    from shapekit import _atomic
+    from shapekit.generate.data import holdout_split, load_training_table, to_common_scale
+    from shapekit.generate.export import load_generator
+    from shapekit.generate.formats import CONFIG, read_generator_config
+
+    gen = load_generator(model_dir, device="cpu")
+    if not gen.codec.n_cond:
+        raise InputError(f"{model_dir} is a class-mode generator: it has no conditions to map")
+    cfg = read_generator_config(model_dir)
+    images, labels, values, codec, ump, _ = load_training_table(manifest, gen.mode, root)
+    if (sorted(set(codec.label_names) - set(gen.label_names))
+            or list(codec.names) != list(gen.condition_names)):
+        raise InputError(f"{manifest} is not this model's training data: labels "
+                         f"{', '.join(codec.label_names)} and conditions {', '.join(codec.names)},"
+                         f" the model's {', '.join(gen.label_names)} and "
+                         f"{', '.join(gen.condition_names)}")
+    scaled, _ = to_common_scale(images, ump, float(cfg.get("downscale") or 1.0))
+    train, _ = holdout_split(labels, float(cfg.get("holdout") or 0.0), int(cfg.get("seed") or 0))
+    from shapekit._progress import progress
+
+    measured = np.stack([particle_measure(scaled[i]) for i in progress(train, desc="measuring")])
+    names = [codec.label_names[int(labels[i])] for i in train]
+    cmap = fit_condition_map(gen, values[train], names, measured, particle_measure,
+                             PARTICLE_SCALES, steps=steps, n_images=n_images, size=size,
+                             seed=seed)
+    block = cmap.to_dict()
+    block["fitted"]["fitted_on"] = (f"{len(train)} training images of {Path(manifest).name} "
+                                    f"(holdout {cfg.get('holdout') or 0.0:g}, seed "
+                                    f"{cfg.get('seed') or 0}); particle area fraction and log "
+                                    f"radius; {n_images} generated {size}^2 images per grid point")
+    if write:
+        _atomic.write_json(Path(model_dir) / CONFIG, {**cfg, "condition_map": block})
+    return block

@@ -1,0 +1,160 @@
+"""A generator's condition map: interpolation and its edges, the export block and its errors,
+the same images as the network given the shifted input, and the fit's known answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from shapekit.errors import InputError, ModelFormatError  # noqa: E402
+from shapekit.generate.conditionmap import ConditionMap, fit_condition_map  # noqa: E402
+from shapekit.generate.data import ConditionCodec  # noqa: E402
+
+
+def test_shifts_interpolate_linearly_per_class_and_hold_at_the_edges() -> None:
+    axes = [np.array([0.0, 1.0, 2.0]), np.array([-1.0, 1.0])]
+    s = np.zeros((3, 2, 2))
+    s[..., 0] = np.array([0.0, 0.2, 0.6])[:, None]      # first input: shift grows along axis 0
+    s[..., 1] = np.array([-0.1, 0.3])[None, :]          # second: along axis 1
+    m = ConditionMap(axes, {"a": s})
+    z = np.array([[0.5, 0.0], [1.5, 1.0], [9.0, -9.0], [0.5, 0.0]])
+    out = m.apply(z, ["a", "a", "a", "b"])
+    np.testing.assert_allclose(out[0], [0.5 + 0.1, 0.0 + 0.1])
+    np.testing.assert_allclose(out[1], [1.5 + 0.4, 1.0 + 0.3])
+    np.testing.assert_allclose(out[2], [9.0 + 0.6, -9.0 - 0.1])   # beyond the grid: edge shift
+    np.testing.assert_allclose(out[3], z[3])                      # no map for class b
+    back = ConditionMap.from_dict(json.loads(json.dumps(m.to_dict())))
+    np.testing.assert_allclose(back.apply(z, ["a"] * 4), m.apply(z, ["a"] * 4))
+
+
+@pytest.mark.parametrize("block", [
+    {"version": 2, "axes": [[0, 1]], "labels": {}},
+    {"version": 1, "axes": [[1, 0]], "labels": {}},
+    {"version": 1, "axes": [[0, 1]], "labels": {"a": [[0.0]]}},
+    {"version": 1, "axes": [[0, 1]], "labels": {"a": [[0.0], [float("nan")]]}},
+    {"version": 1, "labels": {}},
+])
+def test_bad_blocks_are_model_format_errors(block: dict) -> None:
+    with pytest.raises(ModelFormatError):
+        ConditionMap.from_dict(block)
+
+
+def test_decode_inverts_encode_with_log_conditions() -> None:
+    v = np.array([[120.0, 0.1], [180.0, 3.0], [220.0, 100.0]])
+    codec = ConditionCodec.fit(["a"], ["T", "t"], v, mode="parameters")
+    assert codec.log.tolist() == [False, True]
+    np.testing.assert_allclose(codec.decode(codec.encode(v)), v, rtol=1e-5)
+
+
+def test_an_export_feeds_the_network_the_shifted_input(tmp_path: Path) -> None:
+    from shapekit.generate.export import export_generator, load_generator
+    from shapekit.generate.nets import Generator
+
+    torch.manual_seed(0)
+    g = Generator(2, n_cond=1, z_local=2, z_global=8, w_dim=8, channels=[16, 8, 8])
+    codec = ConditionCodec.fit(["a", "b"], ["T"], np.array([[100.0], [200.0]]),
+                               mode="parameters")
+    export_generator(g, codec, tmp_path / "m", crop_size=32)
+    cfg_path = tmp_path / "m" / "generator.json"
+    plain = load_generator(tmp_path / "m", device="cpu")
+    shift = 0.4                                      # encoded units: T moves by 0.4 std
+    moved = float(codec.decode(codec.encode([[120.0]]) + shift)[0, 0])
+    cfg = json.loads(cfg_path.read_text())
+    cfg["condition_map"] = ConditionMap([np.array([-5.0, 5.0])],
+                                        {"a": np.full((2, 1), shift)}).to_dict()
+    cfg_path.write_text(json.dumps(cfg))
+    gen = load_generator(tmp_path / "m", device="cpu")
+    kw = {"seed": 3, "size": 48}
+    got = gen.sample(2, label="a", conditions={"T": 120}, **kw)
+    assert np.allclose(got, plain.sample(2, label="a", conditions={"T": moved}, **kw), atol=1e-5)
+    assert not np.allclose(got, plain.sample(2, label="a", conditions={"T": 120}, **kw), atol=1e-3)
+    # raw: the network at the request; class b has no map
+    assert np.array_equal(gen.sample(2, label="a", conditions={"T": 120}, raw=True, **kw),
+                          plain.sample(2, label="a", conditions={"T": 120}, **kw))
+    assert np.array_equal(gen.sample(2, label="b", conditions={"T": 120}, **kw),
+                          plain.sample(2, label="b", conditions={"T": 120}, **kw))
+    cfg["condition_map"]["version"] = 7
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ModelFormatError, match="version"):
+        load_generator(tmp_path / "m", device="cpu")
+
+
+class _Biased:
+    """A stand-in generator: images of grey level 0.3 + 0.1 (z + 0.5) at encoded input z, so it
+    draws at every request what its training images show half a unit further on."""
+
+    def __init__(self, codec: ConditionCodec) -> None:
+        self.codec, self.condition_map = codec, "own map"
+
+    def sample(self, n, label=None, conditions=None, seed=0, size=None, raw=False):
+        z = float(self.codec.encode([[conditions["T"]]])[0, 0])
+        rng = np.random.default_rng(seed)
+        return 0.3 + 0.1 * (z + 0.5) + rng.normal(0, 0.002, (n, 8, 8))
+
+
+def test_the_fit_finds_the_known_shift() -> None:
+    rng = np.random.default_rng(0)
+    T = rng.uniform(100, 200, 60)
+    codec = ConditionCodec.fit(["a"], ["T"], T[:, None], mode="parameters")
+    z = codec.encode(T[:, None])[:, 0]
+    measured = (0.3 + 0.1 * z + rng.normal(0, 0.002, len(z)))[:, None]   # the training images
+    fake = _Biased(codec)
+    m = fit_condition_map(fake, T[:, None], ["a"] * len(T), measured,
+                          lambda im: np.array([im.mean()]), scales=[0.01], steps=9, n_images=2)
+    assert fake.condition_map == "own map"        # restored after fitting without it
+    s = m.shifts["a"][:, 0]
+    np.testing.assert_allclose(s[2:], -0.5, atol=0.05)
+    # near the low end the input it needs lies below the training box: it stops at the edge
+    lo = m.axes[0][0]
+    np.testing.assert_allclose(m.axes[0][:2] + s[:2], lo, atol=0.02)
+    assert m.fitted["labels"]["a"]["grid_points_fitted"] == 9
+    with pytest.raises(InputError):
+        fit_condition_map(fake, T[:, None], ["a"] * 3, measured, lambda im: im.mean(), [0.01])
+
+
+def test_cli_calibrate_conditions_writes_a_map_generate_uses(run_cli, tmp_path: Path) -> None:
+    import cv2
+    from test_generate import TINY
+
+    from shapekit.generate.train import train_gan
+    from shapekit.io import write_manifest
+
+    d = tmp_path / "d"          # bright particles whose radius grows with T; classes a/b
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["file,temper,T"]
+    for i in range(20):
+        img = np.full((40, 40), 40, np.uint8)
+        for _ in range(6):
+            cv2.circle(img, tuple(int(v) for v in rng.integers(4, 36, 2)), 2 + i // 5, 200, -1)
+        cv2.imwrite(str(d / f"im{i}.png"), img)
+        rows.append(f"im{i}.png,{'ab'[i % 2]},{100 + 5 * i}")
+    (d / "labels.csv").write_text("\n".join(rows) + "\n")
+    manifest = d / "m.yaml"
+    write_manifest(manifest, {"name": "tiny", "root": ".", "table": "labels.csv", "image": "file",
+                              "label": "temper", "parameters": ["T"], "um_per_px": 0.1})
+    torch.set_num_threads(1)
+    train_gan(manifest, tmp_path / "run", condition="parameters", crop_size=32, max_steps=2,
+              batch_size=4, seed=0, n_up=2, d_blocks=2, **TINY)
+    code, out, err = run_cli("calibrate-conditions", tmp_path / "run", manifest, "--size", "32",
+                             "--n-images", "1", "--steps", "4", "--json")
+    assert code == 0, err
+    block = json.loads(out)
+    cfg = json.loads((tmp_path / "run" / "generator.json").read_text())
+    assert cfg["condition_map"] == block and set(block["fitted"]["labels"]) == {"a", "b"}
+    for name, f in block["fitted"]["labels"].items():   # fitted, or skipped with the reason
+        assert (name in block["labels"]) != ("skipped" in f)
+    assert block["labels"] and all(np.asarray(s).shape == (4, 1) for s in block["labels"].values())
+    assert "20 training images of m.yaml" in block["fitted"]["fitted_on"]
+    code, _, err = run_cli("generate", tmp_path / "run", "--n", "2", "--out", tmp_path / "g",
+                           "--label", "a", "--set", "T=150")
+    assert code == 0, err
+    code, _, err = run_cli("calibrate-conditions", "sim-parameters", manifest)
+    assert code == 2 and "sim-parameters is a shipped model" in err, err
+    code, _, err = run_cli("calibrate-conditions", tmp_path / "run", tmp_path / "no.yaml")
+    assert code == 2 and "manifest not found" in err, err
