@@ -70,8 +70,9 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
               show_default=True,
               help="tif: float32 TIFF with the pixel size in its resolution tags and the "
                    "conditions in its description; png: 8-bit, no scale.")
-@click.option("--raw", is_flag=True, help="The network's output, without the model's imaging "
-              "stage (probe blur and shot noise: `shapekit calibrate-imaging`).")
+@click.option("--raw", is_flag=True, help="The network's output at the requested input, without "
+              "the model's condition map (`shapekit calibrate-conditions`) and imaging stage "
+              "(probe blur and shot noise: `shapekit calibrate-imaging`).")
 @device_option
 @click.option("--checkpoint", default=None, metavar="NAME",
               help="Use this training checkpoint of a run (e.g. iter-0007500, or a .ckpt path) "
