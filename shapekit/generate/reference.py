@@ -41,7 +41,8 @@ def conditions_of_set(manifest: str | os.PathLike[str], gen: Any, n: int,
                       seed: int = 0) -> list[tuple[str, dict[str, float]]] | None:
     """``n`` ``(label, conditions)`` pairs drawn from ``seed`` among the manifest's rows (without
     replacement while there are enough), each condition clipped to the generator's training range;
-    None when the generator has no conditions or the manifest lacks its labels or columns.
+    for a class-mode generator (no conditions) the rows' labels alone, with empty conditions.
+    None when the manifest lacks the generator's labels or condition columns.
 
     Examples
     --------
@@ -57,18 +58,22 @@ def conditions_of_set(manifest: str | os.PathLike[str], gen: Any, n: int,
     ...                       codec=SimpleNamespace(names=["t"], n_cond=1))
     >>> sorted(conditions_of_set(d / "m.yaml", gen, 2, seed=0))
     [('x', {'t': 1.0}), ('y', {'t': 20.0})]
+    >>> classes = SimpleNamespace(label_names=["x", "y"], ranges={},
+    ...                           codec=SimpleNamespace(names=[], n_cond=0))
+    >>> sorted(conditions_of_set(d / "m.yaml", classes, 2, seed=0))   # the rows' tempers
+    [('x', {}), ('y', {})]
     """
     from shapekit.io.manifest import load_manifest
 
     names = list(gen.codec.names)
-    if not names or str(manifest).lower().rsplit(".", 1)[-1] not in ("yaml", "yml"):
+    if str(manifest).lower().rsplit(".", 1)[-1] not in ("yaml", "yml"):
         return None
     man = load_manifest(manifest)
     labels = man.labels
     if labels is None or not set(names) <= set(man.table.columns) \
-            or not set(labels) <= set(map(str, gen.label_names)):
+            or not set(map(str, labels)) <= set(map(str, gen.label_names)):
         return None
-    vals = man.table[names].to_numpy(dtype=np.float64)
+    vals = man.table[names].to_numpy(dtype=np.float64).reshape(len(labels), len(names))
     rows = np.flatnonzero(np.isfinite(vals).all(axis=1))
     if rows.size == 0:
         return None
