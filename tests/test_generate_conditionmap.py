@@ -142,7 +142,7 @@ def test_cli_calibrate_conditions_writes_a_map_generate_uses(run_cli, tmp_path: 
     train_gan(manifest, tmp_path / "run", condition="parameters", crop_size=32, max_steps=2,
               batch_size=4, seed=0, n_up=2, d_blocks=2, **TINY)
     code, out, err = run_cli("calibrate-conditions", tmp_path / "run", manifest, "--size", "32",
-                             "--n-images", "1", "--steps", "4", "--json")
+                             "--n-images", "1", "--steps", "4", "--max-zoom", "1.5", "--json")
     assert code == 0, err
     block = json.loads(out)
     cfg = json.loads((tmp_path / "run" / "generator.json").read_text())
@@ -151,6 +151,8 @@ def test_cli_calibrate_conditions_writes_a_map_generate_uses(run_cli, tmp_path: 
         assert (name in block["labels"]) != ("skipped" in f)
     assert block["labels"] and all(np.asarray(s).shape == (4, 1) for s in block["labels"].values())
     assert "20 training images of m.yaml" in block["fitted"]["fitted_on"]
+    assert block["fitted"]["zoom_range"] == [1.0, 1.5] and set(block["zoom"]) == set(block["labels"])
+    assert all(0.0 <= v <= np.log(1.5) + 1e-9 for z in block["zoom"].values() for v in np.ravel(z))
     code, _, err = run_cli("generate", tmp_path / "run", "--n", "2", "--out", tmp_path / "g",
                            "--label", "a", "--set", "T=150")
     assert code == 0, err
@@ -158,3 +160,65 @@ def test_cli_calibrate_conditions_writes_a_map_generate_uses(run_cli, tmp_path: 
     assert code == 2 and "sim-parameters is a shipped model" in err, err
     code, _, err = run_cli("calibrate-conditions", tmp_path / "run", tmp_path / "no.yaml")
     assert code == 2 and "manifest not found" in err, err
+
+
+class _Capped:
+    """A stand-in generator whose log size follows its input up to 0 and stops there."""
+
+    def __init__(self, codec: ConditionCodec) -> None:
+        self.codec, self.condition_map = codec, None
+
+    def sample(self, n, label=None, conditions=None, seed=0, size=None, raw=False):
+        z = float(self.codec.encode([[conditions["T"]]])[0, 0])
+        out = np.zeros((n, 2, 4))
+        out[:, 0], out[:, 1] = 0.3, min(z, 0.0)
+        return out
+
+
+def test_the_fit_magnifies_where_the_size_is_out_of_reach() -> None:
+    T = np.linspace(100, 200, 41)
+    codec = ConditionCodec.fit(["a"], ["T"], T[:, None], mode="parameters")
+    z = codec.encode(T[:, None])[:, 0].astype(float)
+    measured = np.stack([np.full_like(z, 0.3), z], axis=1)     # training: log size = z
+    m = fit_condition_map(_Capped(codec), T[:, None], ["a"] * len(T), measured,
+                          lambda im: np.array([im[0].mean(), im[1].mean()]), [0.01, 0.01],
+                          steps=11, n_images=1, zoom_range=(1.0, 2.0), log_size=1)
+    g = m.axes[0]
+    expect = np.exp(np.clip(g, 0.0, np.log(2.0)))     # none below 0, e^z above, at most 2
+    # (within the smoothing of the forward Gaussian process over the cap's kink)
+    np.testing.assert_allclose(np.exp(m.zoom["a"]), expect, atol=0.08)
+    np.testing.assert_allclose(m.zooms(g[:, None], ["a"] * len(g)),
+                               np.where(expect < 1.02, 1, expect), atol=0.08)
+    assert np.all(m.zooms(g[g < -0.2, None], ["a"] * int(np.sum(g < -0.2))) == 1.0)
+    assert m.fitted["zoom_range"] == [1.0, 2.0]
+    back = ConditionMap.from_dict(json.loads(json.dumps(m.to_dict())))
+    np.testing.assert_allclose(back.zoom["a"], m.zoom["a"], atol=1e-6)
+    with pytest.raises(ModelFormatError):
+        ConditionMap(m.axes, m.shifts, zoom={"a": np.full(len(g), 3.0)})   # 20x: refused
+
+
+def test_a_zooming_map_magnifies_the_network_image(tmp_path: Path) -> None:
+    from shapekit.generate.export import export_generator, load_generator
+    from shapekit.generate.nets import Generator
+
+    torch.manual_seed(0)
+    g = Generator(2, n_cond=1, z_local=2, z_global=8, w_dim=8, channels=[16, 8, 8])
+    codec = ConditionCodec.fit(["a", "b"], ["T"], np.array([[100.0], [200.0]]),
+                               mode="parameters")
+    export_generator(g, codec, tmp_path / "m", crop_size=32)
+    cfg_path = tmp_path / "m" / "generator.json"
+    plain = load_generator(tmp_path / "m", device="cpu")
+    cfg = json.loads(cfg_path.read_text())
+    axes, none = [np.array([-5.0, 5.0])], {"a": np.zeros((2, 1))}
+    for lz, same in ((np.log(1.01), True), (np.log(2.0), False)):
+        cfg["condition_map"] = ConditionMap(axes, none, zoom={"a": np.full(2, lz)}).to_dict()
+        cfg_path.write_text(json.dumps(cfg))
+        got = load_generator(tmp_path / "m", device="cpu").sample(2, label="a", seed=1, size=48,
+                                                                    conditions={"T": 150})
+        want = plain.sample(2, label="a", seed=1, size=48, conditions={"T": 150})
+        assert got.shape == want.shape == (2, 48, 48)
+        assert np.array_equal(got, want) == same
+    # magnified 2x: neighbouring pixels agree more than in the network's own image
+    def lag1(x: np.ndarray) -> float:
+        return float(np.corrcoef(x[:, :, 1:].ravel(), x[:, :, :-1].ravel())[0, 1])
+    assert lag1(got) > lag1(want)

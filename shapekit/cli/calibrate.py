@@ -348,12 +348,17 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
               help="Generated images per grid point.")
 @click.option("--steps", type=click.IntRange(3, 64), default=13, show_default=True,
               help="Grid points along each condition.")
+@click.option("--max-zoom", type=click.FloatRange(1.0, 4.0), default=None,
+              help="Also magnify the images, up to this factor, where the training images' "
+                   "particles are larger than the network draws at any input (for structures "
+                   "that coarsen self-similarly; default: no magnification).")
 @root_option
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the generated images (grid point i uses seed + i).")
 @json_option
 def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int, steps: int,
-                             root: Path | None, seed: int, as_json: bool) -> None:
+                             max_zoom: float | None, root: Path | None, seed: int,
+                             as_json: bool) -> None:
     """Fit the condition map of the generator in RUN_DIR on MANIFEST's training images.
 
     For a parameters- or properties-mode model of particle micrographs: per class, the inputs at
@@ -367,13 +372,15 @@ def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int
 
     _check_run(run, manifest)
     block = calibrate_conditions(run, manifest, root=root, size=size, n_images=n_images,
-                                 steps=steps, seed=seed)
+                                 steps=steps, seed=seed, max_zoom=max_zoom)
     for name, f in block["fitted"]["labels"].items():
         if "skipped" in f:
             info(f"{name}: not fitted ({f['skipped']}): its requests go to the network unchanged")
             continue
         info(f"{name}: {f['grid_points_fitted']} grid points fitted on {f['n_training']} training "
-             f"images; largest input shift {f['largest_shift']:g} (training sd units)")
+             f"images; largest input shift {f['largest_shift']:g} (training sd units)"
+             + (f"; magnification {f['zoom_range'][0]:.2f}-{f['zoom_range'][1]:.2f}x"
+                if "zoom_range" in f else ""))
     info(f"wrote the condition map into {run / CONFIG}")
     if as_json:
         emit_json(block)

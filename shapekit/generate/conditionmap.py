@@ -51,7 +51,9 @@ __all__ = ["ConditionMap", "fit_condition_map", "calibrate_conditions", "particl
 #: format version of the ``"condition_map"`` block of ``generator.json``
 MAP_VERSION = 1
 #: errors worth correcting in :func:`particle_measure`'s numbers: area fraction, log radius
-PARTICLE_SCALES = (0.003, 0.03)
+PARTICLE_SCALES = (0.0015, 0.05)
+#: magnifications closer to 1 than this are not applied (the image is the network's own)
+MIN_ZOOM = 1.02
 
 
 class ConditionMap:
@@ -66,10 +68,14 @@ class ConditionMap:
         request, in encoded units, at each grid point.
     fitted : dict, optional
         What the map was fitted on (stored with it; not used to apply it).
+    zoom : mapping, optional
+        Class name -> array ``tuple(len(a) for a in axes)``: the log magnification of the
+        image at each grid point (0: none; see :meth:`zooms`).
     """
 
     def __init__(self, axes: Sequence[np.ndarray], shifts: Mapping[str, np.ndarray],
-                 fitted: dict[str, Any] | None = None) -> None:
+                 fitted: dict[str, Any] | None = None,
+                 zoom: Mapping[str, np.ndarray] | None = None) -> None:
         self.axes = [np.asarray(a, dtype=np.float64).ravel() for a in axes]
         k = len(self.axes)
         if k == 0 or any(len(a) < 2 or not np.all(np.diff(a) > 0) or not np.all(np.isfinite(a))
@@ -83,28 +89,49 @@ class ConditionMap:
                 raise ModelFormatError(f"condition map of {name!r}: shifts of shape {s.shape}, "
                                        f"expected {shape}, all finite")
             self.shifts[str(name)] = s
+        self.zoom = {}
+        for name, lz in (zoom or {}).items():
+            lz = np.asarray(lz, dtype=np.float64)
+            if lz.shape != shape[:-1] or not np.all(np.abs(lz) <= np.log(4.0)):
+                raise ModelFormatError(f"condition map zoom of {name!r}: shape {lz.shape}, "
+                                       f"expected {shape[:-1]}, log magnifications within +-log 4")
+            self.zoom[str(name)] = lz
         self.fitted = dict(fitted or {})
 
-    def apply(self, z: np.ndarray, names: Sequence[str]) -> np.ndarray:
-        """Encoded requests ``(n, k)`` of images of classes ``names`` -> the network's inputs."""
+    def _at(self, grids: Mapping[str, np.ndarray], z: np.ndarray, names: Sequence[str],
+            fill: np.ndarray) -> np.ndarray:
         from scipy.interpolate import RegularGridInterpolator
 
         z = np.asarray(z, dtype=np.float64).reshape(len(names), len(self.axes))
-        out = z.copy()
-        names = np.asarray([str(n) for n in names], dtype=object)
         lo = np.array([a[0] for a in self.axes])
         hi = np.array([a[-1] for a in self.axes])
-        for name, s in self.shifts.items():
+        names = np.asarray([str(n) for n in names], dtype=object)
+        for name, grid in grids.items():
             rows = names == name
             if rows.any():
-                f = RegularGridInterpolator(self.axes, s, method="linear")
-                out[rows] += f(np.clip(z[rows], lo, hi))
-        return out
+                f = RegularGridInterpolator(self.axes, grid, method="linear")
+                fill[rows] = f(np.clip(z[rows], lo, hi))
+        return fill
+
+    def zooms(self, z: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """The magnification of each image at encoded requests ``z`` ``(n, k)`` (1 where the
+        class has none, and below :data:`MIN_ZOOM`: an image is generated as the network makes
+        it unless the map asks for a real magnification)."""
+        out = np.exp(self._at(self.zoom, z, names, np.zeros(len(names))))
+        return np.where(np.abs(out - 1.0) < MIN_ZOOM - 1.0, 1.0, out)
+
+    def apply(self, z: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """Encoded requests ``(n, k)`` of images of classes ``names`` -> the network's inputs."""
+        z = np.asarray(z, dtype=np.float64).reshape(len(names), len(self.axes))
+        return z + self._at(self.shifts, z, names, np.zeros_like(z))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": MAP_VERSION, "axes": [a.tolist() for a in self.axes],
-                "labels": {n: np.round(s, 6).tolist() for n, s in self.shifts.items()},
-                "fitted": self.fitted}
+        out = {"version": MAP_VERSION, "axes": [a.tolist() for a in self.axes],
+               "labels": {n: np.round(s, 6).tolist() for n, s in self.shifts.items()},
+               "fitted": self.fitted}
+        if self.zoom:
+            out["zoom"] = {n: np.round(lz, 6).tolist() for n, lz in self.zoom.items()}
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ConditionMap":
@@ -113,7 +140,9 @@ class ConditionMap:
                                    f"reads version {MAP_VERSION} (upgrade shapekit)")
         try:
             return cls(d["axes"], {n: np.asarray(s, dtype=np.float64)
-                                   for n, s in d["labels"].items()}, d.get("fitted"))
+                                   for n, s in d["labels"].items()}, d.get("fitted"),
+                       {n: np.asarray(lz, dtype=np.float64)
+                        for n, lz in (d.get("zoom") or {}).items()})
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFormatError(f"condition map: malformed block ({e})") from None
 
@@ -136,7 +165,8 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
                       measured: np.ndarray, measure: Callable[[np.ndarray], np.ndarray],
                       scales: Sequence[float], *, steps: int = 13, n_images: int = 8,
                       size: int = 256, seed: int = 0, reach: float = 0.75, pull: float = 0.1,
-                      min_images: int = 10) -> ConditionMap:
+                      min_images: int = 10, zoom_range: tuple[float, float] | None = None,
+                      log_size: int | None = None) -> ConditionMap:
     """Fit a :class:`ConditionMap` for ``sampler`` (a loaded generator) on its training images.
 
     Parameters
@@ -160,6 +190,12 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
         Grid points within ``reach`` (encoded units) of a class's training conditions are
         generated; the weight of the request in the least squares; classes with fewer
         training images get no map.
+    zoom_range, log_size
+        With both, each grid point may also magnify its images by a factor within
+        ``zoom_range``: measured number ``log_size`` is a log length, which a magnification
+        ``m`` raises by ``log m`` and leaves the others alone (a self-similar structure, such as
+        particles coarsening at a constant fraction, looks like its own magnification). The
+        least squares weighs ``log m`` like a shift of the input (``pull``).
 
     Raises
     ------
@@ -180,6 +216,12 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
     scales = np.asarray(scales, dtype=np.float64)
     if len(labels) != len(values) or measured.shape[1] != len(scales):
         raise InputError("condition map: values, labels, measured and scales do not match")
+    zoomed = zoom_range is not None and log_size is not None
+    if zoomed and not (0.25 <= zoom_range[0] <= 1.0 <= zoom_range[1] <= 4.0
+                       and 0 <= int(log_size) < len(scales)):
+        raise InputError(f"condition map: zoom_range {zoom_range} must hold 1 within [0.25, 4] "
+                         f"and log_size {log_size} must index the measured numbers")
+    lz_lo, lz_hi = (np.log(zoom_range[0]), np.log(zoom_range[1])) if zoomed else (0.0, 0.0)
     z = codec.encode(values).astype(np.float64)
     axes = [np.linspace(z[:, j].min(), z[:, j].max(), int(steps)) for j in range(codec.n_cond)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, codec.n_cond)
@@ -187,7 +229,7 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
     lo, hi = grid.min(axis=0), grid.max(axis=0)
     shape = tuple(len(a) for a in axes) + (codec.n_cond,)
     own, sampler.condition_map = getattr(sampler, "condition_map", None), None
-    shifts, info = {}, {}
+    shifts, zooms, info = {}, {}, {}
     try:
         for name in sorted(set(labels)):
             mine = labels == name
@@ -216,24 +258,40 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
                 continue
             gen = [_gp(grid[design], forward[:, q]) for q in range(len(scales))]
             want = np.stack([m.predict(grid[inside]) for m in target], axis=1)
-            found = np.empty((len(inside), codec.n_cond))
+            found = np.empty((len(inside), codec.n_cond + 1))
+            k = codec.n_cond
             for j, (g, t) in enumerate(zip(inside, want)):
-                def resid(u: np.ndarray, g: int = g, t: np.ndarray = t) -> np.ndarray:
-                    f = np.array([m.predict(u[None])[0] for m in gen])
-                    return np.concatenate([(f - t) / scales, pull * (u - grid[g])])
-                found[j] = least_squares(resid, grid[g], bounds=(lo, hi), diff_step=1e-3).x
-            shift = found - grid[inside]
+                def resid(x: np.ndarray, g: int = g, t: np.ndarray = t) -> np.ndarray:
+                    f = np.array([m.predict(x[None, :k])[0] for m in gen])
+                    if zoomed:
+                        f[int(log_size)] += x[k]
+                    return np.concatenate([(f - t) / scales, pull * (x - np.append(grid[g], 0))])
+                if zoomed:
+                    found[j] = least_squares(resid, np.append(grid[g], 0.0), diff_step=1e-3,
+                                             bounds=(np.append(lo, lz_lo), np.append(hi, lz_hi))).x
+                else:
+                    found[j, :k] = least_squares(lambda u, r=resid: r(np.append(u, 0.0)),
+                                                 grid[g], bounds=(lo, hi), diff_step=1e-3).x
+                    found[j, k] = 0.0
+            shift = found[:, :k] - grid[inside]
             near = cKDTree(grid[inside]).query(grid)[1]    # the rest: the nearest fitted shift
             shifts[name] = shift[near].reshape(shape)
+            if zoomed:
+                zooms[name] = found[near, k].reshape(shape[:-1])
             info[name] = {"n_training": int(mine.sum()), "grid_points_generated": len(design),
                           "grid_points_fitted": len(inside),
                           "largest_shift": round(float(np.abs(shift).max()), 4)}
+            if zoomed:
+                info[name]["zoom_range"] = [round(float(np.exp(found[:, k].min())), 4),
+                                            round(float(np.exp(found[:, k].max())), 4)]
     finally:
         sampler.condition_map = own
     return ConditionMap(axes, shifts, {"n_images": int(n_images), "size": int(size),
                                        "seed": int(seed), "steps": int(steps),
                                        "reach": float(reach), "pull": float(pull),
-                                       "scales": scales.tolist(), "labels": info})
+                                       "scales": scales.tolist(), "labels": info,
+                                       **({"zoom_range": list(zoom_range)} if zoomed else {})},
+                        zooms)
 
 
 def particle_measure(image: np.ndarray) -> np.ndarray:
@@ -260,14 +318,17 @@ def particle_measure(image: np.ndarray) -> np.ndarray:
 
 def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
                          root: str | Path | None = None, size: int = 256, n_images: int = 8,
-                         steps: int = 13, seed: int = 0, write: bool = True) -> dict[str, Any]:
+                         steps: int = 13, seed: int = 0, max_zoom: float | None = None,
+                         write: bool = True) -> dict[str, Any]:
     """Fit the condition map of the export in ``model_dir`` on its training images.
 
     The training split is the export's own (its ``holdout`` fraction and ``seed``, at its
     ``downscale``); each image is measured with :func:`particle_measure` (particles: area
     fraction and size), and :func:`fit_condition_map` finds the inputs at which the generator,
-    imaging stage included, draws what the training images show. With ``write`` the block
-    replaces ``generator.json``'s ``"condition_map"`` (atomically).
+    imaging stage included, draws what the training images show. With ``max_zoom``, a grid
+    point may also magnify its images up to that factor where the particle size is beyond the
+    network's reach (particles coarsening at a constant fraction are self-similar). With
+    ``write`` the block replaces ``generator.json``'s ``"condition_map"`` (atomically).
 
     Raises
     ------
@@ -298,7 +359,8 @@ def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
     names = [codec.label_names[int(labels[i])] for i in train]
     cmap = fit_condition_map(gen, values[train], names, measured, particle_measure,
                              PARTICLE_SCALES, steps=steps, n_images=n_images, size=size,
-                             seed=seed)
+                             seed=seed, zoom_range=None if max_zoom is None else (1.0, max_zoom),
+                             log_size=1)
     block = cmap.to_dict()
     block["fitted"]["fitted_on"] = (f"{len(train)} training images of {Path(manifest).name} "
                                     f"(holdout {cfg.get('holdout') or 0.0:g}, seed "

@@ -183,17 +183,18 @@ class GeneratorSampler:
         labels = torch.as_tensor(self.labels_for(n, label, seed))
         names = [self.label_names[k] for k in labels.tolist()]
         vals = self.check_conditions(conditions)
-        cond = None
+        cond, map_zoom = None, np.ones(int(n))
         if self.codec.n_cond:
             values = np.array([[vals[k] for k in self.codec.names]], dtype=np.float64)
             z = np.repeat(self.codec.encode(values), int(n), axis=0)
             if self.condition_map is not None and not raw:
+                map_zoom = self.condition_map.zooms(z, names)
                 z = self.condition_map.apply(z, names).astype(np.float32)
             cond = torch.from_numpy(z)
         g = torch.Generator().manual_seed(int(seed))
         zl, zg = self.generator.latents(int(n), self.generator.field_cells(hw), g)
         zoom = (self.imaging.zooms(names, seed) if self.imaging is not None and not raw
-                and self.imaging.magnifies else np.ones(int(n)))
+                and self.imaging.magnifies else np.ones(int(n))) * map_zoom
         devices = [self.device] if self.device.type == "cuda" else []
         # on CUDA: bf16 autocast (tensor cores); float32 on the CPU
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
