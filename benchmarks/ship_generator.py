@@ -15,7 +15,8 @@ Example::
 
 ``--update NAME`` changes a shipped model in place instead (no run): ``--imaging MANIFEST`` fits
 its imaging stage on its training split (``shapekit calibrate-imaging``, which refuses package
-directories for users), ``--append-command CMD`` adds the step to the card's command,
+directories for users), ``--conditions MANIFEST [--max-zoom Z]`` its condition map
+(``shapekit calibrate-conditions``), ``--append-command CMD`` adds the step to the card's command,
 ``--figures`` replaces the card's figures, ``--note`` its note; the README is rewritten.
 """
 
@@ -145,6 +146,11 @@ def update(a: argparse.Namespace) -> None:
         block = calibrate_generator(dest, a.imaging, size=256, seed=0)
         print(json.dumps({k: {"blur_px": v["blur_px"], **v["fit"]}
                           for k, v in block["labels"].items()}))
+    if a.conditions is not None:
+        from shapekit.generate.conditionmap import calibrate_conditions
+
+        block = calibrate_conditions(dest, a.conditions, size=256, seed=0, max_zoom=a.max_zoom)
+        print(json.dumps(block["fitted"]["labels"]))
     if a.append_command:
         card["training_command"] += " && " + a.append_command
     if a.figures is not None:
@@ -167,6 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     if "--update" in argv:
         p.add_argument("--update", required=True, metavar="NAME")
         p.add_argument("--imaging", type=Path, default=None, metavar="MANIFEST")
+        p.add_argument("--conditions", type=Path, default=None, metavar="MANIFEST",
+                       help="Fit its condition map on MANIFEST (shapekit calibrate-conditions).")
+        p.add_argument("--max-zoom", type=float, default=None,
+                       help="With --conditions: magnify up to this factor.")
         p.add_argument("--append-command", default=None)
         p.add_argument("--figures", type=Path, default=None)
         p.add_argument("--note", default=None)

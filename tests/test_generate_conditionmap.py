@@ -222,3 +222,25 @@ def test_a_zooming_map_magnifies_the_network_image(tmp_path: Path) -> None:
     def lag1(x: np.ndarray) -> float:
         return float(np.corrcoef(x[:, :, 1:].ravel(), x[:, :, :-1].ravel())[0, 1])
     assert lag1(got) > lag1(want)
+
+
+class _Flat:
+    """A stand-in generator whose images do not change with the input (an ill-posed inverse)."""
+
+    def __init__(self, codec: ConditionCodec) -> None:
+        self.codec, self.condition_map = codec, None
+
+    def sample(self, n, label=None, conditions=None, seed=0, size=None, raw=False):
+        return 0.3 + np.random.default_rng(seed).normal(0, 0.01, (n, 4, 4))
+
+
+def test_mapped_inputs_never_decrease_along_a_request() -> None:
+    rng = np.random.default_rng(1)
+    v = np.c_[rng.uniform(100, 200, 80), rng.uniform(0, 10, 80)]
+    codec = ConditionCodec.fit(["a"], ["T", "t"], v, mode="parameters")
+    measured = (0.3 + rng.normal(0, 0.01, 80))[:, None]
+    m = fit_condition_map(_Flat(codec), v, ["a"] * 80, measured, lambda im: np.array([im.mean()]),
+                          [0.001], steps=6, n_images=1, pull=0.01)
+    mapped = np.stack(np.meshgrid(*m.axes, indexing="ij"), -1) + m.shifts["a"]
+    assert np.all(np.diff(mapped[..., 0], axis=0) >= -1e-9)     # T's input along T
+    assert np.all(np.diff(mapped[..., 1], axis=1) >= -1e-9)     # t's input along t

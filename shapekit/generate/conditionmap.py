@@ -15,9 +15,12 @@ way the imaging stage (:mod:`shapekit.generate.imaging`) corrects how images are
    training conditions), ``n_images`` images are generated and measured; a second Gaussian
    process gives the structure the generator draws for any input.
 3. **Inverse.** At every grid point where the class has training data, the input is found whose
-   generated structure equals the target there (least squares in ``scales`` units, with a weak
-   ``pull`` towards the requested input, inside the training box). The shift, input minus
-   request, is stored; grid points away from the data take the nearest fitted shift.
+   generated structure equals the target there (least squares in ``scales`` units, with a
+   ``pull`` towards the requested input, inside the training box). Grid points away from the
+   data take the nearest fitted shift. Each input is then made nondecreasing in its own request
+   along every grid line (isotonic least squares): asking for more of a condition never gives
+   the network less of it, so a sweep stays a sweep where the structure barely changes and the
+   inverse is ill-posed. The shift, input minus request, is stored.
 
 :class:`ConditionMap` applies the shifts by linear interpolation (requests outside the grid use
 the shift at its edge). Maps are stored in ``generator.json`` under ``"condition_map"``; an
@@ -161,6 +164,29 @@ def _gp(x: np.ndarray, y: np.ndarray):
         return GaussianProcessRegressor(kernel, normalize_y=True, random_state=0).fit(x[ok], y[ok])
 
 
+def _monotone(mapped: np.ndarray) -> np.ndarray:
+    """Each input nondecreasing in its own request: ``mapped[..., j]`` made isotonic (least
+    squares) along grid axis ``j`` on every grid line.
+
+    Examples
+    --------
+    >>> _monotone(np.array([[0.0], [2.0], [1.0], [3.0]])).ravel().tolist()
+    [0.0, 1.5, 1.5, 3.0]
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    out = mapped.copy()
+    k = out.shape[-1]
+    for j in range(k):
+        lines = np.moveaxis(out[..., j], j, -1)        # a view: lines along axis j
+        flat = lines.reshape(-1, lines.shape[-1])
+        x = np.arange(flat.shape[1])
+        for row in flat:
+            row[:] = IsotonicRegression().fit_transform(x, row)
+        out[..., j] = np.moveaxis(flat.reshape(lines.shape), -1, j)
+    return out
+
+
 def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
                       measured: np.ndarray, measure: Callable[[np.ndarray], np.ndarray],
                       scales: Sequence[float], *, steps: int = 13, n_images: int = 8,
@@ -275,7 +301,8 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
                     found[j, k] = 0.0
             shift = found[:, :k] - grid[inside]
             near = cKDTree(grid[inside]).query(grid)[1]    # the rest: the nearest fitted shift
-            shifts[name] = shift[near].reshape(shape)
+            shifts[name] = _monotone(grid.reshape(shape) + shift[near].reshape(shape)) \
+                - grid.reshape(shape)
             if zoomed:
                 zooms[name] = found[near, k].reshape(shape[:-1])
             info[name] = {"n_training": int(mine.sum()), "grid_points_generated": len(design),
