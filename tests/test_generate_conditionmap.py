@@ -242,5 +242,5 @@ def test_mapped_inputs_never_decrease_along_a_request() -> None:
     m = fit_condition_map(_Flat(codec), v, ["a"] * 80, measured, lambda im: np.array([im.mean()]),
                           [0.001], steps=6, n_images=1, pull=0.01)
     mapped = np.stack(np.meshgrid(*m.axes, indexing="ij"), -1) + m.shifts["a"]
-    assert np.all(np.diff(mapped[..., 0], axis=0) >= -1e-9)     # T's input along T
-    assert np.all(np.diff(mapped[..., 1], axis=1) >= -1e-9)     # t's input along t
+    for ax in (0, 1):                  # every input along every request: T's and t's
+        assert np.all(np.diff(mapped, axis=ax) >= -1e-9)

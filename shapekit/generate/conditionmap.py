@@ -17,10 +17,11 @@ way the imaging stage (:mod:`shapekit.generate.imaging`) corrects how images are
 3. **Inverse.** At every grid point where the class has training data, the input is found whose
    generated structure equals the target there (least squares in ``scales`` units, with a
    ``pull`` towards the requested input, inside the training box). Grid points away from the
-   data take the nearest fitted shift. Each input is then made nondecreasing in its own request
-   along every grid line (isotonic least squares): asking for more of a condition never gives
-   the network less of it, so a sweep stays a sweep where the structure barely changes and the
-   inverse is ill-posed. The shift, input minus request, is stored.
+   data take the nearest fitted shift. The inputs are then made order-preserving: every input
+   nondecreasing along every grid line (alternating isotonic least squares), so asking for more
+   of any condition never gives the network less of any input, and a sweep stays a sweep where
+   the structure barely changes and the inverse is ill-posed. The shift, input minus request, is
+   stored.
 
 :class:`ConditionMap` applies the shifts by linear interpolation (requests outside the grid use
 the shift at its edge). Maps are stored in ``generator.json`` under ``"condition_map"``; an
@@ -164,26 +165,38 @@ def _gp(x: np.ndarray, y: np.ndarray):
         return GaussianProcessRegressor(kernel, normalize_y=True, random_state=0).fit(x[ok], y[ok])
 
 
-def _monotone(mapped: np.ndarray) -> np.ndarray:
-    """Each input nondecreasing in its own request: ``mapped[..., j]`` made isotonic (least
-    squares) along grid axis ``j`` on every grid line.
+def _isotonic_along(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` made nondecreasing (least squares) along ``axis`` on every grid line."""
+    from sklearn.isotonic import IsotonicRegression
+
+    lines = np.moveaxis(a, axis, -1)
+    flat = lines.reshape(-1, lines.shape[-1]).copy()
+    x = np.arange(flat.shape[1])
+    for row in flat:
+        row[:] = IsotonicRegression().fit_transform(x, row)
+    return np.moveaxis(flat.reshape(lines.shape), -1, axis)
+
+
+def _monotone(mapped: np.ndarray, rounds: int = 50) -> np.ndarray:
+    """Inputs order-preserving in the product order: every component ``mapped[..., j]``
+    nondecreasing along every grid axis (alternating isotonic projections, ``rounds`` at most).
 
     Examples
     --------
     >>> _monotone(np.array([[0.0], [2.0], [1.0], [3.0]])).ravel().tolist()
     [0.0, 1.5, 1.5, 3.0]
+    >>> m = _monotone(np.array([[[0.0, 0.0], [0.0, 1.0]], [[1.0, -1.0], [1.0, 1.0]]]))
+    >>> bool(np.all(np.diff(m, axis=0) >= -1e-9) and np.all(np.diff(m, axis=1) >= -1e-9))
+    True
     """
-    from sklearn.isotonic import IsotonicRegression
-
     out = mapped.copy()
-    k = out.shape[-1]
-    for j in range(k):
-        lines = np.moveaxis(out[..., j], j, -1)        # a view: lines along axis j
-        flat = lines.reshape(-1, lines.shape[-1])
-        x = np.arange(flat.shape[1])
-        for row in flat:
-            row[:] = IsotonicRegression().fit_transform(x, row)
-        out[..., j] = np.moveaxis(flat.reshape(lines.shape), -1, j)
+    axes = range(out.ndim - 1)
+    for _ in range(rounds):
+        for j in range(out.shape[-1]):
+            for ax in axes:
+                out[..., j] = _isotonic_along(out[..., j], ax)
+        if all(np.all(np.diff(out, axis=ax) >= -1e-9) for ax in axes):
+            break
     return out
 
 
