@@ -320,7 +320,7 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
                 zooms[name] = found[near, k].reshape(shape[:-1])
             info[name] = {"n_training": int(mine.sum()), "grid_points_generated": len(design),
                           "grid_points_fitted": len(inside),
-                          "largest_shift": round(float(np.abs(shift).max()), 4)}
+                          "largest_shift": round(float(np.abs(shifts[name]).max()), 4)}
             if zoomed:
                 info[name]["zoom_range"] = [round(float(np.exp(found[:, k].min())), 4),
                                             round(float(np.exp(found[:, k].max())), 4)]
