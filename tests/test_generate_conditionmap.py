@@ -51,7 +51,9 @@ def test_decode_inverts_encode_with_log_conditions() -> None:
     np.testing.assert_allclose(codec.decode(codec.encode(v)), v, rtol=1e-5)
 
 
-def test_an_export_feeds_the_network_the_shifted_input(tmp_path: Path) -> None:
+def _tiny_export(tmp_path: Path):
+    """A tiny untrained parameters-mode export (classes a/b, condition T over 100-200): its
+    codec, the path of its generator.json and the model loaded without a map."""
     from shapekit.generate.export import export_generator, load_generator
     from shapekit.generate.nets import Generator
 
@@ -60,8 +62,13 @@ def test_an_export_feeds_the_network_the_shifted_input(tmp_path: Path) -> None:
     codec = ConditionCodec.fit(["a", "b"], ["T"], np.array([[100.0], [200.0]]),
                                mode="parameters")
     export_generator(g, codec, tmp_path / "m", crop_size=32)
-    cfg_path = tmp_path / "m" / "generator.json"
-    plain = load_generator(tmp_path / "m", device="cpu")
+    return codec, tmp_path / "m" / "generator.json", load_generator(tmp_path / "m", device="cpu")
+
+
+def test_an_export_feeds_the_network_the_shifted_input(tmp_path: Path) -> None:
+    from shapekit.generate.export import load_generator
+
+    codec, cfg_path, plain = _tiny_export(tmp_path)
     shift = 0.4                                      # encoded units: T moves by 0.4 std
     moved = float(codec.decode(codec.encode([[120.0]]) + shift)[0, 0])
     cfg = json.loads(cfg_path.read_text())
@@ -198,16 +205,9 @@ def test_the_fit_magnifies_where_the_size_is_out_of_reach() -> None:
 
 
 def test_a_zooming_map_magnifies_the_network_image(tmp_path: Path) -> None:
-    from shapekit.generate.export import export_generator, load_generator
-    from shapekit.generate.nets import Generator
+    from shapekit.generate.export import load_generator
 
-    torch.manual_seed(0)
-    g = Generator(2, n_cond=1, z_local=2, z_global=8, w_dim=8, channels=[16, 8, 8])
-    codec = ConditionCodec.fit(["a", "b"], ["T"], np.array([[100.0], [200.0]]),
-                               mode="parameters")
-    export_generator(g, codec, tmp_path / "m", crop_size=32)
-    cfg_path = tmp_path / "m" / "generator.json"
-    plain = load_generator(tmp_path / "m", device="cpu")
+    codec, cfg_path, plain = _tiny_export(tmp_path)
     cfg = json.loads(cfg_path.read_text())
     axes, none = [np.array([-5.0, 5.0])], {"a": np.zeros((2, 1))}
     for lz, same in ((np.log(1.01), True), (np.log(2.0), False)):
