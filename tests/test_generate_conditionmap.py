@@ -151,6 +151,7 @@ def test_cli_calibrate_conditions_writes_a_map_generate_uses(run_cli, tmp_path: 
     code, out, err = run_cli("calibrate-conditions", tmp_path / "run", manifest, "--size", "32",
                              "--n-images", "1", "--steps", "4", "--max-zoom", "1.5", "--json")
     assert code == 0, err
+    assert "wrote the condition map into" in err and "grid points fitted" in err
     block = json.loads(out)
     cfg = json.loads((tmp_path / "run" / "generator.json").read_text())
     assert cfg["condition_map"] == block and set(block["fitted"]["labels"]) == {"a", "b"}
@@ -244,3 +245,17 @@ def test_mapped_inputs_never_decrease_along_a_request() -> None:
     mapped = np.stack(np.meshgrid(*m.axes, indexing="ij"), -1) + m.shifts["a"]
     for ax in (0, 1):                  # every input along every request: T's and t's
         assert np.all(np.diff(mapped, axis=ax) >= -1e-9)
+
+
+def test_a_class_mode_model_has_nothing_to_map(tmp_path: Path) -> None:
+    from shapekit.generate.conditionmap import calibrate_conditions
+    from shapekit.generate.export import export_generator
+    from shapekit.generate.nets import Generator
+
+    g = Generator(2, n_cond=0, z_local=2, z_global=8, w_dim=8, channels=[16, 8, 8])
+    codec = ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0)), mode="class")
+    export_generator(g, codec, tmp_path / "m", crop_size=32)
+    before = (tmp_path / "m" / "generator.json").read_text()
+    with pytest.raises(InputError, match="class-mode generator"):
+        calibrate_conditions(tmp_path / "m", tmp_path / "unused.yaml")
+    assert (tmp_path / "m" / "generator.json").read_text() == before

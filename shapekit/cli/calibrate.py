@@ -377,10 +377,15 @@ def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int
         if "skipped" in f:
             info(f"{name}: not fitted ({f['skipped']}): its requests go to the network unchanged")
             continue
+        zoom = f.get("zoom_range")
         info(f"{name}: {f['grid_points_fitted']} grid points fitted on {f['n_training']} training "
              f"images; largest input shift {f['largest_shift']:g} (training sd units)"
-             + (f"; magnification {f['zoom_range'][0]:.2f}-{f['zoom_range'][1]:.2f}x"
-                if "zoom_range" in f else ""))
+             + ("" if zoom is None else "; no magnification" if zoom[1] < 1.02
+                else f"; magnification {zoom[0]:.2f}-{zoom[1]:.2f}x"))
+    if any(f.get("largest_shift", 0.0) > 1.0 for f in block["fitted"]["labels"].values()):
+        info("note: shifts beyond one training sd mean the network draws its conditions far from "
+             "its training images there; check a sweep (`generate --sweep`) before relying on "
+             "the map, and consider training longer")
     info(f"wrote the condition map into {run / CONFIG}")
     if as_json:
         emit_json(block)
