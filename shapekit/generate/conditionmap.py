@@ -341,13 +341,14 @@ def particle_measure(image: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> img = np.full((100, 100), 0.2, np.float32)
-    >>> yy, xx = np.mgrid[:100, :100]
-    >>> for cy, cx in [(25, 25), (25, 75), (75, 25), (75, 75)]:
-    ...     img[(yy - cy) ** 2 + (xx - cx) ** 2 <= 36] = 0.8
+    >>> img = np.full((90, 90), 0.25, np.float32)        # nine discs of radius 4 px
+    >>> yy, xx = np.mgrid[:90, :90]
+    >>> for cy in (15, 45, 75):
+    ...     for cx in (15, 45, 75):
+    ...         img[(yy - cy) ** 2 + (xx - cx) ** 2 <= 16] = 0.75
     >>> f, log_r = particle_measure(img)
     >>> round(float(f), 3), round(float(np.exp(log_r)), 1)
-    (0.044, 5.9)
+    (0.05, 3.8)
     """
     from shapekit.synth import measure_structure
 
