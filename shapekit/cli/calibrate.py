@@ -211,23 +211,10 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
     """
     from shapekit import _atomic
     from shapekit._progress import progress
-    from shapekit.generate import load_generator
-    from shapekit.generate.data import holdout_split, load_training_table, to_common_scale
-    from shapekit.generate.formats import CONFIG, read_generator_config
+    from shapekit.generate.export import training_split
+    from shapekit.generate.formats import CONFIG
 
-    gen = load_generator(model_dir, device="cpu")
-    cfg = read_generator_config(model_dir)
-    images, labels, values, codec, ump, _ = load_training_table(manifest, gen.mode, root)
-    unknown = sorted(set(codec.label_names) - set(gen.label_names))
-    if unknown or list(codec.names) != list(gen.condition_names):
-        raise InputError(f"{manifest} is not this model's training data: labels "
-                         f"{', '.join(codec.label_names)} and conditions "
-                         f"{', '.join(codec.names) or 'none'}, the model's "
-                         f"{', '.join(gen.label_names)} and {', '.join(gen.condition_names) or 'none'}")
-    scaled, _ = to_common_scale(images, ump, float(cfg.get("downscale") or 1.0))
-    if "holdout" not in cfg:   # exported before generator.json recorded it: the run's own
-        cfg["holdout"] = _run_holdout(Path(model_dir))
-    train, _ = holdout_split(labels, float(cfg.get("holdout") or 0.0), int(cfg.get("seed") or 0))
+    gen, cfg, scaled, labels, values, codec, train = training_split(model_dir, manifest, root)
     rng = np.random.default_rng(seed)   # at most max_per_class training images of each class
     keep = [rng.permutation(train[labels[train] == k])[:max_per_class]
             for k in range(len(codec.label_names))]
@@ -276,16 +263,6 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
     if write:
         _atomic.write_json(Path(model_dir) / CONFIG, {**cfg, "imaging": block})
     return block
-
-
-def _run_holdout(run: Path) -> float:
-    """The holdout fraction in a run directory's config.json (0 where there is none)."""
-    from shapekit.generate.formats import RUN_SCHEMA
-    from shapekit.io.jsonfile import load_json
-
-    if not (run / "config.json").is_file():
-        return 0.0
-    return float(load_json(run / "config.json", RUN_SCHEMA, what="run config").get("holdout") or 0.0)
 
 
 @click.command(name="calibrate-imaging")
@@ -367,7 +344,7 @@ def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int
     conditions; only the run's training split). Written into RUN_DIR/generator.json
     ("condition_map"); `shapekit generate` applies it, `--raw` skips it.
     """
-    from shapekit.generate.conditionmap import calibrate_conditions
+    from shapekit.generate.conditionmap import MIN_ZOOM, calibrate_conditions
     from shapekit.generate.formats import CONFIG
 
     _check_run(run, manifest)
@@ -380,7 +357,7 @@ def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int
         zoom = f.get("zoom_range")
         info(f"{name}: {f['grid_points_fitted']} grid points fitted on {f['n_training']} training "
              f"images; largest input shift {f['largest_shift']:g} (training sd units)"
-             + ("" if zoom is None else "; no magnification" if zoom[1] < 1.02
+             + ("" if zoom is None else "; no magnification" if zoom[1] < MIN_ZOOM
                 else f"; magnification {zoom[0]:.2f}-{zoom[1]:.2f}x"))
     if any(f.get("largest_shift", 0.0) > 1.0 for f in block["fitted"]["labels"].values()):
         info("note: shifts beyond one training sd mean the network draws its conditions far from "

@@ -377,23 +377,12 @@ def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
         A class-mode model, or a manifest whose labels or conditions are not the model's.
     """
     from shapekit import _atomic
-    from shapekit.generate.data import holdout_split, load_training_table, to_common_scale
-    from shapekit.generate.export import load_generator
+    from shapekit.generate.export import training_split
     from shapekit.generate.formats import CONFIG, read_generator_config
 
-    gen = load_generator(model_dir, device="cpu")
-    if not gen.codec.n_cond:
+    if not read_generator_config(model_dir)["conditions"].get("names"):
         raise InputError(f"{model_dir} is a class-mode generator: it has no conditions to map")
-    cfg = read_generator_config(model_dir)
-    images, labels, values, codec, ump, _ = load_training_table(manifest, gen.mode, root)
-    if (sorted(set(codec.label_names) - set(gen.label_names))
-            or list(codec.names) != list(gen.condition_names)):
-        raise InputError(f"{manifest} is not this model's training data: labels "
-                         f"{', '.join(codec.label_names)} and conditions {', '.join(codec.names)},"
-                         f" the model's {', '.join(gen.label_names)} and "
-                         f"{', '.join(gen.condition_names)}")
-    scaled, _ = to_common_scale(images, ump, float(cfg.get("downscale") or 1.0))
-    train, _ = holdout_split(labels, float(cfg.get("holdout") or 0.0), int(cfg.get("seed") or 0))
+    gen, cfg, scaled, labels, values, codec, train = training_split(model_dir, manifest, root)
     from shapekit._progress import progress
 
     measured = np.stack([particle_measure(scaled[i]) for i in progress(train, desc="measuring")])
