@@ -246,3 +246,18 @@ def test_blocks_keep_a_small_departure_from_drowning_in_many_dimensions():
     np.testing.assert_allclose(back.ood_score(shifted), two.ood_score(shifted))
     with pytest.raises(InputError, match="blocks"):
         OODScorer(blocks=[100, 50]).fit(X)
+
+
+def test_aps_set_never_drops_a_confident_top_label():
+    """APS scores the top label by its own probability: a scan surer than the threshold (the
+    shipped uhcs3 model's qhat is 0.955, and micrograph10 reads carbide_network 0.955) got an
+    empty '95 %' set, a verdict contradicting itself. The set keeps the top label now."""
+    rng = np.random.default_rng(0)
+    P, y = _logit_problem(rng, 1000, k=3)
+    cs = ConformalSets(coverage=0.9, score="aps").fit(P, y)
+    assert cs.qhat_ < 0.99
+    sure = np.array([[0.995, 0.004, 0.001], [0.002, 0.003, 0.995]])
+    assert cs.label_sets(sure, ["a", "b", "c"]) == [["a"], ["c"]]
+    assert cs.predict(P).sum(1).min() >= 1                                  # no empty APS set
+    lac = ConformalSets(coverage=0.9, score="lac").fit(P, y)
+    assert lac.label_sets(sure, ["a", "b", "c"]) == [["a"], ["c"]]          # LAC unchanged there

@@ -7,9 +7,12 @@ exchangeable with the calibration scans). Two non-conformity scores:
 
 * ``"lac"`` (least ambiguous set-valued classifier): ``1 - p_true``; the smallest sets on average;
 * ``"aps"`` (adaptive prediction sets, non-randomised): the probability mass of the labels ranked
-  at or above the true one; sets adapt to how hard a scan is.
+  at or above the true one; sets adapt to how hard a scan is. An APS set always holds the most
+  probable label: its score is that label's own probability, so a scan more confident than the
+  threshold would otherwise get an empty set, the more likely the surer the classifier (adding
+  labels keeps the coverage).
 
-With either score a set may be empty (no label is plausible enough at that coverage): report it as
+With ``"lac"`` a set may be empty (no label is plausible enough at that coverage): report it as
 such rather than forcing the most probable label in.
 
 References
@@ -86,6 +89,9 @@ class ConformalSets(BaseEstimator):
     True
     >>> cs.label_sets(np.array([[0.96, 0.03, 0.01]]), ["a", "b", "c"])
     [['a']]
+    >>> aps = ConformalSets(coverage=0.9, score="aps").fit(P[:1000], y[:1000])
+    >>> aps.qhat_ < 0.999, aps.label_sets(np.array([[0.999, 0.0005, 0.0005]]), ["a", "b", "c"])
+    (True, [['a']])
     """
 
     def __init__(self, coverage: float = 0.9, score: str = "lac") -> None:
@@ -116,7 +122,10 @@ class ConformalSets(BaseEstimator):
         """Boolean membership ``(n, k)``: label j is in scan i's set."""
         check_is_fitted(self, "qhat_")
         P = _proba(proba, self.n_classes_)
-        return self._scores(P) <= self.qhat_ + 1e-12
+        mask = self._scores(P) <= self.qhat_ + 1e-12
+        if self.score == "aps":  # the top label's score is its own p: never drop it for being sure
+            mask[np.arange(len(P)), np.argmax(P, axis=1)] = True
+        return mask
 
     def label_sets(self, proba: Any, label_names: Sequence[str]) -> list[list[str]]:
         """The sets as label lists, most probable first."""

@@ -362,7 +362,8 @@ def verdict(proba: Any, label_names: Sequence[str], ood_score: float,
         ``ood_score`` (float, ``inf`` for unusable features); ``in_distribution`` (bool);
         ``prediction_set``: labels, most probable first, holding the true one with the
         calibrated coverage (empty outside the training distribution, where no coverage holds;
-        it may also be empty inside it when no label is plausible enough at that coverage).
+        with the ``"lac"`` score it may also be empty inside it, when no label is plausible enough
+        at that coverage; an ``"aps"`` set always holds ``temper``).
 
     Examples
     --------
