@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,28 @@ def shared_data_dir() -> Path:
     """``$SHAPEKIT_SHARED_DATA`` or ``<repo>/../shared/data``."""
     env = os.environ.get("SHAPEKIT_SHARED_DATA")
     return Path(env) if env else (REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_tempdir(tmp_path_factory) -> Iterator[Path]:
+    """The run's temporary files go under pytest's own base folder, not the system's ``/tmp``.
+
+    The docstring examples (``tempfile.mkdtemp()``) and the notebooks (``mkdtemp(prefix=
+    "shapekit_nb03_")``) keep their outputs on purpose, so every run left about 45 folders in
+    ``/tmp``. ``tempfile.tempdir`` (this process) and ``$TMPDIR`` (notebook kernels, CLI
+    subprocesses) point here instead; pytest keeps only its last three base folders.
+    """
+    import tempfile
+
+    d = tmp_path_factory.mktemp("tmp", numbered=False)
+    old_dir, old_env = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = str(d), str(d)
+    yield d
+    tempfile.tempdir = old_dir
+    if old_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = old_env
 
 
 @pytest.fixture(scope="session")
