@@ -81,3 +81,42 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def _fake_tqdm_clock(monkeypatch) -> list[float]:
+    import tqdm.std
+
+    clock = [0.0]
+    monkeypatch.setattr(tqdm.std, "time", lambda: clock[0])
+    monkeypatch.setattr(tqdm.std.tqdm, "monitor_interval", 0)
+    return clock
+
+
+def test_terminal_bar_rate_counts_from_the_first_unit(monkeypatch):
+    """On a terminal (tqdm) the first training iteration's time held the set-up: 45 s of start,
+    then 1 it/s, read '45.00s/it' and ETA 24h58m at iteration 1 and was still ~5 s/it four
+    iterations later. The bar now says '?' until a second iteration ends, then 1 it/s."""
+    clock = _fake_tqdm_clock(monkeypatch)
+    out = io.StringIO()
+    r = _progress.Reporter(2000, "training", unit="it", stream=out, bar=True, silent=False)
+    clock[0] = 45.0
+    r.update(1)
+    assert "1/2000 [00:45<?, ?it/s]" in str(r._bar), str(r._bar)
+    for n in range(2, 6):
+        clock[0] = 45.0 + (n - 1)
+        r.update(n)
+    assert "5/2000 [00:49<33:15,  1.00it/s]" in str(r._bar), str(r._bar)
+    r.close()
+
+
+def test_terminal_progress_loop_rate_counts_from_the_first_item(monkeypatch):
+    """progress() over an iterable whose first item waits on a set-up (a worker pool's start)."""
+    clock = _fake_tqdm_clock(monkeypatch)
+    monkeypatch.setenv("SHAPEKIT_PROGRESS", "1")
+    seen = []
+    bar = _progress.progress(range(10), desc="read", total=10)
+    for i in bar:
+        clock[0] = 20.0 + 0.5 * i           # 20 s set-up, then 2 items/s
+        seen.append(str(bar))
+    assert "1/10 [00:20<?, ?it/s]" in seen[1], seen   # seen[k]: the bar with k items done
+    assert "5/10 [00:22<00:02,  2.00it/s]" in seen[5], seen
