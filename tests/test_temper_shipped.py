@@ -134,3 +134,12 @@ def test_server_checks_magnification_like_the_cli(uhcs3, uhcs_originals_dir):
     hi = uhcs3.config["training_um_per_px"][1]
     far = classify_file(uhcs3, scan, scan.name, um_per_px=4 * hi)
     assert far["temper"] == "unknown" and far["ood"]["scale"] == pytest.approx(2.0)
+
+
+def test_outside_score_just_over_the_limit_does_not_read_as_the_limit(uhcs3, uhcs3_dir):
+    """uhcs3's micrograph354 scores 1.0004 on grey levels: 'unknown', and its note read
+    'score 1; 1 is the 99 % limit', as if it were inside. The note now shows the excess."""
+    r = uhcs3.classify([str(uhcs3_dir / "images" / "micrograph354.jpg")])[0]
+    assert r["temper"] == "unknown" and 1 < r["ood_score"] < 1.01
+    note = next(n for n in r["notes"] if n.startswith("outside the training data"))
+    assert "(score 1.000" in note and "(score 1;" not in note

@@ -76,6 +76,21 @@ def reachable_level(n: int, level: float) -> float:
     return n / (n + 1.0)
 
 
+def over_limit(v: float) -> str:
+    """A score above the limit 1, written so that it never reads as 1 (or below).
+
+    Examples
+    --------
+    >>> over_limit(1.236582), over_limit(1.000434), over_limit(3.0)
+    ('1.24', '1.0004', '3')
+    """
+    for digits in range(3, 8):
+        text = f"{v:.{digits}g}"
+        if float(text) > 1 or v <= 1:
+            return text
+    return f"{v:.8g}"
+
+
 class OutsideCheck:
     """The "outside the training data" check of a TopTemp model (see the module docstring).
 
@@ -219,7 +234,7 @@ class OutsideCheck:
                                  + f" of the training range ({hi if source_um_per_px > hi else lo:.3g} um)")
                 elif v > 1:
                     notes.append(f"outside the training data: {PART_NAMES[k]} unlike the training "
-                                 f"scans' (score {v:.3g}; 1 is the {100 * self.level_:.3g} % limit)")
+                                 f"scans' (score {over_limit(v)}; 1 is the {100 * self.level_:.3g} % limit)")
                     if k == "image":
                         notes.extend(narrow_range_note(image))
         if model_um_per_px is not None and um_per_px is None:
