@@ -254,3 +254,40 @@ def test_symlinked_scans_are_reported_under_the_given_name(toy_model, folder, tm
     classify_batch(load_model(toy_model), [links], out, model_ref="toy")
     df = _table(out)
     assert list(df["image"]) == ["my_scan.png"] and df["temper"].iloc[0] == "network"
+
+
+def test_cli_sigterm_writes_the_scans_done_and_resumes(run_cli, toy_model, folder, tmp_path, monkeypatch):
+    """A SIGTERM (a batch scheduler's stop) ended `classify --out` at once: the scans done since
+    the last flush (up to 25, or 30 s) were lost and the lock file stayed. Now the table is
+    written on the way out, the exit is 143 with a one-line message, and a rerun resumes."""
+    import os
+    import signal
+
+    import shapekit.temper.batch as batch
+
+    real, calls = batch.classify_path, []
+
+    def stopping(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "classify_path", stopping)
+    out = tmp_path / "r.csv"
+    ignore = lambda signum, frame: None                # noqa: E731 - without the fix the run goes on
+    before = signal.signal(signal.SIGTERM, ignore)
+    try:
+        code, _, err = run_cli("classify", str(toy_model), str(folder), "--out", str(out))
+        assert signal.getsignal(signal.SIGTERM) is ignore
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert code == 143 and "stopped by SIGTERM" in err and "run the same command again" in err
+    assert err.count("\n") == 1
+    first = _table(out)                               # broken.png (an error row) and two scans
+    assert len(first) == 3 and not (tmp_path / ".r.csv.lock").exists()
+    monkeypatch.setattr(batch, "classify_path", real)
+    code, _, err = run_cli("classify", str(toy_model), str(folder), "--out", str(out))
+    assert code == 0 and f"{first['error'].isna().sum()} already in" in err
+    df = _table(out)
+    assert len(df) == 10 and df["path"].is_unique

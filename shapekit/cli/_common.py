@@ -119,6 +119,40 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+# -- SIGTERM (a batch scheduler's stop) wound down like Ctrl-C ------------------------------------
+
+class Terminated(BaseException):
+    """Raised in the main thread by :func:`sigterm_raises` when a ``SIGTERM`` arrives (a
+    :class:`BaseException`, like :class:`KeyboardInterrupt`, so that only ``finally`` blocks and
+    the command that asked for it see it)."""
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While inside, ``SIGTERM`` raises :class:`Terminated` in the main thread instead of ending
+    the process at once, so that ``finally`` blocks write what was done; a second ``SIGTERM``
+    ends it as usual. Does nothing outside the main thread.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.getsignal(signal.SIGTERM)
+    old = signal.SIG_DFL if old is None else old
+
+    def _raise(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, old)
+        raise Terminated(signum)
+
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 # -- output paths: refused at parse time, before any work or heavy import --------------------------
 
 def output_problem(path: Path, kind: str) -> str | None:

@@ -229,10 +229,19 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
 
     m = load_model(model_dir)
     if out is not None:
+        from shapekit.cli._common import Terminated, sigterm_raises
+        from shapekit.errors import Interrupted
         from shapekit.temper.batch import classify_batch
 
-        res = classify_batch(m, [str(p) for p in paths], out, model_ref=str(model), tiles_out=tiles_out,
-                             um_per_px=um_per_px, scheduler=scheduler or None)
+        try:  # a stop (SIGTERM, Ctrl-C) writes the scans done since the last flush first
+            with sigterm_raises():
+                res = classify_batch(m, [str(p) for p in paths], out, model_ref=str(model),
+                                     tiles_out=tiles_out, um_per_px=um_per_px,
+                                     scheduler=scheduler or None)
+        except (Terminated, KeyboardInterrupt) as e:
+            signum, name = (15, "SIGTERM") if isinstance(e, Terminated) else (2, "Ctrl-C")
+            raise Interrupted(f"stopped by {name}: the scans classified so far are in {out}; run "
+                              "the same command again to classify the rest", signum) from None
         info(f"{res['classified']} classified, {res['failed']} failed, {res['skipped']} already in "
              f"{out} ({res['seconds']:.1f} s)")
         if as_json:
