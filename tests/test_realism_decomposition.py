@@ -296,3 +296,18 @@ def test_diversity_with_too_few_images_for_the_duplicate_check_says_so() -> None
                  "structure": st, "imaging": None})
     assert v["diversity"] == ("Diversity: too few images to check for collapse (near-duplicates "
                               "need 3 in each set); spread 0.70x alloy's.")
+
+
+def test_diversity_names_many_near_duplicates_below_the_collapse_flag() -> None:
+    """shapekit serve scored 16 sim-parameters images against a simulated set and read "Diversity:
+    no sign of collapse (near-duplicates 44 %, 5 % expected; ...)", a sentence contradicting its
+    own numbers. Below the 50 % flag it now says how many near-duplicates there are."""
+    def sentence(frac: float) -> str:
+        cov = {"duplicate_fraction": frac, "duplicate_expected": 0.05, "diversity_ratio": 0.88}
+        st = {"p_value": 0.01, "relative_to_baseline": 4.9, "distance": 0.45, "coverage": cov}
+        return verdict({"names": {"real": "synth", "synthetic": "candidate"}, "scale_known": True,
+                        "structure": st, "imaging": None})["diversity"]
+
+    assert sentence(0.44) == ("Diversity: not flagged as collapsed (from 50 %), but 44 % of candidate's "
+                              "images have a near-duplicate in the set (5 % expected); spread 0.88x synth's.")
+    assert sentence(0.06).startswith("Diversity: no sign of collapse (near-duplicates 6 %")

@@ -15,7 +15,8 @@
   then, for imaging, the attributes that differ (brighter, noisier, blurrier, ...:
   :func:`shapekit.realism.imaging.attribute_shifts`), and for structure the feature size (the
   feature spacing: coarser or finer) when it differs by the same rule and by 10 % or more;
-* **Diversity**: collapsed, reduced, or no sign of collapse (:mod:`shapekit.realism.coverage`);
+* **Diversity**: collapsed, reduced, near-duplicates well above chance (:data:`NOTABLE_DUPLICATES`
+  or more, below the collapse flag), or no sign of collapse (:mod:`shapekit.realism.coverage`);
 * **Scale** (only when it matters): the pixel size of a set is unknown and the sets' typical
   feature sizes (:func:`shapekit.realism.structure.feature_spacing`) differ by more than
   :data:`SCALE_RATIO`;
@@ -32,11 +33,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["verdict", "level", "DIFFERENT_RATIO", "SCALE_RATIO", "ALPHA"]
+__all__ = ["verdict", "level", "DIFFERENT_RATIO", "SCALE_RATIO", "ALPHA", "NOTABLE_DUPLICATES"]
 
 ALPHA = 0.05
 DIFFERENT_RATIO = 2.0
 SCALE_RATIO = 2.0
+NOTABLE_DUPLICATES = 0.25
+"""A near-duplicate fraction from which the diversity sentence names it even below the collapse
+flag (5x the 5 % expected of two samples of one distribution)."""
 
 
 def _num(v: float, nd: int = 2) -> str:
@@ -121,6 +125,12 @@ def _diversity(cov: dict, ref: str, name: str) -> str:
     if frac is None or not math.isfinite(frac):  # fewer than 3 images on a side: no check ran
         return (f"Diversity: too few images to check for collapse (near-duplicates need 3 in each "
                 f"set); spread {_num(dr)}x {ref}'s.")
+    if frac >= NOTABLE_DUPLICATES:  # "no sign of collapse (near-duplicates 44 %, 5 % expected)" misled
+        from shapekit.realism.coverage import COLLAPSE_DUPLICATE_FRACTION
+
+        return (f"Diversity: not flagged as collapsed (from {100 * COLLAPSE_DUPLICATE_FRACTION:.0f} %), "
+                f"but {100 * frac:.0f} % of {name}'s images have a near-duplicate in the set "
+                f"({100 * exp:.0f} % expected); spread {_num(dr)}x {ref}'s.")
     return (f"Diversity: no sign of collapse (near-duplicates {100 * frac:.0f} %, {100 * exp:.0f} % expected; "
             f"spread {_num(dr)}x {ref}'s).")
 
