@@ -158,3 +158,80 @@ def test_sigterm_saves_the_last_checkpoint_where_training_stopped() -> None:
         t = Trainer(step)
         cb.on_exception(t, None, exc)
         assert t.saved == saved, (exc, step)
+
+
+class _FakeTrainer:
+    """What SaveOnSigterm reads of a Lightning Trainer; Lightning's SIGTERM handler sets the flag."""
+
+    world_size, received_sigterm = 1, False
+
+    def __init__(self, step: int) -> None:
+        self.global_step, self.saved = step, []
+
+    def lightning_handler(self, signum, frame) -> None:
+        self.received_sigterm = True
+
+    def save_checkpoint(self, path: str, weights_only: bool = False) -> None:
+        self.saved.append(path)
+
+
+def test_sigterm_inside_a_long_iteration_stops_after_the_grace() -> None:
+    """`train-gan --crop-size 512` on a CPU (2.5 min per iteration) went on for 140 s after a
+    SIGTERM: Lightning acts on it only between iterations. An iteration still running `grace_s`
+    after the signal is now abandoned (nothing saved from it); one that ends in time stops as
+    before, saved where it stopped; a signal during the data fetch stops before the next one."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from shapekit.generate.progress import SaveOnSigterm, StoppedMidIteration, interrupted
+
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        # a 10-s iteration, SIGTERM in its middle: stopped 0.3 s later
+        t = _FakeTrainer(6)
+        signal.signal(signal.SIGTERM, t.lightning_handler)
+        cb = SaveOnSigterm("last.ckpt", grace_s=0.3)
+        cb.on_train_start(t, None)
+        cb.on_train_batch_start(t, None, None, 3)
+        t0 = time.monotonic()
+        with pytest.raises(StoppedMidIteration) as info:
+            os.kill(os.getpid(), signal.SIGTERM)
+            while time.monotonic() - t0 < 10:
+                time.sleep(0.01)
+        took = time.monotonic() - t0
+        assert t.received_sigterm and 0.25 < took < 3, took
+        cb.on_exception(t, None, info.value)
+        assert t.saved == [] and signal.getsignal(signal.SIGTERM) == t.lightning_handler
+        msg = str(interrupted(info.value, 3, 10, 2, 2, Path("run"), "m.yaml"))
+        assert msg.startswith("training stopped by SIGTERM at iteration 3 of 10 (inside an "
+                              "iteration that had not ended 5 s after the signal"), msg
+        assert "keeps its checkpoint of iteration 2" in msg
+
+        # an iteration that ends within the grace: Lightning stops after it and `last` is saved
+        t = _FakeTrainer(8)
+        signal.signal(signal.SIGTERM, t.lightning_handler)
+        cb = SaveOnSigterm("last.ckpt", grace_s=0.3)
+        cb.on_train_start(t, None)
+        cb.on_train_batch_start(t, None, None, 4)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        cb.on_train_batch_end(t, None, None, None, 4)
+        time.sleep(0.5)                       # past the grace: nothing is raised any more
+        assert t.received_sigterm
+        cb.on_exception(t, None, SIGTERMException())
+        assert t.saved == ["last.ckpt"]
+
+        # during the data fetch (between iterations): stopped at the next iteration's start
+        t = _FakeTrainer(8)
+        signal.signal(signal.SIGTERM, t.lightning_handler)
+        cb = SaveOnSigterm("last.ckpt", grace_s=0.3)
+        cb.on_train_start(t, None)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        with pytest.raises(SIGTERMException) as info:
+            cb.on_train_batch_start(t, None, None, 4)
+        assert not isinstance(info.value, StoppedMidIteration)
+        time.sleep(0.5)
+        cb.on_exception(t, None, info.value)
+        assert t.saved == ["last.ckpt"]
+    finally:
+        signal.signal(signal.SIGTERM, old)

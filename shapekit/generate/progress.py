@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from shapekit.errors import Interrupted, ShapekitWarning
 
@@ -96,19 +97,87 @@ class RngStateCallback(Callback):
                 torch.cuda.set_rng_state_all(cuda)
 
 
-class SaveOnSigterm(Callback):
-    """Writes the run's ``last`` checkpoint when a ``SIGTERM`` (a scheduler's stop, a preemption)
-    ends training, so that the iterations since the last periodic checkpoint are kept. Lightning
-    raises its ``SIGTERMException`` only between iterations (on every rank at once under DDP), so
-    the state saved is a whole iteration's; Ctrl-C can land inside one and saves nothing."""
+#: seconds an iteration may still run after a SIGTERM before it is abandoned (schedulers send
+#: SIGKILL 10-30 s after SIGTERM: docker 10, Slurm and Kubernetes 30 by default)
+SIGTERM_GRACE_S = 5.0
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+
+class StoppedMidIteration(SIGTERMException):
+    """A SIGTERM's stop inside an iteration that outlived the grace (nothing of it is saved)."""
+
+
+class SaveOnSigterm(Callback):
+    """Stops training promptly on ``SIGTERM`` (a scheduler's stop, a preemption) and writes the
+    run's ``last`` checkpoint, so that the iterations since the last periodic checkpoint are kept.
+
+    Lightning raises its ``SIGTERMException`` only between iterations (on every rank at once under
+    DDP), so the state saved is a whole iteration's. A signal during the data fetch stops at the
+    next iteration's start; one iteration still running ``grace_s`` seconds after the signal (a
+    crop far too large for the device: ``--crop-size 512`` on a CPU took 2.5 min each and answered
+    SIGTERM 140 s late) is abandoned, and the run keeps its last periodic checkpoint (single
+    process only: DDP ranks stop together between iterations). Ctrl-C can land inside an
+    iteration and saves nothing."""
+
+    def __init__(self, path: str, grace_s: float = SIGTERM_GRACE_S) -> None:
+        self.path, self.grace_s = path, float(grace_s)
+        self._in_batch, self._deadline = False, None
+        self._timer: Any = None
+        self._prev: Any = None
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:  # noqa: D102
+        import signal
+        import threading
+
+        prev = signal.getsignal(signal.SIGTERM)
+        if (trainer.world_size != 1 or not callable(prev)
+                or threading.current_thread() is not threading.main_thread()):
+            return
+        self._prev = prev
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        import _thread
+        import threading
+        import time
+
+        if self._deadline is not None and time.monotonic() >= self._deadline - 0.01:
+            if self._in_batch:  # the grace is over: stop inside the iteration
+                raise StoppedMidIteration()
+            return
+        self._prev(signum, frame)   # Lightning's: stop after this iteration
+        if self._timer is None:     # then come back here once the grace is over
+            self._deadline = time.monotonic() + self.grace_s
+            self._timer = threading.Timer(self.grace_s, _thread.interrupt_main, (signum,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def on_train_batch_start(self, trainer: Any, *args: Any) -> None:  # noqa: D102
+        if trainer.received_sigterm:  # arrived during the data fetch: stop before the iteration
+            raise SIGTERMException()
+        self._in_batch = True
+
+    def on_train_batch_end(self, *args: Any) -> None:  # noqa: D102
+        self._in_batch = False
+        if self._timer is not None:  # Lightning raises its SIGTERMException right after
+            self._timer.cancel()
+
+    def _restore(self) -> None:
+        import signal
+
+        self._in_batch = False
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._prev is not None and signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+            signal.signal(signal.SIGTERM, self._prev)
+        self._prev = None
+
+    def on_train_end(self, *args: Any) -> None:  # noqa: D102
+        self._restore()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:  # noqa: D102
-        from pytorch_lightning.utilities.exceptions import SIGTERMException
-
-        if isinstance(exception, SIGTERMException) and trainer.global_step > 0:
+        self._restore()
+        if (isinstance(exception, SIGTERMException) and trainer.global_step > 0
+                and not isinstance(exception, StoppedMidIteration)):
             trainer.save_checkpoint(self.path, weights_only=False)
 
 
@@ -201,6 +270,9 @@ def interrupted(exc: BaseException, iteration: int, max_steps: int, kept: int | 
 
     signum, name = (15, "SIGTERM") if isinstance(exc, SIGTERMException) else (2, "Ctrl-C")
     where = f"training stopped by {name} at iteration {iteration} of {max_steps}"
+    if isinstance(exc, StoppedMidIteration):
+        where += (f" (inside an iteration that had not ended {SIGTERM_GRACE_S:g} s after the "
+                  "signal: is --crop-size or --batch-size too large for this device?)")
     if kept is None:
         return Interrupted(f"{where}, before its first checkpoint (every {checkpoint_every} "
                            f"iterations): nothing was kept; start it again", signum)
