@@ -16,9 +16,11 @@ from shapekit.errors import InputError
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="TCP port (0: any free port).")
 @click.option("--model", "models", multiple=True, metavar="NAME=DIR|DIR",
-              help="Temper model directory to offer (repeatable; a bare DIR is named after its folder).")
+              help="Temper model directory (or a shipped model's name) to offer under NAME "
+                   "(repeatable; a bare DIR is named after its folder).")
 @click.option("--generator", "generators", multiple=True, metavar="NAME=RUN|RUN",
-              help="Generator run directory to offer (repeatable).")
+              help="Generator run directory (or a shipped generator's name, e.g. "
+                   "sim=sim-parameters) to offer under NAME (repeatable).")
 @click.option("--real-set", "real_sets", multiple=True, metavar="NAME=MANIFEST|FOLDER",
               help="Real image set offered for scoring (repeatable; prepared once, on first use).")
 @click.option("--workdir", type=OutputPath("dir"), default=Path(".shapekit-serve"),
@@ -50,8 +52,13 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
     except ImportError as e:
         raise InputError(f"shapekit serve needs the server extra ({e.name} is missing): "
                          "pip install 'shapekit[serve]'") from None
-    cfg = ServerConfig(classifiers=named_paths(models, "model"),
-                       generators=named_paths(generators, "generator"),
+    from shapekit.cli._common import model_path
+
+    def shipped_or_dir(items: tuple[str, ...], what: str) -> dict[str, Path]:
+        return {k: model_path(None, None, v) for k, v in named_paths(items, what).items()}
+
+    cfg = ServerConfig(classifiers=shipped_or_dir(models, "model"),
+                       generators=shipped_or_dir(generators, "generator"),
                        real_sets=named_paths(real_sets, "real set"), workdir=workdir,
                        max_upload_mb=max_upload_mb, max_pixels=max_pixels,
                        workers=workers or default_workers(), preload=not no_preload)
