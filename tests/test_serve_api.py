@@ -261,6 +261,21 @@ def test_generate_width_by_height(server) -> None:
         assert t.pages[0].shape == (32, 48)
 
 
+def test_generate_size_as_a_string_side_and_a_too_large_side(server) -> None:
+    """"size": "48" (a side as a string) was refused as 'expected a side or WIDTHxHEIGHT ...,
+    got '48'', and "100000" the same way, naming its form instead of its size."""
+    import tifffile
+
+    r = server[0].post("/api/generate", json={"size": "48", "format": "tiff", "seed": 2})
+    assert r.status_code == 200, r.text
+    with tifffile.TiffFile(io.BytesIO(r.content)) as t:
+        assert t.pages[0].shape == (48, 48)
+    err = _one_line_error(server[0].post("/api/generate", json={"size": "100000"}), 422)
+    assert "each side must be 16-4096 px, got 100000" in err
+    err = _one_line_error(server[0].post("/api/generate", json={"size": "48x"}), 422)
+    assert "expected a side or WIDTHxHEIGHT" in err
+
+
 def test_generated_tiff_carries_its_pixel_size_and_drawn_temper(server, tmp_path) -> None:
     """A downloaded TIFF is read back at the generator's scale (resolution tags, as the CLI writes
     them), and an image whose temper the seed drew names that temper, not null (session 24)."""

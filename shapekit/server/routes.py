@@ -202,8 +202,9 @@ class GenerateRequest(BaseModel):
     def _size(cls, v: int | str | None) -> int | str | None:
         if v is None:
             return v
+        # "512" as a string is a side too; "100000" is refused for its size, not its form
         sides = [v] if isinstance(v, int) else (
-            [int(x) for x in v.split("x")] if re.fullmatch(r"\d{1,5}x\d{1,5}", v) else None)
+            [int(x) for x in v.split("x")] if re.fullmatch(r"\d{1,9}(x\d{1,9})?", v) else None)
         if sides is None:
             raise ValueError(f"expected a side or WIDTHxHEIGHT such as 1024x768, got {str(v)[:20]!r}")
         if not all(16 <= x <= 4096 for x in sides):
