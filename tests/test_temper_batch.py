@@ -291,3 +291,19 @@ def test_cli_sigterm_writes_the_scans_done_and_resumes(run_cli, toy_model, folde
     assert code == 0 and f"{first['error'].isna().sum()} already in" in err
     df = _table(out)
     assert len(df) == 10 and df["path"].is_unique
+
+
+def test_cli_folder_without_out_classifies_the_readable_scans(run_cli, toy_model, folder):
+    """Without --out, one unreadable scan in a folder ended the command with its error alone: the
+    other scans' verdicts were never printed. Each scan is classified on its own now (as ingest
+    does); the bad one is an error line and the exit code 2."""
+    code, out, err = run_cli("classify", str(toy_model), str(folder))
+    assert code == 2
+    assert len(out.strip().splitlines()) == 9 and "broken.png" not in out
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("shapekit: error: ") and "broken.png" in lines[0]
+    assert lines[-1].startswith("1 of 10 scans could not be classified")
+    code, out, err = run_cli("classify", str(toy_model), str(folder), "--json")
+    assert code == 2 and len(json.loads(out)) == 9
+    code, out, err = run_cli("classify", str(toy_model), str(folder / "broken.png"))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "broken.png" in err

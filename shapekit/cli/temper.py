@@ -203,7 +203,7 @@ def _print_verdict(r: dict[str, Any]) -> None:
               help="Pixel size of every scan in micrometres (beats the files' own).")
 @json_option
 def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_out: Path | None,
-                 scheduler: str | None, um_per_px: float | None, as_json: bool) -> None:
+                 scheduler: str | None, um_per_px: float | None, as_json: bool) -> int | None:
     """Classify the temper of scans with MODEL (a shipped model's name, see `shapekit models`,
     or a model directory).
 
@@ -211,7 +211,8 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
     microscope files work: the info bar is cropped and the pixel size read from the file or its
     scale bar. A scan unlike anything the model was trained on gets temper "unknown". With --out
     the verdicts go to a table, one row per scan (failures as rows with their error), resumable
-    after an interruption; without it, to stdout.
+    after an interruption; without it, to stdout, and a scan that cannot be read is an error line
+    on stderr while the others are still classified (exit code 2 if any failed).
     """
     if tiles_out is not None and out is None:
         raise InputError("--tiles needs --out (the per-scan table)")
@@ -247,16 +248,29 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
         if as_json:
             emit_json(res)
         return
+    from shapekit.errors import describe_os_error, is_user_os_error
     from shapekit.io.readers import check_readable_file
 
-    for p in paths:
-        check_readable_file(p)
-    results = m.classify([str(p) for p in paths], um_per_px=um_per_px)
-    if as_json:
-        emit_json(results)
-    else:
-        for r in results:
+    results, failed = [], 0
+    for p in paths:  # each scan on its own (as ingest): a bad one is an error line, the rest go on
+        try:
+            r = m.classify([str(check_readable_file(p))], um_per_px=um_per_px)[0]
+        except (InputError, OSError) as e:
+            if isinstance(e, OSError) and not is_user_os_error(e):
+                raise
+            failed += 1
+            msg = describe_os_error(e, p) if isinstance(e, OSError) else str(e)
+            click.echo(f"shapekit: error: {' '.join(msg.split())}", err=True)
+            continue
+        results.append(r)
+        if not as_json:
             _print_verdict(r)
+    if as_json and results:
+        emit_json(results)
+    if failed and len(paths) > 1:
+        info(f"{failed} of {len(paths)} scans could not be classified (--out writes a table with "
+             "a row per scan, failures included)")
+    return 2 if failed else 0
 
 
 @click.command(name="evaluate")
