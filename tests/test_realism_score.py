@@ -193,6 +193,17 @@ def test_cli_score_json_report_and_errors(tmp_path, run_cli, textures):
     assert out.startswith("Structure: ")
 
 
+def test_cli_score_refuses_a_report_inside_an_input_folder(tmp_path, run_cli, textures):
+    """`--report REAL_FOLDER` wrote report.html and seven PNGs among the reference images, which
+    the next `score` or `classify` of that folder read as micrographs."""
+    a = _write_set(tmp_path / "a", textures[0][:4])
+    b = _write_set(tmp_path / "b", textures[2][:4])
+    for folder in (a, b, tmp_path / "b" / "."):
+        code, _, err = run_cli("score", a, b, "--report", folder, "--n-boot", "2", "--n-perm", "2")
+        assert code == 2 and "image folder" in err and err.count("\n") == 1
+        assert sorted(p.name for p in folder.iterdir()) == [f"im{i:02d}.png" for i in range(4)]
+
+
 def test_prepared_set_gives_the_same_result(textures):
     from shapekit.realism.prepared import prepare_set
 

@@ -95,6 +95,12 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, mode: st
 
     require_exists(real, "REAL image set")
     require_exists(fake, "FAKE image set")
+    for what, folder in (("REAL", real), ("FAKE", fake)):
+        if report is not None and folder.is_dir() and report.resolve() == folder.resolve():
+            raise click.BadParameter(
+                f"{report} is {what}'s image folder: the report's PNGs would be read as micrographs "
+                f"by the next score or classify of it; write it elsewhere (e.g. {report.name}-report)",
+                param_hint="'--report'")
     if kid_model is not None:
         require_exists(kid_model, "--kid-model")
     from shapekit.realism.scoring import score
