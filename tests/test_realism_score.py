@@ -256,3 +256,20 @@ def test_sets_of_unlike_sizes_get_a_note_and_read_as_it_says(textures):
     assert few["relative_to_baseline"] > like["relative_to_baseline"]
     many = score(real[:6], same, **FAST)
     assert any("reads low" in w and "3 images each" in w for w in many["warnings"]), many["warnings"]
+
+
+def test_info_bars_in_a_scored_set_are_named():
+    """`shapekit score uhcs_originals clean/` (the same five scans, raw and ingested) read
+    'Structure: different (5.2x)' without a word: score does not crop instrument info bars, so
+    their text and scale bar were scored as microstructure. The result now says so."""
+    from shapekit.realism import score
+    from shapekit.synth import render_micrograph
+
+    raw = [render_micrograph(210.0, 10.0, size=96, seed=s, info_bar=True)[0] for s in range(4)]
+    plain = [render_micrograph(210.0, 10.0, size=96, seed=s + 10)[0] for s in range(4)]
+    res = score(raw, plain, n_boot=3, n_perm=3, mode="structure", names=("raw", "clean"))
+    bar = [w for w in res["warnings"] if "info bar" in w]
+    assert bar == ["4 of 4 images of raw end in an instrument info bar (text, scale bar), scored as "
+                   "if it were microstructure: crop it first (shapekit ingest)"]
+    res = score(plain, plain[::-1], n_boot=3, n_perm=3, mode="structure")
+    assert not [w for w in res["warnings"] if "info bar" in w]

@@ -234,6 +234,14 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
     groups = None if grp[0] is None and grp[1] is None else np.concatenate(
         [g if g is not None else np.array([f"image {i}" for i in range(len(ims))])
          for g, ims in zip(grp, (r_ims, f_ims))])
+    from shapekit.io.infobar import detect_info_bar
+
+    for side, ims in (("real", r_ims), ("synthetic", f_ims)):  # raw microscope files: not cropped here
+        n_bar = sum(detect_info_bar(a) > 0 for a in ims)
+        if n_bar:
+            notes.append(f"{n_bar} of {len(ims)} images of {nm[side]} end in an instrument info bar (text, "
+                         "scale bar), scored as if it were microstructure: crop it first (shapekit ingest)")
+            warnings.warn(notes[-1], ShapekitWarning, stacklevel=2)
     for side, ims in (("real", r_ims), ("synthetic", f_ims)):
         if len(ims) < 2:
             raise InputError(f"{side} set {nm['real' if side == 'real' else 'synthetic']!r} has {len(ims)} "
