@@ -149,7 +149,8 @@ def update(a: argparse.Namespace) -> None:
     if a.conditions is not None:
         from shapekit.generate.conditionmap import calibrate_conditions
 
-        block = calibrate_conditions(dest, a.conditions, size=256, seed=0, max_zoom=a.max_zoom)
+        block = calibrate_conditions(dest, a.conditions, size=256, seed=0, max_zoom=a.max_zoom,
+                                     pull=a.pull, min_slope=a.min_slope)
         print(json.dumps(block["fitted"]["labels"]))
     if a.append_command:
         card["training_command"] += " && " + a.append_command
@@ -177,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
                        help="Fit its condition map on MANIFEST (shapekit calibrate-conditions).")
         p.add_argument("--max-zoom", type=float, default=None,
                        help="With --conditions: magnify up to this factor.")
+        p.add_argument("--pull", type=float, default=0.1, help="With --conditions: its pull.")
+        p.add_argument("--min-slope", type=float, default=0.0,
+                       help="With --conditions: its minimum slope.")
         p.add_argument("--append-command", default=None)
         p.add_argument("--figures", type=Path, default=None)
         p.add_argument("--note", default=None)

@@ -149,7 +149,8 @@ def test_cli_calibrate_conditions_writes_a_map_generate_uses(run_cli, tmp_path: 
     train_gan(manifest, tmp_path / "run", condition="parameters", crop_size=32, max_steps=2,
               batch_size=4, seed=0, n_up=2, d_blocks=2, **TINY)
     code, out, err = run_cli("calibrate-conditions", tmp_path / "run", manifest, "--size", "32",
-                             "--n-images", "1", "--steps", "4", "--max-zoom", "1.5", "--json")
+                             "--n-images", "1", "--steps", "4", "--max-zoom", "1.5",
+                             "--pull", "0.5", "--min-slope", "0.5", "--json")
     assert code == 0, err
     assert "wrote the condition map into" in err and "grid points fitted" in err
     block = json.loads(out)
@@ -160,6 +161,7 @@ def test_cli_calibrate_conditions_writes_a_map_generate_uses(run_cli, tmp_path: 
     assert block["labels"] and all(np.asarray(s).shape == (4, 1) for s in block["labels"].values())
     assert "20 training images of m.yaml" in block["fitted"]["fitted_on"]
     assert block["fitted"]["zoom_range"] == [1.0, 1.5] and set(block["zoom"]) == set(block["labels"])
+    assert block["fitted"]["pull"] == 0.5 and block["fitted"]["min_slope"] == 0.5
     assert all(0.0 <= v <= np.log(1.5) + 1e-9 for z in block["zoom"].values() for v in np.ravel(z))
     code, _, err = run_cli("generate", tmp_path / "run", "--n", "2", "--out", tmp_path / "g",
                            "--label", "a", "--set", "T=150")
@@ -245,6 +247,36 @@ def test_mapped_inputs_never_decrease_along_a_request() -> None:
     mapped = np.stack(np.meshgrid(*m.axes, indexing="ij"), -1) + m.shifts["a"]
     for ax in (0, 1):                  # every input along every request: T's and t's
         assert np.all(np.diff(mapped, axis=ax) >= -1e-9)
+
+
+def test_a_minimum_slope_keeps_each_input_moving_with_its_request() -> None:
+    """On a flat generator the inverse is ill-posed: with min_slope s every input still rises
+    along its own request at s times its rate or more (and never falls along the other one),
+    and stays inside the training box; s = 0 lets a run of grid points share one input."""
+    rng = np.random.default_rng(1)
+    v = np.c_[rng.uniform(100, 200, 80), rng.uniform(0, 10, 80)]
+    codec = ConditionCodec.fit(["a"], ["T", "t"], v, mode="parameters")
+    measured = (0.3 + rng.normal(0, 0.01, 80))[:, None]
+    kw = dict(steps=6, n_images=1, pull=0.01)
+    fits = {s: fit_condition_map(_Flat(codec), v, ["a"] * 80, measured,
+                                 lambda im: np.array([im.mean()]), [0.001], min_slope=s, **kw)
+            for s in (0.0, 0.5)}
+    m = fits[0.5]
+    grid = np.stack(np.meshgrid(*m.axes, indexing="ij"), -1)
+    mapped = grid + m.shifts["a"]
+    step = [np.diff(a)[0] for a in m.axes]
+    lo, hi = grid.min(axis=(0, 1)), grid.max(axis=(0, 1))
+    for j in (0, 1):
+        x = mapped[..., j]
+        inside = (x > lo[j] + 1e-9) & (x < hi[j] - 1e-9)     # not clipped to the training box
+        both = np.delete(inside, -1, axis=j) & np.delete(inside, 0, axis=j)
+        assert both.sum() >= 10
+        assert np.all(np.diff(x, axis=j)[both] >= 0.5 * step[j] - 1e-6)
+        assert np.all(np.diff(x, axis=j) >= -1e-9) and np.all(np.diff(x, axis=1 - j) >= -1e-9)
+    assert np.all(mapped >= lo - 1e-9) and np.all(mapped <= hi + 1e-9)
+    assert m.fitted["min_slope"] == 0.5 and "min_slope" not in fits[0.0].fitted
+    flat = grid + fits[0.0].shifts["a"]
+    assert np.any(np.abs(np.diff(flat, axis=0)[..., 0]) < 1e-6)     # without it: held still
 
 
 def test_a_class_mode_model_has_nothing_to_map(tmp_path: Path) -> None:

@@ -329,13 +329,20 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
               help="Also magnify the images, up to this factor, where the training images' "
                    "particles are larger than the network draws at any input (for structures "
                    "that coarsen self-similarly; default: no magnification).")
+@click.option("--pull", type=click.FloatRange(0.0, 10.0), default=0.1, show_default=True,
+              help="Weight of staying at the requested input against matching the structure "
+                   "(larger: smaller shifts).")
+@click.option("--min-slope", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Each input rises with its own condition at least this fraction of the "
+                   "request's rate (0: only never falls), so a sweep keeps moving where the "
+                   "structure barely changes.")
 @root_option
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the generated images (grid point i uses seed + i).")
 @json_option
 def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int, steps: int,
-                             max_zoom: float | None, root: Path | None, seed: int,
-                             as_json: bool) -> None:
+                             max_zoom: float | None, pull: float, min_slope: float,
+                             root: Path | None, seed: int, as_json: bool) -> None:
     """Fit the condition map of the generator in RUN_DIR on MANIFEST's training images.
 
     For a parameters- or properties-mode model of particle micrographs: per class, the inputs at
@@ -349,7 +356,8 @@ def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int
 
     _check_run(run, manifest)
     block = calibrate_conditions(run, manifest, root=root, size=size, n_images=n_images,
-                                 steps=steps, seed=seed, max_zoom=max_zoom)
+                                 steps=steps, seed=seed, max_zoom=max_zoom, pull=pull,
+                                 min_slope=min_slope)
     for name, f in block["fitted"]["labels"].items():
         if "skipped" in f:
             info(f"{name}: not fitted ({f['skipped']}): its requests go to the network unchanged")

@@ -177,9 +177,13 @@ def _isotonic_along(a: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(flat.reshape(lines.shape), -1, axis)
 
 
-def _monotone(mapped: np.ndarray, rounds: int = 50) -> np.ndarray:
+def _monotone(mapped: np.ndarray, rounds: int = 50, axes: Sequence[np.ndarray] | None = None,
+              min_slope: float = 0.0) -> np.ndarray:
     """Inputs order-preserving in the product order: every component ``mapped[..., j]``
     nondecreasing along every grid axis (alternating isotonic projections, ``rounds`` at most).
+    With ``min_slope`` s > 0 (and the grid's ``axes``), component j also rises along its own
+    axis j at least s times as fast as the request, so a sweep of one condition always moves
+    its own input.
 
     Examples
     --------
@@ -188,14 +192,30 @@ def _monotone(mapped: np.ndarray, rounds: int = 50) -> np.ndarray:
     >>> m = _monotone(np.array([[[0.0, 0.0], [0.0, 1.0]], [[1.0, -1.0], [1.0, 1.0]]]))
     >>> bool(np.all(np.diff(m, axis=0) >= -1e-9) and np.all(np.diff(m, axis=1) >= -1e-9))
     True
+    >>> a = np.arange(4.0)
+    >>> _monotone(np.array([[0.0], [1.5], [1.5], [3.0]]), axes=[a], min_slope=0.5).ravel().tolist()
+    [0.0, 1.25, 1.75, 3.0]
     """
     out = mapped.copy()
-    axes = range(out.ndim - 1)
+    dims = range(out.ndim - 1)
+    if min_slope and axes is None:
+        raise ValueError("_monotone: min_slope needs the grid's axes")
+    ramp = [np.zeros(out.shape[:-1]) for _ in range(out.shape[-1])]
+    if min_slope:
+        for j in range(out.shape[-1]):
+            ramp[j] = min_slope * np.asarray(axes[j]).reshape(
+                [-1 if d == j else 1 for d in dims]) + np.zeros(out.shape[:-1])
+
+    def ok(x: np.ndarray) -> bool:
+        return all(np.all(np.diff(x[..., j] - (ramp[j] if ax == j else 0), axis=ax) >= -1e-9)
+                   for j in range(x.shape[-1]) for ax in dims)
+
     for _ in range(rounds):
         for j in range(out.shape[-1]):
-            for ax in axes:
-                out[..., j] = _isotonic_along(out[..., j], ax)
-        if all(np.all(np.diff(out, axis=ax) >= -1e-9) for ax in axes):
+            for ax in dims:
+                r = ramp[j] if ax == j else 0.0
+                out[..., j] = _isotonic_along(out[..., j] - r, ax) + r
+        if ok(out):
             break
     return out
 
@@ -205,7 +225,7 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
                       scales: Sequence[float], *, steps: int = 13, n_images: int = 8,
                       size: int = 256, seed: int = 0, reach: float = 0.75, pull: float = 0.1,
                       min_images: int = 10, zoom_range: tuple[float, float] | None = None,
-                      log_size: int | None = None) -> ConditionMap:
+                      log_size: int | None = None, min_slope: float = 0.0) -> ConditionMap:
     """Fit a :class:`ConditionMap` for ``sampler`` (a loaded generator) on its training images.
 
     Parameters
@@ -235,6 +255,10 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
         ``m`` raises by ``log m`` and leaves the others alone (a self-similar structure, such as
         particles coarsening at a constant fraction, looks like its own magnification). The
         least squares weighs ``log m`` like a shift of the input (``pull``).
+    min_slope : float
+        Each input rises along its own condition at least this fraction of the request's rate
+        (0: only nondecreasing), so that where the structure barely changes the inverse cannot
+        hold an input still along a sweep.
 
     Raises
     ------
@@ -314,8 +338,9 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
                     found[j, k] = 0.0
             shift = found[:, :k] - grid[inside]
             near = cKDTree(grid[inside]).query(grid)[1]    # the rest: the nearest fitted shift
-            shifts[name] = _monotone(grid.reshape(shape) + shift[near].reshape(shape)) \
-                - grid.reshape(shape)
+            mapped = _monotone(grid.reshape(shape) + shift[near].reshape(shape), axes=axes,
+                               min_slope=min_slope)
+            shifts[name] = np.clip(mapped, lo, hi) - grid.reshape(shape)
             if zoomed:
                 zooms[name] = found[near, k].reshape(shape[:-1])
             info[name] = {"n_training": int(mine.sum()), "grid_points_generated": len(design),
@@ -329,6 +354,7 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
     return ConditionMap(axes, shifts, {"n_images": int(n_images), "size": int(size),
                                        "seed": int(seed), "steps": int(steps),
                                        "reach": float(reach), "pull": float(pull),
+                                       **({"min_slope": float(min_slope)} if min_slope else {}),
                                        "scales": scales.tolist(), "labels": info,
                                        **({"zoom_range": list(zoom_range)} if zoomed else {})},
                         zooms)
@@ -360,6 +386,7 @@ def particle_measure(image: np.ndarray) -> np.ndarray:
 def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
                          root: str | Path | None = None, size: int = 256, n_images: int = 8,
                          steps: int = 13, seed: int = 0, max_zoom: float | None = None,
+                         pull: float = 0.1, min_slope: float = 0.0,
                          write: bool = True) -> dict[str, Any]:
     """Fit the condition map of the export in ``model_dir`` on its training images.
 
@@ -368,8 +395,8 @@ def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
     fraction and size), and :func:`fit_condition_map` finds the inputs at which the generator,
     imaging stage included, draws what the training images show. With ``max_zoom``, a grid
     point may also magnify its images up to that factor where the particle size is beyond the
-    network's reach (particles coarsening at a constant fraction are self-similar). With
-    ``write`` the block replaces ``generator.json``'s ``"condition_map"`` (atomically).
+    network's reach (particles coarsening at a constant fraction are self-similar). ``pull``
+    and ``min_slope`` are :func:`fit_condition_map`'s. With ``write`` the block replaces ``generator.json``'s ``"condition_map"`` (atomically).
 
     Raises
     ------
@@ -390,7 +417,7 @@ def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
     cmap = fit_condition_map(gen, values[train], names, measured, particle_measure,
                              PARTICLE_SCALES, steps=steps, n_images=n_images, size=size,
                              seed=seed, zoom_range=None if max_zoom is None else (1.0, max_zoom),
-                             log_size=1)
+                             log_size=1, pull=pull, min_slope=min_slope)
     block = cmap.to_dict()
     block["fitted"]["fitted_on"] = (f"{len(train)} training images of {Path(manifest).name} "
                                     f"(holdout {cfg.get('holdout') or 0.0:g}, seed "
