@@ -201,3 +201,32 @@ def test_flat_band_without_markings_and_degenerate_images() -> None:
     assert detect_info_bar(np.ones((50, 3), np.float32)) == 0
     with pytest.raises(ValueError):
         detect_info_bar(np.zeros((4, 4, 3)))
+
+
+def test_blurred_uhcs_originals_cropped_as_sharp(uhcs_originals_dir: Path) -> None:
+    """An original blurred as a whole (Gaussian sigma 2 or 3, kept as float or saved as 8-bit) was
+    not cropped at all: its text turned into soft blobs and intermediate greys. Now within 1 row
+    of the sharp image's crop (38 rows on all five)."""
+    for p in sorted(uhcs_originals_dir.glob("*.tif")):
+        img = read_image(p)[0]
+        sharp = detect_info_bar(img)
+        assert sharp == 38, (p.name, sharp)
+        for sigma in (2, 3):
+            b = ndi.gaussian_filter(img, sigma)
+            for version in (b, np.round(b * 255) / 255):
+                assert abs(detect_info_bar(version) - sharp) <= 1, (p.name, sigma)
+
+
+@pytest.mark.parametrize("bg,fg", [(0.0, 1.0), (1.0, 0.0), (0.1, 0.9)])
+def test_blurred_synthetic_bars_found_and_blurred_micrographs_left_alone(bg: float, fg: float) -> None:
+    """Blurred bars whose text line covers most of the width (steps 1-5 found only the rows below
+    the text, or nothing); a blurred micrograph and a blurred flat band without markings: 0."""
+    rng = np.random.default_rng(11)
+    for k, sigma in enumerate((2.0, 2.5, 3.0)):
+        img = texture(rng, 360, 480, sigma=2, contrast=1.0)
+        rows = 30 + 8 * k
+        assert detect_info_bar(ndi.gaussian_filter(img, sigma)) == 0
+        assert abs(detect_info_bar(ndi.gaussian_filter(add_bar(img, rows, bg, fg), sigma)) - rows) <= 1
+        plain = img.copy()
+        plain[360 - rows:] = bg  # a blurred band with a straight edge but no markings: left alone
+        assert detect_info_bar(ndi.gaussian_filter(plain, sigma)) == 0
