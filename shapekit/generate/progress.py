@@ -152,8 +152,8 @@ class SaveOnSigterm(Callback):
             self._timer.start()
 
     def on_train_batch_start(self, trainer: Any, *args: Any) -> None:  # noqa: D102
-        if trainer.received_sigterm:  # arrived during the data fetch: stop before the iteration
-            raise SIGTERMException()
+        if self._prev is not None and trainer.received_sigterm:
+            raise SIGTERMException()  # arrived during the data fetch: stop before the iteration
         self._in_batch = True
 
     def on_train_batch_end(self, *args: Any) -> None:  # noqa: D102
