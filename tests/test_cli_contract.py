@@ -39,6 +39,27 @@ def test_every_command_has_help(run_cli, path: tuple[str, ...]) -> None:
     assert len(out.strip().splitlines()) >= 3
 
 
+def test_every_seed_option_refuses_what_numpy_and_torch_refuse(run_cli, tmp_path) -> None:
+    """`generate --seed -1` was 'internal error: ValueError: expected non-negative integer', exit 1
+    (and 10**20: 'Overflow when unpacking long long'); every --seed takes 0..2**31-1 now."""
+    seeded = [(path, p) for path in COMMANDS for p in _command(path).params if p.name == "seed"]
+    assert len(seeded) >= 10
+    for path, param in seeded:
+        assert param.type.convert("2147483647", param, None) == 2 ** 31 - 1
+        for bad in ("-1", str(10 ** 20)):
+            with pytest.raises(click.BadParameter):
+                param.type.convert(bad, param, None)
+    code, out, err = run_cli("generate", "sim-parameters", "--seed", "-1", "--out", tmp_path / "g")
+    assert code == 2 and "--seed" in err and err.count("\n") == 1 and not (tmp_path / "g").exists()
+
+
+def _command(path: tuple[str, ...]) -> click.Command:
+    cmd: click.Command = app
+    for name in path:
+        cmd = cmd.commands[name]  # type: ignore[attr-defined]
+    return cmd
+
+
 def test_unknown_command_is_a_usage_error(run_cli) -> None:
     code, out, err = run_cli("no-such-command")
     assert code == 2

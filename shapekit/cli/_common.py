@@ -18,7 +18,10 @@ from shapekit.errors import InputError, ShapekitWarning, brief
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print machine-readable JSON on stdout.")
-seed_option = click.option("--seed", type=int, default=0, show_default=True,
+SEED_RANGE = click.IntRange(0, 2 ** 31 - 1)
+"""Seeds every command takes (numpy refuses negative seeds, torch those past 64 bits: a bad
+``--seed`` was an internal error, exit 1)."""
+seed_option = click.option("--seed", type=SEED_RANGE, default=0, show_default=True,
                            help="Random seed (results are deterministic per seed).")
 root_option = click.option("--root", type=click.Path(path_type=Path), default=None,
                            help="Data root overriding the manifest's `root`.")

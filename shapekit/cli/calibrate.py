@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import click
 import numpy as np
 
-from shapekit.cli._common import emit_json, info, json_option, root_option
+from shapekit.cli._common import SEED_RANGE, emit_json, info, json_option, root_option
 from shapekit.errors import InputError
 
 __all__ = ["fit_imaging_stage", "fit_zoom", "calibrate_generator", "BLUR_GRID",
@@ -277,7 +277,7 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
                    "where the network's feature sizes spread less than half as much as its "
                    "training images' (RESULTS.md: more coverage, not more realism, on uhcs3).")
 @root_option
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED_RANGE, default=0, show_default=True,
               help="Seed of the generated images and of the noise drawn while fitting.")
 @json_option
 def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: int,
@@ -337,7 +337,7 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
                    "request's rate (0: only never falls), so a sweep keeps moving where the "
                    "structure barely changes.")
 @root_option
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED_RANGE, default=0, show_default=True,
               help="Seed of the generated images (grid point i uses seed + i).")
 @json_option
 def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int, steps: int,
