@@ -113,6 +113,9 @@ def test_twelve_bit_scan_in_a_sixteen_bit_file_gets_an_actionable_note(uhcs3, uh
     code, out, err = run_cli("classify", "uhcs3", tmp_path / "d12.tif")
     assert code == 0 and "\tunknown\t" in out, err
     assert "12-bit detector in a 16-bit file" in err and "65535/4095" in err, err
+    # so does `shapekit explain` (it printed 'unknown: outside the training data' alone)
+    code, out, err = run_cli("explain", "uhcs3", tmp_path / "d12.tif", "--out", tmp_path / "why.png")
+    assert code == 0 and "\tunknown\t" in out and "65535/4095" in err, err
     # ingest says it too (it kept the scan as it is, silently, before); not for the stretched copy
     code, out, err = run_cli("ingest", tmp_path / "d12.tif", tmp_path / "d16.tif", "--out",
                              tmp_path / "ing", "--json")

@@ -182,9 +182,15 @@ def _print_verdict(r: dict[str, Any]) -> None:
     for note in r.get("notes") or []:
         if note.startswith(("pixel size unknown", "pixel size conflict")):
             warnings.warn(f"{r['image']}: {note}", ShapekitWarning, stacklevel=1)
-    if r["temper"] == "unknown":  # why, and what to do: every note (not only the "outside" ones,
-        for note in r.get("notes") or []:  # whose remedy, e.g. for a 12-bit scan, follows them)
-            if not note.startswith(("pixel size unknown", "pixel size conflict")):  # warned above
+    _why_unknown(r)
+
+
+def _why_unknown(r: dict[str, Any]) -> None:
+    """For an "unknown" verdict: why, and what to do: every note (not only the "outside" ones,
+    whose remedy, e.g. for a 12-bit scan, follows them), on stderr."""
+    if r["temper"] == "unknown":
+        for note in r.get("notes") or []:
+            if not note.startswith(("pixel size unknown", "pixel size conflict")):  # warned
                 info(f"  {r['image']}: {note}")
 
 
@@ -391,6 +397,7 @@ def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, tile_map: boo
         click.echo(f"{res['image']}\t{res['temper']}\t-> {res['out']}")
         for line in res["reading"]:
             click.echo(f"  {line}")
+        _why_unknown(res)  # the verdict alone said "outside the training data", not why
 
 
 def register(app: click.Group) -> None:
