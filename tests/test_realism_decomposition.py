@@ -311,3 +311,11 @@ def test_diversity_names_many_near_duplicates_below_the_collapse_flag() -> None:
     assert sentence(0.44) == ("Diversity: not flagged as collapsed (from 50 %), but 44 % of candidate's "
                               "images have a near-duplicate in the set (5 % expected); spread 0.88x synth's.")
     assert sentence(0.06).startswith("Diversity: no sign of collapse (near-duplicates 6 %")
+    # the reduced-diversity sentence said "without near-duplicates (40 %)" (score sim/ sweep/)
+    cov = {"duplicate_fraction": 0.4, "duplicate_expected": 0.05, "diversity_ratio": 0.63,
+           "reduced_diversity": True, "diversity_ratio_real_vs_real": [0.85, 1.16]}
+    st = {"p_value": 0.18, "relative_to_baseline": 2.7, "distance": 0.4, "coverage": cov}
+    v = verdict({"names": {"real": "synth", "synthetic": "sweep"}, "scale_known": True,
+                 "structure": st, "imaging": None})["diversity"]
+    assert v == ("Diversity: reduced: sweep spreads 0.63x as much as synth (halves of synth: 0.85-1.16), "
+                 "and 40 % of its images have a near-duplicate in the set (5 % expected).")

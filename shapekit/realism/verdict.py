@@ -120,8 +120,10 @@ def _diversity(cov: dict, ref: str, name: str) -> str:
                 f"the set ({100 * exp:.0f} % expected).")
     if cov.get("reduced_diversity"):
         lo, hi = cov.get("diversity_ratio_real_vs_real", [float("nan")] * 2)
+        dup = (f"and {100 * frac:.0f} % of its images have a near-duplicate in the set ({100 * exp:.0f} % "
+               "expected)" if frac >= NOTABLE_DUPLICATES else f"without near-duplicates ({100 * frac:.0f} %)")
         return (f"Diversity: reduced: {name} spreads {_num(dr)}x as much as {ref} (halves of {ref}: "
-                f"{_num(lo)}-{_num(hi)}), without near-duplicates ({100 * frac:.0f} %).")
+                f"{_num(lo)}-{_num(hi)}), {dup}.")
     if frac is None or not math.isfinite(frac):  # fewer than 3 images on a side: no check ran
         return (f"Diversity: too few images to check for collapse (near-duplicates need 3 in each "
                 f"set); spread {_num(dr)}x {ref}'s.")
