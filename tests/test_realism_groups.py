@@ -138,3 +138,8 @@ def test_score_reports_groups_and_refuses_a_baseline_from_three():
     assert plain["groups"] == {"real": None, "synthetic": None} and plain["verdict"]["groups"] is None
     with pytest.raises(InputError, match="one id per image"):
         score(real, fake, fake_groups=["a"], **kw)
+    # one group per image (a `shapekit synth` set's sample ids): nothing to say; the sentence read
+    # "resampled in whole groups of images (48 in synth)" as if each group held 48 images
+    single = score(real, fake, real_groups=[f"s{i}" for i in range(8)], **kw)
+    assert single["groups"] == {"real": 8, "synthetic": None} and single["verdict"]["groups"] is None
+    assert not any(x.startswith("Groups:") for x in single["verdict"]["lines"])

@@ -170,9 +170,12 @@ def _resolution(res: dict, ref: str, name: str) -> str | None:
 
 def _groups(res: dict, ref: str, name: str) -> str | None:
     g = res.get("groups") or {}
-    if g.get("real") is None and g.get("synthetic") is None:
+    n = {"real": res.get("n_real"), "synthetic": res.get("n_fake")}
+    # a group per image (a `shapekit synth` set's sample ids) changes nothing: no sentence for it
+    shared = [k for k in ("real", "synthetic") if g.get(k) is not None and g[k] != n[k]]
+    if not shared:
         return None
-    per = [f"{g[k]} in {n}" for k, n in (("real", ref), ("synthetic", name)) if g.get(k) is not None]
+    per = [f"{g[k]} in {ref if k == 'real' else name}" for k in shared]
     return (f"Groups: resampled in whole groups of images ({', '.join(per)}), so the images of one group "
             "counted as one piece of evidence.")
 
