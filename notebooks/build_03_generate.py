@@ -30,7 +30,7 @@ training first:
 shapekit models                                                   # what ships
 shapekit generate uhcs3-class --label pearlite --n 8 --size 512 --out gen/
 shapekit generate sim-parameters --n 4 --out sweep/ --label over_aged \\
-    --set aging_temperature_C=200 --sweep aging_time_h=1:60:5 --size 256
+    --set aging_temperature_C=200 --sweep aging_time_h=24:96:5 --size 256
 shapekit train-gan data/sim/manifest.yaml --out runs/gan --condition parameters   # your own
 ```
 

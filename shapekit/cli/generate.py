@@ -9,7 +9,7 @@ import click
 from shapekit._device import passive_omp_threads
 from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
                                   seed_option)
-from shapekit.errors import InputError, brief
+from shapekit.errors import InputError, ShapekitWarning, brief
 
 
 def register(app: click.Group) -> None:
@@ -166,6 +166,8 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
         if gen.codec.n_cond:
             gen.codec.encode(np.array([[f[k] for k in gen.codec.names] for f in fulls]))
         labels = [gen.label_names[i] for i in gen.labels_for(n, label, seed)]
+        for msg in _simulator_conflicts(gen.codec.to_dict(), labels, fulls):
+            warnings.warn(msg, ShapekitWarning, stacklevel=1)
         batches = [gen.sample(n, label=label, conditions=full, seed=seed, size=hw, raw=raw)
                    for full in fulls]
     for msg in sorted({str(w.message) for w in caught}):
@@ -238,3 +240,53 @@ def _listed(table: Path) -> set[str]:
     except (OSError, csv.Error, UnicodeDecodeError):
         return set()
     return {n for n in names if re.fullmatch(r"gen_\d{5}\.(tif|png)", n)}
+
+
+def _simulator_conflicts(codec: dict, labels: list[str], fulls: list[dict[str, float]]) -> list[str]:
+    """One warning per label asked for at conditions where shapekit's simulator makes another
+    temper, for a model whose conditions and labels are the simulator's (``shapekit synth`` data:
+    its training images were labelled by :func:`shapekit.synth.process_model`, so the model never
+    saw that label there and the image is an extrapolation). Nothing for any other model.
+
+    Examples
+    --------
+    >>> codec = {"names": ["aging_temperature_C", "aging_time_h"],
+    ...          "label_names": ["over_aged", "peak_aged", "under_aged"]}
+    >>> _simulator_conflicts(codec, ["over_aged"], [{"aging_temperature_C": 200.0, "aging_time_h": 1.0}])[0].split("; ")[-1]
+    'at 200 C over_aged needs aging_time_h 22.6-100'
+    >>> _simulator_conflicts(codec, ["over_aged"], [{"aging_temperature_C": 200.0, "aging_time_h": 40.0}])
+    []
+    """
+    import numpy as np
+
+    from shapekit.synth.physics import DOMAIN, TEMPERS, process_model
+
+    t_name, h_name = "aging_temperature_C", "aging_time_h"
+    if sorted(codec.get("names", [])) != [t_name, h_name] \
+            or sorted(codec.get("label_names", [])) != sorted(TEMPERS):
+        return []
+    out = []
+    for lab in sorted(set(labels)):
+        bad = []
+        for f in fulls:
+            try:
+                made = str(process_model(f[t_name], f[h_name])["temper"])
+            except InputError:  # a temperature below absolute zero: refused elsewhere
+                continue
+            if made != lab:
+                bad.append((f[t_name], f[h_name], made))
+        if not bad:
+            continue
+        where = "; ".join(f"{t_name}={T:g}, {h_name}={h:g}: {m}" for T, h, m in bad[:3]) \
+            + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
+        hint = ""
+        temps = sorted({T for T, _, _ in bad})
+        if len(temps) == 1:  # where the label does occur at that temperature, within the domain
+            grid = np.geomspace(*DOMAIN[h_name], 400)
+            ok = grid[process_model(temps[0], grid)["temper"] == lab]
+            hint = (f"; at {temps[0]:g} C {lab} needs {h_name} {ok.min():.3g}-{ok.max():.3g}"
+                    if ok.size else f"; {lab} never occurs at {temps[0]:g} C")
+        out.append(f"{lab} asked where the simulator that labelled this model's training images "
+                   f"makes another temper ({where}): the model never saw {lab} there, so these "
+                   f"images are an extrapolation{hint}")
+    return out
