@@ -239,10 +239,11 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
         from shapekit.cli._common import Terminated, sigterm_raises
         from shapekit.errors import Interrupted
         from shapekit.temper.batch import classify_batch
+        from shapekit.temper.modeldir import model_identity
 
         try:  # a stop (SIGTERM, Ctrl-C) writes the scans done since the last flush first
             with sigterm_raises():
-                res = classify_batch(m, [str(p) for p in paths], out, model_ref=str(model),
+                res = classify_batch(m, [str(p) for p in paths], out, model_ref=model_identity(model),
                                      tiles_out=tiles_out, um_per_px=um_per_px,
                                      scheduler=scheduler or None)
         except (Terminated, KeyboardInterrupt) as e:

@@ -245,7 +245,10 @@ class ResultTable:
         self.tile_rows: list[dict[str, Any]] = []
         if self.out.exists():
             old = _read_table(self.out)
-            others = sorted({str(r.get("model")) for r in old} - {model})
+            from shapekit.temper.modeldir import model_identity
+
+            others = sorted({str(r.get("model")) for r in old
+                             if model_identity(str(r.get("model"))) != model_identity(model)})
             if others:
                 raise InputError(f"{self.out}: written by model {others[0]!r}, not {model!r}; "
                                  f"choose another output to classify with this model")

@@ -257,6 +257,32 @@ def resolve_model(model: str | os.PathLike[str]) -> Path:
                            f"{', '.join(names) or 'none'})")
 
 
+def model_identity(ref: str | os.PathLike[str]) -> str:
+    """One name per model however it was given: a shipped classifier's name for its name or its
+    directory, else the absolute resolved path of an existing directory, else ``ref`` as is (so
+    ``uhcs3``, ``.../pretrained/uhcs3`` and a relative path from another folder compare equal).
+
+    Examples
+    --------
+    >>> from shapekit.registry import pretrained_root
+    >>> model_identity("uhcs3"), model_identity(pretrained_root() / ".." / "pretrained" / "uhcs3")
+    ('uhcs3', 'uhcs3')
+    >>> model_identity("no/such/model")
+    'no/such/model'
+    """
+    from shapekit.registry import available, pretrained_root
+
+    p = Path(ref)
+    names = [c["name"] for c in available("classifier")]
+    if not p.exists():
+        return str(ref)
+    real = p.resolve()
+    for name in names:
+        if real == (pretrained_root() / name).resolve():
+            return name
+    return str(real)
+
+
 def load_model(model_dir: str | os.PathLike[str]) -> Any:
     """Load a temper model directory (or a shipped classifier by name, :func:`resolve_model`) as a
     :class:`~shapekit.temper.model.TemperModel`.
