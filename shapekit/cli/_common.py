@@ -232,17 +232,33 @@ CHATTY_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightn
                   "lightning.fabric.utilities.rank_zero")
 
 
-def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
-    text = " ".join(str(message).split())
-    if issubclass(category, ShapekitWarning):
-        out = f"shapekit: warning: {text}"
-    else:  # a library's warning, shown with -v: one line, with where it came from
-        out = f"shapekit: {category.__name__} ({Path(filename).name}:{lineno}): {text}"
+def warn(message: object, file: Any = None) -> None:
+    """One ``shapekit: warning: ...`` line on stderr: the one path and prefix of every warning
+    the CLI prints (a :class:`~shapekit.errors.ShapekitWarning` raised in a command ends here too).
+
+    Examples
+    --------
+    >>> import io
+    >>> buf = io.StringIO(); warn("pixel size   unknown", buf); buf.getvalue().strip()
+    'shapekit: warning: pixel size unknown'
+    """
+    _stderr_line(f"shapekit: warning: {' '.join(str(message).split())}", file)
+
+
+def _stderr_line(text: str, file: Any = None) -> None:
     try:
-        (file or sys.stderr).write(out[:500] + "\n")
+        (file or sys.stderr).write(text[:500] + "\n")
     except (OSError, ValueError):
         pass
+
+
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    if issubclass(category, ShapekitWarning):
+        warn(message, file)
+    else:  # a library's warning, shown with -v: one line, with where it came from
+        text = " ".join(str(message).split())
+        _stderr_line(f"shapekit: {category.__name__} ({Path(filename).name}:{lineno}): {text}", file)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ import click
 
 from shapekit._device import passive_omp_threads
 from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
-                                  seed_option)
+                                  seed_option, warn)
 from shapekit.errors import InputError, ShapekitWarning, brief
 
 
@@ -171,7 +171,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
         batches = [gen.sample(n, label=label, conditions=full, seed=seed, size=hw, raw=raw)
                    for full in fulls]
     for msg in sorted({str(w.message) for w in caught}):
-        info(f"warning: {msg}")
+        warn(msg)
     # training images' pixels per generated pixel (train-gan --downscale): with no um/px, the
     # only scale these images have; `shapekit score` reads it back from conditions.csv
     downscale = gen.config.get("downscale")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from shapekit.cli._common import (OutputPath, emit_json, info, json_option, ph_device_option,
-                                  require_exists, root_option, seed_option)
+                                  require_exists, root_option, seed_option, warn)
 from shapekit.errors import InputError
 
 
@@ -130,7 +130,7 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, mode: st
             f"pixel for pixel; if {res['names']['real']} is at the training images' scale (e.g. the training "
             f"manifest), score with --real-um-per-px 1 --fake-um-per-px {down:g}")
     for w in res["warnings"]:
-        info(f"warning: {w}")
+        warn(w)
     if as_json:
         emit_json(res)
         return

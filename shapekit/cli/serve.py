@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import OutputPath, info
+from shapekit.cli._common import OutputPath, info, warn
 from shapekit.errors import InputError
 
 
@@ -92,7 +92,7 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
     info(f"shapekit serve: http://{shown}:{port}/  (API docs /docs; {cfg.workers} workers; "
          f"{offered}; writing only to {cfg.workdir})")
     if host not in ("127.0.0.1", "localhost", "::1"):
-        info(f"warning: bound to {host}: anyone who can reach this machine can use the server")
+        warn(f"bound to {host}: anyone who can reach this machine can use the server")
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
 
 
