@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from shapekit._device import passive_omp_threads
-from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
-                                  seed_option, warn)
-from shapekit.errors import InputError, ShapekitWarning, brief
+from shapekit.cli._common import (OutputPath, Terminated, device_option, emit_json, info,
+                                  json_option, seed_option, sigterm_raises, warn)
+from shapekit.errors import InputError, Interrupted, ShapekitWarning, brief
 
 
 def register(app: click.Group) -> None:
@@ -101,8 +101,13 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
     sweep_spec = _parse_sweep(sweep) if sweep is not None else None
     hw = parse_size(size) if size is not None else None
     folder = resolve(model, "generator")
-    _generate(folder, n, out, hw, label, fixed, sweep_spec, grid, fmt, device, checkpoint,
-              seed, as_json, raw)
+    try:  # a SIGTERM raises, so that _generate removes what it wrote (it ended the process at
+        with sigterm_raises():  # once, leaving gen_* files without their conditions.csv)
+            _generate(folder, n, out, hw, label, fixed, sweep_spec, grid, fmt, device, checkpoint,
+                      seed, as_json, raw)
+    except Terminated:
+        raise Interrupted(f"stopped by SIGTERM: no half-written set is left in {out}; run the same "
+                          "command again", 15) from None
 
 
 def _precheck(codec: dict, default_side: int, n: int, hw: tuple[int, int] | None,
