@@ -292,8 +292,12 @@ def _exclusive(out: Path) -> Iterator[None]:
         yield
         return
     lock = out.with_name(f".{out.name}.lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as fh:
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(lock, "a")  # noqa: SIM115 - closed by the with below
+    except OSError as e:  # named by the table the user gave, not by the lock file beside it
+        raise type(e)(e.errno, e.strerror, str(out)) from None
+    with fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
