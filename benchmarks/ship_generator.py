@@ -150,7 +150,8 @@ def update(a: argparse.Namespace) -> None:
         from shapekit.generate.conditionmap import calibrate_conditions
 
         block = calibrate_conditions(dest, a.conditions, size=256, seed=0, max_zoom=a.max_zoom,
-                                     pull=a.pull, min_slope=a.min_slope)
+                                     pull=a.pull, min_slope=a.min_slope,
+                                     classes=a.label or None)
         print(json.dumps(block["fitted"]["labels"]))
     if a.append_command:
         card["training_command"] += " && " + a.append_command
@@ -181,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--pull", type=float, default=0.1, help="With --conditions: its pull.")
         p.add_argument("--min-slope", type=float, default=0.0,
                        help="With --conditions: its minimum slope.")
+        p.add_argument("--label", action="append", default=None,
+                       help="With --conditions: fit only this class (repeatable).")
         p.add_argument("--append-command", default=None)
         p.add_argument("--figures", type=Path, default=None)
         p.add_argument("--note", default=None)

@@ -114,6 +114,13 @@ def test_the_fit_finds_the_known_shift() -> None:
     m = fit_condition_map(fake, T[:, None], ["a"] * len(T), measured,
                           lambda im: np.array([im.mean()]), scales=[0.01], steps=9, n_images=2)
     assert fake.condition_map == "own map"        # restored after fitting without it
+    two = fit_condition_map(fake, np.r_[T, T][:, None], ["a"] * len(T) + ["b"] * len(T),
+                            np.r_[measured, measured], lambda im: np.array([im.mean()]),
+                            scales=[0.01], steps=9, n_images=2, classes=["b"])
+    assert set(two.shifts) == {"b"} and two.fitted["labels"]["a"]["skipped"] == "not asked for"
+    with pytest.raises(InputError, match="no training images of"):
+        fit_condition_map(fake, T[:, None], ["a"] * len(T), measured,
+                          lambda im: np.array([im.mean()]), scales=[0.01], classes=["c"])
     s = m.shifts["a"][:, 0]
     np.testing.assert_allclose(s[2:], -0.5, atol=0.05)
     # near the low end the input it needs lies below the training box: it stops at the edge
@@ -150,7 +157,7 @@ def test_cli_calibrate_conditions_writes_a_map_generate_uses(run_cli, tmp_path: 
               batch_size=4, seed=0, n_up=2, d_blocks=2, **TINY)
     code, out, err = run_cli("calibrate-conditions", tmp_path / "run", manifest, "--size", "32",
                              "--n-images", "1", "--steps", "4", "--max-zoom", "1.5",
-                             "--pull", "0.5", "--min-slope", "0.5", "--json")
+                             "--pull", "0.5", "--min-slope", "0.5", "--label", "a", "--json")
     assert code == 0, err
     assert "wrote the condition map into" in err and "grid points fitted" in err
     block = json.loads(out)
@@ -158,6 +165,7 @@ def test_cli_calibrate_conditions_writes_a_map_generate_uses(run_cli, tmp_path: 
     assert cfg["condition_map"] == block and set(block["fitted"]["labels"]) == {"a", "b"}
     for name, f in block["fitted"]["labels"].items():   # fitted, or skipped with the reason
         assert (name in block["labels"]) != ("skipped" in f)
+    assert block["fitted"]["labels"]["b"]["skipped"] == "not asked for"
     assert block["labels"] and all(np.asarray(s).shape == (4, 1) for s in block["labels"].values())
     assert "20 training images of m.yaml" in block["fitted"]["fitted_on"]
     assert block["fitted"]["zoom_range"] == [1.0, 1.5] and set(block["zoom"]) == set(block["labels"])

@@ -336,13 +336,16 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
               help="Each input rises with its own condition at least this fraction of the "
                    "request's rate (0: only never falls), so a sweep keeps moving where the "
                    "structure barely changes.")
+@click.option("--label", "classes", multiple=True, metavar="NAME",
+              help="Fit only this class (repeatable); the others get no map. Default: all.")
 @root_option
 @click.option("--seed", type=SEED_RANGE, default=0, show_default=True,
               help="Seed of the generated images (grid point i uses seed + i).")
 @json_option
 def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int, steps: int,
                              max_zoom: float | None, pull: float, min_slope: float,
-                             root: Path | None, seed: int, as_json: bool) -> None:
+                             classes: tuple[str, ...], root: Path | None, seed: int,
+                             as_json: bool) -> None:
     """Fit the condition map of the generator in RUN_DIR on MANIFEST's training images.
 
     For a parameters- or properties-mode model of particle micrographs: per class, the inputs at
@@ -357,7 +360,7 @@ def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int
     _check_run(run, manifest)
     block = calibrate_conditions(run, manifest, root=root, size=size, n_images=n_images,
                                  steps=steps, seed=seed, max_zoom=max_zoom, pull=pull,
-                                 min_slope=min_slope)
+                                 min_slope=min_slope, classes=list(classes) or None)
     for name, f in block["fitted"]["labels"].items():
         if "skipped" in f:
             info(f"{name}: not fitted ({f['skipped']}): its requests go to the network unchanged")

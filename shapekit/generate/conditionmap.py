@@ -225,7 +225,8 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
                       scales: Sequence[float], *, steps: int = 13, n_images: int = 8,
                       size: int = 256, seed: int = 0, reach: float = 0.75, pull: float = 0.1,
                       min_images: int = 10, zoom_range: tuple[float, float] | None = None,
-                      log_size: int | None = None, min_slope: float = 0.0) -> ConditionMap:
+                      log_size: int | None = None, min_slope: float = 0.0,
+                      classes: Sequence[str] | None = None) -> ConditionMap:
     """Fit a :class:`ConditionMap` for ``sampler`` (a loaded generator) on its training images.
 
     Parameters
@@ -259,6 +260,9 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
         Each input rises along its own condition at least this fraction of the request's rate
         (0: only nondecreasing), so that where the structure barely changes the inverse cannot
         hold an input still along a sweep.
+    classes : sequence of str, optional
+        Fit only these classes; the others get no map (their requests go to the network as
+        asked). Default: every class.
 
     Raises
     ------
@@ -294,8 +298,15 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
     own, sampler.condition_map = getattr(sampler, "condition_map", None), None
     shifts, zooms, info = {}, {}, {}
     try:
+        if classes is not None and not set(map(str, classes)) <= set(labels):
+            raise InputError(f"condition map: no training images of "
+                             f"{sorted(set(map(str, classes)) - set(labels))}; the classes are "
+                             f"{sorted(set(labels))}")
         for name in sorted(set(labels)):
             mine = labels == name
+            if classes is not None and name not in set(map(str, classes)):
+                info[name] = {"n_training": int(mine.sum()), "skipped": "not asked for"}
+                continue
             if mine.sum() < min_images:
                 info[name] = {"n_training": int(mine.sum()), "skipped": "too few training images"}
                 continue
@@ -387,6 +398,7 @@ def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
                          root: str | Path | None = None, size: int = 256, n_images: int = 8,
                          steps: int = 13, seed: int = 0, max_zoom: float | None = None,
                          pull: float = 0.1, min_slope: float = 0.0,
+                         classes: Sequence[str] | None = None,
                          write: bool = True) -> dict[str, Any]:
     """Fit the condition map of the export in ``model_dir`` on its training images.
 
@@ -395,8 +407,8 @@ def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
     fraction and size), and :func:`fit_condition_map` finds the inputs at which the generator,
     imaging stage included, draws what the training images show. With ``max_zoom``, a grid
     point may also magnify its images up to that factor where the particle size is beyond the
-    network's reach (particles coarsening at a constant fraction are self-similar). ``pull``
-    and ``min_slope`` are :func:`fit_condition_map`'s. With ``write`` the block replaces ``generator.json``'s ``"condition_map"`` (atomically).
+    network's reach (particles coarsening at a constant fraction are self-similar). ``pull``,
+    ``min_slope`` and ``classes`` are :func:`fit_condition_map`'s. With ``write`` the block replaces ``generator.json``'s ``"condition_map"`` (atomically).
 
     Raises
     ------
@@ -417,7 +429,7 @@ def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
     cmap = fit_condition_map(gen, values[train], names, measured, particle_measure,
                              PARTICLE_SCALES, steps=steps, n_images=n_images, size=size,
                              seed=seed, zoom_range=None if max_zoom is None else (1.0, max_zoom),
-                             log_size=1, pull=pull, min_slope=min_slope)
+                             log_size=1, pull=pull, min_slope=min_slope, classes=classes)
     block = cmap.to_dict()
     block["fitted"]["fitted_on"] = (f"{len(train)} training images of {Path(manifest).name} "
                                     f"(holdout {cfg.get('holdout') or 0.0:g}, seed "
