@@ -122,6 +122,40 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def generated_downscale(folder: Path) -> float | None:
+    """The ``downscale`` that ``shapekit generate`` recorded in ``folder/conditions.csv`` for
+    images without a pixel size (training images' pixels per generated pixel), when every row
+    gives the same value other than 1; else None (not such a folder, a pixel size known, ...)."""
+    import csv
+
+    table = folder / "conditions.csv"
+    if not table.is_file():
+        return None
+    try:
+        with open(table, newline="") as f:
+            rows = list(csv.DictReader(f))
+        values = {float(r["downscale"]) for r in rows if not (r.get("um_per_px") or "").strip()}
+    except (OSError, ValueError, KeyError, TypeError, csv.Error):
+        return None
+    if not rows or len(values) != 1 or any((r.get("um_per_px") or "").strip() for r in rows):
+        return None
+    d = values.pop()
+    return d if d > 0 and d != 1 else None
+
+
+def warn_generated_scale(paths: Any, model: Any) -> None:
+    """Warn once per folder of ``paths`` that holds images ``shapekit generate`` made at a
+    fraction of its training images' pixel scale (:func:`generated_downscale`): a classifier
+    that works in its training images' pixels sees them at the wrong scale."""
+    for folder in sorted({Path(p).parent for p in paths}):
+        d = generated_downscale(folder)
+        if d:
+            warn(f"{folder}: shapekit generate made these at 1/{d:g} of its training images' pixel "
+                 f"scale (downscale {d:g} in conditions.csv); for a model trained on those images "
+                 f"({model} for uhcs3-class) upsample them first: shapekit ingest {folder}/gen_* "
+                 f"--out DIR --source-um-per-px {d:g} --um-per-px 1 (a nominal scale), then classify DIR")
+
+
 # -- SIGTERM (a batch scheduler's stop) wound down like Ctrl-C ------------------------------------
 
 class Terminated(BaseException):

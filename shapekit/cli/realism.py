@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import (OutputPath, emit_json, info, json_option, ph_device_option,
-                                  require_exists, root_option, seed_option, warn)
+from shapekit.cli._common import (OutputPath, emit_json, generated_downscale, info, json_option,
+                                  ph_device_option, require_exists, root_option, seed_option,
+                                  warn)
 from shapekit.errors import InputError
 
 
@@ -23,27 +24,6 @@ def _n_jobs(ctx: click.Context, param: click.Parameter, value: int) -> int:
     if value == 0 or value < -1:
         raise click.BadParameter(f"must be >= 1, or -1 for all cores; got {value}")
     return value
-
-
-def _generated_downscale(folder: Path) -> float | None:
-    """The ``downscale`` that ``shapekit generate`` recorded in ``folder/conditions.csv`` for
-    images without a pixel size (training images' pixels per generated pixel), when every row
-    gives the same value other than 1; else None (not such a folder, a pixel size known, ...)."""
-    import csv
-
-    table = folder / "conditions.csv"
-    if not table.is_file():
-        return None
-    try:
-        with open(table, newline="") as f:
-            rows = list(csv.DictReader(f))
-        values = {float(r["downscale"]) for r in rows if not (r.get("um_per_px") or "").strip()}
-    except (OSError, ValueError, KeyError, TypeError, csv.Error):
-        return None
-    if not rows or len(values) != 1 or any((r.get("um_per_px") or "").strip() for r in rows):
-        return None
-    d = values.pop()
-    return d if d > 0 and d != 1 else None
 
 
 @click.command(name="score")
@@ -122,7 +102,7 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, mode: st
                     real_um_per_px=real_um_per_px, fake_um_per_px=fake_um_per_px,
                     diagram_metric=diagram_metric, kid_extractor=extractor, report_dir=report,
                     n_jobs=n_jobs, device=device)
-    down = _generated_downscale(fake) if fake.is_dir() else None
+    down = generated_downscale(fake) if fake.is_dir() else None
     if down and real_um_per_px is None and fake_um_per_px is None and res.get("um_per_px") is None:
         res["warnings"].append(
             f"{fake} was generated at 1/{down:g} of its training images' pixel scale (downscale "

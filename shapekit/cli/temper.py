@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from shapekit.cli._common import (OutputPath, emit_json, info, json_option, ph_device_option,
-                                  require_exists, root_option, seed_option)
+                                  require_exists, root_option, seed_option, warn_generated_scale)
 from shapekit.errors import InputError, ShapekitWarning, brief
 
 MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
@@ -232,6 +232,7 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
     from shapekit.temper.batch import expand_inputs
 
     paths = expand_inputs(inputs)
+    warn_generated_scale(paths, model)
     from shapekit.temper.modeldir import load_model
 
     m = load_model(model_dir)
