@@ -351,7 +351,9 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
             near = cKDTree(grid[inside]).query(grid)[1]    # the rest: the nearest fitted shift
             mapped = _monotone(grid.reshape(shape) + shift[near].reshape(shape), axes=axes,
                                min_slope=min_slope)
-            shifts[name] = np.clip(mapped, lo, hi) - grid.reshape(shape)
+            if min_slope:   # the ramp may carry an input out of the training box
+                mapped = np.clip(mapped, lo, hi)
+            shifts[name] = mapped - grid.reshape(shape)
             if zoomed:
                 zooms[name] = found[near, k].reshape(shape[:-1])
             info[name] = {"n_training": int(mine.sum()), "grid_points_generated": len(design),
