@@ -65,3 +65,39 @@ def test_readme_sweep_example_is_a_trained_combination() -> None:
     assert m, "the README's sim-parameters sweep example is gone"
     label, T, lo, hi, k = m.group(1), float(m.group(2)), float(m.group(3)), float(m.group(4)), int(m.group(5))
     assert set(process_model(T, np.linspace(lo, hi, k))["temper"]) == {label}
+
+
+def test_without_a_label_each_setting_gets_the_simulators_temper(sim_gan: Path, run_cli,
+                                                                 tmp_path: Path) -> None:
+    # without --label the tempers were drawn at random per image, whatever the conditions (an
+    # over-aged image at 200 C and 1 h), and the sweep warned about its own draw
+    import csv
+
+    out = tmp_path / "c"
+    code, _, err = run_cli("generate", sim_gan, "--set", "aging_temperature_C=200", "--sweep",
+                           "aging_time_h=1:60:5", "--n", "2", "--size", "32", "--out", out)
+    assert code == 0 and "extrapolation" not in err, err
+    assert "no --label: each image gets the temper the simulator" in err
+    rows = list(csv.DictReader(open(out / "conditions.csv")))
+    assert len(rows) == 10
+    want = {float(r["aging_time_h"]): process_model_temper(200.0, float(r["aging_time_h"]))
+            for r in rows}
+    assert [r["label"] for r in rows] == [want[float(r["aging_time_h"])] for r in rows]
+    assert {r["label"] for r in rows} == {"under_aged", "peak_aged", "over_aged"}
+    assert (out / "preview" / "sweep_grid.png").is_file()
+    # the images are the model's at that temper: the same as asking for it with --label
+    import tifffile
+
+    code, _, err = run_cli("generate", sim_gan, "--label", "under_aged", "--set",
+                           "aging_temperature_C=200", "--set", "aging_time_h=1", "--n", "2",
+                           "--size", "32", "--out", tmp_path / "d")
+    assert code == 0, err
+    for i in range(2):
+        assert np.array_equal(tifffile.imread(out / f"gen_{i:05d}.tif"),
+                              tifffile.imread(tmp_path / "d" / f"gen_{i:05d}.tif"))
+
+
+def process_model_temper(T: float, t: float) -> str:
+    from shapekit.synth import process_model
+
+    return str(process_model(T, t)["temper"])

@@ -170,11 +170,19 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
         fulls = [gen.check_conditions(cond) for cond in settings]
         if gen.codec.n_cond:
             gen.codec.encode(np.array([[f[k] for k in gen.codec.names] for f in fulls]))
-        labels = [gen.label_names[i] for i in gen.labels_for(n, label, seed)]
-        for msg in _simulator_conflicts(gen.codec.to_dict(), labels, fulls):
-            warnings.warn(msg, ShapekitWarning, stacklevel=1)
-        batches = [gen.sample(n, label=label, conditions=full, seed=seed, size=hw, raw=raw)
-                   for full in fulls]
+        tempers = _simulator_tempers(gen.codec.to_dict(), fulls) if label is None else None
+        if tempers is not None:  # no --label: the temper the simulator makes at each setting
+            per_setting = [[t] * n for t in tempers]
+            info("no --label: each image gets the temper the simulator that labelled this "
+                 f"model's training images makes at its conditions ({', '.join(sorted(set(tempers)))})")
+        else:
+            drawn = [gen.label_names[i] for i in gen.labels_for(n, label, seed)]
+            per_setting = [drawn] * len(fulls)
+            for msg in _simulator_conflicts(gen.codec.to_dict(), drawn, fulls):
+                warnings.warn(msg, ShapekitWarning, stacklevel=1)
+        batches = [gen.sample(n, label=labs[0] if tempers is not None else label,
+                              conditions=full, seed=seed, size=hw, raw=raw)
+                   for labs, full in zip(per_setting, fulls)]
     for msg in sorted({str(w.message) for w in caught}):
         warn(msg)
     # training images' pixels per generated pixel (train-gan --downscale): with no um/px, the
@@ -185,7 +193,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     created = not out.exists()
     written: list[Path] = []
     try:
-        for full, imgs in zip(fulls, batches):
+        for full, imgs, labels in zip(fulls, batches, per_setting):
             for i, im in enumerate(imgs):
                 fname = f"gen_{len(rows):05d}.{fmt}"
                 row = {"file": fname, "label": labels[i], **full, "seed": seed, "index": i,
@@ -205,8 +213,11 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
                 name, values = columns[0]
                 stack = np.stack(batches, axis=1).reshape(-1, *batches[0].shape[1:])
                 save_labelled_grid(stack, grid, nrows=n, ncols=len(values),
-                                   col_labels=[f"{name}={v:.4g}" for v in values],
-                                   row_labels=[str(r["label"]) for r in rows[:n]],
+                                   col_labels=[f"{name}={v:.4g}" + ("" if tempers is None else
+                                                                   f"\n{t}")
+                                               for v, t in zip(values, tempers or values)],
+                                   row_labels=[str(r["label"]) if tempers is None else f"latent {i}"
+                                               for i, r in enumerate(rows[:n])],
                                    title=f"sweep of {name} (rows: same latent)")
             else:
                 save_grid(batches[0], grid, ncols=min(8, n))
@@ -247,6 +258,38 @@ def _listed(table: Path) -> set[str]:
     return {n for n in names if re.fullmatch(r"gen_\d{5}\.(tif|png)", n)}
 
 
+def _simulator_labelled(codec: dict) -> bool:
+    """Whether a model's conditions and labels are shapekit's simulator's (``shapekit synth``
+    data, whose temper :func:`shapekit.synth.process_model` gives for each condition)."""
+    from shapekit.synth.physics import TEMPERS
+
+    return (sorted(codec.get("names", [])) == ["aging_temperature_C", "aging_time_h"]
+            and sorted(codec.get("label_names", [])) == sorted(TEMPERS))
+
+
+def _simulator_tempers(codec: dict, fulls: list[dict[str, float]]) -> list[str] | None:
+    """The simulator's temper at each setting, for a simulator-labelled model (else None).
+
+    Examples
+    --------
+    >>> codec = {"names": ["aging_temperature_C", "aging_time_h"],
+    ...          "label_names": ["over_aged", "peak_aged", "under_aged"]}
+    >>> _simulator_tempers(codec, [{"aging_temperature_C": 200.0, "aging_time_h": h} for h in (1, 16, 40)])
+    ['under_aged', 'peak_aged', 'over_aged']
+    >>> _simulator_tempers({"names": ["T"], "label_names": ["a"]}, [{"T": 1.0}]) is None
+    True
+    """
+    from shapekit.synth.physics import process_model
+
+    if not _simulator_labelled(codec):
+        return None
+    try:
+        return [str(process_model(f["aging_temperature_C"], f["aging_time_h"])["temper"])
+                for f in fulls]
+    except InputError:  # a temperature below absolute zero: refused elsewhere
+        return None
+
+
 def _simulator_conflicts(codec: dict, labels: list[str], fulls: list[dict[str, float]]) -> list[str]:
     """One warning per label asked for at conditions where shapekit's simulator makes another
     temper, for a model whose conditions and labels are the simulator's (``shapekit synth`` data:
@@ -264,11 +307,10 @@ def _simulator_conflicts(codec: dict, labels: list[str], fulls: list[dict[str, f
     """
     import numpy as np
 
-    from shapekit.synth.physics import DOMAIN, TEMPERS, process_model
+    from shapekit.synth.physics import DOMAIN, process_model
 
     t_name, h_name = "aging_temperature_C", "aging_time_h"
-    if sorted(codec.get("names", [])) != [t_name, h_name] \
-            or sorted(codec.get("label_names", [])) != sorted(TEMPERS):
+    if not _simulator_labelled(codec):
         return []
     out = []
     for lab in sorted(set(labels)):
