@@ -190,6 +190,29 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+@contextlib.contextmanager
+def sigterm_deferred() -> Iterator[None]:
+    """While inside, a ``SIGTERM`` is held back and delivered (to the handler that was there
+    before, e.g. :func:`sigterm_raises`'s) on the way out, so that a few quick steps that must not
+    stop halfway (moving a finished set into place) run to their end. Does nothing outside the
+    main thread.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    old = signal.signal(signal.SIGTERM, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
+        if held:
+            signal.raise_signal(signal.SIGTERM)
+
+
 # -- output paths: refused at parse time, before any work or heavy import --------------------------
 
 def output_problem(path: Path, kind: str) -> str | None:

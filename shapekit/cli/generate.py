@@ -8,7 +8,8 @@ import click
 
 from shapekit._device import passive_omp_threads
 from shapekit.cli._common import (OutputPath, Terminated, device_option, emit_json, info,
-                                  json_option, seed_option, sigterm_raises, warn)
+                                  json_option, seed_option, sigterm_deferred, sigterm_raises,
+                                  warn)
 from shapekit.errors import InputError, Interrupted, ShapekitWarning, brief
 
 
@@ -134,6 +135,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
               fixed: dict[str, float], sweep_spec: tuple[str, list[float]] | None,
               grid: Path | None, fmt: str, device: str | None, checkpoint: str | None,
               seed: int, as_json: bool, raw: bool = False) -> None:
+    import contextlib
     import csv
     import io
     import shutil
@@ -191,28 +193,34 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     rows: list[dict] = []
     earlier = _listed(out / "conditions.csv")  # what an earlier run wrote here
     created = not out.exists()
-    written: list[Path] = []
+    # this run's files are written into a hidden folder in OUT and moved into place only once
+    # all are written: a failure or SIGTERM midway leaves an earlier run's set in OUT as it was
+    # (it deleted the earlier images this run had already overwritten, still listed in the
+    # earlier conditions.csv)
+    stage = _staging(out)
+    made: list[Path] = []  # the grid's temporary file, and any folder made for it
+    committed = False
     try:
         for full, imgs, labels in zip(fulls, batches, per_setting):
             for i, im in enumerate(imgs):
                 fname = f"gen_{len(rows):05d}.{fmt}"
                 row = {"file": fname, "label": labels[i], **full, "seed": seed, "index": i,
                        "um_per_px": gen.um_per_px, "downscale": downscale}
-                written.append(save_image(im, out / fname, {**row, "model": str(folder)}))
+                save_image(im, stage / fname, {**row, "model": str(folder)})
                 rows.append(row)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-        _atomic.write_text(out / "conditions.csv", buf.getvalue())
-        written.append(out / "conditions.csv")
+        _atomic.write_text(stage / "conditions.csv", buf.getvalue())
         if columns and grid is None:
             grid = out / "preview" / "sweep_grid.png"
-        if grid is not None:  # the last write, atomic: a failure leaves an earlier grid as it was
+        grid_tmp = None if grid is None else _beside(grid, made)
+        if grid is not None:  # renamed onto its name with the images: a failure keeps an older one
             if columns:
                 name, values = columns[0]
                 stack = np.stack(batches, axis=1).reshape(-1, *batches[0].shape[1:])
-                save_labelled_grid(stack, grid, nrows=n, ncols=len(values),
+                save_labelled_grid(stack, grid_tmp, nrows=n, ncols=len(values),
                                    col_labels=[f"{name}={v:.4g}" + ("" if tempers is None else
                                                                    f"\n{t}")
                                                for v, t in zip(values, tempers or values)],
@@ -220,17 +228,24 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
                                                for i, r in enumerate(rows[:n])],
                                    title=f"sweep of {name} (rows: same latent)")
             else:
-                save_grid(batches[0], grid, ncols=min(8, n))
-    except BaseException:  # nothing half-written: this call's files go, and OUT if it made it
-        for p in written:
-            p.unlink(missing_ok=True)
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
+                save_grid(batches[0], grid_tmp, ncols=min(8, n))
+        with sigterm_deferred():  # a SIGTERM now is answered once the set is in place
+            # an earlier run's images that this one did not overwrite would be read with it (score)
+            stale = _commit(stage, out, [r["file"] for r in rows], earlier,
+                            None if grid is None else (grid_tmp, grid))
+            committed = True
+    except BaseException:  # nothing half-written: OUT as it was (gone if this run made it)
+        if not committed:
+            shutil.rmtree(stage, ignore_errors=True)
+            for p in reversed(made):  # the grid's file, then the folders made for it
+                with contextlib.suppress(OSError):
+                    if p.is_dir():
+                        p.rmdir()
+                    else:
+                        p.unlink()
+            if created:
+                shutil.rmtree(out, ignore_errors=True)
         raise
-    # an earlier run's images that this one did not overwrite would be read with it (score)
-    stale = sorted(earlier - {r["file"] for r in rows})
-    for f in stale:
-        (out / f).unlink(missing_ok=True)
     if stale:
         info(f"removed {len(stale)} images of an earlier run from {out} (listed in its conditions.csv)")
     scale = f"{gen.um_per_px:g} um/px" if gen.um_per_px else "the training scale (no um/px known)"
@@ -242,6 +257,60 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
         emit_json({"out": str(out), "n_images": len(rows), "width": hw[1], "height": hw[0],
                    "um_per_px": gen.um_per_px, "downscale": downscale, "grid": None if grid is None else str(grid),
                    "conditions": rows})
+
+
+def _staging(out: Path) -> Path:
+    """A new hidden folder in ``out`` (made if need be) for this run's files: hidden, so that
+    ``score``, ``ingest`` and ``classify`` (which read the images directly in a folder, not
+    hidden ones) never take it for part of the set."""
+    import tempfile
+
+    from shapekit.errors import OutputError, describe_os_error
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".generate-", dir=out))
+    except OSError as e:
+        raise OutputError(f"output {describe_os_error(e, out)}") from None
+
+
+def _beside(path: Path, made: list[Path]) -> Path:
+    """A new hidden file beside ``path`` (same suffix), to be renamed onto it; the folders made
+    for it and the file itself are appended to ``made``."""
+    import os
+    import tempfile
+
+    from shapekit.errors import OutputError, describe_os_error
+
+    made.extend(reversed([d for d in [path.parent, *path.parent.parents] if not d.exists()]))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:64]}.", suffix=path.suffix,
+                                   dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"output {describe_os_error(e, path)}") from None
+    os.close(fd)
+    made.append(Path(tmp))
+    return Path(tmp)
+
+
+def _commit(stage: Path, out: Path, files: list[str], earlier: set[str],
+            grid: tuple[Path, Path] | None) -> list[str]:
+    """Move the staged ``files`` and conditions.csv from ``stage`` into ``out`` (and the grid's
+    temporary file onto its name), remove the earlier run's images that were not replaced and
+    the staging folder; returns those removed names."""
+    import os
+    import shutil
+
+    for f in [*files, "conditions.csv"]:
+        os.replace(stage / f, out / f)
+    if grid is not None:
+        os.replace(*grid)
+    stale = sorted(earlier - set(files))
+    for f in stale:
+        (out / f).unlink(missing_ok=True)
+    shutil.rmtree(stage, ignore_errors=True)
+    return stale
 
 
 def _listed(table: Path) -> set[str]:
