@@ -158,6 +158,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     from shapekit import _atomic
     from shapekit.generate.export import load_generator
     from shapekit.generate.grid import save_grid, save_image, save_labelled_grid
+    from shapekit.generate.simlabels import simulator_conflicts, simulator_tempers
 
     gen = load_generator(folder, device=device, checkpoint=checkpoint)
     if not exported:  # a run still training: its checkpoint's codec answers the same questions
@@ -172,7 +173,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
         fulls = [gen.check_conditions(cond) for cond in settings]
         if gen.codec.n_cond:
             gen.codec.encode(np.array([[f[k] for k in gen.codec.names] for f in fulls]))
-        tempers = _simulator_tempers(gen.codec.to_dict(), fulls) if label is None else None
+        tempers = simulator_tempers(gen.codec.to_dict(), fulls) if label is None else None
         if tempers is not None:  # no --label: the temper the simulator makes at each setting
             per_setting = [[t] * n for t in tempers]
             info("no --label: each image gets the temper the simulator that labelled this "
@@ -180,7 +181,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
         else:
             drawn = [gen.label_names[i] for i in gen.labels_for(n, label, seed)]
             per_setting = [drawn] * len(fulls)
-            for msg in _simulator_conflicts(gen.codec.to_dict(), drawn, fulls):
+            for msg in simulator_conflicts(gen.codec.to_dict(), drawn, fulls):
                 warnings.warn(msg, ShapekitWarning, stacklevel=1)
         batches = [gen.sample(n, label=labs[0] if tempers is not None else label,
                               conditions=full, seed=seed, size=hw, raw=raw)
@@ -326,83 +327,3 @@ def _listed(table: Path) -> set[str]:
         return set()
     return {n for n in names if re.fullmatch(r"gen_\d{5}\.(tif|png)", n)}
 
-
-def _simulator_labelled(codec: dict) -> bool:
-    """Whether a model's conditions and labels are shapekit's simulator's (``shapekit synth``
-    data, whose temper :func:`shapekit.synth.process_model` gives for each condition)."""
-    from shapekit.synth.physics import TEMPERS
-
-    return (sorted(codec.get("names", [])) == ["aging_temperature_C", "aging_time_h"]
-            and sorted(codec.get("label_names", [])) == sorted(TEMPERS))
-
-
-def _simulator_tempers(codec: dict, fulls: list[dict[str, float]]) -> list[str] | None:
-    """The simulator's temper at each setting, for a simulator-labelled model (else None).
-
-    Examples
-    --------
-    >>> codec = {"names": ["aging_temperature_C", "aging_time_h"],
-    ...          "label_names": ["over_aged", "peak_aged", "under_aged"]}
-    >>> _simulator_tempers(codec, [{"aging_temperature_C": 200.0, "aging_time_h": h} for h in (1, 16, 40)])
-    ['under_aged', 'peak_aged', 'over_aged']
-    >>> _simulator_tempers({"names": ["T"], "label_names": ["a"]}, [{"T": 1.0}]) is None
-    True
-    """
-    from shapekit.synth.physics import process_model
-
-    if not _simulator_labelled(codec):
-        return None
-    try:
-        return [str(process_model(f["aging_temperature_C"], f["aging_time_h"])["temper"])
-                for f in fulls]
-    except InputError:  # a temperature below absolute zero: refused elsewhere
-        return None
-
-
-def _simulator_conflicts(codec: dict, labels: list[str], fulls: list[dict[str, float]]) -> list[str]:
-    """One warning per label asked for at conditions where shapekit's simulator makes another
-    temper, for a model whose conditions and labels are the simulator's (``shapekit synth`` data:
-    its training images were labelled by :func:`shapekit.synth.process_model`, so the model never
-    saw that label there and the image is an extrapolation). Nothing for any other model.
-
-    Examples
-    --------
-    >>> codec = {"names": ["aging_temperature_C", "aging_time_h"],
-    ...          "label_names": ["over_aged", "peak_aged", "under_aged"]}
-    >>> _simulator_conflicts(codec, ["over_aged"], [{"aging_temperature_C": 200.0, "aging_time_h": 1.0}])[0].split("; ")[-1]
-    'at 200 C over_aged needs aging_time_h 22.6-100'
-    >>> _simulator_conflicts(codec, ["over_aged"], [{"aging_temperature_C": 200.0, "aging_time_h": 40.0}])
-    []
-    """
-    import numpy as np
-
-    from shapekit.synth.physics import DOMAIN, process_model
-
-    t_name, h_name = "aging_temperature_C", "aging_time_h"
-    if not _simulator_labelled(codec):
-        return []
-    out = []
-    for lab in sorted(set(labels)):
-        bad = []
-        for f in fulls:
-            try:
-                made = str(process_model(f[t_name], f[h_name])["temper"])
-            except InputError:  # a temperature below absolute zero: refused elsewhere
-                continue
-            if made != lab:
-                bad.append((f[t_name], f[h_name], made))
-        if not bad:
-            continue
-        where = "; ".join(f"{t_name}={T:g}, {h_name}={h:g}: {m}" for T, h, m in bad[:3]) \
-            + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
-        hint = ""
-        temps = sorted({T for T, _, _ in bad})
-        if len(temps) == 1:  # where the label does occur at that temperature, within the domain
-            grid = np.geomspace(*DOMAIN[h_name], 400)
-            ok = grid[process_model(temps[0], grid)["temper"] == lab]
-            hint = (f"; at {temps[0]:g} C {lab} needs {h_name} {ok.min():.3g}-{ok.max():.3g}"
-                    if ok.size else f"; {lab} never occurs at {temps[0]:g} C")
-        out.append(f"{lab} asked where the simulator that labelled this model's training images "
-                   f"makes another temper ({where}): the model never saw {lab} there, so these "
-                   f"images are an extrapolation{hint}")
-    return out
