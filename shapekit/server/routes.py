@@ -186,9 +186,11 @@ class GenerateRequest(BaseModel):
     """What to generate. Conditions missing from ``conditions`` take their training mean."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"generator": "sim", "label": "peak_aged", "conditions": {"aging_time_h": 8.0}, "seed": 3}]})
+        {"generator": "sim", "label": "peak_aged", "conditions": {"aging_time_h": 16.0}, "seed": 3}]})
     generator: str | None = Field(None, description="generator name (GET /api/models); default: the first")
-    label: str | None = Field(None, description="temper class; default: drawn from the seed")
+    label: str | None = Field(None, description="temper class; default: for a generator trained on "
+                              "`shapekit synth` data the temper the simulator makes at the conditions, "
+                              "else drawn from the seed")
     conditions: dict[str, float] = Field(default_factory=dict,
                                          description="process parameters or properties, within the training ranges")
     seed: int = Field(0, ge=0, le=2 ** 31 - 1)
@@ -215,7 +217,8 @@ class GenerateRequest(BaseModel):
 @router.post("/api/generate", tags=["generate"],
              responses={200: {"content": {"image/png": {}, "image/tiff": {}},
                               "description": "the image; its settings in the X-Shapekit-Metadata header "
-                                             "and in the file (PNG tEXt 'shapekit', TIFF ImageDescription)"}})
+                                             "and in the file (PNG tEXt 'shapekit', TIFF ImageDescription); "
+                                             "the header's 'warnings' (if any) as the CLI prints them"}})
 async def generate(req: GenerateRequest, request: Request) -> Response:
     """A micrograph for a temper and process conditions (PNG or TIFF), or a sweep grid."""
     st = _state(request)
@@ -231,7 +234,7 @@ async def generate(req: GenerateRequest, request: Request) -> Response:
 
     data, media, meta = await st.jobs.call(work)
     ext = "tif" if req.format == "tiff" else "png"
-    fname = f"shapekit-{name}-{req.label or 'random'}-seed{req.seed}.{ext}"
+    fname = f"shapekit-{name}-{req.label or meta.get('label') or 'random'}-seed{req.seed}.{ext}"
     return Response(data, media_type=media, headers={
         "X-Shapekit-Metadata": json.dumps({"generator": name, **meta}),
         "Content-Disposition": f'inline; filename="{re.sub(r"[^A-Za-z0-9._-]", "_", fname)}"',

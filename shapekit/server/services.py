@@ -214,8 +214,10 @@ def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], s
 
     The metadata (generator settings, label, every condition, seed) is embedded in the PNG
     ``tEXt`` chunk ``shapekit`` or each TIFF page's ``ImageDescription``. A sweep's images together
-    must fit ``max_pixels`` (the server's budget), checked before the first is made.
+    must fit ``max_pixels`` (the server's budget), checked before the first is made. Tempers as
+    ``shapekit generate`` (:mod:`shapekit.generate.simlabels`); its warnings in ``warnings``.
     """
+    from shapekit.generate.simlabels import simulator_conflicts, simulator_tempers
     from shapekit.io.budget import check_pixel_budget
 
     if label is not None:
@@ -235,26 +237,36 @@ def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], s
     h, w = parse_size(size if size is not None else image_size(gen))
     check_pixel_budget((len(rows), h, w), f"{len(rows)} generated images of {w}x{h} px",
                        max_pixels=max_pixels)
+    codec = gen.codec.to_dict()  # no label, simulator's data: the temper it makes at each setting
+    tempers = simulator_tempers(codec, rows) if label is None else None
+    labels = tempers or [label] * len(rows)
     images = []
     with _SAMPLE_LOCK:
-        for cond in rows:
-            images.append(gen.sample(1, label, cond, seed=seed, **extra)[0])
-    if label is None and hasattr(gen, "labels_for"):      # the temper the seed drew, as the CLI records it
-        label = gen.label_names[int(gen.labels_for(1, None, seed)[0])]
-    meta = [{"generator_iterations": gen.config.get("iterations"), "mode": gen.mode, "label": label,
-             "conditions": c, "seed": int(seed), "um_per_px": gen.um_per_px} for c in rows]
+        for cond, lab in zip(rows, labels):
+            images.append(gen.sample(1, lab, cond, seed=seed, **extra)[0])
+    if label is None and tempers is None and hasattr(gen, "labels_for"):
+        labels = [gen.label_names[int(gen.labels_for(1, None, seed)[0])]] * len(rows)  # the seed's draw
+    warnings = [] if tempers is not None else simulator_conflicts(
+        codec, [lab for lab in labels[:1] if lab is not None], rows)
+    meta = [{"generator_iterations": gen.config.get("iterations"), "mode": gen.mode, "label": lab,
+             "conditions": c, "seed": int(seed), "um_per_px": gen.um_per_px}
+            for c, lab in zip(rows, labels)]
+    told = {"warnings": warnings} if warnings else {}
     if fmt == "tiff":
-        return tiff_bytes(images, meta), "image/tiff", jsonable({"images": meta})
+        return tiff_bytes(images, meta), "image/tiff", jsonable({"images": meta, **told})
     if sweep is None:
-        return png_bytes(images[0], {"shapekit": _dumps(meta[0])}), "image/png", jsonable(meta[0])
+        return (png_bytes(images[0], {"shapekit": _dumps(meta[0])}), "image/png",
+                jsonable({**meta[0], **told}))
     from shapekit.generate.grid import save_labelled_grid
 
     tmp = Path(workdir) / f"sweep-{threading.get_ident()}.png"
+    title = "the simulator's temper" if tempers is not None else labels[0] or "random temper"
     try:
         save_labelled_grid(np.asarray(images), tmp, 1, len(images),
-                           [f"{v[sweep['name']]:.3g}" for v in rows], None,
-                           f"{label or 'random temper'}: {sweep['name']} sweep (seed {seed})")
-        return tmp.read_bytes(), "image/png", jsonable({"images": meta})
+                           [f"{v[sweep['name']]:.3g}" + ("" if tempers is None else f"\n{t}")
+                            for v, t in zip(rows, labels)], None,
+                           f"{title}: {sweep['name']} sweep (seed {seed})")
+        return tmp.read_bytes(), "image/png", jsonable({"images": meta, **told})
     finally:
         tmp.unlink(missing_ok=True)
 

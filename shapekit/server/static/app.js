@@ -285,7 +285,7 @@ async function generateNow() {
     img.dataset.seq = String(seq);
     const cond = Object.entries(meta.conditions || {}).map(([k, v]) => `${k}=${fmt(v)}`).join(", ");
     $("#gen-caption").textContent = `${meta.label || "random temper"}${cond ? " · " + cond : ""} · seed ${meta.seed} · ${Math.round(performance.now() - t0)} ms`;
-    showError("#gen-error", "");
+    showError("#gen-error", (meta.warnings || []).map((w) => "warning: " + w).join(" "));
   } catch (e) {
     if (e.name !== "AbortError") showError("#gen-error", e.message);
   }

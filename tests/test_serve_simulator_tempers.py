@@ -1,0 +1,109 @@
+"""``/api/generate`` ignored the simulator's temper that ``shapekit generate`` (91d9653) uses: for a
+generator trained on ``shapekit synth`` data, a request without a label drew the temper from the
+seed whatever the conditions (an over-aged image at 200 C and 1 h), and a label where the
+simulator makes another temper came back without the CLI's warning. Now both share
+:mod:`shapekit.generate.simlabels`: no label -> the simulator's temper per image, a conflicting
+label -> the CLI's warning text in the metadata header's ``warnings``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("torch")
+
+from serve_helpers import tiny_generator  # noqa: E402,F401
+
+
+@pytest.fixture(scope="module")
+def sim_gan(tmp_path_factory) -> Path:
+    """A tiny untrained generator with the simulator's condition names and temper labels."""
+    import torch
+
+    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.export import export_generator
+    from shapekit.generate.nets import Generator
+
+    torch.manual_seed(0)
+    codec = ConditionCodec.fit(["over_aged", "peak_aged", "under_aged"],
+                               ["aging_temperature_C", "aging_time_h"],
+                               np.array([[120.0, 0.1], [220.0, 100.0]]), mode="parameters")
+    out = tmp_path_factory.mktemp("serve-sim") / "sim"
+    export_generator(Generator(3, 2, z_local=2, z_global=4, w_dim=8, channels=[8, 4]), codec, out,
+                     crop_size=16)
+    return out
+
+
+@pytest.fixture(scope="module")
+def client(sim_gan, tiny_generator, tmp_path_factory):
+    from fastapi.testclient import TestClient
+
+    from shapekit.server import ServerConfig, create_app
+
+    cfg = ServerConfig(generators={"sim": sim_gan, "tiny": tiny_generator},
+                       workdir=tmp_path_factory.mktemp("serve-sim-work"), workers=1)
+    with TestClient(create_app(cfg), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _post(client, body: dict) -> tuple[bytes, dict]:
+    r = client.post("/api/generate", json={"generator": "sim", "size": 32, **body})
+    assert r.status_code == 200, r.text
+    return r.content, json.loads(r.headers["x-shapekit-metadata"])
+
+
+def test_no_label_gives_the_simulators_temper_at_each_setting(client) -> None:
+    from shapekit.synth import process_model
+
+    at = {"aging_temperature_C": 200.0}
+    for h in (1.0, 16.0, 40.0):
+        want = str(process_model(200.0, h)["temper"])
+        for seed in range(4):  # whatever temper the seed would draw
+            data, meta = _post(client, {"conditions": {**at, "aging_time_h": h}, "seed": seed})
+            assert meta["label"] == want and "warnings" not in meta
+            # the image is the model's at that temper: the same as asking for it
+            asked, _ = _post(client, {"conditions": {**at, "aging_time_h": h}, "seed": seed,
+                                      "label": want})
+            assert data == asked
+    _, meta = _post(client, {"conditions": at, "format": "tiff",
+                             "sweep": {"name": "aging_time_h", "lo": 1, "hi": 60, "k": 5}})
+    labels = [m["label"] for m in meta["images"]]
+    assert labels == [str(process_model(200.0, m["conditions"]["aging_time_h"])["temper"])
+                      for m in meta["images"]]
+    assert set(labels) == {"under_aged", "peak_aged", "over_aged"} and "warnings" not in meta
+    data, meta = _post(client, {"conditions": at,
+                                "sweep": {"name": "aging_time_h", "lo": 1, "hi": 60, "k": 3}})
+    assert data[:4] == b"\x89PNG" and len({m["label"] for m in meta["images"]}) > 1
+
+
+def test_a_label_where_the_simulator_makes_another_temper_warns_as_the_cli_does(client) -> None:
+    from shapekit.generate.simlabels import simulator_conflicts
+
+    at = {"aging_temperature_C": 200.0}
+    _, meta = _post(client, {"label": "over_aged", "conditions": {**at, "aging_time_h": 1.0}})
+    assert meta["label"] == "over_aged"
+    assert meta["warnings"] == [
+        "over_aged asked where the simulator that labelled this model's training images makes "
+        "another temper (aging_temperature_C=200, aging_time_h=1: under_aged): the model never saw "
+        "over_aged there, so these images are an extrapolation; at 200 C over_aged needs "
+        "aging_time_h 22.6-100"]
+    _, meta = _post(client, {"label": "over_aged", "conditions": at, "format": "tiff",
+                             "sweep": {"name": "aging_time_h", "lo": 1, "hi": 60, "k": 5}})
+    codec = {"names": ["aging_temperature_C", "aging_time_h"],
+             "label_names": ["over_aged", "peak_aged", "under_aged"]}
+    assert meta["warnings"] == simulator_conflicts(codec, ["over_aged"],
+                                                   [m["conditions"] for m in meta["images"]])
+    assert len(meta["warnings"]) == 1 and "aging_time_h=1: under_aged" in meta["warnings"][0]
+    _, meta = _post(client, {"label": "over_aged", "conditions": {**at, "aging_time_h": 40.0}})
+    assert "warnings" not in meta
+
+
+def test_other_generators_still_draw_the_temper_from_the_seed(client) -> None:
+    r = client.post("/api/generate", json={"generator": "tiny", "seed": 7})
+    meta = json.loads(r.headers["x-shapekit-metadata"])
+    assert r.status_code == 200 and meta["label"] in ("peak_aged", "under_aged")
+    assert "warnings" not in meta
