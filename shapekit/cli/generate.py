@@ -198,10 +198,11 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     # all are written: a failure or SIGTERM midway leaves an earlier run's set in OUT as it was
     # (it deleted the earlier images this run had already overwritten, still listed in the
     # earlier conditions.csv)
-    stage = _staging(out)
+    stage: Path | None = None
     made: list[Path] = []  # the grid's temporary file, and any folder made for it
     committed = False
     try:
+        stage = _staging(out)
         for full, imgs, labels in zip(fulls, batches, per_setting):
             for i, im in enumerate(imgs):
                 fname = f"gen_{len(rows):05d}.{fmt}"
@@ -237,7 +238,8 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
             committed = True
     except BaseException:  # nothing half-written: OUT as it was (gone if this run made it)
         if not committed:
-            shutil.rmtree(stage, ignore_errors=True)
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
             for p in reversed(made):  # the grid's file, then the folders made for it
                 with contextlib.suppress(OSError):
                     if p.is_dir():
