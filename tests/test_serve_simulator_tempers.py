@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("torch")
 
-from serve_helpers import tiny_generator  # noqa: E402,F401
+from serve_helpers import real_folder, tiny_generator  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +39,13 @@ def sim_gan(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(sim_gan, tiny_generator, tmp_path_factory):
+def client(sim_gan, tiny_generator, real_folder, tmp_path_factory):
     from fastapi.testclient import TestClient
 
     from shapekit.server import ServerConfig, create_app
 
     cfg = ServerConfig(generators={"sim": sim_gan, "tiny": tiny_generator},
+                       real_sets={"folder": real_folder},
                        workdir=tmp_path_factory.mktemp("serve-sim-work"), workers=1)
     with TestClient(create_app(cfg), raise_server_exceptions=False) as c:
         yield c
@@ -107,3 +108,57 @@ def test_other_generators_still_draw_the_temper_from_the_seed(client) -> None:
     meta = json.loads(r.headers["x-shapekit-metadata"])
     assert r.status_code == 200 and meta["label"] in ("peak_aged", "under_aged")
     assert "warnings" not in meta
+
+
+# ------------------------------------------------------------------ /api/score
+def _score(client, monkeypatch, real_folder, body: dict, named: bool = False) -> tuple[dict, list]:
+    """Score ``sim``'s images (three) against the real set, uploaded or named; the labels its
+    sampler was asked for come back too."""
+    gen = client.app.state.shapekit.store.get("generator", "sim")
+    asked, sample = [], gen.sample
+
+    def spy(n, label, *a, **kw):
+        asked.append(label)
+        return sample(n, label, *a, **kw)
+
+    monkeypatch.setattr(gen, "sample", spy)
+    real = {} if named else {"files": [("real", (p.name, p.read_bytes()))
+                                       for p in sorted(real_folder.iterdir())[:3]]}
+    data = {"real_set": "folder"} if named else {}
+    r = client.post("/api/score", data={"generator": "sim", "n": "3", "n_boot": "3", "n_perm": "3",
+                                        **data, **body}, **real)
+    assert r.status_code == 200, r.text
+    return r.json(), asked
+
+
+def test_score_without_a_label_makes_the_simulators_temper(client, monkeypatch, real_folder) -> None:
+    """/api/score drew random tempers at one setting (an over-aged image at 200 C, 1 h) when the
+    request had conditions or the real set was uploaded or had no conditions to copy."""
+    from shapekit.synth import process_model
+
+    for h in (1.0, 40.0):  # under- and over-aged
+        cond = {"aging_temperature_C": 200.0, "aging_time_h": h}
+        want = str(process_model(200.0, h)["temper"])
+        out, asked = _score(client, monkeypatch, real_folder, {"conditions": json.dumps(cond)})
+        assert asked == [want] and out["generated"]["label"] == want
+        assert not any("simulator" in w for w in out["report"].get("warnings", []))
+    # a named set that records no conditions (a folder): the generator's defaults, their temper
+    out, asked = _score(client, monkeypatch, real_folder, {}, named=True)
+    c = out["generated"]["conditions"]
+    assert asked == [str(process_model(c["aging_temperature_C"], c["aging_time_h"])["temper"])]
+
+
+def test_score_with_a_conflicting_label_warns_as_generate_does(client, monkeypatch, real_folder) -> None:
+    from shapekit.generate.simlabels import simulator_conflicts
+
+    cond = {"aging_temperature_C": 200.0, "aging_time_h": 1.0}
+    out, asked = _score(client, monkeypatch, real_folder,
+                        {"label": "over_aged", "conditions": json.dumps(cond)})
+    assert asked == ["over_aged"] and out["generated"]["label"] == "over_aged"
+    codec = client.app.state.shapekit.store.get("generator", "sim").codec.to_dict()
+    want = simulator_conflicts(codec, ["over_aged"], [cond])
+    assert len(want) == 1 and "aging_time_h=1: under_aged" in want[0]
+    assert want[0] in out["report"]["warnings"]
+    out, _ = _score(client, monkeypatch, real_folder,
+                    {"label": "over_aged", "conditions": json.dumps({**cond, "aging_time_h": 40.0})})
+    assert not any("simulator" in w for w in out["report"].get("warnings", []))

@@ -319,7 +319,7 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
 
     job.report(0, 4, "reading the real set")
     kw: dict[str, Any] = {}
-    down = None
+    down, sim_warnings = None, []
     if "set" in real:
         job.report(stage=f"preparing real set {real['set']} (once per server start)")
         real_in: Any = store.real_set(real["set"])
@@ -341,18 +341,25 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
 
             plan = conditions_of_set(store.real_set_path(real["set"]), gen, int(fake["n"]),
                                      int(fake.get("seed", 0)))
+        label = fake.get("label")
+        if plan is None:  # as /api/generate: no label -> the simulator's temper, if it labelled the model
+            from shapekit.generate.simlabels import simulator_conflicts, simulator_tempers
+
+            made = simulator_tempers(gen.codec.to_dict(), [cond]) if label is None else None
+            sim_warnings = simulator_conflicts(gen.codec.to_dict(), [label], [cond]) if label else []
+            label = made[0] if made else label
         with _SAMPLE_LOCK:
             if plan is not None:
                 from shapekit.generate.reference import sample_like
 
                 fake_in: Any = sample_like(gen, plan, int(fake.get("seed", 0)))
             else:
-                fake_in = gen.sample(int(fake["n"]), fake.get("label"), cond, seed=int(fake.get("seed", 0)))
+                fake_in = gen.sample(int(fake["n"]), label, cond, seed=int(fake.get("seed", 0)))
         if gen.um_per_px is not None:
             kw["fake_um_per_px"] = float(gen.um_per_px)
         elif (gen.config.get("downscale") or 1) != 1:  # trained at 1/d of its images' pixels
             down = float(gen.config["downscale"])
-        fake_desc = {"generator": name, "n": int(fake["n"]), "label": fake.get("label"),
+        fake_desc = {"generator": name, "n": int(fake["n"]), "label": label,
                      "conditions": cond if plan is None else f"those of {len(plan)} rows of {real['set']}"}
     else:
         fake_in, kw["fake_um_per_px"] = read_images(fake["files"], max_pixels, "generated set")
@@ -369,6 +376,8 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
         job.report(stage=f"scoring ({n_boot} bootstrap and {n_perm} permutation rounds)")
         res = score(real_in, fake_in, n_boot=n_boot, n_perm=n_perm, seed=seed,
                     report_dir=job.out_dir, **kw)
+    if sim_warnings:
+        res.setdefault("warnings", []).extend(sim_warnings)
     if down is not None and res.get("um_per_px") is None:
         res.setdefault("warnings", []).append(
             f"{name} makes images at 1/{down:g} of its training images' pixel scale and neither set has a "
