@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +17,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-#: generate, with save_image sending this process a SIGTERM while it writes its third image
-SCRIPT = textwrap.dedent("""
-    import os, signal, sys
-    import shapekit.generate.grid as grid
-    from shapekit.cli import main
-    real, calls = grid.save_image, []
-    def save_image(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real(*a, **k)
-    grid.save_image = save_image
-    main(sys.argv[1:])
-""")
+from test_generate_sigterm import SCRIPT  # generate, SIGTERM while writing its third image
 
 
 @pytest.fixture
