@@ -328,4 +328,3 @@ def _listed(table: Path) -> set[str]:
     except (OSError, csv.Error, UnicodeDecodeError):
         return set()
     return {n for n in names if re.fullmatch(r"gen_\d{5}\.(tif|png)", n)}
-
