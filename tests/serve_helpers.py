@@ -68,6 +68,26 @@ def tiny_generator(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sim_generator(tmp_path_factory) -> Path:
+    """A tiny untrained generator with the simulator's condition names and temper labels (as if
+    trained on ``shapekit synth`` data); default images: 64 px."""
+    import torch
+
+    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.export import export_generator
+    from shapekit.generate.nets import Generator
+
+    torch.manual_seed(0)
+    codec = ConditionCodec.fit(["over_aged", "peak_aged", "under_aged"],
+                               ["aging_temperature_C", "aging_time_h"],
+                               np.array([[120.0, 0.1], [220.0, 100.0]]), mode="parameters")
+    out = tmp_path_factory.mktemp("serve-sim") / "sim"
+    export_generator(Generator(3, 2, z_local=2, z_global=4, w_dim=8, channels=[8, 4]), codec, out,
+                     crop_size=16)
+    return out
+
+
+@pytest.fixture(scope="session")
 def real_folder(tmp_path_factory) -> Path:
     """Eight simulator-like toy micrographs as PNG files: a real set the server knows by name."""
     from toy import toy_dataset

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("playwright")
 
-from serve_helpers import real_folder, tiny_generator, toy_classifier  # noqa: E402,F401
+from serve_helpers import real_folder, sim_generator, tiny_generator, toy_classifier  # noqa: E402,F401
 
 from shapekit.server.browser import browser_page, chromium_path, live_server  # noqa: E402
 
@@ -33,10 +33,11 @@ def uhcs_original():
 
 
 @pytest.fixture(scope="module")
-def page(toy_classifier, tiny_generator, real_folder, tmp_path_factory):
+def page(toy_classifier, tiny_generator, sim_generator, real_folder, tmp_path_factory):
     from shapekit.server import ServerConfig, create_app
 
-    cfg = ServerConfig(classifiers={"toy": toy_classifier[0]}, generators={"tiny": tiny_generator}, real_sets={"toyreal": real_folder},
+    cfg = ServerConfig(classifiers={"toy": toy_classifier[0]}, generators={"tiny": tiny_generator, "sim": sim_generator},
+                       real_sets={"toyreal": real_folder},
                        workdir=tmp_path_factory.mktemp("browser-work"), workers=2)
     app = create_app(cfg)
     app.state.shapekit.store.preload()
@@ -117,6 +118,26 @@ def test_score_runs_and_shows_the_report(page) -> None:
     pg.wait_for_function("[...document.querySelectorAll('#score-figures img')].length === 7 && "
                          "[...document.querySelectorAll('#score-figures img')].every(i => i.complete && i.naturalWidth > 0)")
     pg.screenshot(path=str(shots / "serve-score.png"), full_page=False)
+
+
+def test_generate_offers_the_simulators_temper(page) -> None:
+    """The Temper menu always sent a label, so the page could not ask for the temper the simulator
+    makes at the sliders; for a generator trained on its data it now offers that, first."""
+    from shapekit.synth import process_model
+
+    pg, _, _ = page
+    pg.click("#tab-btn-generate")
+    pg.select_option("#gen-model", "sim")
+    opts = pg.eval_on_selector_all("#gen-label option", "os => os.map(o => [o.value, o.textContent])")
+    assert opts[0] == ["", "(the simulator's temper)"] and pg.input_value("#gen-label") == ""
+    assert [v for v, _ in opts[1:]] == ["over_aged", "peak_aged", "under_aged"]
+    pg.wait_for_function("document.querySelector('#gen-caption').textContent.includes('aging_temperature_C=')")
+    cap = pg.inner_text("#gen-caption")
+    T = float(cap.split("aging_temperature_C=")[1].split(",")[0])
+    h = float(cap.split("aging_time_h=")[1].split(" ")[0])
+    assert cap.startswith(str(process_model(T, h)["temper"]) + " (the simulator's temper) · "), cap
+    pg.select_option("#gen-model", "tiny")     # any other generator: its labels only
+    assert pg.eval_on_selector_all("#gen-label option", "os => os.map(o => o.value)") == ["peak_aged", "under_aged"]
 
 
 def test_api_docs_render_offline(page) -> None:

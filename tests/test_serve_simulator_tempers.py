@@ -8,43 +8,22 @@ label -> the CLI's warning text in the metadata header's ``warnings``."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("torch")
 
-from serve_helpers import real_folder, tiny_generator  # noqa: E402,F401
+from serve_helpers import real_folder, sim_generator, tiny_generator  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")
-def sim_gan(tmp_path_factory) -> Path:
-    """A tiny untrained generator with the simulator's condition names and temper labels."""
-    import torch
-
-    from shapekit.generate.data import ConditionCodec
-    from shapekit.generate.export import export_generator
-    from shapekit.generate.nets import Generator
-
-    torch.manual_seed(0)
-    codec = ConditionCodec.fit(["over_aged", "peak_aged", "under_aged"],
-                               ["aging_temperature_C", "aging_time_h"],
-                               np.array([[120.0, 0.1], [220.0, 100.0]]), mode="parameters")
-    out = tmp_path_factory.mktemp("serve-sim") / "sim"
-    export_generator(Generator(3, 2, z_local=2, z_global=4, w_dim=8, channels=[8, 4]), codec, out,
-                     crop_size=16)
-    return out
-
-
-@pytest.fixture(scope="module")
-def client(sim_gan, tiny_generator, real_folder, tmp_path_factory):
+def client(sim_generator, tiny_generator, real_folder, tmp_path_factory):
     from fastapi.testclient import TestClient
 
     from shapekit.server import ServerConfig, create_app
 
-    cfg = ServerConfig(generators={"sim": sim_gan, "tiny": tiny_generator},
+    cfg = ServerConfig(generators={"sim": sim_generator, "tiny": tiny_generator},
                        real_sets={"folder": real_folder},
                        workdir=tmp_path_factory.mktemp("serve-sim-work"), workers=1)
     with TestClient(create_app(cfg), raise_server_exceptions=False) as c:
@@ -162,3 +141,12 @@ def test_score_with_a_conflicting_label_warns_as_generate_does(client, monkeypat
     out, _ = _score(client, monkeypatch, real_folder,
                     {"label": "over_aged", "conditions": json.dumps({**cond, "aging_time_h": 40.0})})
     assert not any("simulator" in w for w in out["report"].get("warnings", []))
+
+
+# ------------------------------------------------------------------ /api/models (the page's Temper menu)
+def test_models_say_which_generators_get_the_simulators_temper(client) -> None:
+    """The page had no way to ask for the simulator's temper: its Temper menu always sent a label.
+    /api/models now says which generators take no label that way (the page then offers it)."""
+    gens = {g["name"]: g for g in client.get("/api/models").json()["generators"]}
+    assert gens["sim"]["simulator_labelled"] is True
+    assert gens["tiny"]["simulator_labelled"] is False

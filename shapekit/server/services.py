@@ -81,12 +81,17 @@ def classifier_card(m: Any) -> dict[str, Any]:
 
 
 def generator_card(g: Any) -> dict[str, Any]:
-    """Labels, mode, sizes and condition ranges (log-scaled or not) of a generator."""
+    """Labels, mode, sizes and condition ranges (log-scaled or not) of a generator, and whether
+    it was trained on ``shapekit synth`` data (``simulator_labelled``: no label asked -> the
+    temper the simulator makes at the conditions)."""
+    from shapekit.generate.simlabels import simulator_labelled
+
     log = dict(zip(g.codec.names, np.asarray(g.codec.log, dtype=bool).tolist()))
     default = g.default_conditions()
     return {"labels": g.label_names, "mode": g.mode, "image_size": image_size(g),
             "any_size": "size" in inspect.signature(g.sample).parameters,
             "um_per_px": g.um_per_px, "iterations": g.config.get("iterations"),
+            "simulator_labelled": simulator_labelled(g.codec.to_dict()),
             "conditions": [{"name": n, "min": lo, "max": hi, "default": default[n], "log": log[n]}
                            for n, (lo, hi) in g.ranges.items()]}
 

@@ -235,6 +235,8 @@ function setupGenerator() {
   box.replaceChildren();
   if (!g) { $("#gen-info").textContent = "This server has no generator (start it with --generator NAME=RUN)."; return; }
   fillSelect($("#gen-label"), g.labels);
+  // a generator trained on `shapekit synth` data: no label -> the temper the simulator makes there
+  if (g.simulator_labelled) { $("#gen-label").prepend(el("option", { value: "", text: "(the simulator's temper)" })); $("#gen-label").value = ""; }
   for (const c of g.conditions) {
     const out = el("span", { class: "value", text: fmt(c.default) });
     const input = el("input", { type: "range", min: 0, max: 1000, step: 1, value: sliderPos(c, c.default), "data-name": c.name,
@@ -272,9 +274,11 @@ async function generateNow() {
   gen.abort = new AbortController();
   const seq = ++gen.seq;
   const t0 = performance.now();
+  const body = generateRequest();
+  const own = !body.label && currentGenerator().simulator_labelled ? " (the simulator's temper)" : "";
   try {
     const r = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(generateRequest()), signal: gen.abort.signal });
+      body: JSON.stringify(body), signal: gen.abort.signal });
     const blob = await r.blob();
     if (seq !== gen.seq) return;
     const meta = JSON.parse(r.headers.get("X-Shapekit-Metadata") || "{}");
@@ -284,7 +288,7 @@ async function generateNow() {
     img.src = gen.lastUrl;
     img.dataset.seq = String(seq);
     const cond = Object.entries(meta.conditions || {}).map(([k, v]) => `${k}=${fmt(v)}`).join(", ");
-    $("#gen-caption").textContent = `${meta.label || "random temper"}${cond ? " · " + cond : ""} · seed ${meta.seed} · ${Math.round(performance.now() - t0)} ms`;
+    $("#gen-caption").textContent = `${meta.label || "random temper"}${own}${cond ? " · " + cond : ""} · seed ${meta.seed} · ${Math.round(performance.now() - t0)} ms`;
     showError("#gen-error", (meta.warnings || []).map((w) => "warning: " + w).join(" "));
   } catch (e) {
     if (e.name !== "AbortError") showError("#gen-error", e.message);
@@ -350,7 +354,8 @@ async function runScore() {
     fd.append("generator", $("#score-generator").value);
     fd.append("n", $("#score-n").value);
     // a chosen temper: at the Generate tab's sliders; none: the server generates at the real
-    // set's own tempers and conditions where the set records them (else mixed tempers)
+    // set's own tempers and conditions where the set records them (else mixed tempers, or the
+    // simulator's for a generator trained on `shapekit synth` data)
     if ($("#score-label").value) {
       fd.append("label", $("#score-label").value);
       if (currentGenerator() && currentGenerator().name === $("#score-generator").value) {
