@@ -8,8 +8,8 @@ Public API::
 Layout: ``app`` (factory, error handling), ``routes`` (the JSON API), ``services`` (the one
 adapter to shapekit's models), ``store`` (models by name, loaded once), ``jobs`` (worker pool,
 progress, SSE), ``uploads`` (size limits, streaming multipart into the work directory),
-``encode`` (PNG/TIFF/JSON), ``browser`` (live server + headless Chromium, for tests and
-screenshots), ``static/`` (the page).
+``encode`` (PNG/TIFF/JSON), ``verdict`` (a realism score in one sentence), ``browser`` (live
+server + headless Chromium, for tests and screenshots), ``static/`` (the page).
 Needs the ``serve`` extra (FastAPI, uvicorn, python-multipart, fastapi-offline).
 """
 

@@ -10,7 +10,8 @@ packages lives in this module, so a change there is absorbed in one place.
   verdict map, explanation pairs, preview.
 * :func:`generate_image`: conditions -> PNG/TIFF bytes (conditions in the metadata) or a sweep grid.
 * :func:`score_sets`: a real set (named or uploaded) against a generated set (a generator or
-  uploads) -> the realism report with its figures.
+  uploads) -> the realism report with its figures and its one-sentence verdict
+  (:func:`~shapekit.server.verdict.verdict`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from shapekit.errors import InputError
 from shapekit.server.encode import jsonable, png_bytes, preview_data_url, tiff_bytes
 from shapekit.server.errors import ApiError
+from shapekit.server.verdict import verdict
 
 KINDS = {"classifier": "classifiers", "generator": "generators"}
 # GeneratorSampler.sample seeds torch's global RNG (fork_rng + manual_seed): one sample at a time
@@ -393,34 +395,3 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
     figures = {p.stem: f"/api/jobs/{job.id}/files/{p.name}" for p in sorted(job.out_dir.glob("*.png"))}
     return jsonable({"real": real_desc, "generated": fake_desc, "verdict": verdict(res),
                      "figures": figures, "report": res})
-
-
-def verdict(res: dict[str, Any]) -> str:
-    """One readable sentence: the realism result's own verdict when it has one, else built here.
-
-    Examples
-    --------
-    >>> verdict({"topological_distance": 0.3, "real_vs_real": {"mean": 0.1}, "p_value": 0.01,
-    ...          "coverage": {"collapsed": False}})
-    'Distinguishable from the real set (p = 0.01): topological distance 0.3, 3x the real-vs-real baseline 0.1.'
-    """
-    own = res.get("verdict")
-    if isinstance(own, str) and own:
-        return own
-    if isinstance(own, dict) and own:
-        parts = [str(v) for k, v in own.items() if isinstance(v, str) and v]
-        if parts:
-            return " ".join(parts)
-    td, base, p = res["topological_distance"], res["real_vs_real"]["mean"], res["p_value"]
-    floor = 1.0 / (int(res.get("n_perm", 10 ** 6)) + 1)
-    if p < 0.05:
-        head = f"Distinguishable from the real set (p = {p:.2g})"
-    elif p <= floor * (1 + 1e-9):
-        head = (f"Every permutation was closer than the observed set (p = {p:.2g}, the smallest "
-                f"{res['n_perm']} rounds can give): use more rounds before calling it")
-    else:
-        head = f"Not distinguishable from the real set at this sample size (p = {p:.2g})"
-    ratio = f", {td / base:.2g}x the real-vs-real baseline {base:.2g}" if base and np.isfinite(base) else ""
-    tail = " Mode collapse: the generated set is much less diverse than the real one." \
-        if res["coverage"].get("collapsed") else ""
-    return f"{head}: topological distance {td:.2g}{ratio}.{tail}"
