@@ -8,11 +8,12 @@ the error (a scan that cannot be read or classified becomes a row with ``error``
 aborting the batch) and the seconds it took. Optionally the per-tile probabilities go to a second
 table with each tile's coordinates.
 
-The table is rewritten atomically (temporary file + rename, the tile table first, the scan table
-last) every ``flush_every`` scans and at the end, so a killed run leaves a complete table of the
-scans done up to its last flush, never a torn or duplicated one. Run again with the same output,
-it skips the scans already in it (rows with an error are retried) and appends the rest. Rows are
-sorted by path, so the table does not depend on the order in which scans finish.
+The table (:class:`~shapekit.temper.resulttable.ResultTable`) is rewritten atomically (temporary
+file + rename, the tile table first, the scan table last) every ``flush_every`` scans and at the
+end, so a killed run leaves a complete table of the scans done up to its last flush, never a torn
+or duplicated one. Run again with the same output, it skips the scans already in it (rows with an
+error are retried) and appends the rest. Rows are sorted by path, so the table does not depend on
+the order in which scans finish.
 
 With ``scheduler`` (a ``dask.distributed`` address such as ``tcp://host:8786``) the scans are
 classified on the cluster's workers (:func:`classify_path`; each worker loads the model once):
@@ -31,17 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from shapekit.errors import InputError
+# the results table lives in shapekit.temper.resulttable; its names stay importable from here
+from shapekit.temper.resulttable import COLUMNS, TILE_COLUMNS, ResultTable
+from shapekit.temper.resulttable import INT_COLUMNS, SUFFIXES, table_summary  # noqa: F401
 
 __all__ = ["COLUMNS", "TILE_COLUMNS", "expand_inputs", "classify_path", "ResultTable", "classify_batch"]
 
-#: the scan table's columns (``p_<label>`` columns follow ``temper``)
-COLUMNS = ("path", "image", "model", "temper", "ood_score", "in_distribution", "prediction_set",
-           "tiles", "um_per_px", "um_per_px_source", "info_bar_rows", "notes", "error", "seconds")
-#: the tile table's columns (``p_<label>`` columns follow ``temper``)
-TILE_COLUMNS = ("path", "tile", "row", "col", "height", "width", "temper")
-#: integer columns, empty (not NaN-turned-float) in the rows of scans that failed
-INT_COLUMNS = frozenset({"tiles", "info_bar_rows", "tile", "row", "col", "height", "width"})
-SUFFIXES = (".csv", ".parquet")
 _MODELS: dict[str, Any] = {}       # per worker process: model reference -> loaded model
 
 
@@ -168,119 +164,6 @@ def _tile_rows(path: str, res: dict[str, Any], labels: Sequence[str]) -> list[di
         r.update({f"p_{lab}": float(p) for lab, p in zip(labels, tile["p"])})
         out.append(r)
     return out
-
-
-def _read_table(path: Path) -> list[dict[str, Any]]:
-    import pandas as pd
-
-    try:
-        df = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
-    except Exception as e:  # noqa: BLE001 - any parse failure: the file is not our table
-        raise InputError(f"{path}: cannot be read as a results table to resume "
-                         f"({type(e).__name__}); move it away or choose another output") from None
-    if "path" not in df.columns:
-        raise InputError(f"{path}: not a shapekit results table (no 'path' column); "
-                         f"move it away or choose another output")
-    df = df.astype(object).where(df.notna(), None)
-    return df.to_dict("records")
-
-
-def _write_table(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    import pandas as pd
-
-    from shapekit._atomic import atomic_path
-
-    extra = sorted({k for r in rows for k in r} - set(columns))
-    df = pd.DataFrame(rows, columns=columns + extra)
-    for col in INT_COLUMNS & set(df.columns):  # counts stay integers beside error rows (no 6.0)
-        df[col] = pd.to_numeric(df[col]).astype("Int64")
-    if len(df):
-        df = df.sort_values(["path", "tile"] if "tile" in df.columns else ["path"], kind="stable")
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-
-
-class ResultTable:
-    """The scan table (and optional tile table) of a batch, resumable and written atomically.
-
-    Parameters
-    ----------
-    out : path
-        ``.csv`` or ``.parquet``; an existing table is resumed (its model must match).
-    labels : sequence of str
-        The model's temper labels (the ``p_<label>`` columns).
-    model : str
-        The model reference written in every row.
-    tiles_out : path, optional
-        ``.csv`` or ``.parquet`` for the per-tile probabilities.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> out = pathlib.Path(tempfile.mkdtemp()) / "r.csv"
-    >>> t = ResultTable(out, ["a", "b"], "m")
-    >>> t.add({"path": "/x.tif", "temper": "a", "p_a": 0.9, "p_b": 0.1, "model": "m"}, [])
-    >>> t.add({"path": "/y.tif", "error": "unreadable", "model": "m"}, [])
-    >>> t.flush(); sorted(ResultTable(out, ["a", "b"], "m").done)    # the failed scan is retried
-    ['/x.tif']
-    """
-
-    def __init__(self, out: str | os.PathLike[str], labels: Sequence[str], model: str,
-                 tiles_out: str | os.PathLike[str] | None = None) -> None:
-        self.out = Path(out)
-        self.tiles_out = None if tiles_out is None else Path(tiles_out)
-        for p in (self.out, self.tiles_out):
-            if p is not None and p.suffix.lower() not in SUFFIXES:
-                raise InputError(f"{p}: the table must end in .csv or .parquet")
-        if self.tiles_out is not None and self.tiles_out.resolve() == self.out.resolve():
-            raise InputError(f"{out}: the scan table and the tile table must be different files")
-        self.model = model
-        probs = [f"p_{lab}" for lab in labels]
-        self.columns = list(COLUMNS[:4]) + probs + list(COLUMNS[4:])
-        self.tile_columns = list(TILE_COLUMNS) + probs
-        self.rows: list[dict[str, Any]] = []
-        self.tile_rows: list[dict[str, Any]] = []
-        if self.out.exists():
-            old = _read_table(self.out)
-            from shapekit.temper.modeldir import model_identity
-
-            others = sorted({str(r.get("model")) for r in old
-                             if model_identity(str(r.get("model"))) != model_identity(model)})
-            if others:
-                raise InputError(f"{self.out}: written by model {others[0]!r}, not {model!r}; "
-                                 f"choose another output to classify with this model")
-            self.rows = [r for r in old if not r.get("error")]
-        if self.tiles_out is not None and self.tiles_out.exists():
-            ok = {str(r["path"]) for r in self.rows}
-            self.tile_rows = [r for r in _read_table(self.tiles_out) if str(r["path"]) in ok]
-        self.pending = 0
-
-    @property
-    def done(self) -> set[str]:
-        """Paths with a row and no error (and, when a tile table is kept, with tile rows: a scan
-        classified earlier without ``tiles_out`` is done again for its tiles)."""
-        ok = {str(r["path"]) for r in self.rows if not r.get("error")}
-        if self.tiles_out is not None:
-            ok &= {str(r["path"]) for r in self.tile_rows}
-        return ok
-
-    def add(self, row: dict[str, Any], tile_rows: list[dict[str, Any]]) -> None:
-        """Add one scan's row (replacing an earlier row of the same path) and its tile rows."""
-        path = str(row["path"])
-        self.rows = [r for r in self.rows if str(r["path"]) != path] + [row]
-        if self.tiles_out is not None:
-            self.tile_rows = [r for r in self.tile_rows if str(r["path"]) != path] + list(tile_rows)
-        self.pending += 1
-
-    def flush(self) -> None:
-        """Rewrite the tables atomically (tiles first: the scan table is the commit point)."""
-        if self.tiles_out is not None:
-            _write_table(self.tiles_out, self.tile_rows, self.tile_columns)
-        _write_table(self.out, self.rows, self.columns)
-        self.pending = 0
 
 
 @contextlib.contextmanager
@@ -412,21 +295,3 @@ def _run_dask(address: str, ref: str, paths: list[Path], um_per_px: float | None
             fut.release()
     finally:
         client.close()
-
-
-def table_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Counts per temper (``"unknown"`` included) and failures of a list of scan-table rows.
-
-    Examples
-    --------
-    >>> table_summary([{"temper": "a"}, {"temper": "unknown"}, {"error": "x"}, {"temper": "a"}])
-    {'scans': 4, 'failed': 1, 'temper': {'a': 2, 'unknown': 1}}
-    """
-    counts: dict[str, int] = {}
-    failed = 0
-    for r in rows:
-        if r.get("error"):
-            failed += 1
-        else:
-            counts[str(r.get("temper"))] = counts.get(str(r.get("temper")), 0) + 1
-    return {"scans": len(rows), "failed": failed, "temper": dict(sorted(counts.items()))}
