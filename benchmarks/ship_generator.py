@@ -147,7 +147,7 @@ def update(a: argparse.Namespace) -> None:
         print(json.dumps({k: {"blur_px": v["blur_px"], **v["fit"]}
                           for k, v in block["labels"].items()}))
     if a.conditions is not None:
-        from shapekit.generate.conditionmap import calibrate_conditions
+        from shapekit.generate.conditioncal import calibrate_conditions
 
         block = calibrate_conditions(dest, a.conditions, size=256, seed=0, max_zoom=a.max_zoom,
                                      pull=a.pull, min_slope=a.min_slope,

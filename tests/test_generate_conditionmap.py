@@ -288,7 +288,7 @@ def test_a_minimum_slope_keeps_each_input_moving_with_its_request() -> None:
 
 
 def test_a_class_mode_model_has_nothing_to_map(tmp_path: Path) -> None:
-    from shapekit.generate.conditionmap import calibrate_conditions
+    from shapekit.generate.conditioncal import calibrate_conditions
     from shapekit.generate.export import export_generator
     from shapekit.generate.nets import Generator
 

@@ -354,7 +354,8 @@ def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int
     conditions; only the run's training split). Written into RUN_DIR/generator.json
     ("condition_map"); `shapekit generate` applies it, `--raw` skips it.
     """
-    from shapekit.generate.conditionmap import MIN_ZOOM, calibrate_conditions
+    from shapekit.generate.conditioncal import calibrate_conditions
+    from shapekit.generate.conditionmap import MIN_ZOOM
     from shapekit.generate.formats import CONFIG
 
     _check_run(run, manifest)
