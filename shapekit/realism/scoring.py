@@ -46,8 +46,9 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError, ShapekitWarning
-from shapekit.realism.prepared import (PreparedSet, load_image_set, per_image, prepare_set, probe_indices,
-                                       scale_to, set_groups, set_names)
+from shapekit.realism.perimage import per_image
+from shapekit.realism.prepared import (PreparedSet, load_image_set, prepare_set, probe_indices, scale_to,
+                                       set_groups, set_names)
 from shapekit.realism.resampling import compare_pooled, shift_test
 from shapekit.realism.setstats import PooledFeatures, pooled_features, standardised
 from shapekit.realism.structure import FLOOR_PX
