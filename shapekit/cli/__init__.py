@@ -17,9 +17,11 @@ Conventions every command follows (tested in ``tests/test_cli_contract.py``):
 Built on click. Each command family lives in its own module and adds itself to ``app`` (or to a
 group) in a ``register`` function; this file only wires them together: ``data`` (ingest, manifest
 check), ``synth``, ``temper`` (featurize, train-classifier, classify, evaluate, robustness,
-explain), ``gan`` (train-gan), ``generate``, ``calibrate`` (calibrate-imaging, calibrate-conditions), ``realism`` (score), ``analysis_geometry`` and
-``analysis_invariance`` (analyze ...), ``serve`` (the web app), ``demo``. Every command imports its heavy libraries inside
-its function, after its arguments are checked; ``_common`` holds the shared options and types.
+explain), ``gan`` (train-gan), ``generate``, ``calibrate`` (calibrate-imaging,
+calibrate-conditions), ``realism`` (score), ``analysis_geometry`` and ``analysis_invariance``
+(analyze ...; ``analysis_inputs`` holds the geometry commands' shared options and inputs), ``serve``
+(the web app), ``demo``. Every command imports its heavy libraries inside its function, after its
+arguments are checked; ``_common`` holds the shared options and types.
 """
 
 from __future__ import annotations

@@ -13,66 +13,13 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
-                                  model_path, require_exists, root_option, seed_option)
+from shapekit.cli._common import (device_option, emit_json, info, json_option, model_path,
+                                  root_option, seed_option)
+from shapekit.cli.analysis_inputs import (cnn_inputs, default_layers, images_option, layers_option,
+                                          models_exist, plot_option, split, subset_of, tiles_option,
+                                          two_models)
 
-_layers_option = click.option("--layers", default=None,
-                              help="Comma-separated module names (default: a model-specific set).")
-_plot_option = click.option("--plot", type=OutputPath("file", suffix=".png"), default=None,
-                            help="Write a PNG figure here.")
-_images_option = click.option("--max-images", type=click.IntRange(1, 10000), default=24,
-                              show_default=True,
-                              help="Images of the manifest to use (class-balanced subset).")
-_tiles_option = click.option("--tiles-per-image", type=click.IntRange(1, 1000), default=4,
-                             show_default=True, help="Tiles drawn per image.")
-
-
-def _subset_of(*allowed: str):  # noqa: ANN202 - a click callback
-    """Callback: a comma-separated option whose items must be among ``allowed``."""
-
-    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-        bad = [v for v in _split(value) or [] if v not in allowed]
-        if bad:
-            raise click.BadParameter(f"unknown {', '.join(bad)[:80]}; choose from {', '.join(allowed)}")
-        return value
-
-    return check
-
-
-def _models_exist(*paths: Path | None) -> None:
-    """Every path exists; model and run directories have valid configs (read without torch)."""
-    from shapekit.generate.formats import CONFIG, read_generator_config
-    from shapekit.temper.modeldir import read_config
-
-    for p in paths:
-        if p is None:
-            continue
-        require_exists(p, "model directory or manifest")
-        if (Path(p) / CONFIG).is_file():
-            read_generator_config(p)
-        elif (Path(p) / "config.json").is_file():
-            read_config(p)
 _device_option = device_option
-
-
-def _split(text: str | None) -> list[str] | None:
-    return None if not text else [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _default_layers(kind: str, net: Any) -> list[str]:
-    from shapekit.analysis.sources import default_layers
-
-    return default_layers(kind, net)
-
-
-def _cnn_inputs(model: Any, manifest: Path, root: Path | None, max_images: int,
-                tiles_per_image: int, seed: int):
-    from shapekit.analysis.sources import manifest_tiles
-
-    if manifest is None:
-        raise click.UsageError("a CNN model directory needs a MANIFEST of images")
-    return manifest_tiles(manifest, model, root=root, max_images=max_images,
-                          tiles_per_image=tiles_per_image, seed=seed)
 
 
 def _save_plot(fig: Any, path: Path | None) -> None:
@@ -97,19 +44,19 @@ def _figure():
 @click.command("id", context_settings={"max_content_width": 100})
 @click.argument("model_dir", type=click.Path(path_type=Path), callback=model_path)
 @click.argument("manifest", type=click.Path(path_type=Path), required=False)
-@_layers_option
+@layers_option
 @click.option("--methods", default="twonn,mle,lpca", show_default=True, help="ID estimators.",
-              callback=_subset_of("twonn", "mle", "lpca"))
+              callback=subset_of("twonn", "mle", "lpca"))
 @click.option("--k", "k", type=click.IntRange(2, 1000), default=20, show_default=True,
               help="Neighbours of the MLE.")
 @click.option("--n", "n_latent", type=click.IntRange(4, 100000), default=500, show_default=True,
               help="Latent samples per class (generators).")
-@_images_option
-@_tiles_option
+@images_option
+@tiles_option
 @root_option
 @seed_option
 @_device_option
-@_plot_option
+@plot_option
 @json_option
 def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: str, k: int,
            n_latent: int, max_images: int, tiles_per_image: int, root: Path | None, seed: int,
@@ -124,18 +71,18 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     dimensions the group's points can span (points - 1) is reported as nan, one above the layer's
     width is kept; both with a note (stderr; "note" in the JSON rows).
     """
-    _models_exist(model_dir, manifest)
+    models_exist(model_dir, manifest)
     import torch
 
     from shapekit.analysis import layer_intrinsic_dimension
     from shapekit.analysis.sources import ConditionedGenerator, latent_inputs, load_torch_model
 
     model = load_torch_model(model_dir)
-    meths = _split(methods) or []
+    meths = split(methods) or []
     rows: list[dict[str, Any]] = []
     if model.kind == "cnn":
-        x, labels, _ = _cnn_inputs(model, manifest, root, max_images, tiles_per_image, seed)
-        names = _split(layers) or _default_layers("cnn", model.net)
+        x, labels, _ = cnn_inputs(model, manifest, root, max_images, tiles_per_image, seed)
+        names = split(layers) or default_layers("cnn", model.net)
         rows = layer_intrinsic_dimension(model.net, x, names, groups=labels, methods=meths, k=k,
                                          device=device)
     else:
@@ -143,7 +90,7 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
         z = latent_inputs(model, n_latent, seed)
         for c, lab in enumerate(model.label_names):
             wrapped = ConditionedGenerator(model.net, c, cond=model.cond)
-            names = ["net." + n for n in (_split(layers) or _default_layers("generator", model.net))]
+            names = ["net." + n for n in (split(layers) or default_layers("generator", model.net))]
             for r in layer_intrinsic_dimension(wrapped, z, names, methods=meths, k=k, device=device):
                 rows.append({**r, "layer": r["layer"].removeprefix("net."), "group": lab})
     result = {"model": str(model_dir), "kind": model.kind, "k_requested": k, "rows": rows}
@@ -180,19 +127,19 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
 @click.command("frames", context_settings={"max_content_width": 100})
 @click.argument("model_dir", type=click.Path(path_type=Path), callback=model_path)
 @click.argument("manifest", type=click.Path(path_type=Path), required=False)
-@_layers_option
+@layers_option
 @click.option("--kinds", default="rotation,translation,blur,noise", show_default=True,
               help="Perturbations (rotation, translation, blur, scale, noise); generators: latent.",
-              callback=_subset_of("rotation", "translation", "blur", "scale", "noise", "latent"))
+              callback=subset_of("rotation", "translation", "blur", "scale", "noise", "latent"))
 @click.option("--n-noise", type=click.IntRange(1, 1000), default=8, show_default=True,
               help="Random noise directions.")
 @click.option("--n-inputs", type=click.IntRange(1, 10000), default=4, show_default=True,
               help="Tiles (or latent points) the frames are averaged over.")
-@_images_option
+@images_option
 @root_option
 @seed_option
 @_device_option
-@_plot_option
+@plot_option
 @json_option
 def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds: str, n_noise: int,
                n_inputs: int, max_images: int, root: Path | None, seed: int, device: str | None,
@@ -202,10 +149,10 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
     For a CNN, frames of rotation/translation/blur/noise at tiles of MANIFEST; for a generator,
     frames of the latent coordinate directions against random latent directions.
     """
-    _models_exist(model_dir, manifest)
+    models_exist(model_dir, manifest)
     from shapekit.analysis.runners import run_frames
 
-    result = run_frames(model_dir, manifest, _split(layers), _split(kinds) or [], n_noise,
+    result = run_frames(model_dir, manifest, split(layers), split(kinds) or [], n_noise,
                         n_inputs, max_images, root, seed, device)
     if plot is not None:
         plt = _figure()
@@ -228,23 +175,6 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
             click.echo(f"{r['layer']:<24} rank={r['rank']:<3} {vals}")
 
 
-def _two_models(model_a: Path, model_b: Path, manifest: Path, root: Path | None, max_images: int,
-                tiles_per_image: int, seed: int):
-    _models_exist(model_a, model_b, manifest)
-    from shapekit.analysis.sources import load_torch_model
-
-    a, b = load_torch_model(model_a), load_torch_model(model_b)
-    if a.kind != "cnn" or b.kind != "cnn":
-        raise click.UsageError("cka/stitch/symmetry compare two CNN model directories")
-    xa, labels, idx = _cnn_inputs(a, manifest, root, max_images, tiles_per_image, seed)
-    same = (a.tile_size, a.input_scale, a.target_um_per_px) == (b.tile_size, b.input_scale,
-                                                                b.target_um_per_px)
-    xb = xa if same else _cnn_inputs(b, manifest, root, max_images, tiles_per_image, seed)[0]
-    if len(xb) != len(xa):
-        raise click.UsageError("the two models tile the images differently; use models trained "
-                               "with the same --tile-size")
-    return a, b, xa, xb, labels, idx
-
 
 @click.command("cka", context_settings={"max_content_width": 100})
 @click.argument("model_a", type=click.Path(path_type=Path), callback=model_path)
@@ -255,23 +185,23 @@ def _two_models(model_a: Path, model_b: Path, manifest: Path, root: Path | None,
 @click.option("--kernel", type=click.Choice(["linear", "rbf"]), default="linear", show_default=True)
 @click.option("--batch-size", type=click.IntRange(4, 100000), default=64, show_default=True,
               help="Minibatch of the debiased minibatch CKA (>= 4).")
-@_images_option
-@_tiles_option
+@images_option
+@tiles_option
 @root_option
 @seed_option
 @_device_option
-@_plot_option
+@plot_option
 @json_option
 def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, layers_b: str | None,
             kernel: str, batch_size: int, max_images: int, tiles_per_image: int, root: Path | None,
             seed: int, device: str | None, plot: Path | None, as_json: bool) -> None:
     """Layer-by-layer CKA between two CNN models on tiles of MANIFEST (debiased, minibatch)."""
-    _models_exist(model_a, model_b, manifest)
+    models_exist(model_a, model_b, manifest)
     from shapekit.analysis import layerwise_cka
 
-    a, b, xa, xb, _, _ = _two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
-    la = _split(layers_a) or _default_layers("cnn", a.net)
-    lb = _split(layers_b) or _default_layers("cnn", b.net)
+    a, b, xa, xb, _, _ = two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
+    la = split(layers_a) or default_layers("cnn", a.net)
+    lb = split(layers_b) or default_layers("cnn", b.net)
     M = layerwise_cka(a.net, b.net, xa, xb, la, lb, kernel=kernel, batch_size=batch_size,
                       device=device)
     result = {"model_a": str(model_a), "model_b": str(model_b), "kernel": kernel, "layers_a": la,
@@ -307,12 +237,12 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
 @click.option("--init", type=click.Choice(["auto", "identity", "lstsq", "random"]), default="auto",
               show_default=True,
               help="Stitch initialisation (auto: identity for a model with itself, else least squares).")
-@_images_option
-@_tiles_option
+@images_option
+@tiles_option
 @root_option
 @seed_option
 @_device_option
-@_plot_option
+@plot_option
 @json_option
 def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str, ...],
                layer_bs: tuple[str, ...], epochs: int, lr: float, init: str, max_images: int,
@@ -322,21 +252,21 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
 
     Tiles are split by image (every 4th image held out); the penalty is acc(B) - acc(stitched).
     """
-    _models_exist(model_a, model_b, manifest)
+    models_exist(model_a, model_b, manifest)
     import numpy as np
     import torch
 
     from shapekit.analysis import stitching_report
 
-    a, b, xa, xb, labels, idx = _two_models(model_a, model_b, manifest, root, max_images,
-                                            tiles_per_image, seed)
+    a, b, xa, xb, labels, idx = two_models(model_a, model_b, manifest, root, max_images,
+                                           tiles_per_image, seed)
     if list(a.label_names) != list(b.label_names):
         raise click.UsageError("the two models predict different classes")
     known = {n: i for i, n in enumerate(a.label_names)}
     if not set(labels) <= set(known):
         raise click.UsageError(f"manifest labels {sorted(set(labels) - set(known))} unknown to the models")
     y = torch.as_tensor([known[v] for v in labels])
-    las = list(layer_as) or [n for n in _default_layers("cnn", a.net) if n != "head"]
+    las = list(layer_as) or [n for n in default_layers("cnn", a.net) if n != "head"]
     lbs = list(layer_bs) or las
     if len(las) != len(lbs):
         raise click.UsageError("give as many --layer-b as --layer-a")
@@ -381,12 +311,12 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
 @click.option("--group", type=click.Choice(["scaled_permutation", "signed_permutation", "permutation"]),
               default="scaled_permutation", show_default=True,
               help="Intertwiner group (ReLU: scaled permutations).")
-@_images_option
-@_tiles_option
+@images_option
+@tiles_option
 @root_option
 @seed_option
 @_device_option
-@_plot_option
+@plot_option
 @json_option
 def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str, ...], group: str,
                  max_images: int, tiles_per_image: int, root: Path | None, seed: int,
@@ -394,11 +324,11 @@ def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str
     """Symmetry-aware similarity of two CNNs' units (Hungarian alignment up to the intertwiner
     group) next to plain linear CKA; pass the same directory twice for a sanity check.
     """
-    _models_exist(model_a, model_b, manifest)
+    models_exist(model_a, model_b, manifest)
     from shapekit.analysis.runners import run_symmetry
 
-    a, b, xa, xb, _, _ = _two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
-    names = list(layers) or [n for n in _default_layers("cnn", a.net) if n not in ("head",)]
+    a, b, xa, xb, _, _ = two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
+    names = list(layers) or [n for n in default_layers("cnn", a.net) if n not in ("head",)]
     result = {"model_a": str(model_a), "model_b": str(model_b), "group": group,
               "rows": run_symmetry(a.net, b.net, xa, xb, names, group, seed, device)}
     if plot is not None:

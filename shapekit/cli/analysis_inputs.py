@@ -1,0 +1,96 @@
+"""What the ``shapekit analyze`` geometry commands share: their options and their inputs.
+
+The options the commands of :mod:`shapekit.cli.analysis_geometry` take (``--layers``,
+``--plot``, ``--max-images``, ``--tiles-per-image``), a check of comma-separated choices
+(:func:`subset_of`), and the inputs: model directories checked before torch loads
+(:func:`models_exist`), a model's default layers, a CNN's tiles of a manifest's images
+(:func:`cnn_inputs`) and two CNNs' tiles of the same images (:func:`two_models`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from shapekit.cli._common import OutputPath, require_exists
+
+layers_option = click.option("--layers", default=None,
+                             help="Comma-separated module names (default: a model-specific set).")
+plot_option = click.option("--plot", type=OutputPath("file", suffix=".png"), default=None,
+                           help="Write a PNG figure here.")
+images_option = click.option("--max-images", type=click.IntRange(1, 10000), default=24,
+                             show_default=True,
+                             help="Images of the manifest to use (class-balanced subset).")
+tiles_option = click.option("--tiles-per-image", type=click.IntRange(1, 1000), default=4,
+                            show_default=True, help="Tiles drawn per image.")
+
+
+def subset_of(*allowed: str):  # noqa: ANN202 - a click callback
+    """Callback: a comma-separated option whose items must be among ``allowed``."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        bad = [v for v in split(value) or [] if v not in allowed]
+        if bad:
+            raise click.BadParameter(f"unknown {', '.join(bad)[:80]}; choose from {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def models_exist(*paths: Path | None) -> None:
+    """Every path exists; model and run directories have valid configs (read without torch)."""
+    from shapekit.generate.formats import CONFIG, read_generator_config
+    from shapekit.temper.modeldir import read_config
+
+    for p in paths:
+        if p is None:
+            continue
+        require_exists(p, "model directory or manifest")
+        if (Path(p) / CONFIG).is_file():
+            read_generator_config(p)
+        elif (Path(p) / "config.json").is_file():
+            read_config(p)
+
+
+def split(text: str | None) -> list[str] | None:
+    """The items of a comma-separated option (None when it is empty)."""
+    return None if not text else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def default_layers(kind: str, net: Any) -> list[str]:
+    """The layers a command reads by default (:func:`shapekit.analysis.sources.default_layers`)."""
+    from shapekit.analysis import sources
+
+    return sources.default_layers(kind, net)
+
+
+def cnn_inputs(model: Any, manifest: Path, root: Path | None, max_images: int,
+               tiles_per_image: int, seed: int):
+    """Tiles of ``max_images`` of MANIFEST's images for a CNN model: ``(x, labels, image index)``."""
+    from shapekit.analysis.sources import manifest_tiles
+
+    if manifest is None:
+        raise click.UsageError("a CNN model directory needs a MANIFEST of images")
+    return manifest_tiles(manifest, model, root=root, max_images=max_images,
+                          tiles_per_image=tiles_per_image, seed=seed)
+
+
+def two_models(model_a: Path, model_b: Path, manifest: Path, root: Path | None, max_images: int,
+               tiles_per_image: int, seed: int):
+    """Two CNN models and their tiles of the same images: ``(a, b, xa, xb, labels, image index)``."""
+    models_exist(model_a, model_b, manifest)
+    from shapekit.analysis.sources import load_torch_model
+
+    a, b = load_torch_model(model_a), load_torch_model(model_b)
+    if a.kind != "cnn" or b.kind != "cnn":
+        raise click.UsageError("cka/stitch/symmetry compare two CNN model directories")
+    xa, labels, idx = cnn_inputs(a, manifest, root, max_images, tiles_per_image, seed)
+    same = (a.tile_size, a.input_scale, a.target_um_per_px) == (b.tile_size, b.input_scale,
+                                                                b.target_um_per_px)
+    xb = xa if same else cnn_inputs(b, manifest, root, max_images, tiles_per_image, seed)[0]
+    if len(xb) != len(xa):
+        raise click.UsageError("the two models tile the images differently; use models trained "
+                               "with the same --tile-size")
+    return a, b, xa, xb, labels, idx
