@@ -50,13 +50,10 @@ import numpy as np
 
 from shapekit.errors import InputError, ModelFormatError
 
-__all__ = ["ConditionMap", "fit_condition_map", "calibrate_conditions", "particle_measure",
-           "MAP_VERSION", "PARTICLE_SCALES"]
+__all__ = ["ConditionMap", "fit_condition_map", "MAP_VERSION", "MIN_ZOOM"]
 
 #: format version of the ``"condition_map"`` block of ``generator.json``
 MAP_VERSION = 1
-#: names that live in :mod:`shapekit.generate.conditioncal`, importable from here as before
-_MOVED = ("calibrate_conditions", "particle_measure", "PARTICLE_SCALES")
 #: magnifications closer to 1 than this are not applied (the image is the network's own)
 MIN_ZOOM = 1.02
 
@@ -372,13 +369,3 @@ def fit_condition_map(sampler: Any, values: np.ndarray, labels: Sequence[str],
                                        "scales": scales.tolist(), "labels": info,
                                        **({"zoom_range": list(zoom_range)} if zoomed else {})},
                         zooms)
-
-
-def __getattr__(name: str) -> Any:
-    """The names moved to :mod:`shapekit.generate.conditioncal`, loaded on first use (it imports
-    this module)."""
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module("shapekit.generate.conditioncal"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
