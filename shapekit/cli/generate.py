@@ -158,7 +158,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     from shapekit import _atomic
     from shapekit.generate.export import load_generator
     from shapekit.generate.grid import save_grid, save_image, save_labelled_grid
-    from shapekit.generate.simlabels import simulator_conflicts, simulator_tempers
+    from shapekit.generate.simlabels import simulator_labels
 
     gen = load_generator(folder, device=device, checkpoint=checkpoint)
     if not exported:  # a run still training: its checkpoint's codec answers the same questions
@@ -173,19 +173,19 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
         fulls = [gen.check_conditions(cond) for cond in settings]
         if gen.codec.n_cond:
             gen.codec.encode(np.array([[f[k] for k in gen.codec.names] for f in fulls]))
-        tempers = simulator_tempers(gen.codec.to_dict(), fulls) if label is None else None
-        if tempers is not None:  # no --label: the temper the simulator makes at each setting
+        asked, told = simulator_labels(gen.codec.to_dict(), label, fulls)
+        for msg in told:
+            warnings.warn(msg, ShapekitWarning, stacklevel=1)
+        # no --label on a model the simulator labelled: the temper it makes at each setting
+        tempers = asked if label is None and asked[0] is not None else None
+        if tempers is not None:
             per_setting = [[t] * n for t in tempers]
             info("no --label: each image gets the temper the simulator that labelled this "
                  f"model's training images makes at its conditions ({', '.join(sorted(set(tempers)))})")
         else:
-            drawn = [gen.label_names[i] for i in gen.labels_for(n, label, seed)]
-            per_setting = [drawn] * len(fulls)
-            for msg in simulator_conflicts(gen.codec.to_dict(), drawn, fulls):
-                warnings.warn(msg, ShapekitWarning, stacklevel=1)
-        batches = [gen.sample(n, label=labs[0] if tempers is not None else label,
-                              conditions=full, seed=seed, size=hw, raw=raw)
-                   for labs, full in zip(per_setting, fulls)]
+            per_setting = [[gen.label_names[i] for i in gen.labels_for(n, label, seed)]] * len(fulls)
+        batches = [gen.sample(n, label=lab, conditions=full, seed=seed, size=hw, raw=raw)
+                   for lab, full in zip(asked, fulls)]
     for msg in sorted({str(w.message) for w in caught}):
         warn(msg)
     # training images' pixels per generated pixel (train-gan --downscale): with no um/px, the

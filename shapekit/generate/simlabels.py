@@ -4,7 +4,8 @@ A generator trained on ``shapekit synth`` data (conditions ``aging_temperature_C
 ``aging_time_h``, labels the three tempers) saw each temper only where
 :func:`shapekit.synth.process_model` makes it. Without a temper asked for, each setting gets that
 temper; a temper asked for where the simulator makes another is an extrapolation, with a warning.
-The CLI (``shapekit generate``) and the server (``/api/generate``) both use these.
+The CLI (``shapekit generate``) and the server (``/api/generate``, ``/api/score``) both ask
+:func:`simulator_labels`.
 """
 
 from __future__ import annotations
@@ -107,3 +108,27 @@ def simulator_conflicts(codec: dict, labels: list[str], fulls: list[dict[str, fl
                    f"makes another temper ({where}): the model never saw {lab} there, so these "
                    f"images are an extrapolation{hint}")
     return out
+
+
+def simulator_labels(codec: dict, label: str | None,
+                     fulls: list[dict[str, float]]) -> tuple[list[str | None], list[str]]:
+    """The label of each setting and the warnings, as ``generate`` gives them: ``label`` asked
+    for -> it at every setting, with :func:`simulator_conflicts`'s warnings; none -> the
+    simulator's temper at each setting for a simulator-labelled model, else ``None`` (the
+    generator draws a class per image).
+
+    Examples
+    --------
+    >>> codec = {"names": ["aging_temperature_C", "aging_time_h"],
+    ...          "label_names": ["over_aged", "peak_aged", "under_aged"]}
+    >>> simulator_labels(codec, None, [{"aging_temperature_C": 200.0, "aging_time_h": 40.0}])
+    (['over_aged'], [])
+    >>> labels, told = simulator_labels(codec, "over_aged", [{"aging_temperature_C": 200.0, "aging_time_h": 1.0}])
+    >>> labels, len(told)
+    (['over_aged'], 1)
+    >>> simulator_labels({"names": ["T"], "label_names": ["a"]}, None, [{"T": 1.0}])
+    ([None], [])
+    """
+    if label is not None:
+        return [label] * len(fulls), simulator_conflicts(codec, [label], fulls)
+    return list(simulator_tempers(codec, fulls) or [None] * len(fulls)), []

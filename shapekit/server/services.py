@@ -224,7 +224,7 @@ def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], s
     must fit ``max_pixels`` (the server's budget), checked before the first is made. Tempers as
     ``shapekit generate`` (:mod:`shapekit.generate.simlabels`); its warnings in ``warnings``.
     """
-    from shapekit.generate.simlabels import simulator_conflicts, simulator_tempers
+    from shapekit.generate.simlabels import simulator_labels
     from shapekit.io.budget import check_pixel_budget
 
     if label is not None:
@@ -244,17 +244,15 @@ def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], s
     h, w = parse_size(size if size is not None else image_size(gen))
     check_pixel_budget((len(rows), h, w), f"{len(rows)} generated images of {w}x{h} px",
                        max_pixels=max_pixels)
-    codec = gen.codec.to_dict()  # no label, simulator's data: the temper it makes at each setting
-    tempers = simulator_tempers(codec, rows) if label is None else None
-    labels = tempers or [label] * len(rows)
+    # no label, simulator's data: the temper it makes at each setting
+    labels, warnings = simulator_labels(gen.codec.to_dict(), label, rows)
+    tempers = labels if label is None and labels[0] is not None else None
     images = []
     with _SAMPLE_LOCK:
         for cond, lab in zip(rows, labels):
             images.append(gen.sample(1, lab, cond, seed=seed, **extra)[0])
     if label is None and tempers is None and hasattr(gen, "labels_for"):
         labels = [gen.label_names[int(gen.labels_for(1, None, seed)[0])]] * len(rows)  # the seed's draw
-    warnings = [] if tempers is not None else simulator_conflicts(
-        codec, [lab for lab in labels[:1] if lab is not None], rows)
     meta = [{"generator_iterations": gen.config.get("iterations"), "mode": gen.mode, "label": lab,
              "conditions": c, "seed": int(seed), "um_per_px": gen.um_per_px}
             for c, lab in zip(rows, labels)]
@@ -350,11 +348,9 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
                                      int(fake.get("seed", 0)))
         label = fake.get("label")
         if plan is None:  # as /api/generate: no label -> the simulator's temper, if it labelled the model
-            from shapekit.generate.simlabels import simulator_conflicts, simulator_tempers
+            from shapekit.generate.simlabels import simulator_labels
 
-            made = simulator_tempers(gen.codec.to_dict(), [cond]) if label is None else None
-            sim_warnings = simulator_conflicts(gen.codec.to_dict(), [label], [cond]) if label else []
-            label = made[0] if made else label
+            (label,), sim_warnings = simulator_labels(gen.codec.to_dict(), label, [cond])
         with _SAMPLE_LOCK:
             if plan is not None:
                 from shapekit.generate.reference import sample_like
