@@ -5,7 +5,7 @@ policy should learn wide rotation ranges for 0/1/8 and narrow ones for 6/9, a gl
 range something in between. ``python benchmarks/dna_digits.py --seed 0`` gives the figures in
 RESULTS.md (section 5). The helpers are also used by tests/test_analysis_invariance_models.py.
 This is experiment code, not part of the shapekit package (which runs DNA on micrographs:
-:func:`shapekit.analysis.dna.dna_on_scans`, ``shapekit analyze dna MANIFEST``).
+:func:`shapekit.analysis.dna_scans.dna_on_scans`, ``shapekit analyze dna MANIFEST``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from shapekit.analysis.dna import (AugmentationPolicy, DynamicAugmentation, GlobalAugmentation,
-                                   affine_warp, dna_on_scans, fit_dna, ranges_by_class)
+                                   affine_warp, fit_dna, ranges_by_class)
+from shapekit.analysis.dna_scans import dna_on_scans
 from shapekit.analysis.fibres import BundleNet, fit_bundle, mmd
 from shapekit.analysis.flows import AffineCoupling, ConditionalFlow, coupling_dependencies
 

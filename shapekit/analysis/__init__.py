@@ -52,7 +52,8 @@ _MODULES = {
     "fibres": ["BundleNet", "ConditionalFlow", "fit_bundle"],
     "fibres_design": ["inverse_design", "simulator_hardness"],
     "dna": ["DynamicAugmentation", "AugmentationPolicy", "GlobalAugmentation", "affine_warp",
-            "fit_dna", "ranges_by_class", "dna_on_scans", "dna_on_manifest"],
+            "fit_dna", "ranges_by_class"],
+    "dna_scans": ["dna_on_scans", "dna_on_manifest"],
 }
 _LAZY = {name: f"shapekit.analysis.{mod}" for mod, names in _MODULES.items() for name in names}
 

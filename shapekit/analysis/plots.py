@@ -67,7 +67,7 @@ def plot_frequency(report: dict, path: str | Path) -> Path:
 def plot_dna_ranges(result: dict, path: str | Path) -> Path:
     """Bar chart of the learned per-class rotation range with the global (Augerino) range.
 
-    ``result`` as returned by :func:`shapekit.analysis.dna.dna_on_scans` (keys
+    ``result`` as returned by :func:`shapekit.analysis.dna_scans.dna_on_scans` (keys
     ``dna_rotation_deg`` and ``global_rotation_deg``).
 
     Examples

@@ -316,7 +316,7 @@ def register(analyze_app: click.Group) -> None:
         from shapekit.io import load_manifest
 
         man = load_manifest(require_exists(manifest, "manifest"), root)
-        from shapekit.analysis.dna import dna_on_manifest
+        from shapekit.analysis.dna_scans import dna_on_manifest
 
         res = dna_on_manifest(man, max_images=max_images, tile_size=tile_size,
                               tiles_per_image=tiles_per_image, epochs=epochs,
