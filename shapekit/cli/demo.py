@@ -105,7 +105,8 @@ def run_demo(out: Path, *, n: int = 90, size: int = 128, seed: int = 0, gan_step
     from shapekit.io import load_manifest
     from shapekit.synth import synthesize
     from shapekit._atomic import save_figure
-    from shapekit.temper.explain import explain_scan, plot_confusion, plot_explanation
+    from shapekit.temper.explain import explain_scan
+    from shapekit.temper.explainplot import plot_confusion, plot_explanation
     from shapekit.temper.selection import scores
     from shapekit.temper.train import train_model
 

@@ -12,7 +12,8 @@ Public API (loaded on first use, so ``import shapekit.temper`` stays cheap):
 * :func:`~shapekit.temper.train.train_on_images` / :func:`~shapekit.temper.train.train_model`
   -> :class:`~shapekit.temper.model.TemperModel` (``.classify``, ``.save``);
   :func:`~shapekit.temper.modeldir.load_model` reads a model directory back;
-* :func:`~shapekit.temper.explain.explain_scan` -- the persistence pairs behind a verdict;
+* :func:`~shapekit.temper.explain.explain_scan` -- the persistence pairs behind a verdict
+  (figures: :mod:`~shapekit.temper.explainplot`);
 * :class:`~shapekit.temper.cnn.SmallResNet` -- the CNN baseline and feature extractor;
 * :mod:`~shapekit.temper.robustness` -- the perturbations of the robustness study.
 """
@@ -28,7 +29,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "train": ["train_on_images", "train_model"],
     "model": ["TemperModel"],
     "modeldir": ["load_model", "write_model_dir"],
-    "explain": ["explain_scan", "plot_explanation", "plot_confusion"],
+    "explain": ["explain_scan"],
+    "explainplot": ["plot_explanation", "plot_confusion", "plot_tile_map"],
     "cnn": ["SmallResNet", "FeatureExtractor", "load_feature_extractor"],
     "cnn_train": ["fit_tile_cnn"],
     "robustness": ["robustness_table", "PERTURBATIONS", "perturb"],
