@@ -16,8 +16,8 @@ Conventions every command follows (tested in ``tests/test_cli_contract.py``):
 
 Built on click. Each command family lives in its own module and adds itself to ``app`` (or to a
 group) in a ``register`` function; this file only wires them together: ``data`` (ingest, manifest
-check), ``synth``, ``temper`` (featurize, train-classifier, classify, evaluate, robustness,
-explain), ``gan`` (train-gan), ``generate``, ``calibrate`` (calibrate-imaging,
+check), ``synth``, ``temper_train`` (featurize, train-classifier), ``temper`` (classify,
+evaluate, robustness, explain), ``gan`` (train-gan), ``generate``, ``calibrate`` (calibrate-imaging,
 calibrate-conditions), ``realism`` (score), ``analysis_geometry`` and ``analysis_invariance``
 (analyze ...; ``analysis_inputs`` holds the geometry commands' shared options and inputs), ``serve``
 (the web app), ``demo``. Every command imports its heavy libraries inside its function, after its
@@ -72,10 +72,11 @@ def analyze_app() -> None:
 
 def _register_all() -> None:
     from shapekit.cli import (analysis_geometry, analysis_invariance, calibrate, data, demo, gan,
-                              generate, models, realism, serve, synth, temper)
+                              generate, models, realism, serve, synth, temper, temper_train)
 
     data.register(app, manifest_app)
     synth.register(app)
+    temper_train.register(app)
     temper.register(app)
     models.register(app)
     gan.register(app)

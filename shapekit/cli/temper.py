@@ -1,5 +1,5 @@
-"""CLI commands of the temper classifier: featurize, train-classifier, classify, evaluate,
-robustness, explain."""
+"""CLI commands that use a temper classifier: classify, evaluate, robustness, explain. The
+commands that build one (featurize, train-classifier) are in :mod:`shapekit.cli.temper_train`."""
 
 from __future__ import annotations
 
@@ -9,23 +9,9 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import (OutputPath, emit_json, info, json_option, ph_device_option,
-                                  require_exists, root_option, seed_option, warn_generated_scale)
+from shapekit.cli._common import (OutputPath, emit_json, info, json_option, root_option,
+                                  seed_option, warn_generated_scale)
 from shapekit.errors import InputError, ShapekitWarning, brief
-
-MODEL_CHOICES = ("svm", "logreg", "xgboost", "cnn")
-
-
-def _scales(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        vals = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise InputError(f"--scales must be comma-separated integers, got {brief(text)}") from None
-    if not vals or min(vals) < 1 or max(vals) > 1024 or len(vals) > 16:
-        raise InputError(f"--scales must be 1 to 16 integers in 1..1024, got {brief(text)}")
-    return vals
 
 
 def _manifest_labels(model: Any, man: Any, manifest: Path) -> Any:
@@ -44,125 +30,6 @@ def _manifest_images(man: Any, model: Any) -> list:
     from shapekit.temper.scans import read_manifest_images
 
     return read_manifest_images(man, model.target_um_per_px)
-
-
-@click.command(name="featurize")
-@click.argument("manifest", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=OutputPath("file"),
-              help="Output table: .parquet (one row per tile) or .npz.")
-@root_option
-@click.option("--tile-size", type=click.IntRange(min=0), default=256, show_default=True,
-              help="Tile side in pixels (0: each image is one tile).")
-@click.option("--preset", type=click.Choice(["robust", "accurate"]), default="robust",
-              show_default=True, help="Feature parameters (see train-classifier).")
-@click.option("--scales", default=None, help="Override the preset's PH downsampling factors, e.g. 1,2,4.")
-@ph_device_option
-@json_option
-def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, preset: str,
-                  scales: str | None, device: str | None, as_json: bool) -> None:
-    """Compute multi-scale TopTemp tile features of every image of MANIFEST."""
-    if out.suffix not in (".parquet", ".npz"):
-        raise InputError(f"--out must end in .parquet or .npz, got {out}")
-    scale_list = _scales(scales)
-    import numpy as np
-
-    from shapekit._atomic import atomic_path
-    from shapekit.io import load_manifest
-    from shapekit.temper.presets import feature_params, fitted_features
-    from shapekit.temper.scans import read_manifest_images, scan_features
-
-    man = load_manifest(manifest, root)
-    params = feature_params(preset, **({} if scale_list is None else {"scales": scale_list}))
-    images = read_manifest_images(man)
-    features = fitted_features(params, device=device)
-    per_scan = scan_features(images, tile_size or None, features, names=man.paths)
-    X = np.concatenate(per_scan)
-    scan = np.repeat(np.arange(len(per_scan)), [len(f) for f in per_scan])
-    names = [str(n) for n in features.get_feature_names_out()]
-    paths = np.asarray([str(p) for p in man.paths])[scan]
-    labels = None if man.labels is None else man.labels[scan]
-    groups = None if man.groups is None else man.groups[scan]
-    with atomic_path(out) as tmp:
-        if out.suffix == ".npz":
-            extra = {k: v for k, v in (("label", labels), ("group", groups)) if v is not None}
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, X=X, feature_names=np.asarray(names), image=paths,
-                                    scan=scan, **extra)
-        else:
-            import pandas as pd
-
-            df = pd.DataFrame(X, columns=names)
-            df.insert(0, "image", paths)
-            df.insert(1, "scan", scan)
-            if labels is not None:
-                df.insert(2, "label", labels)
-            if groups is not None:
-                df.insert(3 if labels is not None else 2, "group", groups)
-            df.to_parquet(tmp, index=False)
-    info(f"wrote {len(X)} tiles x {X.shape[1]} features of {len(images)} images to {out}")
-    if as_json:
-        emit_json({"out": str(out), "images": len(images), "tiles": int(len(X)),
-                   "features": int(X.shape[1])})
-
-
-@click.command(name="train-classifier")
-@click.argument("manifest", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=OutputPath("dir"),
-              help="Model directory to write.")
-@click.option("--model", type=click.Choice(MODEL_CHOICES), default="svm", show_default=True,
-              help="TopTemp + svm/logreg/xgboost, or the CNN baseline.")
-@click.option("--preset", type=click.Choice(["robust", "accurate"]), default="robust",
-              show_default=True,
-              help="TopTemp features: 'robust' (smoothed, per-scale z-scored, min persistence, "
-                   "degraded training copies) or 'accurate' (plain multi-scale PH).")
-@root_option
-@seed_option
-@click.option("--tile-size", type=click.IntRange(min=0), default=256, show_default=True,
-              help="Tile side in pixels (0: each image is one tile; TopTemp only).")
-@click.option("--scales", default=None, help="PH downsampling factors, e.g. 1,2,4 (TopTemp).")
-@click.option("--aggregation", type=click.Choice(["auto", "features", "proba"]), default="auto",
-              show_default=True, help="Tile -> scan aggregation (auto: chosen by CV).")
-@click.option("--augment", type=click.IntRange(0, 100), default=None,
-              help="TopTemp: randomly degraded (blur/noise/JPEG) training copies per scan "
-                   "(default: the preset's, 2 for robust, 0 for accurate).")
-@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True,
-              help="CNN training epochs.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Threads for featurisation, cross-validation and the outside check (default: "
-                   "every core available); the model does not depend on it.")
-@json_option
-def train_cmd(manifest: Path, out: Path, model: str, preset: str, root: Path | None, seed: int,
-              tile_size: int,
-              scales: str | None, aggregation: str, augment: int | None, epochs: int,
-              jobs: int | None, as_json: bool) -> None:
-    """Train a temper classifier on MANIFEST and write it to a model directory.
-
-    TopTemp models also fit their "outside the training data" check (feature and grey-level
-    distances, the feature-size range, conformal prediction sets) from the same scans.
-    """
-    fp = None if scales is None else {"scales": _scales(scales)}
-    require_exists(manifest, "manifest")
-    from shapekit.temper.train import train_model
-
-    kwargs: dict[str, Any] = {"tile_size": tile_size or None, "n_jobs": jobs or -1}
-    if model == "cnn":
-        kwargs["cnn_options"] = {"epochs": epochs}
-    else:
-        kwargs.update({"feature_params": fp, "aggregation": aggregation, "augment": augment,
-                       "preset": preset})
-    m = train_model(manifest, model=model, root=root, seed=seed, **kwargs)
-    m.save(out)
-    cv = m.config.get("cv") or {}
-    table = cv.get("table") or []
-    info(f"trained {m!r} -> {out}")
-    for row in table:
-        info(f"  CV {row['aggregation']:9s} accuracy={row['accuracy']:.4f} macro_f1={row['macro_f1']:.4f}")
-    t = m.config.get("training") or {}
-    info(f"  trained in {t.get('wall_s', float('nan')):.0f} s wall, {t.get('cpu_s', float('nan')):.0f} s CPU "
-         f"({t.get('n_jobs')} threads)")
-    if as_json:
-        emit_json({"model_dir": str(out), "kind": m.kind, "labels": m.label_names,
-                   "aggregation": m.aggregation, "cv": table, "training": t})
 
 
 def _check_model(model: Path) -> str:
@@ -306,7 +173,7 @@ def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path 
     res["misclassified"] = misclassified([str(p) for p in man.paths], y, proba, model.label_names)
     if plot is not None:
         from shapekit._atomic import save_figure
-        from shapekit.temper.explain import plot_confusion
+        from shapekit.temper.explainplot import plot_confusion
 
         save_figure(plot, plot_confusion(res["confusion"], model.label_names), dpi=100)
     if as_json:
@@ -383,7 +250,8 @@ def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, tile_map: boo
     model_dir = _check_model(model_dir)
     check_readable_file(image)
     from shapekit._atomic import save_figure
-    from shapekit.temper.explain import explain_scan, plot_explanation, plot_tile_map
+    from shapekit.temper.explain import explain_scan
+    from shapekit.temper.explainplot import plot_explanation, plot_tile_map
     from shapekit.temper.modeldir import load_model
 
     model = load_model(model_dir)
@@ -404,5 +272,5 @@ def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, tile_map: boo
 
 def register(app: click.Group) -> None:
     """Add this module's commands to the application."""
-    for cmd in (featurize_cmd, train_cmd, classify_cmd, evaluate_cmd, robustness_cmd, explain_cmd):
+    for cmd in (classify_cmd, evaluate_cmd, robustness_cmd, explain_cmd):
         app.add_command(cmd)
