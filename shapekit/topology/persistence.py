@@ -28,7 +28,8 @@ Minimum persistence
 Dimensions
     A 2-D image has homology in dimensions 0 and 1 only; other requested dimensions are empty.
 Backends
-    Every computation goes through one dispatch, :func:`sublevel_pairs`, on a batch of images.
+    Every computation goes through one dispatch, :func:`sublevel_pairs`, on a batch of images
+    (in :mod:`shapekit.topology.backends`, with the backends; importable from here too).
     ``"gudhi"`` (default): GUDHI's public ``CubicalPersistence`` (the 2-D top-cell fast path for
     T, ``CubicalComplex(vertices=...)`` for V).  ``"cripser"``: CubicalRipser (optional).
     ``"torch"``: the batched tensor algorithm of :mod:`shapekit.topology.torch_ph` (basins,
@@ -49,18 +50,16 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import numpy as np
 
 from shapekit.errors import InputError
-from shapekit.topology.backends import BACKENDS, resolve_backend
+from shapekit.topology.backends import BACKENDS, Backend, Construction, cripser_raw, resolve_backend, sublevel_pairs
 from shapekit.topology.diagrams import FILTRATIONS
 
 Filtration = Literal["sublevel", "superlevel"]
-Construction = Literal["T", "V"]
-Backend = Literal["auto", "gudhi", "cripser", "torch"]
 Essential = Literal["keep", "drop", "cap"]
 
 CONSTRUCTIONS = ("T", "V")
@@ -125,128 +124,6 @@ def validate_image(image: object, name: str = "image") -> np.ndarray:
     if not np.isfinite(np.add.reduce(arr, axis=None)) and not np.isfinite(arr).all():
         raise InputError(f"{name}: contains NaN or infinite pixels")
     return arr
-
-
-def _gudhi(batch: Sequence[np.ndarray], construction: str, min_persistence: float,
-           n_jobs: int | None) -> list[list[np.ndarray]]:
-    """GUDHI's public :class:`gudhi.sklearn.cubical_persistence.CubicalPersistence`: the 2-D
-    top-cell fast path for T (GUDHI >= 3.9), ``CubicalComplex(vertices=...)`` for V."""
-    from gudhi.sklearn.cubical_persistence import CubicalPersistence
-
-    cp = CubicalPersistence(homology_dimensions=[0, 1], min_persistence=min_persistence,
-                            input_type="top_dimensional_cells" if construction == "T" else "vertices",
-                            n_jobs=n_jobs)
-    return cp.fit(None).transform(batch)
-
-
-def _import_cripser():
-    try:
-        import cripser
-    except ImportError:
-        raise InputError("backend='cripser' needs the optional package cripser "
-                         "(pip install 'shapekit[cripser]'); use backend='gudhi'") from None
-    return cripser
-
-
-def cripser_raw(cells: np.ndarray, construction: str) -> np.ndarray:
-    """Raw CubicalRipser output ``(n, 9)`` (dim, birth, death, birth x/y/z, death x/y/z) for
-    dimensions 0-1, essential deaths set to ``+inf`` (sublevel filtration of ``cells``)."""
-    cripser = _import_cripser()
-    if construction == "T":
-        fn = getattr(cripser, "computePH_T", None)
-        if fn is None:
-            raise InputError("this cripser build lacks the T-construction (tcripser); "
-                             "use backend='gudhi' or construction='V'")
-    else:
-        fn = cripser.computePH
-    h, w = cells.shape
-    thin = construction == "V" and min(h, w) == 1
-    if thin:
-        # cripser's V-construction treats the pixels of a 1-pixel-thin image as disconnected:
-        # duplicate the line (the filtration of line x [0, 1] has the same persistence)
-        if h == 1:
-            cells = np.concatenate([cells, cells], axis=0)
-        if w == 1:
-            cells = np.concatenate([cells, cells], axis=1)
-    res = np.asarray(fn(np.ascontiguousarray(cells, dtype=np.float64), maxdim=1), dtype=np.float64)
-    res = res.reshape(-1, 9)
-    if thin:
-        for c in (3, 6):
-            ok = res[:, c] >= 0
-            res[ok, c] %= h
-            res[ok, c + 1] %= w
-    res[res[:, 2] >= np.finfo(np.float64).max / 2, 2] = np.inf
-    return res
-
-
-def _cripser(batch: Sequence[np.ndarray], construction: str, min_persistence: float,
-             n_jobs: int | None) -> list[list[np.ndarray]]:
-    out = []
-    for cells in batch:
-        res = cripser_raw(cells, construction)
-        pairs = []
-        for k in (0, 1):
-            d = res[res[:, 0] == k, 1:3]
-            pairs.append(np.ascontiguousarray(d[d[:, 1] - d[:, 0] > min_persistence]))
-        out.append(pairs)
-    return out
-
-
-def _torch(batch: Sequence[np.ndarray] | np.ndarray, construction: str, min_persistence: float,
-           n_jobs: int | None, **options: Any) -> list[list[np.ndarray]]:
-    from shapekit.topology.torch_batch import torch_diagrams
-
-    return torch_diagrams(batch, construction, min_persistence, n_jobs, **options)
-
-
-#: the backends of :func:`sublevel_pairs`: ``fn(batch, construction, min_persistence, n_jobs,
-#: **options)`` returning, per image of ``batch``, ``[H0 pairs, H1 pairs]`` of its sublevel
-#: filtration; ``options`` are backend-specific (torch: ``device``, ``memory_budget_bytes``)
-_BACKENDS: dict[str, Callable[..., list[list[np.ndarray]]]] = {
-    "gudhi": _gudhi, "cripser": _cripser, "torch": _torch}
-
-
-def sublevel_pairs(batch: Sequence[np.ndarray] | np.ndarray, *, backend: Backend = "gudhi",
-                   construction: Construction = "T", min_persistence: float = 0.0,
-                   n_jobs: int | None = 1, **options: Any) -> list[list[np.ndarray]]:
-    """The backend dispatch: H0 and H1 pairs of the sublevel filtration of every image.
-
-    Every persistence computation of shapekit goes through this function.  A backend is a
-    function ``fn(batch, construction, min_persistence, n_jobs, **options)`` registered in
-    ``_BACKENDS``
-    (and named in :data:`BACKENDS`) that returns, for each image of ``batch`` (a sequence of
-    2-D arrays or a ``(B, H, W)`` array of same-shape images), ``[H0, H1]`` as ``(n, 2)``
-    arrays in GUDHI's conventions: ``birth <= death``, essential death ``+inf``, finite pairs
-    kept iff ``death - birth > min_persistence``.
-
-    Parameters
-    ----------
-    batch : sequence of 2-D float arrays, or ndarray (B, H, W)
-        Validated images (see :func:`validate_image`); superlevel callers pass ``-image``.
-    backend, construction, min_persistence
-        See :func:`cubical_persistence`; ``"auto"`` is resolved by :func:`resolve_backend` with
-        ``options["device"]``.
-    n_jobs : int or None
-        joblib threads over images (the GUDHI backend releases the GIL).
-    **options
-        Backend-specific: ``device`` and ``memory_budget_bytes`` of ``"torch"``.
-
-    Returns
-    -------
-    list of [ndarray (n0, 2), ndarray (n1, 2)]
-
-    Examples
-    --------
-    >>> h0, h1 = sublevel_pairs(np.array([[[0., 2., 1.]]]))[0]      # a batch of one 1x3 image
-    >>> h0.tolist(), h1.shape
-    ([[1.0, 2.0], [0.0, inf]], (0, 2))
-    """
-    backend = resolve_backend(backend, options.get("device"))
-    fn = _BACKENDS[backend]
-    if backend != "torch":
-        return fn(batch, construction, float(min_persistence), n_jobs)
-    return fn(batch, construction, float(min_persistence), n_jobs,
-              **{k: v for k, v in options.items() if v is not None})
 
 
 def _finish(diags: list[np.ndarray], dims: Sequence[int], superlevel: bool, essential: str,
