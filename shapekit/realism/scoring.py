@@ -46,11 +46,12 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError, ShapekitWarning
+from shapekit.realism.blocks import headline_block, size_note, structure_block
 from shapekit.realism.perimage import per_image
 from shapekit.realism.prepared import (PreparedSet, load_image_set, prepare_set, probe_indices, scale_to,
                                        set_groups, set_names)
-from shapekit.realism.resampling import compare_pooled, shift_test
-from shapekit.realism.setstats import PooledFeatures, pooled_features, standardised
+from shapekit.realism.resampling import compare_pooled
+from shapekit.realism.setstats import pooled_features, standardised
 from shapekit.realism.structure import FLOOR_PX
 from shapekit.realism.summaries import common_scale
 
@@ -96,30 +97,6 @@ def _side(ims: list[np.ndarray], ps: PreparedSet | None, topology: bool, key: tu
                 ps.structure[key] = (sf, mat)
         cpu = r.cpu_s
     return fs, X, sf, mat, cpu
-
-
-def size_note(n_real: int, n_fake: int, unit: str = "images") -> list[str]:
-    """A note when the synthetic set is far smaller or larger than the baseline's halves.
-
-    The real-vs-real baseline scores halves of the reference (``n_real // 2`` each) against each
-    other; a distance between small sets reads higher than between large ones, so a synthetic set
-    of a very different size moves the ratio by its size alone. (16 real uhcs3 pearlite images
-    scored against the other 134 read 2.1x; 48 against 102, 0.70x; 48 against 30, 0.42x:
-    RESULTS.md section 4.)
-
-    Examples
-    --------
-    >>> size_note(150, 16)[0][:60]
-    'the baseline compares halves of the reference (75 images eac'
-    >>> size_note(30, 16)
-    []
-    """
-    half = n_real // 2
-    if half < 2 or 0.5 <= n_fake / half <= 2:
-        return []
-    return [f"the baseline compares halves of the reference ({half} {unit} each) and the synthetic set "
-            f"has {n_fake}: a distance between fewer {unit} reads higher, so this ratio reads "
-            f"{'high' if n_fake < half else 'low'} by the sizes alone; compare ratios of sets of like sizes"]
 
 
 def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm: int = 200, seed: int = 0,
@@ -331,10 +308,10 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
     t["calibration"] = time.perf_counter()
     if mode == "both":
         block, _ = compare_pooled(pools["headline"], n_boot, n_perm, rngs[1:4], groups=groups)
-        res.update(_headline(block, n_boot, n_perm))
+        res.update(headline_block(block, n_boot, n_perm))
     if mode != "imaging":
-        res["structure"] = _structure_block(pools["structure"], spacing, res_info, n_boot, n_perm, rngs[5:9], k_nn,
-                                            groups)
+        res["structure"] = structure_block(pools["structure"], spacing, res_info, n_boot, n_perm, rngs[5:9], k_nn,
+                                           groups)
         from shapekit.realism.materials import compare_materials
 
         mat = compare_materials(mr, mf)
@@ -379,44 +356,3 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
     res["timings_s"]["total"] = round(t["end"] - t["load"], 4)
     res["per_image_cpu_s"] = {k: round(v, 4) for k, v in cpu.items()}
     return res
-
-
-def _headline(block: dict, n_boot: int, n_perm: int) -> dict:
-    """The first version's top-level keys from the raw-image block."""
-    ci = dict(block["ci"])
-    ci["topological_distance"] = ci.pop("distance")
-    return {"topological_distance": block["distance"], "components": block["components"],
-            "ci": {"topological_distance": ci["topological_distance"], **{k: v for k, v in ci.items()
-                                                                           if k != "topological_distance"}},
-            "real_vs_real": block["real_vs_real"], "relative_to_baseline": block["relative_to_baseline"],
-            "permutation_null": block["permutation_null"], "p_value": block["p_value"],
-            "n_perm": int(n_perm), "n_boot": int(n_boot), "summaries": block["columns"],
-            "top_summaries": block["top"]}
-
-
-def _structure_block(pf: PooledFeatures, spacing: list[np.ndarray], info: dict, n_boot: int, n_perm: int,
-                     rngs: list[np.random.Generator], k_nn: int, groups: np.ndarray | None) -> dict:
-    from scipy.spatial.distance import cdist
-
-    from shapekit.realism.coverage import coverage_embedding, coverage_from_distances, diversity_block
-
-    nr = pf.n_real
-    E = coverage_embedding(standardised(pf))
-    DZ = cdist(E, E)
-
-    def _cov(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-        c = coverage_from_distances(DZ, a, b, k_nn)
-        return {"coverage": c["coverage"], "diversity_ratio": c["diversity_ratio"]}
-
-    block, boot = compare_pooled(pf, n_boot, n_perm, rngs[:3], extra=_cov, groups=groups)
-    block["coverage"] = diversity_block(DZ, nr, k_nn, rngs[3], min(n_boot, 100), boot, dim=int(E.shape[1]))
-    block["resolution"] = info
-    j = pf.names.index("two_point_phase_fraction")
-    desc = {"feature_size": shift_test(*spacing), "phase_fraction": shift_test(pf.X[:nr, j], pf.X[nr:, j])}
-    for key, tt in desc.items():
-        # significant, a medium effect, and (feature size) at least 10 % apart
-        tt["differs"] = bool(tt["p_value"] < 0.01 and abs(tt["effect_size"]) >= 0.5
-                             and (key != "feature_size" or abs(tt["ratio"] - 1.0) >= 0.1))
-    desc["feature_size"]["what"] = "feature spacing (px) at the common floor smoothing"
-    block["descriptors"] = desc
-    return block
