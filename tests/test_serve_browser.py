@@ -148,3 +148,25 @@ def test_api_docs_render_offline(page) -> None:
     assert "shapekit" in pg.inner_text(".swagger-ui .info .title")
     pg.wait_for_selector('.opblock-summary-path[data-path="/api/classify"]')
     assert blocked == []
+
+
+def test_a_refused_upload_leaves_no_progress_bar_and_each_file_its_error(page) -> None:
+    """A request the server refused at once (415, 422, 400) left the progress bar at
+    "uploading..." for good, each refused file's message hid the one before, and the file's
+    name came twice ("notes.txt: notes.txt: not a ...")."""
+    pg, _, _ = page
+    pg.click("#tab-btn-classify")
+    pg.set_input_files("#classify-files", files=[
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"},
+        {"name": "empty.tif", "mimeType": "image/tiff", "buffer": b""}])
+    pg.wait_for_function("document.querySelector('#classify-error').textContent.includes('empty.tif')")
+    assert pg.inner_text("#classify-error").splitlines() == [
+        "notes.txt: not a TIFF, PNG, JPEG or BMP image (by its content)", "empty.tif: empty file (0 bytes)"]
+    assert pg.is_hidden("#classify-progress")
+    pg.click("#tab-btn-score")
+    pg.fill("#score-n", "1")
+    pg.click("#score-run")
+    pg.wait_for_function("!document.querySelector('#score-error').hidden")
+    assert "n=1 is outside [2, 256]" in pg.inner_text("#score-error")
+    assert pg.is_hidden("#score-progress") and pg.is_enabled("#score-run")
+    pg.fill("#score-n", "16")

@@ -54,6 +54,10 @@ async function runJob(path, body, progressId) {
   const bar = box.querySelector("progress");
   const stage = box.querySelector(".stage");
   box.hidden = false; bar.removeAttribute("value"); stage.textContent = "uploading...";
+  try { return await followJob(path, body, bar, stage); } finally { box.hidden = true; }  // refused or failed: no bar left
+}
+
+async function followJob(path, body, bar, stage) {
   const job = await api(path + "?wait=false", { method: "POST", body });
   const show = (j) => {
     const p = j.progress || {};
@@ -79,7 +83,6 @@ async function runJob(path, body, progressId) {
       es.addEventListener("error", (ev) => { if (ev.data) { show(JSON.parse(ev.data)); } end(); });
     } catch (e) { poll(); }
   });
-  box.hidden = true;
   if (final.state === "error") throw new Error(final.error);
   return final.result;
 }
@@ -183,6 +186,7 @@ function resultCard(res, model) {
 async function classifyFiles(files) {
   showError("#classify-error", "");
   const model = $("#classify-model").value;
+  const errors = [];   // one line per refused file, not only the last
   for (const f of files) {
     const fd = new FormData();
     fd.append("files", f, f.name);
@@ -196,7 +200,10 @@ async function classifyFiles(files) {
         state.results.push({ model: out.model, ...res });
         $("#classify-results").prepend(resultCard(res, out.model));
       }
-    } catch (e) { showError("#classify-error", `${f.name}: ${e.message}`); }
+    } catch (e) {
+      errors.push(e.message.startsWith(f.name + ":") ? e.message : `${f.name}: ${e.message}`);
+      showError("#classify-error", errors.join("\n"));
+    }
   }
   for (const id of ["#download-csv", "#download-json", "#classify-clear"]) $(id).disabled = !state.results.length;
 }
