@@ -434,6 +434,7 @@ def test_score_generates_at_the_real_sets_own_conditions(tiny_generator, real_fo
                                             "n_boot": "5", "n_perm": "5"})
         assert r.status_code == 200, r.text
         assert r.json()["generated"]["conditions"] == "those of 6 rows of conds"
+        assert not any("records no" in w for w in r.json()["report"].get("warnings", []))
         r = client.post("/api/score", data={"real_set": "conds", "generator": "tiny", "n": "6",
                                             "n_boot": "5", "n_perm": "5", "label": "peak_aged"})
         assert r.status_code == 200 and isinstance(r.json()["generated"]["conditions"], dict)

@@ -150,3 +150,21 @@ def test_models_say_which_generators_get_the_simulators_temper(client) -> None:
     gens = {g["name"]: g for g in client.get("/api/models").json()["generators"]}
     assert gens["sim"]["simulator_labelled"] is True
     assert gens["tiny"]["simulator_labelled"] is False
+
+
+def test_score_like_a_set_that_records_nothing_says_what_it_made(client, monkeypatch, real_folder) -> None:
+    """Asked for no temper and no conditions (the page's "(as the real set's images)") against a
+    named set that records none (a folder), every image was made at the generator's defaults and
+    nothing in the report said that they were not like the set's; now a warning says so."""
+    from shapekit.server.verdict import unmatched_set
+
+    out, asked = _score(client, monkeypatch, real_folder, {}, named=True)
+    c = out["generated"]["conditions"]
+    want = unmatched_set("folder", "sim", ["over_aged", "peak_aged", "under_aged"], c, asked[0])
+    assert want in out["report"]["warnings"]
+    assert want.startswith("real set folder records no tempers and conditions of sim's (over_aged, "
+                           "peak_aged, under_aged; aging_temperature_C, aging_time_h) for its images")
+    assert f"all at sim's defaults aging_temperature_C={c['aging_temperature_C']:.3g}" in want
+    for asked_for in ({"label": "peak_aged"}, {"conditions": json.dumps({"aging_time_h": 5.0})}):
+        out, _ = _score(client, monkeypatch, real_folder, asked_for, named=True)
+        assert not any("records no" in w for w in out["report"].get("warnings", []))

@@ -27,7 +27,7 @@ import numpy as np
 from shapekit.errors import InputError
 from shapekit.server.encode import jsonable, png_bytes, preview_data_url, tiff_bytes
 from shapekit.server.errors import ApiError
-from shapekit.server.verdict import verdict
+from shapekit.server.verdict import unmatched_set, verdict
 
 KINDS = {"classifier": "classifiers", "generator": "generators"}
 # GeneratorSampler.sample seeds torch's global RNG (fork_rng + manual_seed): one sample at a time
@@ -358,6 +358,8 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
                 fake_in: Any = sample_like(gen, plan, int(fake.get("seed", 0)))
             else:
                 fake_in = gen.sample(int(fake["n"]), label, cond, seed=int(fake.get("seed", 0)))
+        if plan is None and "set" in real and fake.get("label") is None and not fake.get("conditions"):
+            sim_warnings.append(unmatched_set(real["set"], name, gen.label_names, cond, label))
         if gen.um_per_px is not None:
             kw["fake_um_per_px"] = float(gen.um_per_px)
         elif (gen.config.get("downscale") or 1) != 1:  # trained at 1/d of its images' pixels
