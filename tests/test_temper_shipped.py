@@ -124,6 +124,23 @@ def test_twelve_bit_scan_in_a_sixteen_bit_file_gets_an_actionable_note(uhcs3, uh
     assert any("65535/4095" in n for n in notes["d12.tif"]) and notes["d16.tif"] == [], notes
 
 
+def test_dim_eight_bit_scan_is_not_told_it_is_a_sixteen_bit_file(uhcs3, uhcs3_dir, tmp_path):
+    """An 8-bit scan (or an array) whose grey levels fill little of the range fails the grey-level
+    check: its note says the contrast is low, not "a 12-bit detector in a 16-bit file? scale by
+    65535/4095", which an 8-bit file cannot be (the superalloy scans got that advice)."""
+    import cv2
+
+    im = cv2.imread(str(uhcs3_dir / "images" / "micrograph1.jpg"), cv2.IMREAD_GRAYSCALE)
+    dim = (im.astype(np.float64) * 16 / 255 + 100).astype(np.uint8)      # 100-116 of 0-255
+    cv2.imwrite(str(tmp_path / "dim.png"), dim)
+    for r in uhcs3.classify([tmp_path / "dim.png", dim.astype(np.float32) / 255]):
+        assert r["temper"] == "unknown", r
+        hint = [n for n in r["notes"] if "of the file's range" in n or "of the range" in n]
+        assert len(hint) == 1, r["notes"]
+        assert "16-bit" not in hint[0] and "65535" not in hint[0], hint
+        assert "stretch its contrast" in hint[0], hint
+
+
 def test_server_checks_magnification_like_the_cli(uhcs3, uhcs_originals_dir):
     """The page's classify gives the shipped model the scan's own pixel size, so its
     magnification check runs as in `shapekit classify` (it said 'pixel size unknown' and passed

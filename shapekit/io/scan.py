@@ -185,7 +185,7 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
         image = image[: image.shape[0] - rows]
     check_usable(image, src, min_side)
     if meta.bit_depth > 8 and str(meta.dtype).startswith("uint"):
-        notes = notes + narrow_range_note(image)
+        notes = notes + narrow_range_note(image, str(meta.dtype))
     out_scale = scale
     if target_um_per_px is not None:
         if scale is None:
@@ -200,25 +200,33 @@ def load_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
                 notes=notes)
 
 
-def narrow_range_note(image: Any) -> list[str]:
-    """A hint when a scan's grey levels fill little of its file's range (a 12-bit detector in a
-    16-bit file, say): such a scan is unlike any 8-bit-range training scan until it is stretched.
-    :func:`load_scan` adds it for integer files of more than 8 bits; a temper model's outside check adds
-    it when a scan fails on its grey levels.
+def narrow_range_note(image: Any, dtype: str | None = None) -> list[str]:
+    """A hint when a scan's grey levels fill little of its file's range: such a scan is unlike any
+    full-range training scan until its contrast is stretched. ``dtype`` is the file's sample type:
+    a ``uint16`` file gets the likely cause (a 12-bit detector in a 16-bit file) and its factor;
+    an 8-bit file, a float file or an array (None) only that its contrast is low.
+    :func:`load_scan` adds it for integer files of more than 8 bits; a temper model's outside check
+    adds it when a scan fails on its grey levels.
 
     Examples
     --------
-    >>> narrow_range_note(np.linspace(0, 4095 / 65535, 100))[0][:55]
+    >>> narrow_range_note(np.linspace(0, 4095 / 65535, 100), "uint16")[0][:55]
     "the grey levels fill 6 % of the file's range (0.00-0.06"
+    >>> "65535/4095" in narrow_range_note(np.linspace(0.4, 0.5, 100), "uint8")[0]
+    False
     >>> narrow_range_note(np.linspace(0, 1, 100))
     []
     """
     lo, hi = (float(v) for v in np.percentile(image, [0.1, 99.9]))
     if hi - lo >= 0.25:
         return []
-    return [f"the grey levels fill {100 * (hi - lo):.0f} % of the file's range ({lo:.2f}-{hi:.2f} of "
-            f"0-1; a 12-bit detector in a 16-bit file?): if so, stretch its contrast to the full range "
-            f"(e.g. scale by 65535/4095) before classifying it"]
+    where = "the file's range" if dtype else "the range"
+    head = f"the grey levels fill {100 * (hi - lo):.0f} % of {where} ({lo:.2f}-{hi:.2f} of 0-1"
+    if dtype == "uint16":
+        return [f"{head}; a 12-bit detector in a 16-bit file?): if so, stretch its contrast to the full "
+                f"range (e.g. scale by 65535/4095) before classifying it"]
+    return [f"{head}: a dim, washed-out or flat scan): stretch its contrast to the full range, or "
+            f"image it again with more contrast, before classifying it"]
 
 
 def _conflict_note(um: float, source: str, reading: Any) -> list[str]:

@@ -191,7 +191,8 @@ class TemperModel:
         if self.outside is not None and feats is not None:
             check = self.outside.assess(p, labels, feats, image, info.get("um_per_px"),
                                         self.target_um_per_px, source_um_per_px=info.get("source_um_per_px"),
-                                        training_um_per_px=self.config.get("training_um_per_px"))
+                                        training_um_per_px=self.config.get("training_um_per_px"),
+                                        dtype=info.get("dtype"))
             res.update({k: check[k] for k in ("temper", "ood_score", "in_distribution",
                                               "prediction_set", "ood")})
             notes += [n for n in check["notes"] if n not in notes]  # the reader may have said it

@@ -198,14 +198,16 @@ class OutsideCheck:
     def assess(self, proba: Any, labels: Sequence[str], tile_features: np.ndarray, image: np.ndarray,
                um_per_px: float | None, model_um_per_px: float | None = None, *,
                source_um_per_px: float | None = None,
-               training_um_per_px: Sequence[float] | None = None) -> dict[str, Any]:
+               training_um_per_px: Sequence[float] | None = None,
+               dtype: str | None = None) -> dict[str, Any]:
         """The verdict fields of one scan (see the module docstring).
 
         ``um_per_px`` is the pixel size of ``image`` as classified (None: unknown) and
         ``model_um_per_px`` the model's (None: its training scans' pixel size is unknown).
         ``source_um_per_px`` is the scan's pixel size before it was resampled to the model's and
         ``training_um_per_px`` the ``[lo, hi]`` range of the training scans' (both known: the
-        ``scale`` part, :func:`scale_part`).
+        ``scale`` part, :func:`scale_part`). ``dtype`` is the scan file's sample type (None: an
+        array), which words the hint for a scan whose grey levels fill little of the range.
         """
         from shapekit.io.scan import narrow_range_note
         from shapekit.temper.ood import verdict
@@ -236,7 +238,7 @@ class OutsideCheck:
                     notes.append(f"outside the training data: {PART_NAMES[k]} unlike the training "
                                  f"scans' (score {over_limit(v)}; 1 is the {100 * self.level_:.3g} % limit)")
                     if k == "image":
-                        notes.extend(narrow_range_note(image))
+                        notes.extend(narrow_range_note(image, dtype))
         if model_um_per_px is not None and um_per_px is None:
             notes.append(unknown_scale_note(model_um_per_px))
         elif scale_checked:

@@ -65,7 +65,7 @@ def read_scan(path: str | os.PathLike[str], *, um_per_px: float | None = None,
         ``um_per_px`` (of the returned image, None if unknown), ``um_per_px_source``
         (``"user"``, a metadata family, ``"scale_bar"``, ``"manifest"`` or None),
         ``source_um_per_px``, ``info_bar_rows``, ``source_shape``, ``resampled`` (bool),
-        ``notes`` (list of str).
+        ``dtype`` (the file's sample type, e.g. ``"uint8"``), ``notes`` (list of str).
 
     Examples
     --------
@@ -107,7 +107,7 @@ def scan_for_model(scan: Any, target_um_per_px: float | None, *, source: str = "
     info = {"um_per_px": um, "um_per_px_source": scan.um_per_px_source if um is not None else None,
             "source_um_per_px": scan.source_um_per_px, "info_bar_rows": int(scan.info_bar_rows),
             "source_shape": [int(v) for v in scan.meta.shape[:2]], "resampled": resampled,
-            "notes": notes}
+            "dtype": str(scan.meta.dtype), "notes": notes}
     return np.ascontiguousarray(img, dtype=np.float32), info
 
 
