@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from shapekit.cli._common import (OutputPath, Terminated, device_option, emit_js
                                   json_option, seed_option, sigterm_deferred, sigterm_raises,
                                   warn)
 from shapekit.errors import InputError, Interrupted, ShapekitWarning, brief
+
+if TYPE_CHECKING:
+    from shapekit.generate.staging import Stage
 
 
 def register(app: click.Group) -> None:
@@ -198,7 +202,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     # all are written: a failure or SIGTERM midway leaves an earlier run's set in OUT as it was
     # (it deleted the earlier images this run had already overwritten, still listed in the
     # earlier conditions.csv)
-    stage: Path | None = None
+    stage: Stage | None = None
     made: list[Path] = []  # the grid's temporary file, and any folder made for it
     committed = False
     try:
@@ -208,13 +212,13 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
                 fname = f"gen_{len(rows):05d}.{fmt}"
                 row = {"file": fname, "label": labels[i], **full, "seed": seed, "index": i,
                        "um_per_px": gen.um_per_px, "downscale": downscale}
-                save_image(im, stage / fname, {**row, "model": str(folder)})
+                save_image(im, stage.path / fname, {**row, "model": str(folder)})
                 rows.append(row)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-        _atomic.write_text(stage / "conditions.csv", buf.getvalue())
+        _atomic.write_text(stage.path / "conditions.csv", buf.getvalue())
         if columns and grid is None:
             grid = out / "preview" / "sweep_grid.png"
         grid_tmp = None if grid is None else _beside(grid, made)
@@ -233,13 +237,14 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
                 save_grid(batches[0], grid_tmp, ncols=min(8, n))
         with sigterm_deferred():  # a SIGTERM now is answered once the set is in place
             # an earlier run's images that this one did not overwrite would be read with it (score)
-            stale = _commit(stage, out, [r["file"] for r in rows], earlier,
+            stale = _commit(stage.path, out, [r["file"] for r in rows], earlier,
                             None if grid is None else (grid_tmp, grid))
             committed = True
+            stage.release()
     except BaseException:  # nothing half-written: OUT as it was (gone if this run made it)
         if not committed:
             if stage is not None:
-                shutil.rmtree(stage, ignore_errors=True)
+                stage.remove()
             for p in reversed(made):  # the grid's file, then the folders made for it
                 with contextlib.suppress(OSError):
                     if p.is_dir():
@@ -262,19 +267,23 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
                    "conditions": rows})
 
 
-def _staging(out: Path) -> Path:
-    """A new hidden folder in ``out`` (made if need be) for this run's files: hidden, so that
+def _staging(out: Path) -> Stage:
+    """A new hidden folder in ``out`` (made if need be) for this run's files, after removing those
+    of earlier runs that were killed outright (:mod:`shapekit.generate.staging`): hidden, so that
     ``score``, ``ingest`` and ``classify`` (which read the images directly in a folder, not
     hidden ones) never take it for part of the set."""
-    import tempfile
+    from shapekit.generate.staging import open_stage, remove_dead_stages
 
-    from shapekit.errors import OutputError, describe_os_error
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".generate-", dir=out))
-    except OSError as e:
-        raise OutputError(f"output {describe_os_error(e, out)}") from None
+    removed, unknown = remove_dead_stages(out)
+    if removed:
+        info(f"removed {len(removed)} staging folder{'s' * (len(removed) > 1)} of generate runs "
+             f"into {out} that were killed before they finished ({', '.join(p.name for p in removed)})")
+    if unknown:
+        warn(f"{out} holds {len(unknown)} hidden staging folder{'s' * (len(unknown) > 1)} over an "
+             f"hour old ({', '.join(p.name for p in unknown)}) whose run cannot be checked from "
+             "here (another machine or an older shapekit); delete them if no other generate is "
+             "writing into this folder")
+    return open_stage(out)
 
 
 def _beside(path: Path, made: list[Path]) -> Path:
