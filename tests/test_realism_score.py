@@ -273,3 +273,20 @@ def test_info_bars_in_a_scored_set_are_named():
                    "if it were microstructure: crop it first (shapekit ingest)"]
     res = score(plain, plain[::-1], n_boot=3, n_perm=3, mode="structure")
     assert not [w for w in res["warnings"] if "info bar" in w]
+
+
+def test_images_shared_by_both_sets_are_named(textures):
+    """`shapekit score real/ real/` (the same folder twice, by mistake) read 'indistinguishable,
+    p = 1.00' without a word that the two sets were the same images; the result now says how
+    many of the compared images are also in the reference."""
+    real, same, _ = textures
+    res = score(real, real[::-1], n_boot=3, n_perm=3, mode="imaging", names=("a", "b"))
+    assert [w for w in res["warnings"] if "same" in w] == [
+        "b holds the same 16 images as a: a set compared with itself reads as indistinguishable "
+        "whatever it holds"]
+    res = score(real, same[:6] + real[:2], n_boot=3, n_perm=3, mode="imaging", names=("a", "b"))
+    assert [w for w in res["warnings"] if "same" in w] == [
+        "2 of 8 images of b are also in a (the same pixels): they make the two sets look more alike "
+        "than independent images would"]
+    res = score(real, same, n_boot=3, n_perm=3, mode="imaging")
+    assert not [w for w in res["warnings"] if "same" in w]

@@ -28,7 +28,7 @@ from shapekit.errors import InputError
 from shapekit.realism.perimage import PerImage, per_image
 from shapekit.realism.summaries import FeatureSet, ScaleWarning, scale_values
 
-__all__ = ["load_image_set", "set_groups", "set_name", "set_names", "prepare_set", "PreparedSet", "per_image", "PerImage", "probe_indices",
+__all__ = ["load_image_set", "set_groups", "set_name", "set_names", "shared_images", "prepare_set", "PreparedSet", "per_image", "PerImage", "probe_indices",
            "scale_to"]
 
 
@@ -169,6 +169,25 @@ def set_names(real: Any, fake: Any, names: tuple[str, str] | None = None) -> dic
     if a == b:
         a, b = f"{a} (reference)", f"{b} (compared)"
     return {"real": a, "synthetic": b}
+
+
+def shared_images(ref: list[np.ndarray], other: list[np.ndarray]) -> int:
+    """How many images of ``other`` are pixel for pixel an image of ``ref`` (same shape and values).
+
+    Examples
+    --------
+    >>> a = [np.zeros((2, 2)), np.ones((2, 2))]
+    >>> shared_images(a, [np.ones((2, 2)), np.ones((2, 3)), np.full((2, 2), 2.0)])
+    1
+    """
+    import hashlib
+
+    def key(a: np.ndarray) -> tuple:
+        a = np.ascontiguousarray(a)
+        return a.shape, str(a.dtype), hashlib.sha1(a.tobytes()).digest()
+
+    seen = {key(a) for a in ref}
+    return sum(key(a) in seen for a in other)
 
 
 def probe_indices(n: int, k: int = 24) -> np.ndarray:

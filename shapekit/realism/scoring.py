@@ -49,7 +49,7 @@ from shapekit.errors import InputError, ShapekitWarning
 from shapekit.realism.blocks import headline_block, size_note, structure_block
 from shapekit.realism.perimage import per_image
 from shapekit.realism.prepared import (PreparedSet, load_image_set, prepare_set, probe_indices, scale_to,
-                                       set_groups, set_names)
+                                       set_groups, set_names, shared_images)
 from shapekit.realism.resampling import compare_pooled
 from shapekit.realism.setstats import pooled_features, standardised
 from shapekit.realism.structure import FLOOR_PX
@@ -220,6 +220,14 @@ def score(real: Any, fake: Any, *, mode: str = "both", n_boot: int = 200, n_perm
             notes.append(f"{n_bar} of {len(ims)} images of {nm[side]} end in an instrument info bar (text, "
                          "scale bar), scored as if it were microstructure: crop it first (shapekit ingest)")
             warnings.warn(notes[-1], ShapekitWarning, stacklevel=2)
+    n_shared = shared_images(r_ims, f_ims)     # the same folder twice, or real images in the other set
+    if n_shared:
+        notes.append(f"{nm['synthetic']} holds the same {n_shared} images as {nm['real']}: a set compared with "
+                     "itself reads as indistinguishable whatever it holds"
+                     if n_shared == len(f_ims) == len(r_ims) == shared_images(f_ims, r_ims) else
+                     f"{n_shared} of {len(f_ims)} images of {nm['synthetic']} are also in {nm['real']} (the same "
+                     "pixels): they make the two sets look more alike than independent images would")
+        warnings.warn(notes[-1], ShapekitWarning, stacklevel=2)
     for side, ims in (("real", r_ims), ("synthetic", f_ims)):
         if len(ims) < 2:
             raise InputError(f"{side} set {nm['real' if side == 'real' else 'synthetic']!r} has {len(ims)} "
