@@ -41,3 +41,37 @@ def test_particle_diameter_scale_and_window_growth():
     d = particle_diameter(disc, (150, 150), 0.5)
     assert d == pytest.approx(2 * np.sqrt(disc.sum() / np.pi)) and 199 < d < 201
     assert particle_diameter(1 - disc, (150, 150), 0.5, bright=False) == pytest.approx(d)
+
+
+def test_explain_refuses_a_scan_too_large_for_its_pairs_before_classifying(tmp_path, run_cli,
+                                                                           monkeypatch):
+    """The pairs over the whole scan cost 64 pixels of budget a pixel: a scan over that budget is
+    refused at once, before the verdict is computed (it was refused only after classifying it,
+    11 s for a 4096x3072 scan), and the message names --map, which needs no pairs and works."""
+    import cv2
+
+    from shapekit.temper.explain import explain_scan
+    from shapekit.temper.model import TemperModel
+    from shapekit.temper.modeldir import load_model
+
+    img = (np.random.default_rng(0).random((300, 400)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "scan.png"), img)
+    budget = str(64 * 300 * 400 - 1)                 # the scan fits, its pairs do not
+    model = load_model("uhcs3")
+
+    def no_verdict(*a, **k):
+        raise AssertionError("classified before the pairs' budget was checked")
+
+    monkeypatch.setenv("SHAPEKIT_MAX_PIXELS", budget)
+    with monkeypatch.context() as m:
+        m.setattr(TemperModel, "assess", no_verdict)
+        with pytest.raises(Exception, match="--map") as e:
+            explain_scan(model, tmp_path / "scan.png")
+        assert "AssertionError" not in type(e.value).__name__
+    monkeypatch.delenv("SHAPEKIT_MAX_PIXELS")
+    code, out, err = run_cli("--max-pixels", budget, "explain", "uhcs3", tmp_path / "scan.png",
+                             "--out", tmp_path / "why.png")
+    assert code == 2 and "--map" in err and "300" in err and not (tmp_path / "why.png").exists(), err
+    code, out, err = run_cli("--max-pixels", budget, "explain", "uhcs3", tmp_path / "scan.png",
+                             "--out", tmp_path / "map.png", "--map")
+    assert code == 0 and (tmp_path / "map.png").exists(), err

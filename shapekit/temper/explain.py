@@ -280,6 +280,14 @@ def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray, top: in
     if top < 1:
         raise InputError(f"--top must be positive, got {top}")
     name, img, info = model.read(image, um_per_px)
+    if pairs:  # refused before the verdict is computed, with the way that needs no pairs
+        from shapekit.io.budget import check_pixel_budget
+        from shapekit.topology.locations import CELL_WORK
+
+        h, w = np.shape(img)
+        check_pixel_budget((CELL_WORK, h, w), f"{name}: explain's persistence pairs over the whole "
+                           f"{w}x{h} scan (about {4 * CELL_WORK} bytes a pixel; --map, each tile's "
+                           f"verdict, needs none)")
     verdict = {"image": name, **model.assess(img, name, info)}
     um = info.get("um_per_px")
     blocks, found = model_pairs(model, img, um) if pairs else ({}, [])
