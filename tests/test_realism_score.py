@@ -290,3 +290,17 @@ def test_images_shared_by_both_sets_are_named(textures):
         "than independent images would"]
     res = score(real, same, n_boot=3, n_perm=3, mode="imaging")
     assert not [w for w in res["warnings"] if "same" in w]
+
+
+def test_report_names_what_each_imaging_attribute_measures(tmp_path, textures):
+    """The report's imaging table had a row 'sharpness 0.31 0.14 sharper': the numbers are blur in
+    px (lower is sharper), which read as the blurred set being the sharper one. Each row now names
+    the measure its numbers are."""
+    import re
+
+    real, _, _ = textures
+    blurred = [ndimage.gaussian_filter(x, 1.5) for x in real[8:]]
+    score(real[:8], blurred, n_boot=3, n_perm=3, mode="imaging", report_dir=tmp_path)
+    rows = re.findall(r"<tr><td>([^<]+)</td>", (tmp_path / "report.html").read_text())
+    assert rows == ["brightness (mean grey)", "contrast (grey sd)", "noise (noise / contrast)",
+                    "sharpness (blur, px)", "grey-level shape (skewness)"]

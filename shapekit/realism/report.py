@@ -186,6 +186,11 @@ def plot_imaging(path: str | os.PathLike[str], real_images: list[np.ndarray], fa
     return _save(fig, Path(path))
 
 
+#: what the numbers of each imaging attribute are (its descriptor), named in the report's table
+MEASURES = {"mean": "mean grey", "std": "grey sd", "relative_noise": "noise / contrast", "blur_px": "blur, px",
+            "skewness": "skewness"}
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
@@ -258,7 +263,8 @@ def write_report(out_dir: str | os.PathLike[str], result: dict, real_images: lis
         Xr, Xf, inames = imaging
         plot_imaging(out / "imaging.png", real_images, fake_images, Xr, Xf, inames, names)
         att = result["imaging"]["attributes"]
-        rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{_fmt(v['real_mean'])}</td><td>{_fmt(v['fake_mean'])}</td>"
+        rows = "".join(f"<tr><td>{html.escape(a)} ({MEASURES.get(v['descriptor'], v['descriptor'])})</td>"
+                       f"<td>{_fmt(v['real_mean'])}</td><td>{_fmt(v['fake_mean'])}</td>"
                        f"<td>{_fmt(v['effect_size'])}</td><td>{_fmt(v['p_value'])}</td>"
                        f"<td>{html.escape(v['word']) if v['differs'] else 'similar'}</td></tr>" for a, v in att.items())
         sections.append(f"<h2>Imaging</h2>{_table(_block_rows(result['imaging']))}<table><tr><th>attribute</th>"
