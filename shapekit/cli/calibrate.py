@@ -211,7 +211,7 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
     """
     from shapekit import _atomic
     from shapekit._progress import progress
-    from shapekit.generate.export import training_split
+    from shapekit.generate.trainsplit import training_split
     from shapekit.generate.formats import CONFIG
 
     gen, cfg, scaled, labels, values, codec, train = training_split(model_dir, manifest, root)

@@ -1,7 +1,7 @@
 """Fitting an export's condition map on its own training split, by its particles.
 
 :func:`calibrate_conditions` is what ``shapekit calibrate-conditions`` runs: it reads the export's
-training split (:func:`shapekit.generate.export.training_split`: its ``holdout`` fraction and
+training split (:func:`shapekit.generate.trainsplit.training_split`: its ``holdout`` fraction and
 ``seed``, at its ``downscale``), measures each training image with :func:`particle_measure`
 (particle area fraction and log mean radius, errors worth correcting :data:`PARTICLE_SCALES`),
 fits :func:`shapekit.generate.conditionmap.fit_condition_map` and writes the block into the
@@ -71,7 +71,7 @@ def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
         A class-mode model, or a manifest whose labels or conditions are not the model's.
     """
     from shapekit import _atomic
-    from shapekit.generate.export import training_split
+    from shapekit.generate.trainsplit import training_split
     from shapekit.generate.formats import CONFIG, read_generator_config
 
     if not read_generator_config(model_dir)["conditions"].get("names"):
