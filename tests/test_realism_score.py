@@ -304,3 +304,18 @@ def test_report_names_what_each_imaging_attribute_measures(tmp_path, textures):
     rows = re.findall(r"<tr><td>([^<]+)</td>", (tmp_path / "report.html").read_text())
     assert rows == ["brightness (mean grey)", "contrast (grey sd)", "noise (noise / contrast)",
                     "sharpness (blur, px)", "grey-level shape (skewness)"]
+
+
+def test_report_betti_bands_never_go_below_zero(tmp_path, textures, monkeypatch):
+    """The report's Betti curves drew mean +/- one sd as a band, which reached -40 'Betti number /
+    10^4 px' where a few images had many features; a Betti number is a count, so the band stops at 0."""
+    from shapekit.realism import report
+    from shapekit.realism.summaries import image_features
+
+    real, _, other = textures
+    spiky = [np.zeros((48, 48), np.float32) for _ in range(5)] + real[:1]   # one busy image among blanks
+    figs = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig) or path)
+    report.plot_betti(tmp_path / "b.png", image_features(spiky), image_features(other[:4]))
+    lows = [c.get_paths()[0].vertices[:, 1].min() for a in figs[0].axes for c in a.collections]
+    assert lows and min(lows) >= 0

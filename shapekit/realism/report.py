@@ -81,7 +81,8 @@ def thumbnails(path: str | os.PathLike[str], images: list[np.ndarray], *, n: int
 
 def plot_betti(path: str | os.PathLike[str], real: Any, fake: Any, names: tuple[str, str] = ("real", "synthetic"),
                xlabel: str = "grey level") -> Path:
-    """Mean +/- one standard deviation Betti curves per diagram kind, one colour per set.
+    """Mean +/- one standard deviation Betti curves per diagram kind, one colour per set (the band
+    stops at 0: Betti numbers are counts).
 
     Examples
     --------
@@ -99,7 +100,7 @@ def plot_betti(path: str | os.PathLike[str], real: Any, fake: Any, names: tuple[
         for fs, colour, lab in ((real, REAL, names[0]), (fake, FAKE, names[1])):
             m, s = fs.betti[:, j].mean(0), fs.betti[:, j].std(0)
             a.plot(fs.grid, m, color=colour, label=lab)
-            a.fill_between(fs.grid, m - s, m + s, color=colour, alpha=0.2)
+            a.fill_between(fs.grid, np.maximum(m - s, 0.0), m + s, color=colour, alpha=0.2)  # counts: >= 0
         a.set_title(block.name)
         a.set_xlabel(xlabel)
         if j == 0:
