@@ -183,6 +183,33 @@ def test_table_refusals(toy_model, folder, tmp_path):
         expand_inputs([str(folder / "*.tif")])
 
 
+def test_resume_with_another_pixel_size_is_refused_not_ignored(run_cli, toy_model, folder, tmp_path):
+    """A table classified without --um-per-px, resumed with it (as its notes advise: 'give
+    --um-per-px to have it checked'), skipped every scan and said '0 classified, N already in':
+    the new pixel size was silently ignored. Now a resume whose pixel size differs from the
+    table's rows is refused, saying how the rows were classified; the same setting resumes."""
+    from shapekit.temper.modeldir import load_model
+
+    m, ref = load_model(toy_model), str(toy_model)
+    one = [folder / "scan00_network.png"]
+    out = tmp_path / "r.csv"
+    classify_batch(m, one, out, model_ref=ref)
+    with pytest.raises(InputError, match="classified without --um-per-px"):
+        classify_batch(m, one, out, model_ref=ref, um_per_px=0.1)
+    code, _, err = run_cli("classify", toy_model, *one, "--out", out, "--um-per-px", "0.1")
+    assert code == 2 and "without --um-per-px" in err, err
+    out2 = tmp_path / "r2.parquet"
+    classify_batch(m, one, out2, model_ref=ref, um_per_px=0.1)
+    with pytest.raises(InputError, match="with --um-per-px 0.1"):
+        classify_batch(m, one, out2, model_ref=ref, um_per_px=0.2)
+    with pytest.raises(InputError, match="with --um-per-px 0.1"):
+        classify_batch(m, one, out2, model_ref=ref)
+    res = classify_batch(m, [folder / "scan01_lamellae.png", *one], out2, model_ref=ref,
+                         um_per_px=0.1)
+    assert res["skipped"] == 1 and res["classified"] == 1, res
+    assert set(_table(out2)["um_per_px_source"]) == {"user"}
+
+
 def test_cli_folder_to_table_and_explain_map(run_cli, toy_model, folder, tmp_path):
     out = tmp_path / "r.csv"
     code, stdout, err = run_cli("classify", str(toy_model), str(folder / "*.png"), "--out", str(out),

@@ -238,7 +238,8 @@ def classify_batch(model: Any, inputs: Sequence[str | os.PathLike[str]], out: st
     out = Path(out)
     t0 = time.perf_counter()
     with _exclusive(out):
-        table = ResultTable(out, model.label_names, ref, tiles_out)
+        table = ResultTable(out, model.label_names, ref, tiles_out, um_per_px=um_per_px,
+                            target_um_per_px=getattr(model, "target_um_per_px", None))
         done = table.done
         todo = [p for p in paths if str(p) not in done]
         failed = 0

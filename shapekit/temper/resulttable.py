@@ -73,6 +73,12 @@ class ResultTable:
         The model reference written in every row.
     tiles_out : path, optional
         ``.csv`` or ``.parquet`` for the per-tile probabilities.
+    um_per_px : float, optional
+        The pixel size given for every scan (``classify --um-per-px``): an existing table whose
+        rows were classified with another one (or without) is refused, not silently kept.
+    target_um_per_px : float, optional
+        The model's pixel size (then the table's ``um_per_px`` is that one, and only whether a
+        pixel size was given can be compared).
 
     Examples
     --------
@@ -86,7 +92,8 @@ class ResultTable:
     """
 
     def __init__(self, out: str | os.PathLike[str], labels: Sequence[str], model: str,
-                 tiles_out: str | os.PathLike[str] | None = None) -> None:
+                 tiles_out: str | os.PathLike[str] | None = None, *,
+                 um_per_px: float | None = None, target_um_per_px: float | None = None) -> None:
         self.out = Path(out)
         self.tiles_out = None if tiles_out is None else Path(tiles_out)
         for p in (self.out, self.tiles_out):
@@ -110,6 +117,7 @@ class ResultTable:
                 raise InputError(f"{self.out}: written by model {others[0]!r}, not {model!r}; "
                                  f"choose another output to classify with this model")
             self.rows = [r for r in old if not r.get("error")]
+            _check_pixel_size(self.out, self.rows, um_per_px, target_um_per_px)
         if self.tiles_out is not None and self.tiles_out.exists():
             ok = {str(r["path"]) for r in self.rows}
             self.tile_rows = [r for r in _read_table(self.tiles_out) if str(r["path"]) in ok]
@@ -138,6 +146,39 @@ class ResultTable:
             _write_table(self.tiles_out, self.tile_rows, self.tile_columns)
         _write_table(self.out, self.rows, self.columns)
         self.pending = 0
+
+
+def _check_pixel_size(out: Path, rows: Sequence[dict[str, Any]], um_per_px: float | None,
+                      target_um_per_px: float | None) -> None:
+    """Refuse to resume ``rows`` (a table's rows without error) with another ``--um-per-px``
+    than they were classified with (a row's ``um_per_px_source`` is ``"user"`` when it was given).
+
+    Examples
+    --------
+    >>> _check_pixel_size(Path("r.csv"), [{"um_per_px": 0.1, "um_per_px_source": "user"}], 0.1, None)
+    >>> _check_pixel_size(Path("r.csv"), [{"um_per_px": None, "um_per_px_source": None}], 0.1, None)
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: r.csv: its 1 scan(s) were classified without --um-per-px; give the same to resume it, or another output (or remove this one) to classify them again with --um-per-px 0.1
+    """
+    given = [r for r in rows if r.get("um_per_px_source") == "user"]
+    if um_per_px is None:
+        bad, was = given, "with --um-per-px"
+    elif len(given) < len(rows):
+        bad, was = [r for r in rows if r.get("um_per_px_source") != "user"], "without --um-per-px"
+    elif target_um_per_px is None:  # the table's um_per_px is the one given
+        bad = [r for r in given if r.get("um_per_px") is None
+               or abs(float(r["um_per_px"]) - float(um_per_px)) > 1e-9 * float(um_per_px)]
+        was = "with --um-per-px"
+    else:
+        bad = []
+    if not bad:
+        return
+    if was == "with --um-per-px" and target_um_per_px is None and bad[0].get("um_per_px") is not None:
+        was += f" {float(bad[0]['um_per_px']):g}"
+    now = "without it" if um_per_px is None else f"with --um-per-px {float(um_per_px):g}"
+    raise InputError(f"{out}: its {len(bad)} scan(s) were classified {was}; give the same to resume "
+                     f"it, or another output (or remove this one) to classify them again {now}")
 
 
 def table_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
