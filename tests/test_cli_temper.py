@@ -190,3 +190,16 @@ def test_model_trained_with_pixel_sizes_flags_a_magnification_far_outside(run_cl
 
     notes = classify_file(load_model(tmp_path / "m"), img, img.name)["notes"]
     assert [n for n in notes if n.startswith("pixel size unknown")] == unknown, notes
+
+
+def test_train_on_scans_smaller_than_a_tile_names_the_file_and_the_option(run_cli, toy_manifest,
+                                                                          tmp_path):
+    """Scans smaller than one tile: the error said 'image 0: ... (in Python: a smaller tile size,
+    or pad='reflect')', naming neither the file nor the CLI's option; it now names the file, its
+    size, --tile-size and the largest tile size these scans allow. Nothing is written."""
+    code, out, err = run_cli("train-classifier", toy_manifest, "--out", tmp_path / "m",
+                             "--tile-size", "128")
+    assert code == 2 and err.count("\n") == 1, err
+    assert ".png" in err and "image 0" not in err and "96x96" in err, err
+    assert "--tile-size" in err and "at most 96" in err and "in Python" not in err, err
+    assert not (tmp_path / "m").exists()

@@ -325,6 +325,30 @@ def _train_cnn(images: Sequence[np.ndarray], labs: np.ndarray, names: list[str],
     return TemperModel(config, names, network=net.eval())
 
 
+def _check_tile_fits(images: Sequence[np.ndarray], paths: Sequence[Any], tile_size: int | None) -> None:
+    """Refuse, naming the first file, scans smaller than one tile (before any training), with the
+    largest tile size that they all allow.
+
+    Examples
+    --------
+    >>> _check_tile_fits([np.zeros((90, 120)), np.zeros((300, 300))], ["a.png", "b.png"], 128)
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: a.png: image of 90x120 pixels is smaller than one 128x128 tile (the only such scan of 2): train with a smaller tile size (--tile-size, at most 90 for these scans; 0: each scan is one tile)
+    """
+    if not tile_size:
+        return
+    small = [i for i, im in enumerate(images) if min(np.shape(im)[:2]) < tile_size]
+    if not small:
+        return
+    h, w = np.shape(images[small[0]])[:2]
+    which = "the only such scan" if len(small) == 1 else f"{len(small)} such scans"
+    fits = min(min(np.shape(im)[:2]) for im in images)
+    raise InputError(f"{paths[small[0]]}: image of {h}x{w} pixels is smaller than one {tile_size}x"
+                     f"{tile_size} tile ({which} of {len(images)}): train with a smaller tile size "
+                     f"(--tile-size, at most {fits} for these scans; 0: each scan is one tile)")
+
+
 def train_model(manifest: str | os.PathLike[str], *, model: str = DEFAULT_MODEL,
                 root: str | os.PathLike[str] | None = None, seed: int = 0, **kwargs: Any) -> Any:
     """Train from a dataset manifest (labels required; groups used for CV when present).
@@ -352,6 +376,7 @@ def train_model(manifest: str | os.PathLike[str], *, model: str = DEFAULT_MODEL,
     known = ums[np.isfinite(ums)]
     target = float(np.median(known)) if known.size else None
     images = read_manifest_images(man, target)
+    _check_tile_fits(images, man.paths, kwargs.get("tile_size", DEFAULT_TILE_SIZE))
     rng_um = None if target is None else (float(known.min()), float(known.max()))
     return train_on_images(images, man.labels, model=model, groups=man.groups, seed=seed,
                            target_um_per_px=target, source=str(manifest), training_um_per_px=rng_um, **kwargs)
