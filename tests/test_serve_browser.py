@@ -150,11 +150,19 @@ def test_api_docs_render_offline(page) -> None:
     assert blocked == []
 
 
+def _on_the_page(pg) -> None:
+    """Back on the page (a test before may have opened /docs)."""
+    if "/docs" in pg.url:
+        pg.goto(pg.url.split("/docs")[0] + "/")
+        pg.wait_for_selector("#classify-model option[value]", state="attached")
+
+
 def test_a_refused_upload_leaves_no_progress_bar_and_each_file_its_error(page) -> None:
     """A request the server refused at once (415, 422, 400) left the progress bar at
     "uploading..." for good, each refused file's message hid the one before, and the file's
     name came twice ("notes.txt: notes.txt: not a ...")."""
     pg, _, _ = page
+    _on_the_page(pg)
     pg.click("#tab-btn-classify")
     pg.set_input_files("#classify-files", files=[
         {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"},
@@ -169,4 +177,43 @@ def test_a_refused_upload_leaves_no_progress_bar_and_each_file_its_error(page) -
     pg.wait_for_function("!document.querySelector('#score-error').hidden")
     assert "n=1 is outside [2, 256]" in pg.inner_text("#score-error")
     assert pg.is_hidden("#score-progress") and pg.is_enabled("#score-run")
+    pg.fill("#score-n", "16")
+
+
+def test_score_says_and_uses_the_conditions_it_generates_at(page, real_folder) -> None:
+    """The Score tab's first Temper choice, "(as the real set's images)", sent no conditions, so
+    against uploaded real images (which record none) the Generate tab's sliders were ignored for
+    the generator's defaults, and nothing on the page said what the images were made at. The tab
+    now says it under the menus, sends the sliders where there is nothing to copy, names the
+    choice after what it makes there, and the result gives what was generated."""
+    pg, _, _ = page
+    _on_the_page(pg)
+    pg.click("#tab-btn-generate")
+    pg.select_option("#gen-model", "tiny")
+    pg.locator('#gen-sliders input[data-name="aging_time_h"]').fill("0")      # its minimum, 0.5 h
+    pg.click("#tab-btn-score")
+    pg.check("input[name=real-src][value=set]")
+    pg.check("input[name=fake-src][value=generator]")
+    pg.select_option("#score-real-set", "toyreal")
+    pg.select_option("#score-generator", "tiny")
+    pg.select_option("#score-label", "")
+    assert pg.inner_text("#score-at") == ("Images: each image at the temper and conditions of one of "
+                                         "the real set's images (where the set records them)")
+    pg.check("input[name=real-src][value=files]")
+    first = pg.eval_on_selector("#score-label", "s => s.options[0].textContent")
+    assert first == "(mixed tempers)"
+    assert pg.inner_text("#score-at").startswith("Images: mixed tempers at the Generate tab's sliders: "
+                                                 "aging_time_h=0.5, area_fraction=")
+    pg.set_input_files("#score-real-files", [str(p) for p in sorted(real_folder.iterdir())[:4]])
+    pg.fill("#score-n", "4")
+    pg.fill("#score-rounds", "5")
+    pg.click("#score-run")
+    pg.wait_for_selector("#score-result:not([hidden])", timeout=120_000)
+    row = pg.inner_text("#score-table").split("generated images")[1].splitlines()[0]
+    assert row.strip().startswith("4 by tiny: mixed tempers at aging_time_h=0.5, area_fraction="), row
+    pg.select_option("#score-generator", "sim")                   # not the Generate tab's generator
+    pg.select_option("#score-label", "peak_aged")
+    assert pg.inner_text("#score-at").startswith("Images: peak_aged at sim's defaults: aging_temperature_C=")
+    assert pg.inner_text("#score-at").endswith("(the Generate tab's sliders are tiny's)")
+    pg.check("input[name=real-src][value=set]")
     pg.fill("#score-n", "16")

@@ -92,6 +92,7 @@ function selectTab(name) {
   for (const b of document.querySelectorAll("nav button")) b.setAttribute("aria-selected", String(b.dataset.tab === name));
   for (const s of document.querySelectorAll(".tab")) s.hidden = s.id !== "tab-" + name;
   history.replaceState(null, "", "#" + name);
+  if (name === "score" && state.models) scorePlan();   // the Generate tab's sliders may have moved
 }
 
 function fillSelect(sel, items, empty) {
@@ -325,13 +326,56 @@ async function renderSweep() {
 }
 
 // ---------------------------------------------------------------- score
+const condText = (c) => Object.entries(c).map(([k, v]) => `${k}=${fmt(v)}`).join(", ");
+
 function setupScoreLabels() {
   const g = (state.models?.generators || []).find((x) => x.name === $("#score-generator").value);
+  const keep = $("#score-label").value;
   fillSelect($("#score-label"), g ? ["", ...g.labels] : [""]);
-  $("#score-label").options[0].textContent = "(as the real set's images)";
+  if (g && g.labels.includes(keep)) $("#score-label").value = keep;
+  scorePlan();
 }
 
-function scoreTable(rep) {
+// What the generated images are made at, said under the menus before the score runs: a chosen
+// temper (or uploaded real images, which record no conditions) at the Generate tab's sliders when
+// they are this generator's, else at its defaults; no temper against a set the server knows: at
+// its images' own tempers and conditions (the server's report warns where the set records none).
+function scorePlan() {
+  const note = $("#score-at");
+  const g = (state.models?.generators || []).find((x) => x.name === $("#score-generator").value);
+  const fromSet = document.querySelector("input[name=real-src]:checked").value === "set";
+  const generated = document.querySelector("input[name=fake-src]:checked").value === "generator";
+  if (!g) { note.textContent = ""; return { conditions: null }; }
+  const own = g.simulator_labelled ? "the simulator's temper" : "mixed tempers";
+  $("#score-label").options[0].textContent = fromSet ? "(as the real set's images)" : `(${own})`;
+  const label = $("#score-label").value;
+  let conditions = null, text;
+  if (!label && fromSet) {
+    text = "each image at the temper and conditions of one of the real set's images (where the set records them)";
+  } else {
+    const temper = label || own;
+    const slid = currentGenerator();
+    if (!g.conditions.length) text = temper;
+    else if (slid && slid.name === g.name) {
+      conditions = generateRequest().conditions;
+      text = `${temper} at the Generate tab's sliders: ${condText(conditions)}`;
+    } else {
+      text = `${temper} at ${g.name}'s defaults: ${condText(Object.fromEntries(g.conditions.map((c) => [c.name, c.default])))}` +
+        ` (the Generate tab's sliders are ${slid ? slid.name + "'s" : "another generator's"})`;
+    }
+  }
+  note.textContent = generated ? "Images: " + text : "";
+  return { conditions };
+}
+
+function generatedText(gen) {
+  if (!gen || gen.uploaded !== undefined) return `${gen ? gen.uploaded : "?"} uploaded`;
+  const at = typeof gen.conditions === "string" ? "each at the temper and conditions of one of the real set's images"
+    : `${gen.label || "mixed tempers"}` + (Object.keys(gen.conditions || {}).length ? ` at ${condText(gen.conditions)}` : "");
+  return `${gen.n} by ${gen.generator}: ${at}`;
+}
+
+function scoreTable(rep, generated) {
   const cov = rep.coverage || {};
   const rvr = rep.real_vs_real || {};
   const rows = [
@@ -343,6 +387,7 @@ function scoreTable(rep) {
     ["diversity ratio", `${fmt(cov.diversity_ratio)}${cov.collapsed ? "  mode collapse" : ""}`],
     ["two-point distance", fmt(rep.two_point?.distance)],
     ["images real / generated", `${rep.n_real} / ${rep.n_fake}`],
+    ["generated images", generatedText(generated)],
     ["pixel size compared at", rep.um_per_px ? `${fmt(rep.um_per_px, 4)} um/px` : "pixels (scale unknown)"],
   ];
   for (const w of rep.warnings || []) rows.push(["warning", w]);
@@ -360,15 +405,10 @@ async function runScore() {
   if (fakeSrc === "generator") {
     fd.append("generator", $("#score-generator").value);
     fd.append("n", $("#score-n").value);
-    // a chosen temper: at the Generate tab's sliders; none: the server generates at the real
-    // set's own tempers and conditions where the set records them (else mixed tempers, or the
-    // simulator's for a generator trained on `shapekit synth` data)
-    if ($("#score-label").value) {
-      fd.append("label", $("#score-label").value);
-      if (currentGenerator() && currentGenerator().name === $("#score-generator").value) {
-        fd.append("conditions", JSON.stringify(generateRequest().conditions));
-      }
-    }
+    // as scorePlan says under the menus (no label, no conditions: the real set's own)
+    const { conditions } = scorePlan();
+    if ($("#score-label").value) fd.append("label", $("#score-label").value);
+    if (conditions) fd.append("conditions", JSON.stringify(conditions));
   } else for (const f of $("#score-fake-files").files) fd.append("generated", f, f.name);
   const rounds = $("#score-rounds").value || "100";
   fd.append("n_boot", rounds); fd.append("n_perm", rounds); fd.append("seed", $("#score-seed").value || "0");
@@ -376,7 +416,7 @@ async function runScore() {
   try {
     const out = await runJob("/api/score", fd, "#score-progress");
     $("#score-verdict").textContent = out.verdict;
-    $("#score-table").replaceChildren(...scoreTable(out.report));
+    $("#score-table").replaceChildren(...scoreTable(out.report, out.generated));
     $("#score-figures").replaceChildren(...Object.entries(out.figures).map(([k, url]) => el("figure", {}, el("img", { src: url, alt: k, class: "figure" }))));
     $("#score-json").textContent = JSON.stringify(out, null, 2);
     $("#score-result").hidden = false;
@@ -407,6 +447,8 @@ function init() {
   $("#gen-download-tiff").addEventListener("click", () => generateDownload("tiff"));
   $("#sweep-run").addEventListener("click", renderSweep);
   $("#score-generator").addEventListener("change", setupScoreLabels);
+  $("#score-label").addEventListener("change", scorePlan);
+  for (const r of document.querySelectorAll("input[name=real-src], input[name=fake-src]")) r.addEventListener("change", scorePlan);
   $("#score-run").addEventListener("click", runScore);
   loadServer();
 }
