@@ -319,3 +319,17 @@ def test_report_betti_bands_never_go_below_zero(tmp_path, textures, monkeypatch)
     report.plot_betti(tmp_path / "b.png", image_features(spiky), image_features(other[:4]))
     lows = [c.get_paths()[0].vertices[:, 1].min() for a in figs[0].axes for c in a.collections]
     assert lows and min(lows) >= 0
+
+
+def test_arrays_outside_unit_range_are_refused(textures):
+    """score() takes images in [0, 1]; 8-bit arrays (0-255) or a tanh generator's outputs (-1..1)
+    were scored as they were, and the imaging verdict then read e.g. 'brighter and higher in
+    contrast' for the same micrographs. They are refused with the range they hold (as
+    TopologicalRealism refuses them); a small overshoot (resampling ringing) still passes."""
+    real, same, _ = textures
+    with pytest.raises(InputError, match=r"synthetic set: image 0 holds values in \[0, 255\], outside \[0, 1\]"):
+        score(real, [np.round(255 * x) for x in same], n_boot=3, n_perm=3, mode="imaging")
+    with pytest.raises(InputError, match=r"real set: image 0 holds values in \[-1, 1\]"):
+        score([2 * x - 1 for x in real], same, n_boot=3, n_perm=3, mode="imaging")
+    res = score(real, [1.02 * x - 0.01 for x in same], n_boot=3, n_perm=3, mode="imaging")
+    assert res["n_fake"] == len(same)

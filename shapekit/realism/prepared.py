@@ -32,18 +32,24 @@ __all__ = ["load_image_set", "set_groups", "set_name", "set_names", "shared_imag
            "scale_to"]
 
 
+#: how far beyond [0, 1] an image given as an array may reach (resampling ringing) before it is refused
+UNIT_SLACK = 0.05
+
+
 def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
                    what: str = "image set") -> tuple[list[np.ndarray], np.ndarray, list[str]]:
     """Images, per-image ``um_per_px`` (NaN where unknown) and names of a set.
 
     ``src`` is a manifest (``.yaml``, or a loaded :class:`~shapekit.io.Manifest`, e.g. one label's
     images from :meth:`~shapekit.io.Manifest.of_label`), a folder of images, a list of 2-D arrays
-    or an ``(n, h, w)`` array. A manifest's ``um_per_px`` wins over the file's own metadata.
+    or an ``(n, h, w)`` array. A manifest's ``um_per_px`` wins over the file's own metadata. Arrays
+    must hold images in [0, 1] (up to :data:`UNIT_SLACK` beyond); files are read to [0, 1].
 
     Raises
     ------
     InputError
-        Empty set, unreadable or non-image file (the message names it), non-2-D array.
+        Empty set, unreadable or non-image file (the message names it), non-2-D array, an array
+        beyond [0, 1].
 
     Examples
     --------
@@ -83,6 +89,10 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
             raise InputError(f"{what}: image {i} has shape {a.shape}, expected (h, w)")
         if not np.isfinite(a).all():
             raise InputError(f"{what}: image {i} contains NaN or infinite pixels")
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)
+        if lo < -UNIT_SLACK or hi > 1 + UNIT_SLACK:   # 8-bit or tanh images would be scored as they are
+            raise InputError(f"{what}: image {i} holds values in [{lo:.4g}, {hi:.4g}], outside [0, 1]: scale "
+                             "the images to [0, 1] (8-bit: / 255, tanh outputs: (x + 1) / 2), or pass a folder")
     return ims, np.full(len(ims), np.nan), [f"image {i}" for i in range(len(ims))]
 
 
