@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,16 +171,34 @@ class JobManager:
         job.future = self.pool.submit(run)
         return job.future
 
-    async def call(self, fn: Callable[[], Any]) -> Any:
+    async def call(self, fn: Callable[[], Any], gone: Callable[[], Awaitable[bool]] | None = None,
+                   abandoned: threading.Event | None = None, poll_s: float = 0.1) -> Any:
         """Run ``fn()`` on the pool (short work without a job, e.g. one generated image); 429
-        when the pool already has ``max_queue`` calls waiting."""
+        when the pool already has ``max_queue`` calls waiting.
+
+        ``gone`` (the request's ``is_disconnected``) is asked every ``poll_s`` while the call
+        waits: once the client has gone (the page aborts the image a slider move replaced), a
+        call still queued never runs, and ``abandoned`` is set for a running one to stop at its
+        next check; without this every abandoned image was still made, one after another,
+        before the one the page waits for.
+        """
         with self.lock:
             busy = sum(j.state in ("queued", "running") for j in self.jobs.values()) + self.direct
             if busy >= self.max_queue + self.workers:
                 raise ApiError(429, f"{busy} requests are waiting or running; retry in a few seconds")
             self.direct += 1
         try:
-            return await asyncio.wrap_future(self.pool.submit(fn))
+            fut = self.pool.submit(fn)
+            waiting = asyncio.wrap_future(fut)
+            while gone is not None and not fut.done():
+                await asyncio.wait({waiting}, timeout=poll_s)
+                if not fut.done() and await gone():
+                    fut.cancel()
+                    if abandoned is not None:
+                        abandoned.set()
+                    waiting.cancel()
+                    raise ApiError(400, "the client went away before the result was ready")
+            return await waiting
         finally:
             with self.lock:
                 self.direct -= 1

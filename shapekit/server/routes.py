@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 from typing import Any, Literal
 
@@ -225,14 +226,16 @@ async def generate(req: GenerateRequest, request: Request) -> Response:
     name = st.store.default("generator", req.generator)
     st.store.path("generator", name)
 
+    abandoned = threading.Event()      # set when the client goes away (a slider moved on)
+
     def work() -> tuple[bytes, str, dict]:
         gen = st.store.get("generator", name)
         return services.generate_image(gen, label=req.label, conditions=req.conditions, seed=req.seed,
                                        fmt=req.format, size=req.size, workdir=st.jobs.root,
-                                       max_pixels=st.config.max_pixels,
+                                       max_pixels=st.config.max_pixels, abandoned=abandoned,
                                        sweep=None if req.sweep is None else req.sweep.model_dump())
 
-    data, media, meta = await st.jobs.call(work)
+    data, media, meta = await st.jobs.call(work, gone=request.is_disconnected, abandoned=abandoned)
     ext = "tif" if req.format == "tiff" else "png"
     fname = f"shapekit-{name}-{req.label or meta.get('label') or 'random'}-seed{req.seed}.{ext}"
     return Response(data, media_type=media, headers={

@@ -216,13 +216,15 @@ def sweep_values(gen: Any, name: str, k: int, lo: float | None = None, hi: float
 def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], seed: int,
                    fmt: str = "png", sweep: dict[str, Any] | None = None,
                    size: int | str | None = None, workdir: Path | None = None,
-                   max_pixels: int | None = None) -> tuple[bytes, str, dict[str, Any]]:
+                   max_pixels: int | None = None,
+                   abandoned: threading.Event | None = None) -> tuple[bytes, str, dict[str, Any]]:
     """Generate one image (or a sweep) -> ``(bytes, media type, metadata)``.
 
     The metadata (generator settings, label, every condition, seed) is embedded in the PNG
     ``tEXt`` chunk ``shapekit`` or each TIFF page's ``ImageDescription``. A sweep's images together
     must fit ``max_pixels`` (the server's budget), checked before the first is made. Tempers as
     ``shapekit generate`` (:mod:`shapekit.generate.simlabels`); its warnings in ``warnings``.
+    Once ``abandoned`` is set (the client went away), no further image is made.
     """
     from shapekit.generate.simlabels import simulator_labels
     from shapekit.io.budget import check_pixel_budget
@@ -250,6 +252,8 @@ def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], s
     images = []
     with _SAMPLE_LOCK:
         for cond, lab in zip(rows, labels):
+            if abandoned is not None and abandoned.is_set():
+                raise InputError("the client went away before the image was made")
             images.append(gen.sample(1, lab, cond, seed=seed, **extra)[0])
     if label is None and tempers is None and hasattr(gen, "labels_for"):
         labels = [gen.label_names[int(gen.labels_for(1, None, seed)[0])]] * len(rows)  # the seed's draw
