@@ -203,3 +203,33 @@ def test_train_on_scans_smaller_than_a_tile_names_the_file_and_the_option(run_cl
     assert ".png" in err and "image 0" not in err and "96x96" in err, err
     assert "--tile-size" in err and "at most 96" in err and "in Python" not in err, err
     assert not (tmp_path / "m").exists()
+
+
+def test_train_refuses_a_folder_that_is_not_a_model_directory(run_cli, toy_manifest, tmp_path):
+    """`--out scans/` (a folder of scans, or one with its own config.json) got the model's files
+    written among them after the whole training, its config.json replaced; such a folder is now
+    refused at once, untouched. A new, empty or earlier model's folder is written as before."""
+    from pathlib import Path
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "a.png").write_bytes(b"png")
+    (scans / "config.json").write_text('{"detector": "SE"}')
+    before = sorted(p.name for p in scans.iterdir())
+    code, out, err = run_cli("train-classifier", toy_manifest, "--out", scans, "--tile-size", "96",
+                             "--augment", "0", "--model", "logreg")
+    assert code == 2 and "not a shapekit model directory" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in scans.iterdir()) == before
+    assert (scans / "config.json").read_text() == '{"detector": "SE"}'
+    (scans / "config.json").unlink()
+    code, out, err = run_cli("train-classifier", toy_manifest, "--out", scans, "--tile-size", "96",
+                             "--augment", "0", "--model", "logreg")
+    assert code == 2 and "a.png" not in err and "new or empty folder" in err, err
+    assert sorted(p.name for p in scans.iterdir()) == ["a.png"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for _ in range(2):      # an empty folder, then the model written there: retrained in place
+        code, out, err = run_cli("train-classifier", toy_manifest, "--out", empty, "--tile-size",
+                                 "96", "--augment", "0", "--model", "logreg", "--scales", "2")
+        assert code == 0, err
+    assert (Path(empty) / "config.json").is_file()

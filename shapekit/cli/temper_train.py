@@ -28,6 +28,30 @@ def _scales(text: str | None) -> list[int] | None:
     return vals
 
 
+def _check_model_out(out: Path) -> None:
+    """Refuse, before training, a folder that holds other files and no shapekit model (a folder of
+    scans given as --out by mistake): the model's files would be mixed with them, and a
+    config.json of its own replaced. A new or empty folder, or an earlier model's, is fine."""
+    if not out.is_dir():
+        return
+    from shapekit.io.jsonfile import load_json
+    from shapekit.temper.modeldir import FORMAT
+
+    cfg = out / "config.json"
+    if cfg.is_file():
+        try:
+            ours = load_json(cfg, {"type": "object"}, what="config.json").get("format") == FORMAT
+        except InputError:
+            ours = False
+        if ours:
+            return
+        raise InputError(f"--out {out}: its config.json is not a shapekit model's (not a shapekit "
+                         "model directory); give a new or empty folder")
+    if any(not p.name.startswith(".") for p in out.iterdir()):
+        raise InputError(f"--out {out}: a folder with other files in it, not a shapekit model "
+                         "directory; give a new or empty folder (or an earlier model's)")
+
+
 @click.command(name="featurize")
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=OutputPath("file"),
@@ -124,6 +148,7 @@ def train_cmd(manifest: Path, out: Path, model: str, preset: str, root: Path | N
     """
     fp = None if scales is None else {"scales": _scales(scales)}
     require_exists(manifest, "manifest")
+    _check_model_out(out)
     from shapekit.temper.train import train_model
 
     kwargs: dict[str, Any] = {"tile_size": tile_size or None, "n_jobs": jobs or -1}
