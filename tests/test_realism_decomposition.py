@@ -319,3 +319,20 @@ def test_diversity_names_many_near_duplicates_below_the_collapse_flag() -> None:
                  "structure": st, "imaging": None})["diversity"]
     assert v == ("Diversity: reduced: sweep spreads 0.63x as much as synth (halves of synth: 0.85-1.16), "
                  "and 40 % of its images have a near-duplicate in the set (5 % expected).")
+
+
+def test_imaging_without_a_baseline_is_not_called_close():
+    """Three spheroidite scans against nine superalloy scans read 'Imaging: close to three, but
+    measurably different: blurrier (distance 6.532, no baseline, p = 0.05)': with fewer than 4
+    reference images there is no baseline to call a distance close against, and the structure
+    sentence of the same rule (level) says 'different' there. An attribute that differs now reads
+    as it does with a large distance."""
+    from shapekit.realism.verdict import verdict
+
+    att = {"sharpness": {"differs": True, "word": "blurrier"}}
+    im = {"p_value": 0.0476, "relative_to_baseline": float("nan"), "distance": 6.532, "attributes": att}
+    v = verdict({"names": {"real": "three", "synthetic": "sa0"}, "scale_known": True, "imaging": im})
+    assert v["imaging"] == "Imaging: blurrier than three (distance 6.532, no baseline, p = 0.05)."
+    im["relative_to_baseline"] = 1.5
+    v = verdict({"names": {"real": "three", "synthetic": "sa0"}, "scale_known": True, "imaging": im})
+    assert v["imaging"].startswith("Imaging: close to three, but measurably different: blurrier (distance 1.5x")

@@ -96,8 +96,8 @@ def _imaging(block: dict, ref: str) -> str:
     words = [a["word"] for a in block.get("attributes", {}).values() if a.get("differs")]
     lev = level(block)
     if words:   # an attribute is clearly off (its own test): say how far, whatever the omnibus p
-        rel = block.get("relative_to_baseline", float("nan"))
-        lev = "different" if rel is not None and math.isfinite(rel) and rel >= DIFFERENT_RATIO else "close"
+        rel = block.get("relative_to_baseline", float("nan"))   # no baseline: nothing to call it close against
+        lev = "close" if rel is not None and math.isfinite(rel) and rel < DIFFERENT_RATIO else "different"
     return f"Imaging: {_head(lev, ref, words)} ({_stats(block, ref)})."
 
 
