@@ -217,3 +217,37 @@ def test_score_says_and_uses_the_conditions_it_generates_at(page, real_folder) -
     assert pg.inner_text("#score-at").endswith("(the Generate tab's sliders are tiny's)")
     pg.check("input[name=real-src][value=set]")
     pg.fill("#score-n", "16")
+
+
+def test_generate_says_while_an_image_or_a_sweep_is_on_its_way(page) -> None:
+    """Nothing on the Generate tab changed while an image or a sweep was being made (a 512-px
+    image takes a second or more on a CPU, a 12-image sweep many): the old image and caption
+    stayed as if they were the answer, and "Render sweep" could be clicked again and again."""
+    pg, _, _ = page
+    _on_the_page(pg)
+    pg.click("#tab-btn-generate")
+    pg.select_option("#gen-model", "tiny")
+    pg.wait_for_function("document.querySelector('#gen-busy').hidden")
+    held = []
+    pg.route("**/api/generate", lambda route: held.append(route))      # answered below
+    try:
+        pg.locator('#gen-sliders input[data-name="aging_time_h"]').fill("500")
+        pg.wait_for_function("!document.querySelector('#gen-busy').hidden")
+        assert pg.inner_text("#gen-busy") == "generating tiny..."
+        assert "stale" in pg.get_attribute("#gen-image", "class")
+        pg.click("#sweep-run")
+        pg.wait_for_function("document.querySelector('#sweep-run').disabled")
+        assert pg.inner_text("#sweep-run").startswith("Rendering ")
+        for _ in range(100):               # the image's request and the sweep's, both held
+            if len(held) >= 2:
+                break
+            pg.wait_for_timeout(50)
+        assert len(held) == 2
+    finally:
+        pg.unroute("**/api/generate")
+        for route in held:
+            route.continue_()
+    pg.wait_for_function("document.querySelector('#gen-busy').hidden && "
+                         "!document.querySelector('#sweep-run').disabled", timeout=60_000)
+    assert pg.inner_text("#sweep-run") == "Render sweep"
+    assert "stale" not in (pg.get_attribute("#gen-image", "class") or "")

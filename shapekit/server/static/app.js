@@ -284,6 +284,7 @@ async function generateNow() {
   const t0 = performance.now();
   const body = generateRequest();
   const own = !body.label && currentGenerator().simulator_labelled ? " (the simulator's temper)" : "";
+  genBusy(`generating ${body.generator}...`);
   try {
     const r = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body), signal: gen.abort.signal });
@@ -300,7 +301,16 @@ async function generateNow() {
     showError("#gen-error", (meta.warnings || []).map((w) => "warning: " + w).join(" "));
   } catch (e) {
     if (e.name !== "AbortError") showError("#gen-error", e.message);
+  } finally {
+    if (seq === gen.seq) genBusy("");   // the latest request answered: nothing is pending
   }
+}
+
+// While an image is on its way: say so and dim the one shown (it is no longer what the controls say).
+function genBusy(text) {
+  $("#gen-busy").textContent = text;
+  $("#gen-busy").hidden = !text;
+  $("#gen-image").classList.toggle("stale", !!text);
 }
 
 async function generateDownload(format) {
@@ -314,15 +324,22 @@ async function generateDownload(format) {
 async function renderSweep() {
   const name = $("#sweep-name").value;
   if (!name) return;
+  const k = Math.min(12, Math.max(2, +$("#sweep-k").value || 5));
+  const button = $("#sweep-run");
+  button.disabled = true;
+  button.textContent = `Rendering ${k} images...`;
   try {
     const r = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(generateRequest("png", { name, k: Math.min(12, Math.max(2, +$("#sweep-k").value || 5)) })) });
+      body: JSON.stringify(generateRequest("png", { name, k })) });
     const img = $("#sweep-image");
     img.src = URL.createObjectURL(await r.blob());
     img.alt = `${name} sweep`;
     img.hidden = false;
     showError("#gen-error", "");
-  } catch (e) { showError("#gen-error", e.message); }
+  } catch (e) { showError("#gen-error", e.message); } finally {
+    button.textContent = "Render sweep";
+    button.disabled = !(currentGenerator()?.conditions.length);
+  }
 }
 
 // ---------------------------------------------------------------- score
