@@ -332,7 +332,22 @@ def test_imaging_without_a_baseline_is_not_called_close():
     att = {"sharpness": {"differs": True, "word": "blurrier"}}
     im = {"p_value": 0.0476, "relative_to_baseline": float("nan"), "distance": 6.532, "attributes": att}
     v = verdict({"names": {"real": "three", "synthetic": "sa0"}, "scale_known": True, "imaging": im})
-    assert v["imaging"] == "Imaging: blurrier than three (distance 6.532, no baseline, p = 0.05)."
+    assert v["imaging"] == "Imaging: blurrier than three (distance 6.532, no baseline, p = 0.048)."
     im["relative_to_baseline"] = 1.5
     v = verdict({"names": {"real": "three", "synthetic": "sa0"}, "scale_known": True, "imaging": im})
     assert v["imaging"].startswith("Imaging: close to three, but measurably different: blurrier (distance 1.5x")
+
+
+def test_p_values_near_the_threshold_are_not_rounded_onto_it():
+    """'different from X (..., p = 0.05)' came from p = 0.0476 (20 permutations) and
+    'indistinguishable from X (..., p = 0.05)' from p = 0.052: two decimals put both on the 0.05
+    the verdict is drawn at. p-values under 0.1 now carry three decimals."""
+    from shapekit.realism.verdict import verdict
+
+    def line(p):
+        st = {"p_value": p, "relative_to_baseline": 3.0, "distance": 1.0}
+        return verdict({"names": {"real": "a", "synthetic": "b"}, "scale_known": True, "structure": st})["structure"]
+
+    assert line(0.0476) == "Structure: different from a (distance 3.0x a against itself, p = 0.048)."
+    assert line(0.052).endswith("p = 0.052).") and line(0.41).endswith("p = 0.41).")
+    assert line(0.004).endswith("p = 0.004).")

@@ -52,7 +52,7 @@ def _num(v: float, nd: int = 2) -> str:
 def _p(p: float) -> str:
     if p is None or not math.isfinite(p):
         return "p n/a"
-    return f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+    return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"    # near 0.05: not rounded onto the threshold
 
 
 def level(block: dict) -> str:
