@@ -161,6 +161,26 @@ def test_too_few_scans_for_the_limit_are_announced():
         assert OutsideCheck(level=0.9).fit(feats, imgs, y).level_ == 0.9
 
 
+def test_a_model_trained_without_an_outside_check_says_so_at_training(run_cli, tmp_path):
+    """Fewer than 10 training scans: the model is saved with no outside check (never "unknown"),
+    which was said only in later verdicts' notes; training now warns of it (as it warns when the
+    check is loose), on the CLI's stderr too."""
+    from toy import write_toy_manifest
+
+    from shapekit.errors import ShapekitWarning
+    from shapekit.temper.train import train_on_images
+
+    images, labels = toy_dataset(3, 64, seed=3)          # 9 scans
+    with pytest.warns(ShapekitWarning, match="no outside-the-training-data check.*at least 10"):
+        m = train_on_images(images, labels, model="logreg", tile_size=None, augment=0,
+                            feature_params={"scales": [1]}, cv_folds=2, aggregation="proba")
+    assert m.outside is None and "at least 10" in m.config["outside_skipped"]
+    man = write_toy_manifest(str(tmp_path / "d"), 3, 64, seed=3)
+    code, out, err = run_cli("train-classifier", man, "--out", tmp_path / "m", "--tile-size", "0",
+                             "--scales", "1", "--augment", "0", "--model", "logreg")
+    assert code == 0 and "warning: this model has no outside-the-training-data check" in err, err
+
+
 @pytest.mark.parametrize("name, value", [("level", 1.0), ("level", "0.99"), ("level", float("nan")),
                                          ("coverage", 0), ("coverage", True), ("score", "raps"),
                                          ("seed", 1.5), ("seed", -1)])

@@ -294,6 +294,12 @@ def _train_toptemp(labs: np.ndarray, g: np.ndarray | None, config: dict[str, Any
             X, images, labs, g, clf.oof_proba(scans), n_jobs=n_jobs)
     except InputError as e:      # too few or too small scans: the model says so in its verdicts
         config["outside_skipped"] = str(e)
+        import warnings
+
+        from shapekit.errors import ShapekitWarning
+
+        warnings.warn(f"this model has no outside-the-training-data check, so it never answers "
+                      f"'unknown' ({e})", ShapekitWarning, stacklevel=2)
     config.update({"kind": "toptemp", "preset": preset, "feature_params": params,
                    **clf.get_state()[0], "augment": augment,
                    "augment_options": aug_opts if augment else None,
