@@ -177,6 +177,11 @@ def test_table_refusals(toy_model, folder, tmp_path):
     (tmp_path / "junk.csv").write_text("a,b\n1,2\n")
     with pytest.raises(InputError, match="not a shapekit results table"):
         classify_batch(m, [folder], tmp_path / "junk.csv", model_ref="toy")
+    # a list of scans of one's own (a 'path' column) was 'written by model None, not toy'
+    (tmp_path / "mine.csv").write_text("path,magnification\n/a.tif,5000\n")
+    with pytest.raises(InputError, match="not a shapekit results table \\(no 'model' column\\)"):
+        classify_batch(m, [folder], tmp_path / "mine.csv", model_ref="toy")
+    assert (tmp_path / "mine.csv").read_text() == "path,magnification\n/a.tif,5000\n"
     with pytest.raises(InputError, match=".csv or .parquet"):
         ResultTable(tmp_path / "r.xlsx", ["a"], "toy")
     with pytest.raises(InputError, match="no image matches"):

@@ -27,7 +27,7 @@ INT_COLUMNS = frozenset({"tiles", "info_bar_rows", "tile", "row", "col", "height
 SUFFIXES = (".csv", ".parquet")
 
 
-def _read_table(path: Path) -> list[dict[str, Any]]:
+def _read_table(path: Path, required: Sequence[str] = ("path",)) -> list[dict[str, Any]]:
     import pandas as pd
 
     try:
@@ -35,8 +35,9 @@ def _read_table(path: Path) -> list[dict[str, Any]]:
     except Exception as e:  # noqa: BLE001 - any parse failure: the file is not our table
         raise InputError(f"{path}: cannot be read as a results table to resume "
                          f"({type(e).__name__}); move it away or choose another output") from None
-    if "path" not in df.columns:
-        raise InputError(f"{path}: not a shapekit results table (no 'path' column); "
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: not a shapekit results table (no {missing[0]!r} column); "
                          f"move it away or choose another output")
     df = df.astype(object).where(df.notna(), None)
     return df.to_dict("records")
@@ -108,7 +109,7 @@ class ResultTable:
         self.rows: list[dict[str, Any]] = []
         self.tile_rows: list[dict[str, Any]] = []
         if self.out.exists():
-            old = _read_table(self.out)
+            old = _read_table(self.out, ("path", "model"))
             from shapekit.temper.modeldir import model_identity
 
             others = sorted({str(r.get("model")) for r in old
