@@ -39,6 +39,20 @@ def test_every_command_has_help(run_cli, path: tuple[str, ...]) -> None:
     assert len(out.strip().splitlines()) >= 3
 
 
+def test_every_option_says_what_it_does() -> None:
+    """Every option has a help text: `analyze cka --kernel`, `stitch --lr`, `invariance` and
+    `frequency --max-images`, `fibres --tolerance/--n` and `dna --tiles-per-image/--epochs` showed
+    only a type and a default in their --help."""
+    bare = []
+    for path in COMMANDS:
+        cmd = app
+        for name in path:
+            cmd = cmd.commands[name]
+        bare += [f"{' '.join(path)} {p.opts[0]}" for p in cmd.params
+                 if isinstance(p, click.Option) and not p.hidden and not (p.help or "").strip()]
+    assert bare == []
+
+
 def test_every_seed_option_refuses_what_numpy_and_torch_refuse(run_cli, tmp_path) -> None:
     """`generate --seed -1` was 'internal error: ValueError: expected non-negative integer', exit 1
     (and 10**20: 'Overflow when unpacking long long'); every --seed takes 0..2**31-1 now."""

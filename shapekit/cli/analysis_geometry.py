@@ -182,7 +182,8 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--layers-a", default=None, help="Layers of MODEL_A (default: stem, stages, head).")
 @click.option("--layers-b", default=None, help="Layers of MODEL_B.")
-@click.option("--kernel", type=click.Choice(["linear", "rbf"]), default="linear", show_default=True)
+@click.option("--kernel", type=click.Choice(["linear", "rbf"]), default="linear", show_default=True,
+              help="CKA kernel (rbf: bandwidth 0.8 x the median pairwise distance).")
 @click.option("--batch-size", type=click.IntRange(4, 100000), default=64, show_default=True,
               help="Minibatch of the debiased minibatch CKA (>= 4).")
 @images_option
@@ -233,7 +234,7 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
 @click.option("--epochs", type=click.IntRange(1, 10000), default=5, show_default=True,
               help="Stitch training epochs.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10), default=1e-3,
-              show_default=True)
+              show_default=True, help="Learning rate (Adam) of the stitch.")
 @click.option("--init", type=click.Choice(["auto", "identity", "lstsq", "random"]), default="auto",
               show_default=True,
               help="Stitch initialisation (auto: identity for a model with itself, else least squares).")

@@ -124,7 +124,8 @@ def register(analyze_app: click.Group) -> None:
     @click.option("--layers", default="stem,stages.0,stages.1,stages.2", show_default=True,
                   help="CNN layers (module names, comma-separated; '' for the output only).")
     @_size_option
-    @click.option("--max-images", type=click.IntRange(1, 10000), default=24, show_default=True)
+    @click.option("--max-images", type=click.IntRange(1, 10000), default=24, show_default=True,
+                  help="Use the first N of IMAGES (folders in sorted order).")
     @click.option("--plot", type=OutputPath("file", suffix=".png"), default=None, help="Write a PNG bar chart.")
     @json_option
     def invariance_cmd(model_dir: Path, images: tuple[Path, ...], groups: tuple[str, ...],
@@ -190,7 +191,8 @@ def register(analyze_app: click.Group) -> None:
     @click.argument("model_dir", type=click.Path(path_type=Path), callback=model_path)
     @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
     @_size_option
-    @click.option("--max-images", type=click.IntRange(1, 10000), default=16, show_default=True)
+    @click.option("--max-images", type=click.IntRange(1, 10000), default=16, show_default=True,
+                  help="Use the first N of IMAGES (folders in sorted order).")
     @click.option("--plot", type=OutputPath("file", suffix=".png"), default=None,
                   help="Write a PNG: radial sensitivity and power curves plus both 2-D maps.")
     @json_option
@@ -233,8 +235,10 @@ def register(analyze_app: click.Group) -> None:
     @click.option("--target", type=float, required=True, callback=_finite,
                   help="Target hardness (HV).")
     @click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=5.0,
-                  show_default=True, callback=_finite)
-    @click.option("--n", "n_samples", type=click.IntRange(1, 100000), default=200, show_default=True)
+                  show_default=True, callback=_finite,
+                  help="Keep a sample when the simulator gives it within this many HV of the target.")
+    @click.option("--n", "n_samples", type=click.IntRange(1, 100000), default=200, show_default=True,
+                  help="Accepted settings to keep (more candidates are drawn from the fibre).")
     @click.option("--steps", type=click.IntRange(1, 10**6), default=2000, show_default=True,
                   help="Bundle Network training steps.")
     @click.option("--n-train", type=click.IntRange(16, 10**6), default=3000, show_default=True,
@@ -293,10 +297,12 @@ def register(analyze_app: click.Group) -> None:
     @root_option
     @click.option("--tile-size", type=click.IntRange(16, 1024), default=64, show_default=True,
                   help="Side of the random square tiles the CNN sees (pixels).")
-    @click.option("--tiles-per-image", type=click.IntRange(1, 256), default=4, show_default=True)
+    @click.option("--tiles-per-image", type=click.IntRange(1, 256), default=4, show_default=True,
+                  help="Random tiles cut from each image.")
     @click.option("--max-images", type=click.IntRange(4, 10000), default=60, show_default=True,
                   help="Class-balanced subset of the manifest's images.")
-    @click.option("--epochs", type=click.IntRange(1, 10000), default=10, show_default=True)
+    @click.option("--epochs", type=click.IntRange(1, 10000), default=10, show_default=True,
+                  help="Training epochs of each of the three CNNs (none, DNA, global range).")
     @click.option("--width-weight", type=click.FloatRange(min=0), default=0.1, show_default=True,
                   callback=_finite, help="Weight of the augmentation-width reward.")
     @click.option("--plot", type=OutputPath("file", suffix=".png"), default=None,
