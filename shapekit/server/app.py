@@ -44,8 +44,12 @@ class ServerState:
     started: float = field(default_factory=time.time)
 
 
-def error_status(exc: BaseException) -> tuple[int, str]:
+def error_status(exc: BaseException, max_pixels: int | None = None) -> tuple[int, str]:
     """HTTP status and one-line message of an exception raised by model work.
+
+    A pixel budget's hint names the CLI's global option; where the limit is the server's own
+    (``max_pixels``, or always when it is not given) it names ``shapekit serve --max-pixels``,
+    else (the process's budget, e.g. a generator's feature maps) how to raise that one.
 
     Examples
     --------
@@ -53,12 +57,21 @@ def error_status(exc: BaseException) -> tuple[int, str]:
     (422, 'bad.tif: truncated file')
     >>> error_status(ApiError(404, "unknown model 'x'"))
     (404, "unknown model 'x'")
+    >>> from shapekit.io.budget import check_pixel_budget
+    >>> try:
+    ...     check_pixel_budget((32, 4112, 4112), "feature maps", max_pixels=2 ** 28)
+    ... except InputError as e:
+    ...     error_status(e, max_pixels=2 ** 26)[1]
+    "feature maps: 32x4112x4112 = 541073408 pixels, over the limit of 268435456 pixels (the process's limit, not serve --max-pixels: start the server as shapekit --max-pixels N serve ..., or set $SHAPEKIT_MAX_PIXELS)"
     """
     if isinstance(exc, ApiError):
         return exc.status, exc.message
     if isinstance(exc, InputError):
-        # the pixel budget's hint names the CLI's global option; the server's own is serve's
-        return 422, one_line(exc).replace(HOW_TO_RAISE, "the server's limit: shapekit serve --max-pixels N")
+        msg = one_line(exc)
+        if max_pixels is None or f"over the limit of {int(max_pixels)} pixels" in msg:
+            return 422, msg.replace(HOW_TO_RAISE, "the server's limit: shapekit serve --max-pixels N")
+        return 422, msg.replace(HOW_TO_RAISE, "the process's limit, not serve --max-pixels: start the server "
+                                              "as shapekit --max-pixels N serve ..., or set $SHAPEKIT_MAX_PIXELS")
     log.error("internal error", exc_info=exc)
     return 500, one_line(f"internal error: {type(exc).__name__}: {exc}")
 
@@ -81,9 +94,13 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     config = config or ServerConfig()
     config.workdir.mkdir(parents=True, exist_ok=True)
+
+    def status_of(exc: BaseException) -> tuple[int, str]:
+        return error_status(exc, config.max_pixels)
+
     state = ServerState(config, ModelStore(config),
                         JobManager(config.workdir, config.workers, config.max_queue, config.max_jobs,
-                                   error_status))
+                                   status_of))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
@@ -118,12 +135,12 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> JSONResponse:
-        status, msg = error_status(exc)
+        status, msg = status_of(exc)
         return JSONResponse({"error": msg}, status_code=status)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        status, msg = error_status(exc)
+        status, msg = status_of(exc)
         return JSONResponse({"error": msg}, status_code=status)
 
     return app
