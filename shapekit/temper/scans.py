@@ -155,6 +155,10 @@ def scan_tiles(image: np.ndarray, tile_size: int | None, source: str = "image"
         raise InputError(f"{source}: image contains NaN or Inf values")
     if tile_size is None:
         return img[None], np.zeros((1, 2), dtype=np.int64)
+    if min(img.shape) < tile_size:  # the model's tiles are fixed: no padding or tile size to offer
+        raise InputError(f"{source}: image of {img.shape[0]}x{img.shape[1]} pixels is smaller than "
+                         f"one {tile_size}x{tile_size} tile: a model with {tile_size}-px tiles needs "
+                         f"scans of at least {tile_size} px a side")
     try:
         t = tile_image(img, tile_size, pad="cover")
     except InputError as e:
