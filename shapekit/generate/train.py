@@ -130,8 +130,6 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
                                  "holdout": holdout, "held_out": dm.held_out}, **kwargs)
 
 
-
-
 def _read_config(out: Path) -> dict[str, Any]:
     from shapekit.generate.formats import RUN_SCHEMA
     from shapekit.io.jsonfile import check_json, load_json
@@ -247,6 +245,14 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     except ValueError as e:
         raise InputError(str(e)) from None
     hp["margin_cells"] = module.generator.margin  # None resolved: the run records what it used
+    # a batch of the generator's largest feature maps, refused before the run folder is made
+    from shapekit.io.budget import check_pixel_budget
+
+    largest = module.generator.largest_map((dm.crop_size, dm.crop_size))
+    check_pixel_budget((dm.batch_size, *largest),
+                       f"--batch-size {dm.batch_size} --crop-size {dm.crop_size}: the generator's "
+                       f"feature maps ({largest[0]} channels of {largest[2]}x{largest[1]} px a crop, "
+                       "margins included)")
     warm = None
     if init_from is not None and not resume:
         warm = _warm_start(module, init_from, codec)
