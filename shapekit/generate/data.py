@@ -21,7 +21,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from shapekit.errors import InputError
+from shapekit.errors import InputError, brief
 
 __all__ = ["ConditionCodec", "CropDataset", "GANDataModule", "to_common_scale", "holdout_split",
            "MODES"]
@@ -311,17 +311,18 @@ class GANDataModule(pl.LightningDataModule):
         ``seed``, see :func:`holdout_split`) out of training; their names are in
         :attr:`held_out`."""
         images, labels, values, codec, ump, names = load_training_table(manifest, condition, root)
-        train, test = holdout_split(labels, holdout, kwargs.get("seed", 0))
+        train, test = holdout_split(labels, holdout, kwargs.get("seed", 0), codec.label_names)
         dm = cls([images[i] for i in train], labels[train], values[train], codec,
                  None if ump is None else ump[train], names=[names[i] for i in train], **kwargs)
         dm.held_out = [Path(names[i]).name for i in test]
         return dm
 
 
-def holdout_split(labels: np.ndarray, fraction: float, seed: int = 0
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def holdout_split(labels: np.ndarray, fraction: float, seed: int = 0,
+                  label_names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, held_out)``: ``round(fraction * n_k)`` images of each class ``k`` held
-    out, drawn with ``seed`` (the same split for the same labels, fraction and seed).
+    out, drawn with ``seed`` (the same split for the same labels, fraction and seed);
+    ``label_names`` name the classes in the error for a fraction that holds out a whole class.
 
     Examples
     --------
@@ -338,7 +339,9 @@ def holdout_split(labels: np.ndarray, fraction: float, seed: int = 0
         idx = np.flatnonzero(labels == k)
         m = int(round(float(fraction) * len(idx)))
         if m >= len(idx) and m > 0:
-            raise InputError(f"--holdout {fraction} leaves no training image of class {k}")
+            name = label_names[int(k)] if label_names is not None else k
+            raise InputError(f"--holdout {fraction} holds out all {len(idx)} images of class "
+                             f"{brief(str(name))}; give a smaller --holdout")
         test.extend(rng.permutation(idx)[:m].tolist())
     test_idx = np.array(sorted(test), dtype=np.int64)
     return np.setdiff1d(np.arange(len(labels)), test_idx), test_idx
