@@ -251,3 +251,22 @@ def test_generate_says_while_an_image_or_a_sweep_is_on_its_way(page) -> None:
                          "!document.querySelector('#sweep-run').disabled", timeout=60_000)
     assert pg.inner_text("#sweep-run") == "Render sweep"
     assert "stale" not in (pg.get_attribute("#gen-image", "class") or "")
+
+
+def test_an_empty_prediction_set_is_said_not_left_blank(page, tmp_path) -> None:
+    """A scan outside the training data has an empty prediction set; its row read
+    "prediction set" with nothing after it."""
+    from serve_helpers import png_of
+    from toy import toy_dataset
+
+    pg, _, _ = page
+    _on_the_page(pg)
+    pg.click("#tab-btn-classify")
+    pg.select_option("#classify-model", "uhcs3")
+    scan = tmp_path / "toy-network.png"           # a toy texture: nothing like a UHCS micrograph
+    scan.write_bytes(png_of(toy_dataset(1, 256, seed=0)[0][0]))
+    pg.set_input_files("#classify-files", str(scan))
+    card = pg.wait_for_selector('.card[data-image="toy-network.png"]', timeout=120_000)
+    assert card.get_attribute("data-temper") == "unknown"
+    rows = dict(line.split("\t", 1) for line in card.query_selector(".facts table").inner_text().splitlines())
+    assert rows["prediction set"] == "none (outside the training data)"

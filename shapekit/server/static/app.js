@@ -169,7 +169,9 @@ function resultCard(res, model) {
   if (bar && bar.um_per_px) rows.splice(4, 0, ["scale bar", `"${bar.label}" = ${fmt(bar.length_px, 4)} px -> ${fmt(bar.um_per_px, 4)} um/px`]);
   else if (bar && bar.note) rows.splice(4, 0, ["scale bar", `not read (${bar.note})`]);
   if (res.ood_score !== null) rows.push(["OOD score", fmt(res.ood_score)]);
-  if (res.prediction_set) rows.push(["prediction set", res.prediction_set.join(", ")]);
+  // an empty set is an answer too: no temper at the model's stated coverage (not a blank cell)
+  if (res.prediction_set) rows.push(["prediction set", res.prediction_set.length ? res.prediction_set.join(", ")
+    : `none${res.in_distribution === false ? " (outside the training data)" : " (no temper plausible enough)"}`]);
   const table = el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: v }))));
   const ood = res.in_distribution === false || res.temper === "unknown"
     ? el("div", { class: "ood", text: "Outside the training data: this scan does not look like what the classifier was trained on; treat the verdict with caution." }) : null;
