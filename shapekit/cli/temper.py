@@ -40,6 +40,33 @@ def _check_model(model: Path) -> str:
     return str(resolve_model(model))
 
 
+def _warn_if_training_data(model_dir: str, manifest: Path) -> None:
+    """Warn when MANIFEST is the one the model was trained on (its config's ``source``, matched
+    as a path or, when stored relative, as the trailing part of MANIFEST's path): its figures
+    are then training-set figures (``evaluate`` read 1.0 on uhcs3), not new-scan accuracy."""
+    from shapekit.temper.modeldir import read_config
+
+    cfg = read_config(model_dir)
+    source = Path(str(cfg.get("source") or ""))
+    if not source.name:
+        return
+    given = Path(manifest).resolve().parts
+    if source.is_absolute():
+        same = source.resolve().parts == given
+    else:
+        parts = [p for p in source.parts if p not in (".", "..")]
+        same = len(parts) <= len(given) and list(given[-len(parts):]) == parts
+    if not same:
+        return
+    rows = (cfg.get("cv") or {}).get("table") or []
+    row = next((r for r in rows if r.get("aggregation") == cfg.get("aggregation")), None) or \
+        max(rows, key=lambda r: r.get("accuracy", 0), default=None)
+    cv = f" (its cross-validated accuracy: {row['accuracy']:.3f})" if row and "accuracy" in row else ""
+    warnings.warn(f"{manifest} is the manifest this model was trained on: these are figures on its "
+                  f"training scans, not what to expect on new ones{cv}; give a manifest of scans "
+                  "it has not seen", ShapekitWarning, stacklevel=2)
+
+
 def _print_verdict(r: dict[str, Any]) -> None:
     probs = " ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items())
     extra = ""
@@ -168,6 +195,7 @@ def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path 
 
     model = load_model(model_dir)
     y = _manifest_labels(model, man, manifest)
+    _warn_if_training_data(model_dir, manifest)
     proba = model.predict_proba(_manifest_images(man, model))
     res = scores(y, proba, model.label_names)
     res["misclassified"] = misclassified([str(p) for p in man.paths], y, proba, model.label_names)
@@ -214,6 +242,7 @@ def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tu
     man = load_manifest(manifest, root)
     model = load_model(model_dir)
     y = _manifest_labels(model, man, manifest)
+    _warn_if_training_data(model_dir, manifest)
     res = robustness_table(model.predict, _manifest_images(man, model), y,
                            list(names) or None, seed)
     if as_json:
