@@ -333,3 +333,20 @@ def test_arrays_outside_unit_range_are_refused(textures):
         score([2 * x - 1 for x in real], same, n_boot=3, n_perm=3, mode="imaging")
     res = score(real, [1.02 * x - 0.01 for x in same], n_boot=3, n_perm=3, mode="imaging")
     assert res["n_fake"] == len(same)
+
+
+def test_a_report_rewritten_in_its_folder_leaves_no_figures_of_the_earlier_run(tmp_path, textures):
+    """`score A B --report rep` then `score A C --mode imaging --report rep` left the first run's
+    betti.png, summaries.png, structure_betti.png and two_point.png beside the second run's
+    report, figures of another comparison that report.html does not show. The PNGs in the folder
+    are now exactly the ones the report shows (files of other names are left alone)."""
+    import re
+
+    real, same, other = textures
+    score(real[:8], same[:8], n_boot=3, n_perm=3, report_dir=tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    score(real[:8], other[:8], n_boot=3, n_perm=3, mode="imaging", report_dir=tmp_path)
+    shown = set(re.findall(r'src="([^"]+\.png)"', (tmp_path / "report.html").read_text()))
+    assert shown == {"thumbs_reference.png", "thumbs_compared.png", "imaging.png"}
+    assert {p.name for p in tmp_path.glob("*.png")} == shown
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -26,6 +26,10 @@ from shapekit._atomic import atomic_path, write_bytes, write_text
 
 __all__ = ["write_report", "thumbnails", "plot_betti", "plot_summaries", "plot_two_point", "plot_imaging"]
 
+#: every figure a report may hold; a report rewritten into its folder removes those it does not show
+FIGURES = ("thumbs_reference.png", "thumbs_compared.png", "imaging.png", "structure_betti.png", "two_point.png",
+           "betti.png", "summaries.png")
+
 REAL, FAKE = "#1f77b4", "#d62728"
 
 
@@ -317,4 +321,11 @@ figure{{margin:0}}</style></head><body>
 </body></html>
 """
     write_text(out / "report.html", page)
+    shown = {"thumbs_reference.png", "thumbs_compared.png"}
+    for part, names_ in ((imaging, ("imaging.png",)), (structure, ("structure_betti.png", "two_point.png")),
+                         (raw, ("betti.png", "summaries.png"))):
+        if part is not None:
+            shown.update(names_)
+    for name in set(FIGURES) - shown:    # an earlier report's figures in this folder: another comparison
+        (out / name).unlink(missing_ok=True)
     return out / "report.html"
