@@ -5,6 +5,7 @@ run continuing exactly as an uninterrupted one."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def test_a_run_stopped_before_its_export_points_to_resume_and_its_checkpoints(
     for f in ("generator.json", "generator.safetensors"):
         (stopped / f).unlink()
     finish = f"{stopped} holds checkpoints but no exported generator (stopped before its end?): " \
-             f"finish it with `shapekit train-gan {manifest} --out {stopped} --resume`"
+             f"finish it with `shapekit train-gan {manifest} --out {stopped} --resume --max-steps 2`"
     code, _, err = run_cli("generate", stopped, "--n", "1", "--out", tmp_path / "g")
     assert code == 2 and finish + ", or sample a checkpoint: --checkpoint ..., " in err, err
     assert err.rstrip().endswith(", last") and "train it with" not in err
@@ -89,6 +90,11 @@ def test_a_run_stopped_before_its_export_points_to_resume_and_its_checkpoints(
     code, _, err = run_cli("generate", stopped, "--n", "1", "--size", "32", "--checkpoint", "last",
                            "--out", tmp_path / "g")
     assert code == 0, err
+    # the command it names finishes the run as planned (--resume alone went on to the default
+    # --max-steps 2000, or, for a run past 2000, was refused)
+    code, _, err = run_cli(*shlex.split(finish.split("`")[1])[1:])
+    assert code == 0 and "nothing to train: the run was already at iteration 2" in err, err
+    assert (stopped / "generator.json").is_file()
 
 
 def test_a_resumed_run_ends_with_the_weights_of_one_never_stopped(tmp_path: Path,

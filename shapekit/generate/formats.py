@@ -96,17 +96,20 @@ def no_generator_message(run_dir: Path, checkpoint_option: bool = False) -> str:
     if not (run_dir / "config.json").is_file():
         return (f"{missing}, and checkpoints without the run's config.json: copy the whole run "
                 "directory, or train one with `shapekit train-gan`")
-    manifest = "MANIFEST"
+    manifest, steps = "MANIFEST", ""
     try:
         import json
 
-        manifest = str(json.loads((run_dir / "config.json").read_text())["manifest"])
-    except (OSError, ValueError, KeyError, TypeError):
+        run = json.loads((run_dir / "config.json").read_text())
+        manifest = str(run["manifest"])
+        if isinstance(run.get("max_steps"), int):  # --resume alone would go to its default
+            steps = f" --max-steps {run['max_steps']}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     shown = ", ".join(ckpts[-2:] if len(ckpts) <= 2 else ["...", *ckpts[-2:]])
     also = f", or sample a checkpoint: --checkpoint {shown}" if checkpoint_option else ""
     return (f"{run_dir} holds checkpoints but no exported generator (stopped before its end?): "
-            f"finish it with `shapekit train-gan {manifest} --out {run_dir} --resume`{also}")
+            f"finish it with `shapekit train-gan {manifest} --out {run_dir} --resume{steps}`{also}")
 
 
 def read_generator_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
