@@ -339,3 +339,27 @@ def test_cli_folder_without_out_classifies_the_readable_scans(run_cli, toy_model
     assert code == 2 and len(json.loads(out)) == 9
     code, out, err = run_cli("classify", str(toy_model), str(folder / "broken.png"))
     assert code == 2 and out == "" and err.count("\n") == 1 and "broken.png" in err
+
+
+def test_table_gives_the_scans_own_pixel_size_and_tiles_in_its_pixels(folder, tmp_path):
+    """A model with a pixel size resamples each scan to it. The scan table's pixel size was the
+    model's, beside the source of the scan's own ('0.0556, OLYMPUS_SIS' for a file whose tag says
+    0.163), and the tile table's coordinates were in the resampled image (rows past the file's
+    last row). Now the table gives the scan's own pixel size and the tiles in the file's pixels."""
+    from shapekit.temper.train import train_on_images
+
+    images, labels = toy_dataset(4, 96, seed=1)
+    model = train_on_images(images, labels, model="logreg", tile_size=48, augment=0, cv_folds=2,
+                            feature_params={"scales": [1, 2]}, aggregation="proba",
+                            target_um_per_px=0.075)
+    scan = folder / "scan00_network.png"                              # 96x96 px
+    out, tiles = tmp_path / "r.csv", tmp_path / "t.csv"
+    res = classify_batch(model, [scan], out, model_ref="toy", tiles_out=tiles, um_per_px=0.15)
+    assert res["classified"] == 1, _table(out).to_dict("records")
+    row = _table(out).iloc[0]
+    assert row["um_per_px"] == pytest.approx(0.15) and row["um_per_px_source"] == "user"
+    assert row["tiles"] == 16                                         # 192 px classified, 48-px tiles
+    t = _table(tiles)
+    assert len(t) == 16 and set(t["height"]) == {24} and set(t["width"]) == {24}
+    assert (t["row"] + t["height"]).max() == 96 and (t["col"] + t["width"]).max() == 96
+    assert t["row"].min() == 0 and t["col"].min() == 0

@@ -95,8 +95,8 @@ def _why_unknown(r: dict[str, Any]) -> None:
               help="Write one row per scan to this table (.csv or .parquet); an existing table is "
                    "resumed: scans already in it are skipped, failed ones retried.")
 @click.option("--tiles", "tiles_out", type=OutputPath("file"), default=None,
-              help="With --out: also write every tile's probabilities and coordinates here "
-                   "(.parquet or .csv).")
+              help="With --out: also write every tile's probabilities and coordinates (in the "
+                   "file's pixels) here (.parquet or .csv).")
 @click.option("--scheduler", default=None, envvar="DASK_SCHEDULER_ADDRESS", show_envvar=True,
               help="With --out: classify on this dask.distributed cluster (tcp://HOST:PORT).")
 @click.option("--um-per-px", type=click.FloatRange(min=0, min_open=True), default=None,

@@ -6,7 +6,8 @@ plus one ``p_<label>`` column per temper): the verdict, its probabilities, the "
 training data" fields, the tiles, the pixel size and where it came from, the info-bar rows, notes,
 the error (a scan that cannot be read or classified becomes a row with ``error`` set instead of
 aborting the batch) and the seconds it took. Optionally the per-tile probabilities go to a second
-table with each tile's coordinates.
+table with each tile's coordinates, in the file's pixels. The pixel size is the scan's own (a
+model with a pixel size classifies the scan resampled to its own).
 
 The table (:class:`~shapekit.temper.resulttable.ResultTable`) is rewritten atomically (temporary
 file + rename, the tile table first, the scan table last) every ``flush_every`` scans and at the
@@ -142,25 +143,33 @@ def classify_path(model: Any, path: str | os.PathLike[str], *, um_per_px: float 
 
 
 def flat_row(res: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
-    """A :meth:`TemperModel.assess_path` result as the flat columns of the scan table."""
+    """A :meth:`TemperModel.assess_path` result as the flat columns of the scan table; its pixel
+    size is the scan's own, as its source gave it (not the model's, which it was resampled to)."""
     pset = res.get("prediction_set")
     scan = res.get("scan") or {}
+    own = scan.get("source_um_per_px", scan.get("um_per_px"))
     row = {"temper": res["temper"], "ood_score": res.get("ood_score"),
            "in_distribution": res.get("in_distribution"),
            "prediction_set": None if pset is None else ";".join(pset), "tiles": int(res["tiles"]),
-           "um_per_px": scan.get("um_per_px"), "um_per_px_source": scan.get("um_per_px_source"),
+           "um_per_px": own, "um_per_px_source": scan.get("um_per_px_source"),
            "info_bar_rows": scan.get("info_bar_rows"), "notes": "; ".join(res.get("notes") or []) or None}
     row.update({f"p_{lab}": float(res["probabilities"][lab]) for lab in labels})
     return row
 
 
 def _tile_rows(path: str, res: dict[str, Any], labels: Sequence[str]) -> list[dict[str, Any]]:
+    """The tile table's rows of one scan, in the file's pixels (the info bar is cut at the
+    bottom; a scan resampled to the model's pixel size is scaled back)."""
     t = res["tile_map"]
-    h, w = t["tile_size"]
+    scan = res.get("scan") or {}
+    f = 1.0
+    if scan.get("resampled") and scan.get("um_per_px") and scan.get("source_um_per_px"):
+        f = float(scan["um_per_px"]) / float(scan["source_um_per_px"])
+    h, w = (int(round(v * f)) for v in t["tile_size"])
     out = []
     for i, tile in enumerate(t["tiles"]):
-        r = {"path": path, "tile": i, "row": int(tile["row"]), "col": int(tile["col"]), "height": int(h),
-             "width": int(w), "temper": tile["temper"]}
+        r = {"path": path, "tile": i, "row": int(round(tile["row"] * f)),
+             "col": int(round(tile["col"] * f)), "height": h, "width": w, "temper": tile["temper"]}
         r.update({f"p_{lab}": float(p) for lab, p in zip(labels, tile["p"])})
         out.append(r)
     return out

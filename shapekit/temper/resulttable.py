@@ -78,8 +78,8 @@ class ResultTable:
         The pixel size given for every scan (``classify --um-per-px``): an existing table whose
         rows were classified with another one (or without) is refused, not silently kept.
     target_um_per_px : float, optional
-        The model's pixel size (then the table's ``um_per_px`` is that one, and only whether a
-        pixel size was given can be compared).
+        The model's pixel size (then only whether a pixel size was given is compared: tables
+        written before the ``um_per_px`` column held the scan's own pixel size hold the model's).
 
     Examples
     --------
