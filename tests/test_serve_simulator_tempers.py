@@ -168,3 +168,22 @@ def test_score_like_a_set_that_records_nothing_says_what_it_made(client, monkeyp
     for asked_for in ({"label": "peak_aged"}, {"conditions": json.dumps({"aging_time_h": 5.0})}):
         out, _ = _score(client, monkeypatch, real_folder, asked_for, named=True)
         assert not any("records no" in w for w in out["report"].get("warnings", []))
+
+
+def test_a_tiff_is_named_after_its_temper_as_the_png_is(client) -> None:
+    """The PNG download of an image without an asked label was named after the temper it got
+    (shapekit-sim-peak_aged-seed0.png), the TIFF of the same image 'random'
+    (shapekit-sim-random-seed0.tif), though nothing was drawn at random."""
+    def name(body: dict) -> str:
+        r = client.post("/api/generate", json={"size": 32, **body})
+        assert r.status_code == 200, r.text
+        return r.headers["content-disposition"].split('filename="')[1].rstrip('"')
+
+    at = {"aging_temperature_C": 200.0, "aging_time_h": 1.0}              # under-aged there
+    for fmt, ext in (("png", "png"), ("tiff", "tif")):
+        assert name({"generator": "sim", "conditions": at, "format": fmt}) == f"shapekit-sim-under_aged-seed0.{ext}"
+    drawn = json.loads(client.post("/api/generate", json={"generator": "tiny", "seed": 7, "size": 32})
+                       .headers["x-shapekit-metadata"])["label"]
+    assert name({"generator": "tiny", "seed": 7, "format": "tiff"}) == f"shapekit-tiny-{drawn}-seed7.tif"
+    sweep = {"name": "aging_time_h", "lo": 1, "hi": 60, "k": 3}            # three tempers along it
+    assert name({"generator": "sim", "conditions": at, "sweep": sweep}) == "shapekit-sim-mixed-seed0.png"

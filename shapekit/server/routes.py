@@ -237,7 +237,9 @@ async def generate(req: GenerateRequest, request: Request) -> Response:
 
     data, media, meta = await st.jobs.call(work, gone=request.is_disconnected, abandoned=abandoned)
     ext = "tif" if req.format == "tiff" else "png"
-    fname = f"shapekit-{name}-{req.label or meta.get('label') or 'random'}-seed{req.seed}.{ext}"
+    made = {m.get("label") for m in meta.get("images", [meta])}     # a TIFF's or a sweep's: per image
+    shown = req.label or (made.pop() if len(made) == 1 else "mixed") or "random"
+    fname = f"shapekit-{name}-{shown}-seed{req.seed}.{ext}"
     return Response(data, media_type=media, headers={
         "X-Shapekit-Metadata": json.dumps({"generator": name, **meta}),
         "Content-Disposition": f'inline; filename="{re.sub(r"[^A-Za-z0-9._-]", "_", fname)}"',
