@@ -350,3 +350,27 @@ def test_a_report_rewritten_in_its_folder_leaves_no_figures_of_the_earlier_run(t
     assert shown == {"thumbs_reference.png", "thumbs_compared.png", "imaging.png"}
     assert {p.name for p in tmp_path.glob("*.png")} == shown
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_report_panels_do_not_overlap_their_neighbours_tick_labels(tmp_path, textures, monkeypatch):
+    """In summaries.png the y tick labels of one histogram ('0.005') were drawn over the frame of
+    the histogram to their left: the panels were laid out at fixed spacing, whatever the width of
+    their labels. Each panel's tick labels now stay clear of its neighbour."""
+    from shapekit.realism import report
+    from shapekit.realism.summaries import image_features
+
+    real, _, other = textures
+    fr, ff = image_features(real[:6]), image_features(other[:6])
+    figs = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig) or path)
+    cols = {n: {"w1_std": 1.0} for n in fr.names}
+    big = np.argsort(-np.abs(fr.summaries).max(0))[:5]      # counts: densities with wide tick labels
+    report.plot_summaries(tmp_path / "s.png", cols, [fr.names[j] for j in big], fr, ff)
+    fig = figs[0]
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    axes = fig.axes
+    for left, right in zip(axes[:-1], axes[1:]):
+        frame = left.get_window_extent(r)
+        labels = [t.get_window_extent(r) for t in right.get_yticklabels() if t.get_text()]
+        assert labels and min(b.x0 for b in labels) > frame.x1, "tick labels over the neighbour's frame"

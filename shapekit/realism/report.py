@@ -48,7 +48,8 @@ def _figure(nrows: int, ncols: int, size: tuple[float, float]) -> tuple[Any, np.
     headless()
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(nrows, ncols, figsize=size, squeeze=False)
+    # constrained: each panel leaves room for its neighbour's tick labels (fixed spacing drew them over it)
+    fig, ax = plt.subplots(nrows, ncols, figsize=size, squeeze=False, layout="constrained")
     return fig, ax
 
 
