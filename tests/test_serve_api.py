@@ -357,6 +357,23 @@ def test_score_uploaded_sets(server, real_folder) -> None:
     assert r.json()["report"]["n_real"] == 5 and r.json()["report"]["n_fake"] == 3
 
 
+
+def test_an_uploaded_set_is_read_within_a_budget_for_the_whole_set(server) -> None:
+    """Each uploaded image was checked against the pixel budget on its own, but a score holds
+    its whole set at once: 64 small files that each decode to just under --max-pixels (a few
+    KB apiece as PNG) were all decoded together, 64 times the budget. The set's images together
+    are now refused over 4x the budget, from the header of the file that passes it."""
+    client = server[0]                                     # --max-pixels 65536: 262144 for a set
+    bomb = png_bomb(240)                                   # 57600 pixels each, a few hundred bytes
+    files = [("real", (f"r{i}.png", bomb)) for i in range(5)]   # 288000 pixels together
+    files += [("generated", (f"g{i}.png", bomb)) for i in range(2)]
+    err = _one_line_error(client.post("/api/score", files=files, data={"n_boot": "3", "n_perm": "3"}), 422)
+    assert err == ("real set: r4.png and the 4 image(s) before it are over the server's budget for an "
+                   "uploaded set (262144 pixels together, 4x shapekit serve --max-pixels; 230400 already "
+                   "read): upload fewer or smaller images")
+    r = client.post("/api/score", files=files[1:], data={"n_boot": "3", "n_perm": "3"})   # 4: fits
+    assert "budget for an uploaded set" not in r.text
+
 @pytest.mark.parametrize("data,files,status,needle", [
     ({"generator": "tiny"}, None, 400, "exactly one real set"),
     ({"real_set": "toyreal"}, None, 400, "exactly one generated set"),

@@ -28,7 +28,8 @@ from shapekit.errors import InputError
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=200.0, show_default=True,
               help="Largest upload request (413 above it).")
 @click.option("--max-pixels", type=click.IntRange(min=256), default=2 ** 26, show_default=True,
-              help="Pixel budget per image: larger headers (image bombs) are refused before decoding.")
+              help="Pixel budget per image (an uploaded set's images together: 4x): larger headers "
+                   "(image bombs) are refused before decoding.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker threads for model work [default: the cores].")
 @click.option("--no-preload", is_flag=True, help="Load models on first use instead of at start.")

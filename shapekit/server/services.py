@@ -26,6 +26,7 @@ import numpy as np
 
 from shapekit.errors import InputError
 from shapekit.server.encode import jsonable, png_bytes, preview_data_url, tiff_bytes
+from shapekit.server.uploads import read_images
 from shapekit.server.errors import ApiError
 from shapekit.server.verdict import unmatched_set, verdict
 
@@ -287,21 +288,6 @@ def _dumps(obj: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- score
-def read_images(paths: list[tuple[Path, str]], max_pixels: int | None, what: str) -> tuple[list, np.ndarray]:
-    """Uploaded images as arrays and their pixel sizes (NaN where the file has none)."""
-    from shapekit.io import read_image
-
-    ims, um = [], []
-    for p, name in paths:
-        try:
-            img, meta = read_image(p, max_pixels=max_pixels)
-        except InputError as e:
-            raise InputError(f"{what}: " + str(e).replace(str(p), name)) from None
-        ims.append(img)
-        um.append(np.nan if meta.um_per_px is None else meta.um_per_px)
-    return ims, np.asarray(um, dtype=np.float64)
-
-
 def prepare_real_set(path: Path, name: str) -> Any:
     """A real set with its per-image features computed once (reused by every score)."""
     from shapekit.realism.prepared import prepare_set

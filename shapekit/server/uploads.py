@@ -3,7 +3,8 @@
 Starlette's own form parser spools large files to the system temporary folder; this one writes
 each uploaded file straight into a folder of the job it belongs to (python-multipart's streaming
 parser with ``UPLOAD_DIR``), so the server writes nothing outside its work directory, and stops
-reading as soon as a body passes the limit.
+reading as soon as a body passes the limit. :func:`read_images` decodes an uploaded set within
+a pixel budget per image and one for the set.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+import numpy as np
+
+from shapekit.errors import InputError
 from shapekit.server.errors import ApiError
 
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 FORM_TYPES = (b"multipart/form-data", b"application/x-www-form-urlencoded")
+SET_FACTOR = 4          # an uploaded set's images together: 4x the budget of one
 
 
 def safe_filename(name: str | None, index: int) -> str:
@@ -178,3 +183,32 @@ async def read_multipart(request: Any, dest: Path, *, max_files: int, max_field_
             tmp.replace(path)
         out.files.append(UploadedFile(name, client or path.name, path, int(f.size)))
     return out
+
+
+def read_images(paths: list[tuple[Path, str]], max_pixels: int | None, what: str) -> tuple[list, np.ndarray]:
+    """Uploaded images as arrays and their pixel sizes (NaN where the file has none).
+
+    Each image is refused over ``max_pixels``, and the set over ``SET_FACTOR * max_pixels``
+    pixels together, from each file's header before it is decoded (small files that decode to
+    large images, up to the request's file count, would otherwise all be held at once).
+    """
+    from shapekit.io import read_image
+
+    ims, um, used = [], [], 0
+    for i, (p, name) in enumerate(paths):
+        left = None if max_pixels is None else min(max_pixels, SET_FACTOR * max_pixels - used)
+        try:
+            if left is not None and left < 1:
+                raise InputError(f"over the limit of {left} pixels")
+            img, meta = read_image(p, max_pixels=left)
+        except InputError as e:
+            if left is not None and left < max_pixels and f"over the limit of {left} pixels" in str(e):
+                raise InputError(
+                    f"{what}: {name} and the {i} image(s) before it are over the server's budget for an "
+                    f"uploaded set ({SET_FACTOR * max_pixels} pixels together, {SET_FACTOR}x shapekit serve "
+                    f"--max-pixels; {used} already read): upload fewer or smaller images") from None
+            raise InputError(f"{what}: " + str(e).replace(str(p), name)) from None
+        ims.append(img)
+        used += int(img.size)
+        um.append(np.nan if meta.um_per_px is None else meta.um_per_px)
+    return ims, np.asarray(um, dtype=np.float64)
