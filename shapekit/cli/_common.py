@@ -192,10 +192,10 @@ def sigterm_raises() -> Iterator[None]:
 
 @contextlib.contextmanager
 def sigterm_deferred() -> Iterator[None]:
-    """While inside, a ``SIGTERM`` is held back and delivered (to the handler that was there
-    before, e.g. :func:`sigterm_raises`'s) on the way out, so that a few quick steps that must not
-    stop halfway (moving a finished set into place) run to their end. Does nothing outside the
-    main thread.
+    """While inside, a ``SIGTERM`` or a Ctrl-C (``SIGINT``) is held back and delivered (to the
+    handler that was there before, e.g. :func:`sigterm_raises`'s, or Python's KeyboardInterrupt)
+    on the way out, so that a few quick steps that must not stop halfway (moving a finished set
+    into place) run to their end. Does nothing outside the main thread.
     """
     import signal
     import threading
@@ -204,13 +204,15 @@ def sigterm_deferred() -> Iterator[None]:
         yield
         return
     held: list[int] = []
-    old = signal.signal(signal.SIGTERM, lambda signum, frame: held.append(signum))
+    kinds = (signal.SIGTERM, signal.SIGINT)
+    old = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in kinds}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
-        if held:
-            signal.raise_signal(signal.SIGTERM)
+        for s in kinds:
+            signal.signal(s, signal.SIG_DFL if old[s] is None else old[s])
+        for s in dict.fromkeys(held):
+            signal.raise_signal(s)
 
 
 # -- output paths: refused at parse time, before any work or heavy import --------------------------

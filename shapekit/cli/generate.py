@@ -110,9 +110,10 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
         with sigterm_raises():  # once, leaving gen_* files without their conditions.csv)
             _generate(folder, n, out, hw, label, fixed, sweep_spec, grid, fmt, device, checkpoint,
                       seed, as_json, raw)
-    except Terminated:
-        raise Interrupted(f"stopped by SIGTERM: no half-written set is left in {out}; run the same "
-                          "command again", 15) from None
+    except (Terminated, KeyboardInterrupt) as e:  # _generate removed what it wrote
+        how, code = ("SIGTERM", 15) if isinstance(e, Terminated) else ("Ctrl-C", 2)
+        raise Interrupted(f"stopped by {how}: no half-written set is left in {out}; run the same "
+                          "command again", code) from None
 
 
 def _precheck(codec: dict, default_side: int, n: int, hw: tuple[int, int] | None,
@@ -235,7 +236,7 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
                                    title=f"sweep of {name} (rows: same latent)")
             else:
                 save_grid(batches[0], grid_tmp, ncols=min(8, n))
-        with sigterm_deferred():  # a SIGTERM now is answered once the set is in place
+        with sigterm_deferred():  # a SIGTERM or Ctrl-C now is answered once the set is in place
             # an earlier run's images that this one did not overwrite would be read with it (score)
             stale = _commit(stage.path, out, [r["file"] for r in rows], earlier,
                             None if grid is None else (grid_tmp, grid))
