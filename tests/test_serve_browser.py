@@ -270,3 +270,24 @@ def test_an_empty_prediction_set_is_said_not_left_blank(page, tmp_path) -> None:
     assert card.get_attribute("data-temper") == "unknown"
     rows = dict(line.split("\t", 1) for line in card.query_selector(".facts table").inner_text().splitlines())
     assert rows["prediction set"] == "none (outside the training data)"
+
+
+def test_score_says_what_is_missing_in_the_pages_words(page) -> None:
+    """'upload' chosen with no file chosen sent the request anyway, and the page showed the
+    API's answer, which names form fields the page never shows ("give exactly one real set:
+    'real_set' (a name) or 'real' files")."""
+    pg, _, _ = page
+    _on_the_page(pg)
+    pg.click("#tab-btn-score")
+    pg.check("input[name=real-src][value=files]")
+    pg.set_input_files("#score-real-files", [])
+    pg.click("#score-run")
+    pg.wait_for_function("!document.querySelector('#score-error').hidden")
+    assert pg.inner_text("#score-error") == "Choose the real images to upload (at least 2; 4 for the real-vs-real baseline)."
+    pg.check("input[name=real-src][value=set]")
+    pg.check("input[name=fake-src][value=files]")
+    pg.set_input_files("#score-fake-files", [])
+    pg.click("#score-run")
+    pg.wait_for_function("document.querySelector('#score-error').textContent.startsWith('Choose the generated')")
+    assert pg.is_hidden("#score-progress") and pg.is_enabled("#score-run")
+    pg.check("input[name=fake-src][value=generator]")

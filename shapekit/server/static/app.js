@@ -413,12 +413,23 @@ function scoreTable(rep, generated) {
   return rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: v })));
 }
 
+// What is missing from the form, in the page's words (the server's names its form fields).
+function scoreMissing(realSrc, fakeSrc) {
+  if (realSrc === "set" && !$("#score-real-set").value) return "This server knows no real set (start it with --real-set NAME=MANIFEST): upload real images instead.";
+  if (realSrc === "files" && !$("#score-real-files").files.length) return "Choose the real images to upload (at least 2; 4 for the real-vs-real baseline).";
+  if (fakeSrc === "generator" && !$("#score-generator").value) return "This server has no generator: upload generated images instead.";
+  if (fakeSrc === "files" && !$("#score-fake-files").files.length) return "Choose the generated images to upload (at least 2).";
+  return "";
+}
+
 async function runScore() {
   showError("#score-error", "");
   $("#score-result").hidden = true;
   const fd = new FormData();
   const realSrc = document.querySelector("input[name=real-src]:checked").value;
   const fakeSrc = document.querySelector("input[name=fake-src]:checked").value;
+  const missing = scoreMissing(realSrc, fakeSrc);
+  if (missing) return showError("#score-error", missing);
   if (realSrc === "set") fd.append("real_set", $("#score-real-set").value);
   else for (const f of $("#score-real-files").files) fd.append("real", f, f.name);
   if (fakeSrc === "generator") {
