@@ -170,3 +170,30 @@ def test_otsu_matches_skimage():
         img = np.clip(np.r_[rng.normal(0.3, 0.05, 3000), rng.normal(0.7, 0.1, 2000)], 0, 1)
         img = img.reshape(50, 100).astype(np.float32)
         assert otsu_threshold(img) == pytest.approx(float(threshold_otsu(img)), abs=1e-6)
+
+
+def test_a_summary_constant_up_to_float_rounding_is_scaled_by_the_pooled_spread():
+    """Superalloy 0 d against 180 d (8-bit scans) read 'topological_distance 1348.9, baseline 0.65':
+    every 0 d scan's q90 H0 lifetime is 8/255, equal up to float32 rounding (sd 1e-8), and the
+    summary was divided by that sd (w1_std 307033). A column constant to float precision in the
+    real set is now scaled like an exactly constant one, by the pooled spread."""
+    from shapekit.realism.imaging import imaging_descriptors, imaging_pooled
+    from shapekit.realism.setstats import pooled_features, set_statistics
+    from shapekit.realism.summaries import image_features
+
+    rng = np.random.default_rng(0)
+    real = image_features([rng.random((24, 24)) for _ in range(6)])
+    fake = image_features([rng.random((24, 24)) for _ in range(6)])
+    j = 0
+    rounding = np.float32(0.34117648) - np.float32(0.30980393) - 8 / 255    # float32 differences of k/255
+    real.summaries[:, j] = 8 / 255 + np.array([0, rounding, 0, -rounding, rounding, 0])
+    fake.summaries[:, j] = 8 / 255 + 0.004 * rng.standard_normal(6)
+    pf = pooled_features(real, fake, rng=np.random.default_rng(1))
+    pooled = np.r_[real.summaries[:, j], fake.summaries[:, j]].std(ddof=1)
+    assert pf.scale[j] == pytest.approx(pooled)
+    w1_std = set_statistics(pf, np.arange(6), np.arange(6, 12))["w1_std"]
+    assert w1_std[j] < 5
+    # the imaging descriptors likewise (a brightness equal up to rounding in the reference)
+    X, _ = imaging_descriptors([rng.random((32, 32)) for _ in range(8)])
+    X[:4, 0] = 0.5 + np.array([0, 1e-9, -1e-9, 0])
+    assert imaging_pooled(X[:4], X[4:], list(_)).scale[0] > 1e-3

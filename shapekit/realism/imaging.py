@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from shapekit.realism.setstats import PooledFeatures
+    from shapekit.realism.setstats import PooledFeatures, summary_scale
 
 __all__ = ["noise_sigma", "blur_sigma", "imaging_descriptors", "imaging_gap", "matching_blur",
            "imaging_pooled", "attribute_shifts", "IMAGING_NAMES", "IMAGING_COLUMNS", "ATTRIBUTES", "BLUR_MAX_PX", "ATTRIBUTE_P", "ATTRIBUTE_EFFECT"]
@@ -293,14 +293,12 @@ def imaging_pooled(real: np.ndarray, fake: np.ndarray, names: list[str], *, max_
     """
     from scipy.spatial.distance import cdist
 
-    from shapekit.realism.setstats import PooledFeatures
+    from shapekit.realism.setstats import PooledFeatures, summary_scale
 
     cols = [names.index(c) for c in IMAGING_COLUMNS]
     X = np.vstack([real[:, cols], fake[:, cols]]).astype(np.float64)
     nr, nf = len(real), len(fake)
-    sd_r = X[:nr].std(axis=0, ddof=1) if nr > 1 else np.zeros(len(cols))
-    sd_p = X.std(axis=0, ddof=1)
-    scale = np.where(sd_r > 1e-12, sd_r, np.where(sd_p > 1e-12, sd_p, 1.0))
+    scale = summary_scale(X, nr)
     Z = (X - X[:nr].mean(axis=0)) / scale
     D = cdist(Z, Z)
     rr = D[:nr, :nr][~np.eye(nr, dtype=bool)]

@@ -55,7 +55,7 @@ from shapekit.realism.diagdist import pairwise_diagram_distances, pairwise_l1, s
 from shapekit.realism.summaries import FeatureSet, distance_diagrams
 
 __all__ = ["PooledFeatures", "pooled_features", "standardised", "column_w1_ks", "mmd2_unbiased", "energy_distance",
-           "set_statistics", "COMPONENTS"]
+           "set_statistics", "summary_scale", "COMPONENTS"]
 
 COMPONENTS = ("d_summaries", "d_mmd", "d_energy")
 
@@ -71,7 +71,8 @@ class PooledFeatures:
     names : list of str
         Names of the ``p`` summaries.
     scale : ndarray (p,)
-        Per-summary scale (standard deviation over the real set; 1 where it is 0 everywhere).
+        Per-summary scale (:func:`summary_scale`: standard deviation over the real set, the pooled
+        one where the real set is constant to float precision, 1 where both are).
     K : ndarray (N, N)
         Kernel matrix (sliced-Wasserstein kernel between diagrams).
     D : ndarray (M, M)
@@ -235,6 +236,27 @@ def set_statistics(pf: PooledFeatures, ia: np.ndarray, ib: np.ndarray, *,
     return out
 
 
+def summary_scale(X: np.ndarray, n_real: int) -> np.ndarray:
+    """Per-column scale of pooled vectors (real first): the real standard deviation, or the pooled
+    one where the real set is constant, or 1 where both are.
+
+    Constant means to float precision (an sd within ``1e-6`` of the column's largest magnitude):
+    summaries of 8-bit images that are multiples of 1/255 differ by float32 rounding alone, and an
+    sd of 1e-8 would blow such a column up a million-fold.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0314, 1.0], [0.0314 + 1e-9, 2.0], [0.04, 3.0], [0.05, 4.0]])
+    >>> summary_scale(X, 2).round(4).tolist()
+    [0.0088, 0.7071]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    floor = np.maximum(1e-12, 1e-6 * np.abs(X).max(axis=0, initial=0.0))
+    sd_r = X[:n_real].std(axis=0, ddof=1) if n_real > 1 else np.zeros(X.shape[1])
+    sd_p = X.std(axis=0, ddof=1) if len(X) > 1 else np.zeros(X.shape[1])
+    return np.where(sd_r > floor, sd_r, np.where(sd_p > floor, sd_p, 1.0))
+
+
 def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Generator,
                     diagram_metric: str = "wasserstein", max_diagram_images: int = 24,
                     top_k: int = 16, n_directions: int = 10, n_grid: int = 128,
@@ -253,9 +275,7 @@ def pooled_features(real: FeatureSet, fake: FeatureSet, *, rng: np.random.Genera
     """
     nr, nf = len(real), len(fake)
     X = np.vstack([real.summaries, fake.summaries])
-    scale = real.summaries.std(axis=0, ddof=1) if nr > 1 else np.zeros(X.shape[1])
-    pooled_sd = X.std(axis=0, ddof=1)
-    scale = np.where(scale > 1e-12, scale, np.where(pooled_sd > 1e-12, pooled_sd, 1.0))
+    scale = summary_scale(X, nr)
     diags = [distance_diagrams(d, real.blocks) for d in real.diagrams + fake.diagrams]
     dsw = np.zeros((nr + nf, nr + nf))
     for j in range(len(real.blocks)):
