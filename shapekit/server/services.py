@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.generate.formats import trained_iterations
 from shapekit.server.encode import jsonable, png_bytes, preview_data_url, tiff_bytes
 from shapekit.server.uploads import read_images
 from shapekit.server.errors import ApiError
@@ -93,7 +94,7 @@ def generator_card(g: Any) -> dict[str, Any]:
     default = g.default_conditions()
     return {"labels": g.label_names, "mode": g.mode, "image_size": image_size(g),
             "any_size": "size" in inspect.signature(g.sample).parameters,
-            "um_per_px": g.um_per_px, "iterations": g.config.get("iterations"),
+            "um_per_px": g.um_per_px, "iterations": trained_iterations(g.config),
             "simulator_labelled": simulator_labelled(g.codec.to_dict()),
             "conditions": [{"name": n, "min": lo, "max": hi, "default": default[n], "log": log[n]}
                            for n, (lo, hi) in g.ranges.items()]}
@@ -258,7 +259,7 @@ def generate_image(gen: Any, *, label: str | None, conditions: dict[str, Any], s
             images.append(gen.sample(1, lab, cond, seed=seed, **extra)[0])
     if label is None and tempers is None and hasattr(gen, "labels_for"):
         labels = [gen.label_names[int(gen.labels_for(1, None, seed)[0])]] * len(rows)  # the seed's draw
-    meta = [{"generator_iterations": gen.config.get("iterations"), "mode": gen.mode, "label": lab,
+    meta = [{"generator_iterations": trained_iterations(gen.config), "mode": gen.mode, "label": lab,
              "conditions": c, "seed": int(seed), "um_per_px": gen.um_per_px}
             for c, lab in zip(rows, labels)]
     told = {"warnings": warnings} if warnings else {}
