@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from shapekit.generate.staging import Stage
 
 
+#: latents (rows) a sweep's preview grid shows: matplotlib draws a cell in about 50 ms
+PREVIEW_ROWS = 16
+
+
 def register(app: click.Group) -> None:
     """Add this module's command to the application."""
     app.add_command(generate_cmd)
@@ -134,6 +138,13 @@ def _precheck(codec: dict, default_side: int, n: int, hw: tuple[int, int] | None
     check_pixel_budget((n_images, *hw), f"generate --n {n}"
                        + (f" --sweep with {len(columns[0][1])} values" if columns else "")
                        + f" of {hw[1]}x{hw[0]} images")
+    if columns:  # the grid's figure: a fixed size a cell, whatever the images' size
+        from shapekit.generate.grid import labelled_grid_pixels
+
+        rows, k = min(n, PREVIEW_ROWS), len(columns[0][1])
+        check_pixel_budget(labelled_grid_pixels(rows, k),
+                           f"the sweep's preview grid of {rows} latents x {k} values (give fewer "
+                           "--sweep values)")
 
 
 def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label: str | None,
@@ -224,16 +235,19 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
             grid = out / "preview" / "sweep_grid.png"
         grid_tmp = None if grid is None else _beside(grid, made)
         if grid is not None:  # renamed onto its name with the images: a failure keeps an older one
-            if columns:
+            if columns:  # the first PREVIEW_ROWS latents: a preview, drawn in bounded time
                 name, values = columns[0]
-                stack = np.stack(batches, axis=1).reshape(-1, *batches[0].shape[1:])
-                save_labelled_grid(stack, grid_tmp, nrows=n, ncols=len(values),
+                shown = min(n, PREVIEW_ROWS)
+                stack = np.stack([b[:shown] for b in batches], axis=1)
+                save_labelled_grid(stack.reshape(-1, *stack.shape[2:]), grid_tmp, nrows=shown,
+                                   ncols=len(values),
                                    col_labels=[f"{name}={v:.4g}" + ("" if tempers is None else
                                                                    f"\n{t}")
                                                for v, t in zip(values, tempers or values)],
                                    row_labels=[str(r["label"]) if tempers is None else f"latent {i}"
-                                               for i, r in enumerate(rows[:n])],
-                                   title=f"sweep of {name} (rows: same latent)")
+                                               for i, r in enumerate(rows[:shown])],
+                                   title=f"sweep of {name} (rows: same latent"
+                                         + (f"; the first {shown} of {n})" if shown < n else ")"))
             else:
                 save_grid(batches[0], grid_tmp, ncols=min(8, n))
         with sigterm_deferred():  # a SIGTERM or Ctrl-C now is answered once the set is in place

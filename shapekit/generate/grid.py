@@ -9,7 +9,10 @@ import numpy as np
 
 from shapekit import _atomic
 
-__all__ = ["tile_grid", "save_grid", "save_labelled_grid", "save_image"]
+__all__ = ["tile_grid", "save_grid", "save_labelled_grid", "save_image", "labelled_grid_pixels"]
+
+#: inches a cell of a labelled grid takes, the margins (captions, title) and the figure's dpi
+_CELL_IN, _MARGIN_IN, _DPI = 1.6, (0.6, 0.8), 110
 
 
 def tile_grid(images: np.ndarray, ncols: int, pad: int = 2) -> np.ndarray:
@@ -68,6 +71,19 @@ def save_grid(images: np.ndarray, path: str | Path, ncols: int = 4) -> Path:
     return save_image(tile_grid(images, ncols), path)
 
 
+def labelled_grid_pixels(nrows: int, ncols: int) -> tuple[int, int]:
+    """``(height, width)`` in pixels of the figure :func:`save_labelled_grid` draws for ``nrows x
+    ncols`` images, whatever their size (what a caller checks against the pixel budget).
+
+    Examples
+    --------
+    >>> labelled_grid_pixels(2, 5)
+    (418, 968)
+    """
+    return (round((_CELL_IN * nrows + _MARGIN_IN[0]) * _DPI),
+            round((_CELL_IN * ncols + _MARGIN_IN[1]) * _DPI))
+
+
 def save_labelled_grid(images: np.ndarray, path: str | Path, nrows: int, ncols: int,
                        col_labels: Sequence[str] | None = None,
                        row_labels: Sequence[str] | None = None, title: str | None = None) -> Path:
@@ -87,7 +103,8 @@ def save_labelled_grid(images: np.ndarray, path: str | Path, nrows: int, ncols: 
     from matplotlib.figure import Figure
 
     imgs = np.asarray(images, dtype=np.float32)
-    fig = Figure(figsize=(1.6 * ncols + 0.8, 1.6 * nrows + 0.6), dpi=110)
+    fig = Figure(figsize=(_CELL_IN * ncols + _MARGIN_IN[1], _CELL_IN * nrows + _MARGIN_IN[0]),
+                 dpi=_DPI)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for i in range(nrows * ncols):
         ax = axes[i // ncols][i % ncols]
