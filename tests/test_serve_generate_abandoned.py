@@ -41,8 +41,10 @@ def test_images_whose_request_was_aborted_are_not_made(tiny_generator, tmp_path)
         first = threading.Thread(target=lambda: httpx.post(url + "/api/generate", timeout=60,
                                                            json={"generator": "tiny", "seed": 0}))
         first.start()                     # an image being made, awaited by its client
-        while not made:
+        deadline = time.monotonic() + 60
+        while not made and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert made == [0]
         for seed in range(1, 6):          # five slider moves meanwhile, each abandoned for the next
             with pytest.raises(httpx.TimeoutException):
                 httpx.post(url + "/api/generate", json={"generator": "tiny", "seed": seed}, timeout=0.1)
