@@ -24,10 +24,11 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
-from shapekit.errors import InputError, ModelFormatError
+from shapekit.errors import InputError, ModelFormatError, ShapekitWarning
 
 __all__ = ["KINDS", "CARD_FIELDS", "available", "resolve", "check_card", "pretrained_root"]
 
@@ -42,6 +43,9 @@ CARD_FIELDS: dict[str, tuple[type, ...]] = {
 CARD, README = "card.json", "README.md"
 #: a shipped model's name: lower-case letters, digits, '-', '_' and '.', no path separators
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+#: what makes a folder a model or a training run: a folder named like a shipped model without
+#: any of these (an output folder, say) gives way to the shipped model
+MODEL_MARKERS = ("generator.json", "config.json", "checkpoints")
 
 
 def pretrained_root() -> Path:
@@ -121,8 +125,9 @@ def available(kind: str | None = None) -> list[dict[str, Any]]:
 
 
 def resolve(name_or_path: str | Path, kind: str) -> Path:
-    """The model directory for what the user gave: an existing directory as is, else the shipped
-    model of that name and ``kind``.
+    """The model directory for what the user gave: an existing directory as is (unless it is
+    named like a shipped model of ``kind`` and holds none of :data:`MODEL_MARKERS`: then that
+    model, with a warning), else the shipped model of that name and ``kind``.
 
     Raises
     ------
@@ -140,10 +145,15 @@ def resolve(name_or_path: str | Path, kind: str) -> Path:
     """
     _check_kind(kind)
     p = Path(name_or_path)
-    if p.is_dir():
-        return p
     text = str(name_or_path)
     names = [c["name"] for c in available(kind)]
+    if p.is_dir():
+        if text not in names or any((p / m).exists() for m in MODEL_MARKERS):
+            return p
+        # e.g. the output folder of `generate uhcs3-class --out uhcs3-class`
+        warnings.warn(f"{text} is a folder without a model (no {', '.join(MODEL_MARKERS)}): "
+                      f"using the shipped {kind} {text}", ShapekitWarning, stacklevel=2)
+        return pretrained_root() / text
     listing = f"shipped {kind}s: {', '.join(names) or 'none'}"
     if not NAME_RE.match(text):
         raise InputError(f"model not found: {text!r} is not a directory, nor a shipped model name; "
