@@ -374,6 +374,21 @@ def test_an_uploaded_set_is_read_within_a_budget_for_the_whole_set(server) -> No
     r = client.post("/api/score", files=files[1:], data={"n_boot": "3", "n_perm": "3"})   # 4: fits
     assert "budget for an uploaded set" not in r.text
 
+
+def test_score_docs_give_the_real_minimum_the_server_takes(server, real_folder) -> None:
+    """/docs said the real images must be at least 4; the server scores 2 or 3 (with no
+    real-vs-real baseline, which needs 4)."""
+    client = server[0]
+    schema = client.get("/openapi.json").json()["paths"]["/api/score"]["post"]["requestBody"]
+    said = schema["content"]["multipart/form-data"]["schema"]["properties"]["real"]["description"]
+    assert said == "or real images (at least 2; 4 for the real-vs-real baseline)"
+    images = sorted(real_folder.iterdir())
+    files = [("real", (p.name, p.read_bytes())) for p in images[:2]]
+    files += [("generated", (p.name, p.read_bytes())) for p in images[2:4]]
+    r = client.post("/api/score", files=files, data={"n_boot": "3", "n_perm": "3"})
+    assert r.status_code == 200, r.text
+    assert r.json()["report"]["n_real"] == 2
+
 @pytest.mark.parametrize("data,files,status,needle", [
     ({"generator": "tiny"}, None, 400, "exactly one real set"),
     ({"real_set": "toyreal"}, None, 400, "exactly one generated set"),

@@ -41,7 +41,7 @@ CLASSIFY_BODY = _multipart({
 }, ["files"])
 SCORE_BODY = _multipart({
     "real_set": {"type": "string", "description": "a real set known to the server (GET /api/models)"},
-    "real": {**_FILES, "description": "or real images (at least 4)"},
+    "real": {**_FILES, "description": "or real images (at least 2; 4 for the real-vs-real baseline)"},
     "generator": {"type": "string", "description": "generate the synthetic set with this generator"},
     "n": {"type": "integer", "default": 16, "minimum": 2, "maximum": 256},
     "label": {"type": "string"}, "conditions": {"type": "string", "description": "JSON object"},
