@@ -432,7 +432,8 @@ def test_internal_errors_are_500_one_line_and_the_server_keeps_serving(server, m
     assert client.get("/api/health").json()["status"] == "ok"
 
 
-def test_score_generates_at_the_real_sets_own_conditions(tiny_generator, real_folder, tmp_path) -> None:
+def test_score_generates_at_the_real_sets_own_conditions(tiny_generator, real_folder, tmp_path,
+                                                         monkeypatch) -> None:
     """Asked for no temper and no condition, the page's score made every image at the training
     mean with mixed tempers, against a real set spanning its conditions ('different', 'collapsed'
     by construction). With a manifest real set that carries the generator's labels and condition
@@ -461,11 +462,26 @@ def test_score_generates_at_the_real_sets_own_conditions(tiny_generator, real_fo
                      else {"aging_time_h": 50.0, "area_fraction": 0.3}), (lab, c)
     cfg = ServerConfig(generators={"tiny": tiny_generator}, real_sets={"conds": d / "m.yaml"},
                        workdir=tmp_path / "work", max_pixels=256 * 256, workers=1)
+    # the page's progress said "generating" for the whole set (minutes for 256 images): now per image,
+    # each image as before (image i of the set from seed + i)
+    from shapekit.generate.reference import sample_like
+    from shapekit.server.jobs import Job
+
+    gen = load_generator(tiny_generator)
+    assert np.array_equal(sample_like(gen, plan, 0)[3], sample_like(gen, [plan[3]], 3)[0])
+    stages, report = [], Job.report
+
+    def recorded(self, done=None, total=None, stage=None):
+        stages.append(stage)
+        report(self, done, total, stage)
+
+    monkeypatch.setattr(Job, "report", recorded)
     with TestClient(create_app(cfg), raise_server_exceptions=False) as client:
         r = client.post("/api/score", data={"real_set": "conds", "generator": "tiny", "n": "6",
                                             "n_boot": "5", "n_perm": "5"})
         assert r.status_code == 200, r.text
         assert r.json()["generated"]["conditions"] == "those of 6 rows of conds"
+        assert [f"generating image {i} of 6" for i in range(1, 7)] == [s for s in stages if s and "image" in s]
         assert not any("records no" in w for w in r.json()["report"].get("warnings", []))
         r = client.post("/api/score", data={"real_set": "conds", "generator": "tiny", "n": "6",
                                             "n_boot": "5", "n_perm": "5", "label": "peak_aged"})

@@ -342,13 +342,20 @@ def score_sets(store: Any, job: Any, *, real: dict[str, Any], fake: dict[str, An
             from shapekit.generate.simlabels import simulator_labels
 
             (label,), sim_warnings = simulator_labels(gen.codec.to_dict(), label, [cond])
-        with _SAMPLE_LOCK:
-            if plan is not None:
-                from shapekit.generate.reference import sample_like
+        seed0 = int(fake.get("seed", 0))
+        if plan is not None:  # one image at a time (image i from seed0 + i): its progress shown
+            from shapekit.generate.reference import sample_like
 
-                fake_in: Any = sample_like(gen, plan, int(fake.get("seed", 0)))
-            else:
-                fake_in = gen.sample(int(fake["n"]), label, cond, seed=int(fake.get("seed", 0)))
+            parts = []
+            for i, row in enumerate(plan):
+                job.report(stage=f"generating image {i + 1} of {len(plan)}")
+                with _SAMPLE_LOCK:
+                    parts.append(sample_like(gen, [row], seed0 + i))
+            fake_in: Any = np.concatenate(parts)
+        else:
+            job.report(stage=f"generating {int(fake['n'])} images")
+            with _SAMPLE_LOCK:
+                fake_in = gen.sample(int(fake["n"]), label, cond, seed=seed0)
         if plan is None and "set" in real and fake.get("label") is None and not fake.get("conditions"):
             sim_warnings.append(unmatched_set(real["set"], name, gen.label_names, cond, label))
         if gen.um_per_px is not None:
