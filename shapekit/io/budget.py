@@ -18,6 +18,10 @@ from shapekit.errors import InputError
 DEFAULT_MAX_PIXELS = 2**28
 """Default budget (about 268 megapixels: a 16384 x 16384 scan, 1 GiB as float32).
 
+A command holds more than the one buffer the budget counts: ``classify`` peaks at about 0.3 GB
+plus 6-7 bytes a pixel of the scan (8192 x 6144: 0.69 GB; 16384 x 16384: 2.0 GB, 55 s on one
+core), ``explain`` far more (see README).
+
 Override per call with ``max_pixels=``, globally with the environment variable
 ``SHAPEKIT_MAX_PIXELS`` or, on the command line, with ``shapekit --max-pixels N``."""
 

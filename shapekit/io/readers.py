@@ -140,7 +140,9 @@ def to_unit_float(arr: np.ndarray, *, source: str = "image", bit_depth: int | No
         top = float(np.iinfo(arr.dtype).max)
         if bit_depth and 1 < bit_depth < 8 * arr.dtype.itemsize:
             top = float(2**bit_depth - 1)
-        return np.clip(arr.astype(np.float32) / np.float32(top), 0.0, 1.0)
+        out = arr.astype(np.float32)     # in place from here (the same arithmetic): one copy
+        out /= np.float32(top)
+        return np.clip(out, 0.0, 1.0, out=out)
     if np.issubdtype(arr.dtype, np.signedinteger):
         info = np.iinfo(arr.dtype)
         return ((arr.astype(np.float64) - info.min) / (float(info.max) - info.min)).astype(np.float32)

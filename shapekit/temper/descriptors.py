@@ -24,6 +24,7 @@ References
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,18 +41,95 @@ DESCRIPTOR_NAMES = ("log_sd", "log_range", "median", "clipped", "skewness", "log
                     "share_32_64px", "share_16_32px", "share_8_16px")
 
 
+#: pixels of the scan in float64 at once (a block of rows): the descriptors of a scan of any size
+#: take a few tens of MB beside it, plus, for the spectrum, the low-frequency part that the bands
+#: need (the mid bands: 1/16 of the complex spectrum, 2 bytes a pixel)
+BLOCK_PIXELS = 1 << 20
+
+
 def _check(image: Any, min_side: int = 16) -> np.ndarray:
-    img = np.asarray(image, dtype=np.float64)
+    img = np.asarray(image)
     if img.ndim != 2 or min(img.shape) < min_side:
         raise InputError(f"scan descriptors need a 2-D scan of at least {min_side} px a side, got "
                          f"shape {img.shape}")
-    if not np.isfinite(img).all():
+    if img.dtype.kind not in "biuf":
+        img = img.astype(np.float64)
+    if not all(np.isfinite(b).all() for b in _blocks(img)):
         raise InputError("image contains NaN or Inf values")
     return img
 
 
+def _blocks(img: np.ndarray, pixels: int | None = None) -> list[np.ndarray]:
+    """Row blocks of ``img`` of about ``pixels`` pixels each (views, no copy)."""
+    step = max(1, int(pixels or BLOCK_PIXELS) // max(img.shape[1], 1))
+    return [img[i:i + step] for i in range(0, img.shape[0], step)]
+
+
+def _moments(img: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of ``img`` in float64, a block of rows at a time."""
+    n = img.size
+    mean = math.fsum(float(np.add.reduce(b, axis=None, dtype=np.float64)) for b in _blocks(img)) / n
+    ss = math.fsum(float(np.add.reduce(np.square(b.astype(np.float64) - mean), axis=None))
+                   for b in _blocks(img))
+    return mean, math.sqrt(ss / n)
+
+
+def _order_statistics(img: np.ndarray, ks: np.ndarray, bins: int = 1 << 16) -> np.ndarray:
+    """The ``ks``-th smallest values of ``img`` (0-based), exactly, without sorting a copy of it:
+    a histogram over ``bins`` equal bins (a monotone map, so the bins keep the values' order) says
+    which bin holds each rank, and only the values in those bins are gathered and partitioned
+    (a block of rows at a time; a bin holds all of a scan only when nearly all of it is one
+    grey level)."""
+    lo, hi = float(img.min()), float(img.max())
+    if lo == hi:
+        return np.full(len(ks), lo)
+    scale = bins / (hi - lo)
+
+    def index(blk: np.ndarray) -> np.ndarray:
+        i = ((blk.astype(np.float64) - lo) * scale).astype(np.intp)
+        return np.minimum(i, bins - 1, out=i)
+
+    counts = np.zeros(bins, dtype=np.int64)
+    for blk in _blocks(img):
+        counts += np.bincount(index(blk).ravel(), minlength=bins)
+    ends = np.cumsum(counts)
+    where = np.searchsorted(ends, ks, side="right")      # the bin of each rank
+    wanted = np.unique(where)
+    found: dict[int, list[np.ndarray]] = {int(j): [] for j in wanted}
+    for blk in _blocks(img):
+        i = index(blk)
+        for j in wanted:
+            found[int(j)].append(blk[i == j])
+    out = np.empty(len(ks))
+    for n, (k, j) in enumerate(zip(ks, where)):
+        vals = np.concatenate(found[int(j)])
+        rank = int(k - (ends[j] - counts[j]))
+        out[n] = float(np.partition(vals, rank)[rank])
+    return out
+
+
+def _percentiles(img: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """``np.percentile(img.astype(float64), q)`` (linear method), exactly: converting to float64
+    keeps the order, so the order statistics (:func:`_order_statistics`) are the same, and they
+    are interpolated as numpy does."""
+    n = img.size
+    virtual = (n - 1) * np.true_divide(np.asarray(q), 100)
+    prev = np.clip(np.floor(virtual).astype(np.intp), 0, n - 1)
+    nxt = np.minimum(prev + 1, n - 1)
+    stats = _order_statistics(img, np.concatenate([prev, nxt]))
+    a, b = stats[:len(prev)], stats[len(prev):]
+    t = virtual - np.floor(virtual)
+    diff = b - a
+    out = a + diff * t
+    np.subtract(b, diff * (1 - t), out=out, where=t >= 0.5)
+    return out
+
+
 def grey_levels(image: Any) -> np.ndarray:
     """Grey-level statistics (6 values, see the module docstring).
+
+    Computed a block of rows at a time (:data:`BLOCK_PIXELS`), the percentiles too: memory
+    beside the scan stays small whatever its size.
 
     Examples
     --------
@@ -63,14 +141,24 @@ def grey_levels(image: Any) -> np.ndarray:
     True
     """
     img = _check(image)
+    n = img.size
     lo, hi = float(img.min()), float(img.max())
-    q1, q50, q99 = np.percentile(img, [1, 50, 99])
-    sd = float(img.std())
-    clipped = float(np.mean(img <= lo + 1.5 / 255) + np.mean(img >= hi - 1.5 / 255)) if hi > lo else 1.0
-    z = img - img.mean()  # in place from here (the same arithmetic): 8 bytes a pixel less
-    del img
-    z /= sd if sd > 1e-12 else 1.0
-    skew, kurt = float(np.mean(z ** 3)), float(np.mean(z ** 4))
+    q1, q50, q99 = _percentiles(img, [1, 50, 99])
+    mean, sd = _moments(img)
+    if hi > lo:
+        a, b = lo + 1.5 / 255, hi - 1.5 / 255
+        clipped = sum(int(np.count_nonzero(blk <= a)) for blk in _blocks(img)) / n \
+            + sum(int(np.count_nonzero(blk >= b)) for blk in _blocks(img)) / n
+    else:
+        clipped = 1.0
+    s3 = s4 = 0.0
+    for blk in _blocks(img):
+        z = blk.astype(np.float64) - mean
+        z /= sd if sd > 1e-12 else 1.0
+        z2 = z * z
+        s3 += float(np.add.reduce(z2 * z, axis=None))
+        s4 += float(np.add.reduce(z2 * z2, axis=None))
+    skew, kurt = s3 / n, s4 / n
     return np.r_[np.log(sd + 1e-4), np.log(q99 - q1 + 1e-4), q50, clipped, skew, np.log(max(kurt, 1e-12))]
 
 
@@ -80,7 +168,8 @@ def octave_shares(image: Any, n_bands: int = 6, keep: Sequence[int] | None = Non
     ``2^(n_bands - 1)`` px; the last: 2-4 px).
 
     With ``keep`` (band indices) only those bands are returned, their shares taken of the power
-    in those bands alone.
+    in those bands alone. The spectrum is computed a block of rows, then of columns, at a time,
+    and only as far as the highest band asked for reaches (the mid bands: 1/16 of it).
 
     Examples
     --------
@@ -94,23 +183,34 @@ def octave_shares(image: Any, n_bands: int = 6, keep: Sequence[int] | None = Non
     0
     """
     img = _check(image, max(2 ** int(n_bands), 16))
+    idx = list(range(int(n_bands))) if keep is None else [int(i) for i in keep]
+    if any(not 0 <= i < n_bands for i in idx):
+        raise InputError(f"bands {idx} outside 0..{n_bands - 1}")
     h, w = img.shape
-    sd = img.std()
-    z = img - img.mean()  # in place from here (the same arithmetic): 24 bytes a pixel less
-    del img
-    z /= sd if sd > 1e-12 else 1.0
-    z *= np.hanning(h)[:, None]
-    z *= np.hanning(w)[None, :]
-    power = np.abs(np.fft.rfft2(z)) ** 2
-    del z
-    r = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :])
     edges = 0.5 * 2.0 ** -np.arange(int(n_bands) + 1)[::-1]
-    bands = np.array([power[(r >= a) & (r < b)].sum() for a, b in zip(edges[:-1], edges[1:])])
-    if keep is not None:
-        idx = [int(i) for i in keep]
-        if any(not 0 <= i < n_bands for i in idx):
-            raise InputError(f"bands {idx} outside 0..{n_bands - 1}")
-        bands = bands[idx]
+    top = float(edges[max(idx) + 1])            # no band asked for reaches this frequency
+    fy, fx = np.fft.fftfreq(h), np.fft.rfftfreq(w)
+    ncol = int(np.count_nonzero(fx < top))      # a prefix of the columns
+    mean, sd = _moments(img)
+    hann_h, hann_w = np.hanning(h), np.hanning(w)
+    spec = np.empty((h, ncol), dtype=np.complex128)
+    r0 = 0
+    for blk in _blocks(img):
+        z = blk.astype(np.float64) - mean
+        z /= sd if sd > 1e-12 else 1.0
+        z *= hann_h[r0:r0 + len(blk), None]
+        z *= hann_w[None, :]
+        spec[r0:r0 + len(blk)] = np.fft.rfft(z, axis=1)[:, :ncol]
+        r0 += len(blk)
+    rows = np.abs(fy) < top
+    bands = np.zeros(len(idx))
+    step = max(1, BLOCK_PIXELS // h)
+    for c0 in range(0, ncol, step):
+        c1 = min(c0 + step, ncol)
+        power = np.abs(np.fft.fft(spec[:, c0:c1], axis=0)[rows]) ** 2
+        r = np.hypot(fy[rows][:, None], fx[None, c0:c1])
+        for j, i in enumerate(idx):
+            bands[j] += power[(r >= edges[i]) & (r < edges[i + 1])].sum()
     return np.log(np.maximum(bands / max(bands.sum(), 1e-300), 1e-12))
 
 

@@ -123,11 +123,11 @@ class TemperModel:
 
     # ------------------------------------------------------------- prediction
     def tile_features(self, image: np.ndarray, source: str = "image") -> tuple[np.ndarray, np.ndarray]:
-        """TopTemp features of the scan's covering tiles (classifier columns) and their coordinates."""
-        from shapekit.temper.scans import scan_tiles
+        """TopTemp features of the scan's covering tiles (classifier columns) and their coordinates,
+        featurised a chunk of tiles at a time (:func:`~shapekit.temper.scans.tile_features`)."""
+        from shapekit.temper.scans import tile_features
 
-        tiles, coords = scan_tiles(image, self.tile_size, source)
-        X = self.features.transform(tiles)
+        X, coords = tile_features(image, self.tile_size, self.features, source)
         return (X if self.columns is None else X[:, self.columns]), coords
 
     def scan_proba(self, image: np.ndarray, source: str = "image") -> tuple[np.ndarray, int]:
