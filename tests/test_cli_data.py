@@ -121,7 +121,20 @@ def test_ingest_usage_errors(tmp_path: Path, run_cli) -> None:
     code, _, err = run_cli("ingest", src, "--out", tmp_path / "o", "--um-per-px", "-1")
     assert code == 2 and "--um-per-px must be positive" in err
     code, _, err = run_cli("ingest", src, src, "--out", tmp_path / "o")
-    assert code == 2 and "already used" in err
+    assert code == 2 and "given twice" in err and not (tmp_path / "o" / "scan.tif").exists()
+
+
+def test_ingest_colliding_outputs_are_refused_before_anything_is_written(tmp_path: Path,
+                                                                          run_cli) -> None:
+    """x.tif and x.png would both write DIR/x.tif: refused at once, not after x.tif is written."""
+    tif = _sem_tiff(tmp_path / "x.tif")
+    png = tmp_path / "x.png"
+    cv2.imwrite(str(png), (np.random.default_rng(1).random((40, 50)) * 255).astype(np.uint8))
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("ingest", tif, png, "--out", out)
+    assert code == 2 and err.count("\n") == 1 and "distinct file stems" in err, err
+    assert str(png) in err and str(tif) in err
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_manifest_check_counts_and_errors(tmp_path: Path, run_cli) -> None:

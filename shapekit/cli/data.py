@@ -94,9 +94,11 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
     Each input is handled on its own: a bad input (missing, corrupt, truncated, constant, too
     small, multi-page without --page, oversized...) prints one error line on stderr and nothing is
     written for it; the good inputs are still written. The exit code is 2 if any input failed.
-    Inputs must have distinct file stems (they name the outputs).
+    Inputs must have distinct file stems (they name the outputs): two that share one are refused
+    before anything is written.
     """
     import math
+    import os
 
     if source_um is not None and not (math.isfinite(source_um) and source_um > 0):
         raise InputError(f"--source-um-per-px must be positive (a finite number), got {source_um}")
@@ -104,20 +106,24 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
         raise InputError(f"--um-per-px must be positive (a finite number), got {target_um}")
     if stride is not None and tile_size is None:
         raise InputError("--stride needs --tile-size")
+    used: dict[str, Path] = {}
+    for path in images:  # before anything is written: never half of a set of colliding outputs
+        if path.stem in used and Path(os.path.realpath(path)) == Path(os.path.realpath(used[path.stem])):
+            raise InputError(f"{path}: given twice (as {used[path.stem]} too)")
+        if path.stem in used:
+            raise InputError(f"{path} and {used[path.stem]} would both be written as "
+                             f"{out / path.stem}.tif: inputs need distinct file stems (rename one)")
+        used[path.stem] = path
     from shapekit._progress import progress
 
     records: list[dict[str, Any]] = []
-    used: dict[str, Path] = {}
     failed = 0
     for path in progress(images, desc="ingest", total=len(images)):
         try:
-            if path.stem in used:
-                raise InputError(f"{path}: output name {path.stem!r} already used by {used[path.stem]}")
             rec = _ingest_one(path, out, source_um=source_um, target_um=target_um,
                               keep_info_bar=keep_info_bar, page=page, tile_size=tile_size,
                               stride=stride, pad=pad,
                               scale_bar=None if scale_bar == "off" else scale_bar)
-            used[path.stem] = path
             records.append({"ok": True, **rec})
             if not as_json:
                 info(f"{path} -> {rec['outputs'][0]}  {rec['shape'][0]}x{rec['shape'][1]}, "
