@@ -41,7 +41,7 @@ def test_gaussian_in_r100(gauss10):
 def test_swiss_roll(swiss):
     assert 1.7 < twonn(swiss) < 2.3
     assert 1.7 < mle_id(swiss, k=20) < 2.3
-    assert lpca_id(swiss) == 3  # PCA bounds the curved manifold from above
+    assert 2 < lpca_id(swiss) < 3  # local PCA: 100-point neighbourhoods see some of the curvature
 
 
 def test_agrees_with_scikit_dimension(gauss10, swiss):

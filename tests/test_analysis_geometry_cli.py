@@ -60,10 +60,12 @@ def test_id_on_cnn_and_generator(run_cli, setup, gan_dir):
     head = next(r for r in res["rows"] if r["layer"] == "head" and r["group"] == "all")
     assert head["lpca"] <= 3  # 3 logits
     assert png.stat().st_size > 1000
-    code, out, err = run_cli("analyze", "id", gan_dir, "--n", "150", "--methods", "twonn,lpca", "--json")
+    code, out, err = run_cli("analyze", "id", gan_dir, "--n", "150", "--methods", "twonn,lpca",
+                             "--k-lpca", "30", "--json")
     assert code == 0, err
     rows = json.loads(out)["rows"]
     assert {r["group"] for r in rows} == {"a", "b"}
+    assert {r["k_lpca"] for r in rows} == {30.0}  # local PCA over 30 neighbours
     out_rows = [r for r in rows if r["layer"] == "to_img"]
     assert all(r["lpca"] <= 4 + 1e-9 or r["twonn"] < 6 for r in out_rows)  # ID <= dim z (plus noise)
 

@@ -85,19 +85,25 @@ def knn_distances(X: np.ndarray | torch.Tensor, k: int, *, device: str | None = 
     >>> knn_distances(np.array([[0.], [1.], [3.]]), 2).tolist()
     [[1.0, 3.0], [1.0, 2.0], [2.0, 3.0]]
     """
-    arr = _as_float64(X)
+    return _knn(_as_float64(X), k, device, chunk)[0]
+
+
+def _knn(arr: np.ndarray, k: int, device: str | None = None,
+         chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`knn_distances` of float64 rows, and the neighbours' row indices ``(n, k)``."""
     n = len(arr)
     if k >= n:
         raise InputError(f"need more than k={k} distinct points, got {n}")
     dev = default_device(device)
     Xt = torch.as_tensor(arr, device=dev)
-    out = np.empty((n, k))
+    dist, idx = np.empty((n, k)), np.empty((n, k), dtype=np.int64)
     for s in range(0, n, chunk):
         d = torch.cdist(Xt[s:s + chunk], Xt, compute_mode="use_mm_for_euclid_dist")
         rows = torch.arange(d.shape[0], device=dev)
         d[rows, rows + s] = float("inf")  # exclude the point itself
-        out[s:s + chunk] = torch.topk(d, k, dim=1, largest=False).values.cpu().numpy()
-    return out
+        top = torch.topk(d, k, dim=1, largest=False)
+        dist[s:s + chunk], idx[s:s + chunk] = top.values.cpu().numpy(), top.indices.cpu().numpy()
+    return dist, idx
 
 
 def twonn(X: np.ndarray | torch.Tensor, *, discard_fraction: float = 0.1,
@@ -192,36 +198,88 @@ def _mle_from_knn(d: np.ndarray, k: int, return_pointwise: bool = False) -> floa
     return (glob, local) if return_pointwise else glob
 
 
-def lpca_id(X: np.ndarray | torch.Tensor, *, alpha: float = 0.05) -> int:
-    """PCA dimension (Fukunaga-Olsen): number of covariance eigenvalues above ``alpha * max``.
+def lpca_id(X: np.ndarray | torch.Tensor, k: int = 100, *, alpha: float = 0.05,
+            device: str | None = None,
+            return_pointwise: bool = False) -> float | tuple[float, np.ndarray]:
+    """Local PCA intrinsic dimension (Fukunaga-Olsen criterion in each point's neighbourhood).
 
-    On curved manifolds this is an upper bound (a Swiss roll gives 3). Duplicates are removed first.
+    For each point, the PCA of its ``k`` nearest neighbours (the point itself excluded); its local
+    dimension is the number of covariance eigenvalues above ``alpha`` times the largest (as
+    scikit-dimension's ``lPCA(ver="FO").fit_pw``). The global value is the mean of the local ones,
+    so points on flats of different dimensions each count their own. ``k`` neighbours show at most
+    ``k - 1`` dimensions, and with fewer than about ``2.5 d`` of them the smallest of ``d`` equal
+    sample variances often falls below ``alpha`` of the largest: ``k`` should be well above the
+    dimension sought. Curvature within a neighbourhood adds dimensions (a Swiss roll reads 2 with
+    small ``k``, up to 3 with large). Duplicates are removed first.
+
+    Parameters
+    ----------
+    X : array or Tensor, shape (n, ...)
+    k : int
+        Neighbours per point (>= 2; at most ``n - 1`` are used).
+    alpha : float
+        Eigenvalue threshold relative to the largest, in ``(0, 1)``.
+    device : str, optional
+    return_pointwise : bool
+        Also return the local estimates (one per distinct point).
+
+    Returns
+    -------
+    float, or (float, ndarray)
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> lpca_id(rng.normal(size=(500, 4)) @ rng.normal(size=(4, 30)))
-    4
+    4.0
     """
+    if k < 2:
+        raise InputError(f"k must be >= 2, got {k}")
+    if not 0 < alpha < 1:
+        raise InputError(f"alpha must be in (0, 1), got {alpha}")
     pts = dedup_points(X)
-    if len(pts) < 2:
-        raise InputError("local PCA needs at least 2 distinct points")
-    return _lpca(pts, alpha)
+    if len(pts) < 3:
+        raise InputError(f"local PCA needs at least 3 distinct points, got {len(pts)}")
+    kk = min(k, len(pts) - 1)
+    local = _lpca(pts, _knn(pts, kk, device)[1], alpha, device)
+    return (float(local.mean()), local) if return_pointwise else float(local.mean())
 
 
-def _lpca(pts: np.ndarray, alpha: float = 0.05) -> int:
-    """:func:`lpca_id` of distinct points: eigenvalues of the smaller of the two scatter matrices
-    (``n x n`` for wide activations; the same non-zero spectrum, several times faster than an SVD).
+def _lpca(pts: np.ndarray, nbrs: np.ndarray, alpha: float = 0.05, device: str | None = None,
+          chunk_bytes: int = 2 ** 27) -> np.ndarray:
+    """Local dimensions of distinct points given their neighbours' indices ``(n, k)``.
+
+    Each neighbourhood's eigenvalues come from the smaller of its ``D x D`` covariance and its
+    ``k x k`` centred Gram matrix (the same non-zero spectrum); for wide rows the Gram
+    matrices are read off one ``n x n`` Gram matrix of all points, ``n^2 D`` work instead of
+    ``n k^2 D``.
     """
-    c = pts - pts.mean(0)
-    ev = np.linalg.eigvalsh(c @ c.T if c.shape[1] > c.shape[0] else c.T @ c)[::-1]
-    if ev[0] <= 0:
-        return 0
-    return int(np.sum(ev > alpha * ev[0]))
+    dev = default_device(device)
+    n, D = pts.shape
+    X = torch.as_tensor(pts - pts.mean(0), device=dev)
+    idx = torch.as_tensor(nbrs, device=dev)
+    m = idx.shape[1]
+    gram = X @ X.T if D > m and n <= 6000 else None
+    per = m * m if gram is not None else m * min(D, m) + m * D
+    step = max(1, chunk_bytes // (8 * per))
+    out = np.empty(n)
+    for s in range(0, n, step):
+        nb = idx[s:s + step]
+        if gram is not None:
+            g = gram[nb[:, :, None], nb[:, None, :]]
+            g = g - g.mean(1, keepdim=True) - g.mean(2, keepdim=True) + g.mean((1, 2), keepdim=True)
+        else:
+            c = X[nb]
+            c = c - c.mean(1, keepdim=True)
+            g = c.transpose(1, 2) @ c if D <= m else c @ c.transpose(1, 2)
+        ev = torch.linalg.eigvalsh(g)  # ascending
+        top = ev[:, -1:]
+        out[s:s + step] = ((ev > alpha * top) & (top > 0)).sum(1).cpu().numpy()
+    return out
 
 
 def intrinsic_dimension(X: np.ndarray | torch.Tensor, methods: Sequence[str] = ID_METHODS, *,
-                        k: int = 20, device: str | None = None,
+                        k: int = 20, k_lpca: int = 100, device: str | None = None,
                         notes: list[str] | None = None) -> dict[str, float]:
     """All requested estimates of one point cloud, plus the number of distinct points used.
 
@@ -231,6 +289,9 @@ def intrinsic_dimension(X: np.ndarray | torch.Tensor, methods: Sequence[str] = I
     methods : sequence of {"twonn", "mle", "lpca"}
     k : int
         Neighbours of the MLE; at most ``n_points - 1`` are used (reported as ``"k"``).
+    k_lpca : int
+        Neighbours of each point's local PCA (see :func:`lpca_id`); at most ``n_points - 1`` are
+        used (reported as ``"k_lpca"``).
     device : str, optional
     notes : list of str, optional
         Receives the notes on estimates out of bounds (see the module docstring); without it, an
@@ -240,34 +301,38 @@ def intrinsic_dimension(X: np.ndarray | torch.Tensor, methods: Sequence[str] = I
     -------
     dict of str to float
         ``n_points``, one value per method (NaN above ``n_points - 1``) and, with ``mle``, the
-        ``k`` used.
+        ``k`` used; with ``lpca``, the ``k_lpca`` used.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> r = intrinsic_dimension(rng.normal(size=(800, 2)) @ rng.normal(size=(2, 10)))
-    >>> sorted(r), r["lpca"], r["k"]
-    (['k', 'lpca', 'mle', 'n_points', 'twonn'], 2.0, 20.0)
+    >>> sorted(r), r["lpca"], r["k"], r["k_lpca"]
+    (['k', 'k_lpca', 'lpca', 'mle', 'n_points', 'twonn'], 2.0, 20.0, 100.0)
     """
     unknown = [m for m in methods if m not in ID_METHODS]
     if unknown:
         raise InputError(f"unknown ID method(s) {unknown}; choose from {list(ID_METHODS)}")
     if "mle" in methods and k < 2:
         raise InputError(f"k must be >= 2, got {k}")
+    if "lpca" in methods and k_lpca < 2:
+        raise InputError(f"k_lpca must be >= 2, got {k_lpca}")
     pts = dedup_points(X)
     out: dict[str, float] = {"n_points": float(len(pts))}
     if len(pts) < 3:
         raise InputError(f"intrinsic dimension needs at least 3 distinct points, got {len(pts)}")
-    kk = min(k, len(pts) - 1)
-    knn = knn_distances(pts, max(kk, 2), device=device) if {"twonn", "mle"} & set(methods) else None
+    kk, kl = min(k, len(pts) - 1), min(k_lpca, len(pts) - 1)
+    need = max(max(kk, 2) if {"twonn", "mle"} & set(methods) else 2, kl if "lpca" in methods else 2)
+    dist, idx = _knn(pts, need, device)  # one neighbour search for all the estimators
     for m in methods:
         if m == "twonn":
-            out[m] = _twonn_from_knn(knn)
+            out[m] = _twonn_from_knn(dist[:, :2])
         elif m == "mle":
-            out[m] = float(_mle_from_knn(knn, kk))
+            out[m] = float(_mle_from_knn(dist, kk))
             out["k"] = float(kk)
         else:
-            out[m] = float(_lpca(pts))
+            out[m] = float(_lpca(pts, idx[:, :kl], device=device).mean())
+            out["k_lpca"] = float(kl)
     found = _out_of_bounds(out, pts.shape[1])
     if notes is None:
         for note in found:
@@ -301,7 +366,7 @@ def _out_of_bounds(est: dict[str, float], ambient: int) -> list[str]:
 def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[torch.Tensor],
                               layers: Sequence[str] | None = None, *,
                               groups: Sequence[object] | np.ndarray | None = None,
-                              methods: Sequence[str] = ID_METHODS, k: int = 20,
+                              methods: Sequence[str] = ID_METHODS, k: int = 20, k_lpca: int = 100,
                               batch_size: int = 64, device: str | None = None,
                               include_input: bool = True) -> list[dict[str, object]]:
     """Intrinsic dimension of each named layer's activations, optionally per group (condition/class).
@@ -316,7 +381,7 @@ def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[
         Names from ``model.named_modules()`` (default: every leaf module).
     groups : sequence of length N, optional
         A label per input (class, temper, GAN condition); ID is estimated per group and for ``"all"``.
-    methods, k : see :func:`intrinsic_dimension`
+    methods, k, k_lpca : see :func:`intrinsic_dimension`
     batch_size, device : passed to :func:`~shapekit.analysis._hooks.collect_activations`
     include_input : bool
         Also report the ID of the inputs themselves (layer name ``"input"``).
@@ -325,11 +390,13 @@ def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[
     -------
     list of dict
         One row per (layer, group): ``layer``, ``group``, ``n_points``, one key per method, the
-        ``k`` used by the MLE (at most ``n_points - 1``) and, where an estimate is out of bounds,
+        ``k`` used by the MLE and the ``k_lpca`` of local PCA (each at most ``n_points - 1``)
+        and, where an estimate is out of bounds,
         a ``note`` (see :func:`intrinsic_dimension`).
 
     Examples
     --------
+    >>> _ = torch.manual_seed(0)
     >>> net = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 32))
     >>> rows = layer_intrinsic_dimension(net, torch.randn(400, 3), ["1", "2"], methods=["lpca"])
     >>> [(r["layer"], r["lpca"]) for r in rows]
@@ -353,8 +420,8 @@ def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[
             sel = np.ones(n, bool) if g == "all" else np.array([str(v) == g for v in labels])
             notes: list[str] = []
             try:
-                est = intrinsic_dimension(a[torch.as_tensor(sel)], methods, k=k, device=device,
-                                          notes=notes)
+                est = intrinsic_dimension(a[torch.as_tensor(sel)], methods, k=k, k_lpca=k_lpca,
+                                          device=device, notes=notes)
             except InputError as e:
                 raise InputError(f"layer {name!r}, group {g!r}: {e}") from None
             rows.append({"layer": name, "group": g, **est, **({"note": "; ".join(notes)}

@@ -49,6 +49,8 @@ def _figure():
               callback=subset_of("twonn", "mle", "lpca"))
 @click.option("--k", "k", type=click.IntRange(2, 1000), default=20, show_default=True,
               help="Neighbours of the MLE.")
+@click.option("--k-lpca", "k_lpca", type=click.IntRange(2, 10000), default=100, show_default=True,
+              help="Neighbours of each point's local PCA (it shows at most k_lpca - 1 dimensions).")
 @click.option("--n", "n_latent", type=click.IntRange(4, 100000), default=500, show_default=True,
               help="Latent samples per class (generators).")
 @images_option
@@ -59,17 +61,22 @@ def _figure():
 @plot_option
 @json_option
 def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: str, k: int,
-           n_latent: int, max_images: int, tiles_per_image: int, root: Path | None, seed: int,
-           device: str | None, plot: Path | None, as_json: bool) -> None:
+           k_lpca: int, n_latent: int, max_images: int, tiles_per_image: int, root: Path | None,
+           seed: int, device: str | None, plot: Path | None, as_json: bool) -> None:
     """Intrinsic dimension (TwoNN, MLE, local PCA) of each layer's activations, per class.
 
     For a CNN model directory the inputs are tiles of MANIFEST's images grouped by label; for a GAN
     run directory they are latent samples, one point cloud per temper class, any continuous
     conditions at the centre of their training range (MANIFEST unused).
 
-    Each row reports the k the MLE used (at most the group's points - 1). An estimate above the
-    dimensions the group's points can span (points - 1) is reported as nan, one above the layer's
-    width is kept; both with a note (stderr; "note" in the JSON rows).
+    TwoNN and MLE are global; local PCA is the mean over points of the PCA dimension (variances
+    above 5% of the largest) of each point's --k-lpca nearest neighbours, so points on pieces of
+    different dimension each count their own.
+
+    Each row reports the k the MLE used and the k_lpca of local PCA (each at most the group's
+    points - 1). An estimate above the dimensions the group's points can span (points - 1) is
+    reported as nan, one above the layer's width is kept; both with a note (stderr; "note" in the
+    JSON rows).
     """
     models_exist(model_dir, manifest)
     import torch
@@ -84,16 +91,18 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
         x, labels, _ = cnn_inputs(model, manifest, root, max_images, tiles_per_image, seed)
         names = split(layers) or default_layers("cnn", model.net)
         rows = layer_intrinsic_dimension(model.net, x, names, groups=labels, methods=meths, k=k,
-                                         device=device)
+                                         k_lpca=k_lpca, device=device)
     else:
         torch.manual_seed(seed)  # the generator's noise inputs
         z = latent_inputs(model, n_latent, seed)
         for c, lab in enumerate(model.label_names):
             wrapped = ConditionedGenerator(model.net, c, cond=model.cond)
             names = ["net." + n for n in (split(layers) or default_layers("generator", model.net))]
-            for r in layer_intrinsic_dimension(wrapped, z, names, methods=meths, k=k, device=device):
+            for r in layer_intrinsic_dimension(wrapped, z, names, methods=meths, k=k,
+                                               k_lpca=k_lpca, device=device):
                 rows.append({**r, "layer": r["layer"].removeprefix("net."), "group": lab})
-    result = {"model": str(model_dir), "kind": model.kind, "k_requested": k, "rows": rows}
+    result = {"model": str(model_dir), "kind": model.kind, "k_requested": k,
+              "k_lpca_requested": k_lpca, "rows": rows}
     if plot is not None:
         plt = _figure()
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -111,7 +120,7 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     else:
         for r in rows:
             vals = " ".join(f"{m}={r[m]:.2f}" for m in meths)
-            kk = f" k={int(r['k'])}" if "k" in r else ""
+            kk = "".join(f" {c}={int(r[c])}" for c in ("k", "k_lpca") if c in r)
             click.echo(f"{r['layer']:<24} {r['group']:<18} n={int(r['n_points']):<6} {vals}{kk}")
     notes = [(r, part) for r in rows if r.get("note") for part in r["note"].split("; ")]
     n_nan = sum("set to NaN" in part for _, part in notes)
