@@ -231,6 +231,12 @@ def load_feature_extractor(source: Any) -> FeatureExtractor:
             if cfg is not None:
                 break
     if cfg is None:
+        what = _other_model(p if p.is_dir() else p.parent)
+        if what:
+            raise ModelFormatError(
+                f"{p} is {what}, not a CNN: a feature extractor (--kid-model) is a shapekit CNN model "
+                f"directory (shapekit train-classifier --model cnn) or a SmallResNet .safetensors "
+                f"with its architecture in <stem>.json")
         raise ModelFormatError(f"{wfile}: no SmallResNet architecture (JSON with 'width' and 'depths') beside it")
     # bounds: a hostile JSON must not build a gigantic network before the weights are compared
     check_json(cfg, ARCH_SCHEMA, where=str(wfile), what="SmallResNet architecture")
@@ -248,3 +254,18 @@ def load_feature_extractor(source: Any) -> FeatureExtractor:
     if missing:
         raise ModelFormatError(f"{wfile}: weights miss {len(missing)} tensors, e.g. {missing[0]}")
     return FeatureExtractor(net)
+
+
+def _other_model(folder: Any) -> str | None:
+    """What kind of non-CNN shapekit model ``folder`` holds (``"a TopTemp model directory"``)."""
+    import json
+
+    if (folder / "generator.json").is_file():
+        return "a GAN run directory (shapekit train-gan)"
+    try:
+        kind = json.loads((folder / "config.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if kind == "toptemp":
+        return "a TopTemp model directory (shapekit train-classifier)"
+    return f"a model directory of kind {kind!r}" if isinstance(kind, str) and kind != "cnn" else None
