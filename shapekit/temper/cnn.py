@@ -258,13 +258,14 @@ def load_feature_extractor(source: Any) -> FeatureExtractor:
 
 def _other_model(folder: Any) -> str | None:
     """What kind of non-CNN shapekit model ``folder`` holds (``"a TopTemp model directory"``)."""
-    import json
+    from shapekit.errors import InputError
+    from shapekit.io.jsonfile import load_json
 
     if (folder / "generator.json").is_file():
         return "a GAN run directory (shapekit train-gan)"
-    try:
-        kind = json.loads((folder / "config.json").read_text()).get("kind")
-    except (OSError, ValueError, AttributeError):
+    try:  # size- and depth-limited reading: a hostile config.json must fail as before
+        kind = load_json(folder / "config.json", what="model JSON").get("kind")
+    except (InputError, RecursionError, OSError, AttributeError):
         return None
     if kind == "toptemp":
         return "a TopTemp model directory (shapekit train-classifier)"
