@@ -207,6 +207,9 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
             seed: int, device: str | None, plot: Path | None, as_json: bool) -> None:
     """Layer-by-layer CKA between two CNN models on tiles of MANIFEST (debiased, minibatch)."""
     models_exist(model_a, model_b, manifest)
+    if max_images * tiles_per_image < 4:  # before loading the models and tiling the images
+        raise click.UsageError(f"CKA needs at least 4 tiles; --max-images {max_images} x "
+                               f"--tiles-per-image {tiles_per_image} give {max_images * tiles_per_image}")
     from shapekit.analysis import layerwise_cka
 
     a, b, xa, xb, _, _ = two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
@@ -263,6 +266,9 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
     Tiles are split by image (every 4th image held out); the penalty is acc(B) - acc(stitched).
     """
     models_exist(model_a, model_b, manifest)
+    if max_images < 2:  # before loading the models and tiling the images
+        raise click.BadParameter("stitching needs at least 2 images (one is held out for testing)",
+                                 param_hint="'--max-images'")
     import numpy as np
     import torch
 
@@ -283,6 +289,9 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
     if init == "auto":  # the identity is the natural start only when stitching a model to itself
         init = "identity" if Path(model_a).resolve() == Path(model_b).resolve() else "lstsq"
     images = np.unique(idx)
+    if len(images) < 2:  # no training tiles: the least-squares start was a singular solve
+        raise click.UsageError(f"{manifest} gives tiles of {len(images)} image; stitching needs at "
+                               f"least 2 (one is held out for testing)")
     test_imgs = images[::4]
     te = torch.as_tensor(np.isin(idx, test_imgs))
     rows = []

@@ -139,6 +139,12 @@ def register(analyze_app: click.Group) -> None:
         at their class probabilities (whole scans; continuous rotations are resampled).
         """
         paths = _image_paths(images, max_images)
+        if len(paths) < 2:  # before loading the model and transforming anything
+            from shapekit.errors import InputError
+
+            raise InputError(f"invariance needs at least 2 images (scores are normalised by the "
+                             f"distance between different images), got 1"
+                             + (" (--max-images 1)" if max_images < 2 else ""))
         _check_crops(len(paths), size)
         _read_config(model_dir)
         import numpy as np
