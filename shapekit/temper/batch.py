@@ -48,7 +48,9 @@ def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
     A file is taken as is (whatever its suffix: a non-image becomes an error row); a folder
     gives the image files directly inside it (``.tif .tiff .png .jpg .jpeg .bmp``, any case;
     hidden files skipped; use a pattern such as ``DIR/**/*.tif`` to descend); anything else is
-    a glob pattern (``**`` descends), which must match at least one image.
+    a glob pattern (``**`` descends, entering each real folder once however many links lead to
+    it), which must match at least one image. A file named twice (through a link, a second
+    pattern...) is kept once, under the first name it was given.
 
     Examples
     --------
@@ -70,12 +72,17 @@ def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
     shapekit.errors.InputError: no image matches ...
     """
     from shapekit.io import IMAGE_SUFFIXES
+    from shapekit.temper._globwalk import glob_files
 
-    out: dict[Path, None] = {}
+    out: dict[str, Path] = {}   # real path -> the first name given
+
+    def add(p: Path) -> None:
+        out.setdefault(os.path.realpath(p), _absolute(p))
+
     for item in items:
         p = Path(item)
         if p.is_file():
-            out[_absolute(p)] = None
+            add(p)
         elif p.is_dir():
             found = [f for f in sorted(p.iterdir()) if f.is_file() and not f.name.startswith(".")
                      and f.suffix.lower() in IMAGE_SUFFIXES]
@@ -83,17 +90,17 @@ def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
                 raise InputError(f"{p}: a folder with no image files directly inside it "
                                  f"({' '.join(sorted(IMAGE_SUFFIXES))}; use DIR/**/*.tif to descend)")
             for f in found:
-                out[_absolute(f)] = None
+                add(f)
         else:
-            hits = [Path(h) for h in sorted(glob.glob(str(item), recursive=True))]
-            hits = [h for h in hits if h.is_file() and h.suffix.lower() in IMAGE_SUFFIXES]
+            hits = [Path(h) for h in glob_files(str(item))]
+            hits = [h for h in hits if h.suffix.lower() in IMAGE_SUFFIXES]
             if not hits:
                 what = "no such file or folder, and no image matches it as a pattern" \
                     if not glob.has_magic(str(item)) else "no image matches this pattern"
                 raise InputError(f"no image matches {str(item)!r} ({what})")
             for h in hits:
-                out[_absolute(h)] = None
-    return sorted(out)
+                add(h)
+    return sorted(out.values())
 
 
 def _absolute(p: Path) -> Path:
