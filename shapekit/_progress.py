@@ -16,7 +16,8 @@ def progress(iterable: Iterable[T], *, desc: str | None = None, total: int | Non
 
     ``disable=None`` (default) shows the bar on an interactive stderr; otherwise (a log file, a
     pipe, a notebook's captured stderr) a loop of known length that runs longer than 30 s writes a
-    :class:`Reporter` line every 30 s and one at its end, and a shorter one writes nothing. The
+    :class:`Reporter` line every 30 s and one at its end (counting in ``unit=``, as the bar does),
+    and a shorter one writes nothing. The
     environment variable ``SHAPEKIT_PROGRESS=0`` silences both, ``=1`` forces the bar.
     """
     env = os.environ.get("SHAPEKIT_PROGRESS")
@@ -26,7 +27,8 @@ def progress(iterable: Iterable[T], *, desc: str | None = None, total: int | Non
         if total is None and hasattr(iterable, "__len__"):
             total = len(iterable)  # type: ignore[arg-type]
         if total is not None:
-            return _Lines(iterable, desc or "progress", int(total))  # type: ignore[return-value]
+            return _Lines(iterable, desc or "progress", int(total),  # type: ignore[return-value]
+                          unit=str(kwargs.get("unit", "it")))
         disable = True
     return _bar(iterable, desc=desc, total=total, disable=bool(disable), file=sys.stderr,
                 dynamic_ncols=True, leave=False, **kwargs)
@@ -80,9 +82,9 @@ class _Lines:
     """A tqdm stand-in off a terminal: iterates (or counts ``update`` calls) and writes a
     :class:`Reporter` line every 30 s, and one at the end once one was written."""
 
-    def __init__(self, iterable: Iterable[Any], desc: str, total: int) -> None:
+    def __init__(self, iterable: Iterable[Any], desc: str, total: int, unit: str = "it") -> None:
         self.iterable, self.n = iterable, 0
-        self.r = Reporter(total, desc, bar=False, silent=False)
+        self.r = Reporter(total, desc, unit=unit, bar=False, silent=False)
 
     def __iter__(self) -> Any:
         for item in self.iterable:

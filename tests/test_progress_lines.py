@@ -46,3 +46,17 @@ def test_short_loop_and_silenced_loop_write_nothing(monkeypatch):
     for _ in _progress.progress(range(10), desc="x"):
         clock[0] += 50.0
     assert out.getvalue() == ""
+
+
+def test_lines_count_in_the_unit_asked_for(monkeypatch):
+    """classify's progress off a terminal read 'classify 5/10 it ... it/s', not its scans."""
+    clock = [0.0]
+    out = io.StringIO()
+    monkeypatch.setattr("time.perf_counter", lambda: clock[0])
+    monkeypatch.setattr(_progress.sys, "stderr", out)
+    monkeypatch.delenv("SHAPEKIT_PROGRESS", raising=False)
+    for _ in _progress.progress(range(10), desc="classify", total=10, unit="scan"):
+        clock[0] += 7.0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("classify 5/10 scan (50 %) ") and " scan/s ETA " in lines[0], lines
+    assert " it" not in out.getvalue()
