@@ -27,6 +27,39 @@ def _save(plt, fig, path: str | Path) -> Path:
     return path
 
 
+def readable_log_axis(axis) -> None:
+    """Label a log-scaled matplotlib ``axis`` with plain numbers (0.95, 1, 2) where they are short.
+
+    Over less than a decade matplotlib labels the minor ticks of a log axis like ``9.5x10^-1``.
+    While the axis stays within [0.001, 10000) the labels become plain numbers (3 significant
+    digits, more on a very narrow axis); which ticks carry a label is still matplotlib's choice.
+    Wider axes keep ``10^k``.
+
+    Examples
+    --------
+    >>> plt, fig, ax = _figure()
+    >>> ax.set_yscale("log"); _ = ax.set_ylim(0.95, 1.013); readable_log_axis(ax.yaxis)
+    >>> fig.canvas.draw(); [t.get_text() for t in ax.get_yticklabels(minor=True)][:3]
+    ['0.95', '0.96', '0.97']
+    >>> plt.close(fig)
+    """
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class _Plain(LogFormatterSciNotation):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            text = super().__call__(x, pos)
+            lo, hi = sorted(self.axis.get_view_interval()) if self.axis is not None else (0, 0)
+            if not text or not (1e-3 <= lo and hi < 1e4):
+                return text
+            digits = max(3, 3 + int(np.ceil(-np.log10(max((hi - lo) / hi, 1e-12)))))
+            return np.format_float_positional(x, precision=digits, fractional=False, trim="-")
+
+    base = getattr(axis.get_transform(), "base", 10)
+    axis.set_major_formatter(_Plain(base))
+    # every minor tick labelled below 0.6 decades (matplotlib: 0.4), so 0.7-1.8 is not "1" alone
+    axis.set_minor_formatter(_Plain(base, labelOnlyBase=False, minor_thresholds=(1, 0.6)))
+
+
 def plot_frequency(report: dict, path: str | Path) -> Path:
     """Radial sensitivity and power curves (log-log) beside both centred 2-D maps.
 
@@ -49,6 +82,7 @@ def plot_frequency(report: dict, path: str | Path) -> Path:
     ax.semilogy(f[keep], s / max(s.max(), 1e-30), label="sensitivity (model)")
     ax.semilogy(f[keep], p / max(p.max(), 1e-30), label="power (data)")
     ax.set_xlabel("frequency |k| (cycles/pixel)")
+    readable_log_axis(ax.yaxis)
     ax.set_ylabel("radial mean / max")
     ax.set_title(f"Spearman {report['spearman']:.2f}")
     ax.legend(fontsize=8)

@@ -172,6 +172,9 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
                     marker="o", label=kind)
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.set_yscale("log")
+        from shapekit.analysis.plots import readable_log_axis
+
+        readable_log_axis(ax.yaxis)  # a narrow range read '9.5x10^-1'
         ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
         ax.set_ylabel("frame norm / noise norm")
         ax.legend(fontsize=7)
