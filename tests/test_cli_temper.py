@@ -83,6 +83,15 @@ def test_robustness_json(run_cli, trained, toy_manifest):
     assert code == 2 and "unknown perturbation" in err
 
 
+def test_robustness_help_lists_every_perturbation(run_cli):
+    """--help said 'Only these perturbations' without their names: only a wrong one listed them."""
+    from shapekit.temper.robustness import PERTURBATIONS
+
+    code, out, _ = run_cli("robustness", "--help")
+    flat = " ".join(out.split())
+    assert code == 0 and all(f" {name}," in flat or f" {name}." in flat for name in PERTURBATIONS), out
+
+
 def test_explain_overlay(run_cli, trained, toy_manifest, tmp_path):
     from pathlib import Path
 

@@ -220,8 +220,10 @@ def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path 
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("manifest", type=click.Path(path_type=Path))
 @root_option
-@click.option("--perturbation", "names", multiple=True,
-              help="Only these perturbations (repeatable; default: all).")
+@click.option("--perturbation", "names", multiple=True, metavar="NAME",
+              help="Only this perturbation (repeatable; default: all): noise_0.02, noise_0.05, "
+                   "noise_0.1, blur_1, blur_2, contrast_x0.8, contrast_x1.2, brightness_+0.1, "
+                   "brightness_-0.1, rot90, jpeg_q30.")
 @seed_option
 @json_option
 def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tuple[str, ...],
