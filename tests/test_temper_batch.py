@@ -335,10 +335,26 @@ def test_cli_folder_without_out_classifies_the_readable_scans(run_cli, toy_model
     lines = err.strip().splitlines()
     assert lines[0].startswith("shapekit: error: ") and "broken.png" in lines[0]
     assert lines[-1].startswith("1 of 10 scans could not be classified")
-    code, out, err = run_cli("classify", str(toy_model), str(folder), "--json")
-    assert code == 2 and len(json.loads(out)) == 9
     code, out, err = run_cli("classify", str(toy_model), str(folder / "broken.png"))
     assert code == 2 and out == "" and err.count("\n") == 1 and "broken.png" in err
+
+
+def test_cli_json_without_out_gives_failed_scans_in_the_list(run_cli, toy_model, folder):
+    """With --json and no --out a scan that could not be read was on stderr only: a consumer of
+    stdout never learnt of it (one broken scan alone printed nothing at all). It is now an
+    {"image", "error"} object in its place, as the --out table's failure row; stderr and the exit
+    code are as before."""
+    code, out, err = run_cli("classify", str(toy_model), str(folder), "--json")
+    res = json.loads(out)
+    assert code == 2 and len(res) == 10
+    bad = [r for r in res if "error" in r]
+    assert [Path(r["image"]).name for r in bad] == ["broken.png"] and set(bad[0]) == {"image", "error"}
+    assert bad[0]["error"] in err and err.startswith("shapekit: error: ")
+    assert [r["image"] for r in res] == sorted(r["image"] for r in res)   # in the scans' order
+    assert all("temper" in r for r in res if "error" not in r)
+    code, out, err = run_cli("classify", str(toy_model), str(folder / "broken.png"), "--json")
+    assert code == 2 and json.loads(out) == [{"image": str(folder / "broken.png"),
+                                              "error": err.strip().removeprefix("shapekit: error: ")}]
 
 
 def test_table_gives_the_scans_own_pixel_size_and_tiles_in_its_pixels(folder, tmp_path):

@@ -112,7 +112,8 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
     scale bar. A scan unlike anything the model was trained on gets temper "unknown". With --out
     the verdicts go to a table, one row per scan (failures as rows with their error), resumable
     after an interruption; without it, to stdout, and a scan that cannot be read is an error line
-    on stderr while the others are still classified (exit code 2 if any failed).
+    on stderr while the others are still classified (exit code 2 if any failed); with --json it
+    is also {"image", "error"} in its place in the list of verdicts.
     """
     if tiles_out is not None and out is None:
         raise InputError("--tiles needs --out (the per-scan table)")
@@ -161,13 +162,14 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
             if isinstance(e, OSError) and not is_user_os_error(e):
                 raise
             failed += 1
-            msg = describe_os_error(e, p) if isinstance(e, OSError) else str(e)
-            click.echo(f"shapekit: error: {' '.join(msg.split())}", err=True)
+            msg = " ".join((describe_os_error(e, p) if isinstance(e, OSError) else str(e)).split())
+            click.echo(f"shapekit: error: {msg}", err=True)
+            results.append({"image": str(p), "error": msg})  # in --json's list too, in its place
             continue
         results.append(r)
         if not as_json:
             _print_verdict(r)
-    if as_json and results:
+    if as_json:
         emit_json(results)
     if failed and len(paths) > 1:
         info(f"{failed} of {len(paths)} scans could not be classified (--out writes a table with "
