@@ -23,7 +23,8 @@ def test_estimates_above_what_the_points_can_span_are_nan_with_a_note():
     assert [str(w.message).split(" ")[0] for w in caught] == ["twonn", "mle"]
     assert "> 11 = n_points - 1: too few points for this dimension, set to NaN" in \
         str(caught[0].message)
-    assert math.isnan(r["twonn"]) and math.isnan(r["mle"]) and r["lpca"] == 11.0
+    assert math.isnan(r["twonn"]) and math.isnan(r["mle"])
+    assert r["lpca"] == 10.0  # local PCA: each point's 11 neighbours span at most 10 dimensions
     assert r["k"] == 11.0  # k=20 asked, 11 neighbours used
     notes: list[str] = []
     small = np.random.default_rng(0).normal(size=(12, 3))  # fills R^3: TwoNN 5.86

@@ -78,3 +78,14 @@ def test_agrees_with_scikit_dimension_pointwise():
         est, local = lpca_id(X, k=k, return_pointwise=True)
         ref = skdim.id.lPCA(ver="FO", alphaFO=0.05).fit_pw(X, n_neighbors=k).dimension_pw_
         assert np.array_equal(local, ref) and est == pytest.approx(ref.mean())
+
+
+def test_too_few_neighbours_per_dimension_get_a_note():
+    X = _flat(np.random.default_rng(0), 400, 20, 60)
+    notes: list[str] = []
+    r = intrinsic_dimension(X, ["lpca"], k_lpca=30, notes=notes)
+    assert r["lpca"] < 19  # 30 neighbours for 20 dimensions: the smallest variances drop out
+    assert notes == [f"lpca {r['lpca']:.1f} from 30 neighbours: under about 2.5 per dimension local "
+                     f"PCA reads low (more points or a larger k_lpca)"]
+    notes.clear()
+    assert intrinsic_dimension(X, ["lpca"], k_lpca=100, notes=notes)["lpca"] == 20.0 and not notes

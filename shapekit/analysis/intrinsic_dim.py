@@ -344,8 +344,8 @@ def intrinsic_dimension(X: np.ndarray | torch.Tensor, methods: Sequence[str] = I
 
 
 def _out_of_bounds(est: dict[str, float], ambient: int) -> list[str]:
-    """Set TwoNN/MLE estimates above ``n_points - 1`` to NaN; notes on those and on any above the
-    ambient dimension.
+    """Set TwoNN/MLE estimates above ``n_points - 1`` to NaN; notes on those, on any above the
+    ambient dimension and on a local PCA from fewer than 2.5 neighbours per dimension it reads.
     """
     n = int(est["n_points"])
     notes = []
@@ -360,6 +360,9 @@ def _out_of_bounds(est: dict[str, float], ambient: int) -> list[str]:
         elif v > ambient:
             notes.append(f"{m} {v:.2f} > {ambient} = ambient dimension: the points fill their "
                          f"space (about {ambient})")
+    if "lpca" in est and est["k_lpca"] < 2.5 * est["lpca"]:
+        notes.append(f"lpca {est['lpca']:.1f} from {int(est['k_lpca'])} neighbours: under about 2.5 "
+                     f"per dimension local PCA reads low (more points or a larger k_lpca)")
     return notes
 
 

@@ -128,8 +128,12 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
         info(f"note: {n_nan} estimate(s) above n - 1, the dimensions their n points can span, are "
              f"nan: too few points (more --max-images/--tiles-per-image, or --n); the values are "
              f"in the --json rows' notes")
+    n_low = sum(part.startswith("lpca ") for _, part in notes)
+    if n_low:
+        info(f"note: {n_low} local PCA estimate(s) from fewer than 2.5 neighbours per dimension read "
+             f"low: more points (more --max-images/--tiles-per-image, or --n) or a larger --k-lpca")
     for r, part in notes:
-        if "set to NaN" not in part:
+        if "set to NaN" not in part and not part.startswith("lpca "):
             info(f"note: {r['layer']}, {r['group']}: {part}")
 
 
