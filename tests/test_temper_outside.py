@@ -11,7 +11,7 @@ from toy import toy_dataset, toy_micrograph
 
 from shapekit.errors import InputError
 from shapekit.temper.descriptors import grey_levels, octave_shares, scan_descriptors
-from shapekit.temper.outside import OutsideCheck, scale_part
+from shapekit.temper.outside import OutsideCheck, noise_part, scale_part, structure_share
 
 
 def test_grey_levels_separate_acquisition_changes():
@@ -72,7 +72,7 @@ def test_outside_check_passes_training_like_scans_and_flags_foreign_ones(check):
     inside = [chk.assess([0.8, 0.1, 0.1], labels, _features(im), im, None) for im in fresh]
     assert np.mean([r["in_distribution"] for r in inside]) >= 0.9
     r = inside[0]
-    assert set(r["ood"]) == {"topology", "image"}
+    assert set(r["ood"]) == {"topology", "image", "noise"} and r["ood"]["noise"] == 0.5
     assert r["ood_score"] == pytest.approx(max(r["ood"].values()), abs=1e-4)
     # APS calibrated on out-of-fold scans whose true label always had mass 0.9: the set holds the
     # labels whose cumulative mass (ranked) stays within 0.9: 0.8 (lamellae), 0.9 (network, ties by order)
@@ -196,3 +196,49 @@ def test_bad_params_fail_before_the_scans_are_described(monkeypatch, name, value
     imgs = [np.zeros((96, 96))] * 12
     with pytest.raises(InputError, match=rf"^{name}="):
         OutsideCheck(**{name: value}).fit([np.zeros((2, 3))] * 12, imgs, ["a", "b"] * 6)
+
+
+def test_structure_share_of_white_noise_is_its_known_value():
+    """White noise keeps 3 / (4 pi sigma^2) of its variance above the sigma-px scale, whatever
+    its histogram; structure many pixels wide keeps nearly all of it."""
+    rng = np.random.default_rng(3)
+    for sigma in (1.0, 2.0):
+        for noise in (rng.random((300, 400)), np.clip(0.5 + 0.15 * rng.normal(size=(300, 400)), 0, 1)):
+            assert structure_share(noise, sigma) == pytest.approx(3 / (4 * np.pi * sigma ** 2), abs=0.01)
+    assert structure_share(gaussian_filter(rng.random((300, 400)), 8)) > 0.95
+    assert np.isnan(structure_share(np.full((64, 64), 0.3)))
+    assert noise_part(0.3, 0.2) == 0.5 and noise_part(0.1, 0.2) == 1.0 and noise_part(0.05, 0.2) == 2.0
+
+
+def test_a_scan_of_pure_noise_is_outside_the_training_data(check):
+    """White noise got a confident verdict from a model of micrographs (the shipped uhcs3 model:
+    spheroidite 0.93, inside): TopTemp features of smoothed noise look like round particles, and
+    its grey levels are like a scan's. The noise part flags it and says why; models saved before
+    the part have none."""
+    chk, images, feats = check
+    labels = ["lamellae", "network", "spheroids"]
+    assert chk.structure_share_min_ == pytest.approx(min(structure_share(im) for im in images))
+    rng = np.random.default_rng(9)
+    noise = rng.random((96, 96))
+    share = structure_share(noise)
+    r = chk.assess([0.8, 0.1, 0.1], labels, _features(noise), noise, None)
+    assert r["ood"]["noise"] == pytest.approx(max(1, chk.structure_share_min_ / share) / 2, abs=1e-4)
+    inside = [chk.assess([0.8, 0.1, 0.1], labels, f, im, None)["ood"]["noise"] for f, im in zip(feats, images)]
+    assert inside == [0.5] * len(images)                    # no training scan is flagged by it
+    # the toy scans carry pixel noise of their own; a model of cleaner scans (the same textures
+    # smoothed by 1 px) flags the noise scan by this part alone, with the reason
+    smooth = [gaussian_filter(im, 1) for im in images]
+    clean = OutsideCheck().fit(feats, smooth, np.arange(len(images)) % 3)
+    assert clean.structure_share_min_ > 2 * share
+    r = clean.assess([0.8, 0.1, 0.1], labels, _features(noise), noise, None)
+    assert r["temper"] == "unknown" and r["ood"]["noise"] > 1
+    assert any(n.startswith("outside the training data: mostly noise: 6 % of the scan's grey-level "
+                            "variance lies above the 2-px scale") for n in r["notes"])
+    state, arrays = clean.to_state()
+    assert OutsideCheck.from_state(json.loads(json.dumps(state)), arrays).structure_share_min_ == \
+        pytest.approx(clean.structure_share_min_)
+    old = {k: v for k, v in state.items() if k != "structure_share_min"}
+    assert "noise" not in OutsideCheck.from_state(old, arrays).assess(
+        [0.8, 0.1, 0.1], labels, _features(noise), noise, None)["ood"]
+    with pytest.raises(InputError, match="structure_share_min"):
+        OutsideCheck.from_state({**state, "structure_share_min": 0.0}, arrays)

@@ -56,6 +56,18 @@ def test_blank_and_saturated_scans_are_unknown(uhcs3):
     assert uhcs3.classify(blank)[0]["temper"] == "unknown"
 
 
+def test_white_noise_is_unknown_not_spheroidite(uhcs3):
+    """A scan of nothing but pixel noise was spheroidite at 0.93, inside the training data
+    (ood 0.37); the noise part now flags uniform and Gaussian white noise."""
+    rng = np.random.default_rng(1)
+    uniform = (np.round(rng.random((475, 645)) * 255) / 255).astype(np.float32)
+    gauss = np.clip(0.5 + 0.15 * rng.normal(size=(475, 645)), 0, 1).astype(np.float32)
+    for r in uhcs3.classify([uniform, gauss]):
+        assert r["temper"] == "unknown" and r["ood"]["noise"] > 1
+        assert any("mostly noise" in n for n in r["notes"])
+    assert 0.1 < uhcs3.config["outside"]["structure_share_min"] < 0.2     # the least structured uhcs3 scan
+
+
 def test_uhcs_originals_as_the_card_says(uhcs3, uhcs_originals_dir):
     """Raw microscope TIFFs (info bar cropped on the fly): the verdicts the card reports."""
     card = json.loads((resolve("uhcs3", "classifier") / "card.json").read_text())

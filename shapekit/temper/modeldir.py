@@ -61,6 +61,7 @@ OUTSIDE_SCHEMA: dict[str, Any] = {
         "coverage": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "score": {"enum": ["aps", "lac"]},
         "seed": {"type": "integer", "minimum": 0},
+        "structure_share_min": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "scorer": {"type": "object", "required": ["kind", "version", "method", "level", "n_neighbors",
                                                   "cv", "seed", "blocks", "threshold", "block_scale",
                                                   "n_features"],

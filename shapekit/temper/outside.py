@@ -18,8 +18,12 @@ metallurgist can act on. When the model knows its training scans' pixel sizes an
 is known, a third part, ``scale``, compares them: the scan's pixel size over the range of the
 training scans', divided by :data:`SCALE_MARGIN` (above 1: more than twice as coarse as the
 coarsest training scan, or twice as fine as the finest, so a magnification the model never
-saw). What it catches and what it misses on uhcs3 (foreign materials, blank and saturated
-scans, other magnifications) is measured in RESULTS.md, section 1.
+saw). A fourth part, ``noise``, asks whether a scan is mostly pixel noise: its
+:func:`structure_share` (the share of its grey-level variance above the 2-px scale) against the
+least structured training scan's (:func:`noise_part`; above 1: under half of it). White noise has
+a share of 0.06, whatever its histogram, and TopTemp features of smoothed noise look like
+spheroidite. What the check catches and what it misses on uhcs3 (foreign materials, blank,
+saturated and noise scans, other magnifications) is measured in RESULTS.md, section 1.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-__all__ = ["OutsideCheck", "reachable_level", "scale_part", "MIN_SIDE", "SCALE_MARGIN"]
+__all__ = ["OutsideCheck", "reachable_level", "scale_part", "structure_share", "noise_part", "MIN_SIDE",
+           "SCALE_MARGIN", "NOISE_SIGMA", "NOISE_MARGIN"]
 
 STATE_VERSION = 1
 #: the descriptor set this version scores (stored, so that a model is never scored with others)
@@ -41,9 +46,13 @@ DESCRIPTORS = "grey_levels+mid_octaves"
 MIN_SIDE = 64
 #: how far (as a factor) a scan's pixel size may lie beyond the training scans' range
 SCALE_MARGIN = 2.0
+#: the pixel scale below which a scan's grey-level variance counts as noise (Gaussian sigma, px)
+NOISE_SIGMA = 2.0
+#: how far (as a factor) a scan's structure share may fall below the least structured training scan's
+NOISE_MARGIN = 2.0
 PART_NAMES = {"topology": "topology (TopTemp features)",
               "image": "grey levels and spectrum (contrast, clipping, texture scale)",
-              "scale": "magnification"}
+              "scale": "magnification", "noise": "pixel noise (structure share)"}
 
 
 def scale_part(um_per_px: float, training_um_per_px: Sequence[float]) -> float:
@@ -61,6 +70,45 @@ def scale_part(um_per_px: float, training_um_per_px: Sequence[float]) -> float:
     if not (u > 0 and 0 < lo <= hi):
         raise InputError(f"pixel sizes must be positive with lo <= hi, got {u} and {(lo, hi)}")
     return max(1.0, u / hi, lo / u) / SCALE_MARGIN
+
+
+def structure_share(image: np.ndarray, sigma: float = NOISE_SIGMA) -> float:
+    """Share of a scan's grey-level variance above the ``sigma``-px scale: ``1 - var(x - G x) /
+    var(x)``, ``G`` a Gaussian blur of ``sigma`` px (reflected border); NaN for a constant scan.
+
+    White noise has ``3 / (4 pi sigma^2)`` (0.060 at 2 px) whatever its grey-level histogram; a
+    micrograph, whose structure spans many pixels, most of its variance (uhcs3: 0.17-0.98).
+
+    Examples
+    --------
+    >>> from scipy.ndimage import gaussian_filter
+    >>> noise = np.random.default_rng(0).random((256, 256))
+    >>> round(structure_share(noise), 2), structure_share(gaussian_filter(noise, 6)) > 0.9
+    (0.06, True)
+    """
+    import cv2
+
+    x = np.asarray(image, dtype=np.float64)
+    v = float(x.var())
+    if not v > 1e-12:  # grey levels in [0, 1]: constant up to float rounding
+        return float("nan")
+    r = x - cv2.GaussianBlur(x, (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT)
+    return 1.0 - float(r.var()) / v
+
+
+def noise_part(share: float, share_min: float) -> float:
+    """How far a scan's :func:`structure_share` falls below the least structured training scan's,
+    in :data:`NOISE_MARGIN` units: 0.5 at or above ``share_min``; above 1 under half of it.
+
+    Examples
+    --------
+    >>> noise_part(0.6, 0.165), noise_part(0.06, 0.165) > 1, noise_part(float("nan"), 0.165)
+    (0.5, True, 0.5)
+    """
+    s, lo = float(share), float(share_min)
+    if not s == s:  # NaN: a constant scan, which ingestion refuses before it gets here
+        return 0.5
+    return max(1.0, lo / max(s, 1e-12)) / NOISE_MARGIN
 
 
 def reachable_level(n: int, level: float) -> float:
@@ -189,6 +237,7 @@ class OutsideCheck:
         d_topo = int(np.shape(tile_features[0])[1])
         self.scorer_ = OODScorer(level=self.level_, seed=int(self.seed),
                                  blocks=[d_topo, len(DESCRIPTOR_NAMES)]).fit(R, yi, groups=groups)
+        self.structure_share_min_ = float(np.nanmin([structure_share(im) for im in images]))
         self.conformal_ = None
         if oof_proba is not None:
             self.conformal_ = ConformalSets(float(self.coverage), self.score).fit(np.asarray(oof_proba), yi)
@@ -222,6 +271,10 @@ class OutsideCheck:
         else:
             raw = self.scorer_.block_scores(self.row(tile_features, image)[None])[0]
             parts = {"topology": float(raw[0]), "image": float(raw[1])}
+        share = None
+        if getattr(self, "structure_share_min_", None) is not None and min(np.shape(image)) >= MIN_SIDE:
+            share = structure_share(image)
+            parts["noise"] = noise_part(share, self.structure_share_min_)
         scale_checked = source_um_per_px is not None and training_um_per_px is not None
         if scale_checked:
             parts["scale"] = scale_part(source_um_per_px, training_um_per_px)
@@ -234,6 +287,11 @@ class OutsideCheck:
                                  f"({source_um_per_px:.3g} um) is {v * SCALE_MARGIN:.2g}x "
                                  + ("coarser than the coarsest" if source_um_per_px > hi else "finer than the finest")
                                  + f" of the training range ({hi if source_um_per_px > hi else lo:.3g} um)")
+                elif v > 1 and k == "noise":
+                    notes.append(f"outside the training data: mostly noise: {100 * share:.0f} % of the "
+                                 f"scan's grey-level variance lies above the {NOISE_SIGMA:g}-px scale, "
+                                 f"against at least {100 * self.structure_share_min_:.0f} % in every "
+                                 f"training scan")
                 elif v > 1:
                     notes.append(f"outside the training data: {PART_NAMES[k]} unlike the training "
                                  f"scans' (score {over_limit(v)}; 1 is the {100 * self.level_:.3g} % limit)")
@@ -264,6 +322,8 @@ class OutsideCheck:
                  "level": float(self.level), "coverage": float(self.coverage), "score": self.score,
                  "seed": int(self.seed), "fitted_level": float(self.level_), "scorer": cfg,
                  "conformal": None if self.conformal_ is None else self.conformal_.to_state()}
+        if getattr(self, "structure_share_min_", None) is not None:
+            state["structure_share_min"] = float(self.structure_share_min_)
         return state, arrays
 
     @classmethod
@@ -286,6 +346,10 @@ class OutsideCheck:
             raise InputError(f"scorer blocks {blocks} are not [TopTemp features, "
                              f"{len(DESCRIPTOR_NAMES)} descriptors]")
         self.conformal_ = None if state["conformal"] is None else ConformalSets.from_state(state["conformal"])
+        share_min = state.get("structure_share_min")  # absent in models saved before the noise part
+        self.structure_share_min_ = None if share_min is None else float(share_min)
+        if self.structure_share_min_ is not None and not 0 < self.structure_share_min_ <= 1:
+            raise InputError(f"structure_share_min must lie in (0, 1], got {share_min}")
         return self
 
     @property
