@@ -29,6 +29,7 @@ import numpy as np
 
 from shapekit import _atomic
 from shapekit.errors import InputError, ShapekitWarning, brief
+from shapekit.generate.checkpoints import atomic_checkpoint_io, resume_iteration
 from shapekit.generate.nets import MARGIN_CELLS
 from shapekit.generate.progress import (ProgressCallback, RngStateCallback, SampleMetric,
                                        SampleWriter, SaveOnSigterm, interrupted)
@@ -218,7 +219,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     last = ckpt_dir / "last.ckpt"
     if resume and not last.is_file():
         raise InputError(f"cannot resume: no checkpoint at {last}")
-    start = _resume_iteration(last) if resume else 0
+    start = resume_iteration(last) if resume else 0
     if max_steps < start:  # Lightning would stop at once and re-export the later generator
         raise InputError(f"the run in {out} is already at iteration {start}: give --max-steps "
                          f"above it to continue ({max_steps} would go back; `shapekit generate "
@@ -305,7 +306,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
                              log_every_n_steps=max(1, log_every), enable_model_summary=False,
                              enable_progress_bar=False, deterministic=False, benchmark=cuda,
                              use_distributed_sampler=True, enable_checkpointing=True,
-                             plugins=[_atomic_checkpoint_io()])
+                             plugins=[atomic_checkpoint_io()])
         t0 = time.perf_counter()
         try:
             trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None,
@@ -314,7 +315,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
             if not trainer.interrupted:
                 raise
             raise interrupted(e, int(trainer.global_step) // 2, max_steps,
-                              _resume_iteration(last) if last.is_file() else None,
+                              resume_iteration(last) if last.is_file() else None,
                               checkpoint_every, out, (extra_config or {}).get("manifest")) from None
         seconds = time.perf_counter() - t0
         trainer.save_checkpoint(str(last), weights_only=False)
@@ -376,24 +377,3 @@ def _warm_start(module: Any, init_from: str | Path, codec: Any) -> dict[str, Any
     module.g_ema.load_state_dict(state)
     sha = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()
     return {"model": str(init_from), "iterations": trained_iterations(src.config), "sha256": sha}
-
-
-def _atomic_checkpoint_io() -> Any:
-    """Lightning CheckpointIO that writes through a temporary file + rename (never half-written)."""
-    import torch
-    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-
-    class AtomicCheckpointIO(TorchCheckpointIO):
-        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
-                            storage_options: Any = None) -> None:
-            with _atomic.atomic_path(path) as tmp:
-                torch.save(checkpoint, str(tmp))
-
-    return AtomicCheckpointIO()
-
-
-def _resume_iteration(path: Path) -> int:
-    import torch
-
-    ck = torch.load(str(path), map_location="cpu", weights_only=True)
-    return int(ck.get("global_step", 0)) // 2
