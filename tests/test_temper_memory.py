@@ -123,3 +123,18 @@ def test_a_verdict_holds_little_beside_the_scan(monkeypatch):
     finally:
         tracemalloc.stop()
     assert peak < 2 * img.nbytes, f"{peak / img.size:.1f} bytes a pixel"
+
+
+@pytest.mark.parametrize("sigma", [2.0, 0.7, 3.3])
+def test_structure_share_by_blocks_equals_the_whole_scan_one(monkeypatch, sigma):
+    import cv2
+
+    from shapekit.temper.outside import structure_share
+
+    img = _scan(300, 517, seed=4)
+    x = img.astype(np.float64)
+    r = x - cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    want = 1.0 - r.var() / x.var()
+    for pixels in (1 << 20, 1000, 1):                        # one block, many, one row each
+        monkeypatch.setattr(descriptors, "BLOCK_PIXELS", pixels)
+        assert structure_share(img, sigma) == pytest.approx(want, rel=1e-12, abs=1e-14)
