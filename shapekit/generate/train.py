@@ -29,7 +29,8 @@ import numpy as np
 
 from shapekit import _atomic
 from shapekit.errors import InputError, ShapekitWarning, brief
-from shapekit.generate.checkpoints import atomic_checkpoint_io, resume_iteration
+from shapekit.generate.checkpoints import (atomic_checkpoint_io, resume_iteration,
+                                          resume_start)
 from shapekit.generate.nets import MARGIN_CELLS
 from shapekit.generate.progress import (ProgressCallback, RngStateCallback, SampleMetric,
                                        SampleWriter, SaveOnSigterm, interrupted)
@@ -219,7 +220,7 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     last = ckpt_dir / "last.ckpt"
     if resume and not last.is_file():
         raise InputError(f"cannot resume: no checkpoint at {last}")
-    start = resume_iteration(last) if resume else 0
+    start = resume_start(last) if resume else 0
     if max_steps < start:  # Lightning would stop at once and re-export the later generator
         raise InputError(f"the run in {out} is already at iteration {start}: give --max-steps "
                          f"above it to continue ({max_steps} would go back; `shapekit generate "

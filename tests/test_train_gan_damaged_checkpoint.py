@@ -1,0 +1,71 @@
+"""``shapekit train-gan --resume`` on a run whose ``last.ckpt`` is damaged (truncated): a one-line
+refusal naming the file and the earlier checkpoint to continue from, and how."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from test_generate import make_tiny_dataset  # noqa: E402
+
+TINY_ARGS = ["--crop-size", "32", "--batch-size", "2", "--channels", "4", "--sample-every", "0",
+             "--checkpoint-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def run3(tmp_path_factory: pytest.TempPathFactory, one_torch_thread) -> tuple[Path, Path]:
+    """A three-iteration run (manifest, run directory) with a checkpoint at every iteration."""
+    from shapekit.cli import main
+
+    d = tmp_path_factory.mktemp("damaged")
+    manifest = make_tiny_dataset(d / "data", n=4)
+    with pytest.raises(SystemExit) as e:
+        main(["train-gan", str(manifest), "--out", str(d / "run"), "--max-steps", "3", *TINY_ARGS])
+    assert e.value.code == 0
+    return manifest, d / "run"
+
+
+def _truncate(path: Path) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(1000)
+
+
+def test_a_damaged_last_checkpoint_names_the_earlier_one_to_continue_from(run3, run_cli,
+                                                                          tmp_path: Path) -> None:
+    # it ended with "internal error: RuntimeError: PytorchStreamReader failed reading zip archive"
+    manifest, src = run3
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    last = run / "checkpoints" / "last.ckpt"
+    _truncate(last)
+    _truncate(run / "checkpoints" / "iter-0000003.ckpt")   # the newest readable one is taken
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "4")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("shapekit: error: "), err
+    assert (f"shapekit: error: cannot resume: {last} cannot be read (damaged or truncated); to "
+            "continue from the newest earlier checkpoint that can be read, iter-0000002 "
+            "(iteration 2), copy it over last.ckpt (`cp iter-0000002.ckpt last.ckpt` in that "
+            "folder) and run the same command again (older: iter-0000001)") in err, err
+    assert "internal error" not in err
+    assert (run / "generator.json").read_bytes() == (src / "generator.json").read_bytes()
+    # what it says works
+    shutil.copyfile(run / "checkpoints" / "iter-0000002.ckpt", last)
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "4")
+    assert code == 0 and "done: iterations 3-4 in " in err, err
+
+
+def test_a_damaged_run_without_a_readable_checkpoint_says_to_start_anew(run3, run_cli,
+                                                                       tmp_path: Path) -> None:
+    manifest, src = run3
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    for p in (run / "checkpoints").glob("*.ckpt"):
+        _truncate(p)
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "4")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("shapekit: error: "), err
+    assert (f"cannot resume: {run / 'checkpoints' / 'last.ckpt'} cannot be read (damaged or "
+            "truncated), and the run keeps no readable earlier checkpoint (iter-*.ckpt) to "
+            "continue from: start a new run with another --out") in err, err
