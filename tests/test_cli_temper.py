@@ -243,3 +243,27 @@ def test_train_refuses_a_folder_that_is_not_a_model_directory(run_cli, toy_manif
                                  "96", "--augment", "0", "--model", "logreg", "--scales", "2")
         assert code == 0, err
     assert (Path(empty) / "config.json").is_file()
+
+
+def test_verdict_line_never_rounds_a_score_over_the_limit_to_1(capsys):
+    """'unknown ... ood=1.00' read as inside the limit; a score just over 1 shows its digits."""
+    from shapekit.cli.temper import _print_verdict
+
+    base = {"image": "x.png", "probabilities": {"a": 0.6, "b": 0.4}, "tiles": 4, "notes": []}
+    _print_verdict({**base, "temper": "unknown", "ood_score": 1.00404, "prediction_set": []})
+    _print_verdict({**base, "temper": "a", "ood_score": 0.3418, "prediction_set": ["a"]})
+    lines = capsys.readouterr().out.splitlines()
+    assert "\tood=1.004\t" in lines[0] and "\tood=0.34\t" in lines[1]
+
+
+def test_tile_map_title_never_rounds_a_score_over_the_limit_to_1():
+    import numpy as np
+
+    from shapekit.temper.explain import Explanation
+    from shapekit.temper.explainplot import plot_tile_map
+
+    v = {"image": "x", "temper": "unknown", "probabilities": {"a": 0.8, "b": 0.2}, "tiles": 1,
+         "ood_score": 1.00404, "tile_map": {"tile_size": [8, 8], "labels": ["a", "b"], "tiles": [
+             {"row": 0, "col": 0, "temper": "a", "p": [0.9, 0.1]}]}}
+    fig = plot_tile_map(Explanation(v, {}, [], np.zeros((8, 8)), 1))
+    assert "ood score 1.004)" in fig.axes[0].get_title()

@@ -242,3 +242,20 @@ def test_a_scan_of_pure_noise_is_outside_the_training_data(check):
         [0.8, 0.1, 0.1], labels, _features(noise), noise, None)["ood"]
     with pytest.raises(InputError, match="structure_share_min"):
         OutsideCheck.from_state({**state, "structure_share_min": 0.0}, arrays)
+
+
+def test_the_score_is_rounded_as_its_parts_and_never_onto_the_limit(check):
+    """ood_score was unrounded (0.3417938067128555) beside parts rounded to 4 digits; it is now
+    the largest part as the verdict gives it, and a score just over 1 never reads as 1."""
+    from shapekit.temper.outside import rounded_score
+
+    chk, images, feats = check
+    labels = ["lamellae", "network", "spheroids"]
+    kw = dict(model_um_per_px=0.05, training_um_per_px=(0.02, 0.1))
+    for img, f, src in ((images[0], feats[0], None), (images[3], feats[3], 0.08),
+                        (images[5], feats[5], 0.3337)):
+        r = chk.assess([0.8, 0.1, 0.1], labels, f, img, 0.05, source_um_per_px=src, **kw)
+        assert r["ood_score"] == max(r["ood"].values()) == round(r["ood_score"], 4), r
+    assert rounded_score(0.3417938067128555) == 0.3418 and rounded_score(0.99996) == 1.0
+    assert rounded_score(1.00004) == 1.00004 and rounded_score(1.23456789) == 1.2346
+    assert rounded_score(float("inf")) == float("inf")

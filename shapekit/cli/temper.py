@@ -71,7 +71,10 @@ def _print_verdict(r: dict[str, Any]) -> None:
     probs = " ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items())
     extra = ""
     if r.get("ood_score") is not None:
-        extra = f"\tood={r['ood_score']:.2f}\tset={{{','.join(r['prediction_set'])}}}"
+        from shapekit.temper.outside import over_limit
+
+        v = r["ood_score"]  # just over the limit 1: never '1.00' beside "unknown"
+        extra = f"\tood={over_limit(v) if v > 1 else f'{v:.2f}'}\tset={{{','.join(r['prediction_set'])}}}"
     click.echo(f"{r['image']}\t{r['temper']}\t{probs}\ttiles={r['tiles']}{extra}")
     for note in r.get("notes") or []:
         if note.startswith(("pixel size unknown", "pixel size conflict")):

@@ -105,7 +105,10 @@ def plot_tile_map(explanation: Any) -> Any:
             ax.text(t["col"] + tw / 2, t["row"] + th / 2, f"{t['temper']}\n{pmax:.2f}", ha="center",
                     va="center", fontsize=7, color="white")
     probs = ", ".join(f"{k} {p:.2f}" for k, p in v["probabilities"].items())
-    ood = "" if v.get("ood_score") is None else f"; ood score {v['ood_score']:.2f}"
+    from shapekit.temper.outside import over_limit
+
+    s = v.get("ood_score")  # just over the limit 1: never '1.00' beside "unknown"
+    ood = "" if s is None else f"; ood score {over_limit(s) if s > 1 else f'{s:.2f}'}"
     if v["temper"] == "unknown":
         ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, edgecolor="red", linewidth=4))
         title = f"unknown: outside the training data ({probs}{ood})"

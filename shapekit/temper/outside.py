@@ -36,8 +36,8 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-__all__ = ["OutsideCheck", "reachable_level", "scale_part", "structure_share", "noise_part", "MIN_SIDE",
-           "SCALE_MARGIN", "NOISE_SIGMA", "NOISE_MARGIN"]
+__all__ = ["OutsideCheck", "reachable_level", "rounded_score", "scale_part", "structure_share",
+           "noise_part", "MIN_SIDE", "SCALE_MARGIN", "NOISE_SIGMA", "NOISE_MARGIN"]
 
 STATE_VERSION = 1
 #: the descriptor set this version scores (stored, so that a model is never scored with others)
@@ -152,6 +152,21 @@ def over_limit(v: float) -> str:
         if float(text) > 1 or v <= 1:
             return text
     return f"{v:.8g}"
+
+
+def rounded_score(v: float) -> float:
+    """A score as verdicts give it: 4 decimals, or as many more as keep a score above the limit 1
+    above it (``inf`` stays ``inf``).
+
+    Examples
+    --------
+    >>> rounded_score(0.3417938067128555), rounded_score(1.00004), rounded_score(0.99996)
+    (0.3418, 1.00004, 1.0)
+    """
+    if not math.isfinite(v):
+        return v
+    r = round(float(v), 4)
+    return r if (r > 1) == (v > 1) else float(over_limit(v))
 
 
 class OutsideCheck:
@@ -325,7 +340,9 @@ class OutsideCheck:
         else:
             notes.append("magnification not checked: the model was saved without the pixel-size range "
                          "of its training scans (retrain it to have it checked)")
-        res["ood"] = {k: (round(v, 4) if math.isfinite(v) else v) for k, v in parts.items()}
+        # the score is its largest part, rounded as the parts are (never across the limit 1)
+        res["ood_score"] = rounded_score(res["ood_score"])
+        res["ood"] = {k: rounded_score(v) for k, v in parts.items()}
         res["notes"] = notes
         return res
 
