@@ -44,7 +44,7 @@ def test_a_damaged_last_checkpoint_names_the_earlier_one_to_continue_from(run3, 
     _truncate(last)
     _truncate(run / "checkpoints" / "iter-0000003.ckpt")   # the newest readable one is taken
     code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "4")
-    assert code == 2 and err.strip().splitlines()[-1].startswith("shapekit: error: "), err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert (f"shapekit: error: cannot resume: {last} cannot be read (damaged or truncated); to "
             "continue from the newest earlier checkpoint that can be read, iter-0000002 "
             "(iteration 2), copy it over last.ckpt (`cp iter-0000002.ckpt last.ckpt` in that "
@@ -65,7 +65,7 @@ def test_a_damaged_run_without_a_readable_checkpoint_says_to_start_anew(run3, ru
     for p in (run / "checkpoints").glob("*.ckpt"):
         _truncate(p)
     code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "4")
-    assert code == 2 and err.strip().splitlines()[-1].startswith("shapekit: error: "), err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert (f"cannot resume: {run / 'checkpoints' / 'last.ckpt'} cannot be read (damaged or "
             "truncated), and the run keeps no readable earlier checkpoint (iter-*.ckpt) to "
             "continue from: start a new run with another --out") in err, err

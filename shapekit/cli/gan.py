@@ -196,19 +196,21 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                        ("margin_cells", margin_cells)):
         if value is not None:
             model[key] = value
-    if resume:
-        info(f"continuing the run in {out} up to iteration {max_steps} "
-             f"(samples in {out / 'samples'})")
-    else:
-        info(f"training a {condition}-conditioned GAN on {manifest} -> {out} "
-             f"({max_steps} iterations; samples in {out / 'samples'})")
+    def announce() -> None:  # once train_gan has checked everything (it refused after it)
+        if resume:
+            info(f"continuing the run in {out} up to iteration {max_steps} "
+                 f"(samples in {out / 'samples'})")
+        else:
+            info(f"training a {condition}-conditioned GAN on {manifest} -> {out} "
+                 f"({max_steps} iterations; samples in {out / 'samples'})")
+
     summary = train_gan(manifest, out, condition=condition, crop_size=crop_size,
                         downscale=downscale, holdout=holdout, max_steps=max_steps, batch_size=batch_size,
                         root=root, seed=seed, resume=resume, devices=dev, num_nodes=num_nodes,
                         strategy=strategy, accelerator=accelerator,
                         checkpoint_every=checkpoint_every, sample_every=sample_every,
                         progress_every_s=progress_every, compile=compile_,
-                        metric=_realism_metric(), **model)
+                        metric=_realism_metric(), on_start=announce, **model)
     if summary.get("rank", 0) != 0:  # DDP worker processes stay quiet
         return
     start, end = summary["start_iteration"], summary["iterations"]

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,14 +184,16 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
             channels_last: bool | None = None, compile: bool = False,
             extra_config: dict[str, Any] | None = None, progress_every_s: float = 30.0,
             metric: SampleMetric | None = None, sample_size: int | None = None,
-            init_from: str | Path | None = None, **model_kwargs: Any) -> dict[str, Any]:
+            init_from: str | Path | None = None, on_start: Callable[[], None] | None = None,
+            **model_kwargs: Any) -> dict[str, Any]:
     """Fit the GAN on a ready :class:`~shapekit.generate.data.GANDataModule` (see :func:`train_gan`).
 
     ``accelerator="auto"`` uses CUDA when present (bf16 autocast, channels-last) and the CPU
     otherwise (fp32). ``devices``/``num_nodes``/``strategy`` go to Lightning unchanged, except
     that ``strategy="auto"`` with several processes selects DDP (gloo on CPU). ``metric`` is
     called with real and generated crops at every sample grid and logged as ``realism``;
-    ``sample_size`` is the side of the sample-grid images (default 2x the crop).
+    ``sample_size`` is the side of the sample-grid images (default 2x the crop); ``on_start`` is
+    called once everything is checked, before the run folder is written (the CLI's announcement).
     ``init_from`` (a run directory or a shipped generator name) starts the generator and its EMA
     from that trained generator instead of random weights (fine-tuning, e.g. with a new loss
     term); it must have the same network (its margin may differ) and conditions as this
@@ -273,6 +275,8 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
                              f"({', '.join(map(str, codec.label_names))}) or condition statistics "
                              f"differ from {out / 'conditions.json'}; start a new run with another "
                              "--out")
+    if on_start is not None:
+        on_start()
     _atomic.write_json(out / "config.json", config)
     _atomic.write_json(out / "conditions.json", codec.to_dict())
 
