@@ -110,6 +110,8 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
     sweep_spec = _parse_sweep(sweep) if sweep is not None else None
     hw = parse_size(size) if size is not None else None
     folder = resolve(model, "generator")
+    if checkpoint is not None:
+        _check_checkpoint_source(model, folder, checkpoint)
     try:  # a SIGTERM raises, so that _generate removes what it wrote (it ended the process at
         with sigterm_raises():  # once, leaving gen_* files without their conditions.csv)
             _generate(folder, n, out, hw, label, fixed, sweep_spec, grid, fmt, device, checkpoint,
@@ -118,6 +120,20 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
         how, code = ("SIGTERM", 15) if isinstance(e, Terminated) else ("Ctrl-C", 2)
         raise Interrupted(f"stopped by {how}: no half-written set is left in {out}; run the same "
                           "command again", code) from None
+
+
+def _check_checkpoint_source(model: str, folder: Path, checkpoint: str) -> None:
+    """Refuse ``--checkpoint`` for a model that has no training checkpoints: a shipped model
+    (its final generator only), or a folder without a run's ``checkpoints/``."""
+    from shapekit.registry import pretrained_root
+
+    if folder.resolve().parent == pretrained_root().resolve():
+        raise InputError(f"--checkpoint {checkpoint}: {model} is a shipped model, which carries no "
+                         "training checkpoints (only its final generator); --checkpoint samples a "
+                         "run directory of `shapekit train-gan`, or leave it out")
+    if not (folder / "checkpoints").is_dir() and not Path(checkpoint).is_file():
+        raise InputError(f"--checkpoint {checkpoint}: {folder} holds no training checkpoints (no "
+                         "checkpoints/ folder: not a run directory of `shapekit train-gan`)")
 
 
 def _precheck(codec: dict, default_side: int, n: int, hw: tuple[int, int] | None,
@@ -275,7 +291,13 @@ def _generate(folder: Path, n: int, out: Path, hw: tuple[int, int] | None, label
     if not gen.um_per_px and downscale and downscale != 1:
         scale = (f"1/{downscale:g} of the training images' pixel scale (no um/px known; score them "
                  f"against the training images with --real-um-per-px 1 --fake-um-per-px {downscale:g})")
-    info(f"wrote {len(rows)} images of {hw[1]}x{hw[0]} px at {scale} and conditions.csv to {out}")
+    images = f"{len(rows)} image{'s' * (len(rows) != 1)} of {hw[1]}x{hw[0]} px"
+    if fmt == "png" and gen.um_per_px:  # the files have no scale: say where it is
+        info(f"wrote {images} and conditions.csv to {out}; PNGs carry no pixel size: the model's "
+             f"{gen.um_per_px:g} um/px is recorded in conditions.csv only (give `shapekit score` "
+             f"--fake-um-per-px {gen.um_per_px:g})")
+    else:
+        info(f"wrote {images} at {scale} and conditions.csv to {out}")
     if as_json:
         emit_json({"out": str(out), "n_images": len(rows), "width": hw[1], "height": hw[0],
                    "um_per_px": gen.um_per_px, "downscale": downscale, "grid": None if grid is None else str(grid),
