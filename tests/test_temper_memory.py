@@ -138,3 +138,25 @@ def test_structure_share_by_blocks_equals_the_whole_scan_one(monkeypatch, sigma)
     for pixels in (1 << 20, 1000, 1):                        # one block, many, one row each
         monkeypatch.setattr(descriptors, "BLOCK_PIXELS", pixels)
         assert structure_share(img, sigma) == pytest.approx(want, rel=1e-12, abs=1e-14)
+
+
+def test_cnn_tiles_are_cut_a_chunk_at_a_time_with_the_same_tiles(monkeypatch):
+    """A CNN model's tiles were all cut at full size before being downsampled (the scan's size
+    again); a chunk at a time they are the same tiles."""
+    import cv2
+
+    from shapekit.temper.cnn_cv import cnn_tiles
+
+    img = _scan(1024, 1536, seed=5)
+    full, coords = scans.scan_tiles(img, 256)
+    want = np.stack([cv2.resize(t, (128, 128), interpolation=cv2.INTER_AREA) for t in full])
+    monkeypatch.setattr(scans, "FEATURE_CHUNK", 2)
+    cnn_tiles(img[:300, :300], 256, 2)                       # imports
+    tracemalloc.start()
+    try:
+        got, c = cnn_tiles(img, 256, 2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(got, want) and np.array_equal(c, coords)
+    assert peak < 0.5 * img.nbytes, peak / img.size          # before: 2x (every full tile, twice)

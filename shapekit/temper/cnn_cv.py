@@ -32,11 +32,22 @@ def cnn_tiles(image: np.ndarray, tile_size: int, input_scale: int = 2,
     """
     import cv2
 
-    tiles, coords = scan_tiles(image, tile_size, source)
-    if input_scale > 1:
-        s = tile_size // input_scale
-        tiles = np.stack([cv2.resize(t, (s, s), interpolation=cv2.INTER_AREA) for t in tiles])
-    return tiles.astype(np.float32), coords
+    from shapekit.io import iter_tiles
+    from shapekit.io.tiles import count_tiles
+    from shapekit.temper.scans import FEATURE_CHUNK, _checked
+
+    if input_scale <= 1:
+        tiles, coords = scan_tiles(image, tile_size, source)
+        return tiles.astype(np.float32), coords
+    img, s = _checked(image, tile_size, source), tile_size // input_scale
+    out = np.empty((count_tiles(img.shape, tile_size, pad="cover"), s, s), dtype=np.float32)
+    coords, k = [], 0   # cut and downsampled a chunk at a time: never all full-size tiles at once
+    for t in iter_tiles(img, tile_size, pad="cover", batch=FEATURE_CHUNK):
+        for x in t.tiles:
+            out[k] = cv2.resize(x, (s, s), interpolation=cv2.INTER_AREA)
+            k += 1
+        coords.append(t.coords)
+    return out, np.concatenate(coords)
 
 
 def cnn_tiles_for_images(images: Sequence[np.ndarray], tile_size: int,
