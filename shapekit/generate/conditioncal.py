@@ -23,6 +23,8 @@ __all__ = ["calibrate_conditions", "particle_measure", "PARTICLE_SCALES"]
 
 #: errors worth correcting in :func:`particle_measure`'s numbers: area fraction, log radius
 PARTICLE_SCALES = (0.0015, 0.05)
+#: training images (with particles) a class needs for its map
+MIN_TRAINING_IMAGES = 10
 
 
 def particle_measure(image: np.ndarray) -> np.ndarray:
@@ -68,7 +70,8 @@ def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
     Raises
     ------
     InputError
-        A class-mode model, or a manifest whose labels or conditions are not the model's.
+        A class-mode model, a manifest whose labels or conditions are not the model's, or no
+        class fitted (too few training images of each: nothing is written).
     """
     from shapekit import _atomic
     from shapekit.generate.trainsplit import training_split
@@ -84,8 +87,18 @@ def calibrate_conditions(model_dir: str | Path, manifest: str | Path, *,
     cmap = fit_condition_map(gen, values[train], names, measured, particle_measure,
                              PARTICLE_SCALES, steps=steps, n_images=n_images, size=size,
                              seed=seed, zoom_range=None if max_zoom is None else (1.0, max_zoom),
-                             log_size=1, pull=pull, min_slope=min_slope, classes=classes)
+                             log_size=1, pull=pull, min_slope=min_slope, classes=classes,
+                             min_images=MIN_TRAINING_IMAGES)
     block = cmap.to_dict()
+    if not block["labels"]:   # an empty map would replace the export's own
+        why: dict[str, list[str]] = {}   # reason -> "class n_training", ...
+        for name, f in block["fitted"]["labels"].items():
+            if f.get("skipped") != "not asked for":
+                why.setdefault(f["skipped"], []).append(f"{name} {f['n_training']}")
+        raise InputError(f"no class could be fitted on {manifest} ("
+                         + "; ".join(f"{r}: {', '.join(v)}" for r, v in why.items())
+                         + f"): a class needs {MIN_TRAINING_IMAGES} training images with particles "
+                         "(is it the model's training manifest?); nothing was written")
     block["fitted"]["fitted_on"] = (f"{len(train)} training images of {Path(manifest).name} "
                                     f"(holdout {cfg.get('holdout') or 0.0:g}, seed "
                                     f"{cfg.get('seed') or 0}); particle area fraction and log "
