@@ -104,13 +104,15 @@ def _spearman(x: list[float], y: list[float]) -> float:
 
 
 def _whole_image_checks(fake: np.ndarray, real: list[np.ndarray], period: int) -> dict:
-    from shapekit.generate.checks import border_profile_ratio, lattice_peak_ratio
+    from shapekit.generate.checks import border_profile_ratio, lattice_contrast, lattice_peak_ratio
 
     # real images differ in size: crop them to one common square for the spectrum
     s = min(min(im.shape) for im in real)
     rc = np.stack([im[:s, :s] for im in real])
     return {"lattice_peak_ratio_generated": lattice_peak_ratio(fake, period),
             "lattice_peak_ratio_real": lattice_peak_ratio(rc, period),
+            "lattice_contrast_generated": lattice_contrast(fake, period),
+            "lattice_contrast_real": float(np.median([lattice_contrast(im, period) for im in real])),
             "border_ratio_generated": border_profile_ratio(fake),
             "border_ratio_real": border_profile_ratio(rc)}
 

@@ -51,6 +51,9 @@ def _figures(path: Path | None) -> dict:
         w = e["whole_image_checks"]
         f["latent_period_peak_ratio"] = {"generated": round(w["lattice_peak_ratio_generated"], 3),
                                          "simulator": round(w["lattice_peak_ratio_real"], 3)}
+        if "lattice_contrast_generated" in w:
+            f["latent_period_cell_contrast"] = {"generated": round(w["lattice_contrast_generated"], 2),
+                                                "simulator": round(w["lattice_contrast_real"], 2)}
         f["evaluated_on"] = (f"{e['settings']['n_test']} held-out process conditions x "
                              f"{e['settings']['per_combo']} generated images of {e['size']}^2")
     else:
@@ -70,6 +73,11 @@ def _figures(path: Path | None) -> dict:
              "evaluated_on": (f"{e['per_class'][next(iter(e['per_class']))]['n_generated']} "
                               f"generated images of {e['size']}^2 per class vs the held-out real "
                               "images of that class")}
+    if e["evaluation"] != "sim" and all("lattice_contrast_generated" in v["whole_image_checks"]
+                                        for v in e["per_class"].values()):
+        f["latent_period_cell_contrast"] = {k: {"generated": round(v["whole_image_checks"]["lattice_contrast_generated"], 2),
+                                                "real": round(v["whole_image_checks"]["lattice_contrast_real"], 2)}
+                                            for k, v in e["per_class"].items()}
     if e["evaluation"] != "sim" and any(v.get("kid") for v in e["per_class"].values()):
         f["kid_local_cnn"] = {k: round(v["kid"]["kid_mean"], 3) for k, v in e["per_class"].items()}
         f["kid_real_train_vs_heldout"] = {k: round(v["kid_real_train_vs_heldout"]["kid_mean"], 3)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["lattice_peak_ratio", "autocorrelation", "border_profile_ratio"]
+__all__ = ["lattice_peak_ratio", "lattice_contrast", "cell_pattern", "autocorrelation", "border_profile_ratio"]
 
 
 def autocorrelation(image: np.ndarray) -> np.ndarray:
@@ -68,6 +68,49 @@ def lattice_peak_ratio(images: np.ndarray, period: int) -> float:
             if around:
                 ratios.append(prof[i] / max(np.median(around), 1e-30))
     return float(np.median(ratios)) if ratios else float("nan")
+
+
+def cell_pattern(image: np.ndarray, period: int) -> np.ndarray:
+    """The mean-free mean of all ``period x period`` cells of one image (its pattern at that period).
+
+    Examples
+    --------
+    >>> x = np.tile(np.arange(4.0), (8, 2))       # a ramp repeating every 4 columns
+    >>> cell_pattern(x, 4)[0].tolist()
+    [-1.5, -0.5, 0.5, 1.5]
+    """
+    x = np.asarray(image, dtype=np.float64)
+    p = int(period)
+    h, w = x.shape[0] // p * p, x.shape[1] // p * p
+    c = x[:h, :w].reshape(h // p, p, w // p, p).mean(axis=(0, 2))
+    return c - c.mean()
+
+
+def lattice_contrast(images: np.ndarray, period: int) -> float:
+    """How strongly images repeat a fixed pattern at ``period`` pixels: the median over images of
+    the peak-to-peak of :func:`cell_pattern` at ``period`` over its mean at ``period - 1`` and
+    ``period + 1`` (periods no latent grid has). About 1 for real micrographs (uhcs3 0.96,
+    superalloy 0.95, simulator fields 0.95 at 8 px); a grid pattern of a few grey levels in a
+    large image reads several times that. Unlike :func:`lattice_peak_ratio`, which takes the
+    median over single harmonics along one axis, it sees a 2-D cell pattern whole.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> noise = rng.random((4, 256, 256))
+    >>> 0.5 < lattice_contrast(noise, 8) < 1.6
+    True
+    >>> grid = noise + 0.2 * (np.arange(256) % 8 == 0)[None, :, None]   # every 8th row brighter
+    >>> lattice_contrast(grid, 8) > 3
+    True
+    """
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    p = int(period)
+    ratios = [np.ptp(cell_pattern(im, p)) / max(np.mean([np.ptp(cell_pattern(im, q)) for q in (p - 1, p + 1)]),
+                                                 1e-12) for im in x]
+    return float(np.median(ratios))
 
 
 def border_profile_ratio(images: np.ndarray, band: int = 4) -> float:
