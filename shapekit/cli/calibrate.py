@@ -207,7 +207,8 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
     Raises
     ------
     InputError
-        The manifest's labels or conditions are not the model's.
+        The manifest's labels or conditions are not the model's, or no class has 2 training
+        images (nothing is written).
     """
     from shapekit import _atomic
     from shapekit._progress import progress
@@ -219,6 +220,12 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
     keep = [rng.permutation(train[labels[train] == k])[:max_per_class]
             for k in range(len(codec.label_names))]
     train = train[np.isin(train, np.concatenate(keep))]        # in the split's own order
+    counts = [int((labels[train] == k).sum()) for k in range(len(codec.label_names))]
+    if max(counts, default=0) < 2:   # an empty stage would replace the export's own
+        raise InputError(f"no class could be fitted on {manifest} (training images: "
+                         + ", ".join(f"{n} {c}" for n, c in zip(codec.label_names, counts))
+                         + "): a class needs 2 (is it the model's training manifest?); nothing "
+                         "was written")
     generated: dict[str, list[np.ndarray]] = {}
     real: dict[str, list[np.ndarray]] = {}
     for j, i in enumerate(progress(train, desc="generating")):
