@@ -1,5 +1,6 @@
 """``shapekit train-gan --resume`` on a run whose ``last.ckpt`` is damaged (truncated): a one-line
-refusal naming the file and the earlier checkpoint to continue from, and how."""
+refusal naming the file and the earlier checkpoint to continue from, and how; likewise a damaged
+``conditions.json`` is named."""
 
 from __future__ import annotations
 
@@ -29,9 +30,13 @@ def run3(tmp_path_factory: pytest.TempPathFactory, one_torch_thread) -> tuple[Pa
     return manifest, d / "run"
 
 
-def _truncate(path: Path) -> None:
+def _truncate_to(path: Path, size: int) -> None:
     with open(path, "r+b") as f:
-        f.truncate(1000)
+        f.truncate(size)
+
+
+def _truncate(path: Path) -> None:
+    _truncate_to(path, 1000)
 
 
 def test_a_damaged_last_checkpoint_names_the_earlier_one_to_continue_from(run3, run_cli,
@@ -69,3 +74,14 @@ def test_a_damaged_run_without_a_readable_checkpoint_says_to_start_anew(run3, ru
     assert (f"cannot resume: {run / 'checkpoints' / 'last.ckpt'} cannot be read (damaged or "
             "truncated), and the run keeps no readable earlier checkpoint (iter-*.ckpt) to "
             "continue from: start a new run with another --out") in err, err
+
+
+def test_a_damaged_conditions_file_is_named(run3, run_cli, tmp_path: Path) -> None:
+    # it ended with "internal error: JSONDecodeError: Expecting property name ..."
+    manifest, src = run3
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    _truncate_to(run / "conditions.json", 20)
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "4")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"shapekit: error: {run / 'conditions.json'}: run conditions is not valid JSON" in err

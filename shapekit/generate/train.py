@@ -17,7 +17,6 @@ informational messages and known-harmless library warnings are not shown.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 import warnings
@@ -269,8 +268,12 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
         config = {**_read_config(out), "max_steps": max_steps, "model": hp,
                   **{k: v for k, v in (extra_config or {}).items() if k == "manifest"}}
         dm.offset = start * dm.batch_size
+        from shapekit.generate.formats import CODEC_SCHEMA
+        from shapekit.io.jsonfile import load_json
+
         saved = out / "conditions.json"   # the network would read other conditions:
-        if saved.is_file() and not _same_codec(json.loads(saved.read_text()), codec.to_dict()):
+        if saved.is_file() and not _same_codec(load_json(saved, CODEC_SCHEMA,
+                                                         what="run conditions"), codec.to_dict()):
             raise InputError(f"{config['manifest']} no longer gives the run's data: its labels "
                              f"({', '.join(map(str, codec.label_names))}) or condition statistics "
                              f"differ from {out / 'conditions.json'}; start a new run with another "
