@@ -9,27 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
+
+from gan_helpers import tiny_export  # noqa: E402
 
 from test_generate_sigterm import SCRIPT  # noqa: E402  (sends SIGTERM at the third image)
 
 
 @pytest.fixture
 def gan(tmp_path: Path) -> Path:
-    import torch
-
-    from shapekit.generate.data import ConditionCodec
-    from shapekit.generate.export import export_generator
-    from shapekit.generate.nets import Generator
-
-    torch.manual_seed(0)
-    export_generator(Generator(2, 0, z_local=2, z_global=4, w_dim=8, channels=[8, 4]),
-                     ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0))), tmp_path / "gan",
-                     crop_size=16)
-    return tmp_path / "gan"
+    return tiny_export(tmp_path / "gan")
 
 
 def test_ctrl_c_while_writing_says_what_is_left(gan: Path, tmp_path: Path) -> None:

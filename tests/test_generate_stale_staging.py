@@ -13,10 +13,11 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
+
+from gan_helpers import tiny_export  # noqa: E402
 pytest.importorskip("fcntl")
 
 #: generate, with save_image doing ACTION before writing its second image
@@ -42,17 +43,7 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.fixture
 def gan(tmp_path: Path) -> Path:
-    import torch
-
-    from shapekit.generate.data import ConditionCodec
-    from shapekit.generate.export import export_generator
-    from shapekit.generate.nets import Generator
-
-    torch.manual_seed(0)
-    export_generator(Generator(2, 0, z_local=2, z_global=4, w_dim=8, channels=[8, 4]),
-                     ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0))), tmp_path / "gan",
-                     crop_size=16)
-    return tmp_path / "gan"
+    return tiny_export(tmp_path / "gan")
 
 
 def _start(action: str, gan: Path, out: Path, tmp_path: Path) -> subprocess.Popen:

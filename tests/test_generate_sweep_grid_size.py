@@ -9,26 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 
+from gan_helpers import tiny_export  # noqa: E402
+
 
 @pytest.fixture
 def gan(tmp_path: Path) -> Path:
-    import torch
-
-    from shapekit.generate.data import ConditionCodec
-    from shapekit.generate.export import export_generator
-    from shapekit.generate.nets import Generator
-
-    torch.manual_seed(0)
-    export_generator(Generator(2, 1, z_local=2, z_global=4, w_dim=8, channels=[8, 4]),
-                     ConditionCodec.fit(["a", "b"], ["T"], np.array([[100.0], [200.0]]),
-                                        mode="parameters"),
-                     tmp_path / "gan", crop_size=16)
-    return tmp_path / "gan"
+    return tiny_export(tmp_path / "gan", temperature=True)
 
 
 def test_the_preview_grid_shows_the_first_16_latents(gan: Path, tmp_path: Path,
