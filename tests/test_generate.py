@@ -723,6 +723,7 @@ def test_cli_generate_failure_leaves_nothing_half_written(run_cli, tmp_path: Pat
     code, _, err = run_cli("generate", tmp_path / "run", "--n", "1", "--size", "16", "--out", out,
                            "--sweep", "t_h=10:0:3")
     assert code == 2 and "log-scaled and must be > 0" in err and len(err.strip().splitlines()) == 1
+    assert "condition t_h=0: it is log-scaled" in err       # the value refused, named once
     assert not out.exists()
 
     import shapekit.generate.grid as grid

@@ -100,8 +100,11 @@ class ConditionCodec:
         v = np.asarray(values, dtype=np.float64).reshape(-1, self.n_cond)
         if self.log.any():
             if (v[:, self.log] <= 0).any():
-                bad = [n for n, lg in zip(self.names, self.log) if lg]
-                raise InputError(f"conditions {', '.join(bad)} are log-scaled and must be > 0")
+                bad = [f"{n}={v[:, j].min():g}" for j, (n, lg) in enumerate(zip(self.names, self.log))
+                       if lg and (v[:, j] <= 0).any()]
+                one = len(bad) == 1
+                raise InputError(f"condition{'' if one else 's'} {', '.join(bad)}: "
+                                 f"{'it is' if one else 'they are'} log-scaled and must be > 0")
             v = np.where(self.log, np.log10(np.where(self.log, v, 1.0)), v)
         return ((v - self.mean) / self.std).astype(np.float32)
 
