@@ -18,6 +18,12 @@ from gan_helpers import tiny_export  # noqa: E402
 from test_generate_sigterm import SCRIPT  # noqa: E402  (sends SIGTERM at the third image)
 
 
+#: a shell that starts the tests in the background (``pytest ... &``, as a CI script may) leaves
+#: SIGINT ignored in its children, and Python then keeps it ignored: Ctrl-C is answered as a
+#: terminal delivers it, so the child takes the default handler back first
+DEFAULT_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+
 @pytest.fixture
 def gan(tmp_path: Path) -> Path:
     return tiny_export(tmp_path / "gan")
@@ -28,7 +34,7 @@ def test_ctrl_c_while_writing_says_what_is_left(gan: Path, tmp_path: Path) -> No
     out.mkdir()
     (out / "mine.txt").write_text("kept")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SHAPEKIT_PROGRESS": "0"}
-    script = SCRIPT.replace("signal.SIGTERM", "signal.SIGINT")
+    script = DEFAULT_SIGINT + SCRIPT.replace("signal.SIGTERM", "signal.SIGINT")
     r = subprocess.run([sys.executable, "-c", script, "generate", str(gan), "--n", "6", "--size",
                         "32", "--out", str(out)], capture_output=True, text=True, env=env,
                        timeout=120)
@@ -60,7 +66,7 @@ def test_ctrl_c_while_the_set_moves_into_place_is_answered_after_it(gan: Path,
     # it stopped the move halfway: OUT kept the first image without its conditions.csv
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SHAPEKIT_PROGRESS": "0"}
-    r = subprocess.run([sys.executable, "-c", COMMIT_SCRIPT, "generate", str(gan), "--n", "3",
+    r = subprocess.run([sys.executable, "-c", DEFAULT_SIGINT + COMMIT_SCRIPT, "generate", str(gan), "--n", "3",
                         "--size", "32", "--out", str(out)], capture_output=True, text=True,
                        env=env, timeout=120)
     assert r.returncode == 130, (r.returncode, r.stderr)
