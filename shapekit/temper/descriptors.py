@@ -32,7 +32,8 @@ import numpy as np
 
 from shapekit.errors import InputError
 
-__all__ = ["DESCRIPTOR_NAMES", "MID_BANDS", "grey_levels", "octave_shares", "scan_descriptors"]
+__all__ = ["DESCRIPTOR_NAMES", "MID_BANDS", "grey_levels", "octave_shares", "scan_descriptors",
+           "structure_share"]
 
 #: octave bands (of :func:`octave_shares` with 6 bands) scored by :func:`scan_descriptors`:
 #: wavelengths 32-64, 16-32 and 8-16 px
@@ -224,3 +225,40 @@ def scan_descriptors(image: Any) -> np.ndarray:
     (9,)
     """
     return np.r_[grey_levels(image), octave_shares(image, 6, keep=MID_BANDS)]
+
+
+def structure_share(image: np.ndarray, sigma: float = 2.0) -> float:
+    """Share of a scan's grey-level variance above the ``sigma``-px scale: ``1 - var(x - G x) /
+    var(x)``, ``G`` a Gaussian blur of ``sigma`` px (reflected border); NaN for a constant scan.
+
+    White noise has ``3 / (4 pi sigma^2)`` (0.060 at 2 px) whatever its grey-level histogram; a
+    micrograph, whose structure spans many pixels, most of its variance (uhcs3: 0.17-0.98).
+
+    Examples
+    --------
+    >>> from scipy.ndimage import gaussian_filter
+    >>> noise = np.random.default_rng(0).random((256, 256))
+    >>> round(structure_share(noise), 2), structure_share(gaussian_filter(noise, 6)) > 0.9
+    (0.06, True)
+
+    Computed a block of rows at a time (:data:`BLOCK_PIXELS`), each
+    blurred with enough rows around it for the kernel, so that it holds a few MB beside the scan
+    (whole-scan float64 copies took 24 bytes a pixel: 1.2 GB for 8192 x 6144).
+    """
+    import cv2
+
+    x = np.asarray(image)
+    v = _moments(x)[1] ** 2
+    if not v > 1e-12:  # grey levels in [0, 1]: constant up to float rounding
+        return float("nan")
+    margin, h, r0 = int(math.ceil(4 * float(sigma))) + 2, x.shape[0], 0  # OpenCV's reach: 4 sigma
+    s = ss = 0.0
+    for blk in _blocks(x):
+        a, n = max(r0 - margin, 0), len(blk)
+        ext = np.asarray(x[a:min(r0 + n + margin, h)], dtype=np.float64)
+        r = ext[r0 - a:r0 - a + n] - cv2.GaussianBlur(ext, (0, 0), float(sigma),
+                                                      borderType=cv2.BORDER_REFLECT)[r0 - a:r0 - a + n]
+        s += float(np.add.reduce(r, axis=None))
+        ss += float(np.add.reduce(r * r, axis=None))
+        r0 += n
+    return 1.0 - (ss / x.size - (s / x.size) ** 2) / v

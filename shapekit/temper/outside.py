@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from shapekit.errors import InputError
+from shapekit.temper.descriptors import structure_share
 
 __all__ = ["OutsideCheck", "reachable_level", "rounded_score", "scale_part", "structure_share",
            "noise_part", "MIN_SIDE", "SCALE_MARGIN", "NOISE_SIGMA", "NOISE_MARGIN"]
@@ -70,45 +71,6 @@ def scale_part(um_per_px: float, training_um_per_px: Sequence[float]) -> float:
     if not (u > 0 and 0 < lo <= hi):
         raise InputError(f"pixel sizes must be positive with lo <= hi, got {u} and {(lo, hi)}")
     return max(1.0, u / hi, lo / u) / SCALE_MARGIN
-
-
-def structure_share(image: np.ndarray, sigma: float = NOISE_SIGMA) -> float:
-    """Share of a scan's grey-level variance above the ``sigma``-px scale: ``1 - var(x - G x) /
-    var(x)``, ``G`` a Gaussian blur of ``sigma`` px (reflected border); NaN for a constant scan.
-
-    White noise has ``3 / (4 pi sigma^2)`` (0.060 at 2 px) whatever its grey-level histogram; a
-    micrograph, whose structure spans many pixels, most of its variance (uhcs3: 0.17-0.98).
-
-    Examples
-    --------
-    >>> from scipy.ndimage import gaussian_filter
-    >>> noise = np.random.default_rng(0).random((256, 256))
-    >>> round(structure_share(noise), 2), structure_share(gaussian_filter(noise, 6)) > 0.9
-    (0.06, True)
-
-    Computed a block of rows at a time (:data:`~shapekit.temper.descriptors.BLOCK_PIXELS`), each
-    blurred with enough rows around it for the kernel, so that it holds a few MB beside the scan
-    (whole-scan float64 copies took 24 bytes a pixel: 1.2 GB for 8192 x 6144).
-    """
-    import cv2
-
-    from shapekit.temper.descriptors import _blocks, _moments
-
-    x = np.asarray(image)
-    v = _moments(x)[1] ** 2
-    if not v > 1e-12:  # grey levels in [0, 1]: constant up to float rounding
-        return float("nan")
-    margin, h, r0 = int(math.ceil(4 * float(sigma))) + 2, x.shape[0], 0  # OpenCV's reach: 4 sigma
-    s = ss = 0.0
-    for blk in _blocks(x):
-        a, n = max(r0 - margin, 0), len(blk)
-        ext = np.asarray(x[a:min(r0 + n + margin, h)], dtype=np.float64)
-        r = ext[r0 - a:r0 - a + n] - cv2.GaussianBlur(ext, (0, 0), float(sigma),
-                                                      borderType=cv2.BORDER_REFLECT)[r0 - a:r0 - a + n]
-        s += float(np.add.reduce(r, axis=None))
-        ss += float(np.add.reduce(r * r, axis=None))
-        r0 += n
-    return 1.0 - (ss / x.size - (s / x.size) ** 2) / v
 
 
 def noise_part(share: float, share_min: float) -> float:
@@ -267,7 +229,7 @@ class OutsideCheck:
         d_topo = int(np.shape(tile_features[0])[1])
         self.scorer_ = OODScorer(level=self.level_, seed=int(self.seed),
                                  blocks=[d_topo, len(DESCRIPTOR_NAMES)]).fit(R, yi, groups=groups)
-        self.structure_share_min_ = float(np.nanmin([structure_share(im) for im in images]))
+        self.structure_share_min_ = float(np.nanmin([structure_share(im, NOISE_SIGMA) for im in images]))
         self.conformal_ = None
         if oof_proba is not None:
             self.conformal_ = ConformalSets(float(self.coverage), self.score).fit(np.asarray(oof_proba), yi)
@@ -303,7 +265,7 @@ class OutsideCheck:
             parts = {"topology": float(raw[0]), "image": float(raw[1])}
         share = None
         if getattr(self, "structure_share_min_", None) is not None and min(np.shape(image)) >= MIN_SIDE:
-            share = structure_share(image)
+            share = structure_share(image, NOISE_SIGMA)
             parts["noise"] = noise_part(share, self.structure_share_min_)
         scale_checked = source_um_per_px is not None and training_um_per_px is not None
         if scale_checked:
