@@ -64,7 +64,7 @@ ph_device_option = click.option(
 
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as JSON on stdout (NaN is written as null, never as invalid JSON)."""
-    sys.stdout.write(json.dumps(_finite(obj), indent=2, default=_default) + "\n")
+    sys.stdout.write(json.dumps(json_finite(obj), indent=2, default=_default) + "\n")
     sys.stdout.flush()
 
 
@@ -98,15 +98,15 @@ def model_path(ctx: Any, param: Any, value: Path | None) -> Path | None:
     return pretrained_root() / str(value) if str(value) in names else value
 
 
-def _finite(obj: Any) -> Any:
+def json_finite(obj: Any) -> Any:
     import math
 
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
+        return {str(k): json_finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [json_finite(v) for v in obj]
     return obj
 
 
@@ -114,9 +114,9 @@ def _default(obj: Any) -> Any:
     import numpy as np
 
     if isinstance(obj, np.generic):
-        return _finite(obj.item())
+        return json_finite(obj.item())
     if isinstance(obj, np.ndarray):
-        return _finite(obj.tolist())
+        return json_finite(obj.tolist())
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

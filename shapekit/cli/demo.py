@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import OutputPath, _finite, emit_json, info, json_option, seed_option
+from shapekit.cli._common import OutputPath, emit_json, info, json_finite, json_option, seed_option
 
 
 def _step(name: str, t0: float) -> float:
@@ -186,7 +186,7 @@ def run_demo(out: Path, *, n: int = 90, size: int = 128, seed: int = 0, gan_step
         summary["realism"]["verdict"] = rep["verdict"]["lines"]
         _step("sweep and score the shipped generator's micrographs", t0)
     summary["seconds"] = round(time.perf_counter() - t_start, 1)
-    write_json(out / "summary.json", _finite(summary))   # NaN (e.g. a CI of a small set) as null
+    write_json(out / "summary.json", json_finite(summary))   # NaN (e.g. a CI of a small set) as null
     return summary
 
 

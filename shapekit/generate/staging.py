@@ -1,6 +1,6 @@
 """Hidden staging folders in which ``shapekit generate`` writes a set before moving it into place.
 
-A run writes its images into ``OUT/.generate-XXXXXXXX/`` and renames them into ``OUT`` only once
+A run writes its images into ``OUT/.generate-<random>/`` and renames them into ``OUT`` only once
 all are written, so that a failure or a signal midway leaves ``OUT`` as it was. A run killed
 outright (SIGKILL, out of memory, power loss) cannot remove its folder: each folder therefore
 holds ``owner.lock``, a file its run keeps locked (``flock``) for as long as the folder is in use,

@@ -34,12 +34,12 @@ def cnn_tiles(image: np.ndarray, tile_size: int, input_scale: int = 2,
 
     from shapekit.io import iter_tiles
     from shapekit.io.tiles import count_tiles
-    from shapekit.temper.scans import FEATURE_CHUNK, _checked
+    from shapekit.temper.scans import FEATURE_CHUNK, checked_scan
 
     if input_scale <= 1:
         tiles, coords = scan_tiles(image, tile_size, source)
         return tiles.astype(np.float32), coords
-    img, s = _checked(image, tile_size, source), tile_size // input_scale
+    img, s = checked_scan(image, tile_size, source), tile_size // input_scale
     out = np.empty((count_tiles(img.shape, tile_size, pad="cover"), s, s), dtype=np.float32)
     coords, k = [], 0   # cut and downsampled a chunk at a time: never all full-size tiles at once
     for t in iter_tiles(img, tile_size, pad="cover", batch=FEATURE_CHUNK):

@@ -135,7 +135,7 @@ def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = N
     return img
 
 
-def _checked(image: np.ndarray, tile_size: int | None, source: str) -> np.ndarray:
+def checked_scan(image: np.ndarray, tile_size: int | None, source: str) -> np.ndarray:
     """``image`` as float32, refused (one line naming ``source``) unless it is a finite 2-D
     image of at least one tile."""
     img = np.asarray(image, dtype=np.float32)
@@ -163,7 +163,7 @@ def scan_tiles(image: np.ndarray, tile_size: int | None, source: str = "image"
     """
     from shapekit.io import tile_image
 
-    img = _checked(image, tile_size, source)
+    img = checked_scan(image, tile_size, source)
     if tile_size is None:
         return img[None], np.zeros((1, 2), dtype=np.int64)
     try:
@@ -204,7 +204,7 @@ def tile_features(image: np.ndarray, tile_size: int | None, pipe: Any, source: s
     if tile_size is None:
         tiles, coords = scan_tiles(image, None, source)
         return (pipe.fit_transform if fit else pipe.transform)(tiles), coords
-    img = _checked(image, tile_size, source)
+    img = checked_scan(image, tile_size, source)
     blocks, coords = [], []
     try:
         for t in iter_tiles(img, tile_size, pad="cover", batch=int(chunk)):
