@@ -91,7 +91,8 @@ class ServerConfig:
     max_queue : int
         Jobs waiting for a worker before new ones get 429.
     max_jobs : int
-        Finished jobs kept for their results (oldest evicted first).
+        Finished jobs kept for their results (oldest evicted first; also once the kept results
+        pass 256 MB, the job that ended last excepted).
     preload : bool
         Load every named model at start (a broken model fails the start, not a request).
     """

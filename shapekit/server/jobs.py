@@ -47,6 +47,7 @@ class Job:
     finished: float | None = None
     version: int = 0
     future: Future | None = None
+    size: int = 0  #: approximate bytes its result holds in memory (set when it ends)
 
     @property
     def in_dir(self) -> Path:
@@ -81,8 +82,28 @@ class Job:
         return out
 
 
+def approx_bytes(obj: Any) -> int:
+    """Rough memory held by a job's result: strings and bytes by length, arrays by ``nbytes``,
+    containers by their items (a classify job's previews are data URLs of up to ~1.4 MB each).
+
+    Examples
+    --------
+    >>> approx_bytes({"preview": "x" * 1000, "rows": [1.0, 2.0]})
+    1027
+    """
+    if isinstance(obj, (str, bytes, bytearray)):
+        return len(obj)
+    if isinstance(obj, dict):
+        return sum(approx_bytes(k) + approx_bytes(v) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return sum(approx_bytes(v) for v in obj)
+    return int(getattr(obj, "nbytes", 8))
+
+
 class JobManager:
-    """A thread pool of ``workers`` with at most ``max_queue`` waiting jobs; keeps ``max_jobs``.
+    """A thread pool of ``workers`` with at most ``max_queue`` waiting jobs; keeps the results
+    of at most ``max_jobs`` finished jobs and, beyond the newest one, of ``max_result_mb`` MB
+    (the oldest go first).
 
     Examples
     --------
@@ -97,11 +118,13 @@ class JobManager:
     """
 
     def __init__(self, workdir: str | Path, workers: int = 1, max_queue: int = 64,
-                 max_jobs: int = 200, error_status: Callable[[BaseException], tuple[int, str]] | None = None) -> None:
+                 max_jobs: int = 200, error_status: Callable[[BaseException], tuple[int, str]] | None = None,
+                 max_result_mb: float = 256.0) -> None:
         self.root = Path(workdir) / "jobs"
         shutil.rmtree(self.root, ignore_errors=True)      # stale jobs of an earlier run
         self.root.mkdir(parents=True, exist_ok=True)
         self.workers, self.max_queue, self.max_jobs = int(workers), int(max_queue), int(max_jobs)
+        self.max_result_bytes = int(float(max_result_mb) * 2 ** 20)
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="shapekit-worker")
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.direct = 0
@@ -127,8 +150,19 @@ class JobManager:
         return job
 
     def _evict(self) -> None:
+        """Forget the oldest finished jobs beyond ``max_jobs`` jobs, then beyond
+        ``max_result_mb`` of results, oldest first (the job that ended last is always kept, so
+        that its client can fetch it). Under the lock."""
         finished = [j for j in self.jobs.values() if j.state in ("done", "error")]
-        for j in finished[:max(0, len(self.jobs) - self.max_jobs)]:
+        gone = finished[:max(0, len(self.jobs) - self.max_jobs)]
+        kept = sorted(finished[len(gone):], key=lambda j: j.finished or 0.0)  # the last to end: kept
+        held = sum(j.size for j in kept)
+        for j in kept[:-1]:
+            if held <= self.max_result_bytes:
+                break
+            gone.append(j)
+            held -= j.size
+        for j in gone:
             self.jobs.pop(j.id, None)
             shutil.rmtree(j.dir, ignore_errors=True)
 
@@ -142,7 +176,8 @@ class JobManager:
         with self.lock:
             job = self.jobs.get(job_id)
         if job is None:
-            raise ApiError(404, f"no job {job_id!r} (finished jobs are kept until {self.max_jobs} newer ones)")
+            raise ApiError(404, f"no job {job_id!r} (finished jobs are kept until {self.max_jobs} newer "
+                               f"ones, or {self.max_result_bytes // 2 ** 20} MB of newer results)")
         return job
 
     # ------------------------------------------------------------------ running
@@ -165,7 +200,10 @@ class JobManager:
             finally:
                 job.finished = time.time()
                 shutil.rmtree(job.in_dir, ignore_errors=True)
+                job.size = approx_bytes(job.result)
                 job.version += 1
+                with self.lock:
+                    self._evict()
             return job.result
 
         job.future = self.pool.submit(run)
