@@ -13,23 +13,15 @@ import pytest
 
 pytest.importorskip("torch")
 
+from gan_helpers import tiny_cli_run  # noqa: E402
 from test_generate import TINY, make_tiny_dataset  # noqa: E402
 
-TINY_ARGS = ["--crop-size", "32", "--batch-size", "2", "--channels", "4", "--sample-every", "0",
-             "--checkpoint-every", "1"]
 
 
 @pytest.fixture(scope="module")
 def run2(tmp_path_factory: pytest.TempPathFactory, one_torch_thread) -> tuple[Path, Path]:
     """A two-iteration run (manifest, run directory) made through the CLI."""
-    from shapekit.cli import main
-
-    d = tmp_path_factory.mktemp("resume")
-    manifest = make_tiny_dataset(d / "data", n=4)
-    with pytest.raises(SystemExit) as e:
-        main(["train-gan", str(manifest), "--out", str(d / "run"), "--max-steps", "2", *TINY_ARGS])
-    assert e.value.code == 0
-    return manifest, d / "run"
+    return tiny_cli_run(tmp_path_factory.mktemp("resume"), 2)
 
 
 def test_resume_refuses_other_values_of_the_settings_a_run_keeps(run2, run_cli,

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from test_generate import make_tiny_dataset  # noqa: E402
+from gan_helpers import tiny_cli_run  # noqa: E402
 
 TINY_ARGS = ["--crop-size", "32", "--batch-size", "2", "--channels", "4", "--sample-every", "0"]
 
@@ -17,14 +17,7 @@ TINY_ARGS = ["--crop-size", "32", "--batch-size", "2", "--channels", "4", "--sam
 @pytest.fixture(scope="module")
 def run2(tmp_path_factory: pytest.TempPathFactory, one_torch_thread) -> tuple[Path, Path]:
     """A two-iteration run (manifest with 2 images a class, run directory)."""
-    from shapekit.cli import main
-
-    d = tmp_path_factory.mktemp("announce")
-    manifest = make_tiny_dataset(d / "data", n=4)
-    with pytest.raises(SystemExit) as e:
-        main(["train-gan", str(manifest), "--out", str(d / "run"), "--max-steps", "2", *TINY_ARGS])
-    assert e.value.code == 0
-    return manifest, d / "run"
+    return tiny_cli_run(tmp_path_factory.mktemp("announce"), 2)
 
 
 def _only_the_error(err: str, message: str) -> None:

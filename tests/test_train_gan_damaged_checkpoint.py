@@ -11,23 +11,14 @@ import pytest
 
 pytest.importorskip("torch")
 
-from test_generate import make_tiny_dataset  # noqa: E402
+from gan_helpers import tiny_cli_run  # noqa: E402
 
-TINY_ARGS = ["--crop-size", "32", "--batch-size", "2", "--channels", "4", "--sample-every", "0",
-             "--checkpoint-every", "1"]
 
 
 @pytest.fixture(scope="module")
 def run3(tmp_path_factory: pytest.TempPathFactory, one_torch_thread) -> tuple[Path, Path]:
     """A three-iteration run (manifest, run directory) with a checkpoint at every iteration."""
-    from shapekit.cli import main
-
-    d = tmp_path_factory.mktemp("damaged")
-    manifest = make_tiny_dataset(d / "data", n=4)
-    with pytest.raises(SystemExit) as e:
-        main(["train-gan", str(manifest), "--out", str(d / "run"), "--max-steps", "3", *TINY_ARGS])
-    assert e.value.code == 0
-    return manifest, d / "run"
+    return tiny_cli_run(tmp_path_factory.mktemp("damaged"), 3)
 
 
 def _truncate_to(path: Path, size: int) -> None:
