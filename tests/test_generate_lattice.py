@@ -24,3 +24,92 @@ def test_a_faint_cell_pattern_is_seen_by_its_contrast_and_missed_by_the_harmonic
         before, after = np.ptp(cell_pattern(clean[0], q)), np.ptp(cell_pattern(planted[0], q))
         assert abs(after - before) < 0.2 * before
     assert lattice_peak_ratio(planted, 8) < 1.5          # the older check does not see it
+
+
+def test_the_lattice_penalty_estimates_a_shared_pattern_and_ignores_what_images_draw_at_random() -> None:
+    """The U-statistic over pairs of images: a pattern shared by independent noise fields reads
+    its mean square (a per-image square would add the noise's own cell-phase variance, here as
+    large as the pattern's); fields without one read about 0; a pattern that only one class draws counts
+    for that class's group."""
+    import torch
+
+    from shapekit.generate.losses import lattice_penalty
+
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(32, 1, 64, 64, generator=gen)
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    pattern = 0.25 * torch.cos(2 * torch.pi * xx / 8) * torch.cos(2 * torch.pi * yy / 8)
+    truth = float((pattern[:8, :8] - pattern[:8, :8].mean()).pow(2).mean())  # 0.25^2 / 4
+    shared = lattice_penalty(noise + pattern, 8).item()
+    assert abs(shared - truth) < 0.2 * truth
+    per_image = float(np.mean([lattice_penalty(f[None].expand(2, -1, -1, -1), 8).item()
+                               for f in noise + pattern]))
+    assert per_image > 1.6 * truth                         # why pairs of different images
+    assert abs(lattice_penalty(noise, 8).item()) < 0.1 * truth
+    labels = torch.arange(32) % 2                         # only class 1 draws the pattern
+    half = noise + pattern * (labels == 1).float()[:, None, None, None]
+    assert abs(lattice_penalty(half, 8, labels).item() - truth / 2) < 0.2 * truth
+
+
+def test_the_lattice_term_removes_a_generators_pattern_at_unchanged_contrast() -> None:
+    """A tiny generator whose (scaled-up) weights draw a pattern at its 4-px period, trained on
+    the lattice term with its contrast held: the pattern shared by fresh fields falls 100-fold
+    while their variance stays."""
+    import torch
+
+    from shapekit.generate.losses import lattice_penalty
+    from shapekit.generate.nets import Generator, generate_field
+
+    torch.manual_seed(0)
+    g = Generator(1, 0, z_local=2, z_global=4, w_dim=8, channels=[8, 8, 4])
+    with torch.no_grad():
+        for m in g.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.mul_(3)
+
+    def fields(seed: int, n: int = 32) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        zl = torch.randn(n, g.z_local, *g.field_cells((64, 64)), generator=gen)
+        zg = torch.randn(n, g.z_global, generator=gen)
+        return generate_field(g, zl, zg, torch.zeros(n, dtype=torch.long), None, (64, 64))
+
+    with torch.no_grad():
+        f = fields(123, 128)
+        p0, v0 = lattice_penalty(f, g.period).item(), f.var().item()
+    assert p0 > 1e-3 * v0 / 16          # the pattern is there: well above chance (~2e-5 v0)
+    opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+    for step in range(20):
+        f = fields(step)
+        loss = lattice_penalty(f, g.period) / p0 + (f.var() / v0 - 1) ** 2
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        f = fields(123, 128)
+        assert lattice_penalty(f, g.period).item() < 0.01 * p0
+        assert abs(f.var().item() / v0 - 1) < 0.2
+
+
+def test_train_gan_logs_the_lattice_term_and_a_resume_may_switch_it_on(tmp_path) -> None:
+    """--lattice-weight is a model setting: off by default (logged as 0), recorded in the run's
+    config, and changed on --resume like the other loss weights."""
+    import csv
+    import json
+
+    from test_generate import make_tiny_dataset
+
+    from shapekit.generate.train import train_gan
+
+    manifest = make_tiny_dataset(tmp_path / "data", n=4)
+    out = tmp_path / "run"
+    kw = dict(crop_size=32, batch_size=4, g_channels=4, d_channels=4, sample_every=0,
+              checkpoint_every=2, log_every=1)
+    train_gan(manifest, out, max_steps=2, **kw)
+    train_gan(manifest, out, max_steps=4, resume=True, lattice_weight=100.0, **kw)
+    assert json.loads((out / "config.json").read_text())["model"]["lattice_weight"] == 100.0
+    rows = []
+    for f in sorted((out / "logs").rglob("metrics.csv")):
+        rows += [r for r in csv.DictReader(f.open()) if r.get("lattice")]
+    by_it = {int(float(r["iteration"])): float(r["lattice"]) for r in rows if r["iteration"]}
+    assert by_it[1] == 0.0 and by_it[2] == 0.0         # off: not computed
+    assert by_it[3] != 0.0 and by_it[4] != 0.0          # on from the resume

@@ -27,7 +27,8 @@ from shapekit.generate.shape import measured_elongation
 from shapekit.generate.terms import crop_statistics, measured_labels
 
 __all__ = ["discriminator_loss", "generator_loss", "auxiliary_loss", "mode_seeking",
-           "measurement_losses", "discriminator_losses", "generator_adversarial_losses"]
+           "measurement_losses", "discriminator_losses", "generator_adversarial_losses",
+           "lattice_penalty"]
 
 _ZERO = torch.zeros(())
 
@@ -172,6 +173,51 @@ def measurement_losses(fake: torch.Tensor, real: torch.Tensor, rows: torch.Tenso
         out["count"] = ((st_f["count"] - st_r["count"]) / (st_r["count"] + 1)).pow(2).mean()
         out["total"] = out["total"] + hp["count_weight"] * out["count"]
     return out
+
+
+def lattice_penalty(field: torch.Tensor, period: int,
+                    groups: torch.Tensor | None = None) -> torch.Tensor:
+    """The squared fixed pattern that generated fields repeat in every latent cell, without the
+    part images draw at random: for each group of images (``groups``, e.g. the labels; one group
+    if None), the mean over pairs of different images of the product of their cell patterns
+    (each the mean-free mean of an image's ``period x period`` cells), averaged over the cell's
+    pixels and over the groups with two images or more. For independent images this estimates
+    the pattern they share without bias (a U-statistic), so minimising it removes the shared
+    pattern and leaves each image's own cell-phase statistics alone.
+    :func:`shapekit.generate.checks.lattice_contrast` measures the pattern in whole images.
+
+    ``field`` is ``(B, C, H, W)`` with its grid starting at a latent cell boundary (``H``, ``W``
+    multiples of ``period``).
+
+    Examples
+    --------
+    >>> rows = (torch.arange(16) % 8 == 0).float()            # every 8th row 1, the rest 0
+    >>> field = rows[None, None, :, None].expand(2, 1, 16, 16)
+    >>> round(lattice_penalty(field, 8).item(), 5)          # (7/8)^2/8 + 7 (1/8)^2/8
+    0.10938
+    >>> lattice_penalty(field, 8, groups=torch.tensor([0, 1])).item()    # no pair in a group
+    0.0
+    >>> noise = torch.randn(64, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    >>> abs(lattice_penalty(noise, 8).item()) < 1e-3     # what is drawn at random cancels
+    True
+    """
+    b, c, h, w = field.shape
+    p = int(period)
+    if h % p or w % p:
+        raise ValueError(f"the field ({h}x{w}) must be whole cells of {p} px")
+    x = field - field.mean(dim=(2, 3), keepdim=True)
+    pats = x.reshape(b, c, h // p, p, w // p, p).mean(dim=(2, 4)).reshape(b, -1)
+    keys = torch.zeros(b, dtype=torch.long, device=field.device) if groups is None else groups
+    total, n_groups = field.new_zeros(()), 0
+    for key in torch.unique(keys):
+        g = pats[keys == key]
+        n = g.shape[0]
+        if n < 2:
+            continue
+        s = g.sum(dim=0)
+        total = total + (s.pow(2).sum() - g.pow(2).sum()) / (n * (n - 1) * g.shape[1])
+        n_groups += 1
+    return total / max(n_groups, 1)
 
 
 def discriminator_losses(d_fwd: Callable[..., Any], aug: Callable[[torch.Tensor], torch.Tensor],

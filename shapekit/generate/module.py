@@ -7,8 +7,7 @@ One training iteration = one generator forward pass, one discriminator update on
 non-saturating loss on DiffAugmented real and fake images, a lazy R1 penalty on real images, the
 auxiliary class/condition heads trained on real images), then one generator update through the
 same fake batch (adversarial loss + auxiliary-head error + mode-seeking term + the measurement
-terms on phase fraction, two-point correlation, particle count and shape;
-:mod:`shapekit.generate.losses`, :mod:`shapekit.generate.terms`); an exponential moving average
+terms and the lattice term; :mod:`shapekit.generate.losses`); an exponential moving average
 (EMA) of the generator weights is kept for sampling. Lightning counts each optimizer step, so
 ``trainer.global_step`` is twice the number of iterations (:attr:`ConditionalGAN.iteration`).
 
@@ -45,13 +44,12 @@ from shapekit.generate.discriminator import Discriminator, discriminator_channel
 from shapekit.generate.dual import FractionDual
 from shapekit.generate.nets import MARGIN_CELLS, Generator, generate_field, generator_channels
 from shapekit.generate.losses import (discriminator_losses, generator_adversarial_losses,
-                                      measurement_losses, mode_seeking)
+                                      measurement_losses, mode_seeking, lattice_penalty)
 from shapekit.generate.terms import FRACTION_MAPS, bright_fraction, check_window
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
 
-#: what a generator update trains: all its weights, its condition encoder, or the encoder with the
-#: last upsampling block and the output convolution
+#: what a generator update trains (``ConditionalGAN(tune=...)``)
 TUNE = ("all", "condition", "late")
 
 
@@ -62,11 +60,9 @@ class ConditionalGAN(pl.LightningModule):
     ----------
     crop_size : int
         Side of the square training crops (a multiple of the latent period, >= 16).
-    n_classes, n_cond : int
-        Number of temper classes and of continuous (normalised) conditions.
-    z_local, z_global, w_dim : int
-        Latent-map channels, global latent length, style length (see
-        :class:`~shapekit.generate.nets.Generator`).
+    n_classes, n_cond, z_local, z_global, w_dim : int
+        Number of temper classes and of continuous (normalised) conditions; latent-map channels,
+        global latent length, style length (:class:`~shapekit.generate.nets.Generator`).
     g_channels, d_channels : int
         Base widths; the generator's widths are :func:`~shapekit.generate.nets.generator_channels`
         ``(g_channels, n_up)``, the discriminator's
@@ -78,10 +74,9 @@ class ConditionalGAN(pl.LightningModule):
         Adversarial loss: hinge or non-saturating logistic (averaged over the patch map).
     r1_gamma : float
         R1 weight (0 disables); applied every ``r1_every`` iterations (lazy regularisation).
-    lr_g, lr_d, beta1, beta2 : float
-        Adam settings (two time-scale defaults: D learns 4x faster than G [5]_).
-    ema_decay : float
-        Decay of the EMA generator (0 copies the generator).
+    lr_g, lr_d, beta1, beta2, ema_decay : float
+        Adam settings (two time-scale defaults: D learns 4x faster than G [5]_); decay of the EMA
+        generator (0 copies the generator).
     diffaug : str
         DiffAugment policy (comma-separated; ``""`` disables).
     aux_weight : float
@@ -125,6 +120,10 @@ class ConditionalGAN(pl.LightningModule):
         real crops' per class and along the conditions
         (:class:`~shapekit.generate.dual.FractionDual`; 0 disables): unlike a fixed weight, they
         grow until the training crops' mean gap is 0.
+    lattice_weight : float
+        Weight of the lattice term (0 disables): the squared fixed pattern that a class's
+        generated fields repeat in every latent cell
+        (:func:`~shapekit.generate.losses.lattice_penalty`).
     d_warmup : int
         Iterations at the start in which only the discriminator is updated (a fine-tuning's
         fresh discriminator, ``fit_gan(init_from=...)``, learns before it guides).
@@ -144,24 +143,19 @@ class ConditionalGAN(pl.LightningModule):
         a whole image. With 0 or 1 (the first models) crops include the field's edges.
     adv_weight : float
         Weight of the discriminator's terms on the generator (adversarial and auxiliary); 0
-        neither uses nor trains the discriminator: the generator answers only to the
-        measurement terms (RESULTS.md section 6).
+        neither uses nor trains it: only the measurement terms guide (RESULTS.md section 6).
     tune : {"all", "condition", "late"}
-        What a generator update trains: all its weights; only its condition encoder
-        (:class:`~shapekit.generate.nets.ConditionEncoder`, where the requested conditions enter
-        the style), which leaves the network that draws the structure as trained; or
-        (``"late"``) the encoder and the last upsampling block with the output convolution,
-        which draw the particles' outlines at full resolution. A run resumed with another
-        ``tune`` starts its generator optimizer afresh.
+        What a generator update trains: all its weights; only its condition encoder (where the
+        conditions enter the style; the network that draws the structure stays as trained); or
+        that with the last upsampling block and the output convolution (the particles'
+        outlines). A run resumed with another ``tune`` starts its generator optimizer afresh.
     detector : bool
         End the generator with per-image shot and read noise
         (:class:`~shapekit.generate.detector.ShotNoise`, trained with the ``tune`` set); a resume
         may switch it on (it starts near noise-free) and then starts the generator optimizer afresh.
-    channels_last, compile : bool
-        Use the channels-last layout / ``torch.compile`` the networks (CUDA speed options).
-    sample_every : int
-        Write a sample grid (via :attr:`sample_hook`) every this many iterations, and after the
-        first (0 disables).
+    channels_last, compile, sample_every : bool, bool, int
+        Channels-last layout, ``torch.compile`` (CUDA speed options); a sample grid (via
+        :attr:`sample_hook`) every this many iterations and after the first (0 disables).
 
     Examples
     --------
@@ -182,7 +176,8 @@ class ConditionalGAN(pl.LightningModule):
                  fraction_map: str = "half_max",
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
                  fraction_dual: float = 0.0, count_weight: float = 0.0,
-                 shape_weight: float = 0.0, d_warmup: int = 0, margin_cells: int | None = None,
+                 shape_weight: float = 0.0, lattice_weight: float = 0.0, d_warmup: int = 0,
+                 margin_cells: int | None = None,
                  adv_weight: float = 1.0, tune: str = "all", detector: bool = False,
                  channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
@@ -330,7 +325,8 @@ class ConditionalGAN(pl.LightningModule):
 
         # ---- generator (D frozen: no gradients computed for its weights)
         ms = aux_g = loss_g = torch.zeros(())
-        terms = dict.fromkeys(("fraction", "fraction_dual", "two_point", "count", "shape"), ms)
+        terms = dict.fromkeys(("fraction", "fraction_dual", "two_point", "count", "shape",
+                               "lattice"), ms)
         if it < hp.d_warmup:
             # a fine-tuning run's fresh discriminator learns alone first; the step without
             # gradients leaves the generator (and Adam's state) as is and keeps the step count
@@ -346,7 +342,9 @@ class ConditionalGAN(pl.LightningModule):
                 ms = mode_seeking(fake, zl, zg, half)
                 loss_g = loss_g + hp.ms_weight / (ms + 1e-5)
             terms = measurement_losses(fake, x.detach(), rows, hp, self.dual, f_label, f_cond)
-            loss_g = loss_g + terms["total"]
+            terms["lattice"] = (lattice_penalty(field, period, f_label)  # grid at a cell edge
+                                if hp.lattice_weight > 0 else torch.zeros((), device=x.device))
+            loss_g = loss_g + terms["total"] + hp.lattice_weight * terms["lattice"]
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
