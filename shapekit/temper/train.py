@@ -112,8 +112,10 @@ def train_on_images(images: Sequence[np.ndarray], labels: Sequence[Any], *,
 
     Parameters
     ----------
-    images : sequence of 2-D float arrays
-        Scans in ``[0, 1]``, already at the common pixel size.
+    images : sequence of 2-D arrays
+        Scans in ``[0, 1]`` (or ``uint8``/``uint16``, scaled by their range as
+        :meth:`~shapekit.temper.model.TemperModel.classify` scales them), already at the common
+        pixel size.
     labels : sequence
         One label per scan (any hashable; stored as strings, sorted).
     model : {"svm", "logreg", "xgboost", "cnn"}
@@ -215,6 +217,9 @@ def _train(images: Sequence[np.ndarray], labels: Sequence[Any], *, model: str,
         raise InputError(f"need at least 2 classes to train, got {names}")
     if len(images) != len(labs):
         raise InputError(f"{len(images)} images but {len(labs)} labels")
+    from shapekit.temper.scans import unit_scan
+
+    images = [unit_scan(im, f"image {i}") for i, im in enumerate(images)]  # as classify reads them
     g = None if groups is None else np.asarray([str(x) for x in groups])
     config: dict[str, Any] = {"label_names": names, "tile_size": tile_size,
                               "target_um_per_px": target_um_per_px, "n_train": int(len(labs)),
