@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -109,6 +110,27 @@ def eval_on(model: Any, device: torch.device) -> Iterator[None]:
             model.to(home)
 
 
+def as_tensor(x: Any, what: str = "x") -> torch.Tensor:
+    """``x`` as a tensor: a tensor as it is, a numpy array converted (sharing its memory where it
+    can); anything else is refused with one line, not an ``AttributeError`` from deep inside.
+
+    Examples
+    --------
+    >>> as_tensor(np.zeros((2, 1, 4, 4), np.float32)).shape
+    torch.Size([2, 1, 4, 4])
+    >>> as_tensor([[0.0]], "inputs")
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: inputs must be a torch tensor or a numpy array, got list
+    """
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+        return torch.from_numpy(np.ascontiguousarray(x))
+    kind = f"a numpy array of {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+    raise InputError(f"{what} must be a torch tensor or a numpy array, got {kind}")
+
+
 def model_input(model: Any, x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``x`` on ``device``, in the dtype of the model's floating-point parameters when it has any.
 
@@ -120,6 +142,7 @@ def model_input(model: Any, x: torch.Tensor, device: torch.device) -> torch.Tens
     >>> model_input(nn.Linear(2, 2).double(), torch.zeros(1, 2), torch.device("cpu")).dtype
     torch.float64
     """
+    x = as_tensor(x, "a batch of inputs")
     params = model.parameters() if isinstance(model, nn.Module) else iter(())
     dtype = next((p.dtype for p in params if p.is_floating_point()), None)
     if dtype is None or not x.is_floating_point():
@@ -182,9 +205,10 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
     model : nn.Module
         Any module; it is put in eval mode for the pass and restored afterwards. Floating-point
         inputs are cast to the dtype of its parameters.
-    inputs : Tensor or iterable of Tensors
-        A tensor of shape ``(N, ...)`` (split into ``batch_size`` chunks) or an iterable of batches
-        (e.g. a DataLoader yielding tensors or ``(x, y)`` tuples: the first element is used).
+    inputs : Tensor, ndarray or iterable of Tensors
+        A tensor (or numpy array) of shape ``(N, ...)`` (split into ``batch_size`` chunks) or an
+        iterable of batches (e.g. a DataLoader yielding tensors or ``(x, y)`` tuples: the first
+        element is used).
     layers : sequence of str, optional
         Module names from ``model.named_modules()`` (a named layer that ``forward`` never calls is
         an error); default: every leaf module that runs once per forward pass.
@@ -215,6 +239,8 @@ def collect_activations(model: nn.Module, inputs: torch.Tensor | Iterable[torch.
     >>> [tuple(a.shape) for a in acts.values()]
     [(10, 8), (10, 2)]
     """
+    if isinstance(inputs, np.ndarray):
+        inputs = as_tensor(inputs, "inputs")
     names = resolve_layers(model, layers)
     dev = default_device(device) if device is None or isinstance(device, str) else device
     modules = dict(model.named_modules())

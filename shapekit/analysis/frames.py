@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import jvp, vmap
 
 from shapekit._device import default_device
-from shapekit.analysis._hooks import eval_on, layers_that_ran, resolve_layers
+from shapekit.analysis._hooks import as_tensor, eval_on, layers_that_ran, resolve_layers
 from shapekit.errors import InputError
 
 __all__ = ["rotation_tangent", "translation_tangent", "blur_tangent", "fourier_shift",
@@ -157,6 +157,7 @@ def perturbation_directions(x: torch.Tensor, kinds: Sequence[str] = ("rotation",
     >>> names, tuple(V.shape)
     (['rotation', 'translation_x', 'translation_y', 'blur', 'noise_0', 'noise_1'], (6, 1, 8, 8))
     """
+    x = as_tensor(x)
     unknown = [k for k in kinds if k not in FRAME_KINDS]
     if unknown:
         raise InputError(f"unknown perturbation kind(s) {unknown}; choose from {list(FRAME_KINDS)}")
@@ -262,6 +263,7 @@ def frame_vectors(model: nn.Module, x: torch.Tensor, directions: torch.Tensor,
     >>> bool(torch.allclose(U["0"], lin[0].weight.T.detach()))
     True
     """
+    x, directions = as_tensor(x), as_tensor(directions, "directions")
     names = resolve_layers(model, layers)
     dev = default_device(device)
     dtype = next((p.dtype for p in model.parameters()), torch.float32)
@@ -302,6 +304,7 @@ def secant_frame(model: nn.Module, x: torch.Tensor, transforms: Sequence[Callabl
     """
     from shapekit.analysis._hooks import collect_activations
 
+    x = as_tensor(x)
     xs = torch.stack([x, *[g(x) for g in transforms]])
     acts = collect_activations(model, xs, layers, batch_size=len(xs), device=device,
                                include_output=True)
@@ -381,5 +384,6 @@ def neural_frames(model: nn.Module, x: torch.Tensor, layers: Sequence[str] | Non
     >>> [r["layer"] for r in rows]
     ['input', '1', '2', 'output']
     """
+    x = as_tensor(x)
     names, V = perturbation_directions(x.double(), kinds, n_noise=n_noise, seed=seed)
     return frame_statistics(frame_vectors(model, x, V, layers, device=device), names)

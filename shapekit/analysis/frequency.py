@@ -27,7 +27,7 @@ from torch import nn
 
 from shapekit._device import default_device
 from shapekit._progress import progress
-from shapekit.analysis._hooks import eval_on
+from shapekit.analysis._hooks import as_tensor, eval_on
 from shapekit.errors import InputError
 
 
@@ -65,6 +65,7 @@ def sensitivity_map(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], x
     >>> bool(torch.allclose(s, torch.fft.fft2(beta, norm="ortho").abs(), atol=1e-5))
     True
     """
+    x = as_tensor(x)
     if x.ndim != 4:
         raise InputError(f"inputs must be (N, C, H, W), got shape {tuple(x.shape)}")
     dev = default_device(device)
@@ -243,6 +244,7 @@ def frequency_report(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], 
     """
     from scipy.stats import spearmanr
 
+    x = as_tensor(x)
     s = sensitivity_map(model, x, **kwargs).mean(0)
     p = power_map(x.detach().cpu()).mean(0)
     fs, sr = radial_profile(s)

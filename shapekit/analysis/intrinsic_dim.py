@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from shapekit._progress import progress
-from shapekit.analysis._hooks import collect_activations
+from shapekit.analysis._hooks import as_tensor, collect_activations
 from shapekit.analysis.id_estimators import (dedup_points, knn_distances, knn_neighbours,
                                              local_pca_dims, lpca_id, mle_from_knn, mle_id, twonn,
                                              twonn_from_knn)
@@ -175,6 +175,8 @@ def layer_intrinsic_dimension(model: nn.Module, inputs: torch.Tensor | Iterable[
     >>> [(r["layer"], r["lpca"]) for r in rows]
     [('input', 3.0), ('1', 3.0), ('2', 3.0)]
     """
+    if isinstance(inputs, np.ndarray):
+        inputs = as_tensor(inputs, "inputs")
     if include_input and not isinstance(inputs, torch.Tensor):
         # a generator (or a shuffling DataLoader) gives no (or other) batches a second time
         inputs = [b[0] if isinstance(b, (tuple, list)) else b for b in inputs]

@@ -37,8 +37,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from shapekit._device import default_device
-from shapekit.analysis._hooks import (activation_budget, check_activation_budget, eval_on,
-                                      layers_that_ran, model_input, resolve_layers)
+from shapekit.analysis._hooks import (activation_budget, as_tensor, check_activation_budget,
+                                      eval_on, layers_that_ran, model_input, resolve_layers)
 from shapekit.errors import InputError
 
 GROUPS = ("rot90", "flips", "d4", "shift", "rotation", "intensity")
@@ -306,6 +306,7 @@ def equivariance_deviation(model: nn.Module | Callable[[torch.Tensor], torch.Ten
     >>> equivariance_deviation(lambda t: t, x, "rot90", equivariant=True)["output"].score
     0.0
     """
+    x = as_tensor(x)
     if x.ndim != 4:
         raise InputError(f"inputs must be (N, C, H, W), got shape {tuple(x.shape)}")
     transforms = _transforms(group)
@@ -346,6 +347,7 @@ def prediction_flip_rate(model: nn.Module | Callable[[torch.Tensor], torch.Tenso
     >>> prediction_flip_rate(lambda t: t.flatten(1).sum(1, keepdim=True).repeat(1, 3), x, "flips")
     0.0
     """
+    x = as_tensor(x)
     transforms = _transforms(group)
     dev = default_device(device)
     with eval_on(model, dev):

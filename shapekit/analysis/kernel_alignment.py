@@ -27,7 +27,7 @@ from torch import nn
 
 from shapekit._device import default_device
 from shapekit._progress import progress
-from shapekit.analysis._hooks import collect_activations
+from shapekit.analysis._hooks import as_tensor, collect_activations
 from shapekit.errors import InputError
 
 __all__ = ["gram_linear", "gram_rbf", "hsic", "cka", "linear_cka", "rbf_cka", "MinibatchCKA",
@@ -316,7 +316,9 @@ def layerwise_cka(model_a: nn.Module, model_b: nn.Module,
     >>> np.round(np.diag(M), 6).tolist()
     [1.0, 1.0]
     """
+    inputs_a = as_tensor(inputs_a, "inputs_a") if isinstance(inputs_a, np.ndarray) else inputs_a
     inputs_b = inputs_a if inputs_b is None else inputs_b
+    inputs_b = as_tensor(inputs_b, "inputs_b") if isinstance(inputs_b, np.ndarray) else inputs_b
     if len(inputs_a) != len(inputs_b):
         raise InputError(f"inputs_a and inputs_b must pair up, got {len(inputs_a)} and {len(inputs_b)}")
     if not minibatch:
