@@ -1,8 +1,9 @@
-"""Scans given to a temper model as arrays are on the grey scale that files are read to.
+"""Images given as arrays (temper models, resample, the GAN data) are on the grey scale files are read to.
 
 An 8-bit scan from PIL or scikit-image (``uint8``, 0-255) used to be classified as floats in
 [0, 255]: "unknown", its grey levels unlike every training scan's. Unsigned integers are now
-scaled by their type's range, as a file's are, and a float scan outside [0, 1] is refused.
+scaled by their type's range, as a file's are, and a float image outside [0, 1] is refused
+(``shapekit.io.readers.unit_image``), by the temper models, ``io.resample`` and the GAN data.
 """
 
 from __future__ import annotations
@@ -58,3 +59,31 @@ def test_training_arrays_follow_the_same_rule():
     m8 = train_on_images(u8, ["a", "b"] * 4, **kw)
     mf = train_on_images([a.astype(np.float32) / 255 for a in u8], ["a", "b"] * 4, **kw)
     assert m8.predict_proba(u8[:2]) == pytest.approx(mf.predict_proba(u8[:2]), abs=1e-6)
+
+
+def test_resample_scales_integers_and_refuses_floats_it_would_clip():
+    """``resample(uint8_image, ...)`` clipped 0-255 to [0, 1]: a white image, silently."""
+    from shapekit.io import resample
+
+    u8 = np.round(_scan(1, 2.0, (64, 48)) * 255).astype(np.uint8)
+    np.testing.assert_allclose(resample(u8, 1.0, 2.0), resample(u8 / np.float32(255), 1.0, 2.0),
+                               atol=1e-6)
+    assert resample(u8, 1.0, 2.0).mean() < 0.9         # the clipped image was ~all 1.0
+    with pytest.raises(InputError, match=r"a\.png: pixel values in \[0, 2\d\d\], outside \[0, 1\]"):
+        resample(u8.astype(np.float32), 1.0, 2.0, source="a.png")
+
+
+def test_gan_datamodule_reads_integer_images_as_files():
+    """8-bit training images went into the GAN's crops as 0-255 (x * 2 - 1: up to 509)."""
+    from shapekit.generate import ConditionCodec, GANDataModule
+
+    u8 = [np.round(_scan(i, 1.5, (48, 48)) * 255).astype(np.uint8) for i in range(2)]
+    codec = ConditionCodec.fit(["a"], [], np.zeros((2, 0)))
+    kw = dict(crop_size=32, batch_size=2, steps=1)
+    dm = GANDataModule(u8, np.zeros(2, int), np.zeros((2, 0)), codec, **kw)
+    ref = GANDataModule([u / np.float32(255) for u in u8], np.zeros(2, int), np.zeros((2, 0)),
+                        codec, **kw)
+    for a, b in zip(dm.images, ref.images):
+        np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), atol=1e-3)
+    with pytest.raises(InputError, match=r"image 1: pixel values in \[\d+, \d+\], outside \[0, 1\]"):
+        GANDataModule([u8[0] / 255.0, u8[1] * 1.0], np.zeros(2, int), np.zeros((2, 0)), codec, **kw)

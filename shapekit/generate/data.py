@@ -161,9 +161,11 @@ def to_common_scale(images: Sequence[np.ndarray], um_per_px: Sequence[float] | N
     ((50, 40), 0.2)
     """
     from shapekit.io import resample
+    from shapekit.io.readers import unit_image
 
     n = len(images)
     names = list(names) if names is not None else [f"image {i}" for i in range(n)]
+    images = [unit_image(im, nm) for im, nm in zip(images, names)]    # uint8 scaled as a file's
     if not (np.isfinite(downscale) and downscale > 0):
         raise InputError(f"downscale must be a positive number, got {downscale!r}")
     ump = np.full(n, np.nan) if um_per_px is None else np.asarray(um_per_px, dtype=np.float64)

@@ -161,6 +161,49 @@ def to_unit_float(arr: np.ndarray, *, source: str = "image", bit_depth: int | No
     raise InputError(f"{source}: unsupported sample type {arr.dtype}")
 
 
+#: how far beyond [0, 1] a float array's values may lie (interpolation overshoot) in
+#: :func:`unit_image`
+UNIT_SLACK = 0.05
+
+
+def unit_image(image: Any, source: str = "<array>") -> np.ndarray:
+    """An image given as an array, on the ``[0, 1]`` grey scale that files are read to.
+
+    Unsigned integer and boolean pixels are scaled by their type's range, as a file's are
+    (``uint8`` 255 -> 1.0); float pixels must already lie in ``[0, 1]`` (up to
+    :data:`UNIT_SLACK`) and are returned as they are (no copy). Anything else is refused with one
+    line naming ``source``: floats in ``[0, 255]`` would be clipped or read as another contrast,
+    signed integers have no range to scale by.
+
+    Examples
+    --------
+    >>> unit_image(np.array([[0, 255]], np.uint8)).tolist()
+    [[0.0, 1.0]]
+    >>> unit_image(np.array([[0.0, 255.0]]))
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: <array>: pixel values in [0, 255], outside [0, 1]: scale the image to [0, 1] (8-bit values: / 255), or pass it as a uint8/uint16 array or a file
+    """
+    a = np.asarray(image)
+    if a.ndim != 2:
+        raise InputError(f"{source}: expected a 2-D grey image, got an array of shape {a.shape}")
+    if a.size == 0:
+        raise InputError(f"{source}: an empty {a.shape} image")
+    if a.dtype == bool or np.issubdtype(a.dtype, np.unsignedinteger):
+        return to_unit_float(a, source=source)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise InputError(f"{source}: pixels of type {a.dtype} have no grey scale to read: pass "
+                         f"floats in [0, 1] or a uint8/uint16 array")
+    if not np.isfinite(a).all():
+        raise InputError(f"{source}: image contains NaN or Inf values")
+    lo, hi = float(a.min()), float(a.max())
+    if lo < -UNIT_SLACK or hi > 1 + UNIT_SLACK:
+        raise InputError(f"{source}: pixel values in [{lo:.4g}, {hi:.4g}], outside [0, 1]: scale "
+                         f"the image to [0, 1] (8-bit values: / 255), or pass it as a uint8/uint16 "
+                         f"array or a file")
+    return a
+
+
 def to_grey(arr: np.ndarray, *, bgr: bool = False, source: str = "image",
             bit_depth: int | None = None) -> np.ndarray:
     """Convert a stored ``(h, w)`` or ``(h, w, c)`` array to a float32 grey image in ``[0, 1]``.

@@ -134,7 +134,9 @@ def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float, *,
     Parameters
     ----------
     image : ndarray (h, w)
-        Grey image in ``[0, 1]``.
+        Grey image in ``[0, 1]``, or unsigned integers (scaled by their type's range,
+        :func:`~shapekit.io.readers.unit_image`); floats beyond ``[0, 1]`` are refused rather
+        than clipped.
     um_per_px, target_um_per_px : float
         Current and wanted pixel sizes in micrometres (positive, finite).
     source : str
@@ -146,7 +148,8 @@ def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float, *,
     Raises
     ------
     InputError
-        A non-positive pixel size, a non-2-D image, or an output over the pixel budget.
+        A non-positive pixel size, a non-2-D image, one off the ``[0, 1]`` grey scale, or an
+        output over the pixel budget.
 
     Examples
     --------
@@ -163,9 +166,9 @@ def resample(image: np.ndarray, um_per_px: float, target_um_per_px: float, *,
         raise InputError(f"source pixel size must be a positive number, got {um_per_px!r}")
     if dst is None:
         raise InputError(f"target pixel size must be a positive number, got {target_um_per_px!r}")
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim != 2:
-        raise InputError(f"resample expects a 2-D grey image, got shape {img.shape}")
+    from shapekit.io.readers import unit_image
+
+    img = np.asarray(unit_image(image, source), dtype=np.float32)   # uint8 scaled, not clipped
     s = src / dst
     h, w = img.shape
     what = f"{source}: resampling {h}x{w} px from {src:g} to {dst:g} um/px"

@@ -107,15 +107,16 @@ class TemperModel:
         bar cropped, resampled to the model's pixel size; ``um_per_px`` beats the file's) or of a
         2-D array (taken as already at the model's pixel size, when it has one): floats in
         ``[0, 1]``, or unsigned integers scaled by their type's range as a file's are
-        (:func:`~shapekit.temper.scans.unit_scan`; an 8-bit scan as floats in ``[0, 255]`` is
+        (:func:`~shapekit.io.readers.unit_image`; an 8-bit scan as floats in ``[0, 255]`` is
         refused)."""
-        from shapekit.temper.scans import read_scan, unit_scan
+        from shapekit.io.readers import unit_image
+        from shapekit.temper.scans import read_scan
 
         if isinstance(item, (str, os.PathLike)):
             img, info = read_scan(Path(item), um_per_px=um_per_px,
                                   target_um_per_px=self.target_um_per_px)
             return str(item), img, info
-        arr = unit_scan(item)        # uint8/uint16 scaled as a file's; floats in [0, 1]
+        arr = unit_image(item)       # uint8/uint16 scaled as a file's; floats in [0, 1]
         um = self.target_um_per_px if um_per_px is None else float(um_per_px)
         info = {"um_per_px": um, "um_per_px_source": None if um is None else "user",
                 "source_um_per_px": um, "info_bar_rows": 0, "source_shape": list(arr.shape),

@@ -135,52 +135,6 @@ def load_scan_image(path: str | os.PathLike[str], *, um_per_px: float | None = N
     return img
 
 
-#: how far beyond [0, 1] a float scan's values may lie (interpolation overshoot), as in
-#: :data:`shapekit.realism.prepared.UNIT_SLACK`
-UNIT_SLACK = 0.05
-
-
-def unit_scan(image: Any, source: str = "<array>") -> np.ndarray:
-    """A scan given as an array, on the ``[0, 1]`` grey scale that files are read to.
-
-    Unsigned integer and boolean pixels are scaled by their type's range, as a file's are
-    (``uint8`` 255 -> 1.0); float pixels must already lie in ``[0, 1]`` (up to
-    :data:`UNIT_SLACK`) and are returned as they are. Anything else is refused with one line
-    naming ``source``: a float scan in ``[0, 255]`` would be classified as a scan of another
-    contrast (``"unknown"``), a signed integer one has no range to scale by.
-
-    Examples
-    --------
-    >>> unit_scan(np.array([[0, 255]], np.uint8)).tolist()
-    [[0.0, 1.0]]
-    >>> unit_scan(np.array([[0.0, 255.0]]))
-    Traceback (most recent call last):
-    ...
-    shapekit.errors.InputError: <array>: pixel values in [0, 255], outside [0, 1]: scale the scan to [0, 1] (8-bit values: / 255), or pass it as a uint8/uint16 array or a file
-    """
-    from shapekit.io.readers import to_unit_float
-
-    a = np.asarray(image)
-    if a.ndim != 2:
-        raise InputError(f"{source}: expected a 2-D grey image or a path, got an array of shape "
-                         f"{a.shape}")
-    if a.size == 0:
-        raise InputError(f"{source}: an empty {a.shape} image")
-    if a.dtype == bool or np.issubdtype(a.dtype, np.unsignedinteger):
-        return to_unit_float(a, source=source)
-    if not np.issubdtype(a.dtype, np.floating):
-        raise InputError(f"{source}: pixels of type {a.dtype} have no grey scale to read: pass "
-                         f"floats in [0, 1] or a uint8/uint16 array")
-    if not np.isfinite(a).all():
-        raise InputError(f"{source}: image contains NaN or Inf values")
-    lo, hi = float(a.min()), float(a.max())
-    if lo < -UNIT_SLACK or hi > 1 + UNIT_SLACK:
-        raise InputError(f"{source}: pixel values in [{lo:.4g}, {hi:.4g}], outside [0, 1]: scale "
-                         f"the scan to [0, 1] (8-bit values: / 255), or pass it as a uint8/uint16 "
-                         f"array or a file")
-    return a
-
-
 def checked_scan(image: np.ndarray, tile_size: int | None, source: str) -> np.ndarray:
     """``image`` as float32, refused (one line naming ``source``) unless it is a finite 2-D
     image of at least one tile."""

@@ -217,9 +217,9 @@ def _train(images: Sequence[np.ndarray], labels: Sequence[Any], *, model: str,
         raise InputError(f"need at least 2 classes to train, got {names}")
     if len(images) != len(labs):
         raise InputError(f"{len(images)} images but {len(labs)} labels")
-    from shapekit.temper.scans import unit_scan
+    from shapekit.io.readers import unit_image
 
-    images = [unit_scan(im, f"image {i}") for i, im in enumerate(images)]  # as classify reads them
+    images = [unit_image(im, f"image {i}") for i, im in enumerate(images)]  # as classify reads them
     g = None if groups is None else np.asarray([str(x) for x in groups])
     config: dict[str, Any] = {"label_names": names, "tile_size": tile_size,
                               "target_um_per_px": target_um_per_px, "n_train": int(len(labs)),
