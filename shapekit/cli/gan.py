@@ -174,6 +174,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     checkpoints, CSV logs, sample grids and finally generator.safetensors + generator.json in
     --out.
     """
+    from shapekit.generate.checkpoints import check_run_dir, resume_point
     from shapekit.io.budget import check_pixel_budget
 
     if not resume:
@@ -181,11 +182,14 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     elif twin_aux:
         raise click.UsageError("--twin-aux starts a new run; --resume keeps the run's "
                                "discriminator as it was trained")
-    else:
+    check_run_dir(out, resume)  # an existing run, or none to resume: before the data loads
+    if resume:
         _refuse_changed_settings(click.get_current_context(), out, manifest)
     check_pixel_budget((batch_size, crop_size, crop_size),
                        f"train-gan --batch-size {batch_size} --crop-size {crop_size}")
     passive_omp_threads()  # before torch is imported
+    if resume:  # a --max-steps below the run's iteration: before the data loads
+        resume_point(out, max_steps)
     from shapekit.generate.train import train_gan
 
     dev = devices
@@ -254,8 +258,6 @@ def _refuse_changed_settings(ctx: click.Context, out: Path, manifest: Path) -> N
     from shapekit.io.jsonfile import check_json, load_json
 
     path = out / "config.json"
-    if not path.is_file():
-        return  # train_gan says there is no run to resume
     cfg = check_json(load_json(path, {"type": "object"}, what="run config"), RUN_SCHEMA,
                      where=str(path), what="run config")
     changed = []

@@ -11,7 +11,34 @@ from typing import Any
 from shapekit import _atomic
 from shapekit.errors import InputError
 
-__all__ = ["atomic_checkpoint_io", "resume_iteration", "resume_start"]
+__all__ = ["atomic_checkpoint_io", "check_run_dir", "resume_iteration", "resume_point",
+           "resume_start"]
+
+
+def check_run_dir(out: Path, resume: bool) -> None:
+    """Refuse, from the files alone (no torch, no data), a new run into a folder that already
+    holds one, or a ``resume`` where there is no run to continue.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_run_dir(Path(tempfile.mkdtemp()), resume=False)    # a new folder: fine
+    >>> check_run_dir(Path(tempfile.mkdtemp()), resume=True)     # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: cannot resume: .../config.json not found (no earlier run in ...)
+    """
+    out = Path(out)
+    last = out / "checkpoints" / "last.ckpt"
+    if not resume:
+        if last.is_file():
+            raise InputError(f"{out} already holds a run; pass --resume to continue it or choose "
+                             "another --out")
+        return
+    if not (out / "config.json").is_file():
+        raise InputError(f"cannot resume: {out / 'config.json'} not found (no earlier run in {out})")
+    if not last.is_file():
+        raise InputError(f"cannot resume: no checkpoint at {last}")
 
 
 def atomic_checkpoint_io() -> Any:
@@ -65,3 +92,15 @@ def resume_start(last: Path) -> int:
                          + (f" (older: {shown})" if older else ""))
     raise InputError(f"{bad}, and the run keeps no readable earlier checkpoint (iter-*.ckpt) to "
                      "continue from: start a new run with another --out")
+
+
+def resume_point(out: Path, max_steps: int) -> int:
+    """The iteration at which ``--resume`` continues the run in ``out`` (:func:`resume_start`),
+    refusing a ``max_steps`` below it (Lightning would stop at once and re-export the later
+    generator)."""
+    start = resume_start(Path(out) / "checkpoints" / "last.ckpt")
+    if max_steps < start:
+        raise InputError(f"the run in {out} is already at iteration {start}: give --max-steps "
+                         f"above it to continue ({max_steps} would go back; `shapekit generate "
+                         "--checkpoint iter-NNNNNNN` samples an earlier checkpoint)")
+    return start

@@ -28,8 +28,8 @@ import numpy as np
 
 from shapekit import _atomic
 from shapekit.errors import InputError, ShapekitWarning, brief
-from shapekit.generate.checkpoints import (atomic_checkpoint_io, resume_iteration,
-                                          resume_start)
+from shapekit.generate.checkpoints import (atomic_checkpoint_io, check_run_dir,
+                                          resume_iteration, resume_point)
 from shapekit.generate.nets import MARGIN_CELLS
 from shapekit.generate.progress import (ProgressCallback, RngStateCallback, SampleMetric,
                                        SampleWriter, SaveOnSigterm, interrupted)
@@ -219,16 +219,11 @@ def fit_gan(dm: "GANDataModule", out: str | Path, *, max_steps: int = 2000,  # n
     out = Path(out)
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.ckpt"
-    if resume and not last.is_file():
+    if not resume:
+        check_run_dir(out, resume)
+    elif not last.is_file():
         raise InputError(f"cannot resume: no checkpoint at {last}")
-    start = resume_start(last) if resume else 0
-    if max_steps < start:  # Lightning would stop at once and re-export the later generator
-        raise InputError(f"the run in {out} is already at iteration {start}: give --max-steps "
-                         f"above it to continue ({max_steps} would go back; `shapekit generate "
-                         "--checkpoint iter-NNNNNNN` samples an earlier checkpoint)")
-    if not resume and last.is_file():
-        raise InputError(f"{out} already holds a run; pass --resume to continue it or choose "
-                         "another --out")
+    start = resume_point(out, max_steps) if resume else 0
     if max_steps < 1:
         raise InputError(f"--max-steps must be >= 1, got {max_steps}")
     cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
