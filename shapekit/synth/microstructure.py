@@ -213,8 +213,15 @@ def build_microstructure(shape: tuple[int, int], *, radius_px: float, area_fract
     >>> bool(abs(m.coverage.mean() - 0.08) < 0.02)
     True
     """
+    from shapekit.io.budget import check_pixel_budget
+
     h, w = shape
     pad = int(np.ceil(1.5 * max(radius_px, gb_radius_px) + GAP_PX + 1))
+    # the margin grows with the particles: far outside the simulator's domain (1000 C, 100 h:
+    # particles of thousands of px) a 64-px field needed gigabytes (MemoryError)
+    check_pixel_budget((h + 2 * pad, w + 2 * pad),
+                       f"simulated field of {w}x{h} px with its {pad}-px margin for particles of "
+                       f"{max(radius_px, gb_radius_px):.3g} px radius")
     gid, gbd = _grains(shape, grain_density_px, rng, pad)
     area_ext = (h + 2 * pad) * (w + 2 * pad)
     cen = np.zeros((0, 2))
