@@ -15,8 +15,9 @@ import click
 
 from shapekit.cli._common import (device_option, emit_json, info, json_option, model_path,
                                   root_option, seed_option)
-from shapekit.cli.analysis_inputs import (cnn_inputs, default_layers, images_option, layers_option,
-                                          models_exist, plot_option, split, subset_of, tiles_option,
+from shapekit.cli.analysis_inputs import (cnn_inputs, default_layers, enough_tiles, images_option,
+                                          layers_option, models_exist, plot_option, split,
+                                          subset_of, tiles_option, torch_model_kind, two_cnns,
                                           two_models)
 
 _device_option = device_option
@@ -79,6 +80,8 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     JSON rows).
     """
     models_exist(model_dir, manifest)
+    if torch_model_kind(model_dir) == "cnn":  # before the model loads and the images are tiled
+        enough_tiles(manifest, root, max_images, tiles_per_image, 3, "intrinsic dimension")
     import torch
 
     from shapekit.analysis import layer_intrinsic_dimension
@@ -163,6 +166,13 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
     frames of the latent coordinate directions against random latent directions.
     """
     models_exist(model_dir, manifest)
+    if torch_model_kind(model_dir) == "cnn":  # before the model loads
+        if manifest is None:
+            raise click.UsageError("a CNN model directory needs a MANIFEST of images")
+        if "latent" in (split(kinds) or []):
+            raise click.BadParameter("latent directions are a generator's; a CNN's kinds are "
+                                     "rotation, translation, blur, scale, noise",
+                                     param_hint="'--kinds'")
     from shapekit.analysis.runners import run_frames
 
     result = run_frames(model_dir, manifest, split(layers), split(kinds) or [], n_noise,
@@ -217,6 +227,7 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
     if max_images * tiles_per_image < 4:  # before loading the models and tiling the images
         raise click.UsageError(f"CKA needs at least 4 tiles; --max-images {max_images} x "
                                f"--tiles-per-image {tiles_per_image} give {max_images * tiles_per_image}")
+    two_cnns(model_a, model_b)
     from shapekit.analysis import layerwise_cka
 
     a, b, xa, xb, _, _ = two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
@@ -276,6 +287,7 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
     if max_images < 2:  # before loading the models and tiling the images
         raise click.BadParameter("stitching needs at least 2 images (one is held out for testing)",
                                  param_hint="'--max-images'")
+    two_cnns(model_a, model_b)
     import numpy as np
     import torch
 
@@ -351,6 +363,7 @@ def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str
     group) next to plain linear CKA; pass the same directory twice for a sanity check.
     """
     models_exist(model_a, model_b, manifest)
+    two_cnns(model_a, model_b)  # before any model loads
     from shapekit.analysis.runners import run_symmetry
 
     a, b, xa, xb, _, _ = two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)

@@ -3,7 +3,8 @@
 The options the commands of :mod:`shapekit.cli.analysis_geometry` take (``--layers``,
 ``--plot``, ``--max-images``, ``--tiles-per-image``), a check of comma-separated choices
 (:func:`subset_of`), and the inputs: model directories checked before torch loads
-(:func:`models_exist`), a model's default layers, a CNN's tiles of a manifest's images
+(:func:`models_exist`) and their kind (:func:`torch_model_kind`), enough tiles of each class
+(:func:`enough_tiles`), a model's default layers, a CNN's tiles of a manifest's images
 (:func:`cnn_inputs`) and two CNNs' tiles of the same images (:func:`two_models`).
 """
 
@@ -54,6 +55,58 @@ def models_exist(*paths: Path | None) -> None:
             read_config(p)
 
 
+def torch_model_kind(model_dir: Path) -> str:
+    """``"generator"`` or ``"cnn"``, read from the directory's JSON (no torch, no weights); a
+    model without a torch network (TopTemp) is refused as loading it would refuse it."""
+    from shapekit.errors import InputError
+    from shapekit.generate.formats import CONFIG
+    from shapekit.temper.modeldir import read_config
+
+    if (Path(model_dir) / CONFIG).is_file():
+        return "generator"
+    kind = read_config(model_dir).get("kind")
+    if kind != "cnn":
+        raise InputError(f"{model_dir}: a {kind} model has no torch network; analyse a CNN model "
+                         "directory (train-classifier --model cnn) or a GAN run directory")
+    return "cnn"
+
+
+def two_cnns(model_a: Path, model_b: Path) -> None:
+    """Refuse, before any model loads, a pair that is not two CNN model directories."""
+    if "generator" in (torch_model_kind(model_a), torch_model_kind(model_b)):
+        raise click.UsageError("cka/stitch/symmetry compare two CNN model directories")
+
+
+def enough_tiles(manifest: Path | None, root: Path | None, max_images: int, tiles_per_image: int,
+                 need: int, what: str) -> None:
+    """Refuse, from the manifest's table alone (no image read, no model loaded), ``max_images``
+    and ``tiles_per_image`` that give some class fewer than ``need`` tiles even when every image
+    gives all its tiles (images are drawn round-robin over the classes, as
+    :func:`shapekit.analysis.sources.balanced_subset` draws them)."""
+    from collections import Counter
+
+    from shapekit.io import open_image_set
+
+    if manifest is None:
+        raise click.UsageError("a CNN model directory needs a MANIFEST of images")
+    ms = open_image_set(manifest, root=root)
+    counts = Counter(str(v) for v in ms.labels) if ms.labels is not None else \
+        Counter({"unlabeled": len(ms)})
+    got, left = dict.fromkeys(sorted(counts), 0), min(max_images, sum(counts.values()))
+    while left:
+        for lab in got:
+            if got[lab] < counts[lab] and left:
+                got[lab], left = got[lab] + 1, left - 1
+    short = [(lab, n) for lab, n in got.items() if 0 < n * tiles_per_image < need]
+    if short:
+        lab, n = short[0]
+        raise click.UsageError(
+            f"{what} needs at least {need} tiles of each class; --max-images {max_images} x "
+            f"--tiles-per-image {tiles_per_image} give at most {n * tiles_per_image} of {lab} "
+            f"({n} image{'s' * (n != 1)} of it, the images drawn in turn from {len(got)} "
+            f"class{'es' * (len(got) != 1)}): raise --max-images or --tiles-per-image")
+
+
 def split(text: str | None) -> list[str] | None:
     """The items of a comma-separated option (None when it is empty)."""
     return None if not text else [t.strip() for t in text.split(",") if t.strip()]
@@ -81,6 +134,7 @@ def two_models(model_a: Path, model_b: Path, manifest: Path, root: Path | None, 
                tiles_per_image: int, seed: int):
     """Two CNN models and their tiles of the same images: ``(a, b, xa, xb, labels, image index)``."""
     models_exist(model_a, model_b, manifest)
+    two_cnns(model_a, model_b)
     from shapekit.analysis.sources import load_torch_model
 
     a, b = load_torch_model(model_a), load_torch_model(model_b)

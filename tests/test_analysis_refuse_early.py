@@ -1,0 +1,101 @@
+"""``shapekit analyze`` geometry commands refuse what the model's JSON and the manifest's table
+already tell, before any model loads or any image is tiled.
+
+``analyze id CNN MANIFEST --max-images 6 --tiles-per-image 1`` (3 classes: 2 tiles each) loaded
+the model and tiled the images before "intrinsic dimension needs at least 3 distinct points";
+``id``/``frames`` of a CNN without a MANIFEST, ``frames --kinds latent`` of a CNN and ``cka``
+of a TopTemp model loaded the model first too (3-6 s each).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from shapekit.analysis import sources  # noqa: E402
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "shapekit" / "pretrained"
+
+
+@pytest.fixture()
+def no_model_loading(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(sources, "load_torch_model", boom)
+
+
+@pytest.fixture(scope="module")
+def cnn_and_manifest(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny 2-class CNN model directory and a manifest of 2 images of each class."""
+    import cv2
+    import torch
+
+    from shapekit.temper.cnn import SmallResNet
+    from shapekit.temper.modeldir import write_model_dir
+
+    d = tmp_path_factory.mktemp("early")
+    rng = np.random.default_rng(0)
+    rows = ["file,label"]
+    for i, lab in enumerate(["network", "network", "pearlite", "pearlite"]):
+        cv2.imwrite(str(d / f"x{i}.png"), (rng.random((64, 64)) * 255).astype(np.uint8))
+        rows.append(f"x{i}.png,{lab}")
+    (d / "labels.csv").write_text("\n".join(rows) + "\n")
+    (d / "m.yaml").write_text("name: m\nroot: .\ntable: labels.csv\nimages_dir: .\nimage: file\n"
+                              "label: label\n")
+    torch.manual_seed(0)
+    net = SmallResNet(n_classes=2, width=4).eval()
+    cfg = {"kind": "cnn", "label_names": ["network", "pearlite"], "tile_size": 32,
+           "target_um_per_px": None, "aggregation": "proba",
+           "cnn": {"arch": net.config(), "input_scale": 1, "epochs": 0}}
+    model = write_model_dir(d / "cnn", cfg, {"cnn.safetensors": {k: v.numpy() for k, v in
+                                                                 net.state_dict().items()}})
+    return model, d / "m.yaml"
+
+
+def _refused(result: tuple[int, str, str], message: str) -> None:
+    code, out, err = result
+    assert code == 2 and out == "", err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shapekit: error: "), err
+    assert message in lines[0], err
+
+
+def test_id_with_too_few_tiles_per_class_is_refused_before_loading(run_cli, cnn_and_manifest,
+                                                                   no_model_loading):
+    model, manifest = cnn_and_manifest
+    _refused(run_cli("analyze", "id", model, manifest, "--max-images", "2", "--tiles-per-image", "2"),
+             "intrinsic dimension needs at least 3 tiles of each class; --max-images 2 x "
+             "--tiles-per-image 2 give at most 2 of network (1 image of it, the images drawn in "
+             "turn from 2 classes): raise --max-images or --tiles-per-image")
+    _refused(run_cli("analyze", "id", model, manifest, "--max-images", "10", "--tiles-per-image", "1"),
+             "give at most 2 of network (2 images of it")
+    # enough on paper (one image of each class, 3 tiles each): the check lets it through to loading
+    code, _, err = run_cli("analyze", "id", model, manifest, "--max-images", "2",
+                           "--tiles-per-image", "3")
+    assert code == 1 and "a model was loaded" in err, err
+
+
+def test_a_cnn_without_a_manifest_is_refused_before_loading(run_cli, cnn_and_manifest,
+                                                            no_model_loading):
+    model, manifest = cnn_and_manifest
+    _refused(run_cli("analyze", "id", model), "a CNN model directory needs a MANIFEST of images")
+    _refused(run_cli("analyze", "frames", model), "a CNN model directory needs a MANIFEST of images")
+    _refused(run_cli("analyze", "frames", model, manifest, "--kinds", "latent"),
+             "latent directions are a generator's")
+
+
+def test_a_model_without_a_network_is_refused_before_loading(run_cli, cnn_and_manifest,
+                                                             no_model_loading):
+    model, manifest = cnn_and_manifest
+    for cmd in ("cka", "stitch", "symmetry"):
+        _refused(run_cli("analyze", cmd, model, PRETRAINED / "uhcs3", manifest),
+                 "uhcs3: a toptemp model has no torch network")
+        _refused(run_cli("analyze", cmd, model, PRETRAINED / "sim-parameters", manifest),
+                 "cka/stitch/symmetry compare two CNN model directories")
+    _refused(run_cli("analyze", "id", PRETRAINED / "uhcs3", manifest),
+             "uhcs3: a toptemp model has no torch network")
