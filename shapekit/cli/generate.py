@@ -112,6 +112,10 @@ def generate_cmd(model: str, n: int, out: Path, size: str | None, label: str | N
     folder = resolve(model, "generator")
     if checkpoint is not None:
         _check_checkpoint_source(model, folder, checkpoint)
+    if device is not None:  # an unknown or absent device: before the model loads (8 s)
+        from shapekit._device import default_device
+
+        default_device(device)
     try:  # a SIGTERM raises, so that _generate removes what it wrote (it ended the process at
         with sigterm_raises():  # once, leaving gen_* files without their conditions.csv)
             _generate(folder, n, out, hw, label, fixed, sweep_spec, grid, fmt, device, checkpoint,
@@ -134,12 +138,17 @@ def _check_checkpoint_source(model: str, folder: Path, checkpoint: str) -> None:
     if not (folder / "checkpoints").is_dir() and not Path(checkpoint).is_file():
         raise InputError(f"--checkpoint {checkpoint}: {folder} holds no training checkpoints (no "
                          "checkpoints/ folder: not a run directory of `shapekit train-gan`)")
+    from shapekit.generate.checkpoints import checkpoint_path
+
+    checkpoint_path(folder, checkpoint)  # a wrong name: before the model loads
 
 
 def _precheck(codec: dict, default_side: int, n: int, hw: tuple[int, int] | None,
               label: str | None, fixed: dict[str, float],
               columns: list[tuple[str, list[float]]]) -> None:
     """Refuse a bad label, condition or size from the model's condition codec (``to_dict`` form)."""
+    import math
+
     from shapekit.io.budget import check_pixel_budget
 
     labels_known = [str(v) for v in codec["label_names"]]
@@ -149,6 +158,13 @@ def _precheck(codec: dict, default_side: int, n: int, hw: tuple[int, int] | None
         if name not in codec["names"]:
             known = ", ".join(codec["names"]) or "none (class-conditioned model)"
             raise InputError(f"unknown {kind} {brief(name)}; this model's conditions: {known}")
+    log = dict(zip(codec["names"], codec.get("log") or [False] * len(codec["names"])))
+    asked = [(k, v) for k, v in fixed.items()] + [(c[0], v) for c in columns for v in c[1]]
+    for name, v in asked:  # as the sampler refuses them, before it loads
+        if not math.isfinite(v):
+            raise InputError(f"condition {name}={v!r} is not finite")
+        if log[name] and v <= 0:
+            raise InputError(f"condition {name}={v:g}: it is log-scaled and must be > 0")
     hw = hw or (default_side, default_side)
     n_images = n * max(1, len(columns[0][1]) if columns else 1)
     check_pixel_budget((n_images, *hw), f"generate --n {n}"

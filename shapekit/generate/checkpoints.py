@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from shapekit import _atomic
-from shapekit.errors import InputError
+from shapekit.errors import InputError, ModelFormatError
 
-__all__ = ["atomic_checkpoint_io", "check_run_dir", "resume_iteration", "resume_point",
-           "resume_start"]
+__all__ = ["atomic_checkpoint_io", "check_run_dir", "checkpoint_path", "resume_iteration",
+           "resume_point", "resume_start"]
 
 
 def check_run_dir(out: Path, resume: bool) -> None:
@@ -104,3 +104,19 @@ def resume_point(out: Path, max_steps: int) -> int:
                          f"above it to continue ({max_steps} would go back; `shapekit generate "
                          "--checkpoint iter-NNNNNNN` samples an earlier checkpoint)")
     return start
+
+
+def checkpoint_path(run_dir: Path, checkpoint: str | Path) -> Path:
+    """The file of a training checkpoint given as a path or as a name in ``RUN_DIR/checkpoints``
+    (``iter-0007500``, ``last``, with or without ``.ckpt``); a missing one is refused with the
+    names there are (no torch: checked before any model loads)."""
+    p = Path(checkpoint)
+    if not p.is_file():
+        name = p.name if p.suffix == ".ckpt" else f"{p.name}.ckpt"
+        p = Path(run_dir) / "checkpoints" / name
+    if not p.is_file():
+        found = sorted(q.stem for q in (Path(run_dir) / "checkpoints").glob("*.ckpt"))
+        raise ModelFormatError(f"checkpoint {checkpoint!s} not found in "
+                               f"{Path(run_dir) / 'checkpoints'}; available: "
+                               f"{', '.join(found) or 'none'}")
+    return p

@@ -346,14 +346,9 @@ def _checkpoint_weights(run_dir: Path, checkpoint: str | Path
                         ) -> tuple[Path, dict, int, int | None]:
     """EMA-generator weights, iteration and margin (None: the generator's reach) of a training
     checkpoint (a path or a name)."""
-    p = Path(checkpoint)
-    if not p.is_file():
-        name = p.name if p.suffix == ".ckpt" else f"{p.name}.ckpt"
-        p = run_dir / "checkpoints" / name
-    if not p.is_file():
-        found = sorted(q.stem for q in (run_dir / "checkpoints").glob("*.ckpt"))
-        raise ModelFormatError(f"checkpoint {checkpoint!s} not found in {run_dir / 'checkpoints'}"
-                               f"; available: {', '.join(found) or 'none'}")
+    from shapekit.generate.checkpoints import checkpoint_path
+
+    p = checkpoint_path(run_dir, checkpoint)
     try:
         ck = torch.load(str(p), map_location="cpu", weights_only=True)
         state = {k[len("g_ema."):]: v for k, v in ck["state_dict"].items()
