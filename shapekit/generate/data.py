@@ -299,6 +299,14 @@ class GANDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:  # noqa: D102
         world = self.trainer.world_size if self.trainer is not None else 1
+        module = getattr(self.trainer, "lightning_module", None)    # a Trainer built by hand
+        hp, want = getattr(module, "hparams", {}), {"n_classes": len(self.codec.label_names),
+                                                    "n_cond": self.codec.n_cond,
+                                                    "crop_size": self.crop_size}
+        bad = [f"{k}={hp[k]} (the data's: {v})" for k, v in want.items() if k in hp and hp[k] != v]
+        if bad:  # else an IndexError deep in torch, or conditions silently left out
+            raise InputError(f"{type(module).__name__} does not fit this GANDataModule: "
+                             f"{', '.join(bad)}")
         self.dataset = CropDataset(self.images, self.labels, self.cond, self.crop_size,
                                    self.steps * self.batch_size * world, self.seed,
                                    offset=self.offset)
