@@ -2,8 +2,9 @@
 
 A notebook's images are numpy arrays: ``equivariance_deviation(net, x_numpy, "rot90")`` and the
 other model-input tools failed with ``AttributeError: 'numpy.ndarray' object has no attribute
-'split'`` (or ``'is_floating_point'``, ``'double'``) from deep inside. A numpy array now gives the
-tensor's answer, and anything else is one :class:`InputError` line naming the argument.
+'split'`` (or ``'is_floating_point'``, ``'double'``, ``'to'``; stitching: a TypeError from
+conv2d) from deep inside. A numpy array now gives the tensor's answer, and anything else is one
+:class:`InputError` line naming the argument.
 """
 
 from __future__ import annotations
@@ -58,7 +59,16 @@ CALLS = {
         net, x, ["1"], methods=("twonn",), k=3),
     "layerwise_cka": lambda net, x: A.layerwise_cka(net, net, x, layers_a=["1"], layers_b=["4"],
                                                     batch_size=4),
+    "accuracy": lambda net, x: A.accuracy(net, x, _labels(x)),
+    "stitching_report": lambda net, x: A.stitching_report(net, net, "1", "1", (x, _labels(x)),
+                                                          (x, _labels(x)), epochs=1),
 }
+
+
+def _labels(x):
+    """0/1 labels of the same type as ``x`` (numpy for numpy, a tensor for a tensor)."""
+    y = np.arange(len(x)) % 2
+    return torch.from_numpy(y) if isinstance(x, torch.Tensor) else y
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))

@@ -34,7 +34,7 @@ from torch import nn
 
 from shapekit._device import default_device, seeded
 from shapekit._progress import progress
-from shapekit.analysis._hooks import eval_on, resolve_layers
+from shapekit.analysis._hooks import as_tensor, eval_on, resolve_layers
 from shapekit.errors import InputError
 
 __all__ = ["StitchLayer", "StitchedModel", "fit_stitch", "accuracy", "stitching_report"]
@@ -156,6 +156,8 @@ class StitchedModel(nn.Module):
                  sample_a: torch.Tensor, sample_b: torch.Tensor | None = None, *,
                  init: str = "auto") -> None:
         super().__init__()
+        sample_a = as_tensor(sample_a, "sample_a")
+        sample_b = None if sample_b is None else as_tensor(sample_b, "sample_b")
         resolve_layers(model_a, [layer_a])
         resolve_layers(model_b, [layer_b])
         self.model_a, self.model_b = model_a, model_b
@@ -255,6 +257,8 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_b: torch.Tens
     >>> accuracy(net, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1]))
     1.0
     """
+    x, y = as_tensor(x), as_tensor(y, "y")
+    x_b = None if x_b is None else as_tensor(x_b, "x_b")
     dev = default_device(device)
     correct = 0
     with _placed(model, dev):
@@ -287,6 +291,8 @@ def fit_stitch(stitched: StitchedModel, x_a: torch.Tensor, y: torch.Tensor,
     """
     if init not in (None, "lstsq"):
         raise InputError(f"unknown init {init!r}; use None (keep) or 'lstsq'")
+    x_a, y = as_tensor(x_a, "x_a"), as_tensor(y, "y")
+    x_b = None if x_b is None else as_tensor(x_b, "x_b")
     dev = default_device(device)
     with _placed(stitched, dev), seeded(seed, dev):
         return _fit(stitched, x_a, y, x_b, init, epochs, lr, batch_size, weight_decay, seed, dev)
@@ -361,10 +367,9 @@ def stitching_report(model_a: nn.Module, model_b: nn.Module, layer_a: str, layer
     >>> r["penalty"]
     0.0
     """
-    xa, y = train[0], train[1]
-    xb = train[2] if len(train) > 2 else None
-    ta, ty = test[0], test[1]
-    tb = test[2] if len(test) > 2 else None
+    xa, y, *xb = (as_tensor(v, f"train[{i}]") for i, v in enumerate(train))
+    ta, ty, *tb = (as_tensor(v, f"test[{i}]") for i, v in enumerate(test))
+    xb, tb = (xb[0] if xb else None), (tb[0] if tb else None)
     base = "random" if init in ("lstsq", "random") else init
     with seeded(seed):  # a random stitch depends on seed only, not on the caller's RNG
         st = StitchedModel(model_a, model_b, layer_a, layer_b, xa[:8],
