@@ -52,6 +52,48 @@ def _check_model_out(out: Path) -> None:
                          "directory; give a new or empty folder (or an earlier model's)")
 
 
+def _check_tile_size(tile_size: int, scales: list[int] | None, preset: str | None) -> None:
+    """Refuse, before any image is read, a tile too small to hold 2x2 pixels at its coarsest
+    scale (TopTemp: the largest of ``scales``, else the preset's; the CNN, ``preset`` None: its
+    input downsampling), and the CNN without a tile size (it crashed on the resize, exit 1)."""
+    if preset is None:
+        from shapekit.temper.train import CNN_DEFAULTS
+
+        if not tile_size:
+            raise InputError("--model cnn needs a tile size (--tile-size > 0; 0, one tile per "
+                             "scan, is for the TopTemp models)")
+        coarsest, flag = int(CNN_DEFAULTS["input_scale"]), "the CNN's input downsampling"
+    else:
+        from shapekit.temper.presets import feature_params
+
+        coarsest = max(scales or feature_params(preset)["scales"])
+        flag = f"its coarsest scale ({'--scales' if scales else 'the preset'}: {coarsest})"
+    if tile_size and tile_size < 2 * coarsest:
+        raise InputError(f"--tile-size {tile_size} is too small: a tile must keep 2x2 pixels at "
+                         f"{flag}; give --tile-size {2 * coarsest} or more")
+
+
+#: train-classifier options that only one kind of model uses (option -> the models that use it)
+MODEL_ONLY = {"preset": ("--preset", "the TopTemp models (svm, logreg, xgboost)"),
+              "scales": ("--scales", "the TopTemp models (svm, logreg, xgboost)"),
+              "aggregation": ("--aggregation", "the TopTemp models (svm, logreg, xgboost)"),
+              "augment": ("--augment", "the TopTemp models (svm, logreg, xgboost)"),
+              "epochs": ("--epochs", "--model cnn")}
+
+
+def _refuse_unused_options(ctx: click.Context, model: str) -> None:
+    """Refuse an option given on the command line that the chosen --model would ignore."""
+    from click.core import ParameterSource
+
+    for name, (flag, users) in MODEL_ONLY.items():
+        if (name == "epochs") == (model == "cnn"):
+            continue
+        if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE,
+                                              ParameterSource.ENVIRONMENT):
+            raise click.UsageError(f"{flag} applies to {users}, not --model {model}: leave it out "
+                                   "or choose another --model")
+
+
 @click.command(name="featurize")
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=OutputPath("file"),
@@ -70,6 +112,7 @@ def featurize_cmd(manifest: Path, out: Path, root: Path | None, tile_size: int, 
     if out.suffix not in (".parquet", ".npz"):
         raise InputError(f"--out must end in .parquet or .npz, got {out}")
     scale_list = _scales(scales)
+    _check_tile_size(tile_size, scale_list, preset)
     import numpy as np
 
     from shapekit._atomic import atomic_path
@@ -146,7 +189,10 @@ def train_cmd(manifest: Path, out: Path, model: str, preset: str, root: Path | N
     TopTemp models also fit their "outside the training data" check (feature and grey-level
     distances, the feature-size range, conformal prediction sets) from the same scans.
     """
+    _refuse_unused_options(click.get_current_context(), model)
     fp = None if scales is None else {"scales": _scales(scales)}
+    _check_tile_size(tile_size, None if fp is None else fp["scales"],
+                     None if model == "cnn" else preset)
     require_exists(manifest, "manifest")
     _check_model_out(out)
     from shapekit.temper.train import train_model
