@@ -116,6 +116,28 @@ def _check_run(run: Path, manifest: Path) -> None:
         raise InputError(f"{run} is a shipped model; copy the directory and calibrate the copy")
 
 
+def _check_training_data(run: Path, manifest: Path, root: Path | None,
+                         classes: Sequence[str] = ()) -> None:
+    """Refuse, before the model loads and the images are read, a manifest whose labels or
+    conditions are not the model's (as ``training_split`` would) and ``classes`` it lacks."""
+    from shapekit.generate.formats import read_generator_config
+    from shapekit.io import load_manifest
+
+    codec = read_generator_config(run)["conditions"]
+    model_labels = [str(v) for v in codec["label_names"]]
+    unknown = [c for c in classes if c not in model_labels]
+    if unknown:
+        raise InputError(f"--label {unknown[0]}: not a class of this model ({', '.join(model_labels)})")
+    m, mode = load_manifest(manifest, root=root), codec.get("mode", "class")
+    labels = m.label_names if m.labels is not None else ["all"]
+    names = [] if mode == "class" else list(getattr(m, mode, None) or [])
+    if set(labels) - set(model_labels) or names != list(codec["names"]):
+        raise InputError(f"{manifest} is not this model's training data: labels "
+                         f"{', '.join(labels)} and conditions {', '.join(names) or 'none'}, the "
+                         f"model's {', '.join(model_labels)} and "
+                         f"{', '.join(codec['names']) or 'none'}")
+
+
 def fit_imaging_stage(generated: Mapping[str, Sequence[np.ndarray]],
                       real: Mapping[str, Sequence[np.ndarray]], *,
                       blurs: Sequence[float] = BLUR_GRID, quantiles: int = 21,
@@ -300,6 +322,7 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
     from shapekit.generate.formats import CONFIG
 
     _check_run(run, manifest)
+    _check_training_data(run, manifest, root)
     block = calibrate_generator(run, manifest, root=root, size=size, seed=seed,
                                 max_per_class=max_per_class, magnify=magnify)
     for name, p in block["labels"].items():
@@ -361,11 +384,15 @@ def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int
     conditions; only the run's training split). Written into RUN_DIR/generator.json
     ("condition_map"); `shapekit generate` applies it, `--raw` skips it.
     """
+    from shapekit.generate.formats import CONFIG, read_generator_config
+
+    _check_run(run, manifest)   # and what generator.json and the manifest tell: before the imports
+    if not read_generator_config(run)["conditions"].get("names"):
+        raise InputError(f"{run} is a class-mode generator: it has no conditions to map")
+    _check_training_data(run, manifest, root, classes)
     from shapekit.generate.conditioncal import calibrate_conditions
     from shapekit.generate.conditionmap import MIN_ZOOM
-    from shapekit.generate.formats import CONFIG
 
-    _check_run(run, manifest)
     block = calibrate_conditions(run, manifest, root=root, size=size, n_images=n_images,
                                  steps=steps, seed=seed, max_zoom=max_zoom, pull=pull,
                                  min_slope=min_slope, classes=list(classes) or None)
