@@ -254,9 +254,10 @@ def load_generator(run_dir: str | Path, device: str | None = None,
 
     Parameters
     ----------
-    run_dir : path
+    run_dir : path or str
         A run directory written by :func:`~shapekit.generate.train_gan`, or a shipped model's
-        directory (:func:`shapekit.registry.resolve`).
+        directory or name (``"uhcs3-class"``, as :func:`shapekit.temper.load_model` takes
+        ``"uhcs3"``; a directory of that name wins).
     device : str, optional
         torch device (default: CUDA when present, else the CPU).
     checkpoint : str or path, optional
@@ -275,6 +276,12 @@ def load_generator(run_dir: str | Path, device: str | None = None,
     from shapekit._device import default_device
 
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        from shapekit.registry import NAME_RE, available, pretrained_root
+
+        shipped = {c["name"] for c in available("generator")}
+        if NAME_RE.match(str(run_dir)) and str(run_dir) in shipped:
+            run_dir = pretrained_root() / str(run_dir)
     if checkpoint is not None and run_dir.is_dir() and not (run_dir / CONFIG).is_file():
         # a run still training (or stopped before its export): its config describes the net
         return _from_checkpoint_only(run_dir, checkpoint, device)
