@@ -30,7 +30,7 @@ def test_a_shipped_model_can_be_offered_under_another_name(run_cli, monkeypatch,
 
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
     code, _, err = run_cli("serve", "--no-preload", "--generator", "sim=sim-parameters",
-                           "--model", "steel=uhcs3", "--workdir", tmp_path / "work")
+                           "--model", "steel=uhcs3", "--workdir", tmp_path / "work", "--port", "0")
     assert code == 0, err
     line = next(x for x in err.splitlines() if x.startswith("shapekit serve: "))
     assert "classifiers: steel, uhcs3;" in line

@@ -73,6 +73,7 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
         read_config(path)
     for path in cfg.generators.values():
         read_generator_config(path)
+    _check_listen(host, port)   # before the models load and the workdir is made
     created = not cfg.workdir.exists()
     try:
         app = create_app(cfg)
@@ -95,6 +96,30 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
     if host not in ("127.0.0.1", "localhost", "::1"):
         warn(f"bound to {host}: anyone who can reach this machine can use the server")
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` as uvicorn will (SO_REUSEADDR) and let it go: a port in use, a host
+    that is not this machine's, a privileged port are one line (uvicorn said them after loading
+    every model, over several log lines, with exit code 3)."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except socket.gaierror as e:
+            raise InputError(f"--host {host}: not a name or address of this machine "
+                             f"({e.strerror})") from None
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise InputError(f"port {port} on {host} is in use (another server?); choose "
+                                 "another --port (0: any free one)") from None
+            if e.errno == errno.EACCES:
+                raise InputError(f"port {port} on {host}: permission denied (ports below 1024 "
+                                 "need privileges); choose another --port") from None
+            raise InputError(f"cannot listen on {host}:{port}: {e.strerror}") from None
 
 
 def register(app: click.Group) -> None:

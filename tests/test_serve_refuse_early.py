@@ -1,0 +1,51 @@
+"""``shapekit serve`` refuses a port in use and an address that is not this machine's before it
+loads any model or makes its workdir: uvicorn said them after start-up, over several log lines,
+with exit code 3, and left the new workdir behind."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("uvicorn")
+pytest.importorskip("fastapi")
+
+
+@pytest.fixture()
+def no_start(monkeypatch):
+    import shapekit.server
+    import uvicorn
+
+    def boom(*a, **k):
+        raise AssertionError("the server was built")
+
+    monkeypatch.setattr(shapekit.server, "create_app", boom)
+    monkeypatch.setattr(uvicorn, "run", boom)
+
+
+def _refused(result: tuple[int, str, str], message: str) -> None:
+    code, out, err = result
+    assert code == 2 and out == "", err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shapekit: error: "), err
+    assert message in lines[0], err
+
+
+def test_a_port_in_use_is_refused_before_start(run_cli, no_start, tmp_path: Path) -> None:
+    with socket.socket() as other:   # another server on the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        _refused(run_cli("serve", "--port", port, "--workdir", tmp_path / "work"),
+                 f"port {port} on 127.0.0.1 is in use (another server?); choose another --port")
+    assert not (tmp_path / "work").exists()
+
+
+def test_an_address_of_another_machine_is_refused_before_start(run_cli, no_start,
+                                                              tmp_path: Path) -> None:
+    # 192.0.2.1: TEST-NET-1 (RFC 5737), never an address of this machine
+    _refused(run_cli("serve", "--host", "192.0.2.1", "--port", "0", "--workdir", tmp_path / "w"),
+             "cannot listen on 192.0.2.1:0:")
+    assert not (tmp_path / "w").exists()
