@@ -159,5 +159,8 @@ def resolve(name_or_path: str | Path, kind: str) -> Path:
         raise InputError(f"model not found: {text!r} is not a directory, nor a shipped model name; "
                          f"{listing}")
     if text not in names:
+        other = next((c["kind"] for c in available() if c["name"] == text), None)
+        if other is not None:  # e.g. `generate uhcs3`: a shipped model, of the other kind
+            raise InputError(f"{text} is a shipped {other}, not a {kind}; {listing}")
         raise InputError(f"no model directory or shipped {kind} named {text!r}; {listing}")
     return pretrained_root() / text

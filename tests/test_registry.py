@@ -39,7 +39,7 @@ def test_available_and_resolve_by_kind(fake_root: Path) -> None:
     assert [c["name"] for c in registry.available()] == ["clf-b", "gen-a"]
     assert [c["name"] for c in registry.available("generator")] == ["gen-a"]
     assert registry.resolve("gen-a", "generator") == fake_root / "gen-a"
-    with pytest.raises(InputError, match="no model directory or shipped generator named 'clf-b'; "
+    with pytest.raises(InputError, match="clf-b is a shipped classifier, not a generator; "
                                          "shipped generators: gen-a"):
         registry.resolve("clf-b", "generator")
     with pytest.raises(InputError, match="unknown model kind 'gan'"):

@@ -254,6 +254,9 @@ def resolve_model(model: str | os.PathLike[str]) -> Path:
     names = [c["name"] for c in available("classifier")]
     if NAME_RE.match(str(model)) and str(model) in names:
         return pretrained_root() / str(model)
+    if any(c["name"] == str(model) for c in available()):  # a shipped generator
+        raise ModelFormatError(f"{model} is a shipped generator, not a temper classifier; "
+                               f"shipped classifiers: {', '.join(names) or 'none'}")
     raise ModelFormatError(f"model directory not found: {d} (nor a shipped classifier: "
                            f"{', '.join(names) or 'none'})")
 

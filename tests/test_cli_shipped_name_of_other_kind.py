@@ -1,0 +1,32 @@
+"""A shipped model's name given where the other kind is asked for (``classify sim-parameters``,
+``generate uhcs3``) says so: it read "model directory not found: sim-parameters" and "no model
+directory or shipped generator named 'uhcs3'", as if the name were a typo."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("args, message", [
+    (["classify", "sim-parameters", "scan.tif"],
+     "sim-parameters is a shipped generator, not a temper classifier; shipped classifiers: uhcs3"),
+    (["explain", "uhcs3-class", "scan.tif", "--out", "{tmp}/o.png"],
+     "uhcs3-class is a shipped generator, not a temper classifier; shipped classifiers: uhcs3"),
+    (["generate", "uhcs3", "--n", "1", "--out", "{tmp}/g"],
+     "uhcs3 is a shipped classifier, not a generator; shipped generators: sim-parameters, "
+     "sim-properties, uhcs3-class"),
+])
+def test_a_shipped_name_of_the_other_kind(run_cli, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scan.tif").write_bytes(b"")
+    code, out, err = run_cli(*[a.format(tmp=tmp_path) for a in args])
+    assert code == 2 and out == "", err
+    assert err.strip() == f"shapekit: error: {message}"
+
+
+def test_an_unknown_name_still_lists_the_shipped_models():
+    from shapekit.errors import InputError
+    from shapekit.registry import resolve
+
+    with pytest.raises(InputError, match="no model directory or shipped generator named 'nope'"):
+        resolve("nope", "generator")
