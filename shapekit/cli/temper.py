@@ -14,15 +14,19 @@ from shapekit.cli._common import (OutputPath, emit_json, info, json_option, root
 from shapekit.errors import InputError, ShapekitWarning, brief
 
 
-def _manifest_labels(model: Any, man: Any, manifest: Path) -> Any:
+def _manifest_labels(model_dir: str, man: Any, manifest: Path) -> Any:
+    """The manifest's labels, refused unless the model (its config: before it loads) knows them."""
     import numpy as np
+
+    from shapekit.temper.modeldir import read_config
 
     if man.labels is None:
         raise InputError(f"{manifest}: the manifest has no label column; nothing to evaluate")
-    unseen = sorted(set(man.labels.tolist()) - set(model.label_names))
+    names = [str(x) for x in read_config(model_dir)["label_names"]]
+    unseen = sorted(set(man.labels.tolist()) - set(names))
     if unseen:
         raise InputError(f"{manifest}: label(s) {unseen} were not seen in training "
-                         f"(model labels: {model.label_names})")
+                         f"(model labels: {names})")
     return np.asarray([str(v) for v in man.labels])
 
 
@@ -196,10 +200,10 @@ def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path 
 
     model_dir = _check_model(model_dir)
     man = load_manifest(manifest, root)
+    y = _manifest_labels(model_dir, man, manifest)
     from shapekit.temper.selection import misclassified, scores
 
     model = load_model(model_dir)
-    y = _manifest_labels(model, man, manifest)
     _warn_if_training_data(model_dir, manifest)
     proba = model.predict_proba(_manifest_images(man, model))
     res = scores(y, proba, model.label_names)
@@ -247,8 +251,8 @@ def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tu
         raise InputError(f"unknown perturbation(s) {brief(bad)}; known: {', '.join(PERTURBATIONS)}")
     model_dir = _check_model(model_dir)
     man = load_manifest(manifest, root)
+    y = _manifest_labels(model_dir, man, manifest)
     model = load_model(model_dir)
-    y = _manifest_labels(model, man, manifest)
     _warn_if_training_data(model_dir, manifest)
     res = robustness_table(model.predict, _manifest_images(man, model), y,
                            list(names) or None, seed)
