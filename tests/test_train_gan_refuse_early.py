@@ -59,3 +59,39 @@ def test_a_resume_without_a_run_is_refused_before_the_data(run2, run_cli, no_dat
     code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "none", "--resume")
     _one_error(code, err, f"cannot resume: {tmp_path / 'none' / 'config.json'} not found")
     assert not (tmp_path / "none").exists()
+
+
+def test_an_accelerator_this_machine_lacks_is_refused_before_the_data(run2, run_cli,
+                                                                      no_data_loading,
+                                                                      tmp_path: Path):
+    # it was Lightning's "internal error: MisconfigurationException: No supported gpu backend
+    # found!" (exit 1) after reading the data, with a run folder left without checkpoints
+    import importlib.util
+
+    import torch
+
+    manifest, _ = run2
+    out = tmp_path / "new"
+    if not (torch.cuda.is_available() or torch.backends.mps.is_available()):
+        code, _, err = run_cli("train-gan", manifest, "--out", out, "--accelerator", "gpu")
+        _one_error(code, err, "--accelerator gpu: no such device on this machine")
+    if importlib.util.find_spec("torch_xla") is None:
+        code, _, err = run_cli("train-gan", manifest, "--out", out, "--accelerator", "tpu")
+        _one_error(code, err, "--accelerator tpu needs torch_xla, which is not installed")
+    assert not out.exists()
+
+
+def test_a_condition_the_manifest_lacks_is_refused_before_the_data(run2, run_cli, no_data_loading,
+                                                                   tmp_path: Path):
+    from shapekit.io import write_manifest
+
+    manifest, _ = run2
+    plain = manifest.parent / "plain.yaml"     # the same images, labels only
+    write_manifest(plain, {"name": "plain", "root": ".", "table": "labels.csv", "image": "file",
+                           "label": "temper"})
+    for condition in ("parameters", "properties"):
+        code, _, err = run_cli("train-gan", plain, "--out", tmp_path / "new", "--condition",
+                               condition)
+        _one_error(code, err, f"--condition {condition} needs `{condition}` columns in the "
+                              "manifest, but it declares none")
+    assert not (tmp_path / "new").exists()

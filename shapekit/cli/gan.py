@@ -179,6 +179,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
 
     if not resume:
         require_exists(manifest, "manifest")
+        _check_condition_columns(manifest, root, condition)
     elif twin_aux:
         raise click.UsageError("--twin-aux starts a new run; --resume keeps the run's "
                                "discriminator as it was trained")
@@ -188,6 +189,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     check_pixel_budget((batch_size, crop_size, crop_size),
                        f"train-gan --batch-size {batch_size} --crop-size {crop_size}")
     passive_omp_threads()  # before torch is imported
+    _check_accelerator(accelerator)
     if resume:  # a --max-steps below the run's iteration: before the data loads
         resume_point(out, max_steps)
     from shapekit.generate.train import train_gan
@@ -278,6 +280,37 @@ def _refuse_changed_settings(ctx: click.Context, out: Path, manifest: Path) -> N
         raise click.UsageError(f"--resume continues the run in {out} with its own settings, but "
                                f"{'; '.join(changed)}: give the run's, or start a new run with "
                                "another --out")
+
+
+def _check_condition_columns(manifest: Path, root: Path | None, condition: str) -> None:
+    """Refuse, from the manifest alone (before its images are read), a --condition whose columns
+    it does not declare (as the data module would, after reading them)."""
+    if condition == "class":
+        return
+    from shapekit.io import load_manifest
+
+    if not getattr(load_manifest(manifest, root=root), condition):
+        raise click.UsageError(f"{manifest}: --condition {condition} needs `{condition}` columns "
+                               f"in the manifest, but it declares none")
+
+
+def _check_accelerator(accelerator: str) -> None:
+    """Refuse an --accelerator this machine lacks before the data loads (Lightning said it after
+    reading the data, as an internal error, exit 1, leaving a run folder without checkpoints)."""
+    import importlib.util
+
+    import torch
+
+    if accelerator in ("gpu", "cuda", "mps"):
+        mps = torch.backends.mps.is_available()
+        if not ((accelerator != "mps" and torch.cuda.is_available()) or
+                (accelerator in ("gpu", "mps") and mps)):
+            raise click.UsageError(f"--accelerator {accelerator}: no such device on this machine "
+                                   "(torch sees none); use --accelerator cpu, or auto (a GPU "
+                                   "when present)")
+    elif accelerator == "tpu" and importlib.util.find_spec("torch_xla") is None:
+        raise click.UsageError("--accelerator tpu needs torch_xla, which is not installed; use "
+                               "--accelerator cpu, or auto")
 
 
 def _realism_metric():
