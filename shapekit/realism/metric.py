@@ -146,6 +146,28 @@ class TopologicalRealism(Metric):
             return None
         return super().forward(real=real, fake=fake)
 
+    def _sync_dist(self, dist_sync_fn: Any = None, process_group: Any = None) -> None:
+        """Gather the states of every process, a side that this one saw no image of included.
+
+        torchmetrics stands in an empty float32 vector for an empty list state, which cannot be
+        gathered with the other processes' float64 ``(n, ...)`` states (gloo aborted the
+        process: "Received data size doesn't match expected size"); it gets a float64 state of
+        no rows and the right shape instead.
+        """
+        if self._names is None or self._blocks is None:       # no image here yet: the shapes
+            fs = image_features([np.random.default_rng(0).random((16, 16))], betti=False,
+                                min_persistence=self.min_persistence, max_points=self.max_points)
+            self._names, self._blocks = fs.names, fs.blocks
+        shapes = {"summaries": (len(self._names),),
+                  "diagrams": (len(self._blocks), self.max_points, 2)}
+        for side in ("real", "fake"):
+            for kind, shape in shapes.items():
+                state = getattr(self, f"{side}_{kind}")
+                if isinstance(state, list) and not state:
+                    state.append(torch.zeros((0, *shape), dtype=torch.float64, device=self.device))
+        kwargs = {} if dist_sync_fn is None else {"dist_sync_fn": dist_sync_fn}
+        super()._sync_dist(process_group=process_group, **kwargs)
+
     def _featureset(self, side: str) -> FeatureSet:
         s = getattr(self, f"{side}_summaries")
         if (isinstance(s, list) and not s) or (torch.is_tensor(s) and s.numel() == 0):
