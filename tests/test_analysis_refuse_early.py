@@ -99,3 +99,17 @@ def test_a_model_without_a_network_is_refused_before_loading(run_cli, cnn_and_ma
                  "cka/stitch/symmetry compare two CNN model directories")
     _refused(run_cli("analyze", "id", PRETRAINED / "uhcs3", manifest),
              "uhcs3: a toptemp model has no torch network")
+
+
+def test_an_unknown_or_absent_device_is_refused_before_loading(run_cli, cnn_and_manifest,
+                                                               no_model_loading):
+    import torch
+
+    model, manifest = cnn_and_manifest
+    _refused(run_cli("analyze", "id", model, manifest, "--device", "foo"),
+             "Invalid value for '--device': unknown torch device 'foo'")
+    _refused(run_cli("analyze", "frames", PRETRAINED / "sim-parameters", "--device", "foo"),
+             "unknown torch device 'foo'")
+    if not torch.cuda.is_available():
+        _refused(run_cli("analyze", "cka", model, model, manifest, "--device", "cuda"),
+                 "device 'cuda' is not available (0 CUDA devices)")

@@ -39,6 +39,23 @@ device_option = click.option("--device", default=None, callback=_device_name,
                              help="torch device (default: CUDA when present, else CPU).")
 
 
+def _available_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--device``: one torch has here, checked at parse time, before any model loads."""
+    value = _device_name(ctx, param, value)
+    if value is not None:
+        from shapekit._device import default_device
+
+        try:
+            default_device(value)
+        except InputError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+available_device_option = click.option("--device", default=None, callback=_available_device,
+                                       help="torch device (default: CUDA when present, else CPU).")
+
+
 def _ph_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--device`` of persistent homology: a torch device name whose backend can run here."""
     value = _device_name(ctx, param, value)

@@ -13,14 +13,14 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import (device_option, emit_json, info, json_option, model_path,
-                                  root_option, seed_option)
+from shapekit.cli._common import (available_device_option, emit_json, info, json_option,
+                                  model_path, root_option, seed_option)
 from shapekit.cli.analysis_inputs import (cnn_inputs, default_layers, enough_tiles, images_option,
                                           layers_option, models_exist, plot_option, split,
                                           subset_of, tiles_option, torch_model_kind, two_cnns,
                                           two_models)
 
-_device_option = device_option
+_device_option = available_device_option
 
 
 def _save_plot(fig: Any, path: Path | None) -> None:
