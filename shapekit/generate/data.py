@@ -3,11 +3,11 @@
 Every image is resampled (:func:`shapekit.io.resample`) so that one pixel covers the same physical
 length (``um_per_px``; by default the median of the known pixel sizes times ``downscale``), or,
 when no image has a known pixel size, shrunk by ``downscale`` in pixels. Random square crops are
-cut from it with physically valid augmentation for an isotropic
-microstructure seen in an SEM: flips, 90-degree rotations and a small gain/offset change of the
-detector signal (no hue, no shear, no non-square rotation). Conditions are encoded as a temper
-class index plus a z-score normalised vector of continuous process parameters or properties;
-the normalisation (:class:`ConditionCodec`) is saved in the run directory.
+cut from it with physically valid augmentation for an isotropic microstructure seen in an SEM:
+flips, 90-degree rotations and a small gain/offset change of the detector signal (no hue, no shear,
+no non-square rotation). Conditions are encoded as a temper class index plus a z-score normalised
+vector of continuous process parameters or properties; the normalisation (:class:`ConditionCodec`)
+is saved in the run directory.
 """
 
 from __future__ import annotations
@@ -150,9 +150,8 @@ def to_common_scale(images: Sequence[np.ndarray], um_per_px: Sequence[float] | N
 
     Returns
     -------
-    images : list of float32 2-D arrays
-    um_per_px : float or None
-        The common pixel size.
+    images, um_per_px : list of float32 2-D arrays, float or None
+        The images and their common pixel size.
 
     Examples
     --------
@@ -254,12 +253,9 @@ class GANDataModule(pl.LightningDataModule):
     crop_size, batch_size, steps, seed, num_workers :
         Crop side, batch size, iterations per epoch, seed, DataLoader workers.
     downscale : float
-        Train at this many times the median pixel size (or, with no size known, at 1/downscale
-        of the pixels): see :func:`to_common_scale`.
-    target_um_per_px : float, optional
-        Common scale (overrides ``downscale``).
-    names : list of str, optional
-        Image names for error messages.
+        Train at this many times the median pixel size (no size known: 1/downscale of the pixels).
+    target_um_per_px, names : float, list of str, optional
+        Common scale (overrides ``downscale``); image names for error messages.
 
     Examples
     --------
@@ -300,9 +296,9 @@ class GANDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:  # noqa: D102
         world = self.trainer.world_size if self.trainer is not None else 1
         module = getattr(self.trainer, "lightning_module", None)    # a Trainer built by hand
-        hp, want = getattr(module, "hparams", {}), {"n_classes": len(self.codec.label_names),
-                                                    "n_cond": self.codec.n_cond,
-                                                    "crop_size": self.crop_size}
+        want = {"n_classes": len(self.codec.label_names), "n_cond": self.codec.n_cond,
+                "crop_size": self.crop_size}
+        hp = getattr(module, "hparams", {})
         bad = [f"{k}={hp[k]} (the data's: {v})" for k, v in want.items() if k in hp and hp[k] != v]
         if bad:  # else an IndexError deep in torch, or conditions silently left out
             raise InputError(f"{type(module).__name__} does not fit this GANDataModule: "
