@@ -176,10 +176,6 @@ def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
     >>> set(r["branch"]) <= {"over", "under"}
     True
     """
-    import torch
-
-    from shapekit.analysis.fibres import fit_bundle
-
     hardness_fn = hardness_fn or simulator_hardness()
     (t0, t1), (h0, h1) = temperature_range_C, time_range_h
     if not (t0 < t1 and 0 < h0 < h1):
@@ -210,9 +206,13 @@ def inverse_design(target: float, hardness_fn: HardnessFn | None = None, *,
         if not h_lo - tolerance <= target <= h_hi + tolerance:
             raise InputError(f"target hardness {target} HV is outside the reachable range "
                              f"{h_lo:.1f}..{h_hi:.1f} HV of the process window")
+        from shapekit.analysis.fibres import fit_bundle   # torch: once the target is checked
+
         modes = np.where(over, 1.0, -1.0) if fibre == "bimodal" else None
         model = fit_bundle(np.stack([temp, logt], 1), hv[:, None], fibre=fibre, modes=modes,
                            n_neighbourhoods=16, steps=steps, seed=seed, device=device)
+    import torch   # once the target is checked
+
     cand = model.sample_fibre(torch.tensor([float(target)]), oversample * n_samples,
                               seed=seed, temperature=temperature).double().numpy()
     inside = (cand[:, 0] >= t0) & (cand[:, 0] <= t1) & (cand[:, 1] >= lo) & (cand[:, 1] <= hi)
