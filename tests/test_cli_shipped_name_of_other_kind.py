@@ -30,3 +30,22 @@ def test_an_unknown_name_still_lists_the_shipped_models():
 
     with pytest.raises(InputError, match="no model directory or shipped generator named 'nope'"):
         resolve("nope", "generator")
+
+
+def test_a_gan_run_where_a_classifier_is_asked_for(run_cli, tmp_path):
+    """``classify RUN_DIR`` read "RUN_DIR/config.json: not a shapekit temper model (format None)",
+    and an exported generator without its run's config "not a shapekit model directory"."""
+    from gan_helpers import tiny_export
+
+    gen = tiny_export(tmp_path / "gen")                   # generator.json, no config.json
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"run_format": 2, "condition": "class"}')
+    scan = tmp_path / "scan.tif"
+    scan.write_bytes(b"")
+    for d in (gen, run):
+        code, out, err = run_cli("classify", d, scan)
+        assert code == 2 and out == "", err
+        assert err.strip() == (f"shapekit: error: {d} is a GAN run directory or generator "
+                               "(shapekit train-gan), not a temper classifier (shapekit "
+                               "train-classifier)")

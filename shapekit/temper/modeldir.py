@@ -220,10 +220,15 @@ def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not d.is_dir():
         raise ModelFormatError(f"{d}: not a model directory (a file)")
     p = d / "config.json"
+    gan = ModelFormatError(f"{d} is a GAN run directory or generator (shapekit train-gan), not a "
+                           "temper classifier (shapekit train-classifier)")   # e.g. classify RUN
     if not p.is_file():
-        raise ModelFormatError(f"{d}: not a shapekit model directory (no config.json)")
+        raise gan if (d / "generator.json").is_file() else \
+            ModelFormatError(f"{d}: not a shapekit model directory (no config.json)")
     cfg = load_json(p, {"type": "object"}, what="model config")
     if cfg.get("format") != FORMAT:
+        if "run_format" in cfg or (d / "generator.json").is_file():
+            raise gan
         raise ModelFormatError(f"{p}: not a shapekit temper model (format {brief(cfg.get('format'))})")
     ver = cfg.get("shapekit_version")
     if cfg.get("format_version") not in READABLE_VERSIONS or not _compatible(str(ver)):
