@@ -49,3 +49,19 @@ def test_a_gan_run_where_a_classifier_is_asked_for(run_cli, tmp_path):
         assert err.strip() == (f"shapekit: error: {d} is a GAN run directory or generator "
                                "(shapekit train-gan), not a temper classifier (shapekit "
                                "train-classifier)")
+
+
+def test_a_classifier_where_a_generator_is_asked_for(run_cli, tmp_path):
+    """``generate MODEL_DIR`` of train-classifier read "no exported generator ...; train it with
+    `shapekit train-gan` first", as if a generator were still to be trained there."""
+    import shutil
+    from pathlib import Path
+
+    model = tmp_path / "steel"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "shapekit" / "pretrained" / "uhcs3", model)
+    for args in (["generate", model, "--n", "1", "--out", tmp_path / "g"],
+                 ["calibrate-imaging", model, model / "config.json"]):
+        code, out, err = run_cli(*args)
+        assert code == 2 and out == "", err
+        assert err.strip() == (f"shapekit: error: {model} is a temper classifier (shapekit "
+                               "train-classifier), not a generator (shapekit train-gan)")

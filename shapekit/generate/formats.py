@@ -92,6 +92,14 @@ def no_generator_message(run_dir: Path, checkpoint_option: bool = False) -> str:
     missing = f"{run_dir}: no exported generator ({CONFIG} + {WEIGHTS})"
     ckpts = sorted(p.stem for p in (run_dir / "checkpoints").glob("*.ckpt"))
     if not ckpts:
+        try:   # e.g. generate MODEL_DIR of train-classifier
+            import json
+
+            if json.loads((run_dir / "config.json").read_text()).get("format") == "shapekit-temper-model":
+                return (f"{run_dir} is a temper classifier (shapekit train-classifier), not a "
+                        "generator (shapekit train-gan)")
+        except (OSError, ValueError, AttributeError):
+            pass
         return f"{missing}; train it with `shapekit train-gan` first"
     if not (run_dir / "config.json").is_file():
         return (f"{missing}, and checkpoints without the run's config.json: copy the whole run "
