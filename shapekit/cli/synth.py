@@ -47,6 +47,7 @@ def synth_cmd(n: int, out: Path, seed: int, size: int, um_per_px: float | None, 
     from shapekit.io.budget import check_pixel_budget
 
     check_pixel_budget((size, size), f"synth --size {size}")
+    _check_out(out)
     from shapekit.synth import UM_PER_PX_DEFAULT, synthesize
 
     t0 = time.perf_counter()
@@ -65,6 +66,25 @@ def synth_cmd(n: int, out: Path, seed: int, size: int, um_per_px: float | None, 
     else:
         per = ", ".join(f"{k}: {v}" for k, v in counts.items())
         info(f"wrote {len(s)} images to {out} ({per}); manifest {s.manifest}")
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before simulating, a folder whose labels.csv or manifest.yaml synth did not write
+    (a data set given as --out by mistake: they were overwritten); an earlier synth's is fine."""
+    import yaml
+
+    from shapekit.errors import InputError
+
+    ours = False
+    try:
+        ours = yaml.safe_load((out / "manifest.yaml").read_text()).get("citation", "").startswith(
+            "shapekit micrograph simulator")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        pass
+    for name in ("labels.csv", "manifest.yaml"):
+        if (out / name).exists() and not ours:
+            raise InputError(f"--out {out}: its {name} was not written by synth (another data "
+                             "set?) and would be replaced; give a new or empty folder")
 
 
 def register(app: click.Group) -> None:
