@@ -114,6 +114,10 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
             raise InputError(f"{path} and {used[path.stem]} would both be written as "
                              f"{out / path.stem}.tif: inputs need distinct file stems (rename one)")
         used[path.stem] = path
+        for target in (out / f"{path.stem}{ext}" for ext in (".tif", ".json", ".tiles.npz")):
+            if target.is_file() and path.is_file() and os.path.samefile(path, target):
+                raise InputError(f"{path} would be replaced by its own cleaned copy ({target}): "
+                                 "give another --out")
     from shapekit._progress import progress
 
     records: list[dict[str, Any]] = []
