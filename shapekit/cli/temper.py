@@ -289,6 +289,9 @@ def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, tile_map: boo
 
     model_dir = _check_model(model_dir)
     check_readable_file(image)
+    if out.is_file() and out.samefile(image):
+        raise InputError(f"--out {out} is IMAGE itself: the figure would replace the scan; give "
+                         "another --out")
     from shapekit._atomic import save_figure
     from shapekit.temper.explain import explain_scan
     from shapekit.temper.explainplot import plot_explanation, plot_tile_map
