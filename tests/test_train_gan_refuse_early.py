@@ -95,3 +95,12 @@ def test_a_condition_the_manifest_lacks_is_refused_before_the_data(run2, run_cli
         _one_error(code, err, f"--condition {condition} needs `{condition}` columns in the "
                               "manifest, but it declares none")
     assert not (tmp_path / "new").exists()
+
+
+def test_a_holdout_of_a_whole_class_is_refused_before_the_data(run2, run_cli, no_data_loading,
+                                                               tmp_path: Path):
+    manifest, _ = run2        # 2 images of each class: 0.75 holds out both (round(1.5) = 2)
+    code, _, err = run_cli("train-gan", manifest, "--out", tmp_path / "new", "--holdout", "0.75")
+    _one_error(code, err, "--holdout 0.75 holds out all 2 images of class 'a'; give a smaller "
+                          "--holdout")
+    assert not (tmp_path / "new").exists()

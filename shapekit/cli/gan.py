@@ -179,7 +179,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
 
     if not resume:
         require_exists(manifest, "manifest")
-        _check_condition_columns(manifest, root, condition)
+        _check_manifest(manifest, root, condition, holdout)
     elif twin_aux:
         raise click.UsageError("--twin-aux starts a new run; --resume keeps the run's "
                                "discriminator as it was trained")
@@ -282,16 +282,23 @@ def _refuse_changed_settings(ctx: click.Context, out: Path, manifest: Path) -> N
                                "another --out")
 
 
-def _check_condition_columns(manifest: Path, root: Path | None, condition: str) -> None:
+def _check_manifest(manifest: Path, root: Path | None, condition: str, holdout: float) -> None:
     """Refuse, from the manifest alone (before its images are read), a --condition whose columns
-    it does not declare (as the data module would, after reading them)."""
-    if condition == "class":
-        return
+    it does not declare and a --holdout that holds out a whole class (as the data module would,
+    after reading them: ``shapekit.generate.data.holdout_split``'s rule)."""
+    from collections import Counter
+
     from shapekit.io import load_manifest
 
-    if not getattr(load_manifest(manifest, root=root), condition):
+    m = load_manifest(manifest, root=root)
+    if condition != "class" and not getattr(m, condition):
         raise click.UsageError(f"{manifest}: --condition {condition} needs `{condition}` columns "
                                f"in the manifest, but it declares none")
+    counts = Counter(m.labels.tolist()) if m.labels is not None else Counter({"all": len(m)})
+    for name, n in sorted(counts.items()):
+        if 0 < round(holdout * n) >= n:
+            raise click.UsageError(f"--holdout {holdout} holds out all {n} images of class "
+                                   f"{brief(str(name))}; give a smaller --holdout")
 
 
 def _check_accelerator(accelerator: str) -> None:
