@@ -49,3 +49,15 @@ def test_an_address_of_another_machine_is_refused_before_start(run_cli, no_start
     _refused(run_cli("serve", "--host", "192.0.2.1", "--port", "0", "--workdir", tmp_path / "w"),
              "cannot listen on 192.0.2.1:0:")
     assert not (tmp_path / "w").exists()
+
+
+def test_a_real_set_that_is_no_image_set_is_refused_at_start(run_cli, no_start,
+                                                            tmp_path: Path) -> None:
+    # it started, and the set failed only when the Score tab first used it
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    for path, why in ((tmp_path / "notes.txt", "expected a .yaml manifest or a folder of images"),
+                      (tmp_path / "empty", "no readable images (TIFF, PNG, JPEG, BMP) in this folder")):
+        _refused(run_cli("serve", "--real-set", f"ref={path}", "--port", "0", "--no-preload",
+                         "--workdir", tmp_path / "w"), f"real set ref: {path}: {why}")
+    assert not (tmp_path / "w").exists()

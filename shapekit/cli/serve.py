@@ -63,9 +63,15 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
                        real_sets=named_paths(real_sets, "real set"), workdir=workdir,
                        max_upload_mb=max_upload_mb, max_pixels=max_pixels,
                        workers=workers or default_workers(), preload=not no_preload)
-    for name, path in cfg.real_sets.items():
+    from shapekit.io import open_image_set
+
+    for name, path in cfg.real_sets.items():  # prepared on first use: its form checked now
         if not path.exists():
             raise InputError(f"real set {name}: {path} not found")
+        try:
+            open_image_set(path)
+        except InputError as e:
+            raise InputError(f"real set {name}: {e}") from None
     from shapekit.generate.formats import read_generator_config
     from shapekit.temper.modeldir import read_config
 
