@@ -61,3 +61,16 @@ def test_a_real_set_that_is_no_image_set_is_refused_at_start(run_cli, no_start,
         _refused(run_cli("serve", "--real-set", f"ref={path}", "--port", "0", "--no-preload",
                          "--workdir", tmp_path / "w"), f"real set ref: {path}: {why}")
     assert not (tmp_path / "w").exists()
+
+
+def test_port_0_is_a_free_port_that_the_start_line_names(run_cli, monkeypatch,
+                                                         tmp_path: Path) -> None:
+    # the line read "shapekit serve: http://localhost:0/"
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    code, _, err = run_cli("serve", "--no-preload", "--port", "0", "--workdir", tmp_path / "w")
+    assert code == 0, err
+    port = calls[0]["port"]
+    assert port > 0 and f"shapekit serve: http://localhost:{port}/ " in err

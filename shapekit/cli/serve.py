@@ -79,7 +79,7 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
         read_config(path)
     for path in cfg.generators.values():
         read_generator_config(path)
-    _check_listen(host, port)   # before the models load and the workdir is made
+    port = _check_listen(host, port)   # before the models load and the workdir is made
     created = not cfg.workdir.exists()
     try:
         app = create_app(cfg)
@@ -104,10 +104,11 @@ def serve_cmd(host: str, port: int, models: tuple[str, ...], generators: tuple[s
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
 
 
-def _check_listen(host: str, port: int) -> None:
+def _check_listen(host: str, port: int) -> int:
     """Bind ``host:port`` as uvicorn will (SO_REUSEADDR) and let it go: a port in use, a host
     that is not this machine's, a privileged port are one line (uvicorn said them after loading
-    every model, over several log lines, with exit code 3)."""
+    every model, over several log lines, with exit code 3). Returns the port (for port 0 the
+    free one it got, which the start line then names; it read ``localhost:0``)."""
     import errno
     import socket
 
@@ -126,6 +127,7 @@ def _check_listen(host: str, port: int) -> None:
                 raise InputError(f"port {port} on {host}: permission denied (ports below 1024 "
                                  "need privileges); choose another --port") from None
             raise InputError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+        return int(sock.getsockname()[1])
 
 
 def register(app: click.Group) -> None:
