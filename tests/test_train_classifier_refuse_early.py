@@ -62,3 +62,25 @@ def test_featurize_refuses_a_tile_too_small_before_reading(run_cli, no_training,
     _refused(run_cli("featurize", manifests_dir / "uhcs3.yaml", "--out", tmp_path / "f.npz",
                      "--tile-size", "3", "--scales", "1,2"), "(--scales: 2); give --tile-size 4")
     assert not (tmp_path / "f.npz").exists()
+
+
+@pytest.mark.parametrize("model, hint", [("cnn", "at most 40 for these scans)"),
+                                         ("logreg", "at most 40 for these scans; 0: each scan is "
+                                                    "one tile)")])
+def test_a_tile_larger_than_the_scans_names_what_fits(run_cli, tmp_path, model, hint):
+    # the CNN's message offered "0: each scan is one tile", which the CNN refuses
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = ["file,label"]
+    for i, lab in enumerate("aabb"):
+        cv2.imwrite(str(tmp_path / f"x{i}.png"), (rng.random((40, 48)) * 255).astype(np.uint8))
+        rows.append(f"x{i}.png,{lab}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "m.yaml").write_text("name: m\nroot: .\ntable: labels.csv\nimages_dir: .\n"
+                                     "image: file\nlabel: label\n")
+    code, out, err = run_cli("train-classifier", tmp_path / "m.yaml", "--out", tmp_path / "model",
+                             "--model", model, "--tile-size", "64")
+    assert code == 2 and out == "", err
+    assert err.strip().endswith(f"train with a smaller tile size (--tile-size, {hint}"), err

@@ -336,7 +336,8 @@ def _train_cnn(images: Sequence[np.ndarray], labs: np.ndarray, names: list[str],
     return TemperModel(config, names, network=net.eval())
 
 
-def _check_tile_fits(images: Sequence[np.ndarray], paths: Sequence[Any], tile_size: int | None) -> None:
+def _check_tile_fits(images: Sequence[np.ndarray], paths: Sequence[Any], tile_size: int | None,
+                     one_tile: bool = True) -> None:
     """Refuse, naming the first file, scans smaller than one tile (before any training), with the
     largest tile size that they all allow.
 
@@ -357,7 +358,8 @@ def _check_tile_fits(images: Sequence[np.ndarray], paths: Sequence[Any], tile_si
     fits = min(min(np.shape(im)[:2]) for im in images)
     raise InputError(f"{paths[small[0]]}: image of {h}x{w} pixels is smaller than one {tile_size}x"
                      f"{tile_size} tile ({which} of {len(images)}): train with a smaller tile size "
-                     f"(--tile-size, at most {fits} for these scans; 0: each scan is one tile)")
+                     f"(--tile-size, at most {fits} for these scans"
+                     + ("; 0: each scan is one tile)" if one_tile else ")"))
 
 
 def train_model(manifest: str | os.PathLike[str], *, model: str = DEFAULT_MODEL,
@@ -387,7 +389,8 @@ def train_model(manifest: str | os.PathLike[str], *, model: str = DEFAULT_MODEL,
     known = ums[np.isfinite(ums)]
     target = float(np.median(known)) if known.size else None
     images = read_manifest_images(man, target)
-    _check_tile_fits(images, man.paths, kwargs.get("tile_size", DEFAULT_TILE_SIZE))
+    _check_tile_fits(images, man.paths, kwargs.get("tile_size", DEFAULT_TILE_SIZE),
+                     one_tile=model != "cnn")   # the CNN needs a tile size
     rng_um = None if target is None else (float(known.min()), float(known.max()))
     return train_on_images(images, man.labels, model=model, groups=man.groups, seed=seed,
                            target_um_per_px=target, source=str(manifest), training_um_per_px=rng_um, **kwargs)
