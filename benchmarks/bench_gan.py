@@ -39,7 +39,8 @@ H200_BF16_PEAK_TFLOPS = 790.0
 
 
 def _datamodule(crop: int, batch: int, steps: int, n_classes: int = 3):
-    from shapekit.generate.data import ConditionCodec, GANDataModule
+    from shapekit.generate.codec import ConditionCodec
+    from shapekit.generate.data import GANDataModule
 
     rng = np.random.default_rng(0)
     n = 8

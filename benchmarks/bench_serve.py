@@ -107,7 +107,7 @@ def toy_model(out: Path) -> Path:
 
 def default_generator(out: Path, size: int) -> Path:
     """An exported generator of train-gan's default architecture (random weights) at ``size`` px."""
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator
     from shapekit.generate.nets import Generator, generator_channels
     from shapekit.generate.train import MODEL_DEFAULTS as M

@@ -43,7 +43,8 @@ import time
 def _datamodule(crop: int, steps: int, batch: int, seed: int):
     import numpy as np
 
-    from shapekit.generate.data import ConditionCodec, GANDataModule
+    from shapekit.generate.codec import ConditionCodec
+    from shapekit.generate.data import GANDataModule
     from shapekit.synth import synthesize
 
     s = synthesize(48, size=max(128, 2 * crop), seed=seed)

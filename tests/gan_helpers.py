@@ -12,7 +12,7 @@ def tiny_export(out: Path, temperature: bool = False) -> Path:
     a parameters-mode model with one condition ``T`` trained on 100-200."""
     import torch
 
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator
     from shapekit.generate.nets import Generator
 

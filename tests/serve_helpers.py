@@ -53,7 +53,7 @@ def tiny_generator(tmp_path_factory) -> Path:
     """An exported (untrained, random-weight) generator with two conditions, one log-scaled."""
     import torch
 
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator
     from shapekit.generate.nets import Generator
 
@@ -73,7 +73,7 @@ def sim_generator(tmp_path_factory) -> Path:
     trained on ``shapekit synth`` data); default images: 64 px."""
     import torch
 
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator
     from shapekit.generate.nets import Generator
 

@@ -22,7 +22,7 @@ def test_generate_and_score_warn_with_the_shapekit_prefix(run_cli, tmp_path: Pat
     import cv2
     import torch
 
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator
     from shapekit.generate.nets import Generator
 

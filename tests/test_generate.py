@@ -16,8 +16,9 @@ torch = pytest.importorskip("torch")
 
 from shapekit.errors import InputError, ModelFormatError  # noqa: E402
 from shapekit.generate.checks import border_profile_ratio, lattice_peak_ratio  # noqa: E402
-from shapekit.generate.data import (ConditionCodec, CropDataset, GANDataModule,  # noqa: E402
-                                    holdout_split, to_common_scale)
+from shapekit.generate.codec import ConditionCodec  # noqa: E402
+from shapekit.generate.data import (CropDataset, GANDataModule, holdout_split,  # noqa: E402
+                                    to_common_scale)
 from shapekit.generate.diffaug import diff_augment  # noqa: E402
 from shapekit.generate.discriminator import Discriminator  # noqa: E402
 from shapekit.generate.nets import Generator, cells_for, generate_field  # noqa: E402

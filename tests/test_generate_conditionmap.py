@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from shapekit.errors import InputError, ModelFormatError  # noqa: E402
 from shapekit.generate.conditionmap import ConditionMap, fit_condition_map  # noqa: E402
-from shapekit.generate.data import ConditionCodec  # noqa: E402
+from shapekit.generate.codec import ConditionCodec  # noqa: E402
 
 
 def test_shifts_interpolate_linearly_per_class_and_hold_at_the_edges() -> None:

@@ -17,7 +17,7 @@ def gan(tmp_path: Path) -> Path:
     """A tiny untrained parameters-mode generator whose condition T was trained on [1, 2]."""
     import torch
 
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator
     from shapekit.generate.nets import Generator
 

@@ -63,7 +63,7 @@ def test_the_detector_learns_its_dose_from_a_loss() -> None:
 
 
 def test_export_round_trip_keeps_the_detector(tmp_path: Path) -> None:
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator, load_generator
 
     torch.manual_seed(3)
@@ -114,7 +114,7 @@ def test_fine_tuning_and_resume_switch_the_detector_on(tmp_path: Path) -> None:
 
 
 def test_a_detector_model_samples_the_same_images_per_seed(tmp_path: Path) -> None:
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator, load_generator
 
     torch.manual_seed(4)

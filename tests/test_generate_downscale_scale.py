@@ -20,7 +20,7 @@ def gan(tmp_path: Path) -> Path:
     pixel sizes (um_per_px null, downscale 2, like the shipped uhcs3-class)."""
     import torch
 
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator
     from shapekit.generate.nets import Generator
 

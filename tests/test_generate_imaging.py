@@ -79,7 +79,7 @@ def test_bad_blocks_are_model_format_errors(block: dict) -> None:
 
 
 def test_export_applies_the_stage_with_the_same_noise_along_a_sweep(tmp_path: Path) -> None:
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator, load_generator
     from shapekit.generate.nets import Generator
 
@@ -226,7 +226,7 @@ def _grad_energy(x: np.ndarray) -> float:
 
 
 def test_a_magnifying_stage_draws_each_image_at_its_zoom(tmp_path: Path) -> None:
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator, load_generator
     from shapekit.generate.nets import Generator
 

@@ -21,7 +21,7 @@ def sim_gan(tmp_path: Path) -> Path:
     """A tiny untrained generator with the simulator's condition names and temper labels."""
     import torch
 
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator
     from shapekit.generate.nets import Generator
 

@@ -15,7 +15,7 @@ pytest.importorskip("torch")
 def _generator(out: Path, **extra) -> Path:
     import torch
 
-    from shapekit.generate.data import ConditionCodec
+    from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator
     from shapekit.generate.nets import Generator
 

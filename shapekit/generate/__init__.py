@@ -26,7 +26,7 @@ from typing import Any
 _EXPORTS = {
     "train_gan": "train", "fit_gan": "train", "MODEL_DEFAULTS": "train",
     "load_generator": "export", "export_generator": "export", "GeneratorSampler": "export",
-    "GANDataModule": "data", "CropDataset": "data", "ConditionCodec": "data",
+    "GANDataModule": "data", "CropDataset": "data", "ConditionCodec": "codec",
     "ConditionalGAN": "module", "Generator": "nets", "Discriminator": "discriminator",
     "diff_augment": "diffaug",
 }

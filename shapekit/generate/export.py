@@ -21,7 +21,7 @@ import torch
 
 from shapekit import _atomic
 from shapekit.errors import InputError, ModelFormatError, ShapekitWarning
-from shapekit.generate.data import ConditionCodec
+from shapekit.generate.codec import ConditionCodec
 from shapekit.io.budget import check_pixel_budget
 from shapekit.generate.formats import (CONFIG, FORMAT_VERSION, WEIGHTS, parse_size,
                                       read_generator_config)

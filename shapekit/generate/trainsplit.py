@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from shapekit.errors import InputError
-from shapekit.generate.data import ConditionCodec
+from shapekit.generate.codec import ConditionCodec
 from shapekit.generate.export import GeneratorSampler, load_generator
 from shapekit.generate.formats import read_generator_config
 
