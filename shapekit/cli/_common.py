@@ -97,6 +97,15 @@ def require_exists(path: Path, what: str = "file") -> Path:
     return Path(path)
 
 
+def given(name: str) -> bool:
+    """Whether the current command's option ``name`` was given (command line or environment),
+    not left at its default: for refusing an option the chosen mode would ignore."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(name) in (
+        ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
 def model_path(ctx: Any, param: Any, value: Path | None) -> Path | None:
     """Click callback: a model directory as given, or the shipped model of that name (any kind),
     so a NAME works wherever a MODEL is asked for; anything else is left for

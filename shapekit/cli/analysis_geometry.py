@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import (available_device_option, emit_json, info, json_option,
+from shapekit.cli._common import (available_device_option, emit_json, given, info, json_option,
                                   model_path, root_option, seed_option)
 from shapekit.cli.analysis_inputs import (cnn_inputs, default_layers, enough_tiles, images_option,
                                           layers_option, models_exist, plot_option, split,
@@ -173,6 +173,11 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
             raise click.BadParameter("latent directions are a generator's; a CNN's kinds are "
                                      "rotation, translation, blur, scale, noise",
                                      param_hint="'--kinds'")
+    elif given("kinds") and set(split(kinds) or []) - {"latent"}:
+        other = ", ".join(k for k in split(kinds) or [] if k != "latent")
+        raise click.BadParameter(f"{other}: a generator's frames are its latent directions "
+                                 "(--kinds latent); the image perturbations are a CNN's",
+                                 param_hint="'--kinds'")
     from shapekit.analysis.runners import run_frames
 
     result = run_frames(model_dir, manifest, split(layers), split(kinds) or [], n_noise,
