@@ -1,7 +1,8 @@
 """Options the chosen mode would ignore are refused (one line, exit 2, before any work), and
 inputs that are wrong are named as soon as they can be.
 
-``analyze frames GENERATOR --kinds rotation`` ran 10 s of latent frames, the kinds unused.
+``analyze frames GENERATOR --kinds rotation`` ran 10 s of latent frames, the kinds unused;
+``ingest IMG --pad reflect`` without ``--tile-size`` wrote the image, the padding unused.
 """
 
 from __future__ import annotations
@@ -37,3 +38,18 @@ def test_frames_of_a_generator_refuses_image_kinds(run_cli, monkeypatch):
     for extra in (["--kinds", "latent"], []):
         code, _, err = run_cli("analyze", "frames", gen, *extra)
         assert code == 1 and "the work started" in err, err
+
+
+def test_ingest_pad_without_tile_size_is_refused(run_cli, tmp_path):
+    import cv2
+    import numpy as np
+
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), (np.random.default_rng(0).random((40, 40)) * 255).astype(np.uint8))
+    out = tmp_path / "out"
+    _refused(run_cli("ingest", img, "--out", out, "--pad", "reflect"),
+             "--pad reflect needs --tile-size")
+    assert not out.exists()
+    # with a tile size it pads the tiles; --pad none (the default) is harmless without one
+    assert run_cli("ingest", img, "--out", out, "--pad", "reflect", "--tile-size", "32")[0] == 0
+    assert run_cli("ingest", img, "--out", tmp_path / "o2", "--pad", "none")[0] == 0

@@ -106,6 +106,9 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
         raise InputError(f"--um-per-px must be positive (a finite number), got {target_um}")
     if stride is not None and tile_size is None:
         raise InputError("--stride needs --tile-size")
+    if pad != "none" and tile_size is None:
+        raise InputError(f"--pad {pad} needs --tile-size (it pads the tiles' edges; the cleaned "
+                         "image itself is never padded)")
     used: dict[str, Path] = {}
     for path in images:  # before anything is written: never half of a set of colliding outputs
         if path.stem in used and Path(os.path.realpath(path)) == Path(os.path.realpath(used[path.stem])):
