@@ -2,7 +2,8 @@
 inputs that are wrong are named as soon as they can be.
 
 ``analyze frames GENERATOR --kinds rotation`` ran 10 s of latent frames, the kinds unused;
-``ingest IMG --pad reflect`` without ``--tile-size`` wrote the image, the padding unused.
+``ingest IMG --pad reflect`` without ``--tile-size`` wrote the image, the padding unused;
+``explain MODEL IMG --map --top 3`` drew the tile map, the number of pairs unused.
 """
 
 from __future__ import annotations
@@ -53,3 +54,25 @@ def test_ingest_pad_without_tile_size_is_refused(run_cli, tmp_path):
     # with a tile size it pads the tiles; --pad none (the default) is harmless without one
     assert run_cli("ingest", img, "--out", out, "--pad", "reflect", "--tile-size", "32")[0] == 0
     assert run_cli("ingest", img, "--out", tmp_path / "o2", "--pad", "none")[0] == 0
+
+
+@pytest.fixture()
+def scan(tmp_path) -> Path:
+    import cv2
+    import numpy as np
+
+    img = tmp_path / "scan.png"
+    cv2.imwrite(str(img), (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8))
+    return img
+
+
+def test_explain_map_refuses_top(run_cli, monkeypatch, scan, tmp_path):
+    import shapekit.temper.modeldir as modeldir
+
+    monkeypatch.setattr(modeldir, "load_model", _boom)
+    out = tmp_path / "o.png"
+    _refused(run_cli("explain", "uhcs3", scan, "--out", out, "--map", "--top", "3"),
+             "--top (the persistence pairs to draw) does not apply to --map")
+    assert not out.exists()
+    code, _, err = run_cli("explain", "uhcs3", scan, "--out", out, "--map")
+    assert code == 1 and "the work started" in err, err

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import (OutputPath, emit_json, info, json_option, root_option,
+from shapekit.cli._common import (OutputPath, emit_json, given, info, json_option, root_option,
                                   seed_option, warn_generated_scale)
 from shapekit.errors import InputError, ShapekitWarning, brief
 
@@ -287,6 +287,9 @@ def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, tile_map: boo
     """
     from shapekit.io.readers import check_readable_file
 
+    if tile_map and given("top"):
+        raise click.UsageError("--top (the persistence pairs to draw) does not apply to --map, "
+                               "which draws each tile's verdict instead: leave one out")
     model_dir = _check_model(model_dir)
     check_readable_file(image)
     if out.is_file() and out.samefile(image):
