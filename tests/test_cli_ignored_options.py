@@ -3,7 +3,8 @@ inputs that are wrong are named as soon as they can be.
 
 ``analyze frames GENERATOR --kinds rotation`` ran 10 s of latent frames, the kinds unused;
 ``ingest IMG --pad reflect`` without ``--tile-size`` wrote the image, the padding unused;
-``explain MODEL IMG --map --top 3`` drew the tile map, the number of pairs unused.
+``explain MODEL IMG --map --top 3`` drew the tile map, the number of pairs unused;
+``demo --no-gan --gan-steps 5`` ran without a GAN, the steps unused.
 """
 
 from __future__ import annotations
@@ -75,4 +76,16 @@ def test_explain_map_refuses_top(run_cli, monkeypatch, scan, tmp_path):
              "--top (the persistence pairs to draw) does not apply to --map")
     assert not out.exists()
     code, _, err = run_cli("explain", "uhcs3", scan, "--out", out, "--map")
+    assert code == 1 and "the work started" in err, err
+
+
+def test_demo_no_gan_refuses_gan_steps(run_cli, monkeypatch, tmp_path):
+    import shapekit.cli.demo as demo
+
+    monkeypatch.setattr(demo, "run_demo", _boom)
+    out = tmp_path / "demo"
+    _refused(run_cli("demo", "--no-gan", "--gan-steps", "5", "--out", out),
+             "--gan-steps sets the GAN's training, which --no-gan skips")
+    assert not out.exists()
+    code, _, err = run_cli("demo", "--no-gan", "--out", out)
     assert code == 1 and "the work started" in err, err

@@ -19,7 +19,8 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import OutputPath, emit_json, info, json_finite, json_option, seed_option
+from shapekit.cli._common import (OutputPath, emit_json, given, info, json_finite, json_option,
+                                  seed_option)
 
 
 def _step(name: str, t0: float) -> float:
@@ -240,6 +241,9 @@ def demo_cmd(out: Path, n: int, size: int, gan_steps: int, no_gan: bool, seed: i
     small conditional GAN and sweeps aging time, scores the generated images topologically, then
     prints a summary table and writes figures (PNG) and summary.json to --out.
     """
+    if no_gan and given("gan_steps"):
+        raise click.UsageError("--gan-steps sets the GAN's training, which --no-gan skips: leave "
+                               "one out")
     s = run_demo(out, n=n, size=size, seed=seed, gan_steps=gan_steps, with_gan=not no_gan)
     if as_json:
         emit_json(s)
