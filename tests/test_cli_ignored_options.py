@@ -4,7 +4,8 @@ inputs that are wrong are named as soon as they can be.
 ``analyze frames GENERATOR --kinds rotation`` ran 10 s of latent frames, the kinds unused;
 ``ingest IMG --pad reflect`` without ``--tile-size`` wrote the image, the padding unused;
 ``explain MODEL IMG --map --top 3`` drew the tile map, the number of pairs unused;
-``demo --no-gan --gan-steps 5`` ran without a GAN, the steps unused.
+``demo --no-gan --gan-steps 5`` ran without a GAN, the steps unused; ``score --mode imaging
+--metric bottleneck`` scored imaging alone, which uses no diagram distance.
 """
 
 from __future__ import annotations
@@ -89,3 +90,16 @@ def test_demo_no_gan_refuses_gan_steps(run_cli, monkeypatch, tmp_path):
     assert not out.exists()
     code, _, err = run_cli("demo", "--no-gan", "--out", out)
     assert code == 1 and "the work started" in err, err
+
+
+def test_score_imaging_refuses_metric(run_cli, monkeypatch, scan):
+    import shapekit.realism.scoring as scoring
+
+    monkeypatch.setattr(scoring, "score", _boom)
+    folder = scan.parent
+    _refused(run_cli("score", folder, folder, "--mode", "imaging", "--metric", "bottleneck"),
+             "--metric is the diagram distance of the structure and combined scores; --mode "
+             "imaging uses neither")
+    for args in (["--mode", "imaging"], ["--mode", "structure", "--metric", "bottleneck"]):
+        code, _, err = run_cli("score", folder, folder, *args)
+        assert code == 1 and "the work started" in err, err

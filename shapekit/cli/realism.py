@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from shapekit.cli._common import (OutputPath, emit_json, generated_downscale, info, json_option,
-                                  ph_device_option, require_exists, root_option, seed_option,
-                                  warn)
+from shapekit.cli._common import (OutputPath, emit_json, generated_downscale, given, info,
+                                  json_option, ph_device_option, require_exists, root_option,
+                                  seed_option, warn)
 from shapekit.errors import InputError
 
 
@@ -47,7 +47,8 @@ def _n_jobs(ctx: click.Context, param: click.Parameter, value: int) -> int:
                    "shapekit CNN model dir. Without it KID is skipped; nothing is downloaded.")
 @click.option("--metric", "diagram_metric", type=click.Choice(["wasserstein", "bottleneck"]),
               default="wasserstein", show_default=True,
-              help="Diagram distance of the energy term (GUDHI Hera W1 or bottleneck).")
+              help="Diagram distance of the energy terms (GUDHI Hera W1 or bottleneck; modes "
+                   "structure and both).")
 @click.option("--real-um-per-px", type=float, default=None, callback=_positive,
               help="Pixel size of REAL in um (overrides the manifest and file metadata).")
 @click.option("--fake-um-per-px", type=float, default=None, callback=_positive,
@@ -73,6 +74,10 @@ def score_cmd(real: Path, fake: Path, root: Path | None, as_json: bool, mode: st
     """
     import warnings
 
+    if mode == "imaging" and given("diagram_metric"):
+        raise click.UsageError("--metric is the diagram distance of the structure and combined "
+                               "scores; --mode imaging uses neither: leave it out or choose "
+                               "--mode structure or both")
     require_exists(real, "REAL image set")
     require_exists(fake, "FAKE image set")
     for what, folder in (("REAL", real), ("FAKE", fake)):
