@@ -1,6 +1,7 @@
 """A shipped model's name given where the other kind is asked for (``classify sim-parameters``,
-``generate uhcs3``) says so: it read "model directory not found: sim-parameters" and "no model
-directory or shipped generator named 'uhcs3'", as if the name were a typo."""
+``generate uhcs3``, ``calibrate-imaging uhcs3``) says so: it read "model directory not found:
+sim-parameters", "no model directory or shipped generator named 'uhcs3'" and "run directory not
+found: uhcs3", as if the name were a typo."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ import pytest
     (["explain", "uhcs3-class", "scan.tif", "--out", "{tmp}/o.png"],
      "uhcs3-class is a shipped generator, not a temper classifier; shipped classifiers: uhcs3"),
     (["generate", "uhcs3", "--n", "1", "--out", "{tmp}/g"],
+     "uhcs3 is a shipped classifier, not a generator; shipped generators: sim-parameters, "
+     "sim-properties, uhcs3-class"),
+    (["calibrate-imaging", "uhcs3", "m.yaml"],  # read "run directory not found: uhcs3"
+     "uhcs3 is a shipped classifier, not a generator; shipped generators: sim-parameters, "
+     "sim-properties, uhcs3-class"),
+    (["calibrate-conditions", "uhcs3", "m.yaml"],
      "uhcs3 is a shipped classifier, not a generator; shipped generators: sim-parameters, "
      "sim-properties, uhcs3-class"),
 ])

@@ -100,13 +100,15 @@ def register(app: click.Group) -> None:
 def _check_run(run: Path, manifest: Path) -> None:
     """Refuse (InputError) a missing or shipped run directory or a missing manifest."""
     from shapekit.generate.formats import CONFIG, no_generator_message
-    from shapekit.registry import available, pretrained_root
+    from shapekit.registry import available, pretrained_root, resolve
 
     if not run.is_dir():
         shipped = {m["name"]: m for m in available("generator")}
         if str(run) in shipped:  # a shipped name: its stages are part of the file, as its card says
             raise InputError(f"{run} is a shipped model (in {pretrained_root() / str(run)}); copy "
                              "that directory and calibrate the copy")
+        if any(m["name"] == str(run) for m in available()):  # e.g. uhcs3, a classifier
+            resolve(run, "generator")  # "uhcs3 is a shipped classifier, not a generator; ..."
         raise InputError(f"run directory not found: {run}")
     if not (run / CONFIG).is_file():
         raise InputError(no_generator_message(run))
