@@ -5,7 +5,8 @@ inputs that are wrong are named as soon as they can be.
 ``ingest IMG --pad reflect`` without ``--tile-size`` wrote the image, the padding unused;
 ``explain MODEL IMG --map --top 3`` drew the tile map, the number of pairs unused;
 ``demo --no-gan --gan-steps 5`` ran without a GAN, the steps unused; ``score --mode imaging
---metric bottleneck`` scored imaging alone, which uses no diagram distance.
+--metric bottleneck`` scored imaging alone, which uses no diagram distance. ``analyze dna
+MANIFEST --tile-size 1000`` named "scan 0" instead of the file.
 """
 
 from __future__ import annotations
@@ -103,3 +104,21 @@ def test_score_imaging_refuses_metric(run_cli, monkeypatch, scan):
     for args in (["--mode", "imaging"], ["--mode", "structure", "--metric", "bottleneck"]):
         code, _, err = run_cli("score", folder, folder, *args)
         assert code == 1 and "the work started" in err, err
+
+
+def test_dna_names_the_scan_smaller_than_a_tile(run_cli, tmp_path):
+    pytest.importorskip("torch")
+    import cv2
+    import numpy as np
+
+    rows = ["file,label"]
+    for i, (lab, side) in enumerate([("a", 40), ("a", 24), ("b", 40), ("b", 40)]):
+        cv2.imwrite(str(tmp_path / f"x{i}.png"), (np.random.default_rng(i).random((side, side))
+                                                  * 255).astype(np.uint8))
+        rows.append(f"x{i}.png,{lab}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "m.yaml").write_text("name: m\nroot: .\ntable: labels.csv\nimages_dir: .\n"
+                                     "image: file\nlabel: label\n")
+    _refused(run_cli("analyze", "dna", tmp_path / "m.yaml", "--tile-size", "32", "--max-images", "4"),
+             "x1.png: image of 24x24 px is smaller than a 32 px tile (--tile-size, at most 24 for "
+             "these scans)")

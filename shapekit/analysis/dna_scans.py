@@ -23,13 +23,14 @@ __all__ = ["dna_on_scans", "dna_on_manifest"]
 def dna_on_scans(images: list[np.ndarray], labels: list[str], *, tile_size: int = 64,
                  tiles_per_image: int = 4, width: int = 8, epochs: int = 10,
                  width_weight: float = 0.1, test_every: int = 4, seed: int = 0,
-                 device: str | None = None) -> dict:
+                 device: str | None = None, sources: list[Any] | None = None) -> dict:
     """DNA as the augmentation of a temper CNN on labelled scans, against none and a global range.
 
     ``tiles_per_image`` random square tiles are cut from each scan; every ``test_every``-th scan of
     each class is held out (a split by scan, never by tile). A :class:`SmallResNet` is trained
     three times on the same tiles: without augmentation, with a per-input DNA policy and with a
-    global (Augerino) range, all warps reflected at the border.
+    global (Augerino) range, all warps reflected at the border. ``sources`` (the images' files)
+    name a scan in errors.
 
     Returns
     -------
@@ -67,7 +68,10 @@ def dna_on_scans(images: list[np.ndarray], labels: list[str], *, tile_size: int 
     for i, img in enumerate(images):
         h, w = img.shape
         if min(h, w) < tile_size:
-            raise InputError(f"scan {i} of {h}x{w} px is smaller than a {tile_size} px tile")
+            fits = min(min(im.shape) for im in images)
+            raise InputError(f"{f'scan {i}' if sources is None else sources[i]}: image of {h}x{w} "
+                             f"px is smaller than a {tile_size} px tile (--tile-size, at most "
+                             f"{fits} for these scans)")
         for _ in range(tiles_per_image):
             r, c = int(rng.integers(0, h - tile_size + 1)), int(rng.integers(0, w - tile_size + 1))
             tiles.append(img[r:r + tile_size, c:c + tile_size])
@@ -113,5 +117,6 @@ def dna_on_manifest(manifest: Any, *, max_images: int | None = 60, seed: int = 0
     if manifest.labels is None:
         raise InputError(f"{manifest.source or manifest.name}: DNA needs a label column")
     sub = manifest.subset(balanced_subset(manifest.labels, max_images, np.random.default_rng(seed)))
-    return dna_on_scans(read_manifest_images(sub), list(sub.labels), seed=seed, **kwargs)
+    return dna_on_scans(read_manifest_images(sub), list(sub.labels), seed=seed,
+                        sources=sub.paths, **kwargs)
 
