@@ -285,13 +285,13 @@ def explain_cmd(model_dir: Path, image: Path, out: Path, top: int, tile_map: boo
     known; pairs cut by the scan's edge left out) beside the diagram of the most important block,
     or, with --map, each tile's verdict over the scan.
     """
-    from shapekit.io.readers import check_readable_file
+    from shapekit.io.readers import check_image_file
 
     if tile_map and given("top"):
         raise click.UsageError("--top (the persistence pairs to draw) does not apply to --map, "
                                "which draws each tile's verdict instead: leave one out")
     model_dir = _check_model(model_dir)
-    check_readable_file(image)
+    check_image_file(image)  # from its header, before the model loads (2-3 s)
     if out.is_file() and out.samefile(image):
         raise InputError(f"--out {out} is IMAGE itself: the figure would replace the scan; give "
                          "another --out")

@@ -105,6 +105,28 @@ def check_readable_file(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def check_image_file(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """``(path, format)`` of an existing non-empty file whose first bytes are a TIFF, PNG, JPEG
+    or BMP header (no pixel read: a cheap check before a model loads); else a one-line
+    :class:`InputError`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "n.tif"
+    >>> _ = p.write_text("x")
+    >>> check_image_file(p)
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: ...n.tif: not a supported image (TIFF, PNG, JPEG or BMP content expected)
+    """
+    p = check_readable_file(path)
+    fmt = sniff_format(p)
+    if fmt is None:
+        raise InputError(f"{p}: not a supported image (TIFF, PNG, JPEG or BMP content expected)")
+    return p, fmt
+
+
 def check_header_size(path: Path, height: int, width: int, budget: int) -> None:
     """Refuse a header's claimed size before any pixel buffer is allocated.
 
@@ -273,11 +295,8 @@ def read_image(path: str | os.PathLike[str], *, page: int | None = None,
     >>> img.shape, img.dtype, float(img.max()), meta.bit_depth
     ((4, 6), dtype('float32'), 1.0, 16)
     """
-    p = check_readable_file(path)
+    p, fmt = check_image_file(path)
     budget = pixel_budget(max_pixels)
-    fmt = sniff_format(p)
-    if fmt is None:
-        raise InputError(f"{p}: not a supported image (TIFF, PNG, JPEG or BMP content expected)")
     if fmt == "tiff":
         from shapekit.io._tiff import read_tiff
 
