@@ -7,7 +7,7 @@ inputs that are wrong are named as soon as they can be.
 ``demo --no-gan --gan-steps 5`` ran without a GAN, the steps unused; ``score --mode imaging
 --metric bottleneck`` scored imaging alone, which uses no diagram distance. ``analyze dna
 MANIFEST --tile-size 1000`` named "scan 0" instead of the file; ``explain MODEL n.tif`` (not an
-image) said so only after the model loaded (2-3 s).
+image) and ``classify MODEL n.tif`` said so only after the model loaded (2-3 s).
 """
 
 from __future__ import annotations
@@ -134,3 +134,20 @@ def test_explain_refuses_a_file_that_is_not_an_image_before_the_model_loads(run_
     bad.write_text("x\n")
     _refused(run_cli("explain", "uhcs3", bad, "--out", tmp_path / "o.png"),
              f"{bad}: not a supported image (TIFF, PNG, JPEG or BMP content expected)")
+
+
+def test_classify_of_no_image_at_all_answers_without_the_model(run_cli, monkeypatch, tmp_path,
+                                                               scan):
+    import json
+
+    import shapekit.temper.modeldir as modeldir
+
+    monkeypatch.setattr(modeldir, "load_model", _boom)
+    bad = tmp_path / "n.tif"
+    bad.write_text("x\n")
+    message = f"{bad}: not a supported image (TIFF, PNG, JPEG or BMP content expected)"
+    _refused(run_cli("classify", "uhcs3", bad), message)
+    code, out, err = run_cli("classify", "uhcs3", bad, "--json")   # its error row, as before
+    assert code == 2 and json.loads(out) == [{"image": str(bad), "error": message}], err
+    code, _, err = run_cli("classify", "uhcs3", bad, scan)         # one image: the model loads
+    assert code == 1 and "the work started" in err, err

@@ -135,9 +135,18 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
 
     paths = expand_inputs(inputs)
     warn_generated_scale(paths, model)
+    from shapekit.io.readers import check_image_file
     from shapekit.temper.modeldir import load_model
 
-    m = load_model(model_dir)
+    def _image(p: Path) -> bool:
+        try:
+            check_image_file(p)
+        except (InputError, OSError):
+            return False
+        return True
+
+    # no input an image (from its header): their errors below come without loading the model
+    m = load_model(model_dir) if out is not None or any(map(_image, paths)) else None
     if out is not None:
         from shapekit.cli._common import Terminated, sigterm_raises
         from shapekit.errors import Interrupted
@@ -159,12 +168,12 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
             emit_json(res)
         return
     from shapekit.errors import describe_os_error, is_user_os_error
-    from shapekit.io.readers import check_readable_file
 
     results, failed = [], 0
     for p in paths:  # each scan on its own (as ingest): a bad one is an error line, the rest go on
         try:
-            r = m.classify([str(check_readable_file(p))], um_per_px=um_per_px)[0]
+            scan = str(check_image_file(p)[0])  # m is None only when no input passes this
+            r = m.classify([scan], um_per_px=um_per_px)[0]
         except (InputError, OSError) as e:
             if isinstance(e, OSError) and not is_user_os_error(e):
                 raise
