@@ -7,7 +7,8 @@ inputs that are wrong are named as soon as they can be.
 ``demo --no-gan --gan-steps 5`` ran without a GAN, the steps unused; ``score --mode imaging
 --metric bottleneck`` scored imaging alone, which uses no diagram distance. ``analyze dna
 MANIFEST --tile-size 1000`` named "scan 0" instead of the file; ``explain MODEL n.tif`` (not an
-image) and ``classify MODEL n.tif`` said so only after the model loaded (2-3 s).
+image) and ``classify MODEL n.tif`` said so only after the model loaded (2-3 s); ``analyze id|frames
+CNN MANIFEST --layers foo`` only after the images were tiled too (2 s more).
 """
 
 from __future__ import annotations
@@ -107,19 +108,25 @@ def test_score_imaging_refuses_metric(run_cli, monkeypatch, scan):
         assert code == 1 and "the work started" in err, err
 
 
-def test_dna_names_the_scan_smaller_than_a_tile(run_cli, tmp_path):
-    pytest.importorskip("torch")
+def _labelled(folder: Path, rows: list[tuple[str, int]]) -> Path:
+    """A manifest of one random square image per ``(label, side)``."""
     import cv2
     import numpy as np
 
-    rows = ["file,label"]
-    for i, (lab, side) in enumerate([("a", 40), ("a", 24), ("b", 40), ("b", 40)]):
-        cv2.imwrite(str(tmp_path / f"x{i}.png"), (np.random.default_rng(i).random((side, side))
-                                                  * 255).astype(np.uint8))
-        rows.append(f"x{i}.png,{lab}")
-    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "m.yaml").write_text("name: m\nroot: .\ntable: labels.csv\nimages_dir: .\n"
-                                     "image: file\nlabel: label\n")
+    lines = ["file,label"]
+    for i, (lab, side) in enumerate(rows):
+        cv2.imwrite(str(folder / f"x{i}.png"), (np.random.default_rng(i).random((side, side))
+                                                * 255).astype(np.uint8))
+        lines.append(f"x{i}.png,{lab}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    (folder / "m.yaml").write_text("name: m\nroot: .\ntable: labels.csv\nimages_dir: .\n"
+                                   "image: file\nlabel: label\n")
+    return folder / "m.yaml"
+
+
+def test_dna_names_the_scan_smaller_than_a_tile(run_cli, tmp_path):
+    pytest.importorskip("torch")
+    _labelled(tmp_path, [("a", 40), ("a", 24), ("b", 40), ("b", 40)])
     _refused(run_cli("analyze", "dna", tmp_path / "m.yaml", "--tile-size", "32", "--max-images", "4"),
              "x1.png: image of 24x24 px is smaller than a 32 px tile (--tile-size, at most 24 for "
              "these scans)")
@@ -150,4 +157,33 @@ def test_classify_of_no_image_at_all_answers_without_the_model(run_cli, monkeypa
     code, out, err = run_cli("classify", "uhcs3", bad, "--json")   # its error row, as before
     assert code == 2 and json.loads(out) == [{"image": str(bad), "error": message}], err
     code, _, err = run_cli("classify", "uhcs3", bad, scan)         # one image: the model loads
+    assert code == 1 and "the work started" in err, err
+
+
+@pytest.fixture()
+def tiny_cnn(tmp_path) -> Path:
+    torch = pytest.importorskip("torch")
+    from shapekit.temper.cnn import SmallResNet
+    from shapekit.temper.modeldir import write_model_dir
+
+    torch.manual_seed(0)
+    net = SmallResNet(n_classes=2, width=4).eval()
+    cfg = {"kind": "cnn", "label_names": ["a", "b"], "tile_size": 32, "target_um_per_px": None,
+           "aggregation": "proba", "cnn": {"arch": net.config(), "input_scale": 1, "epochs": 0}}
+    return write_model_dir(tmp_path / "cnn", cfg, {"cnn.safetensors": {
+        k: v.numpy() for k, v in net.state_dict().items()}})
+
+
+@pytest.mark.parametrize("command", ["id", "frames"])
+def test_an_unknown_layer_is_refused_before_the_images_are_tiled(run_cli, monkeypatch, tiny_cnn,
+                                                                 tmp_path, command):
+    import shapekit.analysis.runners as runners
+    import shapekit.analysis.sources as sources
+
+    manifest = _labelled(tmp_path, [("a", 64), ("a", 64), ("b", 64), ("b", 64)])
+    monkeypatch.setattr(sources, "manifest_tiles", _boom)
+    monkeypatch.setattr(runners, "manifest_tiles", _boom)
+    _refused(run_cli("analyze", command, tiny_cnn, manifest, "--layers", "stem.0,fooo"),
+             "unknown layer(s) 'fooo'; the model's layers (named_modules): stem, stem.0")
+    code, _, err = run_cli("analyze", command, tiny_cnn, manifest, "--layers", "stem.0")
     assert code == 1 and "the work started" in err, err

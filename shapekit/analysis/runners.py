@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shapekit.analysis._hooks import collect_activations
+from shapekit.analysis._hooks import collect_activations, resolve_layers
 from shapekit.analysis.sources import (ConditionedGenerator, default_layers, latent_inputs,
                                         load_torch_model, manifest_tiles)
 from shapekit.analysis.frames import frame_statistics, frame_vectors, perturbation_directions
@@ -43,10 +43,10 @@ def run_frames(model_dir: Path, manifest: Path | None, layers: Sequence[str] | N
     if model.kind == "cnn":
         if manifest is None:
             raise InputError("a CNN model directory needs a MANIFEST of images")
+        names_l = resolve_layers(model.net, list(layers) if layers else _default(model.net, "cnn"))
         x, _, _ = manifest_tiles(manifest, model, root=root, max_images=max_images,
                                  tiles_per_image=1, seed=seed)
         pick = np.linspace(0, len(x) - 1, min(n_inputs, len(x))).round().astype(int)
-        names_l = list(layers) if layers else _default(model.net, "cnn")
         for i in pick:
             names, V = perturbation_directions(x[i].double(), kinds, n_noise=n_noise, seed=seed + int(i))
             per_input.append(frame_statistics(frame_vectors(model.net, x[i], V, names_l,

@@ -84,15 +84,15 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
         enough_tiles(manifest, root, max_images, tiles_per_image, 3, "intrinsic dimension")
     import torch
 
-    from shapekit.analysis import layer_intrinsic_dimension
+    from shapekit.analysis import layer_intrinsic_dimension, resolve_layers
     from shapekit.analysis.sources import ConditionedGenerator, latent_inputs, load_torch_model
 
     model = load_torch_model(model_dir)
     meths = split(methods) or []
     rows: list[dict[str, Any]] = []
     if model.kind == "cnn":
+        names = resolve_layers(model.net, split(layers) or default_layers("cnn", model.net))
         x, labels, _ = cnn_inputs(model, manifest, root, max_images, tiles_per_image, seed)
-        names = split(layers) or default_layers("cnn", model.net)
         rows = layer_intrinsic_dimension(model.net, x, names, groups=labels, methods=meths, k=k,
                                          k_lpca=k_lpca, device=device)
     else:
