@@ -8,7 +8,8 @@ inputs that are wrong are named as soon as they can be.
 --metric bottleneck`` scored imaging alone, which uses no diagram distance. ``analyze dna
 MANIFEST --tile-size 1000`` named "scan 0" instead of the file; ``explain MODEL n.tif`` (not an
 image) and ``classify MODEL n.tif`` said so only after the model loaded (2-3 s); ``analyze id|frames
-CNN MANIFEST --layers foo`` only after the images were tiled too (2 s more).
+CNN MANIFEST --layers foo`` only after the images were tiled too (2 s more); ``analyze id|frames
+GENERATOR --max-images 5`` (or ``--root``, ``--tiles-per-image``; ``--n`` for a CNN) was ignored.
 """
 
 from __future__ import annotations
@@ -186,4 +187,25 @@ def test_an_unknown_layer_is_refused_before_the_images_are_tiled(run_cli, monkey
     _refused(run_cli("analyze", command, tiny_cnn, manifest, "--layers", "stem.0,fooo"),
              "unknown layer(s) 'fooo'; the model's layers (named_modules): stem, stem.0")
     code, _, err = run_cli("analyze", command, tiny_cnn, manifest, "--layers", "stem.0")
+    assert code == 1 and "the work started" in err, err
+
+
+@pytest.mark.parametrize("command", ["id", "frames"])
+def test_id_and_frames_refuse_the_options_of_the_other_kind_of_model(run_cli, monkeypatch,
+                                                                     tiny_cnn, tmp_path, command):
+    import shapekit.analysis.sources as sources
+
+    monkeypatch.setattr(sources, "load_torch_model", _boom)
+    monkeypatch.setattr("shapekit.analysis.runners.run_frames", _boom)
+    gen = PRETRAINED / "sim-parameters"
+    for option in (["--max-images", "5"], ["--root", str(tmp_path)]):
+        _refused(run_cli("analyze", command, gen, *option),
+                 f"{option[0]} sets the tiles of a CNN's MANIFEST; a generator's inputs are latent "
+                 "samples: leave it out")
+    if command == "id":
+        _refused(run_cli("analyze", "id", gen, "--tiles-per-image", "2"), "--tiles-per-image sets")
+        manifest = _labelled(tmp_path, [("a", 64), ("a", 64), ("b", 64), ("b", 64)])
+        _refused(run_cli("analyze", "id", tiny_cnn, manifest, "--n", "40"),
+                 "--n sets a generator's latent samples; a CNN's inputs are tiles of its MANIFEST")
+    code, _, err = run_cli("analyze", command, gen)            # the defaults go on
     assert code == 1 and "the work started" in err, err

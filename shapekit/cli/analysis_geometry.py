@@ -15,10 +15,9 @@ import click
 
 from shapekit.cli._common import (available_device_option, emit_json, given, info, json_option,
                                   model_path, root_option, seed_option)
-from shapekit.cli.analysis_inputs import (cnn_inputs, default_layers, enough_tiles, images_option,
-                                          layers_option, models_exist, plot_option, split,
-                                          subset_of, tiles_option, torch_model_kind, two_cnns,
-                                          two_models)
+from shapekit.cli.analysis_inputs import (checked_kind, cnn_inputs, default_layers, enough_tiles,
+                                          images_option, layers_option, models_exist, plot_option,
+                                          split, subset_of, tiles_option, two_cnns, two_models)
 
 _device_option = available_device_option
 
@@ -80,7 +79,7 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     JSON rows).
     """
     models_exist(model_dir, manifest)
-    if torch_model_kind(model_dir) == "cnn":  # before the model loads and the images are tiled
+    if checked_kind(model_dir) == "cnn":  # before the model loads and the images are tiled
         enough_tiles(manifest, root, max_images, tiles_per_image, 3, "intrinsic dimension")
     import torch
 
@@ -166,7 +165,7 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
     frames of the latent coordinate directions against random latent directions.
     """
     models_exist(model_dir, manifest)
-    if torch_model_kind(model_dir) == "cnn":  # before the model loads
+    if checked_kind(model_dir) == "cnn":  # before the model loads
         if manifest is None:
             raise click.UsageError("a CNN model directory needs a MANIFEST of images")
         if "latent" in (split(kinds) or []):

@@ -3,7 +3,8 @@
 The options the commands of :mod:`shapekit.cli.analysis_geometry` take (``--layers``,
 ``--plot``, ``--max-images``, ``--tiles-per-image``), a check of comma-separated choices
 (:func:`subset_of`), and the inputs: model directories checked before torch loads
-(:func:`models_exist`) and their kind (:func:`torch_model_kind`), enough tiles of each class
+(:func:`models_exist`) and their kind (:func:`torch_model_kind`; :func:`checked_kind` also
+refuses the options of the other kind), enough tiles of each class
 (:func:`enough_tiles`), a model's default layers, a CNN's tiles of a manifest's images
 (:func:`cnn_inputs`) and two CNNs' tiles of the same images (:func:`two_models`).
 """
@@ -69,6 +70,28 @@ def torch_model_kind(model_dir: Path) -> str:
         raise InputError(f"{model_dir}: a {kind} model has no torch network; analyse a CNN model "
                          "directory (train-classifier --model cnn) or a GAN run directory")
     return "cnn"
+
+
+#: options of ``id``/``frames`` that one kind of model ignores: option -> (flag, the kind using it)
+KIND_ONLY = {"max_images": ("--max-images", "cnn"), "tiles_per_image": ("--tiles-per-image", "cnn"),
+             "root": ("--root", "cnn"), "n_latent": ("--n", "generator")}
+
+
+def checked_kind(model_dir: Path) -> str:
+    """:func:`torch_model_kind`, refusing an option given that this kind of model would ignore
+    (a CNN's images for a generator, whose inputs are latent samples; ``--n`` for a CNN)."""
+    from shapekit.cli._common import given
+
+    kind = torch_model_kind(model_dir)
+    params = click.get_current_context().params
+    for name, (flag, user) in KIND_ONLY.items():
+        if user != kind and name in params and given(name):
+            raise click.UsageError(
+                f"{flag} sets the tiles of a CNN's MANIFEST; a generator's inputs are latent "
+                "samples: leave it out" if user == "cnn" else
+                f"{flag} sets a generator's latent samples; a CNN's inputs are tiles of its "
+                "MANIFEST (--max-images, --tiles-per-image): leave it out")
+    return kind
 
 
 def two_cnns(model_a: Path, model_b: Path) -> None:
