@@ -209,3 +209,11 @@ def test_id_and_frames_refuse_the_options_of_the_other_kind_of_model(run_cli, mo
                  "--n sets a generator's latent samples; a CNN's inputs are tiles of its MANIFEST")
     code, _, err = run_cli("analyze", command, gen)            # the defaults go on
     assert code == 1 and "the work started" in err, err
+
+
+def test_id_of_a_generator_says_to_raise_n_not_the_refused_image_options(run_cli):
+    pytest.importorskip("torch")
+    code, _, err = run_cli("analyze", "id", PRETRAINED / "sim-parameters", "--n", "4",
+                           "--methods", "twonn", "--layers", "blocks.0")
+    assert code == 0, err
+    assert "too few points (a larger --n)" in err and "--max-images" not in err, err

@@ -125,15 +125,15 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
             kk = "".join(f" {c}={int(r[c])}" for c in ("k", "k_lpca") if c in r)
             click.echo(f"{r['layer']:<24} {r['group']:<18} n={int(r['n_points']):<6} {vals}{kk}")
     notes = [(r, part) for r in rows if r.get("note") for part in r["note"].split("; ")]
-    n_nan = sum("set to NaN" in part for _, part in notes)
+    n_nan, more = sum("set to NaN" in part for _, part in notes), \
+        "a larger --n" if model.kind == "generator" else "more --max-images/--tiles-per-image"
     if n_nan:
         info(f"note: {n_nan} estimate(s) above n - 1, the dimensions their n points can span, are "
-             f"nan: too few points (more --max-images/--tiles-per-image, or --n); the values are "
-             f"in the --json rows' notes")
+             f"nan: too few points ({more}); the values are in the --json rows' notes")
     n_low = sum(part.startswith("lpca ") for _, part in notes)
     if n_low:
         info(f"note: {n_low} local PCA estimate(s) from fewer than 2.5 neighbours per dimension read "
-             f"low: more points (more --max-images/--tiles-per-image, or --n) or a larger --k-lpca")
+             f"low: more points ({more}) or a larger --k-lpca")
     for r, part in notes:
         if "set to NaN" not in part and not part.startswith("lpca "):
             info(f"note: {r['layer']}, {r['group']}: {part}")
