@@ -131,7 +131,7 @@ def test_score_and_classify_never_read_a_staging_folder(gan: Path, run_cli, tmp_
 def test_a_sigterm_while_the_set_is_moved_into_place_is_answered_after() -> None:
     import signal
 
-    from shapekit.cli._common import Terminated, sigterm_deferred, sigterm_raises
+    from shapekit.cli.signals import Terminated, sigterm_deferred, sigterm_raises
 
     steps = []
     with pytest.raises(Terminated), sigterm_raises():

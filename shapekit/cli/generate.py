@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import click
 
 from shapekit._device import passive_omp_threads
-from shapekit.cli._common import (OutputPath, Terminated, device_option, emit_json, info,
-                                  json_option, seed_option, sigterm_deferred, sigterm_raises,
-                                  warn)
+from shapekit.cli._common import (OutputPath, device_option, emit_json, info, json_option,
+                                  seed_option, warn)
+from shapekit.cli.signals import Terminated, sigterm_deferred, sigterm_raises
 from shapekit.errors import InputError, Interrupted, ShapekitWarning, brief
 
 if TYPE_CHECKING:

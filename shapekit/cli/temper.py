@@ -148,7 +148,7 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
     # no input an image (from its header): their errors below come without loading the model
     m = load_model(model_dir) if out is not None or any(map(_image, paths)) else None
     if out is not None:
-        from shapekit.cli._common import Terminated, sigterm_raises
+        from shapekit.cli.signals import Terminated, sigterm_raises
         from shapekit.errors import Interrupted
         from shapekit.temper.batch import classify_batch
         from shapekit.temper.modeldir import model_identity
