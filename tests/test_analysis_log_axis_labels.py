@@ -45,7 +45,7 @@ def test_frames_plot_uses_plain_numbers(run_cli, tmp_path, monkeypatch):
     export_generator(g, ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0))), tmp_path / "g",
                      crop_size=16)
     figs = []
-    monkeypatch.setattr(analysis_geometry, "_save_plot", lambda fig, path: figs.append(fig))
+    monkeypatch.setattr(analysis_geometry, "save_plot", lambda fig, path: figs.append(fig))
     code, _, err = run_cli("analyze", "frames", tmp_path / "g", "--n-inputs", "2", "--plot",
                            tmp_path / "f.png")
     assert code == 0, err

@@ -337,7 +337,7 @@ def test_symmetry_figure_has_a_labelled_axis_and_a_legend_off_the_bars(run_cli, 
         k: v.detach().numpy() for k, v in cnn.state_dict().items()}})
     manifest = write_toy_manifest(str(tmp_path / "toy"), n_per_class=1, size=64)
     figs = []
-    monkeypatch.setattr(ag, "_save_plot", lambda fig, path: figs.append(fig))
+    monkeypatch.setattr(ag, "save_plot", lambda fig, path: figs.append(fig))
     code, _, err = run_cli("analyze", "symmetry", model, model, manifest, "--layer", "stem",
                            "--max-images", "3", "--plot", tmp_path / "s.png")
     assert code == 0, err

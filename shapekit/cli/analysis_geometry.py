@@ -17,28 +17,10 @@ from shapekit.cli._common import (available_device_option, emit_json, given, inf
                                   model_path, root_option, seed_option)
 from shapekit.cli.analysis_inputs import (checked_kind, cnn_inputs, default_layers, enough_tiles,
                                           images_option, layers_option, models_exist, plot_option,
-                                          split, subset_of, tiles_option, two_cnns, two_models)
+                                          pyplot, save_plot, split, subset_of, tiles_option,
+                                          two_cnns, two_models)
 
 _device_option = available_device_option
-
-
-def _save_plot(fig: Any, path: Path | None) -> None:
-    if path is None:
-        return
-    from shapekit._atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    info(f"wrote {path}")
-
-
-def _figure():
-    from shapekit._mpl import headless
-
-    headless()
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 @click.command("id", context_settings={"max_content_width": 100})
@@ -106,7 +88,7 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
     result = {"model": str(model_dir), "kind": model.kind, "k_requested": k,
               "k_lpca_requested": k_lpca, "rows": rows}
     if plot is not None:
-        plt = _figure()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(7, 4))
         layer_order = list(dict.fromkeys(r["layer"] for r in rows))
         for g in dict.fromkeys(r["group"] for r in rows):
@@ -116,7 +98,7 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
         ax.set_xticks(range(len(layer_order)), layer_order, rotation=45, ha="right")
         ax.set_ylabel("intrinsic dimension")
         ax.legend(fontsize=7)
-        _save_plot(fig, plot)
+        save_plot(fig, plot)
     if as_json:
         emit_json(result)
     else:
@@ -182,7 +164,7 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
     result = run_frames(model_dir, manifest, split(layers), split(kinds) or [], n_noise,
                         n_inputs, max_images, root, seed, device)
     if plot is not None:
-        plt = _figure()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(7, 4))
         order = [r["layer"] for r in result["layers"]]
         for kind in result["kinds"]:
@@ -196,7 +178,7 @@ def frames_cmd(model_dir: Path, manifest: Path | None, layers: str | None, kinds
         ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
         ax.set_ylabel("frame norm / noise norm")
         ax.legend(fontsize=7)
-        _save_plot(fig, plot)
+        save_plot(fig, plot)
     if as_json:
         emit_json(result)
     else:
@@ -242,7 +224,7 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
     result = {"model_a": str(model_a), "model_b": str(model_b), "kernel": kernel, "layers_a": la,
               "layers_b": lb, "n_inputs": len(xa), "cka": M.round(6).tolist()}
     if plot is not None:
-        plt = _figure()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(5, 4))
         im = ax.imshow(M, vmin=0, vmax=1, cmap="magma")
         ax.set_xticks(range(len(lb)), lb, rotation=45, ha="right")
@@ -250,7 +232,7 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
         ax.set_xlabel(str(model_b))
         ax.set_ylabel(str(model_a))
         fig.colorbar(im, ax=ax, label=f"{kernel} CKA")
-        _save_plot(fig, plot)
+        save_plot(fig, plot)
     if as_json:
         emit_json(result)
     else:
@@ -327,7 +309,7 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
     result = {"model_a": str(model_a), "model_b": str(model_b), "n_train": int((~te).sum()),
               "n_test": int(te.sum()), "rows": rows}
     if plot is not None:
-        plt = _figure()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 4))
         pos = range(len(rows))
         ax.plot(pos, [r["acc_stitched"] for r in rows], marker="o", label="stitched")
@@ -336,7 +318,7 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
         ax.set_xticks(list(pos), [f"{r['layer_a']}->{r['layer_b']}" for r in rows], rotation=45, ha="right")
         ax.set_ylabel("test accuracy (tiles)")
         ax.legend()
-        _save_plot(fig, plot)
+        save_plot(fig, plot)
     if as_json:
         emit_json(result)
     else:
@@ -377,7 +359,7 @@ def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str
     if plot is not None:
         import numpy as np
 
-        plt = _figure()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 3.5))
         pos = np.arange(len(result["rows"]))
         for off, key, lab in ((-0.2, "similarity", "symmetry-aware"), (0.2, "cka", "linear CKA")):
@@ -387,7 +369,7 @@ def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str
         ax.set_ylim(0, 1.25)  # room above 1 for the legend
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.legend(loc="upper center", ncol=2, fontsize=8)
-        _save_plot(fig, plot)
+        save_plot(fig, plot)
     if as_json:
         emit_json(result)
     else:

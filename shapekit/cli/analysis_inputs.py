@@ -1,7 +1,8 @@
 """What the ``shapekit analyze`` geometry commands share: their options and their inputs.
 
 The options the commands of :mod:`shapekit.cli.analysis_geometry` take (``--layers``,
-``--plot``, ``--max-images``, ``--tiles-per-image``), a check of comma-separated choices
+``--plot``, ``--max-images``, ``--tiles-per-image``), their figures (:func:`pyplot`, and
+:func:`save_plot` for ``--plot``), a check of comma-separated choices
 (:func:`subset_of`), and the inputs: model directories checked before torch loads
 (:func:`models_exist`) and their kind (:func:`torch_model_kind`; :func:`checked_kind` also
 refuses the options of the other kind), enough tiles of each class
@@ -16,7 +17,7 @@ from typing import Any
 
 import click
 
-from shapekit.cli._common import OutputPath, require_exists
+from shapekit.cli._common import OutputPath, info, require_exists
 
 layers_option = click.option("--layers", default=None,
                              help="Comma-separated module names (default: a model-specific set).")
@@ -28,6 +29,26 @@ images_option = click.option("--max-images", type=click.IntRange(1, 10000), defa
 tiles_option = click.option("--tiles-per-image", type=click.IntRange(1, 1000), default=4,
                             show_default=True, help="Tiles drawn per image.")
 
+
+def pyplot():  # noqa: ANN201 - matplotlib.pyplot, imported on use
+    """``matplotlib.pyplot`` on a headless backend, imported only when a figure is drawn."""
+    from shapekit._mpl import headless
+
+    headless()
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_plot(fig: Any, path: Path | None) -> None:
+    """Write ``fig`` as a PNG at ``path`` (``--plot``) atomically and say so; nothing if None."""
+    if path is None:
+        return
+    from shapekit._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    info(f"wrote {path}")
 
 def subset_of(*allowed: str):  # noqa: ANN202 - a click callback
     """Callback: a comma-separated option whose items must be among ``allowed``."""
