@@ -16,12 +16,14 @@ Conventions every command follows (tested in ``tests/test_cli_contract.py``):
 
 Built on click. Each command family lives in its own module and adds itself to ``app`` (or to a
 group) in a ``register`` function; this file only wires them together: ``data`` (ingest, manifest
-check), ``synth``, ``temper_train`` (featurize, train-classifier), ``temper`` (classify,
-evaluate, robustness, explain), ``gan`` (train-gan), ``generate``, ``calibrate`` (calibrate-imaging,
-calibrate-conditions), ``realism`` (score), ``analysis_geometry`` and ``analysis_invariance``
-(analyze ...; ``analysis_inputs`` holds the geometry commands' shared options and inputs), ``serve``
-(the web app), ``demo``. Every command imports its heavy libraries inside its function, after its
-arguments are checked; ``_common`` holds the shared options and types.
+check), ``synth``, ``temper_train`` (featurize, train-classifier), ``temper`` (classify, evaluate,
+robustness, explain), ``gan`` (train-gan), ``generate``, ``calibrate`` (calibrate-imaging,
+calibrate-conditions; ``calibrate_checks`` their refusals before a model loads), ``realism``
+(score), ``analysis_geometry`` and ``analysis_invariance`` (analyze ...; ``analysis_inputs`` holds
+the geometry commands' shared options, inputs and figure output), ``serve`` (the web app), ``demo``.
+Every command imports its heavy libraries inside its function, after its arguments are checked;
+``_common`` holds the shared options and types, ``signals`` the SIGTERM handling of the commands
+that write sets.
 """
 
 from __future__ import annotations

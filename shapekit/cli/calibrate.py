@@ -25,6 +25,7 @@ import click
 import numpy as np
 
 from shapekit.cli._common import SEED_RANGE, emit_json, info, json_option, root_option
+from shapekit.cli.calibrate_checks import check_run, check_training_data
 from shapekit.errors import InputError
 
 __all__ = ["fit_imaging_stage", "fit_zoom", "calibrate_generator", "BLUR_GRID",
@@ -95,49 +96,6 @@ def register(app: click.Group) -> None:
     """Add this module's commands to the application."""
     app.add_command(calibrate_imaging_cmd)
     app.add_command(calibrate_conditions_cmd)
-
-
-def _check_run(run: Path, manifest: Path) -> None:
-    """Refuse (InputError) a missing or shipped run directory or a missing manifest."""
-    from shapekit.generate.formats import CONFIG, no_generator_message
-    from shapekit.registry import available, pretrained_root, resolve
-
-    if not run.is_dir():
-        shipped = {m["name"]: m for m in available("generator")}
-        if str(run) in shipped:  # a shipped name: its stages are part of the file, as its card says
-            raise InputError(f"{run} is a shipped model (in {pretrained_root() / str(run)}); copy "
-                             "that directory and calibrate the copy")
-        if any(m["name"] == str(run) for m in available()):  # e.g. uhcs3, a classifier
-            resolve(run, "generator")  # "uhcs3 is a shipped classifier, not a generator; ..."
-        raise InputError(f"run directory not found: {run}")
-    if not (run / CONFIG).is_file():
-        raise InputError(no_generator_message(run))
-    if not manifest.is_file():
-        raise InputError(f"manifest not found: {manifest}")
-    if pretrained_root().resolve() in run.resolve().parents:
-        raise InputError(f"{run} is a shipped model; copy the directory and calibrate the copy")
-
-
-def _check_training_data(run: Path, manifest: Path, root: Path | None,
-                         classes: Sequence[str] = ()) -> None:
-    """Refuse, before the model loads and the images are read, a manifest whose labels or
-    conditions are not the model's (as ``training_split`` would) and ``classes`` it lacks."""
-    from shapekit.generate.formats import read_generator_config
-    from shapekit.io import load_manifest
-
-    codec = read_generator_config(run)["conditions"]
-    model_labels = [str(v) for v in codec["label_names"]]
-    unknown = [c for c in classes if c not in model_labels]
-    if unknown:
-        raise InputError(f"--label {unknown[0]}: not a class of this model ({', '.join(model_labels)})")
-    m, mode = load_manifest(manifest, root=root), codec.get("mode", "class")
-    labels = m.label_names if m.labels is not None else ["all"]
-    names = [] if mode == "class" else list(getattr(m, mode, None) or [])
-    if set(labels) - set(model_labels) or names != list(codec["names"]):
-        raise InputError(f"{manifest} is not this model's training data: labels "
-                         f"{', '.join(labels)} and conditions {', '.join(names) or 'none'}, the "
-                         f"model's {', '.join(model_labels)} and "
-                         f"{', '.join(codec['names']) or 'none'}")
 
 
 def fit_imaging_stage(generated: Mapping[str, Sequence[np.ndarray]],
@@ -323,8 +281,8 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
     """
     from shapekit.generate.formats import CONFIG
 
-    _check_run(run, manifest)
-    _check_training_data(run, manifest, root)
+    check_run(run, manifest)
+    check_training_data(run, manifest, root)
     block = calibrate_generator(run, manifest, root=root, size=size, seed=seed,
                                 max_per_class=max_per_class, magnify=magnify)
     for name, p in block["labels"].items():
@@ -388,10 +346,10 @@ def calibrate_conditions_cmd(run: Path, manifest: Path, size: int, n_images: int
     """
     from shapekit.generate.formats import CONFIG, read_generator_config
 
-    _check_run(run, manifest)   # and what generator.json and the manifest tell: before the imports
+    check_run(run, manifest)   # and what generator.json and the manifest tell: before the imports
     if not read_generator_config(run)["conditions"].get("names"):
         raise InputError(f"{run} is a class-mode generator: it has no conditions to map")
-    _check_training_data(run, manifest, root, classes)
+    check_training_data(run, manifest, root, classes)
     from shapekit.generate.conditioncal import calibrate_conditions
     from shapekit.generate.conditionmap import MIN_ZOOM
 
