@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from shapekit._device import passive_omp_threads
-from shapekit.cli._common import (OutputPath, emit_json, info, json_option, require_exists,
-                                  root_option, seed_option)
+from shapekit.cli._common import (OutputPath, emit_json, given, info, json_option,
+                                  require_exists, root_option, seed_option)
 from shapekit.errors import brief
 
 
@@ -122,7 +122,7 @@ def register(app: click.Group) -> None:
                    "off, the default). With --resume it changes the run's weight from there on.")
 @click.option("--two-point-lag", type=click.IntRange(min=1), default=None,
               help="Largest lag (px) of the two-point term, about the largest particle diameter "
-                   "(default 16).")
+                   "(default 16); only with the term on (--two-point-weight > 0, or the run's).")
 @click.option("--fraction-dual", type=click.FloatRange(min=0), default=None,
               help="Step size of multipliers that hold the generated crops' mean phase fraction on "
                    "the real crops' per class and along the conditions, growing until the gap is "
@@ -177,6 +177,7 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     from shapekit.generate.checkpoints import check_run_dir, resume_point
     from shapekit.io.budget import check_pixel_budget
 
+    _refuse_idle_two_point_lag(out, resume, two_point_weight, two_point_lag)
     if not resume:
         require_exists(manifest, "manifest")
         _check_manifest(manifest, root, condition, holdout)
@@ -280,6 +281,29 @@ def _refuse_changed_settings(ctx: click.Context, out: Path, manifest: Path) -> N
         raise click.UsageError(f"--resume continues the run in {out} with its own settings, but "
                                f"{'; '.join(changed)}: give the run's, or start a new run with "
                                "another --out")
+
+
+def _refuse_idle_two_point_lag(out: Path, resume: bool, weight: float | None,
+                               lag: int | None) -> None:
+    """Refuse a given --two-point-lag while the two-point term is off: the lag is used only with
+    a weight > 0 (it was silently ignored). The weight is --two-point-weight or, on --resume, the
+    run's saved ``model.two_point_weight`` (absent: 0); a config.json that cannot be read is
+    left for the checks of the run to report."""
+    if not given("two_point_lag"):
+        return
+    whose = "--two-point-weight 0" if weight is not None else "two-point weight 0, the default"
+    if weight is None and resume:
+        import json
+
+        try:
+            model = json.loads((out / "config.json").read_text()).get("model") or {}
+            weight = float(model.get("two_point_weight") or 0.0)
+            whose = "the run's two_point_weight 0"
+        except (OSError, ValueError, TypeError, AttributeError):
+            return
+    if not (weight or 0.0) > 0:
+        raise click.UsageError(f"--two-point-lag {lag} sets the two-point term, which is off "
+                               f"({whose}): give --two-point-weight W > 0 with it, or leave it out")
 
 
 def _check_manifest(manifest: Path, root: Path | None, condition: str, holdout: float) -> None:
