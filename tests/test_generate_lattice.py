@@ -105,11 +105,44 @@ def test_train_gan_logs_the_lattice_term_and_a_resume_may_switch_it_on(tmp_path)
     kw = dict(crop_size=32, batch_size=4, g_channels=4, d_channels=4, sample_every=0,
               checkpoint_every=2, log_every=1)
     train_gan(manifest, out, max_steps=2, **kw)
-    train_gan(manifest, out, max_steps=4, resume=True, lattice_weight=100.0, **kw)
-    assert json.loads((out / "config.json").read_text())["model"]["lattice_weight"] == 100.0
+    train_gan(manifest, out, max_steps=4, resume=True, lattice_weight=100.0,
+              lattice_image_weight=50.0, **kw)
+    model = json.loads((out / "config.json").read_text())["model"]
+    assert (model["lattice_weight"], model["lattice_image_weight"]) == (100.0, 50.0)
     rows = []
     for f in sorted((out / "logs").rglob("metrics.csv")):
         rows += [r for r in csv.DictReader(f.open()) if r.get("lattice")]
-    by_it = {int(float(r["iteration"])): float(r["lattice"]) for r in rows if r["iteration"]}
-    assert by_it[1] == 0.0 and by_it[2] == 0.0         # off: not computed
-    assert by_it[3] != 0.0 and by_it[4] != 0.0          # on from the resume
+    by_it = {int(float(r["iteration"])): (float(r["lattice"]), float(r["lattice_image"]))
+             for r in rows if r.get("lattice_image")}
+    assert by_it[1] == by_it[2] == (0.0, 0.0)          # off: not computed
+    assert by_it[3][0] != 0.0 and by_it[4][0] != 0.0    # on from the resume (the excess term is
+    assert by_it[3][1] >= 0.0 and by_it[4][1] >= 0.0    # 0 where no image is above chance)
+
+
+def test_the_excess_term_sees_each_images_own_pattern_and_not_chance() -> None:
+    """Patterns at each image's own phase (nothing shared across images) read as their mean
+    square in lattice_excess and as nothing in lattice_penalty; fields of noise read little above
+    chance (their own period-8 cell pattern is of chance size); and minimising the excess of a
+    planted pattern takes the pattern out, not the noise's own lattice-frequency content."""
+    import torch
+
+    from shapekit.generate.losses import lattice_excess, lattice_penalty
+
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(32, 1, 128, 128, generator=g)
+    shift = torch.randint(0, 8, (32,), generator=g)
+    rows = torch.stack([(torch.arange(128) - s) % 8 == 0 for s in shift]).float()
+    amp = torch.tensor(0.5, requires_grad=True)
+    planted = noise + amp * rows[:, None, :, None]
+    truth = 0.25 * 7 / 64
+    assert abs(lattice_excess(planted, 8).item() - truth) < 0.25 * truth
+    assert abs(lattice_penalty(planted, 8).item()) < 0.1 * truth
+    assert lattice_excess(noise, 8).item() < 0.15 / 256          # chance is 1/256 a phase
+    lattice_excess(planted, 8).backward()
+    assert amp.grad.item() > 0                                     # smaller pattern, smaller term
+    pulls = []
+    for field in (planted.detach(), noise):                        # per pixel, with and without
+        field = field.clone().requires_grad_(True)
+        lattice_excess(field, 8).backward()
+        pulls.append(field.grad.abs().mean().item())
+    assert pulls[1] < 0.3 * pulls[0]     # noise alone: a fraction (images above the reference)

@@ -28,7 +28,7 @@ from shapekit.generate.terms import crop_statistics, measured_labels
 
 __all__ = ["discriminator_loss", "generator_loss", "auxiliary_loss", "mode_seeking",
            "measurement_losses", "discriminator_losses", "generator_adversarial_losses",
-           "lattice_penalty"]
+           "lattice_penalty", "lattice_excess"]
 
 _ZERO = torch.zeros(())
 
@@ -218,6 +218,44 @@ def lattice_penalty(field: torch.Tensor, period: int,
         total = total + (s.pow(2).sum() - g.pow(2).sum()) / (n * (n - 1) * g.shape[1])
         n_groups += 1
     return total / max(n_groups, 1)
+
+
+def lattice_excess(field: torch.Tensor, period: int) -> torch.Tensor:
+    """Per image, how far its own pattern at the latent period exceeds what it draws at random:
+    the mean square of the image's cell pattern at ``period`` (times its number of cells, which
+    makes a texture's chance level alike at every period) less the same at ``period - 1`` and
+    ``period + 1`` (periods no latent grid has; held fixed), kept where positive, batch mean,
+    divided by the number of cells. Below that chance level there is no gradient, so the term
+    cannot buy its minimum by removing the image's real content at the lattice frequencies. The
+    pattern an image draws in every cell of its own (one that
+    :func:`lattice_penalty`, shared across images, does not see) is what it removes.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> noise = torch.randn(16, 1, 128, 128, generator=g)
+    >>> lattice_excess(noise, 8).item() < 0.15 / 256   # chance (1/256 per phase): little above it
+    True
+    >>> shift = torch.randint(0, 8, (16,), generator=g)   # a pattern of each image's own phase
+    >>> rows = torch.stack([(torch.arange(128) - s) % 8 == 0 for s in shift]).float()
+    >>> planted = noise + 0.5 * rows[:, None, :, None]
+    >>> round(lattice_excess(planted, 8).item(), 2)     # 0.5^2 (7/64): the planted rows
+    0.03
+    >>> round(lattice_penalty(planted, 8).item(), 2)    # phases differ: nothing is shared
+    0.0
+    """
+    b, c, h, w = field.shape
+    p = int(period)
+    x = field - field.mean(dim=(2, 3), keepdim=True)
+
+    def scaled(q: int) -> torch.Tensor:   # mean square of the cell pattern x number of cells
+        hq, wq = h // q, w // q
+        pat = x[:, :, :hq * q, :wq * q].reshape(b, c, hq, q, wq, q).mean(dim=(2, 4))
+        pat = pat - pat.mean(dim=(2, 3), keepdim=True)
+        return pat.pow(2).mean(dim=(1, 2, 3)) * (hq * wq)
+
+    chance = 0.5 * (scaled(p - 1) + scaled(p + 1)).detach()
+    return F.relu(scaled(p) - chance).mean() / ((h // p) * (w // p))
 
 
 def discriminator_losses(d_fwd: Callable[..., Any], aug: Callable[[torch.Tensor], torch.Tensor],

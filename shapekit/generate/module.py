@@ -44,7 +44,8 @@ from shapekit.generate.discriminator import Discriminator, discriminator_channel
 from shapekit.generate.dual import FractionDual
 from shapekit.generate.nets import MARGIN_CELLS, Generator, generate_field, generator_channels
 from shapekit.generate.losses import (discriminator_losses, generator_adversarial_losses,
-                                      measurement_losses, mode_seeking, lattice_penalty)
+                                      measurement_losses, mode_seeking, lattice_penalty,
+                                      lattice_excess)
 from shapekit.generate.terms import FRACTION_MAPS, bright_fraction, check_window
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
@@ -116,22 +117,19 @@ class ConditionalGAN(pl.LightningModule):
     two_point_lag : int
         Largest lag of the two-point term (px; about the largest particle diameter).
     fraction_dual : float
-        Step size of Lagrange multipliers that hold the generated crops' mean fraction on the
-        real crops' per class and along the conditions
-        (:class:`~shapekit.generate.dual.FractionDual`; 0 disables): unlike a fixed weight, they
-        grow until the training crops' mean gap is 0.
-    lattice_weight : float
-        Weight of the lattice term (0 disables): the squared fixed pattern that a class's
-        generated fields repeat in every latent cell
-        (:func:`~shapekit.generate.losses.lattice_penalty`).
+        Step size of multipliers that hold the generated crops' mean fraction on the real crops'
+        per class and along the conditions (:class:`~shapekit.generate.dual.FractionDual`; 0
+        disables): unlike a fixed weight, they grow until the mean gap is 0.
+    lattice_weight, lattice_image_weight : float
+        Weights of the lattice terms (0 disables): the fixed pattern a class's fields share in
+        every latent cell, and each image's own above chance (:mod:`~shapekit.generate.losses`).
     d_warmup : int
         Iterations at the start in which only the discriminator is updated (a fine-tuning's
         fresh discriminator, ``fit_gan(init_from=...)``, learns before it guides).
     count_weight : float
-        Weight of the particle-count term (0 disables): each generated crop's measured,
-        edge-corrected particle count (:func:`~shapekit.generate.terms.measured_particles`)
-        against the real crop's of the same conditions (squared relative gap): with the area
-        fraction it holds the number-weighted mean radius.
+        Weight of the particle-count term (0 disables): each generated crop's edge-corrected
+        particle count (:func:`~shapekit.generate.terms.measured_particles`) against the real
+        crop's (squared relative gap): with the area fraction it holds the mean radius.
     shape_weight : float
         Weight of the particle-shape term (0 disables): each generated crop's mean measured
         particle elongation (:func:`~shapekit.generate.shape.measured_elongation`) against the
@@ -176,7 +174,8 @@ class ConditionalGAN(pl.LightningModule):
                  fraction_map: str = "half_max",
                  two_point_weight: float = 0.0, two_point_lag: int = 16,
                  fraction_dual: float = 0.0, count_weight: float = 0.0,
-                 shape_weight: float = 0.0, lattice_weight: float = 0.0, d_warmup: int = 0,
+                 shape_weight: float = 0.0, lattice_weight: float = 0.0,
+                 lattice_image_weight: float = 0.0, d_warmup: int = 0,
                  margin_cells: int | None = None,
                  adv_weight: float = 1.0, tune: str = "all", detector: bool = False,
                  channels_last: bool = False,
@@ -326,7 +325,7 @@ class ConditionalGAN(pl.LightningModule):
         # ---- generator (D frozen: no gradients computed for its weights)
         ms = aux_g = loss_g = torch.zeros(())
         terms = dict.fromkeys(("fraction", "fraction_dual", "two_point", "count", "shape",
-                               "lattice"), ms)
+                               "lattice", "lattice_image"), ms)
         if it < hp.d_warmup:
             # a fine-tuning run's fresh discriminator learns alone first; the step without
             # gradients leaves the generator (and Adam's state) as is and keeps the step count
@@ -344,7 +343,10 @@ class ConditionalGAN(pl.LightningModule):
             terms = measurement_losses(fake, x.detach(), rows, hp, self.dual, f_label, f_cond)
             terms["lattice"] = (lattice_penalty(field, period, f_label)  # grid at a cell edge
                                 if hp.lattice_weight > 0 else torch.zeros((), device=x.device))
-            loss_g = loss_g + terms["total"] + hp.lattice_weight * terms["lattice"]
+            terms["lattice_image"] = (lattice_excess(field, period) if hp.lattice_image_weight > 0
+                                      else torch.zeros((), device=x.device))
+            loss_g = (loss_g + terms["total"] + hp.lattice_weight * terms["lattice"]
+                      + hp.lattice_image_weight * terms["lattice_image"])
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()

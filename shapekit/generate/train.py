@@ -48,6 +48,7 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channe
                                       fraction_map="half_max", two_point_weight=0.0,
                                       two_point_lag=16, fraction_dual=0.0, count_weight=0.0,
                                       shape_weight=0.0, lattice_weight=0.0,
+                                      lattice_image_weight=0.0,
                                       d_warmup=0,
                                       margin_cells=None, adv_weight=1.0, tune="all",
                                       detector=False)
@@ -56,9 +57,8 @@ MODEL_DEFAULTS: dict[str, Any] = dict(z_local=8, z_global=32, w_dim=64, g_channe
 #: rate: a run may be continued with a term switched on; config.json records the change)
 RESUME_OVERRIDES = frozenset({"fraction_weight", "fraction_window", "fraction_map",
                               "two_point_weight", "two_point_lag", "fraction_dual", "count_weight",
-                              "shape_weight", "lattice_weight", "tune", "lr_g", "detector",
-                              "d_warmup",
-                              "margin_cells"})
+                              "shape_weight", "lattice_weight", "lattice_image_weight", "tune",
+                              "lr_g", "detector", "d_warmup", "margin_cells"})
 
 
 def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class",
