@@ -11,9 +11,8 @@ Layout (format 2)::
       classifier.safetensors    TopTemp: feature scaling, logreg/SVM parameters, importances
       xgboost.json              TopTemp with XGBoost: the booster in XGBoost's JSON format
       cnn.safetensors           CNN: the network's state dict
-      outside.safetensors       TopTemp (optional): the "outside the training data" check's
-                                arrays (its parameters are config.json's "outside" entry,
-                                :class:`shapekit.temper.outside.OutsideCheck`)
+      outside.safetensors       TopTemp (optional): the outside check's arrays (its parameters:
+                                config.json's "outside", :class:`shapekit.temper.outside.OutsideCheck`)
 
 Format 1 (shapekit before the scikit-learn pipeline) is read too and predicts exactly as it did:
 its classifier stored ``n_classes`` (the labels are the label names) and ``seed``, and with
