@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from cli_helpers import assert_refused as _refused
 from shapekit.analysis import sources  # noqa: E402
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "shapekit" / "pretrained"
@@ -56,13 +57,6 @@ def cnn_and_manifest(tmp_path_factory) -> tuple[Path, Path]:
                                                                  net.state_dict().items()}})
     return model, d / "m.yaml"
 
-
-def _refused(result: tuple[int, str, str], message: str) -> None:
-    code, out, err = result
-    assert code == 2 and out == "", err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("shapekit: error: "), err
-    assert message in lines[0], err
 
 
 def test_id_with_too_few_tiles_per_class_is_refused_before_loading(run_cli, cnn_and_manifest,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cli_helpers import assert_refused as _refused
 import pytest
 
 pytest.importorskip("torch")
@@ -35,13 +36,6 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     return {"manifest": manifest, "noparams": d / "data" / "noparams.yaml",
             "params": tiny_export(d / "params", temperature=True), "class": tiny_export(d / "class")}
 
-
-def _refused(result: tuple[int, str, str], message: str) -> None:
-    code, out, err = result
-    assert code == 2 and out == "", err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("shapekit: error: "), err
-    assert message in lines[0], err
 
 
 @pytest.mark.parametrize("cmd", ["calibrate-imaging", "calibrate-conditions"])

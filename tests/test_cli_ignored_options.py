@@ -16,17 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cli_helpers import assert_refused as _refused
 import pytest
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "shapekit" / "pretrained"
 
-
-def _refused(result: tuple[int, str, str], message: str) -> None:
-    code, out, err = result
-    assert code == 2 and out == "", err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("shapekit: error: "), err
-    assert message in lines[0], err
 
 
 def _boom(*a, **k):

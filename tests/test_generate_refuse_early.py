@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cli_helpers import assert_refused as _refused
 import pytest
 
 pytest.importorskip("torch")
@@ -23,14 +24,6 @@ def no_loading(monkeypatch):
 
     monkeypatch.setattr(export, "load_generator", boom)
 
-
-def _refused(result: tuple[int, str, str], message: str, out: Path) -> None:
-    code, stdout, err = result
-    assert code == 2 and stdout == "", err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("shapekit: error: "), err
-    assert message in lines[0], err
-    assert not out.exists()
 
 
 def test_bad_condition_values_are_refused_before_loading(run_cli, no_loading, tmp_path: Path):

@@ -4,6 +4,7 @@ with exit code 3, and left the new workdir behind."""
 
 from __future__ import annotations
 
+from cli_helpers import assert_refused as _refused
 import socket
 from pathlib import Path
 
@@ -24,13 +25,6 @@ def no_start(monkeypatch):
     monkeypatch.setattr(shapekit.server, "create_app", boom)
     monkeypatch.setattr(uvicorn, "run", boom)
 
-
-def _refused(result: tuple[int, str, str], message: str) -> None:
-    code, out, err = result
-    assert code == 2 and out == "", err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("shapekit: error: "), err
-    assert message in lines[0], err
 
 
 def test_a_port_in_use_is_refused_before_start(run_cli, no_start, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ training of minutes.
 
 from __future__ import annotations
 
+from cli_helpers import assert_refused as _refused
 import pytest
 
 import shapekit.temper.scans
@@ -24,13 +25,6 @@ def no_training(monkeypatch):
     monkeypatch.setattr(shapekit.temper.train, "train_model", boom)
     monkeypatch.setattr(shapekit.temper.scans, "read_manifest_images", boom)
 
-
-def _refused(result: tuple[int, str, str], message: str) -> None:
-    code, out, err = result
-    assert code == 2 and out == "", err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("shapekit: error: "), err
-    assert message in lines[0], err
 
 
 @pytest.mark.parametrize("args, message", [
