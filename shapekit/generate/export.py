@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from shapekit import _atomic
+from shapekit._params import check_int
 from shapekit.errors import InputError, ModelFormatError, ShapekitWarning
 from shapekit.generate.codec import ConditionCodec
 from shapekit.io.budget import check_pixel_budget
@@ -171,8 +172,8 @@ class GeneratorSampler:
         inputs from its own stream of ``seed``), resampled to ``size``; its global latent is
         the one it would have had unmagnified.
         """
-        if int(n) < 1:
-            raise InputError(f"--n must be >= 1, got {n}")
+        check_int("n", n, low=1)            # 1.5 images or seed "a": one line, not numpy's
+        check_int("seed", seed, low=0)
         hw = parse_size(self.default_size if size is None else size)
         check_pixel_budget((int(n), *hw), f"{int(n)} generated images of {hw[1]}x{hw[0]} px")
         per = max(1, BATCH_PIXELS // (hw[0] * hw[1]))  # images per forward pass
