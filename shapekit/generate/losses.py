@@ -175,6 +175,13 @@ def measurement_losses(fake: torch.Tensor, real: torch.Tensor, rows: torch.Tenso
     return out
 
 
+def _cell_patterns(field: torch.Tensor, q: int) -> torch.Tensor:
+    """``(B, C, q, q)``: each image's mean over its whole ``q x q`` cells of the mean-free field."""
+    b, c, h, w = field.shape
+    x = field - field.mean(dim=(2, 3), keepdim=True)
+    return x[:, :, :h // q * q, :w // q * q].reshape(b, c, h // q, q, w // q, q).mean(dim=(2, 4))
+
+
 def lattice_penalty(field: torch.Tensor, period: int,
                     groups: torch.Tensor | None = None) -> torch.Tensor:
     """The squared fixed pattern that generated fields repeat in every latent cell, without the
@@ -205,8 +212,7 @@ def lattice_penalty(field: torch.Tensor, period: int,
     p = int(period)
     if h % p or w % p:
         raise ValueError(f"the field ({h}x{w}) must be whole cells of {p} px")
-    x = field - field.mean(dim=(2, 3), keepdim=True)
-    pats = x.reshape(b, c, h // p, p, w // p, p).mean(dim=(2, 4)).reshape(b, -1)
+    pats = _cell_patterns(field, p).reshape(b, -1)
     keys = torch.zeros(b, dtype=torch.long, device=field.device) if groups is None else groups
     total, n_groups = field.new_zeros(()), 0
     for key in torch.unique(keys):
@@ -244,15 +250,13 @@ def lattice_excess(field: torch.Tensor, period: int) -> torch.Tensor:
     >>> round(lattice_penalty(planted, 8).item(), 2)    # phases differ: nothing is shared
     0.0
     """
-    b, c, h, w = field.shape
+    h, w = field.shape[-2:]
     p = int(period)
-    x = field - field.mean(dim=(2, 3), keepdim=True)
 
     def scaled(q: int) -> torch.Tensor:   # mean square of the cell pattern x number of cells
-        hq, wq = h // q, w // q
-        pat = x[:, :, :hq * q, :wq * q].reshape(b, c, hq, q, wq, q).mean(dim=(2, 4))
+        pat = _cell_patterns(field, q)
         pat = pat - pat.mean(dim=(2, 3), keepdim=True)
-        return pat.pow(2).mean(dim=(1, 2, 3)) * (hq * wq)
+        return pat.pow(2).mean(dim=(1, 2, 3)) * ((h // q) * (w // q))
 
     chance = 0.5 * (scaled(p - 1) + scaled(p + 1)).detach()
     return F.relu(scaled(p) - chance).mean() / ((h // p) * (w // p))
