@@ -14,3 +14,13 @@ def assert_refused(result: tuple[int, str, str], message: str, out: Path | None 
     assert message in lines[0], err
     if out is not None:
         assert not out.exists()
+
+
+def forbid(monkeypatch, what: str, *targets: tuple[object, str]) -> None:
+    """Make each ``(owner, name)`` of ``targets`` fail the test when called, saying ``what``
+    happened (the expensive step that a refusal must come before)."""
+    def boom(*a, **k):
+        raise AssertionError(what)
+
+    for owner, name in targets:
+        monkeypatch.setattr(owner, name, boom)

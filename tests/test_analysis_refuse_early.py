@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from cli_helpers import assert_refused as _refused
+from cli_helpers import assert_refused as _refused, forbid
 from shapekit.analysis import sources  # noqa: E402
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "shapekit" / "pretrained"
@@ -24,10 +24,7 @@ PRETRAINED = Path(__file__).resolve().parents[1] / "shapekit" / "pretrained"
 
 @pytest.fixture()
 def no_model_loading(monkeypatch):
-    def boom(*a, **k):
-        raise AssertionError("a model was loaded")
-
-    monkeypatch.setattr(sources, "load_torch_model", boom)
+    forbid(monkeypatch, "a model was loaded", (sources, "load_torch_model"))
 
 
 @pytest.fixture(scope="module")

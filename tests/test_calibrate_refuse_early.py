@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli_helpers import assert_refused as _refused
+from cli_helpers import assert_refused as _refused, forbid
 import pytest
 
 pytest.importorskip("torch")
@@ -19,10 +19,7 @@ from test_generate import make_tiny_dataset  # noqa: E402
 def no_loading(monkeypatch):
     from shapekit.generate import trainsplit
 
-    def boom(*a, **k):
-        raise AssertionError("the model and the images were loaded")
-
-    monkeypatch.setattr(trainsplit, "training_split", boom)
+    forbid(monkeypatch, "the model and the images were loaded", (trainsplit, "training_split"))
 
 
 @pytest.fixture(scope="module")

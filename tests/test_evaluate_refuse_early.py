@@ -4,6 +4,7 @@ the model's config, before the model loads (it loaded first: 2.5 s for the shipp
 from __future__ import annotations
 
 import numpy as np
+from cli_helpers import forbid
 import pytest
 
 
@@ -24,10 +25,7 @@ def other_labels(tmp_path):
 def test_unseen_labels_are_refused_before_the_model_loads(run_cli, monkeypatch, other_labels, cmd):
     import shapekit.temper.modeldir
 
-    def boom(*a, **k):
-        raise AssertionError("the model was loaded")
-
-    monkeypatch.setattr(shapekit.temper.modeldir, "load_model", boom)
+    forbid(monkeypatch, "the model was loaded", (shapekit.temper.modeldir, "load_model"))
     code, out, err = run_cli(cmd, "uhcs3", other_labels)
     assert code == 2 and out == "", err
     assert err.strip() == (f"shapekit: error: {other_labels}: label(s) ['0', '180'] were not seen "

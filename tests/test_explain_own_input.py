@@ -11,10 +11,7 @@ def test_explain_never_writes_over_its_image(run_cli, tmp_path, monkeypatch):
 
     import shapekit.temper.modeldir
 
-    def boom(*a, **k):
-        raise AssertionError("the model was loaded")
-
-    monkeypatch.setattr(shapekit.temper.modeldir, "load_model", boom)
+    forbid(monkeypatch, "the model was loaded", (shapekit.temper.modeldir, "load_model"))
     scan = tmp_path / "scan.png"
     cv2.imwrite(str(scan), (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8))
     original = scan.read_bytes()
@@ -25,3 +22,4 @@ def test_explain_never_writes_over_its_image(run_cli, tmp_path, monkeypatch):
         assert err.strip().startswith("shapekit: error: --out ") and err.strip().endswith(
             "is IMAGE itself: the figure would replace the scan; give another --out"), err
         assert scan.read_bytes() == original
+from cli_helpers import forbid

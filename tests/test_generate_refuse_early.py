@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli_helpers import assert_refused as _refused
+from cli_helpers import assert_refused as _refused, forbid
 import pytest
 
 pytest.importorskip("torch")
@@ -19,10 +19,7 @@ PRETRAINED = Path(__file__).resolve().parents[1] / "shapekit" / "pretrained"
 def no_loading(monkeypatch):
     from shapekit.generate import export
 
-    def boom(*a, **k):
-        raise AssertionError("the generator was loaded")
-
-    monkeypatch.setattr(export, "load_generator", boom)
+    forbid(monkeypatch, "the generator was loaded", (export, "load_generator"))
 
 
 

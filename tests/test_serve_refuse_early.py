@@ -4,7 +4,7 @@ with exit code 3, and left the new workdir behind."""
 
 from __future__ import annotations
 
-from cli_helpers import assert_refused as _refused
+from cli_helpers import assert_refused as _refused, forbid
 import socket
 from pathlib import Path
 
@@ -19,11 +19,7 @@ def no_start(monkeypatch):
     import shapekit.server
     import uvicorn
 
-    def boom(*a, **k):
-        raise AssertionError("the server was built")
-
-    monkeypatch.setattr(shapekit.server, "create_app", boom)
-    monkeypatch.setattr(uvicorn, "run", boom)
+    forbid(monkeypatch, "the server was built", (shapekit.server, "create_app"), (uvicorn, "run"))
 
 
 

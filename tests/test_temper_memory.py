@@ -79,18 +79,23 @@ def test_descriptors_by_blocks_equal_the_whole_scan_ones(monkeypatch, dtype):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
+def _traced_peak(fn, *args) -> tuple[object, int]:
+    """``fn(*args)`` and the peak bytes that Python and numpy allocated while it ran."""
+    tracemalloc.start()
+    try:
+        out = fn(*args)
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_descriptors_of_a_big_scan_hold_about_one_copy_of_it(monkeypatch):
     """Before: float64 copies, deviations and the whole complex spectrum (~25 bytes a pixel
     beside a float32 scan); now one float32 copy for the percentiles, the mid bands' part of the
     spectrum (2 bytes a pixel) and blocks (here of 1/24 of the scan, as 1 Mpx of a big one)."""
     monkeypatch.setattr(descriptors, "BLOCK_PIXELS", 1 << 16)
     img = _scan(1024, 1536)
-    tracemalloc.start()
-    try:
-        descriptors.scan_descriptors(img)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    _, peak = _traced_peak(descriptors.scan_descriptors, img)
     assert peak < 0.8 * img.nbytes, peak / img.size
 
 
@@ -116,12 +121,7 @@ def test_a_verdict_holds_little_beside_the_scan(monkeypatch):
     monkeypatch.setattr(descriptors, "BLOCK_PIXELS", 1 << 16)
     m.assess(_scan(512, 512))                 # imports, per-thread scratch buffers of a chunk
     img = _scan(1024, 1536)
-    tracemalloc.start()
-    try:
-        m.assess(img)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    _, peak = _traced_peak(m.assess, img)
     assert peak < 2 * img.nbytes, f"{peak / img.size:.1f} bytes a pixel"
 
 
@@ -152,11 +152,6 @@ def test_cnn_tiles_are_cut_a_chunk_at_a_time_with_the_same_tiles(monkeypatch):
     want = np.stack([cv2.resize(t, (128, 128), interpolation=cv2.INTER_AREA) for t in full])
     monkeypatch.setattr(scans, "FEATURE_CHUNK", 2)
     cnn_tiles(img[:300, :300], 256, 2)                       # imports
-    tracemalloc.start()
-    try:
-        got, c = cnn_tiles(img, 256, 2)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    (got, c), peak = _traced_peak(cnn_tiles, img, 256, 2)
     assert np.array_equal(got, want) and np.array_equal(c, coords)
     assert peak < 0.5 * img.nbytes, peak / img.size          # before: 2x (every full tile, twice)

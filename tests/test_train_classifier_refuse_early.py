@@ -10,7 +10,7 @@ training of minutes.
 
 from __future__ import annotations
 
-from cli_helpers import assert_refused as _refused
+from cli_helpers import assert_refused as _refused, forbid
 import pytest
 
 import shapekit.temper.scans
@@ -19,11 +19,8 @@ import shapekit.temper.train
 
 @pytest.fixture()
 def no_training(monkeypatch):
-    def boom(*a, **k):
-        raise AssertionError("the images were read")
-
-    monkeypatch.setattr(shapekit.temper.train, "train_model", boom)
-    monkeypatch.setattr(shapekit.temper.scans, "read_manifest_images", boom)
+    forbid(monkeypatch, "the images were read",
+           (shapekit.temper.train, "train_model"), (shapekit.temper.scans, "read_manifest_images"))
 
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cli_helpers import forbid
 import pytest
 
 pytest.importorskip("torch")
@@ -27,11 +28,8 @@ def no_data_loading(monkeypatch):
     """Reading the manifest's images fails loudly: the refusals must come first."""
     from shapekit.generate import data
 
-    def boom(*a, **k):
-        raise AssertionError("the data set was loaded")
-
-    monkeypatch.setattr(data.GANDataModule, "from_manifest", boom)
-    monkeypatch.setattr(data, "load_training_table", boom)
+    forbid(monkeypatch, "the data set was loaded",
+           (data.GANDataModule, "from_manifest"), (data, "load_training_table"))
 
 
 def _one_error(code: int, err: str, message: str) -> None:
