@@ -104,3 +104,23 @@ def test_an_unknown_or_absent_device_is_refused_before_loading(run_cli, cnn_and_
     if not torch.cuda.is_available():
         _refused(run_cli("analyze", "cka", model, model, manifest, "--device", "cuda"),
                  "device 'cuda' is not available (0 CUDA devices)")
+
+
+def test_an_unknown_layer_is_refused_before_any_image_is_tiled(run_cli, cnn_and_manifest,
+                                                               monkeypatch):
+    # cka/stitch/symmetry tiled the manifest's images (both models' tiles) before the layer
+    # names were checked; id and frames checked them right after the model loaded
+    forbid(monkeypatch, "the images were tiled", (sources, "manifest_tiles"))
+    model, manifest = cnn_and_manifest
+    for args, flag in ((("cka", "--layers-a", "foo"), "--layers-a"),
+                       (("cka", "--layers-b", "stem,foo"), "--layers-b"),
+                       (("stitch", "--layer-a", "foo"), "--layer-a"),
+                       (("stitch", "--layer-a", "stem", "--layer-b", "foo"), "--layer-b"),
+                       (("symmetry", "--layer", "foo"), "--layer")):
+        _refused(run_cli("analyze", args[0], model, model, manifest, *args[1:]),
+                 f"{flag}: unknown layer(s) 'foo'; the model's layers (named_modules): ")
+    _refused(run_cli("analyze", "stitch", model, model, manifest, "--layer-a", "stem",
+                     "--layer-a", "head", "--layer-b", "stem"),
+             "give as many --layer-b as --layer-a")
+    _refused(run_cli("analyze", "id", model, manifest, "--layers", "foo"),
+             "unknown layer(s) 'foo'")

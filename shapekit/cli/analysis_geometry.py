@@ -216,7 +216,10 @@ def cka_cmd(model_a: Path, model_b: Path, manifest: Path, layers_a: str | None, 
     two_cnns(model_a, model_b)
     from shapekit.analysis import layerwise_cka
 
-    a, b, xa, xb, _, _ = two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
+    given_layers = tuple((f, w, n) for f, w, n in (("--layers-a", "a", split(layers_a)),
+                                                   ("--layers-b", "b", split(layers_b))) if n)
+    a, b, xa, xb, _, _ = two_models(model_a, model_b, manifest, root, max_images, tiles_per_image,
+                                    seed, given_layers)
     la = split(layers_a) or default_layers("cnn", a.net)
     lb = split(layers_b) or default_layers("cnn", b.net)
     M = layerwise_cka(a.net, b.net, xa, xb, la, lb, kernel=kernel, batch_size=batch_size,
@@ -274,13 +277,18 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
         raise click.BadParameter("stitching needs at least 2 images (one is held out for testing)",
                                  param_hint="'--max-images'")
     two_cnns(model_a, model_b)
+    if layer_bs and len(layer_as) != len(layer_bs):  # before loading the models
+        raise click.UsageError("give as many --layer-b as --layer-a")
     import numpy as np
     import torch
 
     from shapekit.analysis import stitching_report
 
+    given_layers = tuple((f, w, list(n)) for f, w, n in (("--layer-a", "a", layer_as),
+                                                         ("--layer-b", "b", layer_bs or layer_as))
+                         if n)
     a, b, xa, xb, labels, idx = two_models(model_a, model_b, manifest, root, max_images,
-                                           tiles_per_image, seed)
+                                           tiles_per_image, seed, given_layers)
     if list(a.label_names) != list(b.label_names):
         raise click.UsageError("the two models predict different classes")
     known = {n: i for i, n in enumerate(a.label_names)}
@@ -289,8 +297,6 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
     y = torch.as_tensor([known[v] for v in labels])
     las = list(layer_as) or [n for n in default_layers("cnn", a.net) if n != "head"]
     lbs = list(layer_bs) or las
-    if len(las) != len(lbs):
-        raise click.UsageError("give as many --layer-b as --layer-a")
     if init == "auto":  # the identity is the natural start only when stitching a model to itself
         init = "identity" if Path(model_a).resolve() == Path(model_b).resolve() else "lstsq"
     images = np.unique(idx)
@@ -352,7 +358,9 @@ def symmetry_cmd(model_a: Path, model_b: Path, manifest: Path, layers: tuple[str
     two_cnns(model_a, model_b)  # before any model loads
     from shapekit.analysis.runners import run_symmetry
 
-    a, b, xa, xb, _, _ = two_models(model_a, model_b, manifest, root, max_images, tiles_per_image, seed)
+    given_layers = tuple(("--layer", w, list(layers)) for w in ("a", "b") if layers)
+    a, b, xa, xb, _, _ = two_models(model_a, model_b, manifest, root, max_images, tiles_per_image,
+                                    seed, given_layers)
     names = list(layers) or [n for n in default_layers("cnn", a.net) if n not in ("head",)]
     result = {"model_a": str(model_a), "model_b": str(model_b), "group": group,
               "rows": run_symmetry(a.net, b.net, xa, xb, names, group, seed, device)}

@@ -175,15 +175,27 @@ def cnn_inputs(model: Any, manifest: Path, root: Path | None, max_images: int,
 
 
 def two_models(model_a: Path, model_b: Path, manifest: Path, root: Path | None, max_images: int,
-               tiles_per_image: int, seed: int):
-    """Two CNN models and their tiles of the same images: ``(a, b, xa, xb, labels, image index)``."""
+               tiles_per_image: int, seed: int,
+               layers: tuple[tuple[str, str, list[str]], ...] = ()):
+    """Two CNN models and their tiles of the same images: ``(a, b, xa, xb, labels, image index)``.
+
+    ``layers`` holds ``(option, "a"|"b", names)``: layer names the user gave (``--layers-a``),
+    checked against that model's modules as soon as the models load, before any image is read.
+    """
     models_exist(model_a, model_b, manifest)
     two_cnns(model_a, model_b)
+    from shapekit.analysis import resolve_layers
     from shapekit.analysis.sources import load_torch_model
+    from shapekit.errors import InputError
 
     a, b = load_torch_model(model_a), load_torch_model(model_b)
     if a.kind != "cnn" or b.kind != "cnn":
         raise click.UsageError("cka/stitch/symmetry compare two CNN model directories")
+    for flag, which, names in layers:
+        try:
+            resolve_layers((a if which == "a" else b).net, names)
+        except InputError as e:
+            raise InputError(f"{flag}: {e}") from None
     xa, labels, idx = cnn_inputs(a, manifest, root, max_images, tiles_per_image, seed)
     same = (a.tile_size, a.input_scale, a.target_um_per_px) == (b.tile_size, b.input_scale,
                                                                 b.target_um_per_px)
