@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -261,3 +262,52 @@ def test_aps_set_never_drops_a_confident_top_label():
     assert cs.predict(P).sum(1).min() >= 1                                  # no empty APS set
     lac = ConformalSets(coverage=0.9, score="lac").fit(P, y)
     assert lac.label_sets(sure, ["a", "b", "c"]) == [["a"], ["c"]]          # LAC unchanged there
+
+
+def _sparse(X):
+    import scipy.sparse
+
+    return scipy.sparse.csr_matrix(X)
+
+
+@pytest.mark.parametrize("case, fit_args, match", [
+    ("sparse", lambda X: (_sparse(X),), "sparse, which is not supported"),
+    ("complex", lambda X: (X + 1j,), "Complex data not supported"),  # was: imaginary part dropped silently
+    ("strings", lambda X: (X.astype(str).astype(object) + "x",), "must hold numbers"),
+    ("no features", lambda X: (X[:, :0],), "0 feature"),
+    ("y 2-D", lambda X: (X, np.zeros((len(X), 2))), "y must be one value per row"),
+    ("one group", lambda X: (X, None, np.zeros(len(X))), "at least 2 distinct groups"),
+    ("identical rows", lambda X: (np.ones_like(X),), "no spread"),
+    ("one row per class", lambda X: (X, np.arange(len(X))), "no spread"),
+])
+def test_unusable_training_data_is_a_one_line_input_error(case, fit_args, match):
+    # before: sparse input failed with numpy's "setting an array element with a sequence", complex
+    # input was fitted on its real part, one group died in GroupKFold, zero spread was reported as
+    # "too few training rows", no features as "blocks [0] must be positive widths"
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(InputError, match=match) as err:
+        OODScorer(level=0.9).fit(*fit_args(X))
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="sparse"):
+        OODScorer(level=0.9).fit(X).ood_score(_sparse(X))
+
+
+# scikit-learn's estimator checks that do not apply, and why
+_SKIPPED_CHECKS = {
+    "check_estimators_nan_inf": "by design a row with NaN/Inf features scores inf (outside), not an error",
+    "check_dtype_object": "a non-number in X is shapekit's InputError (a ValueError), not numpy's TypeError",
+    "check_n_features_in_after_fitting": "same refusal, in shapekit's words ('X has 1 features, the "
+                                         "scorer was fitted on 4')",
+    "check_fit2d_1sample": "same refusal, in shapekit's words ('need at least 10 training rows')",
+    "check_fit2d_predict1d": "same refusal, in shapekit's words ('must be a 2-D feature matrix')",
+}
+
+
+def test_ood_scorer_passes_the_applicable_sklearn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(OODScorer(level=0.9), on_fail=None, expected_failed_checks=_SKIPPED_CHECKS)
+    failed = {r["check_name"]: str(r["exception"]).splitlines()[0] for r in results if r["status"] == "failed"}
+    assert failed == {}

@@ -68,9 +68,22 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
 
 
 def _rows(X: Any, d: int | None = None, what: str = "X") -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
+    """``X`` as a dense float64 matrix; a one-line :class:`InputError` for anything else."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(X):
+        raise InputError(f"{what} is sparse, which is not supported: pass a dense array (X.toarray())")
+    A = np.asarray(X)
+    if A.dtype.kind == "c":   # float64 would drop the imaginary part without a word
+        raise InputError(f"{what}: Complex data not supported (features must be real numbers)")
+    try:
+        X = A.astype(np.float64)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{what} must hold numbers ({str(e).splitlines()[0][:100]})") from None
     if X.ndim != 2:
         raise InputError(f"{what} must be a 2-D feature matrix, got shape {X.shape}")
+    if X.shape[1] == 0:
+        raise InputError(f"{what} has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     if d is not None and X.shape[1] != d:
         raise InputError(f"{what} has {X.shape[1]} features, the scorer was fitted on {d}")
     return X
@@ -234,11 +247,17 @@ class OODScorer(OutlierMixin, BaseEstimator):
         X = self._features(X, reset=True)
         if not np.isfinite(X).all():
             raise InputError("training features contain NaN or Inf")
-        y_arr = None if y is None else np.unique(np.asarray(y), return_inverse=True)[1].astype(np.int64)
+        y_arr = None if y is None else np.asarray(y)
         g = None if groups is None else np.asarray(groups)
         for a, name in ((y_arr, "y"), (g, "groups")):
-            if a is not None and len(a) != len(X):
-                raise InputError(f"{len(X)} rows but {len(a)} values of {name}")
+            if a is not None and (a.ndim != 1 or len(a) != len(X)):
+                raise InputError(f"{name} must be one value per row: {len(X)} rows but {name} has "
+                                 f"shape {a.shape}")
+        if y_arr is not None:
+            y_arr = np.unique(y_arr, return_inverse=True)[1].astype(np.int64)
+        if g is not None and len(np.unique(g)) < 2:
+            raise InputError("groups: calibrating the threshold holds out whole groups, so it needs "
+                             "at least 2 distinct groups, got 1")
         if len(X) < 2 * int(self.cv):
             raise InputError(f"need at least {2 * int(self.cv)} training rows to calibrate, got {len(X)}")
         edges = self._edges(X.shape[1])
@@ -250,6 +269,9 @@ class OODScorer(OutlierMixin, BaseEstimator):
         self.block_scale_ = np.where(scale > 0, scale, 1.0)
         stat = (held / self.block_scale_).max(axis=1)
         self.threshold_ = conformal_quantile(stat, float(self.level))
+        if self.threshold_ == 0:
+            raise InputError("the training rows have no spread (held-out distances all 0: identical "
+                             "rows, or one row per class), so no threshold can be calibrated")
         if not np.isfinite(self.threshold_) or self.threshold_ <= 0:
             raise InputError(f"too few training rows ({len(X)}) to calibrate a {self.level} threshold")
         self.core_ = self._fit_cores(X, y_arr)
