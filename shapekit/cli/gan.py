@@ -181,6 +181,9 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     if not resume:
         require_exists(manifest, "manifest")
         _check_manifest(manifest, root, condition, holdout)
+        from shapekit.generate.datasplit import check_crop_from_headers
+
+        check_crop_from_headers(manifest, root, crop_size, downscale, holdout, seed)
     elif twin_aux:
         raise click.UsageError("--twin-aux starts a new run; --resume keeps the run's "
                                "discriminator as it was trained")

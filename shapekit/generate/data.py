@@ -21,8 +21,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from shapekit.errors import InputError, brief
+from shapekit.errors import InputError
 from shapekit.generate.codec import MODES, ConditionCodec
+from shapekit.generate.datasplit import _labels, check_crop_from_headers, holdout_split, too_small
 
 __all__ = ["CropDataset", "GANDataModule", "to_common_scale", "holdout_split"]
 
@@ -171,11 +172,8 @@ class GANDataModule(pl.LightningDataModule):
                                                         target_um_per_px, names)
         for im, name in zip(scaled, names):
             if min(im.shape) < self.crop_size:
-                scale = (f"{self.target_um_per_px:.4g} um/px" if self.target_um_per_px
-                         else f"1/{self.downscale:g} of its pixels")
-                raise InputError(f"{name}: {im.shape[1]}x{im.shape[0]} px at {scale} is smaller "
-                                 f"than the {self.crop_size}px crop; use a smaller --crop-size "
-                                 "or --downscale")
+                raise too_small(name, im.shape, self.crop_size, self.target_um_per_px,
+                                 self.downscale)
         self.images = [im.astype(np.float16) for im in scaled]
         self.labels = np.asarray(labels, dtype=np.int64)
         self.cond = codec.encode(values) if codec.n_cond else np.zeros((n, 0), np.float32)
@@ -207,41 +205,14 @@ class GANDataModule(pl.LightningDataModule):
         InputError. ``holdout`` keeps that fraction of the images (per class, seeded by
         ``seed``, see :func:`holdout_split`) out of training; their names are in
         :attr:`held_out`."""
+        check_crop_from_headers(manifest, root, kwargs.get("crop_size", 64),
+                                kwargs.get("downscale", 1.0), holdout, kwargs.get("seed", 0))
         images, labels, values, codec, ump, names = load_training_table(manifest, condition, root)
         train, test = holdout_split(labels, holdout, kwargs.get("seed", 0), codec.label_names)
         dm = cls([images[i] for i in train], labels[train], values[train], codec,
                  None if ump is None else ump[train], names=[names[i] for i in train], **kwargs)
         dm.held_out = [Path(names[i]).name for i in test]
         return dm
-
-
-def holdout_split(labels: np.ndarray, fraction: float, seed: int = 0,
-                  label_names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(train, held_out)``: ``round(fraction * n_k)`` images of each class ``k`` held
-    out, drawn with ``seed`` (the same split for the same labels, fraction and seed);
-    ``label_names`` name the classes in the error for a fraction that holds out a whole class.
-
-    Examples
-    --------
-    >>> tr, te = holdout_split(np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]), 0.25)
-    >>> len(tr), len(te), sorted(np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])[te].tolist())
-    (7, 3, [0, 1, 1])
-    """
-    labels = np.asarray(labels)
-    if not 0.0 <= float(fraction) < 1.0:
-        raise InputError(f"--holdout must be in [0, 1), got {fraction}")
-    rng = np.random.default_rng([int(seed), 0x401D])
-    test = []
-    for k in np.unique(labels):
-        idx = np.flatnonzero(labels == k)
-        m = int(round(float(fraction) * len(idx)))
-        if m >= len(idx) and m > 0:
-            name = label_names[int(k)] if label_names is not None else k
-            raise InputError(f"--holdout {fraction} holds out all {len(idx)} images of class "
-                             f"{brief(str(name))}; give a smaller --holdout")
-        test.extend(rng.permutation(idx)[:m].tolist())
-    test_idx = np.array(sorted(test), dtype=np.int64)
-    return np.setdiff1d(np.arange(len(labels)), test_idx), test_idx
 
 
 def load_training_table(manifest: str | Path, condition: str, root: str | Path | None = None):
@@ -271,18 +242,3 @@ def load_training_table(manifest: str | Path, condition: str, root: str | Path |
     images = [np.asarray(read_image(p)[0], dtype=np.float32)
               for p in progress(paths, desc="reading images")]
     return images, labels, values, codec, ump, [str(p) for p in paths]
-
-
-def _labels(m: Any, n: int) -> tuple[list[str], np.ndarray]:
-    raw = getattr(m, "labels", None)
-    names = list(getattr(m, "label_names", None) or [])
-    if raw is None:
-        return ["all"], np.zeros(n, dtype=np.int64)
-    raw = list(raw)
-    if all(isinstance(v, (int, np.integer)) for v in raw):
-        idx = np.asarray(raw, dtype=np.int64)
-        names = names or [str(i) for i in range(int(idx.max()) + 1)]
-        return [str(s) for s in names], idx
-    names = names or sorted({str(v) for v in raw})
-    names = [str(s) for s in names]
-    return names, np.asarray([names.index(str(v)) for v in raw], dtype=np.int64)

@@ -95,3 +95,33 @@ def _jpeg_shape(path: Path, fh) -> tuple[int, int]:  # noqa: ANN001 - a binary f
             h, w = struct.unpack(">HH", body[1:5])
             return int(h), int(w)
         fh.seek(length - 2, 1)
+
+
+def header_shape(path: str | Path) -> tuple[int, int] | None:
+    """``(height, width)`` of a one-page image from its header alone (TIFF tags, or the PNG,
+    JPEG or BMP header); ``None`` where the header does not tell (not an image, corrupt,
+    several pages): reading the file reports those.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, tifffile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.tif"
+    >>> tifffile.imwrite(p, np.zeros((4, 6), np.uint8))
+    >>> header_shape(p), header_shape(p.with_name("missing.png"))
+    ((4, 6), None)
+    """
+    try:
+        fmt = sniff_format(Path(path))
+        if fmt != "tiff":
+            return None if fmt is None else raster_header_shape(Path(path), fmt)
+        import tifffile
+
+        from shapekit.io._tiff import _image_pages
+
+        with tifffile.TiffFile(path) as tf:
+            pages = _image_pages(tf)
+            if len(pages) != 1 or int(getattr(pages[0], "imagedepth", 1) or 1) != 1:
+                return None
+            return int(pages[0].imagelength), int(pages[0].imagewidth)
+    except Exception:  # noqa: BLE001 - a header that does not tell: the read says why
+        return None
