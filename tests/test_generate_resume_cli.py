@@ -136,3 +136,19 @@ def test_resume_follows_a_moved_manifest_and_refuses_changed_data(tmp_path: Path
             "another --out") in err
     assert (run / "conditions.json").read_text() == before
     assert json.loads((run / "generator.json").read_text())["iterations"] == 2
+
+
+def test_resume_from_the_command_line_switches_both_lattice_terms_on(tmp_path: Path, run_cli,
+                                                                      one_torch_thread) -> None:
+    # the per-image term (lattice_image_weight) could only be set from Python
+    manifest, run = tiny_cli_run(tmp_path, 2)
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert (model["lattice_weight"], model["lattice_image_weight"]) == (0.0, 0.0)
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "3",
+                           "--lattice-weight", "100", "--lattice-image-weight", "50")
+    assert code == 0, err
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert (model["lattice_weight"], model["lattice_image_weight"]) == (100.0, 50.0)
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "4",
+                           "--lattice-image-weight", "-1")
+    assert code == 2 and "--lattice-image-weight" in err

@@ -141,6 +141,11 @@ def register(app: click.Group) -> None:
               help="Weight of the lattice term: the fixed pattern that generated fields repeat in "
                    "every latent cell (8 px), squared, should be 0 (0: off, the default). With "
                    "--resume it changes the run's weight from there on.")
+@click.option("--lattice-image-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of the per-image lattice term: each generated field's own pattern in "
+                   "its 8-px cells above what it draws at random (read at 7 and 9 px), which the "
+                   "shared --lattice-weight term cannot see (0: off, the default). With --resume "
+                   "it changes the run's weight from there on.")
 @click.option("--margin-cells", type=click.IntRange(min=0, max=64), default=None,
               help="Latent cells generated beyond each side of a crop or image and cropped away "
                    "(default: the generator's reach, 6 cells, so crops are computed as a whole "
@@ -163,7 +168,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                   fraction_map: str | None, two_point_weight: float | None,
                   two_point_lag: int | None, fraction_dual: float | None,
                   count_weight: float | None, shape_weight: float | None,
-                  lattice_weight: float | None, margin_cells: int | None, twin_aux: bool,
+                  lattice_weight: float | None, lattice_image_weight: float | None,
+                  margin_cells: int | None, twin_aux: bool,
                   compile_: bool,
                   root: Path | None, seed: int, as_json: bool) -> None:
     """Train a conditional GAN on the images of MANIFEST.
@@ -207,7 +213,9 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                        ("fraction_map", fraction_map), ("two_point_weight", two_point_weight),
                        ("two_point_lag", two_point_lag), ("fraction_dual", fraction_dual),
                        ("count_weight", count_weight), ("shape_weight", shape_weight),
-                       ("lattice_weight", lattice_weight), ("margin_cells", margin_cells)):
+                       ("lattice_weight", lattice_weight),
+                       ("lattice_image_weight", lattice_image_weight),
+                       ("margin_cells", margin_cells)):
         if value is not None:
             model[key] = value
     def announce() -> None:  # once train_gan has checked everything (it refused after it)
