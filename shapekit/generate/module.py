@@ -46,12 +46,9 @@ from shapekit.generate.nets import MARGIN_CELLS, Generator, generate_field, gene
 from shapekit.generate.losses import (discriminator_losses, generator_adversarial_losses,
                                       measurement_losses, mode_seeking, lattice_penalty,
                                       lattice_excess)
-from shapekit.generate.terms import FRACTION_MAPS, bright_fraction, check_window
+from shapekit.generate.terms import TUNE, bright_fraction, check_gan_settings
 
 __all__ = ["ConditionalGAN", "bright_fraction"]
-
-#: what a generator update trains (``ConditionalGAN(tune=...)``)
-TUNE = ("all", "condition", "late")
 
 
 class ConditionalGAN(pl.LightningModule):
@@ -181,22 +178,7 @@ class ConditionalGAN(pl.LightningModule):
                  channels_last: bool = False,
                  compile: bool = False, sample_every: int = 0) -> None:
         super().__init__()
-        if loss not in ("hinge", "ns"):
-            raise ValueError(f"loss must be 'hinge' or 'ns', got {loss!r}")
-        if tune not in TUNE:
-            raise ValueError(f"tune must be one of {', '.join(TUNE)}, got {tune!r}")
-        if adv_weight < 0:
-            raise ValueError(f"adv_weight must be >= 0, got {adv_weight}")
-        check_window(fraction_window)  # before training starts, not at its first step
-        if fraction_map not in FRACTION_MAPS:
-            raise ValueError(f"fraction_map must be one of {', '.join(FRACTION_MAPS)}, "
-                             f"got {fraction_map!r}")
-        if two_point_weight > 0 and not 0 < two_point_lag < crop_size:
-            raise ValueError(f"two_point_lag must lie in [1, {crop_size - 1}], got {two_point_lag}")
-        period = 2 ** int(n_up)
-        if crop_size < 16 or crop_size % period or crop_size % 2 ** int(d_blocks):
-            raise ValueError(f"crop_size must be >= 16 and a multiple of {period} and "
-                             f"{2 ** int(d_blocks)}, got {crop_size}")
+        check_gan_settings(locals())  # before training starts, not at its first step
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = Generator(n_classes, n_cond, z_local, z_global, w_dim,

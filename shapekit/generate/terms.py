@@ -19,11 +19,18 @@ __all__ = ["bright_fraction", "bright_map", "measured_map", "measured_labels", "
            "measured_particles",
            "particle_map", "crop_statistics",
            "two_point_profile",
-           "check_window", "FRACTION_MAPS", "FRACTION_SOFTNESS",
-           "FRACTION_SMOOTH_SIGMA"]
+           "check_window", "check_gan_settings", "FRACTION_MAPS", "FRACTION_SOFTNESS",
+           "FRACTION_SMOOTH_SIGMA", "TUNE"]
 
 #: the particle drawings the fraction and two-point terms can use (``fraction_map``)
 FRACTION_MAPS = ("half_max", "measure", "exact")
+
+#: what a generator update trains (``ConditionalGAN(tune=...)``)
+TUNE = ("all", "condition", "late")
+#: loss weights of :class:`~shapekit.generate.module.ConditionalGAN` (0 switches a term off)
+_WEIGHTS = ("r1_gamma", "aux_weight", "ms_weight", "fraction_weight", "two_point_weight",
+            "fraction_dual", "count_weight", "shape_weight", "lattice_weight",
+            "lattice_image_weight", "adv_weight")
 
 #: width of the soft threshold of :func:`bright_fraction`, relative to the particle contrast
 FRACTION_SOFTNESS = 0.05
@@ -36,6 +43,49 @@ def check_window(window: int) -> None:
     if window > 1 and window % 2 == 0:
         raise ValueError(f"the fraction window must be 0 or odd (a centred neighbourhood), "
                          f"got {window}")
+
+
+def check_gan_settings(hp: dict) -> None:
+    """Refuse, with a one-line ValueError naming it, a setting of
+    :class:`~shapekit.generate.module.ConditionalGAN` (``hp``: its constructor's arguments) that
+    would train nonsense: a negative loss weight, a learning rate <= 0, an Adam beta or EMA
+    decay outside ``[0, 1)``, counts below their least, an unknown loss, ``tune`` or
+    ``fraction_map``, an even ``fraction_window``, a crop the networks cannot tile.
+
+    Examples
+    --------
+    >>> check_gan_settings({"ema_decay": 2.0})
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: ema_decay=2.0 must be a number in [0, 1)
+    """
+    from shapekit._params import check_int, check_number
+
+    for name in (n for n in _WEIGHTS if n in hp):
+        check_number(name, hp[name], low=0)
+    for name, high in (("lr_g", None), ("lr_d", None), ("beta1", 1), ("beta2", 1),
+                       ("ema_decay", 1)):  # a learning rate > 0, the others in [0, 1)
+        if name in hp:
+            check_number(name, hp[name], 0, high, low_open=high is None, high_open=bool(high))
+    for name, low in (("r1_every", 1), ("d_warmup", 0), ("sample_every", 0),
+                      ("fraction_window", 0), ("margin_cells", 0)):
+        if name in hp:
+            check_int(name, hp[name], low, none=name == "margin_cells")
+    if hp.get("loss", "hinge") not in ("hinge", "ns"):
+        raise ValueError(f"loss must be 'hinge' or 'ns', got {hp['loss']!r}")
+    if hp.get("tune", "all") not in TUNE:
+        raise ValueError(f"tune must be one of {', '.join(TUNE)}, got {hp['tune']!r}")
+    check_window(hp.get("fraction_window", 0))
+    if hp.get("fraction_map", "half_max") not in FRACTION_MAPS:
+        raise ValueError(f"fraction_map must be one of {', '.join(FRACTION_MAPS)}, "
+                         f"got {hp['fraction_map']!r}")
+    crop, lag = hp.get("crop_size", 64), hp.get("two_point_lag", 16)
+    if hp.get("two_point_weight", 0) > 0 and not 0 < lag < crop:
+        raise ValueError(f"two_point_lag must lie in [1, {crop - 1}], got {lag}")
+    period, patch = 2 ** int(hp.get("n_up", 3)), 2 ** int(hp.get("d_blocks", 3))
+    if crop < 16 or crop % period or crop % patch:
+        raise ValueError(f"crop_size must be >= 16 and a multiple of {period} and {patch}, "
+                         f"got {crop}")
 
 
 def bright_fraction(x: torch.Tensor, softness: float = FRACTION_SOFTNESS,
