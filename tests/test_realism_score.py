@@ -335,6 +335,26 @@ def test_arrays_outside_unit_range_are_refused(textures):
     assert res["n_fake"] == len(same)
 
 
+def test_uint8_and_uint16_arrays_are_scaled_as_files_are(textures):
+    """score() and prepare_set() refused uint8 arrays ("holds values in [0, 255]") although
+    shapekit.io.readers.unit_image (read_image, temper, resample) scales them by their type's
+    range; they are now read the same way: the scores equal those of the images / 255."""
+    from shapekit.realism import prepare_set
+
+    real, same, _ = textures
+    q8 = [np.round(255 * x).astype(np.uint8) for x in real[:6] + same[:6]]
+    unit = [x.astype(np.float32) / 255 for x in q8]
+    kw = dict(n_boot=3, n_perm=3, mode="imaging")
+    got, want = score(q8[:6], q8[6:], **kw), score(unit[:6], unit[6:], **kw)
+    assert got["imaging"]["distance"] == want["imaging"]["distance"] > 0
+    q16 = np.stack([x.astype(np.uint16) * 257 for x in q8[:6]])  # 255 * 257 = 65535
+    assert score(q16, q8[6:], **kw)["imaging"]["distance"] == want["imaging"]["distance"]
+    np.testing.assert_array_equal(prepare_set(q8[:6]).features.summaries,
+                                  prepare_set(unit[:6]).features.summaries)
+    with pytest.raises(InputError, match=r"image 0 holds values in \[0, 255\].*uint8/uint16 arrays"):
+        score(real, [np.round(255 * x) for x in same], **kw)   # floats: still refused
+
+
 def test_a_report_rewritten_in_its_folder_leaves_no_figures_of_the_earlier_run(tmp_path, textures):
     """`score A B --report rep` then `score A C --mode imaging --report rep` left the first run's
     betti.png, summaries.png, structure_betti.png and two_point.png beside the second run's

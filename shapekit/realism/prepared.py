@@ -42,8 +42,10 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
 
     ``src`` is a manifest (``.yaml``, or a loaded :class:`~shapekit.io.Manifest`, e.g. one label's
     images from :meth:`~shapekit.io.Manifest.of_label`), a folder of images, a list of 2-D arrays
-    or an ``(n, h, w)`` array. A manifest's ``um_per_px`` wins over the file's own metadata. Arrays
-    must hold images in [0, 1] (up to :data:`UNIT_SLACK` beyond); files are read to [0, 1].
+    or an ``(n, h, w)`` array. A manifest's ``um_per_px`` wins over the file's own metadata. Float
+    arrays must hold images in [0, 1] (up to :data:`UNIT_SLACK` beyond); unsigned integer
+    (``uint8``, ``uint16``) and boolean arrays are scaled by their type's range and files are read
+    to [0, 1], both as :func:`shapekit.io.readers.unit_image` does (``uint8`` 255 -> 1.0).
 
     Raises
     ------
@@ -76,12 +78,12 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
             ims.append(img)
             um.append(u if np.isfinite(u) else (meta.um_per_px or np.nan))
         return ims, np.asarray(um, dtype=np.float64), [str(x) for x in man.paths]
-    if isinstance(src, np.ndarray) and src.ndim == 3:
-        ims = [np.asarray(a, np.float32) for a in src]
-    elif isinstance(src, np.ndarray):
+    if isinstance(src, np.ndarray) and src.ndim != 3:
         raise InputError(f"{what}: expected an (n, h, w) array or a list of images, got shape {src.shape}")
-    else:
-        ims = [np.asarray(a, np.float32) for a in src]
+    from shapekit.io.readers import unit_image
+
+    ims = [np.asarray(unit_image(a, f"{what}: image {i}") if _unsigned(a) else a, np.float32)
+           for i, a in enumerate(map(np.asarray, src))]   # uint8 255 -> 1.0, as a file's
     if not ims:
         raise InputError(f"{what} is empty")
     for i, a in enumerate(ims):
@@ -92,8 +94,14 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
         lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)
         if lo < -UNIT_SLACK or hi > 1 + UNIT_SLACK:   # 8-bit or tanh images would be scored as they are
             raise InputError(f"{what}: image {i} holds values in [{lo:.4g}, {hi:.4g}], outside [0, 1]: scale "
-                             "the images to [0, 1] (8-bit: / 255, tanh outputs: (x + 1) / 2), or pass a folder")
+                             "the images to [0, 1] (8-bit: / 255, tanh outputs: (x + 1) / 2), or pass "
+                             "uint8/uint16 arrays or a folder")
     return ims, np.full(len(ims), np.nan), [f"image {i}" for i in range(len(ims))]
+
+
+def _unsigned(a: np.ndarray) -> bool:
+    """Pixels that :func:`shapekit.io.readers.unit_image` scales by their type's range."""
+    return a.dtype == bool or np.issubdtype(a.dtype, np.unsignedinteger)
 
 
 def set_groups(src: Any, groups: Any = "auto", n: int | None = None, *,
