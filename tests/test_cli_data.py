@@ -137,6 +137,25 @@ def test_ingest_colliding_outputs_are_refused_before_anything_is_written(tmp_pat
     assert not out.exists() or not any(out.iterdir())
 
 
+@pytest.mark.parametrize("first, second", [("d1/Scan.tif", "d2/scan.tif"), ("d1/x.TIF", "d2/X.png")])
+def test_ingest_stems_equal_but_for_case_are_refused(tmp_path: Path, run_cli, first, second) -> None:
+    """Scan.tif and scan.tif wrote DIR/Scan.tif and DIR/scan.tif: one file on macOS and Windows,
+    so the second silently replaced the first there; now refused at once, nothing written."""
+    a, b = tmp_path / first, tmp_path / second
+    a.parent.mkdir(exist_ok=True)
+    b.parent.mkdir(exist_ok=True)
+    _sem_tiff(a)
+    if b.suffix == ".png":
+        cv2.imwrite(str(b), (np.random.default_rng(1).random((40, 50)) * 255).astype(np.uint8))
+    else:
+        _sem_tiff(b)
+    out = tmp_path / "out"
+    code, _, err = run_cli("ingest", a, b, "--out", out)
+    assert code == 2 and err.count("\n") == 1 and "case-insensitive" in err, err
+    assert str(a) in err and str(b) in err
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_manifest_check_counts_and_errors(tmp_path: Path, run_cli) -> None:
     root = tmp_path / "d"
     root.mkdir()

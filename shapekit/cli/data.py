@@ -94,11 +94,12 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
     Each input is handled on its own: a bad input (missing, corrupt, truncated, constant, too
     small, multi-page without --page, oversized...) prints one error line on stderr and nothing is
     written for it; the good inputs are still written. The exit code is 2 if any input failed.
-    Inputs must have distinct file stems (they name the outputs): two that share one are refused
-    before anything is written.
+    Inputs must have distinct file stems, ignoring case (they name the outputs, and A.tif and a.tif
+    are one file on macOS and Windows): two that share one are refused before anything is written.
     """
     import math
     import os
+    import unicodedata
 
     if source_um is not None and not (math.isfinite(source_um) and source_um > 0):
         raise InputError(f"--source-um-per-px must be positive (a finite number), got {source_um}")
@@ -111,12 +112,17 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
                          "image itself is never padded)")
     used: dict[str, Path] = {}
     for path in images:  # before anything is written: never half of a set of colliding outputs
-        if path.stem in used and Path(os.path.realpath(path)) == Path(os.path.realpath(used[path.stem])):
-            raise InputError(f"{path}: given twice (as {used[path.stem]} too)")
-        if path.stem in used:
-            raise InputError(f"{path} and {used[path.stem]} would both be written as "
-                             f"{out / path.stem}.tif: inputs need distinct file stems (rename one)")
-        used[path.stem] = path
+        # stems equal but for case (or Unicode normalisation) name one file on macOS and Windows
+        key = unicodedata.normalize("NFC", path.stem).casefold()
+        prev = used.get(key)
+        if prev is not None and (Path(os.path.realpath(path)) == Path(os.path.realpath(prev)) or (
+                path.is_file() and prev.is_file() and os.path.samefile(path, prev))):
+            raise InputError(f"{path}: given twice (as {prev} too)")
+        if prev is not None:
+            where = "" if prev.stem == path.stem else " on a case-insensitive file system (macOS, Windows)"
+            raise InputError(f"{path} and {prev} would both be written as {out / path.stem}.tif{where}: "
+                             "inputs need distinct file stems, ignoring case (rename one)")
+        used[key] = path
         for target in (out / f"{path.stem}{ext}" for ext in (".tif", ".json", ".tiles.npz")):
             if target.is_file() and path.is_file() and os.path.samefile(path, target):
                 raise InputError(f"{path} would be replaced by its own cleaned copy ({target}): "
