@@ -154,6 +154,11 @@ def classify_file(model: Any, path: Path, filename: str, *, explain: bool = Fals
         # size, which the magnification check compares with the training range
         img, info = scan_for_model(scan, model.target_um_per_px, source=filename)
         classified_um = info["um_per_px"]
+        if explain and model.kind == "toptemp" and model.importance is not None:
+            from shapekit.temper.explain import check_pair_budget   # before the verdict
+
+            # the process's budget (as `shapekit explain`), not the per-upload one of max_pixels
+            check_pair_budget(img.shape, filename)
         res = model.assess(img, filename, info)
     except InputError as e:
         raise InputError(str(e).replace(str(path), filename)) from None
@@ -169,16 +174,17 @@ def classify_file(model: Any, path: Path, filename: str, *, explain: bool = Fals
 def _explain(model: Any, img: np.ndarray, um_per_px: float | None) -> dict[str, Any] | None:
     if model.kind != "toptemp" or model.importance is None:
         return None
-    from shapekit.temper.explain import MEANING, model_pairs
+    from shapekit.temper.explain import MEANING, model_pair_table, pair_records
 
-    blocks, pairs = model_pairs(model, img, um_per_px)
+    blocks, table, levels = model_pair_table(model, img)
+    pairs = pair_records(table, levels, um_per_px, MAX_EXPLAIN_PAIRS)
     keep = ("row", "col", "score", "filtration", "dim", "scale", "what", "size_px", "size_um")
     return {"blocks": [{"scale": k[0], "filtration": k[1], "dim": k[2], "importance": round(v, 6),
                         "what": MEANING[(k[1], k[2])]}
                        for k, v in sorted(blocks.items(), key=lambda kv: -kv[1])],
             "pairs": [{k: (round(r[k], 3) if isinstance(r[k], float) else r[k]) for k in keep}
-                      for r in pairs[:MAX_EXPLAIN_PAIRS]],
-            "n_pairs": len(pairs)}
+                      for r in pairs],
+            "n_pairs": len(table)}
 
 
 # ---------------------------------------------------------------------------- generate

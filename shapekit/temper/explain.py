@@ -47,6 +47,11 @@ from shapekit.errors import InputError
 # the figures (they read only an Explanation's attributes); importable from here as before
 from shapekit.temper.explainplot import COLORS, plot_confusion, plot_explanation, plot_tile_map  # noqa: F401
 
+#: float32-sized words of memory a pixel of the scan that explain's pairs take (checked against
+#: the pixel budget before the verdict): torch's persistence with locations (~80 bytes a pixel on
+#: micrographs, 91 on uniform noise, measured with the pair table: ~100 bytes a pair)
+PAIR_WORK = 32
+
 #: what a (filtration, homology dimension) block's pairs are in a micrograph
 MEANING = {("superlevel", 0): "bright particles", ("superlevel", 1): "cells of a bright network",
            ("sublevel", 0): "dark particles or pits", ("sublevel", 1): "cells of a dark network"}
@@ -71,38 +76,38 @@ def block_importance(importance: np.ndarray, blocks: Sequence[Any]) -> dict[Any,
     return out
 
 
-def scored_pairs(levels: dict[int, np.ndarray], blocks: dict[Any, float],
-                 min_persistence: float = 0.0, shape: tuple[int, int] | None = None,
-                 um_per_px: float | None = None) -> list[dict[str, Any]]:
-    """Persistence pairs of each block with birth pixels (original coordinates), sizes and scores.
+#: the columns of :func:`pair_table` (``superlevel``: 1.0 or 0.0; ``reach``: birth-to-death
+#: distance in px of the scan; ``birth_*``/``death_*``: pixels of the level image at ``scale``)
+PAIR_COLUMNS = ("scale", "superlevel", "dim", "birth", "death", "row", "col", "reach", "score",
+                "birth_row", "birth_col", "death_row", "death_col")
+
+
+def pair_table(levels: dict[int, np.ndarray], blocks: dict[Any, float], min_persistence: float = 0.0,
+               shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Every scored persistence pair of the blocks, one float64 row each (:data:`PAIR_COLUMNS`),
+    best score first.
 
     ``levels`` is the scan at each scale as the model's features see it (``{scale: image}``,
     the output of its ``standardize`` and ``pyramid`` steps) and ``min_persistence`` the
     model's, so the pairs are those the features were computed from. With ``shape`` (the scan's
-    height and width) pairs that reach past its edge are left out (see the module docstring);
-    ``um_per_px`` adds sizes in micrometres.
-
-    Examples
-    --------
-    >>> from shapekit.topology import Block
-    >>> img = np.zeros((16, 16)); img[4, 4] = img[10, 12] = 1.0
-    >>> p = scored_pairs({1: img}, {Block(1, "superlevel", 0): 1.0})
-    >>> sorted((int(r["row"]), int(r["col"])) for r in p), p[0]["what"]
-    ([(4, 4)], 'bright particles')
-    >>> scored_pairs({1: img}, {Block(1, "superlevel", 0): 1.0}, shape=(16, 16))   # reaches the edge
-    []
+    height and width) pairs that reach past its edge are left out (see the module docstring).
+    About 100 bytes a pair: a noisy scan has a pair for every few pixels, so the pairs stay an
+    array here and only those reported become dicts (:func:`pair_records`).
     """
     from shapekit.topology import persistence_pairs_with_locations
 
-    out = []
+    parts = [np.zeros((0, len(PAIR_COLUMNS)))]
+    found: dict[tuple[int, str], dict[int, np.ndarray]] = {}
     for b, w in blocks.items():
         if w <= 0:
             continue
-        p = persistence_pairs_with_locations(levels[b.scale], b.filtration,
-                                             min_persistence=min_persistence).get(b.dim)
+        if (b.scale, b.filtration) not in found:   # one computation gives both dimensions
+            # the torch backend (on the CPU too): GUDHI's generic complex took ~250 bytes and
+            # 15 us a pixel (2048x1536: 700 MB, 45 s), torch ~80 bytes and 0.5 us (1.1 s)
+            found[(b.scale, b.filtration)] = persistence_pairs_with_locations(
+                levels[b.scale], b.filtration, backend="torch", min_persistence=min_persistence)
+        p = found[(b.scale, b.filtration)].get(b.dim)
         p = p[np.isfinite(p[:, 1])] if p is not None and len(p) else np.zeros((0, 6))
-        if not len(p):
-            continue
         life = np.abs(p[:, 1] - p[:, 0])
         score = w * life / max(float(life.sum()), 1e-12)
         s = b.scale
@@ -113,22 +118,56 @@ def scored_pairs(levels: dict[int, np.ndarray], blocks: dict[Any, float],
             reach = np.maximum(radius, s)
             keep &= (rows - reach >= 0) & (cols - reach >= 0) & \
                 (rows + reach <= shape[0] - 1) & (cols + reach <= shape[1] - 1)
-        what = MEANING[(b.filtration, b.dim)]
-        img = levels[s]
-        for k in np.flatnonzero(keep):
-            if b.dim == 0:
-                at = (int(p[k, 2]), int(p[k, 3]))
-                mid = (float(img[at]) + float(img[int(p[k, 4]), int(p[k, 5])])) / 2
-                size = particle_diameter(img, at, mid, b.filtration == "superlevel") * s
-            else:
-                size = 2.0 * float(radius[k])
-            out.append({"scale": s, "filtration": b.filtration, "dim": b.dim, "what": what,
-                        "birth": float(p[k, 0]), "death": float(p[k, 1]),
-                        "row": float(rows[k]), "col": float(cols[k]), "size_px": size,
-                        "reach_px": float(radius[k]),
-                        "size_um": None if um_per_px is None else size * float(um_per_px),
-                        "score": float(score[k])})
+        k = np.flatnonzero(keep)
+        parts.append(np.column_stack([np.full(len(k), s), np.full(len(k), b.filtration == "superlevel"),
+                                      np.full(len(k), b.dim), p[k, 0], p[k, 1], rows[k], cols[k],
+                                      radius[k], score[k], p[k, 2:6]]))
+    table = np.concatenate(parts)
+    return table[np.argsort(-table[:, 8], kind="stable")]
+
+
+def pair_records(table: np.ndarray, levels: dict[int, np.ndarray], um_per_px: float | None = None,
+                 n: int | None = None) -> list[dict[str, Any]]:
+    """The first ``n`` rows of a :func:`pair_table` (None: all) as dicts with the pair's size.
+
+    Keys: scale, filtration, dim, what, birth, death, row, col (birth pixel in the scan's
+    coordinates), size_px (a particle's equivalent-circle diameter, :func:`particle_diameter`;
+    a cell's twice its reach), reach_px, size_um (None without ``um_per_px``), score.
+    """
+    out = []
+    for t in table[:n]:
+        s, filtration, dim = int(t[0]), "superlevel" if t[1] else "sublevel", int(t[2])
+        if dim == 0:
+            img, at = levels[s], (int(t[9]), int(t[10]))
+            mid = (float(img[at]) + float(img[int(t[11]), int(t[12])])) / 2
+            size = particle_diameter(img, at, mid, filtration == "superlevel") * s
+        else:
+            size = 2.0 * float(t[7])
+        out.append({"scale": s, "filtration": filtration, "dim": dim,
+                    "what": MEANING[(filtration, dim)], "birth": float(t[3]), "death": float(t[4]),
+                    "row": float(t[5]), "col": float(t[6]), "size_px": size, "reach_px": float(t[7]),
+                    "size_um": None if um_per_px is None else size * float(um_per_px),
+                    "score": float(t[8])})
     return out
+
+
+def scored_pairs(levels: dict[int, np.ndarray], blocks: dict[Any, float],
+                 min_persistence: float = 0.0, shape: tuple[int, int] | None = None,
+                 um_per_px: float | None = None) -> list[dict[str, Any]]:
+    """Persistence pairs of each block with birth pixels (original coordinates), sizes and scores,
+    best first: :func:`pair_records` of every row of :func:`pair_table`.
+
+    Examples
+    --------
+    >>> from shapekit.topology import Block
+    >>> img = np.zeros((16, 16)); img[4, 4] = 0.9; img[10, 12] = 1.0   # the lower peak dies
+    >>> p = scored_pairs({1: img}, {Block(1, "superlevel", 0): 1.0})
+    >>> sorted((int(r["row"]), int(r["col"])) for r in p), p[0]["what"]
+    ([(4, 4)], 'bright particles')
+    >>> scored_pairs({1: img}, {Block(1, "superlevel", 0): 1.0}, shape=(16, 16))   # reaches the edge
+    []
+    """
+    return pair_records(pair_table(levels, blocks, min_persistence, shape), levels, um_per_px)
 
 
 def particle_diameter(level: np.ndarray, at: tuple[int, int], threshold: float,
@@ -178,14 +217,19 @@ class Explanation:
     blocks : dict of Block -> float
         Importance of every diagram block.
     pairs : list of dict
-        Every scored pair not cut by the scan's edge (scale, filtration, dim, what, birth, death,
-        row, col, size_px, reach_px, size_um, score), best first.
+        The ``top`` best-scoring pairs not cut by the scan's edge (scale, filtration, dim, what,
+        birth, death, row, col, size_px, reach_px, size_um, score), best first.
     scan : ndarray
         The scan as read (info bar cropped, at the model's pixel size).
     top : int
         How many pairs the summary lists and the figure draws.
     um_per_px : float or None
         Pixel size of ``scan`` (None: unknown).
+    n_pairs : int or None
+        How many scored pairs there are in all (None: ``len(pairs)``).
+    diagram : ndarray (n, 3) or None
+        ``birth, death, score`` of every pair of the most important block, for its diagram
+        (None: drawn from ``pairs``).
     """
 
     verdict: dict[str, Any]
@@ -194,6 +238,8 @@ class Explanation:
     scan: np.ndarray
     top: int = 300
     um_per_px: float | None = None
+    n_pairs: int | None = None
+    diagram: np.ndarray | None = None
 
     def block_summary(self) -> list[dict[str, Any]]:
         """Blocks, most important first, in physical terms: what their pairs are and the median
@@ -234,24 +280,43 @@ class Explanation:
                           for r in self.pairs[:min(n_pairs, self.top)]]}
 
 
-def model_pairs(model: Any, image: np.ndarray, um_per_px: float | None = None
-                ) -> tuple[dict[Any, float], list[dict[str, Any]]]:
-    """Block importances of a TopTemp model and the scored pairs of one scan array, best first.
+def check_pair_budget(shape: tuple[int, ...], name: str = "the scan", max_pixels: int | None = None) -> None:
+    """Refuse (:class:`InputError`, naming the limit and ``--map``) a scan whose pairs would take
+    more than the pixel budget at :data:`PAIR_WORK` a pixel."""
+    from shapekit.io.budget import check_pixel_budget
+
+    h, w = shape[:2]
+    check_pixel_budget((PAIR_WORK, h, w), f"{name}: explain's persistence pairs over the whole {w}x{h} "
+                       f"scan (about {4 * PAIR_WORK} bytes a pixel; --map, each tile's verdict, needs "
+                       f"none)", max_pixels=max_pixels)
+
+
+def model_pair_table(model: Any, image: np.ndarray, max_pixels: int | None = None
+                     ) -> tuple[dict[Any, float], np.ndarray, dict[int, np.ndarray]]:
+    """Block importances of a TopTemp model, the :func:`pair_table` of one scan array (best
+    first) and the scan's levels (for :func:`pair_records`).
 
     The pairs come from the scan as the model's own ``standardize`` and ``pyramid`` steps see it,
     with its minimum persistence; coordinates are in the array's pixels; pairs cut by the scan's
     edge are left out.  Block keys are :class:`~shapekit.topology.Block` ``(scale, filtration,
-    dim)`` tuples.
+    dim)`` tuples.  A scan over the budget (:func:`check_pair_budget`) is refused.
     """
     if model.kind != "toptemp" or model.importance is None:
         raise InputError("explain needs a TopTemp model with feature importances (not --model cnn)")
+    check_pair_budget(np.shape(image), max_pixels=max_pixels)
     blocks = block_importance(model.importance, model.column_blocks())
     steps = model.features.named_steps
     levels = steps["pyramid"].transform(steps["standardize"].transform([image]))[0]
-    pairs = scored_pairs(levels, blocks, float(steps["diagrams"].min_persistence),
-                         shape=np.shape(image), um_per_px=um_per_px)
-    pairs.sort(key=lambda r: -r["score"])
-    return blocks, pairs
+    table = pair_table(levels, blocks, float(steps["diagrams"].min_persistence), shape=np.shape(image))
+    return blocks, table, levels
+
+
+def model_pairs(model: Any, image: np.ndarray, um_per_px: float | None = None, n: int | None = None
+                ) -> tuple[dict[Any, float], list[dict[str, Any]]]:
+    """Block importances of a TopTemp model and the ``n`` best scored pairs (None: all) of one
+    scan array as :func:`pair_records`, best first (see :func:`model_pair_table`)."""
+    blocks, table, levels = model_pair_table(model, image)
+    return blocks, pair_records(table, levels, um_per_px, n)
 
 
 def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray, top: int = 300,
@@ -281,14 +346,14 @@ def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray, top: in
         raise InputError(f"--top must be positive, got {top}")
     name, img, info = model.read(image, um_per_px)
     if pairs:  # refused before the verdict is computed, with the way that needs no pairs
-        from shapekit.io.budget import check_pixel_budget
-        from shapekit.topology.locations import CELL_WORK
-
-        h, w = np.shape(img)
-        check_pixel_budget((CELL_WORK, h, w), f"{name}: explain's persistence pairs over the whole "
-                           f"{w}x{h} scan (about {4 * CELL_WORK} bytes a pixel; --map, each tile's "
-                           f"verdict, needs none)")
+        check_pair_budget(np.shape(img), name)
     verdict = {"image": name, **model.assess(img, name, info)}
     um = info.get("um_per_px")
-    blocks, found = model_pairs(model, img, um) if pairs else ({}, [])
-    return Explanation(verdict, blocks, found, img, int(top), um)
+    if not pairs:
+        return Explanation(verdict, {}, [], img, int(top), um)
+    blocks, table, levels = model_pair_table(model, img)
+    best = max(blocks, key=blocks.get)
+    in_best = (table[:, 0] == best.scale) & (table[:, 1] == (best.filtration == "superlevel")) \
+        & (table[:, 2] == best.dim)
+    return Explanation(verdict, blocks, pair_records(table, levels, um, int(top)), img, int(top), um,
+                       n_pairs=len(table), diagram=table[in_best][:, [3, 4, 8]])

@@ -51,11 +51,12 @@ def plot_explanation(explanation: Any) -> Any:
     if shown:
         ax.legend(loc="lower right", fontsize=7, framealpha=0.7)
     best = max(blocks, key=blocks.get)
-    sel = [r for r in pairs if (r["scale"], r["filtration"], r["dim"]) == best]
-    if sel:
-        b = np.array([r["birth"] for r in sel])
-        d = np.array([r["death"] for r in sel])
-        sc = np.array([r["score"] for r in sel])
+    diagram = getattr(explanation, "diagram", None)   # every pair of the best block, or those shown
+    if diagram is None:
+        diagram = np.array([(r["birth"], r["death"], r["score"]) for r in pairs
+                            if (r["scale"], r["filtration"], r["dim"]) == best]).reshape(-1, 3)
+    if len(diagram):
+        b, d, sc = diagram[:, 0], diagram[:, 1], diagram[:, 2]
         axd.scatter(b, d, s=4, c="lightgray")
         topk = np.argsort(-sc)[:max(1, min(len(sc), len(shown)))]
         axd.scatter(b[topk], d[topk], s=10, c=COLORS[best[1:]])
