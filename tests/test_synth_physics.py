@@ -39,6 +39,27 @@ def test_fraction_follows_the_solvus():
     f = physics.volume_fraction(T_GRID)
     assert np.all(np.diff(f) < 0) and f.min() > 0.1 and f.max() < 0.17
     assert float(physics.volume_fraction(320.0)) == 0.0  # above the solvus: nothing precipitates
+    # far above it (c_e > CP, from 425 C) the lever rule's two negative terms gave f > 0 again:
+    # 1.03 at 1000 C, a field packed with particles ~800 px across that took minutes to draw
+    assert physics.volume_fraction([425.0, 600.0, 1000.0, 5000.0]).tolist() == [0.0] * 4
+    assert physics.SOLVUS_C == pytest.approx(291.3, abs=0.05)
+    assert float(physics.volume_fraction(physics.SOLVUS_C - 0.01)) > 0.0
+    assert float(physics.volume_fraction(physics.SOLVUS_C + 0.01)) == 0.0
+
+
+def test_the_simulator_refuses_aging_at_or_above_the_solvus():
+    # render_micrograph(1000, 1) drew an (empty) 1700-px margin field of grains for 170 s
+    import time
+
+    from shapekit.synth import render_micrograph
+
+    t0 = time.perf_counter()
+    for T in (physics.SOLVUS_C, 300.0, 1000.0):
+        with pytest.raises(InputError, match=r"aging temperature .* C is at or above the model "
+                                             r"alloy's solvus \(291 C\), where no precipitate"):
+            render_micrograph(T, 1.0, size=64)
+    assert time.perf_counter() - t0 < 1.0
+    assert render_micrograph(290.0, 1.0, size=64)[0].shape == (64, 64)
     m = process_model(200.0, 5.0)
     nd = m["area_fraction"] / (np.pi * physics.LSW_M2 * m["mean_radius_nm"] ** 2) * 1e6
     assert float(m["number_density_per_um2"]) == pytest.approx(float(nd))

@@ -96,7 +96,7 @@ def test_outside_check_flags_simulated_alloy_against_toy_textures(check):
     from shapekit.synth import render_micrograph
 
     chk, _, _ = check
-    sims = [render_micrograph(450.0, 8.0, size=96, seed=s)[0] for s in range(6)]
+    sims = [render_micrograph(220.0, 8.0, size=96, seed=s)[0] for s in range(6)]
     flagged = [not chk.assess([0.4, 0.3, 0.3], ["a", "b", "c"], _features(im), im, None)["in_distribution"]
                for im in sims]
     assert all(flagged)

@@ -21,12 +21,14 @@ Aging at absolute temperature :math:`T` (K) for time :math:`t` (h), in the coars
    :math:`c_e(T) = c_{e,ref} \exp[-\Delta H_s/R\,(1/T - 1/T_{ref})]` (``DH_SOLVUS`` = 45 kJ/mol,
    ``CE_REF`` = 0.04 at 220 C); the lever rule gives the volume fraction
    :math:`f = (c_0 - c_e)/(c_p - c_e)` with alloy solute ``C0`` = 0.16 and precipitate solute
-   ``CP`` = 1 (MgZn2 counted as pure solute in this pseudo-binary). The solvus (f = 0) lies near
-   290 C. (C0 is about three times a real 7075's Zn+Mg so that over-aged fields still hold enough
-   particles to measure.) By Delesse's principle the imaged **area fraction** equals :math:`f`;
-   the imaged particles are taken as their full discs (deep-etched secondary-electron imaging),
-   so imaged radius = radius. Above the solvus f = 0 (no particles; the temper label then only
-   reflects the nominal radius: stay inside ``DOMAIN``).
+   ``CP`` = 1 (MgZn2 counted as pure solute in this pseudo-binary). The solvus (f = 0) lies at
+   ``SOLVUS_C`` = 291 C. (C0 is about three times a real 7075's Zn+Mg so that over-aged fields
+   still hold enough particles to measure.) By Delesse's principle the imaged **area fraction**
+   equals :math:`f`; the imaged particles are taken as their full discs (deep-etched
+   secondary-electron imaging), so imaged radius = radius. Above the solvus f = 0 (a solid
+   solution: the temper label then only reflects the nominal radius: stay inside ``DOMAIN``);
+   the coarsening model describes precipitates below it, and the micrograph simulator
+   (:func:`shapekit.synth.render_micrograph`) refuses temperatures at or above it.
 3. **Number density** of the section: :math:`N_A = f / (\pi \langle r^2 \rangle)` with
    :math:`\langle r^2\rangle = \bar r^2\,m_2`, :math:`m_2 = E[\rho^2]` of the LSW distribution.
 4. **Grain boundaries**: boundary precipitates coarsen faster (boundary diffusion):
@@ -117,6 +119,8 @@ C_OROWAN = (TAYLOR_M * 0.4 * SHEAR_G_MPA * BURGERS_NM / (np.pi * np.sqrt(1.0 - P
 UM_PER_PX_DEFAULT = 0.002
 DOMAIN: dict[str, tuple[float, float]] = {"aging_temperature_C": (120.0, 220.0),
                                           "aging_time_h": (0.1, 100.0)}
+#: the solvus (C): the matrix holds all the alloy's solute (c_e(T) = C0) and no precipitate is left
+SOLVUS_C = 1.0 / (1.0 / (T_REF_C + KELVIN) - R_GAS / DH_SOLVUS * np.log(C0 / CE_REF)) - KELVIN
 
 
 def lsw_pdf(rho: np.ndarray) -> np.ndarray:
@@ -212,7 +216,8 @@ def volume_fraction(temperature_C: Any) -> np.ndarray:
     """
     T = np.asarray(temperature_C, dtype=float) + KELVIN
     ce = CE_REF * np.exp(-DH_SOLVUS / R_GAS * (1.0 / T - 1.0 / (T_REF_C + KELVIN)))
-    return np.clip((C0 - ce) / (CP - ce), 0.0, None)
+    with np.errstate(divide="ignore", invalid="ignore"):  # ce = CP far above the solvus
+        return np.where(ce < C0, (C0 - ce) / (CP - ce), 0.0)
 
 
 def strength_from_structure(f: Any, r_nm: Any) -> np.ndarray:

@@ -71,7 +71,9 @@ def simulate_microstructure(temperature_C: float, time_h: float, *,
     """Lay out the section for one aging condition (no imaging).
 
     Returns the :class:`~shapekit.synth.microstructure.Microstructure` and the process model's
-    values (scalars) for the condition. ``grain_density_per_um2``: Voronoi grains per um^2 of the
+    values (scalars) for the condition, below the solvus
+    (:data:`~shapekit.synth.physics.SOLVUS_C`, 291 C; at or above it: InputError, as there is no
+    precipitate to lay out). ``grain_density_per_um2``: Voronoi grains per um^2 of the
     section (default :data:`~shapekit.synth.microstructure.GRAIN_DENSITY_PER_UM2`, 12: grains of
     about 0.33 um; at most :data:`GRAIN_DENSITY_RANGE`'s upper end).
 
@@ -82,6 +84,11 @@ def simulate_microstructure(temperature_C: float, time_h: float, *,
     ((64, 64), 'peak_aged')
     """
     hw = _size(size)
+    if float(temperature_C) >= physics.SOLVUS_C:  # the model's coarsening regime ends there
+        raise InputError(f"aging temperature {float(temperature_C):g} C is at or above the model "
+                         f"alloy's solvus ({physics.SOLVUS_C:.0f} C), where no precipitate is "
+                         f"left to image; the simulator covers aging below it (its data: "
+                         f"120-220 C)")
     if not (np.isfinite(um_per_px) and um_per_px > 0):
         raise InputError(f"um_per_px must be a positive number, got {um_per_px!r}")
     lo, hi = UM_PER_PX_RANGE
@@ -213,7 +220,7 @@ def render_micrograph(temperature_C: float, time_h: float, *, size: int | tuple[
     Parameters
     ----------
     temperature_C, time_h : float
-        Aging temperature (C) and time (h).
+        Aging temperature (C; below the model alloy's solvus, 291 C) and time (h).
     size : int or (h, w)
         Image size in pixels (>= 32), without the info bar.
     um_per_px : float
