@@ -153,3 +153,22 @@ def test_the_server_refuses_pairs_over_the_budget_before_classifying(tmp_path, m
     with pytest.raises(InputError, match="--map") as e:
         classify_file(model, tmp_path / "scan.png", "scan.png", explain=True)
     assert "scan.png" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_diagram_colours_only_the_pairs_drawn_on_the_scan():
+    """The diagram coloured as many of the top block's pairs as the figure draws in all (--top:
+    300), though only those of that block among them are drawn (here 2 of 3): the colours
+    claimed pairs that are not on the scan."""
+    from shapekit.temper.explain import Explanation, plot_explanation
+    from shapekit.topology import Block
+
+    best, other = Block(1, "superlevel", 0), Block(1, "sublevel", 1)
+    rec = [{"scale": k.scale, "filtration": k.filtration, "dim": k.dim, "birth": 1.0 + i, "death": 0.0,
+            "row": 5.0, "col": 5.0, "score": 0.9 - 0.1 * i} for i, k in enumerate([best, other, best])]
+    diagram = np.array([[1.0, 0.0, 0.9], [3.0, 0.0, 0.7], [4.0, 0.0, 0.1], [5.0, 0.0, 0.05]])
+    v = {"image": "x", "temper": "a", "probabilities": {"a": 1.0}}
+    fig = plot_explanation(Explanation(v, {best: 0.6, other: 0.4}, rec, np.zeros((16, 16)), 3,
+                                       diagram=diagram))
+    grey, coloured = fig.axes[1].collections
+    assert len(grey.get_offsets()) == 4
+    assert sorted(map(tuple, coloured.get_offsets())) == [(1.0, 0.0), (3.0, 0.0)]

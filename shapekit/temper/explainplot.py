@@ -58,7 +58,9 @@ def plot_explanation(explanation: Any) -> Any:
     if len(diagram):
         b, d, sc = diagram[:, 0], diagram[:, 1], diagram[:, 2]
         axd.scatter(b, d, s=4, c="lightgray")
-        topk = np.argsort(-sc)[:max(1, min(len(sc), len(shown)))]
+        # coloured: the block's pairs drawn on the scan (its best ones among the ``top``)
+        n_drawn = sum((r["scale"], r["filtration"], r["dim"]) == best for r in shown)
+        topk = np.argsort(-sc, kind="stable")[:n_drawn]
         axd.scatter(b[topk], d[topk], s=10, c=COLORS[best[1:]])
         lo, hi = float(min(b.min(), d.min())), float(max(b.max(), d.max()))
         axd.plot([lo, hi], [lo, hi], "k--", lw=0.8)
