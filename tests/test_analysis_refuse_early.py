@@ -9,6 +9,7 @@ of a TopTemp model loaded the model first too (3-6 s each).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,17 @@ def test_an_unknown_layer_is_refused_before_any_image_is_tiled(run_cli, cnn_and_
              "give as many --layer-b as --layer-a")
     _refused(run_cli("analyze", "id", model, manifest, "--layers", "foo"),
              "unknown layer(s) 'foo'")
+
+
+def test_a_generators_layers_are_named_as_the_user_names_them(run_cli):
+    # id/frames of a generator checked "net." + each name against the wrapper that conditions
+    # it: "unknown layer(s) 'net.foo' (did you mean 'net.cond' or 'net'?)", a list of "net.*"
+    # names, and "--layers net.mapping", as suggested, failed as 'net.net.mapping'
+    gen = PRETRAINED / "sim-parameters"
+    for cmd in ("id", "frames"):
+        code, out, err = run_cli("analyze", cmd, gen, "--layers", "mappin")
+        _refused((code, out, err), "unknown layer(s) 'mappin' (did you mean 'mapping'")
+        assert "net." not in err and "the model's layers (named_modules): cond, " in err, err
+    code, out, err = run_cli("analyze", "id", gen, "--layers", "mapping", "--n", "8",
+                             "--methods", "twonn", "--json")
+    assert code == 0 and {r["layer"] for r in json.loads(out)["rows"]} == {"input", "mapping"}, err

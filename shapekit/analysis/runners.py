@@ -55,7 +55,8 @@ def run_frames(model_dir: Path, manifest: Path | None, layers: Sequence[str] | N
         torch.manual_seed(seed)
         z = latent_inputs(model, n_inputs, seed)
         d = z.shape[1]
-        names_l = ["net." + n for n in (layers or _default(model.net, "generator"))]
+        names_l = ["net." + n for n in resolve_layers(  # the generator's own names, unwrapped
+            model.net, list(layers) if layers else _default(model.net, "generator"))]
         g = torch.Generator().manual_seed(seed)
         noise = torch.randn(n_noise, d, generator=g)
         V = torch.cat([torch.eye(d), noise / noise.norm(dim=1, keepdim=True)])

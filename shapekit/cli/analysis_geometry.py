@@ -77,11 +77,12 @@ def id_cmd(model_dir: Path, manifest: Path | None, layers: str | None, methods: 
         rows = layer_intrinsic_dimension(model.net, x, names, groups=labels, methods=meths, k=k,
                                          k_lpca=k_lpca, device=device)
     else:
+        names = ["net." + n for n in resolve_layers(  # the generator's own names, unwrapped
+            model.net, split(layers) or default_layers("generator", model.net))]
         torch.manual_seed(seed)  # the generator's noise inputs
         z = latent_inputs(model, n_latent, seed)
         for c, lab in enumerate(model.label_names):
             wrapped = ConditionedGenerator(model.net, c, cond=model.cond)
-            names = ["net." + n for n in (split(layers) or default_layers("generator", model.net))]
             for r in layer_intrinsic_dimension(wrapped, z, names, methods=meths, k=k,
                                                k_lpca=k_lpca, device=device):
                 rows.append({**r, "layer": r["layer"].removeprefix("net."), "group": lab})
