@@ -96,11 +96,14 @@ def test_explain_turns_only_the_pairs_it_reports_into_records(monkeypatch):
     assert len(ex.pairs) == 20 and len(calls) <= 20 and ex.n_pairs > 1000
     scores = [r["score"] for r in ex.pairs]
     assert scores == sorted(scores, reverse=True)
-    blocks, table, levels = E.model_pair_table(model, ex.scan)
-    assert len(table) == ex.n_pairs and ex.pairs == E.pair_records(table, levels, None, 20)
+    blocks, table, levels = E.model_pair_table(model, ex.scan)          # every pair
+    assert len(table.rows) == table.n_pairs == ex.n_pairs
+    assert ex.pairs == E.pair_records(table.rows[:20], levels)
     best = max(blocks, key=blocks.get)        # the figure's diagram: every pair of the top block
-    assert len(ex.diagram) == sum(r["scale"] == best.scale and r["filtration"] == best.filtration
-                                  and r["dim"] == best.dim for r in E.pair_records(table, levels)) > 20
+    in_best = (table.rows[:, 0] == best.scale) & (table.rows[:, 1] == (best.filtration == "superlevel")) \
+        & (table.rows[:, 2] == best.dim)
+    assert np.array_equal(np.sort(ex.diagram, axis=0), np.sort(table.rows[in_best][:, [3, 4, 8]], axis=0))
+    assert len(ex.diagram) > 20
     assert 0.5 * blocks[best] < ex.diagram[:, 2].sum() <= blocks[best] + 1e-9  # less pairs cut by the edge
 
 
@@ -113,9 +116,9 @@ model = load_model("uhcs3")
 img = np.random.default_rng(0).random((1024, 768)).astype(np.float32)
 model_pair_table(model, img[:64, :64])                 # warm up (imports, first allocations)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-blocks, table, levels = model_pair_table(model, img)
+blocks, table, levels = model_pair_table(model, img, 300)       # as explain does
 grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
-print(grown / img.size, len(table))
+print(grown / img.size, table.n_pairs)
 """
 
 

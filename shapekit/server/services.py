@@ -176,15 +176,15 @@ def _explain(model: Any, img: np.ndarray, um_per_px: float | None) -> dict[str, 
         return None
     from shapekit.temper.explain import MEANING, model_pair_table, pair_records
 
-    blocks, table, levels = model_pair_table(model, img)
-    pairs = pair_records(table, levels, um_per_px, MAX_EXPLAIN_PAIRS)
+    blocks, table, levels = model_pair_table(model, img, MAX_EXPLAIN_PAIRS)
+    pairs = pair_records(table.rows, levels, um_per_px)
     keep = ("row", "col", "score", "filtration", "dim", "scale", "what", "size_px", "size_um")
     return {"blocks": [{"scale": k[0], "filtration": k[1], "dim": k[2], "importance": round(v, 6),
                         "what": MEANING[(k[1], k[2])]}
                        for k, v in sorted(blocks.items(), key=lambda kv: -kv[1])],
             "pairs": [{k: (round(r[k], 3) if isinstance(r[k], float) else r[k]) for k in keep}
                       for r in pairs],
-            "n_pairs": len(table)}
+            "n_pairs": table.n_pairs}
 
 
 # ---------------------------------------------------------------------------- generate

@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,9 +48,10 @@ from shapekit.errors import InputError
 from shapekit.temper.explainplot import COLORS, plot_confusion, plot_explanation, plot_tile_map  # noqa: F401
 
 #: float32-sized words of memory a pixel of the scan that explain's pairs take (checked against
-#: the pixel budget before the verdict): torch's persistence with locations (~80 bytes a pixel on
-#: micrographs, 91 on uniform noise, measured with the pair table: ~100 bytes a pair)
-PAIR_WORK = 32
+#: the pixel budget before the verdict): torch's persistence with locations and the best pairs,
+#: measured (peak RSS growth) at ~80 bytes a pixel on micrographs and 98 on uniform noise with the
+#: shipped model, 108 and 141 with an 'accurate' preset model (no smoothing, every pair)
+PAIR_WORK = 40
 
 #: what a (filtration, homology dimension) block's pairs are in a micrograph
 MEANING = {("superlevel", 0): "bright particles", ("superlevel", 1): "cells of a bright network",
@@ -82,31 +83,51 @@ PAIR_COLUMNS = ("scale", "superlevel", "dim", "birth", "death", "row", "col", "r
                 "birth_row", "birth_col", "death_row", "death_col")
 
 
+class PairTable(NamedTuple):
+    """What :func:`pair_table` found: the best pairs as rows, how many there are, the diagram of
+    the most important block."""
+
+    rows: np.ndarray
+    """``(k, 13)`` float64, columns :data:`PAIR_COLUMNS`, best score first."""
+    n_pairs: int
+    """Every scored pair not cut by the scan's edge (``k`` of them are in ``rows``)."""
+    diagram: np.ndarray
+    """``(m, 3)``: birth, death, score of every such pair of the most important block."""
+
+
 def pair_table(levels: dict[int, np.ndarray], blocks: dict[Any, float], min_persistence: float = 0.0,
-               shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Every scored persistence pair of the blocks, one float64 row each (:data:`PAIR_COLUMNS`),
-    best score first.
+               shape: tuple[int, int] | None = None, n: int | None = None) -> PairTable:
+    """The scored persistence pairs of the blocks: the ``n`` best as rows (None: all), their
+    number, and the most important block's diagram.
 
     ``levels`` is the scan at each scale as the model's features see it (``{scale: image}``,
     the output of its ``standardize`` and ``pyramid`` steps) and ``min_persistence`` the
     model's, so the pairs are those the features were computed from. With ``shape`` (the scan's
     height and width) pairs that reach past its edge are left out (see the module docstring).
-    About 100 bytes a pair: a noisy scan has a pair for every few pixels, so the pairs stay an
-    array here and only those reported become dicts (:func:`pair_records`).
+    A noisy scan, without smoothing or minimum persistence, has a pair for every two pixels: only
+    each block's ``n`` best are kept as rows (ties in the order of ``blocks``, then of the pairs),
+    and only those reported become dicts (:func:`pair_records`).
     """
     from shapekit.topology import persistence_pairs_with_locations
 
-    parts = [np.zeros((0, len(PAIR_COLUMNS)))]
+    live = {b: w for b, w in blocks.items() if w > 0}
+    best = max(live, key=live.get, default=None)
+    uses: dict[tuple[int, str], int] = {}
+    for b in live:
+        uses[(b.scale, b.filtration)] = uses.get((b.scale, b.filtration), 0) + 1
+    parts, n_pairs, diagram = [np.zeros((0, len(PAIR_COLUMNS)))], 0, np.zeros((0, 3))
     found: dict[tuple[int, str], dict[int, np.ndarray]] = {}
-    for b, w in blocks.items():
-        if w <= 0:
-            continue
-        if (b.scale, b.filtration) not in found:   # one computation gives both dimensions
+    for b, w in live.items():
+        key = (b.scale, b.filtration)
+        if key not in found:   # one computation gives both dimensions
             # the torch backend (on the CPU too): GUDHI's generic complex took ~250 bytes and
             # 15 us a pixel (2048x1536: 700 MB, 45 s), torch ~80 bytes and 0.5 us (1.1 s)
-            found[(b.scale, b.filtration)] = persistence_pairs_with_locations(
+            found[key] = persistence_pairs_with_locations(
                 levels[b.scale], b.filtration, backend="torch", min_persistence=min_persistence)
-        p = found[(b.scale, b.filtration)].get(b.dim)
+        p = found[key].get(b.dim)
+        uses[key] -= 1
+        if not uses[key]:
+            del found[key]
         p = p[np.isfinite(p[:, 1])] if p is not None and len(p) else np.zeros((0, 6))
         life = np.abs(p[:, 1] - p[:, 0])
         score = w * life / max(float(life.sum()), 1e-12)
@@ -119,11 +140,15 @@ def pair_table(levels: dict[int, np.ndarray], blocks: dict[Any, float], min_pers
             keep &= (rows - reach >= 0) & (cols - reach >= 0) & \
                 (rows + reach <= shape[0] - 1) & (cols + reach <= shape[1] - 1)
         k = np.flatnonzero(keep)
+        n_pairs += len(k)
+        if b == best:
+            diagram = np.column_stack([p[k, 0], p[k, 1], score[k]])
+        k = k[np.argsort(-score[k], kind="stable")[:n]]
         parts.append(np.column_stack([np.full(len(k), s), np.full(len(k), b.filtration == "superlevel"),
                                       np.full(len(k), b.dim), p[k, 0], p[k, 1], rows[k], cols[k],
                                       radius[k], score[k], p[k, 2:6]]))
     table = np.concatenate(parts)
-    return table[np.argsort(-table[:, 8], kind="stable")]
+    return PairTable(table[np.argsort(-table[:, 8], kind="stable")[:n]], n_pairs, diagram)
 
 
 def pair_records(table: np.ndarray, levels: dict[int, np.ndarray], um_per_px: float | None = None,
@@ -167,7 +192,7 @@ def scored_pairs(levels: dict[int, np.ndarray], blocks: dict[Any, float],
     >>> scored_pairs({1: img}, {Block(1, "superlevel", 0): 1.0}, shape=(16, 16))   # reaches the edge
     []
     """
-    return pair_records(pair_table(levels, blocks, min_persistence, shape), levels, um_per_px)
+    return pair_records(pair_table(levels, blocks, min_persistence, shape).rows, levels, um_per_px)
 
 
 def particle_diameter(level: np.ndarray, at: tuple[int, int], threshold: float,
@@ -291,10 +316,10 @@ def check_pair_budget(shape: tuple[int, ...], name: str = "the scan", max_pixels
                        f"none)", max_pixels=max_pixels)
 
 
-def model_pair_table(model: Any, image: np.ndarray, max_pixels: int | None = None
-                     ) -> tuple[dict[Any, float], np.ndarray, dict[int, np.ndarray]]:
-    """Block importances of a TopTemp model, the :func:`pair_table` of one scan array (best
-    first) and the scan's levels (for :func:`pair_records`).
+def model_pair_table(model: Any, image: np.ndarray, n: int | None = None, max_pixels: int | None = None
+                     ) -> tuple[dict[Any, float], PairTable, dict[int, np.ndarray]]:
+    """Block importances of a TopTemp model, the :func:`pair_table` of one scan array (its ``n``
+    best pairs; None: all) and the scan's levels (for :func:`pair_records`).
 
     The pairs come from the scan as the model's own ``standardize`` and ``pyramid`` steps see it,
     with its minimum persistence; coordinates are in the array's pixels; pairs cut by the scan's
@@ -307,7 +332,7 @@ def model_pair_table(model: Any, image: np.ndarray, max_pixels: int | None = Non
     blocks = block_importance(model.importance, model.column_blocks())
     steps = model.features.named_steps
     levels = steps["pyramid"].transform(steps["standardize"].transform([image]))[0]
-    table = pair_table(levels, blocks, float(steps["diagrams"].min_persistence), shape=np.shape(image))
+    table = pair_table(levels, blocks, float(steps["diagrams"].min_persistence), np.shape(image), n)
     return blocks, table, levels
 
 
@@ -315,8 +340,8 @@ def model_pairs(model: Any, image: np.ndarray, um_per_px: float | None = None, n
                 ) -> tuple[dict[Any, float], list[dict[str, Any]]]:
     """Block importances of a TopTemp model and the ``n`` best scored pairs (None: all) of one
     scan array as :func:`pair_records`, best first (see :func:`model_pair_table`)."""
-    blocks, table, levels = model_pair_table(model, image)
-    return blocks, pair_records(table, levels, um_per_px, n)
+    blocks, table, levels = model_pair_table(model, image, n)
+    return blocks, pair_records(table.rows, levels, um_per_px)
 
 
 def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray, top: int = 300,
@@ -351,9 +376,6 @@ def explain_scan(model: Any, image: str | os.PathLike[str] | np.ndarray, top: in
     um = info.get("um_per_px")
     if not pairs:
         return Explanation(verdict, {}, [], img, int(top), um)
-    blocks, table, levels = model_pair_table(model, img)
-    best = max(blocks, key=blocks.get)
-    in_best = (table[:, 0] == best.scale) & (table[:, 1] == (best.filtration == "superlevel")) \
-        & (table[:, 2] == best.dim)
-    return Explanation(verdict, blocks, pair_records(table, levels, um, int(top)), img, int(top), um,
-                       n_pairs=len(table), diagram=table[in_best][:, [3, 4, 8]])
+    blocks, table, levels = model_pair_table(model, img, int(top))
+    return Explanation(verdict, blocks, pair_records(table.rows, levels, um), img, int(top), um,
+                       n_pairs=table.n_pairs, diagram=table.diagram)
