@@ -139,3 +139,15 @@ def test_a_generators_layers_are_named_as_the_user_names_them(run_cli):
     code, out, err = run_cli("analyze", "id", gen, "--layers", "mapping", "--n", "8",
                              "--methods", "twonn", "--json")
     assert code == 0 and {r["layer"] for r in json.loads(out)["rows"]} == {"input", "mapping"}, err
+
+
+def test_invariance_checks_the_layer_names_before_reading_the_images(run_cli, cnn_and_manifest,
+                                                                     monkeypatch):
+    # an unknown --layers name was found only after every image had been read and cropped
+    from shapekit.cli import analysis_invariance
+
+    model, manifest = cnn_and_manifest
+    forbid(monkeypatch, "the images were read", (analysis_invariance, "_square_crops"))
+    _refused(run_cli("analyze", "invariance", model, manifest.parent / "x0.png",
+                     manifest.parent / "x1.png", "--layers", "stem,stagez.0"),
+             "unknown layer(s) 'stagez.0' (did you mean 'stages.0'")

@@ -156,9 +156,11 @@ def register(analyze_app: click.Group) -> None:
         result: dict = {"model": str(model_dir), "kind": model.kind, "n_images": len(paths),
                         "scores": {}, "flip_rate": {}}
         if model.kind == "cnn":
-            net = model.network
+            from shapekit.analysis import resolve_layers
+
+            net = model.network  # the layer names checked before any image is read
+            names = resolve_layers(net, [n for n in layers.split(",") if n])
             x = _square_crops(paths, size)
-            names = [n for n in layers.split(",") if n]
             for g in groups:
                 info(f"invariance: {g}")
                 res = equivariance_deviation(net, x, g, layers=names)
