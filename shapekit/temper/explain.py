@@ -50,8 +50,9 @@ from shapekit.temper.explainplot import COLORS, plot_confusion, plot_explanation
 #: float32-sized words of memory a pixel of the scan that explain's pairs take (checked against
 #: the pixel budget before the verdict): torch's persistence with locations and the best pairs,
 #: measured (peak RSS growth) at ~80 bytes a pixel on micrographs and 98 on uniform noise with the
-#: shipped model, 108 and 141 with an 'accurate' preset model (no smoothing, every pair)
-PAIR_WORK = 40
+#: shipped model; an 'accurate' preset model (no smoothing, every pair) took 108 on a micrograph,
+#: 141 on uniform noise and 226 on a noisy checkerboard (1.4 pairs a pixel), the worst case
+PAIR_WORK = 64
 
 #: what a (filtration, homology dimension) block's pairs are in a micrograph
 MEANING = {("superlevel", 0): "bright particles", ("superlevel", 1): "cells of a bright network",
