@@ -38,7 +38,9 @@ __all__ = ["persistence_pairs_with_locations", "CELL_WORK"]
 
 #: float32-sized words of working memory per pixel when GUDHI (or cripser) computes the pairs with
 #: their locations: 248 bytes a pixel measured on smoothed noise of 1024^2 and 2048x1536 (session
-#: 24), rounded up; checked against the pixel budget as ``(CELL_WORK, height, width)``
+#: 24), rounded up; checked against the pixel budget as ``(CELL_WORK, height, width)``, for the
+#: torch backend too (~80 bytes a pixel on micrographs, up to ~230 on a noisy checkerboard with
+#: 1.4 pairs a pixel: its own peak and the pairs' arrays)
 CELL_WORK = 64
 
 
@@ -157,12 +159,12 @@ def persistence_pairs_with_locations(image: np.ndarray, filtration: Filtration =
     check_options(filtration, construction, backend, "keep", min_persistence)
     backend = resolve_backend(backend, device)
     cells = validate_image(image)
-    if backend != "torch":  # the torch backend sizes its own chunks to its memory budget
-        from shapekit.io.budget import check_pixel_budget
+    from shapekit.io.budget import check_pixel_budget
 
-        check_pixel_budget((CELL_WORK, *cells.shape),
-                           f"persistence pairs with locations of a {cells.shape[1]}x{cells.shape[0]} "
-                           f"image (about {4 * CELL_WORK} bytes a pixel)")
+    # before any backend allocates (torch too: the whole image is one chunk here)
+    check_pixel_budget((CELL_WORK, *cells.shape),
+                       f"persistence pairs with locations of a {cells.shape[1]}x{cells.shape[0]} "
+                       f"image (about {4 * CELL_WORK} bytes a pixel)")
     superlevel = filtration == "superlevel"
     work = -cells if superlevel else cells
     if backend == "gudhi":
