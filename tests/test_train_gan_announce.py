@@ -53,3 +53,8 @@ def test_a_run_that_starts_is_announced_once(run2, run_cli) -> None:
     assert code == 0, err
     assert err.count(f"continuing the run in {run} up to iteration 3") == 1, err
     assert err.index("continuing") < err.index("done: iteration 3 in "), err
+    # with --sample-every 0 (the tiny run's) it pointed at a samples/ folder that is never made
+    code, _, err = run_cli("train-gan", manifest, "--out", run, "--resume", "--max-steps", "4",
+                           "--sample-every", "0")
+    assert code == 0 and "up to iteration 4 (no sample grids)" in err, err
+    assert "samples in" not in err and not (run / "samples").exists()

@@ -218,13 +218,13 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
                        ("margin_cells", margin_cells)):
         if value is not None:
             model[key] = value
+    grids = f"samples in {out / 'samples'}" if sample_every else "no sample grids"
     def announce() -> None:  # once train_gan has checked everything (it refused after it)
         if resume:
-            info(f"continuing the run in {out} up to iteration {max_steps} "
-                 f"(samples in {out / 'samples'})")
+            info(f"continuing the run in {out} up to iteration {max_steps} ({grids})")
         else:
             info(f"training a {condition}-conditioned GAN on {manifest} -> {out} "
-                 f"({max_steps} iterations; samples in {out / 'samples'})")
+                 f"({max_steps} iterations; {grids})")
 
     summary = train_gan(manifest, out, condition=condition, crop_size=crop_size,
                         downscale=downscale, holdout=holdout, max_steps=max_steps, batch_size=batch_size,
