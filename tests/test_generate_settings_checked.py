@@ -44,3 +44,20 @@ def test_the_edges_of_the_ranges_are_accepted():
     with pytest.raises(ValueError, match="crop_size must be >= 16 and a multiple of 4 and 4, "
                                          "got 18"):
         ConditionalGAN(**{**TINY, "crop_size": 18})
+
+
+def test_train_gan_refuses_them_before_reading_any_image(tmp_path, monkeypatch):
+    # train_gan(..., ema_decay=2.0) read and resampled every image before the module refused it
+    import shapekit.io
+    from cli_helpers import forbid
+    from shapekit.errors import InputError
+    from shapekit.generate.train import train_gan
+    from test_generate import make_tiny_dataset
+
+    manifest = make_tiny_dataset(tmp_path / "data", n=4)
+    forbid(monkeypatch, "an image was read", (shapekit.io, "read_image"))
+    with pytest.raises(InputError, match=r"^ema_decay=2\.0 must be a number in \[0, 1\)$"):
+        train_gan(manifest, tmp_path / "run", crop_size=32, max_steps=1, ema_decay=2.0)
+    with pytest.raises(InputError, match="crop_size must be >= 16 and a multiple of 8 and 8"):
+        train_gan(manifest, tmp_path / "run", crop_size=36, max_steps=1)
+    assert not (tmp_path / "run").exists()

@@ -104,6 +104,7 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
     >>> # train_gan("data/manifest.yaml", "runs/gan", condition="parameters", crop_size=64)
     """
     from shapekit.generate.data import GANDataModule
+    from shapekit.generate.terms import check_gan_settings
 
     out = Path(out)
     if resume:
@@ -121,6 +122,10 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         saved = {"margin_cells": MARGIN_CELLS, **cfg.get("model", {})}
         kwargs = {**saved, **{k: v for k, v in kwargs.items()
                               if k not in saved or k in RESUME_OVERRIDES}}
+    try:  # the model's settings, as ConditionalGAN checks them, before any image is read
+        check_gan_settings({**MODEL_DEFAULTS, **kwargs, "crop_size": crop_size})
+    except ValueError as e:
+        raise InputError(str(e)) from None
     dm = GANDataModule.from_manifest(manifest, condition, root, crop_size=crop_size,
                                      batch_size=batch_size, steps=max_steps, seed=seed,
                                      downscale=downscale, holdout=holdout,
