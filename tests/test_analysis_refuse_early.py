@@ -123,6 +123,21 @@ def test_an_unknown_layer_is_refused_before_any_image_is_tiled(run_cli, cnn_and_
     _refused(run_cli("analyze", "stitch", model, model, manifest, "--layer-a", "stem",
                      "--layer-a", "head", "--layer-b", "stem"),
              "give as many --layer-b as --layer-a")
+
+
+def test_stitch_takes_layer_b_alone_for_a_s_default_points(run_cli, cnn_and_manifest):
+    # --layer-b alone pairs with A's default stitch points (stem, stages.0-2); the early check
+    # of the --layer-a/--layer-b counts must not refuse it
+    model, manifest = cnn_and_manifest
+    code, out, err = run_cli("analyze", "stitch", model, model, manifest, "--max-images", "4",
+                             "--tiles-per-image", "1", "--epochs", "1", "--json",
+                             *[a for n in ("stem", "stages.0", "stages.1", "stages.2")
+                               for a in ("--layer-b", n)])
+    assert code == 0, err
+    assert [r["layer_a"] for r in json.loads(out)["rows"]] == ["stem", "stages.0", "stages.1",
+                                                             "stages.2"]
+    _refused(run_cli("analyze", "stitch", model, model, manifest, "--layer-b", "stem"),
+             "give as many --layer-b as --layer-a (without --layer-a: 4, for stem, stages.0, ")
     _refused(run_cli("analyze", "id", model, manifest, "--layers", "foo"),
              "unknown layer(s) 'foo'")
 

@@ -278,7 +278,7 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
         raise click.BadParameter("stitching needs at least 2 images (one is held out for testing)",
                                  param_hint="'--max-images'")
     two_cnns(model_a, model_b)
-    if layer_bs and len(layer_as) != len(layer_bs):  # before loading the models
+    if layer_as and layer_bs and len(layer_as) != len(layer_bs):  # before loading the models
         raise click.UsageError("give as many --layer-b as --layer-a")
     import numpy as np
     import torch
@@ -298,6 +298,9 @@ def stitch_cmd(model_a: Path, model_b: Path, manifest: Path, layer_as: tuple[str
     y = torch.as_tensor([known[v] for v in labels])
     las = list(layer_as) or [n for n in default_layers("cnn", a.net) if n != "head"]
     lbs = list(layer_bs) or las
+    if len(las) != len(lbs):  # --layer-b alone: one for each of A's default stitch points
+        raise click.UsageError(f"give as many --layer-b as --layer-a (without --layer-a: "
+                               f"{len(las)}, for {', '.join(las)})")
     if init == "auto":  # the identity is the natural start only when stitching a model to itself
         init = "identity" if Path(model_a).resolve() == Path(model_b).resolve() else "lstsq"
     images = np.unique(idx)
