@@ -48,11 +48,10 @@ from shapekit.errors import InputError
 from shapekit.temper.explainplot import COLORS, plot_confusion, plot_explanation, plot_tile_map  # noqa: F401
 
 #: float32-sized words of memory a pixel of the scan that explain's pairs take (checked against
-#: the pixel budget before the verdict): torch's persistence with locations and the best pairs,
-#: measured (peak RSS growth) at ~80 bytes a pixel on micrographs and 98 on uniform noise with the
-#: shipped model; an 'accurate' preset model (no smoothing, every pair) took 108 on a micrograph,
-#: 141 on uniform noise and 226 on a noisy checkerboard (1.4 pairs a pixel), the worst case
-PAIR_WORK = 64
+#: the pixel budget before the verdict): GUDHI's persistence with locations, one (scale,
+#: filtration) at a time, and each block's best pairs, measured (peak RSS growth) at ~255 bytes a
+#: pixel on uniform noise with the shipped model (the torch backend, used on CUDA, takes ~100)
+PAIR_WORK = 80
 
 #: what a (filtration, homology dimension) block's pairs are in a micrograph
 MEANING = {("superlevel", 0): "bright particles", ("superlevel", 1): "cells of a bright network",
@@ -121,10 +120,11 @@ def pair_table(levels: dict[int, np.ndarray], blocks: dict[Any, float], min_pers
     for b, w in live.items():
         key = (b.scale, b.filtration)
         if key not in found:   # one computation gives both dimensions
-            # the torch backend (on the CPU too): GUDHI's generic complex took ~250 bytes and
-            # 15 us a pixel (2048x1536: 700 MB, 45 s), torch ~80 bytes and 0.5 us (1.1 s)
+            # GUDHI on the CPU (persistence there is never hand-written), the exact torch
+            # backend on CUDA ("auto"); GUDHI's generic complex takes ~250 bytes a pixel, one
+            # (scale, filtration) at a time
             found[key] = persistence_pairs_with_locations(
-                levels[b.scale], b.filtration, backend="torch", min_persistence=min_persistence)
+                levels[b.scale], b.filtration, backend="auto", min_persistence=min_persistence)
         p = found[key].get(b.dim)
         uses[key] -= 1
         if not uses[key]:
