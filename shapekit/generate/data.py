@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from shapekit.errors import InputError
 from shapekit.generate.codec import MODES, ConditionCodec
-from shapekit.generate.datasplit import _labels, check_crop_from_headers, holdout_split, too_small
+from shapekit.generate.datasplit import (check_crop_from_headers, holdout_split, manifest_labels,
+                                         too_small)
 
 __all__ = ["CropDataset", "GANDataModule", "to_common_scale", "holdout_split"]
 
@@ -225,7 +226,7 @@ def load_training_table(manifest: str | Path, condition: str, root: str | Path |
     paths = [Path(p) for p in m.paths]
     if not paths:
         raise InputError(f"{manifest}: the manifest lists no images")
-    label_names, labels = _labels(m, len(paths))
+    label_names, labels = manifest_labels(m, len(paths))
     if condition == "class":
         names, values = [], np.zeros((len(paths), 0))
     else:

@@ -13,7 +13,7 @@ import numpy as np
 
 from shapekit.errors import InputError, brief
 
-__all__ = ["holdout_split", "check_crop_from_headers", "too_small"]
+__all__ = ["holdout_split", "check_crop_from_headers", "manifest_labels", "too_small"]
 
 
 def too_small(name: str, shape: tuple[int, ...], crop: int, target_um_per_px: float | None,
@@ -34,13 +34,13 @@ def check_crop_from_headers(manifest: str | Path, root: str | Path | None, crop_
     What the headers do not tell (an unreadable file, unknown pixel sizes mixed with known ones)
     is left to the read."""
     from shapekit.io import load_manifest
-    from shapekit.io._headers import header_shape
+    from shapekit.io import header_shape
 
     m = load_manifest(manifest, root=root)
     paths = [Path(p) for p in m.paths]
     if not paths or not (np.isfinite(downscale) and downscale > 0):
         return
-    names, labels = _labels(m, len(paths))
+    names, labels = manifest_labels(m, len(paths))
     train, _ = holdout_split(labels, holdout, seed, names)
     ump = np.asarray(m.um_per_px_values, dtype=np.float64)[train]
     known = np.isfinite(ump) & (ump > 0)
@@ -85,9 +85,18 @@ def holdout_split(labels: np.ndarray, fraction: float, seed: int = 0,
     return np.setdiff1d(np.arange(len(labels)), test_idx), test_idx
 
 
-def _labels(m: Any, n: int) -> tuple[list[str], np.ndarray]:
+def manifest_labels(m: Any, n: int) -> tuple[list[str], np.ndarray]:
     """The manifest's class names and each of its ``n`` rows' class index (one class, "all",
-    without a label column)."""
+    without a label column).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> manifest_labels(SimpleNamespace(labels=["b", "a", "b"], label_names=None), 3)
+    (['a', 'b'], array([1, 0, 1]))
+    >>> manifest_labels(SimpleNamespace(labels=None), 2)
+    (['all'], array([0, 0]))
+    """
     raw = getattr(m, "labels", None)
     names = list(getattr(m, "label_names", None) or [])
     if raw is None:

@@ -17,7 +17,7 @@ The public API (everything else is internal)::
 
 from __future__ import annotations
 
-from shapekit.io._headers import sniff_format
+from shapekit.io._headers import header_shape, sniff_format
 from shapekit.io.budget import DEFAULT_MAX_PIXELS, check_pixel_budget, pixel_budget
 from shapekit.io.infobar import crop_info_bar, detect_info_bar
 from shapekit.io.jsonfile import check_json, load_json
@@ -32,8 +32,8 @@ from shapekit.io.write import write_tiff
 __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "MIN_SIDE", "ImageMeta", "Manifest", "Scan",
     "ScaleBarReading", "Tiles", "check_json", "check_pixel_budget", "check_usable",
-    "crop_info_bar", "detect_info_bar", "iter_tiles", "load_json", "load_manifest", "load_scan",
-    "open_image_set", "pixel_budget", "read_image", "read_scale_bar", "resample", "sniff_format",
-    "stitch_tiles", "tiff_pixel_size", "tile_image", "tile_origins", "validate_spec",
-    "write_manifest", "write_tiff",
+    "crop_info_bar", "detect_info_bar", "header_shape", "iter_tiles", "load_json",
+    "load_manifest", "load_scan", "open_image_set", "pixel_budget", "read_image",
+    "read_scale_bar", "resample", "sniff_format", "stitch_tiles", "tiff_pixel_size",
+    "tile_image", "tile_origins", "validate_spec", "write_manifest", "write_tiff",
 ]
