@@ -140,7 +140,7 @@ from shapekit.temper import load_model
 from shapekit.temper.explain import plot_tile_map
 
 shipped = load_model("uhcs3")
-scans = [render_micrograph(450.0, 8.0, size=512, seed=0)[0]]
+scans = [render_micrograph(200.0, 8.0, size=512, seed=0)[0]]
 if HAVE_DATA:
     scans = [str(p) for p in sorted((DATA / "uhcs_originals").glob("*.tif"))] + \\
         [str(DATA / "superalloy_aging" / "images" / "spot1_0d_0.tif")] + scans

@@ -187,9 +187,6 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     if not resume:
         require_exists(manifest, "manifest")
         _check_manifest(manifest, root, condition, holdout)
-        from shapekit.generate.datasplit import check_crop_from_headers
-
-        check_crop_from_headers(manifest, root, crop_size, downscale, holdout, seed)
     elif twin_aux:
         raise click.UsageError("--twin-aux starts a new run; --resume keeps the run's "
                                "discriminator as it was trained")
@@ -202,6 +199,10 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
     _check_accelerator(accelerator)
     if resume:  # a --max-steps below the run's iteration: before the data loads
         resume_point(out, max_steps)
+    else:  # crops larger than a training image: from the headers, before the pixels are read
+        from shapekit.generate.datasplit import check_crop_from_headers
+
+        check_crop_from_headers(manifest, root, crop_size, downscale, holdout, seed)
     from shapekit.generate.train import train_gan
 
     dev = devices
