@@ -24,9 +24,10 @@ of the material: a brighter or noisier image of the same structure differs here 
 
 :data:`IMAGING_COLUMNS` enter the imaging distance (:func:`imaging_pooled`, calibrated like the
 topology by :func:`shapekit.realism.resampling.compare_pooled`); :data:`ATTRIBUTES` name the
-properties the verdict speaks about, each tested on its own (:func:`attribute_shifts`: Welch's
-t-test, "differs" when ``p <`` :data:`ATTRIBUTE_P` and the shift is at least
-:data:`ATTRIBUTE_EFFECT` pooled standard deviations, Cohen's "medium" effect).
+properties the verdict speaks about, each tested on its own (:func:`attribute_shifts`: a
+permutation test of Welch's t, :func:`~shapekit.realism.resampling.shift_test`; "differs" when
+``p <`` :data:`ATTRIBUTE_P` and the shift is at least :data:`ATTRIBUTE_EFFECT` pooled standard
+deviations, Cohen's "medium" effect).
 
 References
 ----------
@@ -268,7 +269,8 @@ def matching_blur(images: list[np.ndarray], target_px: float, *, max_images: int
     return float(0.5 * (lo + hi))
 
 
-#: an attribute "differs" when Welch's p is below this and |effect size| is at least ATTRIBUTE_EFFECT
+#: an attribute "differs" when its permutation p (Welch's t) is below this and |effect size|
+#: is at least ATTRIBUTE_EFFECT
 ATTRIBUTE_P = 0.01
 ATTRIBUTE_EFFECT = 0.5
 
@@ -315,7 +317,8 @@ def imaging_pooled(real: np.ndarray, fake: np.ndarray, names: list[str], *, max_
 
 
 def attribute_shifts(real: np.ndarray, fake: np.ndarray, names: list[str]) -> dict[str, dict]:
-    """Per :data:`ATTRIBUTES`: means, effect size, Welch p-value, ``differs`` and the verdict word.
+    """Per :data:`ATTRIBUTES`: means, effect size, permutation p-value (of Welch's t), ``differs``
+    and the verdict word.
 
     Examples
     --------

@@ -12,7 +12,7 @@ features of :class:`shapekit.realism.setstats.PooledFeatures`, this module only 
   (:func:`percentile_ci`);
 * :func:`compare_pooled` runs all three on one pooled feature set and returns a JSON-ready block
   (distance, components, CIs, baseline, p-value, per-column shifts); :func:`shift_test` tests
-  the mean shift of one per-image quantity (effect size, Welch's p).
+  the mean shift of one per-image quantity (effect size, permutation p of Welch's t).
 
 Images of one physical sample (a spot, a specimen, a microscope session) are not independent:
 with ``groups`` every resampling draws whole groups (:class:`Units`): the baseline splits groups
@@ -30,7 +30,6 @@ References
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -313,11 +312,30 @@ def compare_pooled(pf: PooledFeatures, n_boot: int, n_perm: int, rngs: list[np.r
     return block, boot
 
 
-def shift_test(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
-    """Mean shift of one per-image quantity: effect size and Welch's t-test p-value.
+def _welch_t(b: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Welch's t of ``b`` against ``a`` along the last axis (``|mean difference|`` where a side has
+    one value, so it has no variance); 0 where both sides are constant and equal."""
+    diff = b.mean(axis=-1) - a.mean(axis=-1)
+    if min(a.shape[-1], b.shape[-1]) < 2:
+        return diff
+    se = np.sqrt(a.var(axis=-1, ddof=1) / a.shape[-1] + b.var(axis=-1, ddof=1) / b.shape[-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = diff / se
+    return np.where(se > 0, t, np.where(diff == 0, 0.0, np.sign(diff) * np.inf))
+
+
+def shift_test(real: np.ndarray, fake: np.ndarray, n_permutations: int = 1999,
+               seed: int = 0) -> dict[str, float]:
+    """Mean shift of one per-image quantity: effect size and a permutation p-value.
 
     ``effect_size`` is the difference of means over the root mean of the two variances (Cohen's
-    d with unequal sizes allowed); ``ratio`` is the synthetic mean over the real mean.
+    d with unequal sizes allowed; one side's variance where the other has one value); ``ratio``
+    is the synthetic mean over the real mean. ``p_value`` is two-sided, from ``n_permutations``
+    shuffles of the real/synthetic labels (seeded) with Welch's t as the statistic [1]_: exact
+    when both sets come from one distribution, whatever its shape, and valid for unequal
+    variances in large sets. Welch's t-distribution alone was not: 8 real pearlite scans against
+    the other 142 were called "noisier" in 6.75 % of random splits at p < 0.01 (skewed noise
+    levels). With few images the smallest reachable p-value is large (2 against 2: 1/3).
 
     Examples
     --------
@@ -326,21 +344,27 @@ def shift_test(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
     >>> t = shift_test(rng.normal(0, 1, 50), rng.normal(1, 1, 50))
     >>> round(t["effect_size"], 1), t["p_value"] < 1e-3
     (0.9, True)
+    >>> shift_test([0.0, 0.1], [1.0, 1.1])["p_value"] > 0.3     # 2 against 2 cannot be sure
+    True
     """
-    from scipy.stats import ttest_ind
-
-    a = np.asarray(real, dtype=np.float64)
-    b = np.asarray(fake, dtype=np.float64)
+    a = np.asarray(real, dtype=np.float64).ravel()
+    b = np.asarray(fake, dtype=np.float64).ravel()
     ma, mb = float(a.mean()), float(b.mean())
-    sd = float(np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0)) if min(len(a), len(b)) > 1 else 0.0
+    var = [v.var(ddof=1) for v in (a, b) if len(v) > 1]
+    sd = float(np.sqrt(np.mean(var))) if var else 0.0
     diff = mb - ma
     if sd > 1e-12 * max(1.0, abs(ma), abs(mb)):
         effect = diff / sd
-        with warnings.catch_warnings():   # nearly constant samples: scipy warns, the p-value stands
-            warnings.simplefilter("ignore", RuntimeWarning)
-            p = float(ttest_ind(b, a, equal_var=False).pvalue)
-    else:   # both sets constant: any difference is certain
+    else:   # constant samples: a difference is all there is
         effect = 0.0 if abs(diff) <= 1e-12 else float(np.sign(diff)) * np.inf
-        p = 1.0 if effect == 0.0 else 0.0
+    observed = abs(float(_welch_t(b, a)))
+    pool, rng, hits, done = np.concatenate([b, a]), np.random.default_rng(int(seed)), 0, 0
+    while done < n_permutations:   # chunks of shuffles: memory bounded for large sets
+        k = min(256, n_permutations - done)
+        perm = pool[np.argsort(rng.random((k, len(pool))), axis=1)]
+        t = np.abs(_welch_t(perm[:, :len(b)], perm[:, len(b):]))
+        hits += int(np.sum(t >= observed * (1 - 1e-9)))
+        done += k
+    p = 1.0 if observed == 0.0 else (hits + 1) / (n_permutations + 1)
     return {"real_mean": ma, "fake_mean": mb, "ratio": mb / ma if abs(ma) > 1e-12 else float("nan"),
-            "effect_size": float(effect), "p_value": p}
+            "effect_size": float(effect), "p_value": float(p)}
