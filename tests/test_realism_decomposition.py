@@ -366,3 +366,5 @@ def test_shift_test_holds_its_level_for_a_few_images_of_a_skewed_quantity() -> N
     a, b = rng.lognormal(0, 1.2, 142), rng.lognormal(0, 1.2, 8) + 8      # a real shift is seen
     assert shift_test(a, b)["p_value"] < 0.01
     assert shift_test(a, b) == shift_test(a, b)                          # seeded
+    one = shift_test(rng.normal(0, 1, 100), [0.3])   # one typical image: was effect inf, p 0
+    assert abs(one["effect_size"]) < 1 and one["p_value"] > 0.5
