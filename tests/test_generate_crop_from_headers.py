@@ -90,5 +90,5 @@ def test_train_gan_refuses_a_too_large_crop_before_reading_any_image(tmp_path, r
            (GANDataModule, "from_manifest"))
     out = tmp_path / "run"
     assert_refused(run_cli("train-gan", manifest, "--out", out, "--crop-size", "48"),
-                   "im0.png: 52x40 px at 1/1 of its pixels is smaller than the 48px crop; use a "
+                   "im0.png: 52x40 px at its own pixel size is smaller than the 48px crop; use a "
                    "smaller --crop-size or --downscale", out)

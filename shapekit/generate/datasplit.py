@@ -20,7 +20,7 @@ def too_small(name: str, shape: tuple[int, ...], crop: int, target_um_per_px: fl
               downscale: float) -> InputError:
     """The error for an image of ``shape`` (at the common scale) smaller than the crop."""
     scale = (f"{target_um_per_px:.4g} um/px" if target_um_per_px
-             else f"1/{downscale:g} of its pixels")
+             else f"1/{downscale:g} of its pixels" if downscale != 1 else "its own pixel size")
     return InputError(f"{name}: {shape[1]}x{shape[0]} px at {scale} is smaller than the "
                       f"{crop}px crop; use a smaller --crop-size or --downscale")
 
