@@ -394,3 +394,21 @@ def test_report_panels_do_not_overlap_their_neighbours_tick_labels(tmp_path, tex
         frame = left.get_window_extent(r)
         labels = [t.get_window_extent(r) for t in right.get_yticklabels() if t.get_text()]
         assert labels and min(b.x0 for b in labels) > frame.x1, "tick labels over the neighbour's frame"
+
+
+def test_descriptors_and_features_read_integer_images_as_files_are() -> None:
+    """imaging_descriptors and image_features took a uint8 array on the 0-255 scale without a
+    word (mean 127 where the file reads 0.5; persistence thresholds made for [0, 1])."""
+    from shapekit.errors import InputError
+    from shapekit.realism.imaging import imaging_descriptors
+    from shapekit.realism.summaries import image_features
+
+    rng = np.random.default_rng(0)
+    ims8 = [(rng.random((48, 48)) * 255).astype(np.uint8) for _ in range(2)]
+    unit = [(a / 255.0).astype(np.float32) for a in ims8]       # as a file of them is read
+    np.testing.assert_allclose(imaging_descriptors(ims8)[0], imaging_descriptors(unit)[0],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(image_features(ims8, betti=False).summaries,
+                               image_features(unit, betti=False).summaries, rtol=1e-6, atol=1e-9)
+    with pytest.raises(InputError, match="image 0"):
+        imaging_descriptors([np.zeros((8, 8), np.int32)])

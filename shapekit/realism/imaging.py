@@ -167,6 +167,7 @@ def blur_sigma(image: np.ndarray, scales: tuple[float, float] = BLUR_SCALES, top
 
 def imaging_descriptors(images: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:
     """Per-image imaging descriptors: grey levels, contrast, noise, sharpness (see the module).
+    Integer and boolean images are read on the ``[0, 1]`` scale of files (``uint8`` 255 -> 1.0).
 
     Noise and blur are measured on the central :data:`CROP_PX` pixels square, the grey-level
     statistics on every other row and column of images over ``4 * SAMPLE_PIXELS`` pixels.
@@ -185,9 +186,13 @@ def imaging_descriptors(images: list[np.ndarray]) -> tuple[np.ndarray, list[str]
     >>> names[:2], bool(X[1, 0] > X[0, 0]), bool(X[1, 1] > X[0, 1])
     (['mean', 'std'], True, True)
     """
+    from shapekit.io.readers import unit_image
+
     names = list(IMAGING_NAMES)
     X = np.zeros((len(images), len(names)))
     for i, im in enumerate(images):
+        if not np.issubdtype(np.asarray(im).dtype, np.floating):   # uint8 255 -> 1.0, as files
+            im = unit_image(im, f"image {i}")
         a = np.ascontiguousarray(im, dtype=np.float32)
         v = (a[::2, ::2] if a.size > 4 * SAMPLE_PIXELS else a).ravel()   # grey levels: a 1-in-4 sample
         h, w = a.shape

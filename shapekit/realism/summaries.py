@@ -188,7 +188,8 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = F
     Parameters
     ----------
     images : list of ndarray (h, w)
-        Grey images in [0, 1] at a common scale (see :func:`common_scale`).
+        Grey images in [0, 1] at a common scale (see :func:`common_scale`); integer and
+        boolean images are read on that scale as files are (``uint8`` 255 -> 1.0).
     filtrations, dims
         Diagrams computed (both filtrations, H0 and H1 by default).
     min_persistence : float
@@ -229,8 +230,12 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = F
 
     if len(images) == 0:
         raise InputError("image set is empty")
+    from shapekit.io.readers import unit_image
+
     imgs = []
     for i, im in enumerate(images):
+        if not np.issubdtype(np.asarray(im).dtype, np.floating):   # uint8 255 -> 1.0, as files
+            im = unit_image(im, f"image {i}")
         a = np.asarray(im, dtype=np.float64)
         if a.ndim != 2 or min(a.shape) < 2:
             raise InputError(f"image {i}: expected a 2-D image of at least 2x2 pixels, got shape {a.shape}")
