@@ -33,8 +33,7 @@ def check_crop_from_headers(manifest: str | Path, root: str | Path | None, crop_
     (:func:`~shapekit.generate.data.to_common_scale`, :func:`shapekit.io.resample`'s rounding).
     What the headers do not tell (an unreadable file, unknown pixel sizes mixed with known ones)
     is left to the read."""
-    from shapekit.io import load_manifest
-    from shapekit.io import header_shape
+    from shapekit.io import header_shape, load_manifest
 
     m = load_manifest(manifest, root=root)
     paths = [Path(p) for p in m.paths]

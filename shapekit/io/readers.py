@@ -226,6 +226,20 @@ def unit_image(image: Any, source: str = "<array>") -> np.ndarray:
     return a
 
 
+def unit_pixels(image: Any, source: str = "<array>") -> np.ndarray:
+    """Integer and boolean pixels read as :func:`unit_image` reads them (``uint8`` 255 -> 1.0,
+    signed integers refused); float pixels returned as they are, unchecked, for functions that
+    measure whatever float scale they are given.
+
+    Examples
+    --------
+    >>> unit_pixels(np.array([[0, 255]], np.uint8)).tolist(), unit_pixels(np.array([[2.5]])).tolist()
+    ([[0.0, 1.0]], [[2.5]])
+    """
+    a = np.asarray(image)
+    return a if np.issubdtype(a.dtype, np.floating) else unit_image(a, source)
+
+
 def to_grey(arr: np.ndarray, *, bgr: bool = False, source: str = "image",
             bit_depth: int | None = None) -> np.ndarray:
     """Convert a stored ``(h, w)`` or ``(h, w, c)`` array to a float32 grey image in ``[0, 1]``.

@@ -186,13 +186,12 @@ def imaging_descriptors(images: list[np.ndarray]) -> tuple[np.ndarray, list[str]
     >>> names[:2], bool(X[1, 0] > X[0, 0]), bool(X[1, 1] > X[0, 1])
     (['mean', 'std'], True, True)
     """
-    from shapekit.io.readers import unit_image
+    from shapekit.io.readers import unit_pixels
 
     names = list(IMAGING_NAMES)
     X = np.zeros((len(images), len(names)))
     for i, im in enumerate(images):
-        if not np.issubdtype(np.asarray(im).dtype, np.floating):   # uint8 255 -> 1.0, as files
-            im = unit_image(im, f"image {i}")
+        im = unit_pixels(im, f"image {i}")   # uint8 255 -> 1.0, as files
         a = np.ascontiguousarray(im, dtype=np.float32)
         v = (a[::2, ::2] if a.size > 4 * SAMPLE_PIXELS else a).ravel()   # grey levels: a 1-in-4 sample
         h, w = a.shape

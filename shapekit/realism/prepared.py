@@ -80,10 +80,10 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
         return ims, np.asarray(um, dtype=np.float64), [str(x) for x in man.paths]
     if isinstance(src, np.ndarray) and src.ndim != 3:
         raise InputError(f"{what}: expected an (n, h, w) array or a list of images, got shape {src.shape}")
-    from shapekit.io.readers import unit_image
+    from shapekit.io.readers import unit_pixels
 
-    ims = [np.asarray(unit_image(a, f"{what}: image {i}") if _unsigned(a) else a, np.float32)
-           for i, a in enumerate(map(np.asarray, src))]   # uint8 255 -> 1.0, as a file's
+    ims = [np.asarray(unit_pixels(a, f"{what}: image {i}"), np.float32)
+           for i, a in enumerate(src)]   # uint8 255 -> 1.0, as a file's
     if not ims:
         raise InputError(f"{what} is empty")
     for i, a in enumerate(ims):
@@ -97,11 +97,6 @@ def load_image_set(src: Any, root: str | os.PathLike[str] | None = None, *,
                              "the images to [0, 1] (8-bit: / 255, tanh outputs: (x + 1) / 2), or pass "
                              "uint8/uint16 arrays or a folder")
     return ims, np.full(len(ims), np.nan), [f"image {i}" for i in range(len(ims))]
-
-
-def _unsigned(a: np.ndarray) -> bool:
-    """Pixels that :func:`shapekit.io.readers.unit_image` scales by their type's range."""
-    return a.dtype == bool or np.issubdtype(a.dtype, np.unsignedinteger)
 
 
 def set_groups(src: Any, groups: Any = "auto", n: int | None = None, *,

@@ -230,12 +230,11 @@ def image_features(images: list[np.ndarray], *, filtrations: tuple[str, ...] = F
 
     if len(images) == 0:
         raise InputError("image set is empty")
-    from shapekit.io.readers import unit_image
+    from shapekit.io.readers import unit_pixels
 
     imgs = []
     for i, im in enumerate(images):
-        if not np.issubdtype(np.asarray(im).dtype, np.floating):   # uint8 255 -> 1.0, as files
-            im = unit_image(im, f"image {i}")
+        im = unit_pixels(im, f"image {i}")   # uint8 255 -> 1.0, as files
         a = np.asarray(im, dtype=np.float64)
         if a.ndim != 2 or min(a.shape) < 2:
             raise InputError(f"image {i}: expected a 2-D image of at least 2x2 pixels, got shape {a.shape}")
