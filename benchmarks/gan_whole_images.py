@@ -293,13 +293,25 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
     if a.raw:  # the network alone, without the model's imaging stage
         gen.imaging = None
     cfg = gen.config
-    downscale, holdout = float(cfg.get("downscale", 1.0)), float(a.holdout)
+    downscale = float(cfg.get("downscale", 1.0))
+    # the model's own split (fraction and seed of its training), whatever --seed draws: another
+    # seed's split would put the generator's (and the cached checkers') training images among
+    # the "held-out" ones
+    holdout = float(cfg["holdout"]) if cfg.get("holdout") is not None else float(a.holdout)
+    split_seed = int(cfg["seed"]) if cfg.get("seed") is not None else a.seed
     t0 = time.perf_counter()
     images, labels, _, codec, ump, names = load_training_table(a.manifest, "class")
     scaled, _ = to_common_scale(images, ump, downscale)
-    train, test = holdout_split(labels, holdout, a.seed)
+    train, test = holdout_split(labels, holdout, split_seed)
     lab = [codec.label_names[k] for k in labels]
     a.work.mkdir(parents=True, exist_ok=True)
+    split = {"manifest": str(a.manifest), "holdout": holdout, "seed": split_seed,
+             "held_out": sorted(Path(names[i]).name for i in test)}
+    split_file = a.work / "split.json"
+    if split_file.is_file() and json.loads(split_file.read_text()) != split:
+        raise SystemExit(f"{a.work} holds checkers trained on another split than this model's "
+                         f"(holdout {holdout:g}, seed {split_seed}): give another --work")
+    split_file.write_text(json.dumps(split))
     clf_dir = a.work / f"toptemp_{a.preset}_{a.tile_size}"
     if (clf_dir / "config.json").is_file():  # the checker does not depend on the generator
         from shapekit.temper import load_model
@@ -307,7 +319,7 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
         clf = load_model(clf_dir)
     else:
         clf = train_on_images([scaled[i] for i in train], [lab[i] for i in train],
-                              tile_size=a.tile_size, seed=a.seed, cv_folds=5, preset=a.preset,
+                              tile_size=a.tile_size, seed=split_seed, cv_folds=5, preset=a.preset,
                               source=f"{a.manifest} at 1/{downscale:g}, training split")
         clf.save(clf_dir)
     cv = clf.config.get("cv")
@@ -324,7 +336,7 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
             cnn = load_model(a.work / "cnn")
         else:
             cnn = train_on_images([scaled[i] for i in train], [lab[i] for i in train],
-                                  model="cnn", tile_size=64, seed=a.seed,
+                                  model="cnn", tile_size=64, seed=split_seed,
                                   cnn_options={"width": 8, "input_scale": 1, "epochs": 10})
             cnn.save(a.work / "cnn")
         kid_extractor = load_extractor(cnn.feature_extractor(), size=128)
@@ -375,7 +387,7 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
               f"collapsed {c['collapsed']}, S2 {c['two_point_distance']:.3f} (real "
               f"{s2_rr:.3f}){kid_txt}", file=sys.stderr)
     return {"evaluation": "uhcs3", "model": a.model, "raw": a.raw, "manifest": str(a.manifest),
-            "downscale": downscale, "holdout": holdout, "size": a.size,
+            "downscale": downscale, "holdout": holdout, "split_seed": split_seed, "size": a.size,
             "iterations": cfg.get("iterations"), "tile_size": a.tile_size,
             "n_train_real": int(len(train)), "n_heldout_real": int(len(test)),
             "toptemp_cv": cv, "toptemp_accuracy_real_heldout": real_acc,
@@ -403,7 +415,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--fidelity-only", action="store_true",
                    help="sim: R^2 of the held-out conditions alone (no sweeps, realism, checks).")
     p.add_argument("--manifest", type=Path, default=Path("data_manifests/uhcs3.yaml"))
-    p.add_argument("--holdout", type=float, default=0.2, help="uhcs3: the training hold-out.")
+    p.add_argument("--holdout", type=float, default=0.2,
+                   help="uhcs3: the training hold-out, for a model that does not record its own.")
     p.add_argument("--against", default="heldout", choices=["heldout", "train"],
                    help="uhcs3: real images the realism score compares with (train: for choices "
                         "made before the held-out images are scored).")
