@@ -124,6 +124,30 @@ def test_ingest_usage_errors(tmp_path: Path, run_cli) -> None:
     assert code == 2 and "given twice" in err and not (tmp_path / "o" / "scan.tif").exists()
 
 
+def test_ingest_takes_folders_and_patterns_as_classify_does(tmp_path: Path, run_cli) -> None:
+    """A folder gives the images directly inside it, a quoted pattern its matches; a folder with
+    no image is one error line while the other inputs are still written; a pattern matching
+    nothing is refused before anything is written."""
+    d = tmp_path / "scans"
+    (d / "sub").mkdir(parents=True)
+    for name in ("a.tif", "b.tif", "sub/c.tif"):
+        _sem_tiff(d / name)
+    (d / "notes.txt").write_text("not an image")
+    code, _, err = run_cli("ingest", d, "--out", tmp_path / "o1")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o1").glob("*.tif")) == ["a.tif", "b.tif"]
+    code, _, err = run_cli("ingest", str(d / "**" / "*.tif"), "--out", tmp_path / "o2")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o2").glob("*.tif")) == ["a.tif", "b.tif", "c.tif"]
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli("ingest", tmp_path / "empty", d / "a.tif", "--out", tmp_path / "o3")
+    assert code == 2 and err.count("shapekit: error:") == 1 and "no image files" in err, err
+    assert sorted(p.name for p in (tmp_path / "o3").iterdir()) == ["a.json", "a.tif"]
+    code, _, err = run_cli("ingest", str(d / "*.png"), d / "a.tif", "--out", tmp_path / "o4")
+    assert code == 2 and err.count("\n") == 1 and "no image matches" in err, err
+    assert not (tmp_path / "o4").exists()
+
+
 def test_ingest_colliding_outputs_are_refused_before_anything_is_written(tmp_path: Path,
                                                                           run_cli) -> None:
     """x.tif and x.png would both write DIR/x.tif: refused at once, not after x.tif is written."""

@@ -51,6 +51,33 @@ def _ingest_one(path: Path, out: Path, *, source_um: float | None, target_um: fl
     return record
 
 
+def _expand(items: tuple[Path, ...]) -> tuple[tuple[Path, ...], dict[Path, str]]:
+    """Folders (their image files, as ``classify`` reads them) and glob patterns expanded; a
+    file, or a missing path that is no pattern, kept as given (it gets its own error line).
+    Also the error of each folder without images (reported on its own line, as a bad file is)."""
+    import glob
+
+    from shapekit.io import IMAGE_SUFFIXES
+
+    out: list[Path] = []
+    errors: dict[Path, str] = {}
+    for item in items:
+        if item.is_dir() or (not item.exists() and glob.has_magic(str(item))):
+            from shapekit.temper.batch import expand_inputs
+
+            try:
+                out += expand_inputs([item])
+            except InputError as e:
+                if not item.is_dir():
+                    raise   # a pattern that matches no image: a usage error
+                out.append(item)
+                errors[item] = (f"{item} is a directory with no image files directly inside it "
+                                f"({' '.join(sorted(IMAGE_SUFFIXES))}; use 'DIR/**/*.tif' to descend)")
+        else:
+            out.append(item)
+    return tuple(out), errors
+
+
 @click.command(name="ingest")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=OutputPath("dir"),
@@ -82,7 +109,8 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
                stride: int | None, pad: str, as_json: bool) -> int:
     """Clean raw microscope images: grey float32 in [0, 1], info bar removed, optional rescale.
 
-    For each IMAGE (TIFF, PNG, JPEG or BMP) writes DIR/<stem>.tif (float32) and DIR/<stem>.json
+    IMAGES are files, folders (the image files directly inside) or glob patterns (quoted;
+    ``**`` descends). For each image (TIFF, PNG, JPEG or BMP) writes DIR/<stem>.tif (float32) and DIR/<stem>.json
     ({"source", "shape": [h, w], "info_bar_rows", "um_per_px", "bit_depth", ...}). The pixel size
     comes from --source-um-per-px, else from the file (FEI, Zeiss, Olympus SIS tags, TIFF
     resolution tags), else from the scale bar drawn in the info bar (its line measured in pixels,
@@ -110,6 +138,7 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
     if pad != "none" and tile_size is None:
         raise InputError(f"--pad {pad} needs --tile-size (it pads the tiles' edges; the cleaned "
                          "image itself is never padded)")
+    images, folder_errors = _expand(images)
     used: dict[str, Path] = {}
     for path in images:  # before anything is written: never half of a set of colliding outputs
         # stems equal but for case (or Unicode normalisation) name one file on macOS and Windows
@@ -133,6 +162,8 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
     failed = 0
     for path in progress(images, desc="ingest", total=len(images)):
         try:
+            if path in folder_errors:
+                raise InputError(folder_errors[path])
             rec = _ingest_one(path, out, source_um=source_um, target_um=target_um,
                               keep_info_bar=keep_info_bar, page=page, tile_size=tile_size,
                               stride=stride, pad=pad,
