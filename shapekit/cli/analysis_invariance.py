@@ -31,11 +31,10 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 _size_option = click.option("--size", type=click.IntRange(8, 1024), default=128, show_default=True,
                             help="CNN input: centre square crop resized to SIZE pixels.")
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-
 
 def _image_paths(items: tuple[Path, ...], limit: int) -> list[Path]:
     from shapekit.errors import InputError
+    from shapekit.io import IMAGE_SUFFIXES
 
     paths: list[Path] = []
     for item in items:
