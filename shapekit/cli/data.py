@@ -67,7 +67,7 @@ def _expand(items: tuple[Path, ...]) -> tuple[tuple[Path, ...], dict[Path, str]]
 
             try:
                 out += expand_inputs([item])
-            except InputError as e:
+            except InputError:
                 if not item.is_dir():
                     raise   # a pattern that matches no image: a usage error
                 out.append(item)
