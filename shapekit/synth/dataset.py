@@ -30,7 +30,7 @@ import pandas as pd
 
 from shapekit.errors import InputError
 from shapekit.synth import physics
-from shapekit.synth.render import MIN_SIZE, render_micrograph
+from shapekit.synth.render import MIN_SIZE, check_particles_fit, render_micrograph
 
 COLUMNS = ["file", "temper", "aging_temperature_C", "aging_time_h", "hardness_HV", "area_fraction",
            "mean_radius_nm", "number_density_per_um2", "um_per_px", "sample_id",
@@ -137,6 +137,9 @@ def synthesize(n: int, *, out_dir: str | os.PathLike[str] | None = None, seed: i
     n_samples = -(-n // fps)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
     cond = physics.sample_process(n_samples, rng, balanced=balanced)
+    # every condition before the first image is written: never half a data set
+    check_particles_fit(cond["aging_temperature_C"].to_numpy(), cond["aging_time_h"].to_numpy(),
+                        int(size), um_per_px)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise InputError(f"output path exists and is not a directory: {out}")

@@ -62,6 +62,36 @@ def _size(size: int | tuple[int, int]) -> tuple[int, int]:
     return int(hw[0]), int(hw[1])
 
 
+def check_particles_fit(temperature_C: Any, time_h: Any, size: int | tuple[int, int],
+                        um_per_px: float) -> None:
+    """Refuse conditions whose mean precipitate radius exceeds half the field (InputError).
+
+    Coarsening has no bound (r^3 grows with t): far outside the simulator's data a field holds
+    no whole particle, and laying it out took minutes (200 C for 1e8 h: 46 s for 128 px).
+    With arrays, the largest radius is checked (``synthesize`` checks all its conditions before
+    writing anything).
+
+    Examples
+    --------
+    >>> check_particles_fit(220.0, 100.0, 32, 0.002)   # 12 px in a 32-px field
+    >>> check_particles_fit(200.0, 1e8, 128, 0.002)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shapekit.errors.InputError: at 200 C for 1e+08 h the mean precipitate radius is 1.61e+03 nm ...
+    """
+    r_nm = np.asarray(physics.mean_radius(temperature_C, time_h), dtype=float)
+    k = int(np.argmax(r_nm))
+    T, t = (float(np.broadcast_to(v, r_nm.shape).flat[k]) for v in (temperature_C, time_h))
+    side = min(_size(size))
+    r_px = float(r_nm.flat[k]) / (1000.0 * um_per_px)
+    if r_px > side / 2:
+        raise InputError(f"at {T:g} C for {t:g} h the mean precipitate radius is "
+                         f"{float(r_nm.flat[k]):.3g} nm = {r_px:.3g} px at {um_per_px:g} um/px, more "
+                         f"than half the {side}-px field: no particle of that size fits in view (the "
+                         f"simulator's data: 120-220 C, 0.1-100 h); give a shorter time, a larger "
+                         f"size or a coarser um_per_px")
+
+
 def simulate_microstructure(temperature_C: float, time_h: float, *,
                             size: int | tuple[int, int] = 256,
                             um_per_px: float = physics.UM_PER_PX_DEFAULT,
@@ -102,6 +132,7 @@ def simulate_microstructure(temperature_C: float, time_h: float, *,
     model = {k: (v.item() if isinstance(v, np.ndarray) else v)
              for k, v in physics.process_model(float(temperature_C), float(time_h)).items()}
     nm_px = 1000.0 * um_per_px
+    check_particles_fit(float(temperature_C), float(time_h), hw, um_per_px)
     rng = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(2)[0])
     m = build_microstructure(hw, radius_px=model["mean_radius_nm"] / nm_px,
                              area_fraction=model["area_fraction"],
