@@ -71,8 +71,9 @@ def _expand(items: tuple[Path, ...]) -> tuple[tuple[Path, ...], dict[Path, str]]
                 if not item.is_dir():
                     raise   # a pattern that matches no image: a usage error
                 out.append(item)
-                errors[item] = (f"{item} is a directory with no image files directly inside it "
-                                f"({' '.join(sorted(IMAGE_SUFFIXES))}; use 'DIR/**/*.tif' to descend)")
+                errors[item] = (f"{item} is a directory with no image files directly inside "
+                                f"it ({' '.join(sorted(IMAGE_SUFFIXES))}; use 'DIR/**/*.tif' to "
+                                "descend)")
         else:
             out.append(item)
     return tuple(out), errors
@@ -110,9 +111,9 @@ def ingest_cmd(images: tuple[Path, ...], out: Path, target_um: float | None, sou
     """Clean raw microscope images: grey float32 in [0, 1], info bar removed, optional rescale.
 
     IMAGES are files, folders (the image files directly inside) or glob patterns (quoted;
-    ``**`` descends). For each image (TIFF, PNG, JPEG or BMP) writes DIR/<stem>.tif (float32) and DIR/<stem>.json
-    ({"source", "shape": [h, w], "info_bar_rows", "um_per_px", "bit_depth", ...}). The pixel size
-    comes from --source-um-per-px, else from the file (FEI, Zeiss, Olympus SIS tags, TIFF
+    ``**`` descends). For each image (TIFF, PNG, JPEG or BMP) writes DIR/<stem>.tif (float32)
+    and DIR/<stem>.json ({"source", "shape": [h, w], "info_bar_rows", "um_per_px", "bit_depth",
+    ...}). The pixel size comes from --source-um-per-px, else from the file (FEI, Zeiss, Olympus SIS tags, TIFF
     resolution tags), else from the scale bar drawn in the info bar (its line measured in pixels,
     its label such as "5 µm" read; "um_per_px_source": "scale_bar", details under "scale_bar"),
     else it is null; an unreadable bar gives null and says why in "scale_bar"."note". When the

@@ -83,13 +83,15 @@ def check_particles_fit(temperature_C: Any, time_h: Any, size: int | tuple[int, 
     k = int(np.argmax(r_nm))
     T, t = (float(np.broadcast_to(v, r_nm.shape).flat[k]) for v in (temperature_C, time_h))
     side = min(_size(size))
+    t_lo, t_hi = physics.DOMAIN["aging_temperature_C"]
+    h_lo, h_hi = physics.DOMAIN["aging_time_h"]
     r_px = float(r_nm.flat[k]) / (1000.0 * um_per_px)
     if r_px > side / 2:
         raise InputError(f"at {T:g} C for {t:g} h the mean precipitate radius is "
-                         f"{float(r_nm.flat[k]):.3g} nm = {r_px:.3g} px at {um_per_px:g} um/px, more "
-                         f"than half the {side}-px field: no particle of that size fits in view (the "
-                         f"simulator's data: 120-220 C, 0.1-100 h); give a shorter time, a larger "
-                         f"size or a coarser um_per_px")
+                         f"{float(r_nm.flat[k]):.3g} nm = {r_px:.3g} px at {um_per_px:g} um/px, "
+                         f"more than half the {side}-px field: no particle of that size fits in "
+                         f"view (the simulator's data: {t_lo:g}-{t_hi:g} C, {h_lo:g}-{h_hi:g} h); "
+                         "give a shorter time, a larger size or a coarser um_per_px")
 
 
 def simulate_microstructure(temperature_C: float, time_h: float, *,
@@ -129,10 +131,10 @@ def simulate_microstructure(temperature_C: float, time_h: float, *,
     if not (np.isfinite(grain_density_per_um2) and g_lo < grain_density_per_um2 <= g_hi):
         raise InputError(f"grain_density_per_um2 must be in ({g_lo:g}, {g_hi:g}] grains per um^2, "
                          f"got {grain_density_per_um2!r}")
+    check_particles_fit(float(temperature_C), float(time_h), hw, um_per_px)
     model = {k: (v.item() if isinstance(v, np.ndarray) else v)
              for k, v in physics.process_model(float(temperature_C), float(time_h)).items()}
     nm_px = 1000.0 * um_per_px
-    check_particles_fit(float(temperature_C), float(time_h), hw, um_per_px)
     rng = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(2)[0])
     m = build_microstructure(hw, radius_px=model["mean_radius_nm"] / nm_px,
                              area_fraction=model["area_fraction"],
