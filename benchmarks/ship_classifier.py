@@ -9,7 +9,9 @@ Three stages, run from the repository root (the CPU is shared, so be nice)::
     python benchmarks/ship_classifier.py copy /tmp/uhcs3-model --name uhcs3
     #    (copy also runs the stage `scale-range`: the pixel-size range the outside check compares
     #    a scan's with, from the UHCS database's metadata, since the uhcs3 files carry none; and
-    #    `noise-range`: the least structured training scan's structure share, for the noise part)
+    #    `noise-range`: the least structured training scan's structure share, for the noise part;
+    #    and, for a run trained before training stored them, `fingerprints`: the digests of the
+    #    training scans' pixels, by which evaluate/robustness count a manifest's training scans)
     # 2. measure on the shipped files: verdicts on the 5 UHCS originals, the outside check on
     #    foreign and perturbed scans, speed, size (~10 min on 2 busy cores)
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ship_classifier.py measure --name uhcs3 --json /tmp/uhcs3-figures.json
@@ -121,6 +123,26 @@ def noise_range(name: str) -> None:
           f"(median {np.nanmedian(shares):.3f})")
 
 
+def fingerprints(name: str) -> None:
+    """Store the digests of the training scans' pixels in the shipped model's config.json
+    (``training_fingerprints``, :func:`shapekit.temper.scans.scan_fingerprints`), as training
+    stores them since they were added: ``evaluate`` and ``robustness`` then count a manifest's
+    training scans whatever their names."""
+    from shapekit import _atomic
+    from shapekit.io import load_manifest
+    from shapekit.temper.scans import read_manifest_images, scan_fingerprints
+
+    path = PRETRAINED / name / "config.json"
+    cfg = json.loads(path.read_text())
+    man = load_manifest(ROOT / "data_manifests" / "uhcs3.yaml")
+    fps = sorted(set(scan_fingerprints(read_manifest_images(man, cfg.get("target_um_per_px")))))
+    if len(fps) != cfg["n_train"]:
+        raise SystemExit(f"{len(fps)} distinct digests for {cfg['n_train']} training scans")
+    cfg["training_fingerprints"] = fps
+    _atomic.write_json(path, cfg)
+    print(f"{path}: training_fingerprints of {len(fps)} training scans")
+
+
 def white_noise(n: int, shape: tuple[int, int] = (484, 645)) -> tuple[list, list]:
     """``n`` uniform and ``n`` Gaussian (sd 0.15 around 0.5) white-noise scans, 8-bit grey levels,
     seeds 0..n-1: scans of nothing that the noise part must flag."""
@@ -156,6 +178,8 @@ def copy(run: Path, name: str) -> None:
         raise SystemExit("float32 support vectors changed the probabilities by more than 1e-5")
     scale_range(name)
     noise_range(name)
+    if "training_fingerprints" not in json.loads((dest / "config.json").read_text()):
+        fingerprints(name)   # a run trained before training stored them
 
 
 def _verdicts(model, images) -> list[dict]:
@@ -383,7 +407,7 @@ def speed(name: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("stage", choices=("copy", "scale-range", "noise-range", "measure", "card", "speed"))
+    p.add_argument("stage", choices=("copy", "scale-range", "noise-range", "fingerprints", "measure", "card", "speed"))
     p.add_argument("run", type=Path, nargs="?")
     p.add_argument("--name", default="uhcs3")
     p.add_argument("--json", type=Path, default=None)
@@ -398,6 +422,8 @@ def main(argv: list[str] | None = None) -> None:
         scale_range(a.name)
     elif a.stage == "noise-range":
         noise_range(a.name)
+    elif a.stage == "fingerprints":
+        fingerprints(a.name)
     elif a.stage == "measure":
         res = measure(a.name)
         text = json.dumps(res, indent=1)

@@ -66,7 +66,8 @@ def test_evaluate_json_and_plot(run_cli, trained, toy_manifest, tmp_path):
     code, out, err = run_cli("evaluate", trained, toy_manifest, "--json", "--plot", tmp_path / "cm.png")
     assert code == 0, err
     res = json.loads(out)
-    assert set(res) == {"n", "accuracy", "macro_f1", "labels", "confusion", "misclassified"}
+    assert set(res) == {"n", "accuracy", "macro_f1", "labels", "confusion", "misclassified",
+                        "training_scans"}
     assert res["misclassified"] == []     # accuracy 1.0
     assert res["n"] == 12 and res["accuracy"] == 1.0 and np.trace(res["confusion"]) == 12
     assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"

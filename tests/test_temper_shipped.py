@@ -175,3 +175,37 @@ def test_outside_score_just_over_the_limit_does_not_read_as_the_limit(uhcs3, uhc
     assert r["temper"] == "unknown" and 1 < r["ood_score"] < 1.01
     note = next(n for n in r["notes"] if n.startswith("outside the training data"))
     assert "(score 1.000" in note and "(score 1;" not in note
+
+
+def test_evaluate_counts_the_shipped_models_training_scans_under_any_name(uhcs3_dir, tmp_path,
+                                                                         run_cli):
+    """`evaluate uhcs3` on a manifest of uhcs3 scans under other names (a lab's own copy) gave
+    training-set figures without a word: only the manifest file trained on was recognised. The
+    shipped config holds the digests of its 450 training scans' pixels; a copy is counted, a copy
+    changed by one grey level is not."""
+    import shutil
+
+    import cv2
+    import pandas as pd
+
+    cfg = json.loads((resolve("uhcs3", "classifier") / "config.json").read_text())
+    assert len(set(cfg["training_fingerprints"])) == cfg["n_train"] == 450
+    table = pd.read_csv(uhcs3_dir / "labels.csv").iloc[[0, 200, 400]]
+    (tmp_path / "images").mkdir()
+    rows = []
+    for i, (name, label) in enumerate(zip(table["file"], table["label_name"])):
+        dest = tmp_path / "images" / f"lab_scan_{i}.jpg"
+        if i < 2:   # the file itself, renamed
+            shutil.copyfile(uhcs3_dir / "images" / name, dest)
+        else:       # its pixels changed by one grey level, stored lossless
+            dest = dest.with_suffix(".png")
+            im = cv2.imread(str(uhcs3_dir / "images" / name), cv2.IMREAD_GRAYSCALE)
+            cv2.imwrite(str(dest), np.where(im < 255, im + 1, im - 1).astype(np.uint8))
+        rows.append({"file": dest.name, "label": label})
+    pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
+    (tmp_path / "lab.yaml").write_text("name: lab\nroot: .\ntable: labels.csv\nimages_dir: images\n"
+                                       "image: file\nlabel: label\n")
+    code, out, err = run_cli("evaluate", "uhcs3", tmp_path / "lab.yaml", "--json")
+    assert code == 0, err
+    assert json.loads(out)["training_scans"] == 2
+    assert "2 of 3 scans" in err and "trained on (identical pixels)" in err, err

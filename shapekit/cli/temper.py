@@ -44,31 +44,47 @@ def _check_model(model: Path) -> str:
     return str(resolve_model(model))
 
 
-def _warn_if_training_data(model_dir: str, manifest: Path) -> None:
-    """Warn when MANIFEST is the one the model was trained on (its config's ``source``, matched
-    as a path or, when stored relative, as the trailing part of MANIFEST's path): its figures
-    are then training-set figures (``evaluate`` read 1.0 on uhcs3), not new-scan accuracy."""
+def _training_scans(model_dir: str, manifest: Path, images: list) -> int | None:
+    """How many of MANIFEST's scans the model was trained on, with a one-line warning when any:
+    figures on them are training-set figures (``evaluate`` read 1.0 on uhcs3), not new-scan
+    accuracy. Counted by the digests of the scans' pixels stored at training
+    (``training_fingerprints``), whatever the manifest's or the files' names; for models saved
+    before them, only the manifest the model was trained on is recognised (its config's
+    ``source``, as a path or, when stored relative, as the trailing part of MANIFEST's path),
+    and None is returned."""
     from shapekit.temper.modeldir import read_config
 
     cfg = read_config(model_dir)
+    rows = (cfg.get("cv") or {}).get("table") or []
+    row = next((r for r in rows if r.get("aggregation") == cfg.get("aggregation")), None) or \
+        max(rows, key=lambda r: r.get("accuracy", 0), default=None)
+    cv = f" (its cross-validated accuracy: {row['accuracy']:.3f})" if row and "accuracy" in row else ""
+    stored = cfg.get("training_fingerprints")
+    if stored is not None:
+        from shapekit.temper.scans import scan_fingerprints
+
+        seen = set(stored)
+        k = sum(f in seen for f in scan_fingerprints(images))
+        if k:
+            warnings.warn(f"{k} of {len(images)} scans of {manifest} are scans this model was "
+                          f"trained on (identical pixels): figures on them are training-set "
+                          f"figures, not what to expect on new scans{cv}; give scans it has not "
+                          "seen", ShapekitWarning, stacklevel=2)
+        return k
     source = Path(str(cfg.get("source") or ""))
     if not source.name:
-        return
+        return None
     given = Path(manifest).resolve().parts
     if source.is_absolute():
         same = source.resolve().parts == given
     else:
         parts = [p for p in source.parts if p not in (".", "..")]
         same = len(parts) <= len(given) and list(given[-len(parts):]) == parts
-    if not same:
-        return
-    rows = (cfg.get("cv") or {}).get("table") or []
-    row = next((r for r in rows if r.get("aggregation") == cfg.get("aggregation")), None) or \
-        max(rows, key=lambda r: r.get("accuracy", 0), default=None)
-    cv = f" (its cross-validated accuracy: {row['accuracy']:.3f})" if row and "accuracy" in row else ""
-    warnings.warn(f"{manifest} is the manifest this model was trained on: these are figures on its "
-                  f"training scans, not what to expect on new ones{cv}; give a manifest of scans "
-                  "it has not seen", ShapekitWarning, stacklevel=2)
+    if same:
+        warnings.warn(f"{manifest} is the manifest this model was trained on: these are figures on "
+                      f"its training scans, not what to expect on new ones{cv}; give a manifest of "
+                      "scans it has not seen", ShapekitWarning, stacklevel=2)
+    return None
 
 
 def _print_verdict(r: dict[str, Any]) -> None:
@@ -203,7 +219,11 @@ def classify_cmd(model: Path, inputs: tuple[str, ...], out: Path | None, tiles_o
 def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path | None,
                  as_json: bool) -> None:
     """Accuracy, macro-F1, confusion matrix and the misclassified files (with their
-    probabilities) of a model (directory or shipped name) on a labelled MANIFEST."""
+    probabilities) of a model (directory or shipped name) on a labelled MANIFEST.
+
+    Scans the model was trained on (identical pixels, whatever their names) are counted
+    (``training_scans`` in the JSON; null for models saved without their training digests) and
+    named in a warning: figures on them are not what to expect on new scans."""
     from shapekit.io import load_manifest
     from shapekit.temper.modeldir import load_model
 
@@ -213,9 +233,11 @@ def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path 
     from shapekit.temper.selection import misclassified, scores
 
     model = load_model(model_dir)
-    _warn_if_training_data(model_dir, manifest)
-    proba = model.predict_proba(_manifest_images(man, model))
+    images = _manifest_images(man, model)
+    seen = _training_scans(model_dir, manifest, images)
+    proba = model.predict_proba(images)
     res = scores(y, proba, model.label_names)
+    res["training_scans"] = seen
     res["misclassified"] = misclassified([str(p) for p in man.paths], y, proba, model.label_names)
     if plot is not None:
         from shapekit._atomic import save_figure
@@ -262,9 +284,10 @@ def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tu
     man = load_manifest(manifest, root)
     y = _manifest_labels(model_dir, man, manifest)
     model = load_model(model_dir)
-    _warn_if_training_data(model_dir, manifest)
-    res = robustness_table(model.predict, _manifest_images(man, model), y,
-                           list(names) or None, seed)
+    images = _manifest_images(man, model)
+    seen = _training_scans(model_dir, manifest, images)
+    res = robustness_table(model.predict, images, y, list(names) or None, seed)
+    res["training_scans"] = seen
     if as_json:
         emit_json(res)
     else:
