@@ -209,3 +209,15 @@ def test_evaluate_counts_the_shipped_models_training_scans_under_any_name(uhcs3_
     assert code == 0, err
     assert json.loads(out)["training_scans"] == 2
     assert "2 of 3 scans" in err and "trained on (identical pixels)" in err, err
+
+
+def test_a_training_scan_is_noted_as_one(uhcs3, uhcs3_dir, uhcs_originals_dir, run_cli):
+    """`classify uhcs3 micrograph1.jpg` (a training scan; the README's explain example) read like
+    a verdict on a new scan. Its verdict now carries a note; a scan the model has not seen does not."""
+    from shapekit.temper.model import TRAINING_SCAN_NOTE
+
+    seen, new = uhcs3.classify([uhcs3_dir / "images" / "micrograph1.jpg",
+                                uhcs_originals_dir / "micrograph607.tif"])
+    assert TRAINING_SCAN_NOTE in seen["notes"] and TRAINING_SCAN_NOTE not in new["notes"]
+    code, out, err = run_cli("classify", "uhcs3", uhcs3_dir / "images" / "micrograph1.jpg")
+    assert code == 0 and "one of this model's training scans" in err, err

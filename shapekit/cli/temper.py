@@ -12,6 +12,7 @@ import click
 from shapekit.cli._common import (OutputPath, emit_json, given, info, json_option, root_option,
                                   seed_option, warn_generated_scale)
 from shapekit.errors import InputError, ShapekitWarning, brief
+from shapekit.temper.model import TRAINING_SCAN_NOTE
 
 
 def _manifest_labels(model_dir: str, man: Any, manifest: Path) -> Any:
@@ -87,6 +88,10 @@ def _training_scans(model_dir: str, manifest: Path, images: list) -> int | None:
     return None
 
 
+#: notes of a verdict that ``classify`` prints as warnings whatever the verdict
+_WARNED = ("pixel size unknown", "pixel size conflict", TRAINING_SCAN_NOTE)
+
+
 def _print_verdict(r: dict[str, Any]) -> None:
     probs = " ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items())
     extra = ""
@@ -97,7 +102,7 @@ def _print_verdict(r: dict[str, Any]) -> None:
         extra = f"\tood={over_limit(v) if v > 1 else f'{v:.2f}'}\tset={{{','.join(r['prediction_set'])}}}"
     click.echo(f"{r['image']}\t{r['temper']}\t{probs}\ttiles={r['tiles']}{extra}")
     for note in r.get("notes") or []:
-        if note.startswith(("pixel size unknown", "pixel size conflict")):
+        if note.startswith(_WARNED):
             warnings.warn(f"{r['image']}: {note}", ShapekitWarning, stacklevel=1)
     _why_unknown(r)
 
@@ -107,7 +112,7 @@ def _why_unknown(r: dict[str, Any]) -> None:
     whose remedy, e.g. for a 12-bit scan, follows them), on stderr."""
     if r["temper"] == "unknown":
         for note in r.get("notes") or []:
-            if not note.startswith(("pixel size unknown", "pixel size conflict")):  # warned
+            if not note.startswith(_WARNED):  # warned
                 info(f"  {r['image']}: {note}")
 
 

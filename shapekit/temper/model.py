@@ -24,6 +24,10 @@ __all__ = ["TemperModel", "VERDICT_KEYS"]
 VERDICT_KEYS = ("image", "temper", "probabilities", "tiles", "ood_score", "in_distribution",
                 "prediction_set", "ood", "scan", "notes")
 
+#: the note of a scan whose pixels are one of the model's training scans' (``training_fingerprints``)
+TRAINING_SCAN_NOTE = ("one of this model's training scans (identical pixels): its verdict is not a "
+                      "test of the model")
+
 
 class TemperModel:
     """Classify scans with a trained TopTemp or CNN temper model.
@@ -207,6 +211,12 @@ class TemperModel:
             "tile_size": [int(min(th, image.shape[0])), int(min(tw, image.shape[1]))], "labels": labels,
             "tiles": [{"row": int(r), "col": int(c), "temper": labels[int(np.argmax(tp))],
                        "p": [round(float(v), 4) for v in tp]} for (r, c), tp in zip(coords, tile_p)]}
+        seen = self.config.get("training_fingerprints")
+        if seen:
+            from shapekit.temper.scans import scan_fingerprints
+
+            if scan_fingerprints([image])[0] in set(seen):
+                notes.append(TRAINING_SCAN_NOTE)
         res["scan"] = {k: v for k, v in info.items() if k != "notes"}
         res["notes"] = notes
         return res
