@@ -117,10 +117,11 @@ def simulate_microstructure(temperature_C: float, time_h: float, *,
     """
     hw = _size(size)
     if float(temperature_C) >= physics.SOLVUS_C:  # the model's coarsening regime ends there
+        t_lo, t_hi = physics.DOMAIN["aging_temperature_C"]
         raise InputError(f"aging temperature {float(temperature_C):g} C is at or above the model "
                          f"alloy's solvus ({physics.SOLVUS_C:.0f} C), where no precipitate is "
                          f"left to image; the simulator covers aging below it (its data: "
-                         f"120-220 C)")
+                         f"{t_lo:g}-{t_hi:g} C)")
     if not (np.isfinite(um_per_px) and um_per_px > 0):
         raise InputError(f"um_per_px must be a positive number, got {um_per_px!r}")
     lo, hi = UM_PER_PX_RANGE
