@@ -141,6 +141,13 @@ def fingerprints(name: str) -> None:
     cfg["training_fingerprints"] = fps
     _atomic.write_json(path, cfg)
     print(f"{path}: training_fingerprints of {len(fps)} training scans")
+    card_path = path.parent / "card.json"
+    if card_path.is_file():  # the card states the files' sizes: config.json's changed
+        c = json.loads(card_path.read_text())
+        c["figures"]["files"] = {f: (path.parent / f).stat().st_size for f in MODEL_FILES}
+        _atomic.write_json(card_path, c)
+        _atomic.write_text(path.parent / "README.md", _readme(c, cfg))
+        print(f"{card_path}: file sizes updated")
 
 
 def white_noise(n: int, shape: tuple[int, int] = (484, 645)) -> tuple[list, list]:
