@@ -45,27 +45,21 @@ def _check_model(model: Path) -> str:
     return str(resolve_model(model))
 
 
-def _training_scans(model_dir: str, manifest: Path, images: list) -> int | None:
-    """How many of MANIFEST's scans the model was trained on, with a one-line warning when any:
-    figures on them are training-set figures (``evaluate`` read 1.0 on uhcs3), not new-scan
-    accuracy. Counted by the digests of the scans' pixels stored at training
-    (``training_fingerprints``), whatever the manifest's or the files' names; for models saved
-    before them, only the manifest the model was trained on is recognised (its config's
-    ``source``, as a path or, when stored relative, as the trailing part of MANIFEST's path),
-    and None is returned."""
-    from shapekit.temper.modeldir import read_config
-
-    cfg = read_config(model_dir)
+def _training_scans(model: Any, manifest: Path, images: list) -> int | None:
+    """How many of MANIFEST's scans the model was trained on
+    (:meth:`~shapekit.temper.model.TemperModel.training_scans`), with a one-line warning when
+    any: figures on them are training-set figures (``evaluate`` read 1.0 on uhcs3), not new-scan
+    accuracy. For models saved without the digests of their training scans, only the manifest
+    the model was trained on is recognised (its config's ``source``, as a path or, when stored
+    relative, as the trailing part of MANIFEST's path), and None is returned."""
+    cfg = model.config
     rows = (cfg.get("cv") or {}).get("table") or []
     row = next((r for r in rows if r.get("aggregation") == cfg.get("aggregation")), None) or \
         max(rows, key=lambda r: r.get("accuracy", 0), default=None)
     cv = f" (its cross-validated accuracy: {row['accuracy']:.3f})" if row and "accuracy" in row else ""
-    stored = cfg.get("training_fingerprints")
-    if stored is not None:
-        from shapekit.temper.scans import scan_fingerprints
-
-        seen = set(stored)
-        k = sum(f in seen for f in scan_fingerprints(images))
+    flags = model.training_scans(images)
+    if flags is not None:
+        k = int(sum(flags))
         if k:
             warnings.warn(f"{k} of {len(images)} scans of {manifest} are scans this model was "
                           f"trained on (identical pixels): figures on them are training-set "
@@ -239,7 +233,7 @@ def evaluate_cmd(model_dir: Path, manifest: Path, root: Path | None, plot: Path 
 
     model = load_model(model_dir)
     images = _manifest_images(man, model)
-    seen = _training_scans(model_dir, manifest, images)
+    seen = _training_scans(model, manifest, images)
     proba = model.predict_proba(images)
     res = scores(y, proba, model.label_names)
     res["training_scans"] = seen
@@ -290,7 +284,7 @@ def robustness_cmd(model_dir: Path, manifest: Path, root: Path | None, names: tu
     y = _manifest_labels(model_dir, man, manifest)
     model = load_model(model_dir)
     images = _manifest_images(man, model)
-    seen = _training_scans(model_dir, manifest, images)
+    seen = _training_scans(model, manifest, images)
     res = robustness_table(model.predict, images, y, list(names) or None, seed)
     res["training_scans"] = seen
     if as_json:

@@ -211,15 +211,23 @@ class TemperModel:
             "tile_size": [int(min(th, image.shape[0])), int(min(tw, image.shape[1]))], "labels": labels,
             "tiles": [{"row": int(r), "col": int(c), "temper": labels[int(np.argmax(tp))],
                        "p": [round(float(v), 4) for v in tp]} for (r, c), tp in zip(coords, tile_p)]}
-        seen = self.config.get("training_fingerprints")
-        if seen:
-            from shapekit.temper.scans import scan_fingerprints
-
-            if scan_fingerprints([image])[0] in set(seen):
-                notes.append(TRAINING_SCAN_NOTE)
+        if self.training_scans([image]) == [True]:
+            notes.append(TRAINING_SCAN_NOTE)
         res["scan"] = {k: v for k, v in info.items() if k != "notes"}
         res["notes"] = notes
         return res
+
+    def training_scans(self, images: Sequence[np.ndarray]) -> list[bool] | None:
+        """Which of ``images`` (arrays as the model reads scans) are scans it was trained on, by
+        the digests of their pixels stored at training (``training_fingerprints``,
+        :func:`~shapekit.temper.scans.scan_fingerprints`); None for a model saved without them."""
+        stored = self.config.get("training_fingerprints")
+        if stored is None:
+            return None
+        from shapekit.temper.scans import scan_fingerprints
+
+        known = set(stored)
+        return [f in known for f in scan_fingerprints(images)]
 
     def assess_path(self, path: str | os.PathLike[str], um_per_px: float | None = None) -> dict[str, Any]:
         """:meth:`assess` of a scan file (read by :meth:`read`), with ``"image"`` set to its path."""
