@@ -125,17 +125,17 @@ def noise_range(name: str) -> None:
 
 def fingerprints(name: str) -> None:
     """Store the digests of the training scans' pixels in the shipped model's config.json
-    (``training_fingerprints``, :func:`shapekit.temper.scans.scan_fingerprints`), as training
+    (``training_fingerprints``, :func:`shapekit.io.image_digests`), as training
     stores them since they were added: ``evaluate`` and ``robustness`` then count a manifest's
     training scans whatever their names."""
     from shapekit import _atomic
-    from shapekit.io import load_manifest
-    from shapekit.temper.scans import read_manifest_images, scan_fingerprints
+    from shapekit.io import image_digests, load_manifest
+    from shapekit.temper.scans import read_manifest_images
 
     path = PRETRAINED / name / "config.json"
     cfg = json.loads(path.read_text())
     man = load_manifest(ROOT / "data_manifests" / "uhcs3.yaml")
-    fps = sorted(set(scan_fingerprints(read_manifest_images(man, cfg.get("target_um_per_px")))))
+    fps = sorted(set(image_digests(read_manifest_images(man, cfg.get("target_um_per_px")))))
     if len(fps) != cfg["n_train"]:
         raise SystemExit(f"{len(fps)} distinct digests for {cfg['n_train']} training scans")
     cfg["training_fingerprints"] = fps

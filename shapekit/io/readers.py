@@ -356,3 +356,32 @@ def _check_complete(p: Path, fmt: str, data: np.ndarray) -> None:
         raise InputError(f"{p}: truncated JPEG file (no end-of-image marker)")
     if fmt == "png" and b"IEND" not in tail:
         raise InputError(f"{p}: truncated PNG file (no IEND chunk)")
+
+
+def image_digests(images: Any) -> list[str]:
+    """One digest per image of its pixels: 16 hex digits of SHA-256 over the shape and the
+    float32 grey levels (the one test of "the same image", pixel for pixel).
+
+    A lossless copy (PNG -> TIFF, a renamed file) reads the same digest as the image it copies; a
+    re-compressed, resampled or one-grey-level-changed one does not. Temper models store their
+    training scans' digests (``training_fingerprints``); the realism score counts the compared
+    images that are reference images.
+
+    Examples
+    --------
+    >>> a = np.zeros((4, 5), np.float32)
+    >>> image_digests([a, a.copy()]) == image_digests([a.astype(np.float64)] * 2)
+    True
+    >>> len(image_digests([a])[0]), image_digests([a]) == image_digests([a.T])
+    (16, False)
+    """
+    import hashlib
+
+    out = []
+    for im in images:
+        a = np.ascontiguousarray(im, dtype=np.float32)
+        h = hashlib.sha256(np.asarray(a.shape, np.int64).tobytes())
+        h.update(a.tobytes())
+        out.append(h.hexdigest()[:16])
+    return out
+

@@ -193,14 +193,10 @@ def shared_images(ref: list[np.ndarray], other: list[np.ndarray]) -> int:
     >>> shared_images(a, [np.ones((2, 2)), np.ones((2, 3)), np.full((2, 2), 2.0)])
     1
     """
-    import hashlib
+    from shapekit.io import image_digests
 
-    def key(a: np.ndarray) -> tuple:
-        a = np.ascontiguousarray(a)
-        return a.shape, str(a.dtype), hashlib.sha1(a.tobytes()).digest()
-
-    seen = {key(a) for a in ref}
-    return sum(key(a) in seen for a in other)
+    seen = set(image_digests(ref))
+    return sum(d in seen for d in image_digests(other))
 
 
 def probe_indices(n: int, k: int = 24) -> np.ndarray:

@@ -220,14 +220,14 @@ class TemperModel:
     def training_scans(self, images: Sequence[np.ndarray]) -> list[bool] | None:
         """Which of ``images`` (arrays as the model reads scans) are scans it was trained on, by
         the digests of their pixels stored at training (``training_fingerprints``,
-        :func:`~shapekit.temper.scans.scan_fingerprints`); None for a model saved without them."""
+        :func:`shapekit.io.image_digests`); None for a model saved without them."""
         stored = self.config.get("training_fingerprints")
         if stored is None:
             return None
-        from shapekit.temper.scans import scan_fingerprints
+        from shapekit.io import image_digests
 
         known = set(stored)
-        return [f in known for f in scan_fingerprints(images)]
+        return [f in known for f in image_digests(images)]
 
     def assess_path(self, path: str | os.PathLike[str], um_per_px: float | None = None) -> dict[str, Any]:
         """:meth:`assess` of a scan file (read by :meth:`read`), with ``"image"`` set to its path."""

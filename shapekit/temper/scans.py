@@ -275,31 +275,3 @@ def read_manifest_images(manifest: Any, target_um_per_px: float | None = None) -
         out.append(load_scan_image(Path(p), um_per_px=None if not np.isfinite(um) else float(um),
                                    target_um_per_px=target_um_per_px))
     return out
-
-
-def scan_fingerprints(images: Sequence[np.ndarray]) -> list[str]:
-    """Digests of scans' pixels as a temper model reads them: 16 hex digits of SHA-256 over the
-    shape and the float32 grey levels, one per image in order.
-
-    Training stores them (``training_fingerprints`` in the model's config), so that ``evaluate``
-    and ``robustness`` can tell which scans of a manifest the model was trained on, whatever the
-    manifest's or the files' names: an identical image reads the same digest, a re-saved lossless
-    copy (PNG -> TIFF) too; a re-compressed or resampled one does not.
-
-    Examples
-    --------
-    >>> a = np.zeros((4, 5), np.float32)
-    >>> scan_fingerprints([a, a.copy()]) == scan_fingerprints([a.astype(np.float64)] * 2)
-    True
-    >>> len(scan_fingerprints([a])[0]), scan_fingerprints([a]) == scan_fingerprints([a.T])
-    (16, False)
-    """
-    import hashlib
-
-    out = []
-    for im in images:
-        a = np.ascontiguousarray(im, dtype=np.float32)
-        h = hashlib.sha256(np.asarray(a.shape, np.int64).tobytes())
-        h.update(a.tobytes())
-        out.append(h.hexdigest()[:16])
-    return out

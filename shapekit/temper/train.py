@@ -217,15 +217,15 @@ def _train(images: Sequence[np.ndarray], labels: Sequence[Any], *, model: str,
         raise InputError(f"need at least 2 classes to train, got {names}")
     if len(images) != len(labs):
         raise InputError(f"{len(images)} images but {len(labs)} labels")
+    from shapekit.io import image_digests
     from shapekit.io.readers import unit_image
-    from shapekit.temper.scans import scan_fingerprints
 
     images = [unit_image(im, f"image {i}") for i, im in enumerate(images)]  # as classify reads them
     g = None if groups is None else np.asarray([str(x) for x in groups])
     config: dict[str, Any] = {"label_names": names, "tile_size": tile_size,
                               "target_um_per_px": target_um_per_px, "n_train": int(len(labs)),
                               "seed": int(seed), "source": source,
-                              "training_fingerprints": sorted(set(scan_fingerprints(images)))}
+                              "training_fingerprints": sorted(set(image_digests(images)))}
     if model == "cnn":
         import torch
 
