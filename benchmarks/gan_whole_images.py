@@ -36,8 +36,9 @@ Two evaluations, each on the files a user gets (``--model`` is a shipped name or
      conditioned class; :func:`shapekit.realism.score` of each class's generated set against that
      class's held-out real images (topological distance relative to the real-vs-real baseline,
      coverage, collapse flag, two-point correlation), KID with a local extractor when ``--kid``
-     names one (``--kid train``: a small temper CNN trained on the real training images), and the
-     whole-image checks against real images.
+     names one (``--kid train``: a small temper CNN trained on the real training images), the
+     whole-image checks against real images, and a direction shared by the generated images
+     (:func:`shapekit.generate.checks.orientation_bias`; the other checks are blind to it).
 
 Example (what RESULTS.md section 6 reports; one niced thread)::
 
@@ -284,6 +285,7 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
     import torch
 
     from shapekit.generate import load_generator
+    from shapekit.generate.checks import orientation_bias
     from shapekit.generate.data import holdout_split, load_training_table, to_common_scale
     from shapekit.realism import score
     from shapekit.registry import resolve
@@ -378,14 +380,21 @@ def eval_uhcs3(a: argparse.Namespace) -> dict:
             "two_point_distance_real_train_vs_heldout": s2_rr, "two_point": res["two_point"],
             "kid": res.get("kid"), "kid_real_train_vs_heldout": kid_rr,
             "n_real_heldout": len(real_test), "n_generated": len(fake), "against": a.against,
-            "whole_image_checks": _whole_image_checks(big, real_ref, gen.generator.period)}
+            "whole_image_checks": _whole_image_checks(big, real_ref, gen.generator.period),
+            # a direction shared by the generated images, which the rotation-invariant checks
+            # above cannot see (training crops are flipped and turned by 90 degrees, so a
+            # generator has no reason to prefer one); the real sets' own for comparison
+            "orientation": {"generated": orientation_bias(list(fake)),
+                            "real_heldout": orientation_bias(real_test),
+                            "real_training": orientation_bias(real_train)}}
         c = per_class[name]
         kid_txt = (f", KID {c['kid']['kid_mean']:.3g} (real {kid_rr['kid_mean']:.3g})"
                    if kid_rr and c["kid"] else "")
         print(f"{name}: agreement {c['agreement']:.3f}, realism {c['topological_distance']:.3f} "
               f"= {c['relative_to_baseline']:.2f}x baseline, coverage {c['coverage']:.2f}, "
               f"collapsed {c['collapsed']}, S2 {c['two_point_distance']:.3f} (real "
-              f"{s2_rr:.3f}){kid_txt}", file=sys.stderr)
+              f"{s2_rr:.3f}){kid_txt}, shared direction R {c['orientation']['generated']['shared']:.2f} "
+              f"(real {c['orientation']['real_training']['shared']:.2f})", file=sys.stderr)
     return {"evaluation": "uhcs3", "model": a.model, "raw": a.raw, "manifest": str(a.manifest),
             "downscale": downscale, "holdout": holdout, "split_seed": split_seed, "size": a.size,
             "iterations": cfg.get("iterations"), "tile_size": a.tile_size,
