@@ -22,7 +22,9 @@ Two evaluations, each on the files a user gets (``--model`` is a shipped name or
      simulator fields.
   4. **Realism per temper:** :func:`shapekit.realism.score` of the generated images of the
      held-out conditions against the simulator fields of the same conditions (``--n-boot``
-     rounds): the morphology, which the requested numbers above do not judge.
+     rounds): the morphology, which the requested numbers above do not judge; and a direction
+     shared by each set (:func:`shapekit.generate.checks.orientation_bias`; simulator fields have
+     none).
 
 ``uhcs3`` (class mode, real data; UHCS, CC BY 3.0 US):
   1. Real images at the model's training scale (its ``downscale``), split into training and
@@ -249,6 +251,7 @@ def eval_sim(a: argparse.Namespace) -> dict:
 
     # realism per temper: the generated images of the held-out conditions against simulator
     # fields of the same conditions (the morphology, which the requested numbers do not judge)
+    from shapekit.generate.checks import orientation_bias
     from shapekit.realism import score
 
     realism = {}
@@ -260,9 +263,14 @@ def eval_sim(a: argparse.Namespace) -> dict:
                            "coverage": res["coverage"]["coverage"],
                            "collapsed": res["coverage"]["collapsed"],
                            "two_point_distance": res["two_point"]["distance"],
-                           "n_images": len(fake)}
+                           "n_images": len(fake),
+                           # simulator fields have no direction: a shared one is the generator's
+                           "orientation": {"generated": orientation_bias(fake),
+                                           "simulator": orientation_bias(real)}}
         print(f"realism {temper}: {res['relative_to_baseline']:.2f}x baseline, coverage "
-              f"{res['coverage']['coverage']:.2f}, collapsed {res['coverage']['collapsed']}",
+              f"{res['coverage']['coverage']:.2f}, collapsed {res['coverage']['collapsed']}, "
+              f"shared direction R {realism[temper]['orientation']['generated']['shared']:.2f} "
+              f"(simulator {realism[temper]['orientation']['simulator']['shared']:.2f})",
               file=sys.stderr)
 
     big = gen.sample(8, label="peak_aged", seed=a.seed, size=a.big,
