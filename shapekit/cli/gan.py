@@ -71,6 +71,11 @@ def register(app: click.Group) -> None:
                    "RUN/config.json) for evaluation.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Training iterations (one discriminator + one generator update each).")
+@click.option("--augment", type=click.Choice(["dihedral", "flips", "none"]), default="dihedral",
+              show_default=True,
+              help="Augmentation of the training crops: flips and 90-degree turns (for a "
+                   "structure without a direction), flips only (keeps the scans' axes: a rolling "
+                   "direction, or the raster's lean in real scans), or none.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Batch size per device.")
 @click.option("--devices", default="1", show_default=True, callback=_devices,
@@ -160,8 +165,8 @@ def register(app: click.Group) -> None:
 @seed_option
 @json_option
 def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, downscale: float,
-                  holdout: float, max_steps: int, batch_size: int, devices: int | str, num_nodes: int,
-                  strategy: str,
+                  holdout: float, max_steps: int, augment: str, batch_size: int,
+                  devices: int | str, num_nodes: int, strategy: str,
                   accelerator: str, resume: bool, checkpoint_every: int, sample_every: int,
                   progress_every: float, channels: int, d_blocks: int, r1_gamma: float, loss: str,
                   fraction_weight: float | None, fraction_window: int | None,
@@ -229,7 +234,8 @@ def train_gan_cmd(manifest: Path, out: Path, condition: str, crop_size: int, dow
 
     summary = train_gan(manifest, out, condition=condition, crop_size=crop_size,
                         downscale=downscale, holdout=holdout, max_steps=max_steps, batch_size=batch_size,
-                        root=root, seed=seed, resume=resume, devices=dev, num_nodes=num_nodes,
+                        root=root, seed=seed, resume=resume, augment=augment, devices=dev,
+                        num_nodes=num_nodes,
                         strategy=strategy, accelerator=accelerator,
                         checkpoint_every=checkpoint_every, sample_every=sample_every,
                         progress_every_s=progress_every, compile=compile_,
@@ -255,6 +261,7 @@ FIXED_ON_RESUME = {"condition": ("--condition", ("condition",)),
                    "crop_size": ("--crop-size", ("crop_size",)),
                    "downscale": ("--downscale", ("downscale",)),
                    "holdout": ("--holdout", ("holdout",)),
+                   "augment": ("--augment", ("augment",)),
                    "batch_size": ("--batch-size", ("batch_size",)),
                    "seed": ("--seed", ("seed",)),
                    "channels": ("--channels", ("model", "g_channels")),
@@ -283,6 +290,8 @@ def _refuse_changed_settings(ctx: click.Context, out: Path, manifest: Path) -> N
         saved = cfg
         for k in keys:
             saved = saved.get(k) if isinstance(saved, dict) else None
+        if name == "augment" and saved is None:  # runs saved before the setting existed
+            saved = "dihedral"
         given = ctx.params[name]
         if saved is not None and given != saved:
             changed.append(f"{flag} {given} (the run's: {saved})")

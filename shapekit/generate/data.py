@@ -3,9 +3,11 @@
 Every image is resampled (:func:`shapekit.io.resample`) so that one pixel covers the same physical
 length (``um_per_px``; by default the median of the known pixel sizes times ``downscale``), or,
 when no image has a known pixel size, shrunk by ``downscale`` in pixels. Random square crops are
-cut from it with physically valid augmentation for an isotropic microstructure seen in an SEM:
-flips, 90-degree rotations and a small gain/offset change of the detector signal (no hue, no shear,
-no non-square rotation). Conditions are encoded as a temper class index plus a z-score normalised
+cut from it with physically valid augmentation for a microstructure seen in an SEM: flips,
+90-degree rotations (``augment="dihedral"``, for a microstructure without a direction) or flips
+alone (``augment="flips"``, which keep the scan's axes: a rolling direction, or the lean that the
+microscope's raster gives real scans), and a small gain/offset change of the detector signal (no
+hue, no shear, no non-square rotation). Conditions are encoded as a temper class index plus a z-score normalised
 vector of continuous process parameters or properties; the normalisation (:class:`~shapekit.generate.codec.ConditionCodec`)
 is saved in the run directory.
 """
@@ -26,7 +28,11 @@ from shapekit.generate.codec import MODES, ConditionCodec
 from shapekit.generate.datasplit import (check_crop_from_headers, holdout_split, manifest_labels,
                                          too_small)
 
-__all__ = ["CropDataset", "GANDataModule", "to_common_scale", "holdout_split"]
+__all__ = ["CropDataset", "GANDataModule", "to_common_scale", "holdout_split", "AUGMENTS"]
+
+#: crop augmentations: the 8 symmetries of the square, the 4 that keep its axes (flips about
+#: them), or only the detector's gain/offset
+AUGMENTS = ("dihedral", "flips", "none")
 
 def to_common_scale(images: Sequence[np.ndarray], um_per_px: Sequence[float] | None,
                     downscale: float = 1.0, target_um_per_px: float | None = None,
@@ -89,8 +95,10 @@ class CropDataset(Dataset):
     length : int
         Number of items (one epoch).
     seed : int
-    augment : bool
-        Flips, rot90 and a small gain/offset change.
+    augment : {"dihedral", "flips", "none"} or bool
+        Flips and rot90 (``"dihedral"``, or ``True``), flips about the axes only (``"flips"``:
+        a direction along or across the axes stays so), or none; each with a small gain/offset
+        change (``"none"`` or ``False``: neither).
 
     Returns items ``(x, label, cond)``: ``x`` float32 ``(1, crop, crop)`` in ``[-1, 1]``.
 
@@ -103,7 +111,10 @@ class CropDataset(Dataset):
     """
 
     def __init__(self, images: Sequence[np.ndarray], labels: np.ndarray, cond: np.ndarray, crop: int,
-                 length: int, seed: int = 0, augment: bool = True, offset: int = 0) -> None:
+                 length: int, seed: int = 0, augment: str | bool = True, offset: int = 0) -> None:
+        augment = {True: "dihedral", False: "none"}.get(augment, augment)  # type: ignore[arg-type]
+        if augment not in AUGMENTS:
+            raise InputError(f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
         self.images, self.labels = list(images), np.asarray(labels, dtype=np.int64)
         self.cond = np.asarray(cond, dtype=np.float32).reshape(len(self.images), -1)
         self.crop, self.length, self.seed = int(crop), int(length), int(seed)
@@ -119,10 +130,16 @@ class CropDataset(Dataset):
         h, w = img.shape
         r, c = int(rng.integers(h - self.crop + 1)), int(rng.integers(w - self.crop + 1))
         t = np.asarray(img[r:r + self.crop, c:c + self.crop], dtype=np.float32)
-        if self.augment:
+        if self.augment == "dihedral":
             t = np.rot90(t, int(rng.integers(4)))
             if rng.random() < 0.5:
                 t = t[:, ::-1]
+        elif self.augment == "flips":
+            if rng.random() < 0.5:
+                t = t[::-1]
+            if rng.random() < 0.5:
+                t = t[:, ::-1]
+        if self.augment != "none":
             gain, off = rng.uniform(0.95, 1.05), rng.uniform(-0.03, 0.03)
             t = np.clip(t * gain + off, 0.0, 1.0)
         x = torch.from_numpy(np.ascontiguousarray(t) * 2 - 1)[None]
@@ -146,6 +163,8 @@ class GANDataModule(pl.LightningDataModule):
         Train at this many times the median pixel size (no size known: 1/downscale of the pixels).
     target_um_per_px, names : float, list of str, optional
         Common scale (overrides ``downscale``); image names for error messages.
+    augment : {"dihedral", "flips", "none"}
+        Crop augmentation (see :class:`CropDataset`).
 
     Examples
     --------
@@ -162,8 +181,11 @@ class GANDataModule(pl.LightningDataModule):
                  crop_size: int = 64, batch_size: int = 16, steps: int = 1000, seed: int = 0,
                  num_workers: int = 0, downscale: float = 1.0,
                  target_um_per_px: float | None = None, names: Sequence[str] | None = None,
-                 offset: int = 0) -> None:
+                 offset: int = 0, augment: str = "dihedral") -> None:
         super().__init__()
+        if augment not in AUGMENTS:
+            raise InputError(f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
+        self.augment = augment
         self.codec, self.crop_size, self.batch_size = codec, int(crop_size), int(batch_size)
         self.steps, self.seed, self.num_workers, self.offset = int(steps), int(seed), num_workers, offset
         self.downscale = float(downscale)
@@ -192,7 +214,7 @@ class GANDataModule(pl.LightningDataModule):
                              f"{', '.join(bad)}")
         self.dataset = CropDataset(self.images, self.labels, self.cond, self.crop_size,
                                    self.steps * self.batch_size * world, self.seed,
-                                   offset=self.offset)
+                                   augment=self.augment, offset=self.offset)
 
     def train_dataloader(self) -> DataLoader:  # noqa: D102
         return DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False, drop_last=True,

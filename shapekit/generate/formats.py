@@ -77,6 +77,7 @@ RUN_SCHEMA: dict[str, Any] = {
                    "crop_size": {"type": "integer", "minimum": 16, "maximum": 4096},
                    "downscale": {"type": "number", "exclusiveMinimum": 0},
                    "holdout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                   "augment": {"enum": ["dihedral", "flips", "none"]},
                    "target_um_per_px": {"type": ["number", "null"], "exclusiveMinimum": 0},
                    "batch_size": {"type": "integer", "minimum": 1, "maximum": 65536},
                    "seed": {"type": "integer"}, "max_steps": {"type": "integer", "minimum": 1},

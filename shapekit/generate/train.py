@@ -64,7 +64,8 @@ RESUME_OVERRIDES = frozenset({"fraction_weight", "fraction_window", "fraction_ma
 def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class",
               crop_size: int = 64, max_steps: int = 2000, batch_size: int = 16,
               downscale: float = 1.0, holdout: float = 0.0, root: str | Path | None = None,
-              seed: int = 0, resume: bool = False, **kwargs: Any) -> dict[str, Any]:
+              seed: int = 0, resume: bool = False, augment: str = "dihedral",
+              **kwargs: Any) -> dict[str, Any]:
     """Train a conditional GAN on the images of a dataset manifest.
 
     Parameters
@@ -86,6 +87,12 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         are listed in ``config.json`` (``held_out``) for an honest evaluation.
     root : path, optional
         Data root overriding the manifest's.
+    augment : {"dihedral", "flips", "none"}
+        Augmentation of the training crops (:class:`~shapekit.generate.data.CropDataset`): flips
+        and 90-degree turns, for a structure without a direction; flips alone, which keep the
+        scans' axes (a rolling direction, or the lean that a microscope's raster gives real
+        scans: with turns, a generator can draw the images of a set along either axis); none.
+        Recorded in ``config.json`` (runs saved without it used ``"dihedral"``).
     resume : bool
         Continue the run in ``out`` from its last checkpoint (its saved configuration is used;
         ``max_steps`` may be raised, and the settings of :data:`RESUME_OVERRIDES` changed; a run
@@ -111,7 +118,7 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         cfg = _read_config(out)
         condition, crop_size = cfg["condition"], cfg["crop_size"]
         batch_size, seed, downscale = cfg["batch_size"], cfg["seed"], cfg["downscale"]
-        holdout = cfg.get("holdout", 0.0)
+        holdout, augment = cfg.get("holdout", 0.0), cfg.get("augment", "dihedral")
         root = cfg.get("root") if root is None else root
         if manifest is not None and Path(manifest).is_file() and \
                 not Path(cfg["manifest"]).is_file():   # the run's was moved or renamed
@@ -128,12 +135,13 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         raise InputError(str(e)) from None
     dm = GANDataModule.from_manifest(manifest, condition, root, crop_size=crop_size,
                                      batch_size=batch_size, steps=max_steps, seed=seed,
-                                     downscale=downscale, holdout=holdout,
+                                     downscale=downscale, holdout=holdout, augment=augment,
                                      num_workers=kwargs.pop("num_workers", 0))
     return fit_gan(dm, out, max_steps=max_steps, seed=seed, resume=resume,
                    extra_config={"manifest": str(Path(manifest).resolve()),
                                  "root": None if root is None else str(root),
-                                 "holdout": holdout, "held_out": dm.held_out}, **kwargs)
+                                 "holdout": holdout, "held_out": dm.held_out,
+                                 "augment": augment}, **kwargs)
 
 
 def _read_config(out: Path) -> dict[str, Any]:
