@@ -34,6 +34,15 @@ __all__ = ["CropDataset", "GANDataModule", "to_common_scale", "holdout_split", "
 #: them), or only the detector's gain/offset
 AUGMENTS = ("dihedral", "flips", "none")
 
+
+def _augment_mode(augment: str | bool) -> str:
+    """One of :data:`AUGMENTS` (``True``/``False``: the earlier switch), or InputError."""
+    mode = {True: "dihedral", False: "none"}.get(augment, augment)  # type: ignore[arg-type]
+    if mode not in AUGMENTS:
+        raise InputError(f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
+    return mode
+
+
 def to_common_scale(images: Sequence[np.ndarray], um_per_px: Sequence[float] | None,
                     downscale: float = 1.0, target_um_per_px: float | None = None,
                     names: Sequence[str] | None = None) -> tuple[list[np.ndarray], float | None]:
@@ -112,9 +121,7 @@ class CropDataset(Dataset):
 
     def __init__(self, images: Sequence[np.ndarray], labels: np.ndarray, cond: np.ndarray, crop: int,
                  length: int, seed: int = 0, augment: str | bool = True, offset: int = 0) -> None:
-        augment = {True: "dihedral", False: "none"}.get(augment, augment)  # type: ignore[arg-type]
-        if augment not in AUGMENTS:
-            raise InputError(f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
+        augment = _augment_mode(augment)
         self.images, self.labels = list(images), np.asarray(labels, dtype=np.int64)
         self.cond = np.asarray(cond, dtype=np.float32).reshape(len(self.images), -1)
         self.crop, self.length, self.seed = int(crop), int(length), int(seed)
@@ -183,9 +190,7 @@ class GANDataModule(pl.LightningDataModule):
                  target_um_per_px: float | None = None, names: Sequence[str] | None = None,
                  offset: int = 0, augment: str = "dihedral") -> None:
         super().__init__()
-        if augment not in AUGMENTS:
-            raise InputError(f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
-        self.augment = augment
+        self.augment = _augment_mode(augment)   # refused before any image is resampled
         self.codec, self.crop_size, self.batch_size = codec, int(crop_size), int(batch_size)
         self.steps, self.seed, self.num_workers, self.offset = int(steps), int(seed), num_workers, offset
         self.downscale = float(downscale)
