@@ -276,12 +276,12 @@ def _refuse_changed_settings(ctx: click.Context, out: Path, manifest: Path) -> N
     value, or none, is fine."""
     from click.core import ParameterSource
 
-    from shapekit.generate.formats import RUN_SCHEMA
+    from shapekit.generate.formats import RUN_DEFAULTS, RUN_SCHEMA
     from shapekit.io.jsonfile import check_json, load_json
 
     path = out / "config.json"
-    cfg = check_json(load_json(path, {"type": "object"}, what="run config"), RUN_SCHEMA,
-                     where=str(path), what="run config")
+    cfg = {**RUN_DEFAULTS, **check_json(load_json(path, {"type": "object"}, what="run config"),
+                                        RUN_SCHEMA, where=str(path), what="run config")}
     changed = []
     for name, (flag, keys) in FIXED_ON_RESUME.items():
         if ctx.get_parameter_source(name) not in (ParameterSource.COMMANDLINE,
@@ -290,8 +290,6 @@ def _refuse_changed_settings(ctx: click.Context, out: Path, manifest: Path) -> N
         saved = cfg
         for k in keys:
             saved = saved.get(k) if isinstance(saved, dict) else None
-        if name == "augment" and saved is None:  # runs saved before the setting existed
-            saved = "dihedral"
         given = ctx.params[name]
         if saved is not None and given != saved:
             changed.append(f"{flag} {given} (the run's: {saved})")

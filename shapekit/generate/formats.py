@@ -84,6 +84,8 @@ RUN_SCHEMA: dict[str, Any] = {
                    "manifest": {"type": "string"}, "root": {"type": ["string", "null"]},
                    "model": {"type": "object"}}}
 """JSON Schema of a run directory's ``config.json`` (what ``--resume`` reads back)."""
+#: the values of run settings that a ``config.json`` saved before them does not hold
+RUN_DEFAULTS: dict[str, Any] = {"holdout": 0.0, "augment": "dihedral"}
 
 
 def no_generator_message(run_dir: Path, checkpoint_option: bool = False) -> str:

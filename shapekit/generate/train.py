@@ -118,7 +118,7 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
         cfg = _read_config(out)
         condition, crop_size = cfg["condition"], cfg["crop_size"]
         batch_size, seed, downscale = cfg["batch_size"], cfg["seed"], cfg["downscale"]
-        holdout, augment = cfg.get("holdout", 0.0), cfg.get("augment", "dihedral")
+        holdout, augment = cfg["holdout"], cfg["augment"]
         root = cfg.get("root") if root is None else root
         if manifest is not None and Path(manifest).is_file() and \
                 not Path(cfg["manifest"]).is_file():   # the run's was moved or renamed
@@ -145,7 +145,7 @@ def train_gan(manifest: str | Path, out: str | Path, *, condition: str = "class"
 
 
 def _read_config(out: Path) -> dict[str, Any]:
-    from shapekit.generate.formats import RUN_SCHEMA
+    from shapekit.generate.formats import RUN_DEFAULTS, RUN_SCHEMA
     from shapekit.io.jsonfile import check_json, load_json
 
     p = out / "config.json"
@@ -156,7 +156,7 @@ def _read_config(out: Path) -> dict[str, Any]:
         raise InputError(f"cannot resume: {out} is a run of the earlier 64-px tile GAN (run format "
                          f"{brief(cfg.get('run_format', 1))}, this shapekit writes {RUN_FORMAT}); "
                          "start a new run with another --out")
-    return check_json(cfg, RUN_SCHEMA, where=str(p), what="run config")
+    return {**RUN_DEFAULTS, **check_json(cfg, RUN_SCHEMA, where=str(p), what="run config")}
 
 
 @contextlib.contextmanager
