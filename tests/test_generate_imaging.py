@@ -62,7 +62,7 @@ def test_same_stream_same_images_and_classes_without_a_stage_pass() -> None:
 
 
 @pytest.mark.parametrize("block", [
-    {"version": 3, "labels": {}},
+    {"version": 4, "labels": {}},
     {"version": 1, "labels": {"a": {"blur_px": 1, "noise": [0.1, 0.2], "residual_noise": 0,
                                     "zoom": [1.0, 2.0]}}},
     {"version": 2, "labels": {"a": {"blur_px": 1, "noise": [0.1, 0.2], "residual_noise": 0,
@@ -278,3 +278,106 @@ def test_fit_zoom_only_where_the_network_spreads_too_little() -> None:
     # never beyond what the stage accepts
     z = fit_zoom(np.exp(np.log(1.0) + 0.01 * rng.standard_normal(300)), real)
     assert 0.25 <= z["zoom"][0] and z["zoom"][-1] == 4.0
+
+
+def test_a_turn_is_read_only_from_version_3_and_only_as_0_or_1() -> None:
+    flat = {"blur_px": 0.0, "noise": [0.0, 0.0], "residual_noise": 0.0}
+    st = ImagingStage({"a": {**flat, "turn": 1}, "b": {**flat, "turn": 0}})
+    assert st.turns(["a", "b", "c"]).tolist() == [1, 0, 0]
+    assert st.to_dict()["version"] == 3 and "turn" not in st.to_dict()["labels"]["b"]
+    assert ImagingStage.from_dict(st.to_dict()).turns(["a"]).tolist() == [1]
+    with pytest.raises(ModelFormatError, match="version 2 has no turn"):
+        ImagingStage.from_dict({"version": 2, "labels": {"a": {**flat, "turn": 1}}})
+    for bad in (2, -1, True, "1"):
+        with pytest.raises(ModelFormatError, match="turn must be 0 or 1"):
+            ImagingStage({"a": {**flat, "turn": bad}})
+
+
+def test_a_turned_class_is_drawn_transposed_and_turned_a_quarter(tmp_path: Path) -> None:
+    from shapekit.generate.codec import ConditionCodec
+    from shapekit.generate.export import export_generator, load_generator
+    from shapekit.generate.nets import Generator
+
+    torch.manual_seed(0)
+    g = Generator(2, z_local=2, z_global=8, w_dim=8, channels=[16, 8, 8])
+    codec = ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0)), mode="class")
+    export_generator(g, codec, tmp_path / "m", crop_size=32)
+    cfg_path = tmp_path / "m" / "generator.json"
+    cfg = json.loads(cfg_path.read_text())
+    flat = {"blur_px": 0.0, "noise": [0.0, 0.0], "residual_noise": 0.0}
+
+    def with_stage(version: int, a: dict):
+        cfg["imaging"] = {"version": version, "labels": {"a": {**flat, **a}, "b": flat}}
+        cfg_path.write_text(json.dumps(cfg))
+        return load_generator(tmp_path / "m", device="cpu")
+
+    # each image: the per-image stream of its seed drawn upright at 40x56, turned a quarter
+    st = with_stage(3, {"turn": 1})
+    turned = st.sample(3, label="a", seed=2, size=(56, 40))
+    assert turned.shape == (3, 56, 40)
+    _, zg = st.generator.latents(3, st.generator.field_cells((56, 40)),
+                                 torch.Generator().manual_seed(2))
+    for i in range(3):
+        upright = st._magnified(zg[i:i + 1], torch.tensor([0]), None, (40, 56), 1.0, (2, 3, i))
+        assert np.array_equal(turned[i], np.rot90(upright))
+    # a class without a turn is drawn as before
+    plain = with_stage(1, {})
+    assert np.array_equal(with_stage(3, {"turn": 1}).sample(2, label="b", seed=2, size=40),
+                          plain.sample(2, label="b", seed=2, size=40))
+    assert np.array_equal(with_stage(3, {"turn": 1}).sample(2, label="a", seed=2, size=40,
+                                                            raw=True),
+                          plain.sample(2, label="a", seed=2, size=40, raw=True))
+
+
+def test_fit_turn_only_where_a_quarter_turn_brings_the_sets_together() -> None:
+    from shapekit.generate.imaging import fit_turn
+
+    y, x = np.mgrid[:64, :64]
+
+    def stripes(deg: float, k: int) -> np.ndarray:   # elongated along deg, as displayed
+        t = np.radians(deg + 90.0)
+        return np.sin(2 * np.pi * (x * np.cos(t) - y * np.sin(t) + k) / 9)
+
+    rows = [stripes(0, k) for k in range(12)]
+    t = fit_turn([stripes(60, k) for k in range(12)], rows)
+    assert t["turn"] == 1 and t["fit"]["angle_before_deg"] == pytest.approx(60, abs=3)
+    assert t["fit"]["angle_after_deg"] == pytest.approx(30, abs=3)
+    assert fit_turn([stripes(40, k) for k in range(12)], rows)["turn"] == 0     # 40 deg: closer
+    mixed = [stripes(a, 0) for a in np.linspace(0, 180, 12, endpoint=False)]   # no direction
+    assert fit_turn(mixed, rows)["turn"] == 0 and fit_turn(rows[::-1], mixed)["turn"] == 0
+
+
+def test_cli_calibrate_orient_turns_the_classes_that_lean_across(run_cli, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    from test_generate import TINY, make_tiny_dataset
+
+    from shapekit.generate import checks
+    from shapekit.generate.train import train_gan
+
+    manifest = make_tiny_dataset(tmp_path / "d", n=6)
+    torch.set_num_threads(1)
+    train_gan(manifest, tmp_path / "run", condition="class", crop_size=32, max_steps=2,
+              batch_size=4, seed=0, n_up=2, d_blocks=2, **TINY)
+    calls = []
+
+    def bias(images, sigma=3.0):  # per class: generated, then real; class a across, b along
+        calls.append(len(images))
+        gen = len(calls) % 2 == 1
+        d = (80.0 if len(calls) <= 2 else 5.0) if gen else 0.0
+        return {"coherence": 0.5, "shared": 0.9, "p": 1e-6, "direction_deg": d, "n": len(images)}
+
+    monkeypatch.setattr(checks, "orientation_bias", bias)
+    code, out, err = run_cli("calibrate-imaging", tmp_path / "run", manifest, "--size", "48",
+                             "--orient", "--json")
+    assert code == 0, err
+    block = json.loads(out)
+    assert len(calls) == 4 and block["version"] == 3
+    assert block["labels"]["a"]["turn"] == 1 and "turn" not in block["labels"]["b"]
+    assert block["labels"]["a"]["fit"]["orientation"]["angle_after_deg"] == 10.0
+    assert "a: generated set leans at 80 deg" in err and "turned a quarter" in err
+    code, _, err = run_cli("generate", tmp_path / "run", "--n", "2", "--label", "a", "--size",
+                           "48x32", "--out", tmp_path / "g")
+    assert code == 0, err
+    import tifffile
+
+    assert tifffile.imread(tmp_path / "g" / "gen_00000.tif").shape == (32, 48)

@@ -10,7 +10,9 @@ the generated images' grey levels, contrast, noise and sharpness together closes
 ones'. For a model trained without a common pixel size, :func:`fit_zoom` first compares the
 spread of feature sizes (:func:`shapekit.realism.structure.image_spacing`) of its raw images and
 of the training images per class; where the network's spread is less than half the real one it
-stores a magnification draw, and the blur and noise are then fitted on magnified images.
+stores a magnification draw, and the blur and noise are then fitted on magnified images. With
+``orient``, a class whose generated images share a direction more than 45 degrees from its
+training images' is turned a quarter (:func:`shapekit.generate.imaging.fit_turn`).
 :func:`calibrate_generator` does this for an export with its training split (never its
 held-out images) and writes the block into ``generator.json``. It lives here, above both
 ``generate`` and ``realism``, because it needs both.
@@ -174,7 +176,7 @@ def fit_imaging_stage(generated: Mapping[str, Sequence[np.ndarray]],
 def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
                         root: str | Path | None = None, size: int = 256, seed: int = 0,
                         max_per_class: int = 400, magnify: bool = False,
-                        write: bool = True) -> dict[str, Any]:
+                        orient: bool = False, write: bool = True) -> dict[str, Any]:
     """Fit the imaging stage of the export in ``model_dir`` on its training images.
 
     The training split is the export's own (its ``holdout`` fraction and ``seed``, at its
@@ -184,7 +186,9 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
     (``um_per_px`` null) draws each image's magnification in every class where the network's
     spread of feature sizes is less than :data:`MIN_SPREAD_RATIO` of its training images'
     (:func:`fit_zoom`), and that class's blur and noise are fitted on magnified images. With
-    ``write`` the block replaces ``generator.json``'s ``"imaging"`` (atomically).
+    ``orient``, each class is turned a quarter where that brings the shared direction of its
+    generated images closer to its training images' (:func:`~shapekit.generate.imaging.fit_turn`,
+    both directions significant at p < 0.01). With ``write`` the block replaces ``generator.json``'s ``"imaging"`` (atomically).
 
     Raises
     ------
@@ -243,12 +247,23 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
     for name, z in zooms.items():
         block["labels"][name]["zoom"] = z["zoom"]
         block["labels"][name]["fit"]["magnification"] = z["fit"]
-    if zooms:   # the stage says which version its blocks need (2 once a class magnifies)
+    if orient:
+        from shapekit.generate.imaging import fit_turn
+
+        for name, p in block["labels"].items():
+            t = fit_turn(generated[name], real[name])
+            p["fit"]["orientation"] = t["fit"]
+            if t["turn"]:
+                p["turn"] = 1
+    if zooms or orient:   # the stage says which version its blocks need (2: zoom, 3: turn)
+        from shapekit.generate.imaging import ImagingStage
+
         block["version"] = ImagingStage(block["labels"]).to_dict()["version"]
     block["fitted_on"] = (f"{len(train)} training images of {Path(manifest).name} (holdout "
                           f"{cfg.get('holdout') or 0.0:g}, seed {cfg.get('seed') or 0}), one raw "
                           f"generated {size}^2 image each (seed {seed})"
-                          + (f"; magnified: {', '.join(sorted(zooms))}" if zooms else ""))
+                          + (f"; magnified: {', '.join(sorted(zooms))}" if zooms else "")
+                          + ("; orientation fitted" if orient else ""))
     if write:
         _atomic.write_json(Path(model_dir) / CONFIG, {**cfg, "imaging": block})
     return block
@@ -265,12 +280,17 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
               help="For a model without a physical pixel size: draw each image's magnification "
                    "where the network's feature sizes spread less than half as much as its "
                    "training images' (RESULTS.md: more coverage, not more realism, on uhcs3).")
+@click.option("--orient", is_flag=True,
+              help="Turn a class's images a quarter where its generated images share a direction "
+                   "more than 45 deg from its training images' (for a model trained with "
+                   "90-degree turns; RESULTS.md section 6).")
 @root_option
 @click.option("--seed", type=SEED_RANGE, default=0, show_default=True,
               help="Seed of the generated images and of the noise drawn while fitting.")
 @json_option
 def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: int,
-                          magnify: bool, root: Path | None, seed: int, as_json: bool) -> None:
+                          magnify: bool, orient: bool, root: Path | None, seed: int,
+                          as_json: bool) -> None:
     """Fit the imaging stage of the generator exported in RUN_DIR on MANIFEST's training images.
 
     The stage blurs the network's output by a Gaussian probe and adds shot noise at a level drawn
@@ -284,7 +304,7 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
     check_run(run, manifest)
     check_training_data(run, manifest, root)
     block = calibrate_generator(run, manifest, root=root, size=size, seed=seed,
-                                max_per_class=max_per_class, magnify=magnify)
+                                max_per_class=max_per_class, magnify=magnify, orient=orient)
     for name, p in block["labels"].items():
         q = p["noise"]
         info(f"{name}: probe blur {p['blur_px']:g} px, noise sd {q[0]:.3f}-{q[-1]:.3f} (median "
@@ -295,6 +315,12 @@ def calibrate_imaging_cmd(run: Path, manifest: Path, size: int, max_per_class: i
             info(f"{name}: feature sizes spread {m['spread_log_generated']:.2f} (log sd) against "
                  f"the training images' {m['spread_log_real']:.2f}: magnification drawn per image, "
                  f"{z[1]:.2f}-{z[-2]:.2f}x (median {z[len(z) // 2]:.2f}x)")
+        if "orientation" in p["fit"]:
+            o = p["fit"]["orientation"]
+            info(f"{name}: generated set leans at {o['direction_generated_deg']:g} deg (R "
+                 f"{o['r_generated']:g}), training images at {o['direction_real_deg']:g} deg (R "
+                 f"{o['r_real']:g}): " + ("turned a quarter" if p.get("turn") else "not turned")
+                 + f", {o['angle_after_deg']:g} deg apart")
     from shapekit.generate.formats import read_generator_config
 
     for name in read_generator_config(run)["conditions"]["label_names"]:

@@ -170,7 +170,8 @@ class GeneratorSampler:
         When the stage draws magnifications (a model trained without a common pixel size), each
         image of such a class is generated on its own field (``size / zoom``, latent map and noise
         inputs from its own stream of ``seed``), resampled to ``size``; its global latent is
-        the one it would have had unmagnified.
+        the one it would have had unmagnified. A class the stage turns is drawn the same way on a
+        field of the transposed size, then turned a quarter counter-clockwise.
         """
         check_int("n", n, low=1)            # 1.5 images or seed "a": one line, not numpy's
         check_int("seed", seed, low=0)
@@ -195,6 +196,8 @@ class GeneratorSampler:
         zl, zg = self.generator.latents(int(n), self.generator.field_cells(hw), g)
         zoom = (self.imaging.zooms(names, seed) if self.imaging is not None and not raw
                 and self.imaging.magnifies else np.ones(int(n))) * map_zoom
+        turn = (self.imaging.turns(names) if self.imaging is not None and not raw
+                else np.zeros(int(n), dtype=int))
         devices = [self.device] if self.device.type == "cuda" else []
         # on CUDA: bf16 autocast (tensor cores); float32 on the CPU
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
@@ -204,7 +207,7 @@ class GeneratorSampler:
         desc = f"generating {int(n)} images of {hw[1]}x{hw[0]} px"
         # the noise inputs use the global RNG: fork it so sampling is pure and seeded
         with torch.random.fork_rng(devices=devices), amp:
-            if np.all(zoom == 1.0):
+            if np.all(zoom == 1.0) and not turn.any():
                 torch.manual_seed(int(seed))
                 starts = range(0, int(n), per)
                 for s in progress(starts, desc=desc, total=len(starts), unit="pass"):
@@ -217,7 +220,8 @@ class GeneratorSampler:
                 for i in progress(range(int(n)), desc=desc, unit="image"):
                     c = None if cond is None else cond[i:i + 1]
                     out.append(self._magnified(zg[i:i + 1], labels[i:i + 1], c, hw,
-                                               float(zoom[i]), (int(seed), 3, i))[None])
+                                               float(zoom[i]), (int(seed), 3, i),
+                                               int(turn[i]))[None])
         if self.imaging is None or raw:
             return np.concatenate(out)
         # the stage's own seeded stream, apart from the network's
@@ -227,9 +231,15 @@ class GeneratorSampler:
         return self.imaging.apply(x, names, g).numpy().astype(np.float32, copy=False)
 
     def _magnified(self, zg: torch.Tensor, label: torch.Tensor, cond: torch.Tensor | None,
-                   hw: tuple[int, int], zoom: float, entropy: tuple[int, ...]) -> np.ndarray:
-        """One image of ``hw`` drawn on a field ``zoom`` times finer, resampled to ``hw``."""
+                   hw: tuple[int, int], zoom: float, entropy: tuple[int, ...],
+                   turn: int = 0) -> np.ndarray:
+        """One image of ``hw`` drawn on a field ``zoom`` times finer, resampled to ``hw`` (with
+        ``turn``: drawn at the transposed size and turned a quarter counter-clockwise)."""
         from shapekit.io.scale import resample
+
+        if turn:
+            img = self._magnified(zg, label, cond, (hw[1], hw[0]), zoom, entropy)
+            return np.ascontiguousarray(np.rot90(img))
 
         state = np.random.SeedSequence(list(entropy)).generate_state(2)
         field = (math.ceil(hw[0] / zoom) + 1, math.ceil(hw[1] / zoom) + 1)

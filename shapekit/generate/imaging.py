@@ -19,6 +19,12 @@ sizes than its training images. For such a class the stage stores quantiles of a
 the requested size, and :func:`shapekit.io.resample` brings it to the requested size (area
 averaging when shrinking, bicubic when enlarging), before the blur and the noise.
 
+Orientation (version 3, optional per class): a generator trained on crops turned by 90 degrees
+may draw a set whose shared direction of elongation lies across the real scans' (the scans keep
+their raster's axes; RESULTS.md section 6). Such a class stores ``turn: 1``: each image is drawn
+on a field of the transposed size and turned a quarter counter-clockwise (``np.rot90``), which
+moves the set's axial direction by 90 degrees and changes nothing a persistence diagram sees.
+
 The numbers are fitted on the training images (:func:`shapekit.cli.calibrate.fit_imaging_stage`,
 ``shapekit calibrate-imaging RUN``) and stored in ``generator.json`` under ``"imaging"``; an
 export without the key has no stage. Sampling draws the noise from its own seeded stream, with
@@ -37,12 +43,13 @@ import torch
 from shapekit._torchops import gaussian_blur
 from shapekit.errors import ModelFormatError
 
-__all__ = ["ImagingStage", "STAGE_VERSION"]
+__all__ = ["ImagingStage", "STAGE_VERSION", "fit_turn"]
 
 #: format version of the ``"imaging"`` block of ``generator.json`` written by this shapekit
-STAGE_VERSION = 2
-#: versions it reads (1: blur and noise; 2: plus the optional per-class ``zoom``)
-READ_VERSIONS = (1, 2)
+STAGE_VERSION = 3
+#: versions it reads (1: blur and noise; 2: plus the optional per-class ``zoom``; 3: plus the
+#: optional per-class ``turn``)
+READ_VERSIONS = (1, 2, 3)
 #: the zoom factors a stage may hold (a field at most 4x the requested side, or 1/4 of it)
 ZOOM_RANGE = (0.25, 4.0)
 
@@ -57,7 +64,8 @@ class ImagingStage:
         of the training images' noise sd, grey levels in [0, 1], at evenly spaced levels from 0
         to 1) and ``residual_noise`` (the noise sd of the blurred network output); optionally
         ``zoom`` (increasing quantiles of the magnification factor at evenly spaced levels, in
-        :data:`ZOOM_RANGE`; absent: every image at the network's own scale).
+        :data:`ZOOM_RANGE`; absent: every image at the network's own scale) and ``turn`` (0 or
+        1 quarter turns of every image of the class; absent: 0).
 
     Examples
     --------
@@ -66,7 +74,7 @@ class ImagingStage:
     >>> y = stage.apply(x, ["a", "b"], torch.Generator().manual_seed(0))  # "b" has no stage
     >>> [round(float(v), 3) for v in y.std(dim=(1, 2))]
     [0.05, 0.0]
-    >>> stage.to_dict()["version"]  # 2 only for a stage that magnifies
+    >>> stage.to_dict()["version"]  # 2 only for a stage that magnifies, 3 for one that turns
     1
     >>> ImagingStage({"a": {"blur_px": 0, "noise": [0, 0], "residual_noise": 0,
     ...                     "zoom": [2.0, 2.0]}}).zooms(["a", "b"], seed=0).tolist()
@@ -96,6 +104,11 @@ class ImagingStage:
                     raise ModelFormatError(f"imaging stage of class {name!r}: zoom quantiles {z} "
                                            f"are not increasing within {ZOOM_RANGE}")
                 self.labels[str(name)]["zoom"] = z
+            if p.get("turn", 0) not in (0, 1) or isinstance(p.get("turn"), bool):
+                raise ModelFormatError(f"imaging stage of class {name!r}: turn must be 0 or 1 "
+                                       f"quarter turns, got {p.get('turn')!r}")
+            if p.get("turn"):
+                self.labels[str(name)]["turn"] = 1
 
     @classmethod
     def from_dict(cls, block: Mapping[str, Any]) -> "ImagingStage":
@@ -106,20 +119,26 @@ class ImagingStage:
                                    f"shapekit reads versions "
                                    f"{', '.join(map(str, READ_VERSIONS))})")
         labels = block.get("labels", {})
-        if block["version"] < 2 and any("zoom" in p for p in labels.values()
-                                        if isinstance(p, Mapping)):
-            raise ModelFormatError("imaging stage version 1 has no zoom")
+        for key, since in (("zoom", 2), ("turn", 3)):
+            if block["version"] < since and any(key in p for p in labels.values()
+                                                if isinstance(p, Mapping)):
+                raise ModelFormatError(f"imaging stage version {block['version']} has no {key}")
         return cls(labels)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready block for ``generator.json`` (version 1 unless a class has a ``zoom``, so
-        that a shapekit reading version 1 reads it)."""
-        return {"version": STAGE_VERSION if self.magnifies else 1, "labels": self.labels}
+        """JSON-ready block for ``generator.json`` (the lowest version that holds it: 1, 2 once a
+        class has a ``zoom``, 3 once one turns, so that an older shapekit reads what it can)."""
+        version = 3 if any(self.turns(list(self.labels))) else 2 if self.magnifies else 1
+        return {"version": version, "labels": self.labels}
 
     @property
     def magnifies(self) -> bool:
         """Whether any class draws a magnification."""
         return any("zoom" in p for p in self.labels.values())
+
+    def turns(self, labels: list[str]) -> np.ndarray:
+        """The quarter turns of each image (0 for classes without ``turn``)."""
+        return np.array([self.labels.get(name, {}).get("turn", 0) for name in labels], dtype=int)
 
     def zooms(self, labels: list[str], seed: int) -> np.ndarray:
         """The magnification factor of each image (1 for classes without ``zoom``).
@@ -163,3 +182,48 @@ class ImagingStage:
                 u = u + torch.sqrt(u * (extra2 / level)) * e[i]
             out.append(u.clamp(0, 1))
         return torch.stack(out)
+
+
+def fit_turn(generated: list[np.ndarray], real: list[np.ndarray], *,
+             alpha: float = 0.01) -> dict[str, Any]:
+    """Whether a class's images should be turned a quarter to lean as its real images do.
+
+    Both sets' shared directions of elongation are measured
+    (:func:`shapekit.generate.checks.orientation_bias`); the turn is 1 only when both are
+    significant (Rayleigh ``p < alpha``) and lie more than 45 degrees apart (axially), so that a
+    quarter turn brings them closer. Otherwise 0: no direction to match, or already matched.
+
+    Parameters
+    ----------
+    generated, real : list of 2-D arrays
+        Images of one class (sizes may differ).
+    alpha : float
+        Significance level of each set's direction.
+
+    Returns
+    -------
+    dict
+        ``{"turn": 0 | 1, "fit": {...}}``; ``fit`` holds both directions, their R and p, and
+        the axial angle between them before and after.
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[:64, :64]
+    >>> rows = [np.sin(2 * np.pi * (y + k) / 9) for k in range(12)]      # horizontal stripes
+    >>> cols = [np.sin(2 * np.pi * (x + k) / 9) for k in range(12)]      # vertical stripes
+    >>> fit_turn(cols, rows)["turn"], fit_turn(rows, rows)["turn"]
+    (1, 0)
+    >>> fit_turn(cols, rows)["fit"]["angle_after_deg"]
+    0.0
+    """
+    from shapekit.generate.checks import orientation_bias
+
+    g, r = orientation_bias(generated), orientation_bias(real)
+    angle = abs((g["direction_deg"] - r["direction_deg"] + 90.0) % 180.0 - 90.0)
+    turn = int(g["p"] < alpha and r["p"] < alpha and angle > 45.0)
+    return {"turn": turn, "fit": {
+        "direction_generated_deg": round(g["direction_deg"], 1), "r_generated": round(g["shared"], 3),
+        "p_generated": float(f"{g['p']:.3g}"), "direction_real_deg": round(r["direction_deg"], 1),
+        "r_real": round(r["shared"], 3), "p_real": float(f"{r['p']:.3g}"),
+        "angle_before_deg": round(angle, 1),
+        "angle_after_deg": round(90.0 - angle if turn else angle, 1)}}
