@@ -225,7 +225,9 @@ def _grad_energy(x: np.ndarray) -> float:
     return float(np.mean(np.diff(x, axis=-1) ** 2) + np.mean(np.diff(x, axis=-2) ** 2))
 
 
-def test_a_magnifying_stage_draws_each_image_at_its_zoom(tmp_path: Path) -> None:
+def _tiny_model_with_stage(tmp_path: Path):
+    """An untrained two-class export in tmp_path/m, and a loader of it with an imaging stage of
+    the given version in which class "a" has the given keys (no blur, no noise)."""
     from shapekit.generate.codec import ConditionCodec
     from shapekit.generate.export import export_generator, load_generator
     from shapekit.generate.nets import Generator
@@ -238,11 +240,19 @@ def test_a_magnifying_stage_draws_each_image_at_its_zoom(tmp_path: Path) -> None
     cfg = json.loads(cfg_path.read_text())
     flat = {"blur_px": 0.0, "noise": [0.0, 0.0], "residual_noise": 0.0}
 
-    def with_zoom(zoom: list[float] | None):
-        cfg["imaging"] = {"version": 2, "labels": {"a": {**flat, **({"zoom": zoom} if zoom else {})},
-                                                   "b": flat}}
+    def with_stage(version: int, a: dict):
+        cfg["imaging"] = {"version": version, "labels": {"a": {**flat, **a}, "b": flat}}
         cfg_path.write_text(json.dumps(cfg))
         return load_generator(tmp_path / "m", device="cpu")
+
+    return with_stage
+
+
+def test_a_magnifying_stage_draws_each_image_at_its_zoom(tmp_path: Path) -> None:
+    stage = _tiny_model_with_stage(tmp_path)
+
+    def with_zoom(zoom: list[float] | None):
+        return stage(2, {"zoom": zoom} if zoom else {})
 
     plain = with_zoom(None)
     x1 = plain.sample(6, label="a", seed=4, size=(48, 40))
@@ -294,22 +304,7 @@ def test_a_turn_is_read_only_from_version_3_and_only_as_0_or_1() -> None:
 
 
 def test_a_turned_class_is_drawn_transposed_and_turned_a_quarter(tmp_path: Path) -> None:
-    from shapekit.generate.codec import ConditionCodec
-    from shapekit.generate.export import export_generator, load_generator
-    from shapekit.generate.nets import Generator
-
-    torch.manual_seed(0)
-    g = Generator(2, z_local=2, z_global=8, w_dim=8, channels=[16, 8, 8])
-    codec = ConditionCodec.fit(["a", "b"], [], np.zeros((2, 0)), mode="class")
-    export_generator(g, codec, tmp_path / "m", crop_size=32)
-    cfg_path = tmp_path / "m" / "generator.json"
-    cfg = json.loads(cfg_path.read_text())
-    flat = {"blur_px": 0.0, "noise": [0.0, 0.0], "residual_noise": 0.0}
-
-    def with_stage(version: int, a: dict):
-        cfg["imaging"] = {"version": version, "labels": {"a": {**flat, **a}, "b": flat}}
-        cfg_path.write_text(json.dumps(cfg))
-        return load_generator(tmp_path / "m", device="cpu")
+    with_stage = _tiny_model_with_stage(tmp_path)
 
     # each image: the per-image stream of its seed drawn upright at 40x56, turned a quarter
     st = with_stage(3, {"turn": 1})
