@@ -81,7 +81,7 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
                    "conditions in its description; png: 8-bit, no scale.")
 @click.option("--raw", is_flag=True, help="The network's output at the requested input, without "
               "the model's condition map (`shapekit calibrate-conditions`) and imaging stage "
-              "(probe blur and shot noise: `shapekit calibrate-imaging`).")
+              "(probe blur, shot noise, magnification and turn: `shapekit calibrate-imaging`).")
 @device_option
 @click.option("--checkpoint", default=None, metavar="NAME",
               help="Use this training checkpoint of a run (e.g. iter-0007500, or a .ckpt path) "

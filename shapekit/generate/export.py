@@ -94,8 +94,8 @@ class GeneratorSampler:
         Pixel size of the generated images.
     mode : str
     imaging : ImagingStage or None
-        The calibrated probe blur and shot noise (and, where calibrated, magnification) applied
-        to every sample (unless ``raw``).
+        The calibrated probe blur and shot noise (and, where calibrated, magnification and a
+        quarter turn) applied to every sample (unless ``raw``).
     condition_map : ConditionMap or None
         The calibrated shift from requested conditions to the network's inputs, per class
         (:mod:`shapekit.generate.conditionmap`; unless ``raw``).
@@ -164,8 +164,8 @@ class GeneratorSampler:
         and ``size`` give the same latents (and imaging noise) whatever the condition, so a
         sweep over a condition shows the effect of that condition alone. ``raw`` skips the
         model's condition map (:attr:`condition_map`) and imaging stage (:attr:`imaging`:
-        magnification, blur, noise), giving the network's output at the requested input and at
-        its own scale.
+        magnification, turn, blur, noise), giving the network's output at the requested input
+        and at its own scale.
 
         When the stage draws magnifications (a model trained without a common pixel size), each
         image of such a class is generated on its own field (``size / zoom``, latent map and noise
