@@ -188,7 +188,8 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
     (:func:`fit_zoom`), and that class's blur and noise are fitted on magnified images. With
     ``orient``, each class is turned a quarter where that brings the shared direction of its
     generated images closer to its training images' (:func:`~shapekit.generate.imaging.fit_turn`,
-    both directions significant at p < 0.01). With ``write`` the block replaces ``generator.json``'s ``"imaging"`` (atomically).
+    both directions significant at p < 0.01). With ``write`` the block replaces
+    ``generator.json``'s ``"imaging"`` (atomically).
 
     Raises
     ------
@@ -198,8 +199,9 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
     """
     from shapekit import _atomic
     from shapekit._progress import progress
-    from shapekit.generate.trainsplit import training_split
     from shapekit.generate.formats import CONFIG
+    from shapekit.generate.imaging import ImagingStage, fit_turn
+    from shapekit.generate.trainsplit import training_split
 
     gen, cfg, scaled, labels, values, codec, train = training_split(model_dir, manifest, root)
     rng = np.random.default_rng(seed)   # at most max_per_class training images of each class
@@ -231,8 +233,6 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
             if z is not None:
                 zooms[name] = z
     if zooms:   # the blur and noise of those classes are fitted on magnified images
-        from shapekit.generate.imaging import ImagingStage
-
         gen.imaging = ImagingStage({k: {"blur_px": 0.0, "noise": [0.0, 0.0], "residual_noise": 0.0,
                                         "zoom": z["zoom"]} for k, z in zooms.items()})
         count = dict.fromkeys(zooms, 0)
@@ -248,17 +248,13 @@ def calibrate_generator(model_dir: str | Path, manifest: str | Path, *,
         block["labels"][name]["zoom"] = z["zoom"]
         block["labels"][name]["fit"]["magnification"] = z["fit"]
     if orient:
-        from shapekit.generate.imaging import fit_turn
-
         for name, p in block["labels"].items():
             t = fit_turn(generated[name], real[name])
             p["fit"]["orientation"] = t["fit"]
             if t["turn"]:
                 p["turn"] = 1
-    if zooms or orient:   # the stage says which version its blocks need (2: zoom, 3: turn)
-        from shapekit.generate.imaging import ImagingStage
-
-        block["version"] = ImagingStage(block["labels"]).to_dict()["version"]
+    # the stage says which version its blocks need (2 once a class magnifies, 3 once one turns)
+    block["version"] = ImagingStage(block["labels"]).to_dict()["version"]
     block["fitted_on"] = (f"{len(train)} training images of {Path(manifest).name} (holdout "
                           f"{cfg.get('holdout') or 0.0:g}, seed {cfg.get('seed') or 0}), one raw "
                           f"generated {size}^2 image each (seed {seed})"

@@ -128,7 +128,8 @@ class ImagingStage:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready block for ``generator.json`` (the lowest version that holds it: 1, 2 once a
         class has a ``zoom``, 3 once one turns, so that an older shapekit reads what it can)."""
-        version = 3 if any(self.turns(list(self.labels))) else 2 if self.magnifies else 1
+        turns = any("turn" in p for p in self.labels.values())
+        version = 3 if turns else 2 if self.magnifies else 1
         return {"version": version, "labels": self.labels}
 
     @property
@@ -222,7 +223,8 @@ def fit_turn(generated: list[np.ndarray], real: list[np.ndarray], *,
     angle = abs((g["direction_deg"] - r["direction_deg"] + 90.0) % 180.0 - 90.0)
     turn = int(g["p"] < alpha and r["p"] < alpha and angle > 45.0)
     return {"turn": turn, "fit": {
-        "direction_generated_deg": round(g["direction_deg"], 1), "r_generated": round(g["shared"], 3),
+        "direction_generated_deg": round(g["direction_deg"], 1),
+        "r_generated": round(g["shared"], 3),
         "p_generated": float(f"{g['p']:.3g}"), "direction_real_deg": round(r["direction_deg"], 1),
         "r_real": round(r["shared"], 3), "p_real": float(f"{r['p']:.3g}"),
         "angle_before_deg": round(angle, 1),
